@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install, build and run every test. Ends with ctest's summary line.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/setup.sh"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
+cd "$BUILD_DIR"
+ctest --output-on-failure -j "${BIMAMBA_TEST_JOBS:-2}" "$@"
