@@ -58,7 +58,6 @@ configure_and_build() {
   if [ -z "$gui" ]; then
     if [ -e /usr/lib/x86_64-linux-gnu/cmake/Qt6/Qt6Config.cmake ] || [ -e /usr/lib/aarch64-linux-gnu/cmake/Qt6/Qt6Config.cmake ]; then gui=ON; else gui=OFF; fi
   fi
-  export CCACHE_DIR="${CCACHE_DIR:-$ROOT/.ccache}"
   local gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     log "configuring $BUILD_DIR (GUI $gui)"
