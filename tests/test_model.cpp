@@ -279,3 +279,30 @@ TEST(Config, JsonRoundTripAndErrors) {
     EXPECT_EQ(h.nheads(), 8);
     EXPECT_EQ(h.padded_vocab(), 512);
 }
+
+TEST(Model, FullPrecisionWeightsIntoBinarizedModelGetXnorScales) {
+    torch::manual_seed(7);
+    auto cfg = Mamba2Config::preset("tiny");
+    Mamba2LM fp(cfg);
+    cfg.binarize = Binarize::InOutProj;
+    Mamba2LM bi(cfg);
+    bi->load_tensors(fp->named_tensors());
+    auto t = bi->named_tensors();
+    auto W = fp->named_tensors().at("backbone.layers.1.mixer.out_proj.weight");
+    auto beta = W.mean(0, true);
+    EXPECT_LT(rel_err(t.at("backbone.layers.1.mixer.out_proj.wbias"), beta), 1e-6);
+    EXPECT_LT(rel_err(t.at("backbone.layers.1.mixer.out_proj.wscale"), (W - beta).abs().mean(0, true)), 1e-6);
+    // A tensor of the wrong shape is named in the error.
+    auto bad = fp->named_tensors();
+    bad["backbone.norm_f.weight"] = torch::ones({3});
+    try {
+        bi->load_tensors(bad);
+        FAIL();
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("backbone.norm_f.weight"), std::string::npos);
+    }
+    // Missing tensors are refused in strict mode.
+    auto partial = fp->named_tensors();
+    partial.erase("backbone.layers.0.mixer.A_log");
+    EXPECT_THROW(bi->load_tensors(partial), std::runtime_error);
+}

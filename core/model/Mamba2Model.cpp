@@ -275,14 +275,18 @@ void Mamba2LMImpl::load_tensors(const std::map<std::string, torch::Tensor>& tens
         p->copy_(lm_head);
         seen.insert("backbone.embedding.weight");
     }
+    // Full-precision weights loaded into a binarized model have no α, β:
+    // those layers get the xnor init from the loaded latent weights.
+    auto ends_with = [](const std::string& s, const std::string& suf) {
+        return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+    };
     std::vector<std::string> missing;
-    bool need_xnor = false;
+    std::set<std::string> xnor_layers;  // module prefixes, e.g. backbone.layers.3.mixer.in_proj
     for (auto& kv : params) {
-        if (seen.count(kv.key())) continue;
         const auto& k = kv.key();
-        bool is_scale = k.size() > 7 && (k.compare(k.size() - 7, 7, ".wscale") == 0 || k.compare(k.size() - 6, 6, ".wbias") == 0);
-        if (is_scale) {
-            need_xnor = true;  // full-precision weights into a binarized model: xnor-init α, β
+        if (seen.count(k)) continue;
+        if (ends_with(k, ".wscale") || ends_with(k, ".wbias")) {
+            xnor_layers.insert(k.substr(0, k.rfind('.')));
             continue;
         }
         missing.push_back(k);
@@ -299,7 +303,10 @@ void Mamba2LMImpl::load_tensors(const std::map<std::string, torch::Tensor>& tens
         }
         throw std::runtime_error(ss.str());
     }
-    if (need_xnor) init_binary_scales();
+    for (auto& kv : named_modules("", false)) {
+        if (!xnor_layers.count(kv.key())) continue;
+        if (auto* lin = kv.value()->as<BinaryLinearImpl>()) lin->init_xnor();
+    }
 }
 
 }  // namespace bimamba
