@@ -1,0 +1,173 @@
+#include "core/train/TeacherCache.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "core/base/FileUtil.h"
+
+namespace bimamba {
+
+namespace {
+constexpr char kMagic[8] = {'B', 'M', 'T', 'C', 'A', 'C', 'H', 'E'};
+constexpr size_t kAlign = 64;
+
+size_t data_start(size_t header_len) { return (16 + header_len + kAlign - 1) / kAlign * kAlign; }
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+    throw std::runtime_error("teacher cache '" + path + "': " + what);
+}
+}  // namespace
+
+std::shared_ptr<TeacherCache> TeacherCache::open(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) fail(path, "cannot open");
+    struct stat st {};
+    ::fstat(fd, &st);
+    size_t size = size_t(st.st_size);
+    if (size < 16) {
+        ::close(fd);
+        fail(path, "file too short (" + std::to_string(size) + " bytes) to be a cache");
+    }
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (m == MAP_FAILED) fail(path, "mmap failed");
+    std::shared_ptr<TeacherCache> c(new TeacherCache());
+    c->map_ = m;
+    c->size_ = size;
+    auto* bytes = static_cast<const uint8_t*>(m);
+    if (std::memcmp(bytes, kMagic, 8) != 0) fail(path, "bad magic (not a bimamba teacher cache)");
+    uint64_t hl = 0;
+    std::memcpy(&hl, bytes + 8, 8);
+    if (hl > size - 16) fail(path, "header length " + std::to_string(hl) + " runs past the end of the file");
+    nlohmann::json h;
+    try {
+        h = nlohmann::json::parse(bytes + 16, bytes + 16 + hl);
+        if (h.value("format", "") != "bimamba-teacher-cache-v1") fail(path, "unknown format " + h.value("format", "?"));
+        c->k_ = h.at("k").get<int>();
+        c->seq_len_ = h.at("seq_len").get<int>();
+        c->vocab_ = h.at("vocab_size").get<int>();
+        c->windows_ = h.at("num_windows").get<int64_t>();
+    } catch (const nlohmann::json::exception& e) {
+        fail(path, std::string("bad header: ") + e.what());
+    }
+    if (c->k_ <= 0 || c->seq_len_ <= 0 || c->vocab_ <= 0 || c->windows_ < 0 || c->k_ > c->vocab_)
+        fail(path, "header has non-positive or inconsistent sizes");
+    size_t per = size_t(c->windows_) * size_t(c->seq_len_) * size_t(c->k_);
+    size_t start = data_start(hl);
+    size_t need = start + per * 2 + per * 4;
+    if (size != need)
+        fail(path, "size " + std::to_string(size) + " bytes does not match the header (expected " +
+                       std::to_string(need) + "); the file is truncated or corrupt");
+    c->values_ = reinterpret_cast<const uint16_t*>(bytes + start);
+    c->ids_ = reinterpret_cast<const int32_t*>(bytes + start + per * 2);
+    return c;
+}
+
+TeacherCache::~TeacherCache() {
+    if (map_) ::munmap(map_, size_);
+}
+
+std::pair<torch::Tensor, torch::Tensor> TeacherCache::window(int64_t w) const {
+    if (w < 0 || w >= windows_)
+        throw std::out_of_range("teacher cache: window " + std::to_string(w) + " out of range (have " +
+                                std::to_string(windows_) + ")");
+    size_t off = size_t(w) * seq_len_ * k_;
+    auto v = torch::from_blob(const_cast<uint16_t*>(values_ + off), {seq_len_, k_}, torch::kFloat16)
+                 .to(torch::kFloat32);
+    auto ids = torch::from_blob(const_cast<int32_t*>(ids_ + off), {seq_len_, k_}, torch::kInt32).to(torch::kLong);
+    return {v, ids};
+}
+
+std::pair<torch::Tensor, torch::Tensor> TeacherCache::windows(const std::vector<int64_t>& ws) const {
+    std::vector<torch::Tensor> vs, is;
+    for (auto w : ws) {
+        auto [v, i] = window(w);
+        vs.push_back(v);
+        is.push_back(i);
+    }
+    return {torch::stack(vs), torch::stack(is)};
+}
+
+void build_teacher_cache(const std::string& path, const TeacherCacheSpec& spec,
+                         const std::function<torch::Tensor(int64_t)>& window_tokens,
+                         const std::function<torch::Tensor(const torch::Tensor&)>& teacher_logits,
+                         const std::function<void(int64_t, int64_t)>& progress) {
+    if (spec.k <= 0 || spec.seq_len <= 0 || spec.vocab_size <= 0 || spec.k > spec.vocab_size)
+        throw std::invalid_argument("teacher cache: need 0 < k <= vocab_size and seq_len > 0");
+    nlohmann::json h = {{"format", "bimamba-teacher-cache-v1"}, {"k", spec.k}, {"seq_len", spec.seq_len},
+                        {"vocab_size", spec.vocab_size}, {"num_windows", spec.num_windows},
+                        {"teacher", spec.teacher_name}, {"dataset", spec.dataset_name}, {"split", spec.split}};
+    std::string hs = h.dump();
+    const size_t per = size_t(spec.num_windows) * spec.seq_len * spec.k;
+    const size_t start = data_start(hs.size());
+    std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        if (!f) throw std::runtime_error("teacher cache: cannot write '" + tmp + "'");
+        f.write(kMagic, 8);
+        uint64_t hl = hs.size();
+        f.write(reinterpret_cast<const char*>(&hl), 8);
+        f.write(hs.data(), std::streamsize(hs.size()));
+        std::string pad(start - 16 - hs.size(), '\0');
+        f.write(pad.data(), std::streamsize(pad.size()));
+        // Values and ids live in two regions: write values now, ids to a side file, then append.
+        std::string ids_tmp = tmp + ".ids";
+        std::ofstream fi(ids_tmp, std::ios::binary | std::ios::trunc);
+        torch::NoGradGuard ng;
+        for (int64_t w0 = 0; w0 < spec.num_windows; w0 += spec.batch) {
+            int64_t n = std::min<int64_t>(spec.batch, spec.num_windows - w0);
+            std::vector<torch::Tensor> rows;
+            for (int64_t i = 0; i < n; ++i) rows.push_back(window_tokens(w0 + i).to(torch::kLong).view({-1}));
+            auto ids = torch::stack(rows);
+            if (ids.size(1) != spec.seq_len) throw std::runtime_error("teacher cache: window has wrong length");
+            auto logits = teacher_logits(ids).to(torch::kCPU, torch::kFloat32);
+            if (logits.size(-1) < spec.vocab_size)
+                throw std::runtime_error("teacher cache: teacher vocabulary (" + std::to_string(logits.size(-1)) +
+                                         ") is smaller than the student's (" + std::to_string(spec.vocab_size) + ")");
+            logits = logits.narrow(-1, 0, spec.vocab_size);
+            auto [v, i] = logits.topk(spec.k, -1, /*largest=*/true, /*sorted=*/true);
+            auto v16 = v.to(torch::kFloat16).contiguous();
+            auto i32 = i.to(torch::kInt32).contiguous();
+            f.write(reinterpret_cast<const char*>(v16.data_ptr()), std::streamsize(v16.numel() * 2));
+            fi.write(reinterpret_cast<const char*>(i32.data_ptr()), std::streamsize(i32.numel() * 4));
+            if (progress) progress(w0 + n, spec.num_windows);
+        }
+        fi.close();
+        std::ifstream ri(ids_tmp, std::ios::binary);
+        f << ri.rdbuf();
+        ri.close();
+        ::unlink(ids_tmp.c_str());
+        f.flush();
+        if (!f) throw std::runtime_error("teacher cache: write to '" + tmp + "' failed (disk full?)");
+    }
+    struct stat st {};
+    ::stat(tmp.c_str(), &st);
+    if (size_t(st.st_size) != start + per * 6) {
+        ::unlink(tmp.c_str());
+        throw std::runtime_error("teacher cache: wrote " + std::to_string(st.st_size) + " bytes, expected " +
+                                 std::to_string(start + per * 6));
+    }
+    int fd = ::open(tmp.c_str(), O_RDONLY);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("teacher cache: cannot rename to '" + path + "'");
+}
+
+torch::Tensor loss_soft_ce_topk(const torch::Tensor& student_logits, const torch::Tensor& values,
+                                const torch::Tensor& ids) {
+    auto logp = torch::log_softmax(student_logits.to(torch::kFloat32), -1);
+    auto picked = logp.gather(-1, ids.to(torch::kLong));        // (b, S, K)
+    auto pt = torch::softmax(values.to(torch::kFloat32), -1);    // renormalised over the top-k
+    return -(pt * picked).sum(-1).mean();
+}
+
+}  // namespace bimamba
