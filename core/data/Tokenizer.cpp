@@ -119,7 +119,6 @@ std::string train_tokenizer(const std::vector<std::string>& documents, const Tok
         {"shuffle_input_sentence", "true"},
         {"max_sentence_length", std::to_string(opt.max_sentence_length)},
         {"num_threads", std::to_string(opt.num_threads)},
-        {"random_seed", std::to_string(opt.seed)},
         {"byte_fallback", opt.byte_fallback ? "true" : "false"},
         // LLaMA-style: keep text as is (no NFKC, no whitespace collapsing), split digits.
         {"normalization_rule_name", "identity"},
@@ -133,6 +132,8 @@ std::string train_tokenizer(const std::vector<std::string>& documents, const Tok
         {"hard_vocab_limit", "true"},
         {"minloglevel", "2"},
     };
+    // Sentence sampling is seeded globally (-1 is reserved for "random device").
+    sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned int>(opt.seed == 0xFFFFFFFFu ? 0 : opt.seed));
     LineIterator it(lines);
     std::string model;
     auto st = sentencepiece::SentencePieceTrainer::Train(kw, &it, &model);
