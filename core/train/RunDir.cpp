@@ -1,0 +1,114 @@
+#include "core/train/RunDir.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+
+#include "core/base/FileUtil.h"
+
+namespace fs = std::filesystem;
+
+namespace bimamba {
+
+std::string RunDir::iso8601_now() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+RunDir::RunDir(std::string dir) : dir_(std::move(dir)) {
+    std::error_code ec;
+    fs::create_directories(checkpoints_dir(), ec);
+    if (ec) throw std::runtime_error("run directory: cannot create '" + checkpoints_dir() + "': " + ec.message());
+    metrics_ = std::fopen((dir_ + "/metrics.jsonl").c_str(), "ab");
+    log_ = std::fopen((dir_ + "/train.log").c_str(), "ab");
+    if (!metrics_ || !log_)
+        throw std::runtime_error("run directory: cannot open files in '" + dir_ + "': " + std::strerror(errno));
+    started_ = iso8601_now();
+    try {  // a resumed run keeps its start time
+        auto st = nlohmann::json::parse(read_file(dir_ + "/status.json"));
+        if (st.contains("started") && st["started"].is_string()) started_ = st["started"].get<std::string>();
+    } catch (...) {
+    }
+}
+
+RunDir::~RunDir() {
+    if (metrics_) std::fclose(metrics_);
+    if (log_) std::fclose(log_);
+}
+
+void RunDir::append_metrics(const nlohmann::json& line) {
+    // One write per line, so a reader never sees a line without its '\n' once flushed.
+    std::string s = line.dump() + "\n";
+    std::fwrite(s.data(), 1, s.size(), metrics_);
+    std::fflush(metrics_);
+}
+
+void RunDir::log(const std::string& msg, bool echo) {
+    std::string s = "[" + iso8601_now() + "] " + msg + "\n";
+    std::fwrite(s.data(), 1, s.size(), log_);
+    std::fflush(log_);
+    if (echo) std::cerr << msg << std::endl;
+}
+
+void RunDir::write_status(const std::string& state, int64_t step, int64_t total_steps, const std::string& message) {
+    nlohmann::json j = {{"state", state},
+                        {"pid", static_cast<int64_t>(getpid())},
+                        {"step", step},
+                        {"total_steps", total_steps},
+                        {"started", started_},
+                        {"ended", state == "running" ? nlohmann::json(nullptr) : nlohmann::json(iso8601_now())},
+                        {"message", message}};
+    write_file_atomic(dir_ + "/status.json", j.dump(2) + "\n");
+}
+
+std::string RunDir::checkpoint_path(int64_t step) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
+    return checkpoints_dir() + "/" + name;
+}
+
+void RunDir::publish_checkpoint(const std::string& ckpt_dir, int64_t keep) {
+    fsync_dir(checkpoints_dir());
+    write_file_atomic(checkpoints_dir() + "/latest", fs::path(ckpt_dir).filename().string() + "\n");
+    std::vector<std::string> steps;
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(checkpoints_dir(), ec)) {
+        const std::string n = e.path().filename().string();
+        if (!e.is_directory()) continue;
+        if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0)
+            fs::remove_all(e.path(), ec);  // left by a killed writer
+        else if (n.rfind("step_", 0) == 0)
+            steps.push_back(n);
+    }
+    std::sort(steps.begin(), steps.end());
+    const std::string newest = fs::path(ckpt_dir).filename().string();
+    for (size_t i = 0; i + keep < steps.size(); ++i)
+        if (steps[i] != newest) fs::remove_all(checkpoints_dir() + "/" + steps[i], ec);
+}
+
+std::string RunDir::latest_checkpoint() const {
+    std::string name;
+    try {
+        name = read_file(checkpoints_dir() + "/latest");
+    } catch (...) {
+        return "";
+    }
+    while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
+    if (name.empty()) return "";
+    const std::string p = checkpoints_dir() + "/" + name;
+    if (!fs::is_directory(p))
+        throw std::runtime_error("run directory: checkpoints/latest names '" + name + "', which does not exist");
+    return p;
+}
+
+}  // namespace bimamba

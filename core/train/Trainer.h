@@ -1,0 +1,42 @@
+#pragma once
+// The training loop behind `bimamba train`: AdamW (decoupled weight decay) with
+// warm-up + cosine, gradient accumulation and clipping, CE / distillation
+// losses against a frozen full-precision teacher, validation, atomic
+// checkpoints and exact resume (data order is a pure function of (seed, step);
+// parameters, AdamW moments, step counter and RNG state are checkpointed).
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "core/train/TrainConfig.h"
+
+namespace bimamba {
+
+struct TrainResult {
+    std::string state;              // finished | stopped | failed
+    std::string message;
+    int64_t start_step = 0;         // 0, or the step a resumed run continued from
+    int64_t step = 0;               // optimizer steps done at exit
+    std::vector<double> losses;     // train loss of each step run in this process (index = step - start_step)
+    double val_loss = 0, val_ppl = 0;  // last validation (NaN if none)
+    std::string last_checkpoint;
+};
+
+struct TrainOptions {
+    bool resume = false;            // continue from checkpoints/latest of the run dir
+    bool handle_signals = true;     // SIGINT/SIGTERM stop gracefully with a checkpoint
+    bool echo = true;               // print progress lines to stderr
+    int64_t stop_after_steps = -1;  // testing: stop (status 'stopped', with checkpoint) after this many steps in this process
+};
+
+// Fresh run: writes run_dir/train_config.json and trains. With opt.resume the
+// config is read from run_dir/train_config.json (`cfg` is ignored).
+// Never throws for training failures (NaN loss, ...): they come back with
+// state "failed" and status.json says why. Setup errors (bad data, teacher
+// vocabulary mismatch, ...) throw naming the problem.
+TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const TrainOptions& opt = {});
+
+// Set by the signal handler; the loop checks it after every step.
+std::atomic<int>& stop_request();
+
+}  // namespace bimamba
