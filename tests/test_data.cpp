@@ -1,0 +1,286 @@
+// Tokenizer (against the LLaMA-2 ids published with the shared data), corpus
+// ingestion and its errors, the deterministic split, and prepared shards read
+// back through TokenDataset against the tokenizer's own encoding.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/base/FileUtil.h"
+#include "core/data/Corpus.h"
+#include "core/data/Prepare.h"
+#include "core/data/TokenDataset.h"
+#include "core/data/Tokenizer.h"
+
+using namespace bimamba;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kData = BIMAMBA_SHARED_DATA;
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        path = (fs::temp_directory_path() / ("bimamba_test_data_" + std::to_string(getpid()) + "_" +
+                                             std::to_string(counter()++)))
+                   .string();
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    static int& counter() {
+        static int c = 0;
+        return c;
+    }
+    std::string file(const std::string& name, const std::string& content) const {
+        std::string p = path + "/" + name;
+        fs::create_directories(fs::path(p).parent_path());
+        std::ofstream(p, std::ios::binary) << content;
+        return p;
+    }
+};
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+}  // namespace
+
+TEST(Tokenizer, Llama2KnownIds) {
+    auto tok = Tokenizer::load(kData + "/llama2-tokenizer/tokenizer.model");
+    EXPECT_EQ(tok->vocab_size(), 32000);
+    EXPECT_EQ(tok->bos_id(), 1);
+    EXPECT_EQ(tok->eos_id(), 2);
+    const std::string text = "Who is the world's most famous painter?\nAnswer:";
+    const std::vector<int> expect = {11644, 338, 278, 3186, 29915, 29879, 1556, 13834, 23187, 29973, 13, 22550, 29901};
+    EXPECT_EQ(tok->encode(text), expect);
+    EXPECT_EQ(tok->decode(expect), text);
+    EXPECT_EQ(tok->piece(13), "<0x0A>");
+    // Round trip through the serialized bytes.
+    auto tok2 = Tokenizer::from_serialized(tok->serialized());
+    EXPECT_EQ(tok2->encode(text), expect);
+    EXPECT_THROW(tok->piece(32000), std::out_of_range);
+    EXPECT_NE(error_of([] { Tokenizer::load("/nonexistent/tokenizer.model"); }).find("/nonexistent/tokenizer.model"),
+              std::string::npos);
+    EXPECT_THROW(Tokenizer::from_serialized("not a model"), std::runtime_error);
+}
+
+TEST(Tokenizer, TrainsOnACorpusAndRoundTrips) {
+    std::string text = read_file(kData + "/tinyshakespeare/input.txt").substr(0, 60000);
+    TokenizerTrainOptions o;
+    o.vocab_size = 400;
+    auto tok = Tokenizer::from_serialized(train_tokenizer({text}, o));
+    EXPECT_EQ(tok->vocab_size(), 400);
+    EXPECT_EQ(tok->bos_id(), 1);
+    EXPECT_EQ(tok->eos_id(), 2);
+    const std::string sample = "First Citizen:\nBefore we proceed any further, hear me speak.\n\tZ\u00e9! 123";
+    auto ids = tok->encode(sample);
+    EXPECT_EQ(tok->decode(ids), sample);  // byte fallback: nothing is lost, newlines and tabs included
+    EXPECT_LT(ids.size(), sample.size());  // it learned merges
+    o.model_type = "unigram";
+    auto uni = Tokenizer::from_serialized(train_tokenizer({text}, o));
+    EXPECT_EQ(uni->decode(uni->encode(sample)), sample);
+    o.model_type = "wordpiece";
+    EXPECT_NE(error_of([&] { train_tokenizer({text}, o); }).find("wordpiece"), std::string::npos);
+}
+
+TEST(Corpus, DocumentUnits) {
+    TempDir d;
+    auto f = d.file("a.txt", "one\ntwo\n\nthree\n%\nfour\n");
+    CorpusOptions o;
+    o.paths = {f};
+    o.unit = DocUnit::File;
+    auto docs = read_corpus(o);
+    ASSERT_EQ(docs.size(), 1u);
+    EXPECT_EQ(docs[0].text, "one\ntwo\n\nthree\n%\nfour");
+    o.unit = DocUnit::Line;
+    docs = read_corpus(o);
+    ASSERT_EQ(docs.size(), 5u);
+    EXPECT_EQ(docs[2].text, "three");
+    EXPECT_EQ(docs[2].source, f + ":4");
+    o.unit = DocUnit::Paragraph;
+    docs = read_corpus(o);
+    ASSERT_EQ(docs.size(), 2u);
+    EXPECT_EQ(docs[0].text, "one\ntwo");
+    EXPECT_EQ(docs[1].text, "three\n%\nfour");
+    o.unit = DocUnit::Percent;
+    docs = read_corpus(o);
+    ASSERT_EQ(docs.size(), 2u);
+    EXPECT_EQ(docs[0].text, "one\ntwo\n\nthree");
+    EXPECT_EQ(docs[1].text, "four");
+}
+
+TEST(Corpus, FortuneFolderSkipsIndexesAndSymlinks) {
+    TempDir d;
+    d.file("f/jokes", "A joke.\n%\nAnother\njoke.\n%\n");
+    d.file("f/jokes.dat", "\x02\x00binary");
+    d.file("f/jokes.u8", "A joke.\n%\n");
+    d.file("f/sub/more", "Deep.\n%\n");
+    fs::create_symlink(d.path + "/f/jokes", d.path + "/f/link");
+    auto o = fortunes_corpus(d.path + "/f");
+    auto files = list_corpus_files(o);
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_EQ(files[0], d.path + "/f/jokes");
+    EXPECT_EQ(files[1], d.path + "/f/sub/more");
+    auto docs = read_corpus(o);
+    ASSERT_EQ(docs.size(), 3u);
+    EXPECT_EQ(docs[1].text, "Another\njoke.");
+}
+
+TEST(Corpus, JsonlRecordsAndErrors) {
+    TempDir d;
+    auto good = d.file("ok.jsonl", "{\"text\": \"hello\"}\n\n{\"text\": \"world\", \"id\": 2}\n");
+    CorpusOptions o;
+    o.paths = {good};
+    auto docs = read_corpus(o);
+    ASSERT_EQ(docs.size(), 2u);
+    EXPECT_EQ(docs[1].text, "world");
+    EXPECT_EQ(docs[1].source, good + ":3");
+
+    auto bad = d.file("bad.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n{\"text\": oops}\n");
+    o.paths = {bad};
+    auto e = error_of([&] { read_corpus(o); });
+    EXPECT_NE(e.find("line 3"), std::string::npos) << e;
+    EXPECT_NE(e.find("bad.jsonl"), std::string::npos) << e;
+
+    auto nofield = d.file("nf.jsonl", "{\"body\": \"a\"}\n");
+    o.paths = {nofield};
+    e = error_of([&] { read_corpus(o); });
+    EXPECT_NE(e.find("line 1"), std::string::npos) << e;
+    EXPECT_NE(e.find("\"text\""), std::string::npos) << e;
+    o.jsonl_field = "body";
+    EXPECT_EQ(read_corpus(o)[0].text, "a");
+
+    auto notstr = d.file("ns.jsonl", "{\"text\": 5}\n");
+    o.paths = {notstr};
+    o.jsonl_field = "text";
+    EXPECT_NE(error_of([&] { read_corpus(o); }).find("not a string"), std::string::npos);
+}
+
+TEST(Corpus, EmptyAndMissingInputs) {
+    TempDir d;
+    CorpusOptions o;
+    o.paths = {d.file("empty.txt", "\n  \n")};
+    auto e = error_of([&] { read_corpus(o); });
+    EXPECT_NE(e.find("empty"), std::string::npos) << e;
+    o.paths = {d.path + "/nope.txt"};
+    e = error_of([&] { read_corpus(o); });
+    EXPECT_NE(e.find("nope.txt"), std::string::npos) << e;
+    EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
+    fs::create_directories(d.path + "/emptydir");
+    o.paths = {d.path + "/emptydir"};
+    EXPECT_NE(error_of([&] { read_corpus(o); }).find("no files"), std::string::npos);
+    o.paths = {};
+    EXPECT_NE(error_of([&] { read_corpus(o); }).find("no input"), std::string::npos);
+}
+
+TEST(Corpus, SplitIsDeterministicAndSized) {
+    std::vector<Document> docs;
+    for (int i = 0; i < 200; ++i) docs.push_back({"doc " + std::to_string(i), ""});
+    auto a = split_validation(docs, 0.1, 7), b = split_validation(docs, 0.1, 7), c = split_validation(docs, 0.1, 8);
+    EXPECT_EQ(a, b);
+    EXPECT_NE(a, c);
+    EXPECT_EQ(std::count(a.begin(), a.end(), true), 20);
+    EXPECT_EQ(std::count(c.begin(), c.end(), true), 20);
+    // At least one validation document, never all.
+    std::vector<Document> two = {{"x", ""}, {"y", ""}};
+    auto s = split_validation(two, 0.01, 0);
+    EXPECT_EQ(std::count(s.begin(), s.end(), true), 1);
+    EXPECT_THROW(split_validation(docs, 1.0, 0), std::invalid_argument);
+}
+
+TEST(Prepare, ShardsHoldTheTokenizersEncodingInOrder) {
+    TempDir d;
+    // 40 short plays' worth of lines from Tiny Shakespeare, one document per paragraph.
+    std::string text = read_file(kData + "/tinyshakespeare/input.txt").substr(0, 40000);
+    auto corpus = d.file("shakes.txt", text);
+    for (std::string dtype : {"uint16", "uint32"}) {
+        PrepareOptions p;
+        p.corpus.paths = {corpus};
+        p.corpus.unit = DocUnit::Paragraph;
+        p.out_dir = d.path + "/prep_" + dtype;
+        p.tokenizer.vocab_size = 320;
+        p.val_fraction = 0.1;
+        p.seed = 3;
+        p.dtype = dtype;
+        p.shard_tokens = 2000;  // several shards
+        int calls = 0;
+        auto sum = prepare_corpus(p, [&](const PrepareProgress&) { ++calls; });
+        EXPECT_GT(calls, 2);
+
+        auto docs = read_corpus(p.corpus);
+        auto is_val = split_validation(docs, 0.1, 3);
+        auto tok = Tokenizer::load(p.out_dir + "/tokenizer.model");
+        for (int split = 0; split < 2; ++split) {
+            std::vector<int32_t> expect;
+            uint64_t ndocs = 0;
+            for (size_t i = 0; i < docs.size(); ++i) {
+                if (is_val[i] != (split == 1)) continue;
+                auto ids = tok->encode(docs[i].text);
+                expect.insert(expect.end(), ids.begin(), ids.end());
+                expect.push_back(tok->eos_id());
+                ++ndocs;
+            }
+            auto ds = TokenDataset::open(p.out_dir, split == 0 ? "train" : "val");
+            ASSERT_EQ(ds->num_tokens(), expect.size());
+            EXPECT_EQ(ds->num_documents(), ndocs);
+            EXPECT_EQ(sum.tokens[split], expect.size());
+            EXPECT_EQ(ds->vocab_size(), 320);
+            EXPECT_EQ(ds->eos_id(), 2);
+            std::vector<int32_t> got(expect.size());
+            ds->read(0, got.size(), got.data());
+            EXPECT_EQ(got, expect) << dtype << " split " << split;
+            // A read across a shard boundary, from the middle.
+            if (expect.size() > 2500) {
+                std::vector<int32_t> part(1000);
+                ds->read(1500, 1000, part.data());
+                EXPECT_TRUE(std::equal(part.begin(), part.end(), expect.begin() + 1500));
+            }
+            EXPECT_THROW(ds->read(expect.size() - 2, 5, got.data()), std::out_of_range);
+        }
+        // The .idx of the first train shard starts at 0 and its offsets point just past an eos.
+        std::string idx = read_file(p.out_dir + "/train_000.idx");
+        ASSERT_GE(idx.size(), 16u);
+        uint64_t first, second;
+        std::memcpy(&first, idx.data(), 8);
+        std::memcpy(&second, idx.data() + 8, 8);
+        EXPECT_EQ(first, 0u);
+        auto ds = TokenDataset::open(p.out_dir, "train");
+        int32_t prev;
+        ds->read(second - 1, 1, &prev);
+        EXPECT_EQ(prev, 2);
+        EXPECT_GE(fs::file_size(p.out_dir + "/train_000.bin"), 2000u * (dtype == "uint16" ? 2 : 4));
+        EXPECT_TRUE(fs::exists(p.out_dir + "/train_001.bin"));
+    }
+}
+
+TEST(Prepare, ExistingTokenizerAndDatasetErrors) {
+    TempDir d;
+    auto corpus = d.file("c.jsonl", "{\"text\": \"Who is the world's most famous painter?\"}\n{\"text\": \"Answer:\"}\n");
+    PrepareOptions p;
+    p.corpus.paths = {corpus};
+    p.out_dir = d.path + "/prep";
+    p.tokenizer_path = kData + "/llama2-tokenizer/tokenizer.model";
+    p.val_fraction = 0.5;
+    auto s = prepare_corpus(p);
+    EXPECT_EQ(s.vocab_size, 32000);
+    EXPECT_EQ(s.dtype, "uint16");
+    EXPECT_EQ(s.documents[0] + s.documents[1], 2u);
+
+    EXPECT_NE(error_of([&] { TokenDataset::open(d.path, "train"); }).find("meta.json"), std::string::npos);
+    EXPECT_NE(error_of([&] { TokenDataset::open(p.out_dir, "test"); }).find("'test'"), std::string::npos);
+    // A torn shard: odd number of bytes for uint16.
+    {
+        std::ofstream f(p.out_dir + "/train_000.bin", std::ios::binary | std::ios::app);
+        f << 'x';
+    }
+    auto e = error_of([&] { TokenDataset::open(p.out_dir, "train"); });
+    EXPECT_NE(e.find("not a multiple"), std::string::npos) << e;
+}
