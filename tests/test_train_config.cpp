@@ -1,0 +1,118 @@
+// Training configs: JSON and TOML give the same config; unknown fields, wrong
+// types and inconsistent values are rejected naming the field.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/train/TrainConfig.h"
+
+using namespace bimamba;
+using json = nlohmann::json;
+
+namespace {
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+}  // namespace
+
+TEST(TrainConfig, JsonAndTomlAgree) {
+    const std::string toml = R"(
+data = "prep/fortunes"
+steps = 500
+seq_len = 128
+batch_size = 4
+tokens_per_step = 2048
+lr = 1e-3
+final_lr = 1e-4
+warmup_steps = 50
+loss = "mix"
+ce_weight = 0.25
+teacher = "runs/teacher/checkpoints/step_00000300"
+seed = 42
+[model]
+preset = "tiny"
+binarize = "in_proj+out_proj"
+)";
+    auto a = TrainConfig::parse_toml(toml);
+    auto b = TrainConfig::from_json(json::parse(R"({
+      "data": "prep/fortunes", "steps": 500, "seq_len": 128, "batch_size": 4, "tokens_per_step": 2048,
+      "lr": 1e-3, "final_lr": 1e-4, "warmup_steps": 50, "loss": "mix", "ce_weight": 0.25,
+      "teacher": "runs/teacher/checkpoints/step_00000300", "seed": 42,
+      "model": {"preset": "tiny", "binarize": "in_proj+out_proj"}})"));
+    EXPECT_EQ(a.to_json(), b.to_json());
+    EXPECT_EQ(a.effective_grad_accum(), 4);  // 2048 / (4 · 128)
+    EXPECT_EQ(a.tokens_per_optimizer_step(), 2048);
+    EXPECT_EQ(a.loss_type(), LossType::Mix);
+    EXPECT_DOUBLE_EQ(a.beta1, 0.9);  // the paper's defaults
+    EXPECT_DOUBLE_EQ(a.beta2, 0.95);
+    auto m = a.resolve_model(300);
+    EXPECT_EQ(m.d_model, Mamba2Config::preset("tiny").d_model);
+    EXPECT_EQ(m.vocab_size, 300);  // from the corpus
+    EXPECT_EQ(m.binarize, Binarize::InOutProj);
+    // The JSON form round-trips.
+    EXPECT_EQ(TrainConfig::from_json(a.to_json()).to_json(), a.to_json());
+}
+
+TEST(TrainConfig, UnknownFieldIsNamed) {
+    auto e = error_of([] { TrainConfig::from_json(json::parse(R"({"data": "x", "learning_rate": 0.1})")); });
+    EXPECT_NE(e.find("unknown field 'learning_rate'"), std::string::npos) << e;
+    e = error_of([] { TrainConfig::parse_toml("data = \"x\"\nwarmup = 3\n"); });
+    EXPECT_NE(e.find("unknown field 'warmup'"), std::string::npos) << e;
+    // Unknown model fields are named too (when the model is resolved).
+    auto c = TrainConfig::from_json(json::parse(R"({"data": "x", "model": {"preset": "tiny", "d_modle": 8}})"));
+    e = error_of([&] { c.resolve_model(100); });
+    EXPECT_NE(e.find("d_modle"), std::string::npos) << e;
+}
+
+TEST(TrainConfig, WrongTypesAreNamed) {
+    auto e = error_of([] { TrainConfig::from_json(json::parse(R"({"data": "x", "steps": "100"})")); });
+    EXPECT_NE(e.find("'steps'"), std::string::npos) << e;
+    EXPECT_NE(e.find("integer"), std::string::npos) << e;
+    e = error_of([] { TrainConfig::parse_toml("data = \"x\"\nlr = \"fast\"\n"); });
+    EXPECT_NE(e.find("'lr'"), std::string::npos) << e;
+    e = error_of([] { TrainConfig::parse_toml("data = \"x\"\nteacher_vocab_slice = 1\n"); });
+    EXPECT_NE(e.find("'teacher_vocab_slice'"), std::string::npos) << e;
+    EXPECT_NE(e.find("boolean"), std::string::npos) << e;
+    e = error_of([] { TrainConfig::from_json(json::parse(R"({"data": "x", "seq_len": 12.5})")); });
+    EXPECT_NE(e.find("'seq_len'"), std::string::npos) << e;
+    e = error_of([] { TrainConfig::from_json(json::parse(R"([1, 2])")); });
+    EXPECT_NE(e.find("top level"), std::string::npos) << e;
+    e = error_of([] { TrainConfig::parse_toml("data = \"x\"\nsteps = = 3\n", "bad.toml"); });
+    EXPECT_NE(e.find("bad.toml"), std::string::npos) << e;
+    EXPECT_NE(e.find("line 2"), std::string::npos) << e;
+}
+
+TEST(TrainConfig, InconsistentValuesAreRejected) {
+    auto err = [](const std::string& j) { return error_of([&] { TrainConfig::from_json(json::parse(j)); }); };
+    EXPECT_NE(err(R"({})").find("'data'"), std::string::npos);
+    EXPECT_NE(err(R"({"data": "x", "loss": "soft_ce"})").find("teacher"), std::string::npos);
+    EXPECT_NE(err(R"({"data": "x", "loss": "focal"})").find("focal"), std::string::npos);
+    EXPECT_NE(err(R"({"data": "x", "steps": 0})").find("'steps'"), std::string::npos);
+    EXPECT_NE(err(R"({"data": "x", "seq_len": 100, "batch_size": 2, "tokens_per_step": 300})").find("tokens_per_step"),
+              std::string::npos);
+    EXPECT_NE(err(R"({"data": "x", "model": "huge"})").find("huge"), std::string::npos);
+    EXPECT_NE(err(R"({"data": "x", "final_lr": 1.0})").find("final_lr"), std::string::npos);
+    EXPECT_NE(err(R"({"data": "x", "device": "tpu"})").find("device"), std::string::npos);
+    auto c = TrainConfig::from_json(json::parse(R"({"data": "x", "model": {"preset": "tiny", "vocab_size": 64}})"));
+    EXPECT_NE(error_of([&] { c.resolve_model(100); }).find("smaller than the corpus"), std::string::npos);
+}
+
+TEST(TrainConfig, LoadsFilesByExtension) {
+    auto dir = std::filesystem::temp_directory_path() / ("bimamba_cfg_" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "a.toml") << "data = \"d\"\nsteps = 7\n";
+    std::ofstream(dir / "a.json") << "{\"data\": \"d\", \"steps\": 7}";
+    std::ofstream(dir / "bad.json") << "{\"data\": \"d\", ";
+    EXPECT_EQ(TrainConfig::load((dir / "a.toml").string()).steps, 7);
+    EXPECT_EQ(TrainConfig::load((dir / "a.json").string()).steps, 7);
+    EXPECT_NE(error_of([&] { TrainConfig::load((dir / "bad.json").string()); }).find("bad.json"), std::string::npos);
+    EXPECT_NE(error_of([&] { TrainConfig::load((dir / "none.toml").string()); }).find("none.toml"), std::string::npos);
+    std::filesystem::remove_all(dir);
+}
