@@ -1,0 +1,35 @@
+#pragma once
+// `bimamba quickstart`: the whole pipeline in minutes on a laptop CPU —
+// prepare the default corpus (Debian `fortunes`), train a small full-precision
+// Mamba-2 teacher, then Bi-Mamba students (in_proj+out_proj binarized) with
+// autoregressive distillation and with plain CE for comparison; write
+// <workspace>/report.json and leave the run directories for the GUI.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bimamba {
+
+struct QuickstartOptions {
+    std::string workspace = "quickstart";
+    std::string corpus_dir = "/usr/share/games/fortunes";
+    int vocab_size = 2048;
+    std::string preset = "small";
+    int64_t teacher_steps = 300;
+    int64_t student_steps = 150;
+    int64_t seq_len = 128;
+    int64_t batch_size = 8;
+    int64_t threads = 0;
+    bool echo = true;
+};
+
+struct QuickstartRun {
+    std::string name, run_dir, loss, binarize;
+    int64_t steps = 0;
+    double val_loss = 0, val_ppl = 0, seconds = 0;
+};
+
+// Runs everything; returns the runs in order (teacher first). Throws on errors.
+std::vector<QuickstartRun> run_quickstart(const QuickstartOptions& opt);
+
+}  // namespace bimamba
