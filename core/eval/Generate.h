@@ -1,0 +1,33 @@
+#pragma once
+// Text generation with O(1)-per-token recurrent decoding (prefill, then
+// Mamba2LM::step), sampling by bimamba::Sampler, stop strings and EOS; and the
+// side-by-side layout of the paper's Figures 11–13 (one prompt, one row per model).
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/base/Sampler.h"
+#include "core/data/Tokenizer.h"
+#include "core/model/Mamba2Model.h"
+
+namespace bimamba::eval {
+
+struct GenerationOutput {
+    std::string text;         // generated text only (cut before a stop string)
+    std::vector<int> tokens;  // generated tokens
+    int64_t prompt_tokens = 0;
+    double seconds = 0;       // prefill + decoding
+    std::string stop_reason;  // "eos" | "stop" | "max_tokens"
+};
+
+// `on_text` receives the text generated so far after every token (streaming).
+GenerationOutput generate(Mamba2LM& model, const Tokenizer& tok, const std::string& prompt, const SamplingParams& p,
+                          bool add_bos = true, const std::function<void(const std::string&)>& on_text = {});
+
+// Plain-text table: the prompt, then "model | generation" rows, text wrapped
+// at word boundaries to `width` columns overall.
+std::string side_by_side(const std::string& prompt, const std::vector<std::pair<std::string, std::string>>& rows,
+                         int width = 100);
+
+}  // namespace bimamba::eval

@@ -1,0 +1,312 @@
+#include "core/report/Hdf5File.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <type_traits>
+
+namespace bimamba::report {
+
+static_assert(std::is_same<hid_t, int64_t>::value, "HDF5 >= 1.10 (64-bit hid_t) expected");
+
+namespace {
+
+void quiet_hdf5() {
+    static const bool once = [] {
+        H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stderr dumps
+        return true;
+    }();
+    (void)once;
+}
+
+// Closes an HDF5 handle at scope exit.
+struct Handle {
+    hid_t id;
+    herr_t (*closer)(hid_t);
+    Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), closer(c) {}
+    ~Handle() {
+        if (id >= 0) closer(id);
+    }
+    Handle(const Handle&) = delete;
+    operator hid_t() const { return id; }
+};
+
+hid_t vlen_string_type() {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+std::string parent_of(const std::string& obj) {
+    const auto p = obj.find_last_of('/');
+    return p == std::string::npos || p == 0 ? "/" : obj.substr(0, p);
+}
+
+}  // namespace
+
+void Hdf5File::fail(const std::string& what, const std::string& obj) const {
+    throw Hdf5Error(path_ + ": " + what + (obj.empty() ? "" : " '" + obj + "'"));
+}
+
+Hdf5File Hdf5File::create(const std::string& path) {
+    quiet_hdf5();
+    hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (id < 0) throw Hdf5Error(path + ": cannot create HDF5 file");
+    return Hdf5File(id, path);
+}
+
+Hdf5File Hdf5File::open_read(const std::string& path) {
+    quiet_hdf5();
+    if (!std::filesystem::exists(path)) throw Hdf5Error(path + ": no such file");
+    if (H5Fis_hdf5(path.c_str()) <= 0) throw Hdf5Error(path + ": not an HDF5 file (no HDF5 signature)");
+    hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (id < 0) throw Hdf5Error(path + ": cannot open HDF5 file: truncated or damaged");
+    return Hdf5File(id, path);
+}
+
+Hdf5File::Hdf5File(Hdf5File&& o) noexcept : id_(o.id_), path_(std::move(o.path_)) { o.id_ = -1; }
+Hdf5File& Hdf5File::operator=(Hdf5File&& o) noexcept {
+    if (this != &o) {
+        if (id_ >= 0) H5Fclose(id_);
+        id_ = o.id_;
+        path_ = std::move(o.path_);
+        o.id_ = -1;
+    }
+    return *this;
+}
+Hdf5File::~Hdf5File() {
+    if (id_ >= 0) H5Fclose(id_);
+}
+void Hdf5File::close() {
+    if (id_ < 0) return;
+    hid_t id = id_;
+    id_ = -1;
+    if (H5Fclose(id) < 0) throw Hdf5Error(path_ + ": closing the file failed (disk full?)");
+}
+
+bool Hdf5File::exists(const std::string& obj) const {
+    if (obj == "/" || obj.empty()) return true;
+    // H5Lexists fails on a missing intermediate group: check prefix by prefix.
+    size_t pos = 1;
+    while (true) {
+        const size_t next = obj.find('/', pos);
+        const std::string prefix = obj.substr(0, next);
+        if (H5Lexists(id_, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+        if (next == std::string::npos) return true;
+        pos = next + 1;
+    }
+}
+
+void Hdf5File::create_group(const std::string& obj) {
+    if (exists(obj)) return;
+    Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    Handle g(H5Gcreate2(id_, obj.c_str(), lcpl, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    if (g < 0) fail("cannot create group", obj);
+}
+
+std::vector<std::string> Hdf5File::children(const std::string& group) const {
+    Handle g(H5Gopen2(id_, group.c_str(), H5P_DEFAULT), H5Gclose);
+    if (g < 0) fail("no group", group);
+    H5G_info_t info;
+    if (H5Gget_info(g, &info) < 0) fail("cannot list group", group);
+    std::vector<std::string> out;
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+        ssize_t n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+        if (n < 0) fail("cannot list group", group);
+        std::string name(size_t(n), '\0');
+        H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), size_t(n) + 1, H5P_DEFAULT);
+        out.push_back(name);
+    }
+    return out;
+}
+
+// ---- attributes ---------------------------------------------------------------
+
+namespace {
+template <class WriteFn>
+void put_attr(hid_t file, const std::string& obj, const std::string& name, hid_t type, WriteFn&& write,
+              const Hdf5File& f) {
+    Handle o(H5Oopen(file, obj.c_str(), H5P_DEFAULT), H5Oclose);
+    if (o < 0) throw Hdf5Error(f.path() + ": no object '" + obj + "' for attribute '" + name + "'");
+    if (H5Aexists(o, name.c_str()) > 0) H5Adelete(o, name.c_str());
+    Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    Handle a(H5Acreate2(o, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (a < 0 || write(a) < 0) throw Hdf5Error(f.path() + ": cannot write attribute '" + name + "' of '" + obj + "'");
+}
+}  // namespace
+
+void Hdf5File::set_attr(const std::string& obj, const std::string& name, const std::string& value) {
+    Handle t(vlen_string_type(), H5Tclose);
+    const char* p = value.c_str();
+    put_attr(id_, obj, name, t, [&](hid_t a) { return H5Awrite(a, t, &p); }, *this);
+}
+void Hdf5File::set_attr(const std::string& obj, const std::string& name, double value) {
+    put_attr(id_, obj, name, H5T_IEEE_F64LE, [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_DOUBLE, &value); }, *this);
+}
+void Hdf5File::set_attr(const std::string& obj, const std::string& name, int64_t value) {
+    put_attr(id_, obj, name, H5T_STD_I64LE, [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_INT64, &value); }, *this);
+}
+
+namespace {
+herr_t collect_attr_name(hid_t, const char* name, const H5A_info_t*, void* out) {
+    static_cast<std::vector<std::string>*>(out)->push_back(name);
+    return 0;
+}
+}  // namespace
+
+std::vector<std::string> Hdf5File::attr_names(const std::string& obj) const {
+    Handle o(H5Oopen(id_, obj.c_str(), H5P_DEFAULT), H5Oclose);
+    if (o < 0) fail("no object", obj);
+    std::vector<std::string> names;
+    hsize_t idx = 0;
+    if (H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr_name, &names) < 0) fail("cannot list attributes of", obj);
+    return names;
+}
+
+bool Hdf5File::has_attr(const std::string& obj, const std::string& name) const {
+    Handle o(H5Oopen(id_, obj.c_str(), H5P_DEFAULT), H5Oclose);
+    return o >= 0 && H5Aexists(o, name.c_str()) > 0;
+}
+
+namespace {
+Handle open_attr(hid_t file, const std::string& obj, const std::string& name, const Hdf5File& f) {
+    Handle o(H5Oopen(file, obj.c_str(), H5P_DEFAULT), H5Oclose);
+    if (o < 0) throw Hdf5Error(f.path() + ": no object '" + obj + "'");
+    hid_t a = H5Aopen(o, name.c_str(), H5P_DEFAULT);
+    if (a < 0) throw Hdf5Error(f.path() + ": '" + obj + "' has no attribute '" + name + "'");
+    return Handle(a, H5Aclose);
+}
+}  // namespace
+
+std::string Hdf5File::attr_string(const std::string& obj, const std::string& name) const {
+    Handle a = open_attr(id_, obj, name, *this);
+    Handle t(H5Aget_type(a), H5Tclose);
+    if (H5Tget_class(t) != H5T_STRING) fail("attribute '" + name + "' is not a string on", obj);
+    if (H5Tis_variable_str(t) > 0) {
+        Handle mt(vlen_string_type(), H5Tclose);
+        char* p = nullptr;
+        if (H5Aread(a, mt, &p) < 0) fail("cannot read attribute '" + name + "' of", obj);
+        std::string s = p ? p : "";
+        H5free_memory(p);
+        return s;
+    }
+    std::string s(H5Tget_size(t), '\0');
+    if (H5Aread(a, t, s.data()) < 0) fail("cannot read attribute '" + name + "' of", obj);
+    return s.substr(0, s.find('\0'));
+}
+
+double Hdf5File::attr_double(const std::string& obj, const std::string& name) const {
+    Handle a = open_attr(id_, obj, name, *this);
+    Handle t(H5Aget_type(a), H5Tclose);
+    const auto cls = H5Tget_class(t);
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER) fail("attribute '" + name + "' is not numeric on", obj);
+    double v = 0;
+    if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) fail("cannot read attribute '" + name + "' of", obj);
+    return v;
+}
+
+int64_t Hdf5File::attr_int(const std::string& obj, const std::string& name) const {
+    Handle a = open_attr(id_, obj, name, *this);
+    Handle t(H5Aget_type(a), H5Tclose);
+    if (H5Tget_class(t) != H5T_INTEGER) fail("attribute '" + name + "' is not an integer on", obj);
+    int64_t v = 0;
+    if (H5Aread(a, H5T_NATIVE_INT64, &v) < 0) fail("cannot read attribute '" + name + "' of", obj);
+    return v;
+}
+
+// ---- datasets -----------------------------------------------------------------
+
+namespace {
+std::vector<hsize_t> dims_for(size_t n, const std::vector<uint64_t>& shape, const Hdf5File& f, const std::string& obj) {
+    if (shape.empty()) return {hsize_t(n)};
+    uint64_t prod = 1;
+    for (auto d : shape) prod *= d;
+    if (prod != n) throw Hdf5Error(f.path() + ": shape does not match the data of '" + obj + "'");
+    return std::vector<hsize_t>(shape.begin(), shape.end());
+}
+
+template <class T>
+void write_numeric(hid_t file, const std::string& obj, const std::vector<T>& v, const std::vector<uint64_t>& shape,
+                   hid_t file_type, hid_t mem_type, const Hdf5File& f) {
+    auto dims = dims_for(v.size(), shape, f, obj);
+    Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+    Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    Handle d(H5Dcreate2(file, obj.c_str(), file_type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (d < 0) throw Hdf5Error(f.path() + ": cannot create dataset '" + obj + "' (exists already?)");
+    if (!v.empty() && H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
+        throw Hdf5Error(f.path() + ": cannot write dataset '" + obj + "'");
+}
+
+template <class T>
+std::vector<T> read_numeric(hid_t file, const std::string& obj, std::vector<uint64_t>* shape, hid_t mem_type,
+                            H5T_class_t want, const char* what, const Hdf5File& f) {
+    Handle d(H5Dopen2(file, obj.c_str(), H5P_DEFAULT), H5Dclose);
+    if (d < 0) throw Hdf5Error(f.path() + ": no dataset '" + obj + "'");
+    Handle t(H5Dget_type(d), H5Tclose);
+    const auto cls = H5Tget_class(t);
+    if (cls != want && !(want == H5T_FLOAT && cls == H5T_INTEGER))
+        throw Hdf5Error(f.path() + ": dataset '" + obj + "' is not " + what);
+    Handle space(H5Dget_space(d), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space);
+    if (rank < 0) throw Hdf5Error(f.path() + ": damaged dataspace of '" + obj + "'");
+    std::vector<hsize_t> dims(size_t(rank), 0);
+    H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+    size_t n = 1;
+    for (auto x : dims) n *= size_t(x);
+    if (shape) shape->assign(dims.begin(), dims.end());
+    std::vector<T> out(n);
+    if (n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+        throw Hdf5Error(f.path() + ": cannot read dataset '" + obj + "' (truncated or damaged file?)");
+    return out;
+}
+}  // namespace
+
+void Hdf5File::write(const std::string& obj, const std::vector<double>& v, std::vector<uint64_t> shape) {
+    write_numeric(id_, obj, v, shape, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, *this);
+}
+void Hdf5File::write(const std::string& obj, const std::vector<int64_t>& v, std::vector<uint64_t> shape) {
+    write_numeric(id_, obj, v, shape, H5T_STD_I64LE, H5T_NATIVE_INT64, *this);
+}
+void Hdf5File::write(const std::string& obj, const std::vector<std::string>& v) {
+    std::vector<const char*> ptrs;
+    for (auto& s : v) ptrs.push_back(s.c_str());
+    hsize_t n = v.size();
+    Handle t(vlen_string_type(), H5Tclose);
+    Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    Handle d(H5Dcreate2(id_, obj.c_str(), t, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (d < 0) fail("cannot create dataset (exists already?)", obj);
+    if (n > 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) fail("cannot write dataset", obj);
+}
+
+std::vector<double> Hdf5File::read_doubles(const std::string& obj, std::vector<uint64_t>* shape) const {
+    return read_numeric<double>(id_, obj, shape, H5T_NATIVE_DOUBLE, H5T_FLOAT, "numeric", *this);
+}
+std::vector<int64_t> Hdf5File::read_ints(const std::string& obj, std::vector<uint64_t>* shape) const {
+    return read_numeric<int64_t>(id_, obj, shape, H5T_NATIVE_INT64, H5T_INTEGER, "integer", *this);
+}
+
+std::vector<std::string> Hdf5File::read_strings(const std::string& obj) const {
+    Handle d(H5Dopen2(id_, obj.c_str(), H5P_DEFAULT), H5Dclose);
+    if (d < 0) fail("no dataset", obj);
+    Handle t(H5Dget_type(d), H5Tclose);
+    if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) <= 0) fail("not a variable-length string dataset:", obj);
+    Handle space(H5Dget_space(d), H5Sclose);
+    const hssize_t n = H5Sget_simple_extent_npoints(space);
+    if (n < 0) fail("damaged dataspace of", obj);
+    std::vector<char*> ptrs(size_t(n), nullptr);
+    Handle mt(vlen_string_type(), H5Tclose);
+    if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+        fail("cannot read dataset (truncated or damaged file?)", obj);
+    std::vector<std::string> out;
+    for (char* p : ptrs) out.push_back(p ? p : "");
+    if (n > 0) H5Dvlen_reclaim(mt, space, H5P_DEFAULT, ptrs.data());
+    return out;
+}
+
+}  // namespace bimamba::report

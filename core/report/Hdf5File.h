@@ -1,0 +1,58 @@
+#pragma once
+// A small RAII layer over the HDF5 C API: groups, scalar attributes and
+// n-dimensional float64 / int64 / string datasets. Every failure throws
+// Hdf5Error naming the file and the object (HDF5's own error stack printing
+// is switched off).
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bimamba::report {
+
+struct Hdf5Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+class Hdf5File {
+public:
+    static Hdf5File create(const std::string& path);     // truncates an existing file
+    static Hdf5File open_read(const std::string& path);  // throws for a missing, foreign or damaged file
+    Hdf5File(Hdf5File&& o) noexcept;
+    Hdf5File& operator=(Hdf5File&& o) noexcept;
+    Hdf5File(const Hdf5File&) = delete;
+    ~Hdf5File();
+    void close();  // flushes and closes; errors throw (the destructor swallows them)
+
+    const std::string& path() const { return path_; }
+    // Object paths are absolute ("/eval/table"); parents are created as needed.
+    void create_group(const std::string& obj);
+    bool exists(const std::string& obj) const;
+    std::vector<std::string> children(const std::string& group) const;  // sorted by name
+
+    void set_attr(const std::string& obj, const std::string& name, const std::string& value);
+    void set_attr(const std::string& obj, const std::string& name, const char* value) { set_attr(obj, name, std::string(value)); }
+    void set_attr(const std::string& obj, const std::string& name, double value);
+    void set_attr(const std::string& obj, const std::string& name, int64_t value);
+    std::vector<std::string> attr_names(const std::string& obj) const;
+    bool has_attr(const std::string& obj, const std::string& name) const;
+    std::string attr_string(const std::string& obj, const std::string& name) const;
+    double attr_double(const std::string& obj, const std::string& name) const;
+    int64_t attr_int(const std::string& obj, const std::string& name) const;
+
+    // shape empty = 1-D of the vector's length; otherwise its product must equal the length.
+    void write(const std::string& obj, const std::vector<double>& v, std::vector<uint64_t> shape = {});
+    void write(const std::string& obj, const std::vector<int64_t>& v, std::vector<uint64_t> shape = {});
+    void write(const std::string& obj, const std::vector<std::string>& v);
+    std::vector<double> read_doubles(const std::string& obj, std::vector<uint64_t>* shape = nullptr) const;
+    std::vector<int64_t> read_ints(const std::string& obj, std::vector<uint64_t>* shape = nullptr) const;
+    std::vector<std::string> read_strings(const std::string& obj) const;
+
+private:
+    Hdf5File(int64_t id, std::string path) : id_(id), path_(std::move(path)) {}
+    [[noreturn]] void fail(const std::string& what, const std::string& obj) const;
+    int64_t id_ = -1;  // hid_t
+    std::string path_;
+};
+
+}  // namespace bimamba::report

@@ -1,0 +1,246 @@
+// Perplexity and zero-shot multiple choice against hand computations on fixed
+// lookup-table models; task readers on small fixtures; JSONL errors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/eval/Jsonl.h"
+#include "core/eval/MultipleChoice.h"
+#include "core/eval/Perplexity.h"
+
+using namespace bimamba;
+using namespace bimamba::eval;
+
+namespace {
+
+const std::string kFix = std::string(BIMAMBA_SOURCE_DIR) + "/tests/data/eval/";
+
+// A fixed table T (V×V) in plain doubles; the model's logits at input position
+// p are T[id]·(1 + 0.1·p), so scores depend on where a window starts.
+struct TableModel {
+    int V;
+    std::vector<double> T;
+    explicit TableModel(int v) : V(v), T(v * v) {
+        for (int i = 0; i < V; ++i)
+            for (int j = 0; j < V; ++j) T[i * V + j] = std::sin(1.3 * i + 0.7 * j * j) * 2.0;
+    }
+    LogitsFn fn(bool positional) const {
+        auto t = torch::tensor(T, torch::kFloat64).view({V, V});
+        return [t, positional](const torch::Tensor& ids) {
+            auto lg = t.index_select(0, ids.flatten()).view({ids.size(0), ids.size(1), -1});
+            if (!positional) return lg;
+            auto pos = torch::arange(ids.size(1), torch::kFloat64).view({1, -1, 1});
+            return lg * (1 + 0.1 * pos);
+        };
+    }
+    // -log softmax(T[prev]·scale)[next], by hand.
+    double nll(int prev, int next, double scale) const {
+        double mx = -1e300;
+        for (int j = 0; j < V; ++j) mx = std::max(mx, T[prev * V + j] * scale);
+        double z = 0;
+        for (int j = 0; j < V; ++j) z += std::exp(T[prev * V + j] * scale - mx);
+        return -(T[prev * V + next] * scale - mx - std::log(z));
+    }
+};
+
+std::string write_temp(const std::string& name, const std::string& text) {
+    auto p = std::filesystem::temp_directory_path() / ("bimamba_test_eval_" + std::to_string(::getpid()) + "_" + name);
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+}
+
+}  // namespace
+
+TEST(Perplexity, NonOverlappingWindowsMatchHandComputation) {
+    TableModel m(5);
+    const std::vector<int> toks = {0, 1, 2, 3, 4, 0, 2, 4, 1, 3, 0};  // 11 tokens
+    // window 4: windows [0,4) and [4,8); the 3-token tail is dropped.
+    double want = 0;
+    for (int b : {0, 4})
+        for (int p = 1; p < 4; ++p) want += m.nll(toks[b + p - 1], toks[b + p], 1 + 0.1 * (p - 1));
+    for (int64_t bs : {1, 2}) {
+        PerplexityOptions o;
+        o.window = 4;
+        o.batch_size = bs;
+        auto r = perplexity(m.fn(true), toks, o);
+        EXPECT_EQ(r.windows, 2);
+        EXPECT_EQ(r.predictions, 6);
+        EXPECT_NEAR(r.nll_sum, want, 1e-12);
+        EXPECT_NEAR(r.ppl(), std::exp(want / 6), 1e-12);
+    }
+    PerplexityOptions o;
+    o.window = 4;
+    o.max_windows = 1;  // C4-style cap
+    EXPECT_EQ(perplexity(m.fn(true), toks, o).predictions, 3);
+    o.window = 12;
+    EXPECT_THROW(perplexity(m.fn(true), toks, o), std::invalid_argument);
+}
+
+TEST(Perplexity, SlidingWindowScoresEveryTokenOnceWithItsContext) {
+    TableModel m(5);
+    const std::vector<int> toks = {0, 1, 2, 3, 4, 0, 2, 4, 1, 3, 0};
+    // window 4, stride 2: (start, first target, end) planned by hand.
+    struct W { int b, first, end; };
+    const W plan[] = {{0, 1, 4}, {2, 4, 6}, {4, 6, 8}, {6, 8, 10}, {8, 10, 11}};
+    double want = 0;
+    for (auto w : plan)
+        for (int t = w.first; t < w.end; ++t) want += m.nll(toks[t - 1], toks[t], 1 + 0.1 * (t - 1 - w.b));
+    PerplexityOptions o;
+    o.window = 4;
+    o.stride = 2;
+    o.batch_size = 3;
+    auto r = perplexity(m.fn(true), toks, o);
+    EXPECT_EQ(r.predictions, 10);
+    EXPECT_EQ(r.windows, 5);
+    EXPECT_NEAR(r.nll_sum, want, 1e-12);
+}
+
+TEST(Perplexity, Mamba2BatchingDoesNotChangeTheResult) {
+    torch::manual_seed(0);
+    auto cfg = Mamba2Config::preset("tiny");
+    Mamba2LM model(cfg);
+    std::vector<int> toks(16 * 5 + 3);
+    for (size_t i = 0; i < toks.size(); ++i) toks[i] = int((i * 37 + 11) % cfg.vocab_size);
+    PerplexityOptions o;
+    o.window = 16;
+    auto a = perplexity(logits_fn(model), toks, o);
+    o.batch_size = 3;
+    auto b = perplexity(logits_fn(model), toks, o);
+    EXPECT_EQ(a.predictions, 75);
+    EXPECT_NEAR(a.nll_sum, b.nll_sum, 1e-3);
+    EXPECT_GT(a.ppl(), 100);  // an untrained model is near uniform over 512 tokens
+}
+
+TEST(Perplexity, CorpusProtocolsJoinDocuments) {
+    auto txt = write_temp("c.txt", "a\nb\n\nc\n");
+    EXPECT_EQ(load_eval_text(txt, CorpusProtocol::Raw), "a\nb\n\nc\n");
+    EXPECT_EQ(load_eval_text(txt, CorpusProtocol::WikiText2), "a\n\n\nb\n\n\n\n\n\nc\n");  // rows "a\n" "b\n" "\n" "c\n"
+    EXPECT_EQ(load_eval_text(txt, CorpusProtocol::PTB), "a b  c");
+    std::string jl;
+    for (int i = 0; i < 1200; ++i) jl += "{\"text\": \"d" + std::to_string(i) + "\"}\n";
+    auto js = write_temp("c4.jsonl", jl);
+    auto c4 = load_eval_text(js, CorpusProtocol::C4);
+    EXPECT_EQ(c4.substr(0, 8), "d0 d1 d2");
+    EXPECT_EQ(c4.substr(c4.size() - 6), " d1099");  // first 1100 documents only
+    auto bad = write_temp("nofield.jsonl", "{\"text\": \"x\"}\n{\"body\": \"y\"}\n");
+    try {
+        load_eval_text(bad, CorpusProtocol::Raw);
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("record 2 has no string field 'text'"), std::string::npos) << e.what();
+    }
+    std::filesystem::remove(txt);
+    std::filesystem::remove(js);
+    std::filesystem::remove(bad);
+}
+
+TEST(Jsonl, CorruptAndTruncatedFilesNameFileAndLine) {
+    try {
+        read_jsonl(kFix + "corrupt.jsonl");
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("corrupt.jsonl:2: invalid JSON"), std::string::npos) << e.what();
+    }
+    try {
+        read_jsonl(kFix + "truncated.jsonl");
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("truncated.jsonl:3: invalid JSON (truncated last line?)"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_EQ(read_jsonl(kFix + "truncated.jsonl", /*skip_incomplete_tail=*/true).size(), 2u);
+    EXPECT_THROW(read_jsonl(kFix + "missing.jsonl"), std::runtime_error);
+}
+
+namespace {
+// One token per byte.
+std::vector<int> bytes(const std::string& s) { return std::vector<int>(s.begin(), s.end()); }
+}  // namespace
+
+TEST(MultipleChoice, LogLikelihoodsMatchHandComputation) {
+    TableModel m(128);
+    std::vector<McRequest> reqs = {{"Question: x\nAnswer:", " cat"}, {"ab ", "cd"}, {"", "hi"}};
+    McOptions o;
+    o.batch_size = 2;
+    o.prefix_token = 2;
+    auto got = loglikelihoods(m.fn(false), bytes, reqs, o);
+    // Hand: Σ log p(c_j | c_{j-1}) over the continuation's bytes; the trailing
+    // space of "ab " moves into the continuation; an empty context is token 2.
+    auto ll = [&](const std::string& ctx, const std::string& cont, int first_prev) {
+        double s = 0;
+        int prev = ctx.empty() ? first_prev : (unsigned char)ctx.back();
+        for (unsigned char c : cont) s -= m.nll(prev, c, 1.0), prev = c;
+        return s;
+    };
+    EXPECT_NEAR(got[0], ll("Question: x\nAnswer:", " cat", 0), 1e-12);
+    EXPECT_NEAR(got[1], ll("ab", " cd", 0), 1e-12);
+    EXPECT_NEAR(got[2], ll("", "hi", 2), 1e-12);
+}
+
+TEST(MultipleChoice, AccAndAccNormOnFixtureMatchHandComputation) {
+    auto task = load_mc_task("arc_easy", kFix + "arc_easy.jsonl");
+    ASSERT_EQ(task.docs.size(), 4u);
+    EXPECT_EQ(task.docs[0].requests[0].context, "Question: Which is a mammal?\nAnswer:");
+    EXPECT_EQ(task.docs[0].requests[0].continuation, " cat");
+    EXPECT_EQ(task.docs[2].label, 1);  // numeric answer keys map through the labels
+    // A uniform model over V tokens: ll(choice) = -(len+1)·log V (the leading
+    // space is a token). acc picks the shortest choice, acc_norm (÷ len) the
+    // longest; first maximum on ties. Docs: answer shortest / longest / middle
+    // / shortest -> acc hits [1,0,0,1], acc_norm hits [0,1,0,0].
+    const int V = 128;
+    LogitsFn uniform = [](const torch::Tensor& ids) {
+        return torch::zeros({ids.size(0), ids.size(1), 128}, torch::kFloat64);
+    };
+    auto r = evaluate_mc(uniform, bytes, task, {});
+    for (size_t d = 0; d < 4; ++d)
+        for (size_t c = 0; c < task.docs[d].choices.size(); ++c)
+            EXPECT_NEAR(r.lls[d][c], -(task.docs[d].choices[c].size() + 1.0) * std::log(V), 1e-9);
+    EXPECT_DOUBLE_EQ(r.acc, 0.5);
+    EXPECT_DOUBLE_EQ(r.acc_norm, 0.25);
+    // Sample std / sqrt(n): hits [1,0,0,1]: sqrt(1/3)/2; [0,1,0,0]: sqrt(0.75/3)/2.
+    EXPECT_NEAR(r.acc_stderr, std::sqrt(1.0 / 3.0) / 2, 1e-12);
+    EXPECT_NEAR(r.acc_norm_stderr, 0.25, 1e-12);
+    EXPECT_EQ(r.pred, (std::vector<int>{0, 0, 0, 0}));
+    EXPECT_EQ(r.pred_norm, (std::vector<int>{1, 1, 2, 2}));
+}
+
+TEST(MultipleChoice, TaskReadersBuildTheHarnessPrompts) {
+    auto obqa = load_mc_task("openbookqa", kFix + "openbookqa.jsonl");
+    EXPECT_EQ(obqa.docs[0].requests[1].context, "The sun is responsible for");
+    EXPECT_EQ(obqa.docs[0].label, 1);
+    EXPECT_EQ(obqa.headline, "acc_norm");
+
+    auto boolq = load_mc_task("boolq", kFix + "boolq.jsonl");
+    EXPECT_EQ(boolq.docs[0].requests[1].context, "The sky is blue on a clear day.\nQuestion: is the sky blue?\nAnswer:");
+    EXPECT_EQ(boolq.docs[0].requests[1].continuation, " yes");
+    EXPECT_EQ(boolq.docs[0].label, 1);
+    EXPECT_EQ(boolq.docs[1].label, 0);
+
+    auto piqa = load_mc_task("piqa", kFix + "piqa.jsonl");  // label from piqa-labels.lst
+    EXPECT_EQ(piqa.docs[0].requests[0].context, "Question: To open a jar,\nAnswer:");
+    EXPECT_EQ(piqa.docs[0].label, 0);
+
+    auto hs = load_mc_task("hellaswag", kFix + "hellaswag.jsonl");
+    EXPECT_EQ(hs.docs[0].requests[0].context,
+              "Roof shingle removal: A man is sitting on a roof. He starts pulling up roofing on a roof.");
+    EXPECT_EQ(hs.docs[0].choices[0], "is using wrap to wrap a pair of skis.. Step");
+    EXPECT_EQ(hs.docs[0].label, 1);
+
+    auto wg = load_mc_task("winogrande", kFix + "winogrande.jsonl");
+    ASSERT_EQ(wg.docs[0].requests.size(), 2u);
+    EXPECT_EQ(wg.docs[0].requests[1].context, "The trophy didn't fit in the suitcase because the suitcase");
+    EXPECT_EQ(wg.docs[0].requests[1].continuation, " was too big.");
+    EXPECT_EQ(wg.docs[0].label, 0);
+
+    try {
+        load_mc_task("boolq", kFix + "arc_easy.jsonl");
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("arc_easy.jsonl: record 1 lacks field"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(load_mc_task("arc_easy", kFix + "corrupt.jsonl"), std::runtime_error);
+    EXPECT_THROW(load_mc_task("nope", kFix + "boolq.jsonl"), std::invalid_argument);
+}
