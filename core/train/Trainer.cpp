@@ -306,12 +306,16 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
         return sum / cfg.eval_batches;
     };
 
+    int64_t saved_step = opt.resume ? step : -1;
     auto save_checkpoint = [&](int64_t at_step) {
+        if (at_step == saved_step) return;  // already saved at this step
         const std::string final_dir = rd.checkpoint_path(at_step);
-        if (fs::exists(final_dir)) return;  // already saved at this step
         const std::string tmp = final_dir + ".tmp";
         std::error_code ec;
         fs::remove_all(tmp, ec);
+        // A folder of this step that `latest` does not name (a writer killed
+        // between rename and publish, then resumed from earlier) is replaced.
+        fs::remove_all(final_dir, ec);
         fs::create_directories(tmp);
         save_model(model, tmp);
         // Test hook: widen the window in which a SIGKILL lands mid-write.
@@ -336,6 +340,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
         fs::rename(tmp, final_dir);
         rd.publish_checkpoint(final_dir, cfg.keep_checkpoints);
         res.last_checkpoint = final_dir;
+        saved_step = at_step;
     };
 
     auto finish = [&](const std::string& state, const std::string& msg) {
