@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/eval/EvalTable.h"
 #include "core/eval/Jsonl.h"
+#include "core/eval/ModelSource.h"
 #include "core/eval/MultipleChoice.h"
 #include "core/eval/Perplexity.h"
 
@@ -243,4 +245,41 @@ TEST(MultipleChoice, TaskReadersBuildTheHarnessPrompts) {
     }
     EXPECT_THROW(load_mc_task("arc_easy", kFix + "corrupt.jsonl"), std::runtime_error);
     EXPECT_THROW(load_mc_task("nope", kFix + "boolq.jsonl"), std::invalid_argument);
+}
+
+TEST(EvalTable, Table3LayoutAndFormatting) {
+    EXPECT_EQ(format_ppl(1.6e8), "1.6e8");
+    EXPECT_EQ(format_ppl(18000), "1.8e4");
+    EXPECT_EQ(format_ppl(13.421), "13.42");
+    EXPECT_EQ(format_ppl(148.44), "148.4");
+    auto j = nlohmann::json::parse(R"({"models": [
+        {"label": "fp", "results": {"arc_challenge": {"kind": "mc", "acc": 0.2, "acc_norm": 0.3, "headline": "acc_norm"},
+                                    "boolq": {"kind": "mc", "acc": 0.6, "acc_norm": 0.6, "headline": "acc"},
+                                    "wikitext2": {"kind": "ppl", "ppl": 31.5}}},
+        {"label": "bi", "results": {"wikitext2": {"kind": "ppl", "ppl": 40.25}}}]})");
+    auto t = eval_table(j);
+    // Perplexity first, zero-shot in the paper's order (BoolQ before ARC-c), then the average.
+    EXPECT_EQ(t.columns, (std::vector<std::string>{"wikitext2", "boolq", "arc_challenge", "avg"}));
+    const std::string md = table_markdown(t);
+    EXPECT_NE(md.find("| fp | 31.50 | 60.0 | 30.0 | 45.0 |"), std::string::npos) << md;
+    EXPECT_NE(md.find("| bi | 40.25 | - | - | - |"), std::string::npos) << md;
+    EXPECT_NE(table_csv(t).find("bi,40.25,,,\n"), std::string::npos) << table_csv(t);
+}
+
+TEST(ModelSource, RunDirectoriesAndTokenizers) {
+    namespace fs = std::filesystem;
+    const fs::path root = fs::temp_directory_path() / ("bimamba_test_src_" + std::to_string(::getpid()));
+    fs::create_directories(root / "data");
+    fs::create_directories(root / "run/checkpoints/step_00000010");
+    std::ofstream(root / "data/tokenizer.model") << "x";
+    std::ofstream(root / "run/checkpoints/step_00000010/config.json") << "{}";
+    std::ofstream(root / "run/checkpoints/latest") << "step_00000010\n";
+    std::ofstream(root / "run/train_config.json") << "{\"data\": \"" << (root / "data").string() << "\"}";
+    const std::string ck = resolve_checkpoint((root / "run").string());
+    EXPECT_EQ(fs::path(ck), root / "run/checkpoints/step_00000010");
+    EXPECT_EQ(model_label(ck), "run/step_00000010");
+    EXPECT_EQ(fs::path(find_tokenizer(ck)), root / "data/tokenizer.model");
+    EXPECT_THROW(resolve_checkpoint((root / "data").string()), std::runtime_error);
+    EXPECT_THROW(resolve_checkpoint((root / "nope").string()), std::runtime_error);
+    fs::remove_all(root);
 }
