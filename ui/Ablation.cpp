@@ -1,0 +1,204 @@
+#include "ui/Ablation.h"
+
+#include "ui/RunDir.h"
+
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QRegularExpression>
+#include <QSet>
+
+#include <cmath>
+
+namespace bimamba::ui {
+
+QString lossLabel(const QString& l) {
+    if (l == "ce") return "CE";
+    if (l == "soft_ce" || l == "kd") return "AR-KD";
+    if (l == "kl") return "KL";
+    if (l == "mix") return "mix";
+    return l;
+}
+
+QStringList paperZeroShotTasks() {
+    return {"boolq", "piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "openbookqa"};
+}
+
+QString taskLabel(const QString& t) {
+    static const QHash<QString, QString> names = {{"boolq", "BoolQ"},       {"piqa", "PIQA"},
+                                                  {"hellaswag", "HS"},      {"winogrande", "WG"},
+                                                  {"arc_easy", "ARC-e"},    {"arc_challenge", "ARC-c"},
+                                                  {"openbookqa", "OBQA"},   {"wikitext2", "Wiki2"},
+                                                  {"ptb", "PTB"},           {"c4", "C4"}};
+    return names.value(t, t);
+}
+
+static QString shortName(const QString& v) {
+    QString s = QFileInfo(v).fileName().isEmpty() ? v : QFileInfo(v).fileName();
+    if (s.startsWith("step_")) s = QFileInfo(QFileInfo(QFileInfo(v).absolutePath()).absolutePath()).fileName();
+    s.replace(QRegularExpression("[^A-Za-z0-9.+]+"), "_");
+    return s;
+}
+
+QVector<AblationRun> expandAblation(const QString& group, const QJsonObject& base, const AblationAxes& axes) {
+    struct Axis {
+        QString key;
+        QStringList values;
+    };
+    QVector<Axis> dims;
+    if (!axes.sizes.isEmpty()) dims.push_back({"size", axes.sizes});
+    if (!axes.binarizations.isEmpty()) dims.push_back({"binarize", axes.binarizations});
+    if (!axes.losses.isEmpty()) dims.push_back({"loss", axes.losses});
+    if (!axes.teachers.isEmpty()) dims.push_back({"teacher", axes.teachers});
+    if (!axes.seeds.isEmpty()) {
+        QStringList s;
+        for (int v : axes.seeds) s << QString::number(v);
+        dims.push_back({"seed", s});
+    }
+    QVector<AblationRun> out;
+    QSet<QString> seen;
+    QVector<int> idx(dims.size(), 0);
+    for (;;) {
+        QJsonObject cfg = base;
+        QJsonObject ax;
+        QStringList nameParts;
+        QJsonObject model = cfg.value("model").isObject() ? cfg.value("model").toObject()
+                                                          : QJsonObject{{"preset", cfg.value("model").toString("small")}};
+        QString loss = cfg.value("loss").toString("ce");
+        for (int d = 0; d < dims.size(); ++d)
+            if (dims[d].key == "loss") loss = dims[d].values[idx[d]];
+        for (int d = 0; d < dims.size(); ++d) {
+            const QString& v = dims[d].values[idx[d]];
+            const QString& k = dims[d].key;
+            if (k == "size") {
+                model["preset"] = v;
+                nameParts << v;
+            } else if (k == "binarize") {
+                model["binarize"] = v;
+                nameParts << (v == "none" ? "fp" : v == "in_proj" ? "inproj" : "inout");
+            } else if (k == "loss") {
+                cfg["loss"] = v;
+                nameParts << lossLabel(v).toLower().remove('-');
+            } else if (k == "teacher") {
+                if (loss == "ce") continue;  // no teacher for plain CE
+                cfg["teacher"] = v;
+                nameParts << "t-" + shortName(v);
+            } else if (k == "seed") {
+                cfg["seed"] = v.toInt();
+                nameParts << "s" + v;
+            }
+            ax[k] = k == "seed" ? QJsonValue(v.toInt()) : QJsonValue(v);
+        }
+        if (loss == "ce") {
+            cfg.remove("teacher");
+            ax.remove("teacher");
+        }
+        cfg["model"] = model;
+        const QString key = QString::fromUtf8(QJsonDocument(cfg).toJson(QJsonDocument::Compact));
+        if (!seen.contains(key)) {
+            seen.insert(key);
+            QString name = group;
+            if (!nameParts.isEmpty()) name += "-" + nameParts.join('-');
+            out.push_back({name, cfg, ax});
+        }
+        int d = dims.size() - 1;
+        while (d >= 0 && ++idx[d] == dims[d].values.size()) idx[d--] = 0;
+        if (d < 0) break;
+    }
+    return out;
+}
+
+namespace {
+// Reads <run>/eval_results.json (EvalTable layout): first model's results.
+QHash<QString, double> evalResults(const QString& runDir) {
+    QHash<QString, double> out;
+    const QString path = QDir(runDir).filePath("eval_results.json");
+    if (!QFileInfo::exists(path)) return out;
+    const QJsonObject o = rundir::readJsonFile(path);
+    const QJsonArray models = o.value("models").toArray();
+    if (models.isEmpty()) return out;
+    const QJsonObject res = models.first().toObject().value("results").toObject();
+    for (auto it = res.begin(); it != res.end(); ++it) {
+        const QJsonObject t = it.value().toObject();
+        if (t.value("kind").toString() == "ppl") {
+            out[it.key()] = t.value("ppl").toDouble(NAN);
+        } else {
+            const QString headline = t.value("headline").toString("acc");
+            out[it.key()] = 100.0 * t.value(headline).toDouble(t.value("acc").toDouble(NAN));
+        }
+    }
+    return out;
+}
+QString num(double v, int prec) { return std::isfinite(v) ? QString::number(v, 'f', prec) : QStringLiteral("–"); }
+}  // namespace
+
+ResultsTable ablationResults(const QVector<RunRecord>& runs) {
+    ResultsTable t;
+    QStringList axisKeys;
+    QVector<QJsonObject> axes;
+    for (const auto& r : runs) {
+        QJsonObject a = QJsonDocument::fromJson(r.axes.toUtf8()).object();
+        if (a.isEmpty()) a = QJsonObject{{"loss", r.loss}, {"binarize", r.binarize}};
+        for (auto it = a.begin(); it != a.end(); ++it)
+            if (!axisKeys.contains(it.key())) axisKeys << it.key();
+        axes << a;
+    }
+    static const QStringList order{"size", "binarize", "loss", "teacher", "seed"};
+    std::sort(axisKeys.begin(), axisKeys.end(), [](const QString& a, const QString& b) { return order.indexOf(a) < order.indexOf(b); });
+    t.header << "Run";
+    for (const auto& k : axisKeys)
+        t.header << (k == "size" ? "Size" : k == "binarize" ? "Binarized" : k == "loss" ? "Loss" : k == "teacher" ? "Teacher" : "Seed");
+    t.firstNumeric = t.header.size();
+    for (const auto& task : paperZeroShotTasks()) t.header << taskLabel(task);
+    t.header << "Avg" << "Wiki2 ppl" << "Best val ppl" << "Status";
+    for (int i = 0; i < runs.size(); ++i) {
+        QStringList row{runs[i].name};
+        for (const auto& k : axisKeys) {
+            const QJsonValue v = axes[i].value(k);
+            QString s = v.isDouble() ? QString::number(v.toInt()) : v.toString();
+            if (k == "loss") s = lossLabel(s);
+            if (k == "teacher") s = s.isEmpty() ? "–" : shortName(s);
+            if (k == "binarize" && s.isEmpty()) s = "–";
+            row << s;
+        }
+        const auto res = evalResults(runs[i].runDir);
+        double sum = 0;
+        int n = 0;
+        for (const auto& task : paperZeroShotTasks()) {
+            const double v = res.value(task, NAN);
+            row << num(v, 1);
+            if (std::isfinite(v)) {
+                sum += v;
+                ++n;
+            }
+        }
+        row << num(n ? sum / n : NAN, 1) << num(res.value("wikitext2", NAN), 2) << num(runs[i].bestValPpl, 2) << runs[i].status;
+        t.rows << row;
+    }
+    return t;
+}
+
+QString toLatex(const ResultsTable& t, const QString& caption) {
+    auto esc = [](QString s) {
+        s.replace('\\', "\\textbackslash{}");
+        for (const char* c : {"&", "%", "$", "#", "_", "{", "}"}) s.replace(c, QString("\\") + c);
+        s.replace("–", "--");
+        return s;
+    };
+    QString cols;
+    for (int i = 0; i < t.header.size(); ++i) cols += i < t.firstNumeric ? 'l' : 'r';
+    QString out = "\\begin{table}[t]\n\\centering\n\\caption{" + esc(caption) + "}\n\\begin{tabular}{" + cols + "}\n\\toprule\n";
+    QStringList h;
+    for (const auto& c : t.header) h << esc(c);
+    out += h.join(" & ") + " \\\\\n\\midrule\n";
+    for (const auto& r : t.rows) {
+        QStringList cells;
+        for (const auto& c : r) cells << esc(c);
+        out += cells.join(" & ") + " \\\\\n";
+    }
+    out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
+    return out;
+}
+
+}  // namespace bimamba::ui

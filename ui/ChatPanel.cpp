@@ -1,0 +1,245 @@
+#include "ui/ChatPanel.h"
+
+#include "ui/CliJob.h"
+#include "ui/RunManager.h"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QChart>
+#include <QChartView>
+#include <QFile>
+#include <QFontDatabase>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QSettings>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTimer>
+#include <QValueAxis>
+#include <QVBoxLayout>
+
+namespace bimamba::ui {
+
+ChatStats parseChatStats(const QString& text, ChatStats s) {
+    static const QRegularExpression tps(R"(([0-9]+(?:\.[0-9]+)?)\s*(?:tok/s|tokens/s|tok/sec|tokens per second))", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression mem(R"(([0-9]+(?:\.[0-9]+)?)\s*(MB|MiB|GB|GiB)\b)", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression jpt(R"(([0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)\s*(mJ|J)\s*/\s*tok(?:en)?)", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression ntok(R"(([0-9]+)\s+tokens\b)", QRegularExpression::CaseInsensitiveOption);
+    auto last = [](const QRegularExpression& re, const QString& t) {
+        QRegularExpressionMatch m, it;
+        auto i = re.globalMatch(t);
+        while (i.hasNext()) m = i.next();
+        return m;
+    };
+    if (auto m = last(tps, text); m.hasMatch()) s.tokPerS = m.captured(1).toDouble();
+    if (auto m = last(mem, text); m.hasMatch())
+        s.memMb = m.captured(1).toDouble() * (m.captured(2).startsWith('G', Qt::CaseInsensitive) ? 1024.0 : 1.0);
+    if (auto m = last(jpt, text); m.hasMatch())
+        s.joulesPerToken = m.captured(1).toDouble() * (m.captured(2) == "mJ" ? 1e-3 : 1.0);
+    if (auto m = last(ntok, text); m.hasMatch()) s.tokens = m.captured(1).toLongLong();
+    return s;
+}
+
+static double rssMb(qint64 pid) {
+    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!f.open(QIODevice::ReadOnly)) return -1;
+    for (const QByteArray& line : f.readAll().split('\n'))
+        if (line.startsWith("VmRSS:")) return line.mid(6).trimmed().split(' ').value(0).toDouble() / 1024.0;
+    return -1;
+}
+
+ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), manager_(manager), timer_(new QTimer(this)) {
+    setObjectName("ChatPanel");
+    QSettings s;
+    auto* lay = new QVBoxLayout(this);
+    auto* top = new QFormLayout;
+    sides_[0].title = "Bi-Mamba (bit-packed CPU engine)";
+    sides_[1].title = "Baseline (fp16)";
+    for (int i = 0; i < 2; ++i) {
+        sides_[i].model = new QLineEdit(s.value(i == 0 ? "chat/model" : "chat/baseline").toString());
+        sides_[i].model->setPlaceholderText(i == 0 ? "Bi-Mamba checkpoint or run folder" : "full-precision checkpoint (optional)");
+    }
+    threads_ = new QSpinBox;
+    threads_->setRange(0, 256);
+    threads_->setSpecialValueText("auto");
+    threads_->setValue(s.value("chat/threads", 0).toInt());
+    top->addRow("Bi-Mamba model", sides_[0].model);
+    top->addRow("Baseline model", sides_[1].model);
+    auto* row = new QHBoxLayout;
+    row->addWidget(new QLabel("Threads"));
+    row->addWidget(threads_);
+    auto* startBtn = new QPushButton("Start engines");
+    startBtn->setObjectName("startChat");
+    auto* stopBtn = new QPushButton("Stop");
+    row->addWidget(startBtn);
+    row->addWidget(stopBtn);
+    row->addStretch();
+    top->addRow(row);
+    lay->addLayout(top);
+    auto* split = new QSplitter;
+    for (int i = 0; i < 2; ++i) {
+        auto* box = new QGroupBox(sides_[i].title);
+        auto* bl = new QVBoxLayout(box);
+        sides_[i].text = new QPlainTextEdit;
+        sides_[i].text->setReadOnly(true);
+        sides_[i].statLabel = new QLabel("tokens/s –   memory –   energy/token –");
+        sides_[i].statLabel->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+        bl->addWidget(sides_[i].text, 1);
+        bl->addWidget(sides_[i].statLabel);
+        split->addWidget(box);
+    }
+    auto* chart = new QChart;
+    chart->setTitle("Tokens / s");
+    chart->legend()->hide();
+    chart_ = new QChartView(chart);
+    chart_->setRenderHint(QPainter::Antialiasing);
+    chart_->setMinimumWidth(260);
+    split->addWidget(chart_);
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 2);
+    split->setStretchFactor(2, 1);
+    lay->addWidget(split, 1);
+    auto* inRow = new QHBoxLayout;
+    input_ = new QLineEdit;
+    input_->setObjectName("chatInput");
+    input_->setPlaceholderText("Type a prompt and press Enter: it goes to both engines");
+    auto* sendBtn = new QPushButton("Send");
+    inRow->addWidget(input_, 1);
+    inRow->addWidget(sendBtn);
+    lay->addLayout(inRow);
+    info_ = new QLabel("The paper's Table 8: Bi-Mamba-2.7B runs 3.16× faster than fp16 Mamba-2-2.7B on CPU with 5× less memory.");
+    info_->setObjectName("chatInfo");
+    info_->setWordWrap(true);
+    lay->addWidget(info_);
+    connect(startBtn, &QPushButton::clicked, this, [this] { startEngines(); });
+    connect(stopBtn, &QPushButton::clicked, this, &ChatPanel::stopEngines);
+    auto doSend = [this] {
+        const QString p = input_->text();
+        if (p.trimmed().isEmpty()) return;
+        input_->clear();
+        send(p);
+    };
+    connect(input_, &QLineEdit::returnPressed, this, doSend);
+    connect(sendBtn, &QPushButton::clicked, this, doSend);
+    connect(timer_, &QTimer::timeout, this, &ChatPanel::updateStats);
+    timer_->start(1000);
+    updateChart();
+}
+
+void ChatPanel::setModels(const QString& a, const QString& b) {
+    sides_[0].model->setText(a);
+    sides_[1].model->setText(b);
+}
+
+bool ChatPanel::startEngines(QString* error) {
+    stopEngines();
+    QSettings s;
+    s.setValue("chat/model", sides_[0].model->text());
+    s.setValue("chat/baseline", sides_[1].model->text());
+    s.setValue("chat/threads", threads_->value());
+    if (sides_[0].model->text().trimmed().isEmpty()) {
+        lastError_ = "Choose a Bi-Mamba model first.";
+        info_->setText("<span style='color:#c62828'>" + lastError_ + "</span>");
+        if (error) *error = lastError_;
+        return false;
+    }
+    for (int i = 0; i < 2; ++i) {
+        Side& sd = sides_[i];
+        const QString model = sd.model->text().trimmed();
+        if (model.isEmpty()) continue;
+        QStringList args{"chat", "--model", model};
+        if (i == 1) args << "--fp16";
+        if (threads_->value() > 0) args << "--threads" << QString::number(threads_->value());
+        sd.job = new CliJob(manager_->cliPath(), args, this);
+        sd.stats = {};
+        sd.text->clear();
+        auto* text = sd.text;
+        connect(sd.job, &CliJob::stdoutData, this, [this, i, text](const QString& t) {
+            text->moveCursor(QTextCursor::End);
+            text->insertPlainText(t);
+            sides_[i].chars += t.size();
+            sides_[i].stats = parseChatStats(t, sides_[i].stats);
+        });
+        connect(sd.job, &CliJob::stderrData, this, [this, i](const QString& t) { sides_[i].stats = parseChatStats(t, sides_[i].stats); });
+        connect(sd.job, &CliJob::finished, this, [this, i](bool ok, const QString& msg) {
+            if (!ok) {
+                lastError_ = msg;
+                sides_[i].text->appendPlainText("\n[engine stopped] " + msg);
+                info_->setText("<span style='color:#c62828'>" + msg.toHtmlEscaped().replace('\n', "<br>") + "</span>");
+            }
+        });
+        sd.job->start();
+    }
+    return true;
+}
+
+void ChatPanel::stopEngines() {
+    for (auto& sd : sides_) {
+        if (sd.job) {
+            sd.job->cancel();
+            sd.job->deleteLater();
+            sd.job = nullptr;
+        }
+    }
+}
+
+void ChatPanel::send(const QString& prompt) {
+    for (auto& sd : sides_) {
+        if (!sd.job || !sd.job->isRunning()) continue;
+        sd.text->appendPlainText("\n> " + prompt + "\n");
+        sd.since.start();
+        sd.job->write(prompt.toUtf8() + "\n");
+    }
+    if (!sides_[0].job && !sides_[1].job) info_->setText("Start the engines first.");
+}
+
+QString ChatPanel::transcript(int side) const { return sides_[side].text->toPlainText(); }
+
+void ChatPanel::updateStats() {
+    for (auto& sd : sides_) {
+        if (sd.job && sd.job->isRunning()) {
+            const double rss = rssMb(sd.job->process()->processId());
+            if (rss > 0 && sd.stats.memMb < 0) sd.stats.memMb = rss;
+            else if (rss > 0) sd.stats.memMb = std::max(sd.stats.memMb, rss);
+        }
+        auto fmt = [](double v, const char* unit, int prec) {
+            return v >= 0 ? QString::number(v, 'f', prec) + unit : QStringLiteral("–");
+        };
+        sd.statLabel->setText(QStringLiteral("tokens/s %1   memory %2   energy/token %3")
+                                  .arg(fmt(sd.stats.tokPerS, "", 1), fmt(sd.stats.memMb, " MB", 0),
+                                       fmt(sd.stats.joulesPerToken, " J", 3)));
+    }
+    updateChart();
+}
+
+void ChatPanel::updateChart() {
+    QChart* c = chart_->chart();
+    c->removeAllSeries();
+    for (auto* a : c->axes()) {
+        c->removeAxis(a);
+        delete a;
+    }
+    auto* series = new QBarSeries;
+    auto* set = new QBarSet("tokens/s");
+    set->append({std::max(0.0, sides_[0].stats.tokPerS), std::max(0.0, sides_[1].stats.tokPerS)});
+    set->setColor(QColor(0xd6, 0x27, 0x28));
+    series->append(set);
+    c->addSeries(series);
+    auto* x = new QBarCategoryAxis;
+    x->append({"Bi-Mamba", "fp16"});
+    auto* y = new QValueAxis;
+    y->setRange(0, std::max({1.0, sides_[0].stats.tokPerS * 1.2, sides_[1].stats.tokPerS * 1.2}));
+    c->addAxis(x, Qt::AlignBottom);
+    c->addAxis(y, Qt::AlignLeft);
+    series->attachAxis(x);
+    series->attachAxis(y);
+}
+
+}  // namespace bimamba::ui

@@ -1,0 +1,149 @@
+#include "ui/ComparePanel.h"
+
+#include "ui/CliJob.h"
+#include "ui/ReportExporter.h"
+#include "ui/RunManager.h"
+
+#include <QDoubleSpinBox>
+#include <QFileInfo>
+#include <QFileDialog>
+#include <QFontDatabase>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSettings>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+namespace bimamba::ui {
+
+ComparePanel::ComparePanel(RunManager* manager, QWidget* parent) : QWidget(parent), manager_(manager) {
+    setObjectName("ComparePanel");
+    auto* lay = new QVBoxLayout(this);
+    auto* top = new QHBoxLayout;
+    auto* promptBox = new QGroupBox("Prompt");
+    auto* pl = new QVBoxLayout(promptBox);
+    prompt_ = new QPlainTextEdit("Who is the world's most famous painter?\nAnswer:");
+    prompt_->setObjectName("prompt");
+    prompt_->setMaximumHeight(90);
+    pl->addWidget(prompt_);
+    top->addWidget(promptBox, 2);
+    auto* modelBox = new QGroupBox("Models (LABEL=checkpoint or run folder, one per line)");
+    auto* ml = new QVBoxLayout(modelBox);
+    models_ = new QPlainTextEdit(QSettings().value("compare/models").toString());
+    models_->setObjectName("models");
+    models_->setPlaceholderText("Mamba-2=runs/teacher\nBi-Mamba=runs/bi-kd\nGPTQ-2bit=quant/gptq2");
+    models_->setMaximumHeight(90);
+    ml->addWidget(models_);
+    top->addWidget(modelBox, 2);
+    auto* opts = new QFormLayout;
+    maxTokens_ = new QSpinBox;
+    maxTokens_->setRange(1, 4096);
+    maxTokens_->setValue(64);
+    temperature_ = new QDoubleSpinBox;
+    temperature_->setRange(0, 5);
+    temperature_->setSingleStep(0.1);
+    temperature_->setValue(0);
+    opts->addRow("Max tokens", maxTokens_);
+    opts->addRow("Temperature", temperature_);
+    auto* go = new QPushButton("Generate");
+    go->setObjectName("generate");
+    go->setShortcut(QKeySequence("Ctrl+Return"));
+    go->setToolTip("Generate with every model (Ctrl+Enter)");
+    auto* save = new QPushButton("Save CSV…");
+    opts->addRow(go);
+    opts->addRow(save);
+    top->addLayout(opts);
+    lay->addLayout(top);
+    columnsHost_ = new QWidget;
+    columnsLayout_ = new QHBoxLayout(columnsHost_);
+    auto* scroll = new QScrollArea;
+    scroll->setWidgetResizable(true);
+    scroll->setWidget(columnsHost_);
+    lay->addWidget(scroll, 1);
+    auto* hint = new QLabel("Each model runs as its own `bimamba generate` process; text appears as it streams. "
+                            "Greedy decoding at temperature 0, as in the paper's Figures 11–13.");
+    hint->setWordWrap(true);
+    lay->addWidget(hint);
+    connect(go, &QPushButton::clicked, this, &ComparePanel::generate);
+    connect(save, &QPushButton::clicked, this, [this] {
+        const QString p = QFileDialog::getSaveFileName(this, "Save generations", "generations.csv", "CSV (*.csv)");
+        QString err;
+        if (!p.isEmpty()) exportCsv(p, &err);
+    });
+}
+
+void ComparePanel::setModels(const QStringList& m) { models_->setPlainText(m.join('\n')); }
+void ComparePanel::setPrompt(const QString& p) { prompt_->setPlainText(p); }
+
+bool ComparePanel::isRunning() const {
+    for (const auto& c : columns_)
+        if (c.job && c.job->isRunning()) return true;
+    return false;
+}
+
+QString ComparePanel::columnText(int i) const { return i >= 0 && i < columns_.size() ? columns_[i].text->toPlainText() : QString(); }
+QString ComparePanel::columnStatus(int i) const { return i >= 0 && i < columns_.size() ? columns_[i].status->text() : QString(); }
+
+void ComparePanel::generate() {
+    for (auto& c : columns_) {
+        delete c.job;
+        c.text->parentWidget()->deleteLater();
+    }
+    columns_.clear();
+    QSettings().setValue("compare/models", models_->toPlainText());
+    const QStringList lines = models_->toPlainText().split('\n', Qt::SkipEmptyParts);
+    for (const QString& raw : lines) {
+        const QString line = raw.trimmed();
+        if (line.isEmpty()) continue;
+        Column c;
+        c.label = line.contains('=') ? line.section('=', 0, 0) : QFileInfo(line).fileName();
+        c.path = line.contains('=') ? line.section('=', 1) : line;
+        auto* box = new QGroupBox(c.label);
+        auto* bl = new QVBoxLayout(box);
+        c.text = new QPlainTextEdit;
+        c.text->setReadOnly(true);
+        c.text->setMinimumWidth(260);
+        c.status = new QLabel("starting…");
+        c.status->setWordWrap(true);
+        bl->addWidget(c.text, 1);
+        bl->addWidget(c.status);
+        columnsLayout_->addWidget(box);
+        QStringList args{"generate", "--models", c.label + "=" + c.path, "--prompt", prompt_->toPlainText(),
+                         "--max-tokens", QString::number(maxTokens_->value())};
+        if (temperature_->value() > 0) args << "--temperature" << QString::number(temperature_->value());
+        c.job = new CliJob(manager_->cliPath(), args, this);
+        auto* text = c.text;
+        auto* status = c.status;
+        connect(c.job, &CliJob::stdoutData, text, [text](const QString& s) {
+            text->moveCursor(QTextCursor::End);
+            text->insertPlainText(s);
+        });
+        connect(c.job, &CliJob::finished, this, [this, status](bool ok, const QString& msg) {
+            status->setText(ok ? QStringLiteral("done") : msg);
+            status->setStyleSheet(ok ? "color:#2e7d32" : "color:#c62828");
+            if (!isRunning()) emit allFinished();
+        });
+        columns_.push_back(c);
+        c.job->start();
+    }
+    if (columns_.isEmpty()) {
+        auto* l = new QLabel("Add at least one model (LABEL=PATH).");
+        l->setObjectName("compareEmpty");
+        columnsLayout_->addWidget(l);
+    }
+}
+
+QStringList ComparePanel::exportCsv(const QString& path, QString* error) {
+    QVector<QStringList> rows;
+    for (const auto& c : columns_) rows << QStringList{prompt_->toPlainText(), c.label, c.path, c.text->toPlainText()};
+    if (ReportExporter::writeCsv({"prompt", "label", "model", "output"}, rows, path, error)) return {path};
+    return {};
+}
+
+}  // namespace bimamba::ui

@@ -1,0 +1,64 @@
+#pragma once
+// The Evaluate tab: pick models and tasks, run `bimamba eval` in the
+// background with a progress bar, show the results in the layout of the
+// paper's Table 3 and a per-task accuracy bar chart (Qt Charts).
+#include <QJsonObject>
+#include <QWidget>
+
+class QPlainTextEdit;
+class QSpinBox;
+class QProgressBar;
+class QTableWidget;
+class QLabel;
+class QPushButton;
+class QChartView;
+
+namespace bimamba::ui {
+
+class RunManager;
+class CliJob;
+
+struct EvalRow {
+    QString label;
+    QMap<QString, double> values;  // task → ppl or 100·headline accuracy
+};
+// Parses eval_results.json (core/eval/EvalTable.h layout).
+QVector<EvalRow> parseEvalResults(const QJsonObject& o, QStringList* pplTasks, QStringList* mcTasks);
+
+class EvaluatePanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit EvaluatePanel(RunManager* manager, QWidget* parent = nullptr);
+    void setModels(const QStringList& m);
+    void setTasks(const QStringList& t);
+    void start();
+    void cancel();
+    bool isRunning() const;
+    bool loadResults(const QString& jsonPath, QString* error = nullptr);
+    QTableWidget* table() const { return table_; }
+    QChartView* chart() const { return chart_; }
+    QString lastError() const { return lastError_; }
+
+signals:
+    void finished(bool ok);
+
+private:
+    void fillChart(const QVector<EvalRow>& rows, const QStringList& mcTasks);
+    RunManager* manager_;
+    QPlainTextEdit* models_;
+    QPlainTextEdit* tasks_;
+    QSpinBox* limit_;
+    QSpinBox* window_;
+    QProgressBar* progress_;
+    QPlainTextEdit* log_;
+    QTableWidget* table_;
+    QChartView* chart_;
+    QLabel* info_;
+    QPushButton* runBtn_;
+    QPushButton* cancelBtn_;
+    CliJob* job_ = nullptr;
+    QString lastError_;
+    QString outPath_;
+};
+
+}  // namespace bimamba::ui

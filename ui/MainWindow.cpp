@@ -1,0 +1,177 @@
+#include "ui/MainWindow.h"
+
+#include "ui/AblationPanel.h"
+#include "ui/ChatPanel.h"
+#include "ui/ComparePanel.h"
+#include "ui/EvaluatePanel.h"
+#include "ui/ReportsPanel.h"
+#include "ui/RunManager.h"
+#include "ui/WeightsPanel.h"
+#include "ui/RunStore.h"
+#include "ui/RunsPanel.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QCoreApplication>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QTabWidget>
+
+namespace bimamba::ui {
+
+QString MainWindow::defaultCli() {
+    const QString env = qEnvironmentVariable("BIMAMBA_CLI");
+    if (!env.isEmpty()) return env;
+    const QString set = QSettings().value("cli").toString();
+    if (!set.isEmpty() && QFileInfo(set).isExecutable()) return set;
+    const QString beside = QDir(QCoreApplication::applicationDirPath()).filePath("bimamba");
+    if (QFileInfo(beside).isExecutable()) return beside;
+    return QStandardPaths::findExecutable("bimamba");
+}
+
+MainWindow::MainWindow(const QString& workspace, const QString& cli, QWidget* parent)
+    : QMainWindow(parent), workspace_(QFileInfo(workspace).absoluteFilePath()) {
+    setObjectName("MainWindow");
+    setWindowTitle(QStringLiteral("BiMamba Workbench — %1").arg(workspace_));
+    setWindowIcon(QIcon(":/icons/bimamba-workbench.svg"));
+    QDir().mkpath(workspace_);
+    store_ = new RunStore(this);
+    QString err;
+    if (!store_->open(QDir(workspace_).filePath("workbench.sqlite"), &err)) {
+        QMessageBox::warning(this, "Run database", err + "\nRuns are kept in memory for this session.");
+        store_->open(":memory:");
+    }
+    manager_ = new RunManager(store_, workspace_, cli.isEmpty() ? defaultCli() : cli, this);
+
+    tabs_ = new QTabWidget;
+    tabs_->setObjectName("tabs");
+    tabs_->setDocumentMode(true);
+    runs_ = new RunsPanel(manager_);
+    tabs_->addTab(runs_, "Runs");
+    ablation_ = new AblationPanel(manager_);
+    tabs_->addTab(ablation_, "Ablations");
+    weights_ = new WeightsPanel(manager_);
+    tabs_->addTab(weights_, "Weights");
+    compare_ = new ComparePanel(manager_);
+    tabs_->addTab(compare_, "Compare");
+    evaluate_ = new EvaluatePanel(manager_);
+    tabs_->addTab(evaluate_, "Evaluate");
+    chat_ = new ChatPanel(manager_);
+    tabs_->addTab(chat_, "Chat && energy");
+    reports_ = new ReportsPanel(manager_, runs_->model());
+    tabs_->addTab(reports_, "Reports");
+    setCentralWidget(tabs_);
+
+    statusRuns_ = new QLabel;
+    statusBar()->addPermanentWidget(statusRuns_);
+    connect(runs_, &RunsPanel::message, this, [this](const QString& t, int ms) { statusBar()->showMessage(t, ms); });
+    connect(manager_, &RunManager::message, this, [this](const QString& t) { statusBar()->showMessage(t, 6000); });
+    auto countRuns = [this] {
+        int active = 0;
+        const auto all = store_->all();
+        for (const auto& r : all) active += RunManager::isActive(r.status);
+        statusRuns_->setText(QStringLiteral("%1 runs, %2 active  |  CLI: %3")
+                                 .arg(all.size()).arg(active)
+                                 .arg(manager_->cliPath().isEmpty() ? QStringLiteral("not found") : manager_->cliPath()));
+    };
+    connect(manager_, &RunManager::runUpdated, this, countRuns);
+    connect(store_, &RunStore::runAdded, this, countRuns);
+
+    buildMenus();
+    manager_->attachAll();
+    countRuns();
+
+    QSettings s;
+    restoreGeometry(s.value("window/geometry").toByteArray());
+    tabs_->setCurrentIndex(s.value("window/tab", 0).toInt());
+    s.setValue("workspace", workspace_);
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildMenus() {
+    auto* file = menuBar()->addMenu("&File");
+    file->addAction(runs_->newRunAction());
+    file->addAction(runs_->importAction());
+    auto* ws = file->addAction("Open workspace…", this, &MainWindow::openWorkspaceDialog);
+    ws->setShortcut(QKeySequence::Open);
+    file->addAction("Set bimamba CLI…", this, &MainWindow::setCliDialog);
+    file->addSeparator();
+    auto* quit = file->addAction("Quit", this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+    auto* run = menuBar()->addMenu("&Run");
+    run->addAction(runs_->stopAction());
+    run->addAction(runs_->resumeAction());
+    run->addAction(runs_->cloneAction());
+    auto* refresh = run->addAction("Refresh", manager_, &RunManager::refreshAll);
+    refresh->setShortcut(QKeySequence::Refresh);
+    auto* view = menuBar()->addMenu("&View");
+    for (int i = 0; i < 9; ++i) {
+        auto* a = view->addAction(QStringLiteral("Tab %1").arg(i + 1), this, [this, i] {
+            if (i < tabs_->count()) tabs_->setCurrentIndex(i);
+        });
+        a->setShortcut(QKeySequence(Qt::ALT | Qt::Key(Qt::Key_1 + i)));
+    }
+    auto* help = menuBar()->addMenu("&Help");
+    help->addAction("About", this, [this] {
+        QMessageBox::about(this, "BiMamba Workbench",
+                           "<b>BiMamba Workbench</b><br>Train, evaluate and deploy 1-bit Mamba-2 language models "
+                           "(Bi-Mamba, arXiv 2411.11843).<br>Runs keep going when the window closes; reopening the "
+                           "workspace re-attaches to them.");
+    });
+}
+
+void MainWindow::openWorkspaceDialog() {
+    const QString d = QFileDialog::getExistingDirectory(this, "Open workspace", workspace_);
+    if (d.isEmpty()) return;
+    QSettings().setValue("workspace", d);
+    QProcess::startDetached(QCoreApplication::applicationFilePath(), {"--workspace", d});
+}
+
+void MainWindow::setCliDialog() {
+    bool ok = false;
+    const QString p = QInputDialog::getText(this, "bimamba CLI", "Path of the bimamba binary:", QLineEdit::Normal,
+                                            manager_->cliPath(), &ok);
+    if (!ok) return;
+    manager_->setCliPath(p);
+    QSettings().setValue("cli", p);
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    QSettings s;
+    s.setValue("window/geometry", saveGeometry());
+    s.setValue("window/tab", tabs_->currentIndex());
+    int active = 0;
+    for (const auto& r : store_->all()) active += RunManager::isActive(r.status);
+    if (active > 0) statusBar()->showMessage(QStringLiteral("%1 runs keep going in the background").arg(active));
+    e->accept();
+}
+
+QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size) {
+    QDir().mkpath(dir);
+    QStringList written;
+    resize(size);
+    show();
+    for (int i = 0; i < tabs_->count(); ++i) {
+        tabs_->setCurrentIndex(i);
+        for (int k = 0; k < 5; ++k) QCoreApplication::processEvents();
+        QString name = tabs_->tabText(i).toLower().remove('&');
+        name.replace(QRegularExpression("[^a-z0-9]+"), "-");
+        const QString path = QDir(dir).filePath(QStringLiteral("%1-%2.png").arg(i + 1).arg(name));
+        if (grab().save(path, "PNG")) written << path;
+    }
+    return written;
+}
+
+}  // namespace bimamba::ui

@@ -1,0 +1,43 @@
+#pragma once
+// The Reports tab: export a run's figures (PNG, SVG, PDF), its metrics and
+// the run table (CSV), a metrics HDF5 file, and build / copy the full HDF5
+// report with `bimamba report`.
+#include <QWidget>
+
+class QComboBox;
+class QLineEdit;
+class QListWidget;
+class QLabel;
+
+namespace bimamba::ui {
+
+class RunManager;
+class RunTableModel;
+class CliJob;
+
+class ReportsPanel : public QWidget {
+    Q_OBJECT
+public:
+    ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* parent = nullptr);
+    void setOutDir(const QString& d);
+    void setRun(qint64 id);
+    // Exports figures + CSV + metrics.h5 of the selected run, the run table
+    // CSV, and copies the run's HDF5 report when it has one.
+    QStringList exportAll(QString* error);
+    void buildReport();  // bimamba report --run RUN --out OUT/report.h5
+
+signals:
+    void reportBuilt(bool ok);
+
+private:
+    void refreshRuns();
+    RunManager* manager_;
+    RunTableModel* runs_;
+    QComboBox* run_;
+    QLineEdit* out_;
+    QListWidget* files_;
+    QLabel* info_;
+    CliJob* job_ = nullptr;
+};
+
+}  // namespace bimamba::ui

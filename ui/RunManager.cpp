@@ -1,0 +1,311 @@
+#include "ui/RunManager.h"
+
+#include "ui/MetricsReader.h"
+#include "ui/RunDir.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QFileSystemWatcher>
+#include <QJsonDocument>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTimer>
+
+#include <cmath>
+#include <signal.h>
+
+namespace bimamba::ui {
+
+void describeConfig(RunRecord& r, const QJsonObject& c) {
+    const QJsonValue model = c.value("model");
+    QString size = model.isString() ? model.toString() : model.toObject().value("preset").toString();
+    QString bin = model.isObject() ? model.toObject().value("binarize").toString() : QString();
+    if (bin.isEmpty()) bin = "none";
+    if (r.preset.isEmpty()) r.preset = size.isEmpty() ? "small" : size;
+    r.binarize = bin;
+    r.loss = c.value("loss").toString("ce");
+    r.teacher = c.value("teacher").toString();
+    if (r.teacher.isEmpty()) r.teacher = c.value("teacher_cache").toString();
+    if (c.contains("steps")) r.totalSteps = c.value("steps").toVariant().toLongLong();
+}
+
+RunManager::RunManager(RunStore* store, QString workspace, QString cliPath, QObject* parent)
+    : QObject(parent), store_(store), workspace_(std::move(workspace)), cli_(std::move(cliPath)),
+      watcher_(new QFileSystemWatcher(this)), timer_(new QTimer(this)) {
+    connect(watcher_, &QFileSystemWatcher::fileChanged, this, &RunManager::onPathChanged);
+    connect(watcher_, &QFileSystemWatcher::directoryChanged, this, &RunManager::onPathChanged);
+    connect(timer_, &QTimer::timeout, this, [this] {
+        for (const auto& r : store_->all())
+            if (isActive(r.status) || readers_.contains(r.id)) refresh(r.id);
+    });
+    timer_->start(1000);
+}
+
+void RunManager::setPollInterval(int ms) { timer_->setInterval(ms); }
+
+QString RunManager::runsRoot() const { return QDir(workspace_).filePath("runs"); }
+
+void RunManager::onPathChanged(const QString& path) {
+    QFileInfo fi(path);
+    const QString dir = fi.isDir() ? fi.absoluteFilePath() : fi.absolutePath();
+    auto it = dirToId_.find(dir);
+    if (it != dirToId_.end()) refresh(*it);
+    // A replaced file (atomic rename) drops out of the watch list.
+    if (!fi.isDir() && fi.exists() && !watcher_->files().contains(path)) watcher_->addPath(path);
+}
+
+void RunManager::watch(qint64 id, const QString& runDir) {
+    const QString dir = QFileInfo(runDir).absoluteFilePath();
+    dirToId_.insert(dir, id);
+    if (!watcher_->directories().contains(dir) && QFileInfo(dir).isDir()) watcher_->addPath(dir);
+    const QString m = QDir(dir).filePath(rundir::kMetrics);
+    if (QFileInfo::exists(m) && !watcher_->files().contains(m)) watcher_->addPath(m);
+}
+
+bool RunManager::startProcess(const QString& runDir, const QStringList& args, QString* error) {
+    if (cli_.isEmpty() || !QFileInfo(cli_).isExecutable()) {
+        if (error) *error = QStringLiteral("the bimamba CLI was not found (%1); set it in Settings")
+                                .arg(cli_.isEmpty() ? QStringLiteral("no path") : cli_);
+        return false;
+    }
+    QDir d(runDir);
+    QFile::remove(d.filePath(rundir::kExitCode));
+    // A small sh wrapper records the exit status (a detached process has no
+    // parent to report it to) and forwards SIGTERM/SIGINT to the trainer.
+    const QString script = QStringLiteral(
+        "\"$0\" \"$@\" & c=$!; trap 'kill -TERM $c 2>/dev/null' TERM INT; "
+        "while :; do wait $c; r=$?; kill -0 $c 2>/dev/null || break; done; "
+        "echo $r > exit_code.tmp && mv exit_code.tmp exit_code");
+    QProcess p;
+    p.setProgram("/bin/sh");
+    p.setArguments(QStringList{"-c", script, cli_} + args);
+    p.setWorkingDirectory(runDir);
+    p.setStandardInputFile(QProcess::nullDevice());
+    p.setStandardOutputFile(d.filePath(rundir::kStdout), QIODevice::Append);
+    p.setStandardErrorFile(d.filePath(rundir::kStderr), QIODevice::Append);
+    qint64 pid = 0;
+    if (!p.startDetached(&pid)) {
+        if (error) *error = QStringLiteral("could not start %1: %2").arg(cli_, p.errorString());
+        return false;
+    }
+    QFile f(d.filePath(rundir::kLauncherPid));
+    if (f.open(QIODevice::WriteOnly | QIODevice::Truncate)) f.write(QByteArray::number(pid) + "\n");
+    return true;
+}
+
+qint64 RunManager::launch(const QString& name, const QString& group, const QString& preset,
+                          const QJsonObject& config, QString* error, const QJsonObject& axes) {
+    QString base = name.trimmed();
+    base.replace(QRegularExpression("[^A-Za-z0-9._+-]+"), "_");
+    if (base.isEmpty()) base = "run";
+    QDir root(runsRoot());
+    if (!root.mkpath(".")) {
+        if (error) *error = "cannot create " + runsRoot();
+        return -1;
+    }
+    QString dirName = base;
+    for (int i = 2; root.exists(dirName); ++i) dirName = QStringLiteral("%1-%2").arg(base).arg(i);
+    root.mkpath(dirName);
+    const QString runDir = root.absoluteFilePath(dirName);
+    const QString cfgPath = QDir(runDir).filePath(rundir::kLaunchConfig);
+    if (!rundir::writeJsonFile(cfgPath, config, error)) return -1;
+
+    RunRecord r;
+    r.name = dirName;
+    r.group = group;
+    r.preset = preset;
+    describeConfig(r, config);
+    r.status = "starting";
+    r.runDir = runDir;
+    r.started = QDateTime::currentDateTimeUtc().toString(Qt::ISODate);
+    if (!axes.isEmpty()) r.axes = QString::fromUtf8(QJsonDocument(axes).toJson(QJsonDocument::Compact));
+    const qint64 id = store_->add(r, error);
+    if (id < 0) return -1;
+    r.id = id;
+    watch(id, runDir);
+    QString err;
+    if (!startProcess(runDir, {"train", "--config", cfgPath, "--run-dir", runDir}, &err)) {
+        r.status = "failed";
+        r.message = err;
+        store_->update(r);
+        if (error) *error = err;
+        emit runUpdated(id);
+        return id;
+    }
+    emit runUpdated(id);
+    return id;
+}
+
+bool RunManager::stop(qint64 id, QString* error) {
+    auto r = store_->byId(id);
+    if (!r) {
+        if (error) *error = "no such run";
+        return false;
+    }
+    const qint64 launcher = rundir::readLauncherPid(r->runDir);
+    const RunStatus st = rundir::readStatus(r->runDir);
+    qint64 target = 0;
+    if (rundir::pidAlive(launcher))
+        target = launcher;
+    else if (st.valid && rundir::pidAlive(st.pid))
+        target = st.pid;
+    if (target == 0) {
+        if (error) *error = QStringLiteral("run %1 is not running").arg(r->name);
+        return false;
+    }
+    if (::kill(pid_t(target), SIGTERM) != 0) {
+        if (error) *error = QStringLiteral("could not signal process %1").arg(target);
+        return false;
+    }
+    stopping_[id] = true;
+    r->status = "stopping";
+    store_->update(*r);
+    emit runUpdated(id);
+    emit message(QStringLiteral("Stopping %1: the trainer writes a checkpoint, then exits").arg(r->name));
+    return true;
+}
+
+bool RunManager::resume(qint64 id, QString* error) {
+    auto r = store_->byId(id);
+    if (!r) {
+        if (error) *error = "no such run";
+        return false;
+    }
+    if (isActive(r->status) && rundir::pidAlive(rundir::readLauncherPid(r->runDir))) {
+        if (error) *error = QStringLiteral("run %1 is still running").arg(r->name);
+        return false;
+    }
+    if (rundir::latestCheckpoint(r->runDir).isEmpty()) {
+        if (error) *error = QStringLiteral("run %1 has no checkpoint to resume from").arg(r->name);
+        return false;
+    }
+    if (!startProcess(r->runDir, {"train", "--resume", r->runDir}, error)) return false;
+    stopping_.remove(id);
+    r->status = "starting";
+    r->message.clear();
+    r->ended.clear();
+    store_->update(*r);
+    watch(id, r->runDir);
+    emit runUpdated(id);
+    return true;
+}
+
+qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
+    const QString dir = QFileInfo(dirIn).absoluteFilePath();
+    if (!QFileInfo(dir).isDir() || !rundir::looksLikeRunDir(dir)) {
+        if (error) *error = QStringLiteral("%1 is not a run directory (no status.json, metrics.jsonl or train_config.json)").arg(dir);
+        return -1;
+    }
+    if (auto existing = store_->byDir(dir)) {
+        refresh(existing->id);
+        return existing->id;
+    }
+    RunRecord r;
+    r.name = QFileInfo(dir).fileName();
+    r.runDir = dir;
+    describeConfig(r, rundir::readConfig(dir));
+    r.status = "unknown";
+    const qint64 id = store_->add(r, error);
+    if (id < 0) return -1;
+    watch(id, dir);
+    refresh(id);
+    return id;
+}
+
+void RunManager::attachAll() {
+    QDir root(runsRoot());
+    for (const auto& e : root.entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) {
+        if (!rundir::looksLikeRunDir(e.absoluteFilePath())) continue;
+        if (!store_->byDir(e.absoluteFilePath())) importRunDir(e.absoluteFilePath(), nullptr);
+    }
+    for (const auto& r : store_->all()) {
+        watch(r.id, r.runDir);
+        refresh(r.id);
+    }
+}
+
+MetricsReader* RunManager::metrics(qint64 id) {
+    auto it = readers_.find(id);
+    if (it != readers_.end()) return *it;
+    auto r = store_->byId(id);
+    if (!r) return nullptr;
+    auto* m = new MetricsReader(QDir(r->runDir).filePath(rundir::kMetrics), this);
+    readers_.insert(id, m);
+    m->poll();
+    return m;
+}
+
+void RunManager::refreshAll() {
+    for (const auto& r : store_->all()) refresh(r.id);
+}
+
+void RunManager::refresh(qint64 id) {
+    auto rec = store_->byId(id);
+    if (!rec) return;
+    RunRecord r = *rec;
+    const RunRecord before = r;
+    auto* m = metrics(id);
+    const bool newLines = m && m->poll() > 0;
+    const QString mpath = QDir(r.runDir).filePath(rundir::kMetrics);
+    if (QFileInfo::exists(mpath) && !watcher_->files().contains(mpath)) watcher_->addPath(mpath);
+
+    const RunStatus st = rundir::readStatus(r.runDir);
+    const qint64 launcher = rundir::readLauncherPid(r.runDir);
+    const bool launcherAlive = rundir::pidAlive(launcher);
+    const bool trainerAlive = st.valid && rundir::pidAlive(st.pid);
+    const int exitCode = rundir::readExitCode(r.runDir);
+
+    QString status = r.status;
+    if (st.valid) {
+        status = st.state;
+        if (status == "running" && !trainerAlive && !launcherAlive) status = "lost";
+        if (status == "running" && stopping_.value(id)) status = "stopping";
+        if (st.totalSteps > 0) r.totalSteps = st.totalSteps;
+        r.step = std::max<qint64>(st.step, m ? m->lastStep() : 0);
+        if (!st.started.isEmpty() && r.started.isEmpty()) r.started = st.started;
+        r.started = st.started.isEmpty() ? r.started : st.started;
+        r.ended = st.ended;
+    } else if (launcherAlive) {
+        status = "starting";
+    } else if (exitCode < 0 && isActive(status)) {
+        status = "lost";
+    }
+    if (!st.valid && m) r.step = std::max(r.step, m->lastStep());
+    if (m) {
+        r.tokens = m->lastTokens();
+        r.bestValPpl = m->bestValPpl();
+    }
+    if (exitCode > 0 && !launcherAlive) {
+        status = "failed";
+        QString msg = QStringLiteral("exit code %1").arg(exitCode);
+        if (st.valid && !st.message.isEmpty()) msg += ": " + st.message;
+        const QString errTail = rundir::tail(QDir(r.runDir).filePath(rundir::kStderr), 15);
+        if (!errTail.isEmpty()) msg += "\n" + errTail;
+        r.message = msg;
+        if (r.ended.isEmpty()) r.ended = QFileInfo(QDir(r.runDir).filePath(rundir::kExitCode)).lastModified().toUTC().toString(Qt::ISODate);
+    } else if (st.valid) {
+        r.message = st.message;
+    }
+    if (!isActive(status)) stopping_.remove(id);
+    r.status = status;
+    const bool changed = r.status != before.status || r.step != before.step || r.tokens != before.tokens ||
+                         r.message != before.message || r.totalSteps != before.totalSteps ||
+                         r.ended != before.ended || r.started != before.started ||
+                         !(r.bestValPpl == before.bestValPpl ||
+                           (std::isnan(r.bestValPpl) && std::isnan(before.bestValPpl)));
+    if (changed) {
+        store_->update(r);
+        emit runUpdated(id);
+    }
+    if (newLines) emit metricsUpdated(id);
+}
+
+QString RunManager::failureText(qint64 id) const {
+    auto r = store_->byId(id);
+    if (!r) return {};
+    return r->message;
+}
+
+}  // namespace bimamba::ui

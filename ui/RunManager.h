@@ -1,0 +1,70 @@
+#pragma once
+// Launches `bimamba train` runs as detached processes (they outlive the
+// window), tracks them through status.json + pid, re-attaches to them on
+// start-up, and keeps one incremental MetricsReader per run, fed by a
+// QFileSystemWatcher and a timer.
+#include "ui/RunStore.h"
+
+#include <QHash>
+#include <QJsonObject>
+#include <QObject>
+#include <QPointer>
+
+class QFileSystemWatcher;
+class QTimer;
+
+namespace bimamba::ui {
+
+class MetricsReader;
+
+class RunManager : public QObject {
+    Q_OBJECT
+public:
+    RunManager(RunStore* store, QString workspace, QString cliPath, QObject* parent = nullptr);
+    RunStore* store() const { return store_; }
+    QString workspace() const { return workspace_; }
+    QString cliPath() const { return cli_; }
+    void setCliPath(const QString& p) { cli_ = p; }
+    // Folder new runs go to: <workspace>/runs.
+    QString runsRoot() const;
+
+    // Creates <runsRoot>/<name> (a suffix is added if taken), writes the
+    // config there and starts `bimamba train --config ... --run-dir ...`.
+    qint64 launch(const QString& name, const QString& group, const QString& preset,
+                  const QJsonObject& config, QString* error, const QJsonObject& axes = {});
+    bool stop(qint64 id, QString* error);     // SIGTERM: the trainer checkpoints and exits
+    bool resume(qint64 id, QString* error);   // bimamba train --resume DIR
+    qint64 importRunDir(const QString& dir, QString* error);
+    // Registers every run folder under runsRoot() not yet in the store and
+    // refreshes all runs (re-attaching to live ones).
+    void attachAll();
+    // Re-reads status and metrics of one run / all runs.
+    void refresh(qint64 id);
+    void refreshAll();
+    MetricsReader* metrics(qint64 id);
+    QString failureText(qint64 id) const;
+    static bool isActive(const QString& status) { return status == "running" || status == "starting" || status == "stopping"; }
+    void setPollInterval(int ms);
+
+signals:
+    void runUpdated(qint64 id);
+    void metricsUpdated(qint64 id);
+    void message(const QString& text);
+
+private:
+    bool startProcess(const QString& runDir, const QStringList& args, QString* error);
+    void watch(qint64 id, const QString& runDir);
+    void onPathChanged(const QString& path);
+    RunStore* store_;
+    QString workspace_, cli_;
+    QFileSystemWatcher* watcher_;
+    QTimer* timer_;
+    QHash<qint64, MetricsReader*> readers_;
+    QHash<QString, qint64> dirToId_;
+    QHash<qint64, bool> stopping_;
+};
+
+// Fills the descriptive fields of a record from a config object.
+void describeConfig(RunRecord& r, const QJsonObject& config);
+
+}  // namespace bimamba::ui

@@ -1,0 +1,54 @@
+#pragma once
+// Every run the workbench knows, in an embedded SQLite database (Qt SQL).
+#include <QObject>
+#include <QString>
+#include <QVector>
+
+#include <limits>
+#include <optional>
+
+namespace bimamba::ui {
+
+struct RunRecord {
+    qint64 id = -1;
+    QString name, group, preset, binarize, loss, teacher;
+    QString status;              // starting | running | finished | stopped | failed | lost
+    qint64 step = 0, totalSteps = 0, tokens = 0;
+    double bestValPpl = std::numeric_limits<double>::quiet_NaN();
+    QString started, ended;
+    QString runDir;
+    QString message;             // failure text (exit code + stderr tail) or status message
+    QString axes;                // ablation axis values, JSON object text
+};
+
+class RunStore : public QObject {
+    Q_OBJECT
+public:
+    explicit RunStore(QObject* parent = nullptr);
+    ~RunStore() override;
+    // Opens (creating) the database file; ":memory:" for a private one.
+    bool open(const QString& path, QString* error = nullptr);
+    bool isOpen() const;
+    QString path() const { return path_; }
+
+    qint64 add(RunRecord r, QString* error = nullptr);    // returns id (-1 on error)
+    bool update(const RunRecord& r, QString* error = nullptr);
+    bool remove(qint64 id);
+    QVector<RunRecord> all() const;
+    std::optional<RunRecord> byId(qint64 id) const;
+    std::optional<RunRecord> byDir(const QString& runDir) const;
+    QVector<RunRecord> group(const QString& group) const;
+    QStringList groups() const;
+
+signals:
+    void runAdded(qint64 id);
+    void runChanged(qint64 id);
+    void runRemoved(qint64 id);
+
+private:
+    QVector<RunRecord> query(const QString& where, const QVariantList& binds) const;
+    QString conn_;
+    QString path_;
+};
+
+}  // namespace bimamba::ui

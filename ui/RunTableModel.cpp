@@ -1,0 +1,91 @@
+#include "ui/RunTableModel.h"
+
+#include <QBrush>
+#include <QColor>
+
+#include <cmath>
+
+namespace bimamba::ui {
+
+QString formatCount(double v) {
+    if (!std::isfinite(v)) return QStringLiteral("–");
+    const double a = std::fabs(v);
+    if (a >= 1e9) return QString::number(v / 1e9, 'f', 2) + "B";
+    if (a >= 1e6) return QString::number(v / 1e6, 'f', 2) + "M";
+    if (a >= 1e3) return QString::number(v / 1e3, 'f', 1) + "k";
+    return QString::number(v, 'g', 4);
+}
+
+RunTableModel::RunTableModel(RunStore* store, QObject* parent) : QAbstractTableModel(parent), store_(store) {
+    connect(store_, &RunStore::runAdded, this, [this](qint64) { reload(); });
+    connect(store_, &RunStore::runRemoved, this, [this](qint64) { reload(); });
+    connect(store_, &RunStore::runChanged, this, &RunTableModel::onChanged);
+    reload();
+}
+
+void RunTableModel::reload() {
+    beginResetModel();
+    rows_ = store_->all();
+    endResetModel();
+}
+
+void RunTableModel::onChanged(qint64 id) {
+    const int row = rowOf(id);
+    if (row < 0) return reload();
+    if (auto r = store_->byId(id)) {
+        rows_[row] = *r;
+        emit dataChanged(index(row, 0), index(row, ColumnCount - 1));
+    }
+}
+
+int RunTableModel::rowCount(const QModelIndex& p) const { return p.isValid() ? 0 : rows_.size(); }
+int RunTableModel::columnCount(const QModelIndex& p) const { return p.isValid() ? 0 : ColumnCount; }
+qint64 RunTableModel::runId(int row) const { return row >= 0 && row < rows_.size() ? rows_[row].id : -1; }
+const RunRecord* RunTableModel::record(int row) const { return row >= 0 && row < rows_.size() ? &rows_[row] : nullptr; }
+
+int RunTableModel::rowOf(qint64 id) const {
+    for (int i = 0; i < rows_.size(); ++i)
+        if (rows_[i].id == id) return i;
+    return -1;
+}
+
+QVariant RunTableModel::headerData(int section, Qt::Orientation o, int role) const {
+    if (o != Qt::Horizontal || role != Qt::DisplayRole) return {};
+    static const char* names[] = {"Name", "Group", "Preset", "Binarization", "Loss", "Teacher", "Status",
+                                  "Steps", "Tokens", "Best val ppl", "Started", "Ended"};
+    return section >= 0 && section < ColumnCount ? QString(names[section]) : QVariant();
+}
+
+QVariant RunTableModel::data(const QModelIndex& idx, int role) const {
+    if (!idx.isValid() || idx.row() >= rows_.size()) return {};
+    const RunRecord& r = rows_[idx.row()];
+    if (role == RunIdRole) return r.id;
+    if (role == ProgressRole) return r.totalSteps > 0 ? double(r.step) / r.totalSteps : 0.0;
+    if (role == Qt::ToolTipRole) return r.message.isEmpty() ? r.runDir : r.runDir + "\n\n" + r.message;
+    if (role == Qt::ForegroundRole && idx.column() == Status) {
+        if (r.status == "failed" || r.status == "lost") return QBrush(QColor(0xc6, 0x28, 0x28));
+        if (r.status == "finished") return QBrush(QColor(0x2e, 0x7d, 0x32));
+        if (r.status == "running" || r.status == "starting") return QBrush(QColor(0x15, 0x65, 0xc0));
+        return {};
+    }
+    if (role == Qt::TextAlignmentRole && (idx.column() == Steps || idx.column() == Tokens || idx.column() == BestPpl))
+        return int(Qt::AlignRight | Qt::AlignVCenter);
+    if (role != Qt::DisplayRole && role != Qt::EditRole) return {};
+    switch (idx.column()) {
+    case Name: return r.name;
+    case Group: return r.group;
+    case Preset: return r.preset;
+    case Binarize: return r.binarize;
+    case Loss: return r.loss;
+    case Teacher: return r.teacher.isEmpty() ? QStringLiteral("–") : r.teacher.section('/', -3);
+    case Status: return r.status;
+    case Steps: return r.totalSteps > 0 ? QStringLiteral("%1 / %2").arg(r.step).arg(r.totalSteps) : QString::number(r.step);
+    case Tokens: return formatCount(double(r.tokens));
+    case BestPpl: return std::isfinite(r.bestValPpl) ? QString::number(r.bestValPpl, 'f', 2) : QStringLiteral("–");
+    case Started: return r.started;
+    case Ended: return r.ended;
+    }
+    return {};
+}
+
+}  // namespace bimamba::ui

@@ -1,0 +1,242 @@
+#include "ui/RunsPanel.h"
+
+#include "ui/MetricsPlot.h"
+#include "ui/MetricsReader.h"
+#include "ui/NewRunDialog.h"
+#include "ui/RunDir.h"
+#include "ui/RunManager.h"
+#include "ui/RunTableModel.h"
+
+#include <QAction>
+#include <QDateTime>
+#include <QDir>
+#include <QFileDialog>
+#include <QFontDatabase>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QSplitter>
+#include <QTableView>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace bimamba::ui {
+
+RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
+    : QWidget(parent), manager_(manager), model_(new RunTableModel(manager->store(), this)) {
+    setObjectName("RunsPanel");
+    auto* tb = new QToolBar;
+    tb->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    newAct_ = tb->addAction("New run…", this, &RunsPanel::newRun);
+    newAct_->setShortcut(QKeySequence::New);
+    stopAct_ = tb->addAction("Stop", this, &RunsPanel::stopSelected);
+    stopAct_->setShortcut(QKeySequence("Ctrl+."));
+    resumeAct_ = tb->addAction("Resume", this, &RunsPanel::resumeSelected);
+    resumeAct_->setShortcut(QKeySequence("Ctrl+R"));
+    cloneAct_ = tb->addAction("Clone && edit…", this, &RunsPanel::cloneSelected);
+    cloneAct_->setShortcut(QKeySequence("Ctrl+D"));
+    importAct_ = tb->addAction("Import run dir…", this, &RunsPanel::importRun);
+    importAct_->setShortcut(QKeySequence("Ctrl+I"));
+    for (auto* a : {newAct_, stopAct_, resumeAct_, cloneAct_, importAct_}) {
+        a->setShortcutContext(Qt::WindowShortcut);
+        a->setToolTip(a->text().remove("…").remove('&') + " (" + a->shortcut().toString(QKeySequence::NativeText) + ")");
+    }
+
+    table_ = new QTableView;
+    table_->setObjectName("runTable");
+    table_->setModel(model_);
+    table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    table_->setAlternatingRowColors(true);
+    table_->verticalHeader()->hide();
+    table_->horizontalHeader()->setStretchLastSection(true);
+    table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    table_->setSortingEnabled(false);
+
+    plotA_ = new MetricsPlot;
+    plotA_->setObjectName("lossPlot");
+    plotB_ = new MetricsPlot;
+    plotB_->setObjectName("pplPlot");
+    plotB_->setMetric("val_ppl");
+
+    progress_ = new QProgressBar;
+    progress_->setObjectName("runProgress");
+    progress_->setRange(0, 1000);
+    detail_ = new QLabel;
+    detail_->setObjectName("runDetail");
+    detail_->setWordWrap(true);
+    detail_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    log_ = new QPlainTextEdit;
+    log_->setObjectName("runLog");
+    log_->setReadOnly(true);
+    log_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    log_->setMaximumBlockCount(2000);
+
+    auto* plots = new QSplitter(Qt::Horizontal);
+    plots->addWidget(plotA_);
+    plots->addWidget(plotB_);
+    auto* bottom = new QWidget;
+    auto* bl = new QVBoxLayout(bottom);
+    bl->setContentsMargins(0, 0, 0, 0);
+    bl->addWidget(progress_);
+    bl->addWidget(detail_);
+    bl->addWidget(log_, 1);
+    auto* lower = new QSplitter(Qt::Horizontal);
+    lower->addWidget(plots);
+    lower->addWidget(bottom);
+    lower->setStretchFactor(0, 3);
+    lower->setStretchFactor(1, 1);
+    auto* vs = new QSplitter(Qt::Vertical);
+    vs->addWidget(table_);
+    vs->addWidget(lower);
+    vs->setStretchFactor(0, 1);
+    vs->setStretchFactor(1, 2);
+
+    auto* lay = new QVBoxLayout(this);
+    lay->addWidget(tb);
+    lay->addWidget(vs, 1);
+
+    connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
+        updatePlots();
+        updateDetails();
+    });
+    connect(model_, &QAbstractItemModel::modelReset, this, [this] { updatePlots(); updateDetails(); });
+    connect(manager_, &RunManager::runUpdated, this, [this](qint64 id) {
+        if (selectedRuns().contains(id)) updateDetails();
+    });
+    connect(manager_, &RunManager::metricsUpdated, this, [this](qint64 id) {
+        if (selectedRuns().contains(id)) {
+            plotA_->refresh();
+            plotB_->refresh();
+        }
+    });
+    updateDetails();
+}
+
+QList<qint64> RunsPanel::selectedRuns() const {
+    QList<qint64> ids;
+    for (const auto& idx : table_->selectionModel()->selectedRows()) ids << model_->runId(idx.row());
+    return ids;
+}
+
+void RunsPanel::selectRun(qint64 id) {
+    const int row = model_->rowOf(id);
+    if (row >= 0) table_->selectRow(row);
+}
+
+void RunsPanel::updatePlots() {
+    QVector<QPair<QString, MetricsReader*>> runs;
+    for (qint64 id : selectedRuns()) {
+        auto r = manager_->store()->byId(id);
+        if (auto* m = manager_->metrics(id); r && m) runs.push_back({r->name, m});
+    }
+    plotA_->setRuns(runs);
+    plotB_->setRuns(runs);
+}
+
+void RunsPanel::updateDetails() {
+    const auto ids = selectedRuns();
+    const bool one = ids.size() == 1;
+    std::optional<RunRecord> r = one ? manager_->store()->byId(ids.first()) : std::nullopt;
+    stopAct_->setEnabled(r && RunManager::isActive(r->status));
+    resumeAct_->setEnabled(r && !RunManager::isActive(r->status));
+    cloneAct_->setEnabled(bool(r));
+    if (!r) {
+        progress_->setValue(0);
+        progress_->setFormat(ids.isEmpty() ? "No run selected" : QStringLiteral("%1 runs selected").arg(ids.size()));
+        detail_->clear();
+        log_->clear();
+        return;
+    }
+    const double frac = r->totalSteps > 0 ? double(r->step) / r->totalSteps : 0.0;
+    progress_->setValue(int(1000 * frac));
+    QString eta;
+    if (r->status == "running" && frac > 0 && frac < 1) {
+        auto* m = manager_->metrics(r->id);
+        const double t = m ? m->lastValue("train", "time") : NAN;
+        if (std::isfinite(t) && t > 0) {
+            const int left = int(t * (1 - frac) / frac);
+            eta = QStringLiteral(" — about %1 left").arg(left >= 3600 ? QStringLiteral("%1 h %2 min").arg(left / 3600).arg(left % 3600 / 60)
+                                                                       : QStringLiteral("%1 min %2 s").arg(left / 60).arg(left % 60));
+        }
+    }
+    progress_->setFormat(QStringLiteral("%1: step %2 / %3 (%p%)%4").arg(r->status).arg(r->step).arg(r->totalSteps).arg(eta));
+    QString d = QStringLiteral("<b>%1</b> — %2<br><small>%3</small>").arg(r->name.toHtmlEscaped(), r->status, r->runDir.toHtmlEscaped());
+    if (r->status == "failed" || r->status == "lost") {
+        d += QStringLiteral("<br><span style='color:#c62828'>%1</span>")
+                 .arg(r->message.toHtmlEscaped().replace('\n', "<br>"));
+    }
+    detail_->setText(d);
+    QString text = rundir::tail(QDir(r->runDir).filePath("train.log"), 40);
+    const QString err = rundir::tail(QDir(r->runDir).filePath(rundir::kStderr), 20);
+    if (!err.isEmpty()) text += (text.isEmpty() ? "" : "\n--- stderr ---\n") + err;
+    if (log_->toPlainText() != text) {
+        log_->setPlainText(text);
+        log_->moveCursor(QTextCursor::End);
+    }
+}
+
+void RunsPanel::showError(const QString& title, const QString& text) {
+    emit message(title + ": " + text.section('\n', 0, 0), 8000);
+    auto* box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->setObjectName("errorBox");
+    box->open();  // non-blocking
+}
+
+void RunsPanel::newRun() {
+    NewRunDialog dlg(manager_->workspace(), this);
+    if (dlg.exec() != QDialog::Accepted) return;
+    QString err;
+    const qint64 id = manager_->launch(dlg.runName(), dlg.group(), dlg.preset(), dlg.config(), &err);
+    if (id >= 0) selectRun(id);
+    if (!err.isEmpty()) showError("Could not launch the run", err);
+}
+
+void RunsPanel::stopSelected() {
+    for (qint64 id : selectedRuns()) {
+        QString err;
+        if (!manager_->stop(id, &err)) showError("Stop", err);
+    }
+}
+
+void RunsPanel::resumeSelected() {
+    for (qint64 id : selectedRuns()) {
+        QString err;
+        if (!manager_->resume(id, &err)) showError("Resume", err);
+    }
+}
+
+void RunsPanel::cloneSelected() {
+    const auto ids = selectedRuns();
+    if (ids.size() != 1) return;
+    auto r = manager_->store()->byId(ids.first());
+    if (!r) return;
+    QJsonObject cfg = rundir::readJsonFile(QDir(r->runDir).filePath(rundir::kLaunchConfig));
+    if (cfg.isEmpty()) cfg = rundir::readConfig(r->runDir);
+    NewRunDialog dlg(manager_->workspace(), this);
+    dlg.setConfig(cfg, r->name + "-clone", r->group);
+    if (dlg.exec() != QDialog::Accepted) return;
+    QString err;
+    const qint64 id = manager_->launch(dlg.runName(), dlg.group(), r->preset, dlg.config(), &err);
+    if (id >= 0) selectRun(id);
+    if (!err.isEmpty()) showError("Could not launch the run", err);
+}
+
+void RunsPanel::importRun() {
+    const QString dir = QFileDialog::getExistingDirectory(this, "Import a run directory", manager_->workspace());
+    if (dir.isEmpty()) return;
+    QString err;
+    const qint64 id = manager_->importRunDir(dir, &err);
+    if (id < 0) return showError("Import", err);
+    selectRun(id);
+    emit message("Imported " + dir);
+}
+
+}  // namespace bimamba::ui

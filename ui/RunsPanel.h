@@ -1,0 +1,61 @@
+#pragma once
+// The Runs tab: the run table (SQLite store), actions (new, stop, resume,
+// clone-and-edit, import), live metric plots of the selected runs overlaid,
+// and the selected run's log / failure message.
+#include <QWidget>
+
+class QTableView;
+class QPlainTextEdit;
+class QLabel;
+class QProgressBar;
+class QAction;
+class QSortFilterProxyModel;
+
+namespace bimamba::ui {
+
+class RunManager;
+class RunTableModel;
+class MetricsPlot;
+
+class RunsPanel : public QWidget {
+    Q_OBJECT
+public:
+    RunsPanel(RunManager* manager, QWidget* parent = nullptr);
+    QTableView* table() const { return table_; }
+    RunTableModel* model() const { return model_; }
+    MetricsPlot* lossPlot() const { return plotA_; }
+    MetricsPlot* pplPlot() const { return plotB_; }
+    QList<qint64> selectedRuns() const;
+    void selectRun(qint64 id);
+    QAction* newRunAction() const { return newAct_; }
+    QAction* stopAction() const { return stopAct_; }
+    QAction* resumeAction() const { return resumeAct_; }
+    QAction* cloneAction() const { return cloneAct_; }
+    QAction* importAction() const { return importAct_; }
+
+public slots:
+    void newRun();
+    void stopSelected();
+    void resumeSelected();
+    void cloneSelected();
+    void importRun();
+
+signals:
+    void message(const QString& text, int ms = 5000);
+
+private:
+    void updatePlots();
+    void updateDetails();
+    void showError(const QString& title, const QString& text);
+    RunManager* manager_;
+    RunTableModel* model_;
+    QTableView* table_;
+    MetricsPlot* plotA_;
+    MetricsPlot* plotB_;
+    QPlainTextEdit* log_;
+    QLabel* detail_;
+    QProgressBar* progress_;
+    QAction *newAct_, *stopAct_, *resumeAct_, *cloneAct_, *importAct_;
+};
+
+}  // namespace bimamba::ui
