@@ -1,0 +1,179 @@
+#include "core/model/Checkpoint.h"
+
+#include <filesystem>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/base/FileUtil.h"
+#include "core/base/Safetensors.h"
+
+namespace bimamba {
+
+namespace fs = std::filesystem;
+
+namespace {
+st::DType to_st(torch::ScalarType t) {
+    switch (t) {
+        case torch::kFloat32: return st::DType::F32;
+        case torch::kFloat16: return st::DType::F16;
+        case torch::kBFloat16: return st::DType::BF16;
+        case torch::kFloat64: return st::DType::F64;
+        case torch::kInt64: return st::DType::I64;
+        case torch::kInt32: return st::DType::I32;
+        case torch::kInt16: return st::DType::I16;
+        case torch::kInt8: return st::DType::I8;
+        case torch::kUInt8: return st::DType::U8;
+        case torch::kBool: return st::DType::BOOL;
+        default: throw std::runtime_error(std::string("cannot store dtype ") + c10::toString(t) + " in safetensors");
+    }
+}
+
+torch::ScalarType from_st(st::DType d, const std::string& name) {
+    switch (d) {
+        case st::DType::F32: return torch::kFloat32;
+        case st::DType::F16: return torch::kFloat16;
+        case st::DType::BF16: return torch::kBFloat16;
+        case st::DType::F64: return torch::kFloat64;
+        case st::DType::I64: return torch::kInt64;
+        case st::DType::I32: return torch::kInt32;
+        case st::DType::I16: return torch::kInt16;
+        case st::DType::I8: return torch::kInt8;
+        case st::DType::U8: return torch::kUInt8;
+        case st::DType::BOOL: return torch::kBool;
+        default: throw std::runtime_error("tensor '" + name + "': dtype " + st::dtype_name(d) + " is not supported");
+    }
+}
+
+[[noreturn]] void refuse_pickle(const std::string& where) {
+    // Unpickling can run arbitrary code, and LibTorch cannot read Python pickles anyway.
+    throw std::runtime_error("'" + where +
+                             "': pickled .bin checkpoints are not loaded; convert to safetensors (e.g. with "
+                             "transformers' save_pretrained(safe_serialization=True))");
+}
+
+bool ends_with(const std::string& s, const std::string& suf) {
+    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+}  // namespace
+
+void save_tensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                  const std::map<std::string, std::string>& metadata) {
+    st::SafetensorsWriter w;
+    std::vector<torch::Tensor> keep;  // contiguous CPU copies alive until write()
+    for (auto& [name, t] : tensors) {
+        auto c = t.detach().to(torch::kCPU).contiguous();
+        keep.push_back(c);
+        w.add(name, to_st(c.scalar_type()), c.sizes().vec(), c.data_ptr(), size_t(c.nbytes()));
+    }
+    for (auto& [k, v] : metadata) w.set_metadata(k, v);
+    w.set_metadata("format", "pt");
+    w.write(path);
+}
+
+std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
+    auto f = st::SafetensorsFile::open(path);
+    std::map<std::string, torch::Tensor> out;
+    for (auto& name : f->names()) {
+        const auto& v = f->get(name);
+        auto t = torch::empty(v.shape, torch::TensorOptions().dtype(from_st(v.dtype, name)));
+        if (v.nbytes) std::memcpy(t.data_ptr(), v.data, v.nbytes);
+        out.emplace(name, std::move(t));
+    }
+    return out;
+}
+
+std::map<std::string, torch::Tensor> load_tensors_any(const std::string& path_or_dir) {
+    fs::path p(path_or_dir);
+    if (!fs::exists(p)) throw std::runtime_error("no checkpoint at '" + path_or_dir + "'");
+    if (!fs::is_directory(p)) {
+        if (ends_with(p.string(), ".bin") || ends_with(p.string(), ".pt") || ends_with(p.string(), ".pth")) refuse_pickle(p.string());
+        return load_tensors(p.string());
+    }
+    if (fs::exists(p / "model.safetensors")) return load_tensors((p / "model.safetensors").string());
+    auto index = p / "model.safetensors.index.json";
+    if (fs::exists(index)) {
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(read_file(index.string()));
+        } catch (const nlohmann::json::exception& e) {
+            throw std::runtime_error("'" + index.string() + "' is not valid JSON: " + e.what());
+        }
+        if (!j.contains("weight_map") || !j["weight_map"].is_object())
+            throw std::runtime_error("'" + index.string() + "' has no weight_map");
+        std::set<std::string> shards;
+        for (auto& [name, file] : j["weight_map"].items()) {
+            if (!file.is_string()) throw std::runtime_error("'" + index.string() + "': weight_map entry '" + name + "' is not a file name");
+            shards.insert(file.get<std::string>());
+        }
+        std::map<std::string, torch::Tensor> out;
+        for (auto& s : shards) {
+            if (s.find('/') != std::string::npos || s.find("..") != std::string::npos)
+                throw std::runtime_error("'" + index.string() + "' names a shard outside the folder: " + s);
+            if (!fs::exists(p / s)) throw std::runtime_error("'" + index.string() + "' names a missing shard " + s);
+            for (auto& [k, v] : load_tensors((p / s).string()))
+                if (!out.emplace(k, v).second)
+                    throw std::runtime_error("tensor '" + k + "' appears in more than one shard of '" + p.string() + "'");
+        }
+        for (auto& [name, file] : j["weight_map"].items())
+            if (!out.count(name))
+                throw std::runtime_error("tensor '" + name + "' listed in the index is missing from " + file.get<std::string>());
+        return out;
+    }
+    for (auto& e : fs::directory_iterator(p))
+        if (ends_with(e.path().string(), ".bin") || ends_with(e.path().string(), ".pt")) refuse_pickle(p.string());
+    // Run directories: use the newest checkpoint.
+    if (fs::exists(p / "checkpoints" / "latest")) {
+        std::string rel = read_file((p / "checkpoints" / "latest").string());
+        while (!rel.empty() && (rel.back() == '\n' || rel.back() == ' ')) rel.pop_back();
+        fs::path c = fs::path(rel).is_absolute() ? fs::path(rel) : p / rel;
+        if (!fs::exists(c)) c = p / "checkpoints" / fs::path(rel).filename();
+        return load_tensors_any(c.string());
+    }
+    throw std::runtime_error("'" + path_or_dir + "' has no model.safetensors (nor a sharded index)");
+}
+
+namespace {
+// The folder holding config.json for a path (folder, file in it, or run dir).
+fs::path model_folder(const std::string& path_or_dir) {
+    fs::path p(path_or_dir);
+    if (!fs::exists(p)) throw std::runtime_error("no checkpoint at '" + path_or_dir + "'");
+    if (!fs::is_directory(p)) return p.parent_path();
+    if (!fs::exists(p / "config.json") && fs::exists(p / "checkpoints" / "latest")) {
+        std::string rel = read_file((p / "checkpoints" / "latest").string());
+        while (!rel.empty() && (rel.back() == '\n' || rel.back() == ' ')) rel.pop_back();
+        fs::path c = fs::path(rel).is_absolute() ? fs::path(rel) : p / rel;
+        if (!fs::exists(c)) c = p / "checkpoints" / fs::path(rel).filename();
+        return c;
+    }
+    return p;
+}
+}  // namespace
+
+Mamba2Config load_model_config(const std::string& path_or_dir) {
+    auto dir = model_folder(path_or_dir);
+    auto cfg_path = dir / "config.json";
+    if (!fs::exists(cfg_path)) throw std::runtime_error("no config.json beside the checkpoint in '" + dir.string() + "'");
+    return Mamba2Config::load(cfg_path.string());
+}
+
+void save_model(const Mamba2LM& model, const std::string& dir) {
+    fs::create_directories(dir);
+    write_file_atomic((fs::path(dir) / "config.json").string(), model->config().to_json().dump(2) + "\n");
+    save_tensors((fs::path(dir) / "model.safetensors").string(), model->named_tensors(),
+                 {{"binarize", to_string(model->config().binarize)}});
+    fsync_dir(dir);
+}
+
+Mamba2LM load_model(const std::string& path_or_dir, torch::Device device) {
+    auto dir = model_folder(path_or_dir);
+    auto cfg = load_model_config(dir.string());
+    auto tensors = load_tensors_any(fs::is_directory(path_or_dir) ? dir.string() : path_or_dir);
+    Mamba2LM model(cfg);
+    model->load_tensors(tensors);
+    model->to(device);
+    model->eval();
+    return model;
+}
+
+}  // namespace bimamba
