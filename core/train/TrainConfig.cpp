@@ -102,6 +102,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
         {"ce_weight", number(c.ce_weight)},
         {"teacher", str(c.teacher)},
         {"teacher_vocab_slice", boolean(c.teacher_vocab_slice)},
+        {"teacher_cache", str(c.teacher_cache)},
         {"log_every", integer(c.log_every)},
         {"eval_every", integer(c.eval_every)},
         {"eval_batches", integer(c.eval_batches)},
@@ -163,8 +164,14 @@ void TrainConfig::validate() const {
     } catch (const std::exception& e) {
         throw bad(std::string("field 'loss': ") + e.what());
     }
-    if (loss_needs_teacher(lt) && teacher.empty())
-        throw bad("loss '" + loss + "' needs a teacher: set field 'teacher' to a full-precision checkpoint folder");
+    if (!teacher.empty() && !teacher_cache.empty())
+        throw bad("set either field 'teacher' or field 'teacher_cache', not both");
+    if (loss_needs_teacher(lt) && teacher.empty() && teacher_cache.empty())
+        throw bad("loss '" + loss + "' needs a teacher: set field 'teacher' to a full-precision checkpoint folder "
+                  "(or 'teacher_cache' to a teacher logits cache)");
+    if (!teacher_cache.empty() && lt != LossType::SoftCE && lt != LossType::Mix)
+        throw bad("field 'teacher_cache' holds only the teacher's top-k logits: it works with loss soft_ce or mix, not '" +
+                  loss + "'");
     if (tokens_per_step > 0 && tokens_per_step % (batch_size * seq_len) != 0)
         throw bad("field 'tokens_per_step' (" + std::to_string(tokens_per_step) +
                   ") must be a multiple of batch_size·seq_len (" + std::to_string(batch_size * seq_len) + ")");
@@ -234,6 +241,7 @@ json TrainConfig::to_json() const {
                 {"ce_weight", ce_weight},
                 {"teacher", teacher},
                 {"teacher_vocab_slice", teacher_vocab_slice},
+                {"teacher_cache", teacher_cache},
                 {"log_every", log_every},
                 {"eval_every", eval_every},
                 {"eval_batches", eval_batches},

@@ -35,6 +35,7 @@ struct TrainConfig {
     double ce_weight = 0.5;              // mix: weight of CE (1 − it on the distillation term)
     std::string teacher;                 // full-precision teacher checkpoint folder (distillation losses)
     bool teacher_vocab_slice = false;    // allow a larger teacher vocabulary, sliced to the student's
+    std::string teacher_cache;           // instead of `teacher`: top-k teacher logits file (TeacherCache.h); soft_ce / mix
 
     // bookkeeping
     int64_t log_every = 1;

@@ -18,6 +18,7 @@
 #include "core/train/LrSchedule.h"
 #include "core/train/Losses.h"
 #include "core/train/RunDir.h"
+#include "core/train/TeacherCache.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -130,12 +131,14 @@ struct AdamW {
 
 // Window offsets: a pure function of (seed, step, micro-batch), so a resumed
 // run reads exactly the batches the uninterrupted run would have read.
-std::vector<uint64_t> batch_offsets(uint64_t seed, int64_t step, int64_t micro, int64_t batch, uint64_t span) {
+// Draws `batch` 64-bit values; window offsets are value % span (random
+// windows) or (value % windows)·seq_len (the aligned windows of a teacher cache).
+std::vector<uint64_t> batch_draws(uint64_t seed, int64_t step, int64_t micro, int64_t batch) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(step),
                       static_cast<uint32_t>(step >> 32), static_cast<uint32_t>(micro), 0x5eedu};
     std::mt19937_64 rng(seq);
     std::vector<uint64_t> out(batch);
-    for (auto& o : out) o = rng() % span;
+    for (auto& o : out) o = rng();
     return out;
 }
 
@@ -232,7 +235,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
 
     const LossType ltype = cfg.loss_type();
     Mamba2LM teacher{nullptr};
-    if (loss_needs_teacher(ltype)) {
+    if (loss_needs_teacher(ltype) && !cfg.teacher.empty()) {
         teacher = load_model(cfg.teacher, device);
         const int tv = teacher->config().vocab_size;
         if (tv != mcfg.vocab_size && !(cfg.teacher_vocab_slice && tv > mcfg.vocab_size))
@@ -241,6 +244,22 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                                      (tv > mcfg.vocab_size ? "; set teacher_vocab_slice = true to slice it" : ""));
         teacher->eval();
         for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+    }
+
+    std::shared_ptr<TeacherCache> cache;
+    if (!cfg.teacher_cache.empty()) {
+        cache = TeacherCache::open(cfg.teacher_cache);
+        if (cache->seq_len() != cfg.seq_len)
+            throw std::runtime_error("teacher cache '" + cfg.teacher_cache + "' has seq_len " +
+                                     std::to_string(cache->seq_len()) + " but the config says " + std::to_string(cfg.seq_len));
+        if (cache->vocab_size() != mcfg.vocab_size)
+            throw std::runtime_error("teacher cache vocabulary (" + std::to_string(cache->vocab_size()) +
+                                     ") differs from the student's (" + std::to_string(mcfg.vocab_size) + ")");
+        if (cache->num_windows() <= 0 ||
+            static_cast<uint64_t>(cache->num_windows()) * cfg.seq_len + 1 > train_ds->num_tokens())
+            throw std::runtime_error("teacher cache '" + cfg.teacher_cache + "' has " +
+                                     std::to_string(cache->num_windows()) + " windows, which do not fit the train split (" +
+                                     std::to_string(train_ds->num_tokens()) + " tokens): was it built on this corpus?");
     }
 
     AdamW adam(*model, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
@@ -360,7 +379,17 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
         for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
         double loss_sum = 0;
         for (int64_t micro = 0; micro < accum; ++micro) {
-            auto [x, y] = make_batch(*train_ds, batch_offsets(cfg.seed, step, micro, cfg.batch_size, span), cfg.seq_len);
+            auto draws = batch_draws(cfg.seed, step, micro, cfg.batch_size);
+            std::vector<int64_t> windows;
+            for (auto& d : draws) {
+                if (cache) {
+                    windows.push_back(static_cast<int64_t>(d % static_cast<uint64_t>(cache->num_windows())));
+                    d = static_cast<uint64_t>(windows.back()) * cfg.seq_len;
+                } else {
+                    d %= span;
+                }
+            }
+            auto [x, y] = make_batch(*train_ds, draws, cfg.seq_len);
             x = x.to(device);
             y = y.to(device);
             torch::Tensor loss;
@@ -372,7 +401,11 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                     torch::NoGradGuard ng;
                     tlogits = slice_teacher_vocab(teacher->forward(x), logits.size(-1));
                 }
-                switch (ltype) {
+                if (cache) {
+                    auto [vals, ids] = cache->windows(windows);
+                    auto kd = loss_soft_ce_topk(logits, vals.to(device), ids.to(device));
+                    loss = ltype == LossType::Mix ? cfg.ce_weight * loss_ce(logits, y) + (1.0 - cfg.ce_weight) * kd : kd;
+                } else switch (ltype) {
                     case LossType::CE: loss = loss_ce(logits, y); break;
                     case LossType::SoftCE: loss = loss_soft_ce(logits, tlogits); break;
                     case LossType::KL: loss = loss_kl(logits, tlogits); break;
