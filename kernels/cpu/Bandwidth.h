@@ -1,0 +1,18 @@
+#pragma once
+// Memory bandwidth of this machine, measured the way decoding uses it: a
+// streaming read of a buffer much larger than the caches, split across the
+// engine's thread pool. The benchmark divides achieved weight traffic by it.
+#include <cstddef>
+
+namespace bimamba::kernels {
+
+struct BandwidthResult {
+    double best_gbps = 0;    // best of the repetitions (GB/s, 1e9 bytes)
+    double median_gbps = 0;
+    size_t bytes = 0;
+    int threads = 0;
+};
+
+BandwidthResult measure_read_bandwidth(size_t bytes = size_t(1) << 30, int repetitions = 5);
+
+}  // namespace bimamba::kernels

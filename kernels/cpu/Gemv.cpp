@@ -1,0 +1,128 @@
+// Scalar references (the definitions the SIMD paths are tested against),
+// run-time ISA selection and the multi-threaded dispatchers.
+#include "kernels/cpu/Gemv.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cpu/ThreadPool.h"
+
+namespace bimamba::kernels {
+
+namespace {
+float half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {  // subnormal: renormalise
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400)) { mant <<= 1; --exp; }
+            bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+}  // namespace
+
+void pack_signs(const float* w, int rows, int cols, uint8_t* out) {
+    const size_t stride = bit_row_stride(cols);
+    std::memset(out, 0, stride * rows);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c)
+            if (w[(size_t)r * cols + c] < 0) out[r * stride + c / 8] |= (uint8_t)(1u << (c % 8));
+}
+
+void bitgemv_rows_scalar(const uint8_t* s, int r0, int r1, int cols, const float* x, float* y) {
+    const size_t stride = bit_row_stride(cols);
+    for (int r = r0; r < r1; ++r) {
+        const uint8_t* row = s + r * stride;
+        float acc = 0;
+        for (int c = 0; c < cols; ++c) acc += ((row[c >> 3] >> (c & 7)) & 1) ? -x[c] : x[c];
+        y[r] = acc;
+    }
+}
+void f16gemv_rows_scalar(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y) {
+    for (int r = r0; r < r1; ++r) {
+        const uint16_t* row = w + (size_t)r * cols;
+        float acc = 0;
+        for (int c = 0; c < cols; ++c) acc += half_to_float(row[c]) * x[c];
+        y[r] = acc;
+    }
+}
+void f32gemv_rows_scalar(const float* w, int r0, int r1, int cols, const float* x, float* y) {
+    for (int r = r0; r < r1; ++r) {
+        const float* row = w + (size_t)r * cols;
+        float acc = 0;
+        for (int c = 0; c < cols; ++c) acc += row[c] * x[c];
+        y[r] = acc;
+    }
+}
+
+void bitgemv_ref(const uint8_t* s, int rows, int cols, const float* x, float* y) {
+    bitgemv_rows_scalar(s, 0, rows, cols, x, y);
+}
+void f16gemv_ref(const uint16_t* w, int rows, int cols, const float* x, float* y) {
+    f16gemv_rows_scalar(w, 0, rows, cols, x, y);
+}
+void f32gemv_ref(const float* w, int rows, int cols, const float* x, float* y) {
+    f32gemv_rows_scalar(w, 0, rows, cols, x, y);
+}
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                            __builtin_cpu_supports("f16c");
+    return has;
+#else
+    return false;
+#endif
+}
+
+namespace {
+bool g_use_avx2 = cpu_has_avx2();
+}
+
+const char* active_isa() { return g_use_avx2 ? "avx2" : "scalar"; }
+
+void set_isa(const char* name) {
+    const std::string n = name ? name : "auto";
+    if (n == "auto") {
+        g_use_avx2 = cpu_has_avx2();
+    } else if (n == "avx2") {
+        if (!cpu_has_avx2()) throw std::runtime_error("this CPU lacks AVX2/FMA/F16C");
+        g_use_avx2 = true;
+    } else if (n == "scalar") {
+        g_use_avx2 = false;
+    } else {
+        throw std::invalid_argument("unknown ISA '" + n + "' (auto, avx2, scalar)");
+    }
+}
+
+// Rows go to threads in multiples of 8 (the SIMD paths do 4 rows at a time);
+// small products stay on the calling thread, where waking workers costs more.
+void bitgemv(const uint8_t* s, int rows, int cols, const float* x, float* y) {
+    auto f = g_use_avx2 ? bitgemv_rows_avx2 : bitgemv_rows_scalar;
+    if ((long long)rows * cols < (1 << 16)) return f(s, 0, rows, cols, x, y);
+    ThreadPool::global().parallel_for(rows, 8, [&](int a, int b) { f(s, a, b, cols, x, y); });
+}
+void f16gemv(const uint16_t* w, int rows, int cols, const float* x, float* y) {
+    auto f = g_use_avx2 ? f16gemv_rows_avx2 : f16gemv_rows_scalar;
+    if ((long long)rows * cols < (1 << 14)) return f(w, 0, rows, cols, x, y);
+    ThreadPool::global().parallel_for(rows, 8, [&](int a, int b) { f(w, a, b, cols, x, y); });
+}
+void f32gemv(const float* w, int rows, int cols, const float* x, float* y) {
+    auto f = g_use_avx2 ? f32gemv_rows_avx2 : f32gemv_rows_scalar;
+    if ((long long)rows * cols < (1 << 14)) return f(w, 0, rows, cols, x, y);
+    ThreadPool::global().parallel_for(rows, 8, [&](int a, int b) { f(w, a, b, cols, x, y); });
+}
+
+}  // namespace bimamba::kernels

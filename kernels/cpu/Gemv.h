@@ -1,0 +1,50 @@
+#pragma once
+// Matrix–vector products of the CPU engine (decode is one token at a time, so
+// every linear layer is a GEMV and the run time is the weight bytes streamed).
+//
+//   bitgemv:  y[r] = Σ_c s[r,c]·x[c] with s = ±1 packed 1 bit per weight.
+//             Row r occupies row_stride = ceil(cols/8) bytes; column c is bit
+//             (c % 8) of byte c / 8 (LSB first); bit 1 means −1, bit 0 means +1.
+//             The Bi-Mamba layer is then y = S·(α⊙x) + (β·x): the caller scales
+//             x by α and adds the scalar β·x (see core/engine/Engine.cpp).
+//   f16gemv:  y = W·x, W row-major IEEE half (the fp16 baseline, the head).
+//   f32gemv:  y = W·x, W row-major float (the fp32 reference mode).
+//
+// Each has a scalar reference (`*_ref`, the definition) and an AVX2 path
+// chosen at run time; `*_rows` variants work on the row range [r0, r1) so the
+// thread pool can split a product across cores.
+#include <cstddef>
+#include <cstdint>
+
+namespace bimamba::kernels {
+
+inline size_t bit_row_stride(int cols) { return (size_t)(cols + 7) / 8; }
+
+// Packs a ±1 matrix given as floats (sign taken; 0 counts as +1) into the layout above.
+void pack_signs(const float* w, int rows, int cols, uint8_t* out);
+
+// Scalar references.
+void bitgemv_ref(const uint8_t* s, int rows, int cols, const float* x, float* y);
+void f16gemv_ref(const uint16_t* w, int rows, int cols, const float* x, float* y);
+void f32gemv_ref(const float* w, int rows, int cols, const float* x, float* y);
+
+// Fast paths on rows [r0, r1); implemented per ISA, selected by cpu_has_avx2().
+void bitgemv_rows_avx2(const uint8_t* s, int r0, int r1, int cols, const float* x, float* y);
+void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
+void f32gemv_rows_avx2(const float* w, int r0, int r1, int cols, const float* x, float* y);
+void bitgemv_rows_scalar(const uint8_t* s, int r0, int r1, int cols, const float* x, float* y);
+void f16gemv_rows_scalar(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
+void f32gemv_rows_scalar(const float* w, int r0, int r1, int cols, const float* x, float* y);
+
+bool cpu_has_avx2();  // AVX2 + FMA + F16C, checked once at run time
+// "avx2" or "scalar": the path the dispatching functions below take. Can be
+// forced to "scalar" (for comparisons) with set_isa("scalar").
+const char* active_isa();
+void set_isa(const char* name);  // "auto", "avx2" (throws if absent), "scalar"
+
+// Dispatching, multi-threaded (ThreadPool::global()) versions.
+void bitgemv(const uint8_t* s, int rows, int cols, const float* x, float* y);
+void f16gemv(const uint16_t* w, int rows, int cols, const float* x, float* y);
+void f32gemv(const float* w, int rows, int cols, const float* x, float* y);
+
+}  // namespace bimamba::kernels
