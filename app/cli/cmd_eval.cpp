@@ -1,0 +1,153 @@
+// `bimamba eval`: perplexity and zero-shot accuracy of one or more models,
+// printed as the paper's Table 3 and stored as JSON (+ markdown and CSV).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "app/cli/Command.h"
+#include "core/base/FileUtil.h"
+#include "core/data/Tokenizer.h"
+#include "core/eval/CliText.h"
+#include "core/eval/EvalTable.h"
+#include "core/eval/ModelSource.h"
+#include "core/eval/MultipleChoice.h"
+#include "core/eval/Perplexity.h"
+#include "core/model/Checkpoint.h"
+#include "core/quant/Ptq.h"
+
+using namespace bimamba;
+using namespace bimamba::cli;
+using nlohmann::json;
+
+namespace {
+
+const char* kHelp =
+    "usage: bimamba eval --model M[,M...] --tasks NAME=PATH[,NAME=PATH...] [options]\n"
+    "  --model LIST        checkpoint folders or run directories; LABEL=PATH names a row\n"
+    "  --tasks LIST        perplexity: wikitext2|ptb|c4|text=FILE (text or JSONL)\n"
+    "                      zero-shot:  boolq|piqa|hellaswag|winogrande|arc_easy|arc_challenge|openbookqa=FILE.jsonl\n"
+    "                      (several corpora of one protocol: NAME:TAG=FILE, e.g. text:shakespeare=input.txt)\n"
+    "  --tokenizer FILE    SentencePiece model (default: found beside the checkpoint or its run's data)\n"
+    "  --window N          perplexity window in tokens                 (default 2048)\n"
+    "  --stride N          sliding-window stride; 0 = non-overlapping   (default 0)\n"
+    "  --max-windows N     cap on windows; c4 defaults to 256           (default 0 = all)\n"
+    "  --batch-size N      windows / choices per forward pass           (default 4)\n"
+    "  --limit N           zero-shot: first N documents only            (default all)\n"
+    "  --no-bos            do not prepend BOS to the perplexity text\n"
+    "  --threads N         CPU threads for LibTorch\n"
+    "  --out FILE          results JSON; FILE.md and FILE.csv beside it (default eval_results.json)\n"
+    "  --quiet             no progress bars\n";
+
+struct TaskSpec {
+    std::string name, kind, path;  // kind: base protocol name
+};
+
+TaskSpec parse_task(const std::string& spec) {
+    auto [name, path] = eval::label_and_path(spec);
+    if (name.empty() || path.empty()) throw std::invalid_argument("task '" + spec + "': expected NAME=PATH");
+    std::string kind = name.substr(0, name.find(':'));
+    const auto mc = eval::mc_task_names();
+    const bool is_mc = std::find(mc.begin(), mc.end(), kind) != mc.end();
+    if (!is_mc) eval::corpus_protocol_from_string(kind);  // validates
+    if (!std::filesystem::exists(path)) throw std::invalid_argument("task '" + name + "': no such file '" + path + "'");
+    return {name, kind, path};
+}
+
+int run_eval(const Args& args) {
+    Options o(args, {"no-bos", "quiet", "help"});
+    if (o.has("help")) {
+        std::printf("%s", kHelp);
+        return 0;
+    }
+    o.check_known({"model", "tasks", "tokenizer", "window", "stride", "max-windows", "batch-size", "limit", "no-bos",
+                   "threads", "out", "quiet", "help"});
+    if (o.has("threads")) torch::set_num_threads((int)o.get_int("threads", 1));
+    const bool quiet = o.has("quiet");
+    std::vector<TaskSpec> tasks;
+    for (auto& s : eval::split_list(o.require("tasks"))) tasks.push_back(parse_task(s));
+    const std::string out = o.get("out", "eval_results.json");
+    const int64_t window = o.get_int("window", 2048), stride = o.get_int("stride", 0);
+    const int64_t batch = o.get_int("batch-size", 4), limit = o.get_int("limit", 0);
+    const bool add_bos = !o.has("no-bos");
+
+    json results = {{"models", json::array()},
+                    {"settings", {{"window", window}, {"stride", stride}, {"batch_size", batch}, {"limit", limit},
+                                  {"add_bos", add_bos}, {"max_windows", o.get_int("max-windows", 0)}}}};
+    std::map<std::string, std::vector<int>> token_cache;  // tokenizer path + task -> tokens
+    std::map<std::string, eval::McTask> mc_cache;
+    for (auto& mspec : eval::split_list(o.require("model"))) {
+        auto [label, mpath] = eval::label_and_path(mspec);
+        const std::string ckpt = eval::resolve_checkpoint(mpath);
+        if (label.empty()) label = eval::model_label(ckpt);
+        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
+        if (tok_path.empty())
+            throw std::invalid_argument("model '" + mpath + "': no tokenizer.model found; pass --tokenizer");
+        auto tok = Tokenizer::load(tok_path);
+        auto model = load_model(ckpt);
+        if (tok->vocab_size() > model->config().vocab_size)
+            throw std::invalid_argument("tokenizer '" + tok_path + "' has " + std::to_string(tok->vocab_size()) +
+                                        " pieces, more than the model's vocabulary (" +
+                                        std::to_string(model->config().vocab_size) + ")");
+        auto fn = eval::logits_fn(model);
+        if (!quiet) std::fprintf(stderr, "== %s (%s)\n", label.c_str(), ckpt.c_str());
+        json m = {{"label", label}, {"path", ckpt}, {"tokenizer", tok_path},
+                  {"quantization", quant::read_quantization_metadata(ckpt)},
+                  {"binarize", to_string(model->config().binarize)}, {"results", json::object()}};
+        for (auto& t : tasks) {
+            const auto mc_names = eval::mc_task_names();
+            if (std::find(mc_names.begin(), mc_names.end(), t.kind) != mc_names.end()) {
+                auto it = mc_cache.find(t.name);
+                if (it == mc_cache.end()) it = mc_cache.emplace(t.name, eval::load_mc_task(t.kind, t.path, limit)).first;
+                eval::McOptions mo;
+                mo.batch_size = batch;
+                mo.max_length = window;
+                mo.prefix_token = tok->eos_id() >= 0 ? tok->eos_id() : std::max(0, tok->bos_id());
+                eval::ProgressBar bar(t.name, !quiet);
+                mo.progress = [&](int64_t d, int64_t n) { bar.update(d, n); };
+                auto enc = [&](const std::string& s) { return tok->encode(s); };
+                auto r = eval::evaluate_mc(fn, enc, it->second, mo);
+                m["results"][t.name] = {{"kind", "mc"}, {"n", r.n}, {"acc", r.acc}, {"acc_stderr", r.acc_stderr},
+                                        {"acc_norm", r.acc_norm}, {"acc_norm_stderr", r.acc_norm_stderr},
+                                        {"headline", r.headline}, {"file", t.path}};
+            } else {
+                const auto proto = eval::corpus_protocol_from_string(t.kind);
+                const std::string key = tok_path + "|" + t.name + "|" + t.path;
+                auto it = token_cache.find(key);
+                if (it == token_cache.end()) {
+                    std::vector<int> ids;
+                    if (add_bos && tok->bos_id() >= 0) ids.push_back(tok->bos_id());
+                    auto enc = tok->encode(eval::load_eval_text(t.path, proto));
+                    ids.insert(ids.end(), enc.begin(), enc.end());
+                    it = token_cache.emplace(key, std::move(ids)).first;
+                }
+                eval::PerplexityOptions po;
+                po.window = window;
+                po.stride = stride;
+                po.batch_size = batch;
+                po.max_windows = o.get_int("max-windows", proto == eval::CorpusProtocol::C4 ? 256 : 0);
+                eval::ProgressBar bar(t.name, !quiet);
+                po.progress = [&](int64_t d, int64_t n) { bar.update(d, n); };
+                auto r = eval::perplexity(fn, it->second, po);
+                m["results"][t.name] = {{"kind", "ppl"}, {"ppl", r.ppl()}, {"nll", r.mean_nll()},
+                                        {"predictions", r.predictions}, {"windows", r.windows}, {"window", window},
+                                        {"stride", stride}, {"tokens", (int64_t)it->second.size()}, {"file", t.path}};
+            }
+        }
+        results["models"].push_back(m);
+    }
+    auto table = eval::eval_table(results);
+    const std::string md = eval::table_markdown(table);
+    std::printf("%s", md.c_str());
+    write_file_atomic(out, results.dump(2) + "\n");
+    const std::string stem = std::filesystem::path(out).replace_extension("").string();
+    write_file_atomic(stem + ".md", md);
+    write_file_atomic(stem + ".csv", eval::table_csv(table));
+    if (!quiet) std::fprintf(stderr, "wrote %s, %s.md, %s.csv\n", out.c_str(), stem.c_str(), stem.c_str());
+    return 0;
+}
+
+CommandRegistrar reg{"eval", "perplexity and zero-shot accuracy of models (the paper's Table 3)", run_eval};
+
+}  // namespace
