@@ -79,7 +79,7 @@ QStringList readStrings(hid_t loc, const QString& path) {
         if (H5Tis_variable_str(ft) > 0) {
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
-            H5Tset_cset(mt, H5T_CSET_UTF8);
+            H5Tset_cset(mt, H5Tget_cset(ft));  // HDF5 converts no character sets
             std::vector<char*> buf(size_t(n), nullptr);
             if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0) {
                 for (char* p : buf) out << QString::fromUtf8(p ? p : "");
@@ -110,6 +110,7 @@ QString readStringAttr(hid_t obj, const char* name) {
         if (H5Tis_variable_str(ft) > 0) {
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(ft));
             char* p = nullptr;
             if (H5Aread(a, mt, &p) >= 0 && p) {
                 out = QString::fromUtf8(p);

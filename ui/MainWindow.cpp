@@ -27,6 +27,9 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTableView>
+
+static void initResources() { Q_INIT_RESOURCE(resources); }
 
 namespace bimamba::ui {
 
@@ -42,6 +45,7 @@ QString MainWindow::defaultCli() {
 
 MainWindow::MainWindow(const QString& workspace, const QString& cli, QWidget* parent)
     : QMainWindow(parent), workspace_(QFileInfo(workspace).absoluteFilePath()) {
+    initResources();  // bimamba_ui is a static library
     setObjectName("MainWindow");
     setWindowTitle(QStringLiteral("BiMamba Workbench — %1").arg(workspace_));
     setWindowIcon(QIcon(":/icons/bimamba-workbench.svg"));
@@ -163,6 +167,8 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size) {
     QStringList written;
     resize(size);
     show();
+    // Show curves: select every run when nothing is selected.
+    if (runs_->selectedRuns().isEmpty()) runs_->table()->selectAll();
     for (int i = 0; i < tabs_->count(); ++i) {
         tabs_->setCurrentIndex(i);
         for (int k = 0; k < 5; ++k) QCoreApplication::processEvents();

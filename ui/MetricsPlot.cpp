@@ -7,6 +7,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QSlider>
+#include <QTimer>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
@@ -155,7 +156,7 @@ MetricsPlot::MetricsPlot(QWidget* parent, bool withControls) : QWidget(parent), 
     connect(plot_, &QCustomPlot::mousePress, this, [this] { userZoomed_ = true; });
     connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this] {
         userZoomed_ = false;
-        plot_->rescaleAxes();
+        fitAxes();
         redraw();
     });
     plot_->setToolTip("Drag to pan, wheel to zoom, double-click to fit");
@@ -167,7 +168,7 @@ void MetricsPlot::setRuns(const QVector<QPair<QString, MetricsReader*>>& runs) {
     curves_.clear();
     for (const auto& r : runs) curves_.push_back({r.first, r.second, {}, {}});
     rebuild();
-    plot_->rescaleAxes();
+    fitAxes();
     redraw();
 }
 
@@ -180,7 +181,7 @@ void MetricsPlot::setMetric(const QString& key) {
     const MetricInfo* m = findMetric(key);
     plot_->yAxis->setLabel(m ? m->label : key);
     rebuild();
-    plot_->rescaleAxes();
+    fitAxes();
     redraw();
 }
 
@@ -192,7 +193,7 @@ void MetricsPlot::setXAxis(const QString& x) {
     }
     plot_->xAxis->setLabel(x == "tokens" ? "Tokens" : x == "time" ? "Wall time (s)" : "Step");
     rebuild();
-    plot_->rescaleAxes();
+    fitAxes();
     redraw();
 }
 
@@ -215,13 +216,48 @@ void MetricsPlot::setLogScale(bool on) {
         plot_->yAxis->setNumberFormat("gb");
         plot_->yAxis->setNumberPrecision(6);
     }
-    plot_->rescaleAxes();
+    fitAxes();
     redraw();
+}
+
+void MetricsPlot::resizeEvent(QResizeEvent* e) {
+    QWidget::resizeEvent(e);
+    QTimer::singleShot(0, this, [this] {
+        plot_->plotLayout()->update(QCPLayoutElement::upLayout);
+        redraw();
+    });
+}
+
+void MetricsPlot::fitAxes() {
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (const auto& c : curves_) {
+        for (int i = 0; i < c.x.size(); ++i) {
+            x0 = std::min(x0, c.x[i]);
+            x1 = std::max(x1, c.x[i]);
+            if (logScale_ && c.y[i] <= 0) continue;
+            y0 = std::min(y0, c.y[i]);
+            y1 = std::max(y1, c.y[i]);
+        }
+    }
+    if (!(x1 >= x0) || !(y1 >= y0)) return;
+    if (x1 == x0) {
+        x0 -= 0.5;
+        x1 += 0.5;
+    }
+    if (logScale_) {
+        plot_->yAxis->setRange(y0 / 1.15, y1 * 1.15);
+    } else {
+        const double pad = y1 > y0 ? 0.05 * (y1 - y0) : std::max(1e-12, std::fabs(y0) * 0.05 + 1e-12);
+        plot_->yAxis->setRange(y0 - pad, y1 + pad);
+    }
+    inRedraw_ = true;
+    plot_->xAxis->setRange(x0, x1);
+    inRedraw_ = false;
 }
 
 void MetricsPlot::refresh() {
     rebuild();
-    if (!userZoomed_) plot_->rescaleAxes();
+    if (!userZoomed_) fitAxes();
     redraw();
 }
 
@@ -252,7 +288,8 @@ void MetricsPlot::rebuild() {
         const int i = plot_->graphCount();
         auto* g = plot_->addGraph();
         QPen pen(kPalette[i % (sizeof(kPalette) / sizeof(kPalette[0]))]);
-        pen.setWidthF(1.6);
+        pen.setWidthF(1.0);  // thin cosmetic pens take Qt's fast stroking path
+        pen.setCosmetic(true);
         g->setPen(pen);
         g->setAdaptiveSampling(false);  // our own min/max reduction
     }

@@ -50,8 +50,12 @@ public:
     // Read-out for the point of `curve` nearest to `x`; used by the hover label.
     QString readoutAt(double x) const;
 
+protected:
+    void resizeEvent(QResizeEvent* e) override;
+
 private:
     void redraw();
+    void fitAxes();  // from the full data, not the reduced curves
     void onMouseMove(QMouseEvent* e);
     QCustomPlot* plot_;
     QComboBox* metricBox_ = nullptr;

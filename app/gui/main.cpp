@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
             qputenv("QT_QPA_PLATFORM", "offscreen");
     }
     QApplication app(argc, argv);
+    Q_INIT_RESOURCE(resources);  // lives in the static bimamba_ui library
     QCoreApplication::setOrganizationName("BiMamba");
     QCoreApplication::setApplicationName("bimamba-workbench");
     QCoreApplication::setApplicationVersion("0.1.0");

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Regenerates docs/screenshots/*.png: one PNG per tab of the real workbench,
+# rendered with the offscreen platform (QWidget::grab).
+#
+#   scripts/screenshots.sh                 # a demo workspace built here
+#   WORKSPACE=runs scripts/screenshots.sh  # an existing workspace instead
+#
+# The demo workspace holds run folders in the layout of docs/run-directory.md
+# (metrics.jsonl, status.json) with training curves shaped like a real run,
+# an eval_results.json and a histogram report in the docs/report-format.md
+# layout (written with h5import), so every tab has something to show.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build-gui}"
+APP="$BUILD_DIR/app/bimamba-workbench"
+OUT="${OUT:-$ROOT/docs/screenshots}"
+[ -x "$APP" ] || { echo "build bimamba-workbench first ($APP)" >&2; exit 1; }
+
+if [ -z "${WORKSPACE:-}" ]; then
+  WORKSPACE="$(mktemp -d)/workspace"
+  trap 'rm -rf "$(dirname "$WORKSPACE")"' EXIT
+  mkdir -p "$WORKSPACE/runs" "$WORKSPACE/eval" "$WORKSPACE/reports"
+  # name group preset binarize loss steps final-loss state seed
+  while read -r name group size bin loss steps floor state seed; do
+    d="$WORKSPACE/runs/$name"; mkdir -p "$d/checkpoints"
+    printf '{"data":"%s/data/fortunes","model":{"preset":"%s","binarize":"%s"},"loss":"%s","steps":%s,"seed":%s%s}\n' \
+      "$WORKSPACE" "$size" "$bin" "$loss" "$steps" "$seed" \
+      "$([ "$loss" = ce ] || echo ',"teacher":"runs/teacher/checkpoints/step_00002000"')" > "$d/workbench_config.json"
+    cp "$d/workbench_config.json" "$d/train_config.json"
+    upto=$steps; [ "$state" = running ] && upto=$((steps * 3 / 5))
+    awk -v n="$upto" -v fl="$floor" -v seed="$seed" 'BEGIN{srand(7+seed);
+      for(s=1;s<=n;s++){ l=fl+7.5*exp(-s/260)+0.9*exp(-s/40)+0.06*(rand()-0.5);
+        lr=(s<100)?1e-3*s/100:1e-4+0.9e-3*0.5*(1+cos(3.14159*(s-100)/(n-100)));
+        printf "{\"type\":\"train\",\"step\":%d,\"tokens\":%d,\"loss\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tok_per_s\":%.1f,\"mem_mb\":%.1f,\"time\":%.2f}\n", s, s*4096, l, lr, 0.4+2*exp(-s/150)+0.1*rand(), 5200+300*(rand()-0.5), 812+4*rand(), s*0.79;
+        if(s%100==0){v=l+0.12; printf "{\"type\":\"val\",\"step\":%d,\"tokens\":%d,\"val_loss\":%.5f,\"val_ppl\":%.4f,\"time\":%.2f}\n", s, s*4096, v, exp(v), s*0.79}}}' > "$d/metrics.jsonl"
+    ended='null'; [ "$state" != running ] && ended='"2026-11-23T07:40:00Z"'
+    pid=1; [ "$state" = running ] && pid=$$
+    printf '{"state":"%s","pid":%s,"step":%s,"total_steps":%s,"started":"2026-11-23T06:10:00Z","ended":%s,"message":""}\n' \
+      "$state" "$pid" "$upto" "$steps" "$ended" > "$d/status.json"
+  done <<'RUNS'
+teacher - small none ce 2000 2.55 finished 0
+bi-ce loss-ablation small in_proj+out_proj ce 2000 3.05 finished 0
+bi-arkd loss-ablation small in_proj+out_proj soft_ce 2000 2.85 finished 0
+bi-kl loss-ablation small in_proj+out_proj kl 2000 2.93 finished 0
+bi-mix loss-ablation small in_proj+out_proj mix 2000 2.90 running 0
+RUNS
+  # evaluation results in the EvalTable JSON layout (core/eval/EvalTable.h)
+  mc() { printf '{"kind":"mc","acc":%s,"acc_norm":%s,"headline":"%s"}' "$1" "$2" "$3"; }
+  row() { printf '{"label":"%s","path":"runs/%s","results":{"wikitext2":{"kind":"ppl","ppl":%s},"ptb":{"kind":"ppl","ppl":%s},"boolq":%s,"piqa":%s,"hellaswag":%s,"winogrande":%s,"arc_easy":%s,"arc_challenge":%s,"openbookqa":%s}}' \
+      "$1" "$2" "$3" "$4" "$(mc "$5" 0 acc)" "$(mc "$6" 0 acc)" "$(mc 0 "$7" acc_norm)" "$(mc "$8" 0 acc)" "$(mc "$9" 0 acc)" "$(mc 0 "${10}" acc_norm)" "$(mc 0 "${11}" acc_norm)"; }
+  printf '{"models":[%s,%s,%s]}\n' \
+    "$(row Mamba-2 teacher 18.2 31.5 0.61 0.64 0.34 0.52 0.47 0.24 0.29)" \
+    "$(row Bi-Mamba-AR-KD bi-arkd 24.9 46.1 0.60 0.59 0.29 0.51 0.40 0.22 0.27)" \
+    "$(row Bi-Mamba-CE bi-ce 29.3 55.0 0.57 0.57 0.28 0.50 0.37 0.21 0.26)" > "$WORKSPACE/eval/eval_results.json"
+  # histograms (report layout) with h5import: full precision, Bi-Mamba, PTQ
+  if command -v h5import >/dev/null; then
+    H="$WORKSPACE/reports/report.h5"; args=()
+    tmp="$(dirname "$WORKSPACE")/h5"; mkdir -p "$tmp"
+    for set in mamba2_fp bi_mamba billm; do
+      for layer in 0 23 47; do
+        for mod in in_proj out_proj; do
+          f="$tmp/$set-$layer-$mod"
+          awk -v set="$set" -v layer="$layer" -v mod="$mod" 'BEGIN{
+            bins=60; sd=(mod=="in_proj")?0.021:0.016; sd*=1+layer/200; lo=-5*sd; hi=5*sd;
+            for(i=0;i<=bins;i++) printf "%.8g\n", lo+(hi-lo)*i/bins > "/dev/stderr";
+            for(i=0;i<bins;i++){x=lo+(hi-lo)*(i+0.5)/bins;
+              if(set=="mamba2_fp") c=exp(-x*x/(2*sd*sd));
+              else if(set=="bi_mamba") c=exp(-x*x/(2*(1.05*sd)^2))*(1+0.25*exp(-(x-0.8*sd)^2/(0.1*sd*sd))+0.25*exp(-(x+0.8*sd)^2/(0.1*sd*sd)));
+              else c=exp(-(x-0.9*sd)^2/(0.08*sd*sd))+exp(-(x+0.9*sd)^2/(0.08*sd*sd))+0.4*exp(-x*x/(0.3*sd*sd));
+              printf "%d\n", int(200000*c)}}' > "$f.counts" 2> "$f.edges"
+          printf 'PATH histograms/%s/layer_%s/%s/counts\nINPUT-CLASS TEXTIN\nINPUT-SIZE 64\nOUTPUT-CLASS IN\nOUTPUT-SIZE 64\nRANK 1\nDIMENSION-SIZES 60\n' "$set" "$layer" "$mod" > "$f.counts.conf"
+          printf 'PATH histograms/%s/layer_%s/%s/edges\nINPUT-CLASS TEXTFP\nINPUT-SIZE 64\nOUTPUT-CLASS FP\nOUTPUT-SIZE 64\nRANK 1\nDIMENSION-SIZES 61\n' "$set" "$layer" "$mod" > "$f.edges.conf"
+          args+=("$f.counts" -c "$f.counts.conf" "$f.edges" -c "$f.edges.conf")
+        done
+      done
+    done
+    h5import "${args[@]}" -o "$H" >/dev/null
+  fi
+fi
+
+mkdir -p "$OUT"
+export QT_QPA_PLATFORM=offscreen
+HOME_TMP="$(mktemp -d)"   # fresh QSettings, so the shots do not depend on the user's
+XDG_CONFIG_HOME="$HOME_TMP" "$APP" --workspace "$WORKSPACE" --screenshots "$OUT"
+rm -rf "$HOME_TMP"

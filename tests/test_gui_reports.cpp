@@ -1,0 +1,459 @@
+// GUI tests (offscreen): ablation grids, results tables and their CSV/LaTeX
+// export; figure / table / HDF5 export (checked by magic bytes and by parsing
+// the files back); the weights, evaluate and compare panels; the headless
+// --export-figures entry of the application.
+#include "ui/Ablation.h"
+#include "ui/AblationPanel.h"
+#include "ui/ComparePanel.h"
+#include "ui/EvaluatePanel.h"
+#include "ui/Hdf5Report.h"
+#include "ui/MainWindow.h"
+#include "ui/MetricsReader.h"
+#include "ui/ReportExporter.h"
+#include "ui/ReportsPanel.h"
+#include "ui/RunDir.h"
+#include "ui/RunManager.h"
+#include "ui/RunStore.h"
+#include "ui/TrainConfigCheck.h"
+#include "ui/WeightsPanel.h"
+
+#include <QChartView>
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QProcess>
+#include <QSignalSpy>
+#include <QSvgRenderer>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QXmlStreamReader>
+#include <hdf5.h>
+#include <qcustomplot.h>
+
+#include <cmath>
+
+using namespace bimamba::ui;
+
+namespace {
+QByteArray head(const QString& path, int n) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    return f.read(n);
+}
+QByteArray all(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    return f.readAll();
+}
+bool isPng(const QString& p) { return head(p, 8) == QByteArray("\x89PNG\r\n\x1a\n", 8) && QImage(p).width() > 100; }
+bool isSvg(const QString& p) {
+    QXmlStreamReader x(all(p));
+    bool sawSvg = false;
+    while (!x.atEnd()) {
+        x.readNext();
+        if (x.isStartElement() && x.name() == QStringLiteral("svg")) sawSvg = true;
+    }
+    return sawSvg && !x.hasError() && QSvgRenderer(p).isValid();
+}
+bool isPdf(const QString& p) {
+    const QByteArray b = all(p);
+    return b.startsWith("%PDF-") && b.trimmed().endsWith("%%EOF") && b.size() > 500;
+}
+bool isHdf5(const QString& p) { return head(p, 8) == QByteArray("\x89HDF\r\n\x1a\n", 8); }
+QVector<QStringList> parseCsv(const QString& p) {
+    QVector<QStringList> rows;
+    const QString text = QString::fromUtf8(all(p));
+    QStringList row;
+    QString cellText;
+    bool quoted = false;
+    for (int i = 0; i < text.size(); ++i) {
+        const QChar c = text[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') { cellText += '"'; ++i; }
+            else if (c == '"') quoted = false;
+            else cellText += c;
+        } else if (c == '"') quoted = true;
+        else if (c == ',') { row << cellText; cellText.clear(); }
+        else if (c == '\n') { row << cellText; cellText.clear(); rows << row; row.clear(); }
+        else cellText += c;
+    }
+    return rows;
+}
+void writeMetrics(const QString& dir, int steps) {
+    QDir().mkpath(dir);
+    QFile f(QDir(dir).filePath("metrics.jsonl"));
+    f.open(QIODevice::WriteOnly);
+    for (int s = 1; s <= steps; ++s) {
+        f.write(QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"lr\":0.001,\"time\":%4}\n")
+                    .arg(s).arg(s * 256).arg(2 + 5.0 / s).arg(s * 0.5).toUtf8());
+        if (s % 10 == 0)
+            f.write(QStringLiteral("{\"type\":\"val\",\"step\":%1,\"tokens\":%2,\"val_loss\":%3,\"val_ppl\":%4,\"time\":%5}\n")
+                        .arg(s).arg(s * 256).arg(2 + 5.0 / s).arg(std::exp(2 + 5.0 / s)).arg(s * 0.5).toUtf8());
+    }
+}
+Histogram gaussianHist(double mu, double sigma, int bins, quint32 seed) {
+    Histogram h;
+    const double lo = mu - 4 * sigma, hi = mu + 4 * sigma;
+    h.counts.fill(0, bins);
+    for (int i = 0; i <= bins; ++i) h.edges << lo + (hi - lo) * i / bins;
+    quint32 st = seed;
+    for (int k = 0; k < 20000; ++k) {
+        double u = 0;
+        for (int j = 0; j < 12; ++j) {
+            st = st * 1664525u + 1013904223u;
+            u += (st >> 8) / double(1 << 24);
+        }
+        const double v = mu + sigma * (u - 6);
+        const int b = std::clamp(int((v - lo) / (hi - lo) * bins), 0, bins - 1);
+        ++h.counts[b];
+    }
+    h.mean = mu;
+    h.std = sigma;
+    h.min = lo;
+    h.max = hi;
+    h.numel = 20000;
+    return h;
+}
+QVector<HistogramSet> syntheticSets() {
+    QVector<HistogramSet> sets;
+    const char* names[] = {"mamba2_fp", "bi_mamba", "billm"};
+    const char* kinds[] = {"full-precision", "bi-mamba", "ptq"};
+    for (int s = 0; s < 3; ++s) {
+        HistogramSet hs;
+        hs.name = names[s];
+        hs.kind = kinds[s];
+        hs.checkpoint = QStringLiteral("/ck/%1").arg(names[s]);
+        for (int layer : {0, 23, 47})
+            for (const QString m : {"in_proj", "out_proj"})
+                hs.layers[layer][m] = gaussianHist(0.001 * s, 0.02 * (1 + 0.3 * s), 64, 17 + s + layer);
+        sets << hs;
+    }
+    return sets;
+}
+}  // namespace
+
+class TestGuiReports : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+
+private slots:
+    void initTestCase() {
+        QCoreApplication::setOrganizationName("BiMambaTest");
+        QCoreApplication::setApplicationName("test_gui_reports");
+        QVERIFY(tmp_.isValid());
+    }
+
+    void ablationGridExpandsIntoTheRightRuns() {
+        QJsonObject base = trainPreset("quickstart", "/data");
+        AblationAxes ax;
+        ax.losses = {"ce", "soft_ce", "kl", "mix"};
+        ax.binarizations = {"in_proj", "in_proj+out_proj"};
+        ax.teachers = {"/t/llama", "/t/phi"};
+        ax.seeds = {0, 1};
+        const auto runs = expandAblation("abl", base, ax);
+        // CE has no teacher: 2 bin × 2 seeds; the three distillation losses × 2 teachers × 2 bin × 2 seeds
+        QCOMPARE(runs.size(), 4 + 3 * 2 * 2 * 2);
+        QSet<QString> names;
+        int ce = 0;
+        for (const auto& r : runs) {
+            names.insert(r.name);
+            const QString loss = r.config.value("loss").toString();
+            QVERIFY(ax.losses.contains(loss));
+            QVERIFY(ax.binarizations.contains(r.config.value("model").toObject().value("binarize").toString()));
+            QCOMPARE(r.config.value("model").toObject().value("preset").toString(), QString("small"));  // base kept
+            QCOMPARE(r.config.value("steps").toInt(), base.value("steps").toInt());
+            if (loss == "ce") {
+                ++ce;
+                QVERIFY(!r.config.contains("teacher"));
+                QVERIFY(!r.axes.contains("teacher"));
+            } else {
+                QVERIFY(ax.teachers.contains(r.config.value("teacher").toString()));
+            }
+            QVERIFY(r.name.startsWith("abl-"));
+            QVERIFY(validateTrainConfig(r.config, false).isEmpty());
+        }
+        QCOMPARE(ce, 4);
+        QCOMPARE(names.size(), runs.size());  // unique names
+        // The paper's Table 10 grid: sizes × binarization scope
+        AblationAxes t10;
+        t10.sizes = {"780m", "2.7b"};
+        t10.binarizations = {"in_proj", "in_proj+out_proj"};
+        const auto r10 = expandAblation("t10", base, t10);
+        QCOMPARE(r10.size(), 4);
+        QCOMPARE(r10[0].config.value("model").toObject().value("preset").toString(), QString("780m"));
+        QCOMPARE(r10[3].config.value("model").toObject().value("binarize").toString(), QString("in_proj+out_proj"));
+        // No axis: the base alone
+        QCOMPARE(expandAblation("one", base, {}).size(), 1);
+    }
+
+    void ablationPanelLaunchesGroupAndExportsTable() {
+        QTemporaryDir ws;
+        const QString data = QDir(ws.path()).filePath("corpus");
+        QDir().mkpath(data);
+        // A CLI that exists but has no `train` yet: the runs fail with its message.
+        const QString cli = QDir(ws.path()).filePath("bimamba");
+        QFile f(cli);
+        f.open(QIODevice::WriteOnly);
+        f.write("#!/bin/sh\necho \"bimamba: unknown command '$1'\" >&2\nexit 2\n");
+        f.close();
+        f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        MainWindow w(ws.path(), cli);
+        w.manager()->setPollInterval(100);
+        AblationPanel* p = w.ablationPanel();
+        p->setGroupName("loss-abl");
+        p->setBaseConfig(trainPreset("quickstart", data));
+        AblationAxes ax;
+        ax.losses = {"ce", "mix"};
+        ax.teachers = {data};
+        ax.seeds = {0, 1};
+        p->setAxes(ax);
+        QCOMPARE(p->preview().size(), 4);
+        QString err;
+        const auto ids = p->launchGroup(&err);
+        QCOMPARE(ids.size(), 4);
+        QCOMPARE(w.store()->group("loss-abl").size(), 4);
+        // every run fails with the CLI's own message, the window stays up
+        for (qint64 id : ids)
+            QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("failed"), 10000);
+        QVERIFY(w.store()->byId(ids[0])->message.contains("unknown command 'train'"));
+        // one run evaluated: its eval_results.json feeds the Table-5 columns
+        const RunRecord r0 = *w.store()->byId(ids[0]);
+        QJsonObject res{{"boolq", QJsonObject{{"kind", "mc"}, {"acc", 0.6}, {"headline", "acc"}}},
+                        {"arc_challenge", QJsonObject{{"kind", "mc"}, {"acc", 0.2}, {"acc_norm", 0.3}, {"headline", "acc_norm"}}},
+                        {"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 13.4}}}};
+        rundir::writeJsonFile(QDir(r0.runDir).filePath("eval_results.json"),
+                              QJsonObject{{"models", QJsonArray{QJsonObject{{"label", "x"}, {"results", res}}}}});
+        p->showGroup("loss-abl");
+        const ResultsTable t = p->currentResults();
+        QCOMPARE(t.rows.size(), 4);
+        QVERIFY(t.header.contains("Loss") && t.header.contains("Seed") && t.header.contains("Teacher"));
+        QVERIFY(t.header.contains("BoolQ") && t.header.contains("ARC-c") && t.header.contains("Avg") && t.header.contains("Wiki2 ppl"));
+        const int boolq = t.header.indexOf("BoolQ"), arcc = t.header.indexOf("ARC-c"), avg = t.header.indexOf("Avg"),
+                  wiki = t.header.indexOf("Wiki2 ppl"), loss = t.header.indexOf("Loss");
+        QCOMPARE(t.rows[0][boolq], QString("60.0"));
+        QCOMPARE(t.rows[0][arcc], QString("30.0"));  // acc_norm is ARC-c's headline
+        QCOMPARE(t.rows[0][avg], QString("45.0"));
+        QCOMPARE(t.rows[0][wiki], QString("13.40"));
+        QCOMPARE(t.rows[0][loss], QString("CE"));
+        QCOMPARE(t.rows[2][loss], QString("mix"));
+        const QString csv = QDir(ws.path()).filePath("t5.csv"), tex = QDir(ws.path()).filePath("t5.tex");
+        QVERIFY(p->exportCsv(csv, &err));
+        const auto rows = parseCsv(csv);
+        QCOMPARE(rows.size(), 5);
+        QCOMPARE(rows[0], t.header);
+        QCOMPARE(rows[1][boolq], QString("60.0"));
+        QVERIFY(p->exportLatex(tex, &err));
+        const QString latex = QString::fromUtf8(all(tex));
+        QVERIFY(latex.contains("\\begin{tabular}") && latex.contains("\\end{tabular}"));
+        QCOMPARE(latex.count("\\\\\n"), 5);  // header + 4 rows
+        QVERIFY(latex.contains("loss-abl-ce-s0"));
+        QVERIFY(latex.contains("loss-abl-ce-s0 & CE &"));
+    }
+
+    void hdf5HistogramsRoundTripAndWeightsPanel() {
+        const QString h5 = QDir(tmp_.path()).filePath("hist.h5");
+        QString err;
+        QVERIFY2(writeHistogramsHdf5(syntheticSets(), h5, &err), qPrintable(err));
+        QVERIFY(isHdf5(h5));
+        Hdf5Report rep;
+        QVERIFY2(rep.load(h5, &err), qPrintable(err));
+        QCOMPARE(rep.format, QString("bimamba-report"));
+        QCOMPARE(rep.histograms.size(), 3);
+        QCOMPARE(rep.layers(), (QList<int>{0, 23, 47}));
+        QCOMPARE(rep.modules(), (QStringList{"in_proj", "out_proj"}));
+        // sets come back in HDF5 name order
+        QCOMPARE(rep.histograms[0].name, QString("bi_mamba"));
+        QCOMPARE(rep.histograms[2].name, QString("mamba2_fp"));
+        QCOMPARE(rep.histograms[2].kind, QString("full-precision"));
+        const Histogram& h = rep.histograms[0].layers[23]["out_proj"];
+        QCOMPARE(h.counts.size(), 64);
+        QCOMPARE(h.edges.size(), 65);
+        qint64 total = 0;
+        for (auto c : h.counts) total += c;
+        QCOMPARE(total, 20000);
+        QCOMPARE(rep.histograms[0].kind, QString("bi-mamba"));
+        QCOMPARE(rep.histograms[0].checkpoint, QString("/ck/bi_mamba"));
+        QCOMPARE(h.numel, 20000);
+        QVERIFY(std::fabs(h.std - 0.026) < 1e-12);
+        QVERIFY(!rep.load(QDir(tmp_.path()).filePath("nope.h5"), &err));
+        QFile bad(QDir(tmp_.path()).filePath("bad.h5"));
+        bad.open(QIODevice::WriteOnly);
+        bad.write("not hdf5");
+        bad.close();
+        QVERIFY(!rep.load(bad.fileName(), &err));
+        QVERIFY(err.contains("not an HDF5 file"));
+
+        QTemporaryDir ws;
+        MainWindow w(ws.path(), "");
+        w.resize(1300, 850);
+        w.show();
+        WeightsPanel* p = w.weightsPanel();
+        QVERIFY(p->loadReport(h5));
+        QCOMPARE(p->overlayPlot()->graphCount(), 3);  // three sets overlaid
+        QCOMPARE(p->gridPlot()->graphCount(), 3 * 3 * 2);  // layers × modules panels, 3 sets each
+        p->setLayerIndex(2);
+        p->setModule("out_proj");
+        QCOMPARE(p->overlayPlot()->graphCount(), 3);
+        const auto files = p->exportFigures(QDir(tmp_.path()).filePath("wfig"), &err);
+        QCOMPARE(files.size(), 6);
+        for (const auto& f : files) {
+            if (f.endsWith(".png")) QVERIFY2(isPng(f), qPrintable(f));
+            if (f.endsWith(".svg")) QVERIFY2(isSvg(f), qPrintable(f));
+            if (f.endsWith(".pdf")) QVERIFY2(isPdf(f), qPrintable(f));
+        }
+    }
+
+    void exportWritesValidFiles() {
+        const QString run = QDir(tmp_.path()).filePath("runs/r1");
+        writeMetrics(run, 200);
+        QString err;
+        QVERIFY(writeHistogramsHdf5(syntheticSets(), QDir(run).filePath("report.h5"), &err));
+        const QString out = QDir(tmp_.path()).filePath("export");
+        const QStringList files = ReportExporter::exportRunFigures(run, out, &err);
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        for (const QString base : {"loss", "val_ppl", "histograms"}) {
+            QVERIFY2(isPng(QDir(out).filePath(base + ".png")), qPrintable(base));
+            QVERIFY2(isSvg(QDir(out).filePath(base + ".svg")), qPrintable(base));
+            QVERIFY2(isPdf(QDir(out).filePath(base + ".pdf")), qPrintable(base));
+        }
+        const auto train = parseCsv(QDir(out).filePath("metrics_train.csv"));
+        QCOMPARE(train.size(), 201);
+        QCOMPARE(train[0][0], QString("step"));
+        const int lossCol = train[0].indexOf("loss");
+        QVERIFY(lossCol > 0);
+        QCOMPARE(train[1][lossCol].toDouble(), 7.0);
+        QCOMPARE(parseCsv(QDir(out).filePath("metrics_val.csv")).size(), 21);
+        // metrics.h5 read back with the HDF5 C API
+        const QString mh5 = QDir(out).filePath("metrics.h5");
+        QVERIFY(isHdf5(mh5));
+        hid_t fh = H5Fopen(mh5.toUtf8().constData(), H5F_ACC_RDONLY, H5P_DEFAULT);
+        QVERIFY(fh >= 0);
+        hid_t d = H5Dopen2(fh, "/metrics/train/loss", H5P_DEFAULT);
+        QVERIFY(d >= 0);
+        hid_t sp = H5Dget_space(d);
+        QCOMPARE(H5Sget_simple_extent_npoints(sp), hssize_t(200));
+        std::vector<double> v(200);
+        QVERIFY(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+        QCOMPARE(v[0], 7.0);
+        QCOMPARE(v[199], 2 + 5.0 / 200);
+        H5Sclose(sp);
+        H5Dclose(d);
+        H5Fclose(fh);
+        QVERIFY(files.size() >= 9 + 3);
+
+        // The Reports tab: run table CSV + the run's figures + copied report
+        QTemporaryDir ws;
+        QDir().mkpath(QDir(ws.path()).filePath("runs"));
+        QVERIFY(QProcess::execute("cp", {"-r", run, QDir(ws.path()).filePath("runs/r1")}) == 0);
+        MainWindow w(ws.path(), "");
+        const QString out2 = QDir(ws.path()).filePath("exports");
+        w.reportsPanel()->setOutDir(out2);
+        w.reportsPanel()->setRun(w.store()->all().first().id);
+        const QStringList f2 = w.reportsPanel()->exportAll(&err);
+        QVERIFY(isHdf5(QDir(out2).filePath("r1/report.h5")));
+        const auto runsCsv = parseCsv(QDir(out2).filePath("runs.csv"));
+        QCOMPARE(runsCsv.size(), 2);
+        QCOMPARE(runsCsv[0][0], QString("Name"));
+        QCOMPARE(runsCsv[1][0], QString("r1"));
+        QVERIFY(isPng(QDir(out2).filePath("r1/loss.png")));
+    }
+
+    void headlessExportEntry() {
+        const QString app = QDir(QCoreApplication::applicationDirPath()).filePath("../app/bimamba-workbench");
+        if (!QFileInfo(app).isExecutable()) QSKIP("bimamba-workbench not built beside the tests");
+        const QString run = QDir(tmp_.path()).filePath("runs/headless");
+        writeMetrics(run, 50);
+        const QString out = QDir(tmp_.path()).filePath("headless-out");
+        QProcess p;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("QT_QPA_PLATFORM", "offscreen");
+        p.setProcessEnvironment(env);
+        p.start(app, {"--export-figures", run, "--out", out});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 0);
+        QVERIFY(isPng(QDir(out).filePath("loss.png")));
+        QVERIFY(isSvg(QDir(out).filePath("val_ppl.svg")));
+        QVERIFY(isPdf(QDir(out).filePath("loss.pdf")));
+        p.start(app, {"--export-figures", QDir(tmp_.path()).filePath("missing"), "--out", out});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 1);
+        QVERIFY(p.readAllStandardError().contains("is not a folder"));
+    }
+
+    void evaluatePanelShowsTable3Layout() {
+        const QString path = QDir(tmp_.path()).filePath("eval_results.json");
+        auto mc = [](double acc, double accNorm, const char* h) {
+            return QJsonObject{{"kind", "mc"}, {"acc", acc}, {"acc_norm", accNorm}, {"headline", h}};
+        };
+        QJsonArray models;
+        models.append(QJsonObject{{"label", "Mamba-2"}, {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 11.8}}},
+                                                                                {"ptb", QJsonObject{{"kind", "ppl"}, {"ppl", 20.0}}},
+                                                                                {"piqa", mc(0.70, 0.71, "acc")},
+                                                                                {"boolq", mc(0.60, 0.0, "acc")},
+                                                                                {"hellaswag", mc(0.40, 0.50, "acc_norm")}}}});
+        models.append(QJsonObject{{"label", "Bi-Mamba"}, {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 13.4}}},
+                                                                                 {"ptb", QJsonObject{{"kind", "ppl"}, {"ppl", 32.4}}},
+                                                                                 {"piqa", mc(0.65, 0.66, "acc")},
+                                                                                 {"boolq", mc(0.55, 0.0, "acc")},
+                                                                                 {"hellaswag", mc(0.33, 0.38, "acc_norm")}}}});
+        rundir::writeJsonFile(path, QJsonObject{{"models", models}});
+        QTemporaryDir ws;
+        MainWindow w(ws.path(), "");
+        EvaluatePanel* p = w.evaluatePanel();
+        QVERIFY(p->loadResults(path));
+        QTableWidget* t = p->table();
+        QStringList header;
+        for (int c = 0; c < t->columnCount(); ++c) header << t->horizontalHeaderItem(c)->text();
+        // perplexity first (Wiki2, PTB), then zero-shot in the paper's order, then Avg
+        QCOMPARE(header, (QStringList{"Model", "Wiki2 ↓", "PTB ↓", "BoolQ ↑", "PIQA ↑", "HS ↑", "Avg ↑"}));
+        QCOMPARE(t->item(1, 0)->text(), QString("Bi-Mamba"));
+        QCOMPARE(t->item(1, 1)->text(), QString("13.40"));
+        QCOMPARE(t->item(0, 5)->text(), QString("50.0"));  // HellaSwag headline acc_norm
+        QCOMPARE(t->item(0, 6)->text(), QString("60.0"));  // (60 + 70 + 50) / 3
+        QCOMPARE(p->chart()->chart()->series().size(), 1);
+        // Running with a CLI lacking the command: the error is shown, nothing crashes
+        p->setModels({"m=/nowhere"});
+        p->setTasks({"wikitext2=/nowhere.txt"});
+        w.manager()->setCliPath(QDir(tmp_.path()).filePath("no-cli"));
+        QSignalSpy done(p, &EvaluatePanel::finished);
+        p->start();
+        QTRY_COMPARE_WITH_TIMEOUT(done.count(), 1, 5000);
+        QCOMPARE(done.first().first().toBool(), false);
+        QVERIFY(p->lastError().contains("not found"));
+    }
+
+    void compareShowsEachModelsOutputOrError() {
+        QTemporaryDir ws;
+        // A generator that streams a few words slowly, and fails for one model.
+        const QString cli = QDir(ws.path()).filePath("bimamba");
+        QFile f(cli);
+        f.open(QIODevice::WriteOnly);
+        f.write("#!/bin/sh\n[ \"$1\" = generate ] || exit 2\ncase \"$3\" in bad=*) echo 'error: no checkpoint in /bad' >&2; exit 1;; esac\n"
+                "for w in Leonardo da Vinci; do printf '%s ' $w; sleep 0.05; done\necho\n");
+        f.close();
+        f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        MainWindow w(ws.path(), cli);
+        ComparePanel* p = w.comparePanel();
+        p->setModels({"fp=/ck/fp", "bi=/ck/bi", "bad=/bad"});
+        QSignalSpy done(p, &ComparePanel::allFinished);
+        p->generate();
+        QCOMPARE(p->columnCount(), 3);
+        QTRY_VERIFY_WITH_TIMEOUT(done.count() >= 1, 10000);
+        QCOMPARE(p->columnText(0).trimmed(), QString("Leonardo da Vinci"));
+        QCOMPARE(p->columnText(1).trimmed(), QString("Leonardo da Vinci"));
+        QCOMPARE(p->columnStatus(0), QString("done"));
+        QVERIFY(p->columnStatus(2).contains("exit code 1"));
+        QVERIFY(p->columnStatus(2).contains("no checkpoint"));
+        QString err;
+        const QString csv = QDir(ws.path()).filePath("gen.csv");
+        QCOMPARE(p->exportCsv(csv, &err).size(), 1);
+        const auto rows = parseCsv(csv);
+        QCOMPARE(rows.size(), 4);
+        QCOMPARE(rows[1][1], QString("fp"));
+    }
+};
+
+QTEST_MAIN(TestGuiReports)
+#include "test_gui_reports.moc"

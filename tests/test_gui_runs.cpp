@@ -1,0 +1,440 @@
+// GUI tests (offscreen): run store, incremental metrics, live plots, the
+// new-run dialog (validation, launch), stop / resume, failure display,
+// re-attach after reopening, import.
+#include "ui/MainWindow.h"
+#include "ui/MetricsPlot.h"
+#include "ui/MetricsReader.h"
+#include "ui/NewRunDialog.h"
+#include "ui/RunDir.h"
+#include "ui/RunManager.h"
+#include "ui/RunStore.h"
+#include "ui/RunTableModel.h"
+#include "ui/RunsPanel.h"
+#include "ui/TrainConfigCheck.h"
+
+#include <QApplication>
+#include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QSignalSpy>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+#include <qcustomplot.h>
+
+#include <cmath>
+#include <unistd.h>
+
+using namespace bimamba::ui;
+
+// A stand-in for `bimamba train` following docs/run-directory.md, so these
+// tests need no LibTorch. "eps": 1e-07 in the config makes it slow (0.15 s per
+// step); a "fail_setup" key makes it fail like a setup error (exit 1).
+const char* fakeTrainerScript();  // defined at the end of the file (moc must not parse it)
+
+namespace {
+QString writeFakeCli(const QString& dir) {
+    const QString p = QDir(dir).filePath("bimamba");
+    QFile f(p);
+    f.open(QIODevice::WriteOnly);
+    f.write(fakeTrainerScript());
+    f.close();
+    f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+    return p;
+}
+void appendLine(const QString& path, const QByteArray& line) {
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::Append));
+    f.write(line);
+}
+QJsonObject tinyConfig(const QString& data, int steps, bool slow = false) {
+    QJsonObject c = trainPreset("quickstart", data);
+    c["steps"] = steps;
+    c["eval_every"] = 5;
+    if (slow) c["eps"] = 1e-7;
+    return c;
+}
+int rowOfName(RunTableModel* m, const QString& name) {
+    for (int r = 0; r < m->rowCount(); ++r)
+        if (m->index(r, RunTableModel::Name).data().toString() == name) return r;
+    return -1;
+}
+QString cell(RunTableModel* m, const QString& name, int col) {
+    const int r = rowOfName(m, name);
+    return r < 0 ? QString() : m->index(r, col).data().toString();
+}
+}  // namespace
+
+class TestGuiRuns : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+    QString cli_, data_;
+
+private slots:
+    void initTestCase() {
+        QCoreApplication::setOrganizationName("BiMambaTest");
+        QCoreApplication::setApplicationName("test_gui_runs");
+        QVERIFY(tmp_.isValid());
+        cli_ = writeFakeCli(tmp_.path());
+        data_ = QDir(tmp_.path()).filePath("corpus");
+        QDir().mkpath(data_);
+    }
+
+    void metricsReaderIsIncremental() {
+        const QString path = QDir(tmp_.path()).filePath("m.jsonl");
+        MetricsReader r(path);
+        QCOMPARE(r.poll(), 0);  // no file yet
+        appendLine(path, "{\"type\":\"train\",\"step\":1,\"tokens\":10,\"loss\":5.0,\"time\":1}\n{\"type\":\"train\",\"step\":2,");
+        QCOMPARE(r.poll(), 1);  // the partial line waits
+        QCOMPARE(r.train().rows, 1);
+        appendLine(path, "\"tokens\":20,\"loss\":4.0,\"time\":2}\n{\"type\":\"val\",\"step\":2,\"val_loss\":3.0,\"val_ppl\":20.1}\n");
+        QCOMPARE(r.poll(), 2);
+        QCOMPARE(r.train().rows, 2);
+        QCOMPARE(r.train().column("loss").at(1), 4.0);
+        QCOMPARE(r.val().rows, 1);
+        QVERIFY(std::isnan(r.val().column("tokens").at(0)));  // a missing field is NaN
+        QCOMPARE(r.bestValPpl(), 20.1);
+        const qint64 off = r.offset();
+        QCOMPARE(off, QFileInfo(path).size());
+        // A resumed run re-appends step 2: the last line per step wins.
+        appendLine(path, "{\"type\":\"train\",\"step\":2,\"tokens\":20,\"loss\":3.5,\"time\":2}\nnot json\n");
+        QCOMPARE(r.poll(), 2);
+        QCOMPARE(r.train().rows, 2);
+        QCOMPARE(r.train().column("loss").at(1), 3.5);
+        QCOMPARE(r.malformedLines(), 1);
+        QCOMPARE(r.poll(), 0);
+    }
+
+    void downsamplingKeepsExtremes() {
+        const int n = 300000;
+        QVector<double> x(n), y(n);
+        for (int i = 0; i < n; ++i) {
+            x[i] = i;
+            y[i] = std::sin(i * 0.001);
+        }
+        y[123457] = 50.0;   // a spike must survive
+        y[200001] = -40.0;
+        QVector<double> ox, oy;
+        downsampleMinMax(x, y, 0, n - 1, 800, ox, oy);
+        QVERIFY(ox.size() <= 2 * 800 + 4);
+        QVERIFY(ox.size() > 800);
+        QCOMPARE(*std::max_element(oy.begin(), oy.end()), 50.0);
+        QCOMPARE(*std::min_element(oy.begin(), oy.end()), -40.0);
+        QVERIFY(std::is_sorted(ox.begin(), ox.end()));
+        // zoomed in: only the visible window (plus neighbours)
+        downsampleMinMax(x, y, 1000, 1100, 800, ox, oy);
+        QCOMPARE(ox.size(), 103);
+        QCOMPARE(ox.first(), 999.0);
+        QCOMPARE(ox.last(), 1101.0);
+        // EMA is display-only and debiased
+        const QVector<double> e = emaSmooth({1, 1, 1, 5}, 0.5);
+        QCOMPARE(e[0], 1.0);
+        QVERIFY(e[3] > 1.0 && e[3] < 5.0);
+    }
+
+    void plotStaysFluidWithManyPoints() {
+        const QString dir = QDir(tmp_.path()).filePath("big");
+        QDir().mkpath(dir);
+        QFile f(QDir(dir).filePath("metrics.jsonl"));
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        for (int i = 1; i <= 300000; ++i)
+            f.write(QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%4}\n")
+                        .arg(i).arg(i * 512).arg(3 + std::sin(i * 0.01)).arg(i * 0.1).toUtf8());
+        f.close();
+        MetricsReader r(f.fileName());
+        QCOMPARE(r.poll(), 300000);
+        MetricsPlot plot;
+        plot.resize(1000, 600);
+        plot.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&plot));
+        QCoreApplication::processEvents();
+        QElapsedTimer t;
+        t.start();
+        plot.setRuns({{"big", &r}});
+        plot.plot()->replot(QCustomPlot::rpImmediateRefresh);
+        QVERIFY2(t.elapsed() < 3000, qPrintable(QString::number(t.elapsed())));
+        QVERIFY(plot.displayedPoints(0) > 0);
+        QCoreApplication::processEvents();
+        // bounded by pixel columns (tick labels may shift the axis rect a little), not by the 300k points
+        const int width = std::max(100, plot.plot()->axisRect()->width());
+        QVERIFY2(plot.displayedPoints(0) <= 2 * (width + 50), qPrintable(QStringLiteral("%1 points for %2 px").arg(plot.displayedPoints(0)).arg(width)));
+        QCOMPARE(r.train().rows, 300000);  // the data itself is untouched
+        plot.setXAxis("tokens");
+        QCOMPARE(plot.plot()->xAxis->range().upper, 300000.0 * 512);
+        plot.setLogScale(true);
+        QCOMPARE(plot.plot()->yAxis->scaleType(), QCPAxis::stLogarithmic);
+        QVERIFY(plot.readoutAt(1000 * 512).contains("loss"));
+    }
+
+    void runStorePersists() {
+        const QString db = QDir(tmp_.path()).filePath("store.sqlite");
+        {
+            RunStore s;
+            QVERIFY(s.open(db));
+            RunRecord r;
+            r.name = "a";
+            r.group = "g";
+            r.runDir = "/x/a";
+            r.bestValPpl = 12.5;
+            QVERIFY(s.add(r) > 0);
+            r.name = "b";
+            r.runDir = "/x/b";
+            QVERIFY(s.add(r) > 0);
+        }
+        RunStore s;
+        QVERIFY(s.open(db));
+        QCOMPARE(s.all().size(), 2);
+        QCOMPARE(s.group("g").size(), 2);
+        QCOMPARE(s.byDir("/x/b")->name, QString("b"));
+        QCOMPARE(s.all().first().bestValPpl, 12.5);
+        QVERIFY(std::isnan(RunRecord{}.bestValPpl));
+    }
+
+    void liveMetricsFromSyntheticRunDir() {
+        QTemporaryDir ws;
+        const QString dir = QDir(ws.path()).filePath("runs/synthetic");
+        QDir().mkpath(dir);
+        rundir::writeJsonFile(QDir(dir).filePath("status.json"),
+                              QJsonObject{{"state", "running"}, {"pid", qint64(getpid())}, {"step", 0}, {"total_steps", 20}, {"started", "2026-01-01T00:00:00Z"}});
+        MainWindow w(ws.path(), cli_);
+        w.manager()->setPollInterval(100);
+        w.resize(1200, 800);
+        w.show();
+        auto* model = w.runsPanel()->model();
+        QCOMPARE(rowOfName(model, "synthetic"), 0);  // re-attached from the run folder
+        QCOMPARE(cell(model, "synthetic", RunTableModel::Status), QString("running"));
+        w.runsPanel()->selectRun(model->runId(0));
+        const QString m = QDir(dir).filePath("metrics.jsonl");
+        for (int s = 1; s <= 10; ++s)
+            appendLine(m, QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%1}\n").arg(s).arg(s * 100).arg(10.0 / s).toUtf8());
+        appendLine(m, "{\"type\":\"val\",\"step\":10,\"tokens\":1000,\"val_loss\":2.0,\"val_ppl\":7.39,\"time\":10}\n");
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 10, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->pplPlot()->displayedPoints(0), 1, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "synthetic", RunTableModel::BestPpl), QString("7.39"), 5000);
+        QCOMPARE(cell(model, "synthetic", RunTableModel::Tokens), QString("1.0k"));
+        for (int s = 11; s <= 20; ++s)
+            appendLine(m, QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%1}\n").arg(s).arg(s * 100).arg(10.0 / s).toUtf8());
+        rundir::writeJsonFile(QDir(dir).filePath("status.json"),
+                              QJsonObject{{"state", "finished"}, {"pid", qint64(getpid())}, {"step", 20}, {"total_steps", 20}, {"started", "2026-01-01T00:00:00Z"}, {"ended", "2026-01-01T01:00:00Z"}});
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 20, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "synthetic", RunTableModel::Status), QString("finished"), 5000);
+        QCOMPARE(cell(model, "synthetic", RunTableModel::Steps), QString("20 / 20"));
+    }
+
+    void dialogRefusesMalformedConfig() {
+        NewRunDialog dlg(tmp_.path());
+        dlg.setDataDir(data_);
+        QVERIFY2(dlg.validate(), qPrintable(dlg.errors().join("; ")));
+        dlg.setConfigText("{ \"data\": \"x\", \n \"steps\": }");
+        dlg.accept();
+        QVERIFY(dlg.result() != QDialog::Accepted);
+        QVERIFY(dlg.errors().join(' ').contains("not valid JSON"));
+        QVERIFY(dlg.errors().join(' ').contains("line 2"));
+
+        QJsonObject c = trainPreset("quickstart", data_);
+        c["stepz"] = 10;                                  // unknown field
+        c["loss"] = "kl";                                 // distillation without a teacher
+        c["lr"] = -1.0;                                   // out of range
+        c["model"] = QJsonObject{{"preset", "small"}, {"binarize", "half"}};  // refused by Mamba2Config
+        dlg.setConfigText(QString::fromUtf8(QJsonDocument(c).toJson()));
+        dlg.accept();
+        QVERIFY(dlg.result() != QDialog::Accepted);
+        const QString all = dlg.errors().join('\n');
+        QVERIFY2(all.contains("'stepz'"), qPrintable(all));
+        QVERIFY2(all.contains("teacher"), qPrintable(all));
+        QVERIFY2(all.contains("'lr'"), qPrintable(all));
+        QVERIFY2(all.contains("binarize"), qPrintable(all));
+        QVERIFY(dlg.findChild<QLabel*>("validation")->text().contains("cannot be launched"));
+
+        c = trainPreset("quickstart", QDir(tmp_.path()).filePath("no-such-corpus"));
+        dlg.setConfigText(QString::fromUtf8(QJsonDocument(c).toJson()));
+        QVERIFY(!dlg.validate());
+        QVERIFY(dlg.errors().join(' ').contains("does not exist"));
+
+        // The paper presets are valid model configs (780M/1.3B/2.7B).
+        for (const QString p : {"paper-780m", "paper-1.3b", "paper-2.7b"}) {
+            QJsonObject pc = trainPreset(p, data_);
+            pc["teacher"] = data_;
+            QVERIFY2(validateTrainConfig(pc).isEmpty(), qPrintable(validateTrainConfig(pc).join("; ")));
+        }
+        QVERIFY(modelParameters(trainPreset("paper-780m", data_)) > 700'000'000LL);
+    }
+
+    void launchTinyRunFromDialog() {
+        QTemporaryDir ws;
+        MainWindow w(ws.path(), cli_);
+        w.manager()->setPollInterval(100);
+        w.resize(1200, 800);
+        w.show();
+        bool sawDialog = false;
+        QTimer::singleShot(200, this, [&] {
+            auto* dlg = qobject_cast<NewRunDialog*>(QApplication::activeModalWidget());
+            QVERIFY(dlg);
+            sawDialog = true;
+            dlg->findChild<QLineEdit*>("name")->setText("tiny");
+            QJsonObject c = tinyConfig(data_, 25);
+            dlg->setConfigText(QString::fromUtf8(QJsonDocument(c).toJson()));
+            dlg->accept();
+        });
+        w.runsPanel()->newRunAction()->trigger();
+        QVERIFY(sawDialog);
+        auto* model = w.runsPanel()->model();
+        QCOMPARE(rowOfName(model, "tiny"), 0);
+        QVERIFY(w.runsPanel()->selectedRuns().size() == 1);
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "tiny", RunTableModel::Status), QString("finished"), 15000);
+        QCOMPARE(cell(model, "tiny", RunTableModel::Steps), QString("25 / 25"));
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 25, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->pplPlot()->displayedPoints(0), 5, 5000);
+        QVERIFY(cell(model, "tiny", RunTableModel::BestPpl) != "–");
+        const QString dir = w.store()->all().first().runDir;
+        QCOMPARE(rundir::readExitCode(dir), 0);
+        QVERIFY(QFileInfo::exists(QDir(dir).filePath("workbench_config.json")));
+    }
+
+    void stopAndResume() {
+        QTemporaryDir ws;
+        MainWindow w(ws.path(), cli_);
+        w.manager()->setPollInterval(100);
+        QString err;
+        const qint64 id = w.manager()->launch("slow", "", "quickstart", tinyConfig(data_, 60, true), &err);
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        auto* model = w.runsPanel()->model();
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "slow", RunTableModel::Status), QString("running"), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.store()->byId(id)->step >= 3, 10000);
+        w.runsPanel()->selectRun(id);
+        QVERIFY(w.runsPanel()->stopAction()->isEnabled());
+        w.runsPanel()->stopAction()->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "slow", RunTableModel::Status), QString("stopped"), 10000);
+        const RunRecord stopped = *w.store()->byId(id);
+        QVERIFY(stopped.step < 60);
+        QVERIFY(!rundir::latestCheckpoint(stopped.runDir).isEmpty());
+        QVERIFY(rundir::latestCheckpoint(stopped.runDir).endsWith(QStringLiteral("step_%1").arg(stopped.step, 8, 10, QChar('0'))));
+        QTRY_COMPARE_WITH_TIMEOUT(rundir::readExitCode(stopped.runDir), 0, 5000);
+        QVERIFY(w.runsPanel()->resumeAction()->isEnabled());
+        w.runsPanel()->resumeAction()->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "slow", RunTableModel::Status), QString("finished"), 20000);
+        QCOMPARE(w.store()->byId(id)->step, 60);
+        // metrics continue from the checkpoint without duplicate steps
+        MetricsReader* m = w.manager()->metrics(id);
+        const QVector<double> steps = m->train().column("step");
+        QCOMPARE(steps.size(), 60);
+        QVERIFY(std::is_sorted(steps.begin(), steps.end()));
+    }
+
+    void failureShowsExitCodeAndStderr() {
+        QTemporaryDir ws;
+        MainWindow w(ws.path(), cli_);
+        w.manager()->setPollInterval(100);
+        QJsonObject c = tinyConfig(data_, 10);
+        c["fail_setup"] = true;
+        QString err;
+        const qint64 id = w.manager()->launch("broken", "", "custom", c, &err);
+        QVERIFY(id > 0);
+        auto* model = w.runsPanel()->model();
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "broken", RunTableModel::Status), QString("failed"), 10000);
+        const QString msg = w.store()->byId(id)->message;
+        QVERIFY2(msg.contains("exit code 1"), qPrintable(msg));
+        QVERIFY2(msg.contains("prepared corpus"), qPrintable(msg));
+        w.runsPanel()->selectRun(id);
+        QVERIFY(w.runsPanel()->findChild<QLabel*>("runDetail")->text().contains("exit code 1"));
+        // A missing CLI is a message, not a crash.
+        w.manager()->setCliPath(QDir(ws.path()).filePath("nope"));
+        const qint64 id2 = w.manager()->launch("nocli", "", "custom", tinyConfig(data_, 5), &err);
+        QVERIFY(err.contains("not found"));
+        QCOMPARE(w.store()->byId(id2)->status, QString("failed"));
+        QVERIFY(w.store()->byId(id2)->message.contains("not found"));
+    }
+
+    void reattachAfterReopen() {
+        QTemporaryDir ws;
+        qint64 id = -1;
+        {
+            MainWindow w(ws.path(), cli_);
+            QString err;
+            id = w.manager()->launch("detached", "", "quickstart", tinyConfig(data_, 30, true), &err);
+            QTRY_VERIFY_WITH_TIMEOUT(w.store()->byId(id)->step >= 2, 10000);
+        }  // the window closes; the run keeps going
+        MainWindow w2(ws.path(), cli_);
+        w2.manager()->setPollInterval(100);
+        auto* model = w2.runsPanel()->model();
+        QCOMPARE(model->rowCount(), 1);
+        const QString st = cell(model, "detached", RunTableModel::Status);
+        QVERIFY2(st == "running" || st == "starting", qPrintable(st));
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "detached", RunTableModel::Status), QString("finished"), 20000);
+        QCOMPARE(w2.store()->byId(id)->step, 30);
+    }
+
+    void importRunDirectory() {
+        QTemporaryDir ws, elsewhere;
+        const QString dir = QDir(elsewhere.path()).filePath("made-elsewhere");
+        QDir().mkpath(dir);
+        QFile cfg(QDir(dir).filePath("train_config.json"));
+        cfg.open(QIODevice::WriteOnly);
+        cfg.write(R"({"data":"/d","loss":"soft_ce","teacher":"/t/teacher","steps":100,"model":{"preset":"780m","binarize":"in_proj"}})");
+        cfg.close();
+        rundir::writeJsonFile(QDir(dir).filePath("status.json"), QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", 100}, {"total_steps", 100}});
+        MainWindow w(ws.path(), cli_);
+        QString err;
+        const qint64 id = w.manager()->importRunDir(dir, &err);
+        QVERIFY2(id > 0, qPrintable(err));
+        const RunRecord r = *w.store()->byId(id);
+        QCOMPARE(r.status, QString("finished"));
+        QCOMPARE(r.loss, QString("soft_ce"));
+        QCOMPARE(r.binarize, QString("in_proj"));
+        QCOMPARE(r.preset, QString("780m"));
+        QCOMPARE(r.step, 100);
+        QCOMPARE(w.manager()->importRunDir(dir, &err), id);  // no duplicate
+        QVERIFY(w.manager()->importRunDir(ws.path(), &err) < 0);
+        QVERIFY(err.contains("not a run directory"));
+    }
+};
+
+QTEST_MAIN(TestGuiRuns)
+#include "test_gui_runs.moc"
+
+// After the moc include: moc does not read past the test class.
+const char* fakeTrainerScript() {
+    return R"SH(#!/bin/sh
+# Stand-in for `bimamba train` implementing the run-directory contract of
+# docs/run-directory.md (status.json, metrics.jsonl, checkpoints/latest,
+# SIGTERM = checkpoint + "stopped" + exit 0). Other commands: "unknown command".
+cmd=$1; shift
+if [ "$cmd" != train ]; then echo "bimamba: unknown command '$cmd'" >&2; exit 2; fi
+if [ "$1" = --resume ]; then
+  dir=$2; cfg="$dir/train_config.json"
+  start=$(sed 's/step_0*//' "$dir/checkpoints/latest"); [ -z "$start" ] && start=0
+else
+  cfg=$2; dir=$4; start=0
+  mkdir -p "$dir"; cp "$cfg" "$dir/train_config.json"
+fi
+if grep -q '"fail_setup"' "$cfg"; then echo "error: data folder does not hold a prepared corpus (fake)" >&2; exit 1; fi
+steps=$(tr -d '\n ' < "$cfg" | sed -n 's/.*"steps":\([0-9]*\).*/\1/p')
+delay=$(tr -d '\n ' < "$cfg" | sed -n 's/.*"eps":\([0-9.e-]*\).*/\1/p')
+case "$delay" in 1e-07) d=0.15;; *) d=0.02;; esac
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+status() { printf '{"state":"%s","pid":%s,"step":%s,"total_steps":%s,"started":"%s","ended":%s,"message":"%s"}\n' "$1" $$ "$2" "$steps" "$started" "$3" "$4" > "$dir/status.tmp" && mv "$dir/status.tmp" "$dir/status.json"; }
+ckpt() { mkdir -p "$dir/checkpoints/step_$(printf %08d $1)"; printf 'step_%08d\n' $1 > "$dir/checkpoints/latest.tmp"; mv "$dir/checkpoints/latest.tmp" "$dir/checkpoints/latest"; }
+stop=0; trap 'stop=1' TERM INT
+status running $start null ""
+s=$start
+while [ $s -lt $steps ]; do
+  s=$((s+1))
+  sleep $d
+  loss=$(awk "BEGIN{print 6.0*exp(-$s/30.0)+2.0}")
+  printf '{"type":"train","step":%d,"tokens":%d,"loss":%s,"lr":0.001,"grad_norm":1.0,"tok_per_s":5000.0,"mem_mb":100.0,"time":%s}\n' $s $((s*1024)) $loss $(awk "BEGIN{print $s*$d}") >> "$dir/metrics.jsonl"
+  if [ $((s%5)) -eq 0 ]; then
+    printf '{"type":"val","step":%d,"tokens":%d,"val_loss":%s,"val_ppl":%s,"time":%s}\n' $s $((s*1024)) $loss $(awk "BEGIN{print exp($loss)}") $(awk "BEGIN{print $s*$d}") >> "$dir/metrics.jsonl"
+  fi
+  [ $((s%10)) -eq 0 ] && ckpt $s
+  status running $s null ""
+  echo "step $s loss $loss" >> "$dir/train.log"
+  if [ $stop = 1 ]; then ckpt $s; status stopped $s "\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"" "stopped at step $s"; exit 0; fi
+done
+ckpt $s
+status finished $s "\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"" ""
+exit 0
+)SH";
+}
