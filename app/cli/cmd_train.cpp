@@ -1,0 +1,48 @@
+// `bimamba train --config FILE --run-dir DIR` / `bimamba train --resume DIR`.
+#include <cstdio>
+
+#include "app/cli/Command.h"
+#include "core/train/Trainer.h"
+
+using namespace bimamba;
+using namespace bimamba::cli;
+
+namespace {
+
+const char* kHelp =
+    "usage: bimamba train --config FILE --run-dir DIR     start a run (config: JSON or TOML, docs/train-config.md)\n"
+    "       bimamba train --resume DIR                    continue a run from its latest checkpoint\n"
+    "  --quiet        no per-step lines on stderr (train.log and metrics.jsonl are still written)\n"
+    "Exit status: 0 finished or stopped (SIGINT/SIGTERM, with a checkpoint), 3 failed (e.g. NaN loss), 1 setup error.\n";
+
+int run_train(const Args& args) {
+    Options o(args, {"quiet", "help"});
+    if (o.has("help")) {
+        std::printf("%s", kHelp);
+        return 0;
+    }
+    o.check_known({"config", "run-dir", "resume", "quiet", "help"});
+    if (!o.positional().empty()) throw std::invalid_argument("unexpected argument '" + o.positional()[0] + "'");
+    TrainOptions topt;
+    topt.echo = !o.has("quiet");
+    TrainConfig cfg;
+    std::string run_dir;
+    if (o.has("resume")) {
+        if (o.has("config")) throw std::invalid_argument("--resume reads the run's own train_config.json; drop --config");
+        run_dir = o.get("resume");
+        if (o.has("run-dir") && o.get("run-dir") != run_dir)
+            throw std::invalid_argument("--resume DIR and --run-dir name different folders");
+        topt.resume = true;
+    } else {
+        if (!o.has("config")) throw std::invalid_argument(std::string("missing --config FILE (or --resume DIR)\n") + kHelp);
+        cfg = TrainConfig::load(o.get("config"));
+        run_dir = o.require("run-dir");
+    }
+    TrainResult r = train(cfg, run_dir, topt);
+    std::printf("%s at step %lld: %s\n", r.state.c_str(), static_cast<long long>(r.step), r.message.c_str());
+    return r.state == "failed" ? 3 : 0;
+}
+
+CommandRegistrar reg{"train", "train a Mamba-2 / Bi-Mamba model (config file -> run directory)", run_train};
+
+}  // namespace
