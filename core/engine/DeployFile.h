@@ -1,0 +1,54 @@
+#pragma once
+// The deployment file of the CPU engine (docs/deploy-format.md): one
+// safetensors file holding the bit-packed sign matrices (U8), their α and β
+// (F32, one per input column), the full-precision parts and the tokenizer.
+// Export reads a checkpoint folder with the plain safetensors reader, so
+// neither export nor the engine needs LibTorch.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/base/Mamba2Config.h"
+#include "core/base/Safetensors.h"
+
+namespace bimamba::engine {
+
+inline constexpr const char* kDeployFormat = "bimamba-deploy";
+inline constexpr int kDeployVersion = 1;
+
+// Storage of everything that is not a sign matrix: the embedding/head and the
+// unbinarized projections. "f16" is the deployment default (and the fp16
+// baseline); "f32" keeps checkpoint values exactly (used for parity tests).
+enum class FloatStorage { F16, F32 };
+FloatStorage float_storage_from_string(const std::string& s);  // "f16" | "f32", throws otherwise
+
+struct ExportOptions {
+    FloatStorage storage = FloatStorage::F16;
+    std::string tokenizer_path;  // tokenizer.model to embed; "" = look for one beside the checkpoint
+    bool require_tokenizer = false;
+};
+
+struct ExportReport {
+    Mamba2Config config;
+    std::string output;
+    uint64_t file_bytes = 0;
+    uint64_t fp16_bytes = 0;      // the same model with every weight in fp16 (Table 7's baseline)
+    uint64_t packed_bits = 0;     // weights stored at 1 bit
+    bool has_tokenizer = false;
+    std::string tokenizer_source;
+};
+
+// Checkpoint folder (config.json + model.safetensors) -> deployment file.
+// Binarized layers (config `binarize`) are packed; the rest keep `storage`.
+ExportReport export_checkpoint(const std::string& checkpoint_dir, const std::string& output, const ExportOptions& opt);
+
+// A deployment file with random weights of a given shape (speed benchmarks):
+// `binary` packs in_proj/out_proj as in_proj+out_proj Bi-Mamba, otherwise
+// they are stored with `storage`. Deterministic for a seed.
+ExportReport write_random_deploy(Mamba2Config cfg, bool binary, FloatStorage storage, const std::string& output,
+                                 uint64_t seed = 1);
+
+// Size of the model with every parameter in fp16 (tied head counted once).
+uint64_t fp16_model_bytes(const Mamba2Config& cfg);
+
+}  // namespace bimamba::engine

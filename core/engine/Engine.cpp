@@ -1,0 +1,379 @@
+#include "core/engine/Engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/data/Tokenizer.h"
+#include "core/engine/DeployFile.h"
+#include "kernels/cpu/Gemv.h"
+
+namespace bimamba::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }  // torch's threshold
+
+void rmsnorm(const float* x, const float* w, int n, float eps, float* out) {
+    double ss = 0;
+    for (int i = 0; i < n; ++i) ss += (double)x[i] * x[i];
+    const float r = 1.0f / std::sqrt((float)(ss / n) + eps);
+    for (int i = 0; i < n; ++i) out[i] = x[i] * r * w[i];
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::ostringstream os;
+    os << "[";
+    for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+    return os.str() + "]";
+}
+
+// Looks a tensor up and checks dtype and element count against the config.
+struct Reader {
+    const st::SafetensorsFile& f;
+    const st::TensorView& get(const std::string& name, st::DType dt, int64_t numel) const {
+        if (!f.contains(name)) throw std::runtime_error("deployment file '" + f.path() + "' lacks tensor '" + name + "'");
+        const auto& t = f.get(name);
+        if (t.dtype != dt)
+            throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' is " +
+                                     st::dtype_name(t.dtype) + ", expected " + st::dtype_name(dt));
+        if (t.numel() != numel)
+            throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' has shape " +
+                                     shape_str(t.shape) + " (" + std::to_string(t.numel()) + " elements), the config implies " +
+                                     std::to_string(numel));
+        if (reinterpret_cast<uintptr_t>(t.data) % st::dtype_size(dt) != 0)
+            throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' is misaligned");
+        return t;
+    }
+    const float* f32(const std::string& name, int64_t n) const {
+        return reinterpret_cast<const float*>(get(name, st::DType::F32, n).data);
+    }
+    Projection proj(const std::string& prefix, int rows, int cols) const {
+        Projection p;
+        p.rows = rows;
+        p.cols = cols;
+        if (f.contains(prefix + ".signs")) {
+            p.kind = Projection::Kind::Binary;
+            const auto& s = get(prefix + ".signs", st::DType::U8, (int64_t)rows * kernels::bit_row_stride(cols));
+            if (s.shape.size() != 2 || s.shape[0] != rows)
+                throw std::runtime_error("deployment file '" + f.path() + "': '" + prefix + ".signs' must be [" +
+                                         std::to_string(rows) + ", " + std::to_string(kernels::bit_row_stride(cols)) + "]");
+            p.signs = s.data;
+            p.alpha = f32(prefix + ".wscale", cols);
+            p.beta = f32(prefix + ".wbias", cols);
+        } else if (f.contains(prefix + ".weight") && f.get(prefix + ".weight").dtype == st::DType::F16) {
+            p.kind = Projection::Kind::F16;
+            p.w16 = reinterpret_cast<const uint16_t*>(get(prefix + ".weight", st::DType::F16, (int64_t)rows * cols).data);
+        } else {
+            p.kind = Projection::Kind::F32;
+            p.w32 = f32(prefix + ".weight", (int64_t)rows * cols);
+        }
+        return p;
+    }
+};
+
+}  // namespace
+
+uint64_t Projection::bytes() const {
+    switch (kind) {
+        case Kind::Binary: return (uint64_t)rows * kernels::bit_row_stride(cols) + 2ull * cols * 4;
+        case Kind::F16: return (uint64_t)rows * cols * 2;
+        default: return (uint64_t)rows * cols * 4;
+    }
+}
+
+void Projection::apply(const float* x, float* y, float* scratch) const {
+    switch (kind) {
+        case Kind::Binary: {
+            // y = S·(α⊙x) + (β·x): the β term is one scalar for every output row.
+            double bx = 0;
+            for (int i = 0; i < cols; ++i) {
+                scratch[i] = alpha[i] * x[i];
+                bx += (double)beta[i] * x[i];
+            }
+            kernels::bitgemv(signs, rows, cols, scratch, y);
+            const float b = (float)bx;
+            for (int r = 0; r < rows; ++r) y[r] += b;
+            break;
+        }
+        case Kind::F16: kernels::f16gemv(w16, rows, cols, x, y); break;
+        case Kind::F32: kernels::f32gemv(w32, rows, cols, x, y); break;
+    }
+}
+
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load(const std::string& path) {
+    std::unique_ptr<Engine> e(new Engine());
+    e->file_ = st::SafetensorsFile::open(path);
+    const auto& md = e->file_->metadata();
+    auto it = md.find("format");
+    if (it == md.end() || it->second != kDeployFormat)
+        throw std::runtime_error("'" + path + "' is not a bimamba deployment file (metadata format != '" +
+                                 std::string(kDeployFormat) + "'); make one with `bimamba export`");
+    auto v = md.find("format_version");
+    if (v == md.end() || v->second != std::to_string(kDeployVersion))
+        throw std::runtime_error("'" + path + "' has deployment format version " +
+                                 (v == md.end() ? std::string("(none)") : v->second) + ", this engine reads " +
+                                 std::to_string(kDeployVersion));
+    auto c = md.find("config");
+    if (c == md.end()) throw std::runtime_error("'" + path + "' has no config in its metadata");
+    nlohmann::json cj;
+    try {
+        cj = nlohmann::json::parse(c->second);
+    } catch (const std::exception& ex) {
+        throw std::runtime_error("'" + path + "': metadata config is not valid JSON: " + ex.what());
+    }
+    e->cfg_ = Mamba2Config::from_json(cj);
+    const Mamba2Config& cfg = e->cfg_;
+    cfg.validate();
+    if (cfg.d_intermediate != 0) throw std::runtime_error("'" + path + "': d_intermediate != 0 (MLP) is not supported");
+    if (cfg.ssm.headdim <= 0 || cfg.nheads() % cfg.ssm.ngroups != 0)
+        throw std::runtime_error("'" + path + "': nheads must be a multiple of ngroups");
+
+    Reader R{*e->file_};
+    const int dm = cfg.d_model, di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads();
+    const int64_t emb_n = (int64_t)cfg.padded_vocab() * dm;
+    const auto& emb = e->file_->contains("backbone.embedding.weight") ? e->file_->get("backbone.embedding.weight")
+                                                                        : R.get("backbone.embedding.weight", st::DType::F16, emb_n);
+    if (emb.dtype == st::DType::F16)
+        e->emb16_ = reinterpret_cast<const uint16_t*>(R.get("backbone.embedding.weight", st::DType::F16, emb_n).data);
+    else
+        e->emb32_ = R.f32("backbone.embedding.weight", emb_n);
+    e->norm_f_ = R.f32("backbone.norm_f.weight", dm);
+    for (int i = 0; i < cfg.n_layer; ++i) {
+        const std::string L = "backbone.layers." + std::to_string(i) + ".", M = L + "mixer.";
+        LayerWeights lw;
+        lw.norm = R.f32(L + "norm.weight", dm);
+        lw.in_proj = R.proj(M + "in_proj", cfg.in_proj_out(), dm);
+        lw.out_proj = R.proj(M + "out_proj", dm, di);
+        lw.conv_w = R.f32(M + "conv1d.weight", (int64_t)cd * cfg.ssm.d_conv);
+        lw.conv_b = cfg.ssm.conv_bias ? R.f32(M + "conv1d.bias", cd) : nullptr;
+        lw.dt_bias = R.f32(M + "dt_bias", nh);
+        lw.A_log = R.f32(M + "A_log", nh);
+        lw.D = R.f32(M + "D", nh);
+        lw.gnorm = R.f32(M + "norm.weight", di);
+        e->layers_.push_back(lw);
+    }
+    if (e->file_->contains("tokenizer.model")) {
+        const auto& t = R.get("tokenizer.model", st::DType::U8, e->file_->get("tokenizer.model").numel());
+        e->tokenizer_ = Tokenizer::from_serialized(std::string(reinterpret_cast<const char*>(t.data), t.nbytes));
+        if (e->tokenizer_->vocab_size() > cfg.vocab_size)
+            throw std::runtime_error("'" + path + "': the embedded tokenizer has " +
+                                     std::to_string(e->tokenizer_->vocab_size()) + " pieces, the model only " +
+                                     std::to_string(cfg.vocab_size));
+    }
+    e->conv_state_.assign((size_t)cfg.n_layer * cd * cfg.ssm.d_conv, 0.0f);
+    e->ssm_state_.assign((size_t)cfg.n_layer * nh * cfg.ssm.headdim * cfg.ssm.d_state, 0.0f);
+    e->residual_.resize(dm);
+    e->h_.resize(std::max(dm, di));
+    e->zxbcdt_.resize(cfg.in_proj_out());
+    e->xbc_.resize(cd);
+    e->y_.resize(di);
+    e->out_.resize(dm);
+    e->scratch_.resize(std::max(dm, di));
+    e->logits_.resize(cfg.vocab_size);
+    return e;
+}
+
+std::string Engine::weight_kind() const {
+    bool in_bin = true, out_bin = true, f16 = false;
+    for (const auto& l : layers_) {
+        in_bin &= l.in_proj.kind == Projection::Kind::Binary;
+        out_bin &= l.out_proj.kind == Projection::Kind::Binary;
+        f16 |= l.in_proj.kind == Projection::Kind::F16 || l.out_proj.kind == Projection::Kind::F16;
+    }
+    if (in_bin && out_bin) return "binary";
+    if (in_bin) return "binary-in_proj";
+    return f16 ? "f16" : "f32";
+}
+
+const Tokenizer& Engine::tokenizer() const {
+    if (!tokenizer_) throw std::runtime_error("the deployment file has no tokenizer (export with --tokenizer)");
+    return *tokenizer_;
+}
+
+size_t Engine::file_bytes() const { return file_->file_size(); }
+
+uint64_t Engine::weight_bytes_per_token() const {
+    const Mamba2Config& c = cfg_;
+    uint64_t b = (uint64_t)c.vocab_size * c.d_model * (emb16_ ? 2 : 4);  // head (the embedding row lookup is negligible)
+    for (const auto& l : layers_) {
+        b += l.in_proj.bytes() + l.out_proj.bytes();
+        b += 4ull * (c.d_model + (uint64_t)c.conv_dim() * (c.ssm.d_conv + 1) + 3ull * c.nheads() + c.d_inner());
+    }
+    return b;
+}
+
+void Engine::reset() {
+    std::fill(conv_state_.begin(), conv_state_.end(), 0.0f);
+    std::fill(ssm_state_.begin(), ssm_state_.end(), 0.0f);
+    history_.clear();
+}
+
+void Engine::layer_step(int li, float* res) {
+    const Mamba2Config& c = cfg_;
+    const LayerWeights& L = layers_[li];
+    const int dm = c.d_model, di = c.d_inner(), cd = c.conv_dim(), nh = c.nheads(), hd = c.ssm.headdim;
+    const int ns = c.ssm.d_state, ng = c.ssm.ngroups, K = c.ssm.d_conv;
+    const float eps = (float)c.norm_epsilon;
+
+    rmsnorm(res, L.norm, dm, eps, h_.data());
+    L.in_proj.apply(h_.data(), zxbcdt_.data(), scratch_.data());
+    const float* z = zxbcdt_.data();
+    const float* xbc_in = z + di;
+    const float* dt = xbc_in + cd;
+
+    // Causal depthwise conv over the last K inputs, then SiLU.
+    float* cs = conv_state_.data() + (size_t)li * cd * K;
+    for (int ch = 0; ch < cd; ++ch) {
+        float* w = cs + (size_t)ch * K;
+        std::memmove(w, w + 1, sizeof(float) * (K - 1));
+        w[K - 1] = xbc_in[ch];
+        float acc = L.conv_b ? L.conv_b[ch] : 0.0f;
+        const float* cw = L.conv_w + (size_t)ch * K;
+        for (int k = 0; k < K; ++k) acc += w[k] * cw[k];
+        xbc_[ch] = silu(acc);
+    }
+    const float* x = xbc_.data();
+    const float* B = x + di;
+    const float* C = B + (size_t)ng * ns;
+
+    // SSM: h = exp(dt·A)·h + dt·x⊗B ; y = C·h + D·x. Heads share B, C within a group.
+    float* S = ssm_state_.data() + (size_t)li * nh * hd * ns;
+    const int heads_per_group = nh / ng;
+    for (int h = 0; h < nh; ++h) {
+        const float dth = softplus(dt[h] + L.dt_bias[h]);
+        const float dA = std::exp(-dth * std::exp(L.A_log[h]));
+        const float* Bg = B + (size_t)(h / heads_per_group) * ns;
+        const float* Cg = C + (size_t)(h / heads_per_group) * ns;
+        for (int p = 0; p < hd; ++p) {
+            const float xv = x[h * hd + p];
+            const float dx = dth * xv;
+            float* s = S + ((size_t)h * hd + p) * ns;
+            float acc = 0;
+            for (int n = 0; n < ns; ++n) {
+                s[n] = s[n] * dA + dx * Bg[n];
+                acc += s[n] * Cg[n];
+            }
+            y_[h * hd + p] = acc + L.D[h] * xv;
+        }
+    }
+    // Gated RMSNorm per group of d_inner/ngroups channels: rmsnorm(y·silu(z))·w.
+    const int gs = di / ng;
+    for (int i = 0; i < di; ++i) y_[i] *= silu(z[i]);
+    for (int g = 0; g < ng; ++g) rmsnorm(y_.data() + g * gs, L.gnorm + g * gs, gs, eps, h_.data() + g * gs);
+    L.out_proj.apply(h_.data(), out_.data(), scratch_.data());
+    for (int i = 0; i < dm; ++i) res[i] += out_[i];
+}
+
+const std::vector<float>& Engine::step(int token) {
+    const Mamba2Config& c = cfg_;
+    if (token < 0 || token >= c.vocab_size)
+        throw std::out_of_range("token id " + std::to_string(token) + " outside the vocabulary [0, " +
+                                std::to_string(c.vocab_size) + ")");
+    const int dm = c.d_model;
+    float* r = residual_.data();
+    if (emb16_)
+        for (int i = 0; i < dm; ++i) r[i] = st::f16_to_f32(emb16_[(size_t)token * dm + i]);
+    else
+        std::memcpy(r, emb32_ + (size_t)token * dm, sizeof(float) * dm);
+    for (int l = 0; l < c.n_layer; ++l) layer_step(l, r);
+    rmsnorm(r, norm_f_, dm, (float)c.norm_epsilon, h_.data());
+    // Tied head: the first vocab_size rows of the (padded) embedding.
+    if (emb16_)
+        kernels::f16gemv(emb16_, c.vocab_size, dm, h_.data(), logits_.data());
+    else
+        kernels::f32gemv(emb32_, c.vocab_size, dm, h_.data(), logits_.data());
+    history_.push_back(token);
+    return logits_;
+}
+
+const std::vector<float>& Engine::prefill(const std::vector<int>& tokens) {
+    if (tokens.empty()) throw std::invalid_argument("prefill: empty prompt");
+    for (int t : tokens) step(t);
+    return logits_;
+}
+
+namespace {
+// Earliest position of any stop string in `text` at or after `from`, or npos.
+size_t find_stop(const std::string& text, const std::vector<std::string>& stops, size_t from) {
+    size_t best = std::string::npos;
+    for (const auto& s : stops) {
+        if (s.empty()) continue;
+        const size_t start = from > s.size() ? from - s.size() : 0;
+        const size_t p = text.find(s, start);
+        if (p != std::string::npos && p < best) best = p;
+    }
+    return best;
+}
+}  // namespace
+
+GenerationResult Engine::continue_with(const std::vector<int>& prompt_tokens, const SamplingParams& p,
+                                       const std::function<void(const std::string&)>& on_text) {
+    GenerationResult r;
+    r.prompt_tokens = (int)prompt_tokens.size();
+    Sampler sampler(p);
+    auto t0 = Clock::now();
+    std::vector<float> logits = prefill(prompt_tokens);
+    auto t1 = Clock::now();
+    r.prefill_seconds = secs(t0, t1);
+    const int eos = tokenizer_ ? tokenizer_->eos_id() : -1;
+    r.stop_reason = "max_tokens";
+    size_t emitted = 0;
+    for (int i = 0; i < p.max_tokens; ++i) {
+        const int tok = sampler.sample(logits, history_);
+        // Every sampled token is fed back, so the state always covers the whole
+        // conversation (chat continues from it).
+        logits = step(tok);
+        if (tok == eos) {
+            r.stop_reason = "eos";
+            break;
+        }
+        r.tokens.push_back(tok);
+        if (tokenizer_) {
+            std::string text = tokenizer_->decode(r.tokens);
+            const size_t stop = find_stop(text, p.stop, emitted);
+            if (stop != std::string::npos) {
+                text.resize(stop);
+                if (on_text && text.size() > emitted) on_text(text.substr(emitted));
+                r.text = text;
+                r.stop_reason = "stop";
+                break;
+            }
+            // Hold back a tail that could still become a stop string.
+            size_t hold = 0;
+            for (const auto& s : p.stop) hold = std::max(hold, s.empty() ? 0 : s.size() - 1);
+            const size_t safe = text.size() > hold ? text.size() - hold : 0;
+            if (on_text && safe > emitted) on_text(text.substr(emitted, safe - emitted));
+            emitted = std::max(emitted, safe);
+            r.text = text;
+        }
+    }
+    if (r.stop_reason != "stop" && on_text && r.text.size() > emitted) on_text(r.text.substr(emitted));
+    r.decode_seconds = secs(t1, Clock::now());
+    return r;
+}
+
+GenerationResult Engine::generate(const std::string& prompt, const SamplingParams& p, bool add_bos,
+                                  const std::function<void(const std::string&)>& on_text) {
+    reset();
+    std::vector<int> ids = tokenizer().encode(prompt);
+    if (add_bos && tokenizer().bos_id() >= 0) ids.insert(ids.begin(), tokenizer().bos_id());
+    if (ids.empty()) throw std::invalid_argument("generate: empty prompt");
+    return continue_with(ids, p, on_text);
+}
+
+std::string chat_turn(const std::string& user_message, bool first_turn) {
+    return std::string(first_turn ? "" : "\n") + "User: " + user_message + "\nAssistant:";
+}
+
+}  // namespace bimamba::engine
