@@ -1,0 +1,223 @@
+// The CPU engine against the LibTorch model on the same checkpoint: logits
+// over a prompt and decode steps (relative error < 1e-3), greedy generations
+// token for token for 64 tokens; binarized (in+out, in only) and unbinarized
+// models; fp16 storage within fp16 rounding; bad files refused by name.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/engine/DeployFile.h"
+#include "core/engine/Engine.h"
+#include "core/model/Checkpoint.h"
+#include "core/model/Mamba2Model.h"
+
+using namespace bimamba;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+    auto d = fs::temp_directory_path() / ("bimamba_test_engine_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+// Tiny model with every parameter randomised (not just the init), so a wrong
+// α/β/D/dt_bias/norm handling in the engine shows up in the logits.
+Mamba2LM make_model(Mamba2Config cfg, uint64_t seed) {
+    torch::manual_seed(seed);
+    Mamba2LM m(cfg);
+    torch::NoGradGuard ng;
+    for (auto& [name, t] : m->named_tensors()) {
+        auto ends = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+        if (ends("wscale")) t.copy_(torch::rand_like(t) * 0.05 + 0.02);
+        else if (ends("wbias")) t.copy_((torch::rand_like(t) - 0.5) * 0.02);
+        else if (ends("dt_bias") || ends("D")) t.copy_(torch::randn_like(t) * 0.5);
+        else if (ends("A_log")) t.copy_(torch::rand_like(t) * 2.0);
+        else if (ends("norm.weight") || ends("norm_f.weight")) t.copy_(torch::rand_like(t) + 0.5);
+        else if (ends("conv1d.bias")) t.copy_(torch::randn_like(t) * 0.1);
+        else if (ends("embedding.weight")) t.copy_(torch::randn_like(t) * 0.5);
+    }
+    return m;
+}
+
+Mamba2Config tiny(Binarize b, bool odd) {
+    auto c = Mamba2Config::preset("tiny");
+    if (odd) {  // input widths that are not multiples of 8 (tail bits) and 2 groups
+        c.d_model = 60;
+        c.ssm.headdim = 15;
+        c.ssm.ngroups = 2;
+        c.vocab_size = 509;
+    }
+    c.binarize = b;
+    return c;
+}
+
+double rel_err(const std::vector<float>& got, const torch::Tensor& want) {
+    auto w = want.to(torch::kFloat64).contiguous();
+    auto g = torch::from_blob(const_cast<float*>(got.data()), {(int64_t)got.size()}, torch::kFloat32).to(torch::kFloat64);
+    return (g - w).abs().max().item<double>() / w.abs().max().item<double>();
+}
+
+struct Parity {
+    double max_rel = 0;
+    bool greedy_equal = false;
+    int greedy_first_diff = -1;
+};
+
+Parity run_parity(Mamba2Config cfg, engine::FloatStorage storage, const std::string& name) {
+    auto dir = temp_dir(name);
+    auto model = make_model(cfg, 7);
+    model->eval();
+    save_model(model, dir.string());
+    engine::ExportOptions opt;
+    opt.storage = storage;
+    auto rep = engine::export_checkpoint(dir.string(), (dir / "model.bmd").string(), opt);
+    EXPECT_GT(rep.file_bytes, 0u);
+    auto eng = engine::Engine::load((dir / "model.bmd").string());
+
+    std::mt19937 rng(3);
+    std::vector<int> prompt(12);
+    for (auto& t : prompt) t = (int)(rng() % cfg.vocab_size);
+    torch::NoGradGuard ng;
+    Parity P;
+    // Prompt: compare the logits after every prompt token.
+    auto ids = torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end())).view({1, -1});
+    auto full = model->forward(ids)[0];  // (l, vocab)
+    eng->reset();
+    for (size_t i = 0; i < prompt.size(); ++i) P.max_rel = std::max(P.max_rel, rel_err(eng->step(prompt[i]), full[i]));
+    // Decode steps from the model's own prefill state.
+    auto state = model->new_state(1);
+    model->prefill(ids, state);
+    for (int t : {5, 17, 300, 2}) {
+        auto want = model->step(torch::tensor({(int64_t)t}), state)[0];
+        P.max_rel = std::max(P.max_rel, rel_err(eng->step(t), want));
+    }
+    // Greedy 64 tokens from the prompt, both sides.
+    auto st2 = model->new_state(1);
+    auto logits = model->prefill(ids, st2)[0][-1];
+    std::vector<int> want_tokens, got_tokens;
+    for (int i = 0; i < 64; ++i) {
+        const int t = (int)logits.argmax().item<int64_t>();
+        want_tokens.push_back(t);
+        logits = model->step(torch::tensor({(int64_t)t}), st2)[0];
+    }
+    eng->reset();
+    std::vector<float> l = eng->prefill(prompt);
+    for (int i = 0; i < 64; ++i) {
+        const int t = (int)(std::max_element(l.begin(), l.end()) - l.begin());
+        got_tokens.push_back(t);
+        l = eng->step(t);
+    }
+    P.greedy_equal = want_tokens == got_tokens;
+    std::printf("[%s] max relative logit error %.3e, greedy 64 tokens %s\n", name.c_str(), P.max_rel,
+                P.greedy_equal ? "identical" : "differ");
+    for (int i = 0; i < 64; ++i)
+        if (want_tokens[i] != got_tokens[i]) { P.greedy_first_diff = i; break; }
+    fs::remove_all(dir);
+    return P;
+}
+
+}  // namespace
+
+TEST(Engine, BinaryInOutProjMatchesLibTorch) {
+    for (bool odd : {false, true}) {
+        auto P = run_parity(tiny(Binarize::InOutProj, odd), engine::FloatStorage::F32, odd ? "bin_odd" : "bin");
+        EXPECT_LT(P.max_rel, 1e-3) << "odd=" << odd;
+        EXPECT_TRUE(P.greedy_equal) << "odd=" << odd << " first difference at token " << P.greedy_first_diff;
+    }
+}
+
+TEST(Engine, BinaryInProjOnlyMatchesLibTorch) {
+    auto P = run_parity(tiny(Binarize::InProj, true), engine::FloatStorage::F32, "binin");
+    EXPECT_LT(P.max_rel, 1e-3);
+    EXPECT_TRUE(P.greedy_equal) << "first difference at token " << P.greedy_first_diff;
+}
+
+TEST(Engine, UnbinarizedFp32MatchesLibTorch) {
+    for (bool odd : {false, true}) {
+        auto P = run_parity(tiny(Binarize::None, odd), engine::FloatStorage::F32, odd ? "fp_odd" : "fp");
+        EXPECT_LT(P.max_rel, 1e-3) << "odd=" << odd;
+        EXPECT_TRUE(P.greedy_equal) << "odd=" << odd << " first difference at token " << P.greedy_first_diff;
+    }
+}
+
+TEST(Engine, Fp16StorageStaysWithinHalfPrecision) {
+    // Embedding/head in fp16: logits move by about fp16 rounding, not more.
+    auto P = run_parity(tiny(Binarize::InOutProj, false), engine::FloatStorage::F16, "bin16");
+    EXPECT_LT(P.max_rel, 1e-2);
+    EXPECT_GT(P.max_rel, 0.0);  // it really is stored in fp16
+}
+
+TEST(Engine, ExportPacksOneBitPerWeightAndStoresTheLayout) {
+    auto dir = temp_dir("layout");
+    auto cfg = tiny(Binarize::InOutProj, true);
+    save_model(make_model(cfg, 1), dir.string());
+    auto rep = engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    const uint64_t per_layer = (uint64_t)cfg.in_proj_out() * cfg.d_model + (uint64_t)cfg.d_model * cfg.d_inner();
+    EXPECT_EQ(rep.packed_bits, per_layer * cfg.n_layer);
+    auto f = st::SafetensorsFile::open((dir / "m.bmd").string());
+    const auto& s = f->get("backbone.layers.1.mixer.in_proj.signs");
+    EXPECT_EQ(s.dtype, st::DType::U8);
+    EXPECT_EQ(s.shape, (std::vector<int64_t>{cfg.in_proj_out(), (cfg.d_model + 7) / 8}));
+    EXPECT_EQ(f->get("backbone.embedding.weight").dtype, st::DType::F16);
+    EXPECT_EQ(f->metadata().at("format"), "bimamba-deploy");
+    EXPECT_NE(f->metadata().at("sign_packing").find("LSB first"), std::string::npos);
+    // Spot-check the packed bits against the checkpoint's signs.
+    auto ck = load_tensors((dir / "model.safetensors").string());
+    auto w = ck.at("backbone.layers.1.mixer.in_proj.weight");
+    for (int r : {0, 3, cfg.in_proj_out() - 1})
+        for (int c = 0; c < cfg.d_model; ++c) {
+            const bool neg = w[r][c].item<float>() < 0;
+            const bool bit = (s.data[r * s.shape[1] + c / 8] >> (c % 8)) & 1;
+            ASSERT_EQ(neg, bit) << r << "," << c;
+        }
+    fs::remove_all(dir);
+}
+
+TEST(Engine, BadFilesAndTokensAreRefusedByName) {
+    auto dir = temp_dir("bad");
+    auto cfg = tiny(Binarize::InOutProj, false);
+    save_model(make_model(cfg, 2), dir.string());
+    // A checkpoint is not a deployment file.
+    try {
+        engine::Engine::load((dir / "model.safetensors").string());
+        FAIL() << "no exception";
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("not a bimamba deployment file"), std::string::npos) << e.what();
+    }
+    // A truncated deployment file.
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    fs::resize_file(dir / "m.bmd", fs::file_size(dir / "m.bmd") - 100);
+    EXPECT_THROW(engine::Engine::load((dir / "m.bmd").string()), std::exception);
+    // Missing checkpoint folder.
+    try {
+        engine::export_checkpoint((dir / "nope").string(), (dir / "x.bmd").string(), {});
+        FAIL() << "no exception";
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
+    }
+    // Token ids outside the vocabulary.
+    engine::export_checkpoint(dir.string(), (dir / "ok.bmd").string(), {});
+    auto eng = engine::Engine::load((dir / "ok.bmd").string());
+    EXPECT_THROW(eng->step(cfg.vocab_size), std::out_of_range);
+    EXPECT_THROW(eng->step(-1), std::out_of_range);
+    fs::remove_all(dir);
+}
+
+TEST(Engine, StateIsConstantAndResetRestartsTheSequence) {
+    auto dir = temp_dir("reset");
+    auto cfg = tiny(Binarize::InOutProj, false);
+    save_model(make_model(cfg, 3), dir.string());
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    auto eng = engine::Engine::load((dir / "m.bmd").string());
+    auto a = eng->prefill({1, 2, 3});
+    for (int i = 0; i < 200; ++i) eng->step(i % cfg.vocab_size);
+    eng->reset();
+    auto b = eng->prefill({1, 2, 3});
+    EXPECT_EQ(a, b);
+    fs::remove_all(dir);
+}
