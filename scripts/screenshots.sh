@@ -27,6 +27,8 @@ if [ -z "${WORKSPACE:-}" ]; then
       "$WORKSPACE" "$size" "$bin" "$loss" "$steps" "$seed" \
       "$([ "$loss" = ce ] || echo ',"teacher":"runs/teacher/checkpoints/step_00002000"')" > "$d/workbench_config.json"
     cp "$d/workbench_config.json" "$d/train_config.json"
+    axes=""; [ "$group" != - ] && axes="\"loss\":\"$loss\""
+    printf '{"name":"%s","group":"%s","preset":"quickstart","axes":{%s}}\n' "$name" "${group#-}" "$axes" > "$d/workbench.json"
     upto=$steps; [ "$state" = running ] && upto=$((steps * 3 / 5))
     awk -v n="$upto" -v fl="$floor" -v seed="$seed" 'BEGIN{srand(7+seed);
       for(s=1;s<=n;s++){ l=fl+7.5*exp(-s/260)+0.9*exp(-s/40)+0.06*(rand()-0.5);
@@ -52,11 +54,16 @@ RUNS
     "$(row Mamba-2 teacher 18.2 31.5 0.61 0.64 0.34 0.52 0.47 0.24 0.29)" \
     "$(row Bi-Mamba-AR-KD bi-arkd 24.9 46.1 0.60 0.59 0.29 0.51 0.40 0.22 0.27)" \
     "$(row Bi-Mamba-CE bi-ce 29.3 55.0 0.57 0.57 0.28 0.50 0.37 0.21 0.26)" > "$WORKSPACE/eval/eval_results.json"
+  # each loss-ablation run evaluated: feeds the Table-5 layout of the Ablations tab
+  printf '{"models":[%s]}\n' "$(row bi-arkd bi-arkd 24.9 46.1 0.60 0.59 0.29 0.51 0.40 0.22 0.27)" > "$WORKSPACE/runs/bi-arkd/eval_results.json"
+  printf '{"models":[%s]}\n' "$(row bi-ce bi-ce 29.3 55.0 0.57 0.57 0.28 0.50 0.37 0.21 0.26)" > "$WORKSPACE/runs/bi-ce/eval_results.json"
+  printf '{"models":[%s]}\n' "$(row bi-kl bi-kl 27.8 52.3 0.58 0.58 0.28 0.50 0.38 0.21 0.26)" > "$WORKSPACE/runs/bi-kl/eval_results.json"
   # histograms (report layout) with h5import: full precision, Bi-Mamba, PTQ
   if command -v h5import >/dev/null; then
-    H="$WORKSPACE/reports/report.h5"; args=()
+    H="$WORKSPACE/reports/report.h5"
     tmp="$(dirname "$WORKSPACE")/h5"; mkdir -p "$tmp"
     for set in mamba2_fp bi_mamba billm; do
+      args=()   # h5import takes at most 30 inputs per call: one call per set
       for layer in 0 23 47; do
         for mod in in_proj out_proj; do
           f="$tmp/$set-$layer-$mod"
@@ -73,8 +80,8 @@ RUNS
           args+=("$f.counts" -c "$f.counts.conf" "$f.edges" -c "$f.edges.conf")
         done
       done
+      h5import "${args[@]}" -o "$H" >/dev/null
     done
-    h5import "${args[@]}" -o "$H" >/dev/null
   fi
 fi
 

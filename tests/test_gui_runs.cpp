@@ -376,6 +376,7 @@ private slots:
         cfg.write(R"({"data":"/d","loss":"soft_ce","teacher":"/t/teacher","steps":100,"model":{"preset":"780m","binarize":"in_proj"}})");
         cfg.close();
         rundir::writeJsonFile(QDir(dir).filePath("status.json"), QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", 100}, {"total_steps", 100}});
+        rundir::writeJsonFile(QDir(dir).filePath("workbench.json"), QJsonObject{{"group", "scope-abl"}, {"axes", QJsonObject{{"binarize", "in_proj"}}}});
         MainWindow w(ws.path(), cli_);
         QString err;
         const qint64 id = w.manager()->importRunDir(dir, &err);
@@ -386,6 +387,8 @@ private slots:
         QCOMPARE(r.binarize, QString("in_proj"));
         QCOMPARE(r.preset, QString("780m"));
         QCOMPARE(r.step, 100);
+        QCOMPARE(r.group, QString("scope-abl"));  // from workbench.json
+        QVERIFY(r.axes.contains("in_proj"));
         QCOMPARE(w.manager()->importRunDir(dir, &err), id);  // no duplicate
         QVERIFY(w.manager()->importRunDir(ws.path(), &err) < 0);
         QVERIFY(err.contains("not a run directory"));

@@ -83,6 +83,7 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     models_ = new QPlainTextEdit(s.value("eval/models").toString());
     models_->setObjectName("evalModels");
     models_->setPlaceholderText("Mamba-2=runs/teacher\nBi-Mamba=runs/bi-kd");
+    models_->setMaximumHeight(110);
     ml->addWidget(models_);
     top->addWidget(mBox, 2);
     auto* tBox = new QGroupBox("Tasks (NAME=FILE: wikitext2, ptb, c4, boolq, piqa, hellaswag, winogrande, arc_easy, arc_challenge, openbookqa)");
@@ -90,6 +91,7 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     tasks_ = new QPlainTextEdit(s.value("eval/tasks").toString());
     tasks_->setObjectName("evalTasks");
     tasks_->setPlaceholderText("wikitext2=data/wikitext-2/valid.txt\narc_easy=data/ARC-Easy/test.jsonl");
+    tasks_->setMaximumHeight(110);
     tl->addWidget(tasks_);
     top->addWidget(tBox, 3);
     auto* opts = new QFormLayout;

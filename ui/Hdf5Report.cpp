@@ -10,6 +10,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace bimamba::ui {
@@ -238,6 +239,20 @@ bool Hdf5Report::load(const QString& p, QString* error) {
                         h.max = readDoubleAttr(mg, "max");
                         h.numel = qint64(readDoubleAttr(mg, "numel"));
                         H5Gclose(mg);
+                    }
+                    if (h.valid() && h.numel == 0) {  // no attributes: moments from the bins
+                        double n = 0, s1 = 0, s2 = 0;
+                        for (int b = 0; b < h.counts.size(); ++b) {
+                            const double c = 0.5 * (h.edges[b] + h.edges[b + 1]);
+                            n += double(h.counts[b]);
+                            s1 += double(h.counts[b]) * c;
+                            s2 += double(h.counts[b]) * c * c;
+                        }
+                        h.numel = qint64(n);
+                        h.mean = n > 0 ? s1 / n : 0;
+                        h.std = n > 0 ? std::sqrt(std::max(0.0, s2 / n - h.mean * h.mean)) : 0;
+                        h.min = h.edges.first();
+                        h.max = h.edges.last();
                     }
                     if (h.valid()) hs.layers[li][module] = h;
                 }

@@ -316,6 +316,7 @@ void MetricsPlot::redraw() {
     plot_->replot(QCustomPlot::rpQueuedReplot);
     inRedraw_ = false;
     if (!any) readout_->setText(curves_.isEmpty() ? "No run selected" : "No data for this metric yet");
+    else if (readout_->text().startsWith("No ")) readout_->setText("Hover over the plot for values");
 }
 
 QString MetricsPlot::readoutAt(double x) const {

@@ -25,6 +25,7 @@ inline const char* kLauncherPid = "launcher.pid";
 inline const char* kExitCode = "exit_code";
 inline const char* kStdout = "stdout.log";
 inline const char* kStderr = "stderr.log";
+inline const char* kWorkbenchMeta = "workbench.json";  // name, group, preset, axes (survives a lost database)
 
 RunStatus readStatus(const QString& dir);
 // train_config.json if present, else the workbench's launch config; empty if neither.

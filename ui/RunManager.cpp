@@ -121,6 +121,8 @@ qint64 RunManager::launch(const QString& name, const QString& group, const QStri
     r.runDir = runDir;
     r.started = QDateTime::currentDateTimeUtc().toString(Qt::ISODate);
     if (!axes.isEmpty()) r.axes = QString::fromUtf8(QJsonDocument(axes).toJson(QJsonDocument::Compact));
+    rundir::writeJsonFile(QDir(runDir).filePath(rundir::kWorkbenchMeta),
+                          QJsonObject{{"name", r.name}, {"group", group}, {"preset", preset}, {"axes", axes}});
     const qint64 id = store_->add(r, error);
     if (id < 0) return -1;
     r.id = id;
@@ -205,6 +207,11 @@ qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
     RunRecord r;
     r.name = QFileInfo(dir).fileName();
     r.runDir = dir;
+    const QJsonObject meta = rundir::readJsonFile(QDir(dir).filePath(rundir::kWorkbenchMeta));
+    r.group = meta.value("group").toString();
+    r.preset = meta.value("preset").toString();
+    if (meta.value("axes").isObject() && !meta.value("axes").toObject().isEmpty())
+        r.axes = QString::fromUtf8(QJsonDocument(meta.value("axes").toObject()).toJson(QJsonDocument::Compact));
     describeConfig(r, rundir::readConfig(dir));
     r.status = "unknown";
     const qint64 id = store_->add(r, error);

@@ -64,6 +64,7 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     plotB_ = new MetricsPlot;
     plotB_->setObjectName("pplPlot");
     plotB_->setMetric("val_ppl");
+    plotB_->setLogScale(true);
 
     progress_ = new QProgressBar;
     progress_->setObjectName("runProgress");
