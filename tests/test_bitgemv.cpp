@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/base/Safetensors.h"
+#include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/ThreadPool.h"
 
@@ -138,4 +139,23 @@ TEST(Gemv, UnknownIsaIsRefusedByName) {
         EXPECT_NE(std::string(e.what()).find("avx9000"), std::string::npos);
     }
     set_isa("auto");
+}
+
+TEST(BitGemvLut3, TiledLayoutMatchesRowMajorAndAvx2MatchesScalar) {
+    uint32_t seed = 500;
+    for (auto& s : kSizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        auto m = repack_lut3(c.packed.data(), c.rows, c.cols);
+        std::vector<float> ref(c.rows), got(c.rows, 777.f), tables(8 * m.groups);
+        bitgemv_lut3_ref(m, c.x.data(), ref.data());
+        for (int r = 0; r < c.rows; ++r)
+            ASSERT_NEAR(ref[r], c.want[r], 1e-5 * c.scale + 1e-6) << "tiled ref " << c.rows << "x" << c.cols << " row " << r;
+        if (!cpu_has_avx2()) continue;
+        for (int threads : {1, 2}) {
+            ThreadPool::set_global_threads(threads);
+            bitgemv_lut3(m, c.x.data(), got.data(), tables.data());
+            for (int r = 0; r < c.rows; ++r)
+                ASSERT_NEAR(got[r], c.want[r], 1e-5 * c.scale + 1e-6) << "lut3 avx2 " << c.rows << "x" << c.cols << " row " << r;
+        }
+    }
 }

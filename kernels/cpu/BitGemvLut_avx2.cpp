@@ -1,0 +1,52 @@
+// AVX2 kernel of the lookup-table ±1 GEMV (layout in BitGemvLut.h).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/cpu/BitGemvLut.h"
+
+namespace bimamba::kernels {
+
+namespace {
+inline void store_tile(const Lut3Matrix& m, int t, __m256 acc, float* y) {
+    if (8 * t + 8 <= m.rows) {
+        _mm256_storeu_ps(y + 8 * t, acc);
+    } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, acc);
+        for (int r = 8 * t; r < m.rows; ++r) y[r] = tmp[r - 8 * t];
+    }
+}
+inline __m256i indices(const uint8_t* p, __m256i shifts) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);  // 24 bits used: 8 rows × 3-bit index; VPERMPS reads the low 3 bits of each lane
+    return _mm256_srlv_epi32(_mm256_set1_epi32((int)w), shifts);
+}
+}  // namespace
+
+void bitgemv_lut3_tiles_avx2(const Lut3Matrix& m, const float* tables, int t0, int t1, float* y) {
+    const __m256i shifts = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
+    const int G = m.groups;
+    int t = t0;
+    for (; t + 2 <= t1; t += 2) {  // two tiles share each table load
+        const uint8_t* p0 = m.data.data() + (size_t)t * G * 3;
+        const uint8_t* p1 = p0 + (size_t)G * 3;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        for (int g = 0; g < G; ++g) {
+            const __m256 tab = _mm256_loadu_ps(tables + 8 * g);
+            a0 = _mm256_add_ps(a0, _mm256_permutevar8x32_ps(tab, indices(p0 + 3 * g, shifts)));
+            a1 = _mm256_add_ps(a1, _mm256_permutevar8x32_ps(tab, indices(p1 + 3 * g, shifts)));
+        }
+        store_tile(m, t, a0, y);
+        store_tile(m, t + 1, a1, y);
+    }
+    for (; t < t1; ++t) {
+        const uint8_t* p0 = m.data.data() + (size_t)t * G * 3;
+        __m256 a0 = _mm256_setzero_ps();
+        for (int g = 0; g < G; ++g)
+            a0 = _mm256_add_ps(a0, _mm256_permutevar8x32_ps(_mm256_loadu_ps(tables + 8 * g), indices(p0 + 3 * g, shifts)));
+        store_tile(m, t, a0, y);
+    }
+}
+
+}  // namespace bimamba::kernels
