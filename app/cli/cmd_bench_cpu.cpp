@@ -41,6 +41,7 @@ const char* kHelp =
     "  --isa auto|scalar   kernel path (default auto: AVX2 where present)\n"
     "  --dir DIR           where the random-weight files are written/reused (default /tmp/bimamba-bench)\n"
     "  --bandwidth-mb N    buffer of the bandwidth measurement (default 1024)\n"
+    "  --binary-kernel K   lut3 (default) or xor, for --model files; the shape runs both\n"
     "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n";
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -131,7 +132,7 @@ int run_bench_cpu(const Args& args) {
         std::fputs(kHelp, stdout);
         return 0;
     }
-    opt.check_known({"shape", "model", "tokens", "prompt", "threads", "isa", "dir", "bandwidth-mb", "watts-per-core", "help"});
+    opt.check_known({"shape", "model", "tokens", "prompt", "threads", "isa", "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "help"});
     const int tokens = (int)opt.get_int("tokens", 32), prompt_n = (int)opt.get_int("prompt", 16);
     if (tokens < 1 || prompt_n < 1) throw std::invalid_argument("--tokens and --prompt must be >= 1");
     const double wpc = opt.get_double("watts-per-core", 5.0);
@@ -142,6 +143,8 @@ int run_bench_cpu(const Args& args) {
     }
     kernels::set_isa(opt.get("isa", "auto").c_str());
     const std::string shape = opt.get("shape", "780m");
+    const std::string kernel = opt.get("binary-kernel", "lut3");
+    engine::set_binary_kernel(kernel);
     const fs::path dir = opt.get("dir", "/tmp/bimamba-bench");
 
     std::printf("bimamba bench cpu: %u hardware threads, %d engine threads, kernels %s, load average %s%s\n",
@@ -164,7 +167,15 @@ int run_bench_cpu(const Args& args) {
                 std::fflush(stdout);
                 engine::write_random_deploy(cfg, binary, engine::FloatStorage::F16, f.string());
             }
-            rows.push_back(bench_file(shape + (binary ? " binary" : " fp16"), f.string(), prompt_n, tokens, bw.best_gbps));
+            if (binary) {  // both ±1 kernels, lookup tables first (the default)
+                for (const char* k : {"lut3", "xor"}) {
+                    engine::set_binary_kernel(k);
+                    rows.push_back(bench_file(shape + " binary " + k, f.string(), prompt_n, tokens, bw.best_gbps));
+                }
+                engine::set_binary_kernel(kernel);
+            } else {
+                rows.push_back(bench_file(shape + " fp16", f.string(), prompt_n, tokens, bw.best_gbps));
+            }
         }
     }
     for (const auto& m : split(opt.get("model"), ','))
@@ -176,8 +187,9 @@ int run_bench_cpu(const Args& args) {
         std::printf("%-22s %-15s %8.3f %11.1f %10.2f %11.2f %10.1f %9.2f %6.1f%% %9.4f\n", r.label.c_str(), r.kind.c_str(),
                     r.file_gb, r.resident_mb, r.decode_tps, r.prefill_tps, r.mb_per_token, r.achieved_gbps,
                     100 * r.bw_fraction, r.cpu_s_per_token);
-    if (rows.size() >= 2 && shape != "none") {
-        const Row &b = rows[0], &f = rows[1];
+    if (rows.size() >= 3 && shape != "none") {
+        const Row &b = rows[0].decode_tps >= rows[1].decode_tps ? rows[0] : rows[1], &f = rows[2];
+        std::printf("\nfastest binary kernel: %s\n", b.label.c_str());
         std::printf("\n%s binary vs fp16: decode %.2fx faster (target >= 5x), resident memory %.2fx smaller (target >= 5x), "
                     "file %.2fx smaller; binary at %.0f %% of the bandwidth bound (target >= 60 %%)\n",
                     shape.c_str(), b.decode_tps / f.decode_tps, f.resident_mb / std::max(b.resident_mb, 1e-9),

@@ -10,7 +10,11 @@
 
 #include "core/data/Tokenizer.h"
 #include "core/engine/DeployFile.h"
+#include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace bimamba::engine {
 
@@ -18,6 +22,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+std::string g_binary_kernel = "lut3";
+
+// After repacking, the file's copy of the signs is not read again: drop its
+// pages from this process (they stay in the page cache, re-read on demand).
+void release_pages(const void* p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t b = ((uintptr_t)p + page - 1) & ~(page - 1), e = ((uintptr_t)p + n) & ~(page - 1);
+    if (e > b) madvise((void*)b, e - b, MADV_DONTNEED);
+}
 
 inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }  // torch's threshold
@@ -69,6 +83,10 @@ struct Reader {
             p.signs = s.data;
             p.alpha = f32(prefix + ".wscale", cols);
             p.beta = f32(prefix + ".wbias", cols);
+            if (g_binary_kernel == "lut3") {
+                p.lut = std::make_shared<kernels::Lut3Matrix>(kernels::repack_lut3(p.signs, rows, cols));
+                release_pages(s.data, s.nbytes);
+            }
         } else if (f.contains(prefix + ".weight") && f.get(prefix + ".weight").dtype == st::DType::F16) {
             p.kind = Projection::Kind::F16;
             p.w16 = reinterpret_cast<const uint16_t*>(get(prefix + ".weight", st::DType::F16, (int64_t)rows * cols).data);
@@ -81,6 +99,12 @@ struct Reader {
 };
 
 }  // namespace
+
+void set_binary_kernel(const std::string& name) {
+    if (name != "lut3" && name != "xor") throw std::invalid_argument("unknown binary kernel '" + name + "' (lut3, xor)");
+    g_binary_kernel = name;
+}
+const std::string& binary_kernel() { return g_binary_kernel; }
 
 uint64_t Projection::bytes() const {
     switch (kind) {
@@ -99,7 +123,10 @@ void Projection::apply(const float* x, float* y, float* scratch) const {
                 scratch[i] = alpha[i] * x[i];
                 bx += (double)beta[i] * x[i];
             }
-            kernels::bitgemv(signs, rows, cols, scratch, y);
+            if (lut)
+                kernels::bitgemv_lut3(*lut, scratch, y, scratch + cols);
+            else
+                kernels::bitgemv(signs, rows, cols, scratch, y);
             const float b = (float)bx;
             for (int r = 0; r < rows; ++r) y[r] += b;
             break;
@@ -179,7 +206,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path) {
     e->xbc_.resize(cd);
     e->y_.resize(di);
     e->out_.resize(dm);
-    e->scratch_.resize(std::max(dm, di));
+    e->scratch_.resize(std::max(dm, di) + 8 * ((std::max(dm, di) + 2) / 3));  // α⊙x + lookup tables
     e->logits_.resize(cfg.vocab_size);
     return e;
 }

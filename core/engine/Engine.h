@@ -16,6 +16,9 @@
 
 namespace bimamba {
 class Tokenizer;
+namespace kernels {
+struct Lut3Matrix;
+}
 }
 
 namespace bimamba::engine {
@@ -29,6 +32,8 @@ struct Projection {
     const float* beta = nullptr;     // Binary: cols
     const uint16_t* w16 = nullptr;   // F16: rows × cols
     const float* w32 = nullptr;      // F32: rows × cols
+    // Binary with the lookup-table kernel: the signs repacked into its tiled layout.
+    std::shared_ptr<const kernels::Lut3Matrix> lut;
     uint64_t bytes() const;          // weight bytes read per application
     // y = W·x (x has cols, y has rows); `scratch` holds cols floats.
     void apply(const float* x, float* y, float* scratch) const;
@@ -103,6 +108,12 @@ private:
     std::vector<float> residual_, h_, zxbcdt_, xbc_, y_, out_, scratch_, logits_;
     std::vector<int> history_;
 };
+
+// Kernel for packed ±1 projections of engines loaded afterwards: "lut3"
+// (default: lookup tables, kernels/cpu/BitGemvLut.h) or "xor" (sign-flip on the
+// row-major file layout, kernels/cpu/Gemv.h). Throws on other names.
+void set_binary_kernel(const std::string& name);
+const std::string& binary_kernel();
 
 // The prompt template of `bimamba chat`: turns joined as
 // "User: ...\nAssistant:" lines (the base model is not instruction-tuned).

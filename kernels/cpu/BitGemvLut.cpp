@@ -52,7 +52,7 @@ void bitgemv_lut3(const Lut3Matrix& m, const float* x, float* y, float* tables) 
     if (!cpu_has_avx2() || std::string(active_isa()) != "avx2") return bitgemv_lut3_ref(m, x, y);
     build_lut3_tables(x, m.cols, tables);
     if ((long long)m.rows * m.cols < (1 << 16)) return bitgemv_lut3_tiles_avx2(m, tables, 0, m.tiles, y);
-    ThreadPool::global().parallel_for(m.tiles, 2, [&](int a, int b) { bitgemv_lut3_tiles_avx2(m, tables, a, b, y); });
+    ThreadPool::global().parallel_for(m.tiles, 4, [&](int a, int b) { bitgemv_lut3_tiles_avx2(m, tables, a, b, y); });
 }
 
 }  // namespace bimamba::kernels

@@ -28,17 +28,25 @@ void bitgemv_lut3_tiles_avx2(const Lut3Matrix& m, const float* tables, int t0, i
     const __m256i shifts = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
     const int G = m.groups;
     int t = t0;
-    for (; t + 2 <= t1; t += 2) {  // two tiles share each table load
+    // Four tiles share each table load and give four independent add chains
+    // (one chain alone would wait on the add latency).
+    for (; t + 4 <= t1; t += 4) {
         const uint8_t* p0 = m.data.data() + (size_t)t * G * 3;
         const uint8_t* p1 = p0 + (size_t)G * 3;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        const uint8_t* p2 = p1 + (size_t)G * 3;
+        const uint8_t* p3 = p2 + (size_t)G * 3;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int g = 0; g < G; ++g) {
             const __m256 tab = _mm256_loadu_ps(tables + 8 * g);
             a0 = _mm256_add_ps(a0, _mm256_permutevar8x32_ps(tab, indices(p0 + 3 * g, shifts)));
             a1 = _mm256_add_ps(a1, _mm256_permutevar8x32_ps(tab, indices(p1 + 3 * g, shifts)));
+            a2 = _mm256_add_ps(a2, _mm256_permutevar8x32_ps(tab, indices(p2 + 3 * g, shifts)));
+            a3 = _mm256_add_ps(a3, _mm256_permutevar8x32_ps(tab, indices(p3 + 3 * g, shifts)));
         }
         store_tile(m, t, a0, y);
         store_tile(m, t + 1, a1, y);
+        store_tile(m, t + 2, a2, y);
+        store_tile(m, t + 3, a3, y);
     }
     for (; t < t1; ++t) {
         const uint8_t* p0 = m.data.data() + (size_t)t * G * 3;
