@@ -3,6 +3,7 @@
 // the files back); the weights, evaluate and compare panels; the headless
 // --export-figures entry of the application.
 #include "ui/Ablation.h"
+#include "ui/ChatPanel.h"
 #include "ui/AblationPanel.h"
 #include "ui/ComparePanel.h"
 #include "ui/EvaluatePanel.h"
@@ -422,6 +423,35 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(done.count(), 1, 5000);
         QCOMPARE(done.first().first().toBool(), false);
         QVERIFY(p->lastError().contains("not found"));
+    }
+
+    void chatStatsFromEngineLines() {
+        // the line `bimamba chat` writes after each reply
+        const ChatStats s = parseChatStats("[128 tokens, 77.8 tok/s decode, prompt 12 tokens at 410.5 tok/s, stop: eos]\n");
+        QCOMPARE(s.tokPerS, 77.8);  // decode speed, not the prompt's
+        QCOMPARE(s.tokens, qint64(128));
+        QCOMPARE(s.joulesPerToken, -1.0);
+        const ChatStats e = parseChatStats("rss 1.04 GB, 0.35 J/token", s);
+        QCOMPARE(e.memMb, 1.04 * 1024);
+        QCOMPARE(e.joulesPerToken, 0.35);
+        QCOMPARE(e.tokPerS, 77.8);  // kept from before
+        // a chat engine driven through stdin/stdout: the reply streams into the transcript
+        QTemporaryDir ws;
+        const QString cli = QDir(ws.path()).filePath("bimamba");
+        QFile f(cli);
+        f.open(QIODevice::WriteOnly);
+        f.write("#!/bin/sh\n[ \"$1\" = chat ] || exit 2\nwhile read -r line; do printf 'Assistant: echo %s\\n' \"$line\"; "
+                "echo '[3 tokens, 42.0 tok/s decode, prompt 2 tokens at 99.0 tok/s, stop: eos]' >&2; done\n");
+        f.close();
+        f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        MainWindow w(ws.path(), cli);
+        ChatPanel* c = w.chatPanel();
+        c->setModels("/m/bi.bmd", "");
+        QVERIFY(c->startEngines());
+        c->send("hello there");
+        QTRY_VERIFY_WITH_TIMEOUT(c->transcript(0).contains("Assistant: echo hello there"), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(c->stats(0).tokPerS, 42.0, 5000);
+        c->stopEngines();
     }
 
     void compareShowsEachModelsOutputOrError() {

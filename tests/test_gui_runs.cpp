@@ -18,6 +18,7 @@
 #include <QJsonDocument>
 #include <QLineEdit>
 #include <QPlainTextEdit>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -292,6 +293,49 @@ private slots:
         const QString dir = w.store()->all().first().runDir;
         QCOMPARE(rundir::readExitCode(dir), 0);
         QVERIFY(QFileInfo::exists(QDir(dir).filePath("workbench_config.json")));
+    }
+
+    // The same flow with the real engine, when the bimamba CLI at $BIMAMBA_CLI
+    // has `train` and `prepare`: prepare a tiny corpus, launch a tiny
+    // Bi-Mamba run from the dialog, watch it finish in the table and plots.
+    void realTinyRunFromDialog() {
+        const QString cli = qEnvironmentVariable("BIMAMBA_CLI");
+        if (cli.isEmpty() || !QFileInfo(cli).isExecutable()) QSKIP("BIMAMBA_CLI is not set to a built bimamba");
+        if (QProcess::execute(cli, {"train", "--help"}) != 0) QSKIP("this bimamba has no `train` command");
+        QTemporaryDir ws;
+        const QString text = QDir(ws.path()).filePath("corpus.txt");
+        QFile f(text);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        for (int i = 0; i < 400; ++i)
+            f.write(QStringLiteral("The quick brown fox %1 jumps over the lazy dog number %2.\n").arg(i % 17).arg(i % 29).toUtf8());
+        f.close();
+        const QString data = QDir(ws.path()).filePath("data");
+        QProcess prep;
+        prep.start(cli, {"prepare", text, "--out", data, "--unit", "line", "--vocab-size", "300", "--quiet"});
+        QVERIFY(prep.waitForFinished(120000));
+        QVERIFY2(prep.exitCode() == 0, prep.readAllStandardError().constData());
+        MainWindow w(ws.path(), cli);
+        w.manager()->setPollInterval(200);
+        QTimer::singleShot(200, this, [&] {
+            auto* dlg = qobject_cast<NewRunDialog*>(QApplication::activeModalWidget());
+            QVERIFY(dlg);
+            dlg->findChild<QLineEdit*>("name")->setText("real-tiny");
+            QJsonObject c{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}, {"vocab_size", 512}}},
+                          {"steps", 6}, {"seq_len", 32}, {"batch_size", 2}, {"warmup_steps", 2}, {"eval_every", 3},
+                          {"eval_batches", 1}, {"checkpoint_every", 3}, {"device", "cpu"}, {"threads", 1}, {"lr", 1e-3}};
+            dlg->setConfigText(QString::fromUtf8(QJsonDocument(c).toJson()));
+            dlg->accept();
+            QVERIFY2(dlg->result() == QDialog::Accepted, qPrintable(dlg->errors().join("; ")));
+        });
+        w.runsPanel()->newRunAction()->trigger();
+        auto* model = w.runsPanel()->model();
+        QCOMPARE(rowOfName(model, "real-tiny"), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(!RunManager::isActive(cell(model, "real-tiny", RunTableModel::Status)), 300000);
+        QVERIFY2(cell(model, "real-tiny", RunTableModel::Status) == "finished", qPrintable(w.store()->all().first().message));
+        QCOMPARE(cell(model, "real-tiny", RunTableModel::Steps), QString("6 / 6"));
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 6, 5000);
+        QVERIFY(w.runsPanel()->pplPlot()->displayedPoints(0) >= 2);
+        QVERIFY(!rundir::latestCheckpoint(w.store()->all().first().runDir).isEmpty());
     }
 
     void stopAndResume() {

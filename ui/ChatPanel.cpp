@@ -38,12 +38,17 @@ ChatStats parseChatStats(const QString& text, ChatStats s) {
         while (i.hasNext()) m = i.next();
         return m;
     };
-    if (auto m = last(tps, text); m.hasMatch()) s.tokPerS = m.captured(1).toDouble();
+    // `bimamba chat` reports "[N tokens, X tok/s decode, prompt P tokens at Y tok/s, stop: R]": decode speed wins.
+    static const QRegularExpression decode(R"(([0-9]+(?:\.[0-9]+)?)\s*tok/s\s+decode)");
+    static const QRegularExpression lead(R"(\[([0-9]+)\s+tokens)");
+    if (auto m = last(decode, text); m.hasMatch()) s.tokPerS = m.captured(1).toDouble();
+    else if (auto m2 = last(tps, text); m2.hasMatch()) s.tokPerS = m2.captured(1).toDouble();
     if (auto m = last(mem, text); m.hasMatch())
         s.memMb = m.captured(1).toDouble() * (m.captured(2).startsWith('G', Qt::CaseInsensitive) ? 1024.0 : 1.0);
     if (auto m = last(jpt, text); m.hasMatch())
         s.joulesPerToken = m.captured(1).toDouble() * (m.captured(2) == "mJ" ? 1e-3 : 1.0);
-    if (auto m = last(ntok, text); m.hasMatch()) s.tokens = m.captured(1).toLongLong();
+    if (auto m = last(lead, text); m.hasMatch()) s.tokens = m.captured(1).toLongLong();
+    else if (auto m2 = last(ntok, text); m2.hasMatch()) s.tokens = m2.captured(1).toLongLong();
     return s;
 }
 
@@ -64,7 +69,7 @@ ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), ma
     sides_[1].title = "Baseline (fp16)";
     for (int i = 0; i < 2; ++i) {
         sides_[i].model = new QLineEdit(s.value(i == 0 ? "chat/model" : "chat/baseline").toString());
-        sides_[i].model->setPlaceholderText(i == 0 ? "Bi-Mamba checkpoint or run folder" : "full-precision checkpoint (optional)");
+        sides_[i].model->setPlaceholderText(i == 0 ? "bit-packed deployment file (bimamba export)" : "fp16 deployment file of the full-precision model (optional)");
     }
     threads_ = new QSpinBox;
     threads_->setRange(0, 256);
@@ -155,7 +160,6 @@ bool ChatPanel::startEngines(QString* error) {
         const QString model = sd.model->text().trimmed();
         if (model.isEmpty()) continue;
         QStringList args{"chat", "--model", model};
-        if (i == 1) args << "--fp16";
         if (threads_->value() > 0) args << "--threads" << QString::number(threads_->value());
         sd.job = new CliJob(manager_->cliPath(), args, this);
         sd.stats = {};

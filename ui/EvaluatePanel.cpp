@@ -208,7 +208,7 @@ void EvaluatePanel::start() {
     }
     outPath_ = QDir(manager_->workspace()).filePath("eval/eval_results.json");
     QDir().mkpath(QFileInfo(outPath_).absolutePath());
-    QStringList args{"eval", "--models", models.join(','), "--tasks", tasks.join(','), "--out", outPath_,
+    QStringList args{"eval", "--model", models.join(','), "--tasks", tasks.join(','), "--out", outPath_,
                      "--window", QString::number(window_->value())};
     if (limit_->value() > 0) args << "--limit" << QString::number(limit_->value());
     delete job_;
