@@ -10,6 +10,7 @@
 #include "core/base/Safetensors.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/SsmStep.h"
 #include "kernels/cpu/ThreadPool.h"
 
 using namespace bimamba;
@@ -157,5 +158,31 @@ TEST(BitGemvLut3, TiledLayoutMatchesRowMajorAndAvx2MatchesScalar) {
             for (int r = 0; r < c.rows; ++r)
                 ASSERT_NEAR(got[r], c.want[r], 1e-5 * c.scale + 1e-6) << "lut3 avx2 " << c.rows << "x" << c.cols << " row " << r;
         }
+    }
+}
+
+TEST(SsmStep, Avx2MatchesFloat64Recurrence) {
+    if (!cpu_has_avx2()) GTEST_SKIP() << "CPU has no AVX2";
+    std::mt19937 rng(9);
+    std::normal_distribution<float> n;
+    for (auto [hd, ns] : std::vector<std::pair<int, int>>{{1, 1}, {3, 7}, {16, 16}, {15, 33}, {64, 128}}) {
+        std::vector<float> s(hd * ns), x(hd), B(ns), C(ns), y(hd);
+        for (auto& v : s) v = n(rng);
+        for (auto& v : x) v = n(rng);
+        for (auto& v : B) v = n(rng);
+        for (auto& v : C) v = n(rng);
+        const float dA = 0.9f, dt = 0.3f, D = 0.7f;
+        std::vector<double> s2(s.begin(), s.end()), want(hd);
+        for (int p = 0; p < hd; ++p) {
+            double acc = 0;
+            for (int k = 0; k < ns; ++k) {
+                s2[p * ns + k] = s2[p * ns + k] * dA + (double)dt * x[p] * B[k];
+                acc += s2[p * ns + k] * C[k];
+            }
+            want[p] = acc + (double)D * x[p];
+        }
+        ssm_head_step_avx2(s.data(), hd, ns, dA, dt, x.data(), B.data(), C.data(), D, y.data());
+        for (int p = 0; p < hd; ++p) ASSERT_NEAR(y[p], want[p], 1e-4 * ns) << hd << "x" << ns;
+        for (int i = 0; i < hd * ns; ++i) ASSERT_NEAR(s[i], s2[i], 1e-5) << "state " << i;
     }
 }

@@ -18,9 +18,11 @@ inline void store_tile(const Lut3Matrix& m, int t, __m256 acc, float* y) {
     }
 }
 inline __m256i indices(const uint8_t* p, __m256i shifts) {
-    uint32_t w;
-    std::memcpy(&w, p, 4);  // 24 bits used: 8 rows × 3-bit index; VPERMPS reads the low 3 bits of each lane
-    return _mm256_srlv_epi32(_mm256_set1_epi32((int)w), shifts);
+    // 24 bits used: 8 rows × 3-bit index; VPERMPS reads the low 3 bits of each
+    // lane. VBROADCASTSS loads and broadcasts the 4 bytes in one instruction.
+    float w;
+    std::memcpy(&w, p, 4);
+    return _mm256_srlv_epi32(_mm256_castps_si256(_mm256_set1_ps(w)), shifts);
 }
 }  // namespace
 
