@@ -80,6 +80,7 @@ struct Row {
     std::string label, kind;
     double file_gb = 0, resident_mb = 0, decode_tps = 0, prefill_tps = 0, mb_per_token = 0, achieved_gbps = 0;
     double bw_fraction = 0, cpu_s_per_token = 0, joules_per_token = -1;
+    double state_mb = 0;  // recurrent state (conv + SSM), read and written once per token
 };
 
 Row bench_file(const std::string& label, const std::string& path, int prompt_n, int tokens, double bw_gbps) {
@@ -112,6 +113,8 @@ Row bench_file(const std::string& label, const std::string& path, int prompt_n, 
     r.cpu_s_per_token = (c1 - c0) / tokens;
     if (e0 >= 0 && e1 >= e0) r.joules_per_token = (e1 - e0) / tokens;
     r.mb_per_token = eng->weight_bytes_per_token() / 1e6;
+    const auto& c = eng->config();
+    r.state_mb = 4.0 * c.n_layer * ((double)c.nheads() * c.ssm.headdim * c.ssm.d_state + (double)c.conv_dim() * c.ssm.d_conv) / 1e6;
     r.achieved_gbps = eng->weight_bytes_per_token() * r.decode_tps / 1e9;
     r.bw_fraction = r.achieved_gbps / bw_gbps;
     r.resident_mb = (rss_kb() - rss0) / 1024.0;
@@ -188,6 +191,9 @@ int run_bench_cpu(const Args& args) {
         std::printf("%-22s %-15s %8.3f %11.1f %10.2f %11.2f %10.1f %9.2f %6.1f%% %9.4f\n", r.label.c_str(), r.kind.c_str(),
                     r.file_gb, r.resident_mb, r.decode_tps, r.prefill_tps, r.mb_per_token, r.achieved_gbps,
                     100 * r.bw_fraction, r.cpu_s_per_token);
+    std::printf("(MB/token and %% of BW count weight bytes only; the recurrent state adds this much read + written per token:");
+    for (const auto& r : rows) std::printf(" %s %.1f MB;", r.label.c_str(), r.state_mb);
+    std::printf(")\n");
     if (rows.size() >= 3 && shape != "none") {
         const Row &b = rows[0].decode_tps >= rows[1].decode_tps ? rows[0] : rows[1], &f = rows[2];
         std::printf("\nfastest binary kernel: %s\n", b.label.c_str());

@@ -12,6 +12,8 @@
 #include "core/engine/DeployFile.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/SsmStep.h"
+#include "kernels/cpu/ThreadPool.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -277,23 +279,19 @@ void Engine::layer_step(int li, float* res) {
     // SSM: h = exp(dt·A)·h + dt·x⊗B ; y = C·h + D·x. Heads share B, C within a group.
     float* S = ssm_state_.data() + (size_t)li * nh * hd * ns;
     const int heads_per_group = nh / ng;
-    for (int h = 0; h < nh; ++h) {
-        const float dth = softplus(dt[h] + L.dt_bias[h]);
-        const float dA = std::exp(-dth * std::exp(L.A_log[h]));
-        const float* Bg = B + (size_t)(h / heads_per_group) * ns;
-        const float* Cg = C + (size_t)(h / heads_per_group) * ns;
-        for (int p = 0; p < hd; ++p) {
-            const float xv = x[h * hd + p];
-            const float dx = dth * xv;
-            float* s = S + ((size_t)h * hd + p) * ns;
-            float acc = 0;
-            for (int n = 0; n < ns; ++n) {
-                s[n] = s[n] * dA + dx * Bg[n];
-                acc += s[n] * Cg[n];
-            }
-            y_[h * hd + p] = acc + L.D[h] * xv;
+    auto heads = [&](int h0, int h1) {
+        for (int h = h0; h < h1; ++h) {
+            const float dth = softplus(dt[h] + L.dt_bias[h]);
+            const float dA = std::exp(-dth * std::exp(L.A_log[h]));
+            const int g = h / heads_per_group;
+            kernels::ssm_head_step(S + (size_t)h * hd * ns, hd, ns, dA, dth, x + (size_t)h * hd, B + (size_t)g * ns,
+                                   C + (size_t)g * ns, L.D[h], y_.data() + (size_t)h * hd);
         }
-    }
+    };
+    if ((long long)nh * hd * ns < (1 << 15))
+        heads(0, nh);
+    else
+        kernels::ThreadPool::global().parallel_for(nh, 1, heads);
     // Gated RMSNorm per group of d_inner/ngroups channels: rmsnorm(y·silu(z))·w.
     const int gs = di / ng;
     for (int i = 0; i < di; ++i) y_[i] *= silu(z[i]);
