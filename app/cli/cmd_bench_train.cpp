@@ -1,0 +1,262 @@
+// `bimamba bench train`: training throughput of Mamba-2 / Bi-Mamba on the GPU.
+// One optimiser step = bf16-autocast forward, loss (next-token CE, or the
+// soft-target CE of a full-precision teacher run under no_grad), backward,
+// gradient clipping, AdamW. Prints tokens/s, step time, peak GPU memory and
+// model FLOPs utilisation (6·params·tokens/s over the GPU's dense bf16 peak).
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "app/cli/Command.h"
+#include "core/base/Mamba2Config.h"
+#include "core/model/Mamba2Model.h"
+#include "core/model/Ssd.h"
+#include "core/train/Losses.h"
+
+#ifdef BIMAMBA_HAVE_CUDA_KERNELS
+#include <c10/cuda/CUDACachingAllocator.h>
+
+#include "kernels/cuda/CudaOps.h"
+#endif
+
+using namespace bimamba;
+using namespace bimamba::cli;
+
+namespace {
+
+const char* kHelp =
+    "usage: bimamba bench train [options]\n"
+    "  --preset NAME         model size (tiny, small, 130m, 370m, 780m, 1.3b, 2.7b; default 780m)\n"
+    "  --seq N               sequence length                            (default 2048)\n"
+    "  --micro-batch N       sequences per step                         (default 4)\n"
+    "  --steps N             timed steps                                (default 10)\n"
+    "  --warmup N            untimed steps first                        (default 3)\n"
+    "  --binarize LIST       comma list of none | in_proj | in_proj+out_proj\n"
+    "                        (default none,in_proj+out_proj: Mamba-2 and Bi-Mamba)\n"
+    "  --teacher LIST        comma list of off | on (default off,on); on = a full-precision\n"
+    "                        model of the same preset in the loop, soft-target CE (eq. 6)\n"
+    "  --reference-ssd       LibTorch-ops SSD scan instead of the fused one\n"
+    "  --reference-kernels   LibTorch ops for everything (SSD, conv1d+SiLU, gated RMSNorm, binarize)\n"
+    "  --optimizer O         fused (ATen's multi-tensor AdamW, sync-free clipping) | torch\n"
+    "                        (torch::optim::AdamW + clip_grad_norm_)   (default fused)\n"
+    "  --peak-tflops X       dense bf16 peak for MFU                    (default 989, H100 SXM)\n"
+    "  --seed N              (default 0)\n";
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+struct Autocast {
+    Autocast() {
+        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+        at::autocast::set_autocast_enabled(at::kCUDA, true);
+    }
+    ~Autocast() {
+        at::autocast::set_autocast_enabled(at::kCUDA, false);
+        at::autocast::clear_cache();
+    }
+};
+
+// AdamW over all parameters in one multi-tensor kernel (ATen's fused AdamW, as
+// torch.optim.AdamW(fused=True)), and gradient clipping without a host sync.
+// torch::optim::AdamW and clip_grad_norm_ launch several kernels per tensor.
+struct FusedAdamW {
+    std::vector<torch::Tensor> params, exp_avg, exp_avg_sq, steps;
+    double lr, beta1, beta2, wd, eps;
+    FusedAdamW(std::vector<torch::Tensor> p, double lr_, double b1, double b2, double wd_, double eps_ = 1e-8)
+        : params(std::move(p)), lr(lr_), beta1(b1), beta2(b2), wd(wd_), eps(eps_) {
+        torch::NoGradGuard ng;
+        for (auto& t : params) {
+            exp_avg.push_back(torch::zeros_like(t));
+            exp_avg_sq.push_back(torch::zeros_like(t));
+            steps.push_back(torch::zeros({}, t.options().dtype(torch::kFloat32)));
+        }
+    }
+    std::vector<torch::Tensor> grads() const {
+        std::vector<torch::Tensor> g;
+        for (auto& t : params) g.push_back(t.grad().defined() ? t.grad() : torch::zeros_like(t));
+        return g;
+    }
+    void clip(double max_norm) {
+        torch::NoGradGuard ng;
+        auto g = grads();
+        auto total = torch::linalg_vector_norm(torch::stack(at::_foreach_norm(g, 2)), 2);
+        auto coef = torch::clamp_max(max_norm / (total + 1e-6), 1.0);
+        at::_foreach_mul_(g, coef);
+    }
+    void step() {
+        torch::NoGradGuard ng;
+        at::_foreach_add_(steps, 1);  // the fused kernel reads the step count, it does not advance it
+        at::_fused_adamw_(params, grads(), exp_avg, exp_avg_sq, {}, steps, lr, beta1, beta2, wd, eps, false, false);
+    }
+    void zero_grad() {
+        for (auto& t : params) t.mutable_grad() = torch::Tensor();
+    }
+};
+
+struct Result {
+    std::string name;
+    bool oom = false;
+    double tokens_per_s = 0, step_ms = 0, peak_gib = 0, reserved_gib = 0, mfu = 0, loss = 0;
+};
+
+Result bench_one(const Mamba2Config& base, const std::string& binarize, bool teacher_on, int64_t mb, int64_t seq,
+                 int steps, int warmup, double peak_flops, uint64_t seed, bool fused_opt) {
+    Result r;
+    r.name = (binarize == "none" ? std::string("Mamba-2") : "Bi-Mamba (" + binarize + ")") +
+             (teacher_on ? " + teacher" : "");
+    const torch::Device dev(torch::kCUDA);
+    auto cfg = base;
+    cfg.binarize = binarize_from_string(binarize);
+    torch::manual_seed(seed);
+    try {
+        Mamba2LM model(cfg);
+        model->to(dev);
+        model->train();
+        Mamba2LM teacher{nullptr};
+        if (teacher_on) {
+            auto tcfg = base;
+            tcfg.binarize = Binarize::None;
+            teacher = Mamba2LM(tcfg);
+            teacher->to(dev);
+            teacher->eval();
+            for (auto& p : teacher->parameters()) p.requires_grad_(false);
+        }
+        auto params = model->parameters();
+        std::unique_ptr<torch::optim::AdamW> opt;
+        std::unique_ptr<FusedAdamW> fused;
+        if (fused_opt)
+            fused = std::make_unique<FusedAdamW>(params, 2.5e-4, 0.9, 0.95, 0.1);
+        else
+            opt = std::make_unique<torch::optim::AdamW>(
+                params, torch::optim::AdamWOptions(2.5e-4).betas({0.9, 0.95}).weight_decay(0.1));
+
+        auto step = [&]() {
+            auto ids = torch::randint(0, cfg.vocab_size, {mb, seq + 1}, torch::TensorOptions().dtype(torch::kLong).device(dev));
+            auto inputs = ids.narrow(1, 0, seq), targets = ids.narrow(1, 1, seq);
+            torch::Tensor loss;
+            {
+                Autocast ac;
+                auto logits = model->forward(inputs);
+                if (teacher_on) {
+                    torch::Tensor tl;
+                    {
+                        torch::NoGradGuard ng;
+                        tl = teacher->forward(inputs);
+                    }
+                    loss = loss_soft_ce(logits, tl);
+                } else {
+                    loss = loss_ce(logits, targets);
+                }
+            }
+            loss.backward();
+            if (fused) {
+                fused->clip(1.0);
+                fused->step();
+                fused->zero_grad();
+            } else {
+                torch::nn::utils::clip_grad_norm_(params, 1.0);
+                opt->step();
+                opt->zero_grad(/*set_to_none=*/true);
+            }
+            return loss;
+        };
+
+        for (int i = 0; i < warmup; ++i) step();
+        torch::cuda::synchronize();
+#ifdef BIMAMBA_HAVE_CUDA_KERNELS
+        c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+#endif
+        auto t0 = std::chrono::steady_clock::now();
+        torch::Tensor last;
+        for (int i = 0; i < steps; ++i) last = step();
+        torch::cuda::synchronize();
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.step_ms = 1000.0 * s / steps;
+        r.tokens_per_s = double(mb * seq) * steps / s;
+#ifdef BIMAMBA_HAVE_CUDA_KERNELS
+        auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+        const auto agg = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+        r.peak_gib = double(stats.allocated_bytes[agg].peak) / (1 << 30);
+        r.reserved_gib = double(stats.reserved_bytes[agg].peak) / (1 << 30);
+#endif
+        r.mfu = 6.0 * double(cfg.num_parameters()) * r.tokens_per_s / peak_flops;
+        r.loss = last.item<double>();
+    } catch (const c10::OutOfMemoryError&) {
+        r.oom = true;
+    }
+#ifdef BIMAMBA_HAVE_CUDA_KERNELS
+    c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+    return r;
+}
+
+int run_bench_train(const Args& args) {
+    Options o(args, {"reference-ssd", "reference-kernels", "help"});
+    if (o.has("help")) {
+        std::printf("%s", kHelp);
+        return 0;
+    }
+    o.check_known({"preset", "seq", "micro-batch", "steps", "warmup", "binarize", "teacher", "reference-ssd",
+                   "reference-kernels", "peak-tflops", "seed", "optimizer", "help"});
+    if (o.get("optimizer", "fused") != "fused" && o.get("optimizer") != "torch")
+        throw std::invalid_argument("--optimizer takes fused or torch");
+    if (!torch::cuda::is_available()) throw std::runtime_error("bench train needs a CUDA GPU (none found)");
+    const auto preset = o.get("preset", "780m");
+    auto base = Mamba2Config::preset(preset);
+    const int64_t seq = o.get_int("seq", 2048), mb = o.get_int("micro-batch", 4);
+    const int steps = (int)o.get_int("steps", 10), warmup = (int)o.get_int("warmup", 3);
+    const double peak = o.get_double("peak-tflops", 989.0) * 1e12;
+    if (seq <= 0 || mb <= 0 || steps <= 0 || warmup < 0) throw std::invalid_argument("--seq, --micro-batch, --steps must be positive");
+    const bool ref_all = o.has("reference-kernels"), ref_ssd = ref_all || o.has("reference-ssd");
+    std::string path = ref_all ? "LibTorch ops (reference)" : ref_ssd ? "fused kernels, LibTorch-ops SSD" : "fused kernels";
+#ifdef BIMAMBA_HAVE_CUDA_KERNELS
+    if (ref_ssd)
+        cuda::set_reference_ssd([](const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                                   const torch::Tensor& B, const torch::Tensor& C, int64_t T, const torch::Tensor& s0) {
+            return ssd_chunked(x, dt, A, B, C, T, s0, /*allow_fused=*/false);
+        });
+    cuda::set_reference_elementwise(ref_all);
+#else
+    path = "LibTorch ops (built without CUDA kernels)";
+#endif
+    std::printf("bench train: preset %s (%.1fM params), seq %lld, micro-batch %lld, %d+%d steps, bf16 autocast, %s AdamW; %s; %s\n",
+                preset.c_str(), base.num_parameters() / 1e6, (long long)seq, (long long)mb, warmup, steps,
+                o.get("optimizer", "fused").c_str(), path.c_str(), torch::cuda::device_count() ? "GPU 0" : "");
+    std::printf("%-40s %12s %10s %10s %10s %7s %8s\n", "config", "tokens/s", "step ms", "peak GiB", "resv GiB", "MFU",
+                "loss");
+    for (const auto& bin : split(o.get("binarize", "none,in_proj+out_proj"))) {
+        for (const auto& t : split(o.get("teacher", "off,on"))) {
+            if (t != "on" && t != "off") throw std::invalid_argument("--teacher takes off and/or on");
+            auto r = bench_one(base, bin, t == "on", mb, seq, steps, warmup, peak, (uint64_t)o.get_int("seed", 0),
+                              o.get("optimizer", "fused") == "fused");
+            if (r.oom)
+                std::printf("%-40s %12s\n", r.name.c_str(), "out of memory");
+            else
+                std::printf("%-40s %12.0f %10.1f %10.2f %10.2f %6.1f%% %8.3f\n", r.name.c_str(), r.tokens_per_s,
+                            r.step_ms, r.peak_gib, r.reserved_gib, 100 * r.mfu, r.loss);
+            std::fflush(stdout);
+        }
+    }
+    std::printf("MFU = 6 x student params x tokens/s / peak (teacher forward not counted)\n");
+#ifdef BIMAMBA_HAVE_CUDA_KERNELS
+    cuda::set_reference_ssd({});
+    cuda::set_reference_elementwise(false);
+#endif
+    return 0;
+}
+
+CommandRegistrar reg{"bench train", "GPU training throughput: tokens/s, step time, peak memory, MFU", run_bench_train};
+
+}  // namespace

@@ -1,0 +1,535 @@
+// Autograd wrappers around the CUDA kernels (Kernels.cu, Ssd.cu), plus the
+// chunked SSD scan with an analytic backward. Every op also runs on the CPU
+// (through LibTorch ops standing in for the kernels), so the SSD algebra is
+// tested against core/model's reference without a GPU.
+#include "kernels/cuda/CudaOps.h"
+
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+
+#include "kernels/cuda/Launch.h"
+
+namespace bimamba::cuda {
+
+namespace {
+
+namespace F = torch::nn::functional;
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+bool kernel_dtype(c10::ScalarType t) {
+    return t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16;
+}
+
+k::DType kdtype(const Tensor& t) {
+    switch (t.scalar_type()) {
+        case torch::kFloat32: return k::DType::F32;
+        case torch::kBFloat16: return k::DType::BF16;
+        case torch::kFloat16: return k::DType::F16;
+        default: TORCH_CHECK(false, "bimamba::cuda: unsupported dtype ", t.scalar_type());
+    }
+}
+
+cudaStream_t stream() { return at::cuda::getCurrentCUDAStream().stream(); }
+
+// Every buffer a kernel must fill comes from here; tests poison them with NaN.
+bool g_poison = false;
+Tensor new_out(at::IntArrayRef sizes, const torch::TensorOptions& o) {
+    auto t = torch::empty(sizes, o);
+    if (g_poison) t.fill_(std::numeric_limits<double>::quiet_NaN());
+    return t;
+}
+bool g_ref_elementwise = false;
+SsdFn g_ref_ssd;
+
+Tensor new_out_like(const Tensor& like) { return new_out(like.sizes(), like.options()); }
+
+// ============================================================================
+// FBI binarized weight
+// ============================================================================
+
+struct BinarizeFn : torch::autograd::Function<BinarizeFn> {
+    static Tensor forward(AutogradContext* ctx, const Tensor& W, const Tensor& alpha, const Tensor& beta,
+                          c10::ScalarType out_dtype) {
+        c10::cuda::CUDAGuard guard(W.device());
+        auto Wf = W.to(torch::kFloat32).contiguous();
+        auto a = alpha.to(torch::kFloat32).contiguous();
+        auto b = beta.to(torch::kFloat32).contiguous();
+        const int64_t rows = W.size(0), cols = W.size(1);
+        auto out = new_out({rows, cols}, W.options().dtype(out_dtype));
+        k::binarize_fwd(Wf.data_ptr<float>(), a.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr(), kdtype(out),
+                        rows, cols, stream());
+        ctx->save_for_backward({W, alpha, beta});
+        return out;
+    }
+    static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+        auto s = ctx->get_saved_variables();
+        const auto &W = s[0], &alpha = s[1], &beta = s[2];
+        c10::cuda::CUDAGuard guard(W.device());
+        auto g = grads[0].contiguous();
+        auto Wf = W.to(torch::kFloat32).contiguous();
+        auto a = alpha.to(torch::kFloat32).contiguous();
+        const int64_t rows = W.size(0), cols = W.size(1);
+        const int rb = (int)std::max<int64_t>(1, std::min<int64_t>(rows, 64));
+        auto opts = W.options().dtype(torch::kFloat32);
+        auto gW = new_out({rows, cols}, opts);
+        auto ga = new_out({rb, cols}, opts), gb = new_out({rb, cols}, opts);
+        k::binarize_bwd(g.data_ptr(), kdtype(g), Wf.data_ptr<float>(), a.data_ptr<float>(), gW.data_ptr<float>(),
+                        ga.data_ptr<float>(), gb.data_ptr<float>(), rows, cols, rb, stream());
+        return {gW.to(W.scalar_type()), ga.sum(0).view(alpha.sizes()).to(alpha.scalar_type()),
+                gb.sum(0).view(beta.sizes()).to(beta.scalar_type()), Tensor()};
+    }
+};
+
+// Reference: sign with an identity gradient, as core/model/BinaryLinear.cpp.
+struct SignSte : torch::autograd::Function<SignSte> {
+    static Tensor forward(AutogradContext*, const Tensor& w) { return torch::sign(w); }
+    static tensor_list backward(AutogradContext*, tensor_list g) { return {g[0]}; }
+};
+
+// ============================================================================
+// Causal depthwise conv1d + SiLU
+// ============================================================================
+
+struct ConvSiluFn : torch::autograd::Function<ConvSiluFn> {
+    static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& weight, const Tensor& bias) {
+        c10::cuda::CUDAGuard guard(x_in.device());
+        auto x = x_in.stride(2) == 1 ? x_in : x_in.contiguous();
+        const int64_t b = x.size(0), l = x.size(1), c = x.size(2), kw = weight.size(-1);
+        auto w = weight.to(torch::kFloat32).reshape({c, kw}).contiguous();
+        auto bs = bias.to(torch::kFloat32).contiguous();
+        auto out = new_out({b, l, c}, x.options());
+        k::conv1d_silu_fwd(x.data_ptr(), kdtype(x), x.stride(0), x.stride(1), w.data_ptr<float>(),
+                           bs.data_ptr<float>(), out.data_ptr(), b, l, c, (int)kw, stream());
+        ctx->save_for_backward({x, weight, bias});
+        return out;
+    }
+    static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+        auto s = ctx->get_saved_variables();
+        const auto &x = s[0], &weight = s[1], &bias = s[2];
+        c10::cuda::CUDAGuard guard(x.device());
+        const int64_t b = x.size(0), l = x.size(1), c = x.size(2), kw = weight.size(-1);
+        auto g = grads[0].to(x.scalar_type()).contiguous();
+        auto w = weight.to(torch::kFloat32).reshape({c, kw}).contiguous();
+        auto bs = bias.to(torch::kFloat32).contiguous();
+        const int64_t ntiles = (l + k::conv_tile_len() - 1) / k::conv_tile_len();
+        auto f32 = x.options().dtype(torch::kFloat32);
+        auto dx = new_out({b, l, c}, x.options());
+        auto dw = new_out({b * ntiles, c, kw}, f32), db = new_out({b * ntiles, c}, f32);
+        k::conv1d_silu_bwd(x.data_ptr(), kdtype(x), x.stride(0), x.stride(1), w.data_ptr<float>(),
+                           bs.data_ptr<float>(), g.data_ptr(), dx.data_ptr(), dw.data_ptr<float>(),
+                           db.data_ptr<float>(), b, l, c, (int)kw, stream());
+        return {dx, dw.sum(0).view(weight.sizes()).to(weight.scalar_type()), db.sum(0).to(bias.scalar_type())};
+    }
+};
+
+Tensor conv1d_silu_reference(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    const int64_t l = x.size(1), c = x.size(2), kw = weight.size(-1);
+    auto ct = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto y = F::conv1d(x.transpose(1, 2).to(ct), weight.to(ct),
+                       F::Conv1dFuncOptions().bias(bias.to(ct)).padding(kw - 1).groups(c));
+    return F::silu(y.narrow(-1, 0, l)).transpose(1, 2).to(x.scalar_type());
+}
+
+// ============================================================================
+// Gated RMSNorm
+// ============================================================================
+
+struct GatedRmsNormFn : torch::autograd::Function<GatedRmsNormFn> {
+    static Tensor forward(AutogradContext* ctx, const Tensor& y_in, const Tensor& z_in, const Tensor& weight,
+                          int64_t group_size, double eps) {
+        c10::cuda::CUDAGuard guard(y_in.device());
+        const int64_t d = y_in.size(-1);
+        auto y = y_in.reshape({-1, d});
+        if (y.stride(1) != 1) y = y.contiguous();
+        auto z = z_in.to(y.scalar_type()).reshape({-1, d});
+        if (z.stride(1) != 1) z = z.contiguous();
+        const int64_t m = y.size(0), ng = d / group_size;
+        auto w = weight.to(torch::kFloat32).contiguous();
+        auto out = new_out({m, d}, y.options());
+        auto rstd = new_out({m, ng}, y.options().dtype(torch::kFloat32));
+        k::gated_rmsnorm_fwd(y.data_ptr(), z.data_ptr(), kdtype(y), y.stride(0), z.stride(0), w.data_ptr<float>(),
+                             out.data_ptr(), rstd.data_ptr<float>(), m, ng, group_size, (float)eps, stream());
+        ctx->save_for_backward({y, z, weight, rstd});
+        ctx->saved_data["gs"] = group_size;
+        ctx->saved_data["z_dtype"] = (int64_t)z_in.scalar_type();
+        ctx->saved_data["y_shape"] = y_in.sizes().vec();
+        return out.view(y_in.sizes());
+    }
+    static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+        auto s = ctx->get_saved_variables();
+        const auto &y = s[0], &z = s[1], &weight = s[2], &rstd = s[3];
+        c10::cuda::CUDAGuard guard(y.device());
+        const int64_t gs = ctx->saved_data["gs"].toInt();
+        const auto z_dtype = (c10::ScalarType)ctx->saved_data["z_dtype"].toInt();
+        auto shape = ctx->saved_data["y_shape"].toIntVector();
+        const int64_t m = y.size(0), d = y.size(1), ng = d / gs;
+        auto g = grads[0].to(y.scalar_type()).reshape({m, d}).contiguous();
+        auto w = weight.to(torch::kFloat32).contiguous();
+        auto dy = new_out({m, d}, y.options()), dz = new_out({m, d}, y.options());
+        const int rb = (int)std::max<int64_t>(1, std::min<int64_t>(m, 512));
+        auto dw = new_out({rb, d}, y.options().dtype(torch::kFloat32));
+        k::gated_rmsnorm_bwd(y.data_ptr(), z.data_ptr(), kdtype(y), y.stride(0), z.stride(0), w.data_ptr<float>(),
+                             rstd.data_ptr<float>(), g.data_ptr(), dy.data_ptr(), dz.data_ptr(), dw.data_ptr<float>(),
+                             m, ng, gs, rb, stream());
+        return {dy.view(shape), dz.view(shape).to(z_dtype), dw.sum(0).to(weight.scalar_type()), Tensor(), Tensor()};
+    }
+};
+
+Tensor gated_rmsnorm_reference(const Tensor& y, const Tensor& z, const Tensor& weight, int64_t group_size,
+                               double eps) {
+    auto ct = y.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto x = y.to(ct) * F::silu(z.to(ct));
+    auto shape = x.sizes().vec();
+    std::vector<int64_t> grouped(shape.begin(), shape.end() - 1);
+    grouped.push_back(shape.back() / group_size);
+    grouped.push_back(group_size);
+    auto xg = x.view(grouped);
+    xg = xg * torch::rsqrt(xg.pow(2).mean(-1, true) + eps);
+    return (xg.view(shape) * weight).to(y.scalar_type());
+}
+
+// ============================================================================
+// Chunked SSD scan.
+//
+// Per chunk of T positions and head h (a = inclusive cumsum of dt·A in the chunk):
+//   M[t,s]  = (C_t·B_s) · exp(a_t − a_s) · dt_s            (s ≤ t)
+//   Y       = M @ x  +  exp(a_t) · (C_t · S_prev)            (intra + carried-in state)
+//   state   = Σ_s exp(a_T−1 − a_s) dt_s · x_s ⊗ B_s
+//   S_c     = exp(a_T−1) · S_c−1 + state_c                    (sequential over chunks)
+// C·Bᵀ is computed once per group (not per head, as the reference's einsum
+// does); the matmuls run in the activations' dtype with fp32 accumulation
+// (cuBLAS), the mask/exp/scale and its backward are one kernel each, and the
+// state pass is one kernel. Nothing but the inputs is saved: the backward
+// recomputes M and the chunk states (as mamba_ssm does) and applies the
+// analytic gradient, so no (T×T)-per-head autograd graph is kept.
+// ============================================================================
+
+struct SsdDims {
+    int64_t b, l, h, p, g, n, hg, T, pad, L, c;
+};
+
+SsdDims ssd_dims(const Tensor& x, const Tensor& B, int64_t T) {
+    SsdDims d;
+    d.b = x.size(0), d.l = x.size(1), d.h = x.size(2), d.p = x.size(3);
+    d.g = B.size(2), d.n = B.size(3);
+    TORCH_CHECK(d.h % d.g == 0, "ssd_chunked_fused: nheads (", d.h, ") must be a multiple of ngroups (", d.g, ")");
+    d.hg = d.h / d.g;
+    d.T = T;
+    d.pad = (T - d.l % T) % T;
+    d.L = d.l + d.pad;
+    d.c = d.L / T;
+    return d;
+}
+
+bool g_bmm_out_dtype_ok = true;
+
+// Batched a @ b over identical leading dims, result in `out`. On CUDA, bf16/
+// fp16 operands accumulate and store in fp32 directly when fp32 is asked for.
+Tensor bmm_to(const Tensor& a, const Tensor& b, c10::ScalarType out) {
+    auto shape = a.sizes().vec();
+    shape.back() = b.size(-1);
+    auto a3 = a.reshape({-1, a.size(-2), a.size(-1)});
+    auto b3 = b.reshape({-1, b.size(-2), b.size(-1)});
+    Tensor r;
+    if (a.scalar_type() != out && a.is_cuda() && out == torch::kFloat32 && g_bmm_out_dtype_ok) {
+        try {
+            r = at::bmm(a3, b3, out);
+        } catch (const std::exception&) {
+            g_bmm_out_dtype_ok = false;  // older builds: fall back to a cast
+        }
+    }
+    if (!r.defined()) r = at::bmm(a3, b3).to(out);
+    return r.view(shape);
+}
+
+// (b,c,h,T,p) <-> (b,c,g,T,hg·p): heads of a group side by side, so one GEMM
+// against the group's B or C covers them all.
+Tensor heads_to_group(const Tensor& t, const SsdDims& d) {
+    return t.view({d.b, d.c, d.g, d.hg, d.T, d.p}).permute({0, 1, 2, 4, 3, 5}).reshape({d.b, d.c, d.g, d.T, d.hg * d.p});
+}
+Tensor group_to_heads(const Tensor& t, const SsdDims& d) {
+    return t.view({d.b, d.c, d.g, d.T, d.hg, d.p}).permute({0, 1, 2, 4, 3, 5}).reshape({d.b, d.c, d.h, d.T, d.p});
+}
+
+Tensor pad_l(const Tensor& t, int64_t pad) {
+    if (!pad) return t;
+    std::vector<int64_t> p(2 * (t.dim() - 2), 0);  // pad pairs run from the last dim: dim 1 is last
+    p.push_back(0);
+    p.push_back(pad);
+    return F::pad(t, F::PadFuncOptions(p));
+}
+
+// (b, l, X, Y) -> (b, c, X, T, Y) contiguous (with padding)
+Tensor to_chunks4(const Tensor& t, const SsdDims& d) {
+    return pad_l(t, d.pad).view({d.b, d.c, d.T, t.size(2), t.size(3)}).permute({0, 1, 3, 2, 4}).contiguous();
+}
+Tensor from_chunks4(const Tensor& t, const SsdDims& d) {
+    auto r = t.permute({0, 1, 3, 2, 4}).reshape({d.b, d.L, t.size(2), t.size(4)});
+    return d.pad ? r.narrow(1, 0, d.l) : r;
+}
+
+// Quantities shared by forward and backward.
+struct SsdCommon {
+    Tensor xc;    // (b,c,h,T,p) cd
+    Tensor dtc;   // (b,c,h,T) ad
+    Tensor acum;  // (b,c,h,T) ad
+    Tensor Bg, Cg;  // (b,c,g,T,n) cd
+    Tensor CB;    // (b,c,g,T,T) ad
+    Tensor M;     // (b,c,h,T,T) cd
+    Tensor wdt;   // (b,c,h,T) ad: exp(a_last − a_s)·dt_s
+    Tensor Xwg;   // (b,c,g,T,hg·p) cd: wdt·x, group layout
+    Tensor alast; // (b,c,h) ad
+};
+
+bool use_kernels(const Tensor& x, c10::ScalarType ad) { return x.is_cuda() && ad == torch::kFloat32; }
+
+// exp(a_t − a_s) for s ≤ t, 0 above the diagonal: (…, T) -> (…, T, T)
+Tensor decay_matrix(const Tensor& acum) {
+    auto diff = acum.unsqueeze(-1) - acum.unsqueeze(-2);
+    const int64_t T = acum.size(-1);
+    auto upper = torch::triu(torch::ones({T, T}, acum.options().dtype(torch::kBool)), 1);
+    return torch::exp(diff.masked_fill(upper, -std::numeric_limits<double>::infinity()));
+}
+
+SsdCommon ssd_common(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B, const Tensor& C,
+                     const SsdDims& d, c10::ScalarType cd, c10::ScalarType ad) {
+    SsdCommon s;
+    s.xc = to_chunks4(x.to(cd), d);
+    s.dtc = pad_l(dt.to(ad), d.pad).view({d.b, d.c, d.T, d.h}).permute({0, 1, 3, 2}).contiguous();
+    s.acum = (s.dtc * A.to(ad).view({1, 1, d.h, 1})).cumsum(-1);
+    s.Bg = to_chunks4(B.to(cd), d);
+    s.Cg = to_chunks4(C.to(cd), d);
+    s.CB = bmm_to(s.Cg, s.Bg.transpose(-1, -2), ad);
+    if (use_kernels(x, ad)) {
+        s.M = new_out({d.b, d.c, d.h, d.T, d.T}, x.options().dtype(cd));
+        k::ssd_build_m(s.CB.data_ptr<float>(), s.acum.data_ptr<float>(), s.dtc.data_ptr<float>(), s.M.data_ptr(),
+                       kdtype(s.M), d.b * d.c, d.g, d.hg, d.T, stream());
+    } else {
+        auto CBh = s.CB.repeat_interleave(d.hg, 2);
+        s.M = (CBh * decay_matrix(s.acum) * s.dtc.unsqueeze(-2)).to(cd);
+    }
+    s.alast = s.acum.select(-1, d.T - 1).contiguous();
+    s.wdt = torch::exp(s.alast.unsqueeze(-1) - s.acum) * s.dtc;
+    s.Xwg = heads_to_group((s.xc.to(ad) * s.wdt.unsqueeze(-1)).to(cd), d);
+    return s;
+}
+
+// S_prev (b,c,h,p,n): the state entering each chunk; final (b,h,p,n).
+std::pair<Tensor, Tensor> ssd_states(const SsdCommon& s, const Tensor& init, const SsdDims& d, c10::ScalarType ad) {
+    auto states = bmm_to(s.Xwg.transpose(-1, -2), s.Bg, ad).view({d.b, d.c, d.h, d.p, d.n});
+    auto init_a = init.defined() ? init.to(ad).contiguous() : Tensor();
+    if (use_kernels(s.xc, ad)) {
+        auto S_prev = new_out_like(states), fin = new_out({d.b, d.h, d.p, d.n}, states.options());
+        k::ssd_state_scan(states.data_ptr<float>(), s.alast.data_ptr<float>(),
+                          init_a.defined() ? init_a.data_ptr<float>() : nullptr, S_prev.data_ptr<float>(),
+                          fin.data_ptr<float>(), d.b, d.c, d.h, d.p * d.n, stream());
+        return {S_prev, fin};
+    }
+    auto S = init_a.defined() ? init_a : torch::zeros({d.b, d.h, d.p, d.n}, states.options());
+    std::vector<Tensor> prev;
+    for (int64_t ci = 0; ci < d.c; ++ci) {
+        prev.push_back(S);
+        S = torch::exp(s.alast.select(1, ci)).view({d.b, d.h, 1, 1}) * S + states.select(1, ci);
+    }
+    return {torch::stack(prev, 1), S};
+}
+
+std::pair<Tensor, Tensor> ssd_forward_impl(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B,
+                                           const Tensor& C, int64_t T, const Tensor& init) {
+    const auto d = ssd_dims(x, B, T);
+    const auto cd = x.scalar_type();
+    const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto s = ssd_common(x, dt, A, B, C, d, cd, ad);
+    auto [S_prev, fin] = ssd_states(s, init, d, ad);
+    auto Y = bmm_to(s.M, s.xc, ad);  // (b,c,h,T,p)
+    auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
+    auto Q = group_to_heads(bmm_to(s.Cg, Sg.transpose(-1, -2), ad), d);  // C_t · S_prev
+    Y.addcmul_(Q, torch::exp(s.acum).unsqueeze(-1));
+    return {from_chunks4(Y, d).to(x.scalar_type()), fin};
+}
+
+// Returns {dx, ddt, dA, dB, dC, dinit}.
+tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B, const Tensor& C,
+                              int64_t T, const Tensor& init, const Tensor& dy_in, const Tensor& dfinal) {
+    const auto d = ssd_dims(x, B, T);
+    const auto cd = x.scalar_type();
+    const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto s = ssd_common(x, dt, A, B, C, d, cd, ad);
+    auto [S_prev, fin] = ssd_states(s, init, d, ad);
+    (void)fin;
+    auto dy = dy_in.defined() ? dy_in.to(cd) : torch::zeros_like(x, x.options().dtype(cd));
+    auto dyc = to_chunks4(dy, d);  // (b,c,h,T,p)
+
+    // 1. Y_intra = M @ x
+    auto dM = bmm_to(dyc, s.xc.transpose(-1, -2), cd);              // (b,c,h,T,T)
+    auto dxc = bmm_to(s.M.transpose(-1, -2), dyc, ad);              // (b,c,h,T,p)
+    s.M = Tensor();
+
+    // 2. through M = CB · exp(a_t − a_s) · dt_s
+    Tensor dCB, da, ddt;
+    if (use_kernels(x, ad)) {
+        dCB = new_out({d.b, d.c, d.g, d.T, d.T}, s.CB.options());
+        auto da_row = new_out({d.b, d.c, d.h, d.T}, s.acum.options());
+        auto ucol = torch::zeros({d.b, d.c, d.h, d.T}, s.acum.options());
+        k::ssd_m_bwd(dM.data_ptr(), kdtype(dM), s.CB.data_ptr<float>(), s.acum.data_ptr<float>(),
+                     s.dtc.data_ptr<float>(), dCB.data_ptr<float>(), da_row.data_ptr<float>(), ucol.data_ptr<float>(),
+                     d.b * d.c, d.g, d.hg, d.T, stream());
+        da = da_row - s.dtc * ucol;
+        ddt = ucol;
+    } else {
+        auto e = dM.to(ad) * decay_matrix(s.acum);
+        auto u = e * s.CB.repeat_interleave(d.hg, 2);
+        auto v = u * s.dtc.unsqueeze(-2);
+        dCB = (e * s.dtc.unsqueeze(-2)).view({d.b, d.c, d.g, d.hg, d.T, d.T}).sum(3);
+        auto ucol = u.sum(-2);
+        da = v.sum(-1) - s.dtc * ucol;
+        ddt = ucol;
+    }
+    dM = Tensor();
+    auto dC = bmm_to(dCB, s.Bg.to(ad), ad);                        // (b,c,g,T,n)
+    auto dB = bmm_to(dCB.transpose(-1, -2), s.Cg.to(ad), ad);
+    dCB = Tensor();
+
+    // 3. Y_state = exp(a_t) · C_t · S_prev
+    auto ey = dyc.to(ad) * torch::exp(s.acum).unsqueeze(-1);  // (b,c,h,T,p)
+    auto eyg = heads_to_group(ey, d);                          // (b,c,g,T,hg·p)
+    auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n});
+    auto Sg_cd = Sg.to(cd);
+    auto eyg_cd = eyg.to(cd);
+    dC += bmm_to(eyg_cd, Sg_cd, ad);
+    auto dS_prev = bmm_to(eyg_cd.transpose(-1, -2), s.Cg, ad).view({d.b, d.c, d.h, d.p, d.n});
+    auto Qg = bmm_to(s.Cg, Sg_cd.transpose(-1, -2), ad);           // (b,c,g,T,hg·p)
+    da += (eyg * Qg).view({d.b, d.c, d.g, d.T, d.hg, d.p}).sum(-1).permute({0, 1, 2, 4, 3}).reshape({d.b, d.c, d.h, d.T});
+
+    // 4. state passing, backwards: G_c = dL/dS_c
+    Tensor G, dinit;
+    auto dfin = dfinal.defined() ? dfinal.to(ad).contiguous() : Tensor();
+    if (use_kernels(x, ad)) {
+        G = new_out_like(dS_prev);
+        dinit = new_out({d.b, d.h, d.p, d.n}, dS_prev.options());
+        k::ssd_state_scan_bwd(dS_prev.data_ptr<float>(), s.alast.data_ptr<float>(),
+                              dfin.defined() ? dfin.data_ptr<float>() : nullptr, G.data_ptr<float>(),
+                              dinit.data_ptr<float>(), d.b, d.c, d.h, d.p * d.n, stream());
+    } else {
+        auto Gc = dfin.defined() ? dfin : torch::zeros({d.b, d.h, d.p, d.n}, dS_prev.options());
+        std::vector<Tensor> gs(d.c);
+        for (int64_t ci = d.c - 1; ci >= 0; --ci) {
+            gs[ci] = Gc;
+            Gc = dS_prev.select(1, ci) + torch::exp(s.alast.select(1, ci)).view({d.b, d.h, 1, 1}) * Gc;
+        }
+        G = torch::stack(gs, 1);
+        dinit = Gc;
+    }
+    auto dalast = (G * S_prev).sum({-1, -2}) * torch::exp(s.alast);  // (b,c,h)
+
+    // 5. state_c = Xwᵀ B with Xw = wdt · x
+    auto Gg = G.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
+    auto dXw = group_to_heads(bmm_to(s.Bg, Gg.transpose(-1, -2), ad), d);  // (b,c,h,T,p)
+    dB += bmm_to(s.Xwg, Gg, ad);
+    auto dwdt = (s.xc.to(ad) * dXw).sum(-1);                          // (b,c,h,T)
+    dxc.addcmul_(dXw, s.wdt.unsqueeze(-1));
+    ddt += torch::exp(s.alast.unsqueeze(-1) - s.acum) * dwdt;
+    auto q = s.wdt * dwdt;
+    da -= q;
+    da.select(-1, d.T - 1).add_(q.sum(-1) + dalast);
+
+    // 6. a = cumsum(dt·A): reverse cumsum
+    auto ddA = da.flip(-1).cumsum(-1).flip(-1);
+    ddt += ddA * A.to(ad).view({1, 1, d.h, 1});
+    auto dA = (ddA * s.dtc).sum({0, 1, 3});
+
+    auto ddt_out = ddt.permute({0, 1, 3, 2}).reshape({d.b, d.L, d.h});
+    if (d.pad) ddt_out = ddt_out.narrow(1, 0, d.l);
+    return {from_chunks4(dxc, d).to(x.scalar_type()),
+            ddt_out.to(dt.scalar_type()),
+            dA.to(A.scalar_type()),
+            from_chunks4(dB, d).to(B.scalar_type()),
+            from_chunks4(dC, d).to(C.scalar_type()),
+            init.defined() ? dinit.to(init.scalar_type()) : Tensor()};
+}
+
+struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
+    static tensor_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& dt, const Tensor& A,
+                               const Tensor& B, const Tensor& C, int64_t T, const Tensor& init_or_empty,
+                               bool has_init) {
+        // Autograd Functions take no undefined tensors: without an initial
+        // state, `init_or_empty` is an empty placeholder.
+        c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+        c10::OptionalDeviceGuard guard(x.device());
+        ctx->set_materialize_grads(false);
+        const Tensor init = has_init ? init_or_empty : Tensor();
+        auto [y, fin] = ssd_forward_impl(x, dt, A, B, C, T, init);
+        ctx->save_for_backward({x, dt, A, B, C, init_or_empty});
+        ctx->saved_data["T"] = T;
+        ctx->saved_data["has_init"] = has_init;
+        return {y, fin};
+    }
+    static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+        c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+        auto s = ctx->get_saved_variables();
+        c10::OptionalDeviceGuard guard(s[0].device());
+        const int64_t T = ctx->saved_data["T"].toInt();
+        const bool has_init = ctx->saved_data["has_init"].toBool();
+        auto g = ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), grads[0], grads[1]);
+        return {g[0], g[1], g[2], g[3], g[4], Tensor(), has_init ? g[5] : Tensor(), Tensor()};
+    }
+};
+
+}  // namespace
+
+// ---- public API ----------------------------------------------------------------
+
+bool available() { return torch::cuda::is_available(); }
+
+void set_poison_outputs(bool on) { g_poison = on; }
+void set_reference_ssd(SsdFn reference) { g_ref_ssd = std::move(reference); }
+void set_reference_elementwise(bool on) { g_ref_elementwise = on; }
+
+torch::Tensor binarize_weight(const torch::Tensor& W, const torch::Tensor& alpha, const torch::Tensor& beta,
+                              c10::ScalarType out_dtype) {
+    TORCH_CHECK(W.dim() == 2 && alpha.numel() == W.size(1) && beta.numel() == W.size(1),
+                "binarize_weight: W (out,in) with alpha/beta of `in` elements");
+    if (g_ref_elementwise || !W.is_cuda() || !kernel_dtype(out_dtype) || W.scalar_type() == torch::kFloat64)
+        return (alpha * SignSte::apply(W) + beta).to(out_dtype);
+    return BinarizeFn::apply(W, alpha, beta, out_dtype);
+}
+
+torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+    TORCH_CHECK(x.dim() == 3 && weight.dim() == 3 && weight.size(0) == x.size(2) && weight.size(1) == 1 &&
+                    bias.numel() == x.size(2),
+                "causal_conv1d_silu: x (b,l,c), weight (c,1,k), bias (c)");
+    if (g_ref_elementwise || !x.is_cuda() || !kernel_dtype(x.scalar_type()) || !k::conv_supported_k((int)weight.size(-1)))
+        return conv1d_silu_reference(x, weight, bias);
+    return ConvSiluFn::apply(x, weight, bias);
+}
+
+torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, const torch::Tensor& weight,
+                            int64_t group_size, double eps) {
+    TORCH_CHECK(y.sizes() == z.sizes() && weight.numel() == y.size(-1) && group_size > 0 &&
+                    y.size(-1) % group_size == 0,
+                "gated_rmsnorm: y, z (..., d), weight (d), d a multiple of group_size");
+    if (g_ref_elementwise || !y.is_cuda() || !kernel_dtype(y.scalar_type()) || group_size > k::rmsnorm_max_group())
+        return gated_rmsnorm_reference(y, z, weight, group_size, eps);
+    return GatedRmsNormFn::apply(y, z, weight, group_size, eps);
+}
+
+std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x, const torch::Tensor& dt,
+                                                          const torch::Tensor& A, const torch::Tensor& B,
+                                                          const torch::Tensor& C, int64_t chunk_size,
+                                                          const torch::Tensor& initial_state) {
+    TORCH_CHECK(x.dim() == 4 && dt.dim() == 3 && A.dim() == 1 && B.dim() == 4 && C.dim() == 4 &&
+                    B.sizes() == C.sizes() && chunk_size > 0,
+                "ssd_chunked_fused: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n)");
+    if (g_ref_ssd) return g_ref_ssd(x, dt, A, B, C, chunk_size, initial_state);
+    const bool has_init = initial_state.defined();
+    auto out = SsdChunkedFn::apply(x, dt, A, B, C, chunk_size, has_init ? initial_state : x.new_empty({0}), has_init);
+    return {out[0], out[1]};
+}
+
+}  // namespace bimamba::cuda

@@ -1,0 +1,199 @@
+// The non-matmul pieces of the chunked SSD scan (Mamba-2), forward and
+// backward. The matmuls themselves go to cuBLAS from CudaOps.cpp; these kernels
+// fuse what the LibTorch-ops reference does in many launches and (T×T)-sized
+// temporaries: the decay mask exp(segsum) times C·Bᵀ times dt, its backward
+// with all the reductions, and the sequential pass of states across chunks.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda/Launch.h"
+
+namespace bimamba::cuda::k {
+
+namespace {
+
+void check_launch(const char* what) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half(v); }
+
+template <typename F> void dispatch(DType t, F&& f) {
+    switch (t) {
+        case DType::F32: f(float{}); break;
+        case DType::BF16: f(__nv_bfloat16{}); break;
+        case DType::F16: f(__half{}); break;
+    }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// M[bc,h,t,s] = CB[bc,g,t,s] * exp(acum[t] - acum[s]) * dt[s]  (s <= t), 0 above the diagonal.
+template <typename T>
+__global__ void build_m_kernel(const float* __restrict__ CB, const float* __restrict__ acum,
+                               const float* __restrict__ dt, T* __restrict__ M, int64_t g, int64_t hg, int64_t Tn) {
+    const int64_t bch = blockIdx.y;  // (bc, h) flattened
+    const int64_t H = g * hg;
+    const int64_t bc = bch / H, h = bch % H, gi = h / hg;
+    const float* a = acum + bch * Tn;
+    const float* d = dt + bch * Tn;
+    const float* cb = CB + (bc * g + gi) * Tn * Tn;
+    T* out = M + bch * Tn * Tn;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * Tn; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t t = i / Tn, s = i % Tn;
+        float v = 0.f;
+        if (s <= t) v = cb[i] * __expf(a[t] - a[s]) * d[s];
+        out[i] = from_f<T>(v);
+    }
+}
+
+constexpr int kRows = 16;  // rows of the T×T tile per block in the backward
+
+// Backward through M (see Launch.h). A block owns kRows rows of one
+// (batch·chunk, group) and walks the group's heads; dCB for its rows
+// accumulates in shared memory, column sums go out with one atomic per column
+// and head.
+template <typename T>
+__global__ void m_bwd_kernel(const T* __restrict__ dM, const float* __restrict__ CB, const float* __restrict__ acum,
+                             const float* __restrict__ dt, float* __restrict__ dCB, float* __restrict__ da_row,
+                             float* __restrict__ ucol, int64_t g, int64_t hg, int64_t Tn) {
+    extern __shared__ float smem[];
+    float* dcb = smem;               // kRows * Tn
+    float* col = dcb + kRows * Tn;   // Tn
+    float* a_sh = col + Tn;          // Tn
+    float* dt_sh = a_sh + Tn;        // Tn
+    const int64_t bcg = blockIdx.x, bc = bcg / g, gi = bcg % g, H = g * hg;
+    const int64_t t0 = (int64_t)blockIdx.y * kRows;
+    const int nrows = (int)min((int64_t)kRows, Tn - t0);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    const float* cb = CB + bcg * Tn * Tn;
+    for (int64_t i = threadIdx.x; i < kRows * Tn; i += blockDim.x) dcb[i] = 0.f;
+
+    for (int64_t hh = 0; hh < hg; ++hh) {
+        const int64_t bch = bc * H + gi * hg + hh;
+        for (int64_t i = threadIdx.x; i < Tn; i += blockDim.x) {
+            a_sh[i] = acum[bch * Tn + i];
+            dt_sh[i] = dt[bch * Tn + i];
+            col[i] = 0.f;
+        }
+        __syncthreads();
+        for (int r = warp; r < nrows; r += nwarps) {
+            const int64_t t = t0 + r;
+            const float at = a_sh[t];
+            const T* dmr = dM + (bch * Tn + t) * Tn;
+            const float* cbr = cb + t * Tn;
+            float rowacc = 0.f;
+            for (int64_t s = lane; s <= t; s += 32) {
+                const float e = to_f(dmr[s]) * __expf(at - a_sh[s]);  // dM·E
+                const float u = e * cbr[s];
+                dcb[r * Tn + s] += e * dt_sh[s];  // same thread for every head: no race
+                rowacc += u * dt_sh[s];
+                atomicAdd(&col[s], u);
+            }
+            rowacc = warp_sum(rowacc);
+            if (lane == 0) da_row[bch * Tn + t] = rowacc;
+        }
+        __syncthreads();
+        for (int64_t s = threadIdx.x; s < Tn; s += blockDim.x)
+            if (col[s] != 0.f) atomicAdd(&ucol[bch * Tn + s], col[s]);
+        __syncthreads();
+    }
+    for (int64_t i = threadIdx.x; i < (int64_t)nrows * Tn; i += blockDim.x) dCB[bcg * Tn * Tn + t0 * Tn + i] = dcb[i];
+}
+
+__global__ void state_scan_kernel(const float* __restrict__ states, const float* __restrict__ alast,
+                                  const float* __restrict__ init, float* __restrict__ S_prev,
+                                  float* __restrict__ final_state, int64_t C, int64_t H, int64_t P) {
+    const int64_t b = blockIdx.y;
+    const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;  // over H*P
+    if (i >= H * P) return;
+    const int64_t h = i / P;
+    float S = init ? init[b * H * P + i] : 0.f;
+    for (int64_t c = 0; c < C; ++c) {
+        const int64_t o = ((b * C + c) * H) * P + i;
+        S_prev[o] = S;
+        S = __expf(alast[(b * C + c) * H + h]) * S + states[o];
+    }
+    final_state[b * H * P + i] = S;
+}
+
+__global__ void state_scan_bwd_kernel(const float* __restrict__ dS_prev, const float* __restrict__ alast,
+                                      const float* __restrict__ dfinal, float* __restrict__ G,
+                                      float* __restrict__ dinit, int64_t C, int64_t H, int64_t P) {
+    const int64_t b = blockIdx.y;
+    const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (i >= H * P) return;
+    const int64_t h = i / P;
+    float Gc = dfinal ? dfinal[b * H * P + i] : 0.f;
+    for (int64_t c = C - 1; c >= 0; --c) {
+        const int64_t o = ((b * C + c) * H) * P + i;
+        G[o] = Gc;
+        Gc = dS_prev[o] + __expf(alast[(b * C + c) * H + h]) * Gc;
+    }
+    dinit[b * H * P + i] = Gc;
+}
+
+}  // namespace
+
+void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, DType t, int64_t bc, int64_t g,
+                 int64_t hg, int64_t T, cudaStream_t s) {
+    if (bc * g * hg * T == 0) return;
+    const int threads = 256;
+    const int64_t per = T * T;
+    dim3 grid((unsigned)std::min<int64_t>((per + threads * 4 - 1) / (threads * 4), 64), (unsigned)(bc * g * hg));
+    dispatch(t, [&](auto tag) {
+        using TT = decltype(tag);
+        build_m_kernel<TT><<<grid, threads, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), g, hg, T);
+    });
+    check_launch("ssd_build_m");
+}
+
+void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB,
+               float* da_row, float* ucol, int64_t bc, int64_t g, int64_t hg, int64_t T, cudaStream_t s) {
+    if (bc * g * hg * T == 0) return;
+    const size_t smem = (size_t)(kRows * T + 3 * T) * sizeof(float);
+    dim3 grid((unsigned)(bc * g), (unsigned)((T + kRows - 1) / kRows));
+    dispatch(t, [&](auto tag) {
+        using TT = decltype(tag);
+        if (smem > 48 * 1024) {
+            cudaError_t e = cudaFuncSetAttribute(m_bwd_kernel<TT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+            if (e != cudaSuccess) throw std::runtime_error(std::string("ssd_m_bwd: chunk too large: ") + cudaGetErrorString(e));
+        }
+        m_bwd_kernel<TT><<<grid, 256, smem, s>>>(static_cast<const TT*>(dM), CB, acum, dt, dCB, da_row, ucol, g, hg, T);
+    });
+    check_launch("ssd_m_bwd");
+}
+
+void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, float* final_state,
+                    int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s) {
+    if (b * H * P == 0) return;
+    dim3 grid((unsigned)((H * P + 255) / 256), (unsigned)b);
+    state_scan_kernel<<<grid, 256, 0, s>>>(states, alast, init, S_prev, final_state, c, H, P);
+    check_launch("ssd_state_scan");
+}
+
+void ssd_state_scan_bwd(const float* dS_prev, const float* alast, const float* dfinal, float* G, float* dinit,
+                        int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s) {
+    if (b * H * P == 0) return;
+    dim3 grid((unsigned)((H * P + 255) / 256), (unsigned)b);
+    state_scan_bwd_kernel<<<grid, 256, 0, s>>>(dS_prev, alast, dfinal, G, dinit, c, H, P);
+    check_launch("ssd_state_scan_bwd");
+}
+
+}  // namespace bimamba::cuda::k

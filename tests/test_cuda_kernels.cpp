@@ -1,0 +1,316 @@
+// The fused CUDA kernels (kernels/cuda) against the LibTorch-ops references
+// in core/model, forward and backward, on fresh random inputs of several
+// shapes. Outputs are poisoned with NaN before each run, so an element a
+// kernel forgets to write fails the comparison. Needs a GPU; without one the
+// GPU tests skip (the SSD algebra test runs on the CPU everywhere).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <tuple>
+#include <vector>
+
+#include "core/base/Mamba2Config.h"
+#include "core/model/Mamba2Model.h"
+#include "core/model/Ssd.h"
+
+#ifdef BIMAMBA_HAVE_CUDA_KERNELS
+#include "kernels/cuda/CudaOps.h"
+#endif
+
+using namespace bimamba;
+namespace F = torch::nn::functional;
+
+#ifndef BIMAMBA_HAVE_CUDA_KERNELS
+
+TEST(CudaKernels, NotBuilt) { GTEST_SKIP() << "built without CUDA kernels (BIMAMBA_CUDA=OFF or no nvcc)"; }
+
+#else
+
+namespace {
+
+#define REQUIRE_GPU()                                                                                   \
+    do {                                                                                                \
+        if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: GPU kernel tests skipped"; \
+    } while (0)
+
+// ‖a − b‖ / ‖b‖ in float64; NaN anywhere gives +inf (never passes).
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+    auto ad = a.detach().to(torch::kCPU, torch::kFloat64), bd = b.detach().to(torch::kCPU, torch::kFloat64);
+    if (!torch::isfinite(ad).all().item<bool>()) return INFINITY;
+    double den = bd.norm().item<double>();
+    return (ad - bd).norm().item<double>() / std::max(den, 1e-30);
+}
+
+struct Poison {
+    Poison() { cuda::set_poison_outputs(true); }
+    ~Poison() { cuda::set_poison_outputs(false); }
+};
+
+torch::Tensor grad_of(const torch::Tensor& t) { return t.grad().defined() ? t.grad() : torch::zeros_like(t); }
+
+const torch::Device kGpu(torch::kCUDA);
+
+}  // namespace
+
+// ---- binarized weight ---------------------------------------------------------
+
+TEST(CudaKernels, BinarizeWeightMatchesReference) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(1);
+    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {64, 48}, {257, 1000}, {6448, 1536}}) {
+        for (auto dt : {torch::kBFloat16, torch::kFloat32}) {
+            auto f32 = torch::TensorOptions().device(kGpu).dtype(torch::kFloat32);
+            auto W = torch::randn({rows, cols}, f32);
+            W.index_put_({0, 0}, 0.0);  // sign(0) = 0
+            W.requires_grad_(true);
+            auto alpha = (torch::rand({1, cols}, f32) * 0.1 + 0.01).requires_grad_(true);
+            auto beta = (torch::randn({1, cols}, f32) * 0.02).requires_grad_(true);
+            auto out = cuda::binarize_weight(W, alpha, beta, dt);
+            ASSERT_EQ(out.scalar_type(), dt);
+            auto g = torch::randn({rows, cols}, f32).to(dt);
+            out.backward(g);
+
+            auto W2 = W.detach().clone().requires_grad_(true);
+            auto a2 = alpha.detach().clone().requires_grad_(true), b2 = beta.detach().clone().requires_grad_(true);
+            auto sgn = torch::sign(W2.detach()) + (W2 - W2.detach());  // straight-through sign
+            auto ref = a2 * sgn + b2;
+            ref.backward(g.to(torch::kFloat32));
+            EXPECT_LT(rel_err(out, ref.to(dt)), 1e-6) << rows << "x" << cols;  // same rounding
+            EXPECT_LT(rel_err(W.grad(), W2.grad()), 1e-6);
+            EXPECT_LT(rel_err(alpha.grad(), a2.grad()), 1e-5);
+            EXPECT_LT(rel_err(beta.grad(), b2.grad()), 1e-5);
+        }
+    }
+}
+
+// ---- causal conv1d + SiLU -----------------------------------------------------
+
+TEST(CudaKernels, CausalConv1dSiluMatchesReference) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(2);
+    struct Case { int64_t b, l, c, k; };
+    for (auto cs : std::vector<Case>{{1, 1, 8, 4}, {2, 37, 40, 4}, {3, 200, 3328, 4}, {2, 64, 16, 3}, {2, 100, 24, 2},
+                                     {1, 129, 130, 4}}) {
+        for (auto dt : {torch::kBFloat16, torch::kFloat32}) {
+            auto o = torch::TensorOptions().device(kGpu);
+            // x is a narrow of a wider tensor, as in the mixer (rows strided).
+            auto wide = torch::randn({cs.b, cs.l, cs.c + 7}, o.dtype(torch::kFloat32)).to(dt);
+            auto x = wide.narrow(2, 3, cs.c).detach().requires_grad_(false);
+            auto xg = x.clone();  // contiguous leaf for the reference
+            auto xs = wide.clone().requires_grad_(true);
+            auto x_in = xs.narrow(2, 3, cs.c);
+            auto w = (torch::randn({cs.c, 1, cs.k}, o) * 0.5).requires_grad_(true);
+            auto bias = (torch::randn({cs.c}, o) * 0.5).requires_grad_(true);
+            auto out = cuda::causal_conv1d_silu(x_in, w, bias);
+            ASSERT_EQ(out.scalar_type(), dt);
+            auto g = torch::randn_like(out, o.dtype(torch::kFloat32)).to(dt);
+            out.backward(g);
+
+            auto xr = xg.to(torch::kFloat64).requires_grad_(true);
+            auto wr = w.detach().to(torch::kFloat64).requires_grad_(true);
+            auto br = bias.detach().to(torch::kFloat64).requires_grad_(true);
+            auto ref = F::silu(F::conv1d(xr.transpose(1, 2), wr,
+                                         F::Conv1dFuncOptions().bias(br).padding(cs.k - 1).groups(cs.c))
+                                   .narrow(-1, 0, cs.l))
+                           .transpose(1, 2);
+            ref.backward(g.to(torch::kFloat64));
+            const double tol = dt == torch::kBFloat16 ? 8e-3 : 1e-5;
+            EXPECT_LT(rel_err(out, ref), tol) << cs.b << "," << cs.l << "," << cs.c << "," << cs.k;
+            EXPECT_LT(rel_err(xs.grad().narrow(2, 3, cs.c), xr.grad()), tol);
+            EXPECT_EQ(xs.grad().narrow(2, 0, 3).abs().sum().item<double>(), 0.0);
+            EXPECT_LT(rel_err(w.grad(), wr.grad()), tol);
+            EXPECT_LT(rel_err(bias.grad(), br.grad()), tol);
+        }
+    }
+}
+
+// ---- gated RMSNorm --------------------------------------------------------------
+
+TEST(CudaKernels, GatedRmsNormMatchesReference) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(3);
+    struct Case { int64_t b, l, d, gs; };
+    for (auto cs : std::vector<Case>{{1, 1, 8, 8}, {4, 7, 64, 64}, {2, 33, 3072, 3072}, {3, 5, 256, 64},
+                                     {2, 10, 100, 50}, {1, 3, 5120, 5120}}) {
+        for (auto dt : {torch::kBFloat16, torch::kFloat32}) {
+            auto o = torch::TensorOptions().device(kGpu);
+            auto y = (torch::randn({cs.b, cs.l, cs.d}, o) * 2).to(dt).requires_grad_(true);
+            auto zw = (torch::randn({cs.b, cs.l, cs.d + 5}, o) * 2).to(dt).requires_grad_(true);
+            auto z = zw.narrow(-1, 5, cs.d);  // strided rows, as in the mixer
+            auto w = (torch::rand({cs.d}, o) + 0.5).requires_grad_(true);
+            auto out = cuda::gated_rmsnorm(y, z, w, cs.gs, 1e-5);
+            ASSERT_EQ(out.scalar_type(), dt);
+            auto g = torch::randn_like(out, o.dtype(torch::kFloat32)).to(dt);
+            out.backward(g);
+
+            auto yr = y.detach().to(torch::kFloat64).requires_grad_(true);
+            auto zr = z.detach().to(torch::kFloat64).requires_grad_(true);
+            auto wr = w.detach().to(torch::kFloat64).requires_grad_(true);
+            GatedRMSNorm ref_mod(cs.d, cs.gs, 1e-5);
+            ref_mod->to(kGpu, torch::kFloat64);
+            {
+                torch::NoGradGuard ng;
+                ref_mod->weight.copy_(wr);
+            }
+            auto ref = ref_mod->forward(yr, zr);  // float64: the LibTorch-ops path
+            ref.backward(g.to(torch::kFloat64));
+            const double tol = dt == torch::kBFloat16 ? 8e-3 : 1e-5;
+            EXPECT_LT(rel_err(out, ref), tol) << cs.b << "," << cs.l << "," << cs.d << "," << cs.gs;
+            EXPECT_LT(rel_err(y.grad(), yr.grad()), tol * 2);
+            EXPECT_LT(rel_err(zw.grad().narrow(-1, 5, cs.d), zr.grad()), tol * 2);
+            EXPECT_LT(rel_err(w.grad(), ref_mod->weight.grad()), tol);
+        }
+    }
+}
+
+// ---- SSD chunked scan -----------------------------------------------------------
+
+namespace {
+struct SsdCase {
+    int64_t b, l, h, p, g, n, chunk;
+    bool init;
+};
+
+struct SsdInputs {
+    torch::Tensor x, dt, A, B, C, init, gy, gs;
+};
+
+SsdInputs ssd_inputs(const SsdCase& c, torch::Device dev, torch::ScalarType act) {
+    auto o = torch::TensorOptions().device(dev).dtype(torch::kFloat64);
+    SsdInputs in;
+    in.x = torch::randn({c.b, c.l, c.h, c.p}, o).to(act);
+    in.dt = F::softplus(torch::randn({c.b, c.l, c.h}, o) - 2.0);
+    in.A = -torch::exp(torch::rand({c.h}, o) * std::log(16.0));
+    in.B = torch::randn({c.b, c.l, c.g, c.n}, o).to(act);
+    in.C = torch::randn({c.b, c.l, c.g, c.n}, o).to(act);
+    if (c.init) in.init = torch::randn({c.b, c.h, c.p, c.n}, o);
+    in.gy = torch::randn({c.b, c.l, c.h, c.p}, o);
+    in.gs = torch::randn({c.b, c.h, c.p, c.n}, o);
+    return in;
+}
+
+// Runs f on leaf copies of the inputs (cast to `act` / float32) and returns
+// (y, final, dx, ddt, dA, dB, dC, dinit).
+template <typename Fn>
+std::vector<torch::Tensor> ssd_run(const SsdInputs& in, torch::ScalarType act, torch::ScalarType f, Fn fn) {
+    auto leaf = [](const torch::Tensor& t, torch::ScalarType d) {
+        return t.defined() ? t.detach().to(d).requires_grad_(true) : torch::Tensor();
+    };
+    auto x = leaf(in.x, act), dt = leaf(in.dt, f), A = leaf(in.A, f), B = leaf(in.B, act), C = leaf(in.C, act);
+    auto init = leaf(in.init, f);
+    auto [y, s] = fn(x, dt, A, B, C, init);
+    auto loss = (y.to(torch::kFloat64) * in.gy).sum() + (s.to(torch::kFloat64) * in.gs).sum();
+    loss.backward();
+    return {y, s, grad_of(x), grad_of(dt), grad_of(A), grad_of(B), grad_of(C),
+            init.defined() ? grad_of(init) : torch::zeros({1})};
+}
+
+const char* kSsdNames[] = {"y", "final_state", "dx", "ddt", "dA", "dB", "dC", "dinit"};
+
+void expect_ssd_close(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& ref,
+                       const std::vector<double>& tol, const std::string& what) {
+    for (size_t i = 0; i < got.size(); ++i) {
+        const double e = rel_err(got[i], ref[i]);
+        std::printf("  %-40s %-12s rel err %.3e (tol %.0e)\n", what.c_str(), kSsdNames[i], e, tol[i]);
+        EXPECT_LT(e, tol[i]) << what << " " << kSsdNames[i];
+    }
+}
+
+std::string ssd_name(const SsdCase& c, const char* dt) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "b%ld l%ld h%ld p%ld g%ld n%ld T%ld%s %s", (long)c.b, (long)c.l, (long)c.h,
+                  (long)c.p, (long)c.g, (long)c.n, (long)c.chunk, c.init ? " init" : "", dt);
+    return buf;
+}
+
+auto fused_fn(int64_t chunk) {
+    return [chunk](const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A, const torch::Tensor& B,
+                   const torch::Tensor& C, const torch::Tensor& init) {
+        return cuda::ssd_chunked_fused(x, dt, A, B, C, chunk, init);
+    };
+}
+auto reference_fn(int64_t chunk) {
+    return [chunk](const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A, const torch::Tensor& B,
+                   const torch::Tensor& C, const torch::Tensor& init) {
+        return ssd_chunked(x, dt, A, B, C, chunk, init, /*allow_fused=*/false);
+    };
+}
+}  // namespace
+
+// The SSD algebra (chunking, analytic backward) on the CPU in float64,
+// against autograd through core/model's LibTorch-ops reference. Runs without a GPU.
+TEST(SsdFused, AnalyticBackwardMatchesReferenceCpuFloat64) {
+    torch::manual_seed(4);
+    for (auto c : std::vector<SsdCase>{{2, 37, 4, 8, 2, 16, 8, false}, {1, 64, 2, 4, 1, 8, 16, true},
+                                       {2, 5, 3, 4, 3, 4, 16, true}, {1, 50, 4, 8, 1, 16, 7, true},
+                                       {1, 40, 6, 4, 2, 8, 40, false}}) {
+        auto in = ssd_inputs(c, torch::kCPU, torch::kFloat64);
+        auto got = ssd_run(in, torch::kFloat64, torch::kFloat64, fused_fn(c.chunk));
+        auto ref = ssd_run(in, torch::kFloat64, torch::kFloat64, reference_fn(c.chunk));
+        expect_ssd_close(got, ref, std::vector<double>(8, 1e-10), ssd_name(c, "f64 cpu"));
+    }
+}
+
+TEST(CudaKernels, SsdChunkedFusedMatchesReference) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(5);
+    for (auto c : std::vector<SsdCase>{{2, 300, 4, 16, 1, 32, 64, false}, {1, 256, 8, 64, 1, 128, 256, true},
+                                       {2, 77, 6, 8, 2, 16, 32, true}, {1, 20, 4, 8, 4, 16, 64, false},
+                                       {1, 2048, 48, 64, 1, 128, 256, false}}) {
+        for (auto act : {torch::kFloat32, torch::kBFloat16}) {
+            auto in = ssd_inputs(c, kGpu, act);
+            auto got = ssd_run(in, act, torch::kFloat32, fused_fn(c.chunk));
+            // Reference in float64 on the same (already act-rounded) inputs.
+            auto ref = ssd_run(in, torch::kFloat64, torch::kFloat64, reference_fn(c.chunk));
+            std::vector<double> tol = act == torch::kFloat32
+                                          ? std::vector<double>{2e-4, 2e-4, 2e-4, 1e-3, 1e-3, 2e-4, 2e-4, 2e-4}
+                                          : std::vector<double>{1.5e-2, 1.5e-2, 3e-2, 3e-2, 3e-2, 3e-2, 3e-2, 3e-2};
+            expect_ssd_close(got, ref, tol, ssd_name(c, act == torch::kFloat32 ? "f32" : "bf16"));
+        }
+    }
+}
+
+// The whole model on the GPU (every fused kernel in play) against the same
+// model on the CPU (LibTorch-ops references throughout), float32.
+TEST(CudaKernels, ModelForwardBackwardMatchesCpu) {
+    REQUIRE_GPU();
+    torch::manual_seed(6);
+    for (auto bin : {"none", "in_proj+out_proj"}) {
+        auto cfg = Mamba2Config::preset("tiny");
+        cfg.binarize = binarize_from_string(bin);
+        Mamba2LM cpu(cfg), gpu(cfg);
+        {
+            torch::NoGradGuard ng;
+            auto src = cpu->named_parameters();
+            for (auto& kv : gpu->named_parameters()) kv.value().copy_(src[kv.key()]);
+        }
+        gpu->to(kGpu);
+        auto ids = torch::randint(0, cfg.vocab_size, {2, 100}, torch::kLong);
+        auto run = [&](Mamba2LM& m, torch::Device dev) {
+            auto logits = m->forward(ids.to(dev));
+            auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).narrow(0, 0, 150),
+                                                             ids.to(dev).reshape({-1}).narrow(0, 50, 150));
+            loss.backward();
+            return logits;
+        };
+        auto lc = run(cpu, torch::kCPU), lg = run(gpu, kGpu);
+        EXPECT_LT(rel_err(lg, lc), 1e-4) << bin;
+        auto pc = cpu->named_parameters();
+        double worst = 0;
+        std::string worst_name;
+        for (auto& kv : gpu->named_parameters()) {
+            const double e = rel_err(grad_of(kv.value()), grad_of(pc[kv.key()]));
+            if (e > worst) worst = e, worst_name = kv.key();
+        }
+        std::printf("  model %s: logits rel err %.3e, worst grad rel err %.3e (%s)\n", bin, rel_err(lg, lc), worst,
+                    worst_name.c_str());
+        EXPECT_LT(worst, 2e-3) << bin << " " << worst_name;
+    }
+}
+
+#endif
