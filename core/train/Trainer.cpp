@@ -15,6 +15,7 @@
 #include "core/base/FileUtil.h"
 #include "core/data/TokenDataset.h"
 #include "core/model/Checkpoint.h"
+#include "core/model/Teacher.h"
 #include "core/train/LrSchedule.h"
 #include "core/train/Losses.h"
 #include "core/train/RunDir.h"
@@ -234,16 +235,12 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
     model->train();
 
     const LossType ltype = cfg.loss_type();
-    Mamba2LM teacher{nullptr};
+    // Any causal LM folder with the student's vocabulary (Teacher.h): a Mamba-2
+    // trained here, an imported Mamba-2 or a LLaMA-family model.
+    std::unique_ptr<Teacher> teacher;
     if (loss_needs_teacher(ltype) && !cfg.teacher.empty()) {
-        teacher = load_model(cfg.teacher, device);
-        const int tv = teacher->config().vocab_size;
-        if (tv != mcfg.vocab_size && !(cfg.teacher_vocab_slice && tv > mcfg.vocab_size))
-            throw std::runtime_error("teacher vocabulary (" + std::to_string(tv) + ") differs from the student's (" +
-                                     std::to_string(mcfg.vocab_size) + ")" +
-                                     (tv > mcfg.vocab_size ? "; set teacher_vocab_slice = true to slice it" : ""));
-        teacher->eval();
-        for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+        teacher = Teacher::load(cfg.teacher, device);
+        teacher->match_vocab(mcfg.vocab_size, cfg.teacher_vocab_slice);
     }
 
     std::shared_ptr<TeacherCache> cache;
@@ -399,7 +396,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                 torch::Tensor tlogits;
                 if (teacher) {
                     torch::NoGradGuard ng;
-                    tlogits = slice_teacher_vocab(teacher->forward(x), logits.size(-1));
+                    tlogits = teacher->logits(x);
                 }
                 if (cache) {
                     auto [vals, ids] = cache->windows(windows);
