@@ -336,6 +336,25 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 6, 5000);
         QVERIFY(w.runsPanel()->pplPlot()->displayedPoints(0) >= 2);
         QVERIFY(!rundir::latestCheckpoint(w.store()->all().first().runDir).isEmpty());
+
+        // Stop (SIGTERM: checkpoint, "stopped") and resume with the real trainer.
+        QJsonObject c{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj"}, {"vocab_size", 512}}},
+                      {"steps", 400}, {"seq_len", 32}, {"batch_size", 2}, {"warmup_steps", 2}, {"eval_every", 50},
+                      {"eval_batches", 1}, {"checkpoint_every", 0}, {"device", "cpu"}, {"threads", 1}, {"lr", 1e-3}};
+        QVERIFY(validateTrainConfig(c).isEmpty());
+        QString err;
+        const qint64 id = w.manager()->launch("real-stop", "", "custom", c, &err);
+        QVERIFY2(err.isEmpty(), qPrintable(err));
+        QTRY_VERIFY_WITH_TIMEOUT(w.store()->byId(id)->step >= 3, 120000);
+        QVERIFY(w.manager()->stop(id, &err));
+        QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("stopped"), 60000);
+        const qint64 at = w.store()->byId(id)->step;
+        QVERIFY(at < 400);
+        QVERIFY(!rundir::latestCheckpoint(w.store()->byId(id)->runDir).isEmpty());
+        QVERIFY(w.manager()->resume(id, &err));
+        QTRY_VERIFY_WITH_TIMEOUT(!RunManager::isActive(w.store()->byId(id)->status), 300000);
+        QCOMPARE(w.store()->byId(id)->status, QString("finished"));
+        QCOMPARE(w.store()->byId(id)->step, 400);
     }
 
     void stopAndResume() {

@@ -265,7 +265,15 @@ void RunManager::refresh(qint64 id) {
     const int exitCode = rundir::readExitCode(r.runDir);
 
     QString status = r.status;
-    if (st.valid) {
+    // A status.json older than the current launch belongs to the previous
+    // process (a resumed run before its trainer rewrote it).
+    const QFileInfo statusFile(QDir(r.runDir).filePath(rundir::kStatus));
+    const QFileInfo launchFile(QDir(r.runDir).filePath(rundir::kLauncherPid));
+    const bool staleStatus = st.valid && launcherAlive && st.state != "running" && launchFile.exists() &&
+                             statusFile.lastModified() < launchFile.lastModified();
+    if (staleStatus) {
+        status = "starting";
+    } else if (st.valid) {
         status = st.state;
         if (status == "running" && !trainerAlive && !launcherAlive) status = "lost";
         if (status == "running" && stopping_.value(id)) status = "stopping";
