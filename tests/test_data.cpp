@@ -26,10 +26,10 @@ struct TempDir {
         path = (fs::temp_directory_path() / ("bimamba_test_data_" + std::to_string(getpid()) + "_" +
                                              std::to_string(counter()++)))
                    .string();
-        fs::remove_all(path);
+        bimamba::remove_tree(path);
         fs::create_directories(path);
     }
-    ~TempDir() { fs::remove_all(path); }
+    ~TempDir() { bimamba::remove_tree(path); }
     static int& counter() {
         static int c = 0;
         return c;

@@ -2,6 +2,7 @@
 // over a prompt and decode steps (relative error < 1e-3), greedy generations
 // token for token for 64 tokens; binarized (in+out, in only) and unbinarized
 // models; fp16 storage within fp16 rounding; bad files refused by name.
+#include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -20,7 +21,7 @@ namespace {
 
 fs::path temp_dir(const std::string& name) {
     auto d = fs::temp_directory_path() / ("bimamba_test_engine_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
+    bimamba::remove_tree(d);
     fs::create_directories(d);
     return d;
 }
@@ -117,7 +118,7 @@ Parity run_parity(Mamba2Config cfg, engine::FloatStorage storage, const std::str
                 P.greedy_equal ? "identical" : "differ");
     for (int i = 0; i < 64; ++i)
         if (want_tokens[i] != got_tokens[i]) { P.greedy_first_diff = i; break; }
-    fs::remove_all(dir);
+    bimamba::remove_tree(dir);
     return P;
 }
 
@@ -175,7 +176,7 @@ TEST(Engine, ExportPacksOneBitPerWeightAndStoresTheLayout) {
             const bool bit = (s.data[r * s.shape[1] + c / 8] >> (c % 8)) & 1;
             ASSERT_EQ(neg, bit) << r << "," << c;
         }
-    fs::remove_all(dir);
+    bimamba::remove_tree(dir);
 }
 
 TEST(Engine, BadFilesAndTokensAreRefusedByName) {
@@ -205,7 +206,7 @@ TEST(Engine, BadFilesAndTokensAreRefusedByName) {
     auto eng = engine::Engine::load((dir / "ok.bmd").string());
     EXPECT_THROW(eng->step(cfg.vocab_size), std::out_of_range);
     EXPECT_THROW(eng->step(-1), std::out_of_range);
-    fs::remove_all(dir);
+    bimamba::remove_tree(dir);
 }
 
 TEST(Engine, StateIsConstantAndResetRestartsTheSequence) {
@@ -219,5 +220,5 @@ TEST(Engine, StateIsConstantAndResetRestartsTheSequence) {
     eng->reset();
     auto b = eng->prefill({1, 2, 3});
     EXPECT_EQ(a, b);
-    fs::remove_all(dir);
+    bimamba::remove_tree(dir);
 }

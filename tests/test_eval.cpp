@@ -1,5 +1,6 @@
 // Perplexity and zero-shot multiple choice against hand computations on fixed
 // lookup-table models; task readers on small fixtures; JSONL errors.
+#include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -281,5 +282,5 @@ TEST(ModelSource, RunDirectoriesAndTokenizers) {
     EXPECT_EQ(fs::path(find_tokenizer(ck)), root / "data/tokenizer.model");
     EXPECT_THROW(resolve_checkpoint((root / "data").string()), std::runtime_error);
     EXPECT_THROW(resolve_checkpoint((root / "nope").string()), std::runtime_error);
-    fs::remove_all(root);
+    bimamba::remove_tree(root);
 }

@@ -1,5 +1,6 @@
 // HDF5 reports: C-API round trip, the report layout read back, histograms by
 // hand, clear errors for corrupt or truncated HDF5 and JSONL input.
+#include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -25,7 +26,7 @@ struct TempDir {
     }
     ~TempDir() {
         std::error_code ec;
-        fs::remove_all(p, ec);
+        bimamba::remove_tree(p);
     }
     std::string operator/(const std::string& n) const { return (p / n).string(); }
 };

@@ -1,5 +1,6 @@
 // Teacher top-k logits cache: exact contents, renormalised loss, errors, and a
 // student that learns from the cache alone.
+#include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -27,7 +28,7 @@ struct Fixture {
         teacher->eval();
         tokens = torch::randint(0, cfg.vocab_size, {N * S + 1}, torch::kLong);
     }
-    ~Fixture() { fs::remove_all(dir); }
+    ~Fixture() { bimamba::remove_tree(dir); }
     std::string build(int k) {
         TeacherCacheSpec spec;
         spec.k = k;

@@ -33,7 +33,7 @@ class TrainTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         g_root = (fs::temp_directory_path() / ("bimamba_test_train_" + std::to_string(getpid()))).string();
-        fs::remove_all(g_root);
+        bimamba::remove_tree(g_root);
         fs::create_directories(g_root);
         std::string text = read_file(std::string(BIMAMBA_SHARED_DATA) + "/tinyshakespeare/input.txt").substr(0, 300000);
         std::ofstream(g_root + "/shakespeare.txt") << text;
@@ -45,7 +45,7 @@ protected:
         p.val_fraction = 0.05;
         prepare_corpus(p);
     }
-    static void TearDownTestSuite() { fs::remove_all(g_root); }
+    static void TearDownTestSuite() { bimamba::remove_tree(g_root); }
 
     static TrainConfig config(int64_t steps) {
         TrainConfig c;

@@ -1,5 +1,6 @@
 // Training configs: JSON and TOML give the same config; unknown fields, wrong
 // types and inconsistent values are rejected naming the field.
+#include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -119,5 +120,5 @@ TEST(TrainConfig, LoadsFilesByExtension) {
     EXPECT_EQ(TrainConfig::load((dir / "a.json").string()).steps, 7);
     EXPECT_NE(error_of([&] { TrainConfig::load((dir / "bad.json").string()); }).find("bad.json"), std::string::npos);
     EXPECT_NE(error_of([&] { TrainConfig::load((dir / "none.toml").string()); }).find("none.toml"), std::string::npos);
-    std::filesystem::remove_all(dir);
+    bimamba::remove_tree(dir);
 }

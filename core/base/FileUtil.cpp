@@ -1,6 +1,8 @@
 #include "core/base/FileUtil.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,6 +53,16 @@ void write_file_atomic(const std::string& path, const std::string& data) {
         throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(e));
     }
     fsync_dir(p.has_parent_path() ? p.parent_path().string() : ".");
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path) == 0 ? 0 : -1; }
+}  // namespace
+
+bool remove_tree(const std::string& path) {
+    struct stat sb {};
+    if (::lstat(path.c_str(), &sb) != 0) return errno == ENOENT;
+    return ::nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS) == 0;
 }
 
 std::string read_file(const std::string& path) {

@@ -1,5 +1,6 @@
 #pragma once
 // Small file helpers shared by every area: atomic writes and reads.
+#include <filesystem>
 #include <string>
 
 namespace bimamba {
@@ -10,5 +11,12 @@ namespace bimamba {
 void write_file_atomic(const std::string& path, const std::string& data);
 std::string read_file(const std::string& path);  // throws naming the path
 void fsync_dir(const std::string& dir);
+
+// Deletes a file or a folder tree (no error if absent; returns false if
+// something could not be removed). Use this, not std::filesystem::remove_all:
+// libtorch.so exports its own copy of remove_all that crashes when it wins
+// the symbol lookup (seen with the PyPI torch 2.11 wheels).
+bool remove_tree(const std::string& path);
+inline bool remove_tree(const std::filesystem::path& path) { return remove_tree(path.string()); }
 
 }  // namespace bimamba

@@ -47,7 +47,7 @@ QuickstartRun run_one(const std::string& name, const TrainConfig& cfg, const std
     TrainOptions topt;
     topt.echo = echo;
     std::error_code ec;
-    fs::remove_all(run_dir, ec);  // a quickstart re-run starts its runs afresh
+    bimamba::remove_tree(run_dir);  // a quickstart re-run starts its runs afresh
     TrainResult res = train(cfg, run_dir, topt);
     if (res.state != "finished") throw std::runtime_error("quickstart: run '" + name + "' " + res.state + ": " + res.message);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

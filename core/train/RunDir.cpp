@@ -86,14 +86,14 @@ void RunDir::publish_checkpoint(const std::string& ckpt_dir, int64_t keep) {
         const std::string n = e.path().filename().string();
         if (!e.is_directory()) continue;
         if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0)
-            fs::remove_all(e.path(), ec);  // left by a killed writer
+            bimamba::remove_tree(e.path());  // left by a killed writer
         else if (n.rfind("step_", 0) == 0)
             steps.push_back(n);
     }
     std::sort(steps.begin(), steps.end());
     const std::string newest = fs::path(ckpt_dir).filename().string();
     for (size_t i = 0; i + keep < steps.size(); ++i)
-        if (steps[i] != newest) fs::remove_all(checkpoints_dir() + "/" + steps[i], ec);
+        if (steps[i] != newest) bimamba::remove_tree(checkpoints_dir() + "/" + steps[i]);
 }
 
 std::string RunDir::latest_checkpoint() const {

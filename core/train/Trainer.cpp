@@ -328,10 +328,10 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
         const std::string final_dir = rd.checkpoint_path(at_step);
         const std::string tmp = final_dir + ".tmp";
         std::error_code ec;
-        fs::remove_all(tmp, ec);
+        bimamba::remove_tree(tmp);
         // A folder of this step that `latest` does not name (a writer killed
         // between rename and publish, then resumed from earlier) is replaced.
-        fs::remove_all(final_dir, ec);
+        bimamba::remove_tree(final_dir);
         fs::create_directories(tmp);
         save_model(model, tmp);
         // Test hook: widen the window in which a SIGKILL lands mid-write.

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One batched check on the GPU machine (H100/H200, PyTorch 2.11 + LibTorch,
+# no Qt): build headless with CUDA, run the model/CUDA tests, Hugging Face
+# parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
+# Bi-Mamba student) and the training benchmark. Results go to $OUT.
+#
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train bench
+# Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt)
+# and, where the machine lacks them, .deps/ (googletest sources, nlohmann/toml++ headers).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${OUT:-/tmp/gpu-out}"
+B="${GPU_BUILD_DIR:-/tmp/bimamba-gpu-build}"
+PARTS="${*:-build tests parity train bench}"
+mkdir -p "$OUT"
+CLI="$B/app/bimamba"
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+step() { echo; echo "=== $* ($(date +%T))"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+
+if has build; then
+  step build
+  TP=$(python3 -c 'import torch.utils;print(torch.utils.cmake_prefix_path)')
+  cmake -S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" \
+    -DBIMAMBA_BUILD_GUI=OFF -DBIMAMBA_CUDA=ON -DBIMAMBA_SHARED_DATA="$ROOT/.gpudata" > "$OUT/configure.log" 2>&1 \
+    || { tail -30 "$OUT/configure.log"; exit 1; }
+  cmake --build "$B" -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -30; exit 1; }
+  echo "built in $SECONDS s"
+fi
+
+if has tests; then
+  step tests
+  (cd "$B" && ctest -j 4 --output-on-failure -R "${GPU_TESTS:-test_model|test_cuda|test_checkpoint|test_teacher_cache|test_llama|test_engine}") > "$OUT/ctest.log" 2>&1
+  grep -E "tests passed|Failed|\*\*\*" "$OUT/ctest.log" | tail -15
+  grep -E "max rel|rel err|speed|GB/s" "$OUT/ctest.log" | head -20
+fi
+
+if has parity; then
+  step "parity: transformers Mamba2ForCausalLM"
+  python3 "$ROOT/tests/reference/hf_mamba2_parity.py" /tmp/hf_mamba2 > "$OUT/parity_mamba2.log" 2>&1 || tail -5 "$OUT/parity_mamba2.log"
+  "$CLI" logits --model /tmp/hf_mamba2/model --expected /tmp/hf_mamba2/expected.safetensors 2>&1 | tee -a "$OUT/parity_mamba2.log"
+  step "parity: transformers LlamaForCausalLM (sharded)"
+  python3 "$ROOT/tests/reference/hf_llama_parity.py" /tmp/hf_llama > "$OUT/parity_llama.log" 2>&1 || tail -5 "$OUT/parity_llama.log"
+  "$CLI" logits --model /tmp/hf_llama/model --expected /tmp/hf_llama/expected.safetensors --tol 1e-3 2>&1 | tee -a "$OUT/parity_llama.log"
+fi
+
+if has train; then
+  step "train: 130M teacher then Bi-Mamba student, bf16"
+  W=/tmp/gpu-runs; rm -rf "$W"; mkdir -p "$W"
+  "$CLI" prepare "$ROOT/.gpudata/shakespeare.txt" "$ROOT/.gpudata/fortunes" --unit paragraph \
+    --tokenizer "$ROOT/.gpudata/tokenizer.model" --out "$W/prep" 2>&1 | tail -2
+  STEPS="${TRAIN_STEPS:-400}"
+  cat > "$W/teacher.json" <<JSON
+{"data": "$W/prep", "model": "130m", "steps": $STEPS, "seq_len": 512, "batch_size": 16,
+ "lr": 1e-3, "final_lr": 1e-4, "warmup_steps": 40, "eval_every": 100, "eval_batches": 16,
+ "checkpoint_every": $STEPS, "log_every": 20, "device": "cuda", "seed": 1}
+JSON
+  cat > "$W/student.json" <<JSON
+{"data": "$W/prep", "model": {"preset": "130m", "binarize": "in_proj+out_proj"}, "steps": $STEPS,
+ "seq_len": 512, "batch_size": 16, "lr": 1e-3, "final_lr": 1e-4, "warmup_steps": 40,
+ "eval_every": 100, "eval_batches": 16, "checkpoint_every": $STEPS, "log_every": 20,
+ "loss": "soft_ce", "teacher": "$W/teacher", "init_from": "$W/teacher", "device": "cuda", "seed": 2}
+JSON
+  "$CLI" train --config "$W/teacher.json" --run-dir "$W/teacher" > "$OUT/train_teacher.log" 2>&1; echo "teacher exit $?"
+  "$CLI" train --config "$W/student.json" --run-dir "$W/student" > "$OUT/train_student.log" 2>&1; echo "student exit $?"
+  for r in teacher student; do
+    cp "$W/$r/metrics.jsonl" "$OUT/metrics_$r.jsonl" 2>/dev/null
+    echo "$r:"; grep '"val"' "$W/$r/metrics.jsonl" | tail -2
+    grep '"train"' "$W/$r/metrics.jsonl" | tail -1
+  done
+  "$CLI" eval --model "teacher=$W/teacher,bi-mamba=$W/student" --tasks "wikitext2=$ROOT/.gpudata/wiki_valid.txt" \
+    --window 512 --max-windows 32 --quiet --out "$OUT/eval_wiki.json" 2>&1 | tail -6
+fi
+
+if has bench; then
+  step "bench train (780M shape)"
+  "$CLI" bench train --preset 780m --seq 2048 --micro-batch "${BENCH_MB:-4}" --steps 6 --warmup 2 2>&1 | tee "$OUT/bench_train.log" | tail -20
+fi
+echo "total $SECONDS s"
