@@ -1,6 +1,7 @@
 // Checkpoints: tensors <-> safetensors for every supported dtype, model folders
 // round-trip bit-exactly (same logits), Hugging Face names and sharded folders
 // load into the same model, pickled .bin folders and broken folders are refused.
+#include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -19,7 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 std::string fresh_dir(const std::string& name) {
     auto d = fs::temp_directory_path() / ("bimamba_test_ckpt_" + std::to_string(::getpid())) / name;
-    fs::remove_all(d);
+    bimamba::remove_tree(d);
     fs::create_directories(d);
     return d.string();
 }

@@ -2,6 +2,7 @@
 // checked against a naive float64 re-implementation (explicit loops for the
 // rotary embedding, grouped-query causal attention and SwiGLU); dtypes kept
 // or cast; config/weight errors; Teacher kind detection and vocabulary checks.
+#include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -22,7 +23,7 @@ using Vec = std::vector<double>;
 namespace {
 std::string fresh_dir(const std::string& name) {
     auto d = fs::temp_directory_path() / ("bimamba_test_llama_" + std::to_string(::getpid())) / name;
-    fs::remove_all(d);
+    bimamba::remove_tree(d);
     fs::create_directories(d);
     return d.string();
 }
