@@ -73,6 +73,32 @@ JSON
     --window 512 --max-windows 32 --quiet --out "$OUT/eval_wiki.json" 2>&1 | tail -6
 fi
 
+if has teachers; then
+  step "teachers: LLaMA-architecture teacher (transformers) -> Bi-Mamba student, directly and from a top-k logits cache"
+  W=/tmp/gpu-teach; rm -rf "$W"; mkdir -p "$W"
+  python3 - "$W/llama" <<'PY'
+import sys, torch
+from transformers import LlamaConfig, LlamaForCausalLM
+torch.manual_seed(0)
+cfg = LlamaConfig(vocab_size=32000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+                  num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=False)
+LlamaForCausalLM(cfg).to(torch.bfloat16).save_pretrained(sys.argv[1], safe_serialization=True, max_shard_size="20MB")
+PY
+  ls "$W/llama"
+  "$CLI" prepare "$ROOT/.gpudata/shakespeare.txt" --unit paragraph --tokenizer "$ROOT/.gpudata/tokenizer.model" --out "$W/prep" 2>&1 | tail -1
+  "$CLI" cache-teacher --teacher "$W/llama" --data "$W/prep" --seq-len 256 --k 64 --device cuda --out "$W/cache.bin" 2>&1 | tail -1
+  for mode in teacher cache; do
+    if [ $mode = teacher ]; then src="\"teacher\": \"$W/llama\""; else src="\"teacher_cache\": \"$W/cache.bin\""; fi
+    cat > "$W/$mode.json" <<JSON
+{"data": "$W/prep", "model": {"preset": "small", "vocab_size": 32000, "binarize": "in_proj+out_proj"}, "steps": 60,
+ "seq_len": 256, "batch_size": 16, "lr": 2e-3, "final_lr": 2e-4, "warmup_steps": 10, "eval_every": 30, "eval_batches": 8,
+ "checkpoint_every": 60, "log_every": 10, "loss": "soft_ce", $src, "device": "cuda", "seed": 3}
+JSON
+    "$CLI" train --config "$W/$mode.json" --run-dir "$W/run_$mode" > "$OUT/teach_$mode.log" 2>&1; echo "$mode exit $?"
+    grep '"train"' "$W/run_$mode/metrics.jsonl" | sed -n '1p;$p'
+  done
+fi
+
 if has bench; then
   step "bench train (780M shape)"
   "$CLI" bench train --preset 780m --seq 2048 --micro-batch "${BENCH_MB:-4}" --steps 6 --warmup 2 2>&1 | tee "$OUT/bench_train.log" | tail -20
