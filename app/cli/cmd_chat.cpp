@@ -8,6 +8,7 @@
 #include "app/cli/Command.h"
 #include "core/data/Tokenizer.h"
 #include "core/engine/Engine.h"
+#include "core/eval/CliText.h"
 #include "kernels/cpu/ThreadPool.h"
 
 using namespace bimamba;
@@ -30,18 +31,6 @@ const char* kHelp =
     "  --threads N             worker threads (default: all cores)\n"
     "Template: \"User: <message>\\nAssistant:\" per turn. Commands: /reset, /quit.\n";
 
-std::string unescape(const std::string& s) {
-    std::string o;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 1 < s.size()) {
-            const char c = s[++i];
-            o += c == 'n' ? '\n' : c == 't' ? '\t' : c;
-        } else {
-            o += s[i];
-        }
-    }
-    return o;
-}
 
 int run_chat(const Args& args) {
     Options opt(args, {"help"});
@@ -60,12 +49,12 @@ int run_chat(const Args& args) {
     p.max_tokens = (int)opt.get_int("max-tokens", 128);
     p.seed = (uint64_t)opt.get_int("seed", 0);
     p.stop = {"\nUser:"};
-    if (opt.has("stop")) p.stop.push_back(unescape(opt.get("stop")));
+    if (opt.has("stop")) p.stop.push_back(eval::unescape(opt.get("stop")));
     Sampler check(p);  // validates the options before loading
 
     auto eng = engine::Engine::load(opt.require("model"));
     const Tokenizer& tok = eng->tokenizer();
-    const std::string system = unescape(opt.get("system"));
+    const std::string system = eval::unescape(opt.get("system"));
     bool first = true;
     auto reply = [&](const std::string& message) {
         std::string text = engine::chat_turn(message, first);
@@ -89,7 +78,7 @@ int run_chat(const Args& args) {
         p.seed += 1;  // a new draw per turn
     };
     if (opt.has("message")) {
-        reply(unescape(opt.get("message")));
+        reply(eval::unescape(opt.get("message")));
         return 0;
     }
     std::fprintf(stderr, "bimamba chat: %s (%s, d_model %d, %d layers). /reset clears, /quit exits.\n",

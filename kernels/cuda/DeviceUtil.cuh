@@ -4,6 +4,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/Launch.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -23,5 +25,20 @@ template <typename T> __device__ __forceinline__ T from_f(float v);
 template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
 template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half(v); }
+
+// Calls f(T{}) with T the C++ type of `t`.
+template <typename F> void dispatch(DType t, F&& f) {
+    switch (t) {
+        case DType::F32: f(float{}); break;
+        case DType::BF16: f(__nv_bfloat16{}); break;
+        case DType::F16: f(__half{}); break;
+    }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
 
 }  // namespace bimamba::cuda::k

@@ -21,20 +21,6 @@ namespace {
 
 __device__ __forceinline__ float sigmoidf_(float v) { return 1.f / (1.f + __expf(-v)); }
 
-// Calls f.template operator()<T>() with T the C++ type of `t`.
-template <typename F> void dispatch(DType t, F&& f) {
-    switch (t) {
-        case DType::F32: f(float{}); break;
-        case DType::BF16: f(__nv_bfloat16{}); break;
-        case DType::F16: f(__half{}); break;
-    }
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 // Sum over the block; every thread gets the result. `sh` holds >= 32 floats.
 __device__ __forceinline__ float block_sum(float v, float* sh) {

@@ -19,19 +19,6 @@ namespace bimamba::cuda::k {
 namespace {
 
 
-template <typename F> void dispatch(DType t, F&& f) {
-    switch (t) {
-        case DType::F32: f(float{}); break;
-        case DType::BF16: f(__nv_bfloat16{}); break;
-        case DType::F16: f(__half{}); break;
-    }
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 // M[bc,h,t,s] = CB[bc,g,t,s] * exp(acum[t] - acum[s]) * dt[s]  (s <= t), 0 above the diagonal.
 template <typename T>
