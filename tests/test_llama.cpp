@@ -353,3 +353,84 @@ TEST(Teacher, LoadsEitherKindAndChecksVocabulary) {
     expect_error([&] { Teacher::load(gdir); }, "model_type 'gpt2'; supported teachers are mamba2 and llama");
     expect_error([&] { Teacher::load(fresh_dir("teacher_empty")); }, "no config.json");
 }
+
+namespace {
+// A safetensors file whose header declares `shape` in BF16, the data left as a
+// hole (sparse): sizes a teacher of any size without the disk space for it.
+void write_sparse_safetensors(const std::string& path, const std::string& name, std::vector<int64_t> shape) {
+    uint64_t nbytes = 2;
+    for (auto d : shape) nbytes *= static_cast<uint64_t>(d);
+    std::string header = nlohmann::json({{name, {{"dtype", "BF16"}, {"shape", shape}, {"data_offsets", {0, nbytes}}}}}).dump();
+    header.resize((header.size() + 7) / 8 * 8, ' ');
+    {
+        std::ofstream f(path, std::ios::binary);
+        const uint64_t n = header.size();
+        f.write(reinterpret_cast<const char*>(&n), 8);
+        f << header;
+    }
+    fs::resize_file(path, 8 + header.size() + nbytes);
+}
+}  // namespace
+
+TEST(Teacher, SizedFromHeadersAndRefusedWhenTooLarge) {
+    // Exact bytes from the headers of a sharded fp32 LLaMA folder.
+    auto cfg = tiny_config(false);
+    auto w = random_weights(cfg, 7);
+    std::string ldir = fresh_dir("teacher_size");
+    write_folder(ldir, cfg, w);
+    uint64_t expect = 0;
+    for (auto& [k, v] : w) expect += v.nbytes();
+    EXPECT_EQ(Teacher::weight_bytes(ldir, torch::kCPU), expect);
+
+    // Ours: float32 on the CPU.
+    torch::manual_seed(8);
+    Mamba2LM m(Mamba2Config::preset("tiny"));
+    std::string mdir = fresh_dir("teacher_size_mamba");
+    save_model(m, mdir);
+    uint64_t mexpect = 0;
+    for (auto& p : m->named_tensors()) mexpect += 4 * p.second.numel();
+    EXPECT_EQ(Teacher::weight_bytes(mdir, torch::kCPU), mexpect);
+
+    // The limit: fits with room, refused (naming sizes and the way out) without.
+    setenv("BIMAMBA_MEMORY_LIMIT_GB", "1", 1);
+    EXPECT_NO_THROW(Teacher::check_fits(ldir, torch::kCPU, 0));
+    setenv("BIMAMBA_MEMORY_LIMIT_GB", "0.00001", 1);  // 10 kB
+    expect_error([&] { Teacher::check_fits(ldir, torch::kCPU, 0); }, "does not fit: its weights need 0.00 GB");
+    expect_error([&] { Teacher::check_fits(ldir, torch::kCPU, 0); }, "has 0.00 GB free. Nothing was loaded");
+    expect_error([&] { Teacher::check_fits(ldir, torch::kCPU, 0); }, "cache-teacher");
+    setenv("BIMAMBA_MEMORY_LIMIT_GB", "zero", 1);
+    expect_error([&] { Teacher::check_fits(ldir, torch::kCPU, 0); }, "BIMAMBA_MEMORY_LIMIT_GB='zero'");
+    unsetenv("BIMAMBA_MEMORY_LIMIT_GB");
+
+    // A 2 TB (sparse) teacher against this machine's real free memory: sized
+    // from its header without reading, and refused before loading.
+    std::string hdir = fresh_dir("teacher_huge");
+    write_text(hdir + "/config.json", R"({"model_type": "llama", "hidden_size": 1048576, "vocab_size": 1048576,
+        "intermediate_size": 4, "num_hidden_layers": 0, "num_attention_heads": 1})");
+    write_sparse_safetensors(hdir + "/model.safetensors", "model.embed_tokens.weight", {1 << 20, 1 << 20});
+    EXPECT_EQ(Teacher::weight_bytes(hdir, torch::kCPU), 2ull << 40);
+    expect_error([&] { Teacher::check_fits(hdir, torch::kCPU, 0); }, "its weights need 2199.02 GB");
+    expect_error([&] { Teacher::check_fits(hdir, torch::kCPU, 0); }, "this machine's memory (MemAvailable)");
+}
+
+TEST(Teacher, Bf16Mamba2TeacherRunsInBf16OnCuda) {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: the bf16 teacher path is CUDA-only";
+    torch::manual_seed(9);
+    Mamba2LM m(Mamba2Config::preset("tiny"));
+    std::string dir32 = fresh_dir("teacher_f32"), dir16 = fresh_dir("teacher_bf16");
+    save_model(m, dir32);
+    std::map<std::string, torch::Tensor> half;
+    for (auto& [k, v] : m->named_tensors()) half[k] = v.to(torch::kBFloat16);
+    save_tensors(dir16 + "/model.safetensors", half);
+    fs::copy_file(dir32 + "/config.json", dir16 + "/config.json");
+    const torch::Device cuda(torch::kCUDA, 0);
+    EXPECT_LT(Teacher::weight_bytes(dir16, cuda), 0.6 * Teacher::weight_bytes(dir32, cuda));
+    auto t16 = Teacher::load(dir16, cuda);
+    auto t32 = Teacher::load(dir32, cuda);
+    auto ids = sample_ids(m->config().vocab_size).to(cuda);
+    auto a = t16->logits(ids), b = t32->logits(ids);
+    EXPECT_EQ(a.scalar_type(), torch::kFloat32);
+    const double rel = ((a - b).norm() / b.norm()).item<double>();
+    EXPECT_LT(rel, 3e-2);   // bf16 matrices: close to the float32 teacher...
+    EXPECT_GT(rel, 1e-6);   // ...but not the float32 computation itself
+}

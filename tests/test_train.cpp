@@ -261,6 +261,24 @@ TEST_F(TrainTest, DistillationTrainsABinarizedStudent) {
         EXPECT_NE(std::string(e.what()).find("512"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("640"), std::string::npos) << e.what();
     }
+    // ...and a teacher too large for the device stops the run before its first
+    // step, with nothing trained or checkpointed.
+    c = config(2);
+    c.model = json{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}};
+    c.loss = "soft_ce";
+    c.teacher = teacher;
+    setenv("BIMAMBA_MEMORY_LIMIT_GB", "0.0001", 1);
+    try {
+        train(c, dir("kd_too_big"), quiet());
+        unsetenv("BIMAMBA_MEMORY_LIMIT_GB");
+        FAIL() << "no error";
+    } catch (const std::exception& e) {
+        unsetenv("BIMAMBA_MEMORY_LIMIT_GB");
+        EXPECT_NE(std::string(e.what()).find("does not fit"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("student's training state"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(dir("kd_too_big") + "/checkpoints/step_00000002"));
+    EXPECT_FALSE(fs::exists(dir("kd_too_big") + "/checkpoints/step_00000001"));
 }
 
 namespace {

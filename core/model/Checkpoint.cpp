@@ -83,41 +83,44 @@ std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
     return out;
 }
 
-std::map<std::string, torch::Tensor> load_tensors_any(const std::string& path_or_dir) {
+namespace {
+// weight_map of a sharded folder's model.safetensors.index.json: tensor -> shard file.
+std::map<std::string, std::string> read_shard_index(const std::string& index) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(read_file(index));
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error("'" + index + "' is not valid JSON: " + e.what());
+    }
+    if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw std::runtime_error("'" + index + "' has no weight_map");
+    std::map<std::string, std::string> out;
+    for (auto& [name, file] : j["weight_map"].items()) {
+        if (!file.is_string()) throw std::runtime_error("'" + index + "': weight_map entry '" + name + "' is not a file name");
+        out.emplace(name, file.get<std::string>());
+    }
+    return out;
+}
+}  // namespace
+
+std::vector<std::string> tensor_files(const std::string& path_or_dir) {
     fs::path p(path_or_dir);
     if (!fs::exists(p)) throw std::runtime_error("no checkpoint at '" + path_or_dir + "'");
     if (!fs::is_directory(p)) {
         if (ends_with(p.string(), ".bin") || ends_with(p.string(), ".pt") || ends_with(p.string(), ".pth")) refuse_pickle(p.string());
-        return load_tensors(p.string());
+        return {p.string()};
     }
-    if (fs::exists(p / "model.safetensors")) return load_tensors((p / "model.safetensors").string());
+    if (fs::exists(p / "model.safetensors")) return {(p / "model.safetensors").string()};
     auto index = p / "model.safetensors.index.json";
     if (fs::exists(index)) {
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(read_file(index.string()));
-        } catch (const nlohmann::json::exception& e) {
-            throw std::runtime_error("'" + index.string() + "' is not valid JSON: " + e.what());
-        }
-        if (!j.contains("weight_map") || !j["weight_map"].is_object())
-            throw std::runtime_error("'" + index.string() + "' has no weight_map");
         std::set<std::string> shards;
-        for (auto& [name, file] : j["weight_map"].items()) {
-            if (!file.is_string()) throw std::runtime_error("'" + index.string() + "': weight_map entry '" + name + "' is not a file name");
-            shards.insert(file.get<std::string>());
-        }
-        std::map<std::string, torch::Tensor> out;
+        for (auto& [name, file] : read_shard_index(index.string())) shards.insert(file);
+        std::vector<std::string> out;
         for (auto& s : shards) {
             if (s.find('/') != std::string::npos || s.find("..") != std::string::npos)
                 throw std::runtime_error("'" + index.string() + "' names a shard outside the folder: " + s);
             if (!fs::exists(p / s)) throw std::runtime_error("'" + index.string() + "' names a missing shard " + s);
-            for (auto& [k, v] : load_tensors((p / s).string()))
-                if (!out.emplace(k, v).second)
-                    throw std::runtime_error("tensor '" + k + "' appears in more than one shard of '" + p.string() + "'");
+            out.push_back((p / s).string());
         }
-        for (auto& [name, file] : j["weight_map"].items())
-            if (!out.count(name))
-                throw std::runtime_error("tensor '" + name + "' listed in the index is missing from " + file.get<std::string>());
         return out;
     }
     for (auto& e : fs::directory_iterator(p))
@@ -128,9 +131,27 @@ std::map<std::string, torch::Tensor> load_tensors_any(const std::string& path_or
         while (!rel.empty() && (rel.back() == '\n' || rel.back() == ' ')) rel.pop_back();
         fs::path c = fs::path(rel).is_absolute() ? fs::path(rel) : p / rel;
         if (!fs::exists(c)) c = p / "checkpoints" / fs::path(rel).filename();
-        return load_tensors_any(c.string());
+        return tensor_files(c.string());
     }
     throw std::runtime_error("'" + path_or_dir + "' has no model.safetensors (nor a sharded index)");
+}
+
+std::map<std::string, torch::Tensor> load_tensors_any(const std::string& path_or_dir) {
+    const auto files = tensor_files(path_or_dir);
+    const fs::path dir(path_or_dir);
+    const auto index = (dir / "model.safetensors.index.json").string();
+    const bool sharded = fs::is_directory(dir) && !fs::exists(dir / "model.safetensors") && fs::exists(index);
+    if (!sharded) return load_tensors(files.at(0));
+    std::map<std::string, torch::Tensor> out;
+    for (auto& f : files)
+        for (auto& [k, v] : load_tensors(f))
+            if (!out.emplace(k, v).second)
+                throw std::runtime_error("tensor '" + k + "' appears in more than one shard of '" + path_or_dir + "'");
+    // Every tensor the index lists must be in its shard.
+    for (auto& [name, file] : read_shard_index(index))
+        if (!out.count(name))
+            throw std::runtime_error("tensor '" + name + "' listed in the index is missing from " + file);
+    return out;
 }
 
 namespace {

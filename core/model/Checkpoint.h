@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/model/Mamba2Model.h"
 
@@ -18,6 +19,9 @@ void save_tensors(const std::string& path, const std::map<std::string, torch::Te
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
 // All tensors of a folder (single file or sharded index) or of one file.
 std::map<std::string, torch::Tensor> load_tensors_any(const std::string& path_or_dir);
+// The safetensors files load_tensors_any reads for a path (one file, the
+// shards of an index, or a run directory's newest checkpoint); throws as it does.
+std::vector<std::string> tensor_files(const std::string& path_or_dir);
 
 // Writes dir/config.json and dir/model.safetensors atomically.
 void save_model(const Mamba2LM& model, const std::string& dir);

@@ -8,6 +8,7 @@
 // when asked (the paper's Phi-3.5 teacher); anything else is an error.
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -19,6 +20,17 @@ public:
     static std::unique_ptr<Teacher> load(const std::string& path, torch::Device device = torch::kCPU);
     // "mamba2" or "llama" for a folder, without loading its weights.
     static std::string detect_kind(const std::string& path);
+    // Bytes the teacher's weights will take on `device` once loaded, from the
+    // safetensors headers alone (nothing is read; a 140 GB teacher costs
+    // nothing to size). LLaMA keeps the stored dtype; a Mamba-2 teacher keeps
+    // 16-bit matrices in bf16 on CUDA and holds the rest in float32.
+    static uint64_t weight_bytes(const std::string& path, torch::Device device);
+    // Throws std::runtime_error before anything is loaded when the teacher's
+    // weights plus `other_bytes` (the student's weights, gradients and
+    // optimiser state) exceed the memory `device` has free: the GPU's free
+    // memory, or MemAvailable for the CPU. BIMAMBA_MEMORY_LIMIT_GB, when set,
+    // replaces the free memory (to plan for a smaller device, and for tests).
+    static void check_fits(const std::string& path, torch::Device device, uint64_t other_bytes);
     virtual ~Teacher() = default;
 
     // input_ids (b, l) int64 -> logits (b, l, vocab_size()) float32.

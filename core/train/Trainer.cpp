@@ -239,6 +239,12 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
     // trained here, an imported Mamba-2 or a LLaMA-family model.
     std::unique_ptr<Teacher> teacher;
     if (loss_needs_teacher(ltype) && !cfg.teacher.empty()) {
+        // Fail before loading (or training) when the teacher cannot fit beside
+        // the student, whose weights are already on the device; its gradients
+        // and AdamW moments (12 bytes a parameter) are still to come.
+        int64_t student_params = 0;
+        for (const auto& p : model->parameters()) student_params += p.numel();
+        Teacher::check_fits(cfg.teacher, device, 12ull * static_cast<uint64_t>(student_params));
         teacher = Teacher::load(cfg.teacher, device);
         teacher->match_vocab(mcfg.vocab_size, cfg.teacher_vocab_slice);
     }

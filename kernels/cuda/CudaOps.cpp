@@ -532,4 +532,11 @@ std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x
     return {out[0], out[1]};
 }
 
+std::pair<size_t, size_t> device_memory(int device_index) {
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
+    size_t free_b = 0, total_b = 0;
+    C10_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    return {free_b, total_b};
+}
+
 }  // namespace bimamba::cuda

@@ -57,4 +57,7 @@ using SsdFn = std::function<std::pair<torch::Tensor, torch::Tensor>(
 void set_reference_ssd(SsdFn reference);  // empty function: back to the fused scan
 void set_reference_elementwise(bool on);  // conv1d+SiLU, gated RMSNorm, binarized weight
 
+// (free, total) bytes of a CUDA device's memory, as cudaMemGetInfo reports.
+std::pair<size_t, size_t> device_memory(int device_index);
+
 }  // namespace bimamba::cuda
