@@ -4,7 +4,7 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train bench
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bench profile
 # Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt)
 # and, where the machine lacks them, .deps/ (googletest sources, nlohmann/toml++ headers).
 set -uo pipefail
@@ -103,4 +103,19 @@ if has bench; then
   step "bench train (780M shape)"
   "$CLI" bench train --preset 780m --seq 2048 --micro-batch "${BENCH_MB:-4}" --steps 6 --warmup 2 2>&1 | tee "$OUT/bench_train.log" | tail -20
 fi
+if has profile; then
+  # Where a training step's GPU time goes, ours and the reference's, kernel by kernel.
+  step "profile: bench train --profile (780M shape)"
+  "$CLI" bench train --preset 780m --seq 2048 --micro-batch "${BENCH_MB:-4}" --steps 4 --warmup 2 \
+    --teacher "${PROFILE_TEACHER:-off,on}" --profile - 2>&1 | tee "$OUT/profile_ours.log" | grep -v '^  ' | tail -8
+  if [ -d "$ROOT/.ext/mamba_ref/mamba_ssm" ]; then
+    step "profile: reference (PyTorch + mamba_ssm Triton)"
+    python3 "$ROOT/tests/reference/bench_mamba_ssm_reference.py" --mamba-path "$ROOT/.ext/mamba_ref" --preset 780m \
+      --seq 2048 --micro-batch "${BENCH_MB:-4}" --steps 4 --warmup 3 --teacher "${PROFILE_TEACHER:-off,on}" --profile \
+      2>&1 | tee "$OUT/profile_ref.log" | grep -v '^  ' | tail -8
+  else
+    echo "no .ext/mamba_ref/mamba_ssm (fetched reference files): reference profile skipped"
+  fi
+fi
+
 echo "total $SECONDS s"

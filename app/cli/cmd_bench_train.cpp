@@ -3,10 +3,14 @@
 // soft-target CE of a full-precision teacher run under no_grad), backward,
 // gradient clipping, AdamW. Prints tokens/s, step time, peak GPU memory and
 // model FLOPs utilisation (6·params·tokens/s over the GPU's dense bf16 peak).
-#include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <cstdio>
 #include <sstream>
@@ -15,6 +19,7 @@
 
 #include "app/cli/Command.h"
 #include "core/base/Mamba2Config.h"
+#include "core/model/Autocast.h"
 #include "core/model/Mamba2Model.h"
 #include "core/model/Ssd.h"
 #include "core/train/Losses.h"
@@ -45,6 +50,8 @@ const char* kHelp =
     "  --reference-kernels   LibTorch ops for everything (SSD, conv1d+SiLU, gated RMSNorm, binarize)\n"
     "  --optimizer O         fused (ATen's multi-tensor AdamW, sync-free clipping) | torch\n"
     "                        (torch::optim::AdamW + clip_grad_norm_)   (default fused)\n"
+    "  --profile PREFIX      after timing, profile 2 steps: top GPU kernels per step, and\n"
+    "                        Chrome traces PREFIX.*.json ('-': table only)\n"
     "  --peak-tflops X       dense bf16 peak for MFU                    (default 989, H100 SXM)\n"
     "  --seed N              (default 0)\n";
 
@@ -57,16 +64,41 @@ std::vector<std::string> split(const std::string& s) {
     return out;
 }
 
-struct Autocast {
-    Autocast() {
-        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
+// Runs `n` steps under the Kineto profiler and prints the GPU kernels that
+// took the most time per step (where the step's time goes, kernel by kernel),
+// and writes a Chrome trace when `trace` is not empty.
+void profile_steps(const std::function<void()>& step, int n, const std::string& trace) {
+    namespace prof = torch::profiler::impl;
+    const prof::ProfilerConfig pc(prof::ProfilerState::KINETO);
+    const std::set<prof::ActivityType> acts{prof::ActivityType::CPU, prof::ActivityType::CUDA};
+    torch::autograd::profiler::prepareProfiler(pc, acts);
+    torch::autograd::profiler::enableProfiler(pc, acts);
+    for (int i = 0; i < n; ++i) step();
+    torch::cuda::synchronize();
+    auto result = torch::autograd::profiler::disableProfiler();
+    std::map<std::string, std::pair<double, int>> by_kernel;  // name -> (ns, launches)
+    double total = 0;
+    for (const auto& e : result->events())
+        if (e.deviceType() == c10::DeviceType::CUDA) {
+            auto& k = by_kernel[e.name()];
+            k.first += e.durationNs();
+            k.second += 1;
+            total += e.durationNs();
+        }
+    std::vector<std::pair<std::string, std::pair<double, int>>> rows(by_kernel.begin(), by_kernel.end());
+    std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+    std::printf("  GPU time per step %.1f ms in %zu kernel kinds; top kernels (ms/step, launches/step, share):\n",
+                total / 1e6 / n, rows.size());
+    for (size_t i = 0; i < rows.size() && i < 30; ++i) {
+        std::string name = rows[i].first.substr(0, 100);
+        std::printf("  %8.2f %6d %5.1f%%  %s\n", rows[i].second.first / 1e6 / n, rows[i].second.second / n,
+                    100 * rows[i].second.first / std::max(total, 1.0), name.c_str());
     }
-    ~Autocast() {
-        at::autocast::set_autocast_enabled(at::kCUDA, false);
-        at::autocast::clear_cache();
+    if (!trace.empty()) {
+        result->save(trace);
+        std::printf("  Chrome trace: %s\n", trace.c_str());
     }
-};
+}
 
 // AdamW over all parameters in one multi-tensor kernel (ATen's fused AdamW, as
 // torch.optim.AdamW(fused=True)), and gradient clipping without a host sync.
@@ -112,7 +144,7 @@ struct Result {
 };
 
 Result bench_one(const Mamba2Config& base, const std::string& binarize, bool teacher_on, int64_t mb, int64_t seq,
-                 int steps, int warmup, double peak_flops, uint64_t seed, bool fused_opt) {
+                 int steps, int warmup, double peak_flops, uint64_t seed, bool fused_opt, const std::string& profile) {
     Result r;
     r.name = (binarize == "none" ? std::string("Mamba-2") : "Bi-Mamba (" + binarize + ")") +
              (teacher_on ? " + teacher" : "");
@@ -147,7 +179,7 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
             auto inputs = ids.narrow(1, 0, seq), targets = ids.narrow(1, 1, seq);
             torch::Tensor loss;
             {
-                Autocast ac;
+                AutocastScope ac(true);
                 auto logits = model->forward(inputs);
                 if (teacher_on) {
                     torch::Tensor tl;
@@ -193,6 +225,11 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
 #endif
         r.mfu = 6.0 * double(cfg.num_parameters()) * r.tokens_per_s / peak_flops;
         r.loss = last.item<double>();
+        if (!profile.empty()) {
+            std::string trace = profile == "-" ? std::string() : profile + (binarize == "none" ? ".mamba2" : ".bimamba") + (teacher_on ? "-teacher" : "") + ".json";
+            std::printf("%s:\n", r.name.c_str());
+            profile_steps([&] { step(); }, 2, trace);
+        }
     } catch (const c10::OutOfMemoryError&) {
         r.oom = true;
     }
@@ -209,7 +246,7 @@ int run_bench_train(const Args& args) {
         return 0;
     }
     o.check_known({"preset", "seq", "micro-batch", "steps", "warmup", "binarize", "teacher", "reference-ssd",
-                   "reference-kernels", "peak-tflops", "seed", "optimizer", "help"});
+                   "reference-kernels", "peak-tflops", "seed", "optimizer", "profile", "help"});
     if (o.get("optimizer", "fused") != "fused" && o.get("optimizer") != "torch")
         throw std::invalid_argument("--optimizer takes fused or torch");
     if (!torch::cuda::is_available()) throw std::runtime_error("bench train needs a CUDA GPU (none found)");
@@ -240,7 +277,7 @@ int run_bench_train(const Args& args) {
         for (const auto& t : split(o.get("teacher", "off,on"))) {
             if (t != "on" && t != "off") throw std::invalid_argument("--teacher takes off and/or on");
             auto r = bench_one(base, bin, t == "on", mb, seq, steps, warmup, peak, (uint64_t)o.get_int("seed", 0),
-                              o.get("optimizer", "fused") == "fused");
+                              o.get("optimizer", "fused") == "fused", o.get("profile", ""));
             if (r.oom)
                 std::printf("%-40s %12s\n", r.name.c_str(), "out of memory");
             else

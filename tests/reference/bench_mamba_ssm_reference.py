@@ -164,6 +164,22 @@ def bench(args, binarize, teacher_on):
         print(f"{name:<40} {tps:12.0f} {1000 * s / args.steps:10.1f} "
               f"{torch.cuda.max_memory_allocated() / 2**30:10.2f} {torch.cuda.max_memory_reserved() / 2**30:10.2f} "
               f"{100 * 6 * n_params * tps / (args.peak_tflops * 1e12):6.1f}% {loss.item():8.3f}", flush=True)
+        if args.profile:
+            # Same table as `bimamba bench train --profile`: GPU kernels by time per step.
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+                for _ in range(2):
+                    step()
+                torch.cuda.synchronize()
+            rows = {}
+            for e in prof.events():
+                if e.device_type == torch.autograd.DeviceType.CUDA:
+                    r = rows.setdefault(e.name, [0.0, 0])
+                    r[0] += e.device_time
+                    r[1] += 1
+            total = sum(r[0] for r in rows.values())
+            print(f"  GPU time per step {total / 2e3:.1f} ms in {len(rows)} kernel kinds; top kernels (ms/step, launches/step, share):")
+            for k, (us, n) in sorted(rows.items(), key=lambda kv: -kv[1][0])[:30]:
+                print(f"  {us / 2e3:8.2f} {n // 2:6d} {100 * us / max(total, 1):5.1f}%  {k[:100]}")
     except torch.OutOfMemoryError:
         print(f"{name:<40} {'out of memory':>12}", flush=True)
     finally:
@@ -183,6 +199,7 @@ def main():
     ap.add_argument("--teacher", default="off,on")
     ap.add_argument("--peak-tflops", type=float, default=989.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", action="store_true", help="after timing, print the top GPU kernels of 2 steps")
     ap.add_argument("--fused-adamw", action="store_true", help="torch.optim.AdamW(fused=True) (default: foreach)")
     args = ap.parse_args()
 
