@@ -167,6 +167,39 @@ TEST(CudaKernels, GatedRmsNormMatchesReference) {
     }
 }
 
+TEST(CudaKernels, RmsNormMatchesFloat64Reference) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(4);
+    struct Case { int64_t m, d; };
+    struct Types { c10::ScalarType x, out; };
+    for (auto cs : std::vector<Case>{{1, 1}, {3, 7}, {33, 1536}, {5, 2050}, {2, 8192}, {300, 768}}) {
+        // fp32 residual -> bf16 (the training path), and same-dtype uses.
+        for (auto ty : std::vector<Types>{{torch::kFloat32, torch::kBFloat16}, {torch::kFloat32, torch::kFloat32},
+                                          {torch::kBFloat16, torch::kBFloat16}}) {
+            auto o = torch::TensorOptions().device(kGpu);
+            auto x = (torch::randn({cs.m, cs.d}, o) * 3 + 0.5).to(ty.x).requires_grad_(true);
+            auto w = (torch::rand({cs.d}, o) + 0.5).requires_grad_(true);
+            auto out = cuda::rmsnorm(x, w, 1e-5, ty.out);
+            ASSERT_EQ(out.scalar_type(), ty.out);
+            auto g = torch::randn(out.sizes(), o).to(ty.out);
+            out.backward(g);
+
+            // Independent reference: explicit float64 formula and autograd.
+            auto xr = x.detach().to(torch::kFloat64).requires_grad_(true);
+            auto wr = w.detach().to(torch::kFloat64).requires_grad_(true);
+            auto ref = xr / torch::sqrt(xr.pow(2).mean(-1, true) + 1e-5) * wr;
+            ref.backward(g.to(torch::kFloat64));
+            const bool low = ty.x == torch::kBFloat16 || ty.out == torch::kBFloat16;
+            const double tol = low ? 8e-3 : 1e-5;
+            EXPECT_LT(rel_err(out, ref), tol) << cs.m << "x" << cs.d;
+            EXPECT_LT(rel_err(x.grad(), xr.grad()), ty.x == torch::kBFloat16 ? 1.6e-2 : tol) << cs.m << "x" << cs.d;
+            EXPECT_EQ(x.grad().scalar_type(), ty.x);
+            EXPECT_LT(rel_err(w.grad(), wr.grad()), tol) << cs.m << "x" << cs.d;
+        }
+    }
+}
+
 // ---- SSD chunked scan -----------------------------------------------------------
 
 namespace {

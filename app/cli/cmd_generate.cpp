@@ -1,11 +1,15 @@
 // `bimamba generate`: the same prompt through several models, side by side
 // (the layout of the paper's Figures 11–13), with recurrent O(1) decoding.
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "app/cli/Command.h"
+#include "core/base/EnergyMeter.h"
 #include "core/base/FileUtil.h"
 #include "core/eval/CliText.h"
 #include "core/eval/Generate.h"
@@ -34,16 +38,51 @@ const char* kHelp =
     "  --no-bos                 do not prepend BOS\n"
     "  --width N                table width                         (default 100)\n"
     "  --out FILE               also store the generations as JSON (for `bimamba report`)\n"
-    "  --threads N              CPU threads for LibTorch\n";
+    "  --threads N              CPU threads for LibTorch\n"
+    "  --device cpu|cuda[:N]    where the model runs                (default cpu)\n"
+    "  --stream                 write each piece of text to stdout as soon as it is decoded (flushed),\n"
+    "                           instead of the table; with several models or prompts each generation\n"
+    "                           starts with a line '==> LABEL <==' (or '==> LABEL #P <==')\n"
+    "\n"
+    "After each generation one stats line goes to stderr:\n"
+    "  [N tokens, X tok/s, prompt P tokens, E J/token (SOURCE), stop: REASON] LABEL\n"
+    "SOURCE is NVML (GPU board energy), RAPL (CPU package energy) or estimate (this process's\n"
+    "CPU-seconds x 5 W per busy core, where no energy counter is readable).\n";
+
+// Energy of one generation: NVML on CUDA, RAPL (or a labelled estimate) on CPU.
+struct Energy {
+    std::unique_ptr<CpuEnergyMeter> cpu;
+    std::unique_ptr<GpuEnergyMeter> gpu;
+    explicit Energy(const torch::Device& dev) {
+        if (dev.is_cuda()) {
+            gpu = std::make_unique<GpuEnergyMeter>(dev.has_index() ? (unsigned)dev.index() : 0u);
+            if (!gpu->available()) gpu.reset();
+        }
+        if (!gpu) cpu = std::make_unique<CpuEnergyMeter>();
+    }
+    void start() {
+        if (gpu) gpu->start();
+        else cpu->start();
+    }
+    // joules, short label ("NVML" | "RAPL" | "estimate"), long description
+    std::tuple<double, std::string, std::string> stop() const {
+        if (gpu) {
+            auto s = gpu->elapsed();
+            return {s.joules, "NVML", s.source};
+        }
+        auto s = cpu->elapsed();
+        return {s.joules, s.measured ? "RAPL" : "estimate", s.source};
+    }
+};
 
 int run_generate(const Args& args) {
-    Options o(args, {"no-bos", "help"});
+    Options o(args, {"no-bos", "stream", "help"});
     if (o.has("help")) {
         std::printf("%s", kHelp);
         return 0;
     }
     o.check_known({"models", "model", "prompt", "prompt-file", "max-tokens", "temperature", "top-k", "top-p",
-                   "repetition-penalty", "stop", "seed", "tokenizer", "no-bos", "width", "out", "threads", "help"});
+                   "repetition-penalty", "stop", "seed", "tokenizer", "no-bos", "width", "out", "threads", "device", "stream", "help"});
     if (o.has("threads")) torch::set_num_threads((int)o.get_int("threads", 1));
     std::vector<std::string> prompts;
     if (o.has("prompt-file")) {
@@ -64,29 +103,66 @@ int run_generate(const Args& args) {
     for (auto& s : eval::split_list(o.get("stop", ""))) sp.stop.push_back(eval::unescape(s));
     const bool add_bos = !o.has("no-bos");
     const std::string model_list = o.has("models") ? o.get("models") : o.require("model");
+    const bool stream = o.has("stream");
+    const torch::Device device(o.get("device", "cpu"));
+    if (device.is_cuda() && !torch::cuda::is_available())
+        throw std::invalid_argument("--device " + o.get("device") + ": CUDA is not available");
+    const auto specs = eval::split_list(model_list);
+    const bool framed = stream && specs.size() * prompts.size() > 1;
+    Energy energy(device);
 
     json params = {{"max_tokens", sp.max_tokens}, {"temperature", sp.temperature}, {"top_k", sp.top_k},
                    {"top_p", sp.top_p}, {"repetition_penalty", sp.repetition_penalty}, {"seed", sp.seed},
                    {"stop", sp.stop}, {"add_bos", add_bos}};
     json gens = json::array();
     for (auto& p : prompts) gens.push_back({{"prompt", p}, {"outputs", json::array()}});
-    for (auto& spec : eval::split_list(model_list)) {
+    for (auto& spec : specs) {
         auto [label, path] = eval::label_and_path(spec);
         const std::string ckpt = eval::resolve_checkpoint(path);
         if (label.empty()) label = eval::model_label(ckpt);
         const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
         if (tok_path.empty()) throw std::invalid_argument("model '" + path + "': no tokenizer.model found; pass --tokenizer");
         auto tok = Tokenizer::load(tok_path);
-        auto model = load_model(ckpt);
+        auto model = load_model(ckpt, device);
         for (size_t i = 0; i < prompts.size(); ++i) {
-            auto g = eval::generate(model, *tok, prompts[i], sp, add_bos);
+            eval::TextStreamer streamer(sp.stop);
+            auto emit = [](const std::string& piece) {
+                if (piece.empty()) return;
+                std::fwrite(piece.data(), 1, piece.size(), stdout);
+                std::fflush(stdout);
+            };
+            if (framed) {
+                std::printf("==> %s%s <==\n", label.c_str(),
+                            prompts.size() > 1 ? (" #" + std::to_string(i + 1)).c_str() : "");
+                std::fflush(stdout);
+            }
+            std::function<void(const std::string&)> on_text;
+            if (stream) on_text = [&](const std::string& t) { emit(streamer.update(t)); };
+            if (device.is_cuda()) torch::cuda::synchronize();
+            energy.start();
+            auto g = eval::generate(model, *tok, prompts[i], sp, add_bos, on_text);
+            if (device.is_cuda()) torch::cuda::synchronize();
+            const auto [joules, esrc, edesc] = energy.stop();
+            if (stream) {
+                emit(streamer.finish(g.text));
+                if (framed || isatty(fileno(stdout))) emit("\n");
+            }
+            const int64_t n = (int64_t)g.tokens.size();
+            const double jpt = joules / double(std::max<int64_t>(1, n));
+            const double tps = g.seconds > 0 ? n / g.seconds : 0.0;
+            std::fprintf(stderr, "[%lld tokens, %.1f tok/s, prompt %lld tokens, %.4g J/token (%s), stop: %s] %s\n",
+                         (long long)n, tps, (long long)g.prompt_tokens, jpt, esrc.c_str(), g.stop_reason.c_str(),
+                         label.c_str());
+            std::fflush(stderr);
             gens[i]["outputs"].push_back({{"label", label}, {"model", ckpt}, {"text", g.text},
-                                          {"new_tokens", (int64_t)g.tokens.size()}, {"prompt_tokens", g.prompt_tokens},
+                                          {"new_tokens", n}, {"prompt_tokens", g.prompt_tokens},
                                           {"seconds", g.seconds}, {"stop_reason", g.stop_reason},
-                                          {"tok_per_s", g.seconds > 0 ? g.tokens.size() / g.seconds : 0.0}});
+                                          {"tok_per_s", tps}, {"joules", joules}, {"joules_per_token", jpt},
+                                          {"energy_source", edesc}, {"energy_measured", esrc != "estimate"}});
         }
     }
     for (auto& g : gens) {
+        if (stream) break;  // the text went out as it was decoded
         std::vector<std::pair<std::string, std::string>> rows;
         for (auto& out : g["outputs"]) rows.push_back({out["label"].get<std::string>(), out["text"].get<std::string>()});
         std::printf("%s\n", eval::side_by_side(g["prompt"].get<std::string>(), rows, (int)o.get_int("width", 100)).c_str());

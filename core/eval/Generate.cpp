@@ -58,6 +58,69 @@ GenerationOutput generate(Mamba2LM& model, const Tokenizer& tok, const std::stri
 
 namespace {
 
+// Bytes at the end of `s` that do not yet form a complete UTF-8 character,
+// plus any trailing U+FFFD (EF BF BD: SentencePiece's placeholder for bytes
+// of a character that is still incomplete).
+size_t unstable_utf8_tail(const std::string& s) {
+    size_t n = s.size(), held = 0;
+    for (;;) {
+        // an incomplete multi-byte sequence at the end
+        size_t i = n, cont = 0;
+        while (i > 0 && cont < 3 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80) --i, ++cont;
+        if (i > 0) {
+            const unsigned char lead = static_cast<unsigned char>(s[i - 1]);
+            const size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+            if (need > cont) {
+                held += n - (i - 1);
+                n = i - 1;
+                continue;
+            }
+        }
+        if (n >= 3 && s.compare(n - 3, 3, "\xEF\xBF\xBD") == 0) {
+            held += 3;
+            n -= 3;
+            continue;
+        }
+        return held;
+    }
+}
+
+}  // namespace
+
+std::string TextStreamer::update(const std::string& text) {
+    if (!consistent_) return {};
+    if (text.compare(0, emitted_.size(), emitted_) != 0) {
+        consistent_ = false;
+        return {};
+    }
+    size_t end = text.size() - unstable_utf8_tail(text);
+    // hold back the longest tail that is a proper prefix of a stop string
+    size_t hold = 0;
+    for (const auto& s : stop_)
+        for (size_t k = std::min(s.size() - (s.empty() ? 0 : 1), end); k > hold; --k)
+            if (text.compare(end - k, k, s, 0, k) == 0) {
+                hold = k;
+                break;
+            }
+    end -= hold;
+    if (end <= emitted_.size()) return {};
+    std::string piece = text.substr(emitted_.size(), end - emitted_.size());
+    emitted_ += piece;
+    return piece;
+}
+
+std::string TextStreamer::finish(const std::string& text) {
+    if (!consistent_ || text.compare(0, emitted_.size(), emitted_) != 0) {
+        consistent_ = false;
+        return {};
+    }
+    std::string piece = text.substr(emitted_.size());
+    emitted_ = text;
+    return piece;
+}
+
+namespace {
+
 // UTF-8 aware length in code points (good enough for column layout).
 size_t display_len(const std::string& s) {
     size_t n = 0;

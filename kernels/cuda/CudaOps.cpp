@@ -140,6 +140,49 @@ Tensor conv1d_silu_reference(const Tensor& x, const Tensor& weight, const Tensor
 // Gated RMSNorm
 // ============================================================================
 
+// The blocks' pre-norm. Output in `out_dtype` (the matmul's dtype under
+// autocast); gradient to x in x's dtype.
+struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
+    static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& weight, double eps,
+                          c10::ScalarType out_dtype) {
+        c10::cuda::CUDAGuard guard(x_in.device());
+        const int64_t d = x_in.size(-1);
+        auto x = x_in.reshape({-1, d}).contiguous();
+        const int64_t m = x.size(0);
+        auto w = weight.to(torch::kFloat32).contiguous();
+        auto out = new_out({m, d}, x.options().dtype(out_dtype));
+        auto rstd = new_out({m}, x.options().dtype(torch::kFloat32));
+        k::rmsnorm_fwd(x.data_ptr(), kdtype(x), w.data_ptr<float>(), out.data_ptr(), kdtype(out),
+                       rstd.data_ptr<float>(), m, d, (float)eps, stream());
+        ctx->save_for_backward({x, weight, rstd});
+        ctx->saved_data["x_shape"] = x_in.sizes().vec();
+        return out.view(x_in.sizes());
+    }
+    static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+        auto s = ctx->get_saved_variables();
+        const auto &x = s[0], &weight = s[1], &rstd = s[2];
+        c10::cuda::CUDAGuard guard(x.device());
+        auto shape = ctx->saved_data["x_shape"].toIntVector();
+        const int64_t m = x.size(0), d = x.size(1);
+        auto g = grads[0].reshape({m, d});
+        if (!kernel_dtype(g.scalar_type())) g = g.to(x.scalar_type());
+        g = g.contiguous();
+        auto w = weight.to(torch::kFloat32).contiguous();
+        auto dx = new_out({m, d}, x.options());
+        const int rb = (int)std::max<int64_t>(1, std::min<int64_t>(m, 512));
+        auto dw = new_out({rb, d}, x.options().dtype(torch::kFloat32));
+        k::rmsnorm_bwd(x.data_ptr(), kdtype(x), w.data_ptr<float>(), rstd.data_ptr<float>(), g.data_ptr(), kdtype(g),
+                       dx.data_ptr(), dw.data_ptr<float>(), m, d, rb, stream());
+        return {dx.view(shape), dw.sum(0).to(weight.scalar_type()), Tensor(), Tensor()};
+    }
+};
+
+Tensor rmsnorm_reference(const Tensor& x, const Tensor& weight, double eps, c10::ScalarType out_dtype) {
+    auto ct = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto xf = x.to(ct);
+    return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps) * weight).to(out_dtype);
+}
+
 struct GatedRmsNormFn : torch::autograd::Function<GatedRmsNormFn> {
     static Tensor forward(AutogradContext* ctx, const Tensor& y_in, const Tensor& z_in, const Tensor& weight,
                           int64_t group_size, double eps) {
@@ -507,6 +550,14 @@ torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& we
     if (g_ref_elementwise || !x.is_cuda() || !kernel_dtype(x.scalar_type()) || !k::conv_supported_k((int)weight.size(-1)))
         return conv1d_silu_reference(x, weight, bias);
     return ConvSiluFn::apply(x, weight, bias);
+}
+
+torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, double eps, c10::ScalarType out_dtype) {
+    TORCH_CHECK(x.dim() >= 1 && weight.numel() == x.size(-1), "rmsnorm: x (..., d), weight (d)");
+    if (g_ref_elementwise || !x.is_cuda() || !kernel_dtype(x.scalar_type()) || !kernel_dtype(out_dtype) ||
+        x.size(-1) > k::rmsnorm_max_group())
+        return rmsnorm_reference(x, weight, eps, out_dtype);
+    return RmsNormFn::apply(x, weight, eps, out_dtype);
 }
 
 torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, const torch::Tensor& weight,

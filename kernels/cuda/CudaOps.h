@@ -29,6 +29,11 @@ std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x
 // weight (c, 1, k) as in nn.Conv1d(groups=c), bias (c) -> (b, l, c) in x's dtype.
 torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
+// RMSNorm over the last dim: x * rsqrt(mean(x^2) + eps) * weight, computed
+// in fp32 and written in `out_dtype` (the blocks' pre-norm: fp32 residual in,
+// the matmul's bf16 out). Gradient to x in x's dtype.
+torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, double eps, c10::ScalarType out_dtype);
+
 // Gated RMSNorm, norm_before_gate=False: rmsnorm(y*silu(z)) * weight over
 // groups of group_size channels. y, z (..., d); weight (d). Output in y's dtype.
 torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, const torch::Tensor& weight,

@@ -245,6 +245,38 @@ __global__ void grms_fwd_kernel(const T* __restrict__ y, const T* __restrict__ z
     }
 }
 
+// ============================================================================
+// Plain RMSNorm, the blocks' pre-norm: out = x * rstd * w, rstd =
+// rsqrt(mean(x^2) + eps). x is the float32 residual stream; out is written in
+// the matmul's dtype (bf16 under autocast), folding in the cast that would
+// otherwise be a separate pass. One block per row.
+// ============================================================================
+
+template <typename Ti, typename To>
+__global__ void rms_fwd_kernel(const Ti* __restrict__ x, const float* __restrict__ w, To* __restrict__ out,
+                               float* __restrict__ rstd, int64_t d, float eps) {
+    __shared__ float sh[32];
+    const int64_t m = blockIdx.x;
+    const Ti* xr = x + m * d;
+    float v[kNormPer];
+    float ss = 0.f;
+#pragma unroll
+    for (int i = 0; i < kNormPer; ++i) {
+        const int64_t j = threadIdx.x + (int64_t)i * blockDim.x;
+        v[i] = j < d ? to_f(xr[j]) : 0.f;
+        ss += v[i] * v[i];
+    }
+    ss = block_sum(ss, sh);
+    const float r = rsqrtf(ss / (float)d + eps);
+    if (threadIdx.x == 0) rstd[m] = r;
+    To* orow = out + m * d;
+#pragma unroll
+    for (int i = 0; i < kNormPer; ++i) {
+        const int64_t j = threadIdx.x + (int64_t)i * blockDim.x;
+        if (j < d) orow[j] = from_f<To>(v[i] * r * w[j]);
+    }
+}
+
 // Backward: n = v*rstd, dn = g*w,
 //   dv = rstd * (dn - n * mean(dn*n));  dy = dv*silu(z);  dz = dv*y*silu'(z);  dw += g*n
 // A block walks a range of rows of one group, keeping its dw partial in registers.
@@ -317,6 +349,54 @@ int norm_threads(int64_t gs) {
     return t;
 }
 
+// Backward of the plain RMSNorm: n = x*rstd, dn = g*w,
+//   dx = rstd * (dn - n * mean(dn*n));  dw += g*n (per-block partials).
+template <typename Ti, typename Tg>
+__global__ void __launch_bounds__(kNormMaxThreads) rms_bwd_kernel(const Ti* __restrict__ x, const float* __restrict__ w,
+                                const float* __restrict__ rstd, const Tg* __restrict__ g, Ti* __restrict__ dx,
+                                float* __restrict__ dw_part, int64_t m_total, int64_t d, int64_t rows_per_block) {
+    __shared__ float sh[32];
+    float wr[kNormPer], dwacc[kNormPer];
+#pragma unroll
+    for (int i = 0; i < kNormPer; ++i) {
+        const int64_t j = threadIdx.x + (int64_t)i * blockDim.x;
+        wr[i] = j < d ? w[j] : 0.f;
+        dwacc[i] = 0.f;
+    }
+    const int64_t m0 = blockIdx.x * rows_per_block, m1 = min(m_total, m0 + rows_per_block);
+    for (int64_t m = m0; m < m1; ++m) {
+        const Ti* xr = x + m * d;
+        const Tg* gr = g + m * d;
+        const float r = rstd[m];
+        float n[kNormPer], dn[kNormPer];
+        float dot = 0.f;
+#pragma unroll
+        for (int i = 0; i < kNormPer; ++i) {
+            const int64_t j = threadIdx.x + (int64_t)i * blockDim.x;
+            n[i] = dn[i] = 0.f;
+            if (j < d) {
+                const float gv = to_f(gr[j]);
+                n[i] = to_f(xr[j]) * r;
+                dn[i] = gv * wr[i];
+                dot += dn[i] * n[i];
+                dwacc[i] += gv * n[i];
+            }
+        }
+        dot = block_sum(dot, sh) / (float)d;
+        Ti* dxr = dx + m * d;
+#pragma unroll
+        for (int i = 0; i < kNormPer; ++i) {
+            const int64_t j = threadIdx.x + (int64_t)i * blockDim.x;
+            if (j < d) dxr[j] = from_f<Ti>(r * (dn[i] - n[i] * dot));
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < kNormPer; ++i) {
+        const int64_t j = threadIdx.x + (int64_t)i * blockDim.x;
+        if (j < d) dw_part[blockIdx.x * d + j] = dwacc[i];
+    }
+}
+
 }  // namespace
 
 // ---- launchers ---------------------------------------------------------------
@@ -387,6 +467,39 @@ void conv1d_silu_bwd(const void* x, DType t, int64_t sxb, int64_t sxl, const flo
 }
 
 int64_t rmsnorm_max_group() { return (int64_t)kNormPer * kNormMaxThreads; }
+
+void rmsnorm_fwd(const void* x, DType tx, const float* w, void* out, DType to, float* rstd, int64_t m, int64_t d,
+                 float eps, cudaStream_t s) {
+    if (m * d == 0) return;
+    if (d > rmsnorm_max_group()) throw std::runtime_error("rmsnorm: row too wide");
+    const int threads = norm_threads(d);
+    dispatch(tx, [&](auto ti) {
+        dispatch(to, [&](auto tout) {
+            using Ti = decltype(ti);
+            using To = decltype(tout);
+            rms_fwd_kernel<Ti, To><<<(unsigned)m, threads, 0, s>>>(static_cast<const Ti*>(x), w, static_cast<To*>(out),
+                                                                  rstd, d, eps);
+        });
+    });
+    check_launch("rmsnorm_fwd");
+}
+
+void rmsnorm_bwd(const void* x, DType tx, const float* w, const float* rstd, const void* g, DType tg, void* dx,
+                 float* dw_part, int64_t m, int64_t d, int row_blocks, cudaStream_t s) {
+    if (m * d == 0) return;
+    if (d > rmsnorm_max_group()) throw std::runtime_error("rmsnorm: row too wide");
+    const int threads = norm_threads(d);
+    const int64_t rpb = (m + row_blocks - 1) / row_blocks;
+    dispatch(tx, [&](auto ti) {
+        dispatch(tg, [&](auto tgr) {
+            using Ti = decltype(ti);
+            using Tg = decltype(tgr);
+            rms_bwd_kernel<Ti, Tg><<<(unsigned)row_blocks, threads, 0, s>>>(
+                static_cast<const Ti*>(x), w, rstd, static_cast<const Tg*>(g), static_cast<Ti*>(dx), dw_part, m, d, rpb);
+        });
+    });
+    check_launch("rmsnorm_bwd");
+}
 
 void gated_rmsnorm_fwd(const void* y, const void* z, DType t, int64_t sy, int64_t sz, const float* w, void* out,
                        float* rstd, int64_t m, int64_t ngroups, int64_t gs, float eps, cudaStream_t s) {

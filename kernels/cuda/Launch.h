@@ -43,6 +43,14 @@ void gated_rmsnorm_bwd(const void* y, const void* z, DType t, int64_t sy, int64_
                        const float* rstd, const void* g, void* dy, void* dz, float* dw_part, int64_t m,
                        int64_t ngroups, int64_t gs, int row_blocks, cudaStream_t s);
 
+// ---- plain RMSNorm (the blocks' pre-norm) ----------------------------------
+// x (m, d) contiguous in tx, w (d) fp32; out (m, d) in `to`; rstd (m) fp32.
+void rmsnorm_fwd(const void* x, DType tx, const float* w, void* out, DType to, float* rstd, int64_t m, int64_t d,
+                 float eps, cudaStream_t s);
+// g (m, d) contiguous in tg; dx (m, d) in tx; dw_part (row_blocks, d).
+void rmsnorm_bwd(const void* x, DType tx, const float* w, const float* rstd, const void* g, DType tg, void* dx,
+                 float* dw_part, int64_t m, int64_t d, int row_blocks, cudaStream_t s);
+
 // ---- SSD chunked scan pieces -----------------------------------------------
 // All per-chunk tensors are laid out (b, c, h, T[, ...]) contiguous; CB is
 // (b, c, g, T, T) fp32 with heads h = g*hg sharing group g.
