@@ -119,12 +119,15 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
     auto x = xBC.narrow(-1, 0, di).reshape({b, l, nh, hd});
     auto B = xBC.narrow(-1, di, g * n).reshape({b, l, g, n});
     auto C = xBC.narrow(-1, di + g * n, g * n).reshape({b, l, g, n});
-    RECORD_USER_SCOPE("mixer.ssd");
-    auto dtf = F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
-    auto A = -torch::exp(A_log);
-
-    auto [y, final_state] = ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size);
-    if (state) state->ssm_state = final_state.to(state->ssm_state.scalar_type());
+    torch::Tensor y;
+    {
+        RECORD_USER_SCOPE("mixer.ssd");
+        auto dtf = F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
+        auto A = -torch::exp(A_log);
+        auto [ys, final_state] = ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size);
+        if (state) state->ssm_state = final_state.to(state->ssm_state.scalar_type());
+        y = ys;
+    }
     {
         RECORD_USER_SCOPE("mixer.skip_gated_norm");
         y = y + x * D.view({1, 1, nh, 1}).to(x.scalar_type());
