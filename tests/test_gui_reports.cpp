@@ -24,6 +24,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QSvgRenderer>
 #include <QTableWidget>
@@ -435,13 +436,31 @@ private slots:
         QCOMPARE(e.memMb, 1.04 * 1024);
         QCOMPARE(e.joulesPerToken, 0.35);
         QCOMPARE(e.tokPerS, 77.8);  // kept from before
+        QCOMPARE(e.energySource, QString());
+        QCOMPARE(e.energyText(), QString("0.35 J/token"));
+        // `bimamba chat`'s energy: "<J> J/token (estimate)" or "(RAPL)", inside its stats line
+        const ChatStats est = parseChatStats("[64 tokens, 80.1 tok/s decode, prompt 9 tokens at 300.0 tok/s, 0.123 J/token (estimate), stop: eos]\n");
+        QCOMPARE(est.joulesPerToken, 0.123);
+        QCOMPARE(est.energySource, QString("estimate"));
+        QVERIFY(!est.energyMeasured());
+        QCOMPARE(est.energyText(), QString("0.123 J/token (estimate)"));
+        QCOMPARE(est.tokPerS, 80.1);
+        QCOMPARE(est.tokens, qint64(64));
+        const ChatStats rapl = parseChatStats("[64 tokens, 80.1 tok/s decode, prompt 9 tokens at 300.0 tok/s, stop: eos] 0.0456 J/token (RAPL)\n", est);
+        QCOMPARE(rapl.joulesPerToken, 0.0456);
+        QCOMPARE(rapl.energySource, QString("RAPL"));
+        QVERIFY(rapl.energyMeasured());
+        QCOMPARE(rapl.energyText(), QString("0.0456 J/token (RAPL, measured)"));
+        QCOMPARE(parseChatStats("1.5e-02 J/token (estimate)").joulesPerToken, 0.015);
+        QCOMPARE(parseChatStats("12 mJ/token (RAPL)").joulesPerToken, 0.012);
+        QCOMPARE(ChatStats{}.energyText(), QString("–"));
         // a chat engine driven through stdin/stdout: the reply streams into the transcript
         QTemporaryDir ws;
         const QString cli = QDir(ws.path()).filePath("bimamba");
         QFile f(cli);
         f.open(QIODevice::WriteOnly);
         f.write("#!/bin/sh\n[ \"$1\" = chat ] || exit 2\nwhile read -r line; do printf 'Assistant: echo %s\\n' \"$line\"; "
-                "echo '[3 tokens, 42.0 tok/s decode, prompt 2 tokens at 99.0 tok/s, stop: eos]' >&2; done\n");
+                "echo '[3 tokens, 42.0 tok/s decode, prompt 2 tokens at 99.0 tok/s, 0.0123 J/token (estimate), stop: eos]' >&2; done\n");
         f.close();
         f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
         MainWindow w(ws.path(), cli);
@@ -451,7 +470,120 @@ private slots:
         c->send("hello there");
         QTRY_VERIFY_WITH_TIMEOUT(c->transcript(0).contains("Assistant: echo hello there"), 5000);
         QTRY_COMPARE_WITH_TIMEOUT(c->stats(0).tokPerS, 42.0, 5000);
+        QCOMPARE(c->stats(0).joulesPerToken, 0.0123);
+        QCOMPARE(c->stats(0).energySource, QString("estimate"));
+        // the panel shows the energy with its label (the stats line refreshes once a second)
+        QTRY_VERIFY_WITH_TIMEOUT(c->statsText(0).contains("0.0123 J/token (estimate)"), 3000);
         c->stopEngines();
+    }
+
+    // `bimamba generate --stream` output appears in the column while the
+    // process is still running (a fake CLI writes one word, waits, then the
+    // rest), and the final stats line (tokens, tok/s, J/token with its
+    // source) is shown under the column.
+    void compareStreamsTextBeforeTheProcessEnds() {
+        QTemporaryDir ws;
+        const QString cli = QDir(ws.path()).filePath("bimamba");
+        QFile f(cli);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("#!/bin/sh\n[ \"$1\" = generate ] || exit 2\n"
+                "case \" $* \" in *' --stream '*|*' --stream') ;; *) echo 'no --stream' >&2; exit 3;; esac\n"
+                "printf 'Leonardo'\n"               // no newline: a raw piece, as the real CLI flushes it
+                "while [ ! -e \"$0.go\" ]; do sleep 0.05; done\n"  // holds until the test has looked
+                "printf ' da Vinci'\n"
+                "echo '[3 tokens, 51.2 tok/s, prompt 9 tokens, 0.0123 J/token (estimate), stop: max_tokens] fp' >&2\n");
+        f.close();
+        f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        MainWindow w(ws.path(), cli);
+        ComparePanel* p = w.comparePanel();
+        p->setModels({"fp=/ck/fp"});
+        QSignalSpy done(p, &ComparePanel::allFinished);
+        p->generate();
+        QTRY_COMPARE_WITH_TIMEOUT(p->columnText(0), QString("Leonardo"), 5000);
+        QVERIFY(p->isRunning());  // partial text while the process is still going
+        QCOMPARE(p->columnStatus(0), QString("streaming…"));
+        QFile(cli + ".go").open(QIODevice::WriteOnly);
+        QTRY_VERIFY_WITH_TIMEOUT(done.count() >= 1, 10000);
+        QCOMPARE(p->columnText(0), QString("Leonardo da Vinci"));
+        QCOMPARE(p->columnStatus(0), QString("done — 3 tokens · 51.2 tok/s · 0.0123 J/token (estimate)"));
+        QCOMPARE(ComparePanel::parseGenerateStats("x\n[7 tokens, 3.0 tok/s, prompt 2 tokens, 2.5 J/token (NVML), stop: eos] bi\n"),
+                 QString("7 tokens · 3.0 tok/s · 2.5 J/token (NVML) · stop: eos"));
+        QCOMPARE(ComparePanel::parseGenerateStats("error: nothing"), QString());
+    }
+
+    // With the real CLI: a tiny model trained here; `generate --stream`
+    // writes exactly the text that the non-streaming command stores (also
+    // with a stop string), and the Compare panel shows that same text.
+    void realGenerateStreamMatchesNonStream() {
+        const QString cli = qEnvironmentVariable("BIMAMBA_CLI");
+        if (cli.isEmpty() || !QFileInfo(cli).isExecutable()) QSKIP("BIMAMBA_CLI is not set to a built bimamba");
+        QProcess help;
+        help.start(cli, {"generate", "--help"});
+        QVERIFY(help.waitForFinished(60000));
+        if (!help.readAllStandardOutput().contains("--stream")) QSKIP("this bimamba's generate has no --stream");
+        QTemporaryDir ws;
+        const QString text = QDir(ws.path()).filePath("corpus.txt");
+        QFile f(text);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        for (int i = 0; i < 300; ++i)
+            f.write(QStringLiteral("The quick brown fox %1 jumps over the lazy dog number %2.\n").arg(i % 17).arg(i % 29).toUtf8());
+        f.close();
+        const QString data = QDir(ws.path()).filePath("data");
+        auto run = [&](const QStringList& args, QByteArray* out = nullptr, QByteArray* err = nullptr) {
+            QProcess p;
+            p.start(cli, args);
+            if (!p.waitForFinished(300000)) return false;
+            if (out) *out = p.readAllStandardOutput();
+            const QByteArray e = p.readAllStandardError();
+            if (err) *err = e;
+            if (p.exitCode() != 0) qWarning("%s", e.constData());
+            return p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0;
+        };
+        QVERIFY(run({"prepare", text, "--out", data, "--unit", "line", "--vocab-size", "300", "--quiet"}));
+        const QString cfg = QDir(ws.path()).filePath("tiny.json");
+        rundir::writeJsonFile(cfg, QJsonObject{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}, {"vocab_size", 512}}},
+                                               {"steps", 4}, {"seq_len", 32}, {"batch_size", 2}, {"warmup_steps", 1}, {"eval_every", 0},
+                                               {"checkpoint_every", 0}, {"device", "cpu"}, {"threads", 1}, {"lr", 3e-3}});
+        const QString runDir = QDir(ws.path()).filePath("run");
+        QVERIFY(run({"train", "--config", cfg, "--run-dir", runDir}));
+        for (const QStringList& extra : {QStringList{}, QStringList{"--stop", "o"}}) {
+            const QStringList common = QStringList{"generate", "--models", "tiny=" + runDir, "--prompt", "The quick brown",
+                                                   "--max-tokens", "24", "--threads", "1"} + extra;
+            const QString json = QDir(ws.path()).filePath("gen.json");
+            QByteArray table, streamed, err;
+            QVERIFY(run(common + QStringList{"--out", json}, &table));
+            QVERIFY(run(common + QStringList{"--stream"}, &streamed, &err));
+            const QJsonObject g = QJsonDocument::fromJson(all(json)).object();
+            const QJsonObject o = g["generations"].toArray()[0].toObject()["outputs"].toArray()[0].toObject();
+            const QString expected = o["text"].toString();
+            QVERIFY2(!expected.isEmpty() || extra.size(), "the tiny model generated nothing");
+            QCOMPARE(QString::fromUtf8(streamed), expected);
+            QVERIFY(!streamed.contains("+---"));  // no table in stream mode
+            QVERIFY(table.contains("+---"));
+            // stats line with energy per token and its source
+            QVERIFY2(QRegularExpression(R"(\[[0-9]+ tokens, [0-9.]+ tok/s, prompt [0-9]+ tokens, [0-9.e+-]+ J/token \((RAPL|estimate)\), stop: [a-z_]+\] tiny)")
+                         .match(QString::fromUtf8(err)).hasMatch(), err.constData());
+            QVERIFY(o["joules_per_token"].toDouble() > 0);
+            QVERIFY(!o["energy_source"].toString().isEmpty());
+            if (extra.size()) QVERIFY(!expected.contains('o'));
+        }
+        // the Compare panel, driving the same CLI, shows the same text
+        QProcess p;
+        const QString json = QDir(ws.path()).filePath("gen.json");
+        QVERIFY(run({"generate", "--models", "tiny=" + runDir, "--prompt", "The quick brown", "--max-tokens", "24", "--out", json}));
+        const QString expected = QJsonDocument::fromJson(all(json)).object()["generations"].toArray()[0].toObject()["outputs"]
+                                     .toArray()[0].toObject()["text"].toString();
+        MainWindow w(ws.path(), cli);
+        ComparePanel* c = w.comparePanel();
+        c->setModels({"tiny=" + runDir});
+        c->setPrompt("The quick brown");
+        c->setMaxTokens(24);
+        QSignalSpy done(c, &ComparePanel::allFinished);
+        c->generate();
+        QTRY_VERIFY_WITH_TIMEOUT(done.count() >= 1, 120000);
+        QCOMPARE(c->columnText(0), expected);
+        QVERIFY2(c->columnStatus(0).startsWith("done — 24 tokens") || c->columnStatus(0).contains("stop:"), qPrintable(c->columnStatus(0)));
+        QVERIFY(c->columnStatus(0).contains("J/token ("));
     }
 
     void compareShowsEachModelsOutputOrError() {

@@ -19,6 +19,7 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QProcess>
+#include <QSet>
 #include <QSignalSpy>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -168,6 +169,141 @@ private slots:
         plot.setLogScale(true);
         QCOMPARE(plot.plot()->yAxis->scaleType(), QCPAxis::stLogarithmic);
         QVERIFY(plot.readoutAt(1000 * 512).contains("loss"));
+    }
+
+    // The background (async) path gives exactly the tables the synchronous
+    // one does, also when a large append overlaps steps already read (a
+    // resumed run re-appends from its checkpoint) and with malformed lines.
+    void asyncMetricsLoadMatchesSyncRead() {
+        const QString path = QDir(tmp_.path()).filePath("async.jsonl");
+        QFile::remove(path);
+        QByteArray a;
+        for (int i = 1; i <= 3000; ++i) {
+            a += QStringLiteral("{\"type\":\"train\",\"step\":%1,\"loss\":%2}\n").arg(i).arg(5.0 - i * 1e-3).toUtf8();
+            if (i % 500 == 0) a += QStringLiteral("{\"type\":\"val\",\"step\":%1,\"val_ppl\":%2}\n").arg(i).arg(40.0 - i * 1e-3).toUtf8();
+        }
+        appendLine(path, a);
+        MetricsReader sync(path), async(path);
+        async.setAsyncThreshold(0);  // every non-empty read goes to the worker
+        QSignalSpy loaded(&async, &MetricsReader::loaded);
+        QCOMPARE(sync.poll(), 3006);
+        QCOMPARE(async.poll(), 0);  // started in the background
+        QVERIFY(async.isLoading());
+        QVERIFY(loaded.wait(10000));
+        QVERIFY(!async.isLoading());
+        // resume from step 2001 with a new column and a malformed line, plus a partial last line
+        QByteArray b = "not json\n";
+        for (int i = 2001; i <= 4000; ++i)
+            b += QStringLiteral("{\"type\":\"train\",\"step\":%1,\"loss\":%2,\"grad_norm\":0.5}\n").arg(i).arg(4.0 - i * 1e-3).toUtf8();
+        b += "{\"type\":\"val\",\"step\":2500,\"val_ppl\":12.5}\n{\"type\":\"train\",\"st";
+        appendLine(path, b);
+        QCOMPARE(sync.poll(), 2002);
+        QCOMPARE(async.poll(), 0);
+        QVERIFY(loaded.wait(10000));
+        appendLine(path, "ep\":4001,\"loss\":1.0}\n");
+        QCOMPARE(sync.poll(), 1);
+        QCOMPARE(async.poll(), 0);
+        QVERIFY(loaded.wait(10000));
+        for (const QString type : {"train", "val"}) {
+            const MetricsTable& x = sync.table(type);
+            const MetricsTable& y = async.table(type);
+            QCOMPARE(y.rows, x.rows);
+            const QStringList xk = x.keys(), yk = y.keys();
+            QCOMPARE(QSet<QString>(yk.begin(), yk.end()), QSet<QString>(xk.begin(), xk.end()));
+            for (const QString& k : x.keys())
+                for (int i = 0; i < x.rows; ++i) {
+                    const double u = x.column(k)[i], v = y.column(k)[i];
+                    QVERIFY2((std::isnan(u) && std::isnan(v)) || u == v, qPrintable(QStringLiteral("%1 %2 row %3").arg(type, k).arg(i)));
+                }
+        }
+        QCOMPARE(sync.train().rows, 4001);
+        QCOMPARE(sync.val().rows, 5);  // 500, 1000, 1500, 2000 and the re-appended 2500
+        QCOMPARE(async.malformedLines(), 1);
+        QCOMPARE(async.offset(), sync.offset());
+        QCOMPARE(async.bestValPpl(), 12.5);
+    }
+
+    // A run with a 300k-line metrics.jsonl: the first read happens on a
+    // worker thread (the event loop keeps running: a 10 ms timer keeps
+    // firing), every point arrives, the plot shows it downsampled, and new
+    // lines are then tailed incrementally.
+    void hugeMetricsFileDoesNotBlockTheUiThread() {
+        QTemporaryDir ws, elsewhere;
+        const QString dir = QDir(elsewhere.path()).filePath("long-run");
+        QDir().mkpath(dir);
+        const int n = 300000;
+        {
+            QFile f(QDir(dir).filePath("metrics.jsonl"));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            QByteArray buf;
+            for (int i = 1; i <= n; ++i) {
+                buf += "{\"type\":\"train\",\"step\":" + QByteArray::number(i) + ",\"tokens\":" + QByteArray::number(qint64(i) * 4096) +
+                       ",\"loss\":" + QByteArray::number(3 + 4 * std::exp(-i / 30000.0) + 0.05 * std::sin(i * 0.37), 'f', 5) +
+                       ",\"lr\":0.0001,\"grad_norm\":0.42,\"tok_per_s\":5123.4,\"time\":" + QByteArray::number(i * 0.8, 'f', 1) + "}\n";
+                if (i % 1000 == 0)
+                    buf += "{\"type\":\"val\",\"step\":" + QByteArray::number(i) + ",\"val_loss\":3.1,\"val_ppl\":" +
+                           QByteArray::number(22.0 + 10.0 * 1000 / i, 'f', 4) + "}\n";
+                if (buf.size() > (1 << 20)) f.write(buf), buf.clear();
+            }
+            f.write(buf);
+        }
+        rundir::writeJsonFile(QDir(dir).filePath("status.json"),
+                              QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", n}, {"total_steps", n}});
+        MainWindow w(ws.path(), cli_);
+        w.resize(1200, 800);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QElapsedTimer clock;
+        clock.start();
+        qint64 last = 0, maxGap = 0;
+        int ticksWhileLoading = 0;
+        MetricsReader* reader = nullptr;
+        QTimer tick;
+        tick.setInterval(10);
+        connect(&tick, &QTimer::timeout, this, [&] {
+            const qint64 now = clock.elapsed();
+            if (reader && reader->isLoading()) {
+                ++ticksWhileLoading;
+                maxGap = std::max(maxGap, now - last);
+            }
+            last = now;
+        });
+        tick.start();
+        QString err;
+        const qint64 t0 = clock.elapsed();
+        const qint64 id = w.manager()->importRunDir(dir, &err);
+        QVERIFY2(id > 0, qPrintable(err));
+        w.runsPanel()->selectRun(id);
+        const qint64 blocked = clock.elapsed() - t0;  // import + select, on the UI thread
+        reader = w.manager()->metrics(id);
+        QVERIFY(reader);
+        QVERIFY2(reader->isLoading(), "the first read of a 300k-line file must go to a worker thread");
+        last = clock.elapsed();
+        QTRY_VERIFY_WITH_TIMEOUT(!reader->isLoading(), 120000);
+        const qint64 loadMs = clock.elapsed() - t0;
+        qInfo("import+select %lld ms on the UI thread; load %lld ms; %d ticks while loading, longest gap %lld ms",
+              blocked, loadMs, ticksWhileLoading, maxGap);
+        QVERIFY2(blocked < 1000, qPrintable(QString::number(blocked)));
+        QVERIFY2(ticksWhileLoading >= 5, qPrintable(QString::number(ticksWhileLoading)));
+        QVERIFY2(maxGap < 500, qPrintable(QString::number(maxGap)));
+        // every point arrived; the plot downsamples only for display
+        QCOMPARE(reader->train().rows, n);
+        QCOMPARE(reader->val().rows, n / 1000);
+        QCOMPARE(reader->train().column("step").last(), double(n));
+        auto* model = w.runsPanel()->model();
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "long-run", RunTableModel::BestPpl), QString("22.03"), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0) > 100, 5000);
+        const int width = std::max(100, w.runsPanel()->lossPlot()->plot()->axisRect()->width());
+        QVERIFY2(w.runsPanel()->lossPlot()->displayedPoints(0) <= 2 * (width + 50),
+                 qPrintable(QString::number(w.runsPanel()->lossPlot()->displayedPoints(0))));
+        QTRY_VERIFY_WITH_TIMEOUT(w.runsPanel()->pplPlot()->displayedPoints(0) > 0, 5000);
+        // then tailed incrementally (a small append is read on the spot)
+        w.manager()->setPollInterval(50);
+        appendLine(QDir(dir).filePath("metrics.jsonl"),
+                   "{\"type\":\"train\",\"step\":300001,\"tokens\":1228804096,\"loss\":2.9,\"time\":240001}\n");
+        QTRY_COMPARE_WITH_TIMEOUT(reader->train().rows, n + 1, 5000);
+        QVERIFY(!reader->isLoading());
+        QCOMPARE(reader->linesRead(), qint64(n + n / 1000 + 1));
     }
 
     void runStorePersists() {

@@ -30,7 +30,7 @@ namespace bimamba::ui {
 ChatStats parseChatStats(const QString& text, ChatStats s) {
     static const QRegularExpression tps(R"(([0-9]+(?:\.[0-9]+)?)\s*(?:tok/s|tokens/s|tok/sec|tokens per second))", QRegularExpression::CaseInsensitiveOption);
     static const QRegularExpression mem(R"(([0-9]+(?:\.[0-9]+)?)\s*(MB|MiB|GB|GiB)\b)", QRegularExpression::CaseInsensitiveOption);
-    static const QRegularExpression jpt(R"(([0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)\s*(mJ|J)\s*/\s*tok(?:en)?)", QRegularExpression::CaseInsensitiveOption);
+    static const QRegularExpression jpt(R"(([0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)\s*(mJ|J)\s*/\s*tok(?:en)?(?:\s*\(([^)]*)\))?)", QRegularExpression::CaseInsensitiveOption);
     static const QRegularExpression ntok(R"(([0-9]+)\s+tokens\b)", QRegularExpression::CaseInsensitiveOption);
     auto last = [](const QRegularExpression& re, const QString& t) {
         QRegularExpressionMatch m, it;
@@ -45,11 +45,20 @@ ChatStats parseChatStats(const QString& text, ChatStats s) {
     else if (auto m2 = last(tps, text); m2.hasMatch()) s.tokPerS = m2.captured(1).toDouble();
     if (auto m = last(mem, text); m.hasMatch())
         s.memMb = m.captured(1).toDouble() * (m.captured(2).startsWith('G', Qt::CaseInsensitive) ? 1024.0 : 1.0);
-    if (auto m = last(jpt, text); m.hasMatch())
+    if (auto m = last(jpt, text); m.hasMatch()) {
         s.joulesPerToken = m.captured(1).toDouble() * (m.captured(2) == "mJ" ? 1e-3 : 1.0);
+        s.energySource = m.captured(3).trimmed();
+    }
     if (auto m = last(lead, text); m.hasMatch()) s.tokens = m.captured(1).toLongLong();
     else if (auto m2 = last(ntok, text); m2.hasMatch()) s.tokens = m2.captured(1).toLongLong();
     return s;
+}
+
+QString ChatStats::energyText() const {
+    if (joulesPerToken < 0) return QStringLiteral("–");
+    QString t = QString::number(joulesPerToken, 'g', 3) + " J/token";
+    if (energySource.isEmpty()) return t;
+    return t + " (" + energySource + (energyMeasured() ? ", measured)" : ")");
 }
 
 static double rssMb(qint64 pid) {
@@ -94,7 +103,7 @@ ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), ma
         auto* bl = new QVBoxLayout(box);
         sides_[i].text = new QPlainTextEdit;
         sides_[i].text->setReadOnly(true);
-        sides_[i].statLabel = new QLabel("tokens/s –   memory –   energy/token –");
+        sides_[i].statLabel = new QLabel("tokens/s –   memory –   energy –");
         sides_[i].statLabel->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
         bl->addWidget(sides_[i].text, 1);
         bl->addWidget(sides_[i].statLabel);
@@ -204,6 +213,8 @@ void ChatPanel::send(const QString& prompt) {
     if (!sides_[0].job && !sides_[1].job) info_->setText("Start the engines first.");
 }
 
+QString ChatPanel::statsText(int side) const { return sides_[side].statLabel->text(); }
+
 QString ChatPanel::transcript(int side) const { return sides_[side].text->toPlainText(); }
 
 void ChatPanel::updateStats() {
@@ -216,9 +227,15 @@ void ChatPanel::updateStats() {
         auto fmt = [](double v, const char* unit, int prec) {
             return v >= 0 ? QString::number(v, 'f', prec) + unit : QStringLiteral("–");
         };
-        sd.statLabel->setText(QStringLiteral("tokens/s %1   memory %2   energy/token %3")
+        sd.statLabel->setText(QStringLiteral("tokens/s %1   memory %2   energy %3")
                                   .arg(fmt(sd.stats.tokPerS, "", 1), fmt(sd.stats.memMb, " MB", 0),
-                                       fmt(sd.stats.joulesPerToken, " J", 3)));
+                                       sd.stats.energyText()));
+        sd.statLabel->setToolTip(sd.stats.energyMeasured()
+                                     ? QStringLiteral("Energy per token measured by a hardware counter (%1).").arg(sd.stats.energySource)
+                                 : sd.stats.joulesPerToken >= 0
+                                     ? QStringLiteral("Energy per token is an ESTIMATE (%1): no readable energy counter, "
+                                                      "CPU-seconds × an assumed power per busy core.").arg(sd.stats.energySource.isEmpty() ? "unlabelled" : sd.stats.energySource)
+                                     : QStringLiteral("The engine has not reported energy yet."));
     }
     updateChart();
 }

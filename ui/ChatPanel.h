@@ -2,7 +2,8 @@
 // The Chat & energy tab: the bit-packed CPU engine (`bimamba chat`, driven
 // through its stdin/stdout) beside the fp16 baseline, same prompt, streaming
 // replies; live tokens/s, resident memory (from /proc) and energy per token
-// (the engine's own report, else RAPL package energy where readable).
+// as the engine reports it ("0.123 J/token (RAPL)" measured, or
+// "(estimate)"), shown with that label.
 #include <QElapsedTimer>
 #include <QWidget>
 
@@ -21,8 +22,14 @@ class CliJob;
 struct ChatStats {
     double tokPerS = -1, memMb = -1, joulesPerToken = -1;
     qint64 tokens = -1;
+    // How the energy was obtained, as the engine labels it after the number:
+    // "0.123 J/token (estimate)" -> "estimate", "(RAPL)" -> "RAPL". Empty if unlabelled.
+    QString energySource;
+    bool energyMeasured() const { return !energySource.isEmpty() && !energySource.contains("estimate", Qt::CaseInsensitive); }
+    // "0.123 J/token (RAPL, measured)", "0.123 J/token (estimate)" or "–".
+    QString energyText() const;
 };
-// Picks numbers out of an engine status line ("... 12.3 tok/s ... 45 MB ... 0.8 J/token ...").
+// Picks numbers out of an engine status line ("... 12.3 tok/s ... 45 MB ... 0.8 J/token (RAPL) ...").
 ChatStats parseChatStats(const QString& text, ChatStats prev = {});
 
 class ChatPanel : public QWidget {
@@ -36,6 +43,7 @@ public:
     QString transcript(int side) const;  // 0 = Bi-Mamba engine, 1 = baseline
     QString lastError() const { return lastError_; }
     ChatStats stats(int side) const { return sides_[side].stats; }
+    QString statsText(int side) const;  // the stats line under a side
 
 private:
     struct Side {

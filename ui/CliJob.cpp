@@ -11,12 +11,14 @@ CliJob::CliJob(QString cli, QStringList args, QObject* parent)
     connect(&proc_, &QProcess::readyReadStandardOutput, this, [this] {
         const QByteArray d = proc_.readAllStandardOutput();
         out_ += d;
-        emit stdoutData(QString::fromUtf8(d));
+        const QString text = outDecoder_.decode(d);
+        if (!text.isEmpty()) emit stdoutData(text);
     });
     connect(&proc_, &QProcess::readyReadStandardError, this, [this] {
         const QByteArray d = proc_.readAllStandardError();
         err_ += d;
-        const QString text = QString::fromUtf8(d);
+        const QString text = errDecoder_.decode(d);
+        if (text.isEmpty()) return;
         emit stderrData(text);
         for (const QString& line : text.split(QRegularExpression("[\r\n]"), Qt::SkipEmptyParts)) {
             const double f = parseProgress(line);

@@ -6,6 +6,7 @@
 #include <QElapsedTimer>
 #include <QObject>
 #include <QProcess>
+#include <QStringDecoder>
 #include <QStringList>
 
 namespace bimamba::ui {
@@ -40,6 +41,8 @@ private:
     QStringList args_;
     QProcess proc_;
     QByteArray out_, err_;
+    // Stateful: a UTF-8 character split across two reads is decoded whole.
+    QStringDecoder outDecoder_{QStringDecoder::Utf8}, errDecoder_{QStringDecoder::Utf8};
     int exitCode_ = -1;
     QString error_;
     QElapsedTimer clock_;

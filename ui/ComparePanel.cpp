@@ -14,6 +14,7 @@
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
@@ -66,7 +67,7 @@ ComparePanel::ComparePanel(RunManager* manager, QWidget* parent) : QWidget(paren
     scroll->setWidgetResizable(true);
     scroll->setWidget(columnsHost_);
     lay->addWidget(scroll, 1);
-    auto* hint = new QLabel("Each model runs as its own `bimamba generate` process; text appears as it streams. "
+    auto* hint = new QLabel("Each model runs as its own `bimamba generate --stream` process; text appears token by token as it is decoded. "
                             "Greedy decoding at temperature 0, as in the paper's Figures 11–13.");
     hint->setWordWrap(true);
     lay->addWidget(hint);
@@ -80,6 +81,7 @@ ComparePanel::ComparePanel(RunManager* manager, QWidget* parent) : QWidget(paren
 
 void ComparePanel::setModels(const QStringList& m) { models_->setPlainText(m.join('\n')); }
 void ComparePanel::setPrompt(const QString& p) { prompt_->setPlainText(p); }
+void ComparePanel::setMaxTokens(int n) { maxTokens_->setValue(n); }
 
 bool ComparePanel::isRunning() const {
     for (const auto& c : columns_)
@@ -117,15 +119,23 @@ void ComparePanel::generate() {
         QStringList args{"generate", "--models", c.label + "=" + c.path, "--prompt", prompt_->toPlainText(),
                          "--max-tokens", QString::number(maxTokens_->value())};
         if (temperature_->value() > 0) args << "--temperature" << QString::number(temperature_->value());
+        args << "--stream";
         c.job = new CliJob(manager_->cliPath(), args, this);
         auto* text = c.text;
         auto* status = c.status;
-        connect(c.job, &CliJob::stdoutData, text, [text](const QString& s) {
+        CliJob* job = c.job;
+        connect(c.job, &CliJob::stdoutData, text, [text, status](const QString& s) {
             text->moveCursor(QTextCursor::End);
             text->insertPlainText(s);
+            text->ensureCursorVisible();
+            if (status->text() != QLatin1String("streaming…")) status->setText("streaming…");
         });
-        connect(c.job, &CliJob::finished, this, [this, status](bool ok, const QString& msg) {
-            status->setText(ok ? QStringLiteral("done") : msg);
+        connect(c.job, &CliJob::finished, this, [this, status, job](bool ok, const QString& msg) {
+            const QString stats = parseGenerateStats(job->stderrText());
+            status->setText(ok ? (stats.isEmpty() ? QStringLiteral("done") : QStringLiteral("done — ") + stats) : msg);
+            status->setToolTip(ok ? QStringLiteral("Energy: NVML = GPU board energy, RAPL = CPU package energy "
+                                                   "(measured); estimate = CPU-seconds × 5 W per busy core.")
+                                  : QString());
             status->setStyleSheet(ok ? "color:#2e7d32" : "color:#c62828");
             if (!isRunning()) emit allFinished();
         });
@@ -137,6 +147,18 @@ void ComparePanel::generate() {
         l->setObjectName("compareEmpty");
         columnsLayout_->addWidget(l);
     }
+}
+
+QString ComparePanel::parseGenerateStats(const QString& err) {
+    static const QRegularExpression line(
+        R"(\[([0-9]+) tokens, ([0-9.]+) tok/s, prompt [0-9]+ tokens(?:, ([0-9.eE+-]+) J/token \(([^)]*)\))?, stop: ([a-z_]+)\])");
+    QRegularExpressionMatch m, it;
+    for (auto i = line.globalMatch(err); i.hasNext();) m = i.next();
+    if (!m.hasMatch()) return {};
+    QString s = QStringLiteral("%1 tokens · %2 tok/s").arg(m.captured(1), m.captured(2));
+    if (!m.captured(3).isEmpty()) s += QStringLiteral(" · %1 J/token (%2)").arg(m.captured(3), m.captured(4));
+    if (m.captured(5) != "max_tokens") s += QStringLiteral(" · stop: %1").arg(m.captured(5));
+    return s;
 }
 
 QStringList ComparePanel::exportCsv(const QString& path, QString* error) {

@@ -1,7 +1,10 @@
 #pragma once
 // The Compare tab: one prompt, several models, generations side by side as
 // they stream (the layout of the paper's Figures 11–13). One
-// `bimamba generate` child process per model, run concurrently.
+// `bimamba generate --stream` child process per model, run concurrently:
+// its stdout is the generated text, written piece by piece as it is decoded,
+// and appended to the model's column as it arrives; its stderr ends with a
+// stats line (tokens, tok/s, J/token with the energy source) shown under it.
 #include <QWidget>
 
 class QPlainTextEdit;
@@ -22,12 +25,17 @@ public:
     explicit ComparePanel(RunManager* manager, QWidget* parent = nullptr);
     void setModels(const QStringList& labelEqPath);
     void setPrompt(const QString& p);
+    void setMaxTokens(int n);
     void generate();
     bool isRunning() const;
     int columnCount() const { return columns_.size(); }
     QString columnText(int i) const;
     QString columnStatus(int i) const;
     QStringList exportCsv(const QString& path, QString* error);
+    // Summary from `bimamba generate`'s stats line, e.g.
+    // "[24 tokens, 51.2 tok/s, prompt 9 tokens, 0.0123 J/token (estimate), stop: max_tokens] fp"
+    // -> "24 tokens · 51.2 tok/s · 0.0123 J/token (estimate)". Empty if none.
+    static QString parseGenerateStats(const QString& stderrText);
 
 signals:
     void allFinished();
@@ -38,6 +46,7 @@ private:
         QPlainTextEdit* text;
         QLabel* status;
         CliJob* job;
+        QString err;
     };
     RunManager* manager_;
     QPlainTextEdit* prompt_;

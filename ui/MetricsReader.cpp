@@ -3,7 +3,9 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QtConcurrent/QtConcurrentRun>
 
+#include <algorithm>
 #include <cmath>
 
 namespace bimamba::ui {
@@ -37,6 +39,68 @@ void appendRow(MetricsTable& t, const QJsonObject& o) {
 }
 }  // namespace
 
+void MetricsTable::merge(MetricsTable&& b, double bMinStep) {
+    if (b.rows == 0) return;
+    if (std::isfinite(bMinStep)) truncateFromStep(*this, bMinStep);
+    if (rows == 0) {
+        *this = std::move(b);
+        return;
+    }
+    for (auto it = b.columns.begin(); it != b.columns.end(); ++it)
+        if (!columns.contains(it.key())) columns.insert(it.key(), QVector<double>(rows, kNaN));
+    for (auto c = columns.begin(); c != columns.end(); ++c) {
+        auto src = b.columns.find(c.key());
+        if (src == b.columns.end()) c->resize(rows + b.rows, kNaN);
+        else c->append(*src);
+    }
+    rows += b.rows;
+}
+
+// What one read produced: tables of the new lines only, and where to go on.
+struct MetricsReader::Chunk {
+    MetricsTable train, val;
+    double trainMin = std::numeric_limits<double>::infinity(), valMin = std::numeric_limits<double>::infinity();
+    int malformed = 0;
+    qint64 lines = 0;
+    QByteArray partial;  // bytes after the last newline
+    qint64 end = 0;      // file offset just after what was read
+    int generation = 0;
+};
+
+namespace {
+// Parses one line into `train` / `val`; false when it is not a JSON object.
+bool parseLine(const QByteArray& line, MetricsTable& train, MetricsTable& val, double* trainMin, double* valMin) {
+    QJsonParseError pe;
+    const auto doc = QJsonDocument::fromJson(line, &pe);
+    if (pe.error != QJsonParseError::NoError || !doc.isObject()) return false;
+    const QJsonObject o = doc.object();
+    const QString type = o.value("type").toString("train");
+    MetricsTable* t = type == "val" ? &val : type == "train" ? &train : nullptr;
+    if (!t) return true;
+    if (o.contains("step")) {
+        double& m = type == "val" ? *valMin : *trainMin;
+        m = std::min(m, o.value("step").toDouble());
+    }
+    appendRow(*t, o);
+    return true;
+}
+}  // namespace
+
+void MetricsReader::parseInto(Chunk& c, const QByteArray& data) {
+    int start = 0;
+    for (;;) {
+        const int nl = data.indexOf('\n', start);
+        if (nl < 0) break;
+        const QByteArray line = data.mid(start, nl - start).trimmed();
+        if (!line.isEmpty()) {
+            ++c.lines;
+            if (!parseLine(line, c.train, c.val, &c.trainMin, &c.valMin)) ++c.malformed;
+        }
+        start = nl + 1;
+    }
+    c.partial = data.mid(start);
+}
+
 MetricsReader::MetricsReader(QString path, QObject* parent) : QObject(parent), path_(std::move(path)) {}
 
 void MetricsReader::reset() {
@@ -45,13 +109,21 @@ void MetricsReader::reset() {
     train_.clear();
     val_.clear();
     malformed_ = 0;
+    lines_ = 0;
+    ++generation_;  // an unfinished background load is dropped when it arrives
+    loading_ = false;
 }
 
 int MetricsReader::poll() {
+    if (loading_) return 0;
     QFile f(path_);
     if (!f.open(QIODevice::ReadOnly)) return 0;
     if (f.size() < offset_) reset();  // the file was replaced
     if (f.size() == offset_) return 0;
+    if (asyncThreshold_ >= 0 && f.size() - offset_ > asyncThreshold_) {
+        startAsync(f.size());
+        return 0;
+    }
     f.seek(offset_);
     const QByteArray data = f.readAll();
     offset_ += data.size();
@@ -73,19 +145,51 @@ int MetricsReader::poll() {
     return n;
 }
 
-void MetricsReader::addLine(const QByteArray& line) {
-    QJsonParseError pe;
-    const auto doc = QJsonDocument::fromJson(line, &pe);
-    if (pe.error != QJsonParseError::NoError || !doc.isObject()) {
-        ++malformed_;
-        return;
+void MetricsReader::startAsync(qint64 fileSize) {
+    loading_ = true;
+    if (!watcher_) {
+        watcher_ = new QFutureWatcher<std::shared_ptr<Chunk>>(this);
+        connect(watcher_, &QFutureWatcherBase::finished, this, &MetricsReader::finishAsync);
     }
-    const QJsonObject o = doc.object();
-    const QString type = o.value("type").toString("train");
-    if (type == "val")
-        appendRow(val_, o);
-    else if (type == "train")
-        appendRow(train_, o);
+    // Everything the worker needs is copied: it never touches `this`.
+    const QString path = path_;
+    const qint64 from = offset_;
+    const QByteArray head = partial_;
+    const int gen = generation_;
+    watcher_->setFuture(QtConcurrent::run([path, from, fileSize, head, gen] {
+        auto c = std::make_shared<Chunk>();
+        c->generation = gen;
+        c->end = from;
+        QFile f(path);
+        if (!f.open(QIODevice::ReadOnly) || !f.seek(from)) {
+            c->partial = head;
+            return c;
+        }
+        QByteArray data = head + f.read(fileSize - from);
+        c->end = from + (data.size() - head.size());
+        parseInto(*c, data);
+        return c;
+    }));
+}
+
+void MetricsReader::finishAsync() {
+    const std::shared_ptr<Chunk> c = watcher_->result();
+    if (!c || c->generation != generation_ || !loading_) return;  // reset() meanwhile
+    loading_ = false;
+    train_.merge(std::move(c->train), c->trainMin);
+    val_.merge(std::move(c->val), c->valMin);
+    malformed_ += c->malformed;
+    lines_ += c->lines;
+    offset_ = c->end;
+    partial_ = c->partial;
+    if (c->lines > 0) emit updated();
+    emit loaded();
+}
+
+void MetricsReader::addLine(const QByteArray& line) {
+    ++lines_;
+    double a = 0, b = 0;
+    if (!parseLine(line, train_, val_, &a, &b)) ++malformed_;
 }
 
 double MetricsReader::bestValPpl() const {

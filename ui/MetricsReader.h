@@ -2,6 +2,14 @@
 // Incremental reader of a run's metrics.jsonl: keeps its byte offset, parses
 // only complete lines, and keeps the last line per step (a resumed run
 // re-appends the steps after its checkpoint).
+//
+// Large reads never block the caller's thread when an async threshold is set
+// (the workbench sets one; headless exports read synchronously): when more
+// than that many bytes are waiting (the first read of a long run's file), the
+// file is read and parsed on a worker thread (QtConcurrent) into separate
+// tables, merged into these on the owner's thread, and then updated() and
+// loaded() are emitted; after that poll() tails the file incrementally again.
+#include <QFutureWatcher>
 #include <QHash>
 #include <QObject>
 #include <QString>
@@ -9,6 +17,7 @@
 #include <QVector>
 
 #include <limits>
+#include <memory>
 
 namespace bimamba::ui {
 
@@ -23,6 +32,9 @@ struct MetricsTable {
     }
     QStringList keys() const { return columns.keys(); }
     void clear() { columns.clear(); rows = 0; }
+    // Appends `b` as if its lines had been read after this table's: rows of
+    // this table at or beyond b's smallest step are dropped first.
+    void merge(MetricsTable&& b, double bMinStep);
 };
 
 class MetricsReader : public QObject {
@@ -31,8 +43,14 @@ public:
     explicit MetricsReader(QString path, QObject* parent = nullptr);
     const QString& path() const { return path_; }
     // Reads what was appended since the last call. Returns the number of new
-    // lines parsed; emits updated() when there were some.
+    // lines parsed; emits updated() when there were some. When a background
+    // load starts (see setAsyncThreshold) or is under way it returns 0.
     int poll();
+    // Reads of more than `bytes` new bytes go to a worker thread; < 0 (the
+    // default) reads everything synchronously.
+    void setAsyncThreshold(qint64 bytes) { asyncThreshold_ = bytes; }
+    bool isLoading() const { return loading_; }
+    // Total lines parsed so far (train + val + other types + malformed).
     const MetricsTable& train() const { return train_; }
     const MetricsTable& val() const { return val_; }
     const MetricsTable& table(const QString& type) const { return type == "val" ? val_ : train_; }
@@ -42,14 +60,25 @@ public:
     double lastValue(const QString& type, const QString& key) const;
     qint64 lastStep() const;
     qint64 lastTokens() const;
+    qint64 linesRead() const { return lines_; }
     void reset();
 
 signals:
     void updated();
+    void loaded();  // a background load finished and was merged
 
 private:
+    struct Chunk;
+    static void parseInto(Chunk& c, const QByteArray& data);
     void addLine(const QByteArray& line);
+    void startAsync(qint64 fileSize);
+    void finishAsync();
     QString path_;
+    qint64 asyncThreshold_ = -1;
+    bool loading_ = false;
+    int generation_ = 0;  // bumped by reset(): results of an older load are dropped
+    qint64 lines_ = 0;
+    QFutureWatcher<std::shared_ptr<Chunk>>* watcher_ = nullptr;
     qint64 offset_ = 0;
     QByteArray partial_;
     MetricsTable train_, val_;

@@ -239,6 +239,13 @@ MetricsReader* RunManager::metrics(qint64 id) {
     auto r = store_->byId(id);
     if (!r) return nullptr;
     auto* m = new MetricsReader(QDir(r->runDir).filePath(rundir::kMetrics), this);
+    // A long run's file (hundreds of thousands of lines) is read and parsed
+    // on a worker thread; the plots fill in when it is merged.
+    m->setAsyncThreshold(kAsyncMetricsBytes);
+    connect(m, &MetricsReader::loaded, this, [this, id] {
+        refresh(id);
+        emit metricsUpdated(id);
+    });
     readers_.insert(id, m);
     m->poll();
     return m;
@@ -287,8 +294,8 @@ void RunManager::refresh(qint64 id) {
     } else if (exitCode < 0 && isActive(status)) {
         status = "lost";
     }
-    if (!st.valid && m) r.step = std::max(r.step, m->lastStep());
-    if (m) {
+    if (!st.valid && m && !m->isLoading()) r.step = std::max(r.step, m->lastStep());
+    if (m && !m->isLoading()) {
         r.tokens = m->lastTokens();
         r.bestValPpl = m->bestValPpl();
     }

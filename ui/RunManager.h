@@ -45,6 +45,9 @@ public:
     QString failureText(qint64 id) const;
     static bool isActive(const QString& status) { return status == "running" || status == "starting" || status == "stopping"; }
     void setPollInterval(int ms);
+    // Metrics files with more than this many unread bytes are loaded off the
+    // UI thread (MetricsReader::setAsyncThreshold).
+    static constexpr qint64 kAsyncMetricsBytes = 1 << 20;
 
 signals:
     void runUpdated(qint64 id);

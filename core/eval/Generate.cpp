@@ -30,7 +30,10 @@ GenerationOutput generate(Mamba2LM& model, const Tokenizer& tok, const std::stri
     out.stop_reason = "max_tokens";
     for (int n = 0; n < p.max_tokens; ++n) {
         auto row = logits[0].to(torch::kCPU, torch::kFloat32).contiguous();
-        std::vector<float> v(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+        // A padded vocabulary (mamba_ssm rounds it up) has ids the tokenizer
+        // cannot decode: only the tokenizer's ids are candidates.
+        const int64_t nv = std::min<int64_t>(row.numel(), tok.vocab_size());
+        std::vector<float> v(row.data_ptr<float>(), row.data_ptr<float>() + nv);
         const int next = sampler.sample(v, history);
         if (next == tok.eos_id()) {
             out.stop_reason = "eos";
