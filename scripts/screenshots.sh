@@ -2,19 +2,85 @@
 # Regenerates docs/screenshots/*.png: one PNG per tab of the real workbench,
 # rendered with the offscreen platform (QWidget::grab).
 #
-#   scripts/screenshots.sh                 # a demo workspace built here
-#   WORKSPACE=runs scripts/screenshots.sh  # an existing workspace instead
+#   scripts/screenshots.sh                 # a synthetic demo workspace built here
+#   scripts/screenshots.sh --real [DIR]    # a real quickstart workspace (default /tmp/qs-shots)
+#   WORKSPACE=runs scripts/screenshots.sh  # an existing workspace, as it is
 #
-# The demo workspace holds run folders in the layout of docs/run-directory.md
-# (metrics.jsonl, status.json) with training curves shaped like a real run,
-# an eval_results.json and a histogram report in the docs/report-format.md
-# layout (written with h5import), so every tab has something to show.
+# --real: runs `bimamba quickstart --workspace DIR` unless DIR already holds
+# its runs (about 4 minutes on 2 cores, done once), then, each only if its
+# output is missing: the histogram report of the three checkpoints
+# (reports/report.h5), evaluation (eval/eval_results.json: perplexity on
+# WikiText-2 valid, zero-shot on the repository's tiny sample task files),
+# one eval per student for the Ablations table, and deployment files for the
+# CPU engine (deploy/*.bmd). The two students are grouped as the quickstart's
+# loss ablation (workbench.json). The workbench then generates in Compare and
+# chats with both engines through the real `bimamba` before each shot.
+#
+# The synthetic workspace holds run folders in the layout of
+# docs/run-directory.md (metrics.jsonl, status.json) with training curves
+# shaped like a real run, an eval_results.json and a histogram report in the
+# docs/report-format.md layout (written with h5import), so every tab has
+# something to show: its numbers are not measurements.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-gui}"
 APP="$BUILD_DIR/app/bimamba-workbench"
+CLI="${BIMAMBA_CLI:-$BUILD_DIR/app/bimamba}"
 OUT="${OUT:-$ROOT/docs/screenshots}"
+SHARED="${SHARED:-$ROOT/../shared/data}"
 [ -x "$APP" ] || { echo "build bimamba-workbench first ($APP)" >&2; exit 1; }
+REAL=""
+if [ "${1:-}" = "--real" ]; then
+  REAL="${2:-/tmp/qs-shots}"
+elif [ -n "${1:-}" ]; then
+  echo "usage: $0 [--real [DIR]]" >&2; exit 2
+fi
+SETUP_ARGS=()
+
+if [ -n "$REAL" ]; then
+  [ -x "$CLI" ] || { echo "build bimamba first ($CLI)" >&2; exit 1; }
+  WORKSPACE="$REAL"
+  R="$WORKSPACE/runs"
+  if [ ! -f "$WORKSPACE/report.json" ]; then
+    "$CLI" quickstart --workspace "$WORKSPACE"
+  fi
+  ckpt() { ls -d "$1"/checkpoints/step_* | sort | tail -1; }
+  mkdir -p "$WORKSPACE/reports" "$WORKSPACE/eval" "$WORKSPACE/deploy"
+  # the two students are the quickstart's loss ablation (CE vs AR-KD, both fully binarized)
+  printf '{"group":"quickstart-loss","axes":{"loss":"soft_ce"}}\n' > "$R/student_kd/workbench.json"
+  printf '{"group":"quickstart-loss","axes":{"loss":"ce"}}\n' > "$R/student_ce/workbench.json"
+  [ -f "$WORKSPACE/reports/report.h5" ] || "$CLI" report --run "$R/student_kd" \
+      --hist "mamba2=$R/teacher,bi-mamba=$R/student_kd,bi-mamba-ce=$R/student_ce" --out "$WORKSPACE/reports/report.h5"
+  WIKI="$SHARED/wikitext-2/valid.txt"
+  T="$ROOT/tests/data/eval"
+  TASKS="wikitext2=$WIKI,boolq=$T/boolq.jsonl,piqa=$T/piqa.jsonl,hellaswag=$T/hellaswag.jsonl,winogrande=$T/winogrande.jsonl,arc_easy=$T/arc_easy.jsonl,openbookqa=$T/openbookqa.jsonl"
+  [ -f "$WIKI" ] || TASKS="${TASKS#*,}"
+  EVAL_OPTS=(--tasks "$TASKS" --window 256 --max-windows 64 --quiet)
+  [ -f "$WORKSPACE/eval/eval_results.json" ] || "$CLI" eval \
+      --model "Mamba-2 teacher=$R/teacher,Bi-Mamba AR-KD=$R/student_kd,Bi-Mamba CE=$R/student_ce" \
+      "${EVAL_OPTS[@]}" --out "$WORKSPACE/eval/eval_results.json"
+  for s in student_kd student_ce; do
+    [ -f "$R/$s/eval_results.json" ] || "$CLI" eval --model "$s=$R/$s" "${EVAL_OPTS[@]}" --out "$R/$s/eval_results.json"
+  done
+  [ -f "$WORKSPACE/deploy/bi-mamba.bmd" ] || "$CLI" export --model "$(ckpt "$R/student_kd")" --out "$WORKSPACE/deploy/bi-mamba.bmd"
+  [ -f "$WORKSPACE/deploy/mamba2-fp16.bmd" ] || "$CLI" export --model "$(ckpt "$R/teacher")" --out "$WORKSPACE/deploy/mamba2-fp16.bmd"
+  SETUP="$(mktemp)"
+  cat > "$SETUP" <<JSON
+{
+  "runs": ["teacher", "student_kd", "student_ce"],
+  "ablation": {"name": "quickstart-loss-2", "losses": ["ce", "soft_ce", "kl", "mix"],
+               "binarize": ["in_proj+out_proj"], "group": "quickstart-loss",
+               "base_config": $(cat "$R/student_kd/train_config.json")},
+  "weights": {"report": "$WORKSPACE/reports/report.h5", "module": "in_proj"},
+  "compare": {"models": ["Mamba-2 teacher=$R/teacher", "Bi-Mamba AR-KD=$R/student_kd", "Bi-Mamba CE=$R/student_ce"],
+              "prompt": "Q: What is the meaning of life?\\nA:", "max_tokens": 48},
+  "chat": {"model": "$WORKSPACE/deploy/bi-mamba.bmd", "baseline": "$WORKSPACE/deploy/mamba2-fp16.bmd",
+           "prompt": "Tell me a fortune."},
+  "reports": {"run": "student_kd"}
+}
+JSON
+  SETUP_ARGS=(--screenshot-setup "$SETUP" --cli "$CLI")
+fi
 
 if [ -z "${WORKSPACE:-}" ]; then
   WORKSPACE="$(mktemp -d)/workspace"
@@ -88,5 +154,5 @@ fi
 mkdir -p "$OUT"
 export QT_QPA_PLATFORM=offscreen
 HOME_TMP="$(mktemp -d)"   # fresh QSettings, so the shots do not depend on the user's
-XDG_CONFIG_HOME="$HOME_TMP" "$APP" --workspace "$WORKSPACE" --screenshots "$OUT"
-rm -rf "$HOME_TMP"
+XDG_CONFIG_HOME="$HOME_TMP" "$APP" --workspace "$WORKSPACE" --screenshots "$OUT" "${SETUP_ARGS[@]}"
+rm -rf "$HOME_TMP" ${SETUP:+"$SETUP"}

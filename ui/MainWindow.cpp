@@ -10,7 +10,14 @@
 #include "ui/RunStore.h"
 #include "ui/RunsPanel.h"
 
+#include <cstdio>
 #include <QAction>
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QThread>
+#include <functional>
+#include "ui/Ablation.h"
+#include "ui/MetricsReader.h"
 #include <QApplication>
 #include <QCloseEvent>
 #include <QCoreApplication>
@@ -162,13 +169,109 @@ void MainWindow::closeEvent(QCloseEvent* e) {
     e->accept();
 }
 
-QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size) {
+namespace {
+// Runs the event loop until `cond` holds or `ms` pass.
+bool waitUntil(const std::function<bool()>& cond, int ms) {
+    QElapsedTimer t;
+    t.start();
+    while (!cond()) {
+        if (t.elapsed() > ms) return false;
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+        QThread::msleep(20);
+    }
+    return true;
+}
+QStringList strings(const QJsonValue& v) {
+    QStringList out;
+    for (const auto& x : v.toArray()) out << x.toString();
+    return out;
+}
+}  // namespace
+
+QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, const QJsonObject& setup) {
     QDir().mkpath(dir);
     QStringList written;
     resize(size);
     show();
-    // Show curves: select every run when nothing is selected.
+    auto note = [](const QString& s) { std::fprintf(stderr, "screenshots: %s\n", qPrintable(s)); };
+    auto idOf = [this](const QString& name) -> qint64 {
+        for (const auto& r : store_->all())
+            if (r.name == name) return r.id;
+        return -1;
+    };
+    // Runs: the named runs (else every run) selected, their metrics loaded.
+    const QStringList runNames = strings(setup.value("runs"));
+    if (!runNames.isEmpty()) {
+        runs_->table()->clearSelection();
+        runs_->table()->setSelectionMode(QAbstractItemView::MultiSelection);
+        for (const QString& n : runNames)
+            if (qint64 id = idOf(n); id >= 0) runs_->selectRun(id);
+        runs_->table()->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    }
     if (runs_->selectedRuns().isEmpty()) runs_->table()->selectAll();
+    waitUntil([this] {
+        for (qint64 id : runs_->selectedRuns())
+            if (auto* m = manager_->metrics(id); m && m->isLoading()) return false;
+        return true;
+    }, 60000);
+    // Ablations: a group to show and axes to preview.
+    const QJsonObject abl = setup.value("ablation").toObject();
+    if (!abl.isEmpty()) {
+        if (abl.contains("base_config")) ablation_->setBaseConfig(abl.value("base_config").toObject());
+        if (abl.contains("name")) ablation_->setGroupName(abl.value("name").toString());
+        AblationAxes axes;
+        axes.losses = strings(abl.value("losses"));
+        axes.binarizations = strings(abl.value("binarize"));
+        axes.teachers = strings(abl.value("teachers"));
+        ablation_->setAxes(axes);
+        ablation_->preview();
+        if (abl.contains("group")) ablation_->showGroup(abl.value("group").toString());
+    }
+    // Weights: a report, layer and module.
+    const QJsonObject wt = setup.value("weights").toObject();
+    if (wt.contains("report")) {
+        QString err;
+        if (!weights_->loadReport(wt.value("report").toString(), &err)) note("weights: " + err);
+    }
+    if (wt.contains("module")) weights_->setModule(wt.value("module").toString());
+    if (wt.contains("layer")) weights_->setLayerIndex(wt.value("layer").toInt());
+    // Evaluate: a results file.
+    const QJsonObject ev = setup.value("evaluate").toObject();
+    if (ev.contains("results")) {
+        QString err;
+        if (!evaluate_->loadResults(ev.value("results").toString(), &err)) note("evaluate: " + err);
+    }
+    // Reports: a run.
+    if (setup.value("reports").toObject().contains("run")) reports_->setRun(idOf(setup.value("reports").toObject().value("run").toString()));
+    // Compare: generate with every model and wait for them.
+    const QJsonObject cmp = setup.value("compare").toObject();
+    if (!cmp.isEmpty()) {
+        compare_->setModels(strings(cmp.value("models")));
+        if (cmp.contains("prompt")) compare_->setPrompt(cmp.value("prompt").toString());
+        if (cmp.contains("max_tokens")) compare_->setMaxTokens(cmp.value("max_tokens").toInt());
+        tabs_->setCurrentWidget(compare_);
+        compare_->generate();
+        if (!waitUntil([this] { return !compare_->isRunning(); }, 600000)) note("compare: still generating after 10 min");
+    }
+    // Chat: start both engines, send one prompt, wait for both replies.
+    const QJsonObject chat = setup.value("chat").toObject();
+    if (!chat.isEmpty()) {
+        chat_->setModels(chat.value("model").toString(), chat.value("baseline").toString());
+        QString err;
+        if (chat_->startEngines(&err)) {
+            chat_->send(chat.value("prompt").toString("Tell me a fortune."));
+            const int sides = chat.value("baseline").toString().isEmpty() ? 1 : 2;
+            if (!waitUntil([this, sides] {
+                    for (int i = 0; i < sides; ++i)
+                        if (chat_->stats(i).tokens <= 0) return false;
+                    return true;
+                }, 300000))
+                note("chat: no reply after 5 min");
+            waitUntil([] { return false; }, 1500);  // the stats line refreshes once a second
+        } else {
+            note("chat: " + err);
+        }
+    }
     for (int i = 0; i < tabs_->count(); ++i) {
         tabs_->setCurrentIndex(i);
         for (int k = 0; k < 5; ++k) QCoreApplication::processEvents();
@@ -177,6 +280,7 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size) {
         const QString path = QDir(dir).filePath(QStringLiteral("%1-%2.png").arg(i + 1).arg(name));
         if (grab().save(path, "PNG")) written << path;
     }
+    if (!chat.isEmpty()) chat_->stopEngines();
     return written;
 }
 

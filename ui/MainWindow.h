@@ -1,6 +1,7 @@
 #pragma once
 // The workbench's main window: one tab per job (Runs, Ablations, Weights,
 // Compare, Evaluate, Chat & energy, Reports) over one workspace folder.
+#include <QJsonObject>
 #include <QMainWindow>
 
 class QTabWidget;
@@ -37,7 +38,12 @@ public:
     QTabWidget* tabs() const { return tabs_; }
     QString workspace() const { return workspace_; }
     // Saves a PNG of every tab into `dir` (README screenshots).
-    QStringList saveScreenshots(const QString& dir, const QSize& size = QSize(1400, 860));
+    // One PNG per tab. `setup` (optional; see docs/gui.md, "Screenshots")
+    // drives the panels first with the real CLI: selects runs, previews an
+    // ablation, opens a report, generates in Compare, chats, picks a run in
+    // Reports; each step waits until its processes have finished.
+    QStringList saveScreenshots(const QString& dir, const QSize& size = QSize(1400, 860),
+                                const QJsonObject& setup = {});
     static QString defaultCli();
 
 protected:

@@ -1,13 +1,16 @@
 // bimamba-workbench: the Qt desktop workbench.
 //   bimamba-workbench [--workspace DIR] [--cli PATH]
 //   bimamba-workbench --export-figures RUN_DIR --out DIR   (headless; use QT_QPA_PLATFORM=offscreen)
-//   bimamba-workbench --workspace DIR --screenshots DIR     (PNG of every tab)
+//   bimamba-workbench --workspace DIR --screenshots DIR [--screenshot-setup FILE.json]  (PNG of every tab)
 #include "ui/MainWindow.h"
 #include "ui/ReportExporter.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QSettings>
 #include <QTimer>
 
@@ -36,7 +39,9 @@ int main(int argc, char** argv) {
     QCommandLineOption exp("export-figures", "Render the figures of RUN_DIR headless and exit.", "RUN_DIR");
     QCommandLineOption out("out", "Output folder for --export-figures.", "DIR");
     QCommandLineOption shots("screenshots", "Save a PNG of every tab into DIR and exit.", "DIR");
-    p.addOptions({ws, cli, exp, out, shots});
+    QCommandLineOption shotSetup("screenshot-setup",
+                                 "With --screenshots: a JSON file that drives the panels first (docs/gui.md).", "FILE");
+    p.addOptions({ws, cli, exp, out, shots, shotSetup});
     p.process(app);
 
     if (p.isSet(exp)) {
@@ -55,7 +60,19 @@ int main(int argc, char** argv) {
     if (workspace.isEmpty()) workspace = QSettings().value("workspace", QDir::home().filePath("bimamba-workspace")).toString();
     bimamba::ui::MainWindow w(workspace, p.value(cli));
     if (p.isSet(shots)) {
-        const QStringList files = w.saveScreenshots(p.value(shots));
+        QJsonObject setup;
+        if (p.isSet(shotSetup)) {
+            QFile f(p.value(shotSetup));
+            QJsonParseError pe{};
+            const QJsonDocument doc = f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll(), &pe) : QJsonDocument();
+            if (!doc.isObject()) {
+                std::fprintf(stderr, "--screenshot-setup %s: not a JSON object (%s)\n", qPrintable(p.value(shotSetup)),
+                             qPrintable(pe.errorString()));
+                return 2;
+            }
+            setup = doc.object();
+        }
+        const QStringList files = w.saveScreenshots(p.value(shots), QSize(1400, 860), setup);
         for (const auto& f : files) std::printf("%s\n", qPrintable(f));
         return files.isEmpty() ? 1 : 0;
     }
