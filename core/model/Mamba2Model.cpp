@@ -96,9 +96,10 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
         RECORD_USER_SCOPE("mixer.in_proj");
         zxbcdt = in_proj->forward(u);  // (b, l, 2·di + 2·g·n + nh), order z, x, B, C, dt
     }
-    auto z = zxbcdt.narrow(-1, 0, di);
-    auto xBC = zxbcdt.narrow(-1, di, cd);
-    auto dt = zxbcdt.narrow(-1, di + cd, nh);
+    // One split (its backward is one concatenation), not three narrows (each
+    // of whose backward zero-fills a full-size gradient and adds into it).
+    auto parts = zxbcdt.split_with_sizes({di, cd, nh}, -1);
+    auto z = parts[0], xBC = parts[1], dt = parts[2];
 
     auto xBC_t = xBC.transpose(1, 2);  // (b, cd, l)
     if (state) {

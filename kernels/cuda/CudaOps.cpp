@@ -291,15 +291,10 @@ Tensor bmm_to(const Tensor& a, const Tensor& b, c10::ScalarType out) {
     return r.view(shape);
 }
 
-// (b,c,h,T,p) <-> (b,c,g,T,hg·p): heads of a group side by side, so one GEMM
-// against the group's B or C covers them all.
-Tensor heads_to_group(const Tensor& t, const SsdDims& d) {
-    return t.view({d.b, d.c, d.g, d.hg, d.T, d.p}).permute({0, 1, 2, 4, 3, 5}).reshape({d.b, d.c, d.g, d.T, d.hg * d.p});
+// (b,c,g,T,hg·p) seen as (b,c,g,hg,T,p): the heads layout as a strided view.
+Tensor heads_view(const Tensor& t, const SsdDims& d) {
+    return t.view({d.b, d.c, d.g, d.T, d.hg, d.p}).permute({0, 1, 2, 4, 3, 5});
 }
-Tensor group_to_heads(const Tensor& t, const SsdDims& d) {
-    return t.view({d.b, d.c, d.g, d.T, d.hg, d.p}).permute({0, 1, 2, 4, 3, 5}).reshape({d.b, d.c, d.h, d.T, d.p});
-}
-
 Tensor pad_l(const Tensor& t, int64_t pad) {
     if (!pad) return t;
     std::vector<int64_t> p(2 * (t.dim() - 2), 0);  // pad pairs run from the last dim: dim 1 is last
@@ -312,9 +307,11 @@ Tensor pad_l(const Tensor& t, int64_t pad) {
 Tensor to_chunks4(const Tensor& t, const SsdDims& d) {
     return pad_l(t, d.pad).view({d.b, d.c, d.T, t.size(2), t.size(3)}).permute({0, 1, 3, 2, 4}).contiguous();
 }
-Tensor from_chunks4(const Tensor& t, const SsdDims& d) {
-    auto r = t.permute({0, 1, 3, 2, 4}).reshape({d.b, d.L, t.size(2), t.size(4)});
-    return d.pad ? r.narrow(1, 0, d.l) : r;
+// from_chunks4 and a cast in one strided copy: (b,c,X,T,Y) -> (b,l,X,Y) in `dtype`.
+Tensor from_chunks4_as(const Tensor& t, const SsdDims& d, c10::ScalarType dtype) {
+    auto out = torch::empty({d.b, d.L, t.size(2), t.size(4)}, t.options().dtype(dtype));
+    out.view({d.b, d.c, d.T, t.size(2), t.size(4)}).copy_(t.permute({0, 1, 3, 2, 4}));
+    return d.pad ? out.narrow(1, 0, d.l) : out;
 }
 
 // Quantities shared by forward and backward.
@@ -359,7 +356,13 @@ SsdCommon ssd_common(const Tensor& x, const Tensor& dt, const Tensor& A, const T
     }
     s.alast = s.acum.select(-1, d.T - 1).contiguous();
     s.wdt = torch::exp(s.alast.unsqueeze(-1) - s.acum) * s.dtc;
-    s.Xwg = heads_to_group((s.xc.to(ad) * s.wdt.unsqueeze(-1)).to(cd), d);
+    // wdt·x in one pass: mixed-dtype multiply (fp32 math), written in cd
+    // straight into the group layout (b,c,g,T,hg,p) through a permuted view.
+    auto Xw = torch::empty({d.b, d.c, d.g, d.T, d.hg, d.p}, x.options().dtype(cd));
+    auto Xw_heads = Xw.permute({0, 1, 2, 4, 3, 5});
+    at::mul_out(Xw_heads, s.xc.view({d.b, d.c, d.g, d.hg, d.T, d.p}),
+                s.wdt.view({d.b, d.c, d.g, d.hg, d.T, 1}));
+    s.Xwg = Xw.view({d.b, d.c, d.g, d.T, d.hg * d.p});
     return s;
 }
 
@@ -392,9 +395,10 @@ std::pair<Tensor, Tensor> ssd_forward_impl(const Tensor& x, const Tensor& dt, co
     auto [S_prev, fin] = ssd_states(s, init, d, ad);
     auto Y = bmm_to(s.M, s.xc, ad);  // (b,c,h,T,p)
     auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
-    auto Q = group_to_heads(bmm_to(s.Cg, Sg.transpose(-1, -2), ad), d);  // C_t · S_prev
-    Y.addcmul_(Q, torch::exp(s.acum).unsqueeze(-1));
-    return {from_chunks4(Y, d).to(x.scalar_type()), fin};
+    auto Qg = bmm_to(s.Cg, Sg.transpose(-1, -2), ad);  // C_t · S_prev, (b,c,g,T,hg·p)
+    Y.view({d.b, d.c, d.g, d.hg, d.T, d.p})
+        .addcmul_(heads_view(Qg, d), torch::exp(s.acum).view({d.b, d.c, d.g, d.hg, d.T, 1}));
+    return {from_chunks4_as(Y, d, x.scalar_type()), fin};
 }
 
 // Returns {dx, ddt, dA, dB, dC, dinit}.
@@ -440,15 +444,18 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     dCB = Tensor();
 
     // 3. Y_state = exp(a_t) · C_t · S_prev
-    auto ey = dyc.to(ad) * torch::exp(s.acum).unsqueeze(-1);  // (b,c,h,T,p)
-    auto eyg = heads_to_group(ey, d);                          // (b,c,g,T,hg·p)
+    // ey = exp(a_t)·dy in cd, written straight into the group layout (one pass).
+    auto ey = torch::empty({d.b, d.c, d.g, d.T, d.hg, d.p}, dyc.options().dtype(cd));
+    auto ey_heads = ey.permute({0, 1, 2, 4, 3, 5});
+    at::mul_out(ey_heads, dyc.view({d.b, d.c, d.g, d.hg, d.T, d.p}),
+                torch::exp(s.acum).view({d.b, d.c, d.g, d.hg, d.T, 1}));
+    auto eyg_cd = ey.view({d.b, d.c, d.g, d.T, d.hg * d.p});  // (b,c,g,T,hg·p)
     auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n});
     auto Sg_cd = Sg.to(cd);
-    auto eyg_cd = eyg.to(cd);
     dC += bmm_to(eyg_cd, Sg_cd, ad);
     auto dS_prev = bmm_to(eyg_cd.transpose(-1, -2), s.Cg, ad).view({d.b, d.c, d.h, d.p, d.n});
     auto Qg = bmm_to(s.Cg, Sg_cd.transpose(-1, -2), ad);           // (b,c,g,T,hg·p)
-    da += (eyg * Qg).view({d.b, d.c, d.g, d.T, d.hg, d.p}).sum(-1).permute({0, 1, 2, 4, 3}).reshape({d.b, d.c, d.h, d.T});
+    da += (eyg_cd * Qg).view({d.b, d.c, d.g, d.T, d.hg, d.p}).sum(-1).permute({0, 1, 2, 4, 3}).reshape({d.b, d.c, d.h, d.T});
 
     // 4. state passing, backwards: G_c = dL/dS_c
     Tensor G, dinit;
@@ -473,10 +480,11 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
 
     // 5. state_c = Xwᵀ B with Xw = wdt · x
     auto Gg = G.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
-    auto dXw = group_to_heads(bmm_to(s.Bg, Gg.transpose(-1, -2), ad), d);  // (b,c,h,T,p)
+    // dXw read in place through a heads view of the group layout (no copy).
+    auto dXw = heads_view(bmm_to(s.Bg, Gg.transpose(-1, -2), ad), d);  // (b,c,g,hg,T,p) view
     dB += bmm_to(s.Xwg, Gg, ad);
-    auto dwdt = (s.xc.to(ad) * dXw).sum(-1);                          // (b,c,h,T)
-    dxc.addcmul_(dXw, s.wdt.unsqueeze(-1));
+    auto dwdt = (s.xc.view({d.b, d.c, d.g, d.hg, d.T, d.p}) * dXw).sum(-1).view({d.b, d.c, d.h, d.T});
+    dxc.view({d.b, d.c, d.g, d.hg, d.T, d.p}).addcmul_(dXw, s.wdt.view({d.b, d.c, d.g, d.hg, d.T, 1}));
     ddt += torch::exp(s.alast.unsqueeze(-1) - s.acum) * dwdt;
     auto q = s.wdt * dwdt;
     da -= q;
@@ -489,11 +497,11 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
 
     auto ddt_out = ddt.permute({0, 1, 3, 2}).reshape({d.b, d.L, d.h});
     if (d.pad) ddt_out = ddt_out.narrow(1, 0, d.l);
-    return {from_chunks4(dxc, d).to(x.scalar_type()),
+    return {from_chunks4_as(dxc, d, x.scalar_type()),
             ddt_out.to(dt.scalar_type()),
             dA.to(A.scalar_type()),
-            from_chunks4(dB, d).to(B.scalar_type()),
-            from_chunks4(dC, d).to(C.scalar_type()),
+            from_chunks4_as(dB, d, B.scalar_type()),
+            from_chunks4_as(dC, d, C.scalar_type()),
             init.defined() ? dinit.to(init.scalar_type()) : Tensor()};
 }
 
