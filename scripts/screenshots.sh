@@ -62,8 +62,9 @@ if [ -n "$REAL" ]; then
   for s in student_kd student_ce; do
     [ -f "$R/$s/eval_results.json" ] || "$CLI" eval --model "$s=$R/$s" "${EVAL_OPTS[@]}" --out "$R/$s/eval_results.json"
   done
-  [ -f "$WORKSPACE/deploy/bi-mamba.bmd" ] || "$CLI" export --model "$(ckpt "$R/student_kd")" --out "$WORKSPACE/deploy/bi-mamba.bmd"
-  [ -f "$WORKSPACE/deploy/mamba2-fp16.bmd" ] || "$CLI" export --model "$(ckpt "$R/teacher")" --out "$WORKSPACE/deploy/mamba2-fp16.bmd"
+  TOK="$WORKSPACE/data/fortunes/tokenizer.model"
+  [ -f "$WORKSPACE/deploy/bi-mamba.bmd" ] || "$CLI" export --model "$(ckpt "$R/student_kd")" --tokenizer "$TOK" --out "$WORKSPACE/deploy/bi-mamba.bmd"
+  [ -f "$WORKSPACE/deploy/mamba2-fp16.bmd" ] || "$CLI" export --model "$(ckpt "$R/teacher")" --tokenizer "$TOK" --out "$WORKSPACE/deploy/mamba2-fp16.bmd"
   SETUP="$(mktemp)"
   cat > "$SETUP" <<JSON
 {
@@ -76,7 +77,7 @@ if [ -n "$REAL" ]; then
               "prompt": "Q: What is the meaning of life?\\nA:", "max_tokens": 48},
   "chat": {"model": "$WORKSPACE/deploy/bi-mamba.bmd", "baseline": "$WORKSPACE/deploy/mamba2-fp16.bmd",
            "prompt": "Tell me a fortune."},
-  "reports": {"run": "student_kd"}
+  "reports": {"run": "student_kd", "export": true, "out": "$WORKSPACE/exports"}
 }
 JSON
   SETUP_ARGS=(--screenshot-setup "$SETUP" --cli "$CLI")

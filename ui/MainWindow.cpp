@@ -241,8 +241,15 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
         QString err;
         if (!evaluate_->loadResults(ev.value("results").toString(), &err)) note("evaluate: " + err);
     }
-    // Reports: a run.
-    if (setup.value("reports").toObject().contains("run")) reports_->setRun(idOf(setup.value("reports").toObject().value("run").toString()));
+    // Reports: a run, and optionally its figures and tables exported.
+    const QJsonObject rep = setup.value("reports").toObject();
+    if (rep.contains("run")) reports_->setRun(idOf(rep.value("run").toString()));
+    if (rep.contains("out")) reports_->setOutDir(rep.value("out").toString());
+    if (rep.value("export").toBool()) {
+        QString err;
+        reports_->exportAll(&err);
+        if (!err.isEmpty()) note("reports: " + err);
+    }
     // Compare: generate with every model and wait for them.
     const QJsonObject cmp = setup.value("compare").toObject();
     if (!cmp.isEmpty()) {
@@ -262,11 +269,13 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
             chat_->send(chat.value("prompt").toString("Tell me a fortune."));
             const int sides = chat.value("baseline").toString().isEmpty() ? 1 : 2;
             if (!waitUntil([this, sides] {
+                    if (!chat_->lastError().isEmpty()) return true;  // an engine failed: shot it as it is
                     for (int i = 0; i < sides; ++i)
                         if (chat_->stats(i).tokens <= 0) return false;
                     return true;
                 }, 300000))
                 note("chat: no reply after 5 min");
+            if (!chat_->lastError().isEmpty()) note("chat: " + chat_->lastError());
             waitUntil([] { return false; }, 1500);  // the stats line refreshes once a second
         } else {
             note("chat: " + err);
