@@ -117,9 +117,10 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
             xBC = F::silu(conv1d->forward(xBC_t).narrow(-1, 0, l)).transpose(1, 2);
     }
 
-    auto x = xBC.narrow(-1, 0, di).reshape({b, l, nh, hd});
-    auto B = xBC.narrow(-1, di, g * n).reshape({b, l, g, n});
-    auto C = xBC.narrow(-1, di + g * n, g * n).reshape({b, l, g, n});
+    auto xbc = xBC.split_with_sizes({di, g * n, g * n}, -1);  // one concat in backward
+    auto x = xbc[0].reshape({b, l, nh, hd});
+    auto B = xbc[1].reshape({b, l, g, n});
+    auto C = xbc[2].reshape({b, l, g, n});
     torch::Tensor y;
     {
         RECORD_USER_SCOPE("mixer.ssd");
