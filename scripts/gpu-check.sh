@@ -4,7 +4,7 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bench profile
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile
 # Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt)
 # and, where the machine lacks them, .deps/ (googletest sources, nlohmann/toml++ headers).
 set -uo pipefail
@@ -97,6 +97,59 @@ JSON
     "$CLI" train --config "$W/$mode.json" --run-dir "$W/run_$mode" > "$OUT/teach_$mode.log" 2>&1; echo "$mode exit $?"
     grep '"train"' "$W/run_$mode/metrics.jsonl" | sed -n '1p;$p'
   done
+fi
+
+if has bigteacher; then
+  # A LLaMA-2-70B-shaped teacher (bf16, 138 GB, written sparse: headers only)
+  # must be refused before training, naming its size and the GPU's free memory.
+  step "bigteacher: a teacher larger than the GPU fails before training"
+  W=/tmp/gpu-big; rm -rf "$W"; mkdir -p "$W/llama70b"
+  python3 - "$W/llama70b" <<'PY'
+import json, os, struct, sys
+d = sys.argv[1]
+H, I, L, V, KV = 8192, 28672, 80, 32000, 8
+cfg = dict(model_type="llama", hidden_size=H, intermediate_size=I, num_hidden_layers=L, num_attention_heads=64,
+           num_key_value_heads=KV, vocab_size=V, rms_norm_eps=1e-5, torch_dtype="bfloat16")
+json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+shapes = {"model.embed_tokens.weight": [V, H], "lm_head.weight": [V, H], "model.norm.weight": [H]}
+for l in range(L):
+    p = f"model.layers.{l}."
+    shapes.update({p + "self_attn.q_proj.weight": [H, H], p + "self_attn.k_proj.weight": [KV * 128, H],
+                   p + "self_attn.v_proj.weight": [KV * 128, H], p + "self_attn.o_proj.weight": [H, H],
+                   p + "mlp.gate_proj.weight": [I, H], p + "mlp.up_proj.weight": [I, H], p + "mlp.down_proj.weight": [H, I],
+                   p + "input_layernorm.weight": [H], p + "post_attention_layernorm.weight": [H]})
+hdr, off = {}, 0
+for k, s in shapes.items():
+    n = 2
+    for x in s: n *= x
+    hdr[k] = {"dtype": "BF16", "shape": s, "data_offsets": [off, off + n]}
+    off += n
+b = json.dumps(hdr).encode()
+b += b" " * ((8 - len(b) % 8) % 8)
+path = os.path.join(d, "model.safetensors")
+with open(path, "wb") as f:
+    f.write(struct.pack("<Q", len(b)) + b)
+os.truncate(path, 8 + len(b) + off)
+print(f"sparse teacher: {off / 1e9:.1f} GB declared, {os.stat(path).st_blocks * 512 / 1e6:.1f} MB on disk")
+PY
+  "$CLI" prepare "$ROOT/.gpudata/shakespeare.txt" --unit paragraph --tokenizer "$ROOT/.gpudata/tokenizer.model" --out "$W/prep" 2>&1 | tail -1
+  cat > "$W/big.json" <<JSON
+{"data": "$W/prep", "model": {"preset": "small", "vocab_size": 32000}, "steps": 10, "seq_len": 256, "batch_size": 8,
+ "loss": "soft_ce", "teacher": "$W/llama70b", "device": "cuda"}
+JSON
+  start=$SECONDS
+  "$CLI" train --config "$W/big.json" --run-dir "$W/run" > "$OUT/bigteacher.log" 2>&1; echo "exit $? after $((SECONDS - start)) s"
+  tail -2 "$OUT/bigteacher.log"; ls "$W/run/checkpoints" 2>/dev/null | head -3
+fi
+
+if has energy; then
+  step "energy: GPU generation with NVML energy per token"
+  W=/tmp/gpu-energy; rm -rf "$W"; mkdir -p "$W"
+  "$CLI" prepare "$ROOT/.gpudata/shakespeare.txt" --unit paragraph --tokenizer "$ROOT/.gpudata/tokenizer.model" --out "$W/prep" 2>&1 | tail -1
+  echo '{"data": "'$W/prep'", "model": {"preset": "130m", "vocab_size": 32000}, "steps": 30, "seq_len": 256, "batch_size": 8, "device": "cuda", "checkpoint_every": 30}' > "$W/m.json"
+  "$CLI" train --config "$W/m.json" --run-dir "$W/run" --quiet > "$OUT/energy_train.log" 2>&1; echo "train exit $?"
+  "$CLI" generate --models "130m=$W/run" --prompt "ROMEO:" --max-tokens 256 --device cuda 2>&1 | tail -3 | tee "$OUT/energy_generate.log"
+  "$CLI" generate --models "130m=$W/run" --prompt "ROMEO:" --max-tokens 64 --device cpu --threads 8 2>&1 | tail -2 | tee -a "$OUT/energy_generate.log"
 fi
 
 if has bench; then
