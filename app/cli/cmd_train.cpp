@@ -1,5 +1,7 @@
 // `bimamba train --config FILE --run-dir DIR` / `bimamba train --resume DIR`.
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "app/cli/Command.h"
 #include "core/train/Trainer.h"
@@ -13,6 +15,8 @@ const char* kHelp =
     "usage: bimamba train --config FILE --run-dir DIR     start a run (config: JSON or TOML, docs/train-config.md)\n"
     "       bimamba train --resume DIR                    continue a run from its latest checkpoint\n"
     "  --quiet        no per-step lines on stderr (train.log and metrics.jsonl are still written)\n"
+    "Data parallel (docs/multi-gpu.md): run one process per GPU with RANK, WORLD_SIZE, LOCAL_RANK,\n"
+    "  MASTER_ADDR, MASTER_PORT set (torchrun, SLURM or by hand); batch_size is the global micro-batch.\n"
     "Exit status: 0 finished or stopped (SIGINT/SIGTERM, with a checkpoint), 3 failed (e.g. NaN loss), 1 setup error.\n";
 
 int run_train(const Args& args) {
@@ -25,6 +29,9 @@ int run_train(const Args& args) {
     if (!o.positional().empty()) throw std::invalid_argument("unexpected argument '" + o.positional()[0] + "'");
     TrainOptions topt;
     topt.echo = !o.has("quiet");
+    topt.dist = DistEnv::from_environment();  // WORLD_SIZE > 1: data parallel
+    // Test hook (docs/train-config.md): stop, with a checkpoint, after N steps of this process.
+    if (const char* v = std::getenv("BIMAMBA_TEST_STOP_AFTER_STEPS")) topt.stop_after_steps = std::atoll(v);
     TrainConfig cfg;
     std::string run_dir;
     if (o.has("resume")) {
@@ -39,7 +46,8 @@ int run_train(const Args& args) {
         run_dir = o.require("run-dir");
     }
     TrainResult r = train(cfg, run_dir, topt);
-    std::printf("%s at step %lld: %s\n", r.state.c_str(), static_cast<long long>(r.step), r.message.c_str());
+    const std::string who = topt.dist.distributed() ? "rank " + std::to_string(topt.dist.rank) + ": " : "";
+    std::printf("%s%s at step %lld: %s\n", who.c_str(), r.state.c_str(), static_cast<long long>(r.step), r.message.c_str());
     return r.state == "failed" ? 3 : 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/train/DistributedEnv.h"
 #include "core/train/TrainConfig.h"
 
 namespace bimamba {
@@ -27,9 +28,17 @@ struct TrainOptions {
     bool handle_signals = true;     // SIGINT/SIGTERM stop gracefully with a checkpoint
     bool echo = true;               // print progress lines to stderr
     int64_t stop_after_steps = -1;  // testing: stop (status 'stopped', with checkpoint) after this many steps in this process
+    // Data parallel (docs/multi-gpu.md) when dist.world_size > 1: this process is
+    // rank dist.rank; each rank trains on its slice of every global micro-batch
+    // (batch_size / world_size sequences), gradients are averaged across ranks,
+    // and only rank 0 writes the run directory. `bimamba train` fills it from
+    // the environment (DistEnv::from_environment).
+    DistEnv dist;
 };
 
-// Fresh run: writes run_dir/train_config.json and trains. With opt.resume the
+// Fresh run: writes run_dir/train_config.json and trains (rank 0 only, in a
+// data-parallel run; the other ranks read nothing from run_dir either: a
+// resumed run's config and checkpoint reach them from rank 0). With opt.resume the
 // config is read from run_dir/train_config.json (`cfg` is ignored).
 // Never throws for training failures (NaN loss, ...): they come back with
 // state "failed" and status.json says why. Setup errors (bad data, teacher
