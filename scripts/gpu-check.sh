@@ -4,7 +4,7 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile ddp
 # Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt)
 # and, where the machine lacks them, .deps/ (googletest sources, nlohmann/toml++ headers).
 set -uo pipefail
@@ -168,6 +168,101 @@ if has profile; then
       2>&1 | tee "$OUT/profile_ref.log" | grep -v '^  ' | tail -8
   else
     echo "no .ext/mamba_ref/mamba_ssm (fetched reference files): reference profile skipped"
+  fi
+fi
+
+if has ddp; then
+  # Data parallel over NCCL (docs/multi-gpu.md), launched by hand with plain
+  # env vars (two background processes). (1) Same global batch on 1 and 2 GPUs:
+  # the per-step losses must agree within bf16 noise. (2) Throughput with the
+  # same per-GPU micro-batch (weak scaling): efficiency = tok/s(2) / (2 x tok/s(1)).
+  step "ddp: data-parallel training, 1 GPU vs 2 GPUs (NCCL)"
+  NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+  if [ "$NGPU" -lt 2 ]; then
+    echo "ddp: needs 2 GPUs, this machine shows $NGPU: skipped"
+  else
+    grep -h "data-parallel" "$OUT/configure.log" 2>/dev/null   # NCCL compiled in? (from the build part)
+    W=/tmp/gpu-ddp; rm -rf "$W"; mkdir -p "$W"
+    export NCCL_NVLS_ENABLE=0            # no NVLink multicast (SHARP) on the lent machines
+    export BIMAMBA_DIST_TIMEOUT_S="${DDP_NCCL_TIMEOUT_S:-600}"
+    "$CLI" prepare "$ROOT/.gpudata/shakespeare.txt" --unit paragraph --tokenizer "$ROOT/.gpudata/tokenizer.model" \
+      --out "$W/prep" 2>&1 | tail -1
+    # ddp_run NAME NPROC CONFIG TIMEOUT: one process, or NPROC ranks on GPUs 0..NPROC-1; logs in $OUT.
+    ddp_run() {
+      local name=$1 n=$2 cfg=$3 to=$4 port=$((29500 + RANDOM % 2000)) pids=() rc=0 r
+      if [ "$n" -eq 1 ]; then
+        CUDA_VISIBLE_DEVICES=0 timeout "$to" "$CLI" train --config "$cfg" --run-dir "$W/$name" > "$OUT/ddp_$name.log" 2>&1 || rc=$?
+      else
+        for r in $(seq 0 $((n - 1))); do
+          RANK=$r LOCAL_RANK=$r WORLD_SIZE=$n LOCAL_WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+            timeout "$to" "$CLI" train --config "$cfg" --run-dir "$W/$name" > "$OUT/ddp_${name}_rank$r.log" 2>&1 &
+          pids+=($!)
+        done
+        for r in "${!pids[@]}"; do wait "${pids[$r]}" || { rc=$?; echo "ddp: $name rank $r exited $rc (124 = timeout); see $OUT/ddp_${name}_rank$r.log"; tail -3 "$OUT/ddp_${name}_rank$r.log"; }; done
+      fi
+      [ "$rc" -eq 0 ] || { echo "ddp: $name FAILED (exit $rc)"; tail -5 "$OUT/ddp_$name"*.log; }
+      cp "$W/$name/metrics.jsonl" "$OUT/ddp_metrics_$name.jsonl" 2>/dev/null
+      return $rc
+    }
+    # (1) 130M Bi-Mamba, global micro-batch 16 x 512 tokens, 2 micro-batches per step, bf16.
+    DSTEPS="${DDP_STEPS:-40}"
+    cat > "$W/match.json" <<JSON
+{"data": "$W/prep", "model": {"preset": "130m", "binarize": "in_proj+out_proj"}, "steps": $DSTEPS, "seq_len": 512,
+ "batch_size": 16, "grad_accum": 2, "lr": 1e-3, "final_lr": 1e-4, "warmup_steps": 10, "eval_every": 20,
+ "eval_batches": 8, "checkpoint_every": 0, "log_every": 1, "device": "cuda", "seed": 5}
+JSON
+    ddp_run match1 1 "$W/match.json" 900 && ddp_run match2 2 "$W/match.json" 900 && python3 - "$W/match1" "$W/match2" <<'PY'
+import json, sys
+def load(d):
+    t, v = {}, {}
+    for line in open(d + "/metrics.jsonl"):
+        j = json.loads(line)
+        (t if j["type"] == "train" else v)[j["step"]] = j
+    return t, v
+(t1, v1), (t2, v2) = load(sys.argv[1]), load(sys.argv[2])
+steps = sorted(set(t1) & set(t2))
+d = [abs(t1[s]["loss"] - t2[s]["loss"]) for s in steps]
+r = [x / abs(t1[s]["loss"]) for x, s in zip(d, steps)]
+for s in steps[:3] + steps[-3:]:
+    print(f"  step {s:3d}: loss 1 GPU {t1[s]['loss']:.5f}  2 GPUs {t2[s]['loss']:.5f}")
+print(f"ddp losses, same global batch, {len(steps)} steps: max abs diff {max(d):.2e}, max rel diff {max(r):.2e}, "
+      f"mean abs diff {sum(d) / len(d):.2e}")
+for s in sorted(set(v1) & set(v2)):
+    print(f"  val step {s}: 1 GPU {v1[s]['val_loss']:.5f}  2 GPUs {v2[s]['val_loss']:.5f}")
+print("ddp loss match:", "PASS" if max(r) < 2e-2 else "FAIL", "(bf16 noise bound: rel 2e-2)")
+med = lambda xs: sorted(xs)[len(xs) // 2]
+a = med([t1[s]["tok_per_s"] for s in steps[3:]]); b = med([t2[s]["tok_per_s"] for s in steps[3:]])
+print(f"  same global batch (strong scaling): 1 GPU {a:.0f} tok/s, 2 GPUs {b:.0f} tok/s ({b / a:.2f}x)")
+PY
+    # (2) Throughput, same per-GPU micro-batch: 130M and the 780M shape (seq 2048, like bench train).
+    tput() {  # tput NAME PRESET SEQ MB STEPS
+      local n
+      for n in 1 2; do
+        cat > "$W/$1_$n.json" <<JSON
+{"data": "$W/prep", "model": {"preset": "$2", "binarize": "in_proj+out_proj"}, "steps": $5, "seq_len": $3,
+ "batch_size": $(($4 * n)), "lr": 1e-4, "final_lr": 1e-5, "warmup_steps": 2, "eval_every": 0, "eval_batches": 1,
+ "checkpoint_every": 0, "keep_checkpoints": 1, "log_every": 1, "device": "cuda", "seed": 5}
+JSON
+        ddp_run "$1_$n" "$n" "$W/$1_$n.json" 1200 || return 1
+      done
+      python3 - "$W/$1_1" "$W/$1_2" "$1" <<'PY'
+import json, sys
+def tps(d):
+    xs = [json.loads(l) for l in open(d + "/metrics.jsonl")]
+    xs = sorted(j["tok_per_s"] for j in xs if j["type"] == "train" and j["step"] > 3)  # after warm-up
+    return xs[len(xs) // 2]
+a, b = tps(sys.argv[1]), tps(sys.argv[2])
+print(f"ddp throughput {sys.argv[3]}: 1 GPU {a:.0f} tok/s, 2 GPUs {b:.0f} tok/s total ({b / 2:.0f} per GPU), "
+      f"scaling efficiency {b / (2 * a) * 100:.1f}%")
+PY
+    }
+    tput t130m 130m 2048 "${DDP_MB_130M:-8}" "${DDP_TPUT_STEPS:-15}"
+    [ "${DDP_780M:-1}" = 1 ] && tput t780m 780m 2048 "${BENCH_MB:-4}" "${DDP_TPUT_STEPS:-12}"
+    # Bad setups fail fast, before any GPU work.
+    RANK=5 LOCAL_RANK=5 WORLD_SIZE=6 MASTER_ADDR=127.0.0.1 MASTER_PORT=29999 timeout 60 \
+      "$CLI" train --config "$W/match.json" --run-dir "$W/bad" > "$OUT/ddp_bad.log" 2>&1
+    echo "ddp bad LOCAL_RANK=5 on $NGPU GPUs: exit $? ($(grep -o 'LOCAL_RANK=5[^(]*' "$OUT/ddp_bad.log" | head -1))"
+    rm -rf "$W"/*/checkpoints
   fi
 fi
 
