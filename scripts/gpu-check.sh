@@ -259,9 +259,9 @@ PY
     tput t130m 130m 2048 "${DDP_MB_130M:-8}" "${DDP_TPUT_STEPS:-15}"
     [ "${DDP_780M:-1}" = 1 ] && tput t780m 780m 2048 "${BENCH_MB:-4}" "${DDP_TPUT_STEPS:-12}"
     # Bad setups fail fast, before any GPU work.
-    RANK=5 LOCAL_RANK=5 WORLD_SIZE=6 MASTER_ADDR=127.0.0.1 MASTER_PORT=29999 timeout 60 \
+    RANK=5 LOCAL_RANK=5 WORLD_SIZE=8 MASTER_ADDR=127.0.0.1 MASTER_PORT=29999 BIMAMBA_DIST_TIMEOUT_S=20 timeout 60 \
       "$CLI" train --config "$W/match.json" --run-dir "$W/bad" > "$OUT/ddp_bad.log" 2>&1
-    echo "ddp bad LOCAL_RANK=5 on $NGPU GPUs: exit $? ($(grep -o 'LOCAL_RANK=5[^(]*' "$OUT/ddp_bad.log" | head -1))"
+    echo "ddp bad setup (LOCAL_RANK=5 on $NGPU GPUs) exits $? (expect 1): $(grep -o 'error: .*' "$OUT/ddp_bad.log" | head -1)"
     rm -rf "$W"/*/checkpoints
   fi
 fi
