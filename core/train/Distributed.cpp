@@ -105,7 +105,21 @@ Distributed::Distributed(const DistEnv& env) : env_(env) {
     }
 }
 
-Distributed::~Distributed() = default;
+void Distributed::shutdown() {
+    if (pg_ && !shut_down_) {
+        shut_down_ = true;
+        pg_->shutdown();  // NCCL: finalizes the communicators (destroy_process_group); Gloo: nothing
+    }
+}
+
+Distributed::~Distributed() {
+    // Left without shutdown(): an error unwound the run. Abort rather than wait
+    // for ranks that may never arrive.
+    if (pg_ && !shut_down_) try {
+            pg_->abort();
+        } catch (...) {
+        }
+}
 
 void Distributed::init_process_group(const torch::Device& device) {
     device_ = device;

@@ -52,6 +52,9 @@ public:
     // In-place broadcast of each tensor from `root`.
     void broadcast(const std::vector<torch::Tensor>& tensors, int root = 0);
     void barrier();
+    // Orderly end (after the last collective on every rank); without it the
+    // destructor aborts the process group instead.
+    void shutdown();
 
     // Every rank calls this at the same point with its own error ("" if fine).
     // Returns only when every rank passed ""; otherwise throws on every rank,
@@ -66,6 +69,7 @@ private:
     std::string backend_name_;
     c10::intrusive_ptr<c10d::Store> store_;
     c10::intrusive_ptr<c10d::Backend> pg_;
+    bool shut_down_ = false;
 };
 
 }  // namespace bimamba

@@ -550,7 +550,10 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
         write_status(state, step, msg);
         log(state + ": " + msg, echo);
         // No rank reports before rank 0's last checkpoint and status are written.
-        if (dist) dist->barrier();
+        if (dist) {
+            dist->barrier();
+            dist->shutdown();
+        }
         return res;
     };
     auto last_good = [&] {
