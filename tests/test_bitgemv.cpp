@@ -3,11 +3,15 @@
 // scalar reference, on random inputs of odd sizes.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <random>
 #include <vector>
 
 #include "core/base/Safetensors.h"
+#include "kernels/cpu/Activations.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/SsmStep.h"
@@ -184,5 +188,177 @@ TEST(SsmStep, Avx2MatchesFloat64Recurrence) {
         ssm_head_step_avx2(s.data(), hd, ns, dA, dt, x.data(), B.data(), C.data(), D, y.data());
         for (int p = 0; p < hd; ++p) ASSERT_NEAR(y[p], want[p], 1e-4 * ns) << hd << "x" << ns;
         for (int i = 0; i < hd * ns; ++i) ASSERT_NEAR(s[i], s2[i], 1e-5) << "state " << i;
+    }
+}
+
+// Prefill runs the projections as GEMMs over a block of tokens; they must give
+// exactly what T separate GEMVs give (the engine's batched prefill is tested
+// for bit-identical logits on top of this).
+TEST(BitGemmLut3, BlockOfTokensIsBitIdenticalToSeparateGemvs) {
+    uint32_t seed = 900;
+    for (auto& s : kSizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        auto m = repack_lut3(c.packed.data(), c.rows, c.cols);
+        for (int T : {1, 3, 8, 11}) {
+            std::mt19937 rng(seed * 7 + T);
+            std::normal_distribution<float> n;
+            const size_t xs = c.cols + 5, ys = c.rows + 3;  // strides wider than the vectors
+            std::vector<float> x(T * xs), got(T * ys, 555.f), want(T * ys, 555.f), tables(T * lut3_table_floats(c.cols));
+            for (auto& v : x) v = n(rng);
+            for (int threads : {1, 2}) {
+                ThreadPool::set_global_threads(threads);
+                for (const char* isa : {"auto", "scalar"}) {
+                    set_isa(isa);
+                    for (int j = 0; j < T; ++j) bitgemv_lut3(m, x.data() + j * xs, want.data() + j * ys, tables.data());
+                    bitgemm_lut3(m, x.data(), xs, T, got.data(), ys, tables.data());
+                    ASSERT_EQ(got, want) << isa << " " << c.rows << "x" << c.cols << " T=" << T << " threads " << threads;
+                    // And against the float64 definition.
+                    for (int j = 0; j < T; ++j)
+                        for (int r = 0; r < c.rows; ++r) {
+                            double w = 0, sc = 0;
+                            for (int k = 0; k < c.cols; ++k) {
+                                w += (c.w[(size_t)r * c.cols + k] < 0 ? -1.0 : 1.0) * x[j * xs + k];
+                                sc += std::fabs(x[j * xs + k]);
+                            }
+                            ASSERT_NEAR(got[j * ys + r], w, 1e-5 * sc + 1e-6);
+                        }
+                }
+            }
+        }
+    }
+    set_isa("auto");
+}
+
+TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
+    uint32_t seed = 1000;
+    for (auto& s : kSizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        std::vector<uint16_t> w16(c.w.size());
+        for (size_t i = 0; i < c.w.size(); ++i) w16[i] = st::f32_to_f16(c.w[i]);
+        for (int T : {1, 2, 8, 13}) {
+            std::mt19937 rng(seed * 5 + T);
+            std::normal_distribution<float> n;
+            const size_t xs = c.cols + 3, ys = c.rows + 1;
+            std::vector<float> x(T * xs), got(T * ys, 1.f), want(T * ys, 1.f);
+            for (auto& v : x) v = n(rng);
+            for (int threads : {1, 2}) {
+                ThreadPool::set_global_threads(threads);
+                for (const char* isa : {"auto", "scalar"}) {
+                    set_isa(isa);
+                    for (int j = 0; j < T; ++j) f16gemv(w16.data(), c.rows, c.cols, x.data() + j * xs, want.data() + j * ys);
+                    f16gemm(w16.data(), c.rows, c.cols, x.data(), xs, T, got.data(), ys);
+                    ASSERT_EQ(got, want) << isa << " " << c.rows << "x" << c.cols << " T=" << T;
+                }
+            }
+        }
+    }
+    set_isa("auto");
+}
+
+// 16-bit SSM state: the AVX2 path against the scalar reference (which rounds
+// with the scalar converters), over many steps so rounding has to stay in step;
+// the reference against a float64 recurrence within 16-bit precision.
+TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
+    if (!cpu_has_avx2()) GTEST_SKIP() << "CPU has no AVX2";
+    for (StateType t : {StateType::BF16, StateType::F16}) {
+        std::mt19937 rng(11);
+        std::normal_distribution<float> n;
+        for (auto [hd, ns] : std::vector<std::pair<int, int>>{{1, 1}, {3, 7}, {16, 16}, {15, 33}, {64, 128}}) {
+            std::vector<uint16_t> a(hd * ns, 0), b(hd * ns, 0);
+            std::vector<double> s64(hd * ns, 0.0);
+            double max_diff_y = 0, max_y = 0, max_err64 = 0, max_s = 0;
+            int state_mismatch = 0;
+            for (int step = 0; step < 20; ++step) {
+                std::vector<float> x(hd), B(ns), C(ns), ya(hd), yb(hd);
+                for (auto& v : x) v = n(rng);
+                for (auto& v : B) v = n(rng);
+                for (auto& v : C) v = n(rng);
+                const float dA = 0.8f + 0.01f * step, dt = 0.3f, D = 0.7f;
+                b = a;  // each step from the same state (one flipped rounding would otherwise carry on)
+                ssm_head_step16_ref(a.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
+                ssm_head_step16_avx2(b.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
+                for (int p = 0; p < hd; ++p) {
+                    max_diff_y = std::max(max_diff_y, (double)std::fabs(ya[p] - yb[p]));
+                    max_y = std::max(max_y, (double)std::fabs(ya[p]));
+                    double acc = 0;
+                    for (int k = 0; k < ns; ++k) {
+                        s64[p * ns + k] = s64[p * ns + k] * dA + (double)dt * x[p] * B[k];
+                        acc += s64[p * ns + k] * C[k];
+                        max_s = std::max(max_s, std::fabs(s64[p * ns + k]));
+                    }
+                    max_err64 = std::max(max_err64, std::fabs(ya[p] - (acc + (double)D * x[p])));
+                }
+                for (int i = 0; i < hd * ns; ++i) {
+                    const float fa = t == StateType::BF16 ? st::bf16_to_f32(a[i]) : st::f16_to_f32(a[i]);
+                    const float fb = t == StateType::BF16 ? st::bf16_to_f32(b[i]) : st::f16_to_f32(b[i]);
+                    // The FMA of the SIMD path can move the fp32 value by an ulp, which can
+                    // flip a 16-bit rounding: allow one 16-bit ulp, and only rarely.
+                    const float ulp = std::fabs(fa) * (t == StateType::BF16 ? 1.0f / 128 : 1.0f / 1024) + 1e-7f;
+                    ASSERT_LE(std::fabs(fa - fb), ulp) << state_type_name(t) << " " << hd << "x" << ns << " step " << step;
+                    state_mismatch += a[i] != b[i];
+                }
+            }
+            EXPECT_LE(max_diff_y, 1e-2 * max_y + 1e-5) << state_type_name(t) << " " << hd << "x" << ns;
+            EXPECT_LE(state_mismatch, hd * ns * 20 / 20 + 1) << state_type_name(t);
+            // Against float64: bounded by the 16-bit relative precision of the state.
+            const double eps16 = t == StateType::BF16 ? 1.0 / 256 : 1.0 / 2048;
+            EXPECT_LE(max_err64, 8 * eps16 * max_s * std::sqrt((double)ns) + 1e-5) << state_type_name(t) << " " << hd << "x" << ns;
+        }
+    }
+    EXPECT_EQ(state_type_from_string("bf16"), StateType::BF16);
+    EXPECT_THROW(state_type_from_string("f8"), std::invalid_argument);
+}
+
+TEST(Activations, Avx2ConvSiluAndSiluGateMatchReference) {
+    if (!cpu_has_avx2()) GTEST_SKIP() << "CPU has no AVX2";
+    std::mt19937 rng(21);
+    std::normal_distribution<float> n(0.0f, 4.0f);
+    for (int len : {1, 7, 8, 9, 31, 3328}) {
+        for (int K : {1, 2, 4}) {
+            std::vector<std::vector<float>> rows(K, std::vector<float>(len));
+            std::vector<const float*> taps;
+            for (auto& r : rows) {
+                for (auto& v : r) v = n(rng);
+                taps.push_back(r.data());
+            }
+            std::vector<float> wT(K * len), bias(len), a(len), b(len);
+            for (auto& v : wT) v = n(rng) * 0.25f;
+            for (auto& v : bias) v = n(rng);
+            for (const float* bp : {(const float*)bias.data(), (const float*)nullptr}) {
+                conv_silu_ref(taps.data(), K, wT.data(), bp, len, a.data());
+                conv_silu_avx2(taps.data(), K, wT.data(), bp, len, b.data());
+                for (int i = 0; i < len; ++i) ASSERT_NEAR(b[i], a[i], 2e-6 * (std::fabs(a[i]) + 1)) << len << " K=" << K << " i=" << i;
+            }
+        }
+        std::vector<float> y(len), z(len), ya, yb;
+        for (auto& v : y) v = n(rng);
+        for (auto& v : z) v = n(rng) * 10;  // includes large |z| (exp clamping)
+        z[0] = -100.f;
+        ya = y;
+        yb = y;
+        silu_mul_ref(ya.data(), z.data(), len);
+        silu_mul_avx2(yb.data(), z.data(), len);
+        for (int i = 0; i < len; ++i) ASSERT_NEAR(yb[i], ya[i], 2e-6 * std::fabs(ya[i]) + 1e-30) << len << " i=" << i;
+    }
+}
+
+// The spinning hand-off: many small jobs in a row, every index covered exactly once.
+TEST(ThreadPool, ManyHandOffsCoverEveryIndexOnce) {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<int> hits(1000);
+        for (int rep = 0; rep < 3000; ++rep) {
+            const int n = 1 + rep % 997;
+            std::fill(hits.begin(), hits.begin() + n, 0);
+            pool.parallel_for(n, 1 + rep % 5, [&](int a, int b) {
+                for (int i = a; i < b; ++i) ++hits[i];
+            });
+            for (int i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << "threads " << threads << " rep " << rep << " i " << i;
+        }
+        // After the workers have gone to sleep, a hand-off still wakes them.
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::atomic<int> sum{0};
+        pool.parallel_for(100, 1, [&](int a, int b) { sum += b - a; });
+        EXPECT_EQ(sum.load(), 100);
     }
 }

@@ -1,28 +1,28 @@
 // `bimamba bench cpu`: decode and prefill speed, resident memory, weight bytes
 // per token and the achieved fraction of the machine's memory bandwidth
 // (measured in the same run) for the bit-packed engine and the fp16 baseline,
-// at a paper shape with random weights and on given deployment files; energy
-// per token from RAPL where exposed, otherwise CPU-seconds and a labelled estimate.
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
-
+// each with the exact float32 SSM state and with a 16-bit state, at a paper
+// shape with random weights and on given deployment files; where decode time
+// goes (per-part profile); the error of the 16-bit state against float32 on
+// the given files; energy per token from RAPL where exposed, otherwise
+// CPU-seconds and a labelled estimate (core/base/EnergyMeter.h).
 #include <algorithm>
-#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "app/cli/Command.h"
+#include "core/base/EnergyMeter.h"
 #include "core/engine/DeployFile.h"
 #include "core/engine/Engine.h"
 #include "kernels/cpu/Bandwidth.h"
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/SsmStep.h"
 #include "kernels/cpu/ThreadPool.h"
 
 using namespace bimamba;
@@ -35,22 +35,21 @@ const char* kHelp =
     "usage: bimamba bench cpu [options]\n"
     "  --shape NAME        paper shape benchmarked with random weights (default 780m; 'none' skips)\n"
     "  --model FILES       deployment files to benchmark as well (comma-separated), e.g. a trained model\n"
-    "                      exported binary and fp16\n"
+    "                      exported binary and fp16; their 16-bit-state error against float32 is measured\n"
     "  --tokens N          decoded tokens per measurement (default 32)\n"
-    "  --prompt N          prompt tokens for the prefill measurement (default 16)\n"
+    "  --prompt N          prompt tokens for the prefill measurement (default 32)\n"
+    "  --prefill-block N   tokens per block of batched prefill (default 32; compared with token by token)\n"
+    "  --state LIST        SSM state precisions to run (f32, bf16, f16; default f32,bf16)\n"
+    "  --error-tokens N    greedy tokens of the state-precision error measurement on --model files (default 64)\n"
     "  --threads N         worker threads (default: all cores)\n"
     "  --isa auto|scalar   kernel path (default auto: AVX2 where present)\n"
     "  --dir DIR           where the random-weight files are written/reused (default /tmp/bimamba-bench)\n"
     "  --bandwidth-mb N    buffer of the bandwidth measurement (default 1024)\n"
-    "  --binary-kernel K   lut3 (default) or xor, for --model files; the shape runs both\n"
+    "  --binary-kernel K   lut3 (default) or xor, for --model files; the shape also runs xor once (f32 state)\n"
+    "  --no-xor            skip the xor kernel row of the shape\n"
     "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n";
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-double cpu_s() {
-    timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+double now_s() { return monotonic_seconds(); }
 long rss_kb() {
     std::ifstream in("/proc/self/status");
     std::string line;
@@ -65,29 +64,26 @@ std::string load_avg() {
     return a.empty() ? "?" : a;
 }
 
-// RAPL package energy in joules (intel-rapl:0, also used by AMD's powercap
-// driver); < 0 where not readable.
-double rapl_joules() {
-    for (const char* p : {"/sys/class/powercap/intel-rapl:0/energy_uj", "/sys/class/powercap/intel-rapl/intel-rapl:0/energy_uj"}) {
-        std::ifstream in(p);
-        long long uj;
-        if (in >> uj) return uj * 1e-6;
-    }
-    return -1;
-}
-
 struct Row {
-    std::string label, kind;
-    double file_gb = 0, resident_mb = 0, decode_tps = 0, prefill_tps = 0, mb_per_token = 0, achieved_gbps = 0;
-    double bw_fraction = 0, cpu_s_per_token = 0, joules_per_token = -1;
-    double state_mb = 0;  // recurrent state (conv + SSM), read and written once per token
+    std::string label, kind, state;
+    double file_gb = 0, resident_mb = 0, decode_tps = 0, prefill1_tps = 0, prefill_tps = 0, mb_per_token = 0;
+    double state_mb = 0;  // recurrent state (conv + SSM) in memory; read and written once per token
+    double achieved_gbps = 0, bw_fraction = 0, bw_fraction_all = 0;
+    EnergySample energy;
+    int tokens = 0;
+    engine::EngineProfile prof;
 };
 
-Row bench_file(const std::string& label, const std::string& path, int prompt_n, int tokens, double bw_gbps) {
+Row bench_file(const std::string& label, const std::string& path, kernels::StateType state, int prompt_n, int tokens,
+               int block, double bw_gbps, double wpc) {
     Row r;
     r.label = label;
+    r.state = kernels::state_type_name(state);
     const long rss0 = rss_kb();
-    auto eng = engine::Engine::load(path);
+    engine::EngineOptions eo;
+    eo.state = state;
+    eo.prefill_block = 1;
+    auto eng = engine::Engine::load(path, eo);
     r.kind = eng->weight_kind();
     r.file_gb = eng->file_bytes() / 1e9;
     const int vocab = eng->config().vocab_size;
@@ -96,50 +92,117 @@ Row bench_file(const std::string& label, const std::string& path, int prompt_n, 
     for (auto& t : prompt) t = (int)(rng() % vocab);
     // Warm-up: pulls the mapped weights into the page cache / memory.
     eng->prefill({1, 2});
+    // Prefill token by token (the reference), then batched.
     eng->reset();
     double t0 = now_s();
     eng->prefill(prompt);
+    r.prefill1_tps = prompt_n / (now_s() - t0);
+    eng->set_prefill_block(block);
+    eng->reset();
+    t0 = now_s();
+    std::vector<float> logits = eng->prefill(prompt);
     r.prefill_tps = prompt_n / (now_s() - t0);
-    std::vector<float> logits = eng->step(prompt.back());
-    const double e0 = rapl_joules(), c0 = cpu_s();
+    eng->set_profiling(true);
+    CpuEnergyMeter meter(wpc);
     t0 = now_s();
     for (int i = 0; i < tokens; ++i) {
         const int t = (int)(std::max_element(logits.begin(), logits.end()) - logits.begin());
         logits = eng->step(t);
     }
     const double dt = now_s() - t0;
-    const double e1 = rapl_joules(), c1 = cpu_s();
+    r.energy = meter.elapsed();
+    r.tokens = tokens;
+    r.prof = eng->profile();
     r.decode_tps = tokens / dt;
-    r.cpu_s_per_token = (c1 - c0) / tokens;
-    if (e0 >= 0 && e1 >= e0) r.joules_per_token = (e1 - e0) / tokens;
     r.mb_per_token = eng->weight_bytes_per_token() / 1e6;
-    const auto& c = eng->config();
-    r.state_mb = 4.0 * c.n_layer * ((double)c.nheads() * c.ssm.headdim * c.ssm.d_state + (double)c.conv_dim() * c.ssm.d_conv) / 1e6;
+    r.state_mb = eng->state_bytes() / 1e6;
     r.achieved_gbps = eng->weight_bytes_per_token() * r.decode_tps / 1e9;
     r.bw_fraction = r.achieved_gbps / bw_gbps;
+    r.bw_fraction_all = (eng->weight_bytes_per_token() + 2.0 * eng->state_bytes()) * r.decode_tps / 1e9 / bw_gbps;
     r.resident_mb = (rss_kb() - rss0) / 1024.0;
     return r;
 }
 
+// The 16-bit state against float32 on one file: the float32 engine decodes
+// greedily; the other is fed the same tokens (teacher forcing) and its logits
+// are compared at every step; separately both decode freely and the
+// identical prefix is counted.
+struct StateError {
+    double max_rel = 0, mean_rel = 0;
+    int argmax_agree = 0, steps = 0, free_identical = 0;
+};
+
+StateError state_error(const std::string& path, kernels::StateType st, int prompt_n, int tokens) {
+    auto a = engine::Engine::load(path);
+    engine::EngineOptions eo;
+    eo.state = st;
+    auto b = engine::Engine::load(path, eo);
+    std::mt19937 rng(5);
+    std::vector<int> prompt(prompt_n);
+    for (auto& t : prompt) t = (int)(rng() % a->config().vocab_size);
+    auto argmax = [](const std::vector<float>& l) { return (int)(std::max_element(l.begin(), l.end()) - l.begin()); };
+    auto rel = [](const std::vector<float>& x, const std::vector<float>& y) {
+        double d = 0, m = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+            d = std::max(d, (double)std::fabs(x[i] - y[i]));
+            m = std::max(m, (double)std::fabs(x[i]));
+        }
+        return d / std::max(m, 1e-30);
+    };
+    StateError e;
+    std::vector<float> la = a->prefill(prompt), lb = b->prefill(prompt);
+    std::vector<int> seq_a;
+    for (int i = 0; i < tokens; ++i) {
+        const double r = rel(la, lb);
+        e.max_rel = std::max(e.max_rel, r);
+        e.mean_rel += r;
+        const int t = argmax(la);
+        e.argmax_agree += t == argmax(lb);
+        ++e.steps;
+        seq_a.push_back(t);
+        la = a->step(t);
+        lb = b->step(t);
+    }
+    e.mean_rel /= std::max(1, e.steps);
+    b->reset();
+    lb = b->prefill(prompt);
+    for (int i = 0; i < tokens; ++i) {
+        const int t = argmax(lb);
+        if (t != seq_a[i]) break;
+        ++e.free_identical;
+        lb = b->step(t);
+    }
+    return e;
+}
+
 std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, sep))
-        if (!item.empty()) out.push_back(item);
+    size_t i = 0;
+    while (i <= s.size()) {
+        size_t j = s.find(sep, i);
+        if (j == std::string::npos) j = s.size();
+        if (j > i) out.push_back(s.substr(i, j - i));
+        i = j + 1;
+    }
     return out;
 }
 
 int run_bench_cpu(const Args& args) {
-    Options opt(args, {"help"});
+    Options opt(args, {"help", "no-xor"});
     if (opt.has("help")) {
         std::fputs(kHelp, stdout);
         return 0;
     }
-    opt.check_known({"shape", "model", "tokens", "prompt", "threads", "isa", "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "help"});
-    const int tokens = (int)opt.get_int("tokens", 32), prompt_n = (int)opt.get_int("prompt", 16);
-    if (tokens < 1 || prompt_n < 1) throw std::invalid_argument("--tokens and --prompt must be >= 1");
+    opt.check_known({"shape", "model", "tokens", "prompt", "prefill-block", "state", "error-tokens", "threads", "isa",
+                     "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "no-xor", "help"});
+    const int tokens = (int)opt.get_int("tokens", 32), prompt_n = (int)opt.get_int("prompt", 32);
+    const int block = (int)opt.get_int("prefill-block", 32), err_tokens = (int)opt.get_int("error-tokens", 64);
+    if (tokens < 1 || prompt_n < 1 || block < 1 || err_tokens < 0)
+        throw std::invalid_argument("--tokens, --prompt and --prefill-block must be >= 1, --error-tokens >= 0");
     const double wpc = opt.get_double("watts-per-core", 5.0);
+    std::vector<kernels::StateType> states;
+    for (const auto& s : split(opt.get("state", "f32,bf16"), ',')) states.push_back(kernels::state_type_from_string(s));
+    if (states.empty()) throw std::invalid_argument("--state needs at least one precision");
     if (opt.has("threads")) {
         const long long n = opt.get_int("threads", 1);
         if (n < 1 || n > 1024) throw std::invalid_argument("--threads must be in [1, 1024]");
@@ -159,11 +222,14 @@ int run_bench_cpu(const Args& args) {
     auto bw = kernels::measure_read_bandwidth((size_t)bw_mb << 20, 5);
     std::printf("memory bandwidth (streaming read, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n", bw_mb,
                 bw.threads, bw.best_gbps, bw.median_gbps);
+    std::fflush(stdout);
 
     std::vector<Row> rows;
+    std::vector<std::pair<int, int>> pairs;  // (binary row, fp16 row) per state, indices into rows
     if (shape != "none") {
         auto cfg = Mamba2Config::preset(shape);
         fs::create_directories(dir);
+        fs::path files[2];
         for (bool binary : {true, false}) {
             const fs::path f = dir / (shape + (binary ? "-binary.bmd" : "-f16.bmd"));
             if (!fs::exists(f)) {
@@ -171,52 +237,94 @@ int run_bench_cpu(const Args& args) {
                 std::fflush(stdout);
                 engine::write_random_deploy(cfg, binary, engine::FloatStorage::F16, f.string());
             }
-            if (binary) {  // both ±1 kernels, lookup tables first (the default)
-                for (const char* k : {"lut3", "xor"}) {
-                    engine::set_binary_kernel(k);
-                    rows.push_back(bench_file(shape + " binary " + k, f.string(), prompt_n, tokens, bw.best_gbps));
-                }
-                engine::set_binary_kernel(kernel);
-            } else {
-                rows.push_back(bench_file(shape + " fp16", f.string(), prompt_n, tokens, bw.best_gbps));
-            }
+            files[binary ? 0 : 1] = f;
         }
+        for (auto st : states) {
+            engine::set_binary_kernel("lut3");
+            const std::string sn = kernels::state_type_name(st);
+            rows.push_back(bench_file(shape + " binary", files[0].string(), st, prompt_n, tokens, block, bw.best_gbps, wpc));
+            const int bi = (int)rows.size() - 1;
+            std::printf("  %s, %s state: %.2f tok/s\n", rows.back().label.c_str(), sn.c_str(), rows.back().decode_tps);
+            std::fflush(stdout);
+            rows.push_back(bench_file(shape + " fp16", files[1].string(), st, prompt_n, tokens, block, bw.best_gbps, wpc));
+            std::printf("  %s, %s state: %.2f tok/s\n", rows.back().label.c_str(), sn.c_str(), rows.back().decode_tps);
+            std::fflush(stdout);
+            pairs.push_back({bi, (int)rows.size() - 1});
+        }
+        if (!opt.has("no-xor")) {
+            engine::set_binary_kernel("xor");
+            rows.push_back(bench_file(shape + " binary xor", files[0].string(), states[0], prompt_n, tokens, block,
+                                      bw.best_gbps, wpc));
+        }
+        engine::set_binary_kernel(kernel);
     }
-    for (const auto& m : split(opt.get("model"), ','))
-        rows.push_back(bench_file(fs::path(m).filename().string(), m, prompt_n, tokens, bw.best_gbps));
+    const auto models = split(opt.get("model"), ',');
+    for (const auto& m : models)
+        for (auto st : states)
+            rows.push_back(bench_file(fs::path(m).filename().string(), m, st, prompt_n, tokens, block, bw.best_gbps, wpc));
 
-    std::printf("\n%-22s %-15s %8s %10s %10s %10s %10s %9s %7s %9s\n", "model", "weights", "file GB", "resident MB",
-                "decode t/s", "prefill t/s", "MB/token", "GB/s", "% of BW", "CPU-s/tok");
+    std::printf("\n%-20s %-7s %-6s %7s %9s %9s %9s %9s %8s %7s %7s %8s %9s\n", "model", "weights", "state", "file GB",
+                "resid. MB", "decode/s", "pre1/s", "preB/s", "MB/tok", "GB/s", "%BW w", "%BW w+s", "CPU-s/tok");
     for (const auto& r : rows)
-        std::printf("%-22s %-15s %8.3f %11.1f %10.2f %11.2f %10.1f %9.2f %6.1f%% %9.4f\n", r.label.c_str(), r.kind.c_str(),
-                    r.file_gb, r.resident_mb, r.decode_tps, r.prefill_tps, r.mb_per_token, r.achieved_gbps,
-                    100 * r.bw_fraction, r.cpu_s_per_token);
-    std::printf("(MB/token and %% of BW count weight bytes only; the recurrent state adds this much read + written per token:");
-    for (const auto& r : rows) std::printf(" %s %.1f MB;", r.label.c_str(), r.state_mb);
+        std::printf("%-20s %-7s %-6s %7.3f %9.1f %9.2f %9.2f %9.2f %8.1f %7.2f %6.1f%% %7.1f%% %9.4f\n", r.label.c_str(),
+                    r.kind.c_str(), r.state.c_str(), r.file_gb, r.resident_mb, r.decode_tps, r.prefill1_tps, r.prefill_tps,
+                    r.mb_per_token, r.achieved_gbps, 100 * r.bw_fraction, 100 * r.bw_fraction_all,
+                    r.energy.cpu_seconds / r.tokens);
+    std::printf("(decode/s: greedy decode; pre1/s: prompt of %d tokens fed token by token; preB/s: the same prompt in blocks\n"
+                " of %d tokens; MB/tok and %%BW w: weight bytes only; %%BW w+s adds the SSM+conv state, read and written\n"
+                " once per token: 2 x state MB of",
+                prompt_n, block);
+    for (const auto& r : rows) std::printf(" %s/%s %.1f;", r.label.c_str(), r.state.c_str(), r.state_mb);
     std::printf(")\n");
-    if (rows.size() >= 3 && shape != "none") {
-        const Row &b = rows[0].decode_tps >= rows[1].decode_tps ? rows[0] : rows[1], &f = rows[2];
-        std::printf("\nfastest binary kernel: %s\n", b.label.c_str());
-        std::printf("\n%s binary vs fp16: decode %.2fx faster (target >= 5x), resident memory %.2fx smaller (target >= 5x), "
-                    "file %.2fx smaller; binary at %.0f %% of the bandwidth bound (target >= 60 %%)\n",
-                    shape.c_str(), b.decode_tps / f.decode_tps, f.resident_mb / std::max(b.resident_mb, 1e-9),
-                    f.file_gb / b.file_gb, 100 * b.bw_fraction);
+
+    std::printf("\nwhere decode time goes (ms per token; ssm includes the thread hand-off of the head split):\n");
+    std::printf("%-20s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s\n", "model", "state", "embed", "norm", "in_proj",
+                "conv", "ssm", "gnorm", "out_prj", "resid", "head", "total");
+    for (const auto& r : rows) {
+        const auto& p = r.prof;
+        const double k = 1e3 / std::max(1L, p.tokens);
+        std::printf("%-20s %-6s %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %8.2f\n", r.label.c_str(),
+                    r.state.c_str(), p.embed * k, p.norm * k, p.in_proj * k, p.conv * k, p.ssm * k, p.gate_norm * k,
+                    p.out_proj * k, p.residual * k, p.head * k, p.total() * k);
     }
-    std::printf("\nenergy per generated token:\n");
-    bool any_rapl = false;
-    for (const auto& r : rows)
-        if (r.joules_per_token >= 0) {
-            any_rapl = true;
-            std::printf("  %-22s %.3f J/token (RAPL package energy, whole package)\n", r.label.c_str(), r.joules_per_token);
+
+    if (!pairs.empty()) {
+        std::printf("\n%s binary (lookup-table kernel) vs fp16 baseline, same state precision on both:\n", shape.c_str());
+        for (const auto& [bi, fi] : pairs) {
+            const Row &b = rows[bi], &f = rows[fi];
+            std::printf("  %-4s state: decode %.2f vs %.2f tok/s = %.2fx (target >= 5x); resident %.0f vs %.0f MB = %.2fx smaller "
+                        "(target >= 5x); prefill %.2fx; binary at %.0f %% of the bandwidth bound counting weights, %.0f %% "
+                        "counting weights + state (target >= 60 %%)\n",
+                        b.state.c_str(), b.decode_tps, f.decode_tps, b.decode_tps / f.decode_tps, b.resident_mb, f.resident_mb,
+                        f.resident_mb / std::max(b.resident_mb, 1e-9), b.prefill_tps / f.prefill_tps, 100 * b.bw_fraction,
+                        100 * b.bw_fraction_all);
         }
-    if (!any_rapl) {
-        std::printf("  RAPL is not exposed on this machine (no readable /sys/class/powercap/intel-rapl:0/energy_uj);\n"
-                    "  measured: CPU-seconds per token above. ESTIMATE (not a measurement): CPU-s/token x %.1f W per busy\n"
-                    "  core (assumed server-core share of package power; excludes DRAM, uncore idle and the rest of the system):\n",
-                    wpc);
-        for (const auto& r : rows)
-            std::printf("  %-22s ~%.3f J/token (estimate)\n", r.label.c_str(), r.cpu_s_per_token * wpc);
+        std::printf("  file %.2fx smaller\n", rows[pairs[0].second].file_gb / rows[pairs[0].first].file_gb);
     }
+
+    bool any_reduced = false;
+    for (auto st : states) any_reduced |= st != kernels::StateType::F32;
+    if (any_reduced && err_tokens > 0 && !models.empty()) {
+        std::printf("\n16-bit SSM state vs float32 state (random prompt of %d tokens, then %d greedy tokens of the float32 engine\n"
+                    "fed to both; logit relative error = max|a-b| / max|a| per step):\n",
+                    prompt_n, err_tokens);
+        for (const auto& m : models)
+            for (auto st : states) {
+                if (st == kernels::StateType::F32) continue;
+                auto e = state_error(m, st, prompt_n, err_tokens);
+                std::printf("  %-20s %-4s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running "
+                            "greedy identical for %d/%d tokens\n",
+                            fs::path(m).filename().string().c_str(), kernels::state_type_name(st), e.max_rel, e.mean_rel,
+                            e.argmax_agree, e.steps, e.free_identical, err_tokens);
+            }
+    }
+
+    std::printf("\nenergy per generated token (decode):\n");
+    CpuEnergyMeter probe(wpc);
+    std::printf("  method: %s\n", probe.describe().c_str());
+    for (const auto& r : rows)
+        std::printf("  %-20s %-4s %.3f J/token (%s), %.4f CPU-s/token\n", r.label.c_str(), r.state.c_str(),
+                    r.energy.joules / r.tokens, r.energy.measured ? "RAPL" : "estimate", r.energy.cpu_seconds / r.tokens);
     return 0;
 }
 

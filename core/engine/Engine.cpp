@@ -10,6 +10,7 @@
 
 #include "core/data/Tokenizer.h"
 #include "core/engine/DeployFile.h"
+#include "kernels/cpu/Activations.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/SsmStep.h"
@@ -35,7 +36,6 @@ void release_pages(const void* p, size_t n) {
     if (e > b) madvise((void*)b, e - b, MADV_DONTNEED);
 }
 
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }  // torch's threshold
 
 void rmsnorm(const float* x, const float* w, int n, float eps, float* out) {
@@ -138,10 +138,51 @@ void Projection::apply(const float* x, float* y, float* scratch) const {
     }
 }
 
+size_t Projection::scratch_floats(int T) const {
+    const size_t t = std::max(1, T);
+    return t * cols + t * kernels::lut3_table_floats(cols) + 8;
+}
+
+void Projection::apply_batch(const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const {
+    switch (kind) {
+        case Kind::Binary: {
+            if (!lut) {
+                for (int j = 0; j < T; ++j) apply(x + j * xstride, y + j * ystride, scratch);
+                return;
+            }
+            // α⊙x for every token (same arithmetic as apply()), then one GEMM.
+            float* ax = scratch;
+            std::vector<float> bx(T);
+            for (int j = 0; j < T; ++j) {
+                const float* xj = x + j * xstride;
+                float* a = ax + (size_t)j * cols;
+                double b = 0;
+                for (int i = 0; i < cols; ++i) {
+                    a[i] = alpha[i] * xj[i];
+                    b += (double)beta[i] * xj[i];
+                }
+                bx[j] = (float)b;
+            }
+            kernels::bitgemm_lut3(*lut, ax, cols, T, y, ystride, ax + (size_t)T * cols);
+            for (int j = 0; j < T; ++j) {
+                float* yj = y + j * ystride;
+                for (int r = 0; r < rows; ++r) yj[r] += bx[j];
+            }
+            break;
+        }
+        case Kind::F16: kernels::f16gemm(w16, rows, cols, x, xstride, T, y, ystride); break;
+        case Kind::F32:
+            for (int j = 0; j < T; ++j) kernels::f32gemv(w32, rows, cols, x + j * xstride, y + j * ystride);
+            break;
+    }
+}
+
 Engine::~Engine() = default;
 
-std::unique_ptr<Engine> Engine::load(const std::string& path) {
+std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOptions& opt) {
     std::unique_ptr<Engine> e(new Engine());
+    e->opt_ = opt;
+    if (opt.prefill_block < 1) throw std::invalid_argument("prefill block must be >= 1 token");
     e->file_ = st::SafetensorsFile::open(path);
     const auto& md = e->file_->metadata();
     auto it = md.find("format");
@@ -192,6 +233,14 @@ std::unique_ptr<Engine> Engine::load(const std::string& path) {
         lw.gnorm = R.f32(M + "norm.weight", di);
         e->layers_.push_back(lw);
     }
+    const int K = cfg.ssm.d_conv;
+    e->conv_wT_.resize((size_t)cfg.n_layer * K * cd);
+    for (int i = 0; i < cfg.n_layer; ++i) {
+        float* t = e->conv_wT_.data() + (size_t)i * K * cd;
+        for (int ch = 0; ch < cd; ++ch)
+            for (int k = 0; k < K; ++k) t[(size_t)k * cd + ch] = e->layers_[i].conv_w[(size_t)ch * K + k];
+        e->layers_[i].conv_wT = t;
+    }
     if (e->file_->contains("tokenizer.model")) {
         const auto& t = R.get("tokenizer.model", st::DType::U8, e->file_->get("tokenizer.model").numel());
         e->tokenizer_ = Tokenizer::from_serialized(std::string(reinterpret_cast<const char*>(t.data), t.nbytes));
@@ -200,8 +249,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path) {
                                      std::to_string(e->tokenizer_->vocab_size()) + " pieces, the model only " +
                                      std::to_string(cfg.vocab_size));
     }
-    e->conv_state_.assign((size_t)cfg.n_layer * cd * cfg.ssm.d_conv, 0.0f);
-    e->ssm_state_.assign((size_t)cfg.n_layer * nh * cfg.ssm.headdim * cfg.ssm.d_state, 0.0f);
+    e->alloc_state();
     e->residual_.resize(dm);
     e->h_.resize(std::max(dm, di));
     e->zxbcdt_.resize(cfg.in_proj_out());
@@ -242,62 +290,189 @@ uint64_t Engine::weight_bytes_per_token() const {
     return b;
 }
 
+void Engine::alloc_state() {
+    const Mamba2Config& c = cfg_;
+    const size_t n = (size_t)c.n_layer * c.nheads() * c.ssm.headdim * c.ssm.d_state;
+    conv_state_.assign((size_t)c.n_layer * c.conv_dim() * c.ssm.d_conv, 0.0f);
+    conv_pos_.assign(c.n_layer, 0);
+    ssm_state_.clear();
+    ssm_state_.shrink_to_fit();
+    ssm_state16_.clear();
+    ssm_state16_.shrink_to_fit();
+    if (opt_.state == kernels::StateType::F32)
+        ssm_state_.assign(n, 0.0f);
+    else
+        ssm_state16_.assign(n, 0);  // +0 in both bf16 and fp16
+}
+
+void Engine::set_state_precision(kernels::StateType t) {
+    opt_.state = t;
+    alloc_state();
+    history_.clear();
+}
+
+void Engine::set_prefill_block(int tokens) {
+    if (tokens < 1) throw std::invalid_argument("prefill block must be >= 1 token");
+    opt_.prefill_block = tokens;
+}
+
+uint64_t Engine::state_bytes() const {
+    return conv_state_.size() * sizeof(float) + ssm_state_.size() * sizeof(float) + ssm_state16_.size() * sizeof(uint16_t);
+}
+
 void Engine::reset() {
     std::fill(conv_state_.begin(), conv_state_.end(), 0.0f);
+    std::fill(conv_pos_.begin(), conv_pos_.end(), 0);
     std::fill(ssm_state_.begin(), ssm_state_.end(), 0.0f);
+    std::fill(ssm_state16_.begin(), ssm_state16_.end(), (uint16_t)0);
     history_.clear();
+}
+
+// Causal depthwise conv over the last d_conv inputs, then SiLU: the new input
+// replaces the oldest row of the ring, taps read oldest to newest.
+void Engine::conv_step(int li, const float* in, float* out) {
+    const int cd = cfg_.conv_dim(), K = cfg_.ssm.d_conv;
+    float* ring = conv_state_.data() + (size_t)li * cd * K;
+    int& pos = conv_pos_[li];
+    std::memcpy(ring + (size_t)pos * cd, in, sizeof(float) * cd);
+    const float* taps[16];
+    const float** tp = K <= 16 ? taps : new const float*[K];
+    for (int k = 0; k < K; ++k) tp[k] = ring + (size_t)((pos + 1 + k) % K) * cd;
+    kernels::conv_silu(tp, K, layers_[li].conv_wT, layers_[li].conv_b, cd, out);
+    if (tp != taps) delete[] tp;
+    pos = (pos + 1) % K;
+}
+
+void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, const float* C, const float* dt, float* y) {
+    const Mamba2Config& c = cfg_;
+    const LayerWeights& L = layers_[li];
+    const int nh = c.nheads(), hd = c.ssm.headdim, ns = c.ssm.d_state, heads_per_group = nh / c.ssm.ngroups;
+    const size_t per_head = (size_t)hd * ns, layer_off = (size_t)li * nh * per_head;
+    for (int h = h0; h < h1; ++h) {
+        const float dth = softplus(dt[h] + L.dt_bias[h]);
+        const float dA = std::exp(-dth * std::exp(L.A_log[h]));
+        const int g = h / heads_per_group;
+        if (opt_.state == kernels::StateType::F32)
+            kernels::ssm_head_step(ssm_state_.data() + layer_off + h * per_head, hd, ns, dA, dth, x + (size_t)h * hd,
+                                   B + (size_t)g * ns, C + (size_t)g * ns, L.D[h], y + (size_t)h * hd);
+        else
+            kernels::ssm_head_step16(ssm_state16_.data() + layer_off + h * per_head, opt_.state, hd, ns, dA, dth,
+                                     x + (size_t)h * hd, B + (size_t)g * ns, C + (size_t)g * ns, L.D[h], y + (size_t)h * hd);
+    }
 }
 
 void Engine::layer_step(int li, float* res) {
     const Mamba2Config& c = cfg_;
     const LayerWeights& L = layers_[li];
     const int dm = c.d_model, di = c.d_inner(), cd = c.conv_dim(), nh = c.nheads(), hd = c.ssm.headdim;
-    const int ns = c.ssm.d_state, ng = c.ssm.ngroups, K = c.ssm.d_conv;
+    const int ns = c.ssm.d_state, ng = c.ssm.ngroups;
     const float eps = (float)c.norm_epsilon;
 
+    const bool P = profiling_;
+    Clock::time_point t0, t1;
+    auto tick = [&](double& acc) {
+        if (!P) return;
+        t1 = Clock::now();
+        acc += secs(t0, t1);
+        t0 = t1;
+    };
+    if (P) t0 = Clock::now();
     rmsnorm(res, L.norm, dm, eps, h_.data());
+    tick(prof_.norm);
     L.in_proj.apply(h_.data(), zxbcdt_.data(), scratch_.data());
+    tick(prof_.in_proj);
     const float* z = zxbcdt_.data();
     const float* xbc_in = z + di;
     const float* dt = xbc_in + cd;
 
-    // Causal depthwise conv over the last K inputs, then SiLU.
-    float* cs = conv_state_.data() + (size_t)li * cd * K;
-    for (int ch = 0; ch < cd; ++ch) {
-        float* w = cs + (size_t)ch * K;
-        std::memmove(w, w + 1, sizeof(float) * (K - 1));
-        w[K - 1] = xbc_in[ch];
-        float acc = L.conv_b ? L.conv_b[ch] : 0.0f;
-        const float* cw = L.conv_w + (size_t)ch * K;
-        for (int k = 0; k < K; ++k) acc += w[k] * cw[k];
-        xbc_[ch] = silu(acc);
-    }
+    conv_step(li, xbc_in, xbc_.data());
+    tick(prof_.conv);
     const float* x = xbc_.data();
     const float* B = x + di;
     const float* C = B + (size_t)ng * ns;
 
     // SSM: h = exp(dt·A)·h + dt·x⊗B ; y = C·h + D·x. Heads share B, C within a group.
-    float* S = ssm_state_.data() + (size_t)li * nh * hd * ns;
-    const int heads_per_group = nh / ng;
-    auto heads = [&](int h0, int h1) {
-        for (int h = h0; h < h1; ++h) {
-            const float dth = softplus(dt[h] + L.dt_bias[h]);
-            const float dA = std::exp(-dth * std::exp(L.A_log[h]));
-            const int g = h / heads_per_group;
-            kernels::ssm_head_step(S + (size_t)h * hd * ns, hd, ns, dA, dth, x + (size_t)h * hd, B + (size_t)g * ns,
-                                   C + (size_t)g * ns, L.D[h], y_.data() + (size_t)h * hd);
-        }
-    };
     if ((long long)nh * hd * ns < (1 << 15))
-        heads(0, nh);
+        ssm_heads(li, 0, nh, x, B, C, dt, y_.data());
     else
-        kernels::ThreadPool::global().parallel_for(nh, 1, heads);
+        kernels::ThreadPool::global().parallel_for(nh, 1, [&](int h0, int h1) { ssm_heads(li, h0, h1, x, B, C, dt, y_.data()); });
+    tick(prof_.ssm);
     // Gated RMSNorm per group of d_inner/ngroups channels: rmsnorm(y·silu(z))·w.
     const int gs = di / ng;
-    for (int i = 0; i < di; ++i) y_[i] *= silu(z[i]);
+    kernels::silu_mul(y_.data(), z, di);
     for (int g = 0; g < ng; ++g) rmsnorm(y_.data() + g * gs, L.gnorm + g * gs, gs, eps, h_.data() + g * gs);
+    tick(prof_.gate_norm);
     L.out_proj.apply(h_.data(), out_.data(), scratch_.data());
+    tick(prof_.out_proj);
     for (int i = 0; i < dm; ++i) res[i] += out_[i];
+    tick(prof_.residual);
+}
+
+const float* Engine::embed_row(int token, float* r) const {
+    const int dm = cfg_.d_model;
+    if (emb16_)
+        for (int i = 0; i < dm; ++i) r[i] = st::f16_to_f32(emb16_[(size_t)token * dm + i]);
+    else
+        std::memcpy(r, emb32_ + (size_t)token * dm, sizeof(float) * dm);
+    return r;
+}
+
+// One block of T prompt tokens through every layer: per layer the
+// projections run as GEMMs over the block, the conv and the scan go token
+// by token in order (the scan per head over the whole block, so one head's
+// state stays in cache), with exactly the arithmetic of layer_step.
+void Engine::prefill_block_run(const int* tokens, int T, bool last) {
+    const Mamba2Config& c = cfg_;
+    const int dm = c.d_model, di = c.d_inner(), cd = c.conv_dim(), nh = c.nheads();
+    const int ns = c.ssm.d_state, ng = c.ssm.ngroups, ipo = c.in_proj_out();
+    const float eps = (float)c.norm_epsilon;
+    const size_t wide = std::max(dm, di);
+    if (b_res_.size() < (size_t)T * dm) {
+        b_res_.resize((size_t)T * dm);
+        b_h_.resize((size_t)T * wide);
+        b_zx_.resize((size_t)T * ipo);
+        b_xbc_.resize((size_t)T * cd);
+        b_y_.resize((size_t)T * di);
+        b_out_.resize((size_t)T * dm);
+        size_t sc = 0;
+        for (const auto& l : layers_) sc = std::max({sc, l.in_proj.scratch_floats(T), l.out_proj.scratch_floats(T)});
+        b_scratch_.resize(sc);
+    }
+    for (int j = 0; j < T; ++j) embed_row(tokens[j], b_res_.data() + (size_t)j * dm);
+    for (int li = 0; li < c.n_layer; ++li) {
+        const LayerWeights& L = layers_[li];
+        for (int j = 0; j < T; ++j) rmsnorm(b_res_.data() + (size_t)j * dm, L.norm, dm, eps, b_h_.data() + (size_t)j * wide);
+        L.in_proj.apply_batch(b_h_.data(), wide, T, b_zx_.data(), ipo, b_scratch_.data());
+        for (int j = 0; j < T; ++j) conv_step(li, b_zx_.data() + (size_t)j * ipo + di, b_xbc_.data() + (size_t)j * cd);
+        auto heads = [&](int h0, int h1) {
+            for (int j = 0; j < T; ++j) {
+                const float* x = b_xbc_.data() + (size_t)j * cd;
+                ssm_heads(li, h0, h1, x, x + di, x + di + (size_t)ng * ns, b_zx_.data() + (size_t)j * ipo + di + cd,
+                          b_y_.data() + (size_t)j * di);
+            }
+        };
+        if ((long long)nh * c.ssm.headdim * ns * T < (1 << 15))
+            heads(0, nh);
+        else
+            kernels::ThreadPool::global().parallel_for(nh, 1, heads);
+        const int gs = di / ng;
+        for (int j = 0; j < T; ++j) {
+            float* y = b_y_.data() + (size_t)j * di;
+            const float* z = b_zx_.data() + (size_t)j * ipo;
+            kernels::silu_mul(y, z, di);
+            for (int g = 0; g < ng; ++g) rmsnorm(y + g * gs, L.gnorm + g * gs, gs, eps, b_h_.data() + (size_t)j * wide + g * gs);
+        }
+        L.out_proj.apply_batch(b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
+        for (size_t i = 0; i < (size_t)T * dm; ++i) b_res_[i] += b_out_[i];
+    }
+    for (int j = 0; j < T; ++j) history_.push_back(tokens[j]);
+    if (!last) return;
+    std::memcpy(residual_.data(), b_res_.data() + (size_t)(T - 1) * dm, sizeof(float) * dm);
+    rmsnorm(residual_.data(), norm_f_, dm, eps, h_.data());
+    if (emb16_)
+        kernels::f16gemv(emb16_, c.vocab_size, dm, h_.data(), logits_.data());
+    else
+        kernels::f32gemv(emb32_, c.vocab_size, dm, h_.data(), logits_.data());
 }
 
 const std::vector<float>& Engine::step(int token) {
@@ -307,24 +482,38 @@ const std::vector<float>& Engine::step(int token) {
                                 std::to_string(c.vocab_size) + ")");
     const int dm = c.d_model;
     float* r = residual_.data();
-    if (emb16_)
-        for (int i = 0; i < dm; ++i) r[i] = st::f16_to_f32(emb16_[(size_t)token * dm + i]);
-    else
-        std::memcpy(r, emb32_ + (size_t)token * dm, sizeof(float) * dm);
+    Clock::time_point t0;
+    if (profiling_) t0 = Clock::now();
+    embed_row(token, r);
+    if (profiling_) prof_.embed += secs(t0, Clock::now());
     for (int l = 0; l < c.n_layer; ++l) layer_step(l, r);
+    if (profiling_) t0 = Clock::now();
     rmsnorm(r, norm_f_, dm, (float)c.norm_epsilon, h_.data());
     // Tied head: the first vocab_size rows of the (padded) embedding.
     if (emb16_)
         kernels::f16gemv(emb16_, c.vocab_size, dm, h_.data(), logits_.data());
     else
         kernels::f32gemv(emb32_, c.vocab_size, dm, h_.data(), logits_.data());
+    if (profiling_) {
+        prof_.head += secs(t0, Clock::now());
+        ++prof_.tokens;
+    }
     history_.push_back(token);
     return logits_;
 }
 
 const std::vector<float>& Engine::prefill(const std::vector<int>& tokens) {
     if (tokens.empty()) throw std::invalid_argument("prefill: empty prompt");
-    for (int t : tokens) step(t);
+    for (int t : tokens)
+        if (t < 0 || t >= cfg_.vocab_size)
+            throw std::out_of_range("token id " + std::to_string(t) + " outside the vocabulary [0, " +
+                                    std::to_string(cfg_.vocab_size) + ")");
+    if (opt_.prefill_block <= 1 || tokens.size() == 1) {
+        for (int t : tokens) step(t);
+        return logits_;
+    }
+    const int n = (int)tokens.size(), B = opt_.prefill_block;
+    for (int i = 0; i < n; i += B) prefill_block_run(tokens.data() + i, std::min(B, n - i), i + B >= n);
     return logits_;
 }
 

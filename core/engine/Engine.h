@@ -13,6 +13,7 @@
 #include "core/base/Mamba2Config.h"
 #include "core/base/Safetensors.h"
 #include "core/base/Sampler.h"
+#include "kernels/cpu/SsmStep.h"
 
 namespace bimamba {
 class Tokenizer;
@@ -35,8 +36,31 @@ struct Projection {
     // Binary with the lookup-table kernel: the signs repacked into its tiled layout.
     std::shared_ptr<const kernels::Lut3Matrix> lut;
     uint64_t bytes() const;          // weight bytes read per application
-    // y = W·x (x has cols, y has rows); `scratch` holds cols floats.
+    // y = W·x (x has cols, y has rows); `scratch` holds cols floats + the lookup tables.
     void apply(const float* x, float* y, float* scratch) const;
+    // The same for T inputs (token j: x + j·xstride -> y + j·ystride), weights
+    // read once for all of them; bit-identical to T calls of apply().
+    // `scratch` holds scratch_floats(T) floats.
+    void apply_batch(const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const;
+    size_t scratch_floats(int T) const;
+};
+
+// Options of Engine::load.
+struct EngineOptions {
+    // Storage of the SSM state: f32 (exact, default) or bf16/f16 (half the
+    // state traffic per token; arithmetic stays fp32, rounding on store).
+    kernels::StateType state = kernels::StateType::F32;
+    // Prompt tokens processed together by prefill() (layer by layer, each
+    // weight read once per block); 1 = token by token.
+    int prefill_block = 32;
+};
+
+// Where decode time goes (seconds summed over the profiled tokens; see
+// Engine::set_profiling). "ssm" includes the thread hand-off of the head split.
+struct EngineProfile {
+    double embed = 0, norm = 0, in_proj = 0, conv = 0, ssm = 0, gate_norm = 0, out_proj = 0, residual = 0, head = 0;
+    long tokens = 0;
+    double total() const { return embed + norm + in_proj + conv + ssm + gate_norm + out_proj + residual + head; }
 };
 
 struct LayerWeights {
@@ -44,6 +68,7 @@ struct LayerWeights {
     Projection in_proj, out_proj;
     const float* conv_w = nullptr;    // conv_dim × d_conv
     const float* conv_b = nullptr;    // conv_dim (nullptr when the config has no conv bias)
+    const float* conv_wT = nullptr;   // d_conv × conv_dim: conv_w transposed at load (tap-major, for SIMD)
     const float* dt_bias = nullptr;   // nheads
     const float* A_log = nullptr;     // nheads
     const float* D = nullptr;         // nheads
@@ -61,7 +86,7 @@ struct GenerationResult {
 class Engine {
 public:
     // Opens and validates a deployment file; throws naming the file and the problem.
-    static std::unique_ptr<Engine> load(const std::string& path);
+    static std::unique_ptr<Engine> load(const std::string& path, const EngineOptions& opt = {});
     ~Engine();
 
     const Mamba2Config& config() const { return cfg_; }
@@ -73,12 +98,26 @@ public:
     uint64_t weight_bytes_per_token() const;
     size_t file_bytes() const;
 
+    // Recurrent state: precision and bytes (conv + SSM; read and written once per token).
+    kernels::StateType state_precision() const { return opt_.state; }
+    void set_state_precision(kernels::StateType t);  // also resets the state
+    uint64_t state_bytes() const;
+    int prefill_block() const { return opt_.prefill_block; }
+    void set_prefill_block(int tokens);  // >= 1
+
+    // Per-part timing of step() (a few clock reads per layer; off by default).
+    void set_profiling(bool on) { profiling_ = on; }
+    const EngineProfile& profile() const { return prof_; }
+    void clear_profile() { prof_ = {}; }
+
     // Clears the recurrent state (a new sequence).
     void reset();
     // Feeds one token, returns the logits (vocab_size) for the next one.
     const std::vector<float>& step(int token);
-    // Feeds a prompt token by token (prefill is the same recurrence: the state
-    // is O(1) in the length); returns the logits after the last token.
+    // Feeds a prompt (the same recurrence: the state is O(1) in the length);
+    // returns the logits after the last token. Blocks of prefill_block() tokens
+    // go through each layer together (projections as GEMMs, conv and scan in
+    // order), with results bit-identical to feeding them one by one.
     const std::vector<float>& prefill(const std::vector<int>& tokens);
     // Tokens fed since reset().
     const std::vector<int>& history() const { return history_; }
@@ -95,6 +134,11 @@ public:
 private:
     Engine() = default;
     void layer_step(int i, float* residual);
+    void prefill_block_run(const int* tokens, int T, bool last);
+    void ssm_heads(int li, int h0, int h1, const float* x, const float* B, const float* C, const float* dt, float* y);
+    void alloc_state();
+    void conv_step(int li, const float* in, float* out);
+    const float* embed_row(int token, float* out) const;
 
     Mamba2Config cfg_;
     std::shared_ptr<st::SafetensorsFile> file_;
@@ -104,9 +148,18 @@ private:
     const float* norm_f_ = nullptr;
     std::vector<LayerWeights> layers_;
     // State and scratch (allocated once; constant memory per token).
-    std::vector<float> conv_state_, ssm_state_;
+    EngineOptions opt_;
+    // Conv state: per layer a ring of d_conv rows of conv_dim inputs; conv_pos_[l]
+    // is the row the next input goes to.
+    std::vector<float> conv_state_, ssm_state_, conv_wT_;
+    std::vector<int> conv_pos_;
+    std::vector<uint16_t> ssm_state16_;  // when opt_.state is bf16/f16
     std::vector<float> residual_, h_, zxbcdt_, xbc_, y_, out_, scratch_, logits_;
     std::vector<int> history_;
+    // Prefill block buffers (T tokens each), allocated on first use.
+    std::vector<float> b_res_, b_h_, b_zx_, b_xbc_, b_y_, b_out_, b_scratch_;
+    bool profiling_ = false;
+    EngineProfile prof_;
 };
 
 // Kernel for packed ±1 projections of engines loaded afterwards: "lut3"

@@ -6,32 +6,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cpu/Half.h"
 #include "kernels/cpu/ThreadPool.h"
 
 namespace bimamba::kernels {
 
-namespace {
-float half_to_float(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {  // subnormal: renormalise
-            exp = 127 - 15 + 1;
-            while (!(mant & 0x400)) { mant <<= 1; --exp; }
-            bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-}  // namespace
 
 void pack_signs(const float* w, int rows, int cols, uint8_t* out) {
     const size_t stride = bit_row_stride(cols);
@@ -118,6 +97,15 @@ void f16gemv(const uint16_t* w, int rows, int cols, const float* x, float* y) {
     auto f = g_use_avx2 ? f16gemv_rows_avx2 : f16gemv_rows_scalar;
     if ((long long)rows * cols < (1 << 14)) return f(w, 0, rows, cols, x, y);
     ThreadPool::global().parallel_for(rows, 8, [&](int a, int b) { f(w, a, b, cols, x, y); });
+}
+void f16gemm(const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T, float* y, size_t ystride) {
+    if (T <= 0) return;
+    if (!g_use_avx2) {
+        for (int j = 0; j < T; ++j) f16gemv_rows_scalar(w, 0, rows, cols, x + j * xstride, y + j * ystride);
+        return;
+    }
+    if ((long long)rows * cols < (1 << 14)) return f16gemm_rows_avx2(w, 0, rows, cols, x, xstride, T, y, ystride);
+    ThreadPool::global().parallel_for(rows, 8, [&](int a, int b) { f16gemm_rows_avx2(w, a, b, cols, x, xstride, T, y, ystride); });
 }
 void f32gemv(const float* w, int rows, int cols, const float* x, float* y) {
     auto f = g_use_avx2 ? f32gemv_rows_avx2 : f32gemv_rows_scalar;

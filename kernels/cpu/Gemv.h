@@ -42,6 +42,14 @@ bool cpu_has_avx2();  // AVX2 + FMA + F16C, checked once at run time
 const char* active_isa();
 void set_isa(const char* name);  // "auto", "avx2" (throws if absent), "scalar"
 
+// fp16 products for T input vectors at once (prompt prefill): token j reads
+// x + j·xstride and writes y + j·ystride; each weight row is loaded once per
+// 8 tokens. Every output is accumulated in the order of f16gemv_rows_avx2,
+// so the results are bit-identical to T separate GEMVs.
+void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T, float* y,
+                       size_t ystride);
+void f16gemm(const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T, float* y, size_t ystride);
+
 // Dispatching, multi-threaded (ThreadPool::global()) versions.
 void bitgemv(const uint8_t* s, int rows, int cols, const float* x, float* y);
 void f16gemv(const uint16_t* w, int rows, int cols, const float* x, float* y);

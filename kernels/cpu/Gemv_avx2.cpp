@@ -5,6 +5,9 @@
 // one XOR of x with the mask, then an add. Four rows share each load of x.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "kernels/cpu/Gemv.h"
 
 namespace bimamba::kernels {
@@ -70,7 +73,8 @@ void bitgemv_rows_avx2(const uint8_t* s, int r0, int r1, int cols, const float* 
 void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y) {
     const int full = cols & ~7;
     int r = r0;
-    auto tail = [&](const uint16_t* row, int c) { return _cvtsh_ss(row[c]) * x[c]; };
+    // Tails as explicit FMAs: f16gemm_rows_avx2 must round exactly like this.
+    auto tail = [&](float t, const uint16_t* row, int c) { return std::fma(_cvtsh_ss(row[c]), x[c], t); };
     for (; r + 4 <= r1; r += 4) {
         const uint16_t* p0 = w + (size_t)r * cols;
         const uint16_t *p1 = p0 + cols, *p2 = p1 + cols, *p3 = p2 + cols;
@@ -84,7 +88,7 @@ void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float*
         }
         float t0 = hsum(a0), t1 = hsum(a1), t2 = hsum(a2), t3 = hsum(a3);
         for (int c = full; c < cols; ++c) {
-            t0 += tail(p0, c); t1 += tail(p1, c); t2 += tail(p2, c); t3 += tail(p3, c);
+            t0 = tail(t0, p0, c); t1 = tail(t1, p1, c); t2 = tail(t2, p2, c); t3 = tail(t3, p3, c);
         }
         y[r] = t0; y[r + 1] = t1; y[r + 2] = t2; y[r + 3] = t3;
     }
@@ -94,8 +98,49 @@ void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float*
         for (int c = 0; c < full; c += 8)
             a = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + c))), _mm256_loadu_ps(x + c), a);
         float t = hsum(a);
-        for (int c = full; c < cols; ++c) t += tail(p, c);
+        for (int c = full; c < cols; ++c) t = tail(t, p, c);
         y[r] = t;
+    }
+}
+
+namespace {
+template <int N>
+inline void f16_row_tokens(const uint16_t* p, int cols, const float* x, size_t xstride, float* y, size_t ystride) {
+    const int full = cols & ~7;
+
+    __m256 a[N];
+    for (int j = 0; j < N; ++j) a[j] = _mm256_setzero_ps();
+    for (int c = 0; c < full; c += 8) {
+        const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + c)));
+        for (int j = 0; j < N; ++j) a[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * xstride + c), a[j]);
+    }
+    for (int j = 0; j < N; ++j) {
+        const float* xx = x + j * xstride;
+        float t = hsum(a[j]);
+        for (int c = full; c < cols; ++c) t = std::fma(_cvtsh_ss(p[c]), xx[c], t);
+        y[j * ystride] = t;
+    }
+}
+}  // namespace
+
+void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T, float* y,
+                       size_t ystride) {
+    for (int r = r0; r < r1; ++r) {
+        const uint16_t* p = w + (size_t)r * cols;
+        for (int j0 = 0; j0 < T; j0 += 8) {
+            const float* xb = x + j0 * xstride;
+            float* yb = y + j0 * ystride + r;
+            switch (std::min(8, T - j0)) {
+                case 8: f16_row_tokens<8>(p, cols, xb, xstride, yb, ystride); break;
+                case 7: f16_row_tokens<7>(p, cols, xb, xstride, yb, ystride); break;
+                case 6: f16_row_tokens<6>(p, cols, xb, xstride, yb, ystride); break;
+                case 5: f16_row_tokens<5>(p, cols, xb, xstride, yb, ystride); break;
+                case 4: f16_row_tokens<4>(p, cols, xb, xstride, yb, ystride); break;
+                case 3: f16_row_tokens<3>(p, cols, xb, xstride, yb, ystride); break;
+                case 2: f16_row_tokens<2>(p, cols, xb, xstride, yb, ystride); break;
+                default: f16_row_tokens<1>(p, cols, xb, xstride, yb, ystride); break;
+            }
+        }
     }
 }
 

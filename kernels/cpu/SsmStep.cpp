@@ -1,10 +1,27 @@
 #include "kernels/cpu/SsmStep.h"
 
 #include <cstring>
+#include <stdexcept>
 
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/Half.h"
 
 namespace bimamba::kernels {
+
+StateType state_type_from_string(const std::string& s) {
+    if (s == "f32" || s == "fp32" || s == "float32") return StateType::F32;
+    if (s == "bf16") return StateType::BF16;
+    if (s == "f16" || s == "fp16") return StateType::F16;
+    throw std::invalid_argument("unknown state precision '" + s + "' (f32, bf16, f16)");
+}
+
+const char* state_type_name(StateType t) {
+    switch (t) {
+        case StateType::BF16: return "bf16";
+        case StateType::F16: return "f16";
+        default: return "f32";
+    }
+}
 
 void ssm_head_step_ref(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                        float D, float* y) {
@@ -20,10 +37,33 @@ void ssm_head_step_ref(float* s, int hd, int ns, float dA, float dt, const float
     }
 }
 
+void ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                         const float* C, float D, float* y) {
+    const bool bf = t == StateType::BF16;
+    for (int p = 0; p < hd; ++p) {
+        const float dx = dt * x[p];
+        uint16_t* sp = s + (size_t)p * ns;
+        float acc = 0;
+        for (int n = 0; n < ns; ++n) {
+            const float old = bf ? bf16_to_float(sp[n]) : half_to_float(sp[n]);
+            const float v = old * dA + dx * B[n];
+            sp[n] = bf ? float_to_bf16(v) : float_to_half(v);
+            acc += v * C[n];
+        }
+        y[p] = acc + D * x[p];
+    }
+}
+
 void ssm_head_step(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                    float D, float* y) {
     if (std::strcmp(active_isa(), "avx2") == 0) return ssm_head_step_avx2(s, hd, ns, dA, dt, x, B, C, D, y);
     ssm_head_step_ref(s, hd, ns, dA, dt, x, B, C, D, y);
+}
+
+void ssm_head_step16(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                     const float* C, float D, float* y) {
+    if (std::strcmp(active_isa(), "avx2") == 0) return ssm_head_step16_avx2(s, t, hd, ns, dA, dt, x, B, C, D, y);
+    ssm_head_step16_ref(s, t, hd, ns, dA, dt, x, B, C, D, y);
 }
 
 }  // namespace bimamba::kernels

@@ -4,14 +4,34 @@
 // s is headdim × d_state, row-major. At the 780M shape the state is 75 MB of
 // float per token, read and written once: as much traffic as the packed weights,
 // so it gets a SIMD path and is split across heads by the caller.
+//
+// The state may also be stored in 16 bits (bf16 or fp16) to halve that
+// traffic: the arithmetic stays fp32 (load, widen, update, y from the fp32
+// value, round to nearest even on store). float32 is the exact default.
+#include <cstdint>
+#include <string>
+
 namespace bimamba::kernels {
+
+enum class StateType { F32, BF16, F16 };
+StateType state_type_from_string(const std::string& s);  // "f32" | "bf16" | "f16", throws otherwise
+const char* state_type_name(StateType t);
+inline int state_type_bytes(StateType t) { return t == StateType::F32 ? 4 : 2; }
 
 void ssm_head_step_ref(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                        float D, float* y);
 void ssm_head_step_avx2(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                         float D, float* y);
+// 16-bit state (`t` = BF16 or F16); the reference rounds with the scalar
+// converters of core/base/Safetensors.h (the AVX2 path must agree bit for bit).
+void ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                         const float* C, float D, float* y);
+void ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                          const float* C, float D, float* y);
 // Dispatches on the active ISA (Gemv.h).
 void ssm_head_step(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                    float D, float* y);
+void ssm_head_step16(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                     const float* C, float D, float* y);
 
 }  // namespace bimamba::kernels

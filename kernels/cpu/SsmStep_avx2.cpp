@@ -1,5 +1,6 @@
 #include <immintrin.h>
 
+#include "kernels/cpu/Half.h"
 #include "kernels/cpu/SsmStep.h"
 
 namespace bimamba::kernels {
@@ -27,6 +28,59 @@ void ssm_head_step_avx2(float* s, int hd, int ns, float dA, float dt, const floa
             t += sp[n] * C[n];
         }
         y[p] = t + D * x[p];
+    }
+}
+
+}  // namespace bimamba::kernels
+
+namespace bimamba::kernels {
+
+namespace {
+inline __m256 load_state8(const uint16_t* p, bool bf) {
+    const __m128i raw = _mm_loadu_si128((const __m128i*)p);
+    return bf ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16)) : _mm256_cvtph_ps(raw);
+}
+inline void store_state8(uint16_t* p, __m256 v, bool bf) {
+    if (!bf) {
+        _mm_storeu_si128((__m128i*)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        return;
+    }
+    // bf16, round to nearest even: (x + 0x7fff + lsb) >> 16; NaN keeps its top half with the quiet bit.
+    const __m256i xi = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(xi, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(xi, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb)), 16);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(xi, 16), _mm256_set1_epi32(0x40)), nan);
+    _mm_storeu_si128((__m128i*)p, _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
+}
+}  // namespace
+
+void ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                          const float* C, float D, float* y) {
+    const bool bf = t == StateType::BF16;
+    const __m256 vdA = _mm256_set1_ps(dA);
+    const int full = ns & ~7;
+    for (int p = 0; p < hd; ++p) {
+        const float dx = dt * x[p];
+        const __m256 vdx = _mm256_set1_ps(dx);
+        uint16_t* sp = s + (size_t)p * ns;
+        __m256 acc = _mm256_setzero_ps();
+        for (int n = 0; n < full; n += 8) {
+            const __m256 v = _mm256_fmadd_ps(load_state8(sp + n, bf), vdA, _mm256_mul_ps(vdx, _mm256_loadu_ps(B + n)));
+            store_state8(sp + n, v, bf);
+            acc = _mm256_fmadd_ps(v, _mm256_loadu_ps(C + n), acc);
+        }
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        float tsum = _mm_cvtss_f32(h);
+        for (int n = full; n < ns; ++n) {
+            const float old = bf ? bf16_to_float(sp[n]) : half_to_float(sp[n]);
+            const float v = old * dA + dx * B[n];
+            sp[n] = bf ? float_to_bf16(v) : float_to_half(v);
+            tsum += v * C[n];
+        }
+        y[p] = tsum + D * x[p];
     }
 }
 

@@ -1,0 +1,37 @@
+#include "kernels/cpu/Activations.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/Gemv.h"
+
+namespace bimamba::kernels {
+
+namespace {
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+bool avx2() { return std::strcmp(active_isa(), "avx2") == 0; }
+}  // namespace
+
+void conv_silu_ref(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
+    for (int c = 0; c < n; ++c) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int k = 0; k < K; ++k) acc += taps[k][c] * wT[(size_t)k * n + c];
+        out[c] = silu(acc);
+    }
+}
+
+void silu_mul_ref(float* y, const float* z, int n) {
+    for (int i = 0; i < n; ++i) y[i] *= silu(z[i]);
+}
+
+void conv_silu(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
+    if (avx2()) return conv_silu_avx2(taps, K, wT, bias, n, out);
+    conv_silu_ref(taps, K, wT, bias, n, out);
+}
+
+void silu_mul(float* y, const float* z, int n) {
+    if (avx2()) return silu_mul_avx2(y, z, n);
+    silu_mul_ref(y, z, n);
+}
+
+}  // namespace bimamba::kernels
