@@ -1,11 +1,13 @@
 // `bimamba chat`: multi-turn chat in the terminal on the native CPU engine
 // (a deployment file from `bimamba export`); the conversation is one
 // recurrent state, so each turn costs only its own tokens.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "app/cli/Command.h"
+#include "core/base/EnergyMeter.h"
 #include "core/data/Tokenizer.h"
 #include "core/engine/Engine.h"
 #include "core/eval/CliText.h"
@@ -26,10 +28,15 @@ const char* kHelp =
     "  --top-p P               1 = off (default 0.95)\n"
     "  --repetition-penalty R  1 = off (default 1.1)\n"
     "  --max-tokens N          per reply (default 128)\n"
-    "  --stop S                extra stop string (\\n escapes allowed); \"\\nUser:\" always stops\n"
+    "  --stop LIST             extra stop strings, comma-separated (\\, for a comma, \\n for a newline);\n"
+    "                          \"\\nUser:\" always stops\n"
+    "  --state f32|bf16|f16    SSM state precision (default f32, exact; 16-bit halves the state traffic)\n"
+    "  --watts-per-core W      assumption of the energy estimate where RAPL is absent (default 5)\n"
     "  --seed N                sampling seed (default 0)\n"
     "  --threads N             worker threads (default: all cores)\n"
-    "Template: \"User: <message>\\nAssistant:\" per turn. Commands: /reset, /quit.\n";
+    "Template: \"User: <message>\\nAssistant:\" per turn. Commands: /reset, /quit.\n"
+    "Per reply, stderr gets: [N tokens, X tok/s decode, prompt P tokens at Y tok/s, E J/token (RAPL|estimate), stop: R]\n"
+    "(energy of the whole reply, prompt included, per generated token).\n";
 
 
 int run_chat(const Args& args) {
@@ -39,7 +46,7 @@ int run_chat(const Args& args) {
         return 0;
     }
     opt.check_known({"model", "system", "message", "temperature", "top-k", "top-p", "repetition-penalty",
-                     "max-tokens", "stop", "seed", "threads", "help"});
+                     "max-tokens", "stop", "seed", "threads", "state", "watts-per-core", "help"});
     if (opt.has("threads")) kernels::ThreadPool::set_global_threads((int)opt.get_int("threads", 1));
     SamplingParams p;
     p.temperature = (float)opt.get_double("temperature", 0.7);
@@ -49,10 +56,15 @@ int run_chat(const Args& args) {
     p.max_tokens = (int)opt.get_int("max-tokens", 128);
     p.seed = (uint64_t)opt.get_int("seed", 0);
     p.stop = {"\nUser:"};
-    if (opt.has("stop")) p.stop.push_back(eval::unescape(opt.get("stop")));
+    for (const auto& s : eval::split_list(opt.get("stop", ""))) p.stop.push_back(eval::unescape(s));
+    const double wpc = opt.get_double("watts-per-core", 5.0);
+    if (!(wpc > 0)) throw std::invalid_argument("--watts-per-core must be > 0");
     Sampler check(p);  // validates the options before loading
 
-    auto eng = engine::Engine::load(opt.require("model"));
+    engine::EngineOptions eo;
+    eo.state = kernels::state_type_from_string(opt.get("state", "f32"));
+    auto eng = engine::Engine::load(opt.require("model"), eo);
+    CpuEnergyMeter meter(wpc);
     const Tokenizer& tok = eng->tokenizer();
     const std::string system = eval::unescape(opt.get("system"));
     bool first = true;
@@ -67,22 +79,29 @@ int run_chat(const Args& args) {
         ids.insert(ids.end(), more.begin(), more.end());
         first = false;
         std::fputs("Assistant:", stdout);
+        meter.start();
         auto r = eng->continue_with(ids, p, [](const std::string& piece) {
             std::fputs(piece.c_str(), stdout);
             std::fflush(stdout);
         });
+        const EnergySample e = meter.elapsed();
         std::printf("\n");
-        std::fprintf(stderr, "[%zu tokens, %.1f tok/s decode, prompt %d tokens at %.1f tok/s, stop: %s]\n",
+        std::fflush(stdout);
+        const double jpt = e.joules / std::max<size_t>(1, r.tokens.size());
+        std::fprintf(stderr, "[%zu tokens, %.1f tok/s decode, prompt %d tokens at %.1f tok/s, %.4g J/token (%s), stop: %s]\n",
                      r.tokens.size(), r.tokens.size() / std::max(r.decode_seconds, 1e-9), r.prompt_tokens,
-                     r.prompt_tokens / std::max(r.prefill_seconds, 1e-9), r.stop_reason.c_str());
+                     r.prompt_tokens / std::max(r.prefill_seconds, 1e-9), jpt, e.measured ? "RAPL" : "estimate",
+                     r.stop_reason.c_str());
         p.seed += 1;  // a new draw per turn
     };
     if (opt.has("message")) {
         reply(eval::unescape(opt.get("message")));
         return 0;
     }
-    std::fprintf(stderr, "bimamba chat: %s (%s, d_model %d, %d layers). /reset clears, /quit exits.\n",
-                 opt.require("model").c_str(), eng->weight_kind().c_str(), eng->config().d_model, eng->config().n_layer);
+    std::fprintf(stderr, "bimamba chat: %s (%s, d_model %d, %d layers, %s state). /reset clears, /quit exits.\n",
+                 opt.require("model").c_str(), eng->weight_kind().c_str(), eng->config().d_model, eng->config().n_layer,
+                 kernels::state_type_name(eng->state_precision()));
+    std::fprintf(stderr, "energy: %s\n", meter.describe().c_str());
     std::string line;
     while (true) {
         std::fputs("User: ", stdout);
