@@ -286,6 +286,24 @@ TEST_F(DistributedTest, BadSetupsFailWithClearErrors) {
         EXPECT_TRUE(found) << c.name << ": expected '" << c.expect[0] << "' in: " << out;
         EXPECT_FALSE(fs::exists(run)) << c.name << ": a failed setup created the run directory";
     }
+
+    // Ranks started with different configs: both stop, naming the mismatch.
+    const std::string other_seed = g_root + "/seed.json";
+    {
+        json j = json::parse(read_file(cfg));
+        j["seed"] = 8;
+        std::ofstream(other_seed) << j.dump();
+    }
+    const int p2 = free_port();
+    const std::string run = dir("bad_mismatch");
+    auto rc = wait_all({spawn({"train", "--config", cfg, "--run-dir", run}, rank_env(0, 2, p2), dir("mm0.log")),
+                        spawn({"train", "--config", other_seed, "--run-dir", run}, rank_env(1, 2, p2), dir("mm1.log"))},
+                       60);
+    EXPECT_EQ(rc[0], 1) << read_file(dir("mm0.log"));
+    EXPECT_EQ(rc[1], 1) << read_file(dir("mm1.log"));
+    EXPECT_NE(read_file(dir("mm1.log")).find("differs from rank 0's"), std::string::npos) << read_file(dir("mm1.log"));
+    EXPECT_NE(read_file(dir("mm0.log")).find("rank 1: "), std::string::npos) << read_file(dir("mm0.log"));
+    EXPECT_FALSE(fs::exists(run));
 }
 
 }  // namespace
