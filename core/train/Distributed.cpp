@@ -90,7 +90,10 @@ Distributed::Distributed(const DistEnv& env) : env_(env) {
     if (!env_.distributed()) throw std::logic_error("Distributed: WORLD_SIZE is 1");
     c10d::TCPStoreOptions o;
     o.port = static_cast<uint16_t>(env_.master_port);
-    o.isServer = env_.rank == 0;
+    // Under torchrun the elastic agent already hosts the store at MASTER_PORT.
+    const char* agent = env_str("TORCHELASTIC_USE_AGENT_STORE");
+    const bool agent_store = agent && (std::string(agent) == "True" || std::string(agent) == "1");
+    o.isServer = env_.rank == 0 && !agent_store;
     o.numWorkers = static_cast<size_t>(env_.world_size);
     o.waitWorkers = true;
     o.timeout = dist_timeout();
@@ -100,7 +103,7 @@ Distributed::Distributed(const DistEnv& env) : env_(env) {
         throw std::runtime_error("distributed training: rank " + std::to_string(env_.rank) + " of " +
                                  std::to_string(env_.world_size) + " could not rendezvous at " + env_.master_addr +
                                  ":" + std::to_string(env_.master_port) + " (" +
-                                 (env_.rank == 0 ? "hosting the store" : "connecting to rank 0's store") +
+                                 (o.isServer ? "hosting the store" : "connecting to the store") +
                                  "): " + e.what());
     }
 }
