@@ -19,7 +19,6 @@ using Clock = std::chrono::steady_clock;
 
 ThreadPool::ThreadPool(int threads) {
     threads = std::max(1, threads);
-    chunks_.resize(threads);
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
@@ -32,7 +31,29 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
+bool ThreadPool::run_chunks(uint64_t gen) {
+    bool ran = false;
+    for (;;) {
+        // Ticket: generation (bits 40..63) | chunk count (20..39) | next chunk (0..19);
+        // everything the claim checks is in the one atomic word.
+        uint64_t t = ticket_.load(std::memory_order_acquire);
+        for (;;) {
+            if ((t >> 40) != (gen & 0xffffffu) || (t & 0xfffffu) >= ((t >> 20) & 0xfffffu)) return ran;
+            if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) break;
+        }
+        // Claimed chunk c of `gen`: the caller cannot start another job before it is done,
+        // so fn_ and the bounds are still this job's.
+        const int c = (int)(t & 0xfffffu);
+        const int b = std::min(n_, (int)((long long)units_ * c / nchunks_) * grain_);
+        const int e = std::min(n_, (int)((long long)units_ * (c + 1) / nchunks_) * grain_);
+        if (b < e) (*fn_)(b, e);
+        done_.fetch_add(1, std::memory_order_acq_rel);
+        ran = true;
+    }
+}
+
 void ThreadPool::worker(int id) {
+    (void)id;
     uint64_t seen = 0;
     for (;;) {
         uint64_t g = generation_.load(std::memory_order_acquire);
@@ -53,9 +74,7 @@ void ThreadPool::worker(int id) {
         }
         if (stop_.load()) return;
         seen = g;
-        const std::pair<int, int> chunk = chunks_[id];
-        if (chunk.first < chunk.second) (*fn_)(chunk.first, chunk.second);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
+        run_chunks(g);
     }
 }
 
@@ -68,25 +87,26 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
         fn(0, n);
         return;
     }
-    for (int i = 0; i < t; ++i) {
-        const int b = std::min(n, (int)((long long)units * i / t) * grain);
-        const int e = std::min(n, (int)((long long)units * (i + 1) / t) * grain);
-        chunks_[i] = {b, e};
-    }
     fn_ = &fn;
-    pending_.store(t - 1, std::memory_order_relaxed);
+    n_ = n;
+    grain_ = grain;
+    units_ = units;
+    nchunks_ = std::min(units, 4 * t);
+    done_.store(0, std::memory_order_relaxed);
     ++dispatches_;
-    generation_.fetch_add(1);  // seq_cst: publishes chunks_/fn_ and orders against sleepers_
+    const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+    ticket_.store(((gen & 0xffffffu) << 40) | ((uint64_t)nchunks_ << 20), std::memory_order_release);
+    generation_.store(gen);  // seq_cst: publishes the job and orders against sleepers_
     if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lk(mu_);
         cv_.notify_all();
     }
-    if (chunks_[0].first < chunks_[0].second) fn(chunks_[0].first, chunks_[0].second);
-    for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
+    run_chunks(gen);
+    for (int i = 0; done_.load(std::memory_order_acquire) != nchunks_; ++i) {
         if (i < 4096)
             BIMAMBA_PAUSE();
         else
-            std::this_thread::yield();  // a worker was descheduled (busy machine)
+            std::this_thread::yield();  // a worker holding a chunk was descheduled (busy machine)
     }
 }
 

@@ -6,8 +6,13 @@
 // Decode calls it about three times per layer (150 times per token at the
 // 780M shape), so hand-off latency matters: workers spin on an atomic
 // generation counter for a short while (kSpinMicros) before sleeping on a
-// condition variable, and the caller spins (then yields) on the completion
-// counter. Between tokens of an interactive chat the workers fall asleep.
+// condition variable. Between tokens of an interactive chat they fall asleep.
+//
+// The range is cut into about 4 chunks per thread, claimed from a shared
+// counter (tagged with the generation), so a thread that the OS deschedules
+// on a busy machine holds up at most its current chunk: the others take the
+// rest. The caller waits only for the chunks, not for every worker to wake.
+// Which thread runs a chunk does not change its result.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -40,10 +45,12 @@ private:
     std::vector<std::thread> workers_;
     std::mutex mu_;
     std::condition_variable cv_;
+    bool run_chunks(uint64_t gen);  // claims and runs chunks of `gen`; false once none is left
     const std::function<void(int, int)>* fn_ = nullptr;
-    std::vector<std::pair<int, int>> chunks_;
+    int n_ = 0, grain_ = 1, units_ = 0, nchunks_ = 0;
     std::atomic<uint64_t> generation_{0};
-    std::atomic<int> pending_{0};
+    std::atomic<uint64_t> ticket_{0};  // generation << 40 | chunk count << 20 | next chunk
+    std::atomic<int> done_{0};
     std::atomic<int> sleepers_{0};
     std::atomic<bool> stop_{false};
     uint64_t dispatches_ = 0;
