@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace bimamba {
 
@@ -182,6 +183,21 @@ void Distributed::barrier() {
 void Distributed::agree(const std::string& phase, const std::string& error) {
     const std::string key = "bimamba/agree/" + phase + "/";
     store_->set(key + std::to_string(env_.rank), error);
+    // Rank 0 hosts the store: it may leave only after every rank has read the
+    // verdict (a rank with its own error need not read; it has its message).
+    auto done = [&] { store_->add(key + "done", 1); };
+    auto wait_done = [&] {
+        if (env_.rank != 0) return;
+        const auto t0 = std::chrono::steady_clock::now();
+        while (store_->add(key + "done", 0) < env_.world_size &&
+               std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60))
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    };
+    if (!error.empty()) {
+        done();
+        wait_done();
+        throw std::runtime_error(error);
+    }
     std::vector<std::string> keys;
     for (int r = 0; r < env_.world_size; ++r) keys.push_back(key + std::to_string(r));
     try {
@@ -197,10 +213,10 @@ void Distributed::agree(const std::string& phase, const std::string& error) {
         failed += (failed.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + ": " +
                   std::string(v.begin(), v.end());
     }
-    if (!failed.empty()) {
-        if (!error.empty()) throw std::runtime_error(error);
-        throw std::runtime_error("distributed training: another rank failed (" + failed + ")");
-    }
+    done();
+    if (failed.empty()) return;
+    wait_done();
+    throw std::runtime_error("distributed training: another rank failed (" + failed + ")");
 }
 
 std::string Distributed::share_string(const std::string& key, const std::string& value) {
