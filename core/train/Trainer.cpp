@@ -191,6 +191,7 @@ torch::Device resolve_device(const TrainConfig& cfg, const DistEnv& denv) {
         if (!torch::cuda::is_available())
             throw std::runtime_error("device '" + cfg.device + "' requested but CUDA is not available");
         device = torch::Device(cfg.device);
+        if (device.is_cuda() && !device.has_index()) device = torch::Device(torch::kCUDA, 0);  // "cuda" = the first GPU
     }
     if (!denv.distributed() || !device.is_cuda()) return device;
     if (cfg.device != "auto" && cfg.device != "cuda")
