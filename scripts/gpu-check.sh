@@ -211,7 +211,10 @@ if has ddp; then
  "batch_size": 16, "grad_accum": 2, "lr": 1e-3, "final_lr": 1e-4, "warmup_steps": 10, "eval_every": 20,
  "eval_batches": 8, "checkpoint_every": 0, "log_every": 1, "device": "cuda", "seed": 5}
 JSON
-    ddp_run match1 1 "$W/match.json" 900 && ddp_run match2 2 "$W/match.json" 900 && python3 - "$W/match1" "$W/match2" <<'PY'
+    # The noise floor: the same 1-GPU run twice. Our kernels and cuBLAS reduce
+    # with atomics, so runs differ in the last bits and training amplifies that.
+    ddp_run match1 1 "$W/match.json" 900 && ddp_run match1b 1 "$W/match.json" 900 && ddp_run match2 2 "$W/match.json" 900 &&
+      python3 - "$W/match1" "$W/match2" "$W/match1b" <<'PY'
 import json, sys
 def load(d):
     t, v = {}, {}
@@ -219,17 +222,18 @@ def load(d):
         j = json.loads(line)
         (t if j["type"] == "train" else v)[j["step"]] = j
     return t, v
-(t1, v1), (t2, v2) = load(sys.argv[1]), load(sys.argv[2])
-steps = sorted(set(t1) & set(t2))
-d = [abs(t1[s]["loss"] - t2[s]["loss"]) for s in steps]
-r = [x / abs(t1[s]["loss"]) for x, s in zip(d, steps)]
+(t1, v1), (t2, v2), (tb, vb) = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+steps = sorted(set(t1) & set(t2) & set(tb))
+rel = lambda a, b: [abs(a[s]["loss"] - b[s]["loss"]) / abs(a[s]["loss"]) for s in steps]
+r, rb = rel(t1, t2), rel(t1, tb)
 for s in steps[:3] + steps[-3:]:
-    print(f"  step {s:3d}: loss 1 GPU {t1[s]['loss']:.5f}  2 GPUs {t2[s]['loss']:.5f}")
-print(f"ddp losses, same global batch, {len(steps)} steps: max abs diff {max(d):.2e}, max rel diff {max(r):.2e}, "
-      f"mean abs diff {sum(d) / len(d):.2e}")
+    print(f"  step {s:3d}: loss 1 GPU {t1[s]['loss']:.5f}  1 GPU again {tb[s]['loss']:.5f}  2 GPUs {t2[s]['loss']:.5f}")
+print(f"ddp losses, same global batch, {len(steps)} steps: 1 vs 2 GPUs max rel diff {max(r):.2e} (step 1 {r[0]:.1e}, "
+      f"step 2 {r[1]:.1e}); 1 GPU vs itself max rel diff {max(rb):.2e} (step 2 {rb[1]:.1e})")
 for s in sorted(set(v1) & set(v2)):
     print(f"  val step {s}: 1 GPU {v1[s]['val_loss']:.5f}  2 GPUs {v2[s]['val_loss']:.5f}")
-print("ddp loss match:", "PASS" if max(r) < 2e-2 else "FAIL", "(bf16 noise bound: rel 2e-2)")
+ok = r[0] < 1e-4 and max(r) <= 2 * max(max(rb), 1e-3)
+print("ddp loss match:", "PASS" if ok else "FAIL", "(step 1 within 1e-4; then within twice the 1-GPU run-to-run noise)")
 med = lambda xs: sorted(xs)[len(xs) // 2]
 a = med([t1[s]["tok_per_s"] for s in steps[3:]]); b = med([t2[s]["tok_per_s"] for s in steps[3:]])
 print(f"  same global batch (strong scaling): 1 GPU {a:.0f} tok/s, 2 GPUs {b:.0f} tok/s ({b / a:.2f}x)")
