@@ -12,6 +12,7 @@
 
 #include "core/base/Safetensors.h"
 #include "kernels/cpu/Activations.h"
+#include "kernels/cpu/BitGemvI16.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/SsmStep.h"
@@ -360,5 +361,71 @@ TEST(ThreadPool, ManyHandOffsCoverEveryIndexOnce) {
         std::atomic<int> sum{0};
         pool.parallel_for(100, 1, [&](int a, int b) { sum += b - a; });
         EXPECT_EQ(sum.load(), 100);
+    }
+}
+
+// The integer-table kernel: the AVX2 path equals its reference bit for bit
+// (integer sums), and the reference is within the quantization error of the
+// float product (s/2 per column at most; tested at a few s/√12·√cols).
+TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
+    uint32_t seed = 1300;
+    for (auto& s : kSizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        auto m = repack_i16lut(c.packed.data(), c.rows, c.cols);
+        for (int r = 0; r < c.rows; ++r)
+            for (int k = 0; k < c.cols; ++k) ASSERT_EQ(m.neg(r, k), c.w[(size_t)r * c.cols + k] < 0) << r << "," << k;
+        std::vector<float> ref(c.rows), got(c.rows, 9.f);
+        std::vector<uint8_t> scratch(i16lut_scratch_bytes(c.cols));
+        bitgemv_i16lut_ref(m, c.x.data(), ref.data());
+        double worst = 0;  // the scale the kernel picks
+        for (int c0 = 0; c0 < c.cols; c0 += 32) {
+            double t = 0;
+            for (int k = c0; k < std::min(c.cols, c0 + 32); ++k) t += std::fabs(c.x[k]);
+            worst = std::max(worst, t);
+        }
+        const double sc = worst / 32735.0;
+        for (int r = 0; r < c.rows; ++r)
+            ASSERT_NEAR(ref[r], c.want[r], 0.5 * sc * c.cols + 1e-5 * c.scale) << c.rows << "x" << c.cols << " row " << r;
+        if (!cpu_has_avx2()) continue;
+        for (int threads : {1, 2}) {
+            ThreadPool::set_global_threads(threads);
+            bitgemv_i16lut(m, c.x.data(), got.data(), scratch.data());
+            ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " threads " << threads;
+        }
+    }
+    // The SIMD table build gives the scalar build's bytes.
+    for (int cols : {1, 5, 8, 33, 1536}) {
+        std::vector<float> x(cols);
+        std::mt19937 r2(cols);
+        std::normal_distribution<float> nd;
+        for (auto& v : x) v = nd(r2);
+        std::vector<uint8_t> a(i16lut_scratch_bytes(cols), 1), b(i16lut_scratch_bytes(cols), 1);
+        set_isa("scalar");
+        const float sa = i16lut_prepare(x.data(), cols, a.data());
+        set_isa("auto");
+        const float sb = i16lut_prepare(x.data(), cols, b.data());
+        EXPECT_EQ(sa, sb);
+        EXPECT_EQ(a, b) << cols;
+    }
+    // Columns of very different size in one chunk (the scale follows the largest chunk sum).
+    std::vector<float> w(64 * 100), x(100);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> n;
+    for (auto& v : w) v = n(rng);
+    for (int k = 0; k < 100; ++k) x[k] = (k == 37 ? 1e4f : 1e-3f) * n(rng);
+    std::vector<uint8_t> packed(bit_row_stride(100) * 64);
+    pack_signs(w.data(), 64, 100, packed.data());
+    auto m = repack_i16lut(packed.data(), 64, 100);
+    std::vector<float> ref(64), got(64);
+    std::vector<uint8_t> scratch(i16lut_scratch_bytes(100));
+    bitgemv_i16lut_ref(m, x.data(), ref.data());
+    if (cpu_has_avx2()) {
+        bitgemv_i16lut(m, x.data(), got.data(), scratch.data());
+        EXPECT_EQ(got, ref);
+    }
+    for (int r = 0; r < 64; ++r) {
+        double want = 0;
+        for (int k = 0; k < 100; ++k) want += (w[r * 100 + k] < 0 ? -1.0 : 1.0) * x[k];
+        EXPECT_NEAR(ref[r], want, 1e-3 * std::fabs(x[37]));
     }
 }

@@ -306,3 +306,35 @@ TEST(Engine, StatePrecisionHalvesTheStateAndCanBeSwitched) {
     EXPECT_THROW(eng->set_prefill_block(0), std::invalid_argument);
     bimamba::remove_tree(dir);
 }
+
+// The integer-table kernel quantizes the projection inputs to int16: close to
+// LibTorch (looser than the float kernels' 1e-3), really different from the
+// exact lut3 engine, and batched prefill still equals token by token.
+TEST(Engine, I16LutKernelStaysCloseToLibTorch) {
+    engine::set_binary_kernel("i16lut");
+    auto P = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut");
+    auto Pin = run_parity(tiny(Binarize::InProj, false), engine::FloatStorage::F32, "i16lut_in");
+    engine::set_binary_kernel("lut3");
+    auto P32 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut_ref_lut3");
+    EXPECT_LT(P.max_rel, 1e-2);
+    EXPECT_LT(Pin.max_rel, 1e-2);
+    EXPECT_GT(P.max_rel, P32.max_rel) << "the i16lut kernel made no difference: is it used?";
+    EXPECT_THROW(engine::set_binary_kernel("lut9"), std::invalid_argument);
+
+    auto dir = temp_dir("i16_prefill");
+    auto cfg = tiny(Binarize::InOutProj, true);
+    save_model(make_model(cfg, 12), dir.string());
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    engine::set_binary_kernel("i16lut");
+    engine::EngineOptions one, blk;
+    one.prefill_block = 1;
+    blk.prefill_block = 4;
+    auto a = engine::Engine::load((dir / "m.bmd").string(), one);
+    auto b = engine::Engine::load((dir / "m.bmd").string(), blk);
+    engine::set_binary_kernel("lut3");
+    std::vector<int> prompt;
+    for (int i = 0; i < 11; ++i) prompt.push_back((i * 37 + 5) % cfg.vocab_size);
+    EXPECT_EQ(a->prefill(prompt), b->prefill(prompt));
+    EXPECT_EQ(a->step(3), b->step(3));
+    bimamba::remove_tree(dir);
+}

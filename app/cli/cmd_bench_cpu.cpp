@@ -45,8 +45,10 @@ const char* kHelp =
     "  --isa auto|scalar   kernel path (default auto: AVX2 where present)\n"
     "  --dir DIR           where the random-weight files are written/reused (default /tmp/bimamba-bench)\n"
     "  --bandwidth-mb N    buffer of the bandwidth measurement (default 1024)\n"
-    "  --binary-kernel K   lut3 (default) or xor, for --model files; the shape also runs xor once (f32 state)\n"
-    "  --no-xor            skip the xor kernel row of the shape\n"
+    "  --kernels LIST      ±1 kernels run at the shape (lut3, i16lut, xor; default lut3,i16lut); i16lut\n"
+    "                      quantizes the input to int16 (not exact): its error against lut3 is measured\n"
+    "                      on --model files\n"
+    "  --binary-kernel K   lut3 (default), i16lut or xor, for --model files\n"
     "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n";
 
 double now_s() { return monotonic_seconds(); }
@@ -132,11 +134,17 @@ struct StateError {
     int argmax_agree = 0, steps = 0, free_identical = 0;
 };
 
-StateError state_error(const std::string& path, kernels::StateType st, int prompt_n, int tokens) {
+// `b_kernel`: the ±1 kernel of the compared engine (the reference uses lut3, float32 state).
+StateError state_error(const std::string& path, kernels::StateType st, int prompt_n, int tokens,
+                       const std::string& b_kernel = "lut3") {
+    const std::string keep = engine::binary_kernel();
+    engine::set_binary_kernel("lut3");
     auto a = engine::Engine::load(path);
     engine::EngineOptions eo;
     eo.state = st;
+    engine::set_binary_kernel(b_kernel);
     auto b = engine::Engine::load(path, eo);
+    engine::set_binary_kernel(keep);
     std::mt19937 rng(5);
     std::vector<int> prompt(prompt_n);
     for (auto& t : prompt) t = (int)(rng() % a->config().vocab_size);
@@ -188,13 +196,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
 }
 
 int run_bench_cpu(const Args& args) {
-    Options opt(args, {"help", "no-xor"});
+    Options opt(args, {"help"});
     if (opt.has("help")) {
         std::fputs(kHelp, stdout);
         return 0;
     }
     opt.check_known({"shape", "model", "tokens", "prompt", "prefill-block", "state", "error-tokens", "threads", "isa",
-                     "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "no-xor", "help"});
+                     "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "kernels", "help"});
     const int tokens = (int)opt.get_int("tokens", 32), prompt_n = (int)opt.get_int("prompt", 32);
     const int block = (int)opt.get_int("prefill-block", 32), err_tokens = (int)opt.get_int("error-tokens", 64);
     if (tokens < 1 || prompt_n < 1 || block < 1 || err_tokens < 0)
@@ -213,6 +221,9 @@ int run_bench_cpu(const Args& args) {
     const std::string kernel = opt.get("binary-kernel", "lut3");
     engine::set_binary_kernel(kernel);
     const fs::path dir = opt.get("dir", "/tmp/bimamba-bench");
+    const auto shape_kernels = split(opt.get("kernels", "lut3,i16lut"), ',');
+    for (const auto& k : shape_kernels) engine::set_binary_kernel(k);  // validates the names
+    engine::set_binary_kernel(kernel);
 
     std::printf("bimamba bench cpu: %u hardware threads, %d engine threads, kernels %s, load average %s%s\n",
                 std::thread::hardware_concurrency(), kernels::ThreadPool::global().threads(), kernels::active_isa(),
@@ -240,21 +251,20 @@ int run_bench_cpu(const Args& args) {
             files[binary ? 0 : 1] = f;
         }
         for (auto st : states) {
-            engine::set_binary_kernel("lut3");
             const std::string sn = kernels::state_type_name(st);
-            rows.push_back(bench_file(shape + " binary", files[0].string(), st, prompt_n, tokens, block, bw.best_gbps, wpc));
-            const int bi = (int)rows.size() - 1;
-            std::printf("  %s, %s state: %.2f tok/s\n", rows.back().label.c_str(), sn.c_str(), rows.back().decode_tps);
-            std::fflush(stdout);
+            std::vector<int> bins;
+            for (const auto& k : shape_kernels) {
+                engine::set_binary_kernel(k);
+                rows.push_back(bench_file(shape + " binary " + k, files[0].string(), st, prompt_n, tokens, block,
+                                          bw.best_gbps, wpc));
+                bins.push_back((int)rows.size() - 1);
+                std::printf("  %s, %s state: %.2f tok/s\n", rows.back().label.c_str(), sn.c_str(), rows.back().decode_tps);
+                std::fflush(stdout);
+            }
             rows.push_back(bench_file(shape + " fp16", files[1].string(), st, prompt_n, tokens, block, bw.best_gbps, wpc));
             std::printf("  %s, %s state: %.2f tok/s\n", rows.back().label.c_str(), sn.c_str(), rows.back().decode_tps);
             std::fflush(stdout);
-            pairs.push_back({bi, (int)rows.size() - 1});
-        }
-        if (!opt.has("no-xor")) {
-            engine::set_binary_kernel("xor");
-            rows.push_back(bench_file(shape + " binary xor", files[0].string(), states[0], prompt_n, tokens, block,
-                                      bw.best_gbps, wpc));
+            for (int bi : bins) pairs.push_back({bi, (int)rows.size() - 1});
         }
         engine::set_binary_kernel(kernel);
     }
@@ -289,21 +299,23 @@ int run_bench_cpu(const Args& args) {
     }
 
     if (!pairs.empty()) {
-        std::printf("\n%s binary (lookup-table kernel) vs fp16 baseline, same state precision on both:\n", shape.c_str());
+        std::printf("\n%s binary vs fp16 baseline, same state precision on both (lut3: float tables, exact; i16lut: int16\n"
+                    "input quantization, not exact; xor: sign flips, exact):\n", shape.c_str());
         for (const auto& [bi, fi] : pairs) {
             const Row &b = rows[bi], &f = rows[fi];
-            std::printf("  %-4s state: decode %.2f vs %.2f tok/s = %.2fx (target >= 5x); resident %.0f vs %.0f MB = %.2fx smaller "
+            std::printf("  %-6s %-4s state: decode %.2f vs %.2f tok/s = %.2fx (target >= 5x); resident %.0f vs %.0f MB = %.2fx smaller "
                         "(target >= 5x); prefill %.2fx; binary at %.0f %% of the bandwidth bound counting weights, %.0f %% "
                         "counting weights + state (target >= 60 %%)\n",
-                        b.state.c_str(), b.decode_tps, f.decode_tps, b.decode_tps / f.decode_tps, b.resident_mb, f.resident_mb,
+                        b.label.substr(b.label.rfind(' ') + 1).c_str(), b.state.c_str(), b.decode_tps, f.decode_tps, b.decode_tps / f.decode_tps, b.resident_mb, f.resident_mb,
                         f.resident_mb / std::max(b.resident_mb, 1e-9), b.prefill_tps / f.prefill_tps, 100 * b.bw_fraction,
                         100 * b.bw_fraction_all);
         }
         std::printf("  file %.2fx smaller\n", rows[pairs[0].second].file_gb / rows[pairs[0].first].file_gb);
     }
 
-    bool any_reduced = false;
+    bool any_reduced = false, any_i16 = kernel == "i16lut";
     for (auto st : states) any_reduced |= st != kernels::StateType::F32;
+    for (const auto& k : shape_kernels) any_i16 |= k == "i16lut";
     if (any_reduced && err_tokens > 0 && !models.empty()) {
         std::printf("\n16-bit SSM state vs float32 state (random prompt of %d tokens, then %d greedy tokens of the float32 engine\n"
                     "fed to both; logit relative error = max|a-b| / max|a| per step):\n",
@@ -317,6 +329,17 @@ int run_bench_cpu(const Args& args) {
                             fs::path(m).filename().string().c_str(), kernels::state_type_name(st), e.max_rel, e.mean_rel,
                             e.argmax_agree, e.steps, e.free_identical, err_tokens);
             }
+    }
+
+    if (any_i16 && err_tokens > 0 && !models.empty()) {
+        std::printf("\ni16lut kernel vs lut3 (float32 state both; same measurement as above):\n");
+        for (const auto& m : models) {
+            auto e = state_error(m, kernels::StateType::F32, prompt_n, err_tokens, "i16lut");
+            std::printf("  %-20s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running greedy "
+                        "identical for %d/%d tokens\n",
+                        fs::path(m).filename().string().c_str(), e.max_rel, e.mean_rel, e.argmax_agree, e.steps,
+                        e.free_identical, err_tokens);
+        }
     }
 
     std::printf("\nenergy per generated token (decode):\n");

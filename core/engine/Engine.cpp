@@ -11,6 +11,7 @@
 #include "core/data/Tokenizer.h"
 #include "core/engine/DeployFile.h"
 #include "kernels/cpu/Activations.h"
+#include "kernels/cpu/BitGemvI16.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/SsmStep.h"
@@ -88,6 +89,9 @@ struct Reader {
             if (g_binary_kernel == "lut3") {
                 p.lut = std::make_shared<kernels::Lut3Matrix>(kernels::repack_lut3(p.signs, rows, cols));
                 release_pages(s.data, s.nbytes);
+            } else if (g_binary_kernel == "i16lut") {
+                p.i16 = std::make_shared<kernels::I16LutMatrix>(kernels::repack_i16lut(p.signs, rows, cols));
+                release_pages(s.data, s.nbytes);
             }
         } else if (f.contains(prefix + ".weight") && f.get(prefix + ".weight").dtype == st::DType::F16) {
             p.kind = Projection::Kind::F16;
@@ -103,7 +107,8 @@ struct Reader {
 }  // namespace
 
 void set_binary_kernel(const std::string& name) {
-    if (name != "lut3" && name != "xor") throw std::invalid_argument("unknown binary kernel '" + name + "' (lut3, xor)");
+    if (name != "lut3" && name != "xor" && name != "i16lut")
+        throw std::invalid_argument("unknown binary kernel '" + name + "' (lut3, xor, i16lut)");
     g_binary_kernel = name;
 }
 const std::string& binary_kernel() { return g_binary_kernel; }
@@ -127,6 +132,8 @@ void Projection::apply(const float* x, float* y, float* scratch) const {
             }
             if (lut)
                 kernels::bitgemv_lut3(*lut, scratch, y, scratch + cols);
+            else if (i16)
+                kernels::bitgemv_i16lut(*i16, scratch, y, reinterpret_cast<uint8_t*>(scratch + cols));
             else
                 kernels::bitgemv(signs, rows, cols, scratch, y);
             const float b = (float)bx;
@@ -140,7 +147,7 @@ void Projection::apply(const float* x, float* y, float* scratch) const {
 
 size_t Projection::scratch_floats(int T) const {
     const size_t t = std::max(1, T);
-    return t * cols + t * kernels::lut3_table_floats(cols) + 8;
+    return t * cols + std::max(t * kernels::lut3_table_floats(cols), kernels::i16lut_scratch_bytes(cols) / 4 + 1) + 8;
 }
 
 void Projection::apply_batch(const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const {
@@ -256,7 +263,8 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     e->xbc_.resize(cd);
     e->y_.resize(di);
     e->out_.resize(dm);
-    e->scratch_.resize(std::max(dm, di) + 8 * ((std::max(dm, di) + 2) / 3));  // α⊙x + lookup tables
+    e->scratch_.resize(std::max(dm, di) + std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
+                                                          kernels::i16lut_scratch_bytes(std::max(dm, di)) / 4 + 1));  // α⊙x + tables
     e->logits_.resize(cfg.vocab_size);
     return e;
 }

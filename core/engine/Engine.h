@@ -19,6 +19,7 @@ namespace bimamba {
 class Tokenizer;
 namespace kernels {
 struct Lut3Matrix;
+struct I16LutMatrix;
 }
 }
 
@@ -35,6 +36,8 @@ struct Projection {
     const float* w32 = nullptr;      // F32: rows × cols
     // Binary with the lookup-table kernel: the signs repacked into its tiled layout.
     std::shared_ptr<const kernels::Lut3Matrix> lut;
+    // Binary with the integer-table kernel ("i16lut": quantized input, not exact).
+    std::shared_ptr<const kernels::I16LutMatrix> i16;
     uint64_t bytes() const;          // weight bytes read per application
     // y = W·x (x has cols, y has rows); `scratch` holds cols floats + the lookup tables.
     void apply(const float* x, float* y, float* scratch) const;
@@ -163,8 +166,10 @@ private:
 };
 
 // Kernel for packed ±1 projections of engines loaded afterwards: "lut3"
-// (default: lookup tables, kernels/cpu/BitGemvLut.h) or "xor" (sign-flip on the
-// row-major file layout, kernels/cpu/Gemv.h). Throws on other names.
+// (default: float lookup tables, exact to float rounding, kernels/cpu/BitGemvLut.h),
+// "xor" (sign-flip on the row-major file layout, kernels/cpu/Gemv.h) or "i16lut"
+// (integer PSHUFB tables on the input quantized to int16 per call: faster, NOT
+// exact, kernels/cpu/BitGemvI16.h). Throws on other names.
 void set_binary_kernel(const std::string& name);
 const std::string& binary_kernel();
 

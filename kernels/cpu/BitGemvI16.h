@@ -1,0 +1,51 @@
+#pragma once
+// Integer lookup-table ±1 GEMV (T-MAC style, PSHUFB): an optional, NOT exact
+// kernel. The input (already α-scaled) is quantized per call to int16 with one
+// scale s; for each group of 4 columns the 16 sums ±q_a ±q_b ±q_c ±q_d form an
+// int16 table held as two 16-byte planes (low and high bytes), and one PSHUFB
+// pair looks up 32 rows × 4 columns at once (128 weights, against 24 per
+// VPERMPS in the float kernel, BitGemvLut.h). Sums run in int16 over chunks of
+// 8 groups (32 columns) and are widened to int32 between chunks; s is chosen so
+// that no chunk can overflow: s = max over chunks of Σ|x| / 32735. Then
+// y = s · Σ (exact integer arithmetic: the AVX2 path equals the reference bit
+// for bit). The error against the float product is the quantization of x:
+// about s/√12 per column.
+//
+// Layout: blocks of 32 rows; block b, group pair p (groups 2p, 2p+1 = columns
+// 8p..8p+7) is 32 bytes at offset 32·(b·P + p), P = ceil(groups/2); byte r
+// holds row 32b+r: low nibble = group 2p, high nibble = group 2p+1; nibble bit
+// j = sign bit (1 = −1) of column 4g+j. Padding rows/columns are 0 (and padding
+// columns read x = 0).
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace bimamba::kernels {
+
+struct I16LutMatrix {
+    int rows = 0, cols = 0, blocks = 0, groups = 0, pairs = 0;
+    std::vector<uint8_t> data;
+    bool neg(int r, int c) const {
+        const int b = r / 32, g = c / 4, p = g / 2;
+        const uint8_t byte = data[((size_t)b * pairs + p) * 32 + r % 32];
+        return ((g % 2 ? byte >> 4 : byte) >> (c % 4)) & 1;
+    }
+};
+
+// From the row-major packing of Gemv.h.
+I16LutMatrix repack_i16lut(const uint8_t* signs, int rows, int cols);
+
+// Quantized input: q (int16, 8·pairs entries, zero padded), scale s and the
+// tables (32 bytes per group: 16 low bytes, 16 high bytes). `scratch` needs
+// i16lut_scratch_bytes(cols) bytes, 32-byte aligned not required.
+size_t i16lut_scratch_bytes(int cols);
+// Returns s. Fills q and the tables inside `scratch`.
+float i16lut_prepare(const float* x, int cols, uint8_t* scratch);
+// Reference: y[r] = s · Σ_c ±q[c] in int64 (the definition of the kernel's result).
+void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y);
+void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tables);  // same bytes as the scalar build
+void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, float s, int b0, int b1, float* y);
+// Dispatching, multi-threaded; the reference without AVX2.
+void bitgemv_i16lut(const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch);
+
+}  // namespace bimamba::kernels
