@@ -35,14 +35,20 @@ size_t i16lut_scratch_bytes(int cols) {
 
 namespace {
 // Scale: the largest Σ|x| over a chunk of 32 columns must fit int16 after rounding.
+// (Four partial sums per chunk for speed; the result only has to be an upper
+// bound within float rounding, hence the margin in 32735 < 32767 - 16.)
 float quant_scale(const float* x, int cols) {
-    double worst = 0;
+    float worst = 0;
     for (int c0 = 0; c0 < cols; c0 += 32) {
-        double s = 0;
-        for (int c = c0; c < std::min(cols, c0 + 32); ++c) s += std::fabs(x[c]);
-        worst = std::max(worst, s);
+        const int e = std::min(cols, c0 + 32);
+        float a[4] = {0, 0, 0, 0};
+        int c = c0;
+        for (; c + 4 <= e; c += 4)
+            for (int j = 0; j < 4; ++j) a[j] += std::fabs(x[c + j]);
+        for (; c < e; ++c) a[0] += std::fabs(x[c]);
+        worst = std::max(worst, (a[0] + a[1]) + (a[2] + a[3]));
     }
-    return worst > 0 ? (float)(worst / 32735.0) : 1.0f;
+    return worst > 0 ? worst * (1.0f / 32735.0f) * 1.0001f : 1.0f;
 }
 }  // namespace
 
@@ -50,12 +56,13 @@ float i16lut_prepare(const float* x, int cols, uint8_t* scratch) {
     const int groups = (cols + 3) / 4, pairs = (groups + 1) / 2;
     const float s = quant_scale(x, cols), inv = 1.0f / s;
     int16_t* q = reinterpret_cast<int16_t*>(scratch);
-    for (int c = 0; c < pairs * 8; ++c) q[c] = c < cols ? (int16_t)std::lrint(x[c] * inv) : 0;
     uint8_t* tab = scratch + (size_t)pairs * 16;
     if (cpu_has_avx2() && std::string(active_isa()) == "avx2") {
+        i16lut_quantize_avx2(x, cols, inv, q, pairs * 8);
         i16lut_tables_avx2(q, 2 * pairs, tab);
         return s;
     }
+    for (int c = 0; c < pairs * 8; ++c) q[c] = c < cols ? (int16_t)std::lrint(x[c] * inv) : 0;
     for (int g = 0; g < 2 * pairs; ++g) {
         const int16_t* v = q + 4 * g;
         for (int i = 0; i < 16; ++i) {

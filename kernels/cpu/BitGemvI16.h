@@ -43,6 +43,8 @@ size_t i16lut_scratch_bytes(int cols);
 float i16lut_prepare(const float* x, int cols, uint8_t* scratch);
 // Reference: y[r] = s · Σ_c ±q[c] in int64 (the definition of the kernel's result).
 void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y);
+// q[c] = round-to-nearest-even(x[c]·inv) for c < cols, 0 up to n (as std::lrint in the default mode).
+void i16lut_quantize_avx2(const float* x, int cols, float inv, int16_t* q, int n);
 void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tables);  // same bytes as the scalar build
 void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, float s, int b0, int b1, float* y);
 // Dispatching, multi-threaded; the reference without AVX2.

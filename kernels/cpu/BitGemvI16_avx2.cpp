@@ -5,6 +5,18 @@
 
 namespace bimamba::kernels {
 
+void i16lut_quantize_avx2(const float* x, int cols, float inv, int16_t* q, int n) {
+    const __m256 vi = _mm256_set1_ps(inv);
+    int c = 0;
+    for (; c + 16 <= cols; c += 16) {
+        const __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c), vi));
+        const __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c + 8), vi));
+        _mm256_storeu_si256((__m256i*)(q + c), _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8));
+    }
+    for (; c < cols; ++c) q[c] = (int16_t)_mm_cvtss_si32(_mm_set_ss(x[c] * inv));
+    for (; c < n; ++c) q[c] = 0;
+}
+
 void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tab) {
     // Lane i of S_j is -1 where bit j of i is set (that column enters negated).
     auto signs = [](int j) {
