@@ -365,8 +365,9 @@ TEST(ThreadPool, ManyHandOffsCoverEveryIndexOnce) {
 }
 
 // The integer-table kernel: the AVX2 path equals its reference bit for bit
-// (integer sums), and the reference is within the quantization error of the
-// float product (s/2 per column at most; tested at a few s/√12·√cols).
+// (integer sums, then the same FMAs chunk by chunk), and the reference is
+// within the quantization error of the float product (s_k/2 per column at most,
+// bounded here with the largest chunk scale).
 TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
     uint32_t seed = 1300;
     for (auto& s : kSizes) {

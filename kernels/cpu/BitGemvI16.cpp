@@ -29,40 +29,46 @@ I16LutMatrix repack_i16lut(const uint8_t* signs, int rows, int cols) {
 }
 
 size_t i16lut_scratch_bytes(int cols) {
-    const size_t pairs = ((cols + 3) / 4 + 1) / 2;
-    return pairs * 8 * 2 + pairs * 2 * 32 + 64;
+    const size_t pairs = ((cols + 3) / 4 + 1) / 2, chunks = (pairs + 3) / 4;
+    return pairs * 8 * 2 + pairs * 2 * 32 + chunks * 4 + 64;
 }
 
 namespace {
-// Scale: the largest Σ|x| over a chunk of 32 columns must fit int16 after rounding.
-// (Four partial sums per chunk for speed; the result only has to be an upper
-// bound within float rounding, hence the margin in 32735 < 32767 - 16.)
-float quant_scale(const float* x, int cols) {
-    float worst = 0;
-    for (int c0 = 0; c0 < cols; c0 += 32) {
-        const int e = std::min(cols, c0 + 32);
-        float a[4] = {0, 0, 0, 0};
-        int c = c0;
-        for (; c + 4 <= e; c += 4)
-            for (int j = 0; j < 4; ++j) a[j] += std::fabs(x[c + j]);
-        for (; c < e; ++c) a[0] += std::fabs(x[c]);
-        worst = std::max(worst, (a[0] + a[1]) + (a[2] + a[3]));
-    }
-    return worst > 0 ? worst * (1.0f / 32735.0f) * 1.0001f : 1.0f;
+// Σ|x| over chunk [c0, c0+32) as an upper bound within float rounding (four
+// partial sums for speed; the 1.0001 and 32735 < 32767 - 16 leave the margin).
+float chunk_scale(const float* x, int c0, int cols) {
+    const int e = std::min(cols, c0 + 32);
+    float a[4] = {0, 0, 0, 0};
+    int c = c0;
+    for (; c + 4 <= e; c += 4)
+        for (int j = 0; j < 4; ++j) a[j] += std::fabs(x[c + j]);
+    for (; c < e; ++c) a[0] += std::fabs(x[c]);
+    const float t = (a[0] + a[1]) + (a[2] + a[3]);
+    return t > 0 ? t * (1.0f / 32735.0f) * 1.0001f : 1.0f;
 }
 }  // namespace
 
 float i16lut_prepare(const float* x, int cols, uint8_t* scratch) {
-    const int groups = (cols + 3) / 4, pairs = (groups + 1) / 2;
-    const float s = quant_scale(x, cols), inv = 1.0f / s;
+    const int groups = (cols + 3) / 4, pairs = (groups + 1) / 2, chunks = (pairs + 3) / 4;
     int16_t* q = reinterpret_cast<int16_t*>(scratch);
     uint8_t* tab = scratch + (size_t)pairs * 16;
-    if (cpu_has_avx2() && std::string(active_isa()) == "avx2") {
-        i16lut_quantize_avx2(x, cols, inv, q, pairs * 8);
-        i16lut_tables_avx2(q, 2 * pairs, tab);
-        return s;
+    float* scales = reinterpret_cast<float*>(tab + (size_t)pairs * 64);
+    float inv[4096 / 32 + 1];
+    std::vector<float> inv_big;
+    float* iv = chunks <= (int)(sizeof(inv) / sizeof(float)) ? inv : (inv_big.resize(chunks), inv_big.data());
+    float smax = 0;
+    for (int k = 0; k < chunks; ++k) {
+        float sk = chunk_scale(x, 32 * k, cols);
+        std::memcpy(scales + k, &sk, 4);
+        iv[k] = 1.0f / sk;
+        smax = std::max(smax, sk);
     }
-    for (int c = 0; c < pairs * 8; ++c) q[c] = c < cols ? (int16_t)std::lrint(x[c] * inv) : 0;
+    if (cpu_has_avx2() && std::string(active_isa()) == "avx2") {
+        i16lut_quantize_avx2(x, cols, iv, q, pairs * 8);
+        i16lut_tables_avx2(q, 2 * pairs, tab);
+        return smax;
+    }
+    for (int c = 0; c < pairs * 8; ++c) q[c] = c < cols ? (int16_t)std::lrint(x[c] * iv[c / 32]) : 0;
     for (int g = 0; g < 2 * pairs; ++g) {
         const int16_t* v = q + 4 * g;
         for (int i = 0; i < 16; ++i) {
@@ -72,25 +78,32 @@ float i16lut_prepare(const float* x, int cols, uint8_t* scratch) {
             tab[32 * g + 16 + i] = (uint8_t)((t >> 8) & 0xff);
         }
     }
-    return s;
+    return smax;
 }
 
 void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y) {
     std::vector<uint8_t> scratch(i16lut_scratch_bytes(m.cols));
-    const float s = i16lut_prepare(x, m.cols, scratch.data());
+    i16lut_prepare(x, m.cols, scratch.data());
     const int16_t* q = reinterpret_cast<const int16_t*>(scratch.data());
+    const uint8_t* sc = scratch.data() + (size_t)m.pairs * 16 + (size_t)m.pairs * 64;
     for (int r = 0; r < m.rows; ++r) {
-        long long acc = 0;
-        for (int c = 0; c < m.cols; ++c) acc += m.neg(r, c) ? -q[c] : q[c];
-        y[r] = (float)acc * s;
+        float acc = 0;
+        for (int c0 = 0; c0 < m.cols; c0 += 32) {
+            int sum = 0;
+            for (int c = c0; c < std::min(m.cols, c0 + 32); ++c) sum += m.neg(r, c) ? -q[c] : q[c];
+            float sk;
+            std::memcpy(&sk, sc + 4 * (c0 / 32), 4);
+            acc = std::fma((float)sum, sk, acc);
+        }
+        y[r] = acc;
     }
 }
 
 void bitgemv_i16lut(const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch) {
     if (!cpu_has_avx2() || std::string(active_isa()) != "avx2") return bitgemv_i16lut_ref(m, x, y);
-    const float s = i16lut_prepare(x, m.cols, scratch);
-    if ((long long)m.rows * m.cols < (1 << 16)) return bitgemv_i16lut_blocks_avx2(m, scratch, s, 0, m.blocks, y);
-    ThreadPool::global().parallel_for(m.blocks, 1, [&](int a, int b) { bitgemv_i16lut_blocks_avx2(m, scratch, s, a, b, y); });
+    i16lut_prepare(x, m.cols, scratch);
+    if ((long long)m.rows * m.cols < (1 << 16)) return bitgemv_i16lut_blocks_avx2(m, scratch, 0, m.blocks, y);
+    ThreadPool::global().parallel_for(m.blocks, 1, [&](int a, int b) { bitgemv_i16lut_blocks_avx2(m, scratch, a, b, y); });
 }
 
 }  // namespace bimamba::kernels

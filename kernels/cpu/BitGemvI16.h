@@ -4,12 +4,13 @@
 // scale s; for each group of 4 columns the 16 sums ±q_a ±q_b ±q_c ±q_d form an
 // int16 table held as two 16-byte planes (low and high bytes), and one PSHUFB
 // pair looks up 32 rows × 4 columns at once (128 weights, against 24 per
-// VPERMPS in the float kernel, BitGemvLut.h). Sums run in int16 over chunks of
-// 8 groups (32 columns) and are widened to int32 between chunks; s is chosen so
-// that no chunk can overflow: s = max over chunks of Σ|x| / 32735. Then
-// y = s · Σ (exact integer arithmetic: the AVX2 path equals the reference bit
-// for bit). The error against the float product is the quantization of x:
-// about s/√12 per column.
+// VPERMPS in the float kernel, BitGemvLut.h). Every chunk of 8 groups (32
+// columns) has its own scale s_k = Σ_chunk |x| / 32735 (so its int16 sums
+// cannot overflow, and an outlier column only coarsens its own chunk); the
+// chunk's int16 sum is converted to float and accumulated as y = fma(sum_k,
+// s_k, y), chunk by chunk, in the reference and the AVX2 path alike (they agree
+// bit for bit). The error against the float product is the quantization of x:
+// about s_k/√12 per column.
 //
 // Layout: blocks of 32 rows; block b, group pair p (groups 2p, 2p+1 = columns
 // 8p..8p+7) is 32 bytes at offset 32·(b·P + p), P = ceil(groups/2); byte r
@@ -35,18 +36,18 @@ struct I16LutMatrix {
 // From the row-major packing of Gemv.h.
 I16LutMatrix repack_i16lut(const uint8_t* signs, int rows, int cols);
 
-// Quantized input: q (int16, 8·pairs entries, zero padded), scale s and the
-// tables (32 bytes per group: 16 low bytes, 16 high bytes). `scratch` needs
-// i16lut_scratch_bytes(cols) bytes, 32-byte aligned not required.
+// Quantized input inside `scratch` (i16lut_scratch_bytes(cols) bytes, no
+// alignment needed): q (int16, 8·pairs entries, zero padded), the tables (32
+// bytes per group: 16 low bytes, 16 high bytes), the chunk scales (float,
+// ceil(pairs/4)). Returns the largest chunk scale.
 size_t i16lut_scratch_bytes(int cols);
-// Returns s. Fills q and the tables inside `scratch`.
 float i16lut_prepare(const float* x, int cols, uint8_t* scratch);
-// Reference: y[r] = s · Σ_c ±q[c] in int64 (the definition of the kernel's result).
+// Reference: per row, y = fma((float)Σ_chunk ±q, s_k, y) over the chunks in order.
 void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y);
-// q[c] = round-to-nearest-even(x[c]·inv) for c < cols, 0 up to n (as std::lrint in the default mode).
-void i16lut_quantize_avx2(const float* x, int cols, float inv, int16_t* q, int n);
+// q[c] = round-to-nearest-even(x[c]·inv[c/32]) for c < cols, 0 up to n (as std::lrint in the default mode).
+void i16lut_quantize_avx2(const float* x, int cols, const float* inv, int16_t* q, int n);
 void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tables);  // same bytes as the scalar build
-void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, float s, int b0, int b1, float* y);
+void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
 // Dispatching, multi-threaded; the reference without AVX2.
 void bitgemv_i16lut(const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch);
 

@@ -1,19 +1,21 @@
 // AVX2 kernel of the integer lookup-table ±1 GEMV (BitGemvI16.h).
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/cpu/BitGemvI16.h"
 
 namespace bimamba::kernels {
 
-void i16lut_quantize_avx2(const float* x, int cols, float inv, int16_t* q, int n) {
-    const __m256 vi = _mm256_set1_ps(inv);
+void i16lut_quantize_avx2(const float* x, int cols, const float* inv, int16_t* q, int n) {
     int c = 0;
     for (; c + 16 <= cols; c += 16) {
+        const __m256 vi = _mm256_set1_ps(inv[c / 32]);
         const __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c), vi));
         const __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c + 8), vi));
         _mm256_storeu_si256((__m256i*)(q + c), _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8));
     }
-    for (; c < cols; ++c) q[c] = (int16_t)_mm_cvtss_si32(_mm_set_ss(x[c] * inv));
+    for (; c < cols; ++c) q[c] = (int16_t)_mm_cvtss_si32(_mm_set_ss(x[c] * inv[c / 32]));
     for (; c < n; ++c) q[c] = 0;
 }
 
@@ -39,14 +41,14 @@ void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tab) {
     }
 }
 
-void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, float s, int b0, int b1, float* y) {
+void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y) {
     const int P = m.pairs;
     const uint8_t* tab = scratch + (size_t)P * 16;
+    const float* scales = reinterpret_cast<const float*>(tab + (size_t)P * 64);  // (unaligned loads only)
     const __m256i nib = _mm256_set1_epi8(0x0f);
-    const __m256 vs = _mm256_set1_ps(s);
     for (int b = b0; b < b1; ++b) {
         const uint8_t* d = m.data.data() + (size_t)b * P * 32;
-        __m256i r0 = _mm256_setzero_si256(), r1 = r0, r2 = r0, r3 = r0;  // rows 0-7, 16-23, 8-15, 24-31
+        __m256 r0 = _mm256_setzero_ps(), r1 = r0, r2 = r0, r3 = r0;  // rows 0-7, 16-23, 8-15, 24-31
         for (int p0 = 0; p0 < P; p0 += 4) {  // chunks of 4 pairs = 8 groups = 32 columns: int16 cannot overflow
             __m256i a = _mm256_setzero_si256(), c = a;  // int16: rows 0-7|16-23, rows 8-15|24-31
             const int pe = p0 + 4 < P ? p0 + 4 : P;
@@ -65,16 +67,19 @@ void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, f
                 a = _mm256_add_epi16(a, _mm256_add_epi16(_mm256_unpacklo_epi8(l0, h0), _mm256_unpacklo_epi8(l1, h1)));
                 c = _mm256_add_epi16(c, _mm256_add_epi16(_mm256_unpackhi_epi8(l0, h0), _mm256_unpackhi_epi8(l1, h1)));
             }
-            r0 = _mm256_add_epi32(r0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(a)));
-            r1 = _mm256_add_epi32(r1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(a, 1)));
-            r2 = _mm256_add_epi32(r2, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(c)));
-            r3 = _mm256_add_epi32(r3, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(c, 1)));
+            float sk;
+            std::memcpy(&sk, scales + p0 / 4, 4);
+            const __m256 vs = _mm256_set1_ps(sk);
+            r0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(a))), vs, r0);
+            r1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(a, 1))), vs, r1);
+            r2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(c))), vs, r2);
+            r3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(c, 1))), vs, r3);
         }
         alignas(32) float out[32];
-        _mm256_store_ps(out, _mm256_mul_ps(_mm256_cvtepi32_ps(r0), vs));
-        _mm256_store_ps(out + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(r1), vs));
-        _mm256_store_ps(out + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(r2), vs));
-        _mm256_store_ps(out + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(r3), vs));
+        _mm256_store_ps(out, r0);
+        _mm256_store_ps(out + 16, r1);
+        _mm256_store_ps(out + 8, r2);
+        _mm256_store_ps(out + 24, r3);
         const int n = m.rows - 32 * b < 32 ? m.rows - 32 * b : 32;
         for (int i = 0; i < n; ++i) y[32 * b + i] = out[i];
     }
