@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "app/cli/Command.h"
+#include "core/eval/CliText.h"
 #include "core/base/EnergyMeter.h"
 #include "core/engine/DeployFile.h"
 #include "core/engine/Engine.h"
@@ -183,18 +184,6 @@ StateError state_error(const std::string& path, kernels::StateType st, int promp
     return e;
 }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    size_t i = 0;
-    while (i <= s.size()) {
-        size_t j = s.find(sep, i);
-        if (j == std::string::npos) j = s.size();
-        if (j > i) out.push_back(s.substr(i, j - i));
-        i = j + 1;
-    }
-    return out;
-}
-
 int run_bench_cpu(const Args& args) {
     Options opt(args, {"help"});
     if (opt.has("help")) {
@@ -209,7 +198,7 @@ int run_bench_cpu(const Args& args) {
         throw std::invalid_argument("--tokens, --prompt and --prefill-block must be >= 1, --error-tokens >= 0");
     const double wpc = opt.get_double("watts-per-core", 5.0);
     std::vector<kernels::StateType> states;
-    for (const auto& s : split(opt.get("state", "f32,bf16"), ',')) states.push_back(kernels::state_type_from_string(s));
+    for (const auto& s : eval::split_list(opt.get("state", "f32,bf16"))) states.push_back(kernels::state_type_from_string(s));
     if (states.empty()) throw std::invalid_argument("--state needs at least one precision");
     if (opt.has("threads")) {
         const long long n = opt.get_int("threads", 1);
@@ -221,7 +210,7 @@ int run_bench_cpu(const Args& args) {
     const std::string kernel = opt.get("binary-kernel", "lut3");
     engine::set_binary_kernel(kernel);
     const fs::path dir = opt.get("dir", "/tmp/bimamba-bench");
-    const auto shape_kernels = split(opt.get("kernels", "lut3,i16lut"), ',');
+    const auto shape_kernels = eval::split_list(opt.get("kernels", "lut3,i16lut"));
     for (const auto& k : shape_kernels) engine::set_binary_kernel(k);  // validates the names
     engine::set_binary_kernel(kernel);
 
@@ -268,7 +257,7 @@ int run_bench_cpu(const Args& args) {
         }
         engine::set_binary_kernel(kernel);
     }
-    const auto models = split(opt.get("model"), ',');
+    const auto models = eval::split_list(opt.get("model"));
     for (const auto& m : models)
         for (auto st : states)
             rows.push_back(bench_file(fs::path(m).filename().string(), m, st, prompt_n, tokens, block, bw.best_gbps, wpc));

@@ -13,12 +13,12 @@
 #include <set>
 #include <memory>
 #include <cstdio>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "app/cli/Command.h"
 #include "core/base/Mamba2Config.h"
+#include "core/eval/CliText.h"
 #include "core/model/Autocast.h"
 #include "core/model/Mamba2Model.h"
 #include "core/model/Ssd.h"
@@ -54,15 +54,6 @@ const char* kHelp =
     "                        Chrome traces PREFIX.*.json ('-': table only)\n"
     "  --peak-tflops X       dense bf16 peak for MFU                    (default 989, H100 SXM)\n"
     "  --seed N              (default 0)\n";
-
-std::vector<std::string> split(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ','))
-        if (!item.empty()) out.push_back(item);
-    return out;
-}
 
 // Runs `n` steps under the Kineto profiler and prints the GPU kernels that
 // took the most time per step (where the step's time goes, kernel by kernel),
@@ -273,8 +264,8 @@ int run_bench_train(const Args& args) {
                 o.get("optimizer", "fused").c_str(), path.c_str(), torch::cuda::device_count() ? "GPU 0" : "");
     std::printf("%-40s %12s %10s %10s %10s %7s %8s\n", "config", "tokens/s", "step ms", "peak GiB", "resv GiB", "MFU",
                 "loss");
-    for (const auto& bin : split(o.get("binarize", "none,in_proj+out_proj"))) {
-        for (const auto& t : split(o.get("teacher", "off,on"))) {
+    for (const auto& bin : eval::split_list(o.get("binarize", "none,in_proj+out_proj"))) {
+        for (const auto& t : eval::split_list(o.get("teacher", "off,on"))) {
             if (t != "on" && t != "off") throw std::invalid_argument("--teacher takes off and/or on");
             auto r = bench_one(base, bin, t == "on", mb, seq, steps, warmup, peak, (uint64_t)o.get_int("seed", 0),
                               o.get("optimizer", "fused") == "fused", o.get("profile", ""));

@@ -3,9 +3,9 @@
 
 #include <cstdio>
 #include <iostream>
-#include <sstream>
 
 #include "app/cli/Command.h"
+#include "core/eval/CliText.h"
 #include "core/data/Prepare.h"
 
 using namespace bimamba;
@@ -49,15 +49,6 @@ void draw_progress(const PrepareProgress& p) {
     }
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ','))
-        if (!item.empty()) out.push_back(item);
-    return out;
-}
-
 int run_prepare(const Args& args) {
     Options o(args, {"fortunes", "quiet", "help"});
     if (o.has("help")) {
@@ -77,7 +68,7 @@ int run_prepare(const Args& args) {
     if (o.has("format")) p.corpus.format = o.get("format");
     if (o.has("unit")) p.corpus.unit = doc_unit_from_string(o.get("unit"));
     if (o.has("field")) p.corpus.jsonl_field = o.get("field");
-    if (o.has("exclude")) p.corpus.exclude_suffixes = split_commas(o.get("exclude"));
+    if (o.has("exclude")) p.corpus.exclude_suffixes = eval::split_list(o.get("exclude"));
     p.out_dir = o.require("out");
     p.tokenizer_path = o.get("tokenizer");
     p.tokenizer.vocab_size = static_cast<int>(o.get_int("vocab-size", 4096));

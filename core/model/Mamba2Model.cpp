@@ -10,6 +10,7 @@
 #include "kernels/cuda/CudaOps.h"
 #endif
 #include "core/model/Ssd.h"
+#include "kernels/reference/Norms.h"
 
 namespace bimamba {
 
@@ -32,9 +33,7 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
         return bimamba::cuda::rmsnorm(x, weight, eps, out);
     }
 #endif
-    auto xf = x.to(weight.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32);
-    auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
-    return y * weight;
+    return reference::rmsnorm(x, weight, eps, weight.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32);
 }
 
 GatedRMSNormImpl::GatedRMSNormImpl(int64_t dim, int64_t group_size_, double eps_) : group_size(group_size_), eps(eps_) {
@@ -46,15 +45,7 @@ torch::Tensor GatedRMSNormImpl::forward(const torch::Tensor& y, const torch::Ten
     if (y.is_cuda() && y.scalar_type() != torch::kFloat64)
         return bimamba::cuda::gated_rmsnorm(y, z, weight, group_size, eps);
 #endif
-    auto ct = y.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    auto x = y.to(ct) * F::silu(z.to(ct));
-    auto shape = x.sizes().vec();
-    std::vector<int64_t> grouped(shape.begin(), shape.end() - 1);
-    grouped.push_back(shape.back() / group_size);
-    grouped.push_back(group_size);
-    auto xg = x.view(grouped);
-    xg = xg * torch::rsqrt(xg.pow(2).mean(-1, true) + eps);
-    return (xg.view(shape) * weight).to(y.scalar_type());
+    return reference::gated_rmsnorm(y, z, weight, group_size, eps);
 }
 
 // ---- mixer -------------------------------------------------------------------

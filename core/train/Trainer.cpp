@@ -1,6 +1,5 @@
 #include "core/train/Trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 
 #include "core/base/FileUtil.h"
 #include "core/data/TokenDataset.h"
+#include "core/model/Autocast.h"
 #include "core/model/Checkpoint.h"
 #include "core/model/Teacher.h"
 #include "core/train/LrSchedule.h"
@@ -155,20 +155,6 @@ std::pair<torch::Tensor, torch::Tensor> make_batch(const TokenDataset& ds, const
     buf = buf.to(torch::kInt64);
     return {buf.narrow(1, 0, seq_len).contiguous(), buf.narrow(1, 1, seq_len).contiguous()};
 }
-
-struct AutocastScope {
-    bool on;
-    explicit AutocastScope(bool enable) : on(enable) {
-        if (!on) return;
-        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
-    }
-    ~AutocastScope() {
-        if (!on) return;
-        at::autocast::set_autocast_enabled(at::kCUDA, false);
-        at::autocast::clear_cache();
-    }
-};
 
 std::string fmt(const char* f, double a) {
     char b[64];

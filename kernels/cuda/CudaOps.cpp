@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "kernels/cuda/Launch.h"
+#include "kernels/reference/Norms.h"
 
 namespace bimamba::cuda {
 
@@ -177,12 +178,6 @@ struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
     }
 };
 
-Tensor rmsnorm_reference(const Tensor& x, const Tensor& weight, double eps, c10::ScalarType out_dtype) {
-    auto ct = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    auto xf = x.to(ct);
-    return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps) * weight).to(out_dtype);
-}
-
 struct GatedRmsNormFn : torch::autograd::Function<GatedRmsNormFn> {
     static Tensor forward(AutogradContext* ctx, const Tensor& y_in, const Tensor& z_in, const Tensor& weight,
                           int64_t group_size, double eps) {
@@ -223,19 +218,6 @@ struct GatedRmsNormFn : torch::autograd::Function<GatedRmsNormFn> {
         return {dy.view(shape), dz.view(shape).to(z_dtype), dw.sum(0).to(weight.scalar_type()), Tensor(), Tensor()};
     }
 };
-
-Tensor gated_rmsnorm_reference(const Tensor& y, const Tensor& z, const Tensor& weight, int64_t group_size,
-                               double eps) {
-    auto ct = y.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    auto x = y.to(ct) * F::silu(z.to(ct));
-    auto shape = x.sizes().vec();
-    std::vector<int64_t> grouped(shape.begin(), shape.end() - 1);
-    grouped.push_back(shape.back() / group_size);
-    grouped.push_back(group_size);
-    auto xg = x.view(grouped);
-    xg = xg * torch::rsqrt(xg.pow(2).mean(-1, true) + eps);
-    return (xg.view(shape) * weight).to(y.scalar_type());
-}
 
 // ============================================================================
 // Chunked SSD scan.
@@ -564,7 +546,8 @@ torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
     TORCH_CHECK(x.dim() >= 1 && weight.numel() == x.size(-1), "rmsnorm: x (..., d), weight (d)");
     if (g_ref_elementwise || !x.is_cuda() || !kernel_dtype(x.scalar_type()) || !kernel_dtype(out_dtype) ||
         x.size(-1) > k::rmsnorm_max_group())
-        return rmsnorm_reference(x, weight, eps, out_dtype);
+        return reference::rmsnorm(x, weight, eps, x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32)
+            .to(out_dtype);
     return RmsNormFn::apply(x, weight, eps, out_dtype);
 }
 
@@ -574,7 +557,7 @@ torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, cons
                     y.size(-1) % group_size == 0,
                 "gated_rmsnorm: y, z (..., d), weight (d), d a multiple of group_size");
     if (g_ref_elementwise || !y.is_cuda() || !kernel_dtype(y.scalar_type()) || group_size > k::rmsnorm_max_group())
-        return gated_rmsnorm_reference(y, z, weight, group_size, eps);
+        return reference::gated_rmsnorm(y, z, weight, group_size, eps);
     return GatedRmsNormFn::apply(y, z, weight, group_size, eps);
 }
 
