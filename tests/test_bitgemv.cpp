@@ -137,12 +137,50 @@ TEST(Gemv, F16AndF32MatchFloat64) {
     }
 }
 
+// α⊙x exactly (one float multiply, as the reference), β·x against float64 on
+// odd sizes: the AVX2 path sums in another order, so within double rounding.
+TEST(Gemv, BinaryInputScalesAndDotsLikeFloat64) {
+    for (int cols : {1, 7, 8, 9, 31, 1531, 3072}) {
+        std::mt19937 rng(cols);
+        std::normal_distribution<float> n;
+        std::vector<float> a(cols), b(cols), x(cols), ax_ref(cols), ax(cols, 7.f);
+        for (int i = 0; i < cols; ++i) a[i] = n(rng), b[i] = n(rng), x[i] = 100.f * n(rng);
+        long double want = 0, mag = 0;
+        for (int i = 0; i < cols; ++i) want += (long double)b[i] * x[i], mag += std::fabs((long double)b[i] * x[i]);
+        const double r = binary_input_ref(a.data(), b.data(), x.data(), ax_ref.data(), cols);
+        for (int i = 0; i < cols; ++i) ASSERT_EQ(ax_ref[i], a[i] * x[i]);
+        EXPECT_NEAR(r, (double)want, 1e-15 * (double)mag * cols);
+        if (!cpu_has_avx2()) continue;
+        const double v = binary_input_avx2(a.data(), b.data(), x.data(), ax.data(), cols);
+        EXPECT_EQ(ax, ax_ref) << cols;
+        EXPECT_NEAR(v, (double)want, 1e-15 * (double)mag * cols) << cols;
+    }
+}
+
 TEST(Gemv, UnknownIsaIsRefusedByName) {
     try {
         set_isa("avx9000");
         FAIL() << "no exception";
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("avx9000"), std::string::npos);
+    }
+    // An ISA the CPU lacks is refused, naming what is missing; "auto" picks the best present.
+    if (!cpu_has_avx512()) {
+        try {
+            set_isa("avx512");
+            FAIL() << "no exception";
+        } catch (const std::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find("AVX-512"), std::string::npos);
+        }
+    }
+    set_isa("auto");
+    EXPECT_STREQ(active_isa(), cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar");
+    EXPECT_EQ(use_avx2(), cpu_has_avx2());
+    EXPECT_EQ(use_avx512(), cpu_has_avx512());
+    if (cpu_has_avx2()) {
+        set_isa("avx2");
+        EXPECT_TRUE(use_avx2());
+        EXPECT_FALSE(use_avx512());
     }
     set_isa("auto");
 }
@@ -379,21 +417,27 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         std::vector<uint8_t> scratch(i16lut_scratch_bytes(c.cols));
         bitgemv_i16lut_ref(m, c.x.data(), ref.data());
         double worst = 0;  // the scale the kernel picks
-        for (int c0 = 0; c0 < c.cols; c0 += 32) {
+        for (int c0 = 0; c0 < c.cols; c0 += kI16ChunkCols) {
             double t = 0;
-            for (int k = c0; k < std::min(c.cols, c0 + 32); ++k) t += std::fabs(c.x[k]);
+            for (int k = c0; k < std::min(c.cols, c0 + kI16ChunkCols); ++k) t += std::fabs(c.x[k]);
             worst = std::max(worst, t);
         }
         const double sc = worst / 32735.0;
         for (int r = 0; r < c.rows; ++r)
             ASSERT_NEAR(ref[r], c.want[r], 0.5 * sc * c.cols + 1e-5 * c.scale) << c.rows << "x" << c.cols << " row " << r;
-        if (!cpu_has_avx2()) continue;
-        for (int threads : {1, 2}) {
-            ThreadPool::set_global_threads(threads);
-            bitgemv_i16lut(m, c.x.data(), got.data(), scratch.data());
-            ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " threads " << threads;
+        for (const char* isa : {"avx2", "avx512"}) {
+            if (!(std::string(isa) == "avx2" ? cpu_has_avx2() : cpu_has_avx512())) continue;
+            set_isa(isa);
+            for (int threads : {1, 2}) {
+                ThreadPool::set_global_threads(threads);
+                std::fill(got.begin(), got.end(), 9.f);
+                bitgemv_i16lut(m, c.x.data(), got.data(), scratch.data());
+                ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " " << isa << " threads " << threads;
+            }
         }
+        set_isa("auto");
     }
+    if (!cpu_has_avx512()) std::printf("note: no AVX-512 on this CPU; the avx512 i16lut kernel was not run\n");
     // The SIMD table build gives the scalar build's bytes.
     for (int cols : {1, 5, 8, 33, 1536}) {
         std::vector<float> x(cols);

@@ -31,7 +31,8 @@ const char* kHelp =
     "  --stop LIST             extra stop strings, comma-separated (\\, for a comma, \\n for a newline);\n"
     "                          \"\\nUser:\" always stops\n"
     "  --state f32|bf16|f16    SSM state precision (default f32, exact; 16-bit halves the state traffic)\n"
-    "  --kernel lut3|i16lut    ±1 kernel: lut3 (default, exact) or i16lut (int16-quantized input, faster)\n"
+    "  --kernel i16lut|lut3    ±1 kernel: i16lut (default; input quantized to int16 per 32 columns,\n"
+    "                          logits within 1e-3 of the exact product) or lut3 (float tables, exact)\n"
     "  --watts-per-core W      assumption of the energy estimate where RAPL is absent (default 5)\n"
     "  --seed N                sampling seed (default 0)\n"
     "  --threads N             worker threads (default: all cores)\n"
@@ -62,7 +63,7 @@ int run_chat(const Args& args) {
     if (!(wpc > 0)) throw std::invalid_argument("--watts-per-core must be > 0");
     Sampler check(p);  // validates the options before loading
 
-    engine::set_binary_kernel(opt.get("kernel", "lut3"));
+    engine::set_binary_kernel(opt.get("kernel", engine::kDefaultBinaryKernel));
     engine::EngineOptions eo;
     eo.state = kernels::state_type_from_string(opt.get("state", "f32"));
     auto eng = engine::Engine::load(opt.require("model"), eo);

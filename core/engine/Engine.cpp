@@ -27,7 +27,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-std::string g_binary_kernel = "lut3";
+std::string g_binary_kernel = kDefaultBinaryKernel;
 
 // After repacking, the file's copy of the signs is not read again: drop its
 // pages from this process (they stay in the page cache, re-read on demand).
@@ -125,11 +125,7 @@ void Projection::apply(const float* x, float* y, float* scratch) const {
     switch (kind) {
         case Kind::Binary: {
             // y = S·(α⊙x) + (β·x): the β term is one scalar for every output row.
-            double bx = 0;
-            for (int i = 0; i < cols; ++i) {
-                scratch[i] = alpha[i] * x[i];
-                bx += (double)beta[i] * x[i];
-            }
+            const double bx = kernels::binary_input(alpha, beta, x, scratch, cols);
             if (lut)
                 kernels::bitgemv_lut3(*lut, scratch, y, scratch + cols);
             else if (i16)
@@ -161,14 +157,7 @@ void Projection::apply_batch(const float* x, size_t xstride, int T, float* y, si
             float* ax = scratch;
             std::vector<float> bx(T);
             for (int j = 0; j < T; ++j) {
-                const float* xj = x + j * xstride;
-                float* a = ax + (size_t)j * cols;
-                double b = 0;
-                for (int i = 0; i < cols; ++i) {
-                    a[i] = alpha[i] * xj[i];
-                    b += (double)beta[i] * xj[i];
-                }
-                bx[j] = (float)b;
+                bx[j] = (float)kernels::binary_input(alpha, beta, x + j * xstride, ax + (size_t)j * cols, cols);
             }
             kernels::bitgemm_lut3(*lut, ax, cols, T, y, ystride, ax + (size_t)T * cols);
             for (int j = 0; j < T; ++j) {

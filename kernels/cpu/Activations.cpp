@@ -9,7 +9,7 @@ namespace bimamba::kernels {
 
 namespace {
 inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
-bool avx2() { return std::strcmp(active_isa(), "avx2") == 0; }
+bool avx2() { return use_avx2(); }
 }  // namespace
 
 void conv_silu_ref(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {

@@ -15,4 +15,10 @@ struct BandwidthResult {
 
 BandwidthResult measure_read_bandwidth(size_t bytes = size_t(1) << 30, int repetitions = 5);
 
+// The same for an in-place update (read a word, write it back changed), the
+// access pattern of the SSM state in decoding; GB/s counts bytes read plus
+// bytes written. DRAM serves this mix faster than reads alone (on the 2-core
+// development VM ~41 against ~29 GB/s), so the state's share of the bound uses it.
+BandwidthResult measure_update_bandwidth(size_t bytes = size_t(1) << 29, int repetitions = 5);
+
 }  // namespace bimamba::kernels

@@ -45,7 +45,7 @@ void bitgemv_lut3_ref(const Lut3Matrix& m, const float* x, float* y) {
 }
 
 void bitgemv_lut3(const Lut3Matrix& m, const float* x, float* y, float* tables) {
-    if (!cpu_has_avx2() || std::string(active_isa()) != "avx2") return bitgemv_lut3_ref(m, x, y);
+    if (!use_avx2()) return bitgemv_lut3_ref(m, x, y);
     build_lut3_tables(x, m.cols, tables);
     if ((long long)m.rows * m.cols < (1 << 16)) return bitgemv_lut3_quads_avx2(m, tables, 0, m.quads, y);
     ThreadPool::global().parallel_for(m.quads, 1, [&](int a, int b) { bitgemv_lut3_quads_avx2(m, tables, a, b, y); });
@@ -53,7 +53,7 @@ void bitgemv_lut3(const Lut3Matrix& m, const float* x, float* y, float* tables) 
 
 void bitgemm_lut3(const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y, size_t ystride, float* tables) {
     if (T <= 0) return;
-    if (!cpu_has_avx2() || std::string(active_isa()) != "avx2") {
+    if (!use_avx2()) {
         for (int j = 0; j < T; ++j) bitgemv_lut3_ref(m, x + j * xstride, y + j * ystride);
         return;
     }

@@ -66,28 +66,60 @@ bool cpu_has_avx2() {
 #endif
 }
 
-namespace {
-bool g_use_avx2 = cpu_has_avx2();
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool has = cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    return has;
+#else
+    return false;
+#endif
 }
 
-const char* active_isa() { return g_use_avx2 ? "avx2" : "scalar"; }
+namespace {
+enum class Isa { Scalar, Avx2, Avx512 };
+Isa best_isa() { return cpu_has_avx512() ? Isa::Avx512 : cpu_has_avx2() ? Isa::Avx2 : Isa::Scalar; }
+Isa g_isa = best_isa();
+bool g_use_avx2 = g_isa != Isa::Scalar;
+}  // namespace
+
+const char* active_isa() { return g_isa == Isa::Avx512 ? "avx512" : g_isa == Isa::Avx2 ? "avx2" : "scalar"; }
+bool use_avx2() { return g_isa != Isa::Scalar; }
+bool use_avx512() { return g_isa == Isa::Avx512; }
 
 void set_isa(const char* name) {
     const std::string n = name ? name : "auto";
     if (n == "auto") {
-        g_use_avx2 = cpu_has_avx2();
+        g_isa = best_isa();
+    } else if (n == "avx512") {
+        if (!cpu_has_avx512()) throw std::runtime_error("this CPU lacks AVX-512 F/BW/VL/DQ");
+        g_isa = Isa::Avx512;
     } else if (n == "avx2") {
         if (!cpu_has_avx2()) throw std::runtime_error("this CPU lacks AVX2/FMA/F16C");
-        g_use_avx2 = true;
+        g_isa = Isa::Avx2;
     } else if (n == "scalar") {
-        g_use_avx2 = false;
+        g_isa = Isa::Scalar;
     } else {
-        throw std::invalid_argument("unknown ISA '" + n + "' (auto, avx2, scalar)");
+        throw std::invalid_argument("unknown ISA '" + n + "' (auto, avx512, avx2, scalar)");
     }
+    g_use_avx2 = g_isa != Isa::Scalar;
 }
 
 // Rows go to threads in multiples of 8 (the SIMD paths do 4 rows at a time);
 // small products stay on the calling thread, where waking workers costs more.
+double binary_input_ref(const float* alpha, const float* beta, const float* x, float* ax, int cols) {
+    double b = 0;
+    for (int i = 0; i < cols; ++i) {
+        ax[i] = alpha[i] * x[i];
+        b += (double)beta[i] * x[i];
+    }
+    return b;
+}
+
+double binary_input(const float* alpha, const float* beta, const float* x, float* ax, int cols) {
+    return g_use_avx2 ? binary_input_avx2(alpha, beta, x, ax, cols) : binary_input_ref(alpha, beta, x, ax, cols);
+}
+
 void bitgemv(const uint8_t* s, int rows, int cols, const float* x, float* y) {
     auto f = g_use_avx2 ? bitgemv_rows_avx2 : bitgemv_rows_scalar;
     if ((long long)rows * cols < (1 << 16)) return f(s, 0, rows, cols, x, y);

@@ -70,6 +70,26 @@ void bitgemv_rows_avx2(const uint8_t* s, int r0, int r1, int cols, const float* 
     }
 }
 
+double binary_input_avx2(const float* alpha, const float* beta, const float* x, float* ax, int cols) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    int c = 0;
+    for (; c + 8 <= cols; c += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + c), bv = _mm256_loadu_ps(beta + c);
+        _mm256_storeu_ps(ax + c, _mm256_mul_ps(_mm256_loadu_ps(alpha + c), xv));
+        // β·x in double: each float product is exact in double, as in the reference.
+        s0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(bv)), _mm256_cvtps_pd(_mm256_castps256_ps128(xv)), s0);
+        s1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(bv, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1)), s1);
+    }
+    alignas(32) double t[4];
+    _mm256_store_pd(t, _mm256_add_pd(s0, s1));
+    double b = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; c < cols; ++c) {
+        ax[c] = alpha[c] * x[c];
+        b += (double)beta[c] * x[c];
+    }
+    return b;
+}
+
 void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y) {
     const int full = cols & ~7;
     int r = r0;

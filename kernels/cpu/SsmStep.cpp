@@ -56,13 +56,13 @@ void ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, flo
 
 void ssm_head_step(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                    float D, float* y) {
-    if (std::strcmp(active_isa(), "avx2") == 0) return ssm_head_step_avx2(s, hd, ns, dA, dt, x, B, C, D, y);
+    if (use_avx2()) return ssm_head_step_avx2(s, hd, ns, dA, dt, x, B, C, D, y);
     ssm_head_step_ref(s, hd, ns, dA, dt, x, B, C, D, y);
 }
 
 void ssm_head_step16(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
                      const float* C, float D, float* y) {
-    if (std::strcmp(active_isa(), "avx2") == 0) return ssm_head_step16_avx2(s, t, hd, ns, dA, dt, x, B, C, D, y);
+    if (use_avx2()) return ssm_head_step16_avx2(s, t, hd, ns, dA, dt, x, B, C, D, y);
     ssm_head_step16_ref(s, t, hd, ns, dA, dt, x, B, C, D, y);
 }
 
