@@ -4,7 +4,7 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile ddp
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile ddp cpu
 # Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt)
 # and, where the machine lacks them, .deps/ (googletest sources, nlohmann/toml++ headers).
 set -uo pipefail
@@ -169,6 +169,33 @@ if has profile; then
   else
     echo "no .ext/mamba_ref/mamba_ssm (fetched reference files): reference profile skipped"
   fi
+fi
+
+if has cpu; then
+  # The host CPU (AVX-512 where the lab machines have none): a CUDA-free build
+  # of the kernel and engine tests and the CLI, the tests, then bench cpu with
+  # the AVX-512 and AVX2 i16lut kernels, on 2 threads (the CI-class figure) and on all cores.
+  step "cpu: AVX-512 kernels and the CPU engine on the host CPU"
+  lscpu | grep -E "Model name|^CPU\(s\)|L3 cache"
+  echo "avx512 flags: $(grep -o -w 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  BC=/tmp/bimamba-cpu-build
+  TP=$(python3 -c 'import torch.utils;print(torch.utils.cmake_prefix_path)')
+  cmake -S "$ROOT" -B "$BC" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DBIMAMBA_BUILD_GUI=OFF \
+    -DBIMAMBA_CUDA=OFF -DBIMAMBA_SHARED_DATA="$ROOT/.gpudata" > "$OUT/cpu_configure.log" 2>&1 || tail -20 "$OUT/cpu_configure.log"
+  cmake --build "$BC" -j "$(nproc)" --target test_bitgemv test_engine bimamba > "$OUT/cpu_build.log" 2>&1 \
+    || grep -E "error" "$OUT/cpu_build.log" | head -20
+  for t in test_bitgemv test_engine; do
+    "$BC/tests/$t" > "$OUT/cpu_$t.log" 2>&1; echo "$t exit $?: $(grep -E '^\[  (PASSED|FAILED) ' "$OUT/cpu_$t.log" | tr '\n' ' ')"
+    grep -E "^note|FAILED|i16lut\]" "$OUT/cpu_$t.log" | head -8
+  done
+  for th in 2 "$(nproc)"; do
+    for isa in avx512 avx2; do
+      echo "--- bench cpu --isa $isa --threads $th"
+      "$BC/app/bimamba" bench cpu --isa "$isa" --threads "$th" --state f32 --kernels i16lut,lut3 --tokens 64 \
+        > "$OUT/cpu_bench_${isa}_$th.log" 2>&1 || tail -3 "$OUT/cpu_bench_${isa}_$th.log"
+      grep -E "^bimamba bench|^memory|^780m|decode .* tok/s" "$OUT/cpu_bench_${isa}_$th.log"
+    done
+  done
 fi
 
 if has ddp; then
