@@ -21,6 +21,13 @@
 using namespace bimamba;
 using namespace bimamba::kernels;
 
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+namespace bimamba::kernels {
+// kernels/cpu/BitGemvI16_avx512.cpp compiled on SIMDe (tests/CMakeLists.txt).
+void bitgemv_i16lut_blocks_avx512_emulated(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
+}
+#endif
+
 namespace {
 const int kSizes[][2] = {{1, 1}, {3, 7}, {5, 8}, {7, 9}, {13, 31}, {4, 33}, {37, 64}, {61, 127}, {129, 1531}, {515, 700}};
 
@@ -437,7 +444,26 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         }
         set_isa("auto");
     }
-    if (!cpu_has_avx512()) std::printf("note: no AVX-512 on this CPU; the avx512 i16lut kernel was not run\n");
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+    // The AVX-512 source on emulated intrinsics, on every machine: the same
+    // bits as the reference, per block range too (as the thread pool splits).
+    seed = 1300;
+    for (auto& s : kSizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        auto m = repack_i16lut(c.packed.data(), c.rows, c.cols);
+        std::vector<float> ref(c.rows), got(c.rows, 9.f);
+        std::vector<uint8_t> scratch(i16lut_scratch_bytes(c.cols));
+        bitgemv_i16lut_ref(m, c.x.data(), ref.data());
+        i16lut_prepare(c.x.data(), c.cols, scratch.data());
+        const int mid = m.blocks / 2;
+        bitgemv_i16lut_blocks_avx512_emulated(m, scratch.data(), mid, m.blocks, got.data());
+        bitgemv_i16lut_blocks_avx512_emulated(m, scratch.data(), 0, mid, got.data());
+        ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " (AVX-512 source, emulated)";
+    }
+#else
+    if (!cpu_has_avx512())
+        std::printf("note: no AVX-512 on this CPU and no SIMDe: the avx512 i16lut kernel was not run\n");
+#endif
     // The SIMD table build gives the scalar build's bytes.
     for (int cols : {1, 5, 8, 33, 1536}) {
         std::vector<float> x(cols);

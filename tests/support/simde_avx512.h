@@ -1,0 +1,37 @@
+#pragma once
+// Runs an AVX-512 kernel source on a CPU without AVX-512, for the tests:
+// SIMDe (SIMD Everywhere, libsimde-dev) implements the _mm512_* intrinsics
+// with AVX2 or scalar code under their Intel names (native aliases). The
+// kernel file is compiled a second time with this header force-included
+// (tests/CMakeLists.txt), so the tests run the same source that the engine
+// runs natively on AVX-512 machines.
+//
+// SIMDe 0.7.4 (Debian 12) lacks three conversions the i16lut kernel uses; they
+// are defined here from AVX2 halves, as Intel's pseudo-code defines them (each
+// 512-bit result is its two 256-bit halves converted independently).
+#include <immintrin.h>
+
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+
+namespace bimamba_test_simde {
+inline simde__m512i cvtepu8_epi16(__m256i a) {
+    const __m256i lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(a));
+    const __m256i hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(a, 1));
+    return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(lo), hi, 1);
+}
+inline simde__m512i cvtepi16_epi32(__m256i a) {
+    const __m256i lo = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(a));
+    const __m256i hi = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(a, 1));
+    return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(lo), hi, 1);
+}
+inline simde__m512 cvtepi32_ps(simde__m512i a) {
+    const __m256 lo = _mm256_cvtepi32_ps(simde_mm512_castsi512_si256(a));
+    const __m256 hi = _mm256_cvtepi32_ps(simde_mm512_extracti64x4_epi64(a, 1));
+    return simde_mm512_insertf32x8(simde_mm512_castps256_ps512(lo), hi, 1);
+}
+}  // namespace bimamba_test_simde
+
+#define _mm512_cvtepu8_epi16(a) bimamba_test_simde::cvtepu8_epi16(a)
+#define _mm512_cvtepi16_epi32(a) bimamba_test_simde::cvtepi16_epi32(a)
+#define _mm512_cvtepi32_ps(a) bimamba_test_simde::cvtepi32_ps(a)
