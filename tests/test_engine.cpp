@@ -11,6 +11,8 @@
 
 #include "core/engine/DeployFile.h"
 #include "core/engine/Engine.h"
+#include "core/eval/EngineScorer.h"
+#include "core/eval/Perplexity.h"
 #include "core/model/Checkpoint.h"
 #include "core/model/Mamba2Model.h"
 
@@ -359,5 +361,45 @@ TEST(Engine, I16LutKernelIsQuantizedButClose) {
     for (int i = 0; i < 11; ++i) prompt.push_back((i * 37 + 5) % cfg.vocab_size);
     EXPECT_EQ(a->prefill(prompt), b->prefill(prompt));
     EXPECT_EQ(a->step(3), b->step(3));
+    bimamba::remove_tree(dir);
+}
+
+// `bimamba eval` on a deployment file: the engine as a LogitsFn gives, for a
+// batch of sequences, the logits step() gives from a reset state at every
+// position, and the perplexity of a token stream stays within the engine's
+// 1e-3 logit bound of the LibTorch model's (here: |Δ log ppl| < 1e-3).
+TEST(Engine, EvalScorerMatchesStepAndLibTorchPerplexity) {
+    auto dir = temp_dir("scorer");
+    auto cfg = tiny(Binarize::InOutProj, true);
+    auto model = make_model(cfg, 21);
+    save_model(model, dir.string());
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    std::shared_ptr<engine::Engine> eng = engine::Engine::load((dir / "m.bmd").string());
+    auto fn = eval::engine_logits_fn(eng);
+
+    std::mt19937 rng(3);
+    std::vector<int> stream(200);
+    for (auto& t : stream) t = (int)(rng() % cfg.vocab_size);
+    auto ids = torch::tensor(std::vector<int64_t>(stream.begin(), stream.begin() + 20), torch::kInt64).view({2, 10});
+    auto got = fn(ids);
+    ASSERT_EQ(got.sizes(), (std::vector<int64_t>{2, 10, cfg.vocab_size}));
+    auto other = engine::Engine::load((dir / "m.bmd").string());
+    for (int b = 0; b < 2; ++b) {
+        other->reset();
+        for (int t = 0; t < 10; ++t) {
+            const auto& want = other->step(stream[b * 10 + t]);
+            auto row = got[b][t].contiguous();
+            ASSERT_EQ(std::vector<float>(row.data_ptr<float>(), row.data_ptr<float>() + cfg.vocab_size), want)
+                << "sequence " << b << " position " << t;
+        }
+    }
+    eval::PerplexityOptions po;
+    po.window = 50;
+    po.batch_size = 2;
+    const auto pe = eval::perplexity(fn, stream, po);
+    const auto pt = eval::perplexity(eval::logits_fn(model), stream, po);
+    EXPECT_EQ(pe.predictions, pt.predictions);
+    EXPECT_NEAR(pe.mean_nll(), pt.mean_nll(), 1e-3) << "engine ppl " << pe.ppl() << " vs LibTorch " << pt.ppl();
+    EXPECT_GT(pe.ppl(), 1.0);
     bimamba::remove_tree(dir);
 }

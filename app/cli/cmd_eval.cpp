@@ -10,12 +10,14 @@
 #include "core/base/FileUtil.h"
 #include "core/data/Tokenizer.h"
 #include "core/eval/CliText.h"
+#include "core/eval/EngineScorer.h"
 #include "core/eval/EvalTable.h"
 #include "core/eval/ModelSource.h"
 #include "core/eval/MultipleChoice.h"
 #include "core/eval/Perplexity.h"
 #include "core/model/Checkpoint.h"
 #include "core/quant/Ptq.h"
+#include "kernels/cpu/ThreadPool.h"
 
 using namespace bimamba;
 using namespace bimamba::cli;
@@ -25,7 +27,8 @@ namespace {
 
 const char* kHelp =
     "usage: bimamba eval --model M[,M...] --tasks NAME=PATH[,NAME=PATH...] [options]\n"
-    "  --model LIST        checkpoint folders or run directories; LABEL=PATH names a row\n"
+    "  --model LIST        checkpoint folders, run directories or deployment files (.bmd, run by the CPU\n"
+    "                      engine as `bimamba chat` runs them); LABEL=PATH names a row\n"
     "  --tasks LIST        perplexity: wikitext2|ptb|c4|text=FILE (text or JSONL)\n"
     "                      zero-shot:  boolq|piqa|hellaswag|winogrande|arc_easy|arc_challenge|openbookqa=FILE.jsonl\n"
     "                      (several corpora of one protocol: NAME:TAG=FILE, e.g. text:shakespeare=input.txt)\n"
@@ -36,7 +39,10 @@ const char* kHelp =
     "  --batch-size N      windows / choices per forward pass           (default 4)\n"
     "  --limit N           zero-shot: first N documents only            (default all)\n"
     "  --no-bos            do not prepend BOS to the perplexity text\n"
-    "  --threads N         CPU threads for LibTorch\n"
+    "  --threads N         CPU threads (LibTorch and the CPU engine)\n"
+    "  --binary-kernel LIST  deployment files: ±1 kernels to evaluate, one row each (i16lut, lut3, xor;\n"
+    "                      default i16lut, the engine's default)\n"
+    "  --state S           deployment files: SSM state precision f32 (default), bf16 or f16\n"
     "  --out FILE          results JSON; FILE.md and FILE.csv beside it (default eval_results.json)\n"
     "  --quiet             no progress bars\n";
 
@@ -62,8 +68,15 @@ int run_eval(const Args& args) {
         return 0;
     }
     o.check_known({"model", "tasks", "tokenizer", "window", "stride", "max-windows", "batch-size", "limit", "no-bos",
-                   "threads", "out", "quiet", "help"});
-    if (o.has("threads")) torch::set_num_threads((int)o.get_int("threads", 1));
+                   "threads", "out", "quiet", "binary-kernel", "state", "help"});
+    if (o.has("threads")) {
+        torch::set_num_threads((int)o.get_int("threads", 1));
+        kernels::ThreadPool::set_global_threads((int)o.get_int("threads", 1));
+    }
+    const auto engine_kernels = eval::split_list(o.get("binary-kernel", engine::kDefaultBinaryKernel));
+    for (const auto& k : engine_kernels) engine::set_binary_kernel(k);  // validates the names
+    engine::EngineOptions eng_opt;
+    eng_opt.state = kernels::state_type_from_string(o.get("state", "f32"));
     const bool quiet = o.has("quiet");
     std::vector<TaskSpec> tasks;
     for (auto& s : eval::split_list(o.require("tasks"))) tasks.push_back(parse_task(s));
@@ -77,24 +90,9 @@ int run_eval(const Args& args) {
                                   {"add_bos", add_bos}, {"max_windows", o.get_int("max-windows", 0)}}}};
     std::map<std::string, std::vector<int>> token_cache;  // tokenizer path + task -> tokens
     std::map<std::string, eval::McTask> mc_cache;
-    for (auto& mspec : eval::split_list(o.require("model"))) {
-        auto [label, mpath] = eval::label_and_path(mspec);
-        const std::string ckpt = eval::resolve_checkpoint(mpath);
-        if (label.empty()) label = eval::model_label(ckpt);
-        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
-        if (tok_path.empty())
-            throw std::invalid_argument("model '" + mpath + "': no tokenizer.model found; pass --tokenizer");
-        auto tok = Tokenizer::load(tok_path);
-        auto model = load_model(ckpt);
-        if (tok->vocab_size() > model->config().vocab_size)
-            throw std::invalid_argument("tokenizer '" + tok_path + "' has " + std::to_string(tok->vocab_size()) +
-                                        " pieces, more than the model's vocabulary (" +
-                                        std::to_string(model->config().vocab_size) + ")");
-        auto fn = eval::logits_fn(model);
-        if (!quiet) std::fprintf(stderr, "== %s (%s)\n", label.c_str(), ckpt.c_str());
-        json m = {{"label", label}, {"path", ckpt}, {"tokenizer", tok_path},
-                  {"quantization", quant::read_quantization_metadata(ckpt)},
-                  {"binarize", to_string(model->config().binarize)}, {"results", json::object()}};
+    // One row: evaluate every task with `fn`, append to results.
+    auto evaluate = [&](json m, const Tokenizer& tk, const std::string& tok_path, const eval::LogitsFn& fn) {
+        const Tokenizer* tok = &tk;
         for (auto& t : tasks) {
             const auto mc_names = eval::mc_task_names();
             if (std::find(mc_names.begin(), mc_names.end(), t.kind) != mc_names.end()) {
@@ -136,6 +134,53 @@ int run_eval(const Args& args) {
             }
         }
         results["models"].push_back(m);
+    };
+    for (auto& mspec : eval::split_list(o.require("model"))) {
+        auto [label, mpath] = eval::label_and_path(mspec);
+        if (std::filesystem::path(mpath).extension() == ".bmd") {
+            // A deployment file: the CPU engine, once per requested ±1 kernel.
+            for (const auto& k : engine_kernels) {
+                engine::set_binary_kernel(k);
+                std::shared_ptr<engine::Engine> eng = engine::Engine::load(mpath, eng_opt);
+                std::shared_ptr<Tokenizer> own;
+                if (o.has("tokenizer")) own = Tokenizer::load(o.get("tokenizer"));
+                else if (!eng->has_tokenizer())
+                    throw std::invalid_argument("deployment file '" + mpath + "' has no tokenizer inside; pass --tokenizer");
+                const Tokenizer& tk = own ? *own : eng->tokenizer();
+                const bool binary = eng->weight_kind() == "binary";
+                std::string row = label.empty() ? std::filesystem::path(mpath).stem().string() : label;
+                if (binary && engine_kernels.size() > 1) row += " [" + k + "]";
+                if (!quiet) std::fprintf(stderr, "== %s (%s, CPU engine%s%s)\n", row.c_str(), mpath.c_str(),
+                                         binary ? ", kernel " : "", binary ? k.c_str() : "");
+                json m = {{"label", row}, {"path", mpath}, {"tokenizer", o.has("tokenizer") ? o.get("tokenizer") : "(inside the file)"},
+                          {"engine", {{"binary_kernel", binary ? k : "-"}, {"state", kernels::state_type_name(eng_opt.state)},
+                                      {"weights", eng->weight_kind()}}},
+                          {"binarize", to_string(eng->config().binarize)}, {"results", json::object()}};
+                if (tk.vocab_size() > eng->config().vocab_size)
+                    throw std::invalid_argument("the tokenizer has " + std::to_string(tk.vocab_size()) +
+                                                " pieces, more than the vocabulary of '" + mpath + "'");
+                evaluate(m, tk, o.has("tokenizer") ? o.get("tokenizer") : mpath + "#tokenizer", eval::engine_logits_fn(eng));
+                if (!binary) break;  // the kernel does not apply to an unbinarized file
+            }
+            engine::set_binary_kernel(engine::kDefaultBinaryKernel);
+            continue;
+        }
+        const std::string ckpt = eval::resolve_checkpoint(mpath);
+        if (label.empty()) label = eval::model_label(ckpt);
+        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
+        if (tok_path.empty())
+            throw std::invalid_argument("model '" + mpath + "': no tokenizer.model found; pass --tokenizer");
+        auto tok = Tokenizer::load(tok_path);
+        auto model = load_model(ckpt);
+        if (tok->vocab_size() > model->config().vocab_size)
+            throw std::invalid_argument("tokenizer '" + tok_path + "' has " + std::to_string(tok->vocab_size()) +
+                                        " pieces, more than the model's vocabulary (" +
+                                        std::to_string(model->config().vocab_size) + ")");
+        if (!quiet) std::fprintf(stderr, "== %s (%s)\n", label.c_str(), ckpt.c_str());
+        json m = {{"label", label}, {"path", ckpt}, {"tokenizer", tok_path},
+                  {"quantization", quant::read_quantization_metadata(ckpt)},
+                  {"binarize", to_string(model->config().binarize)}, {"results", json::object()}};
+        evaluate(m, *tok, tok_path, eval::logits_fn(model));
     }
     auto table = eval::eval_table(results);
     const std::string md = eval::table_markdown(table);
