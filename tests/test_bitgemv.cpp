@@ -478,6 +478,39 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         EXPECT_EQ(sa, sb);
         EXPECT_EQ(a, b) << cols;
     }
+    // The worst case for the integer sums: rows whose signs follow sign(x) (every
+    // chunk sum at its bound, the int32 total near 2^31 at 5120 columns, the
+    // 2.7B out_proj width), and the opposite row; chunks of very different size.
+    {
+        const int cols = 5120, rows = 64;
+        std::mt19937 r3(9);
+        std::normal_distribution<float> nd;
+        std::vector<float> x(cols), w((size_t)rows * cols);
+        for (int k = 0; k < cols; ++k) x[k] = nd(r3) * (k / 32 % 7 == 3 ? 50.f : 1.f);
+        for (int r = 0; r < rows; ++r)
+            for (int k = 0; k < cols; ++k)
+                w[(size_t)r * cols + k] = r == 0 ? x[k] : r == 1 ? -x[k] : nd(r3);
+        std::vector<uint8_t> packed(bit_row_stride(cols) * rows);
+        pack_signs(w.data(), rows, cols, packed.data());
+        auto m = repack_i16lut(packed.data(), rows, cols);
+        std::vector<float> ref(rows), got(rows);
+        std::vector<uint8_t> scratch(i16lut_scratch_bytes(cols));
+        bitgemv_i16lut_ref(m, x.data(), ref.data());
+        double l1 = 0;
+        for (float v : x) l1 += std::fabs(v);
+        EXPECT_NEAR(ref[0], l1, 1e-4 * l1);
+        EXPECT_NEAR(ref[1], -l1, 1e-4 * l1);
+        if (cpu_has_avx2()) {
+            bitgemv_i16lut(m, x.data(), got.data(), scratch.data());
+            EXPECT_EQ(got, ref);
+        }
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+        i16lut_prepare(x.data(), cols, scratch.data());
+        std::fill(got.begin(), got.end(), 0.f);
+        bitgemv_i16lut_blocks_avx512_emulated(m, scratch.data(), 0, m.blocks, got.data());
+        EXPECT_EQ(got, ref);
+#endif
+    }
     // Columns of very different size in one chunk (the scale follows the largest chunk sum).
     std::vector<float> w(64 * 100), x(100);
     std::mt19937 rng(5);

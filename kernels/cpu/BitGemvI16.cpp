@@ -28,27 +28,35 @@ I16LutMatrix repack_i16lut(const uint8_t* signs, int rows, int cols) {
     return m;
 }
 
-size_t i16lut_scratch_bytes(int cols) {
-    const size_t pairs = ((cols + 3) / 4 + 1) / 2, chunks = (pairs * 8 + kI16ChunkCols - 1) / kI16ChunkCols;
-    return pairs * 8 * 2 + pairs * 2 * 32 + chunks * 4 + pairs * 2 * 32 + 64;
+I16LutScratch::I16LutScratch(int cols) {
+    pairs = ((cols + 3) / 4 + 1) / 2;
+    chunks = (pairs * 8 + kI16ChunkCols - 1) / kI16ChunkCols;
+    chunks_even = chunks + (chunks & 1);
+    q = 0;
+    tables = q + (size_t)pairs * 8 * 2;
+    mult = tables + (size_t)pairs * 64;
+    g = mult + (size_t)chunks_even * 2;
+    words = g + 4;
+    bytes = words + (size_t)pairs * 64 + 64;
 }
 
-namespace {
-// Byte offset of the word tables: after q, the byte-plane tables and the scales.
-size_t word_table_offset(int cols) {
-    const size_t pairs = ((cols + 3) / 4 + 1) / 2, chunks = (pairs * 8 + kI16ChunkCols - 1) / kI16ChunkCols;
-    return pairs * 16 + pairs * 64 + chunks * 4;
+size_t i16lut_scratch_bytes(int cols) { return I16LutScratch(cols).bytes; }
+
+int i16lut_multiplier_bits(int chunks) {
+    int M = 14;  // m_k fits int16, and m_k·(an int16 sum) fits int32
+    while (M > 0 && ((int64_t)32767 << M) * std::max(chunks, 1) >= ((int64_t)1 << 31)) --M;
+    return M;
 }
-}  // namespace
 
 const int16_t* i16lut_word_tables(const uint8_t* scratch, int cols) {
-    return reinterpret_cast<const int16_t*>(scratch + word_table_offset(cols));
+    return reinterpret_cast<const int16_t*>(scratch + I16LutScratch(cols).words);
 }
 
 namespace {
-// Σ|x| over chunk [c0, c0+32) as an upper bound within float rounding (four
-// partial sums for speed; the 1.0001 and 32735 < 32767 - 16 leave the margin:
-// each of the 32 rounded q is at most 0.5 above its exact value).
+// Σ|x| over chunk [c0, c0+32) / 32735 as an upper bound within float rounding
+// (four partial sums for speed; the 1.0001 and 32735 < 32767 - 16 leave the
+// margin: each of the 32 rounded q is at most 0.5 above its exact value, and
+// s_k = G·m_k is at least this up to float rounding). 0 for an all-zero chunk.
 float chunk_scale(const float* x, int c0, int cols) {
     const int e = std::min(cols, c0 + kI16ChunkCols);
     float a[4] = {0, 0, 0, 0};
@@ -57,34 +65,47 @@ float chunk_scale(const float* x, int c0, int cols) {
         for (int j = 0; j < 4; ++j) a[j] += std::fabs(x[c + j]);
     for (; c < e; ++c) a[0] += std::fabs(x[c]);
     const float t = (a[0] + a[1]) + (a[2] + a[3]);
-    return t > 0 ? t * (1.0f / 32735.0f) * 1.0001f : 1.0f;
+    return t * (1.0f / 32735.0f) * 1.0001f;
 }
 }  // namespace
 
 float i16lut_prepare(const float* x, int cols, uint8_t* scratch) {
-    const int groups = (cols + 3) / 4, pairs = (groups + 1) / 2;
-    const int chunks = (pairs * 8 + kI16ChunkCols - 1) / kI16ChunkCols;
-    int16_t* q = reinterpret_cast<int16_t*>(scratch);
-    uint8_t* tab = scratch + (size_t)pairs * 16;
-    float* scales = reinterpret_cast<float*>(tab + (size_t)pairs * 64);
-    int16_t* words = reinterpret_cast<int16_t*>(scratch + word_table_offset(cols));
-    float inv[4096 / kI16ChunkCols + 1];
-    std::vector<float> inv_big;
-    float* iv = chunks <= (int)(sizeof(inv) / sizeof(float)) ? inv : (inv_big.resize(chunks), inv_big.data());
-    float smax = 0;
-    for (int k = 0; k < chunks; ++k) {
-        float sk = chunk_scale(x, kI16ChunkCols * k, cols);
-        std::memcpy(scales + k, &sk, 4);
-        iv[k] = 1.0f / sk;
-        smax = std::max(smax, sk);
+    const I16LutScratch L(cols);
+    int16_t* q = reinterpret_cast<int16_t*>(scratch + L.q);
+    uint8_t* tab = scratch + L.tables;
+    int16_t* words = reinterpret_cast<int16_t*>(scratch + L.words);
+    float raw[4096 / kI16ChunkCols + 1], inv[4096 / kI16ChunkCols + 1];
+    std::vector<float> big;
+    float* sk = raw;
+    float* iv = inv;
+    if (L.chunks > (int)(sizeof(raw) / sizeof(float))) {
+        big.resize(2 * (size_t)L.chunks);
+        sk = big.data();
+        iv = big.data() + L.chunks;
     }
+    float S = 0;
+    for (int k = 0; k < L.chunks; ++k) S = std::max(S, sk[k] = chunk_scale(x, kI16ChunkCols * k, cols));
+    if (!(S > 0)) S = 1.0f;  // all zero: any scale gives q = 0
+    const int M = i16lut_multiplier_bits(L.chunks);
+    const float G = std::ldexp(S, -M);  // exact: a power-of-two scaling
+    for (int k = 0; k < L.chunks_even; ++k) {
+        int m = 0;
+        if (k < L.chunks) {
+            m = (int)std::ceil((double)sk[k] / G);
+            m = std::min(std::max(m, 1), 1 << M);
+            iv[k] = 1.0f / (G * (float)m);
+        }
+        const int16_t m16 = (int16_t)m;
+        std::memcpy(scratch + L.mult + 2 * (size_t)k, &m16, 2);
+    }
+    std::memcpy(scratch + L.g, &G, 4);
     if (use_avx2()) {
-        i16lut_quantize_avx2(x, cols, iv, q, pairs * 8);
-        i16lut_tables_avx2(q, 2 * pairs, tab, words);
-        return smax;
+        i16lut_quantize_avx2(x, cols, iv, q, L.pairs * 8);
+        i16lut_tables_avx2(q, 2 * L.pairs, tab, words);
+        return G;
     }
-    for (int c = 0; c < pairs * 8; ++c) q[c] = c < cols ? (int16_t)std::lrint(x[c] * iv[c / kI16ChunkCols]) : 0;
-    for (int g = 0; g < 2 * pairs; ++g) {
+    for (int c = 0; c < L.pairs * 8; ++c) q[c] = c < cols ? (int16_t)std::lrint(x[c] * iv[c / kI16ChunkCols]) : 0;
+    for (int g = 0; g < 2 * L.pairs; ++g) {
         const int16_t* v = q + 4 * g;
         for (int i = 0; i < 16; ++i) {
             int t = 0;
@@ -95,24 +116,24 @@ float i16lut_prepare(const float* x, int cols, uint8_t* scratch) {
             std::memcpy(words + 16 * g + i, &w, 2);
         }
     }
-    return smax;
+    return G;
 }
 
 void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y) {
     std::vector<uint8_t> scratch(i16lut_scratch_bytes(m.cols));
-    i16lut_prepare(x, m.cols, scratch.data());
-    const int16_t* q = reinterpret_cast<const int16_t*>(scratch.data());
-    const uint8_t* sc = scratch.data() + (size_t)m.pairs * 16 + (size_t)m.pairs * 64;
+    const float G = i16lut_prepare(x, m.cols, scratch.data());
+    const I16LutScratch L(m.cols);
+    const int16_t* q = reinterpret_cast<const int16_t*>(scratch.data() + L.q);
     for (int r = 0; r < m.rows; ++r) {
-        float acc = 0;
-        for (int c0 = 0; c0 < m.cols; c0 += kI16ChunkCols) {
+        int64_t total = 0;
+        for (int c0 = 0, k = 0; c0 < m.cols; c0 += kI16ChunkCols, ++k) {
             int sum = 0;
             for (int c = c0; c < std::min(m.cols, c0 + kI16ChunkCols); ++c) sum += m.neg(r, c) ? -q[c] : q[c];
-            float sk;
-            std::memcpy(&sk, sc + 4 * (c0 / kI16ChunkCols), 4);
-            acc = std::fma((float)sum, sk, acc);
+            int16_t mk;
+            std::memcpy(&mk, scratch.data() + L.mult + 2 * (size_t)k, 2);
+            total += (int64_t)mk * sum;
         }
-        y[r] = acc;
+        y[r] = (float)(int32_t)total * G;  // |total| < 2^31 by the choice of M
     }
 }
 

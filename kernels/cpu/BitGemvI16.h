@@ -1,19 +1,25 @@
 #pragma once
-// Integer lookup-table ±1 GEMV (T-MAC style, PSHUFB): an optional, NOT exact
-// kernel. The input (already α-scaled) is quantized per call to int16 with one
-// scale s; for each group of 4 columns the 16 sums ±q_a ±q_b ±q_c ±q_d form an
-// int16 table held as two 16-byte planes (low and high bytes), and one PSHUFB
-// pair looks up 32 rows × 4 columns at once (128 weights, against 24 per
-// VPERMPS in the float kernel, BitGemvLut.h). Every chunk of 8 groups (32
-// columns, kI16ChunkCols) has its own scale s_k = Σ_chunk |x| / 32735 (so its
-// int16 sums cannot overflow, and an outlier column only coarsens its own
-// chunk); the chunk's int16 sum is converted to float and accumulated as
-// y = fma(sum_k, s_k, y), chunk by chunk, in the reference and the SIMD paths
-// alike (they agree bit for bit). The error against the float product is the
-// quantization of x: about s_k/√12 per column. (Chunks of 64 columns spend
-// fewer uops converting sums to float, 24 % faster from cache but only ~3 %
-// from DRAM, and double the error: 8.5e-4 instead of ~5e-4 against LibTorch on
-// the tests' tiny models, too close to the 1e-3 bound.)
+// Integer lookup-table ±1 GEMV (T-MAC style, PSHUFB): the engine's default
+// ±1 kernel, NOT exact (it quantizes the input). The input (already α-scaled)
+// is quantized per call to int16; for each group of 4 columns the 16 sums
+// ±q_a ±q_b ±q_c ±q_d form an int16 table held as two 16-byte planes (low and
+// high bytes), and one PSHUFB pair looks up 32 rows × 4 columns at once (128
+// weights, against 24 per VPERMPS in the float kernel, BitGemvLut.h).
+//
+// Scales. Every chunk of 8 groups (32 columns, kI16ChunkCols) has its own
+// scale, so an outlier column only coarsens its own chunk, and no chunk's
+// int16 sum can overflow: with S = max_k Σ_chunk k |x| / 32735 and 2^M the
+// multiplier range (i16lut_multiplier_bits), chunk k gets the integer
+// multiplier m_k = ceil(2^M · (Σ_k |x| / 32735) / S) in [1, 2^M] and the scale
+// s_k = G·m_k, G = S / 2^M, so q = round(x / s_k) keeps Σ_k |q| <= 32767.
+// A row's result is then an integer: y = G · Σ_k m_k · (Σ_chunk k ±q), summed
+// exactly in int32 (M is chosen so it cannot overflow), converted to float
+// once and multiplied by G. The reference and the SIMD paths compute exactly
+// this, so they agree bit for bit. (Converting every chunk's int16 sum to
+// float instead cost a third of the AVX2 kernel's time; the integer
+// multipliers pair two chunks per VPMADDWD.) The error against the float
+// product is the quantization of x: about s_k/√12 per column, s_k at most
+// G above the chunk's own Σ|x|/32735.
 //
 // AVX-512 (BW) replaces the two byte-plane PSHUFBs and their unpacks with one
 // VPERMW per group on a 16-entry int16 table ("word tables", also in the
@@ -46,15 +52,23 @@ struct I16LutMatrix {
 I16LutMatrix repack_i16lut(const uint8_t* signs, int rows, int cols);
 
 // Quantized input inside `scratch` (i16lut_scratch_bytes(cols) bytes, no
-// alignment needed): q (int16, 8·pairs entries, zero padded), the tables (32
-// bytes per group: 16 low bytes, 16 high bytes), the chunk scales (float,
-// ceil(cols/32)), the word tables (16 int16 per group, entry i = Σ_j ±q_j with
-// bit j of i set = −). Every ISA writes the same bytes. Returns the largest
-// chunk scale.
+// alignment needed), at the offsets of I16LutScratch: q (int16, 8·pairs
+// entries, zero padded), the byte-plane tables (32 bytes per group: 16 low
+// bytes, 16 high bytes), the chunk multipliers m_k (int16, an even count: a
+// padding chunk has m = 0), G (float), the word tables (16 int16 per group,
+// entry i = Σ_j ±q_j with bit j of i set = −). Every ISA writes the same
+// bytes. Returns G.
+struct I16LutScratch {
+    size_t q = 0, tables = 0, mult = 0, g = 0, words = 0, bytes = 0;
+    int pairs = 0, chunks = 0, chunks_even = 0;
+    explicit I16LutScratch(int cols);
+};
 size_t i16lut_scratch_bytes(int cols);
+// log2 of the largest chunk multiplier for `chunks` chunks: 2^M · 32767 · chunks < 2^31, at most 14.
+int i16lut_multiplier_bits(int chunks);
 float i16lut_prepare(const float* x, int cols, uint8_t* scratch);
 const int16_t* i16lut_word_tables(const uint8_t* scratch, int cols);
-// Reference: per row, y = fma((float)Σ_chunk ±q, s_k, y) over the chunks in order.
+// Reference: per row, y = (float)(Σ_k m_k · Σ_chunk k ±q) · G.
 void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y);
 // q[c] = round-to-nearest-even(x[c]·inv[c/32]) for c < cols, 0 up to n (as std::lrint in the default mode).
 void i16lut_quantize_avx2(const float* x, int cols, const float* inv, int16_t* q, int n);

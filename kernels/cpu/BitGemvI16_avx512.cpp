@@ -8,54 +8,69 @@
 // 64-byte load is the whole VPERMW table. Per 256 weights: a widening load,
 // and/shift/or, a table load, two VPERMW and two adds, about half the AVX2
 // kernel's uops (two PSHUFB per group plus unpacks to rebuild int16).
-// Integer sums are exact (mod 2^16, and the true sums fit), and each chunk is
-// converted and FMA-accumulated in the reference's order: the result equals
-// the reference bit for bit.
+// Chunk sums are exact int16 (mod 2^16, and the true sums fit), combined two
+// chunks per VPMADDWD with their multipliers into exact int32 totals, as in
+// the AVX2 kernel: the result equals the reference bit for bit.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/BitGemvI16.h"
 
 namespace bimamba::kernels {
 
+namespace {
+// The int16 sums of one chunk (pairs [p0, pe)) of block `d`, word r = row r.
+inline __m512i chunk_sums(const uint8_t* d, const int16_t* words, int p0, int pe) {
+    constexpr int kPrefetchBytes = 2048;  // as the AVX2 kernel
+    const __m512i nib = _mm512_set1_epi16(0x000f), second = _mm512_set1_epi16(0x0010);
+    __m512i acc = _mm512_setzero_si512();
+    for (int p = p0; p < pe; ++p) {
+        _mm_prefetch((const char*)(d + (size_t)p * 32) + kPrefetchBytes, _MM_HINT_T0);
+        const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(d + (size_t)p * 32)));
+        const __m512i t = _mm512_loadu_si512((const void*)(words + (size_t)p * 32));
+        const __m512i lo = _mm512_and_si512(w, nib);
+        const __m512i hi = _mm512_or_si512(_mm512_srli_epi16(w, 4), second);  // w <= 255: no bits from the high byte
+        acc = _mm512_add_epi16(acc, _mm512_add_epi16(_mm512_permutexvar_epi16(lo, t), _mm512_permutexvar_epi16(hi, t)));
+    }
+    return acc;
+}
+}  // namespace
+
 void bitgemv_i16lut_blocks_avx512(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y) {
     constexpr int kPairs = kI16ChunkCols / 8;
-    constexpr int kPrefetchBytes = 2048;  // as the AVX2 kernel
+    const I16LutScratch L(m.cols);
     const int P = m.pairs;
-    const float* scales = reinterpret_cast<const float*>(scratch + (size_t)P * 16 + (size_t)P * 64);
     const int16_t* words = i16lut_word_tables(scratch, m.cols);
-    const __m512i nib = _mm512_set1_epi16(0x000f), second = _mm512_set1_epi16(0x0010);
+    const uint8_t* mult = scratch + L.mult;
+    float G;
+    std::memcpy(&G, scratch + L.g, 4);
     for (int b = b0; b < b1; ++b) {
         const uint8_t* d = m.data.data() + (size_t)b * P * 32;
-        __m512 r0 = _mm512_setzero_ps(), r1 = r0;  // rows 0-15, 16-31
-        for (int p0 = 0; p0 < P; p0 += kPairs) {
-            __m512i acc = _mm512_setzero_si512();  // int16, word r = row r
-            const int pe = p0 + kPairs < P ? p0 + kPairs : P;
-            for (int p = p0; p < pe; ++p) {
-                _mm_prefetch((const char*)(d + (size_t)p * 32) + kPrefetchBytes, _MM_HINT_T0);
-                const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(d + (size_t)p * 32)));
-                const __m512i t = _mm512_loadu_si512((const void*)(words + (size_t)p * 32));
-                const __m512i lo = _mm512_and_si512(w, nib);
-                const __m512i hi = _mm512_or_si512(_mm512_srli_epi16(w, 4), second);  // w <= 255: no bits from the high byte
-                acc = _mm512_add_epi16(acc, _mm512_add_epi16(_mm512_permutexvar_epi16(lo, t), _mm512_permutexvar_epi16(hi, t)));
-            }
-            float sk;
-            std::memcpy(&sk, scales + p0 / kPairs, 4);
-            const __m512 vs = _mm512_set1_ps(sk);
-            r0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm512_castsi512_si256(acc))), vs, r0);
-            r1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(acc, 1))), vs, r1);
+        // int32 totals: per 128-bit lane L (rows 8L..8L+7), A0 holds rows 8L..8L+3, A1 rows 8L+4..8L+7.
+        __m512i A0 = _mm512_setzero_si512(), A1 = A0;
+        for (int k = 0; k < L.chunks; k += 2) {
+            const __m512i s0 = chunk_sums(d, words, kPairs * k, std::min(P, kPairs * (k + 1)));
+            const __m512i s1 = k + 1 < L.chunks ? chunk_sums(d, words, kPairs * (k + 1), std::min(P, kPairs * (k + 2)))
+                                                : _mm512_setzero_si512();
+            int32_t mm;
+            std::memcpy(&mm, mult + 2 * (size_t)k, 4);
+            const __m512i mk = _mm512_set1_epi32(mm);
+            A0 = _mm512_add_epi32(A0, _mm512_madd_epi16(_mm512_unpacklo_epi16(s0, s1), mk));
+            A1 = _mm512_add_epi32(A1, _mm512_madd_epi16(_mm512_unpackhi_epi16(s0, s1), mk));
+        }
+        const __m512 g = _mm512_set1_ps(G);
+        alignas(64) float o[2][16];
+        _mm512_store_ps(o[0], _mm512_mul_ps(_mm512_cvtepi32_ps(A0), g));
+        _mm512_store_ps(o[1], _mm512_mul_ps(_mm512_cvtepi32_ps(A1), g));
+        float out[32];
+        for (int l = 0; l < 4; ++l) {
+            std::memcpy(out + 8 * l, o[0] + 4 * l, 16);
+            std::memcpy(out + 8 * l + 4, o[1] + 4 * l, 16);
         }
         const int n = m.rows - 32 * b < 32 ? m.rows - 32 * b : 32;
-        if (n == 32) {
-            _mm512_storeu_ps(y + 32 * b, r0);
-            _mm512_storeu_ps(y + 32 * b + 16, r1);
-        } else {
-            alignas(64) float out[32];
-            _mm512_store_ps(out, r0);
-            _mm512_store_ps(out + 16, r1);
-            for (int i = 0; i < n; ++i) y[32 * b + i] = out[i];
-        }
+        std::memcpy(y + 32 * b, out, sizeof(float) * n);
     }
 }
 

@@ -8,7 +8,9 @@
 //
 // SIMDe 0.7.4 (Debian 12) lacks three conversions the i16lut kernel uses; they
 // are defined here from AVX2 halves, as Intel's pseudo-code defines them (each
-// 512-bit result is its two 256-bit halves converted independently).
+// 512-bit result is its two 256-bit halves converted independently). Its
+// native alias of _mm512_madd_epi16 takes the masked form's 4 arguments (a
+// SIMDe bug); the 2-argument function itself is right and is aliased here.
 #include <immintrin.h>
 
 #define SIMDE_ENABLE_NATIVE_ALIASES
@@ -35,3 +37,6 @@ inline simde__m512 cvtepi32_ps(simde__m512i a) {
 #define _mm512_cvtepu8_epi16(a) bimamba_test_simde::cvtepu8_epi16(a)
 #define _mm512_cvtepi16_epi32(a) bimamba_test_simde::cvtepi16_epi32(a)
 #define _mm512_cvtepi32_ps(a) bimamba_test_simde::cvtepi32_ps(a)
+
+#undef _mm512_madd_epi16
+#define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16(a, b)
