@@ -55,12 +55,21 @@ BandwidthResult timed_passes(size_t words, int repetitions, double bytes_per_pas
 }
 }  // namespace
 
-BandwidthResult measure_update_bandwidth(size_t bytes, int repetitions) {
-    const size_t words = bytes / 8;
+namespace {
+// A buffer of `words` words, every page touched in parallel first
+// (first-touch places pages near their reader).
+std::unique_ptr<uint64_t[]> touched_buffer(size_t words) {
     std::unique_ptr<uint64_t[]> buf(new uint64_t[words]);
     ThreadPool::global().parallel_for(4096, 1, [&](int b0, int b1) {
         for (size_t i = words * b0 / 4096; i < words * b1 / 4096; ++i) buf[i] = i;
     });
+    return buf;
+}
+}  // namespace
+
+BandwidthResult measure_update_bandwidth(size_t bytes, int repetitions) {
+    const size_t words = bytes / 8;
+    auto buf = touched_buffer(words);
     auto res = timed_passes(words, repetitions, 2.0 * words * 8, [&](size_t s, size_t e) { bump_words(buf.get() + s, e - s); });
     if (buf[words / 2] == 0) res.best_gbps += 0;  // keep the stores observable
     return res;
@@ -68,31 +77,9 @@ BandwidthResult measure_update_bandwidth(size_t bytes, int repetitions) {
 
 BandwidthResult measure_read_bandwidth(size_t bytes, int repetitions) {
     const size_t words = bytes / 8;
-    std::unique_ptr<uint64_t[]> buf(new uint64_t[words]);
-    auto& pool = ThreadPool::global();
-    // Touch every page in parallel (first-touch places pages near their reader).
-    const int blocks = 4096;
-    pool.parallel_for(blocks, 1, [&](int b0, int b1) {
-        const size_t s = words * b0 / blocks, e = words * b1 / blocks;
-        for (size_t i = s; i < e; ++i) buf[i] = i;
-    });
+    auto buf = touched_buffer(words);
     std::atomic<uint64_t> sink{0};
-    std::vector<double> gbps;
-    for (int r = 0; r < std::max(1, repetitions); ++r) {
-        auto t0 = std::chrono::steady_clock::now();
-        pool.parallel_for(blocks, 1, [&](int b0, int b1) {
-            const size_t s = words * b0 / blocks, e = words * b1 / blocks;
-            sink += sum_words(buf.get() + s, e - s);
-        });
-        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        gbps.push_back(words * 8.0 / sec / 1e9);
-    }
-    std::sort(gbps.begin(), gbps.end());
-    BandwidthResult res;
-    res.best_gbps = gbps.back();
-    res.median_gbps = gbps[gbps.size() / 2];
-    res.bytes = words * 8;
-    res.threads = pool.threads();
+    auto res = timed_passes(words, repetitions, 1.0 * words * 8, [&](size_t s, size_t e) { sink += sum_words(buf.get() + s, e - s); });
     if (sink.load() == 42) res.best_gbps += 0;  // keep `sink` observable
     return res;
 }
