@@ -3,6 +3,8 @@
 // load into the same model, pickled .bin folders and broken folders are refused.
 #include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
+
+#include "tests/TestUtil.h"
 #include <torch/torch.h>
 
 #include <cstring>
@@ -18,17 +20,8 @@ using namespace bimamba;
 namespace fs = std::filesystem;
 
 namespace {
-std::string fresh_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("bimamba_test_ckpt_" + std::to_string(::getpid())) / name;
-    bimamba::remove_tree(d);
-    fs::create_directories(d);
-    return d.string();
-}
-
-void write_text(const std::string& path, const std::string& s) {
-    std::ofstream f(path, std::ios::binary);
-    f << s;
-}
+using test::fresh_dir;
+using test::write_text;
 
 // Parameters away from their init values (and nonzero binary scales), so a
 // tensor that is not loaded shows up in the logits.

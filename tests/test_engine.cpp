@@ -5,6 +5,8 @@
 #include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 
+#include "tests/TestUtil.h"
+
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -21,12 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("bimamba_test_engine_" + name + "_" + std::to_string(::getpid()));
-    bimamba::remove_tree(d);
-    fs::create_directories(d);
-    return d;
-}
+fs::path temp_dir(const std::string& name) { return test::fresh_dir(name); }
 
 // Tiny model with every parameter randomised (not just the init), so a wrong
 // α/β/D/dt_bias/norm handling in the engine shows up in the logits.

@@ -4,6 +4,8 @@
 // or cast; config/weight errors; Teacher kind detection and vocabulary checks.
 #include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
+
+#include "tests/TestUtil.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -21,17 +23,8 @@ namespace fs = std::filesystem;
 using Vec = std::vector<double>;
 
 namespace {
-std::string fresh_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("bimamba_test_llama_" + std::to_string(::getpid())) / name;
-    bimamba::remove_tree(d);
-    fs::create_directories(d);
-    return d.string();
-}
-
-void write_text(const std::string& path, const std::string& s) {
-    std::ofstream f(path, std::ios::binary);
-    f << s;
-}
+using test::fresh_dir;
+using test::write_text;
 
 LlamaConfig tiny_config(bool tie) {
     LlamaConfig c;

@@ -2,6 +2,8 @@
 // hand, clear errors for corrupt or truncated HDF5 and JSONL input.
 #include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
+
+#include "tests/TestUtil.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -19,15 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 struct TempDir {
-    fs::path p;
-    TempDir() {
-        p = fs::temp_directory_path() / ("bimamba_test_report_" + std::to_string(::getpid()));
-        fs::create_directories(p);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        bimamba::remove_tree(p);
-    }
+    fs::path p = bimamba::test::fresh_dir("report");
     std::string operator/(const std::string& n) const { return (p / n).string(); }
 };
 }  // namespace

@@ -2,6 +2,8 @@
 // every malformed-file rule refused with a message naming file and problem,
 // and the f16/bf16 conversions against hand values and an independent formula.
 #include <gtest/gtest.h>
+
+#include "tests/TestUtil.h"
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
@@ -17,16 +19,8 @@ using namespace bimamba::st;
 namespace fs = std::filesystem;
 
 namespace {
-std::string tmp_dir() {
-    auto d = fs::temp_directory_path() / ("bimamba_test_st_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d.string();
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-}
+std::string tmp_dir() { return bimamba::test::scratch_root(); }
+using bimamba::test::write_text;
 
 std::string u64le(uint64_t n) {
     std::string s(8, '\0');
@@ -42,7 +36,7 @@ std::string float_bytes(std::vector<float> v) { return std::string(reinterpret_c
 // Expects open() to throw a SafetensorsError mentioning the path and `problem`.
 void expect_refused(const std::string& name, const std::string& bytes, const std::string& problem) {
     std::string path = tmp_dir() + "/" + name + ".safetensors";
-    write_bytes(path, bytes);
+    write_text(path, bytes);
     try {
         SafetensorsFile::open(path);
         ADD_FAILURE() << name << ": accepted a broken file";
@@ -135,7 +129,7 @@ TEST(Safetensors, KnownFileBytes) {
     ASSERT_EQ(header.size(), 56u);
     std::string bytes = std::string("\x38\0\0\0\0\0\0\0", 8) + header + std::string("\0\0\xc0\x3f\0\0\0\xc0", 8);
     std::string path = tmp_dir() + "/known.safetensors";
-    write_bytes(path, bytes);
+    write_text(path, bytes);
     auto f = SafetensorsFile::open(path);
     const auto& a = f->get("a");
     EXPECT_EQ(a.dtype, DType::F32);
