@@ -13,6 +13,7 @@
 #include <set>
 
 #include "core/base/FileUtil.h"
+#include "kernels/cpu/Half.h"
 
 namespace bimamba::st {
 
@@ -248,63 +249,12 @@ void SafetensorsWriter::write(const std::string& path) const {
     fsync_dir(slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash));
 }
 
-float f16_to_f32(uint16_t h) {
-    uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {  // subnormal: normalise
-            exp = 127 - 15 + 1;
-            while (!(mant & 0x400)) {
-                mant <<= 1;
-                --exp;
-            }
-            bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-        }
-    } else if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t f32_to_f16(float f) {
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000;
-    uint32_t absx = x & 0x7fffffffu;
-    if (absx >= 0x7f800000u) return uint16_t(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));  // inf / nan
-    if (absx >= 0x477ff000u) return uint16_t(sign | 0x7c00);  // rounds past 65504: inf
-    if (absx < 0x38800000u) {  // below the smallest normal half: subnormal or zero
-        if (absx < 0x33000000u) return uint16_t(sign);
-        uint32_t e = absx >> 23, m = (absx & 0x7fffff) | 0x800000;
-        uint32_t shift = 126 - e;  // 113 - e + 13
-        uint32_t half = m >> shift, rem = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1))) ++half;
-        return uint16_t(sign | half);
-    }
-    uint32_t e = (absx >> 23) - 127 + 15, m = absx & 0x7fffff;
-    uint32_t half = (e << 10) | (m >> 13), rem = m & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) ++half;  // round to nearest even
-    return uint16_t(sign | half);
-}
-
-float bf16_to_f32(uint16_t b) {
-    uint32_t bits = uint32_t(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t f32_to_bf16(float f) {
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40);  // quiet NaN
-    uint32_t lsb = (x >> 16) & 1;
-    return uint16_t((x + 0x7fff + lsb) >> 16);
-}
+// One implementation of the conversions, shared with the CPU kernels (which
+// may not link core): IEEE round to nearest even, as F16C does; NaN payloads
+// keep their high bits.
+float f16_to_f32(uint16_t h) { return kernels::half_to_float(h); }
+uint16_t f32_to_f16(float f) { return kernels::float_to_half(f); }
+float bf16_to_f32(uint16_t b) { return kernels::bf16_to_float(b); }
+uint16_t f32_to_bf16(float f) { return kernels::float_to_bf16(f); }
 
 }  // namespace bimamba::st

@@ -1,7 +1,7 @@
 #pragma once
-// Scalar IEEE half / bfloat16 conversions for the CPU kernels' references
-// (kernels/cpu does not link core/base; these agree bit for bit with
-// core/base/Safetensors.h and with F16C's round-to-nearest-even).
+// Scalar IEEE half / bfloat16 conversions: the CPU kernels' references and,
+// through core/base/Safetensors.h (st::f16_to_f32 ...), the whole project's.
+// Round to nearest even, as F16C; a NaN keeps its payload's high bits.
 #include <cstdint>
 #include <cstring>
 
