@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include "app/cli/Command.h"
@@ -106,6 +107,7 @@ Row bench_file(const std::string& label, const std::string& path, kernels::State
     Row r;
     r.label = label;
     r.state = kernels::state_type_name(state);
+    malloc_trim(0);  // return memory freed by the previous row's engine, or it is reused unseen by the RSS delta
     const long rss0 = rss_kb();
     engine::EngineOptions eo;
     eo.state = state;

@@ -245,6 +245,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
                                      std::to_string(e->tokenizer_->vocab_size()) + " pieces, the model only " +
                                      std::to_string(cfg.vocab_size));
     }
+    e->place_hot_weights();
     e->alloc_state();
     e->residual_.resize(dm);
     e->h_.resize(std::max(dm, di));
@@ -256,6 +257,51 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
                                                           kernels::i16lut_scratch_bytes(std::max(dm, di)) / 4 + 1));  // α⊙x + tables
     e->logits_.resize(cfg.vocab_size);
     return e;
+}
+
+void Engine::place_hot_weights() {
+    // Pass 1 sizes the buffer, pass 2 copies; 64-byte aligned slots.
+    struct Slot {
+        const void* src;
+        size_t bytes;
+        bool from_file;                      // release the file's pages after copying
+        std::function<void(const uint8_t*)> point;  // repoint the user at the copy
+    };
+    std::vector<Slot> slots;
+    for (auto& l : layers_)
+        for (Projection* p : {&l.in_proj, &l.out_proj}) {
+            if (p->i16)
+                slots.push_back({p->i16->data.data(), p->i16->data.size(), false, [m = p->i16](const uint8_t* d) {
+                                     m->placed = d;
+                                     std::vector<uint8_t>().swap(m->data);
+                                 }});
+            else if (p->lut)
+                slots.push_back({p->lut->data.data(), p->lut->data.size(), false, [m = p->lut](const uint8_t* d) {
+                                     m->placed = d;
+                                     std::vector<uint8_t>().swap(m->data);
+                                 }});
+            else if (p->kind == Projection::Kind::F16)
+                slots.push_back({p->w16, (size_t)p->rows * p->cols * 2, true,
+                                 [p](const uint8_t* d) { p->w16 = reinterpret_cast<const uint16_t*>(d); }});
+            else if (p->kind == Projection::Kind::F32)
+                slots.push_back({p->w32, (size_t)p->rows * p->cols * 4, true,
+                                 [p](const uint8_t* d) { p->w32 = reinterpret_cast<const float*>(d); }});
+        }
+    const size_t emb_n = (size_t)cfg_.padded_vocab() * cfg_.d_model;
+    if (emb16_)
+        slots.push_back({emb16_, emb_n * 2, true, [this](const uint8_t* d) { emb16_ = reinterpret_cast<const uint16_t*>(d); }});
+    else if (emb32_)
+        slots.push_back({emb32_, emb_n * 4, true, [this](const uint8_t* d) { emb32_ = reinterpret_cast<const float*>(d); }});
+    size_t total = 0;
+    for (const auto& s : slots) total += (s.bytes + 63) / 64 * 64;
+    hot_ = kernels::HugeBuffer(total);
+    size_t off = 0;
+    for (auto& s : slots) {
+        std::memcpy(hot_.data() + off, s.src, s.bytes);
+        if (s.from_file) release_pages(s.src, s.bytes);
+        s.point(hot_.data() + off);
+        off += (s.bytes + 63) / 64 * 64;
+    }
 }
 
 std::string Engine::weight_kind() const {

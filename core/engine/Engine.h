@@ -13,6 +13,7 @@
 #include "core/base/Mamba2Config.h"
 #include "core/base/Safetensors.h"
 #include "core/base/Sampler.h"
+#include "kernels/cpu/HugePages.h"
 #include "kernels/cpu/SsmStep.h"
 
 namespace bimamba {
@@ -35,9 +36,9 @@ struct Projection {
     const uint16_t* w16 = nullptr;   // F16: rows × cols
     const float* w32 = nullptr;      // F32: rows × cols
     // Binary with the lookup-table kernel: the signs repacked into its tiled layout.
-    std::shared_ptr<const kernels::Lut3Matrix> lut;
+    std::shared_ptr<kernels::Lut3Matrix> lut;
     // Binary with the integer-table kernel ("i16lut": quantized input, not exact).
-    std::shared_ptr<const kernels::I16LutMatrix> i16;
+    std::shared_ptr<kernels::I16LutMatrix> i16;
     uint64_t bytes() const;          // weight bytes read per application
     // y = W·x (x has cols, y has rows); `scratch` holds cols floats + the lookup tables.
     void apply(const float* x, float* y, float* scratch) const;
@@ -154,9 +155,16 @@ private:
     EngineOptions opt_;
     // Conv state: per layer a ring of d_conv rows of conv_dim inputs; conv_pos_[l]
     // is the row the next input goes to.
-    std::vector<float> conv_state_, ssm_state_, conv_wT_;
+    // The state on huge pages (kernels/cpu/HugePages.h): read and written in full every token.
+    kernels::huge_vector<float> conv_state_, ssm_state_;
+    kernels::huge_vector<uint16_t> ssm_state16_;  // when opt_.state is bf16/f16
+    std::vector<float> conv_wT_;
     std::vector<int> conv_pos_;
-    std::vector<uint16_t> ssm_state16_;  // when opt_.state is bf16/f16
+    // Every weight matrix a token streams (packed ±1 matrices as repacked,
+    // fp16/fp32 projections, the embedding/head), copied at load into one
+    // huge-page buffer; the file's pages of them are released.
+    kernels::HugeBuffer hot_;
+    void place_hot_weights();
     std::vector<float> residual_, h_, zxbcdt_, xbc_, y_, out_, scratch_, logits_;
     std::vector<int> history_;
     // Prefill block buffers (T tokens each), allocated on first use.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/cpu/HugePages.h"
 #include "kernels/cpu/ThreadPool.h"
 
 namespace bimamba::kernels {
@@ -56,20 +57,23 @@ BandwidthResult timed_passes(size_t words, int repetitions, double bytes_per_pas
 }  // namespace
 
 namespace {
-// A buffer of `words` words, every page touched in parallel first
-// (first-touch places pages near their reader).
-std::unique_ptr<uint64_t[]> touched_buffer(size_t words) {
-    std::unique_ptr<uint64_t[]> buf(new uint64_t[words]);
-    ThreadPool::global().parallel_for(4096, 1, [&](int b0, int b1) {
-        for (size_t i = words * b0 / 4096; i < words * b1 / 4096; ++i) buf[i] = i;
-    });
-    return buf;
-}
+// A buffer of `words` words on huge pages, as the engine's weights and state
+// (HugePages.h): the bound is measured under the same TLB conditions.
+struct WordBuffer {
+    HugeBuffer mem;
+    explicit WordBuffer(size_t words) : mem(words * 8) {
+        ThreadPool::global().parallel_for(4096, 1, [&](int b0, int b1) {
+            for (size_t i = words * b0 / 4096; i < words * b1 / 4096; ++i) get()[i] = i;
+        });
+    }
+    uint64_t* get() const { return reinterpret_cast<uint64_t*>(mem.data()); }
+    uint64_t& operator[](size_t i) const { return get()[i]; }
+};
 }  // namespace
 
 BandwidthResult measure_update_bandwidth(size_t bytes, int repetitions) {
     const size_t words = bytes / 8;
-    auto buf = touched_buffer(words);
+    WordBuffer buf(words);
     auto res = timed_passes(words, repetitions, 2.0 * words * 8, [&](size_t s, size_t e) { bump_words(buf.get() + s, e - s); });
     if (buf[words / 2] == 0) res.best_gbps += 0;  // keep the stores observable
     return res;
@@ -77,7 +81,7 @@ BandwidthResult measure_update_bandwidth(size_t bytes, int repetitions) {
 
 BandwidthResult measure_read_bandwidth(size_t bytes, int repetitions) {
     const size_t words = bytes / 8;
-    auto buf = touched_buffer(words);
+    WordBuffer buf(words);
     std::atomic<uint64_t> sink{0};
     auto res = timed_passes(words, repetitions, 1.0 * words * 8, [&](size_t s, size_t e) { sink += sum_words(buf.get() + s, e - s); });
     if (sink.load() == 42) res.best_gbps += 0;  // keep `sink` observable

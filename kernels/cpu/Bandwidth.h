@@ -1,7 +1,8 @@
 #pragma once
 // Memory bandwidth of this machine, measured the way decoding uses it: a
-// streaming read of a buffer much larger than the caches, split across the
-// engine's thread pool. The benchmark divides achieved weight traffic by it.
+// streaming read of a buffer much larger than the caches, on huge pages like
+// the engine's weights (HugePages.h), split across the engine's thread pool.
+// The benchmark divides achieved weight traffic by it.
 #include <cstddef>
 
 namespace bimamba::kernels {

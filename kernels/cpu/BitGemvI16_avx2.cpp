@@ -80,7 +80,7 @@ void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, i
     float G;
     std::memcpy(&G, scratch + L.g, 4);
     for (int b = b0; b < b1; ++b) {
-        const uint8_t* d = m.data.data() + (size_t)b * P * 32;
+        const uint8_t* d = m.bytes() + (size_t)b * P * 32;
         // int32 row totals Σ_k m_k·sum_k: A0 rows 0-3|16-19, A1 4-7|20-23, A2 8-11|24-27, A3 12-15|28-31.
         __m256i A0 = _mm256_setzero_si256(), A1 = A0, A2 = A0, A3 = A0;
         for (int k = 0; k < L.chunks; k += 2) {  // two chunks per VPMADDWD: (sum_k, sum_k+1)·(m_k, m_k+1)

@@ -47,7 +47,7 @@ void bitgemv_i16lut_blocks_avx512(const I16LutMatrix& m, const uint8_t* scratch,
     float G;
     std::memcpy(&G, scratch + L.g, 4);
     for (int b = b0; b < b1; ++b) {
-        const uint8_t* d = m.data.data() + (size_t)b * P * 32;
+        const uint8_t* d = m.bytes() + (size_t)b * P * 32;
         // int32 totals: per 128-bit lane L (rows 8L..8L+7), A0 holds rows 8L..8L+3, A1 rows 8L+4..8L+7.
         __m512i A0 = _mm512_setzero_si512(), A1 = A0;
         for (int k = 0; k < L.chunks; k += 2) {

@@ -21,11 +21,13 @@ namespace bimamba::kernels {
 
 struct Lut3Matrix {
     int rows = 0, cols = 0, tiles = 0, quads = 0, groups = 0;
-    std::vector<uint8_t> data;
+    std::vector<uint8_t> data;          // as repacked
+    const uint8_t* placed = nullptr;    // the same bytes moved elsewhere (the engine's huge-page arena); data is then empty
+    const uint8_t* bytes() const { return placed ? placed : data.data(); }
     // Sign bit of (r, c) in the tiled layout (the definition; used by the reference).
     bool neg(int r, int c) const {
         const int t = r / 8, g = c / 3, bit = 3 * (r % 8) + c % 3;
-        return (data[((size_t)(t / 4) * groups + g) * 12 + 3 * (t % 4) + bit / 8] >> (bit % 8)) & 1;
+        return (bytes()[((size_t)(t / 4) * groups + g) * 12 + 3 * (t % 4) + bit / 8] >> (bit % 8)) & 1;
     }
 };
 

@@ -33,7 +33,7 @@ void bitgemv_lut3_quads_avx2(const Lut3Matrix& m, const float* tables, int q0, i
     // The four tiles of a quad share each table load and give four
     // independent add chains (one chain alone would wait on the add latency).
     for (int q = q0; q < q1; ++q) {
-        const uint8_t* p = m.data.data() + (size_t)q * G * 12;
+        const uint8_t* p = m.bytes() + (size_t)q * G * 12;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int g = 0; g < G; ++g, p += 12) {
             _mm_prefetch((const char*)p + 512, _MM_HINT_T0);
@@ -56,7 +56,7 @@ template <int N>
 inline void tile_tokens(const Lut3Matrix& m, int q, int k, const float* tables, size_t ts, float* y, size_t ystride,
                         __m256i shifts) {
     const int G = m.groups;
-    const uint8_t* p = m.data.data() + (size_t)q * G * 12 + 3 * k;
+    const uint8_t* p = m.bytes() + (size_t)q * G * 12 + 3 * k;
     __m256 a[N];
     for (int j = 0; j < N; ++j) a[j] = _mm256_setzero_ps();
     for (int g = 0; g < G; ++g) {
