@@ -15,6 +15,7 @@
 #include "kernels/cpu/BitGemvI16.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/HugePages.h"
 #include "kernels/cpu/SsmStep.h"
 #include "kernels/cpu/ThreadPool.h"
 
@@ -532,4 +533,30 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         for (int k = 0; k < 100; ++k) want += (w[r * 100 + k] < 0 ? -1.0 : 1.0) * x[k];
         EXPECT_NEAR(ref[r], want, 1e-3 * std::fabs(x[37]));
     }
+}
+
+// Huge-page buffers: zeroed, 2 MiB aligned from 1 MiB up (64-byte below),
+// movable; huge_vector holds data like a vector.
+TEST(HugePages, BuffersAreZeroedAlignedAndMovable) {
+    for (size_t n : {size_t(1), size_t(4095), size_t(1) << 20, (size_t(5) << 20) + 3}) {
+        HugeBuffer b(n);
+        ASSERT_NE(b.data(), nullptr);
+        EXPECT_EQ(b.size(), n);
+        const size_t align = n >= (size_t(1) << 20) ? kHugePage : 64;
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % align, 0u) << n;
+        EXPECT_EQ(b.huge_aligned(), n >= (size_t(1) << 20));
+        for (size_t i = 0; i < n; i += 4093) ASSERT_EQ(b.data()[i], 0) << i;
+        b.data()[n - 1] = 7;
+        HugeBuffer c(std::move(b));
+        EXPECT_EQ(b.data(), nullptr);
+        EXPECT_EQ(c.data()[n - 1], 7);
+        HugeBuffer d;
+        d = std::move(c);
+        EXPECT_EQ(d.size(), n);
+    }
+    huge_vector<float> v(3 << 20, 1.5f);
+    v.push_back(2.5f);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kHugePage, 0u);
+    EXPECT_EQ(v.back(), 2.5f);
+    EXPECT_EQ(v[12345], 1.5f);
 }
