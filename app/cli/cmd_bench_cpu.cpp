@@ -41,6 +41,8 @@ const char* kHelp =
     "  --model FILES       deployment files to benchmark as well (comma-separated), e.g. a trained model\n"
     "                      exported binary and fp16; their 16-bit-state error against float32 is measured\n"
     "  --tokens N          decoded tokens per measurement (default 32)\n"
+    "  --reps N            decode measurements per row, continuing the same sequence; the median is\n"
+    "                      reported with the range (default 5: robust to a busy neighbour for a moment)\n"
     "  --prompt N          prompt tokens for the prefill measurement (default 32)\n"
     "  --prefill-block N   tokens per block of batched prefill (default 32; compared with token by token)\n"
     "  --state LIST        SSM state precisions to run (f32, bf16, f16; default f32,bf16)\n"
@@ -98,12 +100,13 @@ struct Row {
     // every token's memory time is state traffic).
     double achieved_gbps = 0, bw_fraction = 0, roofline = 0, weights_ceiling = 0;
     EnergySample energy;
-    int tokens = 0;
+    int tokens = 0;                        // decoded tokens in all (tokens per rep × reps)
+    double decode_min = 0, decode_max = 0;  // range of the reps' tok/s (decode_tps is the median)
     engine::EngineProfile prof;
 };
 
 Row bench_file(const std::string& label, const std::string& path, kernels::StateType state, int prompt_n, int tokens,
-               int block, double bw_gbps, double update_gbps, double wpc) {
+               int reps, int block, double bw_gbps, double update_gbps, double wpc) {
     Row r;
     r.label = label;
     r.state = kernels::state_type_name(state);
@@ -133,16 +136,22 @@ Row bench_file(const std::string& label, const std::string& path, kernels::State
     r.prefill_tps = prompt_n / (now_s() - t0);
     eng->set_profiling(true);
     CpuEnergyMeter meter(wpc);
-    t0 = now_s();
-    for (int i = 0; i < tokens; ++i) {
-        const int t = (int)(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        logits = eng->step(t);
+    std::vector<double> tps;
+    for (int rep = 0; rep < reps; ++rep) {
+        t0 = now_s();
+        for (int i = 0; i < tokens; ++i) {
+            const int t = (int)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            logits = eng->step(t);
+        }
+        tps.push_back(tokens / (now_s() - t0));
     }
-    const double dt = now_s() - t0;
     r.energy = meter.elapsed();
-    r.tokens = tokens;
+    r.tokens = tokens * reps;
     r.prof = eng->profile();
-    r.decode_tps = tokens / dt;
+    std::sort(tps.begin(), tps.end());
+    r.decode_tps = tps[tps.size() / 2];
+    r.decode_min = tps.front();
+    r.decode_max = tps.back();
     r.mb_per_token = eng->weight_bytes_per_token() / 1e6;
     r.state_mb = eng->state_bytes() / 1e6;
     r.achieved_gbps = eng->weight_bytes_per_token() * r.decode_tps / 1e9;
@@ -219,9 +228,11 @@ int run_bench_cpu(const Args& args) {
         std::fputs(kHelp, stdout);
         return 0;
     }
-    opt.check_known({"shape", "model", "tokens", "prompt", "prefill-block", "state", "error-tokens", "threads", "isa",
+    opt.check_known({"shape", "model", "tokens", "reps", "prompt", "prefill-block", "state", "error-tokens", "threads", "isa",
                      "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "kernels", "help"});
     const int tokens = (int)opt.get_int("tokens", 32), prompt_n = (int)opt.get_int("prompt", 32);
+    const int reps = (int)opt.get_int("reps", 5);
+    if (reps < 1 || reps > 1000) throw std::invalid_argument("--reps must be in [1, 1000]");
     const int block = (int)opt.get_int("prefill-block", 32), err_tokens = (int)opt.get_int("error-tokens", 64);
     if (tokens < 1 || prompt_n < 1 || block < 1 || err_tokens < 0)
         throw std::invalid_argument("--tokens, --prompt and --prefill-block must be >= 1, --error-tokens >= 0");
@@ -276,15 +287,17 @@ int run_bench_cpu(const Args& args) {
             std::vector<int> bins;
             for (const auto& k : shape_kernels) {
                 engine::set_binary_kernel(k);
-                rows.push_back(bench_file(shape + " binary " + k, files[0].string(), st, prompt_n, tokens, block,
+                rows.push_back(bench_file(shape + " binary " + k, files[0].string(), st, prompt_n, tokens, reps, block,
                                           bw.best_gbps, ubw.best_gbps, wpc));
                 bins.push_back((int)rows.size() - 1);
-                std::printf("  %s, %s state: %.2f tok/s\n", rows.back().label.c_str(), sn.c_str(), rows.back().decode_tps);
+                std::printf("  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
+                            rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
                 std::fflush(stdout);
             }
-            rows.push_back(bench_file(shape + " fp16", files[1].string(), st, prompt_n, tokens, block, bw.best_gbps,
+            rows.push_back(bench_file(shape + " fp16", files[1].string(), st, prompt_n, tokens, reps, block, bw.best_gbps,
                                       ubw.best_gbps, wpc));
-            std::printf("  %s, %s state: %.2f tok/s\n", rows.back().label.c_str(), sn.c_str(), rows.back().decode_tps);
+            std::printf("  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
+                        rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
             std::fflush(stdout);
             for (int bi : bins) pairs.push_back({bi, (int)rows.size() - 1});
         }
@@ -293,7 +306,7 @@ int run_bench_cpu(const Args& args) {
     const auto models = eval::split_list(opt.get("model"));
     for (const auto& m : models)
         for (auto st : states)
-            rows.push_back(bench_file(fs::path(m).filename().string(), m, st, prompt_n, tokens, block, bw.best_gbps,
+            rows.push_back(bench_file(fs::path(m).filename().string(), m, st, prompt_n, tokens, reps, block, bw.best_gbps,
                                       ubw.best_gbps, wpc));
 
     std::printf("\n%-20s %-7s %-6s %7s %9s %9s %9s %9s %8s %7s %7s %8s %9s\n", "model", "weights", "state", "file GB",
@@ -313,11 +326,11 @@ int run_bench_cpu(const Args& args) {
     if (any_cached)
         std::printf("(in cache: weights + state under twice the %ld MB last-level cache; its %%BW figures are not DRAM figures)\n",
                     l3 >> 20);
-    std::printf("(decode/s: greedy decode; pre1/s: prompt of %d tokens fed token by token; preB/s: the same prompt in blocks\n"
-                " of %d tokens; MB/tok, GB/s and %%BW w: weight bytes only, against the read bandwidth; %%roof: against the\n"
+    std::printf("(decode/s: greedy decode, median of %d reps of %d tokens; pre1/s: prompt of %d tokens fed token by token;\n"
+                " preB/s: the same prompt in blocks of %d tokens; MB/tok, GB/s and %%BW w: weight bytes only, against the read bandwidth; %%roof: against the\n"
                 " memory-bound time of a token, its weights at the read bandwidth plus its SSM+conv state read and written\n"
                 " at the update bandwidth; state MB of",
-                prompt_n, block);
+                reps, tokens, prompt_n, block);
     for (const auto& r : rows) std::printf(" %s/%s %.1f;", r.label.c_str(), r.state.c_str(), r.state_mb);
     std::printf(")\n");
 
