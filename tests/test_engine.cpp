@@ -7,6 +7,7 @@
 
 #include "tests/TestUtil.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -301,7 +302,9 @@ TEST(Engine, SixteenBitStateStaysCloseToLibTorch) {
         auto P = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32,
                             std::string("state_") + kernels::state_type_name(st), o);
         EXPECT_LT(P.max_rel, st == kernels::StateType::BF16 ? 2e-2 : 5e-3) << kernels::state_type_name(st);
-        auto P32 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "state_f32_ref");
+        engine::EngineOptions o32;
+        o32.state = kernels::StateType::F32;
+        auto P32 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "state_f32_ref", o32);
         EXPECT_GT(P.max_rel, P32.max_rel) << "the 16-bit state made no difference: is the option applied?";
     }
 }
@@ -314,6 +317,9 @@ TEST(Engine, StatePrecisionHalvesTheStateAndCanBeSwitched) {
     auto eng = engine::Engine::load((dir / "m.bmd").string());
     const uint64_t conv = 4ull * cfg.n_layer * cfg.conv_dim() * cfg.ssm.d_conv;
     const uint64_t ssm = (uint64_t)cfg.n_layer * cfg.nheads() * cfg.ssm.headdim * cfg.ssm.d_state;
+    EXPECT_EQ(eng->state_precision(), kernels::StateType::F16);  // the default
+    EXPECT_EQ(eng->state_bytes(), conv + 2 * ssm);
+    eng->set_state_precision(kernels::StateType::F32);
     EXPECT_EQ(eng->state_bytes(), conv + 4 * ssm);
     const auto l32 = eng->prefill({1, 2, 3, 4});
     eng->set_state_precision(kernels::StateType::BF16);
@@ -324,6 +330,55 @@ TEST(Engine, StatePrecisionHalvesTheStateAndCanBeSwitched) {
     eng->set_state_precision(kernels::StateType::F32);
     EXPECT_EQ(eng->prefill({1, 2, 3, 4}), l32);
     EXPECT_THROW(eng->set_prefill_block(0), std::invalid_argument);
+    bimamba::remove_tree(dir);
+}
+
+// An f16 state that nears its range: a model whose SSM barely decays
+// (A ≈ 0) and whose inputs are large accumulates past 32768 within a few
+// dozen tokens. The default (f16) engine must notice, switch to float32 and
+// re-feed the sequence: from then on its logits are exactly the f32 engine's,
+// finite, through prefill and decoding alike.
+TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
+    auto dir = temp_dir("f16range");
+    auto cfg = tiny(Binarize::None, false);
+    auto model = make_model(cfg, 5);
+    {
+        torch::NoGradGuard ng;
+        for (auto& [name, t] : model->named_tensors()) {
+            auto ends = [&](const std::string& x) { return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0; };
+            if (ends("A_log")) t.fill_(-30.0);  // A = -e^-30: no decay
+            else if (ends("dt_bias")) t.fill_(10.0);  // dt = softplus(10) ≈ 10
+            else if (ends("in_proj.weight")) {
+                t.mul_(30.0);
+                t.narrow(0, t.size(0) - cfg.nheads(), cfg.nheads()).zero_();  // the dt rows: dt = softplus(dt_bias)
+            }
+        }
+    }
+    save_model(model, dir.string());
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    engine::EngineOptions o32;
+    o32.state = kernels::StateType::F32;
+    auto e16 = engine::Engine::load((dir / "m.bmd").string());
+    auto e32 = engine::Engine::load((dir / "m.bmd").string(), o32);
+    std::mt19937 rng(8);
+    std::vector<int> prompt(120);
+    for (auto& t : prompt) t = (int)(rng() % cfg.vocab_size);
+    EXPECT_EQ(e16->prefill(prompt), e32->prefill(prompt));  // batched prefill crosses the limit
+    EXPECT_EQ(e16->state_fallbacks(), 1);
+    EXPECT_EQ(e16->state_precision(), kernels::StateType::F32);
+    for (int i = 0; i < 5; ++i) {
+        const auto& a = e16->step(i);
+        EXPECT_EQ(a, e32->step(i));
+        for (float v : a) ASSERT_TRUE(std::isfinite(v));
+    }
+    // Token by token from a fresh engine: the fallback happens inside step().
+    auto f16 = engine::Engine::load((dir / "m.bmd").string());
+    e32->reset();
+    std::vector<float> a, b;
+    for (int t : prompt) a = f16->step(t), b = e32->step(t);
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(f16->state_fallbacks(), 1);
+    EXPECT_EQ(f16->history(), e32->history());
     bimamba::remove_tree(dir);
 }
 

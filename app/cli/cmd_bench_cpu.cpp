@@ -45,7 +45,8 @@ const char* kHelp =
     "                      reported with the range (default 5: robust to a busy neighbour for a moment)\n"
     "  --prompt N          prompt tokens for the prefill measurement (default 32)\n"
     "  --prefill-block N   tokens per block of batched prefill (default 32; compared with token by token)\n"
-    "  --state LIST        SSM state precisions to run (f32, bf16, f16; default f32,bf16)\n"
+    "  --state LIST        SSM state precisions to run (f16, f32, bf16; default f16,f32: the engine's\n"
+    "                      default first)\n"
     "  --error-tokens N    greedy tokens of the state-precision error measurement on --model files (default 64)\n"
     "  --threads N         worker threads (default: all cores)\n"
     "  --isa NAME          kernel path: auto (default: AVX-512 for the i16lut kernel where present,\n"
@@ -238,7 +239,7 @@ int run_bench_cpu(const Args& args) {
         throw std::invalid_argument("--tokens, --prompt and --prefill-block must be >= 1, --error-tokens >= 0");
     const double wpc = opt.get_double("watts-per-core", 5.0);
     std::vector<kernels::StateType> states;
-    for (const auto& s : eval::split_list(opt.get("state", "f32,bf16"))) states.push_back(kernels::state_type_from_string(s));
+    for (const auto& s : eval::split_list(opt.get("state", "f16,f32"))) states.push_back(kernels::state_type_from_string(s));
     if (states.empty()) throw std::invalid_argument("--state needs at least one precision");
     if (opt.has("threads")) {
         const long long n = opt.get_int("threads", 1);

@@ -30,7 +30,8 @@ const char* kHelp =
     "  --max-tokens N          per reply (default 128)\n"
     "  --stop LIST             extra stop strings, comma-separated (\\, for a comma, \\n for a newline);\n"
     "                          \"\\nUser:\" always stops\n"
-    "  --state f32|bf16|f16    SSM state precision (default f32, exact; 16-bit halves the state traffic)\n"
+    "  --state f16|f32|bf16    SSM state precision (default f16: half the traffic of f32, which is exact;\n"
+    "                          an f16 state nearing its range switches to f32 by itself)\n"
     "  --kernel i16lut|lut3    ±1 kernel: i16lut (default; input quantized to int16 per 32 columns,\n"
     "                          logits within 1e-3 of the exact product) or lut3 (float tables, exact)\n"
     "  --watts-per-core W      assumption of the energy estimate where RAPL is absent (default 5)\n"
@@ -65,7 +66,7 @@ int run_chat(const Args& args) {
 
     engine::set_binary_kernel(opt.get("kernel", engine::kDefaultBinaryKernel));
     engine::EngineOptions eo;
-    eo.state = kernels::state_type_from_string(opt.get("state", "f32"));
+    eo.state = kernels::state_type_from_string(opt.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
     auto eng = engine::Engine::load(opt.require("model"), eo);
     CpuEnergyMeter meter(wpc);
     const Tokenizer& tok = eng->tokenizer();

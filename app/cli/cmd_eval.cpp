@@ -42,7 +42,7 @@ const char* kHelp =
     "  --threads N         CPU threads (LibTorch and the CPU engine)\n"
     "  --binary-kernel LIST  deployment files: ±1 kernels to evaluate, one row each (i16lut, lut3, xor;\n"
     "                      default i16lut, the engine's default)\n"
-    "  --state S           deployment files: SSM state precision f32 (default), bf16 or f16\n"
+    "  --state S           deployment files: SSM state precision f16 (default), f32 or bf16\n"
     "  --out FILE          results JSON; FILE.md and FILE.csv beside it (default eval_results.json)\n"
     "  --quiet             no progress bars\n";
 
@@ -76,7 +76,7 @@ int run_eval(const Args& args) {
     const auto engine_kernels = eval::split_list(o.get("binary-kernel", engine::kDefaultBinaryKernel));
     for (const auto& k : engine_kernels) engine::set_binary_kernel(k);  // validates the names
     engine::EngineOptions eng_opt;
-    eng_opt.state = kernels::state_type_from_string(o.get("state", "f32"));
+    eng_opt.state = kernels::state_type_from_string(o.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
     const bool quiet = o.has("quiet");
     std::vector<TaskSpec> tasks;
     for (auto& s : eval::split_list(o.require("tasks"))) tasks.push_back(parse_task(s));

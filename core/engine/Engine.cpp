@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -28,6 +29,9 @@ using Clock = std::chrono::steady_clock;
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 std::string g_binary_kernel = kDefaultBinaryKernel;
+
+// An f16 state value beyond this (half of float16's 65504) triggers the f32 fallback.
+constexpr float kF16StateLimit = 32768.0f;
 
 // After repacking, the file's copy of the signs is not read again: drop its
 // pages from this process (they stay in the page cache, re-read on demand).
@@ -398,10 +402,27 @@ void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, c
         if (opt_.state == kernels::StateType::F32)
             kernels::ssm_head_step(ssm_state_.data() + layer_off + h * per_head, hd, ns, dA, dth, x + (size_t)h * hd,
                                    B + (size_t)g * ns, C + (size_t)g * ns, L.D[h], y + (size_t)h * hd);
-        else
-            kernels::ssm_head_step16(ssm_state16_.data() + layer_off + h * per_head, opt_.state, hd, ns, dA, dth,
-                                     x + (size_t)h * hd, B + (size_t)g * ns, C + (size_t)g * ns, L.D[h], y + (size_t)h * hd);
+        else {
+            const float m = kernels::ssm_head_step16(ssm_state16_.data() + layer_off + h * per_head, opt_.state, hd, ns, dA,
+                                                     dth, x + (size_t)h * hd, B + (size_t)g * ns, C + (size_t)g * ns, L.D[h],
+                                                     y + (size_t)h * hd);
+            if (opt_.state == kernels::StateType::F16 && !(m <= kF16StateLimit)) f16_near_overflow_ = true;
+        }
     }
+}
+
+void Engine::fall_back_to_f32_state() {
+    f16_near_overflow_ = false;
+    const std::vector<int> seq = history_;
+    std::fprintf(stderr,
+                 "[bimamba] the float16 SSM state passed %g (float16 ends at 65504): this engine now keeps a float32 "
+                 "state and re-feeds the %zu tokens of the sequence\n",
+                 (double)kF16StateLimit, seq.size());
+    ++state_fallbacks_;
+    opt_.state = kernels::StateType::F32;
+    alloc_state();
+    reset();
+    prefill(seq);  // float32 from the start: the same logits as an f32 engine
 }
 
 void Engine::layer_step(int li, float* res) {
@@ -542,6 +563,7 @@ const std::vector<float>& Engine::step(int token) {
         ++prof_.tokens;
     }
     history_.push_back(token);
+    if (f16_near_overflow_) fall_back_to_f32_state();
     return logits_;
 }
 
@@ -557,6 +579,7 @@ const std::vector<float>& Engine::prefill(const std::vector<int>& tokens) {
     }
     const int n = (int)tokens.size(), B = opt_.prefill_block;
     for (int i = 0; i < n; i += B) prefill_block_run(tokens.data() + i, std::min(B, n - i), i + B >= n);
+    if (f16_near_overflow_) fall_back_to_f32_state();
     return logits_;
 }
 

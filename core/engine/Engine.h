@@ -4,6 +4,7 @@
 // conv + SSM state per layer. Binarized projections use the bit-packed GEMV
 // y = S·(α⊙x) + (β·x); unbinarized ones run in fp16 or fp32 from the file,
 // so the same engine is the baseline for every ratio.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -51,9 +52,14 @@ struct Projection {
 
 // Options of Engine::load.
 struct EngineOptions {
-    // Storage of the SSM state: f32 (exact, default) or bf16/f16 (half the
-    // state traffic per token; arithmetic stays fp32, rounding on store).
-    kernels::StateType state = kernels::StateType::F32;
+    // Storage of the SSM state (arithmetic stays fp32, rounding on store):
+    // f16 (default, as llama.cpp's f16 KV cache: half the traffic of f32, the
+    // state being as large as the packed weights at 780M; logits ~2e-4 from
+    // f32 on trained models), f32 (exact) or bf16 (float range, ~10x the f16
+    // error). An f16 state that reaches half of float16's range (32768) makes
+    // the engine switch to f32 and re-feed the sequence (state_fallbacks()):
+    // the result is then exactly the f32 engine's.
+    kernels::StateType state = kernels::StateType::F16;
     // Prompt tokens processed together by prefill() (layer by layer, each
     // weight read once per block); 1 = token by token.
     int prefill_block = 32;
@@ -104,6 +110,8 @@ public:
 
     // Recurrent state: precision and bytes (conv + SSM; read and written once per token).
     kernels::StateType state_precision() const { return opt_.state; }
+    // Times an f16 state neared its range and the engine moved to f32 (0 normally).
+    int state_fallbacks() const { return state_fallbacks_; }
     void set_state_precision(kernels::StateType t);  // also resets the state
     uint64_t state_bytes() const;
     int prefill_block() const { return opt_.prefill_block; }
@@ -165,6 +173,10 @@ private:
     // huge-page buffer; the file's pages of them are released.
     kernels::HugeBuffer hot_;
     void place_hot_weights();
+    // Set by ssm_heads (on any thread) when an f16 state value passes kF16StateLimit.
+    std::atomic<bool> f16_near_overflow_{false};
+    int state_fallbacks_ = 0;
+    void fall_back_to_f32_state();
     std::vector<float> residual_, h_, zxbcdt_, xbc_, y_, out_, scratch_, logits_;
     std::vector<int> history_;
     // Prefill block buffers (T tokens each), allocated on first use.

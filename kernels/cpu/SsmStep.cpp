@@ -1,5 +1,6 @@
 #include "kernels/cpu/SsmStep.h"
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -37,9 +38,10 @@ void ssm_head_step_ref(float* s, int hd, int ns, float dA, float dt, const float
     }
 }
 
-void ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
-                         const float* C, float D, float* y) {
+float ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                          const float* C, float D, float* y) {
     const bool bf = t == StateType::BF16;
+    float vmax = 0;
     for (int p = 0; p < hd; ++p) {
         const float dx = dt * x[p];
         uint16_t* sp = s + (size_t)p * ns;
@@ -48,10 +50,12 @@ void ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, flo
             const float old = bf ? bf16_to_float(sp[n]) : half_to_float(sp[n]);
             const float v = old * dA + dx * B[n];
             sp[n] = bf ? float_to_bf16(v) : float_to_half(v);
+            vmax = std::fmax(vmax, std::fabs(v));
             acc += v * C[n];
         }
         y[p] = acc + D * x[p];
     }
+    return vmax;
 }
 
 void ssm_head_step(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
@@ -60,10 +64,10 @@ void ssm_head_step(float* s, int hd, int ns, float dA, float dt, const float* x,
     ssm_head_step_ref(s, hd, ns, dA, dt, x, B, C, D, y);
 }
 
-void ssm_head_step16(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
-                     const float* C, float D, float* y) {
+float ssm_head_step16(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                      const float* C, float D, float* y) {
     if (use_avx2()) return ssm_head_step16_avx2(s, t, hd, ns, dA, dt, x, B, C, D, y);
-    ssm_head_step16_ref(s, t, hd, ns, dA, dt, x, B, C, D, y);
+    return ssm_head_step16_ref(s, t, hd, ns, dA, dt, x, B, C, D, y);
 }
 
 }  // namespace bimamba::kernels

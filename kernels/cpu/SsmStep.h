@@ -7,7 +7,9 @@
 //
 // The state may also be stored in 16 bits (bf16 or fp16) to halve that
 // traffic: the arithmetic stays fp32 (load, widen, update, y from the fp32
-// value, round to nearest even on store). float32 is the exact default.
+// value, round to nearest even on store). The 16-bit steps return the largest
+// |value| they stored (before rounding) so the caller can see an fp16 state
+// approach its range (65504) and fall back to float32 (core/engine/Engine.h).
 #include <cstdint>
 #include <string>
 
@@ -24,14 +26,14 @@ void ssm_head_step_avx2(float* s, int hd, int ns, float dA, float dt, const floa
                         float D, float* y);
 // 16-bit state (`t` = BF16 or F16); the reference rounds with the scalar
 // converters of core/base/Safetensors.h (the AVX2 path must agree bit for bit).
-void ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
-                         const float* C, float D, float* y);
-void ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+float ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
                           const float* C, float D, float* y);
+float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                           const float* C, float D, float* y);
 // Dispatches on the active ISA (Gemv.h).
 void ssm_head_step(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                    float D, float* y);
-void ssm_head_step16(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
-                     const float* C, float D, float* y);
+float ssm_head_step16(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                      const float* C, float D, float* y);
 
 }  // namespace bimamba::kernels

@@ -1,5 +1,7 @@
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "kernels/cpu/Half.h"
 #include "kernels/cpu/SsmStep.h"
 
@@ -55,10 +57,12 @@ inline void store_state8(uint16_t* p, __m256 v, bool bf) {
 }
 }  // namespace
 
-void ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
-                          const float* C, float D, float* y) {
+float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                           const float* C, float D, float* y) {
     const bool bf = t == StateType::BF16;
-    const __m256 vdA = _mm256_set1_ps(dA);
+    const __m256 vdA = _mm256_set1_ps(dA), absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 vmax = _mm256_setzero_ps();
+    float smax = 0;
     const int full = ns & ~7;
     for (int p = 0; p < hd; ++p) {
         const float dx = dt * x[p];
@@ -68,6 +72,7 @@ void ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, fl
         for (int n = 0; n < full; n += 8) {
             const __m256 v = _mm256_fmadd_ps(load_state8(sp + n, bf), vdA, _mm256_mul_ps(vdx, _mm256_loadu_ps(B + n)));
             store_state8(sp + n, v, bf);
+            vmax = _mm256_max_ps(vmax, _mm256_and_ps(v, absmask));  // (a NaN v is dropped here; the range is what matters)
             acc = _mm256_fmadd_ps(v, _mm256_loadu_ps(C + n), acc);
         }
         __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
@@ -78,10 +83,15 @@ void ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, fl
             const float old = bf ? bf16_to_float(sp[n]) : half_to_float(sp[n]);
             const float v = old * dA + dx * B[n];
             sp[n] = bf ? float_to_bf16(v) : float_to_half(v);
+            smax = std::fmax(smax, std::fabs(v));
             tsum += v * C[n];
         }
         y[p] = tsum + D * x[p];
     }
+    alignas(32) float m[8];
+    _mm256_store_ps(m, vmax);
+    for (float v : m) smax = std::fmax(smax, v);
+    return smax;
 }
 
 }  // namespace bimamba::kernels
