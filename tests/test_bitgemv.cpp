@@ -322,8 +322,17 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
                 for (auto& v : C) v = n(rng);
                 const float dA = 0.8f + 0.01f * step, dt = 0.3f, D = 0.7f;
                 b = a;  // each step from the same state (one flipped rounding would otherwise carry on)
-                ssm_head_step16_ref(a.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
-                ssm_head_step16_avx2(b.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
+                // Both return the largest |new value| (the f16 range guard): against float64 of the old state.
+                double want_max = 0;
+                for (int p = 0; p < hd; ++p)
+                    for (int k = 0; k < ns; ++k) {
+                        const double old = t == StateType::BF16 ? st::bf16_to_f32(a[p * ns + k]) : st::f16_to_f32(a[p * ns + k]);
+                        want_max = std::max(want_max, std::fabs(old * dA + (double)dt * x[p] * B[k]));
+                    }
+                const float ma = ssm_head_step16_ref(a.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
+                const float mb = ssm_head_step16_avx2(b.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
+                EXPECT_NEAR(ma, want_max, 1e-5 * want_max + 1e-6);
+                EXPECT_NEAR(mb, want_max, 1e-5 * want_max + 1e-6);
                 for (int p = 0; p < hd; ++p) {
                     max_diff_y = std::max(max_diff_y, (double)std::fabs(ya[p] - yb[p]));
                     max_y = std::max(max_y, (double)std::fabs(ya[p]));
