@@ -274,16 +274,9 @@ void Engine::place_hot_weights() {
     std::vector<Slot> slots;
     for (auto& l : layers_)
         for (Projection* p : {&l.in_proj, &l.out_proj}) {
-            if (p->i16)
-                slots.push_back({p->i16->data.data(), p->i16->data.size(), false, [m = p->i16](const uint8_t* d) {
-                                     m->placed = d;
-                                     std::vector<uint8_t>().swap(m->data);
-                                 }});
-            else if (p->lut)
-                slots.push_back({p->lut->data.data(), p->lut->data.size(), false, [m = p->lut](const uint8_t* d) {
-                                     m->placed = d;
-                                     std::vector<uint8_t>().swap(m->data);
-                                 }});
+            kernels::RepackedBits* bits = p->i16 ? static_cast<kernels::RepackedBits*>(p->i16.get()) : p->lut.get();
+            if (bits)
+                slots.push_back({bits->data.data(), bits->data.size(), false, [bits](const uint8_t* d) { bits->place(d); }});
             else if (p->kind == Projection::Kind::F16)
                 slots.push_back({p->w16, (size_t)p->rows * p->cols * 2, true,
                                  [p](const uint8_t* d) { p->w16 = reinterpret_cast<const uint16_t*>(d); }});
@@ -419,9 +412,7 @@ void Engine::fall_back_to_f32_state() {
                  "state and re-feeds the %zu tokens of the sequence\n",
                  (double)kF16StateLimit, seq.size());
     ++state_fallbacks_;
-    opt_.state = kernels::StateType::F32;
-    alloc_state();
-    reset();
+    set_state_precision(kernels::StateType::F32);  // a fresh, empty float32 state
     prefill(seq);  // float32 from the start: the same logits as an f32 engine
 }
 

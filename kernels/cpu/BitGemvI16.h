@@ -34,15 +34,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/RepackedBits.h"
+
 namespace bimamba::kernels {
 
 constexpr int kI16ChunkCols = 32;  // columns per int16 chunk (one scale each)
 
-struct I16LutMatrix {
+struct I16LutMatrix : RepackedBits {
     int rows = 0, cols = 0, blocks = 0, groups = 0, pairs = 0;
-    std::vector<uint8_t> data;          // as repacked
-    const uint8_t* placed = nullptr;    // the same bytes moved elsewhere (the engine's huge-page arena); data is then empty
-    const uint8_t* bytes() const { return placed ? placed : data.data(); }
     bool neg(int r, int c) const {
         const int b = r / 32, g = c / 4, p = g / 2;
         const uint8_t byte = bytes()[((size_t)b * pairs + p) * 32 + r % 32];

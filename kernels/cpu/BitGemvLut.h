@@ -17,13 +17,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/RepackedBits.h"
+
 namespace bimamba::kernels {
 
-struct Lut3Matrix {
+struct Lut3Matrix : RepackedBits {
     int rows = 0, cols = 0, tiles = 0, quads = 0, groups = 0;
-    std::vector<uint8_t> data;          // as repacked
-    const uint8_t* placed = nullptr;    // the same bytes moved elsewhere (the engine's huge-page arena); data is then empty
-    const uint8_t* bytes() const { return placed ? placed : data.data(); }
     // Sign bit of (r, c) in the tiled layout (the definition; used by the reference).
     bool neg(int r, int c) const {
         const int t = r / 8, g = c / 3, bit = 3 * (r % 8) + c % 3;
