@@ -1,7 +1,7 @@
 #pragma once
 // Helpers shared by the GoogleTest suites: scratch folders under the system
 // temp dir, one root per test program and process, removed with everything
-// in it when the program exits; and a file writer.
+// in it when the program exits; a file writer; a prepared training corpus.
 #include <errno.h>  // program_invocation_short_name (GNU)
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/base/FileUtil.h"
+#include "core/data/Prepare.h"
 
 namespace bimamba::test {
 
@@ -38,6 +39,22 @@ inline std::string fresh_dir(const std::string& name) {
 inline void write_text(const std::string& path, const std::string& bytes) {
     std::ofstream f(path, std::ios::binary);
     f.write(bytes.data(), (std::streamsize)bytes.size());
+}
+
+// The first `chars` characters of Tiny Shakespeare (the shared test data),
+// written to dir/shakespeare.txt and prepared (paragraphs, a `vocab`-piece
+// tokenizer, 5 % validation) into dir/data; returns that folder.
+inline std::string prepare_shakespeare(const std::string& dir, size_t chars, int vocab) {
+    write_text(dir + "/shakespeare.txt",
+               bimamba::read_file(std::string(BIMAMBA_SHARED_DATA) + "/tinyshakespeare/input.txt").substr(0, chars));
+    bimamba::PrepareOptions p;
+    p.corpus.paths = {dir + "/shakespeare.txt"};
+    p.corpus.unit = bimamba::DocUnit::Paragraph;
+    p.out_dir = dir + "/data";
+    p.tokenizer.vocab_size = vocab;
+    p.val_fraction = 0.05;
+    bimamba::prepare_corpus(p);
+    return p.out_dir;
 }
 
 }  // namespace bimamba::test

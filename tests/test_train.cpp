@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/base/FileUtil.h"
+#include "tests/TestUtil.h"
 #include "core/data/Prepare.h"
 #include "core/model/Checkpoint.h"
 #include "core/data/TokenDataset.h"
@@ -32,18 +33,8 @@ std::string g_root, g_data;
 class TrainTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
-        g_root = (fs::temp_directory_path() / ("bimamba_test_train_" + std::to_string(getpid()))).string();
-        bimamba::remove_tree(g_root);
-        fs::create_directories(g_root);
-        std::string text = read_file(std::string(BIMAMBA_SHARED_DATA) + "/tinyshakespeare/input.txt").substr(0, 300000);
-        std::ofstream(g_root + "/shakespeare.txt") << text;
-        PrepareOptions p;
-        p.corpus.paths = {g_root + "/shakespeare.txt"};
-        p.corpus.unit = DocUnit::Paragraph;
-        p.out_dir = g_data = g_root + "/data";
-        p.tokenizer.vocab_size = 512;
-        p.val_fraction = 0.05;
-        prepare_corpus(p);
+        g_root = test::fresh_dir("train");
+        g_data = test::prepare_shakespeare(g_root, 300000, 512);
     }
     static void TearDownTestSuite() { bimamba::remove_tree(g_root); }
 
