@@ -139,12 +139,12 @@ int run_eval(const Args& args) {
         auto [label, mpath] = eval::label_and_path(mspec);
         if (std::filesystem::path(mpath).extension() == ".bmd") {
             // A deployment file: the CPU engine, once per requested ±1 kernel.
+            std::shared_ptr<Tokenizer> own;
+            if (o.has("tokenizer")) own = Tokenizer::load(o.get("tokenizer"));
             for (const auto& k : engine_kernels) {
                 engine::set_binary_kernel(k);
                 std::shared_ptr<engine::Engine> eng = engine::Engine::load(mpath, eng_opt);
-                std::shared_ptr<Tokenizer> own;
-                if (o.has("tokenizer")) own = Tokenizer::load(o.get("tokenizer"));
-                else if (!eng->has_tokenizer())
+                if (!own && !eng->has_tokenizer())
                     throw std::invalid_argument("deployment file '" + mpath + "' has no tokenizer inside; pass --tokenizer");
                 const Tokenizer& tk = own ? *own : eng->tokenizer();
                 const bool binary = eng->weight_kind() == "binary";
