@@ -14,12 +14,18 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 TORCH_VERSION=2.11.0
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
+# Everything the build, the tests, the GUI and the scripts use, named
+# explicitly: apt runs with --no-install-recommends, so a package that is only
+# recommended (libqt6opengl6-dev by qt6-base-dev, say) must be listed here.
+APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git ca-certificates
   python3 python3-venv python3-pip
-  qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev libqt6sql6-sqlite
-  libqcustomplot-dev libqcustomplot2.1-qt6 libgl-dev
+  qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-charts-dev qt6-svg-dev libqt6sql6-sqlite
+  libqcustomplot-dev libgl-dev
+  fontconfig fonts-dejavu-core
   libhdf5-dev hdf5-tools libsentencepiece-dev nlohmann-json3-dev
   libgtest-dev libtomlplusplus-dev libsimde-dev xvfb xauth fortunes)
+
+die() { printf '\033[1m[setup]\033[0m error: %s\n' "$*" >&2; exit 1; }
 
 install_packages() {
   local missing=()
@@ -27,13 +33,26 @@ install_packages() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && { log "Debian packages: all present"; return; }
-  if ! command -v apt-get >/dev/null; then
-    log "missing packages (${missing[*]}) and no apt-get: install them yourself"; exit 1
+  command -v apt-get >/dev/null ||
+    die "no apt-get on this system: install these packages (or your system's equivalents) yourself: ${missing[*]}; then run again (Torch_DIR=... to use your own LibTorch 2.11)"
+  local SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "not root and no sudo: as root, run: apt-get install ${missing[*]}"
+    sudo -n true 2>/dev/null || log "sudo will ask for your password to install: ${missing[*]}"
+    SUDO="sudo"
   fi
-  local SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   log "installing: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $SUDO apt-get update -qq >/tmp/bimamba-apt-update.log 2>&1 ||
+    die "apt-get update failed (no network to the package registry?): see /tmp/bimamba-apt-update.log"
+  local unknown=()
+  for p in "${missing[@]}"; do
+    [ -n "$(apt-cache policy "$p" 2>/dev/null | grep -m1 'Candidate:' | grep -v '(none)')" ] || unknown+=("$p")
+  done
+  [ ${#unknown[@]} -eq 0 ] ||
+    die "this system's package lists have no ${unknown[*]}: supported are Debian 12 and 13 (README, 'Other systems')"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >/tmp/bimamba-apt-install.log 2>&1 || { tail -5 /tmp/bimamba-apt-install.log >&2;
+      die "apt-get install failed: see /tmp/bimamba-apt-install.log"; }
 }
 
 find_torch() {
@@ -45,9 +64,10 @@ find_torch() {
   local VENV="$ROOT/.venv"
   if ! "$VENV/bin/python" -c "import torch,sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null; then
     log "LibTorch: installing torch==$TORCH_VERSION into $VENV (a large download, once)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q "torch==$TORCH_VERSION" numpy
+    python3 -m venv "$VENV" || die "python3 -m venv failed (is python3-venv installed?)"
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+    "$VENV/bin/pip" install -q "torch==$TORCH_VERSION" numpy ||
+      die "could not install torch==$TORCH_VERSION from PyPI (no network to PyPI, or no wheel for $(python3 -V 2>&1) on $(uname -m)); set Torch_DIR to a LibTorch 2.11 instead"
   fi
   TORCH_PREFIX="$("$VENV/bin/python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
   log "LibTorch: $TORCH_PREFIX"
