@@ -19,11 +19,16 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # recommended (libqt6opengl6-dev by qt6-base-dev, say) must be listed here.
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git ca-certificates
   python3 python3-venv python3-pip
-  qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-charts-dev qt6-svg-dev libqt6sql6-sqlite
+  qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev libqt6sql6-sqlite
   libqcustomplot-dev libgl-dev
   fontconfig fonts-dejavu-core
   libhdf5-dev hdf5-tools libsentencepiece-dev nlohmann-json3-dev
   libgtest-dev libtomlplusplus-dev libsimde-dev xvfb xauth fortunes)
+
+# Packages that only some releases split out: installed where the package
+# lists have them (Qt6OpenGL's CMake files: libqt6opengl6-dev on Debian 12,
+# inside qt6-base-dev on Debian 13).
+SPLIT_PACKAGES=(libqt6opengl6-dev)
 
 die() { printf '\033[1m[setup]\033[0m error: %s\n' "$*" >&2; exit 1; }
 
@@ -31,6 +36,10 @@ install_packages() {
   local missing=()
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  for p in "${SPLIT_PACKAGES[@]}"; do  # a split package absent while its release has it
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+    [ -n "$(apt-cache policy "$p" 2>/dev/null | grep -m1 'Candidate:' | grep -v '(none)')" ] && missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && { log "Debian packages: all present"; return; }
   command -v apt-get >/dev/null ||
@@ -44,6 +53,10 @@ install_packages() {
   log "installing: ${missing[*]}"
   $SUDO apt-get update -qq >/tmp/bimamba-apt-update.log 2>&1 ||
     die "apt-get update failed (no network to the package registry?): see /tmp/bimamba-apt-update.log"
+  for p in "${SPLIT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+    [ -n "$(apt-cache policy "$p" 2>/dev/null | grep -m1 'Candidate:' | grep -v '(none)')" ] && missing+=("$p")
+  done
   local unknown=()
   for p in "${missing[@]}"; do
     [ -n "$(apt-cache policy "$p" 2>/dev/null | grep -m1 'Candidate:' | grep -v '(none)')" ] || unknown+=("$p")
