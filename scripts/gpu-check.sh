@@ -4,8 +4,10 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile ddp cpu
-# Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt)
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile ddp cpu study
+# Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt;
+# for `study`, .gpudata/shared/ laid out as ../shared/data with the files
+# studies/paper-small.toml names)
 # and, where the machine lacks them, .deps/ (googletest sources, nlohmann/toml++ headers).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -295,6 +297,23 @@ PY
     echo "ddp bad setup (LOCAL_RANK=5 on $NGPU GPUs) exits $? (expect 1): $(grep -o 'error: .*' "$OUT/ddp_bad.log" | head -1)"
     rm -rf "$W"/*/checkpoints
   fi
+fi
+
+if has study; then
+  # The flagship study (docs/studies.md), resumable: each call runs for at most
+  # STUDY_SECONDS, then the running stage checkpoints and the next call
+  # continues. The workspace stays while the machine is warm.
+  step "study: studies/paper-small.toml"
+  SW="${STUDY_WS:-/tmp/study}"
+  timeout -s TERM "${STUDY_SECONDS:-500}" "$CLI" study run "$ROOT/studies/paper-small.toml" --workspace "$SW" \
+    --set data="$ROOT/.gpudata/shared" ${STUDY_ARGS:-} > "$OUT/study.log" 2>&1
+  echo "study exit $?"; tail -25 "$OUT/study.log"
+  "$CLI" study status "$ROOT/studies/paper-small.toml" --workspace "$SW" --set data="$ROOT/.gpudata/shared"
+  [ -f "$SW/summary.md" ] && cat "$SW/summary.md"
+  # Everything small enough to bring back (no weights; the .bmd in 15 MB parts).
+  (cd "$SW" && tar czf "$OUT/study.tgz" --exclude='*.safetensors' --exclude='*.bmd' --exclude='./data' .)
+  [ -f "$SW/bi-mamba.bmd" ] && (cd "$OUT" && split -b 15M -d "$SW/bi-mamba.bmd" bi-mamba.bmd.part)
+  ls -la "$OUT"
 fi
 
 echo "total $SECONDS s"

@@ -18,7 +18,10 @@
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QFile>
 #include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QProgressBar>
@@ -174,8 +177,23 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
         }
         if (!p.isEmpty() && !ReportExporter::writeCsv(header, rows, p, &err)) info_->setText(err);
     });
-    const QString last = QDir(manager_->workspace()).filePath("eval/eval_results.json");
-    if (QFileInfo::exists(last)) loadResults(last);
+    // The panel's own last results, else the newest results file a study or
+    // a script left in eval/ (one whose models carry "results").
+    QString last = QDir(manager_->workspace()).filePath("eval/eval_results.json");
+    if (!QFileInfo::exists(last)) {
+        last.clear();
+        const auto files = QDir(QDir(manager_->workspace()).filePath("eval")).entryInfoList({"*.json"}, QDir::Files, QDir::Time);
+        for (const auto& fi : files) {
+            QFile f(fi.absoluteFilePath());
+            if (!f.open(QIODevice::ReadOnly)) continue;
+            const QJsonArray models = QJsonDocument::fromJson(f.readAll()).object().value("models").toArray();
+            if (!models.isEmpty() && models.first().toObject().contains("results")) {
+                last = fi.absoluteFilePath();
+                break;
+            }
+        }
+    }
+    if (!last.isEmpty()) loadResults(last);
 }
 
 void EvaluatePanel::setModels(const QStringList& m) { models_->setPlainText(m.join('\n')); }

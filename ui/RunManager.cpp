@@ -2,6 +2,7 @@
 
 #include "ui/MetricsReader.h"
 #include "ui/RunDir.h"
+#include "core/study/Study.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -209,6 +210,8 @@ qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
     r.runDir = dir;
     const QJsonObject meta = rundir::readJsonFile(QDir(dir).filePath(rundir::kWorkbenchMeta));
     r.group = meta.value("group").toString();
+    if (r.group.isEmpty())  // a run a study trained: its stage's group
+        r.group = QString::fromStdString(study::study_group_of_run(workspace_.toStdString(), dir.toStdString()));
     r.preset = meta.value("preset").toString();
     if (meta.value("axes").isObject() && !meta.value("axes").toObject().isEmpty())
         r.axes = QString::fromUtf8(QJsonDocument(meta.value("axes").toObject()).toJson(QJsonDocument::Compact));

@@ -102,8 +102,11 @@ WeightsPanel::WeightsPanel(RunManager* manager, QWidget* parent) : QWidget(paren
 
     // Open the workspace's newest report, if any.
     const QString last = QSettings().value("weights/report").toString();
-    const QString found = !last.isEmpty() && QFileInfo::exists(last) ? last
-                                                                     : ReportExporter::findReport(QDir(manager_->workspace()).filePath("reports"));
+    // (reports/ of the GUI's own exports, else the workspace root, where the
+    // quickstart and a study write report.h5)
+    QString found = !last.isEmpty() && QFileInfo::exists(last) ? last
+                                                               : ReportExporter::findReport(QDir(manager_->workspace()).filePath("reports"));
+    if (found.isEmpty()) found = ReportExporter::findReport(manager_->workspace());
     if (!found.isEmpty()) loadReport(found);
 }
 

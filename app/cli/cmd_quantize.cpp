@@ -6,6 +6,7 @@
 #include <random>
 
 #include "app/cli/Command.h"
+#include "core/data/TokenDataset.h"
 #include "core/data/Tokenizer.h"
 #include "core/eval/CliText.h"
 #include "core/eval/ModelSource.h"
@@ -24,7 +25,8 @@ const char* kHelp =
     "  --method M           rtn | gptq (k-bit) | billm | sign (1-bit)\n"
     "  --bits N             rtn / gptq bits                              (default 4)\n"
     "  --group-size N       rtn / gptq: columns per group; 0 = per channel (default 0)\n"
-    "  --calib FILE         calibration text / JSONL (gptq, billm; optional for rtn/sign: error statistics)\n"
+    "  --calib PATH         calibration text / JSONL, or a prepared corpus folder (its train split)\n"
+    "                       (gptq, billm; optional for rtn/sign: error statistics)\n"
     "  --calib-tokens N     calibration tokens                            (default 32768)\n"
     "  --seqlen N           calibration segment length                    (default 256)\n"
     "  --act-order          gptq: quantize columns by decreasing Hessian diagonal\n"
@@ -67,21 +69,38 @@ int run_quantize(const Args& args) {
     if (o.has("calib")) {
         const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
         if (tok_path.empty()) throw std::invalid_argument("no tokenizer.model found for the calibration text; pass --tokenizer");
-        auto tok = Tokenizer::load(tok_path);
-        auto ids = tok->encode(eval::load_eval_text(o.get("calib"), eval::CorpusProtocol::Raw));
         const int64_t seqlen = o.get_int("seqlen", 256);
         const int64_t n = std::max<int64_t>(1, o.get_int("calib-tokens", 32768) / seqlen);
-        if ((int64_t)ids.size() < seqlen + 1)
-            throw std::invalid_argument("calibration text '" + o.get("calib") + "' has fewer than " +
+        // The calibration stream: a prepared corpus folder's train split (the
+        // teacher's own training data, read from its shards), or a text file.
+        std::shared_ptr<TokenDataset> prepared;
+        std::vector<int> ids;
+        int64_t stream_tokens = 0;
+        if (std::filesystem::is_directory(o.get("calib"))) {
+            prepared = TokenDataset::open(o.get("calib"), "train");
+            stream_tokens = (int64_t)prepared->num_tokens();
+        } else {
+            auto tok = Tokenizer::load(tok_path);
+            ids = tok->encode(eval::load_eval_text(o.get("calib"), eval::CorpusProtocol::Raw));
+            stream_tokens = (int64_t)ids.size();
+        }
+        if (stream_tokens < seqlen + 1)
+            throw std::invalid_argument("calibration data '" + o.get("calib") + "' has fewer than " +
                                         std::to_string(seqlen + 1) + " tokens");
         // Random segments, as GPTQ draws its calibration set.
         std::mt19937_64 rng(o.get_int("seed", 0));
-        std::uniform_int_distribution<int64_t> start(0, (int64_t)ids.size() - seqlen - 1);
+        std::uniform_int_distribution<int64_t> start(0, stream_tokens - seqlen - 1);
         calib = torch::empty({n, seqlen}, torch::kInt64);
         auto a = calib.accessor<int64_t, 2>();
+        std::vector<int32_t> seg(seqlen);
         for (int64_t i = 0; i < n; ++i) {
             const int64_t s = start(rng);
-            for (int64_t t = 0; t < seqlen; ++t) a[i][t] = ids[s + t];
+            if (prepared) {
+                prepared->read((uint64_t)s, (size_t)seqlen, seg.data());
+                for (int64_t t = 0; t < seqlen; ++t) a[i][t] = seg[t];
+            } else {
+                for (int64_t t = 0; t < seqlen; ++t) a[i][t] = ids[s + t];
+            }
         }
         std::filesystem::create_directories(out);
         std::filesystem::copy_file(tok_path, out + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);

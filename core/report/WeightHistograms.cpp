@@ -27,6 +27,40 @@ Histogram weight_histogram(const torch::Tensor& w_in, int bins, double lo, doubl
     return h;
 }
 
+double wasserstein1(const torch::Tensor& a_in, const torch::Tensor& b_in) {
+    torch::NoGradGuard ng;
+    auto a = std::get<0>(a_in.detach().to(torch::kCPU, torch::kFloat64).flatten().sort());
+    auto b = std::get<0>(b_in.detach().to(torch::kCPU, torch::kFloat64).flatten().sort());
+    if (a.numel() == 0 || b.numel() == 0) throw std::invalid_argument("wasserstein1: empty tensor");
+    if (a.numel() != b.numel()) {
+        // Quantile functions on a common grid of midpoints.
+        const int64_t q = 4096;
+        auto p = (torch::arange(q, torch::kFloat64) + 0.5) / q;
+        auto at = [&](const torch::Tensor& s) {
+            return s.index({(p * s.numel()).floor().clamp_max(s.numel() - 1).to(torch::kInt64)});
+        };
+        a = at(a), b = at(b);
+    }
+    return (a - b).abs().mean().item<double>();
+}
+
+std::vector<ModuleDistance> weight_distances(const Mamba2LM& reference, const Mamba2LM& model, const std::vector<int>& layers) {
+    if (reference->config().n_layer != model->config().n_layer)
+        throw std::invalid_argument("weight distances: the models have " + std::to_string(reference->config().n_layer) +
+                                    " and " + std::to_string(model->config().n_layer) + " layers");
+    std::vector<ModuleDistance> out;
+    for (int l : layers) {
+        auto* r = reference->backbone->layers->ptr(l)->as<Mamba2BlockImpl>()->mixer.get();
+        auto* m = model->backbone->layers->ptr(l)->as<Mamba2BlockImpl>()->mixer.get();
+        for (const char* name : {"in_proj", "out_proj"}) {
+            auto rw = std::string(name) == "in_proj" ? r->in_proj->effective_weight() : r->out_proj->effective_weight();
+            auto mw = std::string(name) == "in_proj" ? m->in_proj->effective_weight() : m->out_proj->effective_weight();
+            out.push_back({l, name, wasserstein1(mw, rw), rw.detach().to(torch::kFloat64).std(false).item<double>()});
+        }
+    }
+    return out;
+}
+
 std::vector<int> first_middle_last(int n) {
     std::vector<int> v = {0, n / 2, n - 1};
     v.erase(std::unique(v.begin(), v.end()), v.end());

@@ -36,6 +36,23 @@ struct ModuleHistogram {
 // range over the chosen layers (so layers compare bin by bin).
 std::vector<ModuleHistogram> model_weight_histograms(const Mamba2LM& model, int bins,
                                                      const std::vector<int>& layers = {}, bool common_range = false);
+// Wasserstein-1 (earth mover's) distance between the empirical distributions
+// of two tensors' values: the mean |a_(i) - b_(i)| of their sorted values when
+// both have n elements (exact), else on 4096 quantiles of each. In the
+// weights' own units: how far one weight distribution lies from another (the
+// paper's Figure 2 compared by eye; this is the number).
+double wasserstein1(const torch::Tensor& a, const torch::Tensor& b);
+
+struct ModuleDistance {
+    int layer;
+    std::string module;  // "in_proj" | "out_proj"
+    double w1;           // wasserstein1(model's effective weight, reference's)
+    double ref_std;      // the reference weights' std, to read w1 against
+};
+// Per chosen layer and module: the distance of `model`'s effective weights
+// (Bi-Mamba: α·sign(W)+β) from `reference`'s. The models must share n_layer.
+std::vector<ModuleDistance> weight_distances(const Mamba2LM& reference, const Mamba2LM& model, const std::vector<int>& layers);
+
 // The paper's choice of layers: first, middle, last.
 std::vector<int> first_middle_last(int n_layer);
 

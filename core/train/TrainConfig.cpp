@@ -1,13 +1,12 @@
 #include "core/train/TrainConfig.h"
 
-#include <toml++/toml.h>
-
 #include <functional>
 #include <map>
 #include <sstream>
 #include <stdexcept>
 
 #include "core/base/FileUtil.h"
+#include "core/base/TomlJson.h"
 
 namespace bimamba {
 
@@ -29,27 +28,6 @@ std::string type_name(const json& v) {
 
 void need(const json& v, bool ok, const std::string& key, const std::string& expect) {
     if (!ok) throw bad("field '" + key + "' must be " + expect + ", got " + type_name(v) + " (" + v.dump() + ")");
-}
-
-json toml_to_json(const toml::node& n, const std::string& path) {
-    if (auto t = n.as_table()) {
-        json o = json::object();
-        for (auto&& [k, v] : *t) {
-            std::string key(k.str());
-            o[key] = toml_to_json(v, path.empty() ? key : path + "." + key);
-        }
-        return o;
-    }
-    if (auto a = n.as_array()) {
-        json arr = json::array();
-        for (auto& v : *a) arr.push_back(toml_to_json(v, path));
-        return arr;
-    }
-    if (auto s = n.value_exact<std::string>()) return *s;
-    if (auto b = n.value_exact<bool>()) return *b;
-    if (auto i = n.value_exact<int64_t>()) return *i;
-    if (auto d = n.value_exact<double>()) return *d;
-    throw bad("field '" + path + "' has an unsupported TOML type (dates and times are not used)");
 }
 
 bool ends_with(const std::string& s, const std::string& suf) {
@@ -254,16 +232,13 @@ json TrainConfig::to_json() const {
 }
 
 TrainConfig TrainConfig::parse_toml(const std::string& text, const std::string& source) {
-    toml::table tbl;
+    json j;
     try {
-        tbl = toml::parse(text, source);
-    } catch (const toml::parse_error& e) {
-        std::ostringstream ss;
-        ss << "cannot parse TOML " << source << " (line " << e.source().begin.line << ", column "
-           << e.source().begin.column << "): " << e.description();
-        throw bad(ss.str());
+        j = parse_toml_as_json(text, source);
+    } catch (const std::invalid_argument& e) {
+        throw bad(e.what());
     }
-    return from_json(toml_to_json(tbl, ""));
+    return from_json(j);
 }
 
 TrainConfig TrainConfig::load(const std::string& path) {
