@@ -1,5 +1,7 @@
 #include "core/eval/Jsonl.h"
 
+#include "core/data/DecompressingReader.h"
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -7,11 +9,7 @@
 namespace bimamba::eval {
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path, bool skip_incomplete_tail) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error(path + ": cannot open");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string data = ss.str();
+    const std::string data = read_decompressed(path);  // plain, or .xz/.gz/.zst
     std::vector<nlohmann::json> out;
     size_t pos = 0;
     int line_no = 0;

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/data/DecompressingReader.h"
 #include "core/eval/Jsonl.h"
 
 namespace bimamba::eval {
@@ -88,7 +89,8 @@ CorpusProtocol corpus_protocol_from_string(const std::string& s) {
 }
 
 std::string load_eval_text(const std::string& path, CorpusProtocol protocol, const std::string& field) {
-    const std::string ext = std::filesystem::path(path).extension().string();
+    // A compressed file (.xz, .gz, .zst) reads as its content.
+    const std::string ext = std::filesystem::path(strip_compression_suffix(path)).extension().string();
     std::vector<std::string> docs;
     if (ext == ".jsonl" || ext == ".json") {
         int line = 0;
@@ -100,10 +102,7 @@ std::string load_eval_text(const std::string& path, CorpusProtocol protocol, con
             if (protocol == CorpusProtocol::C4 && docs.size() == 1100) break;
         }
     } else {
-        std::ifstream f(path, std::ios::binary);
-        if (!f) throw std::runtime_error(path + ": cannot open");
-        std::stringstream ss;
-        ss << f.rdbuf();
+        std::stringstream ss(read_decompressed(path));
         if (protocol == CorpusProtocol::Raw) return ss.str();
         std::string line;
         while (std::getline(ss, line)) {
