@@ -4,7 +4,7 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile ddp cpu study
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile ddp det cpu study
 # Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt;
 # for `study`, .gpudata/shared/ laid out as ../shared/data with the files
 # studies/paper-small.toml names)
@@ -314,6 +314,134 @@ if has study; then
   (cd "$SW" && tar czf "$OUT/study.tgz" --exclude='*.safetensors' --exclude='*.bmd' --exclude='./data' .)
   [ -f "$SW/bi-mamba.bmd" ] && (cd "$OUT" && split -b 15M -d "$SW/bi-mamba.bmd" bi-mamba.bmd.part)
   ls -la "$OUT"
+fi
+
+if has det; then
+  # Deterministic mode (docs/train-config.md): 130M Bi-Mamba, bf16, the ddp
+  # part's batch (16 x 512 tokens, 2 micro-batches a step), 30 steps on GPU 0.
+  # (1) deterministic=true twice: identical train/val losses (the logged
+  # values, compared as text) and bitwise identical final weights and AdamW
+  # state; (2) stopped after 15 steps with a checkpoint, resumed to 30: the same
+  # against (1); (3) the default mode twice, for comparison; (4) bench train
+  # default vs --deterministic at the 130M and 780M shapes: the cost.
+  step "det: deterministic training: same seed twice, stop + resume, default mode, cost"
+  W=/tmp/gpu-det; rm -rf "$W"; mkdir -p "$W"; det_t0=$SECONDS
+  export CUDA_VISIBLE_DEVICES=0
+  "$CLI" prepare "$ROOT/.gpudata/shakespeare.txt" --unit paragraph --tokenizer "$ROOT/.gpudata/tokenizer.model" \
+    --out "$W/prep" 2>&1 | tail -1
+  DSTEPS="${DET_STEPS:-30}"; DHALF=$((DSTEPS / 2))
+  detcfg() {  # detcfg FILE DETERMINISTIC CHECKPOINT_EVERY
+    cat > "$1" <<JSON
+{"data": "$W/prep", "model": {"preset": "130m", "binarize": "in_proj+out_proj"}, "steps": $DSTEPS, "seq_len": 512,
+ "batch_size": 16, "grad_accum": 2, "lr": 1e-3, "final_lr": 1e-4, "warmup_steps": 10, "eval_every": 0,
+ "eval_batches": 4, "checkpoint_every": $3, "log_every": 1, "device": "cuda", "seed": 5, "deterministic": $2}
+JSON
+  }
+  detcfg "$W/det.json" true 0
+  detcfg "$W/det_split.json" true "$DHALF"
+  detcfg "$W/default.json" false 0
+  det_train() {  # det_train NAME ARGS...: bimamba train, log in $OUT
+    local name=$1 rc=0; shift
+    timeout 600 "$CLI" train "$@" > "$OUT/det_$name.log" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || { echo "det: $name FAILED (exit $rc, 124 = timeout)"; tail -5 "$OUT/det_$name.log"; }
+    return $rc
+  }
+  det_train det1 --config "$W/det.json" --run-dir "$W/det1"
+  det_train det2 --config "$W/det.json" --run-dir "$W/det2"
+  BIMAMBA_TEST_STOP_AFTER_STEPS=$DHALF det_train split --config "$W/det_split.json" --run-dir "$W/split"
+  det_train resumed --resume "$W/split"
+  det_train default1 --config "$W/default.json" --run-dir "$W/default1"
+  det_train default2 --config "$W/default.json" --run-dir "$W/default2"
+  for r in det1 det2 split default1 default2; do cp "$W/$r/metrics.jsonl" "$OUT/det_metrics_$r.jsonl" 2>/dev/null; done
+  grep -h "deterministic" "$W/det1/train.log" | head -1
+  python3 - "$W" "$DSTEPS" <<'PY'
+import json, os, struct, sys
+W, steps = sys.argv[1], int(sys.argv[2])
+def metrics(run):  # {step: raw text of the loss} (last line per step: a resumed run logs its steps again)
+    t, v = {}, {}
+    try:
+        for line in open(f"{W}/{run}/metrics.jsonl"):
+            j = json.loads(line, parse_float=str)
+            if j["type"] == "train": t[j["step"]] = j["loss"]
+            elif j["type"] == "val": v[j["step"]] = j["val_loss"]
+    except OSError as e:
+        print(f"  {run}: {e}")
+    return t, v
+def tensors(path):  # name -> (dtype, shape, bytes) of a safetensors file
+    try:
+        b = open(path, "rb").read()
+    except OSError:
+        return None
+    n = struct.unpack("<Q", b[:8])[0]
+    hdr = json.loads(b[8:8 + n])
+    return {k: (e["dtype"], e["shape"], b[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]])
+            for k, e in hdr.items() if k != "__metadata__"}
+def weights_report(a, b, f):
+    ta, tb = tensors(f"{W}/{a}/checkpoints/step_{steps:08d}/{f}"), tensors(f"{W}/{b}/checkpoints/step_{steps:08d}/{f}")
+    if ta is None or tb is None: return False, "missing"
+    if ta.keys() != tb.keys(): return False, "different tensor names"
+    diff = [k for k in ta if ta[k] != tb[k]]
+    if not diff: return True, f"{len(ta)} tensors bitwise identical"
+    import torch
+    worst = 0.0
+    for k in diff:
+        if ta[k][0] == "F32":
+            x, y = (torch.frombuffer(bytearray(t[k][2]), dtype=torch.float32) for t in (ta, tb))
+            worst = max(worst, (x - y).abs().max().item())
+    return False, f"{len(diff)} of {len(ta)} tensors differ (max abs diff {worst:.3e})"
+def compare(a, b, label):
+    (ta, va), (tb, vb) = metrics(a), metrics(b)
+    want = list(range(1, steps + 1))
+    have = all(s in ta and s in tb for s in want)
+    same = [s for s in want if s in ta and s in tb and ta[s] == tb[s]]
+    rel = [abs(float(ta[s]) - float(tb[s])) / abs(float(ta[s])) for s in want if s in ta and s in tb]
+    val_same = steps in va and steps in vb and va[steps] == vb[steps]
+    wm, wmsg = weights_report(a, b, "model.safetensors")
+    wo, omsg = weights_report(a, b, "optimizer.safetensors")
+    ok = have and len(same) == steps and val_same and wm and wo
+    print(f"det {label}: train losses identical at {len(same)}/{steps} steps"
+          + (f" (max rel diff {max(rel):.2e}; step {steps}: {ta.get(steps)} vs {tb.get(steps)})" if len(same) < steps and rel else "")
+          + f"; val loss {'identical' if val_same else 'differs: %s vs %s' % (va.get(steps), vb.get(steps))}"
+          + f"; weights: {wmsg}; AdamW state + RNG: {omsg}")
+    return ok
+r1 = compare("det1", "det2", "deterministic, same seed twice")
+r2 = compare("det1", "split", f"deterministic, stopped at step {steps // 2} and resumed, vs uninterrupted")
+compare("default1", "default2", "default mode, same seed twice (for comparison; differences expected)")
+(t1, _), (tb, _) = metrics("det1"), metrics("default1")
+if 1 in t1 and 1 in tb:
+    print(f"  step 1 loss: deterministic {t1[1]}, default {tb[1]}; step {steps}: deterministic {t1.get(steps)}, default {tb.get(steps)}")
+print("det reproducibility:", "PASS" if r1 else "FAIL", "| det resume:", "PASS" if r2 else "FAIL")
+PY
+  # The cost: tokens/s of the default and the deterministic mode, same shapes.
+  det_bench() {  # det_bench PRESET MICRO_BATCH
+    local mode out
+    for mode in default deterministic; do
+      out="$OUT/det_bench_$1_$mode.log"
+      "$CLI" bench train --preset "$1" --seq 2048 --micro-batch "$2" --binarize in_proj+out_proj --teacher off \
+        --steps "${DET_BENCH_STEPS:-5}" --warmup 2 $([ $mode = deterministic ] && echo --deterministic) > "$out" 2>&1 \
+        || { echo "det bench $1 $mode FAILED"; tail -3 "$out"; }
+    done
+    python3 - "$1" "$2" "$OUT/det_bench_$1_default.log" "$OUT/det_bench_$1_deterministic.log" <<'PY'
+import sys
+def row(path):  # (tokens/s, step ms, peak GiB) of the Bi-Mamba row
+    for line in open(path):
+        if line.startswith("Bi-Mamba"):
+            f = line[40:].split()
+            return (float(f[0]), float(f[1]), float(f[2])) if len(f) >= 3 and f[0] != "out" else None
+d, t = row(sys.argv[3]), row(sys.argv[4])
+if d and t:
+    print(f"det cost {sys.argv[1]} (Bi-Mamba, seq 2048, micro-batch {sys.argv[2]}): default {d[0]:.0f} tok/s "
+          f"({d[1]:.1f} ms, {d[2]:.2f} GiB), deterministic {t[0]:.0f} tok/s ({t[1]:.1f} ms, {t[2]:.2f} GiB): "
+          f"{100 * (1 - t[0] / d[0]):.1f}% fewer tokens/s")
+else:
+    print(f"det cost {sys.argv[1]}: no result (default {d}, deterministic {t})")
+PY
+  }
+  det_bench 130m "${DET_MB_130M:-8}"
+  det_bench 780m "${BENCH_MB:-4}"
+  rm -rf "$W"/*/checkpoints
+  unset CUDA_VISIBLE_DEVICES
+  echo "det part: $((SECONDS - det_t0)) s"
 fi
 
 echo "total $SECONDS s"

@@ -1,21 +1,27 @@
 // The fused CUDA kernels (kernels/cuda) against the LibTorch-ops references
 // in core/model, forward and backward, on fresh random inputs of several
 // shapes. Outputs are poisoned with NaN before each run, so an element a
-// kernel forgets to write fails the comparison. Needs a GPU; without one the
-// GPU tests skip (the SSD algebra test runs on the CPU everywhere).
+// kernel forgets to write fails the comparison. Deterministic mode: the SSD's
+// atomics-free backward against the same references, and every kernel (and a
+// whole training step) run twice giving bit-identical results. Needs a GPU;
+// without one the GPU tests skip (the SSD algebra test runs on the CPU everywhere).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <functional>
 #include <tuple>
 #include <vector>
 
 #include "core/base/Mamba2Config.h"
 #include "core/model/Mamba2Model.h"
+#include "core/model/Autocast.h"
 #include "core/model/Ssd.h"
+#include "core/train/Determinism.h"
 
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
 #include "kernels/cuda/CudaOps.h"
+#include "kernels/cuda/Launch.h"
 #endif
 
 using namespace bimamba;
@@ -48,6 +54,18 @@ struct Poison {
 };
 
 torch::Tensor grad_of(const torch::Tensor& t) { return t.grad().defined() ? t.grad() : torch::zeros_like(t); }
+
+// Bit-identical (same dtype, shape and bits; NaN never passes).
+void expect_same_bits(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, const std::string& what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_EQ(a[i].scalar_type(), b[i].scalar_type()) << what << " #" << i;
+        ASSERT_EQ(a[i].sizes(), b[i].sizes()) << what << " #" << i;
+        EXPECT_TRUE(torch::isfinite(a[i]).all().item<bool>()) << what << " #" << i;
+        EXPECT_TRUE(torch::equal(a[i], b[i])) << what << " #" << i << ": two calls differ, max abs diff "
+                                              << (a[i].to(torch::kFloat64) - b[i].to(torch::kFloat64)).abs().max().item<double>();
+    }
+}
 
 const torch::Device kGpu(torch::kCUDA);
 
@@ -260,10 +278,10 @@ std::string ssd_name(const SsdCase& c, const char* dt) {
     return buf;
 }
 
-auto fused_fn(int64_t chunk) {
-    return [chunk](const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A, const torch::Tensor& B,
-                   const torch::Tensor& C, const torch::Tensor& init) {
-        return cuda::ssd_chunked_fused(x, dt, A, B, C, chunk, init);
+auto fused_fn(int64_t chunk, bool deterministic = false) {
+    return [chunk, deterministic](const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                                  const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& init) {
+        return cuda::ssd_chunked_fused(x, dt, A, B, C, chunk, init, cuda::SsdOptions{deterministic});
     };
 }
 auto reference_fn(int64_t chunk) {
@@ -303,9 +321,149 @@ TEST(CudaKernels, SsdChunkedFusedMatchesReference) {
             std::vector<double> tol = act == torch::kFloat32
                                           ? std::vector<double>{2e-4, 2e-4, 2e-4, 1e-3, 1e-3, 2e-4, 2e-4, 2e-4}
                                           : std::vector<double>{1.5e-2, 1.5e-2, 3e-2, 3e-2, 3e-2, 3e-2, 3e-2, 3e-2};
-            expect_ssd_close(got, ref, tol, ssd_name(c, act == torch::kFloat32 ? "f32" : "bf16"));
+            const std::string name = ssd_name(c, act == torch::kFloat32 ? "f32" : "bf16");
+            expect_ssd_close(got, ref, tol, name);
+            // The deterministic backward (no float atomics): same reference,
+            // same bounds, and a second call gives the same bits.
+            auto det = ssd_run(in, act, torch::kFloat32, fused_fn(c.chunk, true));
+            expect_ssd_close(det, ref, tol, name + " det");
+            expect_same_bits(det, ssd_run(in, act, torch::kFloat32, fused_fn(c.chunk, true)), name + " det repeat");
         }
     }
+}
+
+// The chunk-wise cumulative sums of the SSD (forward: prefix, backward:
+// suffix) against float64, and bit-identical on a second call.
+TEST(CudaKernels, ChunkCumsumMatchesFloat64AndRepeats) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(8);
+    for (int64_t T : {1, 7, 31, 32, 33, 64, 256, 1000}) {
+        for (bool reverse : {false, true}) {
+            const int64_t rows = 37;
+            auto in = torch::randn({rows, T}, torch::TensorOptions().device(kGpu));
+            auto run = [&] {
+                auto out = torch::full({rows, T}, std::nan(""), in.options());
+                cuda::k::chunk_cumsum(in.data_ptr<float>(), out.data_ptr<float>(), rows, T, reverse, nullptr);
+                torch::cuda::synchronize();
+                return out;
+            };
+            auto a = run();
+            auto d = in.to(torch::kFloat64);
+            auto ref = reverse ? d.flip(-1).cumsum(-1).flip(-1) : d.cumsum(-1);
+            EXPECT_LT(rel_err(a, ref), 1e-6) << "T " << T << (reverse ? " reverse" : "");
+            expect_same_bits({a}, {run()}, "chunk_cumsum T " + std::to_string(T));
+        }
+    }
+}
+
+// Under LibTorch's deterministic mode the SSD's atomics backward refuses to
+// run (as LibTorch's own nondeterministic ops do); the deterministic one runs.
+TEST(CudaKernels, SsdAtomicsBackwardAlertsInDeterministicMode) {
+    REQUIRE_GPU();
+    torch::manual_seed(9);
+    const SsdCase c{1, 300, 4, 16, 1, 32, 64, false};
+    auto in = ssd_inputs(c, kGpu, torch::kBFloat16);
+    DeterminismScope on(true);
+    EXPECT_TRUE(at::globalContext().deterministicAlgorithms());
+    EXPECT_ANY_THROW(ssd_run(in, torch::kBFloat16, torch::kFloat32, fused_fn(c.chunk, false)));
+    EXPECT_NO_THROW(ssd_run(in, torch::kBFloat16, torch::kFloat32, fused_fn(c.chunk, true)));
+}
+
+// The kernels without a separate deterministic path reduce through per-block
+// partials summed in a fixed order: two calls give the same bits (shapes of
+// the 780M model, under LibTorch's deterministic mode, which must not object
+// to any op in their autograd functions).
+TEST(CudaKernels, ElementwiseKernelsRepeatBitIdentically) {
+    REQUIRE_GPU();
+    DeterminismScope on(true);
+    Poison poison;
+    torch::manual_seed(10);
+    auto f32 = torch::TensorOptions().device(kGpu).dtype(torch::kFloat32);
+    const auto bf = torch::kBFloat16;
+    // Each lambda runs forward + backward on fresh leaves and returns output and gradients.
+    auto twice = [](const std::string& what, const std::function<std::vector<torch::Tensor>()>& f) {
+        auto a = f();
+        expect_same_bits(a, f(), what);
+    };
+    {
+        auto W = torch::randn({6144, 1536}, f32), alpha = torch::rand({1, 1536}, f32) * 0.1 + 0.01;
+        auto beta = torch::randn({1, 1536}, f32) * 0.02, g = torch::randn({6144, 1536}, f32).to(bf);
+        twice("binarize_weight", [&] {
+            auto w = W.clone().requires_grad_(true), a = alpha.clone().requires_grad_(true);
+            auto b = beta.clone().requires_grad_(true);
+            auto out = cuda::binarize_weight(w, a, b, bf);
+            out.backward(g);
+            return std::vector<torch::Tensor>{out, w.grad(), a.grad(), b.grad()};
+        });
+    }
+    {
+        auto wide = torch::randn({4, 2048, 3328 + 6}, f32).to(bf);
+        auto w = torch::randn({3328, 1, 4}, f32) * 0.5, bias = torch::randn({3328}, f32) * 0.5;
+        auto g = torch::randn({4, 2048, 3328}, f32).to(bf);
+        twice("causal_conv1d_silu", [&] {
+            auto xs = wide.clone().requires_grad_(true);
+            auto wl = w.clone().requires_grad_(true), bl = bias.clone().requires_grad_(true);
+            auto out = cuda::causal_conv1d_silu(xs.narrow(2, 3, 3328), wl, bl);
+            out.backward(g);
+            return std::vector<torch::Tensor>{out, xs.grad(), wl.grad(), bl.grad()};
+        });
+    }
+    {
+        auto x = torch::randn({4 * 2048, 1536}, f32), w = torch::rand({1536}, f32) + 0.5;
+        auto g = torch::randn({4 * 2048, 1536}, f32).to(bf);
+        twice("rmsnorm", [&] {
+            auto xl = x.clone().requires_grad_(true), wl = w.clone().requires_grad_(true);
+            auto out = cuda::rmsnorm(xl, wl, 1e-5, bf);
+            out.backward(g);
+            return std::vector<torch::Tensor>{out, xl.grad(), wl.grad()};
+        });
+    }
+    {
+        auto y = torch::randn({4, 2048, 3072}, f32).to(bf), z = torch::randn({4, 2048, 3072}, f32).to(bf);
+        auto w = torch::rand({3072}, f32) + 0.5, g = torch::randn({4, 2048, 3072}, f32).to(bf);
+        twice("gated_rmsnorm", [&] {
+            auto yl = y.clone().requires_grad_(true), zl = z.clone().requires_grad_(true);
+            auto wl = w.clone().requires_grad_(true);
+            auto out = cuda::gated_rmsnorm(yl, zl, wl, 3072, 1e-5);
+            out.backward(g);
+            return std::vector<torch::Tensor>{out, yl.grad(), zl.grad(), wl.grad()};
+        });
+    }
+}
+
+// A whole bf16-autocast training step of a Bi-Mamba model (every fused kernel,
+// cuBLAS, the loss) twice from the same weights and batch in deterministic
+// mode: the loss, logits and every gradient are bit-identical.
+TEST(CudaKernels, ModelStepIsBitIdenticalInDeterministicMode) {
+    REQUIRE_GPU();
+    DeterminismScope on(true);
+    torch::manual_seed(11);
+    auto cfg = Mamba2Config::preset("tiny");
+    cfg.d_model = 128;
+    cfg.ssm.chunk_size = 64;  // several row tiles per chunk in the SSD backward
+    cfg.binarize = binarize_from_string("in_proj+out_proj");
+    Mamba2LM model(cfg);
+    model->to(kGpu);
+    model->train();
+    model->set_deterministic(true);
+    auto ids = torch::randint(0, cfg.vocab_size, {4, 301}, torch::TensorOptions().dtype(torch::kLong).device(kGpu));
+    auto step = [&] {
+        for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+        torch::Tensor logits, loss;
+        {
+            AutocastScope ac(true);
+            logits = model->forward(ids.narrow(1, 0, 300));
+            loss = F::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32),
+                                    ids.narrow(1, 1, 300).reshape({-1}));
+        }
+        loss.backward();
+        std::vector<torch::Tensor> out{loss.detach(), logits.detach()};
+        for (auto& p : model->parameters()) out.push_back(grad_of(p).clone());
+        return out;
+    };
+    auto a = step();
+    expect_same_bits(a, step(), "training step");
 }
 
 // The whole model on the GPU (every fused kernel in play) against the same

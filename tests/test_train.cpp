@@ -3,7 +3,9 @@
 // bit; NaN stops the run keeping the last good checkpoint; distillation from
 // a trained teacher trains a binarized student; `bimamba train` killed with
 // SIGKILL inside a checkpoint write resumes from the previous checkpoint;
-// SIGTERM stops with a checkpoint.
+// SIGTERM stops with a checkpoint; deterministic mode trains on the CPU with
+// the same bits.
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -168,6 +170,46 @@ TEST_F(TrainTest, ResumeIsBitExact) {
     // keep_checkpoints = 2: only the newest two remain.
     EXPECT_FALSE(fs::exists(dir("full") + "/checkpoints/step_00000004"));
     EXPECT_TRUE(fs::exists(dir("full") + "/checkpoints/step_00000008"));
+}
+
+// deterministic = true on the CPU (CI): the config trains (no op on the CPU
+// path is refused by LibTorch's deterministic mode), two runs and a
+// stopped-and-resumed one give the same bits, and so does the default mode
+// (the CPU ops are deterministic already: the mode changes no arithmetic).
+// LibTorch's global settings are restored when train() returns.
+TEST_F(TrainTest, DeterministicModeTrainsOnCpuBitIdentically) {
+    ASSERT_FALSE(at::globalContext().deterministicAlgorithms());
+    auto c = config(8);
+    c.device = "cpu";
+    c.deterministic = true;
+    c.grad_accum = 2;
+    auto a = train(c, dir("det_a"), quiet());
+    ASSERT_EQ(a.state, "finished") << a.message;
+    EXPECT_FALSE(at::globalContext().deterministicAlgorithms());
+    EXPECT_EQ(json::parse(read_file(dir("det_a") + "/train_config.json"))["deterministic"], true);
+    auto b = train(c, dir("det_b"), quiet());
+    ASSERT_EQ(b.state, "finished") << b.message;
+    auto o = quiet();
+    o.stop_after_steps = 3;
+    ASSERT_EQ(train(c, dir("det_split"), o).state, "stopped");
+    auto o2 = quiet();
+    o2.resume = true;
+    auto resumed = train(TrainConfig{}, dir("det_split"), o2);  // the mode comes from the run's train_config.json
+    ASSERT_EQ(resumed.state, "finished") << resumed.message;
+    c.deterministic = false;
+    auto plain = train(c, dir("det_off"), quiet());
+    ASSERT_EQ(plain.state, "finished") << plain.message;
+
+    ASSERT_EQ(a.losses.size(), 8u);
+    EXPECT_EQ(a.losses, b.losses);
+    EXPECT_EQ(std::vector<double>(a.losses.begin() + 3, a.losses.end()), resumed.losses);
+    EXPECT_EQ(a.losses, plain.losses);
+    auto wa = load_tensors(dir("det_a") + "/checkpoints/step_00000008/model.safetensors");
+    for (const char* run : {"det_b", "det_split", "det_off"}) {
+        auto w = load_tensors(dir(run) + "/checkpoints/step_00000008/model.safetensors");
+        ASSERT_EQ(w.size(), wa.size()) << run;
+        for (auto& [k, v] : wa) EXPECT_TRUE(torch::equal(v, w.at(k))) << run << " " << k;
+    }
 }
 
 TEST_F(TrainTest, NanLossStopsAndKeepsLastGoodCheckpoint) {

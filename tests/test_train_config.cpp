@@ -61,6 +61,27 @@ binarize = "in_proj+out_proj"
     EXPECT_EQ(TrainConfig::from_json(a.to_json()).to_json(), a.to_json());
 }
 
+TEST(TrainConfig, DeterministicFieldRoundTripsAndRefusesNonBooleans) {
+    auto t = TrainConfig::parse_toml("data = \"x\"\ndeterministic = true\n");
+    auto j = TrainConfig::from_json(json::parse(R"({"data": "x", "deterministic": true})"));
+    EXPECT_TRUE(t.deterministic);
+    EXPECT_EQ(t.to_json(), j.to_json());
+    EXPECT_EQ(t.to_json()["deterministic"], true);
+    EXPECT_TRUE(TrainConfig::from_json(t.to_json()).deterministic);
+    // Default off, and written out as false (train_config.json of a run says which mode it ran in).
+    auto d = TrainConfig::from_json(json::parse(R"({"data": "x"})"));
+    EXPECT_FALSE(d.deterministic);
+    EXPECT_EQ(d.to_json()["deterministic"], false);
+    EXPECT_FALSE(TrainConfig::parse_toml("data = \"x\"\ndeterministic = false\n").deterministic);
+    for (const std::string bad : {R"({"data": "x", "deterministic": "yes"})", R"({"data": "x", "deterministic": 1})",
+                                  R"({"data": "x", "deterministic": null})"}) {
+        auto e = error_of([&] { TrainConfig::from_json(json::parse(bad)); });
+        EXPECT_NE(e.find("field 'deterministic' must be a boolean"), std::string::npos) << bad << ": " << e;
+    }
+    auto e = error_of([] { TrainConfig::parse_toml("data = \"x\"\ndeterministic = \"on\"\n"); });
+    EXPECT_NE(e.find("field 'deterministic' must be a boolean, got a string"), std::string::npos) << e;
+}
+
 TEST(TrainConfig, UnknownFieldIsNamed) {
     auto e = error_of([] { TrainConfig::from_json(json::parse(R"({"data": "x", "learning_rate": 0.1})")); });
     EXPECT_NE(e.find("unknown field 'learning_rate'"), std::string::npos) << e;

@@ -22,6 +22,7 @@
 #include "core/model/Autocast.h"
 #include "core/model/Mamba2Model.h"
 #include "core/model/Ssd.h"
+#include "core/train/Determinism.h"
 #include "core/train/Losses.h"
 
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
@@ -48,6 +49,8 @@ const char* kHelp =
     "                        model of the same preset in the loop, soft-target CE (eq. 6)\n"
     "  --reference-ssd       LibTorch-ops SSD scan instead of the fused one\n"
     "  --reference-kernels   LibTorch ops for everything (SSD, conv1d+SiLU, gated RMSNorm, binarize)\n"
+    "  --deterministic       deterministic mode, as the training config's `deterministic`: LibTorch's\n"
+    "                        deterministic algorithms, cuBLAS workspace :4096:8, fixed-order kernels\n"
     "  --optimizer O         fused (ATen's multi-tensor AdamW, sync-free clipping) | torch\n"
     "                        (torch::optim::AdamW + clip_grad_norm_)   (default fused)\n"
     "  --profile PREFIX      after timing, profile 2 steps: top GPU kernels per step, and\n"
@@ -135,7 +138,8 @@ struct Result {
 };
 
 Result bench_one(const Mamba2Config& base, const std::string& binarize, bool teacher_on, int64_t mb, int64_t seq,
-                 int steps, int warmup, double peak_flops, uint64_t seed, bool fused_opt, const std::string& profile) {
+                 int steps, int warmup, double peak_flops, uint64_t seed, bool fused_opt, bool deterministic,
+                 const std::string& profile) {
     Result r;
     r.name = (binarize == "none" ? std::string("Mamba-2") : "Bi-Mamba (" + binarize + ")") +
              (teacher_on ? " + teacher" : "");
@@ -147,6 +151,7 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
         Mamba2LM model(cfg);
         model->to(dev);
         model->train();
+        model->set_deterministic(deterministic);
         Mamba2LM teacher{nullptr};
         if (teacher_on) {
             auto tcfg = base;
@@ -231,13 +236,19 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
 }
 
 int run_bench_train(const Args& args) {
-    Options o(args, {"reference-ssd", "reference-kernels", "help"});
+    Options o(args, {"reference-ssd", "reference-kernels", "deterministic", "help"});
     if (o.has("help")) {
         std::printf("%s", kHelp);
         return 0;
     }
     o.check_known({"preset", "seq", "micro-batch", "steps", "warmup", "binarize", "teacher", "reference-ssd",
-                   "reference-kernels", "peak-tflops", "seed", "optimizer", "profile", "help"});
+                   "reference-kernels", "deterministic", "peak-tflops", "seed", "optimizer", "profile", "help"});
+    const bool det = o.has("deterministic");
+    if (det && (o.has("reference-ssd") || o.has("reference-kernels")))
+        throw std::invalid_argument("--deterministic runs the fused kernels: the LibTorch-ops SSD uses cumsum, which has "
+                                    "no deterministic CUDA implementation (drop --reference-ssd / --reference-kernels)");
+    // Before any CUDA work: cuBLAS reads its workspace config when its first handle is made.
+    DeterminismScope determinism(det);
     if (o.get("optimizer", "fused") != "fused" && o.get("optimizer") != "torch")
         throw std::invalid_argument("--optimizer takes fused or torch");
     if (!torch::cuda::is_available()) throw std::runtime_error("bench train needs a CUDA GPU (none found)");
@@ -249,6 +260,7 @@ int run_bench_train(const Args& args) {
     if (seq <= 0 || mb <= 0 || steps <= 0 || warmup < 0) throw std::invalid_argument("--seq, --micro-batch, --steps must be positive");
     const bool ref_all = o.has("reference-kernels"), ref_ssd = ref_all || o.has("reference-ssd");
     std::string path = ref_all ? "LibTorch ops (reference)" : ref_ssd ? "fused kernels, LibTorch-ops SSD" : "fused kernels";
+    if (det) path += ", deterministic";
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
     if (ref_ssd)
         cuda::set_reference_ssd([](const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
@@ -268,7 +280,7 @@ int run_bench_train(const Args& args) {
         for (const auto& t : eval::split_list(o.get("teacher", "off,on"))) {
             if (t != "on" && t != "off") throw std::invalid_argument("--teacher takes off and/or on");
             auto r = bench_one(base, bin, t == "on", mb, seq, steps, warmup, peak, (uint64_t)o.get_int("seed", 0),
-                              o.get("optimizer", "fused") == "fused", o.get("profile", ""));
+                              o.get("optimizer", "fused") == "fused", det, o.get("profile", ""));
             if (r.oom)
                 std::printf("%-40s %12s\n", r.name.c_str(), "out of memory");
             else

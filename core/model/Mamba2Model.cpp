@@ -117,7 +117,7 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
         RECORD_USER_SCOPE("mixer.ssd");
         auto dtf = F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
         auto A = -torch::exp(A_log);
-        auto [ys, final_state] = ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size);
+        auto [ys, final_state] = ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, {}, /*allow_fused=*/true, deterministic);
         if (state) state->ssm_state = final_state.to(state->ssm_state.scalar_type());
         y = ys;
     }
@@ -338,6 +338,10 @@ void Mamba2LMImpl::load_tensors(const std::map<std::string, torch::Tensor>& tens
         if (!xnor_layers.count(kv.key())) continue;
         if (auto* lin = kv.value()->as<BinaryLinearImpl>()) lin->init_xnor();
     }
+}
+
+void Mamba2LMImpl::set_deterministic(bool on) {
+    for (auto& m : *backbone->layers) m->as<Mamba2BlockImpl>()->mixer->deterministic = on;
 }
 
 }  // namespace bimamba

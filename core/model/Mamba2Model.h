@@ -64,6 +64,7 @@ struct Mamba2MixerImpl : torch::nn::Module {
     torch::nn::Conv1d conv1d{nullptr};
     torch::Tensor dt_bias, A_log, D;
     GatedRMSNorm norm{nullptr};
+    bool deterministic = false;  // run-time, not part of the model: see Mamba2LMImpl::set_deterministic
 };
 TORCH_MODULE(Mamba2Mixer);
 
@@ -108,6 +109,10 @@ struct Mamba2LMImpl : torch::nn::Module {
     void load_tensors(const std::map<std::string, torch::Tensor>& tensors, bool strict = true);
     // After loading full-precision weights into a binarized model: xnor-init α, β.
     void init_binary_scales();
+    // Deterministic training (TrainConfig::deterministic): the fused CUDA
+    // kernels take their fixed-order paths, so two backward passes on the same
+    // inputs give bit-identical gradients. A run-time setting, not saved.
+    void set_deterministic(bool on);
 
     const Mamba2Config& config() const { return cfg; }
     Mamba2Config cfg;

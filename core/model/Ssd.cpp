@@ -98,15 +98,18 @@ std::pair<torch::Tensor, torch::Tensor> ssd_chunked_torch(const torch::Tensor& x
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked(const torch::Tensor& x, const torch::Tensor& dt,
                                                     const torch::Tensor& A, const torch::Tensor& B,
                                                     const torch::Tensor& C, int64_t chunk_size,
-                                                    const torch::Tensor& initial_state, bool allow_fused) {
+                                                    const torch::Tensor& initial_state, bool allow_fused,
+                                                    bool deterministic) {
     TORCH_CHECK(x.dim() == 4 && dt.dim() == 3 && A.dim() == 1 && B.dim() == 4 && C.dim() == 4,
                 "ssd_chunked: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n)");
     TORCH_CHECK(chunk_size > 0, "ssd_chunked: chunk_size must be > 0");
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
     if (allow_fused && x.is_cuda() && x.scalar_type() != torch::kFloat64)
-        return bimamba::cuda::ssd_chunked_fused(x, dt, A, B, C, chunk_size, initial_state);
+        return bimamba::cuda::ssd_chunked_fused(x, dt, A, B, C, chunk_size, initial_state,
+                                                bimamba::cuda::SsdOptions{deterministic});
 #else
     (void)allow_fused;
+    (void)deterministic;
 #endif
     return ssd_chunked_torch(x, dt, A, B, C, chunk_size, initial_state);
 }

@@ -12,12 +12,13 @@ namespace bimamba {
 
 // Chunked SSD from LibTorch ops (any l, padded internally to a chunk multiple).
 // Returns (y, final_state). On CUDA tensors it dispatches to the fused kernel
-// of kernels/cuda when built with it and `allow_fused` is set.
+// of kernels/cuda when built with it and `allow_fused` is set; `deterministic`
+// selects its atomics-free backward (cuda::SsdOptions).
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked(const torch::Tensor& x, const torch::Tensor& dt,
                                                     const torch::Tensor& A, const torch::Tensor& B,
                                                     const torch::Tensor& C, int64_t chunk_size,
                                                     const torch::Tensor& initial_state = {},
-                                                    bool allow_fused = true);
+                                                    bool allow_fused = true, bool deterministic = false);
 
 // Naive step-by-step recurrence: the reference (and the decoder's building block).
 std::pair<torch::Tensor, torch::Tensor> ssd_recurrent(const torch::Tensor& x, const torch::Tensor& dt,

@@ -91,6 +91,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
              need(v, v.is_number_integer() && v.get<int64_t>() >= 0, k, "a non-negative integer");
              c.seed = v.get<uint64_t>();
          }},
+        {"deterministic", boolean(c.deterministic)},
         {"device", str(c.device)},
         {"precision", str(c.precision)},
         {"threads", integer(c.threads)},
@@ -226,6 +227,7 @@ json TrainConfig::to_json() const {
                 {"checkpoint_every", checkpoint_every},
                 {"keep_checkpoints", keep_checkpoints},
                 {"seed", seed},
+                {"deterministic", deterministic},
                 {"device", device},
                 {"precision", precision},
                 {"threads", threads}};

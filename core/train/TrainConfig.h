@@ -44,6 +44,7 @@ struct TrainConfig {
     int64_t checkpoint_every = 100;      // 0: only at the end
     int64_t keep_checkpoints = 3;
     uint64_t seed = 0;
+    bool deterministic = false;          // bit-identical reruns on the same GPU, at some speed (core/train/Determinism.h)
     std::string device = "auto";         // auto | cpu | cuda | cuda:N
     std::string precision = "auto";      // auto (bf16 autocast on CUDA, float32 on CPU) | float32 | bf16
     int64_t threads = 0;                 // CPU threads for LibTorch; 0 = its default

@@ -17,6 +17,7 @@
 #include "core/model/Autocast.h"
 #include "core/model/Checkpoint.h"
 #include "core/model/Teacher.h"
+#include "core/train/Determinism.h"
 #include "core/train/LrSchedule.h"
 #include "core/train/Losses.h"
 #include "core/train/Distributed.h"
@@ -264,6 +265,20 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
         }
     }
 
+    // Deterministic mode, before any CUDA work of this run (cuBLAS reads its
+    // workspace config when its first handle is made); restored on return.
+    std::unique_ptr<DeterminismScope> determinism;
+    {
+        std::string err;
+        try {
+            determinism = std::make_unique<DeterminismScope>(cfg.deterministic);
+        } catch (const std::exception& e) {
+            if (!ddp) throw;
+            err = e.what();
+        }
+        if (ddp) dist->agree("deterministic", err);
+    }
+
     // Device, data, model, teacher. In a data-parallel run the ranks agree that
     // all of them got through before any collective.
     torch::Device device(torch::kCPU);
@@ -310,6 +325,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
             model->load_tensors(load_tensors_any(cfg.init_from), true);
         model->to(device);
         model->train();
+        model->set_deterministic(cfg.deterministic);
 
         // Any causal LM folder with the student's vocabulary (Teacher.h): a Mamba-2
         // trained here, an imported Mamba-2 or a LLaMA-family model.
@@ -433,7 +449,8 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
     if (!opt.resume) {
         log("training " + std::to_string(mcfg.num_parameters()) + " parameters (" + to_string(mcfg.binarize) +
                 "), loss " + cfg.loss + ", " + std::to_string(cfg.steps) + " steps of " +
-                std::to_string(tokens_per_step) + " tokens on " + device.str() + (bf16 ? " (bf16 autocast)" : ""),
+                std::to_string(tokens_per_step) + " tokens on " + device.str() + (bf16 ? " (bf16 autocast)" : "") +
+                (cfg.deterministic ? ", deterministic" : ""),
             echo);
     }
     if (ddp)

@@ -311,6 +311,18 @@ struct SsdCommon {
 
 bool use_kernels(const Tensor& x, c10::ScalarType ad) { return x.is_cuda() && ad == torch::kFloat32; }
 
+// Inclusive cumulative sum over the last dim (reverse: suffix sums). On the
+// GPU our fixed-order kernel: LibTorch's CUDA cumsum is nondeterministic and
+// refuses to run under its deterministic mode.
+Tensor cumsum_last(const Tensor& t, bool reverse) {
+    if (!use_kernels(t, t.scalar_type())) return reverse ? t.flip(-1).cumsum(-1).flip(-1) : t.cumsum(-1);
+    auto in = t.contiguous();
+    auto out = new_out_like(in);
+    const int64_t T = in.size(-1);
+    k::chunk_cumsum(in.data_ptr<float>(), out.data_ptr<float>(), T ? in.numel() / T : 0, T, reverse, stream());
+    return out;
+}
+
 // exp(a_t − a_s) for s ≤ t, 0 above the diagonal: (…, T) -> (…, T, T)
 Tensor decay_matrix(const Tensor& acum) {
     auto diff = acum.unsqueeze(-1) - acum.unsqueeze(-2);
@@ -324,7 +336,7 @@ SsdCommon ssd_common(const Tensor& x, const Tensor& dt, const Tensor& A, const T
     SsdCommon s;
     s.xc = to_chunks4(x.to(cd), d);
     s.dtc = pad_l(dt.to(ad), d.pad).view({d.b, d.c, d.T, d.h}).permute({0, 1, 3, 2}).contiguous();
-    s.acum = (s.dtc * A.to(ad).view({1, 1, d.h, 1})).cumsum(-1);
+    s.acum = cumsum_last(s.dtc * A.to(ad).view({1, 1, d.h, 1}), /*reverse=*/false);
     s.Bg = to_chunks4(B.to(cd), d);
     s.Cg = to_chunks4(C.to(cd), d);
     s.CB = bmm_to(s.Cg, s.Bg.transpose(-1, -2), ad);
@@ -383,9 +395,9 @@ std::pair<Tensor, Tensor> ssd_forward_impl(const Tensor& x, const Tensor& dt, co
     return {from_chunks4_as(Y, d, x.scalar_type()), fin};
 }
 
-// Returns {dx, ddt, dA, dB, dC, dinit}.
+// Returns {dx, ddt, dA, dB, dC, dinit}. `det`: no float atomics (SsdOptions).
 tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B, const Tensor& C,
-                              int64_t T, const Tensor& init, const Tensor& dy_in, const Tensor& dfinal) {
+                              int64_t T, const Tensor& init, const Tensor& dy_in, const Tensor& dfinal, bool det) {
     const auto d = ssd_dims(x, B, T);
     const auto cd = x.scalar_type();
     const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
@@ -405,10 +417,25 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     if (use_kernels(x, ad)) {
         dCB = new_out({d.b, d.c, d.g, d.T, d.T}, s.CB.options());
         auto da_row = new_out({d.b, d.c, d.h, d.T}, s.acum.options());
-        auto ucol = torch::zeros({d.b, d.c, d.h, d.T}, s.acum.options());
-        k::ssd_m_bwd(dM.data_ptr(), kdtype(dM), s.CB.data_ptr<float>(), s.acum.data_ptr<float>(),
-                     s.dtc.data_ptr<float>(), dCB.data_ptr<float>(), da_row.data_ptr<float>(), ucol.data_ptr<float>(),
-                     d.b * d.c, d.g, d.hg, d.T, stream());
+        Tensor ucol;
+        if (det) {
+            // One partial per row tile, summed in a fixed order (LibTorch's reductions are deterministic).
+            auto part = new_out({d.b, d.c, d.h, k::ssd_m_bwd_row_tiles(d.T), d.T}, s.acum.options());
+            k::ssd_m_bwd(dM.data_ptr(), kdtype(dM), s.CB.data_ptr<float>(), s.acum.data_ptr<float>(),
+                         s.dtc.data_ptr<float>(), dCB.data_ptr<float>(), da_row.data_ptr<float>(),
+                         part.data_ptr<float>(), /*deterministic=*/true, d.b * d.c, d.g, d.hg, d.T, stream());
+            ucol = part.sum(-2);
+        } else {
+            // Like LibTorch's own nondeterministic ops: throws (or warns) under
+            // LibTorch's deterministic mode, so a caller that forgot to pass
+            // SsdOptions::deterministic does not silently lose reproducibility.
+            at::globalContext().alertNotDeterministic(
+                "bimamba::cuda::ssd_chunked_fused backward without SsdOptions::deterministic (float atomics)");
+            ucol = torch::zeros({d.b, d.c, d.h, d.T}, s.acum.options());
+            k::ssd_m_bwd(dM.data_ptr(), kdtype(dM), s.CB.data_ptr<float>(), s.acum.data_ptr<float>(),
+                         s.dtc.data_ptr<float>(), dCB.data_ptr<float>(), da_row.data_ptr<float>(),
+                         ucol.data_ptr<float>(), /*deterministic=*/false, d.b * d.c, d.g, d.hg, d.T, stream());
+        }
         da = da_row - s.dtc * ucol;
         ddt = ucol;
     } else {
@@ -473,7 +500,7 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     da.select(-1, d.T - 1).add_(q.sum(-1) + dalast);
 
     // 6. a = cumsum(dt·A): reverse cumsum
-    auto ddA = da.flip(-1).cumsum(-1).flip(-1);
+    auto ddA = cumsum_last(da, /*reverse=*/true);
     ddt += ddA * A.to(ad).view({1, 1, d.h, 1});
     auto dA = (ddA * s.dtc).sum({0, 1, 3});
 
@@ -490,7 +517,7 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
 struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
     static tensor_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& dt, const Tensor& A,
                                const Tensor& B, const Tensor& C, int64_t T, const Tensor& init_or_empty,
-                               bool has_init) {
+                               bool has_init, bool deterministic) {
         // Autograd Functions take no undefined tensors: without an initial
         // state, `init_or_empty` is an empty placeholder.
         c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
@@ -501,6 +528,7 @@ struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
         ctx->save_for_backward({x, dt, A, B, C, init_or_empty});
         ctx->saved_data["T"] = T;
         ctx->saved_data["has_init"] = has_init;
+        ctx->saved_data["det"] = deterministic;
         return {y, fin};
     }
     static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
@@ -509,8 +537,9 @@ struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
         c10::OptionalDeviceGuard guard(s[0].device());
         const int64_t T = ctx->saved_data["T"].toInt();
         const bool has_init = ctx->saved_data["has_init"].toBool();
-        auto g = ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), grads[0], grads[1]);
-        return {g[0], g[1], g[2], g[3], g[4], Tensor(), has_init ? g[5] : Tensor(), Tensor()};
+        const bool det = ctx->saved_data["det"].toBool();
+        auto g = ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), grads[0], grads[1], det);
+        return {g[0], g[1], g[2], g[3], g[4], Tensor(), has_init ? g[5] : Tensor(), Tensor(), Tensor()};
     }
 };
 
@@ -564,13 +593,14 @@ torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, cons
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x, const torch::Tensor& dt,
                                                           const torch::Tensor& A, const torch::Tensor& B,
                                                           const torch::Tensor& C, int64_t chunk_size,
-                                                          const torch::Tensor& initial_state) {
+                                                          const torch::Tensor& initial_state, const SsdOptions& options) {
     TORCH_CHECK(x.dim() == 4 && dt.dim() == 3 && A.dim() == 1 && B.dim() == 4 && C.dim() == 4 &&
                     B.sizes() == C.sizes() && chunk_size > 0,
                 "ssd_chunked_fused: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n)");
     if (g_ref_ssd) return g_ref_ssd(x, dt, A, B, C, chunk_size, initial_state);
     const bool has_init = initial_state.defined();
-    auto out = SsdChunkedFn::apply(x, dt, A, B, C, chunk_size, has_init ? initial_state : x.new_empty({0}), has_init);
+    auto out = SsdChunkedFn::apply(x, dt, A, B, C, chunk_size, has_init ? initial_state : x.new_empty({0}), has_init,
+                                   options.deterministic);
     return {out[0], out[1]};
 }
 

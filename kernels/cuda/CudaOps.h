@@ -7,6 +7,12 @@
 //
 // All functions accept fp32, bf16 or fp16 activations and compute in fp32.
 // See docs/cuda-kernels.md for the algorithms and the measured speed.
+//
+// Determinism: binarize_weight, causal_conv1d_silu, rmsnorm and gated_rmsnorm
+// are deterministic by construction (per-block partials written to a buffer
+// and summed by LibTorch in a fixed order; no atomics). The SSD scan's
+// backward has a fast path with float atomics and a deterministic one,
+// chosen per call through SsdOptions.
 #include <ATen/autocast_mode.h>  // users pick the kernels' dtype from autocast
 #include <torch/torch.h>
 
@@ -15,6 +21,16 @@
 
 namespace bimamba::cuda {
 
+struct SsdOptions {
+    // Backward without float atomics: the column sums of ssd_m_bwd go through
+    // per-tile partials added in a fixed order, so two calls on the same inputs
+    // give bit-identical gradients on the same GPU. Costs one small extra
+    // buffer and sum. Without it the backward alerts under LibTorch's
+    // deterministic mode (at::globalContext().deterministicAlgorithms()).
+    // The forward is deterministic either way.
+    bool deterministic = false;
+};
+
 // Same semantics and shapes as bimamba::ssd_chunked (core/model/Ssd.h):
 //   x (b,l,h,p), dt (b,l,h) softplus'ed, A (h) negative, B/C (b,l,g,n),
 //   initial_state (b,h,p,n) or undefined. Returns (y (b,l,h,p) in x's dtype,
@@ -22,7 +38,8 @@ namespace bimamba::cuda {
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x, const torch::Tensor& dt,
                                                           const torch::Tensor& A, const torch::Tensor& B,
                                                           const torch::Tensor& C, int64_t chunk_size,
-                                                          const torch::Tensor& initial_state);
+                                                          const torch::Tensor& initial_state,
+                                                          const SsdOptions& options = {});
 
 // Causal depthwise conv1d + bias + SiLU: x (b, l, c) (the channel dim must be
 // contiguous; rows may be strided, e.g. a narrow() of in_proj's output),

@@ -58,9 +58,21 @@ void rmsnorm_bwd(const void* x, DType tx, const float* w, const float* rstd, con
 void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, DType t, int64_t bc, int64_t g,
                  int64_t hg, int64_t T, cudaStream_t s);
 // Backward through M: u = dM*CB*exp(acum[t]-acum[s]) (s <= t).
-//   dCB[t,s] = sum_h dM*exp(..)*dt[s];  da_row[h,t] = sum_s u*dt[s];  ucol[h,s] += sum_t u  (ucol zeroed by caller)
+//   dCB[t,s] = sum_h dM*exp(..)*dt[s];  da_row[h,t] = sum_s u*dt[s];  ucol[h,s] = sum_t u
+// The column sums ucol span the row tiles of several blocks:
+//   deterministic = false: ucol (bc, h, T), zeroed by the caller, accumulated
+//     with float atomics (the order, and so the last bits, vary run to run);
+//   deterministic = true: no atomics; ucol is (bc, h, ssd_m_bwd_row_tiles(T), T),
+//     one partial per row tile, every element written; the caller sums over the
+//     tile dim in a fixed order.
+int64_t ssd_m_bwd_row_tiles(int64_t T);
 void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB,
-               float* da_row, float* ucol, int64_t bc, int64_t g, int64_t hg, int64_t T, cudaStream_t s);
+               float* da_row, float* ucol, bool deterministic, int64_t bc, int64_t g, int64_t hg, int64_t T,
+               cudaStream_t s);
+// Inclusive cumulative sum of each contiguous row of T floats (reverse: from
+// the row's end, suffix sums), in a fixed order (LibTorch's CUDA cumsum has
+// no deterministic mode). in and out may be the same buffer.
+void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool reverse, cudaStream_t s);
 // Inter-chunk state passing over states (b, c, H, P) fp32 (H = heads, P = p*n):
 //   S_prev[c] = S_{c-1},  S_c = exp(alast[b,c,h]) * S_{c-1} + states[c],  S_{-1} = init (or 0)
 // writes S_prev (b, c, H, P) and final (b, H, P).

@@ -2,7 +2,8 @@
 // backward. The matmuls themselves go to cuBLAS from CudaOps.cpp; these kernels
 // fuse what the LibTorch-ops reference does in many launches and (T×T)-sized
 // temporaries: the decay mask exp(segsum) times C·Bᵀ times dt, its backward
-// with all the reductions, and the sequential pass of states across chunks.
+// with all the reductions (with atomics, or in a fixed order), the sequential
+// pass of states across chunks, and the chunk-wise cumulative sums.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -39,20 +40,27 @@ __global__ void build_m_kernel(const float* __restrict__ CB, const float* __rest
     }
 }
 
-constexpr int kRows = 16;  // rows of the T×T tile per block in the backward
+constexpr int kRows = 16;       // rows of the T×T tile per block in the backward
+constexpr int kMThreads = 256;  // threads per block of m_bwd_kernel
+constexpr int kMWarps = kMThreads / 32;
 
 // Backward through M (see Launch.h). A block owns kRows rows of one
 // (batch·chunk, group) and walks the group's heads; dCB for its rows
-// accumulates in shared memory, column sums go out with one atomic per column
-// and head.
-template <typename T>
+// accumulates in shared memory. Column sums over the block's rows:
+//   Det = false: shared-memory atomics, then one global atomic per column and
+//     head (fast, but the order of the float additions varies);
+//   Det = true: each warp keeps its own column partial (a warp walks its rows
+//     in order, lanes own distinct columns: no races), the block adds the
+//     kMWarps partials in warp order and writes its row tile's partial.
+template <typename T, bool Det>
 __global__ void m_bwd_kernel(const T* __restrict__ dM, const float* __restrict__ CB, const float* __restrict__ acum,
                              const float* __restrict__ dt, float* __restrict__ dCB, float* __restrict__ da_row,
                              float* __restrict__ ucol, int64_t g, int64_t hg, int64_t Tn) {
     extern __shared__ float smem[];
+    constexpr int ncol = Det ? kMWarps : 1;
     float* dcb = smem;               // kRows * Tn
-    float* col = dcb + kRows * Tn;   // Tn
-    float* a_sh = col + Tn;          // Tn
+    float* col = dcb + kRows * Tn;   // ncol * Tn
+    float* a_sh = col + ncol * Tn;   // Tn
     float* dt_sh = a_sh + Tn;        // Tn
     const int64_t bcg = blockIdx.x, bc = bcg / g, gi = bcg % g, H = g * hg;
     const int64_t t0 = (int64_t)blockIdx.y * kRows;
@@ -66,8 +74,8 @@ __global__ void m_bwd_kernel(const T* __restrict__ dM, const float* __restrict__
         for (int64_t i = threadIdx.x; i < Tn; i += blockDim.x) {
             a_sh[i] = acum[bch * Tn + i];
             dt_sh[i] = dt[bch * Tn + i];
-            col[i] = 0.f;
         }
+        for (int64_t i = threadIdx.x; i < ncol * Tn; i += blockDim.x) col[i] = 0.f;
         __syncthreads();
         for (int r = warp; r < nrows; r += nwarps) {
             const int64_t t = t0 + r;
@@ -80,17 +88,55 @@ __global__ void m_bwd_kernel(const T* __restrict__ dM, const float* __restrict__
                 const float u = e * cbr[s];
                 dcb[r * Tn + s] += e * dt_sh[s];  // same thread for every head: no race
                 rowacc += u * dt_sh[s];
-                atomicAdd(&col[s], u);
+                if (Det)
+                    col[warp * Tn + s] += u;
+                else
+                    atomicAdd(&col[s], u);
             }
             rowacc = warp_sum(rowacc);
             if (lane == 0) da_row[bch * Tn + t] = rowacc;
         }
         __syncthreads();
-        for (int64_t s = threadIdx.x; s < Tn; s += blockDim.x)
-            if (col[s] != 0.f) atomicAdd(&ucol[bch * Tn + s], col[s]);
+        if (Det) {
+            float* part = ucol + (bch * gridDim.y + blockIdx.y) * Tn;  // (bc, h, tile, T)
+            for (int64_t s = threadIdx.x; s < Tn; s += blockDim.x) {
+                float v = 0.f;
+#pragma unroll
+                for (int w = 0; w < kMWarps; ++w) v += col[w * Tn + s];
+                part[s] = v;
+            }
+        } else {
+            for (int64_t s = threadIdx.x; s < Tn; s += blockDim.x)
+                if (col[s] != 0.f) atomicAdd(&ucol[bch * Tn + s], col[s]);
+        }
         __syncthreads();
     }
     for (int64_t i = threadIdx.x; i < (int64_t)nrows * Tn; i += blockDim.x) dCB[bcg * Tn * Tn + t0 * Tn + i] = dcb[i];
+}
+
+// Inclusive scan of one row per warp: the row is walked in tiles of 32, each
+// tile scanned with shuffles (Hillis–Steele, a fixed order) and the running
+// total of the tiles before it added.
+__global__ void chunk_cumsum_kernel(const float* in, float* out, int64_t rows, int64_t Tn, bool reverse) {
+    const int lane = threadIdx.x & 31;
+    const int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;  // the whole warp leaves together
+    const float* r = in + row * Tn;
+    float* o = out + row * Tn;
+    float carry = 0.f;
+    for (int64_t base = 0; base < Tn; base += 32) {
+        const int64_t j = base + lane;
+        const int64_t idx = reverse ? Tn - 1 - j : j;
+        float v = j < Tn ? r[idx] : 0.f;
+#pragma unroll
+        for (int off = 1; off < 32; off <<= 1) {
+            const float u = __shfl_up_sync(0xffffffffu, v, off);
+            if (lane >= off) v += u;
+        }
+        v += carry;
+        if (j < Tn) o[idx] = v;
+        carry = __shfl_sync(0xffffffffu, v, 31);
+    }
 }
 
 __global__ void state_scan_kernel(const float* __restrict__ states, const float* __restrict__ alast,
@@ -140,20 +186,37 @@ void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, D
     check_launch("ssd_build_m");
 }
 
+int64_t ssd_m_bwd_row_tiles(int64_t T) { return (T + kRows - 1) / kRows; }
+
 void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB,
-               float* da_row, float* ucol, int64_t bc, int64_t g, int64_t hg, int64_t T, cudaStream_t s) {
+               float* da_row, float* ucol, bool deterministic, int64_t bc, int64_t g, int64_t hg, int64_t T,
+               cudaStream_t s) {
     if (bc * g * hg * T == 0) return;
-    const size_t smem = (size_t)(kRows * T + 3 * T) * sizeof(float);
-    dim3 grid((unsigned)(bc * g), (unsigned)((T + kRows - 1) / kRows));
+    const size_t smem = (size_t)(kRows * T + (deterministic ? kMWarps : 1) * T + 2 * T) * sizeof(float);
+    dim3 grid((unsigned)(bc * g), (unsigned)ssd_m_bwd_row_tiles(T));
     dispatch(t, [&](auto tag) {
         using TT = decltype(tag);
-        if (smem > 48 * 1024) {
-            cudaError_t e = cudaFuncSetAttribute(m_bwd_kernel<TT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-            if (e != cudaSuccess) throw std::runtime_error(std::string("ssd_m_bwd: chunk too large: ") + cudaGetErrorString(e));
-        }
-        m_bwd_kernel<TT><<<grid, 256, smem, s>>>(static_cast<const TT*>(dM), CB, acum, dt, dCB, da_row, ucol, g, hg, T);
+        auto launch = [&](auto kernel) {
+            if (smem > 48 * 1024) {
+                cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+                if (e != cudaSuccess)
+                    throw std::runtime_error(std::string("ssd_m_bwd: chunk too large: ") + cudaGetErrorString(e));
+            }
+            kernel<<<grid, kMThreads, smem, s>>>(static_cast<const TT*>(dM), CB, acum, dt, dCB, da_row, ucol, g, hg, T);
+        };
+        if (deterministic)
+            launch(m_bwd_kernel<TT, true>);
+        else
+            launch(m_bwd_kernel<TT, false>);
     });
     check_launch("ssd_m_bwd");
+}
+
+void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool reverse, cudaStream_t s) {
+    if (rows * T == 0) return;
+    const int threads = 256, per_block = threads / 32;
+    chunk_cumsum_kernel<<<(unsigned)((rows + per_block - 1) / per_block), threads, 0, s>>>(in, out, rows, T, reverse);
+    check_launch("chunk_cumsum");
 }
 
 void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, float* final_state,
