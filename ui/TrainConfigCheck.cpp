@@ -17,7 +17,8 @@ QStringList knownTrainFields() {
             "grad_accum",   "tokens_per_step", "lr",         "final_lr",      "warmup_steps",     "weight_decay",
             "beta1",        "beta2",        "eps",           "grad_clip",     "loss",             "ce_weight",
             "teacher",      "teacher_cache", "teacher_vocab_slice", "log_every", "eval_every",     "eval_batches",
-            "checkpoint_every", "keep_checkpoints", "seed",   "device",        "precision",        "threads"};
+            "checkpoint_every", "keep_checkpoints", "seed",   "deterministic", "device",           "precision",
+            "threads"};
 }
 
 bool parseConfigText(const QString& text, QJsonObject* out, QString* error) {
@@ -146,6 +147,8 @@ QStringList validateTrainConfig(const QJsonObject& c, bool checkPaths) {
     numField("ce_weight", 0, 1, false, false);
     if (c.contains("teacher_vocab_slice") && !c.value("teacher_vocab_slice").isBool())
         errs << "'teacher_vocab_slice' must be true or false";
+    if (c.contains("deterministic") && !c.value("deterministic").isBool())
+        errs << "'deterministic' must be true or false";
     const double lr = c.value("lr").toDouble(2.5e-4);
     if (c.contains("final_lr")) numField("final_lr", 0, lr, false, false);
 
