@@ -19,7 +19,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev libqt6sql6-sqlite
   libqcustomplot-dev libqcustomplot2.1-qt6 libgl-dev
   libhdf5-dev hdf5-tools libsentencepiece-dev nlohmann-json3-dev
-  libgtest-dev libtomlplusplus-dev libsimde-dev xvfb xauth fortunes)
+  libgtest-dev libtomlplusplus-dev libsimde-dev xvfb xauth fortunes
+  liblzma-dev zlib1g-dev libzstd-dev xz-utils zstd)
 
 install_packages() {
   local missing=()

@@ -1,14 +1,20 @@
 // Tokenizer (against the LLaMA-2 ids published with the shared data), corpus
 // ingestion and its errors, the deterministic split, and prepared shards read
-// back through TokenDataset against the tokenizer's own encoding.
+// back through TokenDataset against the tokenizer's own encoding; compressed
+// corpora against the xz/gzip/zstd command-line tools; parallel encoding
+// against one thread.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "core/base/FileUtil.h"
 #include "core/data/Corpus.h"
+#include "core/data/DecompressingReader.h"
 #include "core/data/Prepare.h"
 #include "core/data/TokenDataset.h"
 #include "core/data/Tokenizer.h"
@@ -41,6 +47,17 @@ struct TempDir {
         return p;
     }
 };
+
+// stdout of a shell command (the independent reference for decompression).
+std::string shell_output(const std::string& cmd) {
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return out;
+    char buf[1 << 16];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    EXPECT_EQ(pclose(p), 0) << cmd;
+    return out;
+}
 
 std::string error_of(const std::function<void()>& f) {
     try {
@@ -283,4 +300,169 @@ TEST(Prepare, ExistingTokenizerAndDatasetErrors) {
     }
     auto e = error_of([&] { TokenDataset::open(p.out_dir, "train"); });
     EXPECT_NE(e.find("not a multiple"), std::string::npos) << e;
+}
+
+// Text with every byte value, CRLF and no final newline, so nothing but a
+// byte-exact decoder passes.
+std::string awkward_text() {
+    std::string t = read_file(kData + "/tinyshakespeare/input.txt").substr(0, 300000);
+    for (int b = 0; b < 256; ++b) t += static_cast<char>(b);
+    t += "\r\nlast line without newline";
+    return t;
+}
+
+TEST(Decompress, XzGzipZstdGiveTheOriginalBytes) {
+    TempDir d;
+    const std::string text = awkward_text();
+    const std::string plain = d.file("t.txt", text);
+    // Compressed by the command-line tools; a second stream/member/frame appended to each.
+    const std::string second = "second stream\n";
+    d.file("s.txt", second);
+    ASSERT_EQ(std::system(("cd " + d.path + " && xz -k t.txt && xz -k s.txt && cat t.txt.xz s.txt.xz > multi.xz && "
+                           "gzip -k t.txt && gzip -k s.txt && cat t.txt.gz s.txt.gz > multi.gz && "
+                           "zstd -q t.txt && zstd -q s.txt && cat t.txt.zst s.txt.zst > multi.zst")
+                              .c_str()),
+              0);
+    EXPECT_EQ(read_decompressed(plain), text);
+    for (std::string ext : {"xz", "gz", "zst"}) {
+        const std::string f = d.path + "/t.txt." + ext;
+        EXPECT_EQ(read_decompressed(f), text) << ext;
+        EXPECT_EQ(read_decompressed(d.path + "/multi." + ext), text + second) << ext;
+        DecompressingReader r(f);
+        EXPECT_EQ(r.compression(), compression_of_name(f));
+        EXPECT_NE(r.compression(), Compression::None);
+        // Line by line, as std::getline over the original.
+        std::istringstream ref(text);
+        std::string want, got;
+        size_t lines = 0;
+        while (std::getline(ref, want)) {
+            ASSERT_TRUE(r.getline(got)) << ext << " line " << lines;
+            ASSERT_EQ(got, want) << ext << " line " << lines;
+            ++lines;
+        }
+        EXPECT_FALSE(r.getline(got));
+        EXPECT_GT(lines, 1000u);
+        EXPECT_EQ(r.compressed_bytes_read(), r.file_size());
+    }
+}
+
+TEST(Decompress, WikipediaPartEqualsXzDc) {
+    const std::string f = kData + "/corpora/wikipedia-en-2014/valid.txt.xz";
+    const std::string ours = read_decompressed(f);
+    EXPECT_GT(ours.size(), 5'000'000u);
+    EXPECT_TRUE(ours == shell_output("xz -dc '" + f + "'"));
+}
+
+TEST(Decompress, CorruptTruncatedAndMisnamedFilesAreNamed) {
+    TempDir d;
+    const std::string text = awkward_text();
+    d.file("t.txt", text);
+    ASSERT_EQ(std::system(("cd " + d.path + " && xz -k t.txt && gzip -k t.txt && zstd -q t.txt").c_str()), 0);
+    for (std::string ext : {"xz", "gz", "zst"}) {
+        const std::string good = read_file(d.path + "/t.txt." + ext);
+        // One flipped byte in the middle of the compressed data.
+        std::string bad = good;
+        bad[bad.size() / 2] ^= 0x55;
+        const std::string corrupt = d.file("corrupt.txt." + ext, bad);
+        std::string e = error_of([&] { read_decompressed(corrupt); });
+        EXPECT_NE(e.find("'" + corrupt + "'"), std::string::npos) << e;
+        EXPECT_NE(e.find("corrupt"), std::string::npos) << e;
+        EXPECT_NE(e.find("near compressed byte"), std::string::npos) << e;
+        // Cut in the middle.
+        const std::string cut = d.file("cut.txt." + ext, good.substr(0, good.size() / 2));
+        e = error_of([&] { read_decompressed(cut); });
+        EXPECT_NE(e.find("'" + cut + "'"), std::string::npos) << e;
+        EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+        // Through the corpus reader, by line: the same reason, with the corpus context.
+        CorpusOptions o;
+        o.paths = {cut};
+        o.unit = DocUnit::Line;
+        e = error_of([&] { read_corpus(o); });
+        EXPECT_EQ(e.rfind("corpus: '" + cut + "'", 0), 0u) << e;
+        EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+    }
+    const std::string misnamed = d.file("plain.txt.gz", "just text\n");
+    const std::string e = error_of([&] { read_decompressed(misnamed); });
+    EXPECT_NE(e.find("does not hold gzip data"), std::string::npos) << e;
+    EXPECT_NE(error_of([&] { read_decompressed(d.path + "/absent.xz"); }).find("cannot open"), std::string::npos);
+}
+
+TEST(Corpus, CompressedFilesGiveTheSameDocuments) {
+    TempDir d;
+    d.file("w.txt", read_file(kData + "/tinyshakespeare/input.txt").substr(0, 50000));
+    d.file("r.jsonl", "{\"text\": \"one\"}\n\n{\"text\": \"two\\nlines\"}\n");
+    ASSERT_EQ(std::system(("cd " + d.path + " && xz -k w.txt && zstd -q r.jsonl && gzip -k w.txt").c_str()), 0);
+    auto texts = [](const std::vector<Document>& docs) {
+        std::vector<std::string> t;
+        for (auto& doc : docs) t.push_back(doc.text);
+        return t;
+    };
+    for (DocUnit unit : {DocUnit::File, DocUnit::Line, DocUnit::Paragraph}) {
+        CorpusOptions plain, xz, gz;
+        plain.paths = {d.path + "/w.txt"};
+        xz.paths = {d.path + "/w.txt.xz"};
+        gz.paths = {d.path + "/w.txt.gz"};
+        plain.unit = xz.unit = gz.unit = unit;
+        const auto want = texts(read_corpus(plain));
+        EXPECT_EQ(texts(read_corpus(xz)), want) << to_string(unit);
+        EXPECT_EQ(texts(read_corpus(gz)), want) << to_string(unit);
+    }
+    CorpusOptions j;
+    j.paths = {d.path + "/r.jsonl.zst"};  // JSONL by its name under the compression suffix
+    auto docs = read_corpus(j);
+    ASSERT_EQ(docs.size(), 2u);
+    EXPECT_EQ(docs[1].text, "two\nlines");
+    EXPECT_EQ(docs[1].source, d.path + "/r.jsonl.zst:3");
+}
+
+TEST(Prepare, ParallelEncodingEqualsOneThreadByteForByte) {
+    TempDir d;
+    auto tok = Tokenizer::load(kData + "/llama2-tokenizer/tokenizer.model");
+    CorpusOptions o;
+    o.paths = {d.file("s.txt", read_file(kData + "/tinyshakespeare/input.txt").substr(0, 200000))};
+    o.unit = DocUnit::Line;
+    const auto docs = read_corpus(o);
+    ASSERT_GT(docs.size(), 3000u);
+    // Reference: one document after the other, straight through the tokenizer.
+    std::vector<std::vector<int>> want;
+    for (auto& doc : docs) want.push_back(tok->encode(doc.text));
+    // Tiny chunks and more threads than cores: many chunks, the in-flight window wraps many times.
+    for (int threads : {2, 3, 8}) {
+        for (size_t chunk : {size_t(1), size_t(500), size_t(1) << 18}) {
+            std::vector<std::vector<int>> got;
+            encode_in_order(*tok, docs, threads, [&](size_t i, std::vector<int>& ids) {
+                ASSERT_EQ(i, got.size());
+                got.push_back(ids);
+            }, chunk);
+            EXPECT_TRUE(got == want) << threads << " threads, chunks of " << chunk << " bytes";
+        }
+    }
+    // A failing sink stops the workers and its error comes back.
+    EXPECT_EQ(error_of([&] {
+                  encode_in_order(*tok, docs, 3, [&](size_t i, std::vector<int>&) {
+                      if (i == 100) throw std::runtime_error("disk full");
+                  }, 100);
+              }),
+              "disk full");
+
+    // The prepared folders of 1 and 4 threads, from an xz corpus: identical files.
+    ASSERT_EQ(std::system(("xz -k " + o.paths[0]).c_str()), 0);
+    std::map<std::string, std::string> files[2];
+    int k = 0;
+    for (int threads : {1, 4}) {
+        PrepareOptions p;
+        p.corpus.paths = {o.paths[0] + ".xz"};
+        p.corpus.unit = DocUnit::Line;
+        p.out_dir = d.path + "/prep" + std::to_string(threads);
+        p.tokenizer.vocab_size = 400;
+        p.shard_tokens = 20000;
+        p.threads = threads;
+        auto s = prepare_corpus(p);
+        EXPECT_EQ(s.threads, threads);
+        EXPECT_GT(s.tokens_per_s, 0);
+        for (auto& e : fs::directory_iterator(p.out_dir)) files[k][e.path().filename().string()] = read_file(e.path().string());
+        ++k;
+    }
+    EXPECT_GT(files[0].size(), 6u);  // meta, tokenizer, several shards
+    EXPECT_TRUE(files[0] == files[1]);
 }

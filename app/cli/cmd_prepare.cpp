@@ -15,7 +15,8 @@ namespace {
 
 const char* kHelp =
     "usage: bimamba prepare [PATH...] --out DIR [options]\n"
-    "  PATH...              text/JSONL files or folders (see docs/corpus-format.md)\n"
+    "  PATH...              text/JSONL files or folders, plain or compressed (.xz, .gz, .zst;\n"
+    "                       see docs/corpus-format.md)\n"
     "  --fortunes           use the Debian 'fortunes' package (/usr/share/games/fortunes) as the corpus\n"
     "  --out DIR            output folder (meta.json, tokenizer.model, *.bin/*.idx)\n"
     "  --format F           auto | text | jsonl                 (default auto: .jsonl/.json are JSONL)\n"
@@ -29,6 +30,7 @@ const char* kHelp =
     "  --seed N             split/tokenizer seed                 (default 0)\n"
     "  --dtype D            auto | uint16 | uint32               (default auto)\n"
     "  --shard-tokens N     tokens per shard                     (default 100000000)\n"
+    "  --threads N          encoding threads (0 = every core)    (default 0; same shards for any N)\n"
     "  --quiet              no progress bar\n";
 
 void draw_progress(const PrepareProgress& p) {
@@ -56,7 +58,7 @@ int run_prepare(const Args& args) {
         return 0;
     }
     o.check_known({"fortunes", "out", "format", "unit", "field", "exclude", "tokenizer", "vocab-size", "model-type",
-                   "val-fraction", "seed", "dtype", "shard-tokens", "quiet", "help"});
+                   "val-fraction", "seed", "dtype", "shard-tokens", "threads", "quiet", "help"});
     PrepareOptions p;
     if (o.has("fortunes")) {
         p.corpus = fortunes_corpus();
@@ -79,14 +81,17 @@ int run_prepare(const Args& args) {
     long long shard = o.get_int("shard-tokens", 100000000);
     if (shard <= 0) throw std::invalid_argument("--shard-tokens must be positive");
     p.shard_tokens = static_cast<uint64_t>(shard);
+    const long long threads = o.get_int("threads", 0);
+    if (threads < 0) throw std::invalid_argument("--threads must be 0 (every core) or positive");
+    p.threads = static_cast<int>(threads);
 
     const bool quiet = o.has("quiet");
     auto s = prepare_corpus(p, quiet ? std::function<void(const PrepareProgress&)>{} : draw_progress);
     std::printf("prepared %s: vocab %d (%s), train %llu docs / %llu tokens, val %llu docs / %llu tokens, "
-                "%.1f s, %.0f tok/s\n",
+                "%.1f s, encoding %.0f tok/s on %d thread%s\n",
                 p.out_dir.c_str(), s.vocab_size, s.dtype.c_str(), (unsigned long long)s.documents[0],
                 (unsigned long long)s.tokens[0], (unsigned long long)s.documents[1], (unsigned long long)s.tokens[1],
-                s.seconds, s.tokens_per_s);
+                s.seconds, s.tokens_per_s, s.threads, s.threads == 1 ? "" : "s");
     return 0;
 }
 

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
-#include <sstream>
 #include <stdexcept>
+
+#include "core/data/DecompressingReader.h"
 
 namespace fs = std::filesystem;
 
@@ -65,35 +65,47 @@ std::string trim_newlines(std::string s) {
     return s.substr(b);
 }
 
-std::string read_whole(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error("corpus: cannot open '" + path + "'");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+// Files are read through DecompressingReader (.xz/.gz/.zst or plain); its
+// errors name the file, these add the "corpus:" context.
+struct CorpusReader : DecompressingReader {
+    explicit CorpusReader(const std::string& path) try : DecompressingReader(path) {
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("corpus: ") + e.what());
+    }
+    bool next_line(std::string& line) try {
+        return getline(line);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("corpus: ") + e.what());
+    }
+};
 
 bool is_jsonl(const CorpusOptions& o, const std::string& path) {
     if (o.format == "jsonl") return true;
     if (o.format == "text") return false;
-    return ends_with(path, ".jsonl") || ends_with(path, ".json");
+    const std::string name = strip_compression_suffix(path);  // "a.jsonl.zst" is JSONL
+    return ends_with(name, ".jsonl") || ends_with(name, ".json");
 }
 
 void read_text(const std::string& path, DocUnit unit, std::vector<Document>& out) {
-    std::string all = read_whole(path);
     auto add = [&](std::string text, size_t line) {
         text = trim_newlines(std::move(text));
         if (is_blank(text)) return;
         out.push_back({std::move(text), unit == DocUnit::File ? path : path + ":" + std::to_string(line)});
     };
     if (unit == DocUnit::File) {
-        add(all, 1);
+        std::string all;
+        try {
+            all = read_decompressed(path);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(std::string("corpus: ") + e.what());
+        }
+        add(std::move(all), 1);
         return;
     }
-    std::istringstream in(all);
+    CorpusReader in(path);
     std::string line, cur;
     size_t lineno = 0, start = 1;
-    while (std::getline(in, line)) {
+    while (in.next_line(line)) {
         ++lineno;
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (unit == DocUnit::Line) {
@@ -114,11 +126,10 @@ void read_text(const std::string& path, DocUnit unit, std::vector<Document>& out
 }
 
 void read_jsonl(const std::string& path, const std::string& field, std::vector<Document>& out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("corpus: cannot open '" + path + "'");
+    CorpusReader in(path);
     std::string line;
     size_t lineno = 0;
-    while (std::getline(in, line)) {
+    while (in.next_line(line)) {
         ++lineno;
         if (is_blank(line)) continue;
         const std::string where = path + ":" + std::to_string(lineno);

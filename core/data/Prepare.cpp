@@ -1,9 +1,13 @@
 #include "core/data/Prepare.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <thread>
 
 #include "core/base/FileUtil.h"
 #include "core/data/TokenShards.h"
@@ -16,7 +20,113 @@ namespace {
 double since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+int resolve_threads(int threads) {
+    if (threads > 0) return threads;
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw > 0 ? static_cast<int>(hw) : 1;
+}
 }  // namespace
+
+void encode_in_order(const Tokenizer& tok, const std::vector<Document>& docs, int threads,
+                     const std::function<void(size_t doc, std::vector<int>& ids)>& sink, size_t chunk_bytes) {
+    // Chunks of documents rather than single ones: the lock is taken rarely even for one-line documents.
+    const int nt = resolve_threads(threads);
+    if (nt == 1 || docs.size() < 2) {
+        for (size_t i = 0; i < docs.size(); ++i) {
+            std::vector<int> ids = tok.encode(docs[i].text);
+            sink(i, ids);
+        }
+        return;
+    }
+    std::vector<size_t> chunk_begin{0};
+    size_t bytes = 0;
+    for (size_t i = 0; i + 1 < docs.size(); ++i) {
+        bytes += docs[i].text.size() + 1;
+        if (bytes >= chunk_bytes) {
+            chunk_begin.push_back(i + 1);
+            bytes = 0;
+        }
+    }
+    chunk_begin.push_back(docs.size());
+    const size_t nchunks = chunk_begin.size() - 1;
+
+    // Chunk c is encoded into slots[c % window] by a worker and handed to the
+    // sink by this thread in order; a worker takes chunk c only once chunk
+    // c - window has been handed over, so at most `window` chunks are held.
+    const size_t window = 4 * static_cast<size_t>(nt);
+    struct Slot {
+        std::vector<std::vector<int>> ids;
+        bool ready = false;
+    };
+    std::vector<Slot> slots(window);
+    std::mutex m;
+    std::condition_variable work_cv, done_cv;
+    size_t next = 0, handed = 0;
+    bool stop = false;
+    std::exception_ptr error;
+    auto fail = [&](std::exception_ptr e) {
+        std::lock_guard<std::mutex> lk(m);
+        if (!error) error = e;
+        stop = true;
+        work_cv.notify_all();
+        done_cv.notify_all();
+    };
+    auto worker = [&] {
+        for (;;) {
+            size_t c;
+            {
+                std::unique_lock<std::mutex> lk(m);
+                work_cv.wait(lk, [&] { return stop || next >= nchunks || next < handed + window; });
+                if (stop || next >= nchunks) return;
+                c = next++;
+            }
+            std::vector<std::vector<int>> out;
+            try {
+                out.reserve(chunk_begin[c + 1] - chunk_begin[c]);
+                for (size_t i = chunk_begin[c]; i < chunk_begin[c + 1]; ++i) out.push_back(tok.encode(docs[i].text));
+            } catch (...) {
+                fail(std::current_exception());
+                return;
+            }
+            {
+                std::lock_guard<std::mutex> lk(m);
+                slots[c % window].ids = std::move(out);
+                slots[c % window].ready = true;
+            }
+            done_cv.notify_all();
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 0; t < nt; ++t) pool.emplace_back(worker);
+    try {
+        for (size_t c = 0; c < nchunks; ++c) {
+            std::vector<std::vector<int>> ids;
+            {
+                std::unique_lock<std::mutex> lk(m);
+                done_cv.wait(lk, [&] { return stop || slots[c % window].ready; });
+                if (stop) break;
+                ids = std::move(slots[c % window].ids);
+                slots[c % window].ready = false;
+            }
+            for (size_t k = 0; k < ids.size(); ++k) sink(chunk_begin[c] + k, ids[k]);
+            {
+                std::lock_guard<std::mutex> lk(m);
+                handed = c + 1;
+            }
+            work_cv.notify_all();
+        }
+    } catch (...) {
+        fail(std::current_exception());
+    }
+    {
+        std::lock_guard<std::mutex> lk(m);
+        stop = true;
+    }
+    work_cv.notify_all();
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+}
 
 PrepareSummary prepare_corpus(const PrepareOptions& opt, const std::function<void(const PrepareProgress&)>& progress) {
     if (opt.out_dir.empty()) throw std::invalid_argument("prepare: no output folder given");
@@ -77,8 +187,8 @@ PrepareSummary prepare_corpus(const PrepareOptions& opt, const std::function<voi
     for (auto& d : docs) pr.bytes_total += d.text.size();
     const auto t_enc = std::chrono::steady_clock::now();
     double last_report = -1;
-    for (size_t i = 0; i < docs.size(); ++i) {
-        std::vector<int> ids = tok->encode(docs[i].text);
+    const int threads = resolve_threads(opt.threads);
+    encode_in_order(*tok, docs, threads, [&](size_t i, std::vector<int>& ids) {
         (is_val[i] ? val_w : train_w).add_document(ids);
         pr.docs_done = i + 1;
         pr.bytes_done += docs[i].text.size();
@@ -88,7 +198,7 @@ PrepareSummary prepare_corpus(const PrepareOptions& opt, const std::function<voi
             report(pr);
             last_report = pr.seconds;
         }
-    }
+    });
     const double enc_seconds = since(t_enc);
     auto train_shards = train_w.finish();
     auto val_shards = val_w.finish();
@@ -127,6 +237,7 @@ PrepareSummary prepare_corpus(const PrepareOptions& opt, const std::function<voi
     s.dtype = dtype;
     s.seconds = since(t_start);
     s.tokens_per_s = enc_seconds > 0 ? (s.tokens[0] + s.tokens[1]) / enc_seconds : 0;
+    s.threads = threads;
     pr.stage = "done";
     report(pr);
     return s;
