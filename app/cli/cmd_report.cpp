@@ -6,7 +6,7 @@
 
 #include "app/cli/Command.h"
 #include "core/eval/CliText.h"
-#include "core/eval/ModelSource.h"
+#include "core/base/ModelSource.h"
 #include "core/model/Checkpoint.h"
 #include "core/quant/Ptq.h"
 #include "core/report/Report.h"
@@ -39,7 +39,7 @@ json read_json(const std::string& path) {
 }
 
 report::HistogramSet histograms_of(const std::string& label, const std::string& path, int bins, const std::string& layers_arg) {
-    const std::string ckpt = eval::resolve_checkpoint(path);
+    const std::string ckpt = resolve_checkpoint(path);
     auto model = load_model(ckpt);
     std::vector<int> layers;
     if (layers_arg == "fml") layers = report::first_middle_last(model->config().n_layer);
@@ -75,7 +75,7 @@ int run_report(const Args& args) {
     if (o.has("generations")) c.generations = read_json(o.get("generations"));
     for (auto& spec : eval::split_list(o.get("hist", ""))) {
         auto [label, path] = eval::label_and_path(spec);
-        if (label.empty()) label = eval::model_label(eval::resolve_checkpoint(path));
+        if (label.empty()) label = model_label(resolve_checkpoint(path));
         c.histograms.push_back(histograms_of(label, path, bins, layers));
     }
     report::write_report(out, c);

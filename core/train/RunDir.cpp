@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "core/base/FileUtil.h"
+#include "core/base/ModelSource.h"
 
 namespace fs = std::filesystem;
 
@@ -96,19 +97,6 @@ void RunDir::publish_checkpoint(const std::string& ckpt_dir, int64_t keep) {
         if (steps[i] != newest) bimamba::remove_tree(checkpoints_dir() + "/" + steps[i]);
 }
 
-std::string RunDir::latest_checkpoint() const {
-    std::string name;
-    try {
-        name = read_file(checkpoints_dir() + "/latest");
-    } catch (...) {
-        return "";
-    }
-    while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
-    if (name.empty()) return "";
-    const std::string p = checkpoints_dir() + "/" + name;
-    if (!fs::is_directory(p))
-        throw std::runtime_error("run directory: checkpoints/latest names '" + name + "', which does not exist");
-    return p;
-}
+std::string RunDir::latest_checkpoint() const { return bimamba::latest_checkpoint(dir_); }
 
 }  // namespace bimamba
