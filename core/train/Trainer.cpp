@@ -392,6 +392,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                     std::lock_guard<std::mutex> lock(gen.mutex());
                     gen.set_state(it->second);
                 }
+                rd->truncate_metrics(step);  // the steps after the checkpoint are redone: drop their rows
                 log("resumed from " + ck + " at step " + std::to_string(step) +
                         (ddp ? " (" + std::to_string(world) + " ranks)" : std::string()),
                     echo);
