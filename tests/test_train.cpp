@@ -401,13 +401,22 @@ TEST_F(TrainTest, RandomSigkillsAndResumesLeaveOneMetricsRowPerStep) {
                                     : std::vector<std::string>{"train", "--resume", run, "--quiet"},
                               {});
         ASSERT_GT(pid, 0);
-        // Kill after a random number (1..6) of new steps, so most kills land between checkpoints.
-        const int64_t from = last_train_step();
+        // Kill after a random number (1..6) of new steps (the first time past the
+        // first checkpoint, so there is one to resume from): most kills land between checkpoints.
+        const int64_t from = fresh ? c.checkpoint_every : last_train_step();
         const int64_t target = std::min<int64_t>(from + 1 + rng() % 6, c.steps - 1);
-        ASSERT_TRUE(wait_for([&] { return last_train_step() >= target; }, 120)) << "kill " << k;
+        int wst = 0;
+        bool exited = false;
+        const bool reached = wait_for(
+            [&] {
+                exited = waitpid(pid, &wst, WNOHANG) == pid;
+                return exited || last_train_step() >= target;
+            },
+            120);
+        ASSERT_FALSE(exited) << "kill " << k << ": the child exited by itself; train.log:\n" << read_file(run + "/train.log");
+        ASSERT_TRUE(reached) << "kill " << k;
         std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
         kill(pid, SIGKILL);
-        int wst = 0;
         waitpid(pid, &wst, 0);
         if (!WIFSIGNALED(wst)) break;  // finished before the kill landed
         if (last_train_step() > checkpoint_step()) ++kills_past_checkpoint;
