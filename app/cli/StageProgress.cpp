@@ -67,7 +67,10 @@ void StageProgress::draw(bool final_line) {
     line += std::to_string(done_) + "/" + std::to_string(total_) + " " + unit_;
     char buf[64];
     if (tokens_ >= 0) {
-        std::snprintf(buf, sizeof buf, "  %.2f M tok", tokens_ / 1e6);
+        if (tokens_ < 1000000)
+            std::snprintf(buf, sizeof buf, "  %.1f k tok", tokens_ / 1e3);
+        else
+            std::snprintf(buf, sizeof buf, "  %.2f M tok", tokens_ / 1e6);
         line += buf;
     }
     if (!std::isnan(loss_)) {

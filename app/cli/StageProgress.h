@@ -1,7 +1,7 @@
 #pragma once
 // One progress bar per stage of a long CLI command (quickstart, study):
 //
-//   teacher     [###########.........]  165/300 steps  0.17 M tok  loss 4.213  0:41 left
+//   teacher     [###########.........] 165/300 steps  169.0 k tok  loss 4.213  val ppl 97.90  0:41 left
 //
 // On a terminal the line is redrawn in place (at most 10 times a second); on
 // anything else (CI logs, pipes) a line is written at every tenth of the work
