@@ -12,6 +12,7 @@
 #include <fstream>
 #include <random>
 
+#include "core/data/Tokenizer.h"
 #include "core/engine/DeployFile.h"
 #include "core/engine/Engine.h"
 #include "core/eval/EngineScorer.h"
@@ -69,13 +70,20 @@ struct Parity {
     int greedy_first_diff = -1;
 };
 
+// These checkpoints have no tokenizer: the engine runs on token ids.
+engine::ExportOptions ids_only() {
+    engine::ExportOptions o;
+    o.allow_no_tokenizer = true;
+    return o;
+}
+
 Parity run_parity(Mamba2Config cfg, engine::FloatStorage storage, const std::string& name,
                   const engine::EngineOptions& eopt = {}) {
     auto dir = temp_dir(name);
     auto model = make_model(cfg, 7);
     model->eval();
     save_model(model, dir.string());
-    engine::ExportOptions opt;
+    engine::ExportOptions opt = ids_only();
     opt.storage = storage;
     auto rep = engine::export_checkpoint(dir.string(), (dir / "model.bmd").string(), opt);
     EXPECT_GT(rep.file_bytes, 0u);
@@ -175,7 +183,7 @@ TEST(Engine, ExportPacksOneBitPerWeightAndStoresTheLayout) {
     auto dir = temp_dir("layout");
     auto cfg = tiny(Binarize::InOutProj, true);
     save_model(make_model(cfg, 1), dir.string());
-    auto rep = engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    auto rep = engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
     const uint64_t per_layer = (uint64_t)cfg.in_proj_out() * cfg.d_model + (uint64_t)cfg.d_model * cfg.d_inner();
     EXPECT_EQ(rep.packed_bits, per_layer * cfg.n_layer);
     auto f = st::SafetensorsFile::open((dir / "m.bmd").string());
@@ -209,29 +217,74 @@ TEST(Engine, BadFilesAndTokensAreRefusedByName) {
         EXPECT_NE(std::string(e.what()).find("not a bimamba deployment file"), std::string::npos) << e.what();
     }
     // A truncated deployment file.
-    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
     fs::resize_file(dir / "m.bmd", fs::file_size(dir / "m.bmd") - 100);
     EXPECT_THROW(engine::Engine::load((dir / "m.bmd").string()), std::exception);
     // Missing checkpoint folder.
     try {
-        engine::export_checkpoint((dir / "nope").string(), (dir / "x.bmd").string(), {});
+        engine::export_checkpoint((dir / "nope").string(), (dir / "x.bmd").string(), ids_only());
         FAIL() << "no exception";
     } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("no such file or folder"), std::string::npos) << e.what();
     }
     // Token ids outside the vocabulary.
-    engine::export_checkpoint(dir.string(), (dir / "ok.bmd").string(), {});
+    engine::export_checkpoint(dir.string(), (dir / "ok.bmd").string(), ids_only());
     auto eng = engine::Engine::load((dir / "ok.bmd").string());
     EXPECT_THROW(eng->step(cfg.vocab_size), std::out_of_range);
     EXPECT_THROW(eng->step(-1), std::out_of_range);
     bimamba::remove_tree(dir);
 }
 
+// export takes a run directory (its latest checkpoint) and embeds the
+// tokenizer of the run's prepared data, as eval finds it; without one it is
+// refused at export time, naming the way out.
+TEST(Engine, ExportOfARunDirectoryEmbedsItsTokenizer) {
+    auto root = temp_dir("export_run");
+    auto cfg = tiny(Binarize::InOutProj, false);
+    const fs::path ck = root / "run/checkpoints/step_00000007";
+    save_model(make_model(cfg, 4), ck.string());
+    test::write_text((root / "run/checkpoints/latest").string(), "step_00000007\n");
+    // Without train_config.json nothing leads to a tokenizer.
+    try {
+        engine::export_checkpoint((root / "run").string(), (root / "a.bmd").string(), {});
+        FAIL() << "no exception";
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("no tokenizer found"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("--tokenizer"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(root / "a.bmd"));
+    // The run's prepared data holds one (trained here: vocabulary within the model's).
+    fs::create_directories(root / "data");
+    std::vector<std::string> docs;
+    for (int i = 0; i < 200; ++i) docs.push_back("the quick brown fox " + std::to_string(i) + " jumps over the lazy dog");
+    TokenizerTrainOptions to;
+    to.vocab_size = 300;
+    Tokenizer::from_serialized(train_tokenizer(docs, to))->save((root / "data/tokenizer.model").string());
+    ASSERT_LE(300, cfg.vocab_size);
+    test::write_text((root / "run/train_config.json").string(), "{\"data\": \"" + (root / "data").string() + "\"}");
+    auto rep = engine::export_checkpoint((root / "run").string(), (root / "a.bmd").string(), {});
+    EXPECT_TRUE(rep.has_tokenizer);
+    EXPECT_EQ(fs::path(rep.tokenizer_source), root / "data/tokenizer.model");
+    auto eng = engine::Engine::load((root / "a.bmd").string());
+    ASSERT_TRUE(eng->has_tokenizer());
+    EXPECT_EQ(eng->tokenizer().serialized(), read_file((root / "data/tokenizer.model").string()));
+    // --tokenizer overrides; one larger than the model's vocabulary is refused at export.
+    engine::ExportOptions big;
+    big.tokenizer_path = std::string(BIMAMBA_SHARED_DATA) + "/llama2-tokenizer/tokenizer.model";
+    try {
+        engine::export_checkpoint((root / "run").string(), (root / "b.bmd").string(), big);
+        FAIL() << "no exception";
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("more than the model's vocabulary"), std::string::npos) << e.what();
+    }
+    bimamba::remove_tree(root);
+}
+
 TEST(Engine, StateIsConstantAndResetRestartsTheSequence) {
     auto dir = temp_dir("reset");
     auto cfg = tiny(Binarize::InOutProj, false);
     save_model(make_model(cfg, 3), dir.string());
-    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
     auto eng = engine::Engine::load((dir / "m.bmd").string());
     auto a = eng->prefill({1, 2, 3});
     for (int i = 0; i < 200; ++i) eng->step(i % cfg.vocab_size);
@@ -262,7 +315,7 @@ TEST(Engine, BatchedPrefillIsBitIdenticalToTokenByToken) {
         auto dir = temp_dir(k.name);
         auto cfg = tiny(k.b, k.odd);
         save_model(make_model(cfg, 11), dir.string());
-        engine::ExportOptions eo;
+        engine::ExportOptions eo = ids_only();
         eo.storage = k.storage;
         engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), eo);
         std::mt19937 rng(17);
@@ -313,7 +366,7 @@ TEST(Engine, StatePrecisionHalvesTheStateAndCanBeSwitched) {
     auto dir = temp_dir("statebytes");
     auto cfg = tiny(Binarize::InOutProj, false);
     save_model(make_model(cfg, 4), dir.string());
-    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
     auto eng = engine::Engine::load((dir / "m.bmd").string());
     const uint64_t conv = 4ull * cfg.n_layer * cfg.conv_dim() * cfg.ssm.d_conv;
     const uint64_t ssm = (uint64_t)cfg.n_layer * cfg.nheads() * cfg.ssm.headdim * cfg.ssm.d_state;
@@ -355,7 +408,7 @@ TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
         }
     }
     save_model(model, dir.string());
-    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
     engine::EngineOptions o32;
     o32.state = kernels::StateType::F32;
     auto e16 = engine::Engine::load((dir / "m.bmd").string());
@@ -402,7 +455,7 @@ TEST(Engine, I16LutKernelIsQuantizedButClose) {
     auto dir = temp_dir("i16_prefill");
     auto cfg = tiny(Binarize::InOutProj, true);
     save_model(make_model(cfg, 12), dir.string());
-    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
     KernelScope ks("i16lut");
     engine::EngineOptions one, blk;
     one.prefill_block = 1;
@@ -425,7 +478,7 @@ TEST(Engine, EvalScorerMatchesStepAndLibTorchPerplexity) {
     auto cfg = tiny(Binarize::InOutProj, true);
     auto model = make_model(cfg, 21);
     save_model(model, dir.string());
-    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), {});
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
     std::shared_ptr<engine::Engine> eng = engine::Engine::load((dir / "m.bmd").string());
     auto fn = eval::engine_logits_fn(eng);
 

@@ -10,7 +10,7 @@
 
 #include "core/eval/EvalTable.h"
 #include "core/eval/Jsonl.h"
-#include "core/eval/ModelSource.h"
+#include "core/base/ModelSource.h"
 #include "core/eval/MultipleChoice.h"
 #include "core/eval/Perplexity.h"
 

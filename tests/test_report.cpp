@@ -214,3 +214,28 @@ TEST(Report, CorruptMetricsLineNamesFileAndLine) {
     }
     EXPECT_FALSE(fs::exists(d / "r.h5"));
 }
+
+// A run resumed by an older version re-appended the steps redone after its
+// checkpoint: the last row for a step wins and the series stays increasing.
+TEST(Report, MetricsOfAnOldResumedRunCountEachStepOnce) {
+    TempDir d;
+    const std::string metrics = d / "metrics.jsonl";
+    std::ofstream(metrics) << "{\"type\":\"train\",\"step\":1,\"loss\":9}\n"
+                              "{\"type\":\"train\",\"step\":2,\"loss\":8}\n"
+                              "{\"type\":\"val\",\"step\":2,\"val_loss\":7.5}\n"
+                              "{\"type\":\"train\",\"step\":3,\"loss\":7}\n"
+                              "{\"type\":\"train\",\"step\":2,\"loss\":8.5}\n"  // resumed from step 1's checkpoint
+                              "{\"type\":\"val\",\"step\":2,\"val_loss\":7.25}\n"
+                              "{\"type\":\"train\",\"step\":3,\"loss\":6.5}\n"
+                              "{\"type\":\"train\",\"step\":4,\"loss\":6}\n";
+    auto series = read_metric_series(metrics);
+    ASSERT_EQ(series.size(), 2u);
+    auto column = [&](const MetricSeries& s, const std::string& key) {
+        return s.columns[std::find(s.keys.begin(), s.keys.end(), key) - s.keys.begin()];
+    };
+    EXPECT_EQ(series[0].type, "train");
+    EXPECT_EQ(column(series[0], "step"), (std::vector<double>{1, 2, 3, 4}));
+    EXPECT_EQ(column(series[0], "loss"), (std::vector<double>{9, 8.5, 6.5, 6}));
+    EXPECT_EQ(series[1].type, "val");
+    EXPECT_EQ(column(series[1], "val_loss"), (std::vector<double>{7.25}));
+}

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <numeric>
+#include <random>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -405,4 +407,79 @@ TEST_F(TrainTest, SigtermStopsGracefullyWithACheckpoint) {
     char name[32];
     std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
     EXPECT_EQ(latest(run), name);
+}
+
+// A run killed with SIGKILL at random points and resumed each time: every
+// resume truncates metrics.jsonl back to its checkpoint, so in the end every
+// step has exactly one training row, in order, and no line is torn.
+TEST_F(TrainTest, RandomSigkillsAndResumesLeaveOneMetricsRowPerStep) {
+    const char* cli = std::getenv("BIMAMBA_CLI");
+    if (!cli || !fs::exists(cli)) GTEST_SKIP() << "BIMAMBA_CLI not set (run through ctest)";
+    auto c = config(60);
+    c.checkpoint_every = 4;
+    c.eval_every = 10;
+    c.eval_batches = 1;
+    const std::string cfg_path = dir("randkill.json");
+    std::ofstream(cfg_path) << c.to_json().dump();
+    const std::string run = dir("randkill");
+    auto last_train_step = [&]() -> int64_t {  // tolerant of a line being written
+        int64_t last = 0;
+        std::ifstream f(run + "/metrics.jsonl");
+        for (std::string line; std::getline(f, line);) {
+            auto j = json::parse(line, nullptr, false);
+            if (!j.is_discarded() && j.value("type", "") == "train") last = j["step"].get<int64_t>();
+        }
+        return last;
+    };
+    auto checkpoint_step = [&]() -> int64_t {
+        if (!fs::exists(run + "/checkpoints/latest")) return 0;
+        return std::stoll(latest(run).substr(5));
+    };
+    std::mt19937 rng(20261129);
+    int kills_past_checkpoint = 0;
+    for (int k = 0; k < 6; ++k) {
+        const bool fresh = k == 0;
+        pid_t pid = spawn_cli(fresh ? std::vector<std::string>{"train", "--config", cfg_path, "--run-dir", run, "--quiet"}
+                                    : std::vector<std::string>{"train", "--resume", run, "--quiet"},
+                              {});
+        ASSERT_GT(pid, 0);
+        // Kill after a random number (1..6) of new steps (the first time past the
+        // first checkpoint, so there is one to resume from): most kills land between checkpoints.
+        const int64_t from = fresh ? c.checkpoint_every : last_train_step();
+        const int64_t target = std::min<int64_t>(from + 1 + rng() % 6, c.steps - 1);
+        int wst = 0;
+        bool exited = false;
+        const bool reached = wait_for(
+            [&] {
+                exited = waitpid(pid, &wst, WNOHANG) == pid;
+                return exited || last_train_step() >= target;
+            },
+            120);
+        ASSERT_FALSE(exited) << "kill " << k << ": the child exited by itself; train.log:\n" << read_file(run + "/train.log");
+        ASSERT_TRUE(reached) << "kill " << k;
+        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
+        kill(pid, SIGKILL);
+        waitpid(pid, &wst, 0);
+        if (!WIFSIGNALED(wst)) break;  // finished before the kill landed
+        if (last_train_step() > checkpoint_step()) ++kills_past_checkpoint;
+    }
+    EXPECT_GE(kills_past_checkpoint, 3) << "the kills should leave steps to redo after the checkpoint";
+    // The last resume runs to the end.
+    pid_t pid = spawn_cli({"train", "--resume", run, "--quiet"}, {});
+    int wst = 0;
+    waitpid(pid, &wst, 0);
+    ASSERT_TRUE(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    EXPECT_EQ(status(run)["state"], "finished");
+
+    std::ifstream f(run + "/metrics.jsonl");
+    std::vector<int64_t> train_steps, val_steps;
+    for (std::string line; std::getline(f, line);) {
+        auto j = json::parse(line, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << "torn line: " << line;
+        (j["type"] == "train" ? train_steps : val_steps).push_back(j["step"].get<int64_t>());
+    }
+    std::vector<int64_t> want(c.steps);
+    std::iota(want.begin(), want.end(), 1);
+    EXPECT_EQ(train_steps, want);
+    EXPECT_EQ(val_steps, (std::vector<int64_t>{10, 20, 30, 40, 50, 60}));
 }

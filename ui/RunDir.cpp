@@ -8,7 +8,10 @@
 #include <QStringList>
 
 #include <cerrno>
+#include <exception>
 #include <signal.h>
+
+#include "core/base/ModelSource.h"
 
 namespace bimamba::ui::rundir {
 
@@ -71,15 +74,13 @@ QJsonObject readConfig(const QString& dir) {
 }
 
 QString latestCheckpoint(const QString& dir) {
-    QFile f(QDir(dir).filePath("checkpoints/latest"));
-    if (!f.open(QIODevice::ReadOnly)) return {};
-    const QString name = QString::fromUtf8(f.readAll()).trimmed();
-    if (name.isEmpty()) return {};
-    const QFileInfo fi(name);
-    if (fi.isAbsolute()) return name;
-    const QString inCk = QDir(dir).filePath("checkpoints/" + name);
-    if (QFileInfo::exists(inCk)) return inCk;
-    return QDir(dir).filePath(name);
+    // The CLI's reader of checkpoints/latest (core/base/ModelSource.h), so both agree.
+    try {
+        const std::string p = bimamba::latest_checkpoint(dir.toStdString());
+        return p.empty() ? QString() : QFileInfo(QString::fromStdString(p)).absoluteFilePath();
+    } catch (const std::exception&) {
+        return {};  // `latest` names a folder that is gone: no checkpoint to offer
+    }
 }
 
 static qint64 readInt(const QString& path, bool* ok) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "app/cli/Command.h"
+#include "core/base/ModelSource.h"
 #include "core/eval/CliText.h"
 #include "core/base/EnergyMeter.h"
 #include "core/engine/DeployFile.h"
@@ -305,6 +306,10 @@ int run_bench_cpu(const Args& args) {
         engine::set_binary_kernel(kernel);
     }
     const auto models = eval::split_list(opt.get("model"));
+    for (const auto& m : models)
+        if (!resolve_model(m, true).is_deploy_file())
+            throw std::invalid_argument("--model '" + m + "' is a checkpoint or run directory; bench cpu runs deployment "
+                                        "files: make one with `bimamba export --model " + m + " --out model.bmd`");
     for (const auto& m : models)
         for (auto st : states)
             rows.push_back(bench_file(fs::path(m).filename().string(), m, st, prompt_n, tokens, reps, block, bw.best_gbps,

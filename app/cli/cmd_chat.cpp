@@ -8,6 +8,7 @@
 
 #include "app/cli/Command.h"
 #include "core/base/EnergyMeter.h"
+#include "core/base/ModelSource.h"
 #include "core/data/Tokenizer.h"
 #include "core/engine/Engine.h"
 #include "core/eval/CliText.h"
@@ -20,7 +21,7 @@ namespace {
 
 const char* kHelp =
     "usage: bimamba chat --model FILE [options]\n"
-    "  --model FILE            deployment file (bimamba export) with an embedded tokenizer\n"
+    "  --model FILE            deployment file (bimamba export; it embeds the tokenizer)\n"
     "  --system TEXT           text put before the first turn\n"
     "  --message TEXT          answer one message and exit (no prompt loop)\n"
     "  --temperature T         0 = greedy (default 0.7)\n"
@@ -67,7 +68,13 @@ int run_chat(const Args& args) {
     engine::set_binary_kernel(opt.get("kernel", engine::kDefaultBinaryKernel));
     engine::EngineOptions eo;
     eo.state = kernels::state_type_from_string(opt.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
-    auto eng = engine::Engine::load(opt.require("model"), eo);
+    const std::string model = opt.require("model");
+    const ModelSource src = resolve_model(model, true);
+    if (!src.is_deploy_file())
+        throw std::invalid_argument("chat runs the CPU engine on a deployment file, and '" + model +
+                                    "' is a checkpoint or run directory: make one with `bimamba export --model " + model +
+                                    " --out model.bmd`");
+    auto eng = engine::Engine::load(src.path, eo);
     CpuEnergyMeter meter(wpc);
     const Tokenizer& tok = eng->tokenizer();
     const std::string system = eval::unescape(opt.get("system"));

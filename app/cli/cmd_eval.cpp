@@ -12,7 +12,7 @@
 #include "core/eval/CliText.h"
 #include "core/eval/EngineScorer.h"
 #include "core/eval/EvalTable.h"
-#include "core/eval/ModelSource.h"
+#include "core/base/ModelSource.h"
 #include "core/eval/MultipleChoice.h"
 #include "core/eval/Perplexity.h"
 #include "core/model/Checkpoint.h"
@@ -137,7 +137,8 @@ int run_eval(const Args& args) {
     };
     for (auto& mspec : eval::split_list(o.require("model"))) {
         auto [label, mpath] = eval::label_and_path(mspec);
-        if (std::filesystem::path(mpath).extension() == ".bmd") {
+        const ModelSource src = resolve_model(mpath, true);
+        if (src.is_deploy_file()) {
             // A deployment file: the CPU engine, once per requested ±1 kernel.
             std::shared_ptr<Tokenizer> own;
             if (o.has("tokenizer")) own = Tokenizer::load(o.get("tokenizer"));
@@ -145,7 +146,8 @@ int run_eval(const Args& args) {
                 engine::set_binary_kernel(k);
                 std::shared_ptr<engine::Engine> eng = engine::Engine::load(mpath, eng_opt);
                 if (!own && !eng->has_tokenizer())
-                    throw std::invalid_argument("deployment file '" + mpath + "' has no tokenizer inside; pass --tokenizer");
+                    throw std::invalid_argument("deployment file '" + mpath +
+                                                "' has no tokenizer inside (an export without one); pass --tokenizer");
                 const Tokenizer& tk = own ? *own : eng->tokenizer();
                 const bool binary = eng->weight_kind() == "binary";
                 std::string row = label.empty() ? std::filesystem::path(mpath).stem().string() : label;
@@ -165,9 +167,9 @@ int run_eval(const Args& args) {
             engine::set_binary_kernel(engine::kDefaultBinaryKernel);
             continue;
         }
-        const std::string ckpt = eval::resolve_checkpoint(mpath);
-        if (label.empty()) label = eval::model_label(ckpt);
-        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
+        const std::string ckpt = src.path;
+        if (label.empty()) label = model_label(ckpt);
+        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : find_tokenizer(ckpt);
         if (tok_path.empty())
             throw std::invalid_argument("model '" + mpath + "': no tokenizer.model found; pass --tokenizer");
         auto tok = Tokenizer::load(tok_path);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,9 +12,10 @@
 #include "app/cli/Command.h"
 #include "core/base/EnergyMeter.h"
 #include "core/base/FileUtil.h"
+#include "core/base/ModelSource.h"
+#include "core/engine/Engine.h"
 #include "core/eval/CliText.h"
 #include "core/eval/Generate.h"
-#include "core/eval/ModelSource.h"
 #include "core/model/Checkpoint.h"
 
 using namespace bimamba;
@@ -24,7 +26,9 @@ namespace {
 
 const char* kHelp =
     "usage: bimamba generate --models A[,B...] --prompt TEXT [options]\n"
-    "  --models LIST            checkpoint folders or run directories; LABEL=PATH names a row\n"
+    "  --models LIST            checkpoint folders, run directories (their latest checkpoint) or\n"
+    "                           deployment files (.bmd: the CPU engine, with the tokenizer inside);\n"
+    "                           LABEL=PATH names a row\n"
     "  --prompt TEXT            prompt (\\n and \\t are unescaped)\n"
     "  --prompt-file FILE       one prompt per line instead (\\n unescaped)\n"
     "  --max-tokens N           new tokens at most                 (default 64)\n"
@@ -34,7 +38,7 @@ const char* kHelp =
     "  --repetition-penalty X   1 = off                             (default 1)\n"
     "  --stop LIST              comma-separated stop strings (\\, for a comma), e.g. '\\n\\n'\n"
     "  --seed N                 sampling seed                       (default 0)\n"
-    "  --tokenizer FILE         (default: found beside each checkpoint)\n"
+    "  --tokenizer FILE         for checkpoints (default: found beside each checkpoint or in its run's data)\n"
     "  --no-bos                 do not prepend BOS\n"
     "  --width N                table width                         (default 100)\n"
     "  --out FILE               also store the generations as JSON (for `bimamba report`)\n"
@@ -118,12 +122,25 @@ int run_generate(const Args& args) {
     for (auto& p : prompts) gens.push_back({{"prompt", p}, {"outputs", json::array()}});
     for (auto& spec : specs) {
         auto [label, path] = eval::label_and_path(spec);
-        const std::string ckpt = eval::resolve_checkpoint(path);
-        if (label.empty()) label = eval::model_label(ckpt);
-        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
-        if (tok_path.empty()) throw std::invalid_argument("model '" + path + "': no tokenizer.model found; pass --tokenizer");
-        auto tok = Tokenizer::load(tok_path);
-        auto model = load_model(ckpt, device);
+        const ModelSource src = resolve_model(path, true);
+        const std::string ckpt = src.path;
+        std::shared_ptr<Tokenizer> tok;
+        Mamba2LM model{nullptr};
+        std::unique_ptr<engine::Engine> eng;
+        if (src.is_deploy_file()) {
+            if (device.is_cuda())
+                throw std::invalid_argument("model '" + path + "' is a deployment file: it runs on the CPU engine, not --device " +
+                                            o.get("device"));
+            eng = engine::Engine::load(src.path);
+            eng->tokenizer();  // throws naming the problem for a file without one
+            if (label.empty()) label = std::filesystem::path(src.path).stem().string();
+        } else {
+            if (label.empty()) label = model_label(ckpt);
+            const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : find_tokenizer(ckpt);
+            if (tok_path.empty()) throw std::invalid_argument("model '" + path + "': no tokenizer.model found; pass --tokenizer");
+            tok = Tokenizer::load(tok_path);
+            model = load_model(ckpt, device);
+        }
         for (size_t i = 0; i < prompts.size(); ++i) {
             eval::TextStreamer streamer(sp.stop);
             auto emit = [](const std::string& piece) {
@@ -137,16 +154,26 @@ int run_generate(const Args& args) {
                 std::fflush(stdout);
             }
             std::function<void(const std::string&)> on_text;
-            if (stream) on_text = [&](const std::string& t) { emit(streamer.update(t)); };
             if (device.is_cuda()) torch::cuda::synchronize();
             energy.start();
-            auto g = eval::generate(model, *tok, prompts[i], sp, add_bos, on_text);
+            eval::GenerationOutput g;
+            if (eng) {
+                // The engine streams pieces that are already safe to print.
+                if (stream) on_text = emit;
+                auto r = eng->generate(prompts[i], sp, add_bos, on_text);
+                g.text = r.text;
+                g.tokens = r.tokens;
+                g.prompt_tokens = r.prompt_tokens;
+                g.seconds = r.prefill_seconds + r.decode_seconds;
+                g.stop_reason = r.stop_reason;
+            } else {
+                if (stream) on_text = [&](const std::string& t) { emit(streamer.update(t)); };
+                g = eval::generate(model, *tok, prompts[i], sp, add_bos, on_text);
+                if (stream) emit(streamer.finish(g.text));
+            }
             if (device.is_cuda()) torch::cuda::synchronize();
             const auto [joules, esrc, edesc] = energy.stop();
-            if (stream) {
-                emit(streamer.finish(g.text));
-                if (framed || isatty(fileno(stdout))) emit("\n");
-            }
+            if (stream && (framed || isatty(fileno(stdout)))) emit("\n");
             const int64_t n = (int64_t)g.tokens.size();
             const double jpt = joules / double(std::max<int64_t>(1, n));
             const double tps = g.seconds > 0 ? n / g.seconds : 0.0;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "app/cli/Command.h"
+#include "core/base/ModelSource.h"
 #include "core/base/FileUtil.h"
 #include "core/base/Mamba2Config.h"
 #include "core/base/Safetensors.h"
@@ -70,10 +71,8 @@ Located locate(const fs::path& p) {
         for (auto& s : shards) l.files.push_back((p / s).string());
         return l;
     }
-    if (fs::exists(p / "checkpoints" / "latest")) {
-        auto name = trim(read_file((p / "checkpoints" / "latest").string()));
-        return locate(p / "checkpoints" / fs::path(name).filename());
-    }
+    const std::string latest = latest_checkpoint(p.string());
+    if (!latest.empty()) return locate(latest);
     for (auto& e : fs::directory_iterator(p))
         if (ends_with(e.path().string(), ".bin")) throw std::runtime_error("'" + p.string() + "': " + kPickle);
     throw std::runtime_error("'" + p.string() + "' has no model.safetensors (nor a sharded index, nor checkpoints/latest)");

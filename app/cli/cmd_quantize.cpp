@@ -9,7 +9,7 @@
 #include "core/data/TokenDataset.h"
 #include "core/data/Tokenizer.h"
 #include "core/eval/CliText.h"
-#include "core/eval/ModelSource.h"
+#include "core/base/ModelSource.h"
 #include "core/eval/Perplexity.h"
 #include "core/model/Checkpoint.h"
 #include "core/quant/Ptq.h"
@@ -62,12 +62,12 @@ int run_quantize(const Args& args) {
         }
     }
     const std::string out = o.require("out");
-    const std::string ckpt = eval::resolve_checkpoint(o.require("model"));
+    const std::string ckpt = resolve_checkpoint(o.require("model"));
     auto model = load_model(ckpt);
 
     torch::Tensor calib;
     if (o.has("calib")) {
-        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
+        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : find_tokenizer(ckpt);
         if (tok_path.empty()) throw std::invalid_argument("no tokenizer.model found for the calibration text; pass --tokenizer");
         const int64_t seqlen = o.get_int("seqlen", 256);
         const int64_t n = std::max<int64_t>(1, o.get_int("calib-tokens", 32768) / seqlen);
@@ -107,7 +107,7 @@ int run_quantize(const Args& args) {
     } else if (quant::needs_calibration(p.method)) {
         throw std::invalid_argument(quant::to_string(p.method) + " needs calibration text: pass --calib FILE");
     } else {
-        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : eval::find_tokenizer(ckpt);
+        const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : find_tokenizer(ckpt);
         if (!tok_path.empty()) {
             std::filesystem::create_directories(out);
             std::filesystem::copy_file(tok_path, out + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);

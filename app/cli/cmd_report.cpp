@@ -6,8 +6,8 @@
 
 #include "app/cli/Command.h"
 #include "core/eval/CliText.h"
-#include "core/eval/ModelSource.h"
 #include "core/base/FileUtil.h"
+#include "core/base/ModelSource.h"
 #include "core/model/Checkpoint.h"
 #include "core/quant/Ptq.h"
 #include "core/report/Report.h"
@@ -81,7 +81,7 @@ int run_report(const Args& args) {
         if (fs::exists(c.run_dir + "/train_config.json")) c.run_config = read_json(c.run_dir + "/train_config.json");
         if (fs::exists(c.run_dir + "/metrics.jsonl")) c.metrics_jsonl = c.run_dir + "/metrics.jsonl";
         if (!o.has("hist")) {
-            const std::string ckpt = eval::resolve_checkpoint(c.run_dir);
+            const std::string ckpt = resolve_checkpoint(c.run_dir);
             c.histograms.push_back(histograms_of(fs::path(c.run_dir).filename().string(), ckpt, load_model(ckpt), bins, layers));
         }
     }
@@ -95,8 +95,8 @@ int run_report(const Args& args) {
     std::string table;
     for (auto& spec : eval::split_list(o.get("hist", ""))) {
         auto [label, path] = eval::label_and_path(spec);
-        const std::string ckpt = eval::resolve_checkpoint(path);
-        if (label.empty()) label = eval::model_label(ckpt);
+        const std::string ckpt = resolve_checkpoint(path);
+        if (label.empty()) label = model_label(ckpt);
         Mamba2LM model = load_model(ckpt);
         c.histograms.push_back(histograms_of(label, ckpt, model, bins, layers));
         if (!reference) {

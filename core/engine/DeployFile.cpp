@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/base/ModelSource.h"
+#include "core/data/Tokenizer.h"
 #include "kernels/cpu/Gemv.h"
 
 namespace fs = std::filesystem;
@@ -103,7 +105,11 @@ void add_tokenizer(Builder& b, const std::string& path, const Mamba2Config& cfg)
     if (!in) throw std::runtime_error("cannot read tokenizer '" + path + "'");
     std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (bytes.empty()) throw std::runtime_error("tokenizer '" + path + "' is empty");
-    (void)cfg;
+    // Refused here rather than when the file is run: a tokenizer that does not load or does not fit the model.
+    const auto tok = Tokenizer::from_serialized(std::string(bytes.begin(), bytes.end()));
+    if (tok->vocab_size() > cfg.vocab_size)
+        throw std::runtime_error("tokenizer '" + path + "' has " + std::to_string(tok->vocab_size()) +
+                                 " pieces, more than the model's vocabulary (" + std::to_string(cfg.vocab_size) + ")");
     const int64_t n = (int64_t)bytes.size();  // before the move: argument order is unspecified
     b.add_bytes("tokenizer.model", st::DType::U8, {n}, std::move(bytes));
 }
@@ -112,13 +118,11 @@ uint64_t file_size(const std::string& p) { return (uint64_t)fs::file_size(p); }
 
 }  // namespace
 
-ExportReport export_checkpoint(const std::string& dir, const std::string& output, const ExportOptions& opt) {
+ExportReport export_checkpoint(const std::string& model, const std::string& output, const ExportOptions& opt) {
+    const std::string dir = resolve_checkpoint(model);  // a checkpoint folder, a file in one, or a run directory
     fs::path d(dir);
-    fs::path st_path = d / "model.safetensors", cfg_path = d / "config.json";
-    if (fs::is_regular_file(d)) {
-        st_path = d;
-        cfg_path = d.parent_path() / "config.json";
-    }
+    fs::path st_path = fs::is_regular_file(model) ? fs::path(model) : d / "model.safetensors";
+    fs::path cfg_path = d / "config.json";
     if (!fs::exists(cfg_path)) throw std::runtime_error("no config.json in '" + dir + "'");
     if (!fs::exists(st_path)) throw std::runtime_error("no model.safetensors in '" + dir + "'");
     const Mamba2Config cfg = Mamba2Config::load(cfg_path.string());
@@ -156,16 +160,15 @@ ExportReport export_checkpoint(const std::string& dir, const std::string& output
     ExportReport r;
     r.config = cfg;
     r.output = output;
-    std::string tok = opt.tokenizer_path;
-    if (tok.empty())
-        for (auto cand : {d / "tokenizer.model", d.parent_path() / "tokenizer.model", d.parent_path().parent_path() / "tokenizer.model"})
-            if (fs::is_regular_file(cand)) { tok = cand.string(); break; }
+    const std::string tok = !opt.tokenizer_path.empty() ? opt.tokenizer_path : find_tokenizer(dir);
     if (!tok.empty()) {
         add_tokenizer(b, tok, cfg);
         r.has_tokenizer = true;
         r.tokenizer_source = tok;
-    } else if (opt.require_tokenizer) {
-        throw std::runtime_error("no tokenizer.model found beside '" + dir + "': pass --tokenizer");
+    } else if (!opt.allow_no_tokenizer) {
+        throw std::runtime_error("no tokenizer found for '" + dir +
+                                 "' (looked beside the checkpoint, in its run's prepared data and in the folders "
+                                 "above it): pass --tokenizer FILE (a SentencePiece tokenizer.model)");
     }
     const std::string kind = cfg.binarize == Binarize::None
                                  ? (opt.storage == FloatStorage::F16 ? "f16" : "f32")

@@ -9,11 +9,12 @@
 #include <string>
 
 #include "core/base/Mamba2Config.h"
+#include "core/base/ModelSource.h"
 #include "core/base/Safetensors.h"
 
 namespace bimamba::engine {
 
-inline constexpr const char* kDeployFormat = "bimamba-deploy";
+inline constexpr const char* kDeployFormat = kDeployFileFormat;
 inline constexpr int kDeployVersion = 1;
 
 // Storage of everything that is not a sign matrix: the embedding/head and the
@@ -24,8 +25,10 @@ FloatStorage float_storage_from_string(const std::string& s);  // "f16" | "f32",
 
 struct ExportOptions {
     FloatStorage storage = FloatStorage::F16;
-    std::string tokenizer_path;  // tokenizer.model to embed; "" = look for one beside the checkpoint
-    bool require_tokenizer = false;
+    std::string tokenizer_path;  // tokenizer.model to embed; "" = find_tokenizer(checkpoint) (ModelSource.h)
+    // Without a tokenizer found, export fails (a file that cannot chat is
+    // refused here, not when run) unless this allows a token-ids-only file.
+    bool allow_no_tokenizer = false;
 };
 
 struct ExportReport {
@@ -38,9 +41,10 @@ struct ExportReport {
     std::string tokenizer_source;
 };
 
-// Checkpoint folder (config.json + model.safetensors) -> deployment file.
+// Checkpoint (a folder, its model.safetensors, or a run directory: its latest
+// checkpoint, as resolve_model) -> deployment file with the tokenizer inside.
 // Binarized layers (config `binarize`) are packed; the rest keep `storage`.
-ExportReport export_checkpoint(const std::string& checkpoint_dir, const std::string& output, const ExportOptions& opt);
+ExportReport export_checkpoint(const std::string& model, const std::string& output, const ExportOptions& opt);
 
 // A deployment file with random weights of a given shape (speed benchmarks):
 // `binary` packs in_proj/out_proj as in_proj+out_proj Bi-Mamba, otherwise

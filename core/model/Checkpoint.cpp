@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/base/FileUtil.h"
+#include "core/base/ModelSource.h"
 #include "core/base/Safetensors.h"
 
 namespace bimamba {
@@ -126,13 +127,8 @@ std::vector<std::string> tensor_files(const std::string& path_or_dir) {
     for (auto& e : fs::directory_iterator(p))
         if (ends_with(e.path().string(), ".bin") || ends_with(e.path().string(), ".pt")) refuse_pickle(p.string());
     // Run directories: use the newest checkpoint.
-    if (fs::exists(p / "checkpoints" / "latest")) {
-        std::string rel = read_file((p / "checkpoints" / "latest").string());
-        while (!rel.empty() && (rel.back() == '\n' || rel.back() == ' ')) rel.pop_back();
-        fs::path c = fs::path(rel).is_absolute() ? fs::path(rel) : p / rel;
-        if (!fs::exists(c)) c = p / "checkpoints" / fs::path(rel).filename();
-        return tensor_files(c.string());
-    }
+    const std::string latest = latest_checkpoint(p.string());
+    if (!latest.empty()) return tensor_files(latest);
     throw std::runtime_error("'" + path_or_dir + "' has no model.safetensors (nor a sharded index)");
 }
 
@@ -160,12 +156,9 @@ fs::path model_folder(const std::string& path_or_dir) {
     fs::path p(path_or_dir);
     if (!fs::exists(p)) throw std::runtime_error("no checkpoint at '" + path_or_dir + "'");
     if (!fs::is_directory(p)) return p.parent_path();
-    if (!fs::exists(p / "config.json") && fs::exists(p / "checkpoints" / "latest")) {
-        std::string rel = read_file((p / "checkpoints" / "latest").string());
-        while (!rel.empty() && (rel.back() == '\n' || rel.back() == ' ')) rel.pop_back();
-        fs::path c = fs::path(rel).is_absolute() ? fs::path(rel) : p / rel;
-        if (!fs::exists(c)) c = p / "checkpoints" / fs::path(rel).filename();
-        return c;
+    if (!fs::exists(p / "config.json")) {
+        const std::string latest = latest_checkpoint(p.string());  // a run directory
+        if (!latest.empty()) return latest;
     }
     return p;
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <unistd.h>
 
+#include "core/base/MetricsRows.h"
 #include "core/eval/EvalTable.h"
 #include "core/eval/Jsonl.h"
 #include "core/report/Hdf5File.h"
@@ -119,11 +120,12 @@ std::string h5_name(const std::string& s) {
 
 std::vector<MetricSeries> read_metric_series(const std::string& path) {
     auto rows = eval::read_jsonl(path, /*skip_incomplete_tail=*/true);
+    for (size_t r = 0; r < rows.size(); ++r)
+        if (!rows[r].is_object()) throw std::runtime_error(path + ": record " + std::to_string(r + 1) + " is not a JSON object");
     std::vector<MetricSeries> out;
     std::map<std::string, size_t> by_type;
-    for (size_t r = 0; r < rows.size(); ++r) {
+    for (size_t r : metrics_rows_kept(rows)) {  // a step re-appended by an older resume: the last row wins
         const auto& j = rows[r];
-        if (!j.is_object()) throw std::runtime_error(path + ": record " + std::to_string(r + 1) + " is not a JSON object");
         const std::string type = j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "other";
         auto it = by_type.find(type);
         if (it == by_type.end()) {

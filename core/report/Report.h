@@ -31,7 +31,8 @@ struct ReportContent {
 void write_report(const std::string& path, const ReportContent& content);
 
 // Metric series of a metrics.jsonl: per line "type", the numeric fields as
-// columns (NaN where a line lacks one). Incomplete last lines are skipped.
+// columns (NaN where a line lacks one). Incomplete last lines are skipped; a
+// step written twice (runs resumed by older versions) counts once, its last row.
 struct MetricSeries {
     std::string type;
     std::vector<std::string> keys;

@@ -37,7 +37,7 @@ TrainConfig base_config(const QuickstartOptions& o, const std::string& data, int
     return c;
 }
 
-QuickstartRun run_one(const std::string& name, const TrainConfig& cfg, const std::string& run_dir, bool echo) {
+QuickstartRun run_one(const std::string& name, const TrainConfig& cfg, const std::string& run_dir, const QuickstartOptions& o) {
     QuickstartRun r;
     r.name = name;
     r.run_dir = run_dir;
@@ -45,10 +45,29 @@ QuickstartRun run_one(const std::string& name, const TrainConfig& cfg, const std
     r.steps = cfg.steps;
     const auto t0 = std::chrono::steady_clock::now();
     TrainOptions topt;
-    topt.echo = echo;
-    std::error_code ec;
+    topt.echo = o.echo;
+    QuickstartProgress pr;
+    pr.stage = fs::path(run_dir).filename().string();
+    pr.total = cfg.steps;
+    if (o.progress) {
+        topt.on_metrics = [&](const json& row) {
+            if (row.value("type", "") == "val") {
+                pr.val_ppl = row.value("val_ppl", pr.val_ppl);
+            } else {
+                pr.done = row.value("step", pr.done);
+                pr.tokens = row.value("tokens", pr.tokens);
+                pr.loss = row.value("loss", pr.loss);
+            }
+            o.progress(pr);
+        };
+        o.progress(pr);
+    }
     bimamba::remove_tree(run_dir);  // a quickstart re-run starts its runs afresh
     TrainResult res = train(cfg, run_dir, topt);
+    if (o.progress) {
+        pr.finished = true;
+        o.progress(pr);
+    }
     if (res.state != "finished") throw std::runtime_error("quickstart: run '" + name + "' " + res.state + ": " + res.message);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.val_loss = res.val_loss;
@@ -72,7 +91,19 @@ std::vector<QuickstartRun> run_quickstart(const QuickstartOptions& o) {
         p.out_dir = data;
         p.tokenizer.vocab_size = o.vocab_size;
         p.val_fraction = 0.05;
-        auto s = prepare_corpus(p);
+        QuickstartProgress pr;
+        pr.stage = "corpus";
+        auto s = prepare_corpus(p, [&](const PrepareProgress& pp) {
+            if (!o.progress || pp.stage != "encode") return;
+            pr.done = static_cast<int64_t>(pp.docs_done);
+            pr.total = static_cast<int64_t>(pp.docs_total);
+            pr.tokens = static_cast<int64_t>(pp.tokens);
+            o.progress(pr);
+        });
+        if (o.progress) {
+            pr.finished = true;
+            o.progress(pr);
+        }
         if (o.echo)
             std::fprintf(stderr, "prepared: vocab %d, train %llu tokens, val %llu tokens (%.1f s)\n", s.vocab_size,
                          (unsigned long long)s.tokens[0], (unsigned long long)s.tokens[1], s.seconds);
@@ -83,7 +114,7 @@ std::vector<QuickstartRun> run_quickstart(const QuickstartOptions& o) {
     if (o.echo) std::fprintf(stderr, "== training the full-precision Mamba-2 teacher ==\n");
     TrainConfig tc = base_config(o, data, o.teacher_steps);
     tc.loss = "ce";
-    runs.push_back(run_one("teacher (fp32)", tc, ws + "/runs/teacher", o.echo));
+    runs.push_back(run_one("teacher (fp32)", tc, ws + "/runs/teacher", o));
     runs.back().binarize = "none";
     const std::string teacher_ckpt = RunDir(ws + "/runs/teacher").latest_checkpoint();
 
@@ -96,7 +127,7 @@ std::vector<QuickstartRun> run_quickstart(const QuickstartOptions& o) {
         sc.loss = loss;
         sc.init_from = teacher_ckpt;
         if (std::string(loss) != "ce") sc.teacher = teacher_ckpt;
-        runs.push_back(run_one(name, sc, ws + "/runs/" + dir, o.echo));
+        runs.push_back(run_one(name, sc, ws + "/runs/" + dir, o));
         runs.back().binarize = "in_proj+out_proj";
     }
 

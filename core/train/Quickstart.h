@@ -4,11 +4,25 @@
 // Mamba-2 teacher, then Bi-Mamba students (in_proj+out_proj binarized) with
 // autoregressive distillation and with plain CE for comparison; write
 // <workspace>/report.json and leave the run directories for the GUI.
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace bimamba {
+
+// What the quickstart reports as it goes: the CLI draws one progress bar per
+// stage from it. Stages: "corpus" (documents encoded), then one per run
+// ("teacher", "student_kd", "student_ce": optimizer steps).
+struct QuickstartProgress {
+    std::string stage;
+    int64_t done = 0, total = 0;
+    int64_t tokens = 0;
+    double loss = std::nan("");     // last training loss
+    double val_ppl = std::nan("");  // last validation perplexity
+    bool finished = false;          // the stage is complete (called once more with this set)
+};
 
 struct QuickstartOptions {
     std::string workspace = "quickstart";
@@ -20,7 +34,8 @@ struct QuickstartOptions {
     int64_t seq_len = 128;
     int64_t batch_size = 8;
     int64_t threads = 0;
-    bool echo = true;
+    bool echo = true;  // stage headers and per-step lines on stderr (each run's train.log has them either way)
+    std::function<void(const QuickstartProgress&)> progress;
 };
 
 struct QuickstartRun {

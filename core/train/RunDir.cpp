@@ -11,6 +11,8 @@
 #include <stdexcept>
 
 #include "core/base/FileUtil.h"
+#include "core/base/MetricsRows.h"
+#include "core/base/ModelSource.h"
 
 namespace fs = std::filesystem;
 
@@ -51,6 +53,34 @@ void RunDir::append_metrics(const nlohmann::json& line) {
     std::string s = line.dump() + "\n";
     std::fwrite(s.data(), 1, s.size(), metrics_);
     std::fflush(metrics_);
+}
+
+void RunDir::truncate_metrics(int64_t step) {
+    const std::string path = dir_ + "/metrics.jsonl";
+    const std::string text = read_file(path);
+    std::vector<std::string> lines;
+    std::vector<nlohmann::json> rows;
+    size_t start = 0;
+    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+        std::string line = text.substr(start, nl - start);
+        auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (j.is_discarded()) continue;  // torn by a kill (the text after the last '\n' is dropped too)
+        lines.push_back(std::move(line));
+        rows.push_back(std::move(j));
+    }
+    std::string kept;
+    for (size_t i : metrics_rows_kept(rows)) {
+        const auto st = rows[i].find("step");
+        if (rows[i].is_object() && st != rows[i].end() && st->is_number() && st->get<double>() > double(step)) continue;
+        kept += lines[i];
+        kept += '\n';
+    }
+    if (kept == text) return;
+    std::fclose(metrics_);
+    metrics_ = nullptr;
+    write_file_atomic(path, kept);
+    metrics_ = std::fopen(path.c_str(), "ab");
+    if (!metrics_) throw std::runtime_error("run directory: cannot reopen '" + path + "': " + std::strerror(errno));
 }
 
 void RunDir::log(const std::string& msg, bool echo) {
@@ -96,19 +126,6 @@ void RunDir::publish_checkpoint(const std::string& ckpt_dir, int64_t keep) {
         if (steps[i] != newest) bimamba::remove_tree(checkpoints_dir() + "/" + steps[i]);
 }
 
-std::string RunDir::latest_checkpoint() const {
-    std::string name;
-    try {
-        name = read_file(checkpoints_dir() + "/latest");
-    } catch (...) {
-        return "";
-    }
-    while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
-    if (name.empty()) return "";
-    const std::string p = checkpoints_dir() + "/" + name;
-    if (!fs::is_directory(p))
-        throw std::runtime_error("run directory: checkpoints/latest names '" + name + "', which does not exist");
-    return p;
-}
+std::string RunDir::latest_checkpoint() const { return bimamba::latest_checkpoint(dir_); }
 
 }  // namespace bimamba

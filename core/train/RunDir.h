@@ -22,6 +22,11 @@ public:
 
     // Appends one JSON object as a line and flushes it (fsync is left to checkpoints).
     void append_metrics(const nlohmann::json& line);
+    // On resume from the checkpoint of `step`: rewrites metrics.jsonl to the
+    // history up to that step (metrics_rows_kept, then rows with a step <= it;
+    // a line torn by a kill is dropped), through a new file renamed over the
+    // old, so the redone steps are not appended twice.
+    void truncate_metrics(int64_t step);
     // Appends a timestamped line to train.log (and echoes it to stderr when `echo`).
     void log(const std::string& msg, bool echo = true);
     // status.json: {"state","pid","step","total_steps","started","ended","message"}

@@ -377,6 +377,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
     };
     auto append_metrics = [&](const json& j) {
         if (rd) rd->append_metrics(j);
+        if (rd && opt.on_metrics) opt.on_metrics(j);
     };
 
     AdamW adam(*model, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
@@ -408,6 +409,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                     std::lock_guard<std::mutex> lock(gen.mutex());
                     gen.set_state(it->second);
                 }
+                rd->truncate_metrics(step);  // the steps after the checkpoint are redone: drop their rows
                 log("resumed from " + ck + " at step " + std::to_string(step) +
                         (ddp ? " (" + std::to_string(world) + " ranks)" : std::string()),
                     echo);
@@ -672,12 +674,11 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                 line["tok_per_s_rank"] = tps / world;
             }
             append_metrics(line);
-            if (echo)
-                log("step " + std::to_string(step) + "/" + std::to_string(cfg.steps) + "  loss " + fmt("%.4f", loss_v) +
-                        "  lr " + fmt("%.3g", lr) + "  gnorm " + fmt("%.3f", gnorm) + "  " + fmt("%.0f", tps) +
-                        " tok/s" +
-                        (ddp ? " (" + fmt("%.0f", tps / world) + "/rank x " + std::to_string(world) + ")" : std::string()),
-                    true);
+            // Always in train.log; on stderr only with echo (the quickstart draws progress bars instead).
+            log("step " + std::to_string(step) + "/" + std::to_string(cfg.steps) + "  loss " + fmt("%.4f", loss_v) +
+                    "  lr " + fmt("%.3g", lr) + "  gnorm " + fmt("%.3f", gnorm) + "  " + fmt("%.0f", tps) + " tok/s" +
+                    (ddp ? " (" + fmt("%.0f", tps / world) + "/rank x " + std::to_string(world) + ")" : std::string()),
+                echo);
         }
         const bool last = step == cfg.steps;
         if ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || last) {

@@ -5,6 +5,8 @@
 // checkpoints and exact resume (data order is a pure function of (seed, step);
 // parameters, AdamW moments, step counter and RNG state are checkpointed).
 #include <atomic>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,7 +28,9 @@ struct TrainResult {
 struct TrainOptions {
     bool resume = false;            // continue from checkpoints/latest of the run dir
     bool handle_signals = true;     // SIGINT/SIGTERM stop gracefully with a checkpoint
-    bool echo = true;               // print progress lines to stderr
+    bool echo = true;               // print progress lines to stderr (train.log gets them either way)
+    // Called with every row appended to metrics.jsonl (rank 0): progress bars.
+    std::function<void(const nlohmann::json& row)> on_metrics;
     int64_t stop_after_steps = -1;  // testing: stop (status 'stopped', with checkpoint) after this many steps in this process
     // Data parallel (docs/multi-gpu.md) when dist.world_size > 1: this process is
     // rank dist.rank; each rank trains on its slice of every global micro-batch
