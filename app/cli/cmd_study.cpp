@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "app/cli/Command.h"
+#include "app/cli/StageProgress.h"
 #include "core/base/FileUtil.h"
 #include "core/study/Study.h"
 #include "core/study/Summary.h"
@@ -72,16 +73,6 @@ std::string shell_quote(const std::string& s) {
     return out + "'";
 }
 
-std::string fmt_duration(double s) {
-    char buf[32];
-    if (s < 0 || !std::isfinite(s)) return "--";
-    if (s >= 3600)
-        std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(std::fmod(s, 3600) / 60));
-    else
-        std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(std::fmod(s, 60)));
-    return buf;
-}
-
 // The newest "train" line of a run's metrics.jsonl (read from the end).
 json last_train_row(const std::string& metrics) {
     std::ifstream f(metrics, std::ios::binary | std::ios::ate);
@@ -104,64 +95,44 @@ json last_train_row(const std::string& metrics) {
     return last;
 }
 
-class StageProgress {
+// A stage's progress line (app/cli/StageProgress.h): for a training stage the
+// run's steps, tokens and loss, read from its metrics.jsonl as they arrive.
+class StageWatch {
 public:
-    StageProgress(std::string label, const study::Stage& st) : label_(std::move(label)), st_(st) {
-        tty_ = isatty(STDERR_FILENO);
+    StageWatch(const std::string& label, const study::Stage& st)
+        : st_(st), bar_(label, st.kind == "train" ? std::max<int64_t>(1, st.train.value("steps", int64_t(1))) : 1,
+                        st.kind == "train" ? "steps" : "stage") {
         t0_ = std::chrono::steady_clock::now();
     }
     void update() {
-        const double el = elapsed();
-        std::string line = label_;
-        if (st_.kind == "train") {
-            const long long total = st_.train.value("steps", 0LL);
-            json row = last_train_row(st_.run_dir + "/metrics.jsonl");
-            if (!row.is_null() && total > 0) {
-                const long long step = row.value("step", 0LL);
-                if (first_step_ < 0) first_step_ = step, first_el_ = el;
-                const double frac = double(step) / double(total);
-                const int w = 24, fill = int(std::round(frac * w));
-                line += " [" + std::string(fill, '#') + std::string(w - fill, '.') + "] ";
-                char buf[160];
-                const double rate = step > first_step_ ? (el - first_el_) / double(step - first_step_) : NAN;
-                std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  %.0f tok/s  ETA %s", step, total,
-                              row.value("loss", NAN), row.value("tok_per_s", 0.0),
-                              fmt_duration(rate * double(total - step)).c_str());
-                line += buf;
-            } else {
-                line += " starting…";
-            }
-        } else {
-            line += " running…";
+        if (st_.kind != "train") return;
+        json row = last_train_row(st_.run_dir + "/metrics.jsonl");
+        if (row.is_null()) return;
+        bar_.update(row.value("step", int64_t(0)), row.value("tokens", int64_t(-1)), row.value("loss", NAN));
+        const double tps = row.value("tok_per_s", 0.0);
+        if (tps > 0) {
+            char buf[48];
+            std::snprintf(buf, sizeof buf, "%.0f tok/s", tps);
+            bar_.set_note(buf);
         }
-        line += "  " + fmt_duration(el);
-        if (tty_) {
-            std::fprintf(stderr, "\r\033[K%s", line.c_str());
-        } else if (el - last_print_ >= 30) {  // a log, not a terminal: a line every 30 s
-            std::fprintf(stderr, "%s\n", line.c_str());
-            last_print_ = el;
-        }
-        std::fflush(stderr);
     }
     void finish(const std::string& result) {
-        if (tty_) std::fprintf(stderr, "\r\033[K");
-        std::fprintf(stderr, "%s %s (%s)\n", label_.c_str(), result.c_str(), fmt_duration(elapsed()).c_str());
+        if (result == "done" && st_.kind != "train") bar_.update(1);
+        bar_.set_note(result);
+        bar_.finish();
     }
     double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
 
 private:
-    std::string label_;
     const study::Stage& st_;
-    bool tty_ = false;
+    cli::StageProgress bar_;
     std::chrono::steady_clock::time_point t0_;
-    long long first_step_ = -1;
-    double first_el_ = 0, last_print_ = 0;
 };
 
 // Runs `bimamba ARGS` with stdout and stderr appended to `log`; returns the
 // exit status (128+signal when killed). A SIGINT/SIGTERM of ours is passed on
 // as SIGTERM, which makes a training child checkpoint and stop.
-int run_child(const std::vector<std::string>& args, const std::string& log, StageProgress& progress) {
+int run_child(const std::vector<std::string>& args, const std::string& log, StageWatch& progress) {
     fs::create_directories(fs::path(log).parent_path());
     {
         std::ofstream l(log, std::ios::app);
@@ -316,7 +287,7 @@ int run_study(const Args& all) {
             std::printf("\n");
             if (st.kind == "train") std::printf("  config: %s\n", st.train.dump().c_str());
         } else {
-            StageProgress progress(label, st);
+            StageWatch progress(label, st);
             int rc = 0;
             if (st.kind == "summary") {
                 try {
@@ -372,7 +343,7 @@ int run_study(const Args& all) {
     }
     if (!dry)
         std::fprintf(stderr, "study %s: %d stage(s) run, all selected stages done (%s); workspace %s\n", s.name.c_str(),
-                     ran, fmt_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()).c_str(),
+                     ran, cli::StageProgress::clock(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()).c_str(),
                      s.workspace.c_str());
     return 0;
 }
