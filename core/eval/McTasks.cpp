@@ -324,12 +324,13 @@ McTask load_mc_task(const std::string& name, const std::string& path, int64_t li
         } else if (name == "piqa") {
             // piqa.yaml: "Question: {{goal}}\nAnswer:", choices [sol1, sol2], target label.
             const int label = field_or_side_label(r, "label", side, lst);
-            t.docs.push_back(choices_doc("Question: " + r.str("goal") + "\nAnswer:", {r.str("sol1"), r.str("sol2")}, label, r));
+            const std::string goal = r.str("goal"), sol1 = r.str("sol1"), sol2 = r.str("sol2");
+            t.docs.push_back(choices_doc("Question: " + goal + "\nAnswer:", {sol1, sol2}, label, r));
         } else if (name == "hellaswag") {
             // hellaswag/utils.py process_docs: query = preprocess(activity_label
             // + ": " + ctx_a + " " + ctx_b.capitalize()), choices = preprocess(endings).
-            const std::string ctx = r.str("ctx_a") + " " + capitalize(r.str("ctx_b"));
-            const std::string query = hellaswag_preprocess(r.str("activity_label") + ": " + ctx);
+            const std::string ctx_a = r.str("ctx_a"), ctx_b = r.str("ctx_b"), activity = r.str("activity_label");
+            const std::string query = hellaswag_preprocess(activity + ": " + ctx_a + " " + capitalize(ctx_b));
             std::vector<std::string> endings;
             for (const auto& e : r.strings(r.at("endings"), "endings")) endings.push_back(hellaswag_preprocess(e));
             t.docs.push_back(choices_doc(query, endings, r.index("label"), r));
@@ -352,8 +353,8 @@ McTask load_mc_task(const std::string& name, const std::string& path, int64_t li
             t.docs.push_back(d);
         } else if (name == "boolq") {
             // super_glue/boolq/default.yaml: "{{passage}}\nQuestion: {{question}}?\nAnswer:", choices ["no", "yes"].
-            t.docs.push_back(choices_doc(r.str("passage") + "\nQuestion: " + r.str("question") + "?\nAnswer:", {"no", "yes"},
-                                         boolq_label(r), r));
+            const std::string passage = r.str("passage"), question = r.str("question");
+            t.docs.push_back(choices_doc(passage + "\nQuestion: " + question + "?\nAnswer:", {"no", "yes"}, boolq_label(r), r));
         }
     }
     return t;

@@ -5,7 +5,8 @@ Builds a small random Hugging Face model (Mamba2ForCausalLM, or
 LlamaForCausalLM with --arch llama) with the LLaMA-2 vocabulary (32000) and
 tokenizer, saves it, runs lm-eval 0.4's own task definitions (boolq, piqa,
 hellaswag, winogrande, arc_easy, arc_challenge, openbookqa) on the local
-release files with log_samples, then `bimamba eval --samples` on the same
+release files with log_samples (tokenizing with SentencePiece itself, as
+bimamba does; --hf-tokenizer: transformers' converted tokenizer instead), then `bimamba eval --samples` on the same
 checkpoint and files, and compares per document: the request strings
 (context, continuation) of every choice, every choice's log-likelihood
 (relative error), and the acc / acc_norm hits; per task: acc and acc_norm.
@@ -215,9 +216,28 @@ def build_model(arch, tokenizer_model, out, add_bos):
     shutil.copy(tokenizer_model, os.path.join(out, "tokenizer.model"))
 
 
+def sentencepiece_tokenizer(tokenizer_model, add_bos):
+    """The LLaMA-2 SentencePiece model behind transformers' tokenizer API,
+    encoding exactly as SentencePiece (and so `bimamba eval`) does. The
+    tokenizers-library conversion transformers makes of the same model
+    (--hf-tokenizer) splits runs of spaces differently ("a  b": SentencePiece
+    "▁", "▁b"; converted "▁▁", "b"), a tokenizer difference, not an
+    evaluation one."""
+    from transformers.tokenization_utils_sentencepiece import SentencePieceBackend
+
+    class SentencePieceLlama(SentencePieceBackend):
+        def __init__(self, vocab_file, **kw):
+            super().__init__(vocab_file=vocab_file, legacy=True, bos_token="<s>", eos_token="</s>", unk_token="<unk>", **kw)
+
+        def build_inputs_with_special_tokens(self, a, b=None):  # add_special_tokens: BOS as the hub config says
+            return ([self.bos_token_id] if add_bos else []) + a + (b or [])
+
+    return SentencePieceLlama(tokenizer_model)
+
+
 # ---- lm-eval -----------------------------------------------------------------
 
-def run_lm_eval(tasks, model_dir, data_dir, out, limit, batch_size):
+def run_lm_eval(tasks, model_dir, data_dir, out, limit, batch_size, tokenizer=None):
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -245,7 +265,7 @@ def run_lm_eval(tasks, model_dir, data_dir, out, limit, batch_size):
             f.write("%s: %s\n%s: null\ntraining_split: null\nfewshot_split: null\n" % (split_key, split, other))
         names.append(name)
     tm = TaskManager(include_path=ydir)
-    lm = HFLM(pretrained=model_dir, batch_size=batch_size, device="cpu", dtype="float32")
+    lm = HFLM(pretrained=model_dir, tokenizer=tokenizer, batch_size=batch_size, device="cpu", dtype="float32")
     res = lm_eval.simple_evaluate(model=lm, tasks=names, task_manager=tm, limit=limit, log_samples=True,
                                   num_fewshot=0, bootstrap_iters=0)
     return res
@@ -274,6 +294,8 @@ def main():
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--hf-tokenizer", action="store_true",
+                    help="lm-eval with transformers' own (tokenizers) conversion of the LLaMA-2 tokenizer")
     ap.add_argument("--no-bos", action="store_true",
                     help="tokenizer without BOS (add_bos_token false) and bimamba eval --no-bos")
     args = ap.parse_args()
@@ -284,14 +306,14 @@ def main():
     tasks = [t for t in args.tasks.split(",") if t]
     tok = os.path.join(args.data, "llama2-tokenizer", "tokenizer.model")
     out = os.path.abspath(args.out)
-    tag = args.arch + ("-nobos" if args.no_bos else "")
+    tag = args.arch + ("-nobos" if args.no_bos else "") + ("-hftok" if args.hf_tokenizer else "")
     model_dir = os.path.join(out, "model-" + tag)
     limit = args.limit or None
 
     # lm-eval's side is cached in OUTDIR (it is the slow half on a CPU):
     # rerunning with the same settings compares a new bimamba build only.
     cache = os.path.join(out, "lm-eval-%s.json" % tag)
-    key = dict(tasks=tasks, limit=limit, arch=args.arch, bos=not args.no_bos)
+    key = dict(tasks=tasks, limit=limit, arch=args.arch, bos=not args.no_bos, hf_tokenizer=args.hf_tokenizer)
     res = None
     if os.path.exists(cache):
         with open(cache) as f:
@@ -300,7 +322,8 @@ def main():
             res = None
     if res is None:
         build_model(args.arch, tok, model_dir, add_bos=not args.no_bos)
-        full = run_lm_eval(tasks, model_dir, args.data, out, limit, args.batch_size)
+        tokenizer = None if args.hf_tokenizer else sentencepiece_tokenizer(tok, add_bos=not args.no_bos)
+        full = run_lm_eval(tasks, model_dir, args.data, out, limit, args.batch_size, tokenizer)
         keep = ("doc_id", "arguments", "resps", "acc", "acc_norm", "target")
         res = dict(key=key, results=full["results"],
                    samples={n: [{k: s[k] for k in keep if k in s} for s in v] for n, v in full["samples"].items()})
@@ -354,12 +377,13 @@ def main():
                          acc_norm_lm_eval=accn_theirs, acc_norm_bimamba=our_res[t]["acc_norm"], agree=agree))
     import lm_eval
     import transformers
-    meta = dict(arch=args.arch, bos=not args.no_bos, lm_eval=getattr(lm_eval, "__version__", "?"), transformers=transformers.__version__,
+    meta = dict(arch=args.arch, bos=not args.no_bos, tokenizer="transformers" if args.hf_tokenizer else "sentencepiece", lm_eval=getattr(lm_eval, "__version__", "?"), transformers=transformers.__version__,
                 limit=limit)
     with open(os.path.join(out, "summary-%s.json" % tag), "w") as f:
         json.dump(dict(meta=meta, tasks=rows), f, indent=1)
-    print("lm-eval %s, transformers %s, random %s (vocab 32000, LLaMA-2 tokenizer, %s), first %s documents per task"
-          % (meta["lm_eval"], meta["transformers"], args.arch, "no BOS" if args.no_bos else "BOS", limit or "all"))
+    print("lm-eval %s, transformers %s, random %s (vocab 32000, LLaMA-2 tokenizer through %s, %s), first %s documents per task"
+          % (meta["lm_eval"], meta["transformers"], args.arch, meta["tokenizer"], "no BOS" if args.no_bos else "BOS",
+             limit or "all"))
     print("| task | docs | max LL rel. err | requests differ | hits differ | acc lm-eval / bimamba | acc_norm lm-eval / bimamba |")
     print("|---|---:|---:|---:|---:|---|---|")
     fmt = lambda v: "-" if v is None else "%.4f" % v
