@@ -385,7 +385,17 @@ TEST(ZeroShotScoring, PrefixStatePathMatchesFullSequences) {
     o.max_length = 64;
     o.batch_size = 4;
     auto full = loglikelihoods(logits_fn(model), bytes, reqs, o);
-    auto pref = loglikelihoods(McModel(logits_fn(model), mamba_prefix_ll_fn(model)), bytes, reqs, o);
+    // step_cost 0: every context of two or more choices goes through the state
+    // path (one-choice contexts and the cut request stay on the full path).
+    o.step_cost = 0;
+    size_t via_state = 0;
+    auto state_fn = mamba_prefix_ll_fn(model);
+    PrefixLLFn counted = [&](const torch::Tensor& ctx, const std::vector<std::vector<std::vector<int>>>& conts) {
+        for (auto& c : conts) via_state += c.size();
+        return state_fn(ctx, conts);
+    };
+    auto pref = loglikelihoods(McModel(logits_fn(model), counted), bytes, reqs, o);
+    EXPECT_EQ(via_state, 5u);
     ASSERT_EQ(full.size(), pref.size());
     for (size_t i = 0; i < full.size(); ++i) {
         EXPECT_LT(full[i], 0);
