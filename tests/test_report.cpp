@@ -183,6 +183,12 @@ TEST(Report, WritesEverySectionAndReadsBack) {
     EXPECT_EQ(vals[2], 50.0);
     EXPECT_EQ(vals[3], 1.6e8);
     EXPECT_TRUE(std::isnan(vals[4]));
+    auto errs = f.read_doubles("/eval/table/stderr", &shape);  // 100 × arc_easy's acc_stderr; none for ppl, avg
+    EXPECT_EQ(shape, (std::vector<uint64_t>{2, 3}));
+    EXPECT_TRUE(std::isnan(errs[0]));
+    EXPECT_DOUBLE_EQ(errs[1], 29.0);
+    EXPECT_TRUE(std::isnan(errs[2]));
+    EXPECT_EQ(f.read_strings("/eval/table/metrics"), (std::vector<std::string>{"ppl", "acc", "avg"}));
     EXPECT_EQ(f.attr_double("/eval/models/0/arc_easy", "acc_norm"), 0.25);
     EXPECT_EQ(f.attr_string("/eval/models/1", "quantization"), R"({"bits":2,"method":"gptq"})");
 

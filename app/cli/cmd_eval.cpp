@@ -1,7 +1,9 @@
 // `bimamba eval`: perplexity and zero-shot accuracy of one or more models,
 // printed as the paper's Table 3 and stored as JSON (+ markdown and CSV).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "core/eval/MultipleChoice.h"
 #include "core/eval/Perplexity.h"
 #include "core/model/Checkpoint.h"
+#include "core/model/Teacher.h"
 #include "core/quant/Ptq.h"
 #include "kernels/cpu/ThreadPool.h"
 
@@ -27,18 +30,26 @@ namespace {
 
 const char* kHelp =
     "usage: bimamba eval --model M[,M...] --tasks NAME=PATH[,NAME=PATH...] [options]\n"
-    "  --model LIST        checkpoint folders, run directories or deployment files (.bmd, run by the CPU\n"
-    "                      engine as `bimamba chat` runs them); LABEL=PATH names a row\n"
+    "  --model LIST        checkpoint folders (ours, HF Mamba-2 or HF LLaMA), run directories or deployment\n"
+    "                      files (.bmd, run by the CPU engine as `bimamba chat` runs them); LABEL=PATH names a row\n"
     "  --tasks LIST        perplexity: wikitext2|ptb|c4|text=FILE (text or JSONL)\n"
-    "                      zero-shot:  boolq|piqa|hellaswag|winogrande|arc_easy|arc_challenge|openbookqa=FILE.jsonl\n"
+    "                      zero-shot:  boolq|piqa|hellaswag|winogrande|arc_easy|arc_challenge|openbookqa=FILE\n"
+    "                      (the release files as they are: JSONL, PIQA/WinoGrande labels .lst beside, OBQA .tsv)\n"
     "                      (several corpora of one protocol: NAME:TAG=FILE, e.g. text:shakespeare=input.txt)\n"
     "  --tokenizer FILE    SentencePiece model (default: found beside the checkpoint or its run's data)\n"
     "  --window N          perplexity window in tokens                 (default 2048)\n"
     "  --stride N          sliding-window stride; 0 = non-overlapping   (default 0)\n"
     "  --max-windows N     cap on windows; c4 defaults to 256           (default 0 = all)\n"
-    "  --batch-size N      windows / choices per forward pass           (default 4)\n"
+    "  --batch-size N      windows / choices per forward pass           (default 4; 64+ on a GPU)\n"
     "  --limit N           zero-shot: first N documents only            (default all)\n"
-    "  --no-bos            do not prepend BOS to the perplexity text\n"
+    "  --samples FILE      zero-shot: per-document log-likelihoods, predictions and hits (JSONL, one line\n"
+    "                      per model, task and document)\n"
+    "  --full-sequences    zero-shot: score every choice as one full sequence, also for Mamba-2 (default:\n"
+    "                      each context runs once and its choices continue from its recurrent state)\n"
+    "  --device D          cpu | cuda | cuda:N (checkpoints; deployment files run on the CPU engine) (default cpu)\n"
+    "  --no-bos            do not prepend BOS to the perplexity text and to zero-shot encodings (lm-eval's\n"
+    "                      add_bos_token=False; by default BOS is prepended as lm-eval 0.4.13 does with a\n"
+    "                      tokenizer that adds it, such as the hub's LLaMA-2)\n"
     "  --threads N         CPU threads (LibTorch and the CPU engine)\n"
     "  --binary-kernel LIST  deployment files: ±1 kernels to evaluate, one row each (i16lut, lut3, xor;\n"
     "                      default i16lut, the engine's default)\n"
@@ -61,14 +72,40 @@ TaskSpec parse_task(const std::string& spec) {
     return {name, kind, path};
 }
 
+// One JSON line per document: the requests as lm-evaluation-harness builds
+// them (its log_samples "arguments"), each choice's summed log-likelihood, the
+// predictions and hits.
+void write_samples(std::ofstream& f, const std::string& model, const std::string& task, const eval::McTask& t,
+                   const eval::McResult& r) {
+    for (size_t d = 0; d < t.docs.size(); ++d) {
+        const auto& doc = t.docs[d];
+        json args = json::array();
+        for (const auto& q : doc.requests) args.push_back({q.context, q.continuation});
+        json line = {{"model", model}, {"task", task}, {"doc_id", d}, {"target", doc.label}, {"arguments", args},
+                     {"choices", doc.choices}, {"loglikelihoods", r.lls[d]}, {"pred", r.pred[d]},
+                     {"pred_norm", r.pred_norm[d]}, {"acc", r.pred[d] == doc.label ? 1 : 0},
+                     {"acc_norm", r.pred_norm[d] == doc.label ? 1 : 0}};
+        f << line.dump() << "\n";
+    }
+    f.flush();
+}
+
 int run_eval(const Args& args) {
-    Options o(args, {"no-bos", "quiet", "help"});
+    Options o(args, {"no-bos", "quiet", "full-sequences", "help"});
     if (o.has("help")) {
         std::printf("%s", kHelp);
         return 0;
     }
     o.check_known({"model", "tasks", "tokenizer", "window", "stride", "max-windows", "batch-size", "limit", "no-bos",
-                   "threads", "out", "quiet", "binary-kernel", "state", "help"});
+                   "threads", "out", "quiet", "binary-kernel", "state", "samples", "device", "full-sequences", "help"});
+    const torch::Device device(o.get("device", "cpu"));
+    if (device.is_cuda() && !torch::cuda::is_available())
+        throw std::invalid_argument("--device " + o.get("device") + ": CUDA is not available");
+    std::unique_ptr<std::ofstream> samples;
+    if (o.has("samples")) {
+        samples = std::make_unique<std::ofstream>(o.get("samples"), std::ios::binary | std::ios::trunc);
+        if (!*samples) throw std::runtime_error("--samples: cannot write '" + o.get("samples") + "'");
+    }
     if (o.has("threads")) {
         torch::set_num_threads((int)o.get_int("threads", 1));
         kernels::ThreadPool::set_global_threads((int)o.get_int("threads", 1));
@@ -91,7 +128,8 @@ int run_eval(const Args& args) {
     std::map<std::string, std::vector<int>> token_cache;  // tokenizer path + task -> tokens
     std::map<std::string, eval::McTask> mc_cache;
     // One row: evaluate every task with `fn`, append to results.
-    auto evaluate = [&](json m, const Tokenizer& tk, const std::string& tok_path, const eval::LogitsFn& fn) {
+    auto evaluate = [&](json m, const Tokenizer& tk, const std::string& tok_path, const eval::LogitsFn& fn,
+                        const eval::PrefixLLFn& prefix = {}) {
         const Tokenizer* tok = &tk;
         for (auto& t : tasks) {
             const auto mc_names = eval::mc_task_names();
@@ -101,14 +139,18 @@ int run_eval(const Args& args) {
                 eval::McOptions mo;
                 mo.batch_size = batch;
                 mo.max_length = window;
-                mo.prefix_token = tok->eos_id() >= 0 ? tok->eos_id() : std::max(0, tok->bos_id());
+                mo.prefix_token = tok->bos_id() >= 0 ? tok->bos_id() : std::max(0, tok->eos_id());  // lm-eval 0.4.13 prefix_token_id
                 eval::ProgressBar bar(t.name, !quiet);
                 mo.progress = [&](int64_t d, int64_t n) { bar.update(d, n); };
+                mo.bos_token = add_bos ? tok->bos_id() : -1;
                 auto enc = [&](const std::string& s) { return tok->encode(s); };
-                auto r = eval::evaluate_mc(fn, enc, it->second, mo);
+                const auto t0 = std::chrono::steady_clock::now();
+                auto r = eval::evaluate_mc(eval::McModel(fn, prefix), enc, it->second, mo);
+                const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 m["results"][t.name] = {{"kind", "mc"}, {"n", r.n}, {"acc", r.acc}, {"acc_stderr", r.acc_stderr},
                                         {"acc_norm", r.acc_norm}, {"acc_norm_stderr", r.acc_norm_stderr},
-                                        {"headline", r.headline}, {"file", t.path}};
+                                        {"headline", r.headline}, {"file", t.path}, {"seconds", secs}};
+                if (samples) write_samples(*samples, m.value("label", ""), t.name, it->second, r);
             } else {
                 const auto proto = eval::corpus_protocol_from_string(t.kind);
                 const std::string key = tok_path + "|" + t.name + "|" + t.path;
@@ -173,16 +215,27 @@ int run_eval(const Args& args) {
         if (tok_path.empty())
             throw std::invalid_argument("model '" + mpath + "': no tokenizer.model found; pass --tokenizer");
         auto tok = Tokenizer::load(tok_path);
-        auto model = load_model(ckpt);
-        if (tok->vocab_size() > model->config().vocab_size)
-            throw std::invalid_argument("tokenizer '" + tok_path + "' has " + std::to_string(tok->vocab_size()) +
-                                        " pieces, more than the model's vocabulary (" +
-                                        std::to_string(model->config().vocab_size) + ")");
+        auto check_vocab = [&](int64_t vocab) {
+            if (tok->vocab_size() > vocab)
+                throw std::invalid_argument("tokenizer '" + tok_path + "' has " + std::to_string(tok->vocab_size()) +
+                                            " pieces, more than the model's vocabulary (" + std::to_string(vocab) + ")");
+        };
         if (!quiet) std::fprintf(stderr, "== %s (%s)\n", label.c_str(), ckpt.c_str());
+        if (Teacher::detect_kind(ckpt) == "llama") {  // an HF LLaMA-family folder (e.g. a distillation teacher)
+            auto model = std::make_shared<LlamaLM>(LlamaLM::load(ckpt, device));
+            check_vocab(model->config().vocab_size);
+            json m = {{"label", label}, {"path", ckpt}, {"tokenizer", tok_path}, {"architecture", "llama"},
+                      {"results", json::object()}};
+            evaluate(m, *tok, tok_path, eval::llama_logits_fn(model));
+            continue;
+        }
+        auto model = load_model(ckpt, device);
+        check_vocab(model->config().vocab_size);
         json m = {{"label", label}, {"path", ckpt}, {"tokenizer", tok_path},
                   {"quantization", quant::read_quantization_metadata(ckpt)},
                   {"binarize", to_string(model->config().binarize)}, {"results", json::object()}};
-        evaluate(m, *tok, tok_path, eval::logits_fn(model));
+        evaluate(m, *tok, tok_path, eval::logits_fn(model),
+                 o.has("full-sequences") ? eval::PrefixLLFn{} : eval::mamba_prefix_ll_fn(model));
     }
     auto table = eval::eval_table(results);
     const std::string md = eval::table_markdown(table);

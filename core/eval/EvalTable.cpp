@@ -1,5 +1,7 @@
 #include "core/eval/EvalTable.h"
 
+#include "core/eval/MultipleChoice.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -43,12 +45,14 @@ EvalTable eval_table(const nlohmann::json& j) {
     t.columns.insert(t.columns.end(), mc_sorted.begin(), mc_sorted.end());
     if (!mc_sorted.empty()) t.columns.push_back("avg");
     const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (auto& c : t.columns) t.metrics.push_back(c == "avg" ? "avg" : is_ppl_column(c) ? "ppl" : mc_headline(c));
     for (const auto& m : j["models"]) {
         t.models.push_back(m.value("label", m.value("path", "?")));
-        std::vector<double> row;
+        std::vector<double> row, err;
         double sum = 0;
         int cnt = 0;
         for (auto& c : t.columns) {
+            err.push_back(nan);
             if (c == "avg") {
                 row.push_back(cnt ? sum / cnt : nan);
                 continue;
@@ -60,7 +64,9 @@ EvalTable eval_table(const nlohmann::json& j) {
             }
             const auto& r = res[c];
             if (r.value("kind", "") == "mc") {
-                const double v = 100.0 * r.value(r.value("headline", std::string("acc")), nan);
+                const std::string metric = mc_headline(c);
+                const double v = 100.0 * r.value(metric, nan);
+                err.back() = 100.0 * r.value(metric + "_stderr", nan);
                 row.push_back(v);
                 sum += v, ++cnt;
             } else {
@@ -68,13 +74,15 @@ EvalTable eval_table(const nlohmann::json& j) {
             }
         }
         t.values.push_back(row);
+        t.stderrs.push_back(err);
     }
     return t;
 }
 
 std::string table_markdown(const EvalTable& t) {
     std::string s = "| model |";
-    for (auto& c : t.columns) s += " " + c + " |";
+    for (size_t c = 0; c < t.columns.size(); ++c)
+        s += " " + t.columns[c] + (t.metrics[c] == "acc" || t.metrics[c] == "acc_norm" ? " (" + t.metrics[c] + ")" : "") + " |";
     s += "\n|---|";
     for (size_t i = 0; i < t.columns.size(); ++i) s += "---:|";
     s += "\n";
@@ -86,8 +94,10 @@ std::string table_markdown(const EvalTable& t) {
             if (is_ppl_column(t.columns[c])) {
                 s += " " + format_ppl(v) + " |";
             } else {
+                const double e = t.stderrs[m][c];
                 if (std::isnan(v)) std::snprintf(buf, sizeof buf, "-");
-                else std::snprintf(buf, sizeof buf, "%.1f", v);
+                else if (std::isnan(e)) std::snprintf(buf, sizeof buf, "%.1f", v);
+                else std::snprintf(buf, sizeof buf, "%.1f ± %.1f", v, e);
                 s += std::string(" ") + buf + " |";
             }
         }
@@ -103,16 +113,20 @@ std::string table_csv(const EvalTable& t) {
         for (char ch : x) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
         return q + "\"";
     };
+    // Zero-shot columns are followed by their standard error (<task>_stderr).
+    auto is_mc = [&](size_t c) { return t.metrics[c] == "acc" || t.metrics[c] == "acc_norm"; };
+    auto num = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.6g", v);
+        return std::string(",") + (std::isnan(v) ? "" : buf);
+    };
     std::string s = "model";
-    for (auto& c : t.columns) s += "," + quote(c);
+    for (size_t c = 0; c < t.columns.size(); ++c)
+        s += "," + quote(t.columns[c]) + (is_mc(c) ? "," + quote(t.columns[c] + "_stderr") : "");
     s += "\n";
     for (size_t m = 0; m < t.models.size(); ++m) {
         s += quote(t.models[m]);
-        for (double v : t.values[m]) {
-            char buf[32];
-            std::snprintf(buf, sizeof buf, "%.6g", v);
-            s += std::string(",") + (std::isnan(v) ? "" : buf);
-        }
+        for (size_t c = 0; c < t.columns.size(); ++c) s += num(t.values[m][c]) + (is_mc(c) ? num(t.stderrs[m][c]) : "");
         s += "\n";
     }
     return s;

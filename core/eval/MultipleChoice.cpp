@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 
@@ -13,19 +14,32 @@ struct Encoded {
     std::vector<int> ctx, cont;
 };
 
-Encoded encode_pair(const Encoder& encode, std::string ctx, std::string cont, int prefix_token) {
-    size_t keep = ctx.size();
-    while (keep > 0 && (ctx[keep - 1] == ' ' || ctx[keep - 1] == '\t' || ctx[keep - 1] == '\n')) --keep;
-    cont = ctx.substr(keep) + cont;
-    ctx.resize(keep);
+// lm-eval 0.4.13's loglikelihood(): tok_encode = the tokenizer's encoding,
+// BOS in front when the tokenizer adds one (bos >= 0); an empty context
+// becomes [prefix_token] before the continuation's plain encoding (or the
+// continuation's first token when that is the prefix token itself).
+Encoded encode_pair(const Encoder& encode, std::string ctx, std::string cont, int bos, int prefix_token) {
+    auto tok_encode = [&](const std::string& s) {
+        auto ids = encode(s);
+        if (bos >= 0) ids.insert(ids.begin(), bos);
+        return ids;
+    };
     Encoded e;
     if (ctx.empty()) {
-        e.ctx = {prefix_token};
         e.cont = encode(cont);
+        if (!e.cont.empty() && e.cont[0] == prefix_token) {
+            e.ctx = {prefix_token};
+            e.cont.erase(e.cont.begin());
+        } else {
+            e.ctx = {prefix_token};
+        }
         return e;
     }
-    auto whole = encode(ctx + cont);
-    e.ctx = encode(ctx);
+    const size_t keep = py_strip(ctx, false, true).size();  // context.rstrip()
+    cont = ctx.substr(keep) + cont;
+    ctx.resize(keep);
+    auto whole = tok_encode(ctx + cont);
+    e.ctx = tok_encode(ctx);
     const size_t n = std::min(e.ctx.size(), whole.size());
     e.cont.assign(whole.begin() + n, whole.end());
     return e;
@@ -46,55 +60,106 @@ int argmax(const std::vector<double>& v) {
 
 }  // namespace
 
-std::vector<double> loglikelihoods(const LogitsFn& model, const Encoder& encode, const std::vector<McRequest>& reqs,
+std::vector<double> loglikelihoods(const McModel& model, const Encoder& encode, const std::vector<McRequest>& reqs,
                                    const McOptions& opt) {
     struct Item {
-        std::vector<int> input;  // tokens fed to the model
-        int64_t n_cont;          // the last n_cont input positions predict the continuation
-        std::vector<int> cont;
-        size_t index;
+        std::vector<int> ctx, cont;  // as encoded (ctx: the prefix the model sees before the continuation)
+        bool truncated;              // longer than max_length + 1: cut from the left
     };
     std::vector<Item> items;
     items.reserve(reqs.size());
     for (size_t i = 0; i < reqs.size(); ++i) {
-        auto e = encode_pair(encode, reqs[i].context, reqs[i].continuation, opt.prefix_token);
+        auto e = encode_pair(encode, reqs[i].context, reqs[i].continuation, opt.bos_token, opt.prefix_token);
         if (e.cont.empty())
             throw std::invalid_argument("multiple choice: continuation '" + reqs[i].continuation + "' encodes to no tokens");
-        std::vector<int> full = e.ctx;
-        full.insert(full.end(), e.cont.begin(), e.cont.end());
-        const int64_t keep = std::min<int64_t>((int64_t)full.size(), opt.max_length + 1);
-        std::vector<int> input(full.end() - keep, full.end() - 1);
-        const int64_t n_cont = std::min<int64_t>((int64_t)e.cont.size(), (int64_t)input.size());
-        items.push_back({std::move(input), n_cont, std::vector<int>(e.cont.end() - n_cont, e.cont.end()), i});
+        const bool cut = (int64_t)(e.ctx.size() + e.cont.size()) > opt.max_length + 1;
+        items.push_back({std::move(e.ctx), std::move(e.cont), cut});
     }
-    // Longest first so a batch's padding stays small; right padding cannot
-    // change a causal model's earlier positions.
-    std::vector<size_t> order(items.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return items[a].input.size() > items[b].input.size(); });
     std::vector<double> out(reqs.size(), 0.0);
-    torch::NoGradGuard ng;
     const int64_t bs = std::max<int64_t>(1, opt.batch_size);
-    for (size_t s = 0; s < order.size(); s += bs) {
-        const size_t e = std::min(order.size(), s + bs);
-        const int64_t len = (int64_t)items[order[s]].input.size();
+    int64_t done = 0;
+    torch::NoGradGuard ng;
+
+    // Requests the full-sequence path scores: all, or (with a prefix scorer)
+    // only those cut from the left, whose prefix is no longer their context.
+    std::vector<size_t> full;
+    if (model.prefix) {
+        // Group the requests by context tokens; run groups of one context
+        // length together, longest first.
+        std::map<std::vector<int>, std::vector<size_t>> groups;
+        for (size_t i = 0; i < items.size(); ++i) {
+            if (items[i].truncated) full.push_back(i);
+            else groups[items[i].ctx].push_back(i);
+        }
+        // The state path saves (k-1)·Lc context tokens of a k-choice group
+        // and costs (longest continuation - 1) sequential steps; a group
+        // that gains nothing (one choice: WinoGrande; long continuations:
+        // PIQA, HellaSwag) stays on the full-sequence path.
+        std::vector<const std::pair<const std::vector<int>, std::vector<size_t>>*> order;
+        for (const auto& g : groups) {
+            size_t longest = 0;
+            for (size_t i : g.second) longest = std::max(longest, items[i].cont.size());
+            const double saved = double(g.second.size() - 1) * double(g.first.size());
+            if (g.second.size() > 1 && saved >= opt.step_cost * double(longest - 1)) order.push_back(&g);
+            else full.insert(full.end(), g.second.begin(), g.second.end());
+        }
+        std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first.size() > b->first.size(); });
+        for (size_t s = 0; s < order.size();) {
+            const size_t len = order[s]->first.size();
+            size_t e = s, rows = 0;
+            while (e < order.size() && order[e]->first.size() == len && (e == s || rows + order[e]->second.size() <= (size_t)bs))
+                rows += order[e++]->second.size();
+            auto ctx = torch::empty({(int64_t)(e - s), (int64_t)len}, torch::kInt64);
+            auto acc = ctx.accessor<int64_t, 2>();
+            std::vector<std::vector<std::vector<int>>> conts(e - s);
+            for (size_t g = s; g < e; ++g) {
+                for (size_t t = 0; t < len; ++t) acc[g - s][t] = order[g]->first[t];
+                for (size_t i : order[g]->second) conts[g - s].push_back(items[i].cont);
+            }
+            auto lls = model.prefix(ctx, conts);
+            for (size_t g = s; g < e; ++g)
+                for (size_t c = 0; c < order[g]->second.size(); ++c) out[order[g]->second[c]] = lls[g - s][c];
+            done += (int64_t)rows;
+            if (opt.progress) opt.progress(done, (int64_t)items.size());
+            s = e;
+        }
+    } else {
+        full.resize(items.size());
+        std::iota(full.begin(), full.end(), 0);
+    }
+
+    // Full sequences: input = (ctx + cont)[-(max_length+1):][:-1]; the last
+    // n_cont positions predict the continuation. Longest first so a batch's
+    // padding stays small; right padding cannot change a causal model's
+    // earlier positions.
+    auto input_len = [&](size_t i) {
+        return std::min<int64_t>((int64_t)(items[i].ctx.size() + items[i].cont.size()), opt.max_length + 1) - 1;
+    };
+    std::stable_sort(full.begin(), full.end(), [&](size_t a, size_t b) { return input_len(a) > input_len(b); });
+    for (size_t s = 0; s < full.size(); s += bs) {
+        const size_t e = std::min(full.size(), s + bs);
+        const int64_t len = input_len(full[s]);
         auto ids = torch::zeros({(int64_t)(e - s), len}, torch::kInt64);
         auto acc = ids.accessor<int64_t, 2>();
         for (size_t k = s; k < e; ++k) {
-            const auto& in = items[order[k]].input;
-            for (size_t t = 0; t < in.size(); ++t) acc[k - s][t] = in[t];
+            const auto& it = items[full[k]];
+            std::vector<int> seq = it.ctx;
+            seq.insert(seq.end(), it.cont.begin(), it.cont.end());
+            const int64_t L = input_len(full[k]);
+            for (int64_t t = 0; t < L; ++t) acc[k - s][t] = seq[seq.size() - 1 - L + t];
         }
-        auto logits = model(ids);
+        auto logits = model.logits(ids);
         const auto dt = logits.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
         for (size_t k = s; k < e; ++k) {
-            const auto& it = items[order[k]];
-            const int64_t L = (int64_t)it.input.size();
-            auto lp = torch::log_softmax(logits[k - s].narrow(0, L - it.n_cont, it.n_cont).to(dt), -1);
-            auto tgt = torch::tensor(std::vector<int64_t>(it.cont.begin(), it.cont.end()), torch::kInt64).to(lp.device());
-            out[it.index] = lp.gather(1, tgt.unsqueeze(1)).to(torch::kFloat64).sum().item<double>();
+            const auto& it = items[full[k]];
+            const int64_t L = input_len(full[k]);
+            const int64_t n_cont = std::min<int64_t>((int64_t)it.cont.size(), L);
+            auto lp = torch::log_softmax(logits[k - s].narrow(0, L - n_cont, n_cont).to(dt), -1);
+            auto tgt = torch::tensor(std::vector<int64_t>(it.cont.end() - n_cont, it.cont.end()), torch::kInt64).to(lp.device());
+            out[full[k]] = lp.gather(1, tgt.unsqueeze(1)).to(torch::kFloat64).sum().item<double>();
         }
-        if (opt.progress) opt.progress((int64_t)e, (int64_t)order.size());
+        done += (int64_t)(e - s);
+        if (opt.progress) opt.progress(done, (int64_t)items.size());
     }
     return out;
 }
@@ -111,7 +176,7 @@ McResult score_mc(const McTask& task, const std::vector<std::vector<double>>& ll
         const auto& doc = task.docs[d];
         std::vector<double> norm(lls[d].size());
         for (size_t c = 0; c < norm.size(); ++c)
-            norm[c] = lls[d][c] / std::max<double>(1.0, double(doc.choices[c].size()));
+            norm[c] = lls[d][c] / std::max<double>(1.0, double(utf8_length(doc.choices[c])));
         r.pred.push_back(argmax(lls[d]));
         r.pred_norm.push_back(argmax(norm));
         hit.push_back(r.pred.back() == doc.label ? 1.0 : 0.0);
@@ -126,7 +191,7 @@ McResult score_mc(const McTask& task, const std::vector<std::vector<double>>& ll
     return r;
 }
 
-McResult evaluate_mc(const LogitsFn& model, const Encoder& encode, const McTask& task, const McOptions& opt) {
+McResult evaluate_mc(const McModel& model, const Encoder& encode, const McTask& task, const McOptions& opt) {
     std::vector<McRequest> reqs;
     for (const auto& d : task.docs) reqs.insert(reqs.end(), d.requests.begin(), d.requests.end());
     auto flat = loglikelihoods(model, encode, reqs, opt);

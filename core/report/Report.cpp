@@ -48,6 +48,10 @@ void write_eval(Hdf5File& f, const nlohmann::json& ev) {
     std::vector<double> flat;
     for (auto& row : t.values) flat.insert(flat.end(), row.begin(), row.end());
     f.write("/eval/table/values", flat, {t.models.size(), t.columns.size()});
+    flat.clear();
+    for (auto& row : t.stderrs) flat.insert(flat.end(), row.begin(), row.end());
+    f.write("/eval/table/stderr", flat, {t.models.size(), t.columns.size()});
+    f.write("/eval/table/metrics", t.metrics);
     f.set_attr("/eval/table", "markdown", eval::table_markdown(t));
     if (ev.contains("settings")) put_json_attrs(f, "/eval", ev["settings"], "settings");
     int i = 0;
