@@ -368,12 +368,19 @@ def main():
                 hit_diff += 1
         acc_theirs = r.get("acc,none")
         accn_theirs = r.get("acc_norm,none")
+        # lm-eval's acc standard error (mean_stderr over the per-document hits;
+        # its aggregate is "N/A" when run with bootstrap_iters=0)
+        from lm_eval.api.metrics import mean_stderr
+        se_theirs = r.get("acc_stderr,none")
+        if not isinstance(se_theirs, (int, float)):
+            se_theirs = mean_stderr([float(s["acc"]) for s in theirs])
         agree = (prompt_diff == 0 and hit_diff == 0 and max_rel <= args.tol and len(theirs) == our_res[t]["n"]
+                 and abs(se_theirs - our_res[t]["acc_stderr"]) <= 1e-12
                  and acc_theirs == our_res[t]["acc"] and (accn_theirs is None or accn_theirs == our_res[t]["acc_norm"]))
         ok &= agree
         rows.append(dict(task=t, n=len(theirs), max_ll_rel_err=max_rel, max_ll_abs_err=max_abs, requests_differ=prompt_diff,
                          hits_differ=hit_diff, acc_lm_eval=acc_theirs, acc_bimamba=our_res[t]["acc"],
-                         acc_stderr_lm_eval=r.get("acc_stderr,none"), acc_stderr_bimamba=our_res[t]["acc_stderr"],
+                         acc_stderr_lm_eval=se_theirs, acc_stderr_bimamba=our_res[t]["acc_stderr"],
                          acc_norm_lm_eval=accn_theirs, acc_norm_bimamba=our_res[t]["acc_norm"], agree=agree))
     import lm_eval
     import transformers
@@ -384,13 +391,14 @@ def main():
     print("lm-eval %s, transformers %s, random %s (vocab 32000, LLaMA-2 tokenizer through %s, %s), first %s documents per task"
           % (meta["lm_eval"], meta["transformers"], args.arch, meta["tokenizer"], "no BOS" if args.no_bos else "BOS",
              limit or "all"))
-    print("| task | docs | max LL rel. err | requests differ | hits differ | acc lm-eval / bimamba | acc_norm lm-eval / bimamba |")
-    print("|---|---:|---:|---:|---:|---|---|")
+    print("| task | docs | max LL rel. err | requests differ | hits differ | acc lm-eval / bimamba | acc stderr lm-eval / bimamba | acc_norm lm-eval / bimamba |")
+    print("|---|---:|---:|---:|---:|---|---|---|")
     fmt = lambda v: "-" if v is None else "%.4f" % v
     for r in rows:
-        print("| %s | %d | %.1e | %d | %d | %s / %s | %s / %s |"
+        print("| %s | %d | %.1e | %d | %d | %s / %s | %s / %s | %s / %s |"
               % (r["task"], r["n"], r["max_ll_rel_err"], r["requests_differ"], r["hits_differ"], fmt(r["acc_lm_eval"]),
-                 fmt(r["acc_bimamba"]), fmt(r["acc_norm_lm_eval"]), fmt(r["acc_norm_bimamba"])))
+                 fmt(r["acc_bimamba"]), fmt(r["acc_stderr_lm_eval"]), fmt(r["acc_stderr_bimamba"]),
+                 fmt(r["acc_norm_lm_eval"]), fmt(r["acc_norm_bimamba"])))
     print("PARITY OK" if ok else "PARITY FAILED")
     sys.exit(0 if ok else 1)
 
