@@ -90,6 +90,20 @@ void write_samples(std::ofstream& f, const std::string& model, const std::string
     f.flush();
 }
 
+// The identity of a tokenizer file: its size and a hash of its bytes (cached per path).
+std::string tokenizer_identity(const std::string& path) {
+    static std::map<std::string, std::string> ids;
+    auto it = ids.find(path);
+    if (it != ids.end()) return it->second;
+    std::string id = path;  // an unreadable file keys by its path
+    try {
+        const std::string bytes = read_file(path);
+        id = std::to_string(bytes.size()) + ":" + std::to_string(std::hash<std::string>{}(bytes));
+    } catch (const std::exception&) {
+    }
+    return ids.emplace(path, id).first->second;
+}
+
 int run_eval(const Args& args) {
     Options o(args, {"no-bos", "quiet", "full-sequences", "help"});
     if (o.has("help")) {
@@ -153,7 +167,10 @@ int run_eval(const Args& args) {
                 if (samples) write_samples(*samples, m.value("label", ""), t.name, it->second, r);
             } else {
                 const auto proto = eval::corpus_protocol_from_string(t.kind);
-                const std::string key = tok_path + "|" + t.name + "|" + t.path;
+                // Keyed by the tokenizer's bytes, not its path: every quantized or
+                // trained model carries its own copy of the same tokenizer, and
+                // tokenizing a large validation split once per copy dominated the time.
+                const std::string key = tokenizer_identity(tok_path) + "|" + t.name + "|" + t.path;
                 auto it = token_cache.find(key);
                 if (it == token_cache.end()) {
                     std::vector<int> ids;
