@@ -90,6 +90,29 @@ void write_samples(std::ofstream& f, const std::string& model, const std::string
     f.flush();
 }
 
+// The first `need` tokens of encode(text) (all of them if there are fewer),
+// without encoding the whole text: a window cap needs only a prefix, and a
+// validation split can be megabytes. Prefixes of growing length are encoded
+// until two of them agree on at least `need` leading tokens (cutting the text
+// changes only the tokens near the cut), so the result equals the head of
+// encode(text).
+std::vector<int> encode_prefix(const Tokenizer& tok, const std::string& text, int64_t need) {
+    size_t len = std::max<size_t>(4096, size_t(need) * 8);
+    std::vector<int> prev = tok.encode(text.substr(0, std::min(len, text.size())));
+    while (len < text.size()) {
+        len *= 2;
+        std::vector<int> cur = tok.encode(text.substr(0, std::min(len, text.size())));
+        size_t agree = 0;
+        while (agree < prev.size() && agree < cur.size() && prev[agree] == cur[agree]) ++agree;
+        if ((int64_t)agree >= need + 1) {
+            cur.resize(size_t(need) + 1);
+            return cur;
+        }
+        prev = std::move(cur);
+    }
+    return prev;  // the whole text
+}
+
 // The identity of a tokenizer file: its size and a hash of its bytes (cached per path).
 std::string tokenizer_identity(const std::string& path) {
     static std::map<std::string, std::string> ids;
@@ -175,7 +198,9 @@ int run_eval(const Args& args) {
                 if (it == token_cache.end()) {
                     std::vector<int> ids;
                     if (add_bos && tok->bos_id() >= 0) ids.push_back(tok->bos_id());
-                    auto enc = tok->encode(eval::load_eval_text(t.path, proto));
+                    const std::string text = eval::load_eval_text(t.path, proto);
+                    const int64_t cap = o.get_int("max-windows", proto == eval::CorpusProtocol::C4 ? 256 : 0);
+                    auto enc = cap > 0 && stride == 0 ? encode_prefix(*tok, text, cap * window) : tok->encode(text);
                     ids.insert(ids.end(), enc.begin(), enc.end());
                     it = token_cache.emplace(key, std::move(ids)).first;
                 }
