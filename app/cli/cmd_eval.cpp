@@ -155,6 +155,7 @@ int run_eval(const Args& args) {
     std::vector<TaskSpec> tasks;
     for (auto& s : eval::split_list(o.require("tasks"))) tasks.push_back(parse_task(s));
     const std::string out = o.get("out", "eval_results.json");
+    if (std::filesystem::path(out).has_parent_path()) std::filesystem::create_directories(std::filesystem::path(out).parent_path());
     const int64_t window = o.get_int("window", 2048), stride = o.get_int("stride", 0);
     const int64_t batch = o.get_int("batch-size", 4), limit = o.get_int("limit", 0);
     const bool add_bos = !o.has("no-bos");

@@ -302,6 +302,8 @@ int run_study(const Args& all) {
                     fs::create_directories(fs::path(study::stage_config_path(s, st)).parent_path());
                     write_file_atomic(study::stage_config_path(s, st), st.train.dump(2) + "\n");
                 }
+                for (const auto& f : st.outputs)  // a stage's output folders exist before it runs
+                    if (fs::path(f).has_parent_path()) fs::create_directories(fs::path(f).parent_path());
                 rc = run_child(stage_args(s, st, state), study::stage_log_path(s, st), progress);
             }
             std::string why;
