@@ -217,9 +217,11 @@ SummaryResult build_summary(const json& settings, const std::vector<std::pair<st
                     continue;
                 }
                 const bool wins = lower ? bv < wv : bv > wv;
+                const bool tie = bv == wv;
                 const double diff = std::fabs(bv - wv);
-                const bool beyond = sp == spread.end() || diff > sp->second;
-                std::string mark = wins ? (beyond ? "beyond spread" : "within seed spread")
+                const bool beyond = !tie && (sp == spread.end() || diff > sp->second);
+                std::string mark = tie ? "tied"
+                                 : wins ? (beyond ? "beyond spread" : "within seed spread")
                                         : (beyond ? "reversed" : "reversed, within seed spread");
                 if (verdict != "not evaluated") {
                     if (!wins && beyond) verdict = "not reproduced";
