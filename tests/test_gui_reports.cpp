@@ -399,7 +399,8 @@ private slots:
                                                                                  {"ptb", QJsonObject{{"kind", "ppl"}, {"ppl", 32.4}}},
                                                                                  {"piqa", mc(0.65, 0.66, "acc")},
                                                                                  {"boolq", mc(0.55, 0.0, "acc")},
-                                                                                 {"hellaswag", mc(0.33, 0.38, "acc_norm")}}}});
+                                                                                 {"hellaswag", QJsonObject{{"kind", "mc"}, {"acc", 0.33}, {"acc_norm", 0.38},
+                                                                                                           {"acc_norm_stderr", 0.0123}, {"headline", "acc_norm"}}}}}});
         rundir::writeJsonFile(path, QJsonObject{{"models", models}});
         QTemporaryDir ws;
         MainWindow w(ws.path(), "");
@@ -413,6 +414,7 @@ private slots:
         QCOMPARE(t->item(1, 0)->text(), QString("Bi-Mamba"));
         QCOMPARE(t->item(1, 1)->text(), QString("13.40"));
         QCOMPARE(t->item(0, 5)->text(), QString("50.0"));  // HellaSwag headline acc_norm
+        QCOMPARE(t->item(1, 5)->text(), QString("38.0 ± 1.2"));  // with its standard error when the results have it
         QCOMPARE(t->item(0, 6)->text(), QString("60.0"));  // (60 + 70 + 50) / 3
         QCOMPARE(p->chart()->chart()->series().size(), 1);
         // Running with a CLI lacking the command: the error is shown, nothing crashes

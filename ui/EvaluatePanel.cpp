@@ -53,6 +53,7 @@ QVector<EvalRow> parseEvalResults(const QJsonObject& o, QStringList* pplTasks, Q
             } else {
                 const QString h = t.value("headline").toString("acc");
                 r.values[it.key()] = 100.0 * t.value(h).toDouble(t.value("acc").toDouble(NAN));
+                r.stderrs[it.key()] = 100.0 * t.value(h + "_stderr").toDouble(NAN);
                 if (!mc.contains(it.key())) mc << it.key();
             }
         }
@@ -284,8 +285,10 @@ bool EvaluatePanel::loadResults(const QString& path, QString* error) {
     for (int r = 0; r < rows.size(); ++r) {
         int c = 0;
         table_->setItem(r, c++, new QTableWidgetItem(rows[r].label));
-        auto cell = [&](double v, int prec) {
-            auto* it = new QTableWidgetItem(std::isfinite(v) ? (v >= 1e4 ? QString::number(v, 'e', 1) : QString::number(v, 'f', prec)) : "–");
+        auto cell = [&](double v, int prec, double se = NAN) {
+            QString text = std::isfinite(v) ? (v >= 1e4 ? QString::number(v, 'e', 1) : QString::number(v, 'f', prec)) : "–";
+            if (std::isfinite(v) && std::isfinite(se)) text += QStringLiteral(" ± ") + QString::number(se, 'f', prec);
+            auto* it = new QTableWidgetItem(text);
             it->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
             table_->setItem(r, c++, it);
         };
@@ -294,7 +297,7 @@ bool EvaluatePanel::loadResults(const QString& path, QString* error) {
         int n = 0;
         for (const auto& t : mc) {
             const double v = rows[r].values.value(t, NAN);
-            cell(v, 1);
+            cell(v, 1, rows[r].stderrs.value(t, NAN));
             if (std::isfinite(v)) {
                 sum += v;
                 ++n;

@@ -21,6 +21,7 @@ class CliJob;
 struct EvalRow {
     QString label;
     QMap<QString, double> values;  // task → ppl or 100·headline accuracy
+    QMap<QString, double> stderrs; // zero-shot task → 100·standard error of its headline metric
 };
 // Parses eval_results.json (core/eval/EvalTable.h layout).
 QVector<EvalRow> parseEvalResults(const QJsonObject& o, QStringList* pplTasks, QStringList* mcTasks);
