@@ -136,10 +136,30 @@ void MainWindow::buildMenus() {
     }
     auto* help = menuBar()->addMenu("&Help");
     help->addAction("About", this, [this] {
-        QMessageBox::about(this, "BiMamba Workbench",
-                           "<b>BiMamba Workbench</b><br>Train, evaluate and deploy 1-bit Mamba-2 language models "
-                           "(Bi-Mamba, arXiv 2411.11843).<br>Runs keep going when the window closes; reopening the "
-                           "workspace re-attaches to them.");
+        // The build's version, commit, LibTorch and CUDA/ISA come from
+        // `bimamba --version`, asked asynchronously (never blocking the window).
+        auto show = [this](const QString& version) {
+            QMessageBox::about(this, "BiMamba Workbench",
+                               "<b>BiMamba Workbench</b><br>Train, evaluate and deploy 1-bit Mamba-2 language models "
+                               "(Bi-Mamba, arXiv 2411.11843).<br>Runs keep going when the window closes; reopening the "
+                               "workspace re-attaches to them.<br><br><pre>" +
+                                   version.toHtmlEscaped() + "</pre>");
+        };
+        const QString cli = manager_->cliPath();
+        if (cli.isEmpty()) return show(QStringLiteral("bimamba CLI: not found"));
+        auto* p = new QProcess(this);
+        connect(p, &QProcess::finished, this, [p, show, cli](int code, QProcess::ExitStatus st) {
+            const QString out = QString::fromUtf8(p->readAllStandardOutput()).trimmed();
+            show(st == QProcess::NormalExit && code == 0 && !out.isEmpty() ? out
+                                                                         : QStringLiteral("%1 --version failed").arg(cli));
+            p->deleteLater();
+        });
+        connect(p, &QProcess::errorOccurred, this, [p, show, cli](QProcess::ProcessError e) {
+            if (e != QProcess::FailedToStart) return;
+            show(QStringLiteral("%1 could not be started").arg(cli));
+            p->deleteLater();
+        });
+        p->start(cli, {"--version"});
     });
 }
 
