@@ -133,12 +133,31 @@ TEST(Study, SummaryMarksClaimsAgainstTheSeedSpread) {
     EXPECT_NEAR(r.json["spread"]["values"]["avg"].get<double>(), 2.0, 1e-9);
     const auto& c = r.json["claims"];
     EXPECT_EQ(c[0]["verdict"], "reproduced");                          // 30 vs 5000
-    EXPECT_EQ(c[1]["verdict"], "inconclusive (within seed spread)");   // 30 vs 30.5, spread 1
+    EXPECT_EQ(c[1]["verdict"], "inconclusive (within spread)");   // 30 vs 30.5, spread 1
     EXPECT_EQ(c[2]["verdict"], "not reproduced");                      // 30 vs 28: reversed by 2 > 1
     EXPECT_EQ(c[3]["verdict"], "reproduced");                          // 50 vs 30 points
-    EXPECT_EQ(c[4]["verdict"], "inconclusive (within seed spread)");   // a tie is not a reversal
+    EXPECT_EQ(c[4]["verdict"], "inconclusive (within spread)");   // a tie is not a reversal
     EXPECT_FALSE(c[4]["comparisons"][0]["beyond_spread"].get<bool>());
     EXPECT_NE(r.markdown.find("| bi | 30.00 | 50.00 ± 1.00 | 50.00 |"), std::string::npos) << r.markdown;
+}
+
+TEST(Study, SummaryChecksClaimsAgainstTheLargerOfSeedAndRerunSpread) {
+    // Seeds differ by 1 ppl, the same seed run again by 3: a 2-ppl gap is
+    // beyond the seed spread but within the run-to-run spread.
+    json ev = results({{"bi", 30.0, 0.50}, {"bi2", 31.0, 0.50}, {"again", 33.0, 0.50}, {"ce", 32.0, 0.50},
+                       {"gptq2", 90.0, 0.30}});
+    json claims = {{{"text", "bi beats ce"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"ce"}}},
+                   {{"text", "bi beats gptq2"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"gptq2"}}}};
+    SummaryResult seeds_only = build_summary({{"spread", {"bi", "bi2"}}, {"claims", claims}}, {{"e.json", ev}});
+    EXPECT_EQ(seeds_only.json["claims"][0]["verdict"], "reproduced");
+    SummaryResult both =
+        build_summary({{"spread", {"bi", "bi2"}}, {"rerun", {"bi", "again"}}, {"claims", claims}}, {{"e.json", ev}});
+    EXPECT_DOUBLE_EQ(both.json["spread"]["values"]["wikitext2"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(both.json["rerun"]["values"]["wikitext2"].get<double>(), 3.0);
+    EXPECT_EQ(both.json["claims"][0]["verdict"], "inconclusive (within spread)");
+    EXPECT_EQ(both.json["claims"][1]["verdict"], "reproduced");
+    EXPECT_NE(both.markdown.find("| same seed, run again (bi, again) | 3.00 |"), std::string::npos) << both.markdown;
+    EXPECT_THROW(build_summary({{"rerun", {"bi", "missing"}}}, {{"e.json", ev}}), std::invalid_argument);
 }
 
 TEST(Study, RepositoryStudyFileParsesAtBothScales) {

@@ -35,6 +35,8 @@ const char* kHelp =
     "  --modules LIST       in_proj,out_proj                              (default both)\n"
     "  --tokenizer FILE     (default: found beside the checkpoint); copied into DIR\n"
     "  --seed N             calibration segment sampling seed             (default 0)\n"
+    "  --device D           cpu | cuda | cuda:N: where the calibration forward and the\n"
+    "                       GPTQ/BiLLM updates run (float64 either way) (default cpu)\n"
     "  --threads N          CPU threads for LibTorch\n";
 
 int run_quantize(const Args& args) {
@@ -44,7 +46,10 @@ int run_quantize(const Args& args) {
         return 0;
     }
     o.check_known({"model", "method", "bits", "group-size", "calib", "calib-tokens", "seqlen", "act-order", "damp",
-                   "block-size", "modules", "tokenizer", "seed", "threads", "out", "help"});
+                   "block-size", "modules", "tokenizer", "seed", "device", "threads", "out", "help"});
+    const torch::Device device(o.get("device", "cpu"));
+    if (device.is_cuda() && !torch::cuda::is_available())
+        throw std::invalid_argument("--device " + o.get("device") + ": CUDA is not available");
     if (o.has("threads")) torch::set_num_threads((int)o.get_int("threads", 1));
     quant::PtqOptions p;
     p.method = quant::ptq_method_from_string(o.require("method"));
@@ -63,7 +68,7 @@ int run_quantize(const Args& args) {
     }
     const std::string out = o.require("out");
     const std::string ckpt = resolve_checkpoint(o.require("model"));
-    auto model = load_model(ckpt);
+    auto model = load_model(ckpt, device);
 
     torch::Tensor calib;
     if (o.has("calib")) {
@@ -117,6 +122,7 @@ int run_quantize(const Args& args) {
                  p.method == quant::PtqMethod::RTN || p.method == quant::PtqMethod::GPTQ
                      ? (" " + std::to_string(p.bits) + "-bit").c_str()
                      : "");
+    if (calib.defined()) calib = calib.to(device);
     auto stats = quant::quantize_model(model, p, calib, [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); });
     auto meta = quant::ptq_metadata(p, calib.defined() ? calib.numel() : 0, ckpt);
     double werr = 0, oerr = 0;
@@ -125,6 +131,7 @@ int run_quantize(const Args& args) {
         meta["mean_rel_weight_error"] = werr / stats.size();
         if (calib.defined()) meta["mean_rel_output_error"] = oerr / stats.size();
     }
+    model->to(torch::kCPU);
     quant::save_quantized_model(model, out, meta);
     std::printf("wrote %s (%s)\n", out.c_str(), meta.dump().c_str());
     return 0;

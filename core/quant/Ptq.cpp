@@ -104,6 +104,7 @@ std::vector<PtqModuleStat> quantize_model(Mamba2LM& model, const PtqOptions& opt
                 auto saved = mixer->out_proj;
                 const int64_t di = cfg.d_inner();
                 BinaryLinear ident(di, di, false);
+                ident->to(saved->weight.device());
                 ident->weight.detach().copy_(torch::eye(di, ident->weight.options()));
                 mixer->out_proj = ident;
                 try {

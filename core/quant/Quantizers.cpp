@@ -114,6 +114,9 @@ torch::Tensor gptq_quantize(const torch::Tensor& Win, const torch::Tensor& Hin, 
         auto Q1 = torch::zeros_like(W1);
         auto Err1 = torch::zeros_like(W1);
         auto Hinv1 = Hinv.slice(0, i1, i2).slice(1, i1, i2);
+        // The block's pivots, read once: on a GPU a per-column item() is a sync.
+        const auto pivots = Hinv1.diagonal().cpu().contiguous();
+        const double* pivot = pivots.data_ptr<double>();
         for (int64_t i = 0; i < count; ++i) {
             const int64_t col = i1 + i;
             if (opt.group_size > 0 && col % opt.group_size == 0) {
@@ -124,7 +127,7 @@ torch::Tensor gptq_quantize(const torch::Tensor& Win, const torch::Tensor& Hin, 
                 grid = Grid::fit(cur, opt.bits);
             }
             auto w = W1.select(1, i);
-            const double d = Hinv1[i][i].item<double>();
+            const double d = pivot[i];
             auto q = grid.apply(w);
             Q1.select(1, i).copy_(q);
             auto err = (w - q) / d;
@@ -192,8 +195,9 @@ BillmResult billm_binarize(const torch::Tensor& Win, const torch::Tensor& Hin, c
     auto Hinv = inverse_hessian_factor(W, Hin.detach().to(torch::kFloat64), opt.damp);
     const int64_t n = W.size(1);
     auto Q = torch::zeros_like(W);
-    auto salient = torch::zeros({n}, torch::kBool);
-    auto sparse = torch::zeros(W.sizes(), torch::kBool);
+    const auto bool_opts = W.options().dtype(torch::kBool);  // on W's device
+    auto salient = torch::zeros({n}, bool_opts);
+    auto sparse = torch::zeros(W.sizes(), bool_opts);
 
     for (int64_t i1 = 0; i1 < n; i1 += opt.block_size) {
         const int64_t i2 = std::min(n, i1 + opt.block_size), count = i2 - i1;
@@ -206,7 +210,7 @@ BillmResult billm_binarize(const torch::Tensor& Win, const torch::Tensor& Hin, c
         torch::Tensor best_mask;
         for (int64_t k : {0, 1, 2, 4, 8, 16, 32}) {
             if (k > count / 2) break;
-            auto mask = torch::zeros({count}, torch::kBool);
+            auto mask = torch::zeros({count}, bool_opts);
             if (k > 0) mask.index_fill_(0, order.slice(0, 0, k), true);
             auto b = binarize_block(W1, mask);
             if (b.err < best.err) best = b, best_mask = mask;
@@ -216,8 +220,10 @@ BillmResult billm_binarize(const torch::Tensor& Win, const torch::Tensor& Hin, c
         sparse.slice(1, i1, i2).copy_(best.sparse);
         // OBC error feedback of this block onto the later columns.
         auto Err1 = torch::zeros_like(W1);
+        const auto pivots = Hinv1.diagonal().cpu().contiguous();
+        const double* pivot = pivots.data_ptr<double>();
         for (int64_t i = 0; i < count; ++i) {
-            auto err = (W1.select(1, i) - best.q.select(1, i)) / Hinv1[i][i].item<double>();
+            auto err = (W1.select(1, i) - best.q.select(1, i)) / pivot[i];
             W1.slice(1, i, count).sub_(err.unsqueeze(1) * Hinv1[i].slice(0, i, count).unsqueeze(0));
             Err1.select(1, i).copy_(err);
         }

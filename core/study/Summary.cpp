@@ -163,36 +163,52 @@ SummaryResult build_summary(const json& settings, const std::vector<std::pair<st
         md += "\n";
     }
 
-    // Seed spread: per metric, max - min over the configuration's runs.
+    // Spread: per metric, max - min over runs of one configuration. `spread`
+    // lists runs with different seeds, `rerun` the same seed run again (on a GPU
+    // outside deterministic mode the two differ); claims use the larger.
     std::map<std::string, double> spread;
-    if (settings.contains("spread")) {
+    const auto spread_over = [&](const char* key) {
         std::vector<std::string> labels;
-        for (const auto& l : settings["spread"]) labels.push_back(l.get<std::string>());
-        if (labels.size() < 2) throw std::invalid_argument("summary: spread needs at least two labels");
+        for (const auto& l : settings[key]) labels.push_back(l.get<std::string>());
+        if (labels.size() < 2) throw std::invalid_argument(std::string("summary: ") + key + " needs at least two labels");
         json sj = json::object();
-        md += "\nSeed spread (max - min over " + std::to_string(labels.size()) + " runs of one configuration: ";
-        for (size_t i = 0; i < labels.size(); ++i) md += (i ? ", " : "") + labels[i];
-        md += "):\n\n|";
-        for (auto& m : metrics) md += " " + m + " |";
-        md += "\n|";
-        for (size_t i = 0; i < metrics.size(); ++i) md += "---:|";
-        md += "\n|";
+        std::string row;
         for (auto& m : metrics) {
             double lo = INFINITY, hi = -INFINITY;
             bool ok = true;
             for (auto& l : labels) {
                 if (std::find(t.rows.begin(), t.rows.end(), l) == t.rows.end())
-                    throw std::invalid_argument("summary: spread names '" + l + "', which no results file has");
+                    throw std::invalid_argument(std::string("summary: ") + key + " names '" + l +
+                                                "', which no results file has");
                 const double v = t.get(l, m);
                 if (std::isnan(v)) ok = false;
                 lo = std::min(lo, v), hi = std::max(hi, v);
             }
-            if (ok) spread[m] = hi - lo;
+            if (ok) spread[m] = std::max(spread.count(m) ? spread[m] : 0.0, hi - lo);
             sj[m] = ok ? json(hi - lo) : json(nullptr);
-            md += " " + (ok ? fmt(hi - lo, false) : std::string("-")) + " |";
+            row += " " + (ok ? fmt(hi - lo, false) : std::string("-")) + " |";
         }
+        std::string names;
+        for (size_t i = 0; i < labels.size(); ++i) names += (i ? ", " : "") + labels[i];
+        out.json[key] = {{"labels", labels}, {"values", sj}};
+        return std::make_pair(names, row);
+    };
+    std::vector<std::pair<std::string, std::string>> spread_rows;
+    if (settings.contains("spread")) {
+        auto [names, row] = spread_over("spread");
+        spread_rows.push_back({"seeds (" + names + ")", row});
+    }
+    if (settings.contains("rerun")) {
+        auto [names, row] = spread_over("rerun");
+        spread_rows.push_back({"same seed, run again (" + names + ")", row});
+    }
+    if (!spread_rows.empty()) {
+        md += "\nSpread (max - min over runs of one configuration; the claims below use the larger):\n\n| runs |";
+        for (auto& m : metrics) md += " " + m + " |";
+        md += "\n|---|";
+        for (size_t i = 0; i < metrics.size(); ++i) md += "---:|";
         md += "\n";
-        out.json["spread"] = {{"labels", labels}, {"values", sj}};
+        for (auto& [name, row] : spread_rows) md += "| " + name + " |" + row + "\n";
     }
 
     // Claims: the paper's orderings, each checked against the spread.
@@ -221,11 +237,11 @@ SummaryResult build_summary(const json& settings, const std::vector<std::pair<st
                 const double diff = std::fabs(bv - wv);
                 const bool beyond = !tie && (sp == spread.end() || diff > sp->second);
                 std::string mark = tie ? "tied"
-                                 : wins ? (beyond ? "beyond spread" : "within seed spread")
-                                        : (beyond ? "reversed" : "reversed, within seed spread");
+                                 : wins ? (beyond ? "beyond spread" : "within spread")
+                                        : (beyond ? "reversed" : "reversed, within spread");
                 if (verdict != "not evaluated") {
                     if (!wins && beyond) verdict = "not reproduced";
-                    else if (verdict == "reproduced" && (!wins || !beyond)) verdict = "inconclusive (within seed spread)";
+                    else if (verdict == "reproduced" && (!wins || !beyond)) verdict = "inconclusive (within spread)";
                 }
                 detail += (detail.empty() ? "" : "; ") + better + " " + fmt(bv, lower) + " vs " + worse + " " +
                           fmt(wv, lower) + " (" + mark + ")";

@@ -10,8 +10,10 @@
 //   out    = "DIR/summary"                  writes summary.md and summary.json
 //   rows   = ["teacher", "bi-mamba", ...]   optional row order (default: first seen)
 //   spread = ["bi-mamba", "bi-mamba-seed2"] labels of one configuration run with different
-//                                           seeds (or the same seed twice): per metric,
-//                                           spread = max - min over them
+//                                           seeds: per metric, spread = max - min over them
+//   rerun  = ["bi-mamba", "bi-mamba-rerun"] optional: the same seed run twice (outside
+//                                           deterministic mode a GPU run differs from its rerun);
+//                                           claims are checked against the larger of the two
 //   distances = "DIR/distances.json"      optional: `bimamba report --distances-out`,
 //                                           adds the metric weight_w1 (lower = closer to the reference)
 //   [[claims]] text, metric, better, than = [labels]
