@@ -254,6 +254,49 @@ private slots:
         QVERIFY(latex.contains("loss-abl-ce-s0 & CE &"));
     }
 
+    void ablationTableAggregatesSeedGroupsFromAStudyWorkspace() {
+        // A study workspace: runs/<stage>/ and one eval file for all models,
+        // rows labelled by stage. a, b and c differ only in the seed (c is a's
+        // seed again), d in the loss.
+        QTemporaryDir ws;
+        auto run = [&](const QString& name, const QString& loss, int seed) {
+            const QString dir = QDir(ws.path()).filePath("runs/" + name);
+            QDir().mkpath(dir);
+            rundir::writeJsonFile(QDir(dir).filePath("train_config.json"),
+                                  QJsonObject{{"data", "/d"}, {"loss", loss}, {"seed", seed}, {"steps", 400}});
+            RunRecord r;
+            r.name = name;
+            r.loss = loss;
+            r.binarize = "in_proj+out_proj";
+            r.runDir = dir;
+            r.status = "finished";
+            return r;
+        };
+        const QVector<RunRecord> runs{run("a", "soft_ce", 1), run("b", "soft_ce", 2), run("c", "soft_ce", 1),
+                                      run("d", "ce", 1)};
+        auto model = [](const QString& label, double ppl, double boolq) {
+            return QJsonObject{{"label", label},
+                               {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", ppl}}},
+                                                       {"boolq", QJsonObject{{"kind", "mc"}, {"acc", boolq}, {"headline", "acc"}}}}}};
+        };
+        QDir().mkpath(QDir(ws.path()).filePath("eval"));
+        rundir::writeJsonFile(QDir(ws.path()).filePath("eval/perplexity.json"),
+                              QJsonObject{{"models", QJsonArray{model("a", 470, 0.5), model("b", 452, 0.6),
+                                                                model("c", 476, 0.7), model("d", 412, 0.4)}}});
+        const ResultsTable t = ablationResults(runs);
+        QCOMPARE(t.rows.size(), 5);  // four runs, one seed group (d stands alone)
+        QCOMPARE(t.seedGroupRows, QVector<int>{4});
+        const int wiki = t.header.indexOf("Wiki2 ppl"), boolq = t.header.indexOf("BoolQ"), loss = t.header.indexOf("Loss");
+        QCOMPARE(t.rows[1][wiki], QString("452.00"));  // found in the workspace's eval file by label
+        QCOMPARE(t.rows[3][boolq], QString("40.0"));
+        const QStringList g = t.rows[4];
+        QVERIFY2(g[0].startsWith("mean ± sd, n=3: a, b, c"), qPrintable(g[0]));
+        QCOMPARE(g[loss], QString("AR-KD"));
+        // mean of 470, 452, 476 = 466; sample sd = sqrt(((4)^2 + (14)^2 + (10)^2) / 2) = sqrt(156) = 12.49
+        QCOMPARE(g[wiki], QString("466.00 ± 12.49"));
+        QCOMPARE(g[boolq], QString("60.0 ± 10.0"));
+    }
+
     void hdf5HistogramsRoundTripAndWeightsPanel() {
         const QString h5 = QDir(tmp_.path()).filePath("hist.h5");
         QString err;

@@ -110,15 +110,11 @@ QVector<AblationRun> expandAblation(const QString& group, const QJsonObject& bas
 }
 
 namespace {
-// Reads <run>/eval_results.json (EvalTable layout): first model's results.
-QHash<QString, double> evalResults(const QString& runDir) {
+// One model's results from an eval results file (EvalTable layout):
+// perplexities as they are, accuracies in percent by the task's headline.
+QHash<QString, double> resultsOf(const QJsonObject& model) {
     QHash<QString, double> out;
-    const QString path = QDir(runDir).filePath("eval_results.json");
-    if (!QFileInfo::exists(path)) return out;
-    const QJsonObject o = rundir::readJsonFile(path);
-    const QJsonArray models = o.value("models").toArray();
-    if (models.isEmpty()) return out;
-    const QJsonObject res = models.first().toObject().value("results").toObject();
+    const QJsonObject res = model.value("results").toObject();
     for (auto it = res.begin(); it != res.end(); ++it) {
         const QJsonObject t = it.value().toObject();
         if (t.value("kind").toString() == "ppl") {
@@ -130,7 +126,54 @@ QHash<QString, double> evalResults(const QString& runDir) {
     }
     return out;
 }
+
+// A run's evaluation: <run>/eval_results.json (its first model), else the
+// rows labelled with the run's name in the workspace's eval/*.json (a study
+// evaluates all its models in one file per protocol, labelled by stage).
+QHash<QString, double> evalResults(const QString& runDir) {
+    const QString own = QDir(runDir).filePath("eval_results.json");
+    if (QFileInfo::exists(own)) {
+        const QJsonArray models = rundir::readJsonFile(own).value("models").toArray();
+        return models.isEmpty() ? QHash<QString, double>{} : resultsOf(models.first().toObject());
+    }
+    QHash<QString, double> out;
+    const QString name = QFileInfo(runDir).fileName();
+    QDir evalDir(QDir(runDir).absoluteFilePath("../../eval"));
+    for (const auto& f : evalDir.entryInfoList({"*.json"}, QDir::Files, QDir::Name))
+        for (const auto& m : rundir::readJsonFile(f.absoluteFilePath()).value("models").toArray())
+            if (m.toObject().value("label").toString() == name) {
+                const auto r = resultsOf(m.toObject());
+                for (auto it = r.begin(); it != r.end(); ++it) out.insert(it.key(), it.value());
+            }
+    return out;
+}
+
+// Runs whose training configs differ at most in the seed form a seed group
+// (the same seed twice too: a GPU run outside deterministic mode differs from
+// its rerun). Empty when the run has no config.
+QString seedGroupKey(const QString& runDir) {
+    QJsonObject cfg = rundir::readJsonFile(QDir(runDir).filePath("train_config.json"));
+    if (cfg.isEmpty()) return {};
+    cfg.remove("seed");
+    return QString::fromUtf8(QJsonDocument(cfg).toJson(QJsonDocument::Compact));
+}
+
 QString num(double v, int prec) { return std::isfinite(v) ? QString::number(v, 'f', prec) : QStringLiteral("–"); }
+
+// "mean ± sd" over the finite values (sample standard deviation), "–" when none.
+QString meanSd(const QVector<double>& xs, int prec) {
+    double sum = 0;
+    int n = 0;
+    for (double x : xs)
+        if (std::isfinite(x)) sum += x, ++n;
+    if (n == 0) return QStringLiteral("–");
+    const double mean = sum / n;
+    if (n == 1) return num(mean, prec);
+    double ss = 0;
+    for (double x : xs)
+        if (std::isfinite(x)) ss += (x - mean) * (x - mean);
+    return num(mean, prec) + " ± " + num(std::sqrt(ss / (n - 1)), prec);
+}
 }  // namespace
 
 ResultsTable ablationResults(const QVector<RunRecord>& runs) {
@@ -152,6 +195,8 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
     t.firstNumeric = t.header.size();
     for (const auto& task : paperZeroShotTasks()) t.header << taskLabel(task);
     t.header << "Avg" << "Wiki2 ppl" << "Best val ppl" << "Status";
+    const int nValues = paperZeroShotTasks().size() + 3;  // tasks, Avg, Wiki2 ppl, best val ppl
+    QVector<QVector<double>> values;                      // per run, the numeric columns
     for (int i = 0; i < runs.size(); ++i) {
         QStringList row{runs[i].name};
         for (const auto& k : axisKeys) {
@@ -163,18 +208,48 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
             row << s;
         }
         const auto res = evalResults(runs[i].runDir);
+        QVector<double> v;
         double sum = 0;
         int n = 0;
         for (const auto& task : paperZeroShotTasks()) {
-            const double v = res.value(task, NAN);
-            row << num(v, 1);
-            if (std::isfinite(v)) {
-                sum += v;
-                ++n;
-            }
+            v << res.value(task, NAN);
+            if (std::isfinite(v.back())) sum += v.back(), ++n;
         }
-        row << num(n ? sum / n : NAN, 1) << num(res.value("wikitext2", NAN), 2) << num(runs[i].bestValPpl, 2) << runs[i].status;
+        v << (n ? sum / n : NAN) << res.value("wikitext2", NAN) << runs[i].bestValPpl;
+        for (int c = 0; c < nValues; ++c) row << num(v[c], c >= nValues - 2 ? 2 : 1);
+        row << runs[i].status;
         t.rows << row;
+        values << v;
+    }
+    // A row per seed group of two or more runs: mean ± sd over its runs.
+    QStringList keys;
+    QHash<QString, QVector<int>> members;
+    for (int i = 0; i < runs.size(); ++i) {
+        const QString key = seedGroupKey(runs[i].runDir);
+        if (key.isEmpty()) continue;
+        if (!members.contains(key)) keys << key;
+        members[key] << i;
+    }
+    for (const auto& key : keys) {
+        const auto& idx = members[key];
+        if (idx.size() < 2) continue;
+        QStringList names;
+        for (int i : idx) names << runs[i].name;
+        QStringList row{QString("mean ± sd, n=%1: %2").arg(idx.size()).arg(names.join(", "))};
+        for (int k = 0; k < axisKeys.size(); ++k) {
+            const QString first = t.rows[idx[0]][1 + k];
+            bool same = true;
+            for (int i : idx) same = same && t.rows[i][1 + k] == first;
+            row << (same ? first : QStringLiteral("*"));
+        }
+        for (int c = 0; c < nValues; ++c) {
+            QVector<double> xs;
+            for (int i : idx) xs << values[i][c];
+            row << meanSd(xs, c >= nValues - 2 ? 2 : 1);
+        }
+        row << QString();
+        t.rows << row;
+        t.seedGroupRows << t.rows.size() - 1;
     }
     return t;
 }

@@ -33,10 +33,13 @@ struct ResultsTable {
     QStringList header;
     QVector<QStringList> rows;
     int firstNumeric = 0;  // columns before this are labels
+    QVector<int> seedGroupRows;  // rows that are a seed group's mean ± sd, after the runs
 };
 // Rows: runs of the group (axis values first), then the zero-shot tasks in the
-// paper's order, Avg, Wiki2 perplexity (from <run>/eval_results.json when the
-// run was evaluated) and the best validation perplexity.
+// paper's order, Avg, Wiki2 perplexity (from <run>/eval_results.json, or the
+// rows labelled with the run's name in the workspace's eval/*.json, as a study
+// writes them) and the best validation perplexity. Then one row per seed group
+// (runs whose train_config.json differ at most in the seed): mean ± sd and n.
 ResultsTable ablationResults(const QVector<RunRecord>& runs);
 QString toLatex(const ResultsTable& t, const QString& caption);
 QStringList paperZeroShotTasks();  // boolq, piqa, hellaswag, winogrande, arc_easy, arc_challenge, openbookqa

@@ -251,6 +251,14 @@ void AblationPanel::showGroup(const QString& group) {
         for (int c = 0; c < results_.rows[r].size(); ++c) {
             auto* it = new QTableWidgetItem(results_.rows[r][c]);
             if (c >= results_.firstNumeric) it->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+            if (results_.seedGroupRows.contains(r)) {
+                QFont f = it->font();
+                f.setBold(true);
+                it->setFont(f);
+                it->setToolTip("Runs whose training configs differ only in the seed: mean ± sample standard "
+                               "deviation over them. A difference between two rows smaller than this spread is "
+                               "within run-to-run noise.");
+            }
             table_->setItem(r, c, it);
         }
     table_->resizeColumnsToContents();
