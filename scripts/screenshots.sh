@@ -5,6 +5,8 @@
 #   scripts/screenshots.sh                 # a synthetic demo workspace built here
 #   scripts/screenshots.sh --real [DIR]    # a real quickstart workspace (default /tmp/qs-shots)
 #   WORKSPACE=runs scripts/screenshots.sh  # an existing workspace, as it is
+#   scripts/screenshots.sh --study DIR     # a flagship-study workspace (docs/studies.md), e.g.
+#                                          # docs/results/paper-small-h200 (+ BMD=bi-mamba.bmd for Chat)
 #
 # --real: runs `bimamba quickstart --workspace DIR` unless DIR already holds
 # its runs (about 4 minutes on 2 cores, done once), then, each only if its
@@ -30,12 +32,36 @@ OUT="${OUT:-$ROOT/docs/screenshots}"
 SHARED="${SHARED:-$ROOT/../shared/data}"
 [ -x "$APP" ] || { echo "build bimamba-workbench first ($APP)" >&2; exit 1; }
 REAL=""
+STUDY=""
 if [ "${1:-}" = "--real" ]; then
   REAL="${2:-/tmp/qs-shots}"
+elif [ "${1:-}" = "--study" ] && [ -n "${2:-}" ]; then
+  STUDY="$(cd "$2" && pwd)"
 elif [ -n "${1:-}" ]; then
-  echo "usage: $0 [--real [DIR]]" >&2; exit 2
+  echo "usage: $0 [--real [DIR] | --study DIR]" >&2; exit 2
 fi
 SETUP_ARGS=()
+
+if [ -n "$STUDY" ]; then
+  # The study's own results: its runs, the students' group, the Figure 2
+  # report, the 12-model evaluation, its generations; Chat on the exported
+  # student when BMD names it (the workspace in docs/results holds no weights).
+  WORKSPACE="$STUDY"
+  SETUP="$(mktemp)"
+  CHAT=""
+  [ -n "${BMD:-}" ] && CHAT=",\"chat\": {\"model\": \"$BMD\", \"prompt\": \"The history of the Roman Empire\"}"
+  cat > "$SETUP" <<JSON
+{
+  "runs": ["teacher", "bi-mamba", "bi-mamba-ce", "bi-mamba-kl", "bi-mamba-mix", "bi-mamba-in-proj"],
+  "ablation": {"group": "students"},
+  "weights": {"report": "$STUDY/report.h5", "module": "in_proj"},
+  "evaluate": {"results": ["$STUDY/eval/perplexity.json", "$STUDY/eval/zero-shot.json"]},
+  "compare": {"generations": "$STUDY/eval/generations.json"},
+  "reports": {"run": "bi-mamba"}$CHAT
+}
+JSON
+  SETUP_ARGS=(--screenshot-setup "$SETUP" --cli "$CLI")
+fi
 
 if [ -n "$REAL" ]; then
   [ -x "$CLI" ] || { echo "build bimamba first ($CLI)" >&2; exit 1; }

@@ -185,6 +185,13 @@ TEST(Study, GroupOfARunComesFromTheWorkspacesStudyRecord) {
     fs::create_directories(ws + "/runs/other");
     EXPECT_EQ(study_group_of_run(ws, s.stages[1].run_dir), "teacher");
     EXPECT_EQ(study_group_of_run(ws, ws + "/runs/other"), "");  // a run no stage trains
+    // The workspace copied elsewhere (a GPU host's results opened here): the
+    // recorded paths are stale, the stage is found by runs/<stage>.
+    const std::string moved = bimamba::test::fresh_dir("study_group_moved");
+    fs::copy(ws, moved, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    const std::string stage_dir = moved + "/runs/" + fs::path(s.stages[1].run_dir).filename().string();
+    EXPECT_EQ(study_group_of_run(moved, stage_dir), "teacher");
+    EXPECT_EQ(study_group_of_run(moved, moved + "/runs/other"), "");
     bimamba::write_file_atomic(ws + "/study.json", "{not json");
     EXPECT_EQ(study_group_of_run(ws, s.stages[1].run_dir), "");  // damaged record: ungrouped, no throw
 }

@@ -2,9 +2,13 @@
 
 #include "ui/CliJob.h"
 #include "ui/ReportExporter.h"
+#include "ui/RunDir.h"
 #include "ui/RunManager.h"
 
+#include <QDir>
 #include <QDoubleSpinBox>
+#include <QJsonArray>
+#include <QJsonObject>
 #include <QFileInfo>
 #include <QFileDialog>
 #include <QFontDatabase>
@@ -67,10 +71,10 @@ ComparePanel::ComparePanel(RunManager* manager, QWidget* parent) : QWidget(paren
     scroll->setWidgetResizable(true);
     scroll->setWidget(columnsHost_);
     lay->addWidget(scroll, 1);
-    auto* hint = new QLabel("Each model runs as its own `bimamba generate --stream` process; text appears token by token as it is decoded. "
-                            "Greedy decoding at temperature 0, as in the paper's Figures 11–13.");
-    hint->setWordWrap(true);
-    lay->addWidget(hint);
+    hint_ = new QLabel("Each model runs as its own `bimamba generate --stream` process; text appears token by token as it is decoded. "
+                       "Greedy decoding at temperature 0, as in the paper's Figures 11–13.");
+    hint_->setWordWrap(true);
+    lay->addWidget(hint_);
     connect(go, &QPushButton::clicked, this, &ComparePanel::generate);
     connect(save, &QPushButton::clicked, this, [this] {
         const QString p = QFileDialog::getSaveFileName(this, "Save generations", "generations.csv", "CSV (*.csv)");
@@ -92,12 +96,76 @@ bool ComparePanel::isRunning() const {
 QString ComparePanel::columnText(int i) const { return i >= 0 && i < columns_.size() ? columns_[i].text->toPlainText() : QString(); }
 QString ComparePanel::columnStatus(int i) const { return i >= 0 && i < columns_.size() ? columns_[i].status->text() : QString(); }
 
-void ComparePanel::generate() {
+void ComparePanel::clearColumns() {
     for (auto& c : columns_) {
         delete c.job;
         c.text->parentWidget()->deleteLater();
     }
     columns_.clear();
+    for (auto* l : columnsHost_->findChildren<QLabel*>("compareEmpty", Qt::FindDirectChildrenOnly)) l->deleteLater();
+}
+
+QPlainTextEdit* ComparePanel::addColumn(const QString& label, QLabel** status) {
+    auto* box = new QGroupBox(label);
+    auto* bl = new QVBoxLayout(box);
+    auto* text = new QPlainTextEdit;
+    text->setReadOnly(true);
+    text->setMinimumWidth(260);
+    *status = new QLabel;
+    (*status)->setWordWrap(true);
+    bl->addWidget(text, 1);
+    bl->addWidget(*status);
+    columnsLayout_->addWidget(box);
+    return text;
+}
+
+bool ComparePanel::loadGenerations(const QString& path, QString* error) {
+    QString err;
+    const QJsonObject o = rundir::readJsonFile(path, &err);
+    const QJsonArray gens = o.value("generations").toArray();
+    if (gens.isEmpty()) {
+        if (error) *error = err.isEmpty() ? path + ": no \"generations\" in the file" : err;
+        return false;
+    }
+    clearColumns();
+    QStringList labels, prompts, modelLines;
+    QHash<QString, QString> text, stats;
+    for (const auto& g : gens) {
+        const QString prompt = g.toObject().value("prompt").toString();
+        prompts << prompt;
+        for (const auto& v : g.toObject().value("outputs").toArray()) {
+            const QJsonObject out = v.toObject();
+            const QString label = out.value("label").toString();
+            if (!labels.contains(label)) {
+                labels << label;
+                modelLines << label + "=" + out.value("model").toString();
+            }
+            text[label] += "▸ " + prompt.simplified() + "\n" + out.value("text").toString().trimmed() + "\n\n";
+            if (stats[label].isEmpty())
+                stats[label] = QStringLiteral("%1 tok/s (first prompt)").arg(out.value("tok_per_s").toDouble(), 0, 'f', 1);
+        }
+    }
+    for (const QString& label : labels) {
+        Column c;
+        c.label = label;
+        c.job = nullptr;
+        c.text = addColumn(label, &c.status);
+        c.text->setPlainText(text[label].trimmed());
+        c.status->setText(stats[label]);
+        columns_.push_back(c);
+    }
+    prompt_->setPlainText(prompts.join("\n\n"));
+    models_->setPlainText(modelLines.join('\n'));
+    hint_->setText(QStringLiteral("Generations read from %1 (%2 prompts × %3 models), not run here. "
+                                  "Generate runs the models listed above again.")
+                       .arg(QDir::toNativeSeparators(path))
+                       .arg(prompts.size())
+                       .arg(labels.size()));
+    return true;
+}
+
+void ComparePanel::generate() {
+    clearColumns();
     QSettings().setValue("compare/models", models_->toPlainText());
     const QStringList lines = models_->toPlainText().split('\n', Qt::SkipEmptyParts);
     for (const QString& raw : lines) {
@@ -106,16 +174,8 @@ void ComparePanel::generate() {
         Column c;
         c.label = line.contains('=') ? line.section('=', 0, 0) : QFileInfo(line).fileName();
         c.path = line.contains('=') ? line.section('=', 1) : line;
-        auto* box = new QGroupBox(c.label);
-        auto* bl = new QVBoxLayout(box);
-        c.text = new QPlainTextEdit;
-        c.text->setReadOnly(true);
-        c.text->setMinimumWidth(260);
-        c.status = new QLabel("starting…");
-        c.status->setWordWrap(true);
-        bl->addWidget(c.text, 1);
-        bl->addWidget(c.status);
-        columnsLayout_->addWidget(box);
+        c.text = addColumn(c.label, &c.status);
+        c.status->setText("starting…");
         QStringList args{"generate", "--models", c.label + "=" + c.path, "--prompt", prompt_->toPlainText(),
                          "--max-tokens", QString::number(maxTokens_->value())};
         if (temperature_->value() > 0) args << "--temperature" << QString::number(temperature_->value());

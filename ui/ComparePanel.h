@@ -27,6 +27,10 @@ public:
     void setPrompt(const QString& p);
     void setMaxTokens(int n);
     void generate();
+    // Shows a generations file (`bimamba generate --out`, e.g. a study's
+    // eval/generations.json) without running anything: a column per model,
+    // each prompt with that model's continuation and speed.
+    bool loadGenerations(const QString& path, QString* error = nullptr);
     bool isRunning() const;
     int columnCount() const { return columns_.size(); }
     QString columnText(int i) const;
@@ -41,6 +45,8 @@ signals:
     void allFinished();
 
 private:
+    QPlainTextEdit* addColumn(const QString& label, QLabel** status);
+    void clearColumns();
     struct Column {
         QString label, path;
         QPlainTextEdit* text;
@@ -54,6 +60,7 @@ private:
     QSpinBox* maxTokens_;
     QDoubleSpinBox* temperature_;
     QHBoxLayout* columnsLayout_;
+    QLabel* hint_;
     QWidget* columnsHost_;
     QVector<Column> columns_;
 };

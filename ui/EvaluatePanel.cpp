@@ -136,6 +136,7 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     auto* chart = new QChart;
     chart->setTitle("Zero-shot accuracy per task (%)");
     chart->legend()->setAlignment(Qt::AlignBottom);
+    chart->legend()->setShowToolTips(true);
     chart_ = new QChartView(chart);
     chart_->setRenderHint(QPainter::Antialiasing);
     chart_->setObjectName("evalChart");
@@ -178,23 +179,27 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
         }
         if (!p.isEmpty() && !ReportExporter::writeCsv(header, rows, p, &err)) info_->setText(err);
     });
-    // The panel's own last results, else the newest results file a study or
-    // a script left in eval/ (one whose models carry "results").
-    QString last = QDir(manager_->workspace()).filePath("eval/eval_results.json");
-    if (!QFileInfo::exists(last)) {
-        last.clear();
-        const auto files = QDir(QDir(manager_->workspace()).filePath("eval")).entryInfoList({"*.json"}, QDir::Files, QDir::Time);
+    // The panel's own last results, else every results file a study or a
+    // script left in eval/ (those whose models carry "results"), the largest
+    // first so that its rows set the order.
+    const QString last = QDir(manager_->workspace()).filePath("eval/eval_results.json");
+    if (QFileInfo::exists(last)) {
+        loadResults(last);
+    } else {
+        QVector<QPair<int, QString>> found;
+        const auto files = QDir(QDir(manager_->workspace()).filePath("eval")).entryInfoList({"*.json"}, QDir::Files, QDir::Name);
         for (const auto& fi : files) {
             QFile f(fi.absoluteFilePath());
             if (!f.open(QIODevice::ReadOnly)) continue;
             const QJsonArray models = QJsonDocument::fromJson(f.readAll()).object().value("models").toArray();
-            if (!models.isEmpty() && models.first().toObject().contains("results")) {
-                last = fi.absoluteFilePath();
-                break;
-            }
+            if (!models.isEmpty() && models.first().toObject().contains("results"))
+                found.push_back({int(models.size()), fi.absoluteFilePath()});
         }
+        std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        QStringList paths;
+        for (const auto& f : found) paths << f.second;
+        if (!paths.isEmpty()) loadResults(paths);
     }
-    if (!last.isEmpty()) loadResults(last);
 }
 
 void EvaluatePanel::setModels(const QStringList& m) { models_->setPlainText(m.join('\n')); }
@@ -264,14 +269,51 @@ void EvaluatePanel::start() {
     job_->start();
 }
 
-bool EvaluatePanel::loadResults(const QString& path, QString* error) {
+bool EvaluatePanel::loadResults(const QString& path, QString* error) { return loadResults(QStringList{path}, error); }
+
+bool EvaluatePanel::loadResults(const QStringList& paths, QString* error) {
     QString err;
-    const QJsonObject o = rundir::readJsonFile(path, &err);
-    if (o.isEmpty()) {
-        info_->setText("<span style='color:#c62828'>" + err.toHtmlEscaped() + "</span>");
-        if (error) *error = err;
-        return false;
+    QJsonArray models;            // merged by label
+    QHash<QString, int> rowOf;
+    for (const QString& path : paths) {
+        const QJsonObject file = rundir::readJsonFile(path, &err);
+        if (file.isEmpty()) {
+            info_->setText("<span style='color:#c62828'>" + err.toHtmlEscaped() + "</span>");
+            if (error) *error = err;
+            return false;
+        }
+        for (const auto& v : file.value("models").toArray()) {
+            const QJsonObject m = v.toObject();
+            const QString label = m.value("label").toString();
+            if (!rowOf.contains(label)) {
+                rowOf[label] = models.size();
+                models.append(m);
+                continue;
+            }
+            QJsonObject merged = models[rowOf[label]].toObject();
+            QJsonObject results = merged.value("results").toObject();
+            const QJsonObject more = m.value("results").toObject();
+            for (auto it = more.begin(); it != more.end(); ++it) results.insert(it.key(), it.value());
+            merged.insert("results", results);
+            models[rowOf[label]] = merged;
+        }
     }
+    const QJsonObject o{{"models", models}};
+    // What was evaluated, shown in the input boxes (not the placeholders).
+    QStringList modelLines, taskLines;
+    for (const auto& v : models) {
+        const QJsonObject m = v.toObject();
+        if (!m.value("path").toString().isEmpty()) modelLines << m.value("label").toString() + "=" + m.value("path").toString();
+        const QJsonObject res = m.value("results").toObject();
+        for (auto it = res.begin(); it != res.end(); ++it) {
+            const QString file = it.value().toObject().value("file").toString();
+            const QString line = file.isEmpty() ? it.key() : it.key() + "=" + file;
+            if (!taskLines.contains(line)) taskLines << line;
+        }
+    }
+    if (!modelLines.isEmpty()) models_->setPlainText(modelLines.join('\n'));
+    if (!taskLines.isEmpty()) tasks_->setPlainText(taskLines.join('\n'));
+    const QString path = paths.size() == 1 ? paths.first() : QStringLiteral("%1 files").arg(paths.size());
     QStringList ppl, mc;
     const auto rows = parseEvalResults(o, &ppl, &mc);
     QStringList header{"Model"};

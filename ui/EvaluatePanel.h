@@ -36,6 +36,10 @@ public:
     void cancel();
     bool isRunning() const;
     bool loadResults(const QString& jsonPath, QString* error = nullptr);
+    // Several results files (a study writes one per protocol: perplexity,
+    // zero-shot, ...) shown as one table, rows merged by model label in the
+    // order they first appear.
+    bool loadResults(const QStringList& jsonPaths, QString* error = nullptr);
     QTableWidget* table() const { return table_; }
     QChartView* chart() const { return chart_; }
     QString lastError() const { return lastError_; }

@@ -75,6 +75,9 @@ MainWindow::MainWindow(const QString& workspace, const QString& cli, QWidget* pa
     weights_ = new WeightsPanel(manager_);
     tabs_->addTab(weights_, "Weights");
     compare_ = new ComparePanel(manager_);
+    // A study's side-by-side generations, shown until the user generates anew.
+    if (const QString gens = QDir(workspace).filePath("eval/generations.json"); QFileInfo::exists(gens))
+        compare_->loadGenerations(gens);
     tabs_->addTab(compare_, "Compare");
     evaluate_ = new EvaluatePanel(manager_);
     tabs_->addTab(evaluate_, "Evaluate");
@@ -255,11 +258,13 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
     }
     if (wt.contains("module")) weights_->setModule(wt.value("module").toString());
     if (wt.contains("layer")) weights_->setLayerIndex(wt.value("layer").toInt());
-    // Evaluate: a results file.
+    // Evaluate: a results file, or several merged by model label.
     const QJsonObject ev = setup.value("evaluate").toObject();
     if (ev.contains("results")) {
         QString err;
-        if (!evaluate_->loadResults(ev.value("results").toString(), &err)) note("evaluate: " + err);
+        const QStringList files = ev.value("results").isArray() ? strings(ev.value("results"))
+                                                                : QStringList{ev.value("results").toString()};
+        if (!evaluate_->loadResults(files, &err)) note("evaluate: " + err);
     }
     // Reports: a run, and optionally its figures and tables exported.
     const QJsonObject rep = setup.value("reports").toObject();
@@ -272,7 +277,10 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
     }
     // Compare: generate with every model and wait for them.
     const QJsonObject cmp = setup.value("compare").toObject();
-    if (!cmp.isEmpty()) {
+    if (cmp.contains("generations")) {
+        QString err;
+        if (!compare_->loadGenerations(cmp.value("generations").toString(), &err)) note("compare: " + err);
+    } else if (!cmp.isEmpty()) {
         compare_->setModels(strings(cmp.value("models")));
         if (cmp.contains("prompt")) compare_->setPrompt(cmp.value("prompt").toString());
         if (cmp.contains("max_tokens")) compare_->setMaxTokens(cmp.value("max_tokens").toInt());

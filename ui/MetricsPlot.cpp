@@ -209,8 +209,9 @@ void MetricsPlot::setLogScale(bool on) {
     plot_->yAxis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
     if (on) {
         plot_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-        plot_->yAxis->setNumberFormat("eb");
-        plot_->yAxis->setNumberPrecision(0);
+        // Plain numbers: "eb" at precision 0 printed 150 and 200 both as 2·10².
+        plot_->yAxis->setNumberFormat("g");
+        plot_->yAxis->setNumberPrecision(6);
     } else {
         plot_->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
         plot_->yAxis->setNumberFormat("gb");

@@ -55,6 +55,7 @@ ReportsPanel::ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* pa
     files_ = new QListWidget;
     files_->setObjectName("exportedFiles");
     lay->addWidget(files_, 1);
+    listWorkspaceFiles();
     info_ = new QLabel("Headless: bimamba-workbench --export-figures RUN_DIR --out DIR");
     info_->setObjectName("reportsInfo");
     info_->setWordWrap(true);
@@ -72,6 +73,28 @@ ReportsPanel::ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* pa
     connect(runs_, &QAbstractItemModel::modelReset, this, &ReportsPanel::refreshRuns);
     connect(runs_, &QAbstractItemModel::rowsInserted, this, &ReportsPanel::refreshRuns);
     refreshRuns();
+}
+
+void ReportsPanel::listWorkspaceFiles() {
+    // What the workspace already holds: HDF5 reports, study summaries,
+    // evaluation results and earlier exports; double-click opens one.
+    const QDir ws(manager_->workspace());
+    QStringList found;
+    for (const QString& pattern : {QStringLiteral("*.h5"), QStringLiteral("summary.md"), QStringLiteral("reports/*.h5"),
+                                   QStringLiteral("eval/*.json"), QStringLiteral("eval/*.md"), QStringLiteral("eval/*.csv")}) {
+        const QString sub = pattern.section('/', 0, -2);
+        const QDir d(sub.isEmpty() ? ws.path() : ws.filePath(sub));
+        for (const auto& fi : d.entryInfoList({pattern.section('/', -1)}, QDir::Files, QDir::Name)) found << fi.absoluteFilePath();
+    }
+    const QDir ex(out_->text());
+    for (const auto& fi : ex.entryInfoList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) found << fi.absoluteFilePath();
+    files_->clear();
+    if (found.isEmpty()) {
+        files_->addItem("Nothing here yet. Export figures & tables writes the selected run's figures (PNG/SVG/PDF) and "
+                        "tables (CSV) to the output folder; Build HDF5 report runs `bimamba report`.");
+        return;
+    }
+    files_->addItems(found);
 }
 
 void ReportsPanel::refreshRuns() {

@@ -36,6 +36,7 @@ private:
     QComboBox* run_;
     QLineEdit* out_;
     QListWidget* files_;
+    void listWorkspaceFiles();
     QLabel* info_;
     CliJob* job_ = nullptr;
 };

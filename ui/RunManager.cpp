@@ -19,9 +19,22 @@
 
 namespace bimamba::ui {
 
+// A resolved config names no preset, only the shape: the paper's sizes by
+// (d_model, n_layer), else the shape itself.
+static QString sizeOfShape(const QJsonObject& m) {
+    const int d = m.value("d_model").toInt(), n = m.value("n_layer").toInt();
+    if (d <= 0 || n <= 0) return {};
+    static const struct { int d, n; const char* name; } known[] = {
+        {768, 24, "130m"}, {1024, 48, "370m"}, {1536, 48, "780m"}, {2048, 48, "1.3b"}, {2560, 64, "2.7b"}};
+    for (const auto& k : known)
+        if (k.d == d && k.n == n) return k.name;
+    return QStringLiteral("d%1×%2").arg(d).arg(n);
+}
+
 void describeConfig(RunRecord& r, const QJsonObject& c) {
     const QJsonValue model = c.value("model");
     QString size = model.isString() ? model.toString() : model.toObject().value("preset").toString();
+    if (size.isEmpty() && model.isObject()) size = sizeOfShape(model.toObject());
     QString bin = model.isObject() ? model.toObject().value("binarize").toString() : QString();
     if (bin.isEmpty()) bin = "none";
     if (r.preset.isEmpty()) r.preset = size.isEmpty() ? "small" : size;

@@ -15,6 +15,11 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QItemSelectionModel>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QMap>
+#include <QSet>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
@@ -93,6 +98,7 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     lower->addWidget(bottom);
     lower->setStretchFactor(0, 3);
     lower->setStretchFactor(1, 1);
+    lower->setSizes({1000, 360});
     auto* vs = new QSplitter(Qt::Vertical);
     vs->addWidget(table_);
     vs->addWidget(lower);
@@ -151,8 +157,11 @@ void RunsPanel::updateDetails() {
     if (!r) {
         progress_->setValue(0);
         progress_->setFormat(ids.isEmpty() ? "No run selected" : QStringLiteral("%1 runs selected").arg(ids.size()));
-        detail_->clear();
-        log_->clear();
+        detail_->setText(ids.size() > 1 ? QStringLiteral("<b>What differs</b> between the selected runs: their resolved "
+                                                         "configs (only the fields that differ) and final metrics.")
+                                        : QStringLiteral("Select a run to see its progress and log; several to compare them."));
+        const QString diff = ids.size() > 1 ? runsDiff(ids) : QString();
+        if (log_->toPlainText() != diff) log_->setPlainText(diff);
         return;
     }
     const double frac = r->totalSteps > 0 ? double(r->step) / r->totalSteps : 0.0;
@@ -181,6 +190,66 @@ void RunsPanel::updateDetails() {
         log_->setPlainText(text);
         log_->moveCursor(QTextCursor::End);
     }
+}
+
+namespace {
+// "model.binarize" = "in_proj" ...: a config's leaves by dotted path.
+void flatten(const QJsonValue& v, const QString& key, QMap<QString, QString>& out) {
+    if (v.isObject()) {
+        const QJsonObject o = v.toObject();
+        for (auto it = o.begin(); it != o.end(); ++it) flatten(it.value(), key.isEmpty() ? it.key() : key + "." + it.key(), out);
+    } else if (v.isArray()) {
+        out[key] = QString::fromUtf8(QJsonDocument(v.toArray()).toJson(QJsonDocument::Compact));
+    } else if (v.isDouble()) {
+        out[key] = QString::number(v.toDouble(), 'g', 10);
+    } else if (v.isBool()) {
+        out[key] = v.toBool() ? "true" : "false";
+    } else {
+        out[key] = v.toString();
+    }
+}
+}  // namespace
+
+QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
+    QVector<RunRecord> runs;
+    QVector<QMap<QString, QString>> cfgs;
+    QSet<QString> keys;
+    for (qint64 id : ids) {
+        auto r = manager_->store()->byId(id);
+        if (!r) continue;
+        QMap<QString, QString> f;
+        flatten(rundir::readConfig(r->runDir), {}, f);
+        for (auto it = f.begin(); it != f.end(); ++it) keys.insert(it.key());
+        runs << *r;
+        cfgs << f;
+    }
+    int w = 0;
+    for (const auto& r : runs) w = std::max(w, int(r.name.size()));
+    auto line = [w](const QString& name, const QString& value) { return "  " + name.leftJustified(w) + "  " + value + "\n"; };
+    QString out;
+    QStringList sorted = keys.values();
+    std::sort(sorted.begin(), sorted.end());
+    int differing = 0;
+    for (const QString& k : sorted) {
+        QSet<QString> values;
+        for (const auto& c : cfgs) values.insert(c.value(k, "–"));
+        if (values.size() < 2) continue;
+        ++differing;
+        out += k + "\n";
+        for (int i = 0; i < runs.size(); ++i) out += line(runs[i].name, cfgs[i].value(k, "–"));
+    }
+    if (differing == 0) out += "(the configs are identical)\n";
+    out += "\nfinal metrics\n";
+    for (int i = 0; i < runs.size(); ++i) {
+        auto* m = manager_->metrics(runs[i].id);
+        const double loss = m ? m->lastValue("train", "loss") : NAN;
+        out += line(runs[i].name, QStringLiteral("step %1  loss %2  best val ppl %3  %4")
+                                      .arg(runs[i].step)
+                                      .arg(std::isfinite(loss) ? QString::number(loss, 'f', 4) : "–")
+                                      .arg(std::isfinite(runs[i].bestValPpl) ? QString::number(runs[i].bestValPpl, 'f', 2) : "–")
+                                      .arg(runs[i].status));
+    }
+    return out;
 }
 
 void RunsPanel::showError(const QString& title, const QString& text) {

@@ -43,6 +43,11 @@ public slots:
 signals:
     void message(const QString& text, int ms = 5000);
 
+public:
+    // The selected runs side by side: config fields that differ (dotted
+    // paths, one block per field) and each run's final metrics.
+    QString runsDiff(const QList<qint64>& ids) const;
+
 private:
     void updatePlots();
     void updateDetails();

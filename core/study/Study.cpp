@@ -294,8 +294,13 @@ std::string study_group_of_run(const std::string& workspace, const std::string& 
         std::error_code ec;
         for (const auto& st : j.value("stages", json::array())) {
             if (st.value("kind", "") != "train") continue;
-            if (fs::equivalent(st.value("run_dir", ""), run_dir, ec))
-                return st.value("group", "").empty() ? std::string("study") : st.value("group", "");
+            // The recorded path, or the same stage in a workspace that was moved
+            // or copied since (runs/<stage> under the workspace given).
+            const fs::path recorded = st.value("run_dir", "");
+            const bool same = fs::equivalent(recorded, run_dir, ec) ||
+                              (recorded.filename() == fs::path(run_dir).filename() &&
+                               fs::equivalent(fs::path(run_dir).parent_path(), fs::path(workspace) / "runs", ec));
+            if (same) return st.value("group", "").empty() ? std::string("study") : st.value("group", "");
         }
     } catch (const std::exception&) {  // a damaged study.json: the runs are still shown, ungrouped
     }
