@@ -295,6 +295,34 @@ private slots:
         // mean of 470, 452, 476 = 466; sample sd = sqrt(((4)^2 + (14)^2 + (10)^2) / 2) = sqrt(156) = 12.49
         QCOMPARE(g[wiki], QString("466.00 ± 12.49"));
         QCOMPARE(g[boolq], QString("60.0 ± 10.0"));
+        // d against the group by best validation perplexity: spread = max - min.
+        const int vs = t.header.indexOf("Val ppl vs seed group");
+        QVERIFY(vs > 0);
+        QCOMPARE(t.rows[4][vs], QString());  // no validation metrics here: no spread to compare with
+    }
+
+    void ablationTableMarksDifferencesAgainstTheSeedSpread() {
+        QTemporaryDir ws;
+        auto run = [&](const QString& name, const QString& loss, int seed, double bestVal) {
+            const QString dir = QDir(ws.path()).filePath("runs/" + name);
+            QDir().mkpath(dir);
+            rundir::writeJsonFile(QDir(dir).filePath("train_config.json"), QJsonObject{{"loss", loss}, {"seed", seed}});
+            RunRecord r;
+            r.name = name;
+            r.loss = loss;
+            r.runDir = dir;
+            r.bestValPpl = bestVal;
+            return r;
+        };
+        // seed group 69.2 / 69.4 / 69.1 (spread 0.3, mean 69.2333); CE 64.9 is beyond, KL 69.3 within.
+        const ResultsTable t = ablationResults({run("a", "soft_ce", 1, 69.2), run("b", "soft_ce", 2, 69.4),
+                                                run("c", "soft_ce", 1, 69.1), run("ce", "ce", 1, 64.9),
+                                                run("kl", "kl", 1, 69.3)});
+        const int vs = t.header.indexOf("Val ppl vs seed group");
+        QCOMPARE(t.rows[5][vs], QString("spread 0.30"));
+        QCOMPARE(t.rows[3][vs], QString("-4.33, beyond spread"));
+        QCOMPARE(t.rows[4][vs], QString("+0.07, within spread"));
+        QCOMPARE(t.rows[0][vs], QString());  // a member of the group
     }
 
     void hdf5HistogramsRoundTripAndWeightsPanel() {

@@ -251,6 +251,30 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
         t.rows << row;
         t.seedGroupRows << t.rows.size() - 1;
     }
+    // Each other run against the first seed group, by best validation
+    // perplexity: a difference larger than the group's spread (max - min, as
+    // the study summary uses it) is beyond run-to-run noise.
+    if (!t.seedGroupRows.isEmpty()) {
+        const auto& idx = members[keys[std::distance(keys.begin(), std::find_if(keys.begin(), keys.end(), [&](const QString& k) {
+                                           return members[k].size() >= 2;
+                                       }))]];
+        const int val = nValues - 1;
+        double lo = INFINITY, hi = -INFINITY, sum = 0;
+        int n = 0;
+        for (int i : idx)
+            if (std::isfinite(values[i][val])) lo = std::min(lo, values[i][val]), hi = std::max(hi, values[i][val]), sum += values[i][val], ++n;
+        t.header << "Val ppl vs seed group";
+        for (int r = 0; r < t.rows.size(); ++r) {
+            QString cell;
+            if (n >= 2 && r == t.seedGroupRows.first()) {
+                cell = "spread " + num(hi - lo, 2);
+            } else if (n >= 2 && r < runs.size() && !idx.contains(r) && std::isfinite(values[r][val])) {
+                const double d = values[r][val] - sum / n;
+                cell = (d > 0 ? "+" : "") + num(d, 2) + (std::fabs(d) > hi - lo ? ", beyond spread" : ", within spread");
+            }
+            t.rows[r] << cell;
+        }
+    }
     return t;
 }
 
