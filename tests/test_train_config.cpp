@@ -8,20 +8,12 @@
 #include <fstream>
 
 #include "core/train/TrainConfig.h"
+#include "tests/TestUtil.h"
 
 using namespace bimamba;
 using json = nlohmann::json;
 
-namespace {
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-}  // namespace
+using bimamba::test::error_of;
 
 TEST(TrainConfig, JsonAndTomlAgree) {
     const std::string toml = R"(
