@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/base/FileUtil.h"
+#include "core/base/StringUtil.h"
 #include "core/base/TomlJson.h"
 
 namespace bimamba {
@@ -28,10 +29,6 @@ std::string type_name(const json& v) {
 
 void need(const json& v, bool ok, const std::string& key, const std::string& expect) {
     if (!ok) throw bad("field '" + key + "' must be " + expect + ", got " + type_name(v) + " (" + v.dump() + ")");
-}
-
-bool ends_with(const std::string& s, const std::string& suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
 }  // namespace
