@@ -11,7 +11,7 @@
 #include <exception>
 #include <signal.h>
 
-#include "core/base/ModelSource.h"
+#include "core/base/RunDir.h"
 
 namespace bimamba::ui::rundir {
 
@@ -74,7 +74,7 @@ QJsonObject readConfig(const QString& dir) {
 }
 
 QString latestCheckpoint(const QString& dir) {
-    // The CLI's reader of checkpoints/latest (core/base/ModelSource.h), so both agree.
+    // The CLI's reader of checkpoints/latest (core/base/RunDir.h), so both agree.
     try {
         const std::string p = bimamba::latest_checkpoint(dir.toStdString());
         return p.empty() ? QString() : QFileInfo(QString::fromStdString(p)).absoluteFilePath();

@@ -9,6 +9,7 @@
 
 #include "app/cli/Command.h"
 #include "core/base/ModelSource.h"
+#include "core/base/RunDir.h"
 #include "core/base/StringUtil.h"
 #include "core/base/FileUtil.h"
 #include "core/base/Mamba2Config.h"

@@ -7,6 +7,7 @@
 
 #include "core/base/FileUtil.h"
 #include "core/base/ModelSource.h"
+#include "core/base/RunDir.h"
 #include "core/base/StringUtil.h"
 #include "core/base/Safetensors.h"
 

@@ -24,7 +24,7 @@
 #include "core/train/Losses.h"
 #include "core/train/Distributed.h"
 #include "core/train/GradReducer.h"
-#include "core/train/RunDir.h"
+#include "core/base/RunDir.h"
 #include "core/train/TeacherCache.h"
 
 namespace fs = std::filesystem;
