@@ -2,8 +2,8 @@
 
 #include "ui/Ablation.h"
 #include "ui/CliJob.h"
+#include "ui/JsonFile.h"
 #include "ui/ReportExporter.h"
-#include "ui/RunDir.h"
 #include "ui/RunManager.h"
 
 #include <QBarCategoryAxis>
@@ -266,7 +266,7 @@ void EvaluatePanel::start() {
 
 bool EvaluatePanel::loadResults(const QString& path, QString* error) {
     QString err;
-    const QJsonObject o = rundir::readJsonFile(path, &err);
+    const QJsonObject o = readJsonFile(path, &err);
     if (o.isEmpty()) {
         info_->setText("<span style='color:#c62828'>" + err.toHtmlEscaped() + "</span>");
         if (error) *error = err;
