@@ -1,11 +1,13 @@
 #pragma once
 // Helpers shared by the GoogleTest suites: scratch folders under the system
 // temp dir, one root per test program and process, removed with everything
-// in it when the program exits; a file writer; a prepared training corpus.
+// in it when the program exits; a file writer; a prepared training corpus;
+// the message of what a call throws.
 #include <errno.h>  // program_invocation_short_name (GNU)
 #include <unistd.h>
 
 #include <filesystem>
+#include <exception>
 #include <fstream>
 #include <string>
 
@@ -33,6 +35,17 @@ inline std::string fresh_dir(const std::string& name) {
     bimamba::remove_tree(d);
     std::filesystem::create_directories(d);
     return d.string();
+}
+
+// The what() of the std::exception `f()` throws, or "(no error)".
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no error)";
 }
 
 // Writes `bytes` to `path` as they are (binary), replacing the file.

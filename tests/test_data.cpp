@@ -18,9 +18,11 @@
 #include "core/data/Prepare.h"
 #include "core/data/TokenDataset.h"
 #include "core/data/Tokenizer.h"
+#include "tests/TestUtil.h"
 
 using namespace bimamba;
 namespace fs = std::filesystem;
+using bimamba::test::error_of;
 
 namespace {
 
@@ -57,15 +59,6 @@ std::string shell_output(const std::string& cmd) {
     while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
     EXPECT_EQ(pclose(p), 0) << cmd;
     return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 }  // namespace

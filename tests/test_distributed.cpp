@@ -21,7 +21,7 @@
 #include "core/base/FileUtil.h"
 #include "tests/TestUtil.h"
 #include "core/data/Prepare.h"
-#include "core/train/TrainConfig.h"
+#include "core/base/TrainConfig.h"
 
 using namespace bimamba;
 using json = nlohmann::json;

@@ -3,6 +3,7 @@
 // token for token for 64 tokens; binarized (in+out, in only) and unbinarized
 // models; fp16 storage within fp16 rounding; bad files refused by name.
 #include "core/base/FileUtil.h"
+#include "core/base/StringUtil.h"
 #include <gtest/gtest.h>
 
 #include "tests/TestUtil.h"
@@ -34,7 +35,7 @@ Mamba2LM make_model(Mamba2Config cfg, uint64_t seed) {
     Mamba2LM m(cfg);
     torch::NoGradGuard ng;
     for (auto& [name, t] : m->named_tensors()) {
-        auto ends = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+        auto ends = [&](const char* suffix) { return ends_with(name, suffix); };
         if (ends("wscale")) t.copy_(torch::rand_like(t) * 0.05 + 0.02);
         else if (ends("wbias")) t.copy_((torch::rand_like(t) - 0.5) * 0.02);
         else if (ends("dt_bias") || ends("D")) t.copy_(torch::randn_like(t) * 0.5);
@@ -398,7 +399,7 @@ TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
     {
         torch::NoGradGuard ng;
         for (auto& [name, t] : model->named_tensors()) {
-            auto ends = [&](const std::string& x) { return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0; };
+            auto ends = [&](const char* suffix) { return ends_with(name, suffix); };
             if (ends("A_log")) t.fill_(-30.0);  // A = -e^-30: no decay
             else if (ends("dt_bias")) t.fill_(10.0);  // dt = softplus(10) ≈ 10
             else if (ends("in_proj.weight")) {

@@ -18,6 +18,7 @@
 
 using namespace bimamba;
 using namespace bimamba::eval;
+using bimamba::test::error_of;
 
 namespace {
 
@@ -259,18 +260,6 @@ TEST(MultipleChoice, TaskReadersBuildTheHarnessPrompts) {
     EXPECT_THROW(load_mc_task("arc_easy", kFix + "corrupt.jsonl"), std::runtime_error);
     EXPECT_THROW(load_mc_task("nope", kFix + "boolq.jsonl"), std::invalid_argument);
 }
-
-namespace {
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-}  // namespace
 
 // Each release format, with the contexts and continuations derived by hand
 // from lm-evaluation-harness 0.4's task YAMLs (quoted in McTasks.cpp).

@@ -8,14 +8,14 @@
 #include "ui/ComparePanel.h"
 #include "ui/EvaluatePanel.h"
 #include "ui/Hdf5Report.h"
+#include "ui/JsonFile.h"
 #include "ui/MainWindow.h"
 #include "ui/MetricsReader.h"
 #include "ui/ReportExporter.h"
 #include "ui/ReportsPanel.h"
-#include "ui/RunDir.h"
 #include "ui/RunManager.h"
 #include "ui/RunStore.h"
-#include "ui/TrainConfigCheck.h"
+#include "ui/TrainConfigJson.h"
 #include "ui/WeightsPanel.h"
 
 #include <QChartView>
@@ -174,7 +174,7 @@ private slots:
                 QVERIFY(ax.teachers.contains(r.config.value("teacher").toString()));
             }
             QVERIFY(r.name.startsWith("abl-"));
-            QVERIFY(validateTrainConfig(r.config, false).isEmpty());
+            QVERIFY(trainConfigProblems(r.config, false).isEmpty());
         }
         QCOMPARE(ce, 4);
         QCOMPARE(names.size(), runs.size());  // unique names
@@ -225,8 +225,8 @@ private slots:
         QJsonObject res{{"boolq", QJsonObject{{"kind", "mc"}, {"acc", 0.6}, {"headline", "acc"}}},
                         {"arc_challenge", QJsonObject{{"kind", "mc"}, {"acc", 0.2}, {"acc_norm", 0.3}, {"headline", "acc_norm"}}},
                         {"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 13.4}}}};
-        rundir::writeJsonFile(QDir(r0.runDir).filePath("eval_results.json"),
-                              QJsonObject{{"models", QJsonArray{QJsonObject{{"label", "x"}, {"results", res}}}}});
+        writeJsonFile(QDir(r0.runDir).filePath("eval_results.json"),
+                      QJsonObject{{"models", QJsonArray{QJsonObject{{"label", "x"}, {"results", res}}}}});
         p->showGroup("loss-abl");
         const ResultsTable t = p->currentResults();
         QCOMPARE(t.rows.size(), 4);
@@ -262,8 +262,8 @@ private slots:
         auto run = [&](const QString& name, const QString& loss, int seed) {
             const QString dir = QDir(ws.path()).filePath("runs/" + name);
             QDir().mkpath(dir);
-            rundir::writeJsonFile(QDir(dir).filePath("train_config.json"),
-                                  QJsonObject{{"data", "/d"}, {"loss", loss}, {"seed", seed}, {"steps", 400}});
+            writeJsonFile(QDir(dir).filePath("train_config.json"),
+                          QJsonObject{{"data", "/d"}, {"loss", loss}, {"seed", seed}, {"steps", 400}});
             RunRecord r;
             r.name = name;
             r.loss = loss;
@@ -280,9 +280,9 @@ private slots:
                                                        {"boolq", QJsonObject{{"kind", "mc"}, {"acc", boolq}, {"headline", "acc"}}}}}};
         };
         QDir().mkpath(QDir(ws.path()).filePath("eval"));
-        rundir::writeJsonFile(QDir(ws.path()).filePath("eval/perplexity.json"),
-                              QJsonObject{{"models", QJsonArray{model("a", 470, 0.5), model("b", 452, 0.6),
-                                                                model("c", 476, 0.7), model("d", 412, 0.4)}}});
+        writeJsonFile(QDir(ws.path()).filePath("eval/perplexity.json"),
+                      QJsonObject{{"models", QJsonArray{model("a", 470, 0.5), model("b", 452, 0.6),
+                                                        model("c", 476, 0.7), model("d", 412, 0.4)}}});
         const ResultsTable t = ablationResults(runs);
         QCOMPARE(t.rows.size(), 5);  // four runs, one seed group (d stands alone)
         QCOMPARE(t.seedGroupRows, QVector<int>{4});
@@ -306,7 +306,7 @@ private slots:
         auto run = [&](const QString& name, const QString& loss, int seed, double bestVal) {
             const QString dir = QDir(ws.path()).filePath("runs/" + name);
             QDir().mkpath(dir);
-            rundir::writeJsonFile(QDir(dir).filePath("train_config.json"), QJsonObject{{"loss", loss}, {"seed", seed}});
+            writeJsonFile(QDir(dir).filePath("train_config.json"), QJsonObject{{"loss", loss}, {"seed", seed}});
             RunRecord r;
             r.name = name;
             r.loss = loss;
@@ -472,7 +472,7 @@ private slots:
                                                                                  {"boolq", mc(0.55, 0.0, "acc")},
                                                                                  {"hellaswag", QJsonObject{{"kind", "mc"}, {"acc", 0.33}, {"acc_norm", 0.38},
                                                                                                            {"acc_norm_stderr", 0.0123}, {"headline", "acc_norm"}}}}}});
-        rundir::writeJsonFile(path, QJsonObject{{"models", models}});
+        writeJsonFile(path, QJsonObject{{"models", models}});
         QTemporaryDir ws;
         MainWindow w(ws.path(), "");
         EvaluatePanel* p = w.evaluatePanel();
@@ -614,7 +614,7 @@ private slots:
         };
         QVERIFY(run({"prepare", text, "--out", data, "--unit", "line", "--vocab-size", "300", "--quiet"}));
         const QString cfg = QDir(ws.path()).filePath("tiny.json");
-        rundir::writeJsonFile(cfg, QJsonObject{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}, {"vocab_size", 512}}},
+        writeJsonFile(cfg, QJsonObject{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}, {"vocab_size", 512}}},
                                                {"steps", 4}, {"seq_len", 32}, {"batch_size", 2}, {"warmup_steps", 1}, {"eval_every", 0},
                                                {"checkpoint_every", 0}, {"device", "cpu"}, {"threads", 1}, {"lr", 3e-3}});
         const QString runDir = QDir(ws.path()).filePath("run");

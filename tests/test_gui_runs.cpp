@@ -5,12 +5,13 @@
 #include "ui/MetricsPlot.h"
 #include "ui/MetricsReader.h"
 #include "ui/NewRunDialog.h"
-#include "ui/RunDir.h"
+#include "core/base/RunDir.h"
+#include "ui/JsonFile.h"
 #include "ui/RunManager.h"
 #include "ui/RunStore.h"
 #include "ui/RunTableModel.h"
 #include "ui/RunsPanel.h"
-#include "ui/TrainConfigCheck.h"
+#include "ui/TrainConfigJson.h"
 
 #include <QApplication>
 #include <QDir>
@@ -247,8 +248,8 @@ private slots:
             }
             f.write(buf);
         }
-        rundir::writeJsonFile(QDir(dir).filePath("status.json"),
-                              QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", n}, {"total_steps", n}});
+        writeJsonFile(QDir(dir).filePath("status.json"),
+                      QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", n}, {"total_steps", n}});
         MainWindow w(ws.path(), cli_);
         w.resize(1200, 800);
         w.show();
@@ -334,8 +335,8 @@ private slots:
         QTemporaryDir ws;
         const QString dir = QDir(ws.path()).filePath("runs/synthetic");
         QDir().mkpath(dir);
-        rundir::writeJsonFile(QDir(dir).filePath("status.json"),
-                              QJsonObject{{"state", "running"}, {"pid", qint64(getpid())}, {"step", 0}, {"total_steps", 20}, {"started", "2026-01-01T00:00:00Z"}});
+        writeJsonFile(QDir(dir).filePath("status.json"),
+                      QJsonObject{{"state", "running"}, {"pid", qint64(getpid())}, {"step", 0}, {"total_steps", 20}, {"started", "2026-01-01T00:00:00Z"}});
         MainWindow w(ws.path(), cli_);
         w.manager()->setPollInterval(100);
         w.resize(1200, 800);
@@ -354,8 +355,8 @@ private slots:
         QCOMPARE(cell(model, "synthetic", RunTableModel::Tokens), QString("1.0k"));
         for (int s = 11; s <= 20; ++s)
             appendLine(m, QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%1}\n").arg(s).arg(s * 100).arg(10.0 / s).toUtf8());
-        rundir::writeJsonFile(QDir(dir).filePath("status.json"),
-                              QJsonObject{{"state", "finished"}, {"pid", qint64(getpid())}, {"step", 20}, {"total_steps", 20}, {"started", "2026-01-01T00:00:00Z"}, {"ended", "2026-01-01T01:00:00Z"}});
+        writeJsonFile(QDir(dir).filePath("status.json"),
+                      QJsonObject{{"state", "finished"}, {"pid", qint64(getpid())}, {"step", 20}, {"total_steps", 20}, {"started", "2026-01-01T00:00:00Z"}, {"ended", "2026-01-01T01:00:00Z"}});
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 20, 5000);
         QTRY_COMPARE_WITH_TIMEOUT(cell(model, "synthetic", RunTableModel::Status), QString("finished"), 5000);
         QCOMPARE(cell(model, "synthetic", RunTableModel::Steps), QString("20 / 20"));
@@ -395,9 +396,18 @@ private slots:
         for (const QString p : {"paper-780m", "paper-1.3b", "paper-2.7b"}) {
             QJsonObject pc = trainPreset(p, data_);
             pc["teacher"] = data_;
-            QVERIFY2(validateTrainConfig(pc).isEmpty(), qPrintable(validateTrainConfig(pc).join("; ")));
+            QVERIFY2(trainConfigProblems(pc).isEmpty(), qPrintable(trainConfigProblems(pc).join("; ")));
         }
         QVERIFY(modelParameters(trainPreset("paper-780m", data_)) > 700'000'000LL);
+
+        // The dialog's checks are core's (TrainConfig::problems), field by field.
+        const QStringList p = trainConfigProblems(QJsonObject{{"data", "x"}, {"steps", 0}, {"seq_len", 1.5}}, false);
+        QCOMPARE(p.size(), 2);
+        QVERIFY2(p.join('\n').contains("Field 'steps' must be positive"), qPrintable(p.join('\n')));
+        QVERIFY2(p.join('\n').contains("Field 'seq_len' must be an integer"), qPrintable(p.join('\n')));
+        QString err;
+        QCOMPARE(modelParameters(QJsonObject{{"model", QJsonObject{{"preset", "tiny"}, {"d_modle", 8}}}}, &err), -1LL);
+        QVERIFY2(err.contains("d_modle"), qPrintable(err));
     }
 
     void launchTinyRunFromDialog() {
@@ -427,7 +437,7 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->pplPlot()->displayedPoints(0), 5, 5000);
         QVERIFY(cell(model, "tiny", RunTableModel::BestPpl) != "–");
         const QString dir = w.store()->all().first().runDir;
-        QCOMPARE(rundir::readExitCode(dir), 0);
+        QCOMPARE(bimamba::read_exit_code(dir.toStdString()), 0);
         QVERIFY(QFileInfo::exists(QDir(dir).filePath("workbench_config.json")));
     }
 
@@ -471,13 +481,13 @@ private slots:
         QCOMPARE(cell(model, "real-tiny", RunTableModel::Steps), QString("6 / 6"));
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 6, 5000);
         QVERIFY(w.runsPanel()->pplPlot()->displayedPoints(0) >= 2);
-        QVERIFY(!rundir::latestCheckpoint(w.store()->all().first().runDir).isEmpty());
+        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(w.store()->all().first().runDir.toStdString())).isEmpty());
 
         // Stop (SIGTERM: checkpoint, "stopped") and resume with the real trainer.
         QJsonObject c{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj"}, {"vocab_size", 512}}},
                       {"steps", 400}, {"seq_len", 32}, {"batch_size", 2}, {"warmup_steps", 2}, {"eval_every", 50},
                       {"eval_batches", 1}, {"checkpoint_every", 0}, {"device", "cpu"}, {"threads", 1}, {"lr", 1e-3}};
-        QVERIFY(validateTrainConfig(c).isEmpty());
+        QVERIFY(trainConfigProblems(c).isEmpty());
         QString err;
         const qint64 id = w.manager()->launch("real-stop", "", "custom", c, &err);
         QVERIFY2(err.isEmpty(), qPrintable(err));
@@ -486,7 +496,7 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("stopped"), 60000);
         const qint64 at = w.store()->byId(id)->step;
         QVERIFY(at < 400);
-        QVERIFY(!rundir::latestCheckpoint(w.store()->byId(id)->runDir).isEmpty());
+        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(w.store()->byId(id)->runDir.toStdString())).isEmpty());
         QVERIFY(w.manager()->resume(id, &err));
         QTRY_VERIFY_WITH_TIMEOUT(!RunManager::isActive(w.store()->byId(id)->status), 300000);
         QCOMPARE(w.store()->byId(id)->status, QString("finished"));
@@ -509,9 +519,9 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(cell(model, "slow", RunTableModel::Status), QString("stopped"), 10000);
         const RunRecord stopped = *w.store()->byId(id);
         QVERIFY(stopped.step < 60);
-        QVERIFY(!rundir::latestCheckpoint(stopped.runDir).isEmpty());
-        QVERIFY(rundir::latestCheckpoint(stopped.runDir).endsWith(QStringLiteral("step_%1").arg(stopped.step, 8, 10, QChar('0'))));
-        QTRY_COMPARE_WITH_TIMEOUT(rundir::readExitCode(stopped.runDir), 0, 5000);
+        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(stopped.runDir.toStdString())).isEmpty());
+        QVERIFY(QString::fromStdString(bimamba::latest_checkpoint(stopped.runDir.toStdString())).endsWith(QStringLiteral("step_%1").arg(stopped.step, 8, 10, QChar('0'))));
+        QTRY_COMPARE_WITH_TIMEOUT(bimamba::read_exit_code(stopped.runDir.toStdString()), 0, 5000);
         QVERIFY(w.runsPanel()->resumeAction()->isEnabled());
         w.runsPanel()->resumeAction()->trigger();
         QTRY_COMPARE_WITH_TIMEOUT(cell(model, "slow", RunTableModel::Status), QString("finished"), 20000);
@@ -574,8 +584,8 @@ private slots:
         cfg.open(QIODevice::WriteOnly);
         cfg.write(R"({"data":"/d","loss":"soft_ce","teacher":"/t/teacher","steps":100,"model":{"preset":"780m","binarize":"in_proj"}})");
         cfg.close();
-        rundir::writeJsonFile(QDir(dir).filePath("status.json"), QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", 100}, {"total_steps", 100}});
-        rundir::writeJsonFile(QDir(dir).filePath("workbench.json"), QJsonObject{{"group", "scope-abl"}, {"axes", QJsonObject{{"binarize", "in_proj"}}}});
+        writeJsonFile(QDir(dir).filePath("status.json"), QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", 100}, {"total_steps", 100}});
+        writeJsonFile(QDir(dir).filePath("workbench.json"), QJsonObject{{"group", "scope-abl"}, {"axes", QJsonObject{{"binarize", "in_proj"}}}});
         MainWindow w(ws.path(), cli_);
         QString err;
         const qint64 id = w.manager()->importRunDir(dir, &err);

@@ -4,24 +4,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
-#include "core/train/TrainConfig.h"
+#include "core/base/TrainConfig.h"
+#include "tests/TestUtil.h"
 
 using namespace bimamba;
 using json = nlohmann::json;
 
-namespace {
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-}  // namespace
+using bimamba::test::error_of;
 
 TEST(TrainConfig, JsonAndTomlAgree) {
     const std::string toml = R"(
@@ -142,4 +135,57 @@ TEST(TrainConfig, LoadsFilesByExtension) {
     EXPECT_NE(error_of([&] { TrainConfig::load((dir / "bad.json").string()); }).find("bad.json"), std::string::npos);
     EXPECT_NE(error_of([&] { TrainConfig::load((dir / "none.toml").string()); }).find("none.toml"), std::string::npos);
     bimamba::remove_tree(dir);
+}
+
+// problems() lists every problem at once (what the workbench shows before a
+// launch); its first is what from_json throws.
+TEST(TrainConfig, ProblemsListsEveryFieldAtOnce) {
+    const json j = json::parse(R"({"data": "x", "stepz": 10, "seq_len": "long", "lr": -1.0, "loss": "kl",
+                                   "model": {"preset": "small", "binarize": "half"}})");
+    const auto p = TrainConfig::problems(j);
+    std::string all;
+    for (auto& s : p) all += s + "\n";
+    EXPECT_NE(all.find("unknown field 'stepz'"), std::string::npos) << all;
+    EXPECT_NE(all.find("field 'seq_len' must be an integer"), std::string::npos) << all;
+    EXPECT_NE(all.find("field 'lr' must be positive"), std::string::npos) << all;
+    EXPECT_NE(all.find("needs a teacher"), std::string::npos) << all;
+    EXPECT_NE(all.find("binarize"), std::string::npos) << all;  // the model resolved on its own
+    ASSERT_FALSE(p.empty());
+    EXPECT_EQ(error_of([&] { TrainConfig::from_json(j); }), "train config: " + p.front());
+
+    EXPECT_TRUE(TrainConfig::problems(json::parse(R"({"data": "x"})")).empty());
+    EXPECT_FALSE(TrainConfig::problems(json::parse(R"([1])")).empty());
+    // batch_size 0 is named, and does not divide tokens_per_step by zero
+    const auto z = TrainConfig::problems(json::parse(R"({"data": "x", "batch_size": 0, "tokens_per_step": 64})"));
+    ASSERT_EQ(z.size(), 1u);
+    EXPECT_NE(z[0].find("'batch_size'"), std::string::npos) << z[0];
+    // an unknown preset is named once
+    const auto u = TrainConfig::problems(json::parse(R"({"data": "x", "model": "huge"})"));
+    ASSERT_EQ(u.size(), 1u);
+    EXPECT_NE(u[0].find("huge"), std::string::npos) << u[0];
+
+    // paths are checked only when asked
+    const auto dir = std::filesystem::temp_directory_path() / ("bimamba_cfgp_" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    const json paths = {{"data", dir.string()}, {"loss", "soft_ce"}, {"teacher", (dir / "no-teacher").string()}};
+    EXPECT_TRUE(TrainConfig::problems(paths).empty());
+    const auto pp = TrainConfig::problems(paths, /*check_paths=*/true);
+    ASSERT_EQ(pp.size(), 1u);
+    EXPECT_NE(pp[0].find("field 'teacher'"), std::string::npos) << pp[0];
+    EXPECT_NE(pp[0].find("does not exist"), std::string::npos) << pp[0];
+    std::filesystem::remove(dir);
+
+    const auto names = TrainConfig::field_names();
+    EXPECT_EQ(names.size(), TrainConfig().to_json().size());
+    EXPECT_NE(std::find(names.begin(), names.end(), "teacher_cache"), names.end());
+}
+
+TEST(TrainConfig, ModelConfigResolvesWithoutACorpus) {
+    TrainConfig c;
+    c.model = json::parse(R"({"preset": "tiny", "d_model": 128})");
+    const auto m = c.model_config();
+    EXPECT_EQ(m.d_model, 128);
+    EXPECT_EQ(m.vocab_size, Mamba2Config::preset("tiny").vocab_size);
+    c.model = json::parse(R"({"preset": "tiny", "d_modle": 8})");
+    EXPECT_NE(error_of([&] { c.model_config(); }).find("d_modle"), std::string::npos);
 }

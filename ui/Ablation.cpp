@@ -1,6 +1,6 @@
 #include "ui/Ablation.h"
 
-#include "ui/RunDir.h"
+#include "ui/JsonFile.h"
 
 #include <QDir>
 #include <QFileInfo>
@@ -133,14 +133,14 @@ QHash<QString, double> resultsOf(const QJsonObject& model) {
 QHash<QString, double> evalResults(const QString& runDir) {
     const QString own = QDir(runDir).filePath("eval_results.json");
     if (QFileInfo::exists(own)) {
-        const QJsonArray models = rundir::readJsonFile(own).value("models").toArray();
+        const QJsonArray models = readJsonFile(own).value("models").toArray();
         return models.isEmpty() ? QHash<QString, double>{} : resultsOf(models.first().toObject());
     }
     QHash<QString, double> out;
     const QString name = QFileInfo(runDir).fileName();
     QDir evalDir(QDir(runDir).absoluteFilePath("../../eval"));
     for (const auto& f : evalDir.entryInfoList({"*.json"}, QDir::Files, QDir::Name))
-        for (const auto& m : rundir::readJsonFile(f.absoluteFilePath()).value("models").toArray())
+        for (const auto& m : readJsonFile(f.absoluteFilePath()).value("models").toArray())
             if (m.toObject().value("label").toString() == name) {
                 const auto r = resultsOf(m.toObject());
                 for (auto it = r.begin(); it != r.end(); ++it) out.insert(it.key(), it.value());
@@ -152,7 +152,7 @@ QHash<QString, double> evalResults(const QString& runDir) {
 // (the same seed twice too: a GPU run outside deterministic mode differs from
 // its rerun). Empty when the run has no config.
 QString seedGroupKey(const QString& runDir) {
-    QJsonObject cfg = rundir::readJsonFile(QDir(runDir).filePath("train_config.json"));
+    QJsonObject cfg = readJsonFile(QDir(runDir).filePath("train_config.json"));
     if (cfg.isEmpty()) return {};
     cfg.remove("seed");
     return QString::fromUtf8(QJsonDocument(cfg).toJson(QJsonDocument::Compact));

@@ -2,7 +2,7 @@
 
 #include "ui/ReportExporter.h"
 #include "ui/RunManager.h"
-#include "ui/TrainConfigCheck.h"
+#include "ui/TrainConfigJson.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -223,7 +223,7 @@ QVector<qint64> AblationPanel::launchGroup(QString* error) {
     }
     QStringList problems;
     for (const auto& r : runs) {
-        const QStringList e = validateTrainConfig(r.config, true);
+        const QStringList e = trainConfigProblems(r.config, true);
         for (const auto& m : e) problems << r.name + ": " + m;
     }
     if (!problems.isEmpty()) {

@@ -1,5 +1,6 @@
 #include "ui/ChatPanel.h"
 
+#include "core/base/Process.h"
 #include "ui/CliJob.h"
 #include "ui/RunManager.h"
 
@@ -8,7 +9,6 @@
 #include <QBarSet>
 #include <QChart>
 #include <QChartView>
-#include <QFile>
 #include <QFontDatabase>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -59,14 +59,6 @@ QString ChatStats::energyText() const {
     QString t = QString::number(joulesPerToken, 'g', 3) + " J/token";
     if (energySource.isEmpty()) return t;
     return t + " (" + energySource + (energyMeasured() ? ", measured)" : ")");
-}
-
-static double rssMb(qint64 pid) {
-    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!f.open(QIODevice::ReadOnly)) return -1;
-    for (const QByteArray& line : f.readAll().split('\n'))
-        if (line.startsWith("VmRSS:")) return line.mid(6).trimmed().split(' ').value(0).toDouble() / 1024.0;
-    return -1;
 }
 
 ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), manager_(manager), timer_(new QTimer(this)) {
@@ -220,7 +212,7 @@ QString ChatPanel::transcript(int side) const { return sides_[side].text->toPlai
 void ChatPanel::updateStats() {
     for (auto& sd : sides_) {
         if (sd.job && sd.job->isRunning()) {
-            const double rss = rssMb(sd.job->process()->processId());
+            const double rss = rss_mib(pid_t(sd.job->process()->processId()));
             if (rss > 0 && sd.stats.memMb < 0) sd.stats.memMb = rss;
             else if (rss > 0) sd.stats.memMb = std::max(sd.stats.memMb, rss);
         }

@@ -2,7 +2,7 @@
 
 #include "ui/CliJob.h"
 #include "ui/ReportExporter.h"
-#include "ui/RunDir.h"
+#include "ui/JsonFile.h"
 #include "ui/RunManager.h"
 
 #include <QDir>
@@ -121,7 +121,7 @@ QPlainTextEdit* ComparePanel::addColumn(const QString& label, QLabel** status) {
 
 bool ComparePanel::loadGenerations(const QString& path, QString* error) {
     QString err;
-    const QJsonObject o = rundir::readJsonFile(path, &err);
+    const QJsonObject o = readJsonFile(path, &err);
     const QJsonArray gens = o.value("generations").toArray();
     if (gens.isEmpty()) {
         if (error) *error = err.isEmpty() ? path + ": no \"generations\" in the file" : err;

@@ -2,8 +2,8 @@
 
 #include "ui/Ablation.h"
 #include "ui/CliJob.h"
+#include "ui/JsonFile.h"
 #include "ui/ReportExporter.h"
-#include "ui/RunDir.h"
 #include "ui/RunManager.h"
 
 #include <QBarCategoryAxis>
@@ -276,7 +276,7 @@ bool EvaluatePanel::loadResults(const QStringList& paths, QString* error) {
     QJsonArray models;            // merged by label
     QHash<QString, int> rowOf;
     for (const QString& path : paths) {
-        const QJsonObject file = rundir::readJsonFile(path, &err);
+        const QJsonObject file = readJsonFile(path, &err);
         if (file.isEmpty()) {
             info_->setText("<span style='color:#c62828'>" + err.toHtmlEscaped() + "</span>");
             if (error) *error = err;

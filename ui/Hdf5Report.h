@@ -1,7 +1,7 @@
 #pragma once
 // Reading and writing the parts of the HDF5 report (docs/report-format.md)
-// the workbench shows: weight histograms, the evaluation table, metrics.
-// Uses the HDF5 C API directly.
+// the workbench shows: weight histograms, the evaluation table, metrics;
+// through core's HDF5 wrapper (core/report/Hdf5File.h).
 #include <QMap>
 #include <QString>
 #include <QStringList>

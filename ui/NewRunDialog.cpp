@@ -1,7 +1,7 @@
 #include "ui/NewRunDialog.h"
 
 #include "ui/RunTableModel.h"
-#include "ui/TrainConfigCheck.h"
+#include "ui/TrainConfigJson.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>
@@ -254,7 +254,7 @@ bool NewRunDialog::validate() {
     if (!parseConfigText(json_->toPlainText(), &c, &perr)) {
         errors_ << perr;
     } else {
-        errors_ = validateTrainConfig(c, true);
+        errors_ = trainConfigProblems(c, true);
         if (runName().isEmpty()) errors_ << "The run needs a name";
     }
     if (errors_.isEmpty()) {

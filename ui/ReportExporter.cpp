@@ -4,7 +4,7 @@
 #include "ui/HistogramPlot.h"
 #include "ui/MetricsPlot.h"
 #include "ui/MetricsReader.h"
-#include "ui/RunDir.h"
+#include "core/base/RunDir.h"
 
 #include <QAbstractItemModel>
 #include <QDir>
@@ -156,7 +156,7 @@ QStringList ReportExporter::exportRunFigures(const QString& runDir, const QStrin
     }
     QDir().mkpath(outDir);
     QDir od(outDir);
-    MetricsReader reader(QDir(runDir).filePath(rundir::kMetrics));
+    MetricsReader reader(QDir(runDir).filePath(run_files::kMetrics));
     reader.poll();
     const QString name = QFileInfo(runDir).fileName();
     if (reader.train().rows + reader.val().rows == 0) {

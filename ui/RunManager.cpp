@@ -1,7 +1,10 @@
 #include "ui/RunManager.h"
 
 #include "ui/MetricsReader.h"
-#include "ui/RunDir.h"
+#include "core/base/FileUtil.h"
+#include "core/base/Process.h"
+#include "core/base/RunDir.h"
+#include "ui/JsonFile.h"
 #include "core/study/Study.h"
 
 #include <QDateTime>
@@ -74,7 +77,7 @@ void RunManager::watch(qint64 id, const QString& runDir) {
     const QString dir = QFileInfo(runDir).absoluteFilePath();
     dirToId_.insert(dir, id);
     if (!watcher_->directories().contains(dir) && QFileInfo(dir).isDir()) watcher_->addPath(dir);
-    const QString m = QDir(dir).filePath(rundir::kMetrics);
+    const QString m = QDir(dir).filePath(run_files::kMetrics);
     if (QFileInfo::exists(m) && !watcher_->files().contains(m)) watcher_->addPath(m);
 }
 
@@ -85,7 +88,7 @@ bool RunManager::startProcess(const QString& runDir, const QStringList& args, QS
         return false;
     }
     QDir d(runDir);
-    QFile::remove(d.filePath(rundir::kExitCode));
+    QFile::remove(d.filePath(run_files::kExitCode));
     // A small sh wrapper records the exit status (a detached process has no
     // parent to report it to) and forwards SIGTERM/SIGINT to the trainer.
     const QString script = QStringLiteral(
@@ -97,14 +100,14 @@ bool RunManager::startProcess(const QString& runDir, const QStringList& args, QS
     p.setArguments(QStringList{"-c", script, cli_} + args);
     p.setWorkingDirectory(runDir);
     p.setStandardInputFile(QProcess::nullDevice());
-    p.setStandardOutputFile(d.filePath(rundir::kStdout), QIODevice::Append);
-    p.setStandardErrorFile(d.filePath(rundir::kStderr), QIODevice::Append);
+    p.setStandardOutputFile(d.filePath(run_files::kStdout), QIODevice::Append);
+    p.setStandardErrorFile(d.filePath(run_files::kStderr), QIODevice::Append);
     qint64 pid = 0;
     if (!p.startDetached(&pid)) {
         if (error) *error = QStringLiteral("could not start %1: %2").arg(cli_, p.errorString());
         return false;
     }
-    QFile f(d.filePath(rundir::kLauncherPid));
+    QFile f(d.filePath(run_files::kLauncherPid));
     if (f.open(QIODevice::WriteOnly | QIODevice::Truncate)) f.write(QByteArray::number(pid) + "\n");
     return true;
 }
@@ -123,8 +126,8 @@ qint64 RunManager::launch(const QString& name, const QString& group, const QStri
     for (int i = 2; root.exists(dirName); ++i) dirName = QStringLiteral("%1-%2").arg(base).arg(i);
     root.mkpath(dirName);
     const QString runDir = root.absoluteFilePath(dirName);
-    const QString cfgPath = QDir(runDir).filePath(rundir::kLaunchConfig);
-    if (!rundir::writeJsonFile(cfgPath, config, error)) return -1;
+    const QString cfgPath = QDir(runDir).filePath(run_files::kLaunchConfig);
+    if (!writeJsonFile(cfgPath, config, error)) return -1;
 
     RunRecord r;
     r.name = dirName;
@@ -135,8 +138,8 @@ qint64 RunManager::launch(const QString& name, const QString& group, const QStri
     r.runDir = runDir;
     r.started = QDateTime::currentDateTimeUtc().toString(Qt::ISODate);
     if (!axes.isEmpty()) r.axes = QString::fromUtf8(QJsonDocument(axes).toJson(QJsonDocument::Compact));
-    rundir::writeJsonFile(QDir(runDir).filePath(rundir::kWorkbenchMeta),
-                          QJsonObject{{"name", r.name}, {"group", group}, {"preset", preset}, {"axes", axes}});
+    writeJsonFile(QDir(runDir).filePath(run_files::kWorkbenchMeta),
+                  QJsonObject{{"name", r.name}, {"group", group}, {"preset", preset}, {"axes", axes}});
     const qint64 id = store_->add(r, error);
     if (id < 0) return -1;
     r.id = id;
@@ -160,12 +163,12 @@ bool RunManager::stop(qint64 id, QString* error) {
         if (error) *error = "no such run";
         return false;
     }
-    const qint64 launcher = rundir::readLauncherPid(r->runDir);
-    const RunStatus st = rundir::readStatus(r->runDir);
+    const qint64 launcher = read_launcher_pid(r->runDir.toStdString());
+    const RunStatus st = read_run_status(r->runDir.toStdString());
     qint64 target = 0;
-    if (rundir::pidAlive(launcher))
+    if (pid_alive(launcher))
         target = launcher;
-    else if (st.valid && rundir::pidAlive(st.pid))
+    else if (st.valid && pid_alive(st.pid))
         target = st.pid;
     if (target == 0) {
         if (error) *error = QStringLiteral("run %1 is not running").arg(r->name);
@@ -189,11 +192,17 @@ bool RunManager::resume(qint64 id, QString* error) {
         if (error) *error = "no such run";
         return false;
     }
-    if (isActive(r->status) && rundir::pidAlive(rundir::readLauncherPid(r->runDir))) {
+    if (isActive(r->status) && pid_alive(read_launcher_pid(r->runDir.toStdString()))) {
         if (error) *error = QStringLiteral("run %1 is still running").arg(r->name);
         return false;
     }
-    if (rundir::latestCheckpoint(r->runDir).isEmpty()) {
+    std::string checkpoint;
+    try {
+        checkpoint = latest_checkpoint(r->runDir.toStdString());
+    } catch (const std::exception&) {
+        // `latest` names a folder that is gone: nothing to resume from
+    }
+    if (checkpoint.empty()) {
         if (error) *error = QStringLiteral("run %1 has no checkpoint to resume from").arg(r->name);
         return false;
     }
@@ -210,7 +219,7 @@ bool RunManager::resume(qint64 id, QString* error) {
 
 qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
     const QString dir = QFileInfo(dirIn).absoluteFilePath();
-    if (!QFileInfo(dir).isDir() || !rundir::looksLikeRunDir(dir)) {
+    if (!QFileInfo(dir).isDir() || !looks_like_run_dir(dir.toStdString())) {
         if (error) *error = QStringLiteral("%1 is not a run directory (no status.json, metrics.jsonl or train_config.json)").arg(dir);
         return -1;
     }
@@ -221,14 +230,14 @@ qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
     RunRecord r;
     r.name = QFileInfo(dir).fileName();
     r.runDir = dir;
-    const QJsonObject meta = rundir::readJsonFile(QDir(dir).filePath(rundir::kWorkbenchMeta));
+    const QJsonObject meta = readJsonFile(QDir(dir).filePath(run_files::kWorkbenchMeta));
     r.group = meta.value("group").toString();
     if (r.group.isEmpty())  // a run a study trained: its stage's group
         r.group = QString::fromStdString(study::study_group_of_run(workspace_.toStdString(), dir.toStdString()));
     r.preset = meta.value("preset").toString();
     if (meta.value("axes").isObject() && !meta.value("axes").toObject().isEmpty())
         r.axes = QString::fromUtf8(QJsonDocument(meta.value("axes").toObject()).toJson(QJsonDocument::Compact));
-    describeConfig(r, rundir::readConfig(dir));
+    describeConfig(r, toQJsonObject(read_run_config(dir.toStdString())));
     r.status = "unknown";
     const qint64 id = store_->add(r, error);
     if (id < 0) return -1;
@@ -240,7 +249,7 @@ qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
 void RunManager::attachAll() {
     QDir root(runsRoot());
     for (const auto& e : root.entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) {
-        if (!rundir::looksLikeRunDir(e.absoluteFilePath())) continue;
+        if (!looks_like_run_dir(e.absoluteFilePath().toStdString())) continue;
         if (!store_->byDir(e.absoluteFilePath())) importRunDir(e.absoluteFilePath(), nullptr);
     }
     for (const auto& r : store_->all()) {
@@ -254,7 +263,7 @@ MetricsReader* RunManager::metrics(qint64 id) {
     if (it != readers_.end()) return *it;
     auto r = store_->byId(id);
     if (!r) return nullptr;
-    auto* m = new MetricsReader(QDir(r->runDir).filePath(rundir::kMetrics), this);
+    auto* m = new MetricsReader(QDir(r->runDir).filePath(run_files::kMetrics), this);
     // A long run's file (hundreds of thousands of lines) is read and parsed
     // on a worker thread; the plots fill in when it is merged.
     m->setAsyncThreshold(kAsyncMetricsBytes);
@@ -278,33 +287,32 @@ void RunManager::refresh(qint64 id) {
     const RunRecord before = r;
     auto* m = metrics(id);
     const bool newLines = m && m->poll() > 0;
-    const QString mpath = QDir(r.runDir).filePath(rundir::kMetrics);
+    const QString mpath = QDir(r.runDir).filePath(run_files::kMetrics);
     if (QFileInfo::exists(mpath) && !watcher_->files().contains(mpath)) watcher_->addPath(mpath);
 
-    const RunStatus st = rundir::readStatus(r.runDir);
-    const qint64 launcher = rundir::readLauncherPid(r.runDir);
-    const bool launcherAlive = rundir::pidAlive(launcher);
-    const bool trainerAlive = st.valid && rundir::pidAlive(st.pid);
-    const int exitCode = rundir::readExitCode(r.runDir);
+    const RunStatus st = read_run_status(r.runDir.toStdString());
+    const qint64 launcher = read_launcher_pid(r.runDir.toStdString());
+    const bool launcherAlive = pid_alive(launcher);
+    const bool trainerAlive = st.valid && pid_alive(st.pid);
+    const int exitCode = read_exit_code(r.runDir.toStdString());
 
     QString status = r.status;
     // A status.json older than the current launch belongs to the previous
     // process (a resumed run before its trainer rewrote it).
-    const QFileInfo statusFile(QDir(r.runDir).filePath(rundir::kStatus));
-    const QFileInfo launchFile(QDir(r.runDir).filePath(rundir::kLauncherPid));
+    const QFileInfo statusFile(QDir(r.runDir).filePath(run_files::kStatus));
+    const QFileInfo launchFile(QDir(r.runDir).filePath(run_files::kLauncherPid));
     const bool staleStatus = st.valid && launcherAlive && st.state != "running" && launchFile.exists() &&
                              statusFile.lastModified() < launchFile.lastModified();
     if (staleStatus) {
         status = "starting";
     } else if (st.valid) {
-        status = st.state;
+        status = QString::fromStdString(st.state);
         if (status == "running" && !trainerAlive && !launcherAlive) status = "lost";
         if (status == "running" && stopping_.value(id)) status = "stopping";
-        if (st.totalSteps > 0) r.totalSteps = st.totalSteps;
+        if (st.total_steps > 0) r.totalSteps = st.total_steps;
         r.step = std::max<qint64>(st.step, m ? m->lastStep() : 0);
-        if (!st.started.isEmpty() && r.started.isEmpty()) r.started = st.started;
-        r.started = st.started.isEmpty() ? r.started : st.started;
-        r.ended = st.ended;
+        if (!st.started.empty()) r.started = QString::fromStdString(st.started);
+        r.ended = QString::fromStdString(st.ended);
     } else if (launcherAlive) {
         status = "starting";
     } else if (exitCode < 0 && isActive(status)) {
@@ -318,13 +326,13 @@ void RunManager::refresh(qint64 id) {
     if (exitCode > 0 && !launcherAlive) {
         status = "failed";
         QString msg = QStringLiteral("exit code %1").arg(exitCode);
-        if (st.valid && !st.message.isEmpty()) msg += ": " + st.message;
-        const QString errTail = rundir::tail(QDir(r.runDir).filePath(rundir::kStderr), 15);
+        if (st.valid && !st.message.empty()) msg += ": " + QString::fromStdString(st.message);
+        const QString errTail = QString::fromStdString(tail_lines(QDir(r.runDir).filePath(run_files::kStderr).toStdString(), 15));
         if (!errTail.isEmpty()) msg += "\n" + errTail;
         r.message = msg;
-        if (r.ended.isEmpty()) r.ended = QFileInfo(QDir(r.runDir).filePath(rundir::kExitCode)).lastModified().toUTC().toString(Qt::ISODate);
+        if (r.ended.isEmpty()) r.ended = QFileInfo(QDir(r.runDir).filePath(run_files::kExitCode)).lastModified().toUTC().toString(Qt::ISODate);
     } else if (st.valid) {
-        r.message = st.message;
+        r.message = QString::fromStdString(st.message);
     }
     if (!isActive(status)) stopping_.remove(id);
     r.status = status;

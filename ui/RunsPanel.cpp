@@ -3,7 +3,9 @@
 #include "ui/MetricsPlot.h"
 #include "ui/MetricsReader.h"
 #include "ui/NewRunDialog.h"
-#include "ui/RunDir.h"
+#include "core/base/FileUtil.h"
+#include "core/base/RunDir.h"
+#include "ui/JsonFile.h"
 #include "ui/RunManager.h"
 #include "ui/RunTableModel.h"
 
@@ -183,8 +185,8 @@ void RunsPanel::updateDetails() {
                  .arg(r->message.toHtmlEscaped().replace('\n', "<br>"));
     }
     detail_->setText(d);
-    QString text = rundir::tail(QDir(r->runDir).filePath("train.log"), 40);
-    const QString err = rundir::tail(QDir(r->runDir).filePath(rundir::kStderr), 20);
+    QString text = QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kTrainLog).toStdString(), 40));
+    const QString err = QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kStderr).toStdString(), 20));
     if (!err.isEmpty()) text += (text.isEmpty() ? "" : "\n--- stderr ---\n") + err;
     if (log_->toPlainText() != text) {
         log_->setPlainText(text);
@@ -218,7 +220,7 @@ QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
         auto r = manager_->store()->byId(id);
         if (!r) continue;
         QMap<QString, QString> f;
-        flatten(rundir::readConfig(r->runDir), {}, f);
+        flatten(toQJsonObject(read_run_config(r->runDir.toStdString())), {}, f);
         for (auto it = f.begin(); it != f.end(); ++it) keys.insert(it.key());
         runs << *r;
         cfgs << f;
@@ -288,8 +290,8 @@ void RunsPanel::cloneSelected() {
     if (ids.size() != 1) return;
     auto r = manager_->store()->byId(ids.first());
     if (!r) return;
-    QJsonObject cfg = rundir::readJsonFile(QDir(r->runDir).filePath(rundir::kLaunchConfig));
-    if (cfg.isEmpty()) cfg = rundir::readConfig(r->runDir);
+    QJsonObject cfg = readJsonFile(QDir(r->runDir).filePath(run_files::kLaunchConfig));
+    if (cfg.isEmpty()) cfg = toQJsonObject(read_run_config(r->runDir.toStdString()));
     NewRunDialog dlg(manager_->workspace(), this);
     dlg.setConfig(cfg, r->name + "-clone", r->group);
     if (dlg.exec() != QDialog::Accepted) return;

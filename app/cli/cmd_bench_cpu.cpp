@@ -21,6 +21,7 @@
 
 #include "app/cli/Command.h"
 #include "core/base/ModelSource.h"
+#include "core/base/Process.h"
 #include "core/eval/CliText.h"
 #include "core/base/EnergyMeter.h"
 #include "core/engine/DeployFile.h"
@@ -62,13 +63,6 @@ const char* kHelp =
     "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n";
 
 double now_s() { return monotonic_seconds(); }
-long rss_kb() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
 std::string load_avg() {
     std::ifstream in("/proc/loadavg");
     std::string a;
@@ -113,7 +107,7 @@ Row bench_file(const std::string& label, const std::string& path, kernels::State
     r.label = label;
     r.state = kernels::state_type_name(state);
     malloc_trim(0);  // return memory freed by the previous row's engine, or it is reused unseen by the RSS delta
-    const long rss0 = rss_kb();
+    const long rss0 = rss_kib();
     engine::EngineOptions eo;
     eo.state = state;
     eo.prefill_block = 1;
@@ -162,7 +156,7 @@ Row bench_file(const std::string& label, const std::string& path, kernels::State
     const double t_state = 2.0 * eng->state_bytes() / (update_gbps * 1e9);
     r.roofline = (t_weights + t_state) * r.decode_tps;
     r.weights_ceiling = t_weights / (t_weights + t_state);
-    r.resident_mb = (rss_kb() - rss0) / 1024.0;
+    r.resident_mb = (rss_kib() - rss0) / 1024.0;
     return r;
 }
 

@@ -9,6 +9,8 @@
 
 #include "app/cli/Command.h"
 #include "core/base/ModelSource.h"
+#include "core/base/RunDir.h"
+#include "core/base/StringUtil.h"
 #include "core/base/FileUtil.h"
 #include "core/base/Mamba2Config.h"
 #include "core/base/Safetensors.h"
@@ -28,15 +30,6 @@ const char* kHelp =
 const char* kPickle =
     "pickled .bin checkpoints are not loaded; convert to safetensors (e.g. with transformers' "
     "save_pretrained(safe_serialization=True))";
-
-bool ends_with(const std::string& s, const std::string& suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
-
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-    return s;
-}
 
 struct Located {
     fs::path folder;                 // where config.json would be

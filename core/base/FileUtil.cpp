@@ -5,12 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace bimamba {
 
@@ -71,6 +74,29 @@ std::string read_file(const std::string& path) {
     std::ostringstream ss;
     ss << f.rdbuf();
     return ss.str();
+}
+
+std::string tail_lines(const std::string& path, int max_lines) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return "";
+    const std::streamoff chunk = 64 * 1024;
+    f.seekg(0, std::ios::end);
+    const std::streamoff size = f.tellg();
+    f.seekg(size > chunk ? size - chunk : 0);
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::vector<std::string> lines;
+    size_t start = 0;
+    for (;;) {
+        const size_t nl = text.find('\n', start);
+        lines.push_back(text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+    }
+    while (!lines.empty() && lines.back().find_first_not_of(" \t\r\n\f\v") == std::string::npos) lines.pop_back();
+    const size_t first = lines.size() > size_t(std::max(max_lines, 0)) ? lines.size() - size_t(std::max(max_lines, 0)) : 0;
+    std::string out;
+    for (size_t i = first; i < lines.size(); ++i) out += (i > first ? "\n" : "") + lines[i];
+    return out;
 }
 
 }  // namespace bimamba

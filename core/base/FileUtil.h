@@ -11,6 +11,9 @@ namespace bimamba {
 void write_file_atomic(const std::string& path, const std::string& data);
 std::string read_file(const std::string& path);  // throws naming the path
 void fsync_dir(const std::string& dir);
+// The last `max_lines` lines of a text file (at most its last 64 KiB read),
+// trailing blank lines left out, joined by '\n'; "" when it cannot be read.
+std::string tail_lines(const std::string& path, int max_lines);
 
 // Deletes a file or a folder tree (no error if absent; returns false if
 // something could not be removed). Use this, not std::filesystem::remove_all:

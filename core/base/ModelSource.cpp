@@ -5,26 +5,12 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "core/base/FileUtil.h"
+#include "core/base/RunDir.h"
 #include "core/base/Safetensors.h"
 
 namespace bimamba {
 
 namespace fs = std::filesystem;
-
-std::string latest_checkpoint(const std::string& run_dir) {
-    const fs::path ckdir = fs::path(run_dir) / "checkpoints";
-    const fs::path latest = ckdir / "latest";
-    if (!fs::exists(latest)) return "";
-    std::string name = read_file(latest.string());
-    while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
-    if (name.empty()) return "";
-    const fs::path c = fs::path(name).is_absolute() ? fs::path(name) : ckdir / name;
-    if (!fs::is_directory(c))
-        throw std::runtime_error("run directory '" + run_dir + "': checkpoints/latest names '" + name +
-                                 "', which does not exist");
-    return c.string();
-}
 
 bool is_deploy_file(const std::string& path) {
     if (!fs::is_regular_file(path)) return false;

@@ -1,10 +1,10 @@
 #pragma once
 // Where the commands find a model and its tokenizer: the one resolution behind
-// every command's --model (and the one reader of checkpoints/latest). A model
-// argument may be
+// every command's --model. A model argument may be
 //   * a checkpoint folder (config.json + model.safetensors or a sharded index),
 //   * a file inside one (e.g. its model.safetensors),
-//   * a run directory: its newest complete checkpoint, named by checkpoints/latest,
+//   * a run directory: its newest complete checkpoint, named by checkpoints/latest
+//     (latest_checkpoint(), core/base/RunDir.h),
 //   * a deployment file of the CPU engine (`bimamba export`, .bmd by convention),
 //     for the commands that run the engine.
 #include <string>
@@ -13,11 +13,6 @@ namespace bimamba {
 
 // The metadata "format" of a deployment file (docs/deploy-format.md).
 inline constexpr const char* kDeployFileFormat = "bimamba-deploy";
-
-// The checkpoint folder run_dir/checkpoints/latest names (a name relative to
-// checkpoints/, or an absolute path); "" when the run has no `latest` yet.
-// Throws when `latest` names a folder that does not exist.
-std::string latest_checkpoint(const std::string& run_dir);
 
 // A regular file named .bmd or whose safetensors metadata says format bimamba-deploy.
 bool is_deploy_file(const std::string& path);

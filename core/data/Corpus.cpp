@@ -7,6 +7,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "core/base/StringUtil.h"
 #include "core/data/DecompressingReader.h"
 
 namespace fs = std::filesystem;
@@ -51,10 +52,6 @@ uint64_t fnv1a64(const void* data, size_t n, uint64_t h) {
 }
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 
 bool is_blank(const std::string& s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos; }
 

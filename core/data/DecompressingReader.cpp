@@ -8,16 +8,14 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/base/StringUtil.h"
+
 namespace bimamba {
 
 namespace {
 
 constexpr size_t kInChunk = 1 << 20;   // compressed bytes read from the file at a time
 constexpr size_t kOutChunk = 1 << 18;  // decompressed bytes buffered for getline
-
-bool ends_with(const std::string& s, const std::string& suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 
 // What the codecs throw; the reader adds the file and the offset.
 struct DecodeError : std::runtime_error {

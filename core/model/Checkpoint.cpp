@@ -7,6 +7,8 @@
 
 #include "core/base/FileUtil.h"
 #include "core/base/ModelSource.h"
+#include "core/base/RunDir.h"
+#include "core/base/StringUtil.h"
 #include "core/base/Safetensors.h"
 
 namespace bimamba {
@@ -53,9 +55,6 @@ torch::ScalarType from_st(st::DType d, const std::string& name) {
                              "transformers' save_pretrained(safe_serialization=True))");
 }
 
-bool ends_with(const std::string& s, const std::string& suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 }  // namespace
 
 void save_tensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,

@@ -9,6 +9,7 @@
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
 #include "kernels/cuda/CudaOps.h"
 #endif
+#include "core/base/StringUtil.h"
 #include "core/model/Ssd.h"
 #include "kernels/reference/Norms.h"
 
@@ -308,9 +309,6 @@ void Mamba2LMImpl::load_tensors(const std::map<std::string, torch::Tensor>& tens
     }
     // Full-precision weights loaded into a binarized model have no α, β:
     // those layers get the xnor init from the loaded latent weights.
-    auto ends_with = [](const std::string& s, const std::string& suf) {
-        return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-    };
     std::vector<std::string> missing;
     std::set<std::string> xnor_layers;  // module prefixes, e.g. backbone.layers.3.mixer.in_proj
     for (auto& kv : params) {

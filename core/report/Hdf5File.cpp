@@ -295,10 +295,22 @@ std::vector<std::string> Hdf5File::read_strings(const std::string& obj) const {
     Handle d(H5Dopen2(id_, obj.c_str(), H5P_DEFAULT), H5Dclose);
     if (d < 0) fail("no dataset", obj);
     Handle t(H5Dget_type(d), H5Tclose);
-    if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) <= 0) fail("not a variable-length string dataset:", obj);
+    if (H5Tget_class(t) != H5T_STRING) fail("not a string dataset:", obj);
     Handle space(H5Dget_space(d), H5Sclose);
     const hssize_t n = H5Sget_simple_extent_npoints(space);
     if (n < 0) fail("damaged dataspace of", obj);
+    if (H5Tis_variable_str(t) <= 0) {  // fixed-length strings (written by other tools), NUL-padded
+        const size_t size = H5Tget_size(t);
+        std::string buf(size * size_t(n), '\0');
+        if (n > 0 && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+            fail("cannot read dataset (truncated or damaged file?)", obj);
+        std::vector<std::string> out;
+        for (hssize_t i = 0; i < n; ++i) {
+            const std::string s = buf.substr(size_t(i) * size, size);
+            out.push_back(s.substr(0, s.find('\0')));
+        }
+        return out;
+    }
     std::vector<char*> ptrs(size_t(n), nullptr);
     Handle mt(vlen_string_type(), H5Tclose);
     if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)

@@ -1,6 +1,7 @@
 #pragma once
 // A small RAII layer over the HDF5 C API: groups, scalar attributes and
-// n-dimensional float64 / int64 / string datasets. Every failure throws
+// n-dimensional float64 / int64 / string datasets. Plain C++ (no LibTorch):
+// `bimamba report` writes reports through it, the workbench reads them. Every failure throws
 // Hdf5Error naming the file and the object (HDF5's own error stack printing
 // is switched off).
 #include <cstdint>
@@ -46,7 +47,7 @@ public:
     void write(const std::string& obj, const std::vector<std::string>& v);
     std::vector<double> read_doubles(const std::string& obj, std::vector<uint64_t>* shape = nullptr) const;
     std::vector<int64_t> read_ints(const std::string& obj, std::vector<uint64_t>* shape = nullptr) const;
-    std::vector<std::string> read_strings(const std::string& obj) const;
+    std::vector<std::string> read_strings(const std::string& obj) const;  // variable- or fixed-length
 
 private:
     Hdf5File(int64_t id, std::string path) : id_(id), path_(std::move(path)) {}

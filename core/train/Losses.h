@@ -9,12 +9,9 @@
 
 #include <string>
 
-namespace bimamba {
+#include "core/base/LossType.h"
 
-enum class LossType { CE, SoftCE, KL, Mix };
-LossType loss_type_from_string(const std::string& s);  // "ce" | "soft_ce" | "kl" | "mix"; throws
-std::string to_string(LossType t);
-inline bool loss_needs_teacher(LossType t) { return t != LossType::CE; }
+namespace bimamba {
 
 // −mean log softmax(logits)[target]. targets (b, l) int64.
 torch::Tensor loss_ce(const torch::Tensor& logits, const torch::Tensor& targets);

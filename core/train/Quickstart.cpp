@@ -8,7 +8,7 @@
 
 #include "core/base/FileUtil.h"
 #include "core/data/Prepare.h"
-#include "core/train/RunDir.h"
+#include "core/base/RunDir.h"
 #include "core/train/Trainer.h"
 
 namespace fs = std::filesystem;

@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "core/base/FileUtil.h"
+#include "core/base/Process.h"
+#include "core/base/StringUtil.h"
 #include "core/data/TokenDataset.h"
 #include "core/model/Autocast.h"
 #include "core/model/Checkpoint.h"
@@ -22,7 +24,7 @@
 #include "core/train/Losses.h"
 #include "core/train/Distributed.h"
 #include "core/train/GradReducer.h"
-#include "core/train/RunDir.h"
+#include "core/base/RunDir.h"
 #include "core/train/TeacherCache.h"
 
 namespace fs = std::filesystem;
@@ -59,13 +61,6 @@ struct SignalScope {
     }
 };
 
-double rss_mb() {
-    std::ifstream f("/proc/self/statm");
-    long pages_total = 0, pages_rss = 0;
-    f >> pages_total >> pages_rss;
-    return pages_rss * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
-
 // AdamW as in torch.optim.AdamW (decoupled decay, bias-corrected moments),
 // written out so its state is plain named tensors for safetensors checkpoints.
 struct AdamW {
@@ -82,13 +77,9 @@ struct AdamW {
         : beta1(b1), beta2(b2), eps(e), wd(weight_decay) {
         for (auto& kv : model.named_parameters(true)) {
             const std::string& n = kv.key();
-            auto ends = [&](const char* s) {
-                std::string suf(s);
-                return n.size() >= suf.size() && n.compare(n.size() - suf.size(), suf.size(), suf) == 0;
-            };
             // Decay matrices only (weights of projections, conv, embedding), not the
             // binarization scales, norms, biases or SSM parameters.
-            const bool decay = kv.value().dim() >= 2 && !ends(".wscale") && !ends(".wbias");
+            const bool decay = kv.value().dim() >= 2 && !ends_with(n, ".wscale") && !ends_with(n, ".wbias");
             slots.push_back({n, kv.value(), torch::zeros_like(kv.value()), torch::zeros_like(kv.value()), decay});
         }
     }
@@ -667,7 +658,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                          {"lr", lr},
                          {"grad_norm", gnorm},
                          {"tok_per_s", tps},
-                         {"mem_mb", rss_mb()},
+                         {"mem_mb", rss_mib()},
                          {"time", now_s()}};
             if (ddp) {
                 line["world_size"] = world;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/train/DistributedEnv.h"
-#include "core/train/TrainConfig.h"
+#include "core/base/TrainConfig.h"
 
 namespace bimamba {
 

@@ -1,11 +1,12 @@
-#include "core/train/TrainConfig.h"
+#include "core/base/TrainConfig.h"
 
+#include <filesystem>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/base/FileUtil.h"
+#include "core/base/StringUtil.h"
 #include "core/base/TomlJson.h"
 
 namespace bimamba {
@@ -15,6 +16,11 @@ using json = nlohmann::json;
 namespace {
 
 std::invalid_argument bad(const std::string& msg) { return std::invalid_argument("train config: " + msg); }
+
+// A problem found while reading a field; collected, or thrown as the first.
+struct FieldProblem {
+    std::string msg;
+};
 
 std::string type_name(const json& v) {
     if (v.is_string()) return "a string";
@@ -27,18 +33,58 @@ std::string type_name(const json& v) {
 }
 
 void need(const json& v, bool ok, const std::string& key, const std::string& expect) {
-    if (!ok) throw bad("field '" + key + "' must be " + expect + ", got " + type_name(v) + " (" + v.dump() + ")");
+    if (!ok) throw FieldProblem{"field '" + key + "' must be " + expect + ", got " + type_name(v) + " (" + v.dump() + ")"};
 }
 
-bool ends_with(const std::string& s, const std::string& suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
+// Reads the fields of `j` into `c`; a field of the wrong type keeps its
+// default. Returns the problems: unknown fields and wrong types.
+std::vector<std::string> read_fields(const json& j, TrainConfig& c);
 
 }  // namespace
 
 TrainConfig TrainConfig::from_json(const json& j) {
-    if (!j.is_object()) throw bad("the top level must be an object/table");
     TrainConfig c;
+    const auto errs = read_fields(j, c);
+    if (!errs.empty()) throw bad(errs.front());
+    c.validate();
+    return c;
+}
+
+std::vector<std::string> TrainConfig::problems(const json& j, bool check_paths) {
+    TrainConfig c;
+    std::vector<std::string> errs = read_fields(j, c);
+    for (auto& e : c.problems()) errs.push_back(e);
+    try {
+        c.model_config();
+    } catch (const std::exception& e) {
+        std::string m = e.what();
+        if (m.rfind("train config: ", 0) == 0) m = m.substr(14);
+        bool dup = false;
+        for (auto& x : errs) dup |= x == m;
+        if (!dup) errs.push_back(m);
+    }
+    if (check_paths) {
+        for (auto [k, v] : {std::pair<const char*, const std::string*>{"data", &c.data}, {"init_from", &c.init_from},
+                            {"teacher", &c.teacher}, {"teacher_cache", &c.teacher_cache}}) {
+            std::error_code ec;
+            if (!v->empty() && !std::filesystem::exists(*v, ec))
+                errs.push_back("field '" + std::string(k) + "': '" + *v + "' does not exist");
+        }
+    }
+    return errs;
+}
+
+std::vector<std::string> TrainConfig::field_names() {
+    const json all = TrainConfig().to_json();
+    std::vector<std::string> names;
+    for (auto& [k, v] : all.items()) names.push_back(k);
+    return names;  // json objects iterate in key order
+}
+
+namespace {
+
+std::vector<std::string> read_fields(const json& j, TrainConfig& c) {
+    if (!j.is_object()) return {"the top level must be an object/table"};
     using Setter = std::function<void(const json&, const std::string&)>;
     auto str = [](std::string& dst) -> Setter {
         return [&dst](const json& v, const std::string& k) { need(v, v.is_string(), k, "a string"); dst = v.get<std::string>(); };
@@ -96,26 +142,40 @@ TrainConfig TrainConfig::from_json(const json& j) {
         {"precision", str(c.precision)},
         {"threads", integer(c.threads)},
     };
+    std::vector<std::string> errs;
     for (auto& [k, v] : j.items()) {
         auto it = fields.find(k);
         if (it == fields.end()) {
             std::string known;
             for (auto& [name, s] : fields) known += (known.empty() ? "" : ", ") + name;
-            throw bad("unknown field '" + k + "' (known fields: " + known + ")");
+            errs.push_back("unknown field '" + k + "' (known fields: " + known + ")");
+            continue;
         }
-        it->second(v, k);
+        try {
+            it->second(v, k);
+        } catch (const FieldProblem& p) {
+            errs.push_back(p.msg);
+        }
     }
-    c.validate();
-    return c;
+    return errs;
 }
 
+}  // namespace
+
 void TrainConfig::validate() const {
-    if (data.empty()) throw bad("field 'data' (the prepared corpus folder) is required");
-    auto positive = [](int64_t v, const char* k) {
-        if (v <= 0) throw bad(std::string("field '") + k + "' must be positive, got " + std::to_string(v));
+    const auto errs = problems();
+    if (!errs.empty()) throw bad(errs.front());
+}
+
+std::vector<std::string> TrainConfig::problems() const {
+    std::vector<std::string> errs;
+    auto fail = [&](const std::string& m) { errs.push_back(m); };
+    if (data.empty()) fail("field 'data' (the prepared corpus folder) is required");
+    auto positive = [&](int64_t v, const char* k) {
+        if (v <= 0) fail(std::string("field '") + k + "' must be positive, got " + std::to_string(v));
     };
-    auto non_negative = [](int64_t v, const char* k) {
-        if (v < 0) throw bad(std::string("field '") + k + "' must be >= 0, got " + std::to_string(v));
+    auto non_negative = [&](int64_t v, const char* k) {
+        if (v < 0) fail(std::string("field '") + k + "' must be >= 0, got " + std::to_string(v));
     };
     positive(steps, "steps");
     positive(seq_len, "seq_len");
@@ -129,73 +189,98 @@ void TrainConfig::validate() const {
     non_negative(checkpoint_every, "checkpoint_every");
     positive(keep_checkpoints, "keep_checkpoints");
     non_negative(threads, "threads");
-    if (!(lr > 0)) throw bad("field 'lr' must be positive");
-    if (!(final_lr >= 0 && final_lr <= lr)) throw bad("field 'final_lr' must be in [0, lr]");
-    if (!(weight_decay >= 0)) throw bad("field 'weight_decay' must be >= 0");
-    if (!(beta1 >= 0 && beta1 < 1)) throw bad("field 'beta1' must be in [0, 1)");
-    if (!(beta2 >= 0 && beta2 < 1)) throw bad("field 'beta2' must be in [0, 1)");
-    if (!(eps > 0)) throw bad("field 'eps' must be positive");
-    if (!(grad_clip >= 0)) throw bad("field 'grad_clip' must be >= 0 (0 = off)");
-    if (!(ce_weight >= 0 && ce_weight <= 1)) throw bad("field 'ce_weight' must be in [0, 1]");
-    LossType lt;
+    if (!(lr > 0)) fail("field 'lr' must be positive");
+    if (!(final_lr >= 0 && final_lr <= lr)) fail("field 'final_lr' must be in [0, lr]");
+    if (!(weight_decay >= 0)) fail("field 'weight_decay' must be >= 0");
+    if (!(beta1 >= 0 && beta1 < 1)) fail("field 'beta1' must be in [0, 1)");
+    if (!(beta2 >= 0 && beta2 < 1)) fail("field 'beta2' must be in [0, 1)");
+    if (!(eps > 0)) fail("field 'eps' must be positive");
+    if (!(grad_clip >= 0)) fail("field 'grad_clip' must be >= 0 (0 = off)");
+    if (!(ce_weight >= 0 && ce_weight <= 1)) fail("field 'ce_weight' must be in [0, 1]");
+    bool loss_known = true;
+    LossType lt = LossType::CE;
     try {
         lt = loss_type();
     } catch (const std::exception& e) {
-        throw bad(std::string("field 'loss': ") + e.what());
+        fail(std::string("field 'loss': ") + e.what());
+        loss_known = false;
     }
-    if (!teacher.empty() && !teacher_cache.empty())
-        throw bad("set either field 'teacher' or field 'teacher_cache', not both");
-    if (loss_needs_teacher(lt) && teacher.empty() && teacher_cache.empty())
-        throw bad("loss '" + loss + "' needs a teacher: set field 'teacher' to a full-precision checkpoint folder "
-                  "(or 'teacher_cache' to a teacher logits cache)");
-    if (!teacher_cache.empty() && lt != LossType::SoftCE && lt != LossType::Mix)
-        throw bad("field 'teacher_cache' holds only the teacher's top-k logits: it works with loss soft_ce or mix, not '" +
-                  loss + "'");
-    if (tokens_per_step > 0 && tokens_per_step % (batch_size * seq_len) != 0)
-        throw bad("field 'tokens_per_step' (" + std::to_string(tokens_per_step) +
-                  ") must be a multiple of batch_size·seq_len (" + std::to_string(batch_size * seq_len) + ")");
+    if (!teacher.empty() && !teacher_cache.empty()) fail("set either field 'teacher' or field 'teacher_cache', not both");
+    if (loss_known && loss_needs_teacher(lt) && teacher.empty() && teacher_cache.empty())
+        fail("loss '" + loss + "' needs a teacher: set field 'teacher' to a full-precision checkpoint folder "
+             "(or 'teacher_cache' to a teacher logits cache)");
+    if (loss_known && !teacher_cache.empty() && lt != LossType::SoftCE && lt != LossType::Mix)
+        fail("field 'teacher_cache' holds only the teacher's top-k logits: it works with loss soft_ce or mix, not '" +
+             loss + "'");
+    if (tokens_per_step > 0 && batch_size > 0 && seq_len > 0 && tokens_per_step % (batch_size * seq_len) != 0)
+        fail("field 'tokens_per_step' (" + std::to_string(tokens_per_step) +
+             ") must be a multiple of batch_size·seq_len (" + std::to_string(batch_size * seq_len) + ")");
     if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
-        throw bad("field 'device' must be auto, cpu, cuda or cuda:N, got '" + device + "'");
+        fail("field 'device' must be auto, cpu, cuda or cuda:N, got '" + device + "'");
     if (precision != "auto" && precision != "float32" && precision != "bf16")
-        throw bad("field 'precision' must be auto, float32 or bf16, got '" + precision + "'");
+        fail("field 'precision' must be auto, float32 or bf16, got '" + precision + "'");
     if (model.is_string()) {
-        Mamba2Config::preset(model.get<std::string>());  // throws naming the known presets
+        try {
+            Mamba2Config::preset(model.get<std::string>());
+        } catch (const std::exception& e) {
+            fail(std::string("field 'model': ") + e.what());  // names the known presets
+        }
     } else if (model.is_object() && model.contains("preset") && !model["preset"].is_string()) {
-        throw bad("field 'model.preset' must be a string");
+        fail("field 'model.preset' must be a string");
     }
+    return errs;
 }
 
 int64_t TrainConfig::effective_grad_accum() const {
     return tokens_per_step > 0 ? tokens_per_step / (batch_size * seq_len) : grad_accum;
 }
 
-Mamba2Config TrainConfig::resolve_model(int dataset_vocab) const {
+namespace {
+// `model` as a Mamba2Config before the corpus vocabulary is applied; not validated.
+Mamba2Config merge_model(const json& model, bool* vocab_given) {
     json base;
     json over = json::object();
-    if (model.is_string()) {
-        base = Mamba2Config::preset(model.get<std::string>()).to_json();
-    } else {
-        over = model;
-        if (over.contains("preset")) {
-            base = Mamba2Config::preset(over["preset"].get<std::string>()).to_json();
-            over.erase("preset");
-        } else {
-            base = Mamba2Config().to_json();
-        }
-    }
-    const bool vocab_given = over.contains("vocab_size");
-    base.merge_patch(over);
-    Mamba2Config cfg;
     try {
-        cfg = Mamba2Config::from_json(base, /*strict=*/true);
+        if (model.is_string()) {
+            base = Mamba2Config::preset(model.get<std::string>()).to_json();
+        } else {
+            over = model;
+            if (over.contains("preset")) {
+                if (!over["preset"].is_string()) throw std::invalid_argument("'preset' must be a string");
+                base = Mamba2Config::preset(over["preset"].get<std::string>()).to_json();
+                over.erase("preset");
+            } else {
+                base = Mamba2Config().to_json();
+            }
+        }
+        *vocab_given = over.contains("vocab_size");
+        base.merge_patch(over);
+        return Mamba2Config::from_json(base, /*strict=*/true);
     } catch (const std::exception& e) {
         throw bad(std::string("field 'model': ") + e.what());
     }
+}
+}  // namespace
+
+Mamba2Config TrainConfig::resolve_model(int dataset_vocab) const {
+    bool vocab_given = false;
+    Mamba2Config cfg = merge_model(model, &vocab_given);
     if (!vocab_given) cfg.vocab_size = dataset_vocab;
     if (cfg.vocab_size < dataset_vocab)
         throw bad("model vocab_size " + std::to_string(cfg.vocab_size) + " is smaller than the corpus vocabulary (" +
                   std::to_string(dataset_vocab) + ")");
     cfg.validate();
+    return cfg;
+}
+
+Mamba2Config TrainConfig::model_config() const {
+    bool vocab_given = false;
+    Mamba2Config cfg = merge_model(model, &vocab_given);
+    try {
+        cfg.validate();
+    } catch (const std::exception& e) {
+        throw bad(std::string("field 'model': ") + e.what());
+    }
     return cfg;
 }
 

@@ -2,11 +2,15 @@
 // `bimamba train` configuration, read from JSON or TOML. Every field is
 // documented in docs/train-config.md; unknown fields are rejected by name and
 // wrong types name the field and the expected type.
+//
+// Plain C++ (no LibTorch): the CLI trains with it, the workbench checks the
+// configs it launches with it, so both agree on what a valid config is.
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "core/base/LossType.h"
 #include "core/base/Mamba2Config.h"
-#include "core/train/Losses.h"
 
 namespace bimamba {
 
@@ -49,13 +53,26 @@ struct TrainConfig {
     std::string precision = "auto";      // auto (bf16 autocast on CUDA, float32 on CPU) | float32 | bf16
     int64_t threads = 0;                 // CPU threads for LibTorch; 0 = its default
 
-    // Parses an object; throws std::invalid_argument naming unknown fields,
-    // wrong types and out-of-range values.
+    // Parses an object; throws std::invalid_argument ("train config: " and
+    // the first of problems(j, false)) naming unknown fields, wrong types and
+    // out-of-range values.
     static TrainConfig from_json(const nlohmann::json& j);
+    // Every problem of `j` as a config, one sentence each naming its field,
+    // in the order from_json meets them; empty when `j` is valid. Beyond
+    // from_json it resolves `model` on its own (model_config(): unknown model
+    // keys, bad values), which training does only once it knows the corpus
+    // vocabulary, and with `check_paths` it requires the files that `data`,
+    // `init_from`, `teacher` and `teacher_cache` name to exist. The
+    // workbench shows these before it launches a run.
+    static std::vector<std::string> problems(const nlohmann::json& j, bool check_paths = false);
+    static std::vector<std::string> field_names();  // every field from_json knows, sorted
     // .json or .toml (by extension; other extensions: JSON, then TOML is tried).
     static TrainConfig load(const std::string& path);
     static TrainConfig parse_toml(const std::string& text, const std::string& source = "config");
     nlohmann::json to_json() const;
+    // The value checks of from_json: every problem, or the first one thrown
+    // (std::invalid_argument, "train config: ...").
+    std::vector<std::string> problems() const;
     void validate() const;
 
     LossType loss_type() const { return loss_type_from_string(loss); }
@@ -63,6 +80,9 @@ struct TrainConfig {
     int64_t tokens_per_optimizer_step() const { return effective_grad_accum() * batch_size * seq_len; }
     // Resolves `model` to a Mamba2Config; vocab_size defaults to the corpus's.
     Mamba2Config resolve_model(int dataset_vocab) const;
+    // `model` resolved without a corpus: vocab_size is the preset's (or the
+    // defaults') unless the object sets it. Throws naming field 'model'.
+    Mamba2Config model_config() const;
 };
 
 }  // namespace bimamba

@@ -1,0 +1,13 @@
+#pragma once
+// The training losses by name (docs/train-config.md, field `loss`); the
+// losses themselves are LibTorch code in core/train/Losses.h.
+#include <string>
+
+namespace bimamba {
+
+enum class LossType { CE, SoftCE, KL, Mix };
+LossType loss_type_from_string(const std::string& s);  // "ce" | "soft_ce" (alias "kd") | "kl" | "mix"; throws
+std::string to_string(LossType t);
+inline bool loss_needs_teacher(LossType t) { return t != LossType::CE; }
+
+}  // namespace bimamba

@@ -1,0 +1,119 @@
+// Run directories read the way the CLI and the workbench both read them
+// (core/base/RunDir.h): checkpoints/latest with any surrounding whitespace,
+// status.json, the workbench's launcher files, the metrics history; and the
+// small shared helpers beside them (strings, file tails, /proc).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/base/FileUtil.h"
+#include "core/base/Process.h"
+#include "core/base/RunDir.h"
+#include "core/base/StringUtil.h"
+#include "tests/TestUtil.h"
+
+using namespace bimamba;
+using bimamba::test::error_of;
+using bimamba::test::fresh_dir;
+using bimamba::test::write_text;
+namespace fs = std::filesystem;
+
+TEST(RunDirRead, LatestCheckpointIgnoresSurroundingWhitespace) {
+    const std::string run = fresh_dir("latest");
+    EXPECT_EQ(latest_checkpoint(run), "");  // no checkpoints/ yet
+    fs::create_directories(run + "/checkpoints/step_00000002");
+    EXPECT_EQ(latest_checkpoint(run), "");  // no `latest` yet
+    const std::string want = (fs::path(run) / "checkpoints" / "step_00000002").string();
+    for (const char* text : {"step_00000002", "step_00000002\n", "step_00000002\r\n", "  step_00000002 \t\n\n"}) {
+        write_text(run + "/checkpoints/latest", text);
+        EXPECT_EQ(latest_checkpoint(run), want) << "latest = '" << text << "'";
+    }
+    write_text(run + "/checkpoints/latest", " \n");
+    EXPECT_EQ(latest_checkpoint(run), "");
+    write_text(run + "/checkpoints/latest", want + "\n");  // an absolute path
+    EXPECT_EQ(latest_checkpoint(run), want);
+    write_text(run + "/checkpoints/latest", "step_00000009\n");
+    const std::string e = error_of([&] { latest_checkpoint(run); });
+    EXPECT_NE(e.find("step_00000009"), std::string::npos) << e;
+    EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
+}
+
+TEST(RunDirRead, WhatTheWriterWritesTheReadersRead) {
+    const std::string run = fresh_dir("written");
+    {
+        RunDir rd(run);
+        EXPECT_FALSE(read_run_status(run).valid);
+        rd.write_status("running", 3, 10, "going");
+        const std::string ck = rd.checkpoint_path(3);
+        fs::create_directories(ck);
+        rd.publish_checkpoint(ck, 2);
+        EXPECT_EQ(rd.latest_checkpoint(), ck);
+        EXPECT_EQ(latest_checkpoint(run), ck);
+        rd.append_metrics({{"type", "train"}, {"step", 1}, {"loss", 5.0}});
+        rd.append_metrics({{"type", "train"}, {"step", 2}, {"loss", 4.0}});
+        rd.append_metrics({{"type", "train"}, {"step", 2}, {"loss", 3.5}});  // an old resume redid step 2
+    }
+    const RunStatus s = read_run_status(run);
+    ASSERT_TRUE(s.valid);
+    EXPECT_EQ(s.state, "running");
+    EXPECT_EQ(s.pid, int64_t(getpid()));
+    EXPECT_EQ(s.step, 3);
+    EXPECT_EQ(s.total_steps, 10);
+    EXPECT_EQ(s.message, "going");
+    EXPECT_EQ(s.ended, "");  // null while running
+    EXPECT_FALSE(s.started.empty());
+    EXPECT_TRUE(looks_like_run_dir(run));
+    EXPECT_FALSE(looks_like_run_dir(fresh_dir("empty")));
+
+    // a line torn by a kill is skipped; the last row per (type, step) wins
+    write_text(run + "/metrics.jsonl", read_file(run + "/metrics.jsonl") + "{\"type\": \"val\", \"st");
+    const auto rows = read_metrics(run);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[1]["loss"], 3.5);
+}
+
+TEST(RunDirRead, ConfigAndLauncherFiles) {
+    const std::string run = fresh_dir("launcher");
+    EXPECT_TRUE(read_run_config(run).empty());
+    write_text(run + "/" + run_files::kLaunchConfig, R"({"data": "launched"})");
+    EXPECT_EQ(read_run_config(run)["data"], "launched");
+    write_text(run + "/" + run_files::kTrainConfig, R"({"data": "resolved"})");
+    EXPECT_EQ(read_run_config(run)["data"], "resolved");  // train_config.json first
+
+    EXPECT_EQ(read_exit_code(run), -1);
+    EXPECT_EQ(read_launcher_pid(run), 0);
+    write_text(run + "/" + run_files::kExitCode, "0\n");
+    EXPECT_EQ(read_exit_code(run), 0);
+    write_text(run + "/" + run_files::kExitCode, " 3 \n");
+    EXPECT_EQ(read_exit_code(run), 3);
+    write_text(run + "/" + run_files::kExitCode, "three");
+    EXPECT_EQ(read_exit_code(run), -1);
+    write_text(run + "/" + run_files::kLauncherPid, "4242\n");
+    EXPECT_EQ(read_launcher_pid(run), 4242);
+}
+
+TEST(SharedHelpers, StringsTailsAndProcesses) {
+    EXPECT_TRUE(ends_with("model.safetensors", ".safetensors"));
+    EXPECT_FALSE(ends_with("a", "abc"));
+    EXPECT_TRUE(starts_with("step_00000001", "step_"));
+    EXPECT_EQ(trim(" \t x y \r\n"), "x y");
+    EXPECT_EQ(trim(" \n"), "");
+
+    const std::string d = fresh_dir("tail");
+    write_text(d + "/log", "one\ntwo\nthree\n\n  \n");
+    EXPECT_EQ(tail_lines(d + "/log", 2), "two\nthree");
+    EXPECT_EQ(tail_lines(d + "/log", 10), "one\ntwo\nthree");
+    EXPECT_EQ(tail_lines(d + "/missing", 3), "");
+
+    EXPECT_GT(rss_kib(), 0);
+    EXPECT_TRUE(pid_alive(getpid()));
+    EXPECT_FALSE(pid_alive(0));
+    const pid_t child = fork();
+    if (child == 0) _exit(0);
+    int st = 0;
+    waitpid(child, &st, 0);
+    EXPECT_FALSE(pid_alive(child));
+    EXPECT_EQ(rss_kib(child), -1);
+}
