@@ -7,6 +7,7 @@
 #include "core/base/RunDir.h"
 #include "ui/JsonFile.h"
 #include "ui/RunManager.h"
+#include "ui/RunFilter.h"
 #include "ui/RunTableModel.h"
 
 #include <QAction>
@@ -23,6 +24,7 @@
 #include <QMap>
 #include <QSet>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
@@ -57,14 +59,16 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
 
     table_ = new QTableView;
     table_->setObjectName("runTable");
-    table_->setModel(model_);
+    proxy_ = new RunFilterProxy(model_, this);
+    table_->setModel(proxy_);
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setSelectionMode(QAbstractItemView::ExtendedSelection);
     table_->setAlternatingRowColors(true);
     table_->verticalHeader()->hide();
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    table_->setSortingEnabled(false);
+    table_->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);  // the store's order until a header is clicked
+    table_->setSortingEnabled(true);
 
     plotA_ = new MetricsPlot;
     plotA_->setObjectName("lossPlot");
@@ -107,6 +111,20 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     vs->setStretchFactor(0, 1);
     vs->setStretchFactor(1, 2);
 
+    filter_ = new QLineEdit;
+    filter_->setObjectName("runFilter");
+    filter_->setClearButtonEnabled(true);
+    filter_->setPlaceholderText("Filter runs: words, or key:value on a run or config field (loss:soft_ce preset:130m seed:2 status:fin)");
+    filter_->setToolTip("All words must match (case-insensitive substrings). Keys: name, group, preset, binarize, loss, "
+                        "teacher, status, or any field of the run's resolved config by dotted path (model.d_model, lr, seed).");
+    connect(filter_, &QLineEdit::textChanged, this, [this](const QString& q) {
+        proxy_->setQuery(q);
+        updatePlots();
+        updateDetails();
+    });
+    tb->addSeparator();
+    tb->addWidget(filter_);
+
     auto* lay = new QVBoxLayout(this);
     lay->addWidget(tb);
     lay->addWidget(vs, 1);
@@ -130,13 +148,14 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
 
 QList<qint64> RunsPanel::selectedRuns() const {
     QList<qint64> ids;
-    for (const auto& idx : table_->selectionModel()->selectedRows()) ids << model_->runId(idx.row());
+    for (const auto& idx : table_->selectionModel()->selectedRows()) ids << model_->runId(proxy_->mapToSource(idx).row());
     return ids;
 }
 
 void RunsPanel::selectRun(qint64 id) {
     const int row = model_->rowOf(id);
-    if (row >= 0) table_->selectRow(row);
+    const QModelIndex shown = row >= 0 ? proxy_->mapFromSource(model_->index(row, 0)) : QModelIndex();
+    if (shown.isValid()) table_->selectRow(shown.row());
 }
 
 void RunsPanel::updatePlots() {
@@ -194,23 +213,6 @@ void RunsPanel::updateDetails() {
     }
 }
 
-namespace {
-// "model.binarize" = "in_proj" ...: a config's leaves by dotted path.
-void flatten(const QJsonValue& v, const QString& key, QMap<QString, QString>& out) {
-    if (v.isObject()) {
-        const QJsonObject o = v.toObject();
-        for (auto it = o.begin(); it != o.end(); ++it) flatten(it.value(), key.isEmpty() ? it.key() : key + "." + it.key(), out);
-    } else if (v.isArray()) {
-        out[key] = QString::fromUtf8(QJsonDocument(v.toArray()).toJson(QJsonDocument::Compact));
-    } else if (v.isDouble()) {
-        out[key] = QString::number(v.toDouble(), 'g', 10);
-    } else if (v.isBool()) {
-        out[key] = v.toBool() ? "true" : "false";
-    } else {
-        out[key] = v.toString();
-    }
-}
-}  // namespace
 
 QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
     QVector<RunRecord> runs;
@@ -219,8 +221,7 @@ QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
     for (qint64 id : ids) {
         auto r = manager_->store()->byId(id);
         if (!r) continue;
-        QMap<QString, QString> f;
-        flatten(toQJsonObject(read_run_config(r->runDir.toStdString())), {}, f);
+        const QMap<QString, QString> f = flattenConfig(toQJsonObject(read_run_config(r->runDir.toStdString())));
         for (auto it = f.begin(); it != f.end(); ++it) keys.insert(it.key());
         runs << *r;
         cfgs << f;

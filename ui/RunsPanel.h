@@ -10,11 +10,13 @@ class QLabel;
 class QProgressBar;
 class QAction;
 class QSortFilterProxyModel;
+class QLineEdit;
 
 namespace bimamba::ui {
 
 class RunManager;
 class RunTableModel;
+class RunFilterProxy;
 class MetricsPlot;
 
 class RunsPanel : public QWidget {
@@ -54,6 +56,8 @@ private:
     void showError(const QString& title, const QString& text);
     RunManager* manager_;
     RunTableModel* model_;
+    RunFilterProxy* proxy_;
+    QLineEdit* filter_;
     QTableView* table_;
     MetricsPlot* plotA_;
     MetricsPlot* plotB_;
