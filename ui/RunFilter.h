@@ -21,7 +21,7 @@ bool runMatchesQuery(const RunRecord& r, const QString& query, const QMap<QStrin
 QMap<QString, QString> flattenConfig(const QJsonObject& config);
 
 class RunFilterProxy : public QSortFilterProxyModel {
-    Q_OBJECT
+    // No Q_OBJECT: no signals or slots of its own.
 public:
     explicit RunFilterProxy(RunTableModel* source, QObject* parent = nullptr);
     void setQuery(const QString& query);
