@@ -89,6 +89,7 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     log_->setReadOnly(true);
     log_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     log_->setMaximumBlockCount(2000);
+    log_->setLineWrapMode(QPlainTextEdit::NoWrap);  // log lines and the config diff stay aligned
 
     auto* plots = new QSplitter(Qt::Horizontal);
     plots->addWidget(plotA_);
