@@ -12,6 +12,19 @@ QColor colorForSet(const HistogramSet& s, int index) {
     return others[index % 4];
 }
 
+QColor colorInReport(const Hdf5Report& report, int index) {
+    // The first set of a kind keeps the kind's colour (full precision blue,
+    // Bi-Mamba red); a second Bi-Mamba set (e.g. in_proj only) gets its own
+    // shade rather than the same red.
+    const HistogramSet& s = report.histograms[index];
+    int before = 0;
+    for (int i = 0; i < index; ++i) before += report.histograms[i].kind == s.kind;
+    if (before == 0 || (s.kind != "bi-mamba" && s.kind != "full-precision")) return colorForSet(s, index);
+    static const QColor bi[] = {QColor(0xe3, 0x77, 0xc2), QColor(0x8c, 0x1c, 0x1c), QColor(0xbc, 0xbd, 0x22)};
+    static const QColor fp[] = {QColor(0x17, 0xbe, 0xcf), QColor(0x0b, 0x3c, 0x5d)};
+    return s.kind == "bi-mamba" ? bi[(before - 1) % 3] : fp[(before - 1) % 2];
+}
+
 namespace {
 void addDensity(QCustomPlot* plot, QCPAxisRect* rect, const Histogram& h, const QColor& c, const QString& name, bool legend) {
     double total = 0;
@@ -41,10 +54,11 @@ void plotHistogramOverlay(QCustomPlot* plot, const Hdf5Report& report, int layer
     plot->plotLayout()->clear();
     auto* rect = new QCPAxisRect(plot);
     plot->plotLayout()->addElement(0, 0, rect);
+    // The legend below the axes: inside them it covered the peaks.
     plot->legend = new QCPLegend;
-    rect->insetLayout()->addElement(plot->legend, Qt::AlignTop | Qt::AlignRight);
+    plot->plotLayout()->addElement(1, 0, plot->legend);
+    plot->plotLayout()->setRowStretchFactor(1, 0.001);
     plot->legend->setLayer("legend");
-    plot->legend->setBrush(QColor(255, 255, 255, 220));
     plot->legend->setVisible(true);
     int i = 0;
     for (const auto& s : report.histograms) {
@@ -52,7 +66,7 @@ void plotHistogramOverlay(QCustomPlot* plot, const Hdf5Report& report, int layer
         if (l != s.layers.end()) {
             auto m = l->find(module);
             if (m != l->end())
-                addDensity(plot, rect, *m, colorForSet(s, i),
+                addDensity(plot, rect, *m, colorInReport(report, i),
                            QStringLiteral("%1 (σ=%2)").arg(s.name).arg(m->std, 0, 'g', 3), true);
         }
         ++i;
@@ -91,7 +105,7 @@ int plotHistogramGrid(QCustomPlot* plot, const Hdf5Report& report) {
                 if (l != s.layers.end()) {
                     auto m = l->find(modules[c]);
                     if (m != l->end()) {
-                        addDensity(plot, rect, *m, colorForSet(s, i), s.name, panels == 0);
+                        addDensity(plot, rect, *m, colorInReport(report, i), s.name, panels == 0);
                         any = true;
                     }
                 }

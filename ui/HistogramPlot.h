@@ -12,6 +12,9 @@ class QCustomPlot;
 namespace bimamba::ui {
 
 QColor colorForSet(const HistogramSet& s, int index);
+// The colour of report.histograms[index]: its kind's, distinct shades for a
+// second set of the same kind.
+QColor colorInReport(const Hdf5Report& report, int index);
 // One panel: layer `layer`, module `module`, every set overlaid.
 void plotHistogramOverlay(QCustomPlot* plot, const Hdf5Report& report, int layer, const QString& module);
 // Small multiples: rows = layers, columns = modules. Returns panels drawn.

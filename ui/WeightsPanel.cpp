@@ -78,6 +78,7 @@ WeightsPanel::WeightsPanel(RunManager* manager, QWidget* parent) : QWidget(paren
     split->addWidget(leftSplit);
     split->addWidget(grid_);
     split->setStretchFactor(1, 2);
+    split->setSizes({520, 880});  // wide enough for the statistics table's seven columns
     lay->addWidget(split, 1);
     info_ = new QLabel("Open an HDF5 report (bimamba report --hist fp=…,bi=…) to see weight distributions.");
     info_->setObjectName("weightsInfo");
@@ -165,8 +166,8 @@ void WeightsPanel::redraw() {
         const Histogram& h = (*l)[module_->currentText()];
         const int r = stats_->rowCount();
         stats_->insertRow(r);
-        const QStringList cells{s.name, s.kind, QString::number(h.mean, 'g', 4), QString::number(h.std, 'g', 4),
-                                QString::number(h.min, 'g', 4), QString::number(h.max, 'g', 4), QString::number(h.numel)};
+        const QStringList cells{s.name, s.kind, QString::number(h.mean, 'g', 3), QString::number(h.std, 'g', 3),
+                                QString::number(h.min, 'g', 3), QString::number(h.max, 'g', 3), QString::number(h.numel)};
         for (int c = 0; c < cells.size(); ++c) stats_->setItem(r, c, new QTableWidgetItem(cells[c]));
     }
     stats_->resizeColumnsToContents();
