@@ -49,7 +49,21 @@ void addDensity(QCustomPlot* plot, QCPAxisRect* rect, const Histogram& h, const 
 }
 }  // namespace
 
+void showHistogramEmptyState(QCustomPlot* plot, const QString& message) {
+    plot->clearGraphs();
+    plot->plotLayout()->clear();
+    plot->legend = nullptr;
+    auto* text = new QCPTextElement(plot, message, QFont("sans", 10));
+    text->setTextColor(QColor(0x55, 0x55, 0x55));
+    plot->plotLayout()->addElement(0, 0, text);
+    plot->replot();
+}
+
 void plotHistogramOverlay(QCustomPlot* plot, const Hdf5Report& report, int layer, const QString& module) {
+    if (report.histograms.isEmpty()) {
+        showHistogramEmptyState(plot, "No histograms to show.");
+        return;
+    }
     plot->clearGraphs();
     plot->plotLayout()->clear();
     auto* rect = new QCPAxisRect(plot);
@@ -78,6 +92,12 @@ void plotHistogramOverlay(QCustomPlot* plot, const Hdf5Report& report, int layer
 }
 
 int plotHistogramGrid(QCustomPlot* plot, const Hdf5Report& report) {
+    if (report.histograms.isEmpty()) {
+        showHistogramEmptyState(plot, "This report holds no weight histograms.\n"
+                                      "Build one: list checkpoints under \"Histograms of\" (label=checkpoint or run folder,\n"
+                                      "e.g. fp=runs/teacher,bi=runs/student) and press Build report.");
+        return 0;
+    }
     plot->clearGraphs();
     plot->plotLayout()->clear();
     const QList<int> layers = report.layers();

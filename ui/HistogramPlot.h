@@ -16,6 +16,8 @@ QColor colorForSet(const HistogramSet& s, int index);
 // second set of the same kind.
 QColor colorInReport(const Hdf5Report& report, int index);
 // One panel: layer `layer`, module `module`, every set overlaid.
+// Replaces the plot with a line of text saying what to do (no empty axes).
+void showHistogramEmptyState(QCustomPlot* plot, const QString& message);
 void plotHistogramOverlay(QCustomPlot* plot, const Hdf5Report& report, int layer, const QString& module);
 // Small multiples: rows = layers, columns = modules. Returns panels drawn.
 int plotHistogramGrid(QCustomPlot* plot, const Hdf5Report& report);

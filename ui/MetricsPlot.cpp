@@ -144,6 +144,11 @@ MetricsPlot::MetricsPlot(QWidget* parent, bool withControls) : QWidget(parent), 
     plot_->legend->setBrush(QColor(255, 255, 255, 220));
     plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     plot_->setMinimumSize(320, 200);
+    emptyText_ = new QCPItemText(plot_);  // what to do when there is nothing to draw
+    emptyText_->position->setType(QCPItemPosition::ptAxisRectRatio);
+    emptyText_->position->setCoords(0.5, 0.45);
+    emptyText_->setColor(QColor(0x55, 0x55, 0x55));
+    emptyText_->setText("Select one or more runs in the table above\n(or start one with New run…)");
     tracer_ = new QCPItemTracer(plot_);
     tracer_->setStyle(QCPItemTracer::tsCircle);
     tracer_->setSize(7);
@@ -313,6 +318,12 @@ void MetricsPlot::redraw() {
         plot_->graph(i)->setData(ox, oy, true);
         any = any || !curves_[i].x.isEmpty();
     }
+    // No empty legend box or bare 0–5 axes: say what to do instead.
+    plot_->legend->setVisible(any);
+    emptyText_->setVisible(!any);
+    emptyText_->setText(curves_.isEmpty() ? "Select one or more runs in the table above\n(or start one with New run…)"
+                                          : "The selected runs have no \"" + metric_ + "\" values yet");
+    for (auto* axis : {plot_->xAxis, plot_->yAxis}) axis->setTicks(any), axis->setTickLabels(any);
     // Follow the data while the user has not zoomed in (range covers it all).
     plot_->replot(QCustomPlot::rpQueuedReplot);
     inRedraw_ = false;

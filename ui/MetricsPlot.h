@@ -64,6 +64,7 @@ private:
     QCheckBox* log_ = nullptr;
     QLabel* readout_ = nullptr;
     QCPItemTracer* tracer_ = nullptr;
+    QCPItemText* emptyText_ = nullptr;
     QString metric_ = "loss", x_ = "step";
     double alpha_ = 0.0;
     bool logScale_ = false;

@@ -108,7 +108,14 @@ WeightsPanel::WeightsPanel(RunManager* manager, QWidget* parent) : QWidget(paren
     QString found = !last.isEmpty() && QFileInfo::exists(last) ? last
                                                                : ReportExporter::findReport(QDir(manager_->workspace()).filePath("reports"));
     if (found.isEmpty()) found = ReportExporter::findReport(manager_->workspace());
-    if (!found.isEmpty()) loadReport(found);
+    if (!found.isEmpty()) {
+        loadReport(found);
+    } else {
+        showHistogramEmptyState(grid_, "No histogram report in this workspace yet.\n"
+                                       "Open a report.h5 (bimamba report --hist, or a study's report stage), or list\n"
+                                       "checkpoints under \"Histograms of\" (label=checkpoint or run folder) and press Build report.");
+        showHistogramEmptyState(overlay_, "No report loaded.");
+    }
 }
 
 bool WeightsPanel::loadReport(const QString& path, QString* error) {
