@@ -22,6 +22,12 @@
 using namespace bimamba;
 using namespace bimamba::kernels;
 
+// Kernels on the best ISA and all cores (what an engine gets by default).
+const CpuContext& auto_cx() {
+    static const CpuContext cx = CpuContext::make();
+    return cx;
+}
+
 #ifdef BIMAMBA_HAVE_AVX512_EMULATION
 namespace bimamba::kernels {
 // kernels/cpu/BitGemvI16_avx512.cpp compiled on SIMDe (tests/CMakeLists.txt).
@@ -93,17 +99,15 @@ TEST(BitGemv, Avx2MatchesScalarOnOddSizes) {
 
 TEST(BitGemv, ThreadedDispatchMatchesScalarForEveryIsaAndThreadCount) {
     for (int threads : {1, 2, 3}) {
-        ThreadPool::set_global_threads(threads);
         for (const char* isa : {"scalar", "auto"}) {
-            set_isa(isa);
+            const CpuContext cx = CpuContext::make(isa, threads);
             Case c = make_case(1031, 257, 7 + threads);  // large enough to be split across threads
             std::vector<float> ref(c.rows), got(c.rows);
             bitgemv_ref(c.packed.data(), c.rows, c.cols, c.x.data(), ref.data());
-            bitgemv(c.packed.data(), c.rows, c.cols, c.x.data(), got.data());
+            bitgemv(cx, c.packed.data(), c.rows, c.cols, c.x.data(), got.data());
             for (int r = 0; r < c.rows; ++r) ASSERT_NEAR(got[r], ref[r], 1e-5 * c.scale) << isa << " threads " << threads;
         }
     }
-    set_isa("auto");
 }
 
 TEST(Gemv, F16AndF32MatchFloat64) {
@@ -140,7 +144,7 @@ TEST(Gemv, F16AndF32MatchFloat64) {
             f16gemv_rows_avx2(w16.data(), 0, c.rows, c.cols, c.x.data(), y.data());
             check(want16, "f16 avx2");
         }
-        f16gemv(w16.data(), c.rows, c.cols, c.x.data(), y.data());
+        f16gemv(auto_cx(), w16.data(), c.rows, c.cols, c.x.data(), y.data());
         check(want16, "f16 dispatch");
     }
 }
@@ -167,30 +171,38 @@ TEST(Gemv, BinaryInputScalesAndDotsLikeFloat64) {
 
 TEST(Gemv, UnknownIsaIsRefusedByName) {
     try {
-        set_isa("avx9000");
+        CpuContext::make("avx9000");
         FAIL() << "no exception";
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("avx9000"), std::string::npos);
     }
-    // An ISA the CPU lacks is refused, naming what is missing; "auto" picks the best present.
+    // An ISA the CPU lacks is refused, naming what is missing; "auto" picks the
+    // best present (the highest capability score).
     if (!cpu_has_avx512()) {
+        EXPECT_EQ(isa_score(Isa::Avx512), 0);
         try {
-            set_isa("avx512");
+            CpuContext::make("avx512");
             FAIL() << "no exception";
         } catch (const std::runtime_error& e) {
             EXPECT_NE(std::string(e.what()).find("AVX-512"), std::string::npos);
         }
     }
-    set_isa("auto");
-    EXPECT_STREQ(active_isa(), cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar");
-    EXPECT_EQ(use_avx2(), cpu_has_avx2());
-    EXPECT_EQ(use_avx512(), cpu_has_avx512());
+    EXPECT_EQ(isa_score(Isa::Scalar), 1);
+    const CpuContext a = CpuContext::make("auto", 2);
+    EXPECT_STREQ(isa_name(a.isa), cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar");
+    EXPECT_EQ(a.avx2(), cpu_has_avx2());
+    EXPECT_EQ(a.avx512(), cpu_has_avx512());
+    EXPECT_EQ(a.thread_count(), 2);
     if (cpu_has_avx2()) {
-        set_isa("avx2");
-        EXPECT_TRUE(use_avx2());
-        EXPECT_FALSE(use_avx512());
+        const CpuContext b = CpuContext::make("avx2", 1);
+        EXPECT_TRUE(b.avx2());
+        EXPECT_FALSE(b.avx512());
+        EXPECT_EQ(b.thread_count(), 1);
+        EXPECT_TRUE(a.avx2()) << "contexts are independent";
     }
-    set_isa("auto");
+    // Pools are shared between equal thread counts, separate otherwise.
+    EXPECT_EQ(CpuContext::make("auto", 2).pool, a.pool);
+    EXPECT_NE(CpuContext::make("scalar", 3).pool, a.pool);
 }
 
 TEST(BitGemvLut3, TiledLayoutMatchesRowMajorAndAvx2MatchesScalar) {
@@ -204,8 +216,8 @@ TEST(BitGemvLut3, TiledLayoutMatchesRowMajorAndAvx2MatchesScalar) {
             ASSERT_NEAR(ref[r], c.want[r], 1e-5 * c.scale + 1e-6) << "tiled ref " << c.rows << "x" << c.cols << " row " << r;
         if (!cpu_has_avx2()) continue;
         for (int threads : {1, 2}) {
-            ThreadPool::set_global_threads(threads);
-            bitgemv_lut3(m, c.x.data(), got.data(), tables.data());
+            const CpuContext cx = CpuContext::make("auto", threads);
+            bitgemv_lut3(cx, m, c.x.data(), got.data(), tables.data());
             for (int r = 0; r < c.rows; ++r)
                 ASSERT_NEAR(got[r], c.want[r], 1e-5 * c.scale + 1e-6) << "lut3 avx2 " << c.rows << "x" << c.cols << " row " << r;
         }
@@ -253,11 +265,10 @@ TEST(BitGemmLut3, BlockOfTokensIsBitIdenticalToSeparateGemvs) {
             std::vector<float> x(T * xs), got(T * ys, 555.f), want(T * ys, 555.f), tables(T * lut3_table_floats(c.cols));
             for (auto& v : x) v = n(rng);
             for (int threads : {1, 2}) {
-                ThreadPool::set_global_threads(threads);
                 for (const char* isa : {"auto", "scalar"}) {
-                    set_isa(isa);
-                    for (int j = 0; j < T; ++j) bitgemv_lut3(m, x.data() + j * xs, want.data() + j * ys, tables.data());
-                    bitgemm_lut3(m, x.data(), xs, T, got.data(), ys, tables.data());
+                    const CpuContext cx = CpuContext::make(isa, threads);
+                    for (int j = 0; j < T; ++j) bitgemv_lut3(cx, m, x.data() + j * xs, want.data() + j * ys, tables.data());
+                    bitgemm_lut3(cx, m, x.data(), xs, T, got.data(), ys, tables.data());
                     ASSERT_EQ(got, want) << isa << " " << c.rows << "x" << c.cols << " T=" << T << " threads " << threads;
                     // And against the float64 definition.
                     for (int j = 0; j < T; ++j)
@@ -273,7 +284,6 @@ TEST(BitGemmLut3, BlockOfTokensIsBitIdenticalToSeparateGemvs) {
             }
         }
     }
-    set_isa("auto");
 }
 
 TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
@@ -289,17 +299,15 @@ TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
             std::vector<float> x(T * xs), got(T * ys, 1.f), want(T * ys, 1.f);
             for (auto& v : x) v = n(rng);
             for (int threads : {1, 2}) {
-                ThreadPool::set_global_threads(threads);
                 for (const char* isa : {"auto", "scalar"}) {
-                    set_isa(isa);
-                    for (int j = 0; j < T; ++j) f16gemv(w16.data(), c.rows, c.cols, x.data() + j * xs, want.data() + j * ys);
-                    f16gemm(w16.data(), c.rows, c.cols, x.data(), xs, T, got.data(), ys);
+                    const CpuContext cx = CpuContext::make(isa, threads);
+                    for (int j = 0; j < T; ++j) f16gemv(cx, w16.data(), c.rows, c.cols, x.data() + j * xs, want.data() + j * ys);
+                    f16gemm(cx, w16.data(), c.rows, c.cols, x.data(), xs, T, got.data(), ys);
                     ASSERT_EQ(got, want) << isa << " " << c.rows << "x" << c.cols << " T=" << T;
                 }
             }
         }
     }
-    set_isa("auto");
 }
 
 // 16-bit SSM state: the AVX2 path against the scalar reference (which rounds
@@ -444,15 +452,13 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
             ASSERT_NEAR(ref[r], c.want[r], 0.5 * sc * c.cols + 1e-5 * c.scale) << c.rows << "x" << c.cols << " row " << r;
         for (const char* isa : {"avx2", "avx512"}) {
             if (!(std::string(isa) == "avx2" ? cpu_has_avx2() : cpu_has_avx512())) continue;
-            set_isa(isa);
             for (int threads : {1, 2}) {
-                ThreadPool::set_global_threads(threads);
+                const CpuContext cx = CpuContext::make(isa, threads);
                 std::fill(got.begin(), got.end(), 9.f);
-                bitgemv_i16lut(m, c.x.data(), got.data(), scratch.data());
+                bitgemv_i16lut(cx, m, c.x.data(), got.data(), scratch.data());
                 ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " " << isa << " threads " << threads;
             }
         }
-        set_isa("auto");
     }
 #ifdef BIMAMBA_HAVE_AVX512_EMULATION
     // The AVX-512 source on emulated intrinsics, on every machine: the same
@@ -464,7 +470,7 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         std::vector<float> ref(c.rows), got(c.rows, 9.f);
         std::vector<uint8_t> scratch(i16lut_scratch_bytes(c.cols));
         bitgemv_i16lut_ref(m, c.x.data(), ref.data());
-        i16lut_prepare(c.x.data(), c.cols, scratch.data());
+        i16lut_prepare(auto_cx(), c.x.data(), c.cols, scratch.data());
         const int mid = m.blocks / 2;
         bitgemv_i16lut_blocks_avx512_emulated(m, scratch.data(), mid, m.blocks, got.data());
         bitgemv_i16lut_blocks_avx512_emulated(m, scratch.data(), 0, mid, got.data());
@@ -481,10 +487,8 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         std::normal_distribution<float> nd;
         for (auto& v : x) v = nd(r2);
         std::vector<uint8_t> a(i16lut_scratch_bytes(cols), 1), b(i16lut_scratch_bytes(cols), 1);
-        set_isa("scalar");
-        const float sa = i16lut_prepare(x.data(), cols, a.data());
-        set_isa("auto");
-        const float sb = i16lut_prepare(x.data(), cols, b.data());
+        const float sa = i16lut_prepare(CpuContext::make("scalar", 1), x.data(), cols, a.data());
+        const float sb = i16lut_prepare(auto_cx(), x.data(), cols, b.data());
         EXPECT_EQ(sa, sb);
         EXPECT_EQ(a, b) << cols;
     }
@@ -511,11 +515,11 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         EXPECT_NEAR(ref[0], l1, 1e-4 * l1);
         EXPECT_NEAR(ref[1], -l1, 1e-4 * l1);
         if (cpu_has_avx2()) {
-            bitgemv_i16lut(m, x.data(), got.data(), scratch.data());
+            bitgemv_i16lut(auto_cx(), m, x.data(), got.data(), scratch.data());
             EXPECT_EQ(got, ref);
         }
 #ifdef BIMAMBA_HAVE_AVX512_EMULATION
-        i16lut_prepare(x.data(), cols, scratch.data());
+        i16lut_prepare(auto_cx(), x.data(), cols, scratch.data());
         std::fill(got.begin(), got.end(), 0.f);
         bitgemv_i16lut_blocks_avx512_emulated(m, scratch.data(), 0, m.blocks, got.data());
         EXPECT_EQ(got, ref);
@@ -534,7 +538,7 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
     std::vector<uint8_t> scratch(i16lut_scratch_bytes(100));
     bitgemv_i16lut_ref(m, x.data(), ref.data());
     if (cpu_has_avx2()) {
-        bitgemv_i16lut(m, x.data(), got.data(), scratch.data());
+        bitgemv_i16lut(auto_cx(), m, x.data(), got.data(), scratch.data());
         EXPECT_EQ(got, ref);
     }
     for (int r = 0; r < 64; ++r) {

@@ -8,6 +8,7 @@
 
 #include "tests/TestUtil.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -132,24 +133,21 @@ Parity run_parity(Mamba2Config cfg, engine::FloatStorage storage, const std::str
     return P;
 }
 
-// Loads engines with one ±1 kernel for a scope, then restores the previous one.
-struct KernelScope {
-    std::string keep = engine::binary_kernel();
-    explicit KernelScope(const std::string& k) { engine::set_binary_kernel(k); }
-    ~KernelScope() { engine::set_binary_kernel(keep); }
-};
+// Options of an engine with the ±1 kernel `k` (the rest default).
+engine::EngineOptions with_kernel(const std::string& k, engine::EngineOptions o = {}) {
+    o.binary_kernel = k;
+    return o;
+}
 
 }  // namespace
 
 // Every ±1 kernel, the default (int16-quantized input) included, meets the
 // 1e-3 bound and the 64 greedy tokens.
 TEST(Engine, BinaryInOutProjMatchesLibTorch) {
-    EXPECT_EQ(engine::binary_kernel(), engine::kDefaultBinaryKernel);
     for (const char* kernel : {"i16lut", "lut3", "xor"}) {
-        KernelScope ks(kernel);
         for (bool odd : {false, true}) {
             auto P = run_parity(tiny(Binarize::InOutProj, odd), engine::FloatStorage::F32,
-                                std::string(odd ? "bin_odd_" : "bin_") + kernel);
+                                std::string(odd ? "bin_odd_" : "bin_") + kernel, with_kernel(kernel));
             EXPECT_LT(P.max_rel, 1e-3) << kernel << " odd=" << odd;
             EXPECT_TRUE(P.greedy_equal) << kernel << " odd=" << odd << " first difference at token " << P.greedy_first_diff;
         }
@@ -158,8 +156,8 @@ TEST(Engine, BinaryInOutProjMatchesLibTorch) {
 
 TEST(Engine, BinaryInProjOnlyMatchesLibTorch) {
     for (const char* kernel : {"i16lut", "lut3"}) {
-        KernelScope ks(kernel);
-        auto P = run_parity(tiny(Binarize::InProj, true), engine::FloatStorage::F32, std::string("binin_") + kernel);
+        auto P = run_parity(tiny(Binarize::InProj, true), engine::FloatStorage::F32, std::string("binin_") + kernel,
+                            with_kernel(kernel));
         EXPECT_LT(P.max_rel, 1e-3) << kernel;
         EXPECT_TRUE(P.greedy_equal) << kernel << " first difference at token " << P.greedy_first_diff;
     }
@@ -312,7 +310,6 @@ TEST(Engine, BatchedPrefillIsBitIdenticalToTokenByToken) {
                           Case{Binarize::InOutProj, true, engine::FloatStorage::F32, "pb_bin_odd"},
                           Case{Binarize::None, true, engine::FloatStorage::F16, "pb_f16_odd"},
                           Case{Binarize::InProj, false, engine::FloatStorage::F32, "pb_binin"}}) {
-        KernelScope ks(kernel);
         auto dir = temp_dir(k.name);
         auto cfg = tiny(k.b, k.odd);
         save_model(make_model(cfg, 11), dir.string());
@@ -324,7 +321,7 @@ TEST(Engine, BatchedPrefillIsBitIdenticalToTokenByToken) {
         for (auto& t : prompt) t = (int)(rng() % cfg.vocab_size);
         for (auto& t : more) t = (int)(rng() % cfg.vocab_size);
         for (auto st : {kernels::StateType::F32, kernels::StateType::BF16}) {
-            engine::EngineOptions one, blk;
+            engine::EngineOptions one = with_kernel(kernel), blk = with_kernel(kernel);
             one.state = blk.state = st;
             one.prefill_block = 1;
             blk.prefill_block = 5;
@@ -349,14 +346,13 @@ TEST(Engine, BatchedPrefillIsBitIdenticalToTokenByToken) {
 // agreement is reported, not required (random weights have near-ties). The
 // exact lut3 kernel keeps the int16 input rounding out of the comparison.
 TEST(Engine, SixteenBitStateStaysCloseToLibTorch) {
-    KernelScope ks("lut3");
     for (auto st : {kernels::StateType::BF16, kernels::StateType::F16}) {
-        engine::EngineOptions o;
+        engine::EngineOptions o = with_kernel("lut3");
         o.state = st;
         auto P = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32,
                             std::string("state_") + kernels::state_type_name(st), o);
         EXPECT_LT(P.max_rel, st == kernels::StateType::BF16 ? 2e-2 : 5e-3) << kernels::state_type_name(st);
-        engine::EngineOptions o32;
+        engine::EngineOptions o32 = with_kernel("lut3");
         o32.state = kernels::StateType::F32;
         auto P32 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "state_f32_ref", o32);
         EXPECT_GT(P.max_rel, P32.max_rel) << "the 16-bit state made no difference: is the option applied?";
@@ -441,24 +437,18 @@ TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
 // batched prefill still equals token by token.
 TEST(Engine, I16LutKernelIsQuantizedButClose) {
     double rel_i16, rel_lut3;
-    {
-        KernelScope ks("i16lut");
-        rel_i16 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut").max_rel;
-    }
-    {
-        KernelScope ks("lut3");
-        rel_lut3 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut_ref_lut3").max_rel;
-    }
+    rel_i16 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut", with_kernel("i16lut")).max_rel;
+    rel_lut3 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut_ref_lut3",
+                          with_kernel("lut3")).max_rel;
     EXPECT_LT(rel_i16, 1e-3);
     EXPECT_GT(rel_i16, rel_lut3) << "the i16lut kernel made no difference: is it used?";
-    EXPECT_THROW(engine::set_binary_kernel("lut9"), std::invalid_argument);
+    EXPECT_THROW(engine::check_binary_kernel("lut9"), std::invalid_argument);
 
     auto dir = temp_dir("i16_prefill");
     auto cfg = tiny(Binarize::InOutProj, true);
     save_model(make_model(cfg, 12), dir.string());
     engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
-    KernelScope ks("i16lut");
-    engine::EngineOptions one, blk;
+    engine::EngineOptions one = with_kernel("i16lut"), blk = with_kernel("i16lut");
     one.prefill_block = 1;
     blk.prefill_block = 4;
     auto a = engine::Engine::load((dir / "m.bmd").string(), one);
@@ -467,6 +457,90 @@ TEST(Engine, I16LutKernelIsQuantizedButClose) {
     for (int i = 0; i < 11; ++i) prompt.push_back((i * 37 + 5) % cfg.vocab_size);
     EXPECT_EQ(a->prefill(prompt), b->prefill(prompt));
     EXPECT_EQ(a->step(3), b->step(3));
+    bimamba::remove_tree(dir);
+}
+
+// Engine options, not process-wide settings: engines with different ±1
+// kernels (and ISAs, thread counts) loaded from one file live side by side in
+// one process, decode interleaved, and each gives the logits of the reference
+// (the scalar path of the exact sign-flip kernel, one thread) within its
+// kernel's bound: lut3 exact to float rounding, i16lut within the 1e-3 bound of
+// its int16 input. Each also equals, bit for bit, an engine of its options
+// loaded alone afterwards (nothing leaks from one engine to another).
+TEST(Engine, EnginesWithDifferentKernelsLiveSideBySide) {
+    auto dir = temp_dir("side_by_side");
+    auto cfg = tiny(Binarize::InOutProj, true);
+    save_model(make_model(cfg, 31), dir.string());
+    const std::string file = (dir / "m.bmd").string();
+    engine::export_checkpoint(dir.string(), file, ids_only());
+
+    engine::EngineOptions ref_o = with_kernel("xor");
+    ref_o.state = kernels::StateType::F32;
+    ref_o.isa = "scalar";
+    ref_o.threads = 1;
+    engine::EngineOptions lut3_o = with_kernel("lut3"), i16_o = with_kernel("i16lut");
+    lut3_o.state = i16_o.state = kernels::StateType::F32;
+    i16_o.threads = 1;  // a pool of its own next to lut3's (all cores)
+    auto ref = engine::Engine::load(file, ref_o);
+    auto lut3 = engine::Engine::load(file, lut3_o);
+    auto i16 = engine::Engine::load(file, i16_o);
+    EXPECT_STREQ(ref->binary_kernel(), "xor");
+    EXPECT_STREQ(ref->isa(), "scalar");
+    EXPECT_EQ(ref->threads(), 1);
+    EXPECT_STREQ(lut3->binary_kernel(), "lut3");
+    EXPECT_STREQ(i16->binary_kernel(), "i16lut");
+    EXPECT_STREQ(lut3->isa(), kernels::isa_name(kernels::best_isa()));
+    EXPECT_EQ(i16->threads(), 1);
+    // "auto" resolves per engine by capability score: the default kernel.
+    auto dflt = engine::Engine::load(file);
+    EXPECT_STREQ(dflt->binary_kernel(), engine::kDefaultBinaryKernel);
+    EXPECT_STREQ(dflt->isa(), kernels::isa_name(kernels::best_isa()));
+    EXPECT_THROW(engine::Engine::load(file, with_kernel("lut9")), std::invalid_argument);
+    engine::EngineOptions bad_isa;
+    bad_isa.isa = "avx9000";
+    EXPECT_THROW(engine::Engine::load(file, bad_isa), std::invalid_argument);
+
+    auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
+        double d = 0, m = 0;
+        for (size_t i = 0; i < a.size(); ++i) {
+            d = std::max(d, (double)std::fabs(a[i] - b[i]));
+            m = std::max(m, (double)std::fabs(b[i]));
+        }
+        return d / std::max(m, 1e-30);
+    };
+    std::mt19937 rng(9);
+    std::vector<int> prompt(13), tokens(24);
+    for (auto& t : prompt) t = (int)(rng() % cfg.vocab_size);
+    for (auto& t : tokens) t = (int)(rng() % cfg.vocab_size);
+    std::vector<std::vector<float>> got_lut3, got_i16;
+    double max_lut3 = 0, max_i16 = 0;
+    {
+        const std::vector<float> r = ref->prefill(prompt), a = lut3->prefill(prompt), b = i16->prefill(prompt);
+        max_lut3 = rel(a, r);
+        max_i16 = rel(b, r);
+        got_lut3.push_back(a);
+        got_i16.push_back(b);
+    }
+    for (int t : tokens) {  // interleaved: one token on each engine in turn
+        const std::vector<float> r = ref->step(t), a = lut3->step(t), b = i16->step(t);
+        max_lut3 = std::max(max_lut3, rel(a, r));
+        max_i16 = std::max(max_i16, rel(b, r));
+        got_lut3.push_back(a);
+        got_i16.push_back(b);
+    }
+    EXPECT_LT(max_lut3, 1e-5) << "lut3 is exact to float rounding";
+    EXPECT_LT(max_i16, 1e-3);
+    EXPECT_GT(max_i16, max_lut3) << "the i16lut engine gave lut3's logits: is its kernel used?";
+
+    // Alone afterwards, with the same options: the same logits bit for bit.
+    ref = nullptr;  // the others go too: only the new engine is loaded
+    lut3 = nullptr;
+    i16 = nullptr;
+    for (auto [o, want] : {std::make_pair(lut3_o, &got_lut3), std::make_pair(i16_o, &got_i16)}) {
+        auto e = engine::Engine::load(file, o);
+        EXPECT_EQ(e->prefill(prompt), (*want)[0]) << o.binary_kernel;
+        for (size_t i = 0; i < tokens.size(); ++i) EXPECT_EQ(e->step(tokens[i]), (*want)[i + 1]) << o.binary_kernel << " " << i;
+    }
     bimamba::remove_tree(dir);
 }
 

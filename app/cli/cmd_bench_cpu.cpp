@@ -101,14 +101,16 @@ struct Row {
     engine::EngineProfile prof;
 };
 
-Row bench_file(const std::string& label, const std::string& path, kernels::StateType state, int prompt_n, int tokens,
-               int reps, int block, double bw_gbps, double update_gbps, double wpc) {
+// `base`: the kernel, ISA and threads of the engine; its state and prefill block are set here.
+Row bench_file(const std::string& label, const std::string& path, const engine::EngineOptions& base,
+               kernels::StateType state, int prompt_n, int tokens, int reps, int block, double bw_gbps,
+               double update_gbps, double wpc) {
     Row r;
     r.label = label;
     r.state = kernels::state_type_name(state);
     malloc_trim(0);  // return memory freed by the previous row's engine, or it is reused unseen by the RSS delta
     const long rss0 = rss_kib();
-    engine::EngineOptions eo;
+    engine::EngineOptions eo = base;
     eo.state = state;
     eo.prefill_block = 1;
     auto eng = engine::Engine::load(path, eo);
@@ -169,17 +171,19 @@ struct StateError {
     int argmax_agree = 0, steps = 0, free_identical = 0;
 };
 
-// `b_kernel`: the ±1 kernel of the compared engine (the reference uses lut3, float32 state).
-StateError state_error(const std::string& path, kernels::StateType st, int prompt_n, int tokens,
-                       const std::string& b_kernel = "lut3") {
-    const std::string keep = engine::binary_kernel();
-    engine::set_binary_kernel("lut3");
-    auto a = engine::Engine::load(path);
-    engine::EngineOptions eo;
+// `b_kernel`: the ±1 kernel of the compared engine (the reference uses lut3,
+// float32 state); both engines live side by side, each with its own kernel.
+StateError state_error(const std::string& path, const engine::EngineOptions& base, kernels::StateType st, int prompt_n,
+                       int tokens, const std::string& b_kernel = "lut3") {
+    engine::EngineOptions ao = base;
+    ao.binary_kernel = "lut3";
+    ao.state = kernels::StateType::F32;  // the reference (it was loaded with the default options, an f16 state, before)
+    ao.prefill_block = engine::EngineOptions{}.prefill_block;
+    auto a = engine::Engine::load(path, ao);
+    engine::EngineOptions eo = ao;
     eo.state = st;
-    engine::set_binary_kernel(b_kernel);
+    eo.binary_kernel = b_kernel;
     auto b = engine::Engine::load(path, eo);
-    engine::set_binary_kernel(keep);
     std::mt19937 rng(5);
     std::vector<int> prompt(prompt_n);
     for (auto& t : prompt) t = (int)(rng() % a->config().vocab_size);
@@ -236,29 +240,33 @@ int run_bench_cpu(const Args& args) {
     std::vector<kernels::StateType> states;
     for (const auto& s : eval::split_list(opt.get("state", "f16,f32"))) states.push_back(kernels::state_type_from_string(s));
     if (states.empty()) throw std::invalid_argument("--state needs at least one precision");
+    // Every engine of the run is created with these options (each row sets its
+    // own ±1 kernel and state on a copy).
+    engine::EngineOptions base;
     if (opt.has("threads")) {
         const long long n = opt.get_int("threads", 1);
         if (n < 1 || n > 1024) throw std::invalid_argument("--threads must be in [1, 1024]");
-        kernels::ThreadPool::set_global_threads((int)n);
+        base.threads = (int)n;
     }
-    kernels::set_isa(opt.get("isa", "auto").c_str());
+    base.isa = opt.get("isa", "auto");
+    const kernels::CpuContext cx = kernels::CpuContext::make(base.isa, base.threads);  // throws on a bad --isa
     const std::string shape = opt.get("shape", "780m");
     const std::string kernel = opt.get("binary-kernel", engine::kDefaultBinaryKernel);
-    engine::set_binary_kernel(kernel);
+    engine::check_binary_kernel(kernel);
+    base.binary_kernel = kernel;
     const fs::path dir = opt.get("dir", "/tmp/bimamba-bench");
     const auto shape_kernels = eval::split_list(opt.get("kernels", "i16lut,lut3"));
-    for (const auto& k : shape_kernels) engine::set_binary_kernel(k);  // validates the names
-    engine::set_binary_kernel(kernel);
+    for (const auto& k : shape_kernels) engine::check_binary_kernel(k);
 
     std::printf("bimamba bench cpu: %u hardware threads, %d engine threads, kernels %s, load average %s%s\n",
-                std::thread::hardware_concurrency(), kernels::ThreadPool::global().threads(), kernels::active_isa(),
+                std::thread::hardware_concurrency(), cx.thread_count(), kernels::isa_name(cx.isa),
                 load_avg().c_str(), std::stod(load_avg()) > 1.5 ? " (machine busy: figures are noisy)" : "");
     const long long bw_mb = opt.get_int("bandwidth-mb", 1024);
     if (bw_mb < 64) throw std::invalid_argument("--bandwidth-mb must be >= 64");
-    auto bw = kernels::measure_read_bandwidth((size_t)bw_mb << 20, 5);
+    auto bw = kernels::measure_read_bandwidth(cx.threads(), (size_t)bw_mb << 20, 5);
     std::printf("memory bandwidth (streaming read, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n", bw_mb,
                 bw.threads, bw.best_gbps, bw.median_gbps);
-    auto ubw = kernels::measure_update_bandwidth((size_t)bw_mb << 20, 5);
+    auto ubw = kernels::measure_update_bandwidth(cx.threads(), (size_t)bw_mb << 20, 5);
     std::printf("memory bandwidth (in-place update, read + written, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n",
                 bw_mb, ubw.threads, ubw.best_gbps, ubw.median_gbps);
     std::fflush(stdout);
@@ -282,22 +290,22 @@ int run_bench_cpu(const Args& args) {
             const std::string sn = kernels::state_type_name(st);
             std::vector<int> bins;
             for (const auto& k : shape_kernels) {
-                engine::set_binary_kernel(k);
-                rows.push_back(bench_file(shape + " binary " + k, files[0].string(), st, prompt_n, tokens, reps, block,
+                engine::EngineOptions ko = base;
+                ko.binary_kernel = k;
+                rows.push_back(bench_file(shape + " binary " + k, files[0].string(), ko, st, prompt_n, tokens, reps, block,
                                           bw.best_gbps, ubw.best_gbps, wpc));
                 bins.push_back((int)rows.size() - 1);
                 std::printf("  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
                             rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
                 std::fflush(stdout);
             }
-            rows.push_back(bench_file(shape + " fp16", files[1].string(), st, prompt_n, tokens, reps, block, bw.best_gbps,
+            rows.push_back(bench_file(shape + " fp16", files[1].string(), base, st, prompt_n, tokens, reps, block, bw.best_gbps,
                                       ubw.best_gbps, wpc));
             std::printf("  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
                         rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
             std::fflush(stdout);
             for (int bi : bins) pairs.push_back({bi, (int)rows.size() - 1});
         }
-        engine::set_binary_kernel(kernel);
     }
     const auto models = eval::split_list(opt.get("model"));
     for (const auto& m : models)
@@ -306,7 +314,7 @@ int run_bench_cpu(const Args& args) {
                                         "files: make one with `bimamba export --model " + m + " --out model.bmd`");
     for (const auto& m : models)
         for (auto st : states)
-            rows.push_back(bench_file(fs::path(m).filename().string(), m, st, prompt_n, tokens, reps, block, bw.best_gbps,
+            rows.push_back(bench_file(fs::path(m).filename().string(), m, base, st, prompt_n, tokens, reps, block, bw.best_gbps,
                                       ubw.best_gbps, wpc));
 
     std::printf("\n%-20s %-7s %-6s %7s %9s %9s %9s %9s %8s %7s %7s %8s %9s\n", "model", "weights", "state", "file GB",
@@ -370,7 +378,7 @@ int run_bench_cpu(const Args& args) {
         for (const auto& m : models)
             for (auto st : states) {
                 if (st == kernels::StateType::F32) continue;
-                auto e = state_error(m, st, prompt_n, err_tokens);
+                auto e = state_error(m, base, st, prompt_n, err_tokens);
                 std::printf("  %-20s %-4s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running "
                             "greedy identical for %d/%d tokens\n",
                             fs::path(m).filename().string().c_str(), kernels::state_type_name(st), e.max_rel, e.mean_rel,
@@ -381,7 +389,7 @@ int run_bench_cpu(const Args& args) {
     if (any_i16 && err_tokens > 0 && !models.empty()) {
         std::printf("\ni16lut kernel vs lut3 (float32 state both; same measurement as above):\n");
         for (const auto& m : models) {
-            auto e = state_error(m, kernels::StateType::F32, prompt_n, err_tokens, "i16lut");
+            auto e = state_error(m, base, kernels::StateType::F32, prompt_n, err_tokens, "i16lut");
             std::printf("  %-20s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running greedy "
                         "identical for %d/%d tokens\n",
                         fs::path(m).filename().string().c_str(), e.max_rel, e.mean_rel, e.argmax_agree, e.steps,

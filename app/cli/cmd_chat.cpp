@@ -12,7 +12,6 @@
 #include "core/data/Tokenizer.h"
 #include "core/engine/Engine.h"
 #include "core/eval/CliText.h"
-#include "kernels/cpu/ThreadPool.h"
 
 using namespace bimamba;
 using namespace bimamba::cli;
@@ -51,7 +50,6 @@ int run_chat(const Args& args) {
     }
     opt.check_known({"model", "system", "message", "temperature", "top-k", "top-p", "repetition-penalty",
                      "max-tokens", "stop", "seed", "threads", "state", "kernel", "watts-per-core", "help"});
-    if (opt.has("threads")) kernels::ThreadPool::set_global_threads((int)opt.get_int("threads", 1));
     SamplingParams p;
     p.temperature = (float)opt.get_double("temperature", 0.7);
     p.top_k = (int)opt.get_int("top-k", 40);
@@ -65,8 +63,10 @@ int run_chat(const Args& args) {
     if (!(wpc > 0)) throw std::invalid_argument("--watts-per-core must be > 0");
     Sampler check(p);  // validates the options before loading
 
-    engine::set_binary_kernel(opt.get("kernel", engine::kDefaultBinaryKernel));
     engine::EngineOptions eo;
+    eo.binary_kernel = opt.get("kernel", engine::kDefaultBinaryKernel);
+    engine::check_binary_kernel(eo.binary_kernel);
+    if (opt.has("threads")) eo.threads = (int)opt.get_int("threads", 1);
     eo.state = kernels::state_type_from_string(opt.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
     const std::string model = opt.require("model");
     const ModelSource src = resolve_model(model, true);

@@ -20,7 +20,6 @@
 #include "core/model/Checkpoint.h"
 #include "core/model/Teacher.h"
 #include "core/quant/Ptq.h"
-#include "kernels/cpu/ThreadPool.h"
 
 using namespace bimamba;
 using namespace bimamba::cli;
@@ -145,11 +144,11 @@ int run_eval(const Args& args) {
     }
     if (o.has("threads")) {
         torch::set_num_threads((int)o.get_int("threads", 1));
-        kernels::ThreadPool::set_global_threads((int)o.get_int("threads", 1));
     }
     const auto engine_kernels = eval::split_list(o.get("binary-kernel", engine::kDefaultBinaryKernel));
-    for (const auto& k : engine_kernels) engine::set_binary_kernel(k);  // validates the names
+    for (const auto& k : engine_kernels) engine::check_binary_kernel(k);
     engine::EngineOptions eng_opt;
+    if (o.has("threads")) eng_opt.threads = (int)o.get_int("threads", 1);
     eng_opt.state = kernels::state_type_from_string(o.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
     const bool quiet = o.has("quiet");
     std::vector<TaskSpec> tasks;
@@ -228,8 +227,9 @@ int run_eval(const Args& args) {
             std::shared_ptr<Tokenizer> own;
             if (o.has("tokenizer")) own = Tokenizer::load(o.get("tokenizer"));
             for (const auto& k : engine_kernels) {
-                engine::set_binary_kernel(k);
-                std::shared_ptr<engine::Engine> eng = engine::Engine::load(mpath, eng_opt);
+                engine::EngineOptions ko = eng_opt;
+                ko.binary_kernel = k;
+                std::shared_ptr<engine::Engine> eng = engine::Engine::load(mpath, ko);
                 if (!own && !eng->has_tokenizer())
                     throw std::invalid_argument("deployment file '" + mpath +
                                                 "' has no tokenizer inside (an export without one); pass --tokenizer");
@@ -249,7 +249,6 @@ int run_eval(const Args& args) {
                 evaluate(m, tk, o.has("tokenizer") ? o.get("tokenizer") : mpath + "#tokenizer", eval::engine_logits_fn(eng));
                 if (!binary) break;  // the kernel does not apply to an unbinarized file
             }
-            engine::set_binary_kernel(engine::kDefaultBinaryKernel);
             continue;
         }
         const std::string ckpt = src.path;

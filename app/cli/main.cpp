@@ -113,7 +113,7 @@ static void print_version() {
         std::printf("CUDA: available, %d device(s); BiMamba CUDA kernels %s\n", (int)torch::cuda::device_count(), kernels);
     else
         std::printf("CUDA: not available; BiMamba CUDA kernels %s\n", kernels);
-    std::printf("CPU engine ISA: %s (AVX2 %s, AVX-512 %s)\n", bimamba::kernels::active_isa(),
+    std::printf("CPU engine ISA: %s (AVX2 %s, AVX-512 %s)\n", bimamba::kernels::isa_name(bimamba::kernels::best_isa()),
                 bimamba::kernels::cpu_has_avx2() ? "yes" : "no", bimamba::kernels::cpu_has_avx512() ? "yes" : "no");
 }
 

@@ -28,8 +28,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-std::string g_binary_kernel = kDefaultBinaryKernel;
-
 // An f16 state value beyond this (half of float16's 65504) triggers the f32 fallback.
 constexpr float kF16StateLimit = 32768.0f;
 
@@ -60,6 +58,7 @@ std::string shape_str(const std::vector<int64_t>& s) {
 // Looks a tensor up and checks dtype and element count against the config.
 struct Reader {
     const st::SafetensorsFile& f;
+    BinaryKernel kernel;
     const st::TensorView& get(const std::string& name, st::DType dt, int64_t numel) const {
         if (!f.contains(name)) throw std::runtime_error("deployment file '" + f.path() + "' lacks tensor '" + name + "'");
         const auto& t = f.get(name);
@@ -90,10 +89,10 @@ struct Reader {
             p.signs = s.data;
             p.alpha = f32(prefix + ".wscale", cols);
             p.beta = f32(prefix + ".wbias", cols);
-            if (g_binary_kernel == "lut3") {
+            if (kernel == BinaryKernel::Lut3) {
                 p.lut = std::make_shared<kernels::Lut3Matrix>(kernels::repack_lut3(p.signs, rows, cols));
                 release_pages(s.data, s.nbytes);
-            } else if (g_binary_kernel == "i16lut") {
+            } else if (kernel == BinaryKernel::I16Lut) {
                 p.i16 = std::make_shared<kernels::I16LutMatrix>(kernels::repack_i16lut(p.signs, rows, cols));
                 release_pages(s.data, s.nbytes);
             }
@@ -110,12 +109,36 @@ struct Reader {
 
 }  // namespace
 
-void set_binary_kernel(const std::string& name) {
-    if (name != "lut3" && name != "xor" && name != "i16lut")
-        throw std::invalid_argument("unknown binary kernel '" + name + "' (lut3, xor, i16lut)");
-    g_binary_kernel = name;
+int binary_kernel_score(BinaryKernel k, kernels::Isa isa) {
+    // Every kernel has a scalar path; i16lut is the fastest wherever it runs
+    // (compute-bound under AVX2, its AVX-512 path wider still), then lut3, then xor.
+    if (kernels::isa_score(isa) == 0) return 0;
+    switch (k) {
+        case BinaryKernel::I16Lut: return 3;
+        case BinaryKernel::Lut3: return 2;
+        case BinaryKernel::Xor: return 1;
+    }
+    return 0;
 }
-const std::string& binary_kernel() { return g_binary_kernel; }
+
+BinaryKernel binary_kernel_from_string(const std::string& name, kernels::Isa isa) {
+    if (name == "auto" || name.empty()) {
+        BinaryKernel best = BinaryKernel::Xor;
+        for (BinaryKernel k : {BinaryKernel::Lut3, BinaryKernel::I16Lut})
+            if (binary_kernel_score(k, isa) > binary_kernel_score(best, isa)) best = k;
+        return best;
+    }
+    if (name == "i16lut") return BinaryKernel::I16Lut;
+    if (name == "lut3") return BinaryKernel::Lut3;
+    if (name == "xor") return BinaryKernel::Xor;
+    throw std::invalid_argument("unknown binary kernel '" + name + "' (lut3, xor, i16lut, auto)");
+}
+
+const char* binary_kernel_name(BinaryKernel k) {
+    return k == BinaryKernel::Lut3 ? "lut3" : k == BinaryKernel::Xor ? "xor" : "i16lut";
+}
+
+void check_binary_kernel(const std::string& name) { (void)binary_kernel_from_string(name, kernels::Isa::Scalar); }
 
 uint64_t Projection::bytes() const {
     switch (kind) {
@@ -125,23 +148,23 @@ uint64_t Projection::bytes() const {
     }
 }
 
-void Projection::apply(const float* x, float* y, float* scratch) const {
+void Projection::apply(const kernels::CpuContext& cx, const float* x, float* y, float* scratch) const {
     switch (kind) {
         case Kind::Binary: {
             // y = S·(α⊙x) + (β·x): the β term is one scalar for every output row.
-            const double bx = kernels::binary_input(alpha, beta, x, scratch, cols);
+            const double bx = kernels::binary_input(cx, alpha, beta, x, scratch, cols);
             if (lut)
-                kernels::bitgemv_lut3(*lut, scratch, y, scratch + cols);
+                kernels::bitgemv_lut3(cx, *lut, scratch, y, scratch + cols);
             else if (i16)
-                kernels::bitgemv_i16lut(*i16, scratch, y, reinterpret_cast<uint8_t*>(scratch + cols));
+                kernels::bitgemv_i16lut(cx, *i16, scratch, y, reinterpret_cast<uint8_t*>(scratch + cols));
             else
-                kernels::bitgemv(signs, rows, cols, scratch, y);
+                kernels::bitgemv(cx, signs, rows, cols, scratch, y);
             const float b = (float)bx;
             for (int r = 0; r < rows; ++r) y[r] += b;
             break;
         }
-        case Kind::F16: kernels::f16gemv(w16, rows, cols, x, y); break;
-        case Kind::F32: kernels::f32gemv(w32, rows, cols, x, y); break;
+        case Kind::F16: kernels::f16gemv(cx, w16, rows, cols, x, y); break;
+        case Kind::F32: kernels::f32gemv(cx, w32, rows, cols, x, y); break;
     }
 }
 
@@ -150,29 +173,29 @@ size_t Projection::scratch_floats(int T) const {
     return t * cols + std::max(t * kernels::lut3_table_floats(cols), kernels::i16lut_scratch_bytes(cols) / 4 + 1) + 8;
 }
 
-void Projection::apply_batch(const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const {
+void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const {
     switch (kind) {
         case Kind::Binary: {
             if (!lut) {
-                for (int j = 0; j < T; ++j) apply(x + j * xstride, y + j * ystride, scratch);
+                for (int j = 0; j < T; ++j) apply(cx, x + j * xstride, y + j * ystride, scratch);
                 return;
             }
             // α⊙x for every token (same arithmetic as apply()), then one GEMM.
             float* ax = scratch;
             std::vector<float> bx(T);
             for (int j = 0; j < T; ++j) {
-                bx[j] = (float)kernels::binary_input(alpha, beta, x + j * xstride, ax + (size_t)j * cols, cols);
+                bx[j] = (float)kernels::binary_input(cx, alpha, beta, x + j * xstride, ax + (size_t)j * cols, cols);
             }
-            kernels::bitgemm_lut3(*lut, ax, cols, T, y, ystride, ax + (size_t)T * cols);
+            kernels::bitgemm_lut3(cx, *lut, ax, cols, T, y, ystride, ax + (size_t)T * cols);
             for (int j = 0; j < T; ++j) {
                 float* yj = y + j * ystride;
                 for (int r = 0; r < rows; ++r) yj[r] += bx[j];
             }
             break;
         }
-        case Kind::F16: kernels::f16gemm(w16, rows, cols, x, xstride, T, y, ystride); break;
+        case Kind::F16: kernels::f16gemm(cx, w16, rows, cols, x, xstride, T, y, ystride); break;
         case Kind::F32:
-            for (int j = 0; j < T; ++j) kernels::f32gemv(w32, rows, cols, x + j * xstride, y + j * ystride);
+            for (int j = 0; j < T; ++j) kernels::f32gemv(cx, w32, rows, cols, x + j * xstride, y + j * ystride);
             break;
     }
 }
@@ -183,6 +206,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     std::unique_ptr<Engine> e(new Engine());
     e->opt_ = opt;
     if (opt.prefill_block < 1) throw std::invalid_argument("prefill block must be >= 1 token");
+    if (opt.threads < 0 || opt.threads > 1024) throw std::invalid_argument("engine threads must be in [0, 1024] (0: all cores)");
+    e->cx_ = kernels::CpuContext::make(opt.isa, opt.threads);
+    e->kernel_ = binary_kernel_from_string(opt.binary_kernel, e->cx_.isa);
     e->file_ = st::SafetensorsFile::open(path);
     const auto& md = e->file_->metadata();
     auto it = md.find("format");
@@ -209,7 +235,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     if (cfg.ssm.headdim <= 0 || cfg.nheads() % cfg.ssm.ngroups != 0)
         throw std::runtime_error("'" + path + "': nheads must be a multiple of ngroups");
 
-    Reader R{*e->file_};
+    Reader R{*e->file_, e->kernel_};
     const int dm = cfg.d_model, di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads();
     const int64_t emb_n = (int64_t)cfg.padded_vocab() * dm;
     const auto& emb = e->file_->contains("backbone.embedding.weight") ? e->file_->get("backbone.embedding.weight")
@@ -378,7 +404,7 @@ void Engine::conv_step(int li, const float* in, float* out) {
     const float* taps[16];
     const float** tp = K <= 16 ? taps : new const float*[K];
     for (int k = 0; k < K; ++k) tp[k] = ring + (size_t)((pos + 1 + k) % K) * cd;
-    kernels::conv_silu(tp, K, layers_[li].conv_wT, layers_[li].conv_b, cd, out);
+    kernels::conv_silu(cx_, tp, K, layers_[li].conv_wT, layers_[li].conv_b, cd, out);
     if (tp != taps) delete[] tp;
     pos = (pos + 1) % K;
 }
@@ -393,10 +419,10 @@ void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, c
         const float dA = std::exp(-dth * std::exp(L.A_log[h]));
         const int g = h / heads_per_group;
         if (opt_.state == kernels::StateType::F32)
-            kernels::ssm_head_step(ssm_state_.data() + layer_off + h * per_head, hd, ns, dA, dth, x + (size_t)h * hd,
+            kernels::ssm_head_step(cx_, ssm_state_.data() + layer_off + h * per_head, hd, ns, dA, dth, x + (size_t)h * hd,
                                    B + (size_t)g * ns, C + (size_t)g * ns, L.D[h], y + (size_t)h * hd);
         else {
-            const float m = kernels::ssm_head_step16(ssm_state16_.data() + layer_off + h * per_head, opt_.state, hd, ns, dA,
+            const float m = kernels::ssm_head_step16(cx_, ssm_state16_.data() + layer_off + h * per_head, opt_.state, hd, ns, dA,
                                                      dth, x + (size_t)h * hd, B + (size_t)g * ns, C + (size_t)g * ns, L.D[h],
                                                      y + (size_t)h * hd);
             if (opt_.state == kernels::StateType::F16 && !(m <= kF16StateLimit)) f16_near_overflow_ = true;
@@ -434,7 +460,7 @@ void Engine::layer_step(int li, float* res) {
     if (P) t0 = Clock::now();
     rmsnorm(res, L.norm, dm, eps, h_.data());
     tick(prof_.norm);
-    L.in_proj.apply(h_.data(), zxbcdt_.data(), scratch_.data());
+    L.in_proj.apply(cx_, h_.data(), zxbcdt_.data(), scratch_.data());
     tick(prof_.in_proj);
     const float* z = zxbcdt_.data();
     const float* xbc_in = z + di;
@@ -450,14 +476,14 @@ void Engine::layer_step(int li, float* res) {
     if ((long long)nh * hd * ns < (1 << 15))
         ssm_heads(li, 0, nh, x, B, C, dt, y_.data());
     else
-        kernels::ThreadPool::global().parallel_for(nh, 1, [&](int h0, int h1) { ssm_heads(li, h0, h1, x, B, C, dt, y_.data()); });
+        cx_.threads().parallel_for(nh, 1, [&](int h0, int h1) { ssm_heads(li, h0, h1, x, B, C, dt, y_.data()); });
     tick(prof_.ssm);
     // Gated RMSNorm per group of d_inner/ngroups channels: rmsnorm(y·silu(z))·w.
     const int gs = di / ng;
-    kernels::silu_mul(y_.data(), z, di);
+    kernels::silu_mul(cx_, y_.data(), z, di);
     for (int g = 0; g < ng; ++g) rmsnorm(y_.data() + g * gs, L.gnorm + g * gs, gs, eps, h_.data() + g * gs);
     tick(prof_.gate_norm);
-    L.out_proj.apply(h_.data(), out_.data(), scratch_.data());
+    L.out_proj.apply(cx_, h_.data(), out_.data(), scratch_.data());
     tick(prof_.out_proj);
     for (int i = 0; i < dm; ++i) res[i] += out_[i];
     tick(prof_.residual);
@@ -497,7 +523,7 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
     for (int li = 0; li < c.n_layer; ++li) {
         const LayerWeights& L = layers_[li];
         for (int j = 0; j < T; ++j) rmsnorm(b_res_.data() + (size_t)j * dm, L.norm, dm, eps, b_h_.data() + (size_t)j * wide);
-        L.in_proj.apply_batch(b_h_.data(), wide, T, b_zx_.data(), ipo, b_scratch_.data());
+        L.in_proj.apply_batch(cx_, b_h_.data(), wide, T, b_zx_.data(), ipo, b_scratch_.data());
         for (int j = 0; j < T; ++j) conv_step(li, b_zx_.data() + (size_t)j * ipo + di, b_xbc_.data() + (size_t)j * cd);
         auto heads = [&](int h0, int h1) {
             for (int j = 0; j < T; ++j) {
@@ -509,15 +535,15 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
         if ((long long)nh * c.ssm.headdim * ns * T < (1 << 15))
             heads(0, nh);
         else
-            kernels::ThreadPool::global().parallel_for(nh, 1, heads);
+            cx_.threads().parallel_for(nh, 1, heads);
         const int gs = di / ng;
         for (int j = 0; j < T; ++j) {
             float* y = b_y_.data() + (size_t)j * di;
             const float* z = b_zx_.data() + (size_t)j * ipo;
-            kernels::silu_mul(y, z, di);
+            kernels::silu_mul(cx_, y, z, di);
             for (int g = 0; g < ng; ++g) rmsnorm(y + g * gs, L.gnorm + g * gs, gs, eps, b_h_.data() + (size_t)j * wide + g * gs);
         }
-        L.out_proj.apply_batch(b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
+        L.out_proj.apply_batch(cx_, b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
         for (size_t i = 0; i < (size_t)T * dm; ++i) b_res_[i] += b_out_[i];
     }
     for (int j = 0; j < T; ++j) history_.push_back(tokens[j]);
@@ -525,9 +551,9 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
     std::memcpy(residual_.data(), b_res_.data() + (size_t)(T - 1) * dm, sizeof(float) * dm);
     rmsnorm(residual_.data(), norm_f_, dm, eps, h_.data());
     if (emb16_)
-        kernels::f16gemv(emb16_, c.vocab_size, dm, h_.data(), logits_.data());
+        kernels::f16gemv(cx_, emb16_, c.vocab_size, dm, h_.data(), logits_.data());
     else
-        kernels::f32gemv(emb32_, c.vocab_size, dm, h_.data(), logits_.data());
+        kernels::f32gemv(cx_, emb32_, c.vocab_size, dm, h_.data(), logits_.data());
 }
 
 const std::vector<float>& Engine::step(int token) {
@@ -546,9 +572,9 @@ const std::vector<float>& Engine::step(int token) {
     rmsnorm(r, norm_f_, dm, (float)c.norm_epsilon, h_.data());
     // Tied head: the first vocab_size rows of the (padded) embedding.
     if (emb16_)
-        kernels::f16gemv(emb16_, c.vocab_size, dm, h_.data(), logits_.data());
+        kernels::f16gemv(cx_, emb16_, c.vocab_size, dm, h_.data(), logits_.data());
     else
-        kernels::f32gemv(emb32_, c.vocab_size, dm, h_.data(), logits_.data());
+        kernels::f32gemv(cx_, emb32_, c.vocab_size, dm, h_.data(), logits_.data());
     if (profiling_) {
         prof_.head += secs(t0, Clock::now());
         ++prof_.tokens;

@@ -14,6 +14,7 @@
 #include "core/base/Mamba2Config.h"
 #include "core/base/Safetensors.h"
 #include "core/base/Sampler.h"
+#include "kernels/cpu/CpuContext.h"
 #include "kernels/cpu/HugePages.h"
 #include "kernels/cpu/SsmStep.h"
 
@@ -41,16 +42,40 @@ struct Projection {
     // Binary with the integer-table kernel ("i16lut": quantized input, not exact).
     std::shared_ptr<kernels::I16LutMatrix> i16;
     uint64_t bytes() const;          // weight bytes read per application
-    // y = W·x (x has cols, y has rows); `scratch` holds cols floats + the lookup tables.
-    void apply(const float* x, float* y, float* scratch) const;
+    // y = W·x (x has cols, y has rows) on cx's ISA and pool; `scratch` holds
+    // cols floats + the lookup tables.
+    void apply(const kernels::CpuContext& cx, const float* x, float* y, float* scratch) const;
     // The same for T inputs (token j: x + j·xstride -> y + j·ystride), weights
     // read once for all of them; bit-identical to T calls of apply().
     // `scratch` holds scratch_floats(T) floats.
-    void apply_batch(const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const;
+    void apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const;
     size_t scratch_floats(int T) const;
 };
 
-// Options of Engine::load.
+// Kernel for packed ±1 projections (EngineOptions::binary_kernel):
+//  - "i16lut" (default): integer PSHUFB tables on the input quantized to int16
+//    per 32 columns (kernels/cpu/BitGemvI16.h). Not exact: the engine's logits
+//    stay within the 1e-3 bound of the LibTorch model (tests/test_engine.cpp),
+//    ~1e-4 on trained models, and it is ~1.2x faster than lut3 at 780M.
+//  - "lut3": float lookup tables, exact to float rounding (kernels/cpu/BitGemvLut.h).
+//  - "xor": sign flips on the row-major file layout (kernels/cpu/Gemv.h), exact.
+//  - "auto": the kernel of the highest capability score on the engine's ISA
+//    (binary_kernel_score); i16lut on every ISA today (its AVX-512 path where
+//    present, else AVX2, else its scalar reference).
+constexpr const char* kDefaultBinaryKernel = "i16lut";
+enum class BinaryKernel { I16Lut, Lut3, Xor };
+// "i16lut" | "lut3" | "xor" (and "auto" resolved for `isa`); throws on other names.
+BinaryKernel binary_kernel_from_string(const std::string& name, kernels::Isa isa = kernels::best_isa());
+const char* binary_kernel_name(BinaryKernel k);
+// 0: cannot run; higher: preferred by "auto" on `isa`.
+int binary_kernel_score(BinaryKernel k, kernels::Isa isa);
+// Throws std::invalid_argument unless `name` is a kernel name or "auto" (for
+// checking command-line lists before any engine is loaded).
+void check_binary_kernel(const std::string& name);
+
+// Options of Engine::load: everything an engine runs with is chosen here, per
+// engine (no process-wide setting), so engines with different kernels, ISAs
+// or thread counts live side by side in one process.
 struct EngineOptions {
     // Storage of the SSM state (arithmetic stays fp32, rounding on store):
     // f16 (default, as llama.cpp's f16 KV cache: half the traffic of f32, the
@@ -63,6 +88,14 @@ struct EngineOptions {
     // Prompt tokens processed together by prefill() (layer by layer, each
     // weight read once per block); 1 = token by token.
     int prefill_block = 32;
+    // ±1 kernel: "auto" (by capability score; i16lut), "i16lut", "lut3" or "xor".
+    std::string binary_kernel = "auto";
+    // Kernel path: "auto" (the best this CPU runs, kernels/cpu/CpuContext.h),
+    // "avx512", "avx2" or "scalar" (load throws where the CPU lacks it).
+    std::string isa = "auto";
+    // Worker threads, 0 = all cores; engines with the same count share one
+    // pool (kernels::ThreadPool::shared).
+    int threads = 0;
 };
 
 // Where decode time goes (seconds summed over the profiled tokens; see
@@ -110,6 +143,11 @@ public:
 
     // Recurrent state: precision and bytes (conv + SSM; read and written once per token).
     kernels::StateType state_precision() const { return opt_.state; }
+    // What "auto" resolved to at load: the ±1 kernel, the ISA and the threads.
+    const char* binary_kernel() const { return binary_kernel_name(kernel_); }
+    const char* isa() const { return kernels::isa_name(cx_.isa); }
+    int threads() const { return cx_.thread_count(); }
+    const kernels::CpuContext& cpu() const { return cx_; }
     // Times an f16 state neared its range and the engine moved to f32 (0 normally).
     int state_fallbacks() const { return state_fallbacks_; }
     void set_state_precision(kernels::StateType t);  // also resets the state
@@ -161,6 +199,8 @@ private:
     std::vector<LayerWeights> layers_;
     // State and scratch (allocated once; constant memory per token).
     EngineOptions opt_;
+    BinaryKernel kernel_ = BinaryKernel::I16Lut;
+    kernels::CpuContext cx_;
     // Conv state: per layer a ring of d_conv rows of conv_dim inputs; conv_pos_[l]
     // is the row the next input goes to.
     // The state on huge pages (kernels/cpu/HugePages.h): read and written in full every token.
@@ -184,18 +224,6 @@ private:
     bool profiling_ = false;
     EngineProfile prof_;
 };
-
-// Kernel for packed ±1 projections of engines loaded afterwards:
-//  - "i16lut" (default): integer PSHUFB tables on the input quantized to int16
-//    per 32 columns (kernels/cpu/BitGemvI16.h). Not exact: the engine's logits
-//    stay within the 1e-3 bound of the LibTorch model (tests/test_engine.cpp),
-//    ~1e-4 on trained models, and it is ~1.2x faster than lut3 at 780M.
-//  - "lut3": float lookup tables, exact to float rounding (kernels/cpu/BitGemvLut.h).
-//  - "xor": sign flips on the row-major file layout (kernels/cpu/Gemv.h), exact.
-// Throws on other names.
-constexpr const char* kDefaultBinaryKernel = "i16lut";
-void set_binary_kernel(const std::string& name);
-const std::string& binary_kernel();
 
 // The prompt template of `bimamba chat`: turns joined as
 // "User: ...\nAssistant:" lines (the base model is not instruction-tuned).

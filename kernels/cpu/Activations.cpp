@@ -9,7 +9,6 @@ namespace bimamba::kernels {
 
 namespace {
 inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
-bool avx2() { return use_avx2(); }
 }  // namespace
 
 void conv_silu_ref(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
@@ -24,13 +23,13 @@ void silu_mul_ref(float* y, const float* z, int n) {
     for (int i = 0; i < n; ++i) y[i] *= silu(z[i]);
 }
 
-void conv_silu(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
-    if (avx2()) return conv_silu_avx2(taps, K, wT, bias, n, out);
+void conv_silu(const CpuContext& cx, const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
+    if (cx.avx2()) return conv_silu_avx2(taps, K, wT, bias, n, out);
     conv_silu_ref(taps, K, wT, bias, n, out);
 }
 
-void silu_mul(float* y, const float* z, int n) {
-    if (avx2()) return silu_mul_avx2(y, z, n);
+void silu_mul(const CpuContext& cx, float* y, const float* z, int n) {
+    if (cx.avx2()) return silu_mul_avx2(y, z, n);
     silu_mul_ref(y, z, n);
 }
 

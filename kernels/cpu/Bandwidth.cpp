@@ -36,8 +36,7 @@ void bump_words(uint64_t* p, size_t n) {
 // Runs `pass(begin, end)` over the buffer split across the pool; GB/s of
 // `bytes_per_pass` per repetition, sorted.
 template <class F>
-BandwidthResult timed_passes(size_t words, int repetitions, double bytes_per_pass, F pass) {
-    auto& pool = ThreadPool::global();
+BandwidthResult timed_passes(ThreadPool& pool, size_t words, int repetitions, double bytes_per_pass, F pass) {
     const int blocks = 4096;
     std::vector<double> gbps;
     for (int r = 0; r < std::max(1, repetitions); ++r) {
@@ -61,8 +60,8 @@ namespace {
 // (HugePages.h): the bound is measured under the same TLB conditions.
 struct WordBuffer {
     HugeBuffer mem;
-    explicit WordBuffer(size_t words) : mem(words * 8) {
-        ThreadPool::global().parallel_for(4096, 1, [&](int b0, int b1) {
+    WordBuffer(ThreadPool& pool, size_t words) : mem(words * 8) {
+        pool.parallel_for(4096, 1, [&](int b0, int b1) {
             for (size_t i = words * b0 / 4096; i < words * b1 / 4096; ++i) get()[i] = i;
         });
     }
@@ -71,19 +70,19 @@ struct WordBuffer {
 };
 }  // namespace
 
-BandwidthResult measure_update_bandwidth(size_t bytes, int repetitions) {
+BandwidthResult measure_update_bandwidth(ThreadPool& pool, size_t bytes, int repetitions) {
     const size_t words = bytes / 8;
-    WordBuffer buf(words);
-    auto res = timed_passes(words, repetitions, 2.0 * words * 8, [&](size_t s, size_t e) { bump_words(buf.get() + s, e - s); });
+    WordBuffer buf(pool, words);
+    auto res = timed_passes(pool, words, repetitions, 2.0 * words * 8, [&](size_t s, size_t e) { bump_words(buf.get() + s, e - s); });
     if (buf[words / 2] == 0) res.best_gbps += 0;  // keep the stores observable
     return res;
 }
 
-BandwidthResult measure_read_bandwidth(size_t bytes, int repetitions) {
+BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int repetitions) {
     const size_t words = bytes / 8;
-    WordBuffer buf(words);
+    WordBuffer buf(pool, words);
     std::atomic<uint64_t> sink{0};
-    auto res = timed_passes(words, repetitions, 1.0 * words * 8, [&](size_t s, size_t e) { sink += sum_words(buf.get() + s, e - s); });
+    auto res = timed_passes(pool, words, repetitions, 1.0 * words * 8, [&](size_t s, size_t e) { sink += sum_words(buf.get() + s, e - s); });
     if (sink.load() == 42) res.best_gbps += 0;  // keep `sink` observable
     return res;
 }

@@ -69,7 +69,7 @@ float chunk_scale(const float* x, int c0, int cols) {
 }
 }  // namespace
 
-float i16lut_prepare(const float* x, int cols, uint8_t* scratch) {
+float i16lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* scratch) {
     const I16LutScratch L(cols);
     int16_t* q = reinterpret_cast<int16_t*>(scratch + L.q);
     uint8_t* tab = scratch + L.tables;
@@ -99,7 +99,7 @@ float i16lut_prepare(const float* x, int cols, uint8_t* scratch) {
         std::memcpy(scratch + L.mult + 2 * (size_t)k, &m16, 2);
     }
     std::memcpy(scratch + L.g, &G, 4);
-    if (use_avx2()) {
+    if (cx.avx2()) {
         i16lut_quantize_avx2(x, cols, iv, q, L.pairs * 8);
         i16lut_tables_avx2(q, 2 * L.pairs, tab, words);
         return G;
@@ -121,7 +121,7 @@ float i16lut_prepare(const float* x, int cols, uint8_t* scratch) {
 
 void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y) {
     std::vector<uint8_t> scratch(i16lut_scratch_bytes(m.cols));
-    const float G = i16lut_prepare(x, m.cols, scratch.data());
+    const float G = i16lut_prepare(CpuContext{}, x, m.cols, scratch.data());
     const I16LutScratch L(m.cols);
     const int16_t* q = reinterpret_cast<const int16_t*>(scratch.data() + L.q);
     for (int r = 0; r < m.rows; ++r) {
@@ -137,12 +137,12 @@ void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y) {
     }
 }
 
-void bitgemv_i16lut(const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch) {
-    if (!use_avx2()) return bitgemv_i16lut_ref(m, x, y);
-    i16lut_prepare(x, m.cols, scratch);
-    auto f = use_avx512() ? bitgemv_i16lut_blocks_avx512 : bitgemv_i16lut_blocks_avx2;
+void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch) {
+    if (!cx.avx2()) return bitgemv_i16lut_ref(m, x, y);
+    i16lut_prepare(cx, x, m.cols, scratch);
+    auto f = cx.avx512() ? bitgemv_i16lut_blocks_avx512 : bitgemv_i16lut_blocks_avx2;
     if ((long long)m.rows * m.cols < (1 << 16)) return f(m, scratch, 0, m.blocks, y);
-    ThreadPool::global().parallel_for(m.blocks, 1, [&](int a, int b) { f(m, scratch, a, b, y); });
+    cx.threads().parallel_for(m.blocks, 1, [&](int a, int b) { f(m, scratch, a, b, y); });
 }
 
 }  // namespace bimamba::kernels

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/CpuContext.h"
 #include "kernels/cpu/RepackedBits.h"
 
 namespace bimamba::kernels {
@@ -67,7 +68,7 @@ struct I16LutScratch {
 size_t i16lut_scratch_bytes(int cols);
 // log2 of the largest chunk multiplier for `chunks` chunks: 2^M · 32767 · chunks < 2^31, at most 14.
 int i16lut_multiplier_bits(int chunks);
-float i16lut_prepare(const float* x, int cols, uint8_t* scratch);
+float i16lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* scratch);
 const int16_t* i16lut_word_tables(const uint8_t* scratch, int cols);
 // Reference: per row, y = (float)(Σ_k m_k · Σ_chunk k ±q) · G.
 void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y);
@@ -77,8 +78,8 @@ void i16lut_quantize_avx2(const float* x, int cols, const float* inv, int16_t* q
 void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tables, int16_t* words);
 void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
 void bitgemv_i16lut_blocks_avx512(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
-// Dispatching (AVX-512, AVX2 or the reference: Gemv.h active_isa()),
+// Dispatching (AVX-512, AVX2 or the reference: the CpuContext),
 // multi-threaded. Every path gives the reference's result bit for bit.
-void bitgemv_i16lut(const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch);
+void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch);
 
 }  // namespace bimamba::kernels

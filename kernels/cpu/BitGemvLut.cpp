@@ -44,23 +44,23 @@ void bitgemv_lut3_ref(const Lut3Matrix& m, const float* x, float* y) {
     }
 }
 
-void bitgemv_lut3(const Lut3Matrix& m, const float* x, float* y, float* tables) {
-    if (!use_avx2()) return bitgemv_lut3_ref(m, x, y);
+void bitgemv_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, float* y, float* tables) {
+    if (!cx.avx2()) return bitgemv_lut3_ref(m, x, y);
     build_lut3_tables(x, m.cols, tables);
     if ((long long)m.rows * m.cols < (1 << 16)) return bitgemv_lut3_quads_avx2(m, tables, 0, m.quads, y);
-    ThreadPool::global().parallel_for(m.quads, 1, [&](int a, int b) { bitgemv_lut3_quads_avx2(m, tables, a, b, y); });
+    cx.threads().parallel_for(m.quads, 1, [&](int a, int b) { bitgemv_lut3_quads_avx2(m, tables, a, b, y); });
 }
 
-void bitgemm_lut3(const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y, size_t ystride, float* tables) {
+void bitgemm_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y, size_t ystride, float* tables) {
     if (T <= 0) return;
-    if (!use_avx2()) {
+    if (!cx.avx2()) {
         for (int j = 0; j < T; ++j) bitgemv_lut3_ref(m, x + j * xstride, y + j * ystride);
         return;
     }
     const size_t ts = lut3_table_floats(m.cols);
     for (int j = 0; j < T; ++j) build_lut3_tables(x + j * xstride, m.cols, tables + j * ts);
     if ((long long)m.rows * m.cols < (1 << 16)) return bitgemm_lut3_quads_avx2(m, tables, ts, T, 0, m.quads, y, ystride);
-    ThreadPool::global().parallel_for(m.quads, 1, [&](int a, int b) { bitgemm_lut3_quads_avx2(m, tables, ts, T, a, b, y, ystride); });
+    cx.threads().parallel_for(m.quads, 1, [&](int a, int b) { bitgemm_lut3_quads_avx2(m, tables, ts, T, a, b, y, ystride); });
 }
 
 }  // namespace bimamba::kernels

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/CpuContext.h"
 #include "kernels/cpu/RepackedBits.h"
 
 namespace bimamba::kernels {
@@ -38,7 +39,7 @@ void bitgemv_lut3_ref(const Lut3Matrix& m, const float* x, float* y);
 void build_lut3_tables(const float* x, int cols, float* tables);
 void bitgemv_lut3_quads_avx2(const Lut3Matrix& m, const float* tables, int q0, int q1, float* y);
 // Dispatching, multi-threaded; scalar fallback without AVX2. `tables` scratch: 8·groups floats.
-void bitgemv_lut3(const Lut3Matrix& m, const float* x, float* y, float* tables);
+void bitgemv_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, float* y, float* tables);
 
 // The same product for T input vectors at once (prompt prefill): token j reads
 // x + j·xstride and writes y + j·ystride. Each weight tile is loaded once for
@@ -48,6 +49,6 @@ void bitgemv_lut3(const Lut3Matrix& m, const float* x, float* y, float* tables);
 inline size_t lut3_table_floats(int cols) { return 8 * (size_t)((cols + 2) / 3); }
 void bitgemm_lut3_quads_avx2(const Lut3Matrix& m, const float* tables, size_t tstride, int T, int q0, int q1, float* y,
                              size_t ystride);
-void bitgemm_lut3(const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y, size_t ystride, float* tables);
+void bitgemm_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y, size_t ystride, float* tables);
 
 }  // namespace bimamba::kernels

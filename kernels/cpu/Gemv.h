@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/cpu/CpuContext.h"
+
 namespace bimamba::kernels {
 
 inline size_t bit_row_stride(int cols) { return (size_t)(cols + 7) / 8; }
@@ -28,7 +30,7 @@ void bitgemv_ref(const uint8_t* s, int rows, int cols, const float* x, float* y)
 void f16gemv_ref(const uint16_t* w, int rows, int cols, const float* x, float* y);
 void f32gemv_ref(const float* w, int rows, int cols, const float* x, float* y);
 
-// Fast paths on rows [r0, r1); implemented per ISA, selected by cpu_has_avx2().
+// Fast paths on rows [r0, r1); implemented per ISA, selected by the CpuContext.
 void bitgemv_rows_avx2(const uint8_t* s, int r0, int r1, int cols, const float* x, float* y);
 void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
 void f32gemv_rows_avx2(const float* w, int r0, int r1, int cols, const float* x, float* y);
@@ -36,18 +38,8 @@ void bitgemv_rows_scalar(const uint8_t* s, int r0, int r1, int cols, const float
 void f16gemv_rows_scalar(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
 void f32gemv_rows_scalar(const float* w, int r0, int r1, int cols, const float* x, float* y);
 
-bool cpu_has_avx2();    // AVX2 + FMA + F16C, checked once at run time
-bool cpu_has_avx512();  // AVX-512 F + BW + VL + DQ (and AVX2), checked once at run time
-// "avx512", "avx2" or "scalar": the path the dispatching kernels take. Under
-// "avx512" the kernels that have an AVX-512 version use it (the i16lut ±1
-// GEMV, BitGemvI16.h, the engine's default, which is compute-bound under AVX2)
-// and the rest run their AVX2 version (the fp16/f32 GEMVs, lut3, the SSM step:
-// bound by memory, not instructions). Can be forced lower (for comparisons)
-// with set_isa("avx2") or set_isa("scalar").
-const char* active_isa();
-bool use_avx2();    // the AVX2 (or AVX-512) paths are active
-bool use_avx512();  // the AVX-512 paths are active
-void set_isa(const char* name);  // "auto", "avx512"/"avx2" (throw if absent), "scalar"
+// The ISA checks and the choice of path and threads: CpuContext.h. Every
+// dispatching function below takes the context to run on.
 
 // fp16 products for T input vectors at once (prompt prefill): token j reads
 // x + j·xstride and writes y + j·ystride; each weight row is loaded once per
@@ -55,7 +47,7 @@ void set_isa(const char* name);  // "auto", "avx512"/"avx2" (throw if absent), "
 // so the results are bit-identical to T separate GEMVs.
 void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T, float* y,
                        size_t ystride);
-void f16gemm(const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T, float* y, size_t ystride);
+void f16gemm(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T, float* y, size_t ystride);
 
 // The O(cols) part of the Bi-Mamba identity y = S·(α⊙x) + (β·x): writes
 // ax = α⊙x and returns β·x accumulated in double. The reference sums in
@@ -63,11 +55,11 @@ void f16gemm(const uint16_t* w, int rows, int cols, const float* x, size_t xstri
 // so the two agree to double rounding, ~1e-16 relative, not bit for bit).
 double binary_input_ref(const float* alpha, const float* beta, const float* x, float* ax, int cols);
 double binary_input_avx2(const float* alpha, const float* beta, const float* x, float* ax, int cols);
-double binary_input(const float* alpha, const float* beta, const float* x, float* ax, int cols);
+double binary_input(const CpuContext& cx, const float* alpha, const float* beta, const float* x, float* ax, int cols);
 
-// Dispatching, multi-threaded (ThreadPool::global()) versions.
-void bitgemv(const uint8_t* s, int rows, int cols, const float* x, float* y);
-void f16gemv(const uint16_t* w, int rows, int cols, const float* x, float* y);
-void f32gemv(const float* w, int rows, int cols, const float* x, float* y);
+// Dispatching, multi-threaded (on cx's pool) versions.
+void bitgemv(const CpuContext& cx, const uint8_t* s, int rows, int cols, const float* x, float* y);
+void f16gemv(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, float* y);
+void f32gemv(const CpuContext& cx, const float* w, int rows, int cols, const float* x, float* y);
 
 }  // namespace bimamba::kernels

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/cpu/CpuContext.h"
+
 namespace bimamba::kernels {
 
 enum class StateType { F32, BF16, F16 };
@@ -30,10 +32,10 @@ float ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, fl
                           const float* C, float D, float* y);
 float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
                            const float* C, float D, float* y);
-// Dispatches on the active ISA (Gemv.h).
-void ssm_head_step(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
+// Dispatch on cx's ISA (CpuContext.h).
+void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                    float D, float* y);
-float ssm_head_step16(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
+float ssm_head_step16(const CpuContext& cx, uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
                       const float* C, float D, float* y);
 
 }  // namespace bimamba::kernels

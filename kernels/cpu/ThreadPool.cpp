@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <stdexcept>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -110,23 +112,23 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
     }
 }
 
-namespace {
-std::unique_ptr<ThreadPool>& global_slot() {
-    static std::unique_ptr<ThreadPool> p;
+int ThreadPool::hardware_threads() { return (int)std::max(1u, std::thread::hardware_concurrency()); }
+
+std::shared_ptr<ThreadPool> ThreadPool::shared(int threads) {
+    if (threads < 0 || threads > 1024) throw std::invalid_argument("thread count must be in [0, 1024] (0: all cores)");
+    if (threads == 0) threads = hardware_threads();
+    // Pools stay alive while someone holds them; the registry only lets
+    // equal requests share one (the workers of two pools would compete for cores).
+    static std::mutex mu;
+    static std::map<int, std::weak_ptr<ThreadPool>> pools;
+    std::lock_guard<std::mutex> lk(mu);
+    auto& w = pools[threads];
+    auto p = w.lock();
+    if (!p) {
+        p = std::make_shared<ThreadPool>(threads);
+        w = p;
+    }
     return p;
-}
-}  // namespace
-
-ThreadPool& ThreadPool::global() {
-    auto& p = global_slot();
-    if (!p) p = std::make_unique<ThreadPool>((int)std::max(1u, std::thread::hardware_concurrency()));
-    return *p;
-}
-
-void ThreadPool::set_global_threads(int threads) {
-    auto& p = global_slot();
-    p.reset();
-    p = std::make_unique<ThreadPool>(threads);
 }
 
 }  // namespace bimamba::kernels

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -33,10 +34,11 @@ public:
     // Hand-offs so far (each parallel_for that woke workers counts once).
     uint64_t dispatches() const { return dispatches_; }
 
-    // The pool the dispatching kernels use; resized by set_global_threads
-    // (default: hardware concurrency).
-    static ThreadPool& global();
-    static void set_global_threads(int threads);
+    // A pool of `threads` threads (0: hardware concurrency) shared by every
+    // caller asking for the same count while any of them holds it; kernels
+    // get theirs from a CpuContext (CpuContext.h), engines from their options.
+    static std::shared_ptr<ThreadPool> shared(int threads = 0);
+    static int hardware_threads();  // hardware concurrency, at least 1
 
     static constexpr int kSpinMicros = 200;
 
