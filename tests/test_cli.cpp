@@ -2,10 +2,13 @@
 // listed by `bimamba --help`, and the `bench` group), --version names the
 // build, and the path from a quickstart run to a chat works with no extra
 // flags: export from the run directory (the tokenizer comes from the run's
-// prepared data), eval and chat of the deployment file, generate.
+// prepared data), eval and chat of the deployment file, generate; with --json,
+// chat, generate --stream and bench cpu write JSON lines on stdout that parse
+// and carry their fields (docs/cli-events.md).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +40,46 @@ CliResult cli(const std::string& args) {
     while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
     const int st = pclose(p);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+// Runs `bimamba ARGS` keeping stdout alone in `output` (stderr in `err`).
+CliResult cli_stdout(const std::string& args, std::string* err) {
+    const std::string ef = bimamba::test::fresh_dir("cli_stderr") + "/stderr.txt";
+    const char* bin = std::getenv("BIMAMBA_CLI");
+    CliResult r;
+    FILE* p = popen(("'" + std::string(bin) + "' " + args + " 2>'" + ef + "'").c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
+    const int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (err) *err = bimamba::read_file(ef);
+    return r;
+}
+
+// Every line of `out` is one JSON object with an "event" (docs/cli-events.md).
+std::vector<nlohmann::json> json_events(const std::string& out) {
+    std::vector<nlohmann::json> ev;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(line);
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "not a JSON line: '" << line << "': " << e.what();
+            continue;
+        }
+        EXPECT_TRUE(j.is_object() && j.contains("event") && j["event"].is_string()) << line;
+        ev.push_back(j);
+    }
+    return ev;
+}
+
+std::vector<nlohmann::json> of_event(const std::vector<nlohmann::json>& ev, const std::string& name) {
+    std::vector<nlohmann::json> r;
+    for (const auto& e : ev)
+        if (e.value("event", "") == name) r.push_back(e);
     return r;
 }
 
@@ -145,8 +188,93 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
     ASSERT_EQ(ge.status, 0) << ge.output;
     EXPECT_NE(ge.output.find("] run"), std::string::npos) << ge.output;
     EXPECT_NE(ge.output.find("] kd"), std::string::npos) << ge.output;
+    // --json: JSON lines on stdout, nothing else, with the documented fields.
+    {
+        std::string err;
+        const CliResult cj = cli_stdout("chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8 --json", &err);
+        ASSERT_EQ(cj.status, 0) << cj.output << err;
+        const auto ev = json_events(cj.output);
+        ASSERT_GE(ev.size(), 3u) << cj.output;
+        EXPECT_EQ(ev.front()["event"], "ready");
+        for (const char* k : {"model", "weights", "state", "binary_kernel", "isa", "threads"})
+            EXPECT_TRUE(ev.front().contains(k)) << k;
+        EXPECT_EQ(ev.back()["event"], "done");
+        EXPECT_EQ(ev.back()["turns"], 1);
+        const auto stats = of_event(ev, "stats");
+        ASSERT_EQ(stats.size(), 1u) << cj.output;
+        for (const char* k : {"tokens", "tok_per_s", "prompt_tokens", "rss_mb", "joules_per_token"})
+            EXPECT_TRUE(stats[0][k].is_number()) << k << " " << stats[0].dump();
+        const std::string src = stats[0]["energy_source"];
+        EXPECT_TRUE(src == "RAPL" || src == "estimate") << src;
+        EXPECT_GT(stats[0]["rss_mb"].get<double>(), 0.0);
+        // The token events add up to the reply: as many as the text mode prints.
+        std::string text;
+        for (const auto& t : of_event(ev, "token")) text += t["text"].get<std::string>();
+        const CliResult plain = cli_stdout("chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8", nullptr);
+        // (bytes that are not UTF-8, which a tiny model emits, are U+FFFD in the
+        // JSON: compare the ASCII text)
+        auto ascii = [](std::string t) {
+            t.erase(std::remove_if(t.begin(), t.end(), [](char c) { return (unsigned char)c >= 0x80; }), t.end());
+            return t;
+        };
+        EXPECT_EQ(ascii(plain.output), ascii("Assistant:" + text + "\n"));
+        EXPECT_EQ(err.find("tok/s"), std::string::npos) << "no human stats line on stderr with --json: " << err;
+    }
+    {
+        std::string err;
+        const CliResult gj = cli_stdout("generate --models 'run=" + run + ",kd=" + bmd + "' --prompt 'The' --max-tokens 6 --json", &err);
+        ASSERT_EQ(gj.status, 0) << gj.output << err;
+        const auto ev = json_events(gj.output);
+        EXPECT_EQ(of_event(ev, "start").size(), 2u) << gj.output;
+        const auto stats = of_event(ev, "stats");
+        ASSERT_EQ(stats.size(), 2u) << gj.output;
+        EXPECT_EQ(stats[0]["label"], "run");
+        EXPECT_EQ(stats[1]["label"], "kd");
+        for (const auto& st : stats)
+            for (const char* k : {"tokens", "tok_per_s", "prompt_tokens", "seconds", "rss_mb", "joules_per_token"})
+                EXPECT_TRUE(st[k].is_number()) << k << " " << st.dump();
+        ASSERT_FALSE(ev.empty());
+        EXPECT_EQ(ev.back()["event"], "done");
+        EXPECT_EQ(ev.back()["generations"], 2);
+    }
     // chat on a run directory says how to get a deployment file.
     const CliResult wrong = cli("chat --model '" + run + "' --message hi");
     EXPECT_EQ(wrong.status, 1);
     EXPECT_NE(wrong.output.find("bimamba export --model"), std::string::npos) << wrong.output;
+}
+
+// `bench cpu --json` at the tiny shape: JSON lines on stdout (the report on
+// stderr), one stats event per row with its kernel, done at the end.
+TEST(Cli, BenchCpuJsonLinesCarryTheFields) {
+    if (!have_cli()) GTEST_SKIP() << "BIMAMBA_CLI not set (run through ctest)";
+    const std::string dir = bimamba::test::fresh_dir("bench_json");
+    std::string err;
+    const CliResult b = cli_stdout("bench cpu --shape tiny --tokens 4 --reps 1 --prompt 4 --prefill-block 2 --bandwidth-mb 64 "
+                                   "--state f32 --kernels i16lut,lut3 --threads 1 --dir '" + dir + "' --json", &err);
+    ASSERT_EQ(b.status, 0) << b.output << err;
+    EXPECT_NE(err.find("where decode time goes"), std::string::npos) << "the human report goes to stderr: " << err;
+    const auto ev = json_events(b.output);
+    ASSERT_GE(ev.size(), 5u) << b.output;
+    EXPECT_EQ(ev.front()["event"], "machine");
+    EXPECT_EQ(ev.front()["threads"], 1);
+    EXPECT_TRUE(ev.front()["read_gbps"].is_number());
+    const auto rows = of_event(ev, "stats");
+    ASSERT_EQ(rows.size(), 3u) << b.output;  // binary i16lut, binary lut3, fp16
+    EXPECT_EQ(rows[0]["binary_kernel"], "i16lut");
+    EXPECT_EQ(rows[1]["binary_kernel"], "lut3");
+    EXPECT_EQ(rows[2]["binary_kernel"], "-");
+    for (const auto& r : rows) {
+        for (const char* k : {"tokens", "tok_per_s", "prompt_tokens", "rss_mb", "joules_per_token", "prefill_tok_per_s",
+                              "mb_per_token", "cpu_seconds_per_token"})
+            EXPECT_TRUE(r[k].is_number()) << k << " " << r.dump();
+        EXPECT_EQ(r["state"], "f32");
+        EXPECT_EQ(r["tokens"], 4);
+        EXPECT_GT(r["tok_per_s"].get<double>(), 0.0);
+        EXPECT_TRUE(r["profile_ms"]["total"].is_number());
+        const std::string src = r["energy_source"];
+        EXPECT_TRUE(src == "RAPL" || src == "estimate") << src;
+    }
+    EXPECT_EQ(ev.back()["event"], "done");
+    EXPECT_EQ(ev.back()["rows"], 3);
+    bimamba::remove_tree(dir);
 }

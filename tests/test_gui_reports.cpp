@@ -4,6 +4,7 @@
 // --export-figures entry of the application.
 #include "ui/Ablation.h"
 #include "ui/ChatPanel.h"
+#include "ui/CliEvents.h"
 #include "ui/AblationPanel.h"
 #include "ui/ComparePanel.h"
 #include "ui/EvaluatePanel.h"
@@ -499,41 +500,50 @@ private slots:
         QVERIFY(p->lastError().contains("not found"));
     }
 
-    void chatStatsFromEngineLines() {
-        // the line `bimamba chat` writes after each reply
-        const ChatStats s = parseChatStats("[128 tokens, 77.8 tok/s decode, prompt 12 tokens at 410.5 tok/s, stop: eos]\n");
+    void chatStatsFromEngineEvents() {
+        // the "stats" event `bimamba chat --json` writes after each reply (docs/cli-events.md)
+        JsonLineReader r;
+        const auto ev = r.feed("{\"event\":\"stats\",\"tokens\":128,\"tok_per_s\":77.8,\"prompt_tokens\":12,"
+                               "\"prompt_tok_per_s\":410.5,\"rss_mb\":1064.9,\"joules_per_token\":0.123,"
+                               "\"energy_source\":\"estimate\",\"stop\":\"eos\"}\n{\"event\":\"tok");
+        QCOMPARE(ev.size(), 1);  // the second line is not complete yet
+        const ChatStats s = chatStatsFromEvent(ev[0]);
         QCOMPARE(s.tokPerS, 77.8);  // decode speed, not the prompt's
         QCOMPARE(s.tokens, qint64(128));
-        QCOMPARE(s.joulesPerToken, -1.0);
-        const ChatStats e = parseChatStats("rss 1.04 GB, 0.35 J/token", s);
-        QCOMPARE(e.memMb, 1.04 * 1024);
-        QCOMPARE(e.joulesPerToken, 0.35);
-        QCOMPARE(e.tokPerS, 77.8);  // kept from before
-        QCOMPARE(e.energySource, QString());
-        QCOMPARE(e.energyText(), QString("0.35 J/token"));
-        // `bimamba chat`'s energy: "<J> J/token (estimate)" or "(RAPL)", inside its stats line
-        const ChatStats est = parseChatStats("[64 tokens, 80.1 tok/s decode, prompt 9 tokens at 300.0 tok/s, 0.123 J/token (estimate), stop: eos]\n");
-        QCOMPARE(est.joulesPerToken, 0.123);
-        QCOMPARE(est.energySource, QString("estimate"));
-        QVERIFY(!est.energyMeasured());
-        QCOMPARE(est.energyText(), QString("0.123 J/token (estimate)"));
-        QCOMPARE(est.tokPerS, 80.1);
-        QCOMPARE(est.tokens, qint64(64));
-        const ChatStats rapl = parseChatStats("[64 tokens, 80.1 tok/s decode, prompt 9 tokens at 300.0 tok/s, stop: eos] 0.0456 J/token (RAPL)\n", est);
+        QCOMPARE(s.memMb, 1064.9);
+        QCOMPARE(s.joulesPerToken, 0.123);
+        QCOMPARE(s.energySource, QString("estimate"));
+        QVERIFY(!s.energyMeasured());
+        QCOMPARE(s.energyText(), QString("0.123 J/token (estimate)"));
+        // the rest of the split line arrives: a token event, which leaves the stats alone
+        const auto tok = r.feed("en\",\"text\":\" hi\"}\nnot json\n");
+        QCOMPARE(tok.size(), 1);
+        QCOMPARE(eventName(tok[0]), QString("token"));
+        QCOMPARE(tok[0].value("text").toString(), QString(" hi"));
+        QCOMPARE(r.skipped(), 1);
+        QCOMPARE(chatStatsFromEvent(tok[0], s).tokPerS, 77.8);
+        // RAPL: measured; fields an event lacks keep their earlier value
+        const ChatStats rapl = chatStatsFromEvent(
+            r.feed("{\"event\":\"stats\",\"tok_per_s\":80.1,\"joules_per_token\":0.0456,\"energy_source\":\"RAPL\"}\n")[0], s);
         QCOMPARE(rapl.joulesPerToken, 0.0456);
         QCOMPARE(rapl.energySource, QString("RAPL"));
         QVERIFY(rapl.energyMeasured());
         QCOMPARE(rapl.energyText(), QString("0.0456 J/token (RAPL, measured)"));
-        QCOMPARE(parseChatStats("1.5e-02 J/token (estimate)").joulesPerToken, 0.015);
-        QCOMPARE(parseChatStats("12 mJ/token (RAPL)").joulesPerToken, 0.012);
+        QCOMPARE(rapl.tokens, qint64(128));
+        QCOMPARE(rapl.memMb, 1064.9);
         QCOMPARE(ChatStats{}.energyText(), QString("–"));
         // a chat engine driven through stdin/stdout: the reply streams into the transcript
         QTemporaryDir ws;
         const QString cli = QDir(ws.path()).filePath("bimamba");
         QFile f(cli);
         f.open(QIODevice::WriteOnly);
-        f.write("#!/bin/sh\n[ \"$1\" = chat ] || exit 2\nwhile read -r line; do printf 'Assistant: echo %s\\n' \"$line\"; "
-                "echo '[3 tokens, 42.0 tok/s decode, prompt 2 tokens at 99.0 tok/s, 0.0123 J/token (estimate), stop: eos]' >&2; done\n");
+        // (it insists on --json; the reply is two token events, then stats)
+        f.write("#!/bin/sh\n[ \"$1\" = chat ] || exit 2\ncase \" $* \" in *' --json '*|*' --json') ;; *) exit 3;; esac\n"
+                "echo '{\"event\":\"ready\",\"model\":\"m\"}'\n"
+                "while read -r line; do printf '{\"event\":\"token\",\"text\":\" echo\"}\\n'; "
+                "printf '{\"event\":\"token\",\"text\":\" %s\"}\\n' \"$line\"; "
+                "echo '{\"event\":\"stats\",\"tokens\":3,\"tok_per_s\":42.0,\"prompt_tokens\":2,\"joules_per_token\":0.0123,"
+                "\"energy_source\":\"estimate\",\"stop\":\"eos\"}'; done\n");
         f.close();
         f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
         MainWindow w(ws.path(), cli);
@@ -560,11 +570,16 @@ private slots:
         QFile f(cli);
         QVERIFY(f.open(QIODevice::WriteOnly));
         f.write("#!/bin/sh\n[ \"$1\" = generate ] || exit 2\n"
-                "case \" $* \" in *' --stream '*|*' --stream') ;; *) echo 'no --stream' >&2; exit 3;; esac\n"
-                "printf 'Leonardo'\n"               // no newline: a raw piece, as the real CLI flushes it
+                "case \" $* \" in *' --stream '*) ;; *) echo 'no --stream' >&2; exit 3;; esac\n"
+                "case \" $* \" in *' --json '*|*' --json') ;; *) echo 'no --json' >&2; exit 3;; esac\n"
+                "echo '{\"event\":\"start\",\"label\":\"fp\",\"model\":\"/ck/fp\",\"prompt_index\":0}'\n"
+                "printf '{\"event\":\"token\",\"label\":\"fp\",\"text\":\"Leonardo\"}\\n{\"event\":\"tok'\n"  // a line cut in two reads
                 "while [ ! -e \"$0.go\" ]; do sleep 0.05; done\n"  // holds until the test has looked
-                "printf ' da Vinci'\n"
-                "echo '[3 tokens, 51.2 tok/s, prompt 9 tokens, 0.0123 J/token (estimate), stop: max_tokens] fp' >&2\n");
+                "printf 'en\",\"label\":\"fp\",\"text\":\" da Vinci\"}\\n'\n"
+                "echo '{\"event\":\"stats\",\"label\":\"fp\",\"tokens\":3,\"tok_per_s\":51.2,\"prompt_tokens\":9,"
+                "\"joules_per_token\":0.0123,\"energy_source\":\"estimate\",\"stop\":\"max_tokens\"}'\n"
+                "echo '{\"event\":\"done\",\"generations\":1}'\n"
+                "echo 'human text on stderr is not read' >&2\n");
         f.close();
         f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
         MainWindow w(ws.path(), cli);
@@ -579,9 +594,12 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(done.count() >= 1, 10000);
         QCOMPARE(p->columnText(0), QString("Leonardo da Vinci"));
         QCOMPARE(p->columnStatus(0), QString("done — 3 tokens · 51.2 tok/s · 0.0123 J/token (estimate)"));
-        QCOMPARE(ComparePanel::parseGenerateStats("x\n[7 tokens, 3.0 tok/s, prompt 2 tokens, 2.5 J/token (NVML), stop: eos] bi\n"),
-                 QString("7 tokens · 3.0 tok/s · 2.5 J/token (NVML) · stop: eos"));
-        QCOMPARE(ComparePanel::parseGenerateStats("error: nothing"), QString());
+        JsonLineReader r;
+        const auto ev = r.feed("{\"event\":\"stats\",\"label\":\"bi\",\"tokens\":7,\"tok_per_s\":3.0,\"prompt_tokens\":2,"
+                               "\"joules_per_token\":2.5,\"energy_source\":\"NVML\",\"stop\":\"eos\"}\n");
+        QCOMPARE(ev.size(), 1);
+        QCOMPARE(ComparePanel::generateStatsText(ev[0]), QString("7 tokens · 3.0 tok/s · 2.5 J/token (NVML) · stop: eos"));
+        QCOMPARE(ComparePanel::generateStatsText(QJsonObject{{"event", "token"}, {"text", "x"}}), QString());
     }
 
     // With the real CLI: a tiny model trained here; `generate --stream`
@@ -666,7 +684,7 @@ private slots:
         QFile f(cli);
         f.open(QIODevice::WriteOnly);
         f.write("#!/bin/sh\n[ \"$1\" = generate ] || exit 2\ncase \"$3\" in bad=*) echo 'error: no checkpoint in /bad' >&2; exit 1;; esac\n"
-                "for w in Leonardo da Vinci; do printf '%s ' $w; sleep 0.05; done\necho\n");
+                "for w in Leonardo da Vinci; do printf '{\"event\":\"token\",\"text\":\"%s \"}\\n' $w; sleep 0.05; done\n");
         f.close();
         f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
         MainWindow w(ws.path(), cli);

@@ -17,7 +17,6 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
-#include <QRegularExpression>
 #include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
@@ -27,30 +26,16 @@
 
 namespace bimamba::ui {
 
-ChatStats parseChatStats(const QString& text, ChatStats s) {
-    static const QRegularExpression tps(R"(([0-9]+(?:\.[0-9]+)?)\s*(?:tok/s|tokens/s|tok/sec|tokens per second))", QRegularExpression::CaseInsensitiveOption);
-    static const QRegularExpression mem(R"(([0-9]+(?:\.[0-9]+)?)\s*(MB|MiB|GB|GiB)\b)", QRegularExpression::CaseInsensitiveOption);
-    static const QRegularExpression jpt(R"(([0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)\s*(mJ|J)\s*/\s*tok(?:en)?(?:\s*\(([^)]*)\))?)", QRegularExpression::CaseInsensitiveOption);
-    static const QRegularExpression ntok(R"(([0-9]+)\s+tokens\b)", QRegularExpression::CaseInsensitiveOption);
-    auto last = [](const QRegularExpression& re, const QString& t) {
-        QRegularExpressionMatch m, it;
-        auto i = re.globalMatch(t);
-        while (i.hasNext()) m = i.next();
-        return m;
+ChatStats chatStatsFromEvent(const QJsonObject& e, ChatStats s) {
+    if (eventName(e) != QLatin1String("stats")) return s;
+    auto num = [&e](const char* key, double& into) {
+        if (e.value(key).isDouble()) into = e.value(key).toDouble();
     };
-    // `bimamba chat` reports "[N tokens, X tok/s decode, prompt P tokens at Y tok/s, stop: R]": decode speed wins.
-    static const QRegularExpression decode(R"(([0-9]+(?:\.[0-9]+)?)\s*tok/s\s+decode)");
-    static const QRegularExpression lead(R"(\[([0-9]+)\s+tokens)");
-    if (auto m = last(decode, text); m.hasMatch()) s.tokPerS = m.captured(1).toDouble();
-    else if (auto m2 = last(tps, text); m2.hasMatch()) s.tokPerS = m2.captured(1).toDouble();
-    if (auto m = last(mem, text); m.hasMatch())
-        s.memMb = m.captured(1).toDouble() * (m.captured(2).startsWith('G', Qt::CaseInsensitive) ? 1024.0 : 1.0);
-    if (auto m = last(jpt, text); m.hasMatch()) {
-        s.joulesPerToken = m.captured(1).toDouble() * (m.captured(2) == "mJ" ? 1e-3 : 1.0);
-        s.energySource = m.captured(3).trimmed();
-    }
-    if (auto m = last(lead, text); m.hasMatch()) s.tokens = m.captured(1).toLongLong();
-    else if (auto m2 = last(ntok, text); m2.hasMatch()) s.tokens = m2.captured(1).toLongLong();
+    num("tok_per_s", s.tokPerS);
+    num("rss_mb", s.memMb);
+    num("joules_per_token", s.joulesPerToken);
+    if (e.value("tokens").isDouble()) s.tokens = qint64(e.value("tokens").toDouble());
+    if (e.contains("energy_source")) s.energySource = e.value("energy_source").toString();
     return s;
 }
 
@@ -160,19 +145,30 @@ bool ChatPanel::startEngines(QString* error) {
         Side& sd = sides_[i];
         const QString model = sd.model->text().trimmed();
         if (model.isEmpty()) continue;
-        QStringList args{"chat", "--model", model};
+        QStringList args{"chat", "--model", model, "--json"};
         if (threads_->value() > 0) args << "--threads" << QString::number(threads_->value());
         sd.job = new CliJob(manager_->cliPath(), args, this);
         sd.stats = {};
         sd.text->clear();
         auto* text = sd.text;
+        sd.events = {};
+        // `chat --json`: the reply arrives as "token" events, the figures as a
+        // "stats" event after it (docs/cli-events.md); stderr carries errors only.
         connect(sd.job, &CliJob::stdoutData, this, [this, i, text](const QString& t) {
-            text->moveCursor(QTextCursor::End);
-            text->insertPlainText(t);
-            sides_[i].chars += t.size();
-            sides_[i].stats = parseChatStats(t, sides_[i].stats);
+            for (const QJsonObject& e : sides_[i].events.feed(t)) {
+                const QString ev = eventName(e);
+                if (ev == QLatin1String("token")) {
+                    const QString piece = e.value("text").toString();
+                    text->moveCursor(QTextCursor::End);
+                    text->insertPlainText(piece);
+                    sides_[i].chars += piece.size();
+                } else if (ev == QLatin1String("stats")) {
+                    sides_[i].stats = chatStatsFromEvent(e, sides_[i].stats);
+                    text->moveCursor(QTextCursor::End);
+                    text->insertPlainText("\n");
+                }
+            }
         });
-        connect(sd.job, &CliJob::stderrData, this, [this, i](const QString& t) { sides_[i].stats = parseChatStats(t, sides_[i].stats); });
         connect(sd.job, &CliJob::finished, this, [this, i](bool ok, const QString& msg) {
             if (!ok) {
                 lastError_ = msg;
@@ -199,6 +195,8 @@ void ChatPanel::send(const QString& prompt) {
     for (auto& sd : sides_) {
         if (!sd.job || !sd.job->isRunning()) continue;
         sd.text->appendPlainText("\n> " + prompt + "\n");
+        sd.text->moveCursor(QTextCursor::End);
+        sd.text->insertPlainText("Assistant:");  // as the text mode of `bimamba chat` labels a reply
         sd.since.start();
         sd.job->write(prompt.toUtf8() + "\n");
     }

@@ -1,11 +1,14 @@
 #pragma once
-// The Chat & energy tab: the bit-packed CPU engine (`bimamba chat`, driven
-// through its stdin/stdout) beside the fp16 baseline, same prompt, streaming
-// replies; live tokens/s, resident memory (from /proc) and energy per token
-// as the engine reports it ("0.123 J/token (RAPL)" measured, or
-// "(estimate)"), shown with that label.
+// The Chat & energy tab: the bit-packed CPU engine (`bimamba chat --json`,
+// driven through its stdin, read as JSON lines from its stdout) beside the
+// fp16 baseline, same prompt, streaming replies; live tokens/s, resident
+// memory (the engine's rss_mb, or /proc) and energy per token as the engine
+// reports it (energy_source "RAPL": measured, "estimate"), shown with that label.
 #include <QElapsedTimer>
+#include <QJsonObject>
 #include <QWidget>
+
+#include "ui/CliEvents.h"
 
 class QLineEdit;
 class QPlainTextEdit;
@@ -22,15 +25,17 @@ class CliJob;
 struct ChatStats {
     double tokPerS = -1, memMb = -1, joulesPerToken = -1;
     qint64 tokens = -1;
-    // How the energy was obtained, as the engine labels it after the number:
-    // "0.123 J/token (estimate)" -> "estimate", "(RAPL)" -> "RAPL". Empty if unlabelled.
+    // How the energy was obtained, as the engine labels it (its energy_source):
+    // "estimate" or "RAPL". Empty if unlabelled.
     QString energySource;
     bool energyMeasured() const { return !energySource.isEmpty() && !energySource.contains("estimate", Qt::CaseInsensitive); }
     // "0.123 J/token (RAPL, measured)", "0.123 J/token (estimate)" or "–".
     QString energyText() const;
 };
-// Picks numbers out of an engine status line ("... 12.3 tok/s ... 45 MB ... 0.8 J/token (RAPL) ...").
-ChatStats parseChatStats(const QString& text, ChatStats prev = {});
+// The figures of one event of `bimamba chat --json` (a "stats" event: tokens,
+// tok_per_s, rss_mb, joules_per_token, energy_source); fields the event lacks
+// keep their value from `prev`; other events leave `prev` as it is.
+ChatStats chatStatsFromEvent(const QJsonObject& event, ChatStats prev = {});
 
 class ChatPanel : public QWidget {
     Q_OBJECT
@@ -53,6 +58,7 @@ private:
         QLabel* statLabel = nullptr;
         CliJob* job = nullptr;
         ChatStats stats;
+        JsonLineReader events;
         QElapsedTimer since;
         qint64 chars = 0;
     };

@@ -1,5 +1,6 @@
 #include "ui/ComparePanel.h"
 
+#include "ui/CliEvents.h"
 #include "ui/CliJob.h"
 #include "ui/ReportExporter.h"
 #include "ui/JsonFile.h"
@@ -18,12 +19,13 @@
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QPushButton>
-#include <QRegularExpression>
 #include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QVBoxLayout>
+
+#include <memory>
 
 namespace bimamba::ui {
 
@@ -179,20 +181,30 @@ void ComparePanel::generate() {
         QStringList args{"generate", "--models", c.label + "=" + c.path, "--prompt", prompt_->toPlainText(),
                          "--max-tokens", QString::number(maxTokens_->value())};
         if (temperature_->value() > 0) args << "--temperature" << QString::number(temperature_->value());
-        args << "--stream";
+        args << "--stream" << "--json";
         c.job = new CliJob(manager_->cliPath(), args, this);
         auto* text = c.text;
         auto* status = c.status;
-        CliJob* job = c.job;
-        connect(c.job, &CliJob::stdoutData, text, [text, status](const QString& s) {
-            text->moveCursor(QTextCursor::End);
-            text->insertPlainText(s);
-            text->ensureCursorVisible();
-            if (status->text() != QLatin1String("streaming…")) status->setText("streaming…");
+        // `generate --stream --json` (docs/cli-events.md): "token" events carry
+        // the text as decoded, a "stats" event the figures of the generation.
+        auto reader = std::make_shared<JsonLineReader>();
+        auto stats = std::make_shared<QString>();
+        connect(c.job, &CliJob::stdoutData, text, [text, status, reader, stats](const QString& s) {
+            for (const QJsonObject& e : reader->feed(s)) {
+                const QString ev = eventName(e);
+                if (ev == QLatin1String("token")) {
+                    text->moveCursor(QTextCursor::End);
+                    text->insertPlainText(e.value("text").toString());
+                    text->ensureCursorVisible();
+                    if (status->text() != QLatin1String("streaming…")) status->setText("streaming…");
+                } else if (ev == QLatin1String("stats")) {
+                    *stats = generateStatsText(e);
+                }
+            }
         });
-        connect(c.job, &CliJob::finished, this, [this, status, job](bool ok, const QString& msg) {
-            const QString stats = parseGenerateStats(job->stderrText());
-            status->setText(ok ? (stats.isEmpty() ? QStringLiteral("done") : QStringLiteral("done — ") + stats) : msg);
+        connect(c.job, &CliJob::finished, this, [this, status, stats](bool ok, const QString& msg) {
+            const QString stats_text = *stats;
+            status->setText(ok ? (stats_text.isEmpty() ? QStringLiteral("done") : QStringLiteral("done — ") + stats_text) : msg);
             status->setToolTip(ok ? QStringLiteral("Energy: NVML = GPU board energy, RAPL = CPU package energy "
                                                    "(measured); estimate = CPU-seconds × 5 W per busy core.")
                                   : QString());
@@ -209,15 +221,16 @@ void ComparePanel::generate() {
     }
 }
 
-QString ComparePanel::parseGenerateStats(const QString& err) {
-    static const QRegularExpression line(
-        R"(\[([0-9]+) tokens, ([0-9.]+) tok/s, prompt [0-9]+ tokens(?:, ([0-9.eE+-]+) J/token \(([^)]*)\))?, stop: ([a-z_]+)\])");
-    QRegularExpressionMatch m, it;
-    for (auto i = line.globalMatch(err); i.hasNext();) m = i.next();
-    if (!m.hasMatch()) return {};
-    QString s = QStringLiteral("%1 tokens · %2 tok/s").arg(m.captured(1), m.captured(2));
-    if (!m.captured(3).isEmpty()) s += QStringLiteral(" · %1 J/token (%2)").arg(m.captured(3), m.captured(4));
-    if (m.captured(5) != "max_tokens") s += QStringLiteral(" · stop: %1").arg(m.captured(5));
+QString ComparePanel::generateStatsText(const QJsonObject& e) {
+    if (eventName(e) != QLatin1String("stats")) return {};
+    QString s = QStringLiteral("%1 tokens · %2 tok/s")
+                    .arg(qint64(e.value("tokens").toDouble()))
+                    .arg(e.value("tok_per_s").toDouble(), 0, 'f', 1);
+    if (e.value("joules_per_token").isDouble())
+        s += QStringLiteral(" · %1 J/token (%2)")
+                 .arg(QString::number(e.value("joules_per_token").toDouble(), 'g', 4), e.value("energy_source").toString());
+    const QString stop = e.value("stop").toString();
+    if (!stop.isEmpty() && stop != QLatin1String("max_tokens")) s += QStringLiteral(" · stop: %1").arg(stop);
     return s;
 }
 

@@ -5,6 +5,7 @@
 // its stdout is the generated text, written piece by piece as it is decoded,
 // and appended to the model's column as it arrives; its stderr ends with a
 // stats line (tokens, tok/s, J/token with the energy source) shown under it.
+#include <QJsonObject>
 #include <QWidget>
 
 class QPlainTextEdit;
@@ -36,10 +37,9 @@ public:
     QString columnText(int i) const;
     QString columnStatus(int i) const;
     QStringList exportCsv(const QString& path, QString* error);
-    // Summary from `bimamba generate`'s stats line, e.g.
-    // "[24 tokens, 51.2 tok/s, prompt 9 tokens, 0.0123 J/token (estimate), stop: max_tokens] fp"
-    // -> "24 tokens · 51.2 tok/s · 0.0123 J/token (estimate)". Empty if none.
-    static QString parseGenerateStats(const QString& stderrText);
+    // The status line of a "stats" event of `generate --stream --json`
+    // ("24 tokens · 51.2 tok/s · 0.0123 J/token (estimate) · stop: eos"); empty for other events.
+    static QString generateStatsText(const QJsonObject& statsEvent);
 
 signals:
     void allFinished();

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "app/cli/Command.h"
+#include "app/cli/JsonEvents.h"
 #include "core/base/ModelSource.h"
 #include "core/base/Process.h"
 #include "core/eval/CliText.h"
@@ -60,7 +61,20 @@ const char* kHelp =
     "                      exact): its error against the exact lut3 is measured on --model files\n"
     "                      on --model files\n"
     "  --binary-kernel K   i16lut (default), lut3 or xor, for --model files\n"
-    "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n";
+    "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n"
+    "  --json              machine-readable: JSON lines on stdout (the report goes to stderr instead;\n"
+    "                      docs/cli-events.md):\n"
+    "    {\"event\":\"machine\",\"hardware_threads\":N,\"threads\":T,\"isa\":I,\"load_average\":A,\"read_gbps\":B,\n"
+    "     \"read_gbps_median\":B,\"update_gbps\":U,\"update_gbps_median\":U,\"llc_mb\":C}\n"
+    "    {\"event\":\"stats\",\"label\":L,\"weights\":W,\"binary_kernel\":K,\"state\":S,\"tokens\":N,\"tok_per_s\":X,\n"
+    "     \"tok_per_s_min\":X0,\"tok_per_s_max\":X1,\"prompt_tokens\":P,\"prefill_tok_per_s\":Y,\n"
+    "     \"prefill1_tok_per_s\":Y1,\"rss_mb\":R,\"file_gb\":F,\"mb_per_token\":M,\"state_mb\":SM,\"gbps\":G,\n"
+    "     \"bw_fraction\":BW,\"roofline\":RF,\"in_cache\":bool,\"joules_per_token\":J,\n"
+    "     \"energy_source\":\"RAPL|estimate\",\"cpu_seconds_per_token\":C,\"profile_ms\":{\"embed\":..,\"total\":..}}\n"
+    "                      per measured row (tok_per_s: decode, the median of the reps)\n"
+    "    {\"event\":\"logit_error\",\"model\":F,\"compared\":\"f16 state|bf16 state|i16lut\",\"max_rel\":E,\n"
+    "     \"mean_rel\":E,\"argmax_agree\":N,\"steps\":N,\"free_identical\":N}\n"
+    "    {\"event\":\"done\",\"rows\":N}\n";
 
 double now_s() { return monotonic_seconds(); }
 std::string load_avg() {
@@ -86,7 +100,8 @@ long llc_bytes() {
 }
 
 struct Row {
-    std::string label, kind, state;
+    std::string label, kind, state, kernel;  // kernel: the ±1 kernel ("-" for a file without packed projections)
+    int prompt_tokens = 0;
     double file_gb = 0, resident_mb = 0, decode_tps = 0, prefill1_tps = 0, prefill_tps = 0, mb_per_token = 0;
     double state_mb = 0;  // recurrent state (conv + SSM) in memory; read and written once per token
     // bw_fraction: weight bytes per token × tok/s over the read bandwidth.
@@ -115,6 +130,8 @@ Row bench_file(const std::string& label, const std::string& path, const engine::
     eo.prefill_block = 1;
     auto eng = engine::Engine::load(path, eo);
     r.kind = eng->weight_kind();
+    r.kernel = r.kind.rfind("binary", 0) == 0 ? eng->binary_kernel() : "-";
+    r.prompt_tokens = prompt_n;
     r.file_gb = eng->file_bytes() / 1e9;
     const int vocab = eng->config().vocab_size;
     std::mt19937 rng(1);
@@ -223,13 +240,15 @@ StateError state_error(const std::string& path, const engine::EngineOptions& bas
 }
 
 int run_bench_cpu(const Args& args) {
-    Options opt(args, {"help"});
+    Options opt(args, {"help", "json"});
     if (opt.has("help")) {
         std::fputs(kHelp, stdout);
         return 0;
     }
     opt.check_known({"shape", "model", "tokens", "reps", "prompt", "prefill-block", "state", "error-tokens", "threads", "isa",
-                     "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "kernels", "help"});
+                     "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "kernels", "json", "help"});
+    const bool json = opt.has("json");
+    FILE* out = json ? stderr : stdout;  // the human report
     const int tokens = (int)opt.get_int("tokens", 32), prompt_n = (int)opt.get_int("prompt", 32);
     const int reps = (int)opt.get_int("reps", 5);
     if (reps < 1 || reps > 1000) throw std::invalid_argument("--reps must be in [1, 1000]");
@@ -258,18 +277,25 @@ int run_bench_cpu(const Args& args) {
     const auto shape_kernels = eval::split_list(opt.get("kernels", "i16lut,lut3"));
     for (const auto& k : shape_kernels) engine::check_binary_kernel(k);
 
-    std::printf("bimamba bench cpu: %u hardware threads, %d engine threads, kernels %s, load average %s%s\n",
+    std::fprintf(out, "bimamba bench cpu: %u hardware threads, %d engine threads, kernels %s, load average %s%s\n",
                 std::thread::hardware_concurrency(), cx.thread_count(), kernels::isa_name(cx.isa),
                 load_avg().c_str(), std::stod(load_avg()) > 1.5 ? " (machine busy: figures are noisy)" : "");
     const long long bw_mb = opt.get_int("bandwidth-mb", 1024);
     if (bw_mb < 64) throw std::invalid_argument("--bandwidth-mb must be >= 64");
     auto bw = kernels::measure_read_bandwidth(cx.threads(), (size_t)bw_mb << 20, 5);
-    std::printf("memory bandwidth (streaming read, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n", bw_mb,
+    std::fprintf(out, "memory bandwidth (streaming read, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n", bw_mb,
                 bw.threads, bw.best_gbps, bw.median_gbps);
     auto ubw = kernels::measure_update_bandwidth(cx.threads(), (size_t)bw_mb << 20, 5);
-    std::printf("memory bandwidth (in-place update, read + written, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n",
+    std::fprintf(out, "memory bandwidth (in-place update, read + written, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n",
                 bw_mb, ubw.threads, ubw.best_gbps, ubw.median_gbps);
-    std::fflush(stdout);
+    std::fflush(out);
+    const long l3 = llc_bytes();
+    if (json)
+        emit_event("machine", {{"hardware_threads", std::thread::hardware_concurrency()}, {"threads", cx.thread_count()},
+                               {"isa", kernels::isa_name(cx.isa)}, {"load_average", std::stod(load_avg())},
+                               {"read_gbps", bw.best_gbps}, {"read_gbps_median", bw.median_gbps},
+                               {"update_gbps", ubw.best_gbps}, {"update_gbps_median", ubw.median_gbps},
+                               {"llc_mb", l3 / 1048576.0}});
 
     std::vector<Row> rows;
     std::vector<std::pair<int, int>> pairs;  // (binary row, fp16 row) per state, indices into rows
@@ -280,8 +306,8 @@ int run_bench_cpu(const Args& args) {
         for (bool binary : {true, false}) {
             const fs::path f = dir / (shape + (binary ? "-binary.bmd" : "-f16.bmd"));
             if (!fs::exists(f)) {
-                std::printf("writing %s (random weights) ...\n", f.c_str());
-                std::fflush(stdout);
+                std::fprintf(out, "writing %s (random weights) ...\n", f.c_str());
+                std::fflush(out);
                 engine::write_random_deploy(cfg, binary, engine::FloatStorage::F16, f.string());
             }
             files[binary ? 0 : 1] = f;
@@ -295,15 +321,15 @@ int run_bench_cpu(const Args& args) {
                 rows.push_back(bench_file(shape + " binary " + k, files[0].string(), ko, st, prompt_n, tokens, reps, block,
                                           bw.best_gbps, ubw.best_gbps, wpc));
                 bins.push_back((int)rows.size() - 1);
-                std::printf("  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
+                std::fprintf(out, "  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
                             rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
-                std::fflush(stdout);
+                std::fflush(out);
             }
             rows.push_back(bench_file(shape + " fp16", files[1].string(), base, st, prompt_n, tokens, reps, block, bw.best_gbps,
                                       ubw.best_gbps, wpc));
-            std::printf("  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
+            std::fprintf(out, "  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
                         rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
-            std::fflush(stdout);
+            std::fflush(out);
             for (int bi : bins) pairs.push_back({bi, (int)rows.size() - 1});
         }
     }
@@ -317,69 +343,91 @@ int run_bench_cpu(const Args& args) {
             rows.push_back(bench_file(fs::path(m).filename().string(), m, base, st, prompt_n, tokens, reps, block, bw.best_gbps,
                                       ubw.best_gbps, wpc));
 
-    std::printf("\n%-20s %-7s %-6s %7s %9s %9s %9s %9s %8s %7s %7s %8s %9s\n", "model", "weights", "state", "file GB",
+    std::fprintf(out, "\n%-20s %-7s %-6s %7s %9s %9s %9s %9s %8s %7s %7s %8s %9s\n", "model", "weights", "state", "file GB",
                 "resid. MB", "decode/s", "pre1/s", "preB/s", "MB/tok", "GB/s", "%BW w", "%roof", "CPU-s/tok");
     // A model whose weights and state fit in the last-level cache is not read
     // from DRAM: its bandwidth fractions say nothing (they can exceed 100 %).
-    const long l3 = llc_bytes();
     bool any_cached = false;
     for (const auto& r : rows) {
         const bool cached = l3 > 0 && (r.mb_per_token + 2 * r.state_mb) * 1e6 < 2.0 * l3;
         any_cached |= cached;
-        std::printf("%-20s %-7s %-6s %7.3f %9.1f %9.2f %9.2f %9.2f %8.1f %7.2f %6.1f%% %7.1f%% %9.4f%s\n", r.label.c_str(),
+        if (json) {
+            const auto& p = r.prof;
+            const double k = 1e3 / std::max(1L, p.tokens);
+            emit_event("stats", {{"label", r.label}, {"weights", r.kind}, {"binary_kernel", r.kernel}, {"state", r.state},
+                                 {"tokens", r.tokens}, {"tok_per_s", r.decode_tps}, {"tok_per_s_min", r.decode_min},
+                                 {"tok_per_s_max", r.decode_max}, {"prompt_tokens", r.prompt_tokens},
+                                 {"prefill_tok_per_s", r.prefill_tps}, {"prefill1_tok_per_s", r.prefill1_tps},
+                                 {"rss_mb", r.resident_mb}, {"file_gb", r.file_gb}, {"mb_per_token", r.mb_per_token},
+                                 {"state_mb", r.state_mb}, {"gbps", r.achieved_gbps}, {"bw_fraction", r.bw_fraction},
+                                 {"roofline", r.roofline}, {"in_cache", cached},
+                                 {"joules_per_token", r.energy.joules / r.tokens},
+                                 {"energy_source", r.energy.measured ? "RAPL" : "estimate"},
+                                 {"cpu_seconds_per_token", r.energy.cpu_seconds / r.tokens},
+                                 {"profile_ms", {{"embed", p.embed * k}, {"norm", p.norm * k}, {"in_proj", p.in_proj * k},
+                                                 {"conv", p.conv * k}, {"ssm", p.ssm * k}, {"gate_norm", p.gate_norm * k},
+                                                 {"out_proj", p.out_proj * k}, {"residual", p.residual * k},
+                                                 {"head", p.head * k}, {"total", p.total() * k}}}});
+        }
+        std::fprintf(out, "%-20s %-7s %-6s %7.3f %9.1f %9.2f %9.2f %9.2f %8.1f %7.2f %6.1f%% %7.1f%% %9.4f%s\n", r.label.c_str(),
                     r.kind.c_str(), r.state.c_str(), r.file_gb, r.resident_mb, r.decode_tps, r.prefill1_tps, r.prefill_tps,
                     r.mb_per_token, r.achieved_gbps, 100 * r.bw_fraction, 100 * r.roofline,
                     r.energy.cpu_seconds / r.tokens, cached ? "  (in cache)" : "");
     }
     if (any_cached)
-        std::printf("(in cache: weights + state under twice the %ld MB last-level cache; its %%BW figures are not DRAM figures)\n",
+        std::fprintf(out, "(in cache: weights + state under twice the %ld MB last-level cache; its %%BW figures are not DRAM figures)\n",
                     l3 >> 20);
-    std::printf("(decode/s: greedy decode, median of %d reps of %d tokens; pre1/s: prompt of %d tokens fed token by token;\n"
+    std::fprintf(out, "(decode/s: greedy decode, median of %d reps of %d tokens; pre1/s: prompt of %d tokens fed token by token;\n"
                 " preB/s: the same prompt in blocks of %d tokens; MB/tok, GB/s and %%BW w: weight bytes only, against the read bandwidth; %%roof: against the\n"
                 " memory-bound time of a token, its weights at the read bandwidth plus its SSM+conv state read and written\n"
                 " at the update bandwidth; state MB of",
                 reps, tokens, prompt_n, block);
-    for (const auto& r : rows) std::printf(" %s/%s %.1f;", r.label.c_str(), r.state.c_str(), r.state_mb);
-    std::printf(")\n");
+    for (const auto& r : rows) std::fprintf(out, " %s/%s %.1f;", r.label.c_str(), r.state.c_str(), r.state_mb);
+    std::fprintf(out, ")\n");
 
-    std::printf("\nwhere decode time goes (ms per token; ssm includes the thread hand-off of the head split):\n");
-    std::printf("%-20s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s\n", "model", "state", "embed", "norm", "in_proj",
+    std::fprintf(out, "\nwhere decode time goes (ms per token; ssm includes the thread hand-off of the head split):\n");
+    std::fprintf(out, "%-20s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s\n", "model", "state", "embed", "norm", "in_proj",
                 "conv", "ssm", "gnorm", "out_prj", "resid", "head", "total");
     for (const auto& r : rows) {
         const auto& p = r.prof;
         const double k = 1e3 / std::max(1L, p.tokens);
-        std::printf("%-20s %-6s %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %8.2f\n", r.label.c_str(),
+        std::fprintf(out, "%-20s %-6s %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %8.2f\n", r.label.c_str(),
                     r.state.c_str(), p.embed * k, p.norm * k, p.in_proj * k, p.conv * k, p.ssm * k, p.gate_norm * k,
                     p.out_proj * k, p.residual * k, p.head * k, p.total() * k);
     }
 
     if (!pairs.empty()) {
-        std::printf("\n%s binary vs fp16 baseline, same state precision on both (lut3: float tables, exact; i16lut: int16\n"
+        std::fprintf(out, "\n%s binary vs fp16 baseline, same state precision on both (lut3: float tables, exact; i16lut: int16\n"
                     "input quantization, not exact; xor: sign flips, exact):\n", shape.c_str());
         for (const auto& [bi, fi] : pairs) {
             const Row &b = rows[bi], &f = rows[fi];
-            std::printf("  %-6s %-4s state: decode %.2f vs %.2f tok/s = %.2fx (target >= 5x); resident %.0f vs %.0f MB = %.2fx smaller "
+            std::fprintf(out, "  %-6s %-4s state: decode %.2f vs %.2f tok/s = %.2fx (target >= 5x); resident %.0f vs %.0f MB = %.2fx smaller "
                         "(target >= 5x); prefill %.2fx; binary at %.0f %% of the memory roofline (target >= 60 %%); weights "
                         "alone %.0f %% of the read bandwidth (the state traffic caps this at %.0f %%)\n",
                         b.label.substr(b.label.rfind(' ') + 1).c_str(), b.state.c_str(), b.decode_tps, f.decode_tps, b.decode_tps / f.decode_tps, b.resident_mb, f.resident_mb,
                         f.resident_mb / std::max(b.resident_mb, 1e-9), b.prefill_tps / f.prefill_tps, 100 * b.roofline,
                         100 * b.bw_fraction, 100 * b.weights_ceiling);
         }
-        std::printf("  file %.2fx smaller\n", rows[pairs[0].second].file_gb / rows[pairs[0].first].file_gb);
+        std::fprintf(out, "  file %.2fx smaller\n", rows[pairs[0].second].file_gb / rows[pairs[0].first].file_gb);
     }
 
     bool any_reduced = false, any_i16 = kernel == "i16lut";
     for (auto st : states) any_reduced |= st != kernels::StateType::F32;
     for (const auto& k : shape_kernels) any_i16 |= k == "i16lut";
     if (any_reduced && err_tokens > 0 && !models.empty()) {
-        std::printf("\n16-bit SSM state vs float32 state (random prompt of %d tokens, then %d greedy tokens of the float32 engine\n"
+        std::fprintf(out, "\n16-bit SSM state vs float32 state (random prompt of %d tokens, then %d greedy tokens of the float32 engine\n"
                     "fed to both; logit relative error = max|a-b| / max|a| per step):\n",
                     prompt_n, err_tokens);
         for (const auto& m : models)
             for (auto st : states) {
                 if (st == kernels::StateType::F32) continue;
                 auto e = state_error(m, base, st, prompt_n, err_tokens);
-                std::printf("  %-20s %-4s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running "
+                if (json)
+                    emit_event("logit_error", {{"model", m}, {"compared", std::string(kernels::state_type_name(st)) + " state"},
+                                               {"max_rel", e.max_rel}, {"mean_rel", e.mean_rel},
+                                               {"argmax_agree", e.argmax_agree}, {"steps", e.steps},
+                                               {"free_identical", e.free_identical}});
+                std::fprintf(out, "  %-20s %-4s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running "
                             "greedy identical for %d/%d tokens\n",
                             fs::path(m).filename().string().c_str(), kernels::state_type_name(st), e.max_rel, e.mean_rel,
                             e.argmax_agree, e.steps, e.free_identical, err_tokens);
@@ -387,22 +435,27 @@ int run_bench_cpu(const Args& args) {
     }
 
     if (any_i16 && err_tokens > 0 && !models.empty()) {
-        std::printf("\ni16lut kernel vs lut3 (float32 state both; same measurement as above):\n");
+        std::fprintf(out, "\ni16lut kernel vs lut3 (float32 state both; same measurement as above):\n");
         for (const auto& m : models) {
             auto e = state_error(m, base, kernels::StateType::F32, prompt_n, err_tokens, "i16lut");
-            std::printf("  %-20s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running greedy "
+            if (json)
+                emit_event("logit_error", {{"model", m}, {"compared", "i16lut"}, {"max_rel", e.max_rel},
+                                           {"mean_rel", e.mean_rel}, {"argmax_agree", e.argmax_agree},
+                                           {"steps", e.steps}, {"free_identical", e.free_identical}});
+            std::fprintf(out, "  %-20s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running greedy "
                         "identical for %d/%d tokens\n",
                         fs::path(m).filename().string().c_str(), e.max_rel, e.mean_rel, e.argmax_agree, e.steps,
                         e.free_identical, err_tokens);
         }
     }
 
-    std::printf("\nenergy per generated token (decode):\n");
+    std::fprintf(out, "\nenergy per generated token (decode):\n");
     CpuEnergyMeter probe(wpc);
-    std::printf("  method: %s\n", probe.describe().c_str());
+    std::fprintf(out, "  method: %s\n", probe.describe().c_str());
     for (const auto& r : rows)
-        std::printf("  %-20s %-4s %.3f J/token (%s), %.4f CPU-s/token\n", r.label.c_str(), r.state.c_str(),
+        std::fprintf(out, "  %-20s %-4s %.3f J/token (%s), %.4f CPU-s/token\n", r.label.c_str(), r.state.c_str(),
                     r.energy.joules / r.tokens, r.energy.measured ? "RAPL" : "estimate", r.energy.cpu_seconds / r.tokens);
+    if (json) emit_event("done", {{"rows", rows.size()}});
     return 0;
 }
 

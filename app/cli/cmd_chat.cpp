@@ -7,8 +7,10 @@
 #include <string>
 
 #include "app/cli/Command.h"
+#include "app/cli/JsonEvents.h"
 #include "core/base/EnergyMeter.h"
 #include "core/base/ModelSource.h"
+#include "core/base/Process.h"
 #include "core/data/Tokenizer.h"
 #include "core/engine/Engine.h"
 #include "core/eval/CliText.h"
@@ -37,19 +39,30 @@ const char* kHelp =
     "  --watts-per-core W      assumption of the energy estimate where RAPL is absent (default 5)\n"
     "  --seed N                sampling seed (default 0)\n"
     "  --threads N             worker threads (default: all cores)\n"
+    "  --json                  machine-readable: JSON lines on stdout instead of the text (below)\n"
     "Template: \"User: <message>\\nAssistant:\" per turn. Commands: /reset, /quit.\n"
     "Per reply, stderr gets: [N tokens, X tok/s decode, prompt P tokens at Y tok/s, E J/token (RAPL|estimate), stop: R]\n"
-    "(energy of the whole reply, prompt included, per generated token).\n";
+    "(energy of the whole reply, prompt included, per generated token).\n"
+    "With --json, stdout carries one JSON object per line and nothing else (no \"User: \" prompt; stdin\n"
+    "is read as before); stderr only errors (docs/cli-events.md):\n"
+    "  {\"event\":\"ready\",\"model\":F,\"weights\":W,\"d_model\":D,\"n_layer\":L,\"state\":S,\"binary_kernel\":K,\"isa\":I,\"threads\":T,\"energy_method\":M}\n"
+    "  {\"event\":\"token\",\"text\":PIECE}                        per decoded piece of the reply\n"
+    "  {\"event\":\"stats\",\"tokens\":N,\"tok_per_s\":X,\"prompt_tokens\":P,\"prompt_tok_per_s\":Y,\"seconds\":S,\n"
+    "   \"rss_mb\":R,\"joules_per_token\":J,\"energy_source\":\"RAPL|estimate\",\"cpu_seconds\":C,\"stop\":REASON,\n"
+    "   \"state_fallbacks\":F}                                  after each reply\n"
+    "  {\"event\":\"reset\"}                                      after /reset\n"
+    "  {\"event\":\"done\",\"turns\":N}                            at exit\n";
 
 
 int run_chat(const Args& args) {
-    Options opt(args, {"help"});
+    Options opt(args, {"help", "json"});
     if (opt.has("help")) {
         std::fputs(kHelp, stdout);
         return 0;
     }
     opt.check_known({"model", "system", "message", "temperature", "top-k", "top-p", "repetition-penalty",
-                     "max-tokens", "stop", "seed", "threads", "state", "kernel", "watts-per-core", "help"});
+                     "max-tokens", "stop", "seed", "threads", "state", "kernel", "watts-per-core", "json", "help"});
+    const bool json = opt.has("json");
     SamplingParams p;
     p.temperature = (float)opt.get_double("temperature", 0.7);
     p.top_k = (int)opt.get_int("top-k", 40);
@@ -79,6 +92,7 @@ int run_chat(const Args& args) {
     const Tokenizer& tok = eng->tokenizer();
     const std::string system = eval::unescape(opt.get("system"));
     bool first = true;
+    int turns = 0;
     auto reply = [&](const std::string& message) {
         std::string text = engine::chat_turn(message, first);
         std::vector<int> ids;
@@ -89,44 +103,78 @@ int run_chat(const Args& args) {
         auto more = tok.encode(text);
         ids.insert(ids.end(), more.begin(), more.end());
         first = false;
-        std::fputs("Assistant:", stdout);
+        ++turns;
+        if (!json) std::fputs("Assistant:", stdout);
         meter.start();
-        auto r = eng->continue_with(ids, p, [](const std::string& piece) {
+        auto r = eng->continue_with(ids, p, [json](const std::string& piece) {
+            if (json) return emit_event("token", {{"text", piece}});
             std::fputs(piece.c_str(), stdout);
             std::fflush(stdout);
         });
         const EnergySample e = meter.elapsed();
+        const double jpt = e.joules / std::max<size_t>(1, r.tokens.size());
+        if (json) {
+            emit_event("stats", {{"tokens", r.tokens.size()},
+                                 {"tok_per_s", r.tokens.size() / std::max(r.decode_seconds, 1e-9)},
+                                 {"prompt_tokens", r.prompt_tokens},
+                                 {"prompt_tok_per_s", r.prompt_tokens / std::max(r.prefill_seconds, 1e-9)},
+                                 {"seconds", r.prefill_seconds + r.decode_seconds},
+                                 {"rss_mb", rss_mib()},
+                                 {"joules_per_token", jpt},
+                                 {"energy_source", e.measured ? "RAPL" : "estimate"},
+                                 {"cpu_seconds", e.cpu_seconds},
+                                 {"stop", r.stop_reason},
+                                 {"state_fallbacks", eng->state_fallbacks()}});
+            p.seed += 1;
+            return;
+        }
         std::printf("\n");
         std::fflush(stdout);
-        const double jpt = e.joules / std::max<size_t>(1, r.tokens.size());
         std::fprintf(stderr, "[%zu tokens, %.1f tok/s decode, prompt %d tokens at %.1f tok/s, %.4g J/token (%s), stop: %s]\n",
                      r.tokens.size(), r.tokens.size() / std::max(r.decode_seconds, 1e-9), r.prompt_tokens,
                      r.prompt_tokens / std::max(r.prefill_seconds, 1e-9), jpt, e.measured ? "RAPL" : "estimate",
                      r.stop_reason.c_str());
         p.seed += 1;  // a new draw per turn
     };
+    if (json)
+        emit_event("ready", {{"model", opt.require("model")},
+                             {"weights", eng->weight_kind()},
+                             {"d_model", eng->config().d_model},
+                             {"n_layer", eng->config().n_layer},
+                             {"state", kernels::state_type_name(eng->state_precision())},
+                             {"binary_kernel", eng->binary_kernel()},
+                             {"isa", eng->isa()},
+                             {"threads", eng->threads()},
+                             {"energy_method", meter.describe()}});
     if (opt.has("message")) {
         reply(eval::unescape(opt.get("message")));
+        if (json) emit_event("done", {{"turns", turns}});
         return 0;
     }
-    std::fprintf(stderr, "bimamba chat: %s (%s, d_model %d, %d layers, %s state). /reset clears, /quit exits.\n",
+    if (!json) std::fprintf(stderr, "bimamba chat: %s (%s, d_model %d, %d layers, %s state). /reset clears, /quit exits.\n",
                  opt.require("model").c_str(), eng->weight_kind().c_str(), eng->config().d_model, eng->config().n_layer,
                  kernels::state_type_name(eng->state_precision()));
-    std::fprintf(stderr, "energy: %s\n", meter.describe().c_str());
+    if (!json) std::fprintf(stderr, "energy: %s\n", meter.describe().c_str());
     std::string line;
     while (true) {
-        std::fputs("User: ", stdout);
-        std::fflush(stdout);
+        if (!json) {
+            std::fputs("User: ", stdout);
+            std::fflush(stdout);
+        }
         if (!std::getline(std::cin, line) || line == "/quit") break;
         if (line == "/reset") {
             eng->reset();
             first = true;
-            std::fputs("(conversation cleared)\n", stdout);
+            if (json)
+                emit_event("reset");
+            else
+                std::fputs("(conversation cleared)\n", stdout);
             continue;
         }
         if (line.empty()) continue;
         reply(line);
     }
+    if (json) emit_event("done", {{"turns", turns}});
     return 0;
 }
 

@@ -10,9 +10,11 @@
 #include <sstream>
 
 #include "app/cli/Command.h"
+#include "app/cli/JsonEvents.h"
 #include "core/base/EnergyMeter.h"
 #include "core/base/FileUtil.h"
 #include "core/base/ModelSource.h"
+#include "core/base/Process.h"
 #include "core/engine/Engine.h"
 #include "core/eval/CliText.h"
 #include "core/eval/Generate.h"
@@ -47,6 +49,14 @@ const char* kHelp =
     "  --stream                 write each piece of text to stdout as soon as it is decoded (flushed),\n"
     "                           instead of the table; with several models or prompts each generation\n"
     "                           starts with a line '==> LABEL <==' (or '==> LABEL #P <==')\n"
+    "  --json                   machine-readable (implies --stream): JSON lines on stdout, nothing else\n"
+    "                           (docs/cli-events.md); the stats lines below are then left out of stderr:\n"
+    "    {\"event\":\"start\",\"label\":L,\"model\":M,\"prompt_index\":I}   per generation\n"
+    "    {\"event\":\"token\",\"label\":L,\"text\":PIECE}              per decoded piece\n"
+    "    {\"event\":\"stats\",\"label\":L,\"model\":M,\"prompt_index\":I,\"tokens\":N,\"tok_per_s\":X,\n"
+    "     \"prompt_tokens\":P,\"seconds\":S,\"rss_mb\":R,\"joules\":E,\"joules_per_token\":J,\n"
+    "     \"energy_source\":\"NVML|RAPL|estimate\",\"energy_description\":D,\"stop\":REASON}\n"
+    "    {\"event\":\"done\",\"generations\":N}                     at the end\n"
     "\n"
     "After each generation one stats line goes to stderr:\n"
     "  [N tokens, X tok/s, prompt P tokens, E J/token (SOURCE), stop: REASON] LABEL\n"
@@ -80,13 +90,13 @@ struct Energy {
 };
 
 int run_generate(const Args& args) {
-    Options o(args, {"no-bos", "stream", "help"});
+    Options o(args, {"no-bos", "stream", "json", "help"});
     if (o.has("help")) {
         std::printf("%s", kHelp);
         return 0;
     }
     o.check_known({"models", "model", "prompt", "prompt-file", "max-tokens", "temperature", "top-k", "top-p",
-                   "repetition-penalty", "stop", "seed", "tokenizer", "no-bos", "width", "out", "threads", "device", "stream", "help"});
+                   "repetition-penalty", "stop", "seed", "tokenizer", "no-bos", "width", "out", "threads", "device", "stream", "json", "help"});
     if (o.has("threads")) torch::set_num_threads((int)o.get_int("threads", 1));
     std::vector<std::string> prompts;
     if (o.has("prompt-file")) {
@@ -107,7 +117,8 @@ int run_generate(const Args& args) {
     for (auto& s : eval::split_list(o.get("stop", ""))) sp.stop.push_back(eval::unescape(s));
     const bool add_bos = !o.has("no-bos");
     const std::string model_list = o.has("models") ? o.get("models") : o.require("model");
-    const bool stream = o.has("stream");
+    const bool json_events = o.has("json");
+    const bool stream = o.has("stream") || json_events;
     const torch::Device device(o.get("device", "cpu"));
     if (device.is_cuda() && !torch::cuda::is_available())
         throw std::invalid_argument("--device " + o.get("device") + ": CUDA is not available");
@@ -120,6 +131,7 @@ int run_generate(const Args& args) {
                    {"stop", sp.stop}, {"add_bos", add_bos}};
     json gens = json::array();
     for (auto& p : prompts) gens.push_back({{"prompt", p}, {"outputs", json::array()}});
+    int generations = 0;
     for (auto& spec : specs) {
         auto [label, path] = eval::label_and_path(spec);
         const ModelSource src = resolve_model(path, true);
@@ -143,12 +155,15 @@ int run_generate(const Args& args) {
         }
         for (size_t i = 0; i < prompts.size(); ++i) {
             eval::TextStreamer streamer(sp.stop);
-            auto emit = [](const std::string& piece) {
+            auto emit = [json_events, &label](const std::string& piece) {
                 if (piece.empty()) return;
+                if (json_events) return emit_event("token", {{"label", label}, {"text", piece}});
                 std::fwrite(piece.data(), 1, piece.size(), stdout);
                 std::fflush(stdout);
             };
-            if (framed) {
+            if (json_events) {
+                emit_event("start", {{"label", label}, {"model", ckpt}, {"prompt_index", i}});
+            } else if (framed) {
                 std::printf("==> %s%s <==\n", label.c_str(),
                             prompts.size() > 1 ? (" #" + std::to_string(i + 1)).c_str() : "");
                 std::fflush(stdout);
@@ -173,14 +188,22 @@ int run_generate(const Args& args) {
             }
             if (device.is_cuda()) torch::cuda::synchronize();
             const auto [joules, esrc, edesc] = energy.stop();
-            if (stream && (framed || isatty(fileno(stdout)))) emit("\n");
+            if (stream && !json_events && (framed || isatty(fileno(stdout)))) emit("\n");
             const int64_t n = (int64_t)g.tokens.size();
             const double jpt = joules / double(std::max<int64_t>(1, n));
             const double tps = g.seconds > 0 ? n / g.seconds : 0.0;
-            std::fprintf(stderr, "[%lld tokens, %.1f tok/s, prompt %lld tokens, %.4g J/token (%s), stop: %s] %s\n",
-                         (long long)n, tps, (long long)g.prompt_tokens, jpt, esrc.c_str(), g.stop_reason.c_str(),
-                         label.c_str());
-            std::fflush(stderr);
+            ++generations;
+            if (json_events) {
+                emit_event("stats", {{"label", label}, {"model", ckpt}, {"prompt_index", i}, {"tokens", n},
+                                     {"tok_per_s", tps}, {"prompt_tokens", g.prompt_tokens}, {"seconds", g.seconds},
+                                     {"rss_mb", rss_mib()}, {"joules", joules}, {"joules_per_token", jpt},
+                                     {"energy_source", esrc}, {"energy_description", edesc}, {"stop", g.stop_reason}});
+            } else {
+                std::fprintf(stderr, "[%lld tokens, %.1f tok/s, prompt %lld tokens, %.4g J/token (%s), stop: %s] %s\n",
+                             (long long)n, tps, (long long)g.prompt_tokens, jpt, esrc.c_str(), g.stop_reason.c_str(),
+                             label.c_str());
+                std::fflush(stderr);
+            }
             gens[i]["outputs"].push_back({{"label", label}, {"model", ckpt}, {"text", g.text},
                                           {"new_tokens", n}, {"prompt_tokens", g.prompt_tokens},
                                           {"seconds", g.seconds}, {"stop_reason", g.stop_reason},
@@ -198,6 +221,7 @@ int run_generate(const Args& args) {
         write_file_atomic(o.get("out"), json{{"params", params}, {"generations", gens}}.dump(2) + "\n");
         std::fprintf(stderr, "wrote %s\n", o.get("out").c_str());
     }
+    if (json_events) emit_event("done", {{"generations", generations}});
     return 0;
 }
 
