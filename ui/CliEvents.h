@@ -23,6 +23,8 @@ private:
 };
 
 // "event" of an event object ("token", "stats", ...).
-inline QString eventName(const QJsonObject& o) { return o.value("event").toString(); }
+inline QString eventName(const QJsonObject& o) {
+    return o.value("event").toString();
+}
 
 }  // namespace bimamba::ui

@@ -8,8 +8,8 @@ namespace bimamba::kernels {
 
 bool cpu_has_avx2() {
 #if defined(__x86_64__) || defined(__i386__)
-    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                            __builtin_cpu_supports("f16c");
+    static const bool has =
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     return has;
 #else
     return false;
@@ -28,9 +28,12 @@ bool cpu_has_avx512() {
 
 int isa_score(Isa isa) {
     switch (isa) {
-        case Isa::Avx512: return cpu_has_avx512() ? 3 : 0;
-        case Isa::Avx2: return cpu_has_avx2() ? 2 : 0;
-        case Isa::Scalar: return 1;
+        case Isa::Avx512:
+            return cpu_has_avx512() ? 3 : 0;
+        case Isa::Avx2:
+            return cpu_has_avx2() ? 2 : 0;
+        case Isa::Scalar:
+            return 1;
     }
     return 0;
 }
@@ -56,9 +59,13 @@ Isa isa_from_string(const std::string& n) {
     throw std::invalid_argument("unknown ISA '" + n + "' (auto, avx512, avx2, scalar)");
 }
 
-const char* isa_name(Isa isa) { return isa == Isa::Avx512 ? "avx512" : isa == Isa::Avx2 ? "avx2" : "scalar"; }
+const char* isa_name(Isa isa) {
+    return isa == Isa::Avx512 ? "avx512" : isa == Isa::Avx2 ? "avx2" : "scalar";
+}
 
-int CpuContext::thread_count() const { return pool ? pool->threads() : 1; }
+int CpuContext::thread_count() const {
+    return pool ? pool->threads() : 1;
+}
 
 CpuContext CpuContext::make(Isa isa, int threads) {
     if (!isa_score(isa)) throw std::runtime_error(std::string("this CPU cannot run the ") + isa_name(isa) + " kernels");
@@ -68,6 +75,8 @@ CpuContext CpuContext::make(Isa isa, int threads) {
     return c;
 }
 
-CpuContext CpuContext::make(const std::string& isa, int threads) { return make(isa_from_string(isa), threads); }
+CpuContext CpuContext::make(const std::string& isa, int threads) {
+    return make(isa_from_string(isa), threads);
+}
 
 }  // namespace bimamba::kernels
