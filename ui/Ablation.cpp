@@ -130,22 +130,28 @@ QHash<QString, double> resultsOf(const QJsonObject& model) {
 // A run's evaluation: <run>/eval_results.json (its first model), else the
 // rows labelled with the run's name in the workspace's eval/*.json (a study
 // evaluates all its models in one file per protocol, labelled by stage).
-QHash<QString, double> evalResults(const QString& runDir) {
+// `workspaceEval` caches those files' rows by eval folder, so that a table of
+// many runs reads each file once.
+using LabelledResults = QHash<QString, QHash<QString, double>>;
+QHash<QString, double> evalResults(const QString& runDir, QHash<QString, LabelledResults>& workspaceEval) {
     const QString own = QDir(runDir).filePath("eval_results.json");
     if (QFileInfo::exists(own)) {
         const QJsonArray models = readJsonFile(own).value("models").toArray();
         return models.isEmpty() ? QHash<QString, double>{} : resultsOf(models.first().toObject());
     }
-    QHash<QString, double> out;
-    const QString name = QFileInfo(runDir).fileName();
-    QDir evalDir(QDir(runDir).absoluteFilePath("../../eval"));
-    for (const auto& f : evalDir.entryInfoList({"*.json"}, QDir::Files, QDir::Name))
-        for (const auto& m : readJsonFile(f.absoluteFilePath()).value("models").toArray())
-            if (m.toObject().value("label").toString() == name) {
+    const QString evalDir = QDir::cleanPath(QDir(runDir).absoluteFilePath("../../eval"));
+    auto it = workspaceEval.find(evalDir);
+    if (it == workspaceEval.end()) {
+        LabelledResults byLabel;
+        for (const auto& f : QDir(evalDir).entryInfoList({"*.json"}, QDir::Files, QDir::Name))
+            for (const auto& m : readJsonFile(f.absoluteFilePath()).value("models").toArray()) {
                 const auto r = resultsOf(m.toObject());
-                for (auto it = r.begin(); it != r.end(); ++it) out.insert(it.key(), it.value());
+                auto& into = byLabel[m.toObject().value("label").toString()];
+                for (auto rit = r.begin(); rit != r.end(); ++rit) into.insert(rit.key(), rit.value());
             }
-    return out;
+        it = workspaceEval.insert(evalDir, byLabel);
+    }
+    return it->value(QFileInfo(runDir).fileName());
 }
 
 // Runs whose training configs differ at most in the seed form a seed group
@@ -197,6 +203,7 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
     t.header << "Avg" << "Wiki2 ppl" << "Best val ppl" << "Status";
     const int nValues = paperZeroShotTasks().size() + 3;  // tasks, Avg, Wiki2 ppl, best val ppl
     QVector<QVector<double>> values;                      // per run, the numeric columns
+    QHash<QString, LabelledResults> workspaceEval;
     for (int i = 0; i < runs.size(); ++i) {
         QStringList row{runs[i].name};
         for (const auto& k : axisKeys) {
@@ -207,7 +214,7 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
             if (k == "binarize" && s.isEmpty()) s = "–";
             row << s;
         }
-        const auto res = evalResults(runs[i].runDir);
+        const auto res = evalResults(runs[i].runDir, workspaceEval);
         QVector<double> v;
         double sum = 0;
         int n = 0;
@@ -230,6 +237,7 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
         if (!members.contains(key)) keys << key;
         members[key] << i;
     }
+    QVector<int> firstGroup;  // the members of the first seed group of two or more
     for (const auto& key : keys) {
         const auto& idx = members[key];
         if (idx.size() < 2) continue;
@@ -250,14 +258,13 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
         row << QString();
         t.rows << row;
         t.seedGroupRows << t.rows.size() - 1;
+        if (firstGroup.isEmpty()) firstGroup = idx;
     }
     // Each other run against the first seed group, by best validation
     // perplexity: a difference larger than the group's spread (max - min, as
     // the study summary uses it) is beyond run-to-run noise.
     if (!t.seedGroupRows.isEmpty()) {
-        const auto& idx = members[keys[std::distance(keys.begin(), std::find_if(keys.begin(), keys.end(), [&](const QString& k) {
-                                           return members[k].size() >= 2;
-                                       }))]];
+        const QVector<int>& idx = firstGroup;
         const int val = nValues - 1;
         double lo = INFINITY, hi = -INFINITY, sum = 0;
         int n = 0;
