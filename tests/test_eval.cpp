@@ -374,9 +374,8 @@ TEST(ZeroShotScoring, PrefixStatePathMatchesFullSequences) {
     o.max_length = 64;
     o.batch_size = 4;
     auto full = loglikelihoods(logits_fn(model), bytes, reqs, o);
-    // step_cost 0: every context of two or more choices goes through the state
-    // path (one-choice contexts and the cut request stay on the full path).
-    o.step_cost = 0;
+    // Every context of two or more choices goes through the state path
+    // (one-choice contexts and the cut request stay on the full path).
     size_t via_state = 0;
     auto state_fn = mamba_prefix_ll_fn(model);
     PrefixLLFn counted = [&](const torch::Tensor& ctx, const std::vector<std::vector<std::vector<int>>>& conts) {

@@ -91,16 +91,12 @@ std::vector<double> loglikelihoods(const McModel& model, const Encoder& encode, 
             if (items[i].truncated) full.push_back(i);
             else groups[items[i].ctx].push_back(i);
         }
-        // The state path saves (k-1)·Lc context tokens of a k-choice group
-        // and costs (longest continuation - 1) sequential steps; a group
-        // that gains nothing (one choice: WinoGrande; long continuations:
-        // PIQA, HellaSwag) stays on the full-sequence path.
+        // A context shared by k > 1 choices runs once instead of k times;
+        // a one-choice context (WinoGrande's partial evaluation) gains
+        // nothing and stays on the full-sequence path.
         std::vector<const std::pair<const std::vector<int>, std::vector<size_t>>*> order;
         for (const auto& g : groups) {
-            size_t longest = 0;
-            for (size_t i : g.second) longest = std::max(longest, items[i].cont.size());
-            const double saved = double(g.second.size() - 1) * double(g.first.size());
-            if (g.second.size() > 1 && saved >= opt.step_cost * double(longest - 1)) order.push_back(&g);
+            if (g.second.size() > 1) order.push_back(&g);
             else full.insert(full.end(), g.second.begin(), g.second.end());
         }
         std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first.size() > b->first.size(); });

@@ -62,11 +62,6 @@ struct McModel {
 struct McOptions {
     int64_t batch_size = 8;     // requests (choices) per forward pass
     int64_t max_length = 2048;  // context is cut from the left beyond this
-    // With a PrefixLLFn: a group of k choices of one context (Lc tokens)
-    // goes through the saved state when (k-1)·Lc >= step_cost · (longest
-    // continuation - 1), i.e. one sequential step costs about step_cost tokens
-    // of a full-sequence forward (measured on the CPU; see docs/eval.md).
-    double step_cost = 8.0;
     int bos_token = -1;         // >= 0: put in front of every encoding (lm-eval with a BOS-adding tokenizer)
     int prefix_token = 1;       // stands in for an empty context (lm-eval 0.4.13: BOS, else EOS)
     std::function<void(int64_t done, int64_t total)> progress;

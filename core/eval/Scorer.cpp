@@ -31,24 +31,30 @@ PrefixLLFn mamba_prefix_ll_fn(Mamba2LM model) {
             l.conv_state = l.conv_state.index_select(0, idx);
             l.ssm_state = l.ssm_state.index_select(0, idx);
         }
-        auto logits = last.index_select(0, idx);
-        auto total = torch::zeros({R}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
-        std::vector<int64_t> tgt(R), in(R);
-        std::vector<double> live(R);
-        for (size_t t = 0;; ++t) {
-            // Score token t of every continuation that has one (finished rows
-            // keep stepping on a dummy token; their scores are masked out).
-            for (int64_t r = 0; r < R; ++r) {
-                live[r] = t < seq[r]->size();
-                tgt[r] = live[r] ? (*seq[r])[t] : 0;
+        // Position 0 of every continuation is predicted by the context's last
+        // logits; positions 1.. by one chunked pass over the continuations
+        // (tokens 0..longest-2, right-padded) from the copied states.
+        std::vector<int64_t> tgt(R * longest, 0), in(R * (longest - 1), 0);
+        std::vector<double> live(R * longest, 0.0);
+        for (int64_t r = 0; r < R; ++r)
+            for (size_t t = 0; t < seq[r]->size(); ++t) {
+                tgt[r * longest + t] = (*seq[r])[t];
+                live[r * longest + t] = 1.0;
+                if (t + 1 < longest) in[r * (longest - 1) + t] = (*seq[r])[t];
             }
-            auto lp = torch::log_softmax(logits.to(logits.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32), -1);
-            auto tg = torch::tensor(tgt, torch::kInt64).to(dev).unsqueeze(1);
-            auto mask = torch::tensor(live, torch::kFloat64).to(dev);
-            total += lp.gather(1, tg).squeeze(1).to(torch::kFloat64) * mask;
-            if (t + 1 >= longest) break;
-            logits = model->step(tg.squeeze(1), state);  // feed token t, predict token t+1
+        auto logits = last.index_select(0, idx).unsqueeze(1);  // (R, 1, V)
+        if (longest > 1) {
+            auto ids = torch::tensor(in, torch::kInt64)
+                           .view({R, (int64_t)longest - 1})
+                           .to(dev);
+            auto h = model->continue_hidden_states(ids, state);
+            logits = torch::cat({logits, model->logits_from_hidden(h)}, 1);  // (R, longest, V)
         }
+        const auto ct = logits.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+        auto lp = torch::log_softmax(logits.to(ct), -1);
+        auto tg = torch::tensor(tgt, torch::kInt64).view({R, (int64_t)longest, 1}).to(dev);
+        auto mask = torch::tensor(live, torch::kFloat64).view({R, (int64_t)longest}).to(dev);
+        auto total = (lp.gather(2, tg).squeeze(2).to(torch::kFloat64) * mask).sum(1);
         auto cpu = total.cpu();
         auto a = cpu.accessor<double, 1>();
         std::vector<std::vector<double>> out(G);

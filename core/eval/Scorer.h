@@ -31,7 +31,8 @@ inline LogitsFn logits_fn(Mamba2LM model) {
 }
 
 // Prefill the contexts (one forward), copy each context's recurrent state to
-// its continuations, then step all continuations of the batch token by token.
+// its continuations, then run all continuations of the batch in one chunked
+// pass from those states (Mamba2LM::continue_hidden_states).
 PrefixLLFn mamba_prefix_ll_fn(Mamba2LM model);
 
 inline LogitsFn llama_logits_fn(std::shared_ptr<LlamaLM> model) {

@@ -77,7 +77,8 @@ LayerState Mamba2MixerImpl::new_state(int64_t batch, torch::TensorOptions opts) 
     return s;
 }
 
-torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state) {
+torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state, bool from_state) {
+    TORCH_CHECK(!from_state || state, "Mamba2Mixer::forward: from_state needs a state");
     const int64_t b = u.size(0), l = u.size(1);
     const int64_t di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads(), hd = cfg.ssm.headdim;
     const int64_t g = cfg.ssm.ngroups, n = cfg.ssm.d_state, k = cfg.ssm.d_conv;
@@ -94,12 +95,24 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
     auto z = parts[0], xBC = parts[1], dt = parts[2];
 
     auto xBC_t = xBC.transpose(1, 2);  // (b, cd, l)
-    if (state) {
+    torch::Tensor initial_ssm;
+    if (from_state) {
+        // The conv sees the last d_conv-1 inputs before this sequence; the
+        // scan starts from the carried SSM state.
+        auto history = state->conv_state.narrow(-1, 1, k - 1).to(xBC_t.scalar_type());
+        auto ext = torch::cat({history, xBC_t}, -1);  // (b, cd, k-1+l)
+        state->conv_state = ext.narrow(-1, ext.size(-1) - k, k).to(state->conv_state.scalar_type()).contiguous();
+        RECORD_USER_SCOPE("mixer.conv1d_silu");
+        auto w = conv1d->weight.to(ext.scalar_type());
+        auto bias = conv1d->bias.defined() ? conv1d->bias.to(ext.scalar_type()) : torch::Tensor();
+        xBC = F::silu(F::conv1d(ext, w, F::Conv1dFuncOptions().bias(bias).groups(cd))).transpose(1, 2);
+        initial_ssm = state->ssm_state;
+    } else if (state) {
         // Keep the last d_conv inputs (left-padded with zeros for short prompts).
         auto tail = l >= k ? xBC_t.narrow(-1, l - k, k) : F::pad(xBC_t, F::PadFuncOptions({k - l, 0}));
         state->conv_state = tail.to(state->conv_state.scalar_type()).contiguous();
     }
-    {
+    if (!from_state) {
         RECORD_USER_SCOPE("mixer.conv1d_silu");
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
         if (u.is_cuda() && conv1d->bias.defined())
@@ -118,7 +131,7 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
         RECORD_USER_SCOPE("mixer.ssd");
         auto dtf = F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
         auto A = -torch::exp(A_log);
-        auto [ys, final_state] = ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, {}, /*allow_fused=*/true, deterministic);
+        auto [ys, final_state] = ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, initial_ssm, /*allow_fused=*/true, deterministic);
         if (state) state->ssm_state = final_state.to(state->ssm_state.scalar_type());
         y = ys;
     }
@@ -167,7 +180,7 @@ Mamba2BlockImpl::Mamba2BlockImpl(const Mamba2Config& cfg, int idx) {
     mixer = register_module("mixer", Mamba2Mixer(cfg, idx));
 }
 
-torch::Tensor Mamba2BlockImpl::forward(const torch::Tensor& residual, LayerState* state) {
+torch::Tensor Mamba2BlockImpl::forward(const torch::Tensor& residual, LayerState* state, bool from_state) {
     // Mixed-dtype add (fp32 residual + bf16 mixer output) in one kernel; the
     // result takes the residual's dtype by type promotion.
     torch::Tensor normed;
@@ -175,7 +188,7 @@ torch::Tensor Mamba2BlockImpl::forward(const torch::Tensor& residual, LayerState
         RECORD_USER_SCOPE("block.norm");
         normed = norm->forward(residual);
     }
-    auto out = mixer->forward(normed, state);
+    auto out = mixer->forward(normed, state, from_state);
     RECORD_USER_SCOPE("block.residual_add");
     if (torch::promote_types(out.scalar_type(), residual.scalar_type()) != residual.scalar_type())
         out = out.to(residual.scalar_type());
@@ -230,9 +243,22 @@ torch::Tensor Mamba2LMImpl::hidden_states(const torch::Tensor& input_ids, Infere
     return backbone->norm_f->forward(residual);
 }
 
+torch::Tensor Mamba2LMImpl::continue_hidden_states(const torch::Tensor& input_ids, InferenceState& state) {
+    TORCH_CHECK(input_ids.dim() == 2, "Mamba2LM: input_ids must be (batch, length)");
+    TORCH_CHECK((int)state.layers.size() == cfg.n_layer && state.layers[0].ssm_state.size(0) == input_ids.size(0),
+                "Mamba2LM::continue_hidden_states: the state must hold one row per sequence");
+    auto residual = backbone->embedding->forward(input_ids);
+    residual = residual.to(cfg.residual_in_fp32 && residual.scalar_type() != torch::kFloat64 ? torch::kFloat32
+                                                                                           : residual.scalar_type());
+    int i = 0;
+    for (auto& m : *backbone->layers) residual = m->as<Mamba2BlockImpl>()->forward(residual, &state.layers[i++], true);
+    return backbone->norm_f->forward(residual);
+}
+
+torch::Tensor Mamba2LMImpl::head_weight() const { return backbone->embedding->weight.narrow(0, 0, cfg.vocab_size); }
+
 torch::Tensor Mamba2LMImpl::logits_from_hidden(const torch::Tensor& h) {
-    auto w = backbone->embedding->weight.narrow(0, 0, cfg.vocab_size);  // tied head, padding rows dropped
-    auto logits = F::linear(h, w);
+    auto logits = F::linear(h, head_weight());
     return logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32);
 }
 

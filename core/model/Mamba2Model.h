@@ -52,8 +52,10 @@ struct InferenceState {
 struct Mamba2MixerImpl : torch::nn::Module {
     Mamba2MixerImpl(const Mamba2Config& cfg, int layer_idx);
     // u (b, l, d_model) -> (b, l, d_model). With `state`, also leaves the
-    // conv and SSM states after the last position in it (prefill).
-    torch::Tensor forward(const torch::Tensor& u, LayerState* state = nullptr);
+    // conv and SSM states after the last position in it (prefill); with
+    // `from_state` as well, the sequence continues from that state instead of
+    // starting from zeros (l tokens in one pass: what l calls of step() give).
+    torch::Tensor forward(const torch::Tensor& u, LayerState* state = nullptr, bool from_state = false);
     // One token: u (b, d_model) -> (b, d_model), updating `state`.
     torch::Tensor step(const torch::Tensor& u, LayerState& state);
     LayerState new_state(int64_t batch, torch::TensorOptions opts) const;
@@ -71,7 +73,7 @@ TORCH_MODULE(Mamba2Mixer);
 struct Mamba2BlockImpl : torch::nn::Module {
     Mamba2BlockImpl(const Mamba2Config& cfg, int layer_idx);
     // residual stream in float32: returns residual + mixer(norm(residual))
-    torch::Tensor forward(const torch::Tensor& residual, LayerState* state = nullptr);
+    torch::Tensor forward(const torch::Tensor& residual, LayerState* state = nullptr, bool from_state = false);
     torch::Tensor step(const torch::Tensor& residual, LayerState& state);
     RMSNorm norm{nullptr};
     Mamba2Mixer mixer{nullptr};
@@ -95,10 +97,17 @@ struct Mamba2LMImpl : torch::nn::Module {
     // Final hidden states after norm_f, (b, l, d_model) float32.
     torch::Tensor hidden_states(const torch::Tensor& input_ids, InferenceState* state = nullptr);
     torch::Tensor logits_from_hidden(const torch::Tensor& h);
+    // The tied LM head (vocab_size, d_model): the embedding without its padding rows.
+    torch::Tensor head_weight() const;
 
     InferenceState new_state(int64_t batch) const;
     // Runs the prompt, fills `state`, returns logits (b, l, vocab).
     torch::Tensor prefill(const torch::Tensor& input_ids, InferenceState& state);
+    // Continues every sequence from `state` by l tokens in one chunked pass
+    // (the same numbers as l calls of step(), up to float rounding), leaves
+    // the state after the last token in it, returns the final hidden states
+    // (b, l, d_model) float32.
+    torch::Tensor continue_hidden_states(const torch::Tensor& input_ids, InferenceState& state);
     // One token per sequence: ids (b) -> logits (b, vocab).
     torch::Tensor step(const torch::Tensor& ids, InferenceState& state);
 
