@@ -4,7 +4,7 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench profile ddp det cpu study
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench refbench zeroshot profile ddp det cpu study
 # Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt;
 # for `study`, .gpudata/shared/ laid out as ../shared/data with the files
 # studies/paper-small.toml names)
@@ -155,8 +155,41 @@ if has energy; then
 fi
 
 if has bench; then
+  # Ours swept over micro-batches (BENCH_MB, a comma list); `refbench`: the
+  # mamba_ssm reference, same sweep (both sides at their best: issue #21).
   step "bench train (780M shape)"
-  "$CLI" bench train --preset 780m --seq 2048 --micro-batch "${BENCH_MB:-4}" --steps 6 --warmup 2 2>&1 | tee "$OUT/bench_train.log" | tail -20
+  "$CLI" bench train --preset 780m --seq 2048 --micro-batch "${BENCH_MB:-4,8,16}" --steps "${BENCH_STEPS:-6}" --warmup 2 \
+    --teacher "${BENCH_TEACHER:-off}" ${BENCH_ARGS:-} 2>&1 | tee -a "$OUT/bench_train.log" | tail -20
+fi
+if has refbench; then
+  step "bench: reference (PyTorch + mamba_ssm Triton), same sweep"
+  python3 "$ROOT/tests/reference/bench_mamba_ssm_reference.py" --mamba-path "$ROOT/.ext/mamba_ref" --preset 780m \
+    --seq 2048 --micro-batch "${BENCH_MB:-4,8,16}" --steps "${BENCH_STEPS:-6}" --warmup 3 --teacher "${BENCH_TEACHER:-off}" \
+    --fused-adamw 2>&1 | tee "$OUT/bench_ref.log" | tail -20
+fi
+if has zeroshot; then
+  # All seven zero-shot tasks, every document, on a 130M Mamba-2 (ZS_MODEL, or
+  # a teacher trained here for ZS_STEPS steps on the study's corpus): the time.
+  step "zero-shot: all seven full tasks, 130M"
+  Z="$ROOT/.gpudata/shared/zero-shot"
+  M="${ZS_MODEL:-}"
+  if [ -z "$M" ]; then
+    W=/tmp/gpu-zs; rm -rf "$W"; mkdir -p "$W"
+    "$CLI" prepare "$ROOT/.gpudata/shared/corpora/wikipedia-en-2014/train-00.txt.xz" --tokenizer "$ROOT/.gpudata/shared/llama2-tokenizer/tokenizer.model" \
+      --unit line --out "$W/prep" 2>&1 | tail -1
+    cat > "$W/t.json" <<JSON
+{"data": "$W/prep", "model": "130m", "steps": ${ZS_STEPS:-200}, "seq_len": 1024, "batch_size": 16, "lr": 2e-3,
+ "final_lr": 2e-4, "warmup_steps": 20, "eval_every": 1000, "checkpoint_every": 1000, "log_every": 50, "device": "cuda", "seed": 1}
+JSON
+    "$CLI" train --config "$W/t.json" --run-dir "$W/teacher" > "$OUT/zs_train.log" 2>&1; echo "train exit $? in $SECONDS s"
+    M="$W/teacher"
+  fi
+  T="boolq=$Z/boolq/val.jsonl,piqa=$Z/piqa/valid.jsonl,hellaswag=$Z/hellaswag/hellaswag_val.jsonl,winogrande=$Z/winogrande/dev.jsonl"
+  T="$T,arc_easy=$Z/arc_easy/ARC-Easy-Test.jsonl,arc_challenge=$Z/arc_challenge/ARC-Challenge-Test.jsonl,openbookqa=$Z/openbookqa/test.tsv"
+  /usr/bin/time -v "$CLI" eval --model "mamba2-130m=$M" --tokenizer "$ROOT/.gpudata/shared/llama2-tokenizer/tokenizer.model" \
+    --tasks "$T" --device cuda --batch-size "${ZS_BATCH:-64}" --quiet --out "$OUT/zero_shot_full.json" > "$OUT/zero_shot_full.log" 2>&1
+  echo "eval exit $?"; grep -E "Elapsed|Maximum resident" "$OUT/zero_shot_full.log"; tail -8 "$OUT/zero_shot_full.log" | grep -v "^\s"
+  python3 -c "import json;d=json.load(open('$OUT/zero_shot_full.json'));[print(k,v.get('n'),round(v.get('seconds',0),1),round(100*v.get('acc',0),1),round(100*v.get('acc_norm',0),1)) for m in d['models'] for k,v in m['results'].items()]"
 fi
 if has profile; then
   # Where a training step's GPU time goes, ours and the reference's, kernel by kernel.

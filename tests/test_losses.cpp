@@ -4,8 +4,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
+#include "core/train/HeadLoss.h"
 #include "core/train/Losses.h"
 #include "core/train/LrSchedule.h"
 
@@ -143,6 +145,55 @@ TEST(Losses, TeacherVocabularySlicingAndShapeErrors) {
     EXPECT_THROW(loss_soft_ce(to_tensor(kStudent), t), std::invalid_argument);
     EXPECT_EQ(loss_type_from_string("kl"), LossType::KL);
     EXPECT_THROW(loss_type_from_string("hinge"), std::invalid_argument);
+}
+
+// The chunked head + loss against the head's matmul followed by the losses'
+// closed forms in float64: same loss, same gradients to the hidden states and the head
+// weight, for every loss type, with chunks that do not divide the rows.
+TEST(HeadLoss, ChunkedEqualsHeadThenLoss) {
+    torch::manual_seed(5);
+    const int64_t b = 2, l = 7, d = 5, V = 11;
+    auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+    auto h0 = torch::randn({b, l, d}, opts), w0 = torch::randn({V, d}, opts);
+    auto targets = torch::randint(0, V, {b, l}, torch::kLong);
+    auto teacher = torch::randn({b, l, V}, opts) * 2;
+    teacher[0][3][4] = -std::numeric_limits<double>::infinity();  // p_T = 0 somewhere (KL: 0·log 0)
+    for (auto type : {LossType::CE, LossType::SoftCE, LossType::KL, LossType::Mix}) {
+        auto h1 = h0.clone().requires_grad_(true), w1 = w0.clone().requires_grad_(true);
+        // The closed forms in float64 (Losses.h computes in float32).
+        auto logits = torch::nn::functional::linear(h1, w1);
+        auto logp = torch::log_softmax(logits, -1);
+        auto lt = torch::log_softmax(teacher, -1), pt = lt.exp();
+        auto ce = -logp.gather(-1, targets.unsqueeze(-1)).mean();
+        auto soft = -(pt * logp).sum(-1).mean();
+        torch::Tensor ref, ref32;
+        switch (type) {
+            case LossType::CE: ref = ce, ref32 = loss_ce(logits, targets); break;
+            case LossType::SoftCE: ref = soft, ref32 = loss_soft_ce(logits, teacher); break;
+            case LossType::KL:
+                ref = torch::where(pt > 0, pt * (lt - logp), torch::zeros_like(pt)).sum(-1).mean();
+                ref32 = loss_kl(logits, teacher);
+                break;
+            case LossType::Mix: ref = 0.3 * ce + 0.7 * soft, ref32 = loss_mix(logits, teacher, targets, 0.3); break;
+        }
+        EXPECT_NEAR(ref.item<double>(), ref32.item<double>(), 1e-5);
+        (ref * 2.5).backward();  // a loss scale other than 1 reaches both gradients
+        for (int64_t chunk : {4, 14, 100}) {
+            auto h2 = h0.clone().requires_grad_(true), w2 = w0.clone().requires_grad_(true);
+            HeadLossTargets t{type, targets, teacher, 0.3};
+            auto loss = head_loss(h2, w2, t, chunk);
+            (loss * 2.5).backward();
+            const auto name = to_string(type) + " chunk " + std::to_string(chunk);
+            EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-12) << name;
+            EXPECT_LT((h2.grad() - h1.grad()).abs().max().item<double>(), 1e-12) << name;
+            EXPECT_LT((w2.grad() - w1.grad()).abs().max().item<double>(), 1e-12) << name;
+            EXPECT_GT(h2.grad().abs().sum().item<double>(), 1e-3) << name;
+        }
+    }
+    HeadLossTargets ce{LossType::CE, targets.narrow(1, 0, 3)};
+    EXPECT_THROW(head_loss(h0, w0, ce), std::invalid_argument);  // 14 positions, 6 targets
+    HeadLossTargets kd{LossType::SoftCE, {}, teacher.narrow(-1, 0, 9)};
+    EXPECT_THROW(head_loss(h0, w0, kd), std::invalid_argument);  // teacher vocabulary 9 vs head 11
 }
 
 TEST(LrSchedule, WarmupThenCosineToFinal) {

@@ -13,6 +13,7 @@
 #include <set>
 #include <memory>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "core/model/Mamba2Model.h"
 #include "core/model/Ssd.h"
 #include "core/train/Determinism.h"
+#include "core/train/HeadLoss.h"
 #include "core/train/Losses.h"
 
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
@@ -40,7 +42,7 @@ const char* kHelp =
     "usage: bimamba bench train [options]\n"
     "  --preset NAME         model size (tiny, small, 130m, 370m, 780m, 1.3b, 2.7b; default 780m)\n"
     "  --seq N               sequence length                            (default 2048)\n"
-    "  --micro-batch N       sequences per step                         (default 4)\n"
+    "  --micro-batch LIST    sequences per step; a comma list sweeps them, e.g. 4,8,16 (default 4)\n"
     "  --steps N             timed steps                                (default 10)\n"
     "  --warmup N            untimed steps first                        (default 3)\n"
     "  --binarize LIST       comma list of none | in_proj | in_proj+out_proj\n"
@@ -51,6 +53,10 @@ const char* kHelp =
     "  --reference-kernels   LibTorch ops for everything (SSD, conv1d+SiLU, gated RMSNorm, binarize)\n"
     "  --deterministic       deterministic mode, as the training config's `deterministic`: LibTorch's\n"
     "                        deterministic algorithms, cuBLAS workspace :4096:8, fixed-order kernels\n"
+    "  --chunk-size N        SSD chunk length (default: the preset's, 256); the math is the same\n"
+    "                        for any chunk, the time and memory are not\n"
+    "  --head-loss H         chunked (head matmul + loss per 4096 positions, logits never whole;\n"
+    "                        core/train/HeadLoss.h) | full (logits, then the loss)  (default chunked)\n"
     "  --optimizer O         fused (ATen's multi-tensor AdamW, sync-free clipping) | torch\n"
     "                        (torch::optim::AdamW + clip_grad_norm_)   (default fused)\n"
     "  --profile PREFIX      after timing, profile 2 steps: top GPU kernels per step, and\n"
@@ -134,12 +140,13 @@ struct FusedAdamW {
 struct Result {
     std::string name;
     bool oom = false;
+    int64_t micro_batch = 0;
     double tokens_per_s = 0, step_ms = 0, peak_gib = 0, reserved_gib = 0, mfu = 0, loss = 0;
 };
 
 Result bench_one(const Mamba2Config& base, const std::string& binarize, bool teacher_on, int64_t mb, int64_t seq,
                  int steps, int warmup, double peak_flops, uint64_t seed, bool fused_opt, bool deterministic,
-                 const std::string& profile) {
+                 bool chunked_head, const std::string& profile) {
     Result r;
     r.name = (binarize == "none" ? std::string("Mamba-2") : "Bi-Mamba (" + binarize + ")") +
              (teacher_on ? " + teacher" : "");
@@ -176,6 +183,16 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
             torch::Tensor loss;
             {
                 AutocastScope ac(true);
+                if (chunked_head) {
+                    HeadLossTargets t;
+                    t.type = teacher_on ? LossType::SoftCE : LossType::CE;
+                    t.targets = targets;
+                    if (teacher_on) {
+                        torch::NoGradGuard ng;  // bf16 teacher logits, as autocast's F.linear gives them
+                        t.teacher_logits = torch::nn::functional::linear(teacher->hidden_states(inputs), teacher->head_weight());
+                    }
+                    loss = head_loss(model->hidden_states(inputs), model->head_weight(), t);
+                } else {
                 auto logits = model->forward(inputs);
                 if (teacher_on) {
                     torch::Tensor tl;
@@ -186,6 +203,7 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
                     loss = loss_soft_ce(logits, tl);
                 } else {
                     loss = loss_ce(logits, targets);
+                }
                 }
             }
             loss.backward();
@@ -242,25 +260,42 @@ int run_bench_train(const Args& args) {
         return 0;
     }
     o.check_known({"preset", "seq", "micro-batch", "steps", "warmup", "binarize", "teacher", "reference-ssd",
-                   "reference-kernels", "deterministic", "peak-tflops", "seed", "optimizer", "profile", "help"});
+                   "reference-kernels", "deterministic", "peak-tflops", "seed", "optimizer", "profile", "head-loss", "chunk-size", "help"});
     const bool det = o.has("deterministic");
     if (det && (o.has("reference-ssd") || o.has("reference-kernels")))
         throw std::invalid_argument("--deterministic runs the fused kernels: the LibTorch-ops SSD uses cumsum, which has "
                                     "no deterministic CUDA implementation (drop --reference-ssd / --reference-kernels)");
     // Before any CUDA work: cuBLAS reads its workspace config when its first handle is made.
     DeterminismScope determinism(det);
+    const std::string head = o.get("head-loss", "chunked");
+    if (head != "chunked" && head != "full") throw std::invalid_argument("--head-loss takes chunked or full");
+    const bool chunked = head == "chunked";
     if (o.get("optimizer", "fused") != "fused" && o.get("optimizer") != "torch")
         throw std::invalid_argument("--optimizer takes fused or torch");
     if (!torch::cuda::is_available()) throw std::runtime_error("bench train needs a CUDA GPU (none found)");
     const auto preset = o.get("preset", "780m");
     auto base = Mamba2Config::preset(preset);
-    const int64_t seq = o.get_int("seq", 2048), mb = o.get_int("micro-batch", 4);
+    if (o.has("chunk-size")) {
+        base.ssm.chunk_size = o.get_int("chunk-size", base.ssm.chunk_size);
+        if (base.ssm.chunk_size < 8 || base.ssm.chunk_size > 1024)
+            throw std::invalid_argument("--chunk-size must be in [8, 1024]");
+    }
+    const int64_t seq = o.get_int("seq", 2048);
+    std::vector<int64_t> mbs;
+    for (const auto& v : eval::split_list(o.get("micro-batch", "4"))) {
+        char* end = nullptr;
+        const long long n = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end || n <= 0)
+            throw std::invalid_argument("--micro-batch takes positive integers, e.g. 4 or 4,8,16 (got '" + v + "')");
+        mbs.push_back(n);
+    }
     const int steps = (int)o.get_int("steps", 10), warmup = (int)o.get_int("warmup", 3);
     const double peak = o.get_double("peak-tflops", 989.0) * 1e12;
-    if (seq <= 0 || mb <= 0 || steps <= 0 || warmup < 0) throw std::invalid_argument("--seq, --micro-batch, --steps must be positive");
+    if (seq <= 0 || steps <= 0 || warmup < 0) throw std::invalid_argument("--seq and --steps must be positive");
     const bool ref_all = o.has("reference-kernels"), ref_ssd = ref_all || o.has("reference-ssd");
     std::string path = ref_all ? "LibTorch ops (reference)" : ref_ssd ? "fused kernels, LibTorch-ops SSD" : "fused kernels";
     if (det) path += ", deterministic";
+    path += chunked ? ", chunked head+loss" : ", full logits";
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
     if (ref_ssd)
         cuda::set_reference_ssd([](const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
@@ -271,22 +306,29 @@ int run_bench_train(const Args& args) {
 #else
     path = "LibTorch ops (built without CUDA kernels)";
 #endif
-    std::printf("bench train: preset %s (%.1fM params), seq %lld, micro-batch %lld, %d+%d steps, bf16 autocast, %s AdamW; %s; %s\n",
-                preset.c_str(), base.num_parameters() / 1e6, (long long)seq, (long long)mb, warmup, steps,
+    std::printf("bench train: preset %s (%.1fM params), seq %lld, SSD chunk %lld, micro-batch %s, %d+%d steps, bf16 autocast, %s AdamW; %s; %s\n",
+                preset.c_str(), base.num_parameters() / 1e6, (long long)seq, (long long)base.ssm.chunk_size, o.get("micro-batch", "4").c_str(), warmup, steps,
                 o.get("optimizer", "fused").c_str(), path.c_str(), torch::cuda::device_count() ? "GPU 0" : "");
-    std::printf("%-40s %12s %10s %10s %10s %7s %8s\n", "config", "tokens/s", "step ms", "peak GiB", "resv GiB", "MFU",
+    std::printf("%-40s %4s %12s %10s %10s %10s %7s %8s\n", "config", "mb", "tokens/s", "step ms", "peak GiB", "resv GiB", "MFU",
                 "loss");
     for (const auto& bin : eval::split_list(o.get("binarize", "none,in_proj+out_proj"))) {
         for (const auto& t : eval::split_list(o.get("teacher", "off,on"))) {
             if (t != "on" && t != "off") throw std::invalid_argument("--teacher takes off and/or on");
-            auto r = bench_one(base, bin, t == "on", mb, seq, steps, warmup, peak, (uint64_t)o.get_int("seed", 0),
-                              o.get("optimizer", "fused") == "fused", det, o.get("profile", ""));
-            if (r.oom)
-                std::printf("%-40s %12s\n", r.name.c_str(), "out of memory");
-            else
-                std::printf("%-40s %12.0f %10.1f %10.2f %10.2f %6.1f%% %8.3f\n", r.name.c_str(), r.tokens_per_s,
-                            r.step_ms, r.peak_gib, r.reserved_gib, 100 * r.mfu, r.loss);
-            std::fflush(stdout);
+            Result best;
+            for (const int64_t mb : mbs) {
+                auto r = bench_one(base, bin, t == "on", mb, seq, steps, warmup, peak, (uint64_t)o.get_int("seed", 0),
+                                   o.get("optimizer", "fused") == "fused", det, chunked, o.get("profile", ""));
+                if (r.oom)
+                    std::printf("%-40s %4lld %12s\n", r.name.c_str(), (long long)mb, "out of memory");
+                else
+                    std::printf("%-40s %4lld %12.0f %10.1f %10.2f %10.2f %6.1f%% %8.3f\n", r.name.c_str(), (long long)mb,
+                                r.tokens_per_s, r.step_ms, r.peak_gib, r.reserved_gib, 100 * r.mfu, r.loss);
+                std::fflush(stdout);
+                if (!r.oom && r.tokens_per_s > best.tokens_per_s) best = r, best.micro_batch = mb;
+            }
+            if (mbs.size() > 1 && best.tokens_per_s > 0)
+                std::printf("%-40s %4s %12.0f  (best: micro-batch %lld)\n", best.name.c_str(), "best", best.tokens_per_s,
+                            (long long)best.micro_batch);
         }
     }
     std::printf("MFU = 6 x student params x tokens/s / peak (teacher forward not counted)\n");

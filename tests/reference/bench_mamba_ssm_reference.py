@@ -13,7 +13,7 @@ holds mamba_ssm/ with only the pure-Python/Triton files (ops/triton/*.py,
 utils/{determinism,torch}.py, empty __init__.py files). Never commit it.
 
   python3 tests/reference/bench_mamba_ssm_reference.py --mamba-path .ext/mamba_ref \
-      --preset 780m --seq 2048 --micro-batch 4
+      --preset 780m --seq 2048 --micro-batch 4,8,16
 """
 import argparse
 import math
@@ -119,7 +119,7 @@ class LM(nn.Module):
         return F.linear(hidden, self.embedding.weight).float()  # tied head
 
 
-def bench(args, binarize, teacher_on):
+def bench(args, binarize, teacher_on, mb):
     d_model, n_layer = PRESETS[args.preset]
     vocab = 32000
     dev = torch.device("cuda")
@@ -134,7 +134,7 @@ def bench(args, binarize, teacher_on):
                                 fused=args.fused_adamw or None)
 
         def step():
-            ids = torch.randint(0, vocab, (args.micro_batch, args.seq + 1), device=dev)
+            ids = torch.randint(0, vocab, (mb, args.seq + 1), device=dev)
             inp, tgt = ids[:, :-1], ids[:, 1:]
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 logits = model(inp)
@@ -160,8 +160,8 @@ def bench(args, binarize, teacher_on):
         torch.cuda.synchronize()
         s = time.perf_counter() - t0
         n_params = sum(p.numel() for p in model.parameters())
-        tps = args.micro_batch * args.seq * args.steps / s
-        print(f"{name:<40} {tps:12.0f} {1000 * s / args.steps:10.1f} "
+        tps = mb * args.seq * args.steps / s
+        print(f"{name:<40} {mb:>4} {tps:12.0f} {1000 * s / args.steps:10.1f} "
               f"{torch.cuda.max_memory_allocated() / 2**30:10.2f} {torch.cuda.max_memory_reserved() / 2**30:10.2f} "
               f"{100 * 6 * n_params * tps / (args.peak_tflops * 1e12):6.1f}% {loss.item():8.3f}", flush=True)
         if args.profile:
@@ -181,7 +181,7 @@ def bench(args, binarize, teacher_on):
             for k, (us, n) in sorted(rows.items(), key=lambda kv: -kv[1][0])[:30]:
                 print(f"  {us / 2e3:8.2f} {n // 2:6d} {100 * us / max(total, 1):5.1f}%  {k[:100]}")
     except torch.OutOfMemoryError:
-        print(f"{name:<40} {'out of memory':>12}", flush=True)
+        print(f"{name:<40} {mb:>4} {'out of memory':>12}", flush=True)
     finally:
         model = teacher = opt = None
         torch.cuda.empty_cache()
@@ -192,7 +192,7 @@ def main():
     ap.add_argument("--mamba-path", required=True, help="folder holding the fetched mamba_ssm/ (Triton files only)")
     ap.add_argument("--preset", default="780m", choices=sorted(PRESETS))
     ap.add_argument("--seq", type=int, default=2048)
-    ap.add_argument("--micro-batch", type=int, default=4)
+    ap.add_argument("--micro-batch", default="4", help="comma list: sweep these micro-batches (e.g. 4,8,16)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--binarize", default="none,in_proj+out_proj")
@@ -213,10 +213,11 @@ def main():
           f"micro-batch {args.micro_batch}, {args.warmup}+{args.steps} steps, bf16 autocast, "
           f"{'fused' if args.fused_adamw else 'foreach'} AdamW; "
           f"{torch.cuda.get_device_name()}")
-    print(f"{'config':<40} {'tokens/s':>12} {'step ms':>10} {'peak GiB':>10} {'resv GiB':>10} {'MFU':>7} {'loss':>8}")
+    print(f"{'config':<40} {'mb':>4} {'tokens/s':>12} {'step ms':>10} {'peak GiB':>10} {'resv GiB':>10} {'MFU':>7} {'loss':>8}")
     for b in args.binarize.split(","):
         for t in args.teacher.split(","):
-            bench(args, b, t == "on")
+            for mb in (int(x) for x in args.micro_batch.split(",")):
+                bench(args, b, t == "on", mb)
 
 
 if __name__ == "__main__":
