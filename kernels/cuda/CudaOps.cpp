@@ -464,7 +464,11 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     dC += bmm_to(eyg_cd, Sg_cd, ad);
     auto dS_prev = bmm_to(eyg_cd.transpose(-1, -2), s.Cg, ad).view({d.b, d.c, d.h, d.p, d.n});
     auto Qg = bmm_to(s.Cg, Sg_cd.transpose(-1, -2), ad);           // (b,c,g,T,hg·p)
-    da += (eyg_cd * Qg).view({d.b, d.c, d.g, d.T, d.hg, d.p}).sum(-1).permute({0, 1, 2, 4, 3}).reshape({d.b, d.c, d.h, d.T});
+    if (use_kernels(x, ad))  // da += Σ_p ey·Q per head, without the fp32 product
+        k::ssd_head_dot(eyg_cd.data_ptr(), kdtype(eyg_cd), /*a_group=*/true, Qg.data_ptr<float>(), /*b_group=*/true,
+                        da.data_ptr<float>(), /*accumulate=*/true, d.b * d.c * d.g, d.hg, d.T, d.p, stream());
+    else
+        da += (eyg_cd * Qg).view({d.b, d.c, d.g, d.T, d.hg, d.p}).sum(-1).permute({0, 1, 2, 4, 3}).reshape({d.b, d.c, d.h, d.T});
 
     // 4. state passing, backwards: G_c = dL/dS_c
     Tensor G, dinit;
@@ -490,9 +494,17 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     // 5. state_c = Xwᵀ B with Xw = wdt · x
     auto Gg = G.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
     // dXw read in place through a heads view of the group layout (no copy).
-    auto dXw = heads_view(bmm_to(s.Bg, Gg.transpose(-1, -2), ad), d);  // (b,c,g,hg,T,p) view
+    auto dXw_group = bmm_to(s.Bg, Gg.transpose(-1, -2), ad);  // (b,c,g,T,hg·p)
+    auto dXw = heads_view(dXw_group, d);                        // (b,c,g,hg,T,p) view
     dB += bmm_to(s.Xwg, Gg, ad);
-    auto dwdt = (s.xc.view({d.b, d.c, d.g, d.hg, d.T, d.p}) * dXw).sum(-1).view({d.b, d.c, d.h, d.T});
+    Tensor dwdt;
+    if (use_kernels(x, ad)) {
+        dwdt = new_out({d.b, d.c, d.h, d.T}, s.acum.options());
+        k::ssd_head_dot(s.xc.data_ptr(), kdtype(s.xc), /*a_group=*/false, dXw_group.data_ptr<float>(), /*b_group=*/true,
+                        dwdt.data_ptr<float>(), /*accumulate=*/false, d.b * d.c * d.g, d.hg, d.T, d.p, stream());
+    } else {
+        dwdt = (s.xc.view({d.b, d.c, d.g, d.hg, d.T, d.p}) * dXw).sum(-1).view({d.b, d.c, d.h, d.T});
+    }
     dxc.view({d.b, d.c, d.g, d.hg, d.T, d.p}).addcmul_(dXw, s.wdt.view({d.b, d.c, d.g, d.hg, d.T, 1}));
     ddt += torch::exp(s.alast.unsqueeze(-1) - s.acum) * dwdt;
     auto q = s.wdt * dwdt;

@@ -69,6 +69,13 @@ int64_t ssd_m_bwd_row_tiles(int64_t T);
 void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB,
                float* da_row, float* ucol, bool deterministic, int64_t bc, int64_t g, int64_t hg, int64_t T,
                cudaStream_t s);
+// Per-head dot products over p between a tensor in `a`'s layout and an fp32
+// one, both stored either in the heads layout (bcg, hg, T, p) or the group
+// layout (bcg, T, hg, p) (a_group / b_group); out (bcg, hg, T) fp32, written
+// or (accumulate) added to: out[r, hh, t] (+)= Σ_q a[r, hh, t, q] · b[r, hh, t, q].
+// What (x * y).sum(-1) does in LibTorch without the (…, p) fp32 product.
+void ssd_head_dot(const void* a, DType ta, bool a_group, const float* b, bool b_group, float* out, bool accumulate,
+                  int64_t bcg, int64_t hg, int64_t T, int64_t p, cudaStream_t s);
 // Inclusive cumulative sum of each contiguous row of T floats (reverse: from
 // the row's end, suffix sums), in a fixed order (LibTorch's CUDA cumsum has
 // no deterministic mode). in and out may be the same buffer.

@@ -22,21 +22,44 @@ namespace {
 
 
 // M[bc,h,t,s] = CB[bc,g,t,s] * exp(acum[t] - acum[s]) * dt[s]  (s <= t), 0 above the diagonal.
+// A block owns kBuildRows rows of one (bc, h); thread j owns columns j,
+// j + blockDim, … and keeps their acum[s] and dt[s] in registers across the
+// rows, so an element costs one coalesced load of CB, one exp and one store.
+// 32-bit index arithmetic inside a (T×T) tile (64-bit division per element
+// made the first version ~6× slower than the memory allows).
+constexpr int kBuildRows = 8;
+constexpr int kBuildThreads = 128;
+constexpr int kBuildCols = 4;  // columns per thread: T ≤ kBuildThreads · kBuildCols (checked by the launcher)
 template <typename T>
 __global__ void build_m_kernel(const float* __restrict__ CB, const float* __restrict__ acum,
-                               const float* __restrict__ dt, T* __restrict__ M, int64_t g, int64_t hg, int64_t Tn) {
-    const int64_t bch = blockIdx.y;  // (bc, h) flattened
-    const int64_t H = g * hg;
-    const int64_t bc = bch / H, h = bch % H, gi = h / hg;
+                               const float* __restrict__ dt, T* __restrict__ M, int g, int hg, int Tn, int row_tiles) {
+    const int64_t bch = blockIdx.x / row_tiles;  // (bc, h) flattened
+    const int t0 = (blockIdx.x % row_tiles) * kBuildRows;
+    const int64_t H = (int64_t)g * hg;
+    const int64_t bc = bch / H;
+    const int h = (int)(bch % H), gi = h / hg;
     const float* a = acum + bch * Tn;
     const float* d = dt + bch * Tn;
-    const float* cb = CB + (bc * g + gi) * Tn * Tn;
-    T* out = M + bch * Tn * Tn;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * Tn; i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t t = i / Tn, s = i % Tn;
-        float v = 0.f;
-        if (s <= t) v = cb[i] * __expf(a[t] - a[s]) * d[s];
-        out[i] = from_f<T>(v);
+    const float* cb = CB + (bc * g + gi) * (int64_t)Tn * Tn;
+    T* out = M + bch * (int64_t)Tn * Tn;
+    float as[kBuildCols], ds[kBuildCols];
+#pragma unroll
+    for (int k = 0; k < kBuildCols; ++k) {
+        const int s = threadIdx.x + k * kBuildThreads;
+        as[k] = s < Tn ? a[s] : 0.f;
+        ds[k] = s < Tn ? d[s] : 0.f;
+    }
+    const int t1 = min(t0 + kBuildRows, Tn);
+    for (int t = t0; t < t1; ++t) {
+        const float at = a[t];
+#pragma unroll
+        for (int k = 0; k < kBuildCols; ++k) {
+            const int s = threadIdx.x + k * kBuildThreads;
+            if (s >= Tn) break;
+            float v = 0.f;
+            if (s <= t) v = cb[t * Tn + s] * __expf(at - as[k]) * ds[k];
+            out[t * Tn + s] = from_f<T>(v);
+        }
     }
 }
 
@@ -171,17 +194,55 @@ __global__ void state_scan_bwd_kernel(const float* __restrict__ dS_prev, const f
     dinit[b * H * P + i] = Gc;
 }
 
+// One warp per output element (r, hh, t); lanes stride over p.
+template <typename T>
+__global__ void head_dot_kernel(const T* __restrict__ a, bool a_group, const float* __restrict__ b, bool b_group,
+                                float* __restrict__ out, bool accumulate, int64_t n_out, int hg, int Tn, int p) {
+    const int64_t o = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;  // (r, hh, t) in the heads layout
+    if (o >= n_out) return;
+    const int lane = threadIdx.x % 32;
+    const int t = (int)(o % Tn);
+    const int hh = (int)((o / Tn) % hg);
+    const int64_t r = o / ((int64_t)Tn * hg);
+    const int64_t grp = ((r * Tn + t) * hg + hh) * p;  // the same element's row in the group layout
+    const T* ar = a + (a_group ? grp : o * p);
+    const float* br = b + (b_group ? grp : o * p);
+    float acc = 0.f;
+    for (int q = lane; q < p; q += 32) acc += to_f(ar[q]) * br[q];
+    acc = warp_sum(acc);
+    if (lane == 0) out[o] = accumulate ? out[o] + acc : acc;
+}
+
 }  // namespace
+
+void ssd_head_dot(const void* a, DType ta, bool a_group, const float* b, bool b_group, float* out, bool accumulate,
+                  int64_t bcg, int64_t hg, int64_t T, int64_t p, cudaStream_t s) {
+    const int64_t n_out = bcg * hg * T;
+    if (n_out == 0) return;
+    const int threads = 256, per_block = threads / 32;
+    const int64_t blocks = (n_out + per_block - 1) / per_block;
+    if (blocks > INT32_MAX) throw std::runtime_error("ssd_head_dot: too many blocks");
+    dispatch(ta, [&](auto tag) {
+        using TT = decltype(tag);
+        head_dot_kernel<TT><<<(unsigned)blocks, threads, 0, s>>>(static_cast<const TT*>(a), a_group, b, b_group, out,
+                                                                 accumulate, n_out, (int)hg, (int)T, (int)p);
+    });
+    check_launch("ssd_head_dot");
+}
 
 void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, DType t, int64_t bc, int64_t g,
                  int64_t hg, int64_t T, cudaStream_t s) {
     if (bc * g * hg * T == 0) return;
-    const int threads = 256;
-    const int64_t per = T * T;
-    dim3 grid((unsigned)std::min<int64_t>((per + threads * 4 - 1) / (threads * 4), 64), (unsigned)(bc * g * hg));
+    if (T > kBuildThreads * kBuildCols)
+        throw std::runtime_error("ssd_build_m: chunk size " + std::to_string(T) + " above " +
+                                 std::to_string(kBuildThreads * kBuildCols));
+    const int64_t row_tiles = (T + kBuildRows - 1) / kBuildRows;
+    const int64_t blocks = bc * g * hg * row_tiles;
+    if (blocks > INT32_MAX) throw std::runtime_error("ssd_build_m: too many blocks");
     dispatch(t, [&](auto tag) {
         using TT = decltype(tag);
-        build_m_kernel<TT><<<grid, threads, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), g, hg, T);
+        build_m_kernel<TT><<<(unsigned)blocks, kBuildThreads, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g,
+                                                                      (int)hg, (int)T, (int)row_tiles);
     });
     check_launch("ssd_build_m");
 }
