@@ -19,6 +19,7 @@
 #include "core/model/Autocast.h"
 #include "core/model/Checkpoint.h"
 #include "core/model/Teacher.h"
+#include "core/train/AdamW.h"
 #include "core/train/Determinism.h"
 #include "core/train/LrSchedule.h"
 #include "core/train/Losses.h"
@@ -58,70 +59,6 @@ struct SignalScope {
         if (!active) return;
         sigaction(SIGINT, &old_int, nullptr);
         sigaction(SIGTERM, &old_term, nullptr);
-    }
-};
-
-// AdamW as in torch.optim.AdamW (decoupled decay, bias-corrected moments),
-// written out so its state is plain named tensors for safetensors checkpoints.
-struct AdamW {
-    struct Slot {
-        std::string name;
-        torch::Tensor param, m, v;
-        bool decay;
-    };
-    std::vector<Slot> slots;
-    int64_t t = 0;  // updates done
-    double beta1, beta2, eps, wd;
-
-    AdamW(torch::nn::Module& model, double b1, double b2, double e, double weight_decay)
-        : beta1(b1), beta2(b2), eps(e), wd(weight_decay) {
-        for (auto& kv : model.named_parameters(true)) {
-            const std::string& n = kv.key();
-            // Decay matrices only (weights of projections, conv, embedding), not the
-            // binarization scales, norms, biases or SSM parameters.
-            const bool decay = kv.value().dim() >= 2 && !ends_with(n, ".wscale") && !ends_with(n, ".wbias");
-            slots.push_back({n, kv.value(), torch::zeros_like(kv.value()), torch::zeros_like(kv.value()), decay});
-        }
-    }
-
-    void step(double lr) {
-        torch::NoGradGuard ng;
-        ++t;
-        const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t));
-        const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
-        for (auto& s : slots) {
-            if (!s.param.grad().defined()) continue;
-            const auto& g = s.param.grad();
-            if (s.decay && wd > 0) s.param.mul_(1.0 - lr * wd);
-            s.m.mul_(beta1).add_(g, 1.0 - beta1);
-            s.v.mul_(beta2).addcmul_(g, g, 1.0 - beta2);
-            auto denom = (s.v.sqrt() / std::sqrt(bc2)).add_(eps);
-            s.param.addcdiv_(s.m, denom, -lr / bc1);
-        }
-    }
-
-    std::map<std::string, torch::Tensor> state() const {
-        std::map<std::string, torch::Tensor> out;
-        for (auto& s : slots) {
-            out["exp_avg." + s.name] = s.m;
-            out["exp_avg_sq." + s.name] = s.v;
-        }
-        return out;
-    }
-
-    void load(const std::map<std::string, torch::Tensor>& st, int64_t steps_done) {
-        torch::NoGradGuard ng;
-        for (auto& s : slots) {
-            for (auto [prefix, dst] : {std::pair<const char*, torch::Tensor*>{"exp_avg.", &s.m}, {"exp_avg_sq.", &s.v}}) {
-                auto it = st.find(prefix + s.name);
-                if (it == st.end())
-                    throw std::runtime_error("optimizer state lacks '" + std::string(prefix) + s.name + "'");
-                if (it->second.sizes() != dst->sizes())
-                    throw std::runtime_error("optimizer state '" + std::string(prefix) + s.name + "' has the wrong shape");
-                dst->copy_(it->second);
-            }
-        }
-        t = steps_done;
     }
 };
 
