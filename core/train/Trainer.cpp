@@ -9,8 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
-#include <thread>
 
 #include "core/base/FileUtil.h"
 #include "core/base/Process.h"
@@ -89,11 +87,6 @@ std::string fmt(const char* f, double a) {
     char b[64];
     std::snprintf(b, sizeof b, f, a);
     return b;
-}
-
-int env_int(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? std::atoi(v) : 0;
 }
 
 // The device of this process: cfg.device, and with data parallelism on CUDA
@@ -372,9 +365,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                 ts.push_back(s.v);
             }
         dist->broadcast(ts, 0);
-        double mb = 25.0;
-        if (const char* v = std::getenv("BIMAMBA_DDP_BUCKET_MB")) mb = std::max(0.001, std::atof(v));
-        reducer = std::make_unique<GradReducer>(*dist, model->parameters(), mb);
+        reducer = std::make_unique<GradReducer>(*dist, model->parameters(), denv.bucket_mb);
     }
     if (!opt.resume) {
         log("training " + std::to_string(mcfg.num_parameters()) + " parameters (" + to_string(mcfg.binarize) +
@@ -443,8 +434,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
         bimamba::remove_tree(final_dir);
         fs::create_directories(tmp);
         save_model(model, tmp);
-        // Test hook: widen the window in which a SIGKILL lands mid-write.
-        if (int ms = env_int("BIMAMBA_TEST_SLOW_CHECKPOINT_MS")) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        if (opt.hooks.during_checkpoint) opt.hooks.during_checkpoint(at_step);
         auto ot = adam.state();
         {
             auto gen = at::detail::getDefaultCPUGenerator();
@@ -538,8 +528,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                     case LossType::Mix: loss = loss_mix(logits, tlogits, y, cfg.ce_weight); break;
                 }
             }
-            // Test hook: a non-finite loss at a chosen step.
-            if (env_int("BIMAMBA_TEST_NAN_AT_STEP") == step + 1) loss = loss * std::nan("");
+            if (opt.hooks.after_loss) opt.hooks.after_loss(step + 1, loss);
             const double lv = loss.item<double>();
             if (!std::isfinite(lv)) {
                 if (!ddp)
@@ -622,7 +611,7 @@ TrainResult train(const TrainConfig& cfg_in, const std::string& run_dir, const T
                     fmt("%.2f", res.val_ppl),
                 echo);
         }
-        bool stop = stop_request().load() != 0 || (opt.stop_after_steps >= 0 && steps_here >= opt.stop_after_steps);
+        bool stop = stop_request().load() != 0 || (opt.hooks.stop_after_steps >= 0 && steps_here >= opt.hooks.stop_after_steps);
         if (ddp) stop = sum_ranks({stop ? 1.0 : 0.0})[0] > 0;  // a signal to any rank stops all at this step
         if ((cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || last || stop) save_checkpoint(step);
         if (!last && stop) {
