@@ -381,7 +381,7 @@ JSON
   }
   det_train det1 --config "$W/det.json" --run-dir "$W/det1"
   det_train det2 --config "$W/det.json" --run-dir "$W/det2"
-  BIMAMBA_TEST_STOP_AFTER_STEPS=$DHALF det_train split --config "$W/det_split.json" --run-dir "$W/split"
+  BIMAMBA_TEST_HOOKS=stop_after_steps=$DHALF det_train split --config "$W/det_split.json" --run-dir "$W/split"
   det_train resumed --resume "$W/split"
   det_train default1 --config "$W/default.json" --run-dir "$W/default1"
   det_train default2 --config "$W/default.json" --run-dir "$W/default2"

@@ -207,8 +207,8 @@ TEST_F(DistributedTest, TwoRanksMatchOneProcessAndOnlyRankZeroWrites) {
     const std::string run2 = dir("ddp_resume");
     const int port2 = free_port();
     auto env0 = rank_env(0, 2, port2), env1 = rank_env(1, 2, port2);
-    env0.push_back({"BIMAMBA_TEST_STOP_AFTER_STEPS", "3"});
-    env1.push_back({"BIMAMBA_TEST_STOP_AFTER_STEPS", "3"});
+    env0.push_back({"BIMAMBA_TEST_HOOKS", "stop_after_steps=3"});
+    env1.push_back({"BIMAMBA_TEST_HOOKS", "stop_after_steps=3"});
     rc = wait_all({spawn({"train", "--config", cfg, "--run-dir", run2, "--quiet"}, env0, dir("res0.log")),
                    spawn({"train", "--config", cfg, "--run-dir", run2, "--quiet"}, env1, dir("res1.log"))},
                   120);

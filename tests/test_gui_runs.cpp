@@ -111,6 +111,45 @@ private slots:
         QCOMPARE(r.poll(), 0);
     }
 
+    // The workbench keeps the rows core's read_metrics keeps (one rule:
+    // core/base/MetricsRows.h), whether it reads the file line by line or in
+    // one go: steps re-appended by old resumes, train and val rows interleaved.
+    void metricsReaderKeepsWhatCoreKeeps() {
+        const QString dir = QDir(tmp_.path()).filePath("rule");
+        QDir().mkpath(dir);
+        const QString path = QDir(dir).filePath("metrics.jsonl");
+        const QList<QByteArray> lines = {
+            R"({"type":"train","step":1,"loss":6.0})",   R"({"type":"train","step":2,"loss":5.0})",
+            R"({"type":"val","step":2,"val_loss":5.5})", R"({"type":"train","step":3,"loss":4.0})",
+            R"({"type":"train","step":4,"loss":3.0})",   R"({"type":"train","step":3,"loss":4.1})",
+            R"({"type":"train","step":4,"loss":3.1})",   R"({"type":"val","step":4,"val_loss":3.5})",
+            R"({"type":"train","step":2,"loss":5.2})",   R"({"type":"train","step":3,"loss":4.2})",
+            R"({"type":"val","step":2,"val_loss":5.4})", R"({"type":"train","step":4,"loss":3.2})"};
+        MetricsReader byLine(path);
+        for (const QByteArray& l : lines) {
+            appendLine(path, l + "\n");
+            QCOMPARE(byLine.poll(), 1);
+        }
+        MetricsReader whole(path);
+        QCOMPARE(whole.poll(), int(lines.size()));
+        const auto rows = bimamba::read_metrics(dir.toStdString());
+        for (const QString type : {"train", "val"}) {
+            const std::string key = type == "val" ? "val_loss" : "loss";
+            QVector<double> steps, values;
+            for (const auto& r : rows)
+                if (r.value("type", "train") == type.toStdString()) {
+                    steps.push_back(r["step"].get<double>());
+                    values.push_back(r[key].get<double>());
+                }
+            for (const MetricsReader* m : {&byLine, &whole}) {
+                QCOMPARE(m->table(type).column("step"), steps);
+                QCOMPARE(m->table(type).column(QString::fromStdString(key)), values);
+            }
+        }
+        QCOMPARE(whole.train().column("loss"), (QVector<double>{6.0, 5.2, 4.2, 3.2}));
+        QCOMPARE(whole.val().column("val_loss"), (QVector<double>{5.4}));
+    }
+
     void downsamplingKeepsExtremes() {
         const int n = 300000;
         QVector<double> x(n), y(n);

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "core/base/FileUtil.h"
+#include "core/base/MetricsRows.h"
 #include "core/base/Process.h"
 #include "core/base/RunDir.h"
 #include "core/base/StringUtil.h"
@@ -72,6 +73,31 @@ TEST(RunDirRead, WhatTheWriterWritesTheReadersRead) {
     const auto rows = read_metrics(run);
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[1]["loss"], 3.5);
+}
+
+// The history rule (core/base/MetricsRows.h): a row of a type at step s
+// replaces that type's earlier rows at steps >= s, other types untouched;
+// rows without a numeric step all stay; file order is kept.
+TEST(RunDirRead, MetricsRowsKept) {
+    const std::vector<nlohmann::json> rows = {
+        {{"type", "train"}, {"step", 1}},    // 0
+        {{"type", "train"}, {"step", 2}},    // 1
+        {{"type", "val"}, {"step", 2}},      // 2
+        {{"type", "train"}, {"step", 3}},    // 3
+        {{"event", "note"}},                 // 4: no step
+        {{"step", 2}},                       // 5: no type = train; replaces 1 and 3
+        {{"type", "val"}, {"step", 4}},      // 6
+        {{"type", "train"}, {"step", "x"}},  // 7: not a number
+        {{"type", "val"}, {"step", 3}},      // 8: replaces 6
+        nlohmann::json::array(),             // 9: not an object
+    };
+    EXPECT_EQ(metrics_rows_kept(rows), (std::vector<size_t>{0, 2, 4, 5, 7, 8, 9}));
+    const std::vector<double> steps = {1, 2, 3, 5};
+    EXPECT_EQ(metrics_rows_kept_before(steps.data(), 4, 6), 4u);
+    EXPECT_EQ(metrics_rows_kept_before(steps.data(), 4, 5), 3u);
+    EXPECT_EQ(metrics_rows_kept_before(steps.data(), 4, 2.5), 2u);
+    EXPECT_EQ(metrics_rows_kept_before(steps.data(), 4, 1), 0u);
+    EXPECT_EQ(metrics_rows_kept_before(steps.data(), 0, 1), 0u);
 }
 
 TEST(RunDirRead, ConfigAndLauncherFiles) {

@@ -148,7 +148,7 @@ TEST_F(TrainTest, ResumeIsBitExact) {
     ASSERT_EQ(full.state, "finished");
 
     auto o = quiet();
-    o.stop_after_steps = 6;
+    o.hooks.stop_after_steps = 6;
     auto part1 = train(c, dir("split"), o);
     ASSERT_EQ(part1.state, "stopped");
     EXPECT_EQ(part1.step, 6);
@@ -192,7 +192,7 @@ TEST_F(TrainTest, DeterministicModeTrainsOnCpuBitIdentically) {
     auto b = train(c, dir("det_b"), quiet());
     ASSERT_EQ(b.state, "finished") << b.message;
     auto o = quiet();
-    o.stop_after_steps = 3;
+    o.hooks.stop_after_steps = 3;
     ASSERT_EQ(train(c, dir("det_split"), o).state, "stopped");
     auto o2 = quiet();
     o2.resume = true;
@@ -217,9 +217,11 @@ TEST_F(TrainTest, DeterministicModeTrainsOnCpuBitIdentically) {
 TEST_F(TrainTest, NanLossStopsAndKeepsLastGoodCheckpoint) {
     auto c = config(10);
     c.checkpoint_every = 2;
-    setenv("BIMAMBA_TEST_NAN_AT_STEP", "5", 1);
-    auto r = train(c, dir("nan"), quiet());
-    unsetenv("BIMAMBA_TEST_NAN_AT_STEP");
+    auto nan_at_5 = quiet();
+    nan_at_5.hooks.after_loss = [](int64_t step, torch::Tensor& loss) {
+        if (step == 5) loss = loss * std::nan("");
+    };
+    auto r = train(c, dir("nan"), nan_at_5);
     EXPECT_EQ(r.state, "failed");
     EXPECT_NE(r.message.find("NaN"), std::string::npos) << r.message;
     EXPECT_NE(r.message.find("step 5"), std::string::npos) << r.message;
@@ -354,7 +356,7 @@ TEST_F(TrainTest, SigkillDuringCheckpointWriteResumesFromPreviousCheckpoint) {
     const std::string run = dir("kill");
     // Every checkpoint write pauses 1.5 s between the model and the optimizer files.
     pid_t pid = spawn_cli({"train", "--config", cfg_path, "--run-dir", run, "--quiet"},
-                          {{"BIMAMBA_TEST_SLOW_CHECKPOINT_MS", "1500"}});
+                          {{"BIMAMBA_TEST_HOOKS", "slow_checkpoint_ms=1500"}});
     ASSERT_GT(pid, 0);
     // Wait until step 3 is published and step 6's write has begun, then kill -9.
     bool inside = wait_for(
@@ -382,6 +384,28 @@ TEST_F(TrainTest, SigkillDuringCheckpointWriteResumesFromPreviousCheckpoint) {
     auto ref = train(c, dir("kill_ref"), quiet());
     ASSERT_EQ(r.losses.size(), 5u);
     for (size_t i = 0; i < 5; ++i) EXPECT_EQ(r.losses[i], ref.losses[3 + i]) << "step " << 4 + i;
+}
+
+// BIMAMBA_TEST_HOOKS, read once by `bimamba train`, reaches the trainer's hooks
+// (a NaN at step 2 fails the run, exit status 3); a misspelt hook is refused.
+TEST_F(TrainTest, CliTestHooksReachTheTrainer) {
+    const char* cli = std::getenv("BIMAMBA_CLI");
+    if (!cli || !fs::exists(cli)) GTEST_SKIP() << "BIMAMBA_CLI not set (run through ctest)";
+    const std::string cfg_path = dir("hooks.json");
+    std::ofstream(cfg_path) << config(4).to_json().dump();
+    auto run_cli = [&](const std::string& run, const std::string& hooks) {
+        pid_t pid =
+            spawn_cli({"train", "--config", cfg_path, "--run-dir", run, "--quiet"}, {{"BIMAMBA_TEST_HOOKS", hooks}});
+        int wst = 0;
+        waitpid(pid, &wst, 0);
+        return WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+    };
+    EXPECT_EQ(run_cli(dir("hooks_nan"), "slow_checkpoint_ms=0,nan_at_step=2"), 3);
+    const auto st = status(dir("hooks_nan"));
+    EXPECT_EQ(st["state"], "failed");
+    EXPECT_NE(st["message"].get<std::string>().find("NaN at step 2"), std::string::npos) << st["message"];
+    EXPECT_EQ(run_cli(dir("hooks_bad"), "nan_at=2"), 1);
+    EXPECT_FALSE(fs::exists(dir("hooks_bad")));
 }
 
 TEST_F(TrainTest, SigtermStopsGracefullyWithACheckpoint) {

@@ -8,24 +8,26 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/base/MetricsRows.h"
+
 namespace bimamba::ui {
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Drops trailing rows whose step is >= `step` (a resumed run rewrites them).
+// Drops the rows a row at `step` replaces (metrics_rows_kept_before: a resumed
+// run rewrites the steps after its checkpoint).
 void truncateFromStep(MetricsTable& t, double step) {
     auto it = t.columns.find("step");
     if (it == t.columns.end()) return;
-    int keep = t.rows;
-    while (keep > 0 && (*it)[keep - 1] >= step) --keep;
+    const int keep = int(metrics_rows_kept_before(it->constData(), size_t(t.rows), step));
     if (keep == t.rows) return;
     for (auto& col : t.columns) col.resize(keep);
     t.rows = keep;
 }
 
 void appendRow(MetricsTable& t, const QJsonObject& o) {
-    if (o.contains("step")) truncateFromStep(t, o.value("step").toDouble());
+    if (o.value("step").isDouble()) truncateFromStep(t, o.value("step").toDouble());
     for (auto it = o.begin(); it != o.end(); ++it) {
         if (!it.value().isDouble()) continue;
         auto c = t.columns.find(it.key());
@@ -77,7 +79,7 @@ bool parseLine(const QByteArray& line, MetricsTable& train, MetricsTable& val, d
     const QString type = o.value("type").toString("train");
     MetricsTable* t = type == "val" ? &val : type == "train" ? &train : nullptr;
     if (!t) return true;
-    if (o.contains("step")) {
+    if (o.value("step").isDouble()) {
         double& m = type == "val" ? *valMin : *trainMin;
         m = std::min(m, o.value("step").toDouble());
     }
@@ -125,23 +127,13 @@ int MetricsReader::poll() {
         return 0;
     }
     f.seek(offset_);
+    Chunk c;
+    c.generation = generation_;
     const QByteArray data = f.readAll();
-    offset_ += data.size();
-    partial_.append(data);
-    int n = 0;
-    int start = 0;
-    for (;;) {
-        const int nl = partial_.indexOf('\n', start);
-        if (nl < 0) break;
-        const QByteArray line = partial_.mid(start, nl - start).trimmed();
-        if (!line.isEmpty()) {
-            addLine(line);
-            ++n;
-        }
-        start = nl + 1;
-    }
-    partial_.remove(0, start);
-    if (n > 0) emit updated();
+    c.end = offset_ + data.size();
+    parseInto(c, partial_ + data);
+    const int n = int(c.lines);
+    add(c);
     return n;
 }
 
@@ -176,20 +168,19 @@ void MetricsReader::finishAsync() {
     const std::shared_ptr<Chunk> c = watcher_->result();
     if (!c || c->generation != generation_ || !loading_) return;  // reset() meanwhile
     loading_ = false;
-    train_.merge(std::move(c->train), c->trainMin);
-    val_.merge(std::move(c->val), c->valMin);
-    malformed_ += c->malformed;
-    lines_ += c->lines;
-    offset_ = c->end;
-    partial_ = c->partial;
-    if (c->lines > 0) emit updated();
+    add(*c);
     emit loaded();
 }
 
-void MetricsReader::addLine(const QByteArray& line) {
-    ++lines_;
-    double a = 0, b = 0;
-    if (!parseLine(line, train_, val_, &a, &b)) ++malformed_;
+// The lines of a read, after those read before; emits updated() when there were some.
+void MetricsReader::add(Chunk& c) {
+    train_.merge(std::move(c.train), c.trainMin);
+    val_.merge(std::move(c.val), c.valMin);
+    malformed_ += c.malformed;
+    lines_ += c.lines;
+    offset_ = c.end;
+    partial_ = c.partial;
+    if (c.lines > 0) emit updated();
 }
 
 double MetricsReader::bestValPpl() const {

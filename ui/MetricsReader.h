@@ -1,7 +1,7 @@
 #pragma once
 // Incremental reader of a run's metrics.jsonl: keeps its byte offset, parses
-// only complete lines, and keeps the last line per step (a resumed run
-// re-appends the steps after its checkpoint).
+// only complete lines, and keeps the rows core's read_metrics keeps (the last
+// line per step: metrics_rows_kept_before in core/base/MetricsRows.h).
 //
 // Large reads never block the caller's thread when an async threshold is set
 // (the workbench sets one; headless exports read synchronously): when more
@@ -70,7 +70,7 @@ signals:
 private:
     struct Chunk;
     static void parseInto(Chunk& c, const QByteArray& data);
-    void addLine(const QByteArray& line);
+    void add(Chunk& c);
     void startAsync(qint64 fileSize);
     void finishAsync();
     QString path_;

@@ -1,7 +1,12 @@
 // `bimamba train --config FILE --run-dir DIR` / `bimamba train --resume DIR`.
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
+#include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "app/cli/Command.h"
 #include "core/train/Trainer.h"
@@ -17,7 +22,42 @@ const char* kHelp =
     "  --quiet        no per-step lines on stderr (train.log and metrics.jsonl are still written)\n"
     "Data parallel (docs/multi-gpu.md): run one process per GPU with RANK, WORLD_SIZE, LOCAL_RANK,\n"
     "  MASTER_ADDR, MASTER_PORT set (torchrun, SLURM or by hand); batch_size is the global micro-batch.\n"
-    "Exit status: 0 finished or stopped (SIGINT/SIGTERM, with a checkpoint), 3 failed (e.g. NaN loss), 1 setup error.\n";
+    "Exit status: 0 finished or stopped (SIGINT/SIGTERM, with a checkpoint), 3 failed (e.g. NaN loss), 1 setup "
+    "error.\n";
+
+// Test-only (docs/train-config.md): BIMAMBA_TEST_HOOKS="KEY=N,..." turned into
+// TrainHooks, for tests that run `bimamba train` as a child process. Read once,
+// here; the trainer itself reads no environment.
+//   stop_after_steps=N    stop with a checkpoint after N steps of this process, as SIGTERM would
+//   nan_at_step=N         the loss of step N is NaN
+//   slow_checkpoint_ms=N  every checkpoint write sleeps N ms between the model and the optimizer files
+TrainHooks test_hooks_from_environment() {
+    TrainHooks hooks;
+    const char* spec = std::getenv("BIMAMBA_TEST_HOOKS");
+    if (!spec) return hooks;
+    std::istringstream items(spec);
+    for (std::string item; std::getline(items, item, ',');) {
+        const auto eq = item.find('=');
+        const std::string key = item.substr(0, eq);
+        char* end = nullptr;
+        const bool has_value = eq != std::string::npos && eq + 1 < item.size();
+        const long long n = has_value ? std::strtoll(item.c_str() + eq + 1, &end, 10) : -1;
+        if (n < 0 || *end) throw std::invalid_argument("BIMAMBA_TEST_HOOKS: '" + item + "' is not KEY=N with N >= 0");
+        if (key == "stop_after_steps") {
+            hooks.stop_after_steps = n;
+        } else if (key == "nan_at_step") {
+            hooks.after_loss = [n](int64_t step, torch::Tensor& loss) {
+                if (step == n) loss = loss * std::nan("");
+            };
+        } else if (key == "slow_checkpoint_ms") {
+            hooks.during_checkpoint = [n](int64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(n)); };
+        } else {
+            throw std::invalid_argument("BIMAMBA_TEST_HOOKS: unknown hook '" + key +
+                                        "' (stop_after_steps, nan_at_step, slow_checkpoint_ms)");
+        }
+    }
+    return hooks;
+}
 
 int run_train(const Args& args) {
     Options o(args, {"quiet", "help"});
@@ -30,24 +70,26 @@ int run_train(const Args& args) {
     TrainOptions topt;
     topt.echo = !o.has("quiet");
     topt.dist = DistEnv::from_environment();  // WORLD_SIZE > 1: data parallel
-    // Test hook (docs/train-config.md): stop, with a checkpoint, after N steps of this process.
-    if (const char* v = std::getenv("BIMAMBA_TEST_STOP_AFTER_STEPS")) topt.stop_after_steps = std::atoll(v);
+    topt.hooks = test_hooks_from_environment();
     TrainConfig cfg;
     std::string run_dir;
     if (o.has("resume")) {
-        if (o.has("config")) throw std::invalid_argument("--resume reads the run's own train_config.json; drop --config");
+        if (o.has("config"))
+            throw std::invalid_argument("--resume reads the run's own train_config.json; drop --config");
         run_dir = o.get("resume");
         if (o.has("run-dir") && o.get("run-dir") != run_dir)
             throw std::invalid_argument("--resume DIR and --run-dir name different folders");
         topt.resume = true;
     } else {
-        if (!o.has("config")) throw std::invalid_argument(std::string("missing --config FILE (or --resume DIR)\n") + kHelp);
+        if (!o.has("config"))
+            throw std::invalid_argument(std::string("missing --config FILE (or --resume DIR)\n") + kHelp);
         cfg = TrainConfig::load(o.get("config"));
         run_dir = o.require("run-dir");
     }
     TrainResult r = train(cfg, run_dir, topt);
     const std::string who = topt.dist.distributed() ? "rank " + std::to_string(topt.dist.rank) + ": " : "";
-    std::printf("%s%s at step %lld: %s\n", who.c_str(), r.state.c_str(), static_cast<long long>(r.step), r.message.c_str());
+    std::printf("%s%s at step %lld: %s\n", who.c_str(), r.state.c_str(), static_cast<long long>(r.step),
+                r.message.c_str());
     return r.state == "failed" ? 3 : 0;
 }
 

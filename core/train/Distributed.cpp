@@ -12,6 +12,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
@@ -70,6 +71,7 @@ DistEnv DistEnv::from_environment() {
     if (port == 0 || port > 65535)
         throw std::invalid_argument("distributed training: MASTER_PORT=" + std::to_string(port) + " is not a TCP port");
     e.master_port = static_cast<int>(port);
+    if (const char* mb = std::getenv("BIMAMBA_DDP_BUCKET_MB")) e.bucket_mb = std::max(0.001, std::atof(mb));
     return e;
 }
 

@@ -14,6 +14,7 @@ struct DistEnv {
     int local_world_size = 0;  // LOCAL_WORLD_SIZE if set (torchrun), else 0
     std::string master_addr;
     int master_port = 0;
+    double bucket_mb = 25.0;  // BIMAMBA_DDP_BUCKET_MB: gradient bucket size in MiB (GradReducer)
 
     bool distributed() const { return world_size > 1; }
 
