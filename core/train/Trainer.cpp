@@ -22,6 +22,7 @@
 #include "core/train/Losses.h"
 #include "core/train/Distributed.h"
 #include "core/train/GradReducer.h"
+#include "core/train/HeadLoss.h"
 #include "core/base/RunDir.h"
 #include "core/train/TeacherCache.h"
 
@@ -556,32 +557,27 @@ Batch TrainingRun::train_batch(int64_t micro) const {
 }
 
 // The configured loss of the student on one micro-batch (bf16 autocast on CUDA).
+// The head and the loss run chunk by chunk (core/train/HeadLoss.h): the
+// student's logits are never held whole. A top-k logits cache needs them.
 torch::Tensor TrainingRun::forward_loss(const Batch& batch) {
     AutocastScope ac(bf16);
     const torch::Tensor& x = batch.inputs;
     const torch::Tensor& y = batch.targets;
-    auto logits = model->forward(x);
-    torch::Tensor tlogits;
-    if (teacher) {
-        torch::NoGradGuard ng;
-        tlogits = teacher->logits(x);
-    }
     if (cache) {
+        auto logits = model->forward(x);
         auto [vals, ids] = cache->windows(batch.cache_windows);
         auto kd = loss_soft_ce_topk(logits, vals.to(device), ids.to(device));
         return loss_type == LossType::Mix ? cfg.ce_weight * loss_ce(logits, y) + (1.0 - cfg.ce_weight) * kd : kd;
     }
-    switch (loss_type) {
-        case LossType::CE:
-            return loss_ce(logits, y);
-        case LossType::SoftCE:
-            return loss_soft_ce(logits, tlogits);
-        case LossType::KL:
-            return loss_kl(logits, tlogits);
-        case LossType::Mix:
-            return loss_mix(logits, tlogits, y, cfg.ce_weight);
+    HeadLossTargets targets;
+    targets.type = loss_type;
+    targets.targets = y;
+    targets.ce_weight = cfg.ce_weight;
+    if (teacher) {
+        torch::NoGradGuard ng;
+        targets.teacher_logits = teacher->logits(x);
     }
-    throw std::logic_error("unknown loss type");
+    return head_loss(model->hidden_states(x), model->head_weight(), targets);
 }
 
 std::string TrainingRun::reduce_across_ranks() {
