@@ -25,7 +25,7 @@ lm_eval is not importable the script creates one with
 
     python -m venv $LMEVAL_VENV                                (default /tmp/lmeval-venv)
     echo <this python's site-packages> > $LMEVAL_VENV/lib/python3.X/site-packages/zz_parent_site.pth
-    $LMEVAL_VENV/bin/pip install 'lm-eval==0.4.*' transformers sentencepiece accelerate
+    $LMEVAL_VENV/bin/pip install 'lm-eval==0.4.*' transformers sentencepiece protobuf accelerate
 
 (run it with the project's .venv python so torch is reused through the .pth)
 and re-runs itself in it.
@@ -82,7 +82,8 @@ def ensure_venv():
         pass
     venv = os.environ.get("LMEVAL_VENV", "/tmp/lmeval-venv")
     py = os.path.join(venv, "bin", "python")
-    if os.path.realpath(sys.executable) == os.path.realpath(py):
+    # Both pythons resolve to the same binary: compare the environments, not the executables.
+    if os.path.realpath(sys.prefix) == os.path.realpath(venv):
         sys.exit("lm_eval is still not importable in %s" % venv)
     if not os.path.exists(py):
         subprocess.check_call([sys.executable, "-m", "venv", venv])
@@ -92,7 +93,7 @@ def ensure_venv():
         site = subprocess.check_output([py, "-c", "import sysconfig;print(sysconfig.get_paths()['purelib'])"], text=True).strip()
         with open(os.path.join(site, "zz_parent_site.pth"), "w") as f:
             f.write(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.check_call([py, "-m", "pip", "install", "-q", "lm-eval==0.4.*", "transformers", "sentencepiece", "accelerate"])
+    subprocess.check_call([py, "-m", "pip", "install", "-q", "lm-eval==0.4.*", "transformers", "sentencepiece", "protobuf", "accelerate"])
     os.execv(py, [py] + sys.argv)
 
 
