@@ -208,7 +208,15 @@ TEST(Hosts, SshArgvIsSafeByDefault) {
     EXPECT_TRUE(has("StrictHostKeyChecking=yes"));
     EXPECT_TRUE(has("ControlMaster=auto"));
     EXPECT_TRUE(has("ControlPersist=600"));
-    EXPECT_TRUE(has("ControlPath=" + (t.path / "ctl").string() + "/%C"));
+    const auto cp = std::find_if(a.begin(), a.end(), [](const std::string& s) { return s.rfind("ControlPath=", 0) == 0; });
+    ASSERT_NE(cp, a.end());
+    EXPECT_EQ(cp->rfind("ControlPath=" + (t.path / "ctl").string() + "/%C-", 0), 0u);
+    // another entry for the same user@host:port with another known_hosts never shares its connection
+    Host other = h;
+    other.name = "g2";
+    other.known_hosts = "/empty";
+    const auto b = ssh_options(other);
+    EXPECT_EQ(std::find(b.begin(), b.end(), *cp), b.end());
     EXPECT_TRUE(has("/keys/my key"));
     EXPECT_TRUE(has("2222"));
     struct stat st {};

@@ -3,11 +3,15 @@
 #include "ui/RunTableModel.h"
 #include "ui/TrainConfigJson.h"
 
+#include "core/base/Hosts.h"
+
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFontDatabase>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -104,6 +108,20 @@ NewRunDialog::NewRunDialog(const QString& workspace, QWidget* parent) : QDialog(
     form->addRow("Seed", seed_);
     form->addRow("Device", device_);
     form->addRow("Parameters", params_);
+    // Where the run trains: this machine or a target of the workspace's hosts.toml.
+    target_ = new QComboBox;
+    target_->setObjectName("target");
+    syncData_ = new QCheckBox("Copy the data folder to the target (rsync)");
+    syncData_->setObjectName("syncData");
+    syncData_->setToolTip("Without it the data path must exist on the target (relative: to the home folder there)");
+    reloadTargets();
+    form->addRow("Target", target_);
+    form->addRow("", syncData_);
+    connect(target_, &QComboBox::currentIndexChanged, this, [this] {
+        syncData_->setEnabled(target() != "local");
+        validate();
+    });
+    connect(syncData_, &QCheckBox::toggled, this, [this] { validate(); });
     top->addWidget(formBox, 0);
 
     auto* jsonBox = new QGroupBox("Config (JSON, docs/train-config.md)");
@@ -254,7 +272,14 @@ bool NewRunDialog::validate() {
     if (!parseConfigText(json_->toPlainText(), &c, &perr)) {
         errors_ << perr;
     } else {
-        errors_ = trainConfigProblems(c, true);
+        // Paths are checked here for this machine, or when the data is copied
+        // from here; on a target the trainer checks them.
+        const bool here = target() == "local";
+        errors_ = trainConfigProblems(c, here);
+        if (!here && syncData() && !QFileInfo(c.value("data").toString()).isDir())
+            errors_ << QStringLiteral("data: '%1' is not a folder here, so it cannot be copied to the target")
+                           .arg(c.value("data").toString());
+        if (!targetError_.isEmpty()) errors_ << targetError_;
         if (runName().isEmpty()) errors_ << "The run needs a name";
     }
     if (errors_.isEmpty()) {
@@ -267,6 +292,38 @@ bool NewRunDialog::validate() {
     status_->setText("The config cannot be launched:\n• " + errors_.join("\n• "));
     return false;
 }
+
+void NewRunDialog::reloadTargets() {
+    const QString keep = target_->currentData().toString();
+    target_->clear();
+    targetError_.clear();
+    std::vector<Host> hosts;
+    try {
+        hosts = load_hosts(hosts_path(workspace_.toStdString())).hosts;
+    } catch (const std::exception& e) {
+        targetError_ = QString::fromStdString(e.what());
+        Host local;
+        local.name = "local";
+        hosts = {local};
+    }
+    for (const auto& h : hosts)
+        target_->addItem(QString::fromStdString(h.name + "  —  " + h.describe()), QString::fromStdString(h.name));
+    const int i = target_->findData(keep);
+    target_->setCurrentIndex(i >= 0 ? i : 0);
+    syncData_->setEnabled(target() != "local");
+}
+
+QString NewRunDialog::target() const {
+    const QString t = target_->currentData().toString();
+    return t.isEmpty() ? QStringLiteral("local") : t;
+}
+
+void NewRunDialog::setTarget(const QString& name) {
+    const int i = target_->findData(name);
+    if (i >= 0) target_->setCurrentIndex(i);
+}
+
+bool NewRunDialog::syncData() const { return target() != "local" && syncData_->isChecked(); }
 
 void NewRunDialog::accept() {
     if (!validate()) return;  // stays open, errors listed

@@ -36,7 +36,7 @@ QMap<QString, QString> flattenConfig(const QJsonObject& config) {
 bool runMatchesQuery(const RunRecord& r, const QString& query, const QMap<QString, QString>& config) {
     const QHash<QString, QString> fields{{"name", r.name},       {"group", r.group},     {"preset", r.preset},
                                          {"binarize", r.binarize}, {"loss", r.loss},     {"teacher", r.teacher},
-                                         {"status", r.status}};
+                                         {"status", r.status}, {"host", r.isRemote() ? r.host : QStringLiteral("local")}};
     for (const QString& word : query.split(' ', Qt::SkipEmptyParts)) {
         const int colon = word.indexOf(':');
         if (colon > 0) {

@@ -19,6 +19,12 @@ struct RunRecord {
     QString runDir;
     QString message;             // failure text (exit code + stderr tail) or status message
     QString axes;                // ablation axis values, JSON object text
+    // A run on another machine (core/base/RemoteRun.h): the hosts.toml name
+    // of its target ("" = this machine) and its RemoteRun record as JSON
+    // text; runDir is then the local mirror folder.
+    QString host;
+    QString remote;
+    bool isRemote() const { return !host.isEmpty(); }
 };
 
 class RunStore : public QObject {

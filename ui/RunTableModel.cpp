@@ -52,7 +52,7 @@ int RunTableModel::rowOf(qint64 id) const {
 QVariant RunTableModel::headerData(int section, Qt::Orientation o, int role) const {
     if (o != Qt::Horizontal || role != Qt::DisplayRole) return {};
     static const char* names[] = {"Name", "Group", "Preset", "Binarization", "Loss", "Teacher", "Status",
-                                  "Steps", "Tokens", "Best val ppl", "Started", "Ended"};
+                                  "Steps", "Tokens", "Best val ppl", "Started", "Ended", "Host"};
     return section >= 0 && section < ColumnCount ? QString(names[section]) : QVariant();
 }
 
@@ -66,6 +66,7 @@ QVariant RunTableModel::data(const QModelIndex& idx, int role) const {
         if (r.status == "failed" || r.status == "lost") return QBrush(QColor(0xc6, 0x28, 0x28));
         if (r.status == "finished") return QBrush(QColor(0x2e, 0x7d, 0x32));
         if (r.status == "running" || r.status == "starting") return QBrush(QColor(0x15, 0x65, 0xc0));
+        if (r.status == "unreachable" || r.status == "pending") return QBrush(QColor(0xef, 0x6c, 0x00));
         return {};
     }
     if (role == Qt::TextAlignmentRole && (idx.column() == Steps || idx.column() == Tokens || idx.column() == BestPpl))
@@ -84,6 +85,7 @@ QVariant RunTableModel::data(const QModelIndex& idx, int role) const {
     case BestPpl: return std::isfinite(r.bestValPpl) ? QString::number(r.bestValPpl, 'f', 2) : QStringLiteral("–");
     case Started: return r.started;
     case Ended: return r.ended;
+    case Host: return r.isRemote() ? r.host : QStringLiteral("local");
     }
     return {};
 }

@@ -9,7 +9,7 @@ namespace bimamba::ui {
 class RunTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Name, Group, Preset, Binarize, Loss, Teacher, Status, Steps, Tokens, BestPpl, Started, Ended, ColumnCount };
+    enum Column { Name, Group, Preset, Binarize, Loss, Teacher, Status, Steps, Tokens, BestPpl, Started, Ended, Host, ColumnCount };
     enum Roles { RunIdRole = Qt::UserRole + 1, ProgressRole };
     explicit RunTableModel(RunStore* store, QObject* parent = nullptr);
     int rowCount(const QModelIndex& parent = {}) const override;

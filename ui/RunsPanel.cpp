@@ -2,6 +2,7 @@
 
 #include "ui/MetricsPlot.h"
 #include "ui/MetricsReader.h"
+#include "ui/HostsDialog.h"
 #include "ui/NewRunDialog.h"
 #include "core/base/FileUtil.h"
 #include "core/base/RunDir.h"
@@ -52,7 +53,11 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     cloneAct_->setShortcut(QKeySequence("Ctrl+D"));
     importAct_ = tb->addAction("Import run dir…", this, &RunsPanel::importRun);
     importAct_->setShortcut(QKeySequence("Ctrl+I"));
-    for (auto* a : {newAct_, stopAct_, resumeAct_, cloneAct_, importAct_}) {
+    fetchAct_ = tb->addAction("Fetch", this, &RunsPanel::fetchSelected);
+    fetchAct_->setShortcut(QKeySequence("Ctrl+Shift+F"));
+    hostsAct_ = tb->addAction("Hosts…", this, &RunsPanel::editHosts);
+    hostsAct_->setShortcut(QKeySequence("Ctrl+Shift+H"));
+    for (auto* a : {newAct_, stopAct_, resumeAct_, cloneAct_, importAct_, fetchAct_, hostsAct_}) {
         a->setShortcutContext(Qt::WindowShortcut);
         a->setToolTip(a->text().remove("…").remove('&') + " (" + a->shortcut().toString(QKeySequence::NativeText) + ")");
     }
@@ -130,6 +135,7 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     lay->addWidget(tb);
     lay->addWidget(vs, 1);
 
+    connect(manager_, &RunManager::operationFailed, this, &RunsPanel::showError);
     connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
         updatePlots();
         updateDetails();
@@ -176,6 +182,7 @@ void RunsPanel::updateDetails() {
     stopAct_->setEnabled(r && RunManager::isActive(r->status));
     resumeAct_->setEnabled(r && !RunManager::isActive(r->status));
     cloneAct_->setEnabled(bool(r));
+    fetchAct_->setEnabled(r && r->isRemote() && !r->remote.isEmpty());
     if (!r) {
         progress_->setValue(0);
         progress_->setFormat(ids.isEmpty() ? "No run selected" : QStringLiteral("%1 runs selected").arg(ids.size()));
@@ -268,7 +275,10 @@ void RunsPanel::newRun() {
     NewRunDialog dlg(manager_->workspace(), this);
     if (dlg.exec() != QDialog::Accepted) return;
     QString err;
-    const qint64 id = manager_->launch(dlg.runName(), dlg.group(), dlg.preset(), dlg.config(), &err);
+    const qint64 id = dlg.target() == "local"
+                          ? manager_->launch(dlg.runName(), dlg.group(), dlg.preset(), dlg.config(), &err)
+                          : manager_->launchRemote(dlg.runName(), dlg.group(), dlg.preset(), dlg.config(), dlg.target(),
+                                                   dlg.syncData(), &err);
     if (id >= 0) selectRun(id);
     if (!err.isEmpty()) showError("Could not launch the run", err);
 }
@@ -296,9 +306,13 @@ void RunsPanel::cloneSelected() {
     if (cfg.isEmpty()) cfg = toQJsonObject(read_run_config(r->runDir.toStdString()));
     NewRunDialog dlg(manager_->workspace(), this);
     dlg.setConfig(cfg, r->name + "-clone", r->group);
+    if (r->isRemote()) dlg.setTarget(r->host);
     if (dlg.exec() != QDialog::Accepted) return;
     QString err;
-    const qint64 id = manager_->launch(dlg.runName(), dlg.group(), r->preset, dlg.config(), &err);
+    const qint64 id = dlg.target() == "local"
+                          ? manager_->launch(dlg.runName(), dlg.group(), r->preset, dlg.config(), &err)
+                          : manager_->launchRemote(dlg.runName(), dlg.group(), r->preset, dlg.config(), dlg.target(),
+                                                   dlg.syncData(), &err);
     if (id >= 0) selectRun(id);
     if (!err.isEmpty()) showError("Could not launch the run", err);
 }
@@ -311,6 +325,18 @@ void RunsPanel::importRun() {
     if (id < 0) return showError("Import", err);
     selectRun(id);
     emit message("Imported " + dir);
+}
+
+void RunsPanel::fetchSelected() {
+    for (qint64 id : selectedRuns()) {
+        QString err;
+        if (!manager_->fetch(id, &err)) showError("Fetch", err);
+    }
+}
+
+void RunsPanel::editHosts() {
+    HostsDialog dlg(manager_->workspace(), manager_->cliPath(), this);
+    if (dlg.exec() == QDialog::Accepted) emit message("Saved hosts.toml", 4000);
 }
 
 }  // namespace bimamba::ui

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -325,9 +326,23 @@ std::string ssh_control_dir() {
     return dir;
 }
 
+namespace {
+// Tells apart hosts.toml entries that reach the same user@host:port with
+// other keys or known_hosts: they must not share a master connection (one
+// made with a trusted known_hosts would let the other skip its host key check).
+std::string settings_tag(const Host& h) {
+    uint64_t x = 1469598103934665603ull;  // FNV-1a
+    for (const std::string* s : {&h.name, &h.identity_file, &h.known_hosts})
+        for (unsigned char c : *s + '\0') x = (x ^ c) * 1099511628211ull;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(x));
+    return std::string(buf, 12);
+}
+}  // namespace
+
 std::vector<std::string> ssh_options(const Host& h) {
     std::vector<std::string> o = {"-o", "BatchMode=yes",          "-o", "StrictHostKeyChecking=yes",
-                                  "-o", "ControlMaster=auto",     "-o", "ControlPath=" + ssh_control_dir() + "/%C",
+                                  "-o", "ControlMaster=auto",     "-o", "ControlPath=" + ssh_control_dir() + "/%C-" + settings_tag(h),
                                   "-o", "ControlPersist=600",     "-o", "ConnectTimeout=10",
                                   "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"};
     if (!h.known_hosts.empty()) o.insert(o.end(), {"-o", "UserKnownHostsFile=" + h.known_hosts});
