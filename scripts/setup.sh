@@ -24,7 +24,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git ca-certifi
   fontconfig fonts-dejavu-core
   libhdf5-dev hdf5-tools libsentencepiece-dev nlohmann-json3-dev
   libgtest-dev libtomlplusplus-dev libsimde-dev xvfb xauth fortunes
-  liblzma-dev zlib1g-dev libzstd-dev xz-utils zstd)
+  liblzma-dev zlib1g-dev libzstd-dev xz-utils zstd
+  openssh-server openssh-client rsync)
 
 # Packages that only some releases split out: installed where the package
 # lists have them (Qt6OpenGL's CMake files: libqt6opengl6-dev on Debian 12,

@@ -208,7 +208,8 @@ TEST(Hosts, SshArgvIsSafeByDefault) {
     EXPECT_TRUE(has("StrictHostKeyChecking=yes"));
     EXPECT_TRUE(has("ControlMaster=auto"));
     EXPECT_TRUE(has("ControlPersist=600"));
-    const auto cp = std::find_if(a.begin(), a.end(), [](const std::string& s) { return s.rfind("ControlPath=", 0) == 0; });
+    const auto cp =
+        std::find_if(a.begin(), a.end(), [](const std::string& s) { return s.rfind("ControlPath=", 0) == 0; });
     ASSERT_NE(cp, a.end());
     EXPECT_EQ(cp->rfind("ControlPath=" + (t.path / "ctl").string() + "/%C-", 0), 0u);
     // another entry for the same user@host:port with another known_hosts never shares its connection
@@ -424,7 +425,7 @@ TEST(RemoteState, FromSshPolls) {
     p.have_process = true;
     p.process_alive = true;
     EXPECT_EQ(remote_state(r, p).state, "starting");
-    p.status_json = R"({"state":"running","step":3})";
+    p.status_json = R"({"state":"running","step":3,"ended":null,"message":""})";  // as RunDir writes it
     EXPECT_EQ(remote_state(r, p).state, "running");
     // a resumed run whose status.json is still the last process's
     p.status_json = R"({"state":"stopped","ended":"2026-01-01T09:00:00Z"})";

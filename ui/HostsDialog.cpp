@@ -107,9 +107,10 @@ HostsDialog::HostsDialog(const QString& workspace, const QString& cliPath, QWidg
     status_ = new QLabel;
     status_->setObjectName("hostsStatus");
     status_->setWordWrap(true);
-    auto* note = new QLabel(QStringLiteral("Saved in %1. No passwords: ssh uses your keys, ssh-agent and ~/.ssh/config; "
-                                           "a host key must already be in known_hosts.")
-                                .arg(QString::fromStdString(hosts_path(workspace.toStdString()))));
+    auto* note =
+        new QLabel(QStringLiteral("Saved in %1. No passwords: ssh uses your keys, ssh-agent and ~/.ssh/config; "
+                                  "a host key must already be in known_hosts.")
+                       .arg(QString::fromStdString(hosts_path(workspace.toStdString()))));
     note->setWordWrap(true);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Save | QDialogButtonBox::Cancel);
     auto* lay = new QVBoxLayout(this);
@@ -176,15 +177,18 @@ void HostsDialog::addHost(const Host& h) {
     refreshList();
 }
 
-void HostsDialog::selectHost(int row) { list_->setCurrentRow(row); }
+void HostsDialog::selectHost(int row) {
+    list_->setCurrentRow(row);
+}
 
 void HostsDialog::hostToForm() {
     const bool was = syncing_;
     syncing_ = true;
     const bool have = current_ >= 0 && current_ < int(hosts_.size());
     const Host h = have ? hosts_[current_] : Host();
-    for (QWidget* w : std::initializer_list<QWidget*>{name_, kind_, host_, user_, port_, identity_, knownHosts_, bimamba_,
-                                                      workdir_, partition_, account_, time_, nodes_, gpus_, sbatch_})
+    for (QWidget* w :
+         std::initializer_list<QWidget*>{name_, kind_, host_, user_, port_, identity_, knownHosts_, bimamba_, workdir_,
+                                         partition_, account_, time_, nodes_, gpus_, sbatch_})
         w->setEnabled(have);
     name_->setText(QString::fromStdString(h.name));
     kind_->setCurrentIndex(h.kind == HostKind::Slurm ? 1 : 0);
@@ -308,6 +312,8 @@ void HostsDialog::checkSelected() {
     check_->start(cli_, {"hosts", "check", name, "--workspace", workspace_});
 }
 
-QString HostsDialog::checkOutput() const { return output_->toPlainText(); }
+QString HostsDialog::checkOutput() const {
+    return output_->toPlainText();
+}
 
 }  // namespace bimamba::ui

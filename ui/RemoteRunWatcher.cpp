@@ -63,9 +63,13 @@ bool needsPoll(const RunRecord& r) {
 RemoteRunWatcher::RemoteRunWatcher(RunStore* store, QString workspace, QObject* parent)
     : QObject(parent), store_(store), workspace_(std::move(workspace)) {}
 
-std::vector<Host> RemoteRunWatcher::hosts() const { return load_hosts(hosts_path(workspace_.toStdString())).hosts; }
+std::vector<Host> RemoteRunWatcher::hosts() const {
+    return load_hosts(hosts_path(workspace_.toStdString())).hosts;
+}
 
-bool RemoteRunWatcher::busy() const { return operations_ > 0 || !inFlight_.isEmpty(); }
+bool RemoteRunWatcher::busy() const {
+    return operations_ > 0 || !inFlight_.isEmpty();
+}
 
 void RemoteRunWatcher::runOperation(std::shared_ptr<RemoteOperation> op, std::function<void(const QString&)> done) {
     if (op->done()) return done({});
@@ -109,7 +113,8 @@ void RemoteRunWatcher::startNext(const QString& hostName) {
             const auto all = hosts();
             auto it = std::find_if(all.begin(), all.end(), [&](const Host& h) { return h.name == run.host; });
             if (it == all.end())
-                throw std::invalid_argument("host '" + run.host + "' is not in " + hosts_path(workspace_.toStdString()));
+                throw std::invalid_argument("host '" + run.host + "' is not in " +
+                                            hosts_path(workspace_.toStdString()));
             host = *it;
         } catch (const std::exception& e) {
             emit polled(id, false, {}, {}, rec->remote, QString::fromStdString(e.what()));

@@ -16,7 +16,7 @@
 namespace bimamba {
 class RemoteOperation;
 struct Host;
-}
+}  // namespace bimamba
 
 namespace bimamba::ui {
 
@@ -47,7 +47,7 @@ private:
     RunStore* store_;
     QString workspace_;
     QHash<QString, QList<qint64>> queue_;  // host -> runs waiting for a poll
-    QHash<QString, qint64> inFlight_;       // host -> run being polled
+    QHash<QString, qint64> inFlight_;      // host -> run being polled
     int operations_ = 0;
 };
 

@@ -44,11 +44,17 @@ const char* kRemoteHelp =
     "  --follow          keep polling until the run ends (metrics.jsonl and status.json are mirrored)\n"
     "Exit status: 0 ok; 1 error; 2 the target was unreachable (status).\n";
 
-HostsFile hosts_of(const Options& o) { return load_hosts(hosts_path(o.get("workspace", "."))); }
+HostsFile hosts_of(const Options& o) {
+    return load_hosts(hosts_path(o.get("workspace", ".")));
+}
 
-std::string now_iso() { return RunDir::iso8601_now(); }
+std::string now_iso() {
+    return RunDir::iso8601_now();
+}
 
-void print_step(const std::string& what) { std::fprintf(stderr, "  %s\n", what.c_str()); }
+void print_step(const std::string& what) {
+    std::fprintf(stderr, "  %s\n", what.c_str());
+}
 
 int run_hosts_list(const Args& args) {
     Options o(args, {"json", "help"});
@@ -91,8 +97,8 @@ exit $ok)SH";
     if (is_connection_failure(h, r.exit_code)) throw std::runtime_error(explain_ssh_failure(h, r.err));
     std::printf("%s: %s\n%s", h.name.c_str(), h.describe().c_str(), r.out.c_str());
     if (r.exit_code != 0) {
-        std::fprintf(stderr, "bimamba hosts check: host '%s' is reachable but not ready (see above)%s%s\n", h.name.c_str(),
-                     r.err.empty() ? "" : ": ", r.err.c_str());
+        std::fprintf(stderr, "bimamba hosts check: host '%s' is reachable but not ready (see above)%s%s\n",
+                     h.name.c_str(), r.err.empty() ? "" : ": ", r.err.c_str());
         return 1;
     }
     std::printf("ok\n");
@@ -123,14 +129,15 @@ Poll poll_once(const Host& h, const std::string& mirror, RemoteRun& r) {
         const auto res = run_process(target_script(h, poll_script(), poll_args(r, mirror_offset(mirror))), "", 120);
         if (is_connection_failure(h, res.exit_code) || res.exit_code == 124) {
             out.reachable = false;
-            out.error = res.exit_code == 124 ? "host '" + h.name + "': no answer within 120 s" : explain_ssh_failure(h, res.err);
+            out.error = res.exit_code == 124 ? "host '" + h.name + "': no answer within 120 s"
+                                             : explain_ssh_failure(h, res.err);
             return out;
         }
         const PollResult p = parse_poll_output(res.out);
         if (!p.ok) {
             out.reachable = false;
-            out.error = "host '" + h.name + "': unexpected answer to the poll (exit status " + std::to_string(res.exit_code) +
-                        "): " + res.err.substr(0, 500);
+            out.error = "host '" + h.name + "': unexpected answer to the poll (exit status " +
+                        std::to_string(res.exit_code) + "): " + res.err.substr(0, 500);
             return out;
         }
         const bool again = apply_poll(mirror, r, p);
@@ -141,7 +148,9 @@ Poll poll_once(const Host& h, const std::string& mirror, RemoteRun& r) {
     return out;
 }
 
-bool active(const std::string& s) { return s == "starting" || s == "pending" || s == "running"; }
+bool active(const std::string& s) {
+    return s == "starting" || s == "pending" || s == "running";
+}
 
 void print_state(const std::string& name, const std::string& mirror, const Poll& p, bool json) {
     const RunStatus st = read_run_status(mirror);
@@ -172,7 +181,8 @@ void print_state(const std::string& name, const std::string& mirror, const Poll&
 
 // Polls until the run ends; an unreachable host is retried (the connection
 // is re-established by the next ssh).
-int follow(const Host& h, const std::string& name, const std::string& mirror, RemoteRun& r, double interval, bool json) {
+int follow(const Host& h, const std::string& name, const std::string& mirror, RemoteRun& r, double interval,
+           bool json) {
     std::string unreachable_since, last_line;
     for (;;) {
         Poll p = poll_once(h, mirror, r);
@@ -266,7 +276,8 @@ int run_remote_stop(const Args& args) {
     const std::string mirror = mirror_of(o, o.positional()[0]);
     RemoteRun r;
     read_remote_run(mirror, &r);
-    const Host& h = hosts_of(o).get(r.host);
+    const HostsFile f = hosts_of(o);
+    const Host& h = f.get(r.host);
     RemoteOperation::stop(h, r).run_all();
     std::printf("%s: SIGTERM sent; the trainer writes a checkpoint, then exits\n", fs::path(mirror).filename().c_str());
     return 0;
@@ -287,7 +298,8 @@ int run_remote_resume(const Args& args) {
     Poll p = poll_once(h, mirror, r);
     if (!p.reachable) throw std::runtime_error(p.error);
     if (active(p.state.state)) throw std::invalid_argument(name + " is still " + p.state.state + "; stop it first");
-    const char* has_ckpt = R"SH(cd -- "$1" 2>/dev/null && [ -s checkpoints/latest ] || { echo "the run has no checkpoint to resume from" >&2; exit 2; })SH";
+    const char* has_ckpt =
+        R"SH(cd -- "$1" 2>/dev/null && [ -s checkpoints/latest ] || { echo "the run has no checkpoint to resume from" >&2; exit 2; })SH";
     const auto c = run_process(target_script(h, has_ckpt, {r.remote_dir}));
     if (is_connection_failure(h, c.exit_code)) throw std::runtime_error(explain_ssh_failure(h, c.err));
     if (c.exit_code != 0) throw std::runtime_error(name + ": " + c.err.substr(0, c.err.find('\n')));
@@ -310,7 +322,8 @@ int run_remote_fetch(const Args& args) {
     const std::string mirror = mirror_of(o, o.positional()[0]);
     RemoteRun r;
     read_remote_run(mirror, &r);
-    const Host& h = hosts_of(o).get(r.host);
+    const HostsFile f = hosts_of(o);
+    const Host& h = f.get(r.host);
     RemoteOperation::fetch(h, r, mirror).run_all(print_step);
     std::printf("fetched %s into %s\n", r.remote_dir.c_str(), mirror.c_str());
     return 0;

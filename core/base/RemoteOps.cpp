@@ -96,10 +96,10 @@ RemoteStep RemoteOperation::next() const {
     switch (stages_[stage_]) {
         case Stage::PrepareDir:
             return {"create the run folder " + remote_run_path(h, name_),
-                    target_script(h, prepare_dir_script(), {remote_run_path(h, name_)}),
-                    ""};
+                    target_script(h, prepare_dir_script(), {remote_run_path(h, name_)}), ""};
         case Stage::ResolveData:
-            return {"find the data folder " + remote_data_ + " there", target_script(h, kResolveDir, {remote_data_, ""}), ""};
+            return {"find the data folder " + remote_data_ + " there",
+                    target_script(h, kResolveDir, {remote_data_, ""}), ""};
         case Stage::MakeDataDir: {
             std::string w = remote_run_path(h, "x");
             w = w.substr(0, w.size() - std::string("runs/x").size()) + "data";
@@ -108,8 +108,7 @@ RemoteStep RemoteOperation::next() const {
         case Stage::SyncData: {
             const std::string base = std::filesystem::path(local_data_).lexically_normal().filename().string();
             return {"copy " + local_data_ + " (rsync)",
-                    rsync_argv(h, local_data_ + "/", "remote:" + remote_data_ + "/" + base + "/", {"--delete"}),
-                    ""};
+                    rsync_argv(h, local_data_ + "/", "remote:" + remote_data_ + "/" + base + "/", {"--delete"}), ""};
         }
         case Stage::WriteConfig:
             return {"write the config", target_script(h, write_file_script(), {dir + "/" + run_files::kLaunchConfig}),
@@ -118,7 +117,8 @@ RemoteStep RemoteOperation::next() const {
             return {"write the sbatch script",
                     target_script(h, write_file_script(), {dir + "/" + run_files::kSbatchScript}),
                     sbatch_script(h, name_, train_args(run_, resume_))};
-        case Stage::Submit: return {"submit the job (sbatch)", target_script(h, submit_script(), {dir}), ""};
+        case Stage::Submit:
+            return {"submit the job (sbatch)", target_script(h, submit_script(), {dir}), ""};
         case Stage::Start: {
             std::vector<std::string> args = {dir, h.bimamba, "train"};
             const auto t = train_args(run_, resume_);
@@ -126,11 +126,11 @@ RemoteStep RemoteOperation::next() const {
             return {"start bimamba train", target_script(h, start_detached_script(), args), ""};
         }
         case Stage::Stop:
-            return {"stop the run", target_script(h, stop_script(h), {h.kind == HostKind::Slurm ? run_.job_id : dir}), ""};
+            return {"stop the run", target_script(h, stop_script(h), {h.kind == HostKind::Slurm ? run_.job_id : dir}),
+                    ""};
         case Stage::Fetch:
             return {"fetch the run folder (rsync)",
-                    rsync_argv(h, "remote:" + dir + "/", mirror_ + "/", {"--exclude", run_files::kRemote}),
-                    ""};
+                    rsync_argv(h, "remote:" + dir + "/", mirror_ + "/", {"--exclude", run_files::kRemote}), ""};
     }
     throw std::logic_error("RemoteOperation::next: unknown stage");
 }
@@ -146,9 +146,8 @@ void RemoteOperation::finish(const ProcessResult& res) {
         throw std::runtime_error("host '" + host_.name + "': could not " + step.what + " (exit status " +
                                  std::to_string(res.exit_code) + ")" + (err.empty() ? "" : ": " + err));
     }
-    const std::string out = first_line(res.out.substr(res.out.find_first_not_of('\n') == std::string::npos
-                                                          ? 0
-                                                          : res.out.find_first_not_of('\n')));
+    const std::string out = first_line(
+        res.out.substr(res.out.find_first_not_of('\n') == std::string::npos ? 0 : res.out.find_first_not_of('\n')));
     switch (stages_[stage_]) {
         case Stage::PrepareDir:
             if (out.empty() || out[0] != '/')
@@ -159,12 +158,16 @@ void RemoteOperation::finish(const ProcessResult& res) {
             remote_data_ = out;
             config_["data"] = out;
             break;
-        case Stage::MakeDataDir: remote_data_ = out; break;
+        case Stage::MakeDataDir:
+            remote_data_ = out;
+            break;
         case Stage::SyncData:
             remote_data_ += "/" + std::filesystem::path(local_data_).lexically_normal().filename().string();
             config_["data"] = remote_data_;
             break;
-        case Stage::Submit: run_.job_id = parse_sbatch_job_id(res.out); break;
+        case Stage::Submit:
+            run_.job_id = parse_sbatch_job_id(res.out);
+            break;
         case Stage::Start:
             try {
                 run_.pid = std::stoll(out);
@@ -172,7 +175,8 @@ void RemoteOperation::finish(const ProcessResult& res) {
                 throw std::runtime_error("host '" + host_.name + "': the launcher printed no pid ('" + res.out + "')");
             }
             break;
-        default: break;
+        default:
+            break;
     }
     ++stage_;
 }

@@ -47,7 +47,18 @@ public:
     void run_all(void (*progress)(const std::string& what) = nullptr);
 
 private:
-    enum class Stage { PrepareDir, ResolveData, MakeDataDir, SyncData, WriteConfig, WriteSbatch, Submit, Start, Stop, Fetch };
+    enum class Stage {
+        PrepareDir,
+        ResolveData,
+        MakeDataDir,
+        SyncData,
+        WriteConfig,
+        WriteSbatch,
+        Submit,
+        Start,
+        Stop,
+        Fetch
+    };
     RemoteOperation(const Host& h) : host_(h) {}
     Host host_;
     std::vector<Stage> stages_;

@@ -363,12 +363,17 @@ RunStatus status_from_text(const std::string& text) {
     try {
         const auto j = nlohmann::json::parse(text);
         if (!j.is_object()) return s;
-        s.state = j.value("state", std::string());
-        s.step = j.value("step", int64_t(0));
-        s.total_steps = j.value("total_steps", int64_t(0));
-        s.started = j.value("started", std::string());
-        s.ended = j.value("ended", std::string());
-        s.message = j.value("message", std::string());
+        // "ended" is null while running: a field of another type reads as empty.
+        auto str = [&](const char* k) {
+            return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+        };
+        auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<int64_t>() : int64_t(0); };
+        s.state = str("state");
+        s.step = num("step");
+        s.total_steps = num("total_steps");
+        s.started = str("started");
+        s.ended = str("ended");
+        s.message = str("message");
         s.valid = !s.state.empty();
     } catch (const std::exception&) {
     }

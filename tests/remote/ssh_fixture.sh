@@ -61,6 +61,8 @@ StrictModes no
 AllowUsers $me
 LogLevel VERBOSE
 CFG
+  # Under tests/remote/slurm_fixture.sh: sessions reach its cluster.
+  [ -n "${SLURM_CONF:-}" ] && echo "SetEnv SLURM_CONF=$SLURM_CONF" >> "$T/sshd_config"
   start_sshd || continue
   for i in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
@@ -95,6 +97,34 @@ user = "$me"
 identity_file = "$T/id"
 known_hosts = "$T/empty_known_hosts"
 TOML
+if [ -n "${SLURM_CONF:-}" ]; then
+  cat >> "$T/ws/hosts.toml" <<TOML
+
+# The fixture's one-node Slurm cluster, reached over ssh ...
+[hosts.cluster]
+kind = "slurm"
+host = "127.0.0.1"
+port = $PORT
+user = "$me"
+identity_file = "$T/id"
+known_hosts = "$T/known_hosts"
+bimamba = "${BIMAMBA_CLI:-bimamba}"
+workdir = "$T/cluster work"
+time = "30:00"
+
+# ... and from this machine, with a job that waits (PENDING, reason BeginTime)
+[hosts.later]
+kind = "slurm"
+workdir = "$T/later"
+sbatch = ["--begin=now+3600"]
+
+# ... and a job that fails: its "bimamba" exits 1
+[hosts.broken]
+kind = "slurm"
+bimamba = "/bin/false"
+workdir = "$T/broken"
+TOML
+fi
 
 export BIMAMBA_TEST_SSH_WS="$T/ws" BIMAMBA_TEST_SSH_DIR="$T" BIMAMBA_SSH_CONTROL_DIR="$T/ctl"
 export BIMAMBA_TEST_SSHD_START="/usr/sbin/sshd -f $T/sshd_config -E $T/sshd.log" BIMAMBA_TEST_SSHD_PIDFILE="$T/sshd.pid"
