@@ -25,7 +25,9 @@
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QProcess>
+#include <QSignalSpy>
 #include <QTest>
 #include <QTimer>
 
@@ -137,10 +139,11 @@ private slots:
         QCOMPARE(saved.get("cluster").gpus_per_node, 4);
         QCOMPARE(saved.get("loop").port, bimamba::parse_hosts(before.toStdString(), "before").get("loop").port);
         QVERIFY(QFileInfo::exists(path + ".bak"));
-        dlg.selectHost(1);  // "loop" (alphabetical: cluster, loop, stranger)
+        auto* list = dlg.findChild<QListWidget*>("hostList");
+        dlg.selectHost(list->row(list->findItems("loop", Qt::MatchExactly).value(0)));
         dlg.checkSelected();
-        QTRY_VERIFY_WITH_TIMEOUT(dlg.checkOutput().contains("\nok"), 30000);
-        dlg.selectHost(2);
+        QTRY_VERIFY_WITH_TIMEOUT(dlg.checkOutput().endsWith("\nok"), 30000);
+        dlg.selectHost(list->row(list->findItems("stranger", Qt::MatchExactly).value(0)));
         dlg.checkSelected();
         QTRY_VERIFY_WITH_TIMEOUT(dlg.checkOutput().contains("host key is not known"), 30000);
     }
@@ -240,9 +243,48 @@ private slots:
         QVERIFY(!QFileInfo::exists(QDir(runDir).filePath("checkpoints/latest")));
         w->runsPanel()->selectRun(id);
         QVERIFY(w->runsPanel()->fetchAction()->isEnabled());
+        QSignalSpy fetched(w->manager(), &RunManager::fetched);
         w->runsPanel()->fetchAction()->trigger();
-        QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(QDir(runDir).filePath("checkpoints/latest")), 60000);
+        QTRY_COMPARE_WITH_TIMEOUT(fetched.count(), 1, 60000);
+        QVERIFY(QFileInfo::exists(QDir(runDir).filePath("checkpoints/latest")));
         QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(runDir.toStdString())).isEmpty());
+    }
+
+    // Under tests/remote/slurm_fixture.sh too (ctest remote_slurm_gui): Slurm's
+    // states in the Runs tab, and a run launched by the CLI found on start-up.
+    void slurmStatesInTheRunsTab() {
+        if (qEnvironmentVariableIsEmpty("SLURM_CONF")) QSKIP("no Slurm fixture (ctest -R remote_slurm_gui)");
+        const QString cfgFile = QDir(ws_).filePath("slurm-tiny.json");
+        QFile cf(cfgFile);
+        QVERIFY(cf.open(QIODevice::WriteOnly));
+        cf.write(QJsonDocument(tinyConfig(data_, 20)).toJson());
+        cf.close();
+        QProcess cli;
+        cli.start(cli_, {"remote", "launch", "--host", "later", "--config", cfgFile, "--name", "from-cli", "--workspace", ws_});
+        QVERIFY(cli.waitForFinished(60000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+
+        MainWindow w(ws_, cli_);
+        w.manager()->setRemotePollInterval(300);
+        auto* model = w.runsPanel()->model();
+        QCOMPARE(cell(model, "from-cli", RunTableModel::Host), QString("later"));
+        QTRY_COMPARE_WITH_TIMEOUT(cell(model, "from-cli", RunTableModel::Status), QString("pending"), 30000);
+        const qint64 waiting = w.store()->byDir(QDir(ws_).filePath("runs/from-cli"))->id;
+        QVERIFY2(w.store()->byId(waiting)->message.contains("PENDING (BeginTime)"), qPrintable(w.store()->byId(waiting)->message));
+        QString err;
+        QVERIFY2(w.manager()->stop(waiting, &err), qPrintable(err));
+        QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(waiting)->status, QString("stopped"), 30000);
+
+        const qint64 broken = w.manager()->launchRemote("broken", "", "custom", tinyConfig(data_, 20), "broken", false, &err);
+        QVERIFY2(broken >= 0, qPrintable(err));
+        QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(broken)->status, QString("failed"), 60000);
+        QVERIFY2(w.store()->byId(broken)->message.contains("FAILED (NonZeroExitCode)"), qPrintable(w.store()->byId(broken)->message));
+
+        const qint64 id = w.manager()->launchRemote("on-cluster", "", "custom", tinyConfig(data_, 20), "cluster", true, &err);
+        QVERIFY2(id >= 0, qPrintable(err));
+        QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("finished"), 120000);
+        QCOMPARE(w.store()->byId(id)->step, qint64(20));
+        QVERIFY(w.store()->byId(id)->remote.contains("\"job_id\""));
     }
 };
 

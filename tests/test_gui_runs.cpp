@@ -21,6 +21,8 @@
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QSet>
+#include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QSignalSpy>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -329,6 +331,45 @@ private slots:
         QCOMPARE(s.byDir("/x/b")->name, QString("b"));
         QCOMPARE(s.all().first().bestValPpl, 12.5);
         QVERIFY(std::isnan(RunRecord{}.bestValPpl));
+    }
+
+    // A database of a workbench from before remote runs (no host / remote
+    // columns) gains them on open and keeps its rows; remote records persist.
+    void runStoreUpgradesAnOlderDatabase() {
+        const QString db = QDir(tmp_.path()).filePath("old.sqlite");
+        {
+            auto c = QSqlDatabase::addDatabase("QSQLITE", "old-schema");
+            c.setDatabaseName(db);
+            QVERIFY(c.open());
+            QSqlQuery q(c);
+            QVERIFY(q.exec("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, grp TEXT, "
+                           "preset TEXT, binarize TEXT, loss TEXT, teacher TEXT, status TEXT, step INTEGER, total_steps "
+                           "INTEGER, tokens INTEGER, best_val_ppl REAL, started TEXT, ended TEXT, run_dir TEXT UNIQUE, "
+                           "message TEXT, axes TEXT)"));
+            QVERIFY(q.exec("INSERT INTO runs (name, status, step, run_dir) VALUES ('old', 'finished', 42, '/x/old')"));
+            c.close();
+        }
+        QSqlDatabase::removeDatabase("old-schema");
+        {
+            RunStore s;
+            QString err;
+            QVERIFY2(s.open(db, &err), qPrintable(err));
+            QCOMPARE(s.all().size(), 1);
+            QCOMPARE(s.all().first().step, qint64(42));
+            QVERIFY(!s.all().first().isRemote());
+            RunRecord r;
+            r.name = "far";
+            r.runDir = "/x/far";
+            r.status = "pending";
+            r.host = "cluster";
+            r.remote = R"({"host":"cluster","kind":"slurm","remote_dir":"/s/far","job_id":"7"})";
+            QVERIFY(s.add(r) > 0);
+        }
+        RunStore s;
+        QVERIFY(s.open(db));
+        QCOMPARE(s.all().size(), 2);
+        QCOMPARE(s.byDir("/x/far")->host, QString("cluster"));
+        QVERIFY(s.byDir("/x/far")->remote.contains("\"job_id\":\"7\""));
     }
 
     void liveMetricsFromSyntheticRunDir() {

@@ -420,7 +420,12 @@ void RunManager::refreshRemote(RunRecord& r) {
 void RunManager::onRemotePolled(qint64 id, bool reachable, const QString& state, const QString& msg,
                                 const QString& remoteJson, const QString& error) {
     auto rec = store_->byId(id);
-    if (!rec) return;
+    if (!rec || operating_.contains(id)) return;
+    // A poll that started before a resume answers for the previous process.
+    auto launched = [](const QString& json) {
+        return QJsonDocument::fromJson(json.toUtf8()).object().value("launched").toString();
+    };
+    if (launched(remoteJson) != launched(rec->remote)) return;
     RunRecord r = *rec;
     r.remote = remoteJson;
     if (!reachable) {
@@ -566,6 +571,7 @@ bool RunManager::resumeRemote(qint64 id, QString* error) {
     const auto host = findHost(remote_, r->host, error);
     if (!host) return false;
     auto op = std::make_shared<RemoteOperation>(RemoteOperation::resume(*host, rr));
+    operating_.insert(id);
     RunRecord rec = *r;
     rec.status = "starting";
     rec.message = "resuming on " + r->host;
@@ -573,6 +579,7 @@ bool RunManager::resumeRemote(qint64 id, QString* error) {
     store_->update(rec);
     emit runUpdated(id);
     remote_->runOperation(op, [this, id, op](const QString& err) {
+        operating_.remove(id);
         auto rec = store_->byId(id);
         if (!rec) return;
         RunRecord r = *rec;
@@ -584,6 +591,7 @@ bool RunManager::resumeRemote(qint64 id, QString* error) {
             emit operationFailed("Resume", err);
             return;
         }
+        r.status = "starting";
         try {
             write_remote_run(r.runDir.toStdString(), op->run());
         } catch (const std::exception& e) {

@@ -6,6 +6,7 @@
 #include "ui/RunStore.h"
 
 #include <QHash>
+#include <QSet>
 #include <QJsonObject>
 #include <QObject>
 #include <QPointer>
@@ -94,6 +95,7 @@ private:
     RemoteRunWatcher* remote_;
     QTimer* remoteTimer_;
     QHash<qint64, QString> unreachableSince_;
+    QSet<qint64> operating_;  // remote runs with a launch/resume in flight: polls of the old process are dropped
 };
 
 // Fills the descriptive fields of a record from a config object.

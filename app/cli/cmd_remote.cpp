@@ -279,7 +279,10 @@ int run_remote_stop(const Args& args) {
     const HostsFile f = hosts_of(o);
     const Host& h = f.get(r.host);
     RemoteOperation::stop(h, r).run_all();
-    std::printf("%s: SIGTERM sent; the trainer writes a checkpoint, then exits\n", fs::path(mirror).filename().c_str());
+    std::printf("%s: %s\n", fs::path(mirror).filename().c_str(),
+                r.kind == "slurm" ? "scancel sent (a pending job is cancelled; a running one gets SIGTERM, "
+                                    "writes a checkpoint, then exits)"
+                                  : "SIGTERM sent; the trainer writes a checkpoint, then exits");
     return 0;
 }
 
