@@ -260,7 +260,8 @@ private slots:
         cf.write(QJsonDocument(tinyConfig(data_, 20)).toJson());
         cf.close();
         QProcess cli;
-        cli.start(cli_, {"remote", "launch", "--host", "later", "--config", cfgFile, "--name", "from-cli", "--workspace", ws_});
+        cli.start(cli_, {"remote", "launch", "--host", "later", "--config", cfgFile, "--name", "from-cli",
+                         "--workspace", ws_});
         QVERIFY(cli.waitForFinished(60000));
         QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
 
@@ -270,17 +271,21 @@ private slots:
         QCOMPARE(cell(model, "from-cli", RunTableModel::Host), QString("later"));
         QTRY_COMPARE_WITH_TIMEOUT(cell(model, "from-cli", RunTableModel::Status), QString("pending"), 30000);
         const qint64 waiting = w.store()->byDir(QDir(ws_).filePath("runs/from-cli"))->id;
-        QVERIFY2(w.store()->byId(waiting)->message.contains("PENDING (BeginTime)"), qPrintable(w.store()->byId(waiting)->message));
+        QVERIFY2(w.store()->byId(waiting)->message.contains("PENDING (BeginTime)"),
+                 qPrintable(w.store()->byId(waiting)->message));
         QString err;
         QVERIFY2(w.manager()->stop(waiting, &err), qPrintable(err));
         QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(waiting)->status, QString("stopped"), 30000);
 
-        const qint64 broken = w.manager()->launchRemote("broken", "", "custom", tinyConfig(data_, 20), "broken", false, &err);
+        const qint64 broken =
+            w.manager()->launchRemote("broken", "", "custom", tinyConfig(data_, 20), "broken", false, &err);
         QVERIFY2(broken >= 0, qPrintable(err));
         QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(broken)->status, QString("failed"), 60000);
-        QVERIFY2(w.store()->byId(broken)->message.contains("FAILED (NonZeroExitCode)"), qPrintable(w.store()->byId(broken)->message));
+        QVERIFY2(w.store()->byId(broken)->message.contains("FAILED (NonZeroExitCode)"),
+                 qPrintable(w.store()->byId(broken)->message));
 
-        const qint64 id = w.manager()->launchRemote("on-cluster", "", "custom", tinyConfig(data_, 20), "cluster", true, &err);
+        const qint64 id =
+            w.manager()->launchRemote("on-cluster", "", "custom", tinyConfig(data_, 20), "cluster", true, &err);
         QVERIFY2(id >= 0, qPrintable(err));
         QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("finished"), 120000);
         QCOMPARE(w.store()->byId(id)->step, qint64(20));

@@ -16,6 +16,7 @@
 #include "core/base/FileUtil.h"
 #include "core/base/Hosts.h"
 #include "core/base/Process.h"
+#include "core/base/RemoteOps.h"
 #include "core/base/RemoteRun.h"
 #include "core/base/RunDir.h"
 
@@ -430,6 +431,9 @@ TEST(RemoteState, FromSshPolls) {
     // a resumed run whose status.json is still the last process's
     p.status_json = R"({"state":"stopped","ended":"2026-01-01T09:00:00Z"})";
     EXPECT_EQ(remote_state(r, p).state, "starting");
+    // ... also when it ended in the second the resume began
+    p.status_json = R"({"state":"stopped","ended":"2026-01-01T10:00:00Z"})";
+    EXPECT_EQ(remote_state(r, p).state, "starting");
     p.process_alive = false;
     p.exit_code = 0;
     p.status_json = R"({"state":"stopped","ended":"2026-01-01T11:00:00Z","message":"SIGTERM"})";
@@ -462,6 +466,9 @@ TEST(RemoteState, FromSlurmPolls) {
     EXPECT_EQ(remote_state(r, p).state, "starting");
     p.status_json = R"({"state":"running","step":3})";
     EXPECT_EQ(remote_state(r, p).state, "running");
+    p.status_json = R"({"state":"stopped","ended":"2026-01-01T10:00:00Z"})";  // the previous job's
+    EXPECT_EQ(remote_state(r, p).state, "starting");
+    p.status_json = R"({"state":"running","step":3})";
     // killed at its time limit before it could write an exit code
     p.job = parse_sacct_line("TIMEOUT|None|0:0");
     s = remote_state(r, p);
@@ -569,4 +576,68 @@ TEST(RemoteRunRecord, RoundTripsAndNamesBadFields) {
     EXPECT_EQ(remote_run_path(h, "x"), "bm/runs/x");
     h.workdir = "/abs";
     EXPECT_EQ(remote_run_path(h, "x"), "/abs/runs/x");
+}
+
+// A whole launch and resume on a "Slurm cluster" of this machine whose
+// sbatch is a shim running the job script at once: the steps in order, the
+// data copied and the config pointed at the copy, the job script calling the
+// CLI with the run's paths.
+TEST(RemoteOps, LaunchAndResumeThroughEveryStep) {
+    TempDir t;
+    fs::create_directories(t.path / "shims");
+    write(t.path / "shims/sbatch", "#!/bin/sh\nbash job.sbatch > slurm-42.out 2>&1\necho '42;cluster'\n");
+    write(t.path / "shims/srun", "#!/bin/sh\nwhile [ \"${1#-}\" != \"$1\" ]; do shift; done\nexec \"$@\"\n");
+    write(t.path / "shims/scontrol", "#!/bin/sh\necho localhost\n");
+    write(t.path / "fake bimamba", "#!/bin/sh\nfor a; do echo \"[$a]\"; done >> args.txt\n");
+    for (auto p : {t.path / "shims/sbatch", t.path / "shims/srun", t.path / "shims/scontrol", t.path / "fake bimamba"})
+        fs::permissions(p, fs::perms::owner_all);
+    const std::string old_path = std::getenv("PATH");
+    setenv("PATH", ((t.path / "shims").string() + ":" + old_path).c_str(), 1);
+    fs::create_directories(t.path / "my data");
+    write(t.path / "my data/shard.bin", "tokens");
+    Host h;
+    h.name = "c";
+    h.kind = HostKind::Slurm;
+    h.workdir = (t.path / "work dir").string();
+    h.bimamba = (t.path / "fake bimamba").string();
+    const nlohmann::json cfg = {{"data", (t.path / "my data").string()}, {"steps", 5}};
+    RemoteOperation op = RemoteOperation::launch(h, "run'1", cfg, true);
+    std::vector<std::string> steps;
+    while (!op.done()) {
+        const RemoteStep s = op.next();
+        steps.push_back(s.what.substr(0, s.what.find(' ', s.what.find(' ') + 1)));
+        op.finish(run_process(s.argv, s.input, 60));
+    }
+    setenv("PATH", old_path.c_str(), 1);
+    EXPECT_EQ(steps, (std::vector<std::string>{"create the", "create the", "copy " + (t.path / "my").string(),
+                                               "write the", "write the", "submit the"}));
+    const RemoteRun& r = op.run();
+    EXPECT_EQ(r.job_id, "42");
+    EXPECT_EQ(fs::canonical(r.remote_dir), fs::canonical(t.path / "work dir/runs/run'1"));
+    const std::string synced = op.config()["data"];
+    EXPECT_EQ(synced.rfind((fs::canonical(t.path / "work dir/data") / "my data-").string(), 0), 0u) << synced;
+    EXPECT_EQ(read_file(synced + "/shard.bin"), "tokens");
+    EXPECT_EQ(nlohmann::json::parse(read_file(r.remote_dir + "/workbench_config.json"))["data"], synced);
+    EXPECT_EQ(
+        read_file(r.remote_dir + "/args.txt"),
+        "[train]\n[--config]\n[" + r.remote_dir + "/workbench_config.json]\n[--run-dir]\n[" + r.remote_dir + "]\n");
+    EXPECT_EQ(read_file(r.remote_dir + "/exit_code"), "0\n");
+    // resume: a new job running `train --resume DIR`
+    setenv("PATH", ((t.path / "shims").string() + ":" + old_path).c_str(), 1);
+    RemoteOperation res = RemoteOperation::resume(h, r);
+    res.run_all();
+    setenv("PATH", old_path.c_str(), 1);
+    EXPECT_NE(read_file(r.remote_dir + "/args.txt").find("[train]\n[--resume]\n[" + r.remote_dir + "]\n"),
+              std::string::npos);
+    // the same name again: the folder holds a run now (status.json), refused
+    write(fs::path(r.remote_dir) / "status.json", "{}");
+    RemoteOperation again = RemoteOperation::launch(h, "run'1", cfg, false);
+    try {
+        again.run_all();
+        FAIL() << "a folder holding a run was reused";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("already holds a run"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("host 'c': could not create the run folder"), std::string::npos)
+            << e.what();
+    }
 }

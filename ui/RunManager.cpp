@@ -33,8 +33,10 @@ namespace bimamba::ui {
 static QString sizeOfShape(const QJsonObject& m) {
     const int d = m.value("d_model").toInt(), n = m.value("n_layer").toInt();
     if (d <= 0 || n <= 0) return {};
-    static const struct { int d, n; const char* name; } known[] = {
-        {768, 24, "130m"}, {1024, 48, "370m"}, {1536, 48, "780m"}, {2048, 48, "1.3b"}, {2560, 64, "2.7b"}};
+    static const struct {
+        int d, n;
+        const char* name;
+    } known[] = {{768, 24, "130m"}, {1024, 48, "370m"}, {1536, 48, "780m"}, {2048, 48, "1.3b"}, {2560, 64, "2.7b"}};
     for (const auto& k : known)
         if (k.d == d && k.n == n) return k.name;
     return QStringLiteral("d%1×%2").arg(d).arg(n);
@@ -55,9 +57,14 @@ void describeConfig(RunRecord& r, const QJsonObject& c) {
 }
 
 RunManager::RunManager(RunStore* store, QString workspace, QString cliPath, QObject* parent)
-    : QObject(parent), store_(store), workspace_(std::move(workspace)), cli_(std::move(cliPath)),
-      watcher_(new QFileSystemWatcher(this)), timer_(new QTimer(this)),
-      remote_(new RemoteRunWatcher(store, workspace_, this)), remoteTimer_(new QTimer(this)) {
+    : QObject(parent),
+      store_(store),
+      workspace_(std::move(workspace)),
+      cli_(std::move(cliPath)),
+      watcher_(new QFileSystemWatcher(this)),
+      timer_(new QTimer(this)),
+      remote_(new RemoteRunWatcher(store, workspace_, this)),
+      remoteTimer_(new QTimer(this)) {
     connect(remote_, &RemoteRunWatcher::polled, this, &RunManager::onRemotePolled);
     connect(remoteTimer_, &QTimer::timeout, remote_, &RemoteRunWatcher::pollAll);
     remoteTimer_->start(3000);
@@ -70,11 +77,17 @@ RunManager::RunManager(RunStore* store, QString workspace, QString cliPath, QObj
     timer_->start(1000);
 }
 
-void RunManager::setPollInterval(int ms) { timer_->setInterval(ms); }
+void RunManager::setPollInterval(int ms) {
+    timer_->setInterval(ms);
+}
 
-void RunManager::setRemotePollInterval(int ms) { remoteTimer_->setInterval(ms); }
+void RunManager::setRemotePollInterval(int ms) {
+    remoteTimer_->setInterval(ms);
+}
 
-QString RunManager::runsRoot() const { return QDir(workspace_).filePath("runs"); }
+QString RunManager::runsRoot() const {
+    return QDir(workspace_).filePath("runs");
+}
 
 void RunManager::onPathChanged(const QString& path) {
     QFileInfo fi(path);
@@ -95,8 +108,9 @@ void RunManager::watch(qint64 id, const QString& runDir) {
 
 bool RunManager::startProcess(const QString& runDir, const QStringList& args, QString* error) {
     if (cli_.isEmpty() || !QFileInfo(cli_).isExecutable()) {
-        if (error) *error = QStringLiteral("the bimamba CLI was not found (%1); set it in Settings")
-                                .arg(cli_.isEmpty() ? QStringLiteral("no path") : cli_);
+        if (error)
+            *error = QStringLiteral("the bimamba CLI was not found (%1); set it in Settings")
+                         .arg(cli_.isEmpty() ? QStringLiteral("no path") : cli_);
         return false;
     }
     QDir d(runDir);
@@ -143,8 +157,8 @@ QString RunManager::makeRunDir(const QString& name, QString* error) {
     return root.absoluteFilePath(dirName);
 }
 
-qint64 RunManager::launch(const QString& name, const QString& group, const QString& preset,
-                          const QJsonObject& config, QString* error, const QJsonObject& axes) {
+qint64 RunManager::launch(const QString& name, const QString& group, const QString& preset, const QJsonObject& config,
+                          QString* error, const QJsonObject& axes) {
     const QString runDir = makeRunDir(name, error);
     if (runDir.isEmpty()) return -1;
     const QString dirName = QFileInfo(runDir).fileName();
@@ -244,7 +258,9 @@ bool RunManager::resume(qint64 id, QString* error) {
 qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
     const QString dir = QFileInfo(dirIn).absoluteFilePath();
     if (!QFileInfo(dir).isDir() || !looks_like_run_dir(dir.toStdString())) {
-        if (error) *error = QStringLiteral("%1 is not a run directory (no status.json, metrics.jsonl or train_config.json)").arg(dir);
+        if (error)
+            *error = QStringLiteral("%1 is not a run directory (no status.json, metrics.jsonl or train_config.json)")
+                         .arg(dir);
         return -1;
     }
     if (auto existing = store_->byDir(dir)) {
@@ -367,20 +383,23 @@ void RunManager::refresh(qint64 id) {
         status = "failed";
         QString msg = QStringLiteral("exit code %1").arg(exitCode);
         if (st.valid && !st.message.empty()) msg += ": " + QString::fromStdString(st.message);
-        const QString errTail = QString::fromStdString(tail_lines(QDir(r.runDir).filePath(run_files::kStderr).toStdString(), 15));
+        const QString errTail =
+            QString::fromStdString(tail_lines(QDir(r.runDir).filePath(run_files::kStderr).toStdString(), 15));
         if (!errTail.isEmpty()) msg += "\n" + errTail;
         r.message = msg;
-        if (r.ended.isEmpty()) r.ended = QFileInfo(QDir(r.runDir).filePath(run_files::kExitCode)).lastModified().toUTC().toString(Qt::ISODate);
+        if (r.ended.isEmpty())
+            r.ended =
+                QFileInfo(QDir(r.runDir).filePath(run_files::kExitCode)).lastModified().toUTC().toString(Qt::ISODate);
     } else if (st.valid) {
         r.message = QString::fromStdString(st.message);
     }
     if (!isActive(status)) stopping_.remove(id);
     r.status = status;
-    const bool changed = r.status != before.status || r.step != before.step || r.tokens != before.tokens ||
-                         r.message != before.message || r.totalSteps != before.totalSteps ||
-                         r.ended != before.ended || r.started != before.started ||
-                         !(r.bestValPpl == before.bestValPpl ||
-                           (std::isnan(r.bestValPpl) && std::isnan(before.bestValPpl)));
+    const bool changed =
+        r.status != before.status || r.step != before.step || r.tokens != before.tokens ||
+        r.message != before.message || r.totalSteps != before.totalSteps || r.ended != before.ended ||
+        r.started != before.started ||
+        !(r.bestValPpl == before.bestValPpl || (std::isnan(r.bestValPpl) && std::isnan(before.bestValPpl)));
     if (changed) {
         store_->update(r);
         emit runUpdated(id);
@@ -406,10 +425,10 @@ void RunManager::refreshRemote(RunRecord& r) {
         r.tokens = m->lastTokens();
         r.bestValPpl = m->bestValPpl();
     }
-    const bool changed = r.step != before.step || r.tokens != before.tokens || r.totalSteps != before.totalSteps ||
-                         r.ended != before.ended || r.started != before.started ||
-                         !(r.bestValPpl == before.bestValPpl ||
-                           (std::isnan(r.bestValPpl) && std::isnan(before.bestValPpl)));
+    const bool changed =
+        r.step != before.step || r.tokens != before.tokens || r.totalSteps != before.totalSteps ||
+        r.ended != before.ended || r.started != before.started ||
+        !(r.bestValPpl == before.bestValPpl || (std::isnan(r.bestValPpl) && std::isnan(before.bestValPpl)));
     if (changed) {
         store_->update(r);
         emit runUpdated(r.id);
@@ -490,8 +509,9 @@ qint64 RunManager::launchRemote(const QString& name, const QString& group, const
     r.runDir = runDir;
     r.started = QDateTime::currentDateTimeUtc().toString(Qt::ISODate);
     if (!axes.isEmpty()) r.axes = QString::fromUtf8(QJsonDocument(axes).toJson(QJsonDocument::Compact));
-    writeJsonFile(QDir(runDir).filePath(run_files::kWorkbenchMeta),
-                  QJsonObject{{"name", r.name}, {"group", group}, {"preset", preset}, {"axes", axes}, {"host", hostName}});
+    writeJsonFile(
+        QDir(runDir).filePath(run_files::kWorkbenchMeta),
+        QJsonObject{{"name", r.name}, {"group", group}, {"preset", preset}, {"axes", axes}, {"host", hostName}});
     const qint64 id = store_->add(r, error);
     if (id < 0) return -1;
     watch(id, runDir);
@@ -510,13 +530,15 @@ qint64 RunManager::launchRemote(const QString& name, const QString& group, const
         }
         try {
             write_remote_run(runDir.toStdString(), op->run());
-            write_file_atomic(QDir(runDir).filePath(run_files::kLaunchConfig).toStdString(), op->config().dump(2) + "\n");
+            write_file_atomic(QDir(runDir).filePath(run_files::kLaunchConfig).toStdString(),
+                              op->config().dump(2) + "\n");
         } catch (const std::exception& e) {
             emit message(QString::fromStdString(e.what()));
         }
         r.remote = QString::fromStdString(op->run().to_json().dump());
-        r.message = op->run().job_id.empty() ? QStringLiteral("started (pid %1 there)").arg(op->run().pid)
-                                             : QStringLiteral("submitted: Slurm job %1").arg(QString::fromStdString(op->run().job_id));
+        r.message = op->run().job_id.empty()
+                        ? QStringLiteral("started (pid %1 there)").arg(op->run().pid)
+                        : QStringLiteral("submitted: Slurm job %1").arg(QString::fromStdString(op->run().job_id));
         store_->update(r);
         emit runUpdated(id);
         remote_->poll(id);

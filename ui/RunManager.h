@@ -32,8 +32,8 @@ public:
 
     // Creates <runsRoot>/<name> (a suffix is added if taken), writes the
     // config there and starts `bimamba train --config ... --run-dir ...`.
-    qint64 launch(const QString& name, const QString& group, const QString& preset,
-                  const QJsonObject& config, QString* error, const QJsonObject& axes = {});
+    qint64 launch(const QString& name, const QString& group, const QString& preset, const QJsonObject& config,
+                  QString* error, const QJsonObject& axes = {});
     // A run on a target of hosts.toml (an SSH host or a Slurm cluster):
     // creates the local mirror folder and the record at once, then launches
     // in the background (operationFailed() and the record's message tell a
@@ -43,7 +43,7 @@ public:
     // Local runs: SIGTERM, the trainer checkpoints and exits; remote runs: the
     // same through ssh (Slurm: scancel --signal=TERM), in the background.
     bool stop(qint64 id, QString* error);
-    bool resume(qint64 id, QString* error);   // bimamba train --resume DIR (remote: a new process / job)
+    bool resume(qint64 id, QString* error);  // bimamba train --resume DIR (remote: a new process / job)
     // A remote run's whole folder (checkpoints included) into its mirror (rsync), in the background.
     bool fetch(qint64 id, QString* error);
     RemoteRunWatcher* remoteWatcher() const { return remote_; }

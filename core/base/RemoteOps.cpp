@@ -1,5 +1,6 @@
 #include "core/base/RemoteOps.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 
@@ -20,6 +21,23 @@ std::string first_line(const std::string& s) {
     std::string l = s.substr(0, s.find('\n'));
     while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.pop_back();
     return l;
+}
+
+// The name of a synced data folder on the target: its own name and a tag
+// of its absolute path here, so that the same folder always goes to the same
+// copy (rsync sends only what changed) and two folders of the same name
+// never overwrite each other's copy.
+std::string synced_name(const std::string& local) {
+    const auto abs = std::filesystem::absolute(local).lexically_normal();
+    std::string p = abs.string();
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    uint64_t x = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : p) x = (x ^ c) * 1099511628211ull;
+    char tag[9];
+    std::snprintf(tag, sizeof tag, "%08llx", static_cast<unsigned long long>(x & 0xffffffffull));
+    std::string base = std::filesystem::path(p).filename().string();
+    if (base.empty()) base = "data";
+    return base + "-" + tag;
 }
 
 std::vector<std::string> train_args(const RemoteRun& r, bool resume) {
@@ -106,7 +124,7 @@ RemoteStep RemoteOperation::next() const {
             return {"create the data folder " + w, target_script(h, kResolveDir, {w, "create"}), ""};
         }
         case Stage::SyncData: {
-            const std::string base = std::filesystem::path(local_data_).lexically_normal().filename().string();
+            const std::string base = synced_name(local_data_);
             return {"copy " + local_data_ + " (rsync)",
                     rsync_argv(h, local_data_ + "/", "remote:" + remote_data_ + "/" + base + "/", {"--delete"}), ""};
         }
@@ -162,7 +180,7 @@ void RemoteOperation::finish(const ProcessResult& res) {
             remote_data_ = out;
             break;
         case Stage::SyncData:
-            remote_data_ += "/" + std::filesystem::path(local_data_).lexically_normal().filename().string();
+            remote_data_ += "/" + synced_name(local_data_);
             config_["data"] = remote_data_;
             break;
         case Stage::Submit:

@@ -25,7 +25,8 @@ public:
     // A new run `name` on `h` with `config` (a train config object). Its data
     // folder is resolved on the target (relative: to the home folder there)
     // and must exist there, or with `sync_data` the local folder `data`
-    // names is copied first (rsync, to <workdir>/data/<its name>) and the
+    // names is copied first (rsync, to <workdir>/data/<its name>-<tag of its
+    // path here>, an exact copy of it) and the
     // config sent points at the copy.
     static RemoteOperation launch(const Host& h, const std::string& name, const nlohmann::json& config, bool sync_data);
     // `bimamba train --resume` of `r` (a new process or job; the trainer

@@ -399,15 +399,18 @@ RemoteState remote_state(const RemoteRun& r, const PollResult& p) {
     // process's (a resumed run before its trainer rewrote it).
     const bool stale =
         st.valid && terminal(st.state) && !r.launched.empty() && !st.ended.empty() && st.ended < r.launched;
-    const std::string live = !st.valid || stale ? "starting" : st.state;
+    // While the process (or job) lives, a final state in status.json is the
+    // previous process's (a resumed run before its trainer rewrote it; the
+    // times above have whole seconds only), or the trainer has just ended
+    // and its launcher is writing exit_code: either way, not over yet.
+    const std::string live = !st.valid || stale || terminal(st.state) ? "starting" : st.state;
     if (r.kind == "slurm") {
         const SlurmJob& j = p.job;
         const std::string slurm =
             "Slurm job " + r.job_id + ": " + j.name + (j.reason.empty() ? "" : " (" + j.reason + ")");
         if (j.state == SlurmState::Pending) return {"pending", slurm};
-        if (j.state == SlurmState::Running)
-            return {live == "starting" || terminal(live) ? live : "running", st.message};
-        if (j.state == SlurmState::Completing && !terminal(live)) return {"running", slurm};
+        if (j.state == SlurmState::Running) return {live, live == "starting" ? "" : st.message};
+        if (j.state == SlurmState::Completing && !(st.valid && terminal(st.state))) return {"running", slurm};
         // The job is over (or Slurm forgot it): what the trainer and the batch script left.
         const bool slurm_failure = j.state == SlurmState::Failed || j.state == SlurmState::Timeout ||
                                    j.state == SlurmState::OutOfMemory || j.state == SlurmState::NodeFail ||
@@ -422,7 +425,7 @@ RemoteState remote_state(const RemoteRun& r, const PollResult& p) {
         if (!f.empty()) msg += (msg.empty() ? "" : "\n") + f;
         return {"failed", msg};
     }
-    if (p.process_alive) return {live, st.valid && !stale ? st.message : ""};
+    if (p.process_alive) return {live, live == "starting" ? "" : st.message};
     if (p.exit_code == 0 && st.valid && !stale && terminal(st.state)) return {st.state, st.message};
     if (p.exit_code > 0 || (p.exit_code == 0 && st.valid && st.state == "failed"))
         return {"failed", failure_message(p.exit_code, st, p.error_tail)};

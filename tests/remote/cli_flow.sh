@@ -36,8 +36,9 @@ RUN=runs/tiny_run
 [ -f "$RUN/remote.json" ] || fail "no mirror with remote.json"
 RDIR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["remote_dir"])' "$RUN/remote.json")
 case "$RDIR" in *"remote dir/it's/runs/tiny_run") ;; *) fail "remote dir is $RDIR";; esac
-grep -q "\"data\": \"$T/remote dir/it's/data/data\"" "$RDIR/workbench_config.json" || fail "config does not point at the synced data"
-[ -f "$T/remote dir/it's/data/data/$(ls "$WS/data" | head -n 1)" ] || fail "data not synced"
+SYNCED=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"])' "$RDIR/workbench_config.json")
+case "$SYNCED" in "$T/remote dir/it's/data/data-"????????) ;; *) fail "config does not point at the synced data ($SYNCED)";; esac
+diff -r "$WS/data" "$SYNCED" || fail "data not synced"
 
 rows() { [ -f "$RUN/metrics.jsonl" ] && grep -c '"type":"train"' "$RUN/metrics.jsonl" || echo 0; }
 wait_rows() {  # at least $1 train rows in the mirror, polling with `remote status`
