@@ -149,7 +149,10 @@ void RemoteRunWatcher::startNext(const QString& hostName) {
                              const RemoteState s = remote_state(run, p);
                              emit polled(id, true, QString::fromStdString(s.state), QString::fromStdString(s.message),
                                          QString::fromStdString(run.to_json().dump()), {});
-                             if (again) queue_[hostName].prepend(id);  // the metrics file was replaced: read it from 0
+                             // The metrics file was replaced (read it from 0), or more is waiting than one poll
+                             // carries.
+                             if (again || (!p.metrics.empty() && p.metrics_size > mirror_offset(mirror)))
+                                 queue_[hostName].prepend(id);
                          }
                      }
                      startNext(hostName);

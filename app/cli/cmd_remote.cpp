@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -42,7 +43,7 @@ const char* kRemoteHelp =
     "  --sync-data       copy the config's data folder to <workdir>/data/ on the target first (rsync);\n"
     "                    without it the data folder must exist on the target (relative: to the home folder)\n"
     "  --follow          keep polling until the run ends (metrics.jsonl and status.json are mirrored)\n"
-    "Exit status: 0 ok; 1 error; 2 the target was unreachable (status).\n";
+    "Exit status: 0 ok; 1 error; 2 the target was unreachable (status); 3 with --follow: the run failed or was lost.\n";
 
 HostsFile hosts_of(const Options& o) {
     return load_hosts(hosts_path(o.get("workspace", ".")));
@@ -121,12 +122,16 @@ struct Poll {
     RemoteState state;
 };
 
-// One poll of a run, applied to its mirror (again from 0 when the remote
-// metrics file was replaced).
+// One poll of a run, applied to its mirror; again from 0 when the remote
+// metrics file was replaced, and again while more is waiting than one poll carries.
 Poll poll_once(const Host& h, const std::string& mirror, RemoteRun& r) {
     Poll out;
-    for (int round = 0; round < 2; ++round) {
-        const auto res = run_process(target_script(h, poll_script(), poll_args(r, mirror_offset(mirror))), "", 120);
+    for (int round = 0; round < 1000; ++round) {
+        // Test hook: BIMAMBA_TEST_POLL_BYTES caps what one poll carries (default 4 MiB).
+        const char* cap = std::getenv("BIMAMBA_TEST_POLL_BYTES");
+        const int64_t max_bytes = cap && std::atoll(cap) > 0 ? std::atoll(cap) : int64_t(4) << 20;
+        const auto res =
+            run_process(target_script(h, poll_script(), poll_args(r, mirror_offset(mirror), max_bytes)), "", 120);
         if (is_connection_failure(h, res.exit_code) || res.exit_code == 124) {
             out.reachable = false;
             out.error = res.exit_code == 124 ? "host '" + h.name + "': no answer within 120 s"
@@ -143,7 +148,7 @@ Poll poll_once(const Host& h, const std::string& mirror, RemoteRun& r) {
         const bool again = apply_poll(mirror, r, p);
         write_remote_run(mirror, r);
         out.state = remote_state(r, p);
-        if (!again) break;
+        if (!again && (p.metrics.empty() || p.metrics_size <= mirror_offset(mirror))) break;
     }
     return out;
 }

@@ -77,8 +77,8 @@ cmp "$RUN/metrics.jsonl" "$RDIR/metrics.jsonl" || fail "the mirrored metrics.jso
 if bm remote stop tiny_run > stop2.out 2>&1; then fail "stopping a stopped run succeeded"; fi
 grep -q "not running" stop2.out || { cat stop2.out; fail "no clear error for stopping a stopped run"; }
 
-echo "== resume"
-bm remote resume tiny_run --follow --interval 0.5 > resume.out 2>&1 || { cat resume.out; fail "resume"; }
+echo "== resume (each poll carrying at most 333 bytes: the mirror is filled in pieces)"
+BIMAMBA_TEST_POLL_BYTES=333 bm remote resume tiny_run --follow --interval 0.5 > resume.out 2>&1 || { cat resume.out; fail "resume"; }
 tail -n 1 resume.out | grep -q "tiny_run: finished, step 400/400" || { cat resume.out; fail "resume did not finish"; }
 cmp "$RUN/metrics.jsonl" "$RDIR/metrics.jsonl" || fail "the mirrored metrics.jsonl differs after resume"
 
