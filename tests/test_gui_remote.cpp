@@ -276,6 +276,13 @@ private slots:
         QString err;
         QVERIFY2(w.manager()->stop(waiting, &err), qPrintable(err));
         QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(waiting)->status, QString("stopped"), 30000);
+        // nothing to resume from: refused, the run stays as it was
+        QSignalSpy failed(w.manager(), &RunManager::operationFailed);
+        QVERIFY(w.manager()->resume(waiting, &err));
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 30000);
+        QVERIFY2(failed.first().at(1).toString().contains("no checkpoint"),
+                 qPrintable(failed.first().at(1).toString()));
+        QCOMPARE(w.store()->byId(waiting)->status, QString("stopped"));
 
         const qint64 broken =
             w.manager()->launchRemote("broken", "", "custom", tinyConfig(data_, 20), "broken", false, &err);

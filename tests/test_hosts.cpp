@@ -622,7 +622,17 @@ TEST(RemoteOps, LaunchAndResumeThroughEveryStep) {
         read_file(r.remote_dir + "/args.txt"),
         "[train]\n[--config]\n[" + r.remote_dir + "/workbench_config.json]\n[--run-dir]\n[" + r.remote_dir + "]\n");
     EXPECT_EQ(read_file(r.remote_dir + "/exit_code"), "0\n");
-    // resume: a new job running `train --resume DIR`
+    // resume: refused without a checkpoint, else a new job running `train --resume DIR`
+    try {
+        RemoteOperation::resume(h, r).run_all();
+        FAIL() << "resumed without a checkpoint";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("has no checkpoint (checkpoints/latest) to resume from"),
+                  std::string::npos)
+            << e.what();
+    }
+    fs::create_directories(fs::path(r.remote_dir) / "checkpoints");
+    write(fs::path(r.remote_dir) / "checkpoints/latest", "step_00000005\n");
     setenv("PATH", ((t.path / "shims").string() + ":" + old_path).c_str(), 1);
     RemoteOperation res = RemoteOperation::resume(h, r);
     res.run_all();

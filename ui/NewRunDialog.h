@@ -26,7 +26,7 @@ public:
     QString preset() const;
     QString runName() const;
     QString group() const;
-    QJsonObject config() const { return config_; }   // valid after accept()
+    QJsonObject config() const { return config_; }  // valid after accept()
     QString configText() const;
     void setConfigText(const QString& text);
     void setDataDir(const QString& dir);

@@ -594,20 +594,23 @@ bool RunManager::resumeRemote(qint64 id, QString* error) {
     if (!host) return false;
     auto op = std::make_shared<RemoteOperation>(RemoteOperation::resume(*host, rr));
     operating_.insert(id);
+    const RunRecord before = *r;
     RunRecord rec = *r;
     rec.status = "starting";
     rec.message = "resuming on " + r->host;
     rec.ended.clear();
     store_->update(rec);
     emit runUpdated(id);
-    remote_->runOperation(op, [this, id, op](const QString& err) {
+    remote_->runOperation(op, [this, id, op, before](const QString& err) {
         operating_.remove(id);
         auto rec = store_->byId(id);
         if (!rec) return;
         RunRecord r = *rec;
         if (!err.isEmpty()) {
-            r.status = "failed";
-            r.message = err;
+            // Refused or not reached: the run is as it was (nothing was started).
+            r.status = before.status;
+            r.message = before.message;
+            r.ended = before.ended;
             store_->update(r);
             emit runUpdated(id);
             emit operationFailed("Resume", err);

@@ -107,7 +107,8 @@ bool RunStore::update(const RunRecord& r, QString* error) {
     QSqlQuery q(QSqlDatabase::database(conn_));
     q.prepare(
         "UPDATE runs SET name=?, grp=?, preset=?, binarize=?, loss=?, teacher=?, status=?, step=?, "
-        "total_steps=?, tokens=?, best_val_ppl=?, started=?, ended=?, run_dir=?, message=?, axes=?, host=?, remote=? WHERE id=?");
+        "total_steps=?, tokens=?, best_val_ppl=?, started=?, ended=?, run_dir=?, message=?, axes=?, host=?, remote=? "
+        "WHERE id=?");
     bindRecord(q, r);
     q.addBindValue(r.id);
     if (!q.exec()) {
@@ -162,7 +163,9 @@ QVector<RunRecord> RunStore::query(const QString& where, const QVariantList& bin
     return out;
 }
 
-QVector<RunRecord> RunStore::all() const { return query({}, {}); }
+QVector<RunRecord> RunStore::all() const {
+    return query({}, {});
+}
 
 std::optional<RunRecord> RunStore::byId(qint64 id) const {
     auto v = query("WHERE id=?", {id});
@@ -176,7 +179,9 @@ std::optional<RunRecord> RunStore::byDir(const QString& runDir) const {
     return v.first();
 }
 
-QVector<RunRecord> RunStore::group(const QString& g) const { return query("WHERE grp=?", {g}); }
+QVector<RunRecord> RunStore::group(const QString& g) const {
+    return query("WHERE grp=?", {g});
+}
 
 QStringList RunStore::groups() const {
     QStringList out;

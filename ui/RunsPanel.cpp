@@ -59,7 +59,8 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     hostsAct_->setShortcut(QKeySequence("Ctrl+Shift+H"));
     for (auto* a : {newAct_, stopAct_, resumeAct_, cloneAct_, importAct_, fetchAct_, hostsAct_}) {
         a->setShortcutContext(Qt::WindowShortcut);
-        a->setToolTip(a->text().remove("…").remove('&') + " (" + a->shortcut().toString(QKeySequence::NativeText) + ")");
+        a->setToolTip(a->text().remove("…").remove('&') + " (" + a->shortcut().toString(QKeySequence::NativeText) +
+                      ")");
     }
 
     table_ = new QTableView;
@@ -72,7 +73,8 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     table_->verticalHeader()->hide();
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    table_->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);  // the store's order until a header is clicked
+    table_->horizontalHeader()->setSortIndicator(-1,
+                                                 Qt::AscendingOrder);  // the store's order until a header is clicked
     table_->setSortingEnabled(true);
 
     plotA_ = new MetricsPlot;
@@ -120,9 +122,11 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     filter_ = new QLineEdit;
     filter_->setObjectName("runFilter");
     filter_->setClearButtonEnabled(true);
-    filter_->setPlaceholderText("Filter runs: words, or key:value on a run or config field (loss:soft_ce preset:130m seed:2 status:fin)");
-    filter_->setToolTip("All words must match (case-insensitive substrings). Keys: name, group, preset, binarize, loss, "
-                        "teacher, status, or any field of the run's resolved config by dotted path (model.d_model, lr, seed).");
+    filter_->setPlaceholderText(
+        "Filter runs: words, or key:value on a run or config field (loss:soft_ce preset:130m seed:2 status:fin)");
+    filter_->setToolTip(
+        "All words must match (case-insensitive substrings). Keys: name, group, preset, binarize, loss, "
+        "teacher, status, or any field of the run's resolved config by dotted path (model.d_model, lr, seed).");
     connect(filter_, &QLineEdit::textChanged, this, [this](const QString& q) {
         proxy_->setQuery(q);
         updatePlots();
@@ -140,7 +144,10 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
         updatePlots();
         updateDetails();
     });
-    connect(model_, &QAbstractItemModel::modelReset, this, [this] { updatePlots(); updateDetails(); });
+    connect(model_, &QAbstractItemModel::modelReset, this, [this] {
+        updatePlots();
+        updateDetails();
+    });
     connect(manager_, &RunManager::runUpdated, this, [this](qint64 id) {
         if (selectedRuns().contains(id)) updateDetails();
     });
@@ -155,7 +162,8 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
 
 QList<qint64> RunsPanel::selectedRuns() const {
     QList<qint64> ids;
-    for (const auto& idx : table_->selectionModel()->selectedRows()) ids << model_->runId(proxy_->mapToSource(idx).row());
+    for (const auto& idx : table_->selectionModel()->selectedRows())
+        ids << model_->runId(proxy_->mapToSource(idx).row());
     return ids;
 }
 
@@ -186,9 +194,10 @@ void RunsPanel::updateDetails() {
     if (!r) {
         progress_->setValue(0);
         progress_->setFormat(ids.isEmpty() ? "No run selected" : QStringLiteral("%1 runs selected").arg(ids.size()));
-        detail_->setText(ids.size() > 1 ? QStringLiteral("<b>What differs</b> between the selected runs: their resolved "
-                                                         "configs (only the fields that differ) and final metrics.")
-                                        : QStringLiteral("Select a run to see its progress and log; several to compare them."));
+        detail_->setText(ids.size() > 1
+                             ? QStringLiteral("<b>What differs</b> between the selected runs: their resolved "
+                                              "configs (only the fields that differ) and final metrics.")
+                             : QStringLiteral("Select a run to see its progress and log; several to compare them."));
         const QString diff = ids.size() > 1 ? runsDiff(ids) : QString();
         if (log_->toPlainText() != diff) log_->setPlainText(diff);
         return;
@@ -201,26 +210,29 @@ void RunsPanel::updateDetails() {
         const double t = m ? m->lastValue("train", "time") : NAN;
         if (std::isfinite(t) && t > 0) {
             const int left = int(t * (1 - frac) / frac);
-            eta = QStringLiteral(" — about %1 left").arg(left >= 3600 ? QStringLiteral("%1 h %2 min").arg(left / 3600).arg(left % 3600 / 60)
-                                                                       : QStringLiteral("%1 min %2 s").arg(left / 60).arg(left % 60));
+            eta = QStringLiteral(" — about %1 left")
+                      .arg(left >= 3600 ? QStringLiteral("%1 h %2 min").arg(left / 3600).arg(left % 3600 / 60)
+                                        : QStringLiteral("%1 min %2 s").arg(left / 60).arg(left % 60));
         }
     }
-    progress_->setFormat(QStringLiteral("%1: step %2 / %3 (%p%)%4").arg(r->status).arg(r->step).arg(r->totalSteps).arg(eta));
-    QString d = QStringLiteral("<b>%1</b> — %2<br><small>%3</small>").arg(r->name.toHtmlEscaped(), r->status, r->runDir.toHtmlEscaped());
+    progress_->setFormat(
+        QStringLiteral("%1: step %2 / %3 (%p%)%4").arg(r->status).arg(r->step).arg(r->totalSteps).arg(eta));
+    QString d = QStringLiteral("<b>%1</b> — %2<br><small>%3</small>")
+                    .arg(r->name.toHtmlEscaped(), r->status, r->runDir.toHtmlEscaped());
     if (r->status == "failed" || r->status == "lost") {
         d += QStringLiteral("<br><span style='color:#c62828'>%1</span>")
                  .arg(r->message.toHtmlEscaped().replace('\n', "<br>"));
     }
     detail_->setText(d);
     QString text = QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kTrainLog).toStdString(), 40));
-    const QString err = QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kStderr).toStdString(), 20));
+    const QString err =
+        QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kStderr).toStdString(), 20));
     if (!err.isEmpty()) text += (text.isEmpty() ? "" : "\n--- stderr ---\n") + err;
     if (log_->toPlainText() != text) {
         log_->setPlainText(text);
         log_->moveCursor(QTextCursor::End);
     }
 }
-
 
 QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
     QVector<RunRecord> runs;
@@ -236,7 +248,9 @@ QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
     }
     int w = 0;
     for (const auto& r : runs) w = std::max(w, int(r.name.size()));
-    auto line = [w](const QString& name, const QString& value) { return "  " + name.leftJustified(w) + "  " + value + "\n"; };
+    auto line = [w](const QString& name, const QString& value) {
+        return "  " + name.leftJustified(w) + "  " + value + "\n";
+    };
     QString out;
     QStringList sorted = keys.values();
     std::sort(sorted.begin(), sorted.end());
@@ -254,11 +268,12 @@ QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
     for (int i = 0; i < runs.size(); ++i) {
         auto* m = manager_->metrics(runs[i].id);
         const double loss = m ? m->lastValue("train", "loss") : NAN;
-        out += line(runs[i].name, QStringLiteral("step %1  loss %2  best val ppl %3  %4")
-                                      .arg(runs[i].step)
-                                      .arg(std::isfinite(loss) ? QString::number(loss, 'f', 4) : "–")
-                                      .arg(std::isfinite(runs[i].bestValPpl) ? QString::number(runs[i].bestValPpl, 'f', 2) : "–")
-                                      .arg(runs[i].status));
+        out += line(runs[i].name,
+                    QStringLiteral("step %1  loss %2  best val ppl %3  %4")
+                        .arg(runs[i].step)
+                        .arg(std::isfinite(loss) ? QString::number(loss, 'f', 4) : "–")
+                        .arg(std::isfinite(runs[i].bestValPpl) ? QString::number(runs[i].bestValPpl, 'f', 2) : "–")
+                        .arg(runs[i].status));
     }
     return out;
 }

@@ -306,11 +306,6 @@ int run_remote_resume(const Args& args) {
     Poll p = poll_once(h, mirror, r);
     if (!p.reachable) throw std::runtime_error(p.error);
     if (active(p.state.state)) throw std::invalid_argument(name + " is still " + p.state.state + "; stop it first");
-    const char* has_ckpt =
-        R"SH(cd -- "$1" 2>/dev/null && [ -s checkpoints/latest ] || { echo "the run has no checkpoint to resume from" >&2; exit 2; })SH";
-    const auto c = run_process(target_script(h, has_ckpt, {r.remote_dir}));
-    if (is_connection_failure(h, c.exit_code)) throw std::runtime_error(explain_ssh_failure(h, c.err));
-    if (c.exit_code != 0) throw std::runtime_error(name + ": " + c.err.substr(0, c.err.find('\n')));
     RemoteOperation op = RemoteOperation::resume(h, r);
     op.run_all(print_step);
     r = op.run();

@@ -341,10 +341,11 @@ std::string settings_tag(const Host& h) {
 }  // namespace
 
 std::vector<std::string> ssh_options(const Host& h) {
-    std::vector<std::string> o = {"-o", "BatchMode=yes",          "-o", "StrictHostKeyChecking=yes",
-                                  "-o", "ControlMaster=auto",     "-o", "ControlPath=" + ssh_control_dir() + "/%C-" + settings_tag(h),
-                                  "-o", "ControlPersist=600",     "-o", "ConnectTimeout=10",
-                                  "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"};
+    std::vector<std::string> o = {
+        "-o", "BatchMode=yes",          "-o", "StrictHostKeyChecking=yes",
+        "-o", "ControlMaster=auto",     "-o", "ControlPath=" + ssh_control_dir() + "/%C-" + settings_tag(h),
+        "-o", "ControlPersist=600",     "-o", "ConnectTimeout=10",
+        "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"};
     if (!h.known_hosts.empty()) o.insert(o.end(), {"-o", "UserKnownHostsFile=" + h.known_hosts});
     if (h.port > 0) o.insert(o.end(), {"-p", std::to_string(h.port)});
     if (!h.identity_file.empty()) o.insert(o.end(), {"-i", h.identity_file, "-o", "IdentitiesOnly=yes"});

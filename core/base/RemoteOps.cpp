@@ -86,9 +86,9 @@ RemoteOperation RemoteOperation::resume(const Host& h, const RemoteRun& r) {
     op.name_ = std::filesystem::path(r.remote_dir).filename().string();
     op.run_.launched = RunDir::iso8601_now();
     if (h.kind == HostKind::Slurm)
-        op.stages_ = {Stage::WriteSbatch, Stage::Submit};
+        op.stages_ = {Stage::CheckCheckpoint, Stage::WriteSbatch, Stage::Submit};
     else
-        op.stages_ = {Stage::Start};
+        op.stages_ = {Stage::CheckCheckpoint, Stage::Start};
     return op;
 }
 
@@ -112,6 +112,12 @@ RemoteStep RemoteOperation::next() const {
     const Host& h = host_;
     const std::string& dir = run_.remote_dir;
     switch (stages_[stage_]) {
+        case Stage::CheckCheckpoint:
+            return {"find a checkpoint to resume from",
+                    target_script(h, R"SH(cd -- "$1" || exit 1
+[ -s checkpoints/latest ] || { echo "$PWD has no checkpoint (checkpoints/latest) to resume from" >&2; exit 2; })SH",
+                                  {dir}),
+                    ""};
         case Stage::PrepareDir:
             return {"create the run folder " + remote_run_path(h, name_),
                     target_script(h, prepare_dir_script(), {remote_run_path(h, name_)}), ""};

@@ -30,7 +30,8 @@ public:
     // config sent points at the copy.
     static RemoteOperation launch(const Host& h, const std::string& name, const nlohmann::json& config, bool sync_data);
     // `bimamba train --resume` of `r` (a new process or job; the trainer
-    // continues from the run's latest checkpoint).
+    // continues from the run's latest checkpoint). Refused, before anything
+    // starts, when the run folder there has no checkpoints/latest.
     static RemoteOperation resume(const Host& h, const RemoteRun& r);
     // SIGTERM: the trainer writes a checkpoint and exits (Slurm: scancel --signal=TERM).
     static RemoteOperation stop(const Host& h, const RemoteRun& r);
@@ -49,6 +50,7 @@ public:
 
 private:
     enum class Stage {
+        CheckCheckpoint,
         PrepareDir,
         ResolveData,
         MakeDataDir,
