@@ -17,10 +17,20 @@ if [ "$2" = create ]; then mkdir -p -- "$1" || exit 1; fi
 cd -- "$1" 2>/dev/null || { echo "the folder $1 does not exist there" >&2; exit 2; }
 pwd -P)SH";
 
-std::string first_line(const std::string& s) {
-    std::string l = s.substr(0, s.find('\n'));
-    while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.pop_back();
-    return l;
+// The last non-empty line: what our scripts print comes last, after anything
+// a login shell's start-up files may print first.
+std::string last_line(const std::string& s) {
+    std::string last;
+    size_t pos = 0;
+    while (pos <= s.size()) {
+        size_t nl = s.find('\n', pos);
+        if (nl == std::string::npos) nl = s.size();
+        std::string l = s.substr(pos, nl - pos);
+        while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.pop_back();
+        if (!l.empty()) last = l;
+        pos = nl + 1;
+    }
+    return last;
 }
 
 // The name of a synced data folder on the target: its own name and a tag
@@ -170,8 +180,7 @@ void RemoteOperation::finish(const ProcessResult& res) {
         throw std::runtime_error("host '" + host_.name + "': could not " + step.what + " (exit status " +
                                  std::to_string(res.exit_code) + ")" + (err.empty() ? "" : ": " + err));
     }
-    const std::string out = first_line(
-        res.out.substr(res.out.find_first_not_of('\n') == std::string::npos ? 0 : res.out.find_first_not_of('\n')));
+    const std::string out = last_line(res.out);
     switch (stages_[stage_]) {
         case Stage::PrepareDir:
             if (out.empty() || out[0] != '/')
