@@ -25,7 +25,7 @@ for i in $(seq 0 399); do echo "The quick brown fox $((i % 17)) jumps over the l
 bm prepare corpus.txt --out "$WS/data" --unit line --vocab-size 300 --quiet || fail "prepare"
 cat > tiny.json <<JSON
 {"data": "$WS/data", "model": {"preset": "tiny", "binarize": "in_proj", "vocab_size": 512},
- "steps": 400, "seq_len": 32, "batch_size": 2, "warmup_steps": 2, "eval_every": 100, "eval_batches": 1,
+ "steps": 3000, "seq_len": 32, "batch_size": 2, "warmup_steps": 2, "eval_every": 100, "eval_batches": 1,
  "checkpoint_every": 0, "device": "cpu", "threads": 1, "lr": 0.001}
 JSON
 
@@ -77,9 +77,9 @@ cmp "$RUN/metrics.jsonl" "$RDIR/metrics.jsonl" || fail "the mirrored metrics.jso
 if bm remote stop tiny_run > stop2.out 2>&1; then fail "stopping a stopped run succeeded"; fi
 grep -q "not running" stop2.out || { cat stop2.out; fail "no clear error for stopping a stopped run"; }
 
-echo "== resume (each poll carrying at most 333 bytes: the mirror is filled in pieces)"
-BIMAMBA_TEST_POLL_BYTES=333 bm remote resume tiny_run --follow --interval 0.5 > resume.out 2>&1 || { cat resume.out; fail "resume"; }
-tail -n 1 resume.out | grep -q "tiny_run: finished, step 400/400" || { cat resume.out; fail "resume did not finish"; }
+echo "== resume (each poll carrying at most 4 KiB: the mirror is filled in pieces)"
+BIMAMBA_TEST_POLL_BYTES=4096 bm remote resume tiny_run --follow --interval 0.5 > resume.out 2>&1 || { cat resume.out; fail "resume"; }
+tail -n 1 resume.out | grep -q "tiny_run: finished, step 3000/3000" || { cat resume.out; fail "resume did not finish"; }
 cmp "$RUN/metrics.jsonl" "$RDIR/metrics.jsonl" || fail "the mirrored metrics.jsonl differs after resume"
 
 echo "== fetch"

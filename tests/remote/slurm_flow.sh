@@ -21,7 +21,7 @@ for i in $(seq 0 399); do echo "The quick brown fox $((i % 17)) jumps over the l
 bm prepare corpus.txt --out "$WS/data" --unit line --vocab-size 300 --quiet || fail "prepare"
 cat > tiny.json <<JSON
 {"data": "$WS/data", "model": {"preset": "tiny", "binarize": "in_proj", "vocab_size": 512},
- "steps": 300, "seq_len": 32, "batch_size": 2, "warmup_steps": 2, "eval_every": 100, "eval_batches": 1,
+ "steps": 3000, "seq_len": 32, "batch_size": 2, "warmup_steps": 2, "eval_every": 100, "eval_batches": 1,
  "checkpoint_every": 0, "device": "cpu", "threads": 1, "lr": 0.001}
 JSON
 
@@ -56,7 +56,7 @@ bm remote status slurm_run --follow --interval 0.5 > f.out 2>&1 || { cat f.out; 
 tail -n 1 f.out | grep -q "slurm_run: stopped" || { cat f.out; fail "not stopped"; }
 [ -s "$RDIR/checkpoints/latest" ] || fail "no checkpoint after scancel --signal=TERM"
 bm remote resume slurm_run --follow --interval 0.5 > r.out 2>&1 || { cat r.out; fail "resume"; }
-tail -n 1 r.out | grep -q "slurm_run: finished, step 300/300" || { cat r.out; fail "the resumed job did not finish"; }
+tail -n 1 r.out | grep -q "slurm_run: finished, step 3000/3000" || { cat r.out; fail "the resumed job did not finish"; }
 cmp "$RUN/metrics.jsonl" "$RDIR/metrics.jsonl" || fail "the mirrored metrics.jsonl differs"
 bm remote fetch slurm_run || fail "fetch"
 [ -s "$RUN/checkpoints/latest" ] || fail "no checkpoints after fetch"
