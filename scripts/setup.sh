@@ -5,6 +5,8 @@
 #   scripts/setup.sh            install + configure + build into ./build
 #   Torch_DIR=/path/to/share/cmake/Torch scripts/setup.sh   use an existing LibTorch
 #   BIMAMBA_GUI=OFF scripts/setup.sh                         headless (no Qt)
+#   BIMAMBA_TEST_SERVERS=1 scripts/setup.sh                  also the servers the remote-run tests
+#                                                            start (scripts/test.sh sets it)
 #
 # LibTorch comes from the PyPI torch==2.11.0 wheel in ./.venv, unless Torch_DIR
 # is set or the system python3 already has torch 2.11 (the GPU machine).
@@ -24,7 +26,16 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git ca-certifi
   fontconfig fonts-dejavu-core
   libhdf5-dev hdf5-tools libsentencepiece-dev nlohmann-json3-dev
   libgtest-dev libtomlplusplus-dev libsimde-dev xvfb xauth fortunes
-  liblzma-dev zlib1g-dev libzstd-dev xz-utils zstd)
+  liblzma-dev zlib1g-dev libzstd-dev xz-utils zstd
+  openssh-client rsync)
+
+# The servers tests/remote/*.sh start on 127.0.0.1 for the remote-run tests
+# (a throwaway sshd, a one-node Slurm with munge); only with
+# BIMAMBA_TEST_SERVERS=1, so that a workstation set up to use the workbench
+# does not get an SSH server or Slurm daemons it did not ask for.
+if [ "${BIMAMBA_TEST_SERVERS:-0}" = 1 ]; then
+  APT_PACKAGES+=(openssh-server slurm-wlm munge)
+fi
 
 # Packages that only some releases split out: installed where the package
 # lists have them (Qt6OpenGL's CMake files: libqt6opengl6-dev on Debian 12,

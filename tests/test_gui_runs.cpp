@@ -21,6 +21,8 @@
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QSet>
+#include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QSignalSpy>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -90,10 +92,14 @@ private slots:
         const QString path = QDir(tmp_.path()).filePath("m.jsonl");
         MetricsReader r(path);
         QCOMPARE(r.poll(), 0);  // no file yet
-        appendLine(path, "{\"type\":\"train\",\"step\":1,\"tokens\":10,\"loss\":5.0,\"time\":1}\n{\"type\":\"train\",\"step\":2,");
+        appendLine(
+            path,
+            "{\"type\":\"train\",\"step\":1,\"tokens\":10,\"loss\":5.0,\"time\":1}\n{\"type\":\"train\",\"step\":2,");
         QCOMPARE(r.poll(), 1);  // the partial line waits
         QCOMPARE(r.train().rows, 1);
-        appendLine(path, "\"tokens\":20,\"loss\":4.0,\"time\":2}\n{\"type\":\"val\",\"step\":2,\"val_loss\":3.0,\"val_ppl\":20.1}\n");
+        appendLine(path,
+                   "\"tokens\":20,\"loss\":4.0,\"time\":2}\n{\"type\":\"val\",\"step\":2,\"val_loss\":3.0,\"val_ppl\":"
+                   "20.1}\n");
         QCOMPARE(r.poll(), 2);
         QCOMPARE(r.train().rows, 2);
         QCOMPARE(r.train().column("loss").at(1), 4.0);
@@ -157,7 +163,7 @@ private slots:
             x[i] = i;
             y[i] = std::sin(i * 0.001);
         }
-        y[123457] = 50.0;   // a spike must survive
+        y[123457] = 50.0;  // a spike must survive
         y[200001] = -40.0;
         QVector<double> ox, oy;
         downsampleMinMax(x, y, 0, n - 1, 800, ox, oy);
@@ -184,7 +190,11 @@ private slots:
         QVERIFY(f.open(QIODevice::WriteOnly));
         for (int i = 1; i <= 300000; ++i)
             f.write(QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%4}\n")
-                        .arg(i).arg(i * 512).arg(3 + std::sin(i * 0.01)).arg(i * 0.1).toUtf8());
+                        .arg(i)
+                        .arg(i * 512)
+                        .arg(3 + std::sin(i * 0.01))
+                        .arg(i * 0.1)
+                        .toUtf8());
         f.close();
         MetricsReader r(f.fileName());
         QCOMPARE(r.poll(), 300000);
@@ -202,7 +212,8 @@ private slots:
         QCoreApplication::processEvents();
         // bounded by pixel columns (tick labels may shift the axis rect a little), not by the 300k points
         const int width = std::max(100, plot.plot()->axisRect()->width());
-        QVERIFY2(plot.displayedPoints(0) <= 2 * (width + 50), qPrintable(QStringLiteral("%1 points for %2 px").arg(plot.displayedPoints(0)).arg(width)));
+        QVERIFY2(plot.displayedPoints(0) <= 2 * (width + 50),
+                 qPrintable(QStringLiteral("%1 points for %2 px").arg(plot.displayedPoints(0)).arg(width)));
         QCOMPARE(r.train().rows, 300000);  // the data itself is untouched
         plot.setXAxis("tokens");
         QCOMPARE(plot.plot()->xAxis->range().upper, 300000.0 * 512);
@@ -220,7 +231,11 @@ private slots:
         QByteArray a;
         for (int i = 1; i <= 3000; ++i) {
             a += QStringLiteral("{\"type\":\"train\",\"step\":%1,\"loss\":%2}\n").arg(i).arg(5.0 - i * 1e-3).toUtf8();
-            if (i % 500 == 0) a += QStringLiteral("{\"type\":\"val\",\"step\":%1,\"val_ppl\":%2}\n").arg(i).arg(40.0 - i * 1e-3).toUtf8();
+            if (i % 500 == 0)
+                a += QStringLiteral("{\"type\":\"val\",\"step\":%1,\"val_ppl\":%2}\n")
+                         .arg(i)
+                         .arg(40.0 - i * 1e-3)
+                         .toUtf8();
         }
         appendLine(path, a);
         MetricsReader sync(path), async(path);
@@ -234,7 +249,10 @@ private slots:
         // resume from step 2001 with a new column and a malformed line, plus a partial last line
         QByteArray b = "not json\n";
         for (int i = 2001; i <= 4000; ++i)
-            b += QStringLiteral("{\"type\":\"train\",\"step\":%1,\"loss\":%2,\"grad_norm\":0.5}\n").arg(i).arg(4.0 - i * 1e-3).toUtf8();
+            b += QStringLiteral("{\"type\":\"train\",\"step\":%1,\"loss\":%2,\"grad_norm\":0.5}\n")
+                     .arg(i)
+                     .arg(4.0 - i * 1e-3)
+                     .toUtf8();
         b += "{\"type\":\"val\",\"step\":2500,\"val_ppl\":12.5}\n{\"type\":\"train\",\"st";
         appendLine(path, b);
         QCOMPARE(sync.poll(), 2002);
@@ -253,7 +271,8 @@ private slots:
             for (const QString& k : x.keys())
                 for (int i = 0; i < x.rows; ++i) {
                     const double u = x.column(k)[i], v = y.column(k)[i];
-                    QVERIFY2((std::isnan(u) && std::isnan(v)) || u == v, qPrintable(QStringLiteral("%1 %2 row %3").arg(type, k).arg(i)));
+                    QVERIFY2((std::isnan(u) && std::isnan(v)) || u == v,
+                             qPrintable(QStringLiteral("%1 %2 row %3").arg(type, k).arg(i)));
                 }
         }
         QCOMPARE(sync.train().rows, 4001);
@@ -277,12 +296,15 @@ private slots:
             QVERIFY(f.open(QIODevice::WriteOnly));
             QByteArray buf;
             for (int i = 1; i <= n; ++i) {
-                buf += "{\"type\":\"train\",\"step\":" + QByteArray::number(i) + ",\"tokens\":" + QByteArray::number(qint64(i) * 4096) +
-                       ",\"loss\":" + QByteArray::number(3 + 4 * std::exp(-i / 30000.0) + 0.05 * std::sin(i * 0.37), 'f', 5) +
-                       ",\"lr\":0.0001,\"grad_norm\":0.42,\"tok_per_s\":5123.4,\"time\":" + QByteArray::number(i * 0.8, 'f', 1) + "}\n";
+                buf += "{\"type\":\"train\",\"step\":" + QByteArray::number(i) +
+                       ",\"tokens\":" + QByteArray::number(qint64(i) * 4096) + ",\"loss\":" +
+                       QByteArray::number(3 + 4 * std::exp(-i / 30000.0) + 0.05 * std::sin(i * 0.37), 'f', 5) +
+                       ",\"lr\":0.0001,\"grad_norm\":0.42,\"tok_per_s\":5123.4,\"time\":" +
+                       QByteArray::number(i * 0.8, 'f', 1) + "}\n";
                 if (i % 1000 == 0)
-                    buf += "{\"type\":\"val\",\"step\":" + QByteArray::number(i) + ",\"val_loss\":3.1,\"val_ppl\":" +
-                           QByteArray::number(22.0 + 10.0 * 1000 / i, 'f', 4) + "}\n";
+                    buf += "{\"type\":\"val\",\"step\":" + QByteArray::number(i) +
+                           ",\"val_loss\":3.1,\"val_ppl\":" + QByteArray::number(22.0 + 10.0 * 1000 / i, 'f', 4) +
+                           "}\n";
                 if (buf.size() > (1 << 20)) f.write(buf), buf.clear();
             }
             f.write(buf);
@@ -370,12 +392,55 @@ private slots:
         QVERIFY(std::isnan(RunRecord{}.bestValPpl));
     }
 
+    // A database of a workbench from before remote runs (no host / remote
+    // columns) gains them on open and keeps its rows; remote records persist.
+    void runStoreUpgradesAnOlderDatabase() {
+        const QString db = QDir(tmp_.path()).filePath("old.sqlite");
+        {
+            auto c = QSqlDatabase::addDatabase("QSQLITE", "old-schema");
+            c.setDatabaseName(db);
+            QVERIFY(c.open());
+            QSqlQuery q(c);
+            QVERIFY(
+                q.exec("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, grp TEXT, "
+                       "preset TEXT, binarize TEXT, loss TEXT, teacher TEXT, status TEXT, step INTEGER, total_steps "
+                       "INTEGER, tokens INTEGER, best_val_ppl REAL, started TEXT, ended TEXT, run_dir TEXT UNIQUE, "
+                       "message TEXT, axes TEXT)"));
+            QVERIFY(q.exec("INSERT INTO runs (name, status, step, run_dir) VALUES ('old', 'finished', 42, '/x/old')"));
+            c.close();
+        }
+        QSqlDatabase::removeDatabase("old-schema");
+        {
+            RunStore s;
+            QString err;
+            QVERIFY2(s.open(db, &err), qPrintable(err));
+            QCOMPARE(s.all().size(), 1);
+            QCOMPARE(s.all().first().step, qint64(42));
+            QVERIFY(!s.all().first().isRemote());
+            RunRecord r;
+            r.name = "far";
+            r.runDir = "/x/far";
+            r.status = "pending";
+            r.host = "cluster";
+            r.remote = R"({"host":"cluster","kind":"slurm","remote_dir":"/s/far","job_id":"7"})";
+            QVERIFY(s.add(r) > 0);
+        }
+        RunStore s;
+        QVERIFY(s.open(db));
+        QCOMPARE(s.all().size(), 2);
+        QCOMPARE(s.byDir("/x/far")->host, QString("cluster"));
+        QVERIFY(s.byDir("/x/far")->remote.contains("\"job_id\":\"7\""));
+    }
+
     void liveMetricsFromSyntheticRunDir() {
         QTemporaryDir ws;
         const QString dir = QDir(ws.path()).filePath("runs/synthetic");
         QDir().mkpath(dir);
-        writeJsonFile(QDir(dir).filePath("status.json"),
-                      QJsonObject{{"state", "running"}, {"pid", qint64(getpid())}, {"step", 0}, {"total_steps", 20}, {"started", "2026-01-01T00:00:00Z"}});
+        writeJsonFile(QDir(dir).filePath("status.json"), QJsonObject{{"state", "running"},
+                                                                     {"pid", qint64(getpid())},
+                                                                     {"step", 0},
+                                                                     {"total_steps", 20},
+                                                                     {"started", "2026-01-01T00:00:00Z"}});
         MainWindow w(ws.path(), cli_);
         w.manager()->setPollInterval(100);
         w.resize(1200, 800);
@@ -386,16 +451,28 @@ private slots:
         w.runsPanel()->selectRun(model->runId(0));
         const QString m = QDir(dir).filePath("metrics.jsonl");
         for (int s = 1; s <= 10; ++s)
-            appendLine(m, QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%1}\n").arg(s).arg(s * 100).arg(10.0 / s).toUtf8());
+            appendLine(m, QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%1}\n")
+                              .arg(s)
+                              .arg(s * 100)
+                              .arg(10.0 / s)
+                              .toUtf8());
         appendLine(m, "{\"type\":\"val\",\"step\":10,\"tokens\":1000,\"val_loss\":2.0,\"val_ppl\":7.39,\"time\":10}\n");
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 10, 5000);
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->pplPlot()->displayedPoints(0), 1, 5000);
         QTRY_COMPARE_WITH_TIMEOUT(cell(model, "synthetic", RunTableModel::BestPpl), QString("7.39"), 5000);
         QCOMPARE(cell(model, "synthetic", RunTableModel::Tokens), QString("1.0k"));
         for (int s = 11; s <= 20; ++s)
-            appendLine(m, QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%1}\n").arg(s).arg(s * 100).arg(10.0 / s).toUtf8());
-        writeJsonFile(QDir(dir).filePath("status.json"),
-                      QJsonObject{{"state", "finished"}, {"pid", qint64(getpid())}, {"step", 20}, {"total_steps", 20}, {"started", "2026-01-01T00:00:00Z"}, {"ended", "2026-01-01T01:00:00Z"}});
+            appendLine(m, QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"time\":%1}\n")
+                              .arg(s)
+                              .arg(s * 100)
+                              .arg(10.0 / s)
+                              .toUtf8());
+        writeJsonFile(QDir(dir).filePath("status.json"), QJsonObject{{"state", "finished"},
+                                                                     {"pid", qint64(getpid())},
+                                                                     {"step", 20},
+                                                                     {"total_steps", 20},
+                                                                     {"started", "2026-01-01T00:00:00Z"},
+                                                                     {"ended", "2026-01-01T01:00:00Z"}});
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 20, 5000);
         QTRY_COMPARE_WITH_TIMEOUT(cell(model, "synthetic", RunTableModel::Status), QString("finished"), 5000);
         QCOMPARE(cell(model, "synthetic", RunTableModel::Steps), QString("20 / 20"));
@@ -412,9 +489,9 @@ private slots:
         QVERIFY(dlg.errors().join(' ').contains("line 2"));
 
         QJsonObject c = trainPreset("quickstart", data_);
-        c["stepz"] = 10;                                  // unknown field
-        c["loss"] = "kl";                                 // distillation without a teacher
-        c["lr"] = -1.0;                                   // out of range
+        c["stepz"] = 10;                                                      // unknown field
+        c["loss"] = "kl";                                                     // distillation without a teacher
+        c["lr"] = -1.0;                                                       // out of range
         c["model"] = QJsonObject{{"preset", "small"}, {"binarize", "half"}};  // refused by Mamba2Config
         dlg.setConfigText(QString::fromUtf8(QJsonDocument(c).toJson()));
         dlg.accept();
@@ -492,7 +569,10 @@ private slots:
         QFile f(text);
         QVERIFY(f.open(QIODevice::WriteOnly));
         for (int i = 0; i < 400; ++i)
-            f.write(QStringLiteral("The quick brown fox %1 jumps over the lazy dog number %2.\n").arg(i % 17).arg(i % 29).toUtf8());
+            f.write(QStringLiteral("The quick brown fox %1 jumps over the lazy dog number %2.\n")
+                        .arg(i % 17)
+                        .arg(i % 29)
+                        .toUtf8());
         f.close();
         const QString data = QDir(ws.path()).filePath("data");
         QProcess prep;
@@ -505,9 +585,19 @@ private slots:
             auto* dlg = qobject_cast<NewRunDialog*>(QApplication::activeModalWidget());
             QVERIFY(dlg);
             dlg->findChild<QLineEdit*>("name")->setText("real-tiny");
-            QJsonObject c{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}, {"vocab_size", 512}}},
-                          {"steps", 6}, {"seq_len", 32}, {"batch_size", 2}, {"warmup_steps", 2}, {"eval_every", 3},
-                          {"eval_batches", 1}, {"checkpoint_every", 3}, {"device", "cpu"}, {"threads", 1}, {"lr", 1e-3}};
+            QJsonObject c{
+                {"data", data},
+                {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}, {"vocab_size", 512}}},
+                {"steps", 6},
+                {"seq_len", 32},
+                {"batch_size", 2},
+                {"warmup_steps", 2},
+                {"eval_every", 3},
+                {"eval_batches", 1},
+                {"checkpoint_every", 3},
+                {"device", "cpu"},
+                {"threads", 1},
+                {"lr", 1e-3}};
             dlg->setConfigText(QString::fromUtf8(QJsonDocument(c).toJson()));
             dlg->accept();
             QVERIFY2(dlg->result() == QDialog::Accepted, qPrintable(dlg->errors().join("; ")));
@@ -516,16 +606,27 @@ private slots:
         auto* model = w.runsPanel()->model();
         QCOMPARE(rowOfName(model, "real-tiny"), 0);
         QTRY_VERIFY_WITH_TIMEOUT(!RunManager::isActive(cell(model, "real-tiny", RunTableModel::Status)), 300000);
-        QVERIFY2(cell(model, "real-tiny", RunTableModel::Status) == "finished", qPrintable(w.store()->all().first().message));
+        QVERIFY2(cell(model, "real-tiny", RunTableModel::Status) == "finished",
+                 qPrintable(w.store()->all().first().message));
         QCOMPARE(cell(model, "real-tiny", RunTableModel::Steps), QString("6 / 6"));
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 6, 5000);
         QVERIFY(w.runsPanel()->pplPlot()->displayedPoints(0) >= 2);
-        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(w.store()->all().first().runDir.toStdString())).isEmpty());
+        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(w.store()->all().first().runDir.toStdString()))
+                     .isEmpty());
 
         // Stop (SIGTERM: checkpoint, "stopped") and resume with the real trainer.
-        QJsonObject c{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj"}, {"vocab_size", 512}}},
-                      {"steps", 400}, {"seq_len", 32}, {"batch_size", 2}, {"warmup_steps", 2}, {"eval_every", 50},
-                      {"eval_batches", 1}, {"checkpoint_every", 0}, {"device", "cpu"}, {"threads", 1}, {"lr", 1e-3}};
+        QJsonObject c{{"data", data},
+                      {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj"}, {"vocab_size", 512}}},
+                      {"steps", 400},
+                      {"seq_len", 32},
+                      {"batch_size", 2},
+                      {"warmup_steps", 2},
+                      {"eval_every", 50},
+                      {"eval_batches", 1},
+                      {"checkpoint_every", 0},
+                      {"device", "cpu"},
+                      {"threads", 1},
+                      {"lr", 1e-3}};
         QVERIFY(trainConfigProblems(c).isEmpty());
         QString err;
         const qint64 id = w.manager()->launch("real-stop", "", "custom", c, &err);
@@ -535,7 +636,8 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("stopped"), 60000);
         const qint64 at = w.store()->byId(id)->step;
         QVERIFY(at < 400);
-        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(w.store()->byId(id)->runDir.toStdString())).isEmpty());
+        QVERIFY(
+            !QString::fromStdString(bimamba::latest_checkpoint(w.store()->byId(id)->runDir.toStdString())).isEmpty());
         QVERIFY(w.manager()->resume(id, &err));
         QTRY_VERIFY_WITH_TIMEOUT(!RunManager::isActive(w.store()->byId(id)->status), 300000);
         QCOMPARE(w.store()->byId(id)->status, QString("finished"));
@@ -559,7 +661,8 @@ private slots:
         const RunRecord stopped = *w.store()->byId(id);
         QVERIFY(stopped.step < 60);
         QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(stopped.runDir.toStdString())).isEmpty());
-        QVERIFY(QString::fromStdString(bimamba::latest_checkpoint(stopped.runDir.toStdString())).endsWith(QStringLiteral("step_%1").arg(stopped.step, 8, 10, QChar('0'))));
+        QVERIFY(QString::fromStdString(bimamba::latest_checkpoint(stopped.runDir.toStdString()))
+                    .endsWith(QStringLiteral("step_%1").arg(stopped.step, 8, 10, QChar('0'))));
         QTRY_COMPARE_WITH_TIMEOUT(bimamba::read_exit_code(stopped.runDir.toStdString()), 0, 5000);
         QVERIFY(w.runsPanel()->resumeAction()->isEnabled());
         w.runsPanel()->resumeAction()->trigger();
@@ -621,10 +724,13 @@ private slots:
         QDir().mkpath(dir);
         QFile cfg(QDir(dir).filePath("train_config.json"));
         cfg.open(QIODevice::WriteOnly);
-        cfg.write(R"({"data":"/d","loss":"soft_ce","teacher":"/t/teacher","steps":100,"model":{"preset":"780m","binarize":"in_proj"}})");
+        cfg.write(
+            R"({"data":"/d","loss":"soft_ce","teacher":"/t/teacher","steps":100,"model":{"preset":"780m","binarize":"in_proj"}})");
         cfg.close();
-        writeJsonFile(QDir(dir).filePath("status.json"), QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", 100}, {"total_steps", 100}});
-        writeJsonFile(QDir(dir).filePath("workbench.json"), QJsonObject{{"group", "scope-abl"}, {"axes", QJsonObject{{"binarize", "in_proj"}}}});
+        writeJsonFile(QDir(dir).filePath("status.json"),
+                      QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", 100}, {"total_steps", 100}});
+        writeJsonFile(QDir(dir).filePath("workbench.json"),
+                      QJsonObject{{"group", "scope-abl"}, {"axes", QJsonObject{{"binarize", "in_proj"}}}});
         MainWindow w(ws.path(), cli_);
         QString err;
         const qint64 id = w.manager()->importRunDir(dir, &err);
@@ -649,7 +755,10 @@ private slots:
             const QString dir = QDir(ws.path()).filePath("runs/" + name);
             QDir().mkpath(dir);
             writeJsonFile(QDir(dir).filePath("train_config.json"),
-                          QJsonObject{{"data", "/d"}, {"loss", loss}, {"seed", seed}, {"lr", 0.001},
+                          QJsonObject{{"data", "/d"},
+                                      {"loss", loss},
+                                      {"seed", seed},
+                                      {"lr", 0.001},
                                       {"model", QJsonObject{{"preset", preset}, {"binarize", "in_proj+out_proj"}}}});
             writeJsonFile(QDir(dir).filePath("status.json"),
                           QJsonObject{{"state", "finished"}, {"pid", 1}, {"step", step}, {"total_steps", step}});
@@ -663,7 +772,8 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(t->model()->rowCount(), 3, 5000);
         auto names = [t] {
             QStringList n;
-            for (int r = 0; r < t->model()->rowCount(); ++r) n << t->model()->index(r, RunTableModel::Name).data().toString();
+            for (int r = 0; r < t->model()->rowCount(); ++r)
+                n << t->model()->index(r, RunTableModel::Name).data().toString();
             return n;
         };
         // Steps sort as numbers (90 < 400 < 1000), not as text.
@@ -694,7 +804,8 @@ private slots:
         // Several selected: the side panel lists what differs.
         t->selectAll();
         const QString diff = p->runsDiff(p->selectedRuns());
-        QVERIFY2(diff.contains("loss\n") && diff.contains("seed\n") && diff.contains("model.preset\n"), qPrintable(diff));
+        QVERIFY2(diff.contains("loss\n") && diff.contains("seed\n") && diff.contains("model.preset\n"),
+                 qPrintable(diff));
         QVERIFY2(!diff.contains("\nlr\n") && !diff.startsWith("lr\n"), qPrintable(diff));  // the same in all three
     }
 };

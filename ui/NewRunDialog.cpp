@@ -3,11 +3,15 @@
 #include "ui/RunTableModel.h"
 #include "ui/TrainConfigJson.h"
 
+#include "core/base/Hosts.h"
+
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFontDatabase>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -104,6 +108,20 @@ NewRunDialog::NewRunDialog(const QString& workspace, QWidget* parent) : QDialog(
     form->addRow("Seed", seed_);
     form->addRow("Device", device_);
     form->addRow("Parameters", params_);
+    // Where the run trains: this machine or a target of the workspace's hosts.toml.
+    target_ = new QComboBox;
+    target_->setObjectName("target");
+    syncData_ = new QCheckBox("Copy the data folder to the target (rsync)");
+    syncData_->setObjectName("syncData");
+    syncData_->setToolTip("Without it the data path must exist on the target (relative: to the home folder there)");
+    reloadTargets();
+    form->addRow("Target", target_);
+    form->addRow("", syncData_);
+    connect(target_, &QComboBox::currentIndexChanged, this, [this] {
+        syncData_->setEnabled(target() != "local");
+        validate();
+    });
+    connect(syncData_, &QCheckBox::toggled, this, [this] { validate(); });
     top->addWidget(formBox, 0);
 
     auto* jsonBox = new QGroupBox("Config (JSON, docs/train-config.md)");
@@ -131,12 +149,14 @@ NewRunDialog::NewRunDialog(const QString& workspace, QWidget* parent) : QDialog(
     lay->addWidget(status_);
     lay->addWidget(buttons_);
 
-    for (auto* e : {name_, group_, data_, teacher_}) connect(e, &QLineEdit::textEdited, this, &NewRunDialog::formToJson);
+    for (auto* e : {name_, group_, data_, teacher_})
+        connect(e, &QLineEdit::textEdited, this, &NewRunDialog::formToJson);
     connect(data_, &QLineEdit::textChanged, this, &NewRunDialog::formToJson);
     connect(teacher_, &QLineEdit::textChanged, this, &NewRunDialog::formToJson);
     for (auto* b : {size_, binarize_, loss_, device_})
         connect(b, &QComboBox::currentIndexChanged, this, &NewRunDialog::formToJson);
-    for (auto* s : {steps_, seqLen_, batch_, seed_}) connect(s, &QSpinBox::valueChanged, this, &NewRunDialog::formToJson);
+    for (auto* s : {steps_, seqLen_, batch_, seed_})
+        connect(s, &QSpinBox::valueChanged, this, &NewRunDialog::formToJson);
     connect(lr_, &QDoubleSpinBox::valueChanged, this, &NewRunDialog::formToJson);
     connect(preset_, &QComboBox::currentIndexChanged, this, [this] { setPreset(preset()); });
     connect(json_, &QPlainTextEdit::textChanged, this, [this] {
@@ -156,12 +176,25 @@ NewRunDialog::NewRunDialog(const QString& workspace, QWidget* parent) : QDialog(
     resize(980, 600);
 }
 
-QString NewRunDialog::preset() const { return preset_->currentData().toString(); }
-QString NewRunDialog::runName() const { return name_->text().trimmed(); }
-QString NewRunDialog::group() const { return group_->text().trimmed(); }
-QString NewRunDialog::configText() const { return json_->toPlainText(); }
-void NewRunDialog::setConfigText(const QString& t) { json_->setPlainText(t); }
-void NewRunDialog::setDataDir(const QString& d) { data_->setText(d); formToJson(); }
+QString NewRunDialog::preset() const {
+    return preset_->currentData().toString();
+}
+QString NewRunDialog::runName() const {
+    return name_->text().trimmed();
+}
+QString NewRunDialog::group() const {
+    return group_->text().trimmed();
+}
+QString NewRunDialog::configText() const {
+    return json_->toPlainText();
+}
+void NewRunDialog::setConfigText(const QString& t) {
+    json_->setPlainText(t);
+}
+void NewRunDialog::setDataDir(const QString& d) {
+    data_->setText(d);
+    formToJson();
+}
 
 void NewRunDialog::setPreset(const QString& p) {
     const int i = preset_->findData(p);
@@ -174,7 +207,8 @@ void NewRunDialog::setPreset(const QString& p) {
     syncing_ = true;
     json_->setPlainText(QString::fromUtf8(QJsonDocument(c).toJson(QJsonDocument::Indented)));
     jsonToForm(c);
-    if (name_->text().isEmpty() || name_->text() == "run" || name_->text().startsWith("quickstart") || name_->text().startsWith("paper-"))
+    if (name_->text().isEmpty() || name_->text() == "run" || name_->text().startsWith("quickstart") ||
+        name_->text().startsWith("paper-"))
         name_->setText(p);
     syncing_ = false;
     validate();
@@ -198,8 +232,8 @@ QString NewRunDialog::absolutize(const QString& p) const {
 }
 
 void NewRunDialog::jsonToForm(const QJsonObject& c) {
-    const QSignalBlocker b1(data_), b2(size_), b3(binarize_), b4(loss_), b5(teacher_), b6(steps_), b7(seqLen_), b8(batch_),
-        b9(lr_), b10(seed_), b11(device_);
+    const QSignalBlocker b1(data_), b2(size_), b3(binarize_), b4(loss_), b5(teacher_), b6(steps_), b7(seqLen_),
+        b8(batch_), b9(lr_), b10(seed_), b11(device_);
     data_->setText(c.value("data").toString());
     const QJsonValue m = c.value("model");
     const QString size = m.isString() ? m.toString() : m.toObject().value("preset").toString("small");
@@ -230,7 +264,10 @@ void NewRunDialog::formToJson() {
     c["model"] = m;
     c["loss"] = loss_->currentData().toString();
     const QString t = absolutize(teacher_->text().trimmed());
-    if (t.isEmpty()) c.remove("teacher"); else c["teacher"] = t;
+    if (t.isEmpty())
+        c.remove("teacher");
+    else
+        c["teacher"] = t;
     c["steps"] = steps_->value();
     c["seq_len"] = seqLen_->value();
     c["batch_size"] = batch_->value();
@@ -254,18 +291,61 @@ bool NewRunDialog::validate() {
     if (!parseConfigText(json_->toPlainText(), &c, &perr)) {
         errors_ << perr;
     } else {
-        errors_ = trainConfigProblems(c, true);
+        // Paths are checked here for this machine, or when the data is copied
+        // from here; on a target the trainer checks them.
+        const bool here = target() == "local";
+        errors_ = trainConfigProblems(c, here);
+        if (!here && syncData() && !QFileInfo(c.value("data").toString()).isDir())
+            errors_ << QStringLiteral("data: '%1' is not a folder here, so it cannot be copied to the target")
+                           .arg(c.value("data").toString());
         if (runName().isEmpty()) errors_ << "The run needs a name";
     }
     if (errors_.isEmpty()) {
         config_ = c;
         status_->setStyleSheet("color: #2e7d32;");
-        status_->setText("✓ Config is valid.");
+        // A broken hosts.toml never blocks a run on this machine; it is named here.
+        status_->setText(targetError_.isEmpty()
+                             ? QStringLiteral("✓ Config is valid.")
+                             : "✓ Config is valid. (Only this machine is offered as target: " + targetError_ + ")");
         return true;
     }
     status_->setStyleSheet("color: #c62828;");
     status_->setText("The config cannot be launched:\n• " + errors_.join("\n• "));
     return false;
+}
+
+void NewRunDialog::reloadTargets() {
+    const QString keep = target_->currentData().toString();
+    target_->clear();
+    targetError_.clear();
+    std::vector<Host> hosts;
+    try {
+        hosts = load_hosts(hosts_path(workspace_.toStdString())).hosts;
+    } catch (const std::exception& e) {
+        targetError_ = QString::fromStdString(e.what());
+        Host local;
+        local.name = "local";
+        hosts = {local};
+    }
+    for (const auto& h : hosts)
+        target_->addItem(QString::fromStdString(h.name + "  —  " + h.describe()), QString::fromStdString(h.name));
+    const int i = target_->findData(keep);
+    target_->setCurrentIndex(i >= 0 ? i : 0);
+    syncData_->setEnabled(target() != "local");
+}
+
+QString NewRunDialog::target() const {
+    const QString t = target_->currentData().toString();
+    return t.isEmpty() ? QStringLiteral("local") : t;
+}
+
+void NewRunDialog::setTarget(const QString& name) {
+    const int i = target_->findData(name);
+    if (i >= 0) target_->setCurrentIndex(i);
+}
+
+bool NewRunDialog::syncData() const {
+    return target() != "local" && syncData_->isChecked();
 }
 
 void NewRunDialog::accept() {

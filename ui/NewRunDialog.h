@@ -5,6 +5,7 @@
 #include <QDialog>
 #include <QJsonObject>
 
+class QCheckBox;
 class QComboBox;
 class QLineEdit;
 class QSpinBox;
@@ -25,11 +26,17 @@ public:
     QString preset() const;
     QString runName() const;
     QString group() const;
-    QJsonObject config() const { return config_; }   // valid after accept()
+    QJsonObject config() const { return config_; }  // valid after accept()
     QString configText() const;
     void setConfigText(const QString& text);
     void setDataDir(const QString& dir);
     QStringList errors() const { return errors_; }
+    // The target (a host name of hosts.toml; "local" = this machine), and
+    // whether the data folder is copied there first.
+    QString target() const;
+    void setTarget(const QString& name);
+    bool syncData() const;
+    void reloadTargets();  // re-reads hosts.toml
     // Validates the current JSON; shows the result; true when valid.
     bool validate();
 
@@ -59,6 +66,9 @@ private:
     QLabel* status_;
     QLabel* params_;
     QDialogButtonBox* buttons_;
+    QComboBox* target_;
+    QCheckBox* syncData_;
+    QString targetError_;  // hosts.toml could not be read
     QJsonObject config_;
     QStringList errors_;
     bool syncing_ = false;

@@ -14,7 +14,8 @@ namespace {
 void flatten(const QJsonValue& v, const QString& key, QMap<QString, QString>& out) {
     if (v.isObject()) {
         const QJsonObject o = v.toObject();
-        for (auto it = o.begin(); it != o.end(); ++it) flatten(it.value(), key.isEmpty() ? it.key() : key + "." + it.key(), out);
+        for (auto it = o.begin(); it != o.end(); ++it)
+            flatten(it.value(), key.isEmpty() ? it.key() : key + "." + it.key(), out);
     } else if (v.isArray()) {
         out[key] = QString::fromUtf8(QJsonDocument(v.toArray()).toJson(QJsonDocument::Compact));
     } else if (v.isDouble()) {
@@ -34,17 +35,22 @@ QMap<QString, QString> flattenConfig(const QJsonObject& config) {
 }
 
 bool runMatchesQuery(const RunRecord& r, const QString& query, const QMap<QString, QString>& config) {
-    const QHash<QString, QString> fields{{"name", r.name},       {"group", r.group},     {"preset", r.preset},
-                                         {"binarize", r.binarize}, {"loss", r.loss},     {"teacher", r.teacher},
-                                         {"status", r.status}};
+    const QHash<QString, QString> fields{
+        {"name", r.name},     {"group", r.group},
+        {"preset", r.preset}, {"binarize", r.binarize},
+        {"loss", r.loss},     {"teacher", r.teacher},
+        {"status", r.status}, {"host", r.isRemote() ? r.host : QStringLiteral("local")}};
     for (const QString& word : query.split(' ', Qt::SkipEmptyParts)) {
         const int colon = word.indexOf(':');
         if (colon > 0) {
             const QString key = word.left(colon).toLower(), want = word.mid(colon + 1);
             QString have;
-            if (fields.contains(key)) have = fields.value(key);
-            else if (config.contains(key)) have = config.value(key);
-            else return false;  // a field this run does not have
+            if (fields.contains(key))
+                have = fields.value(key);
+            else if (config.contains(key))
+                have = config.value(key);
+            else
+                return false;  // a field this run does not have
             if (!have.contains(want, Qt::CaseInsensitive)) return false;
         } else {
             bool any = false;
@@ -56,7 +62,8 @@ bool runMatchesQuery(const RunRecord& r, const QString& query, const QMap<QStrin
     return true;
 }
 
-RunFilterProxy::RunFilterProxy(RunTableModel* source, QObject* parent) : QSortFilterProxyModel(parent), source_(source) {
+RunFilterProxy::RunFilterProxy(RunTableModel* source, QObject* parent)
+    : QSortFilterProxyModel(parent), source_(source) {
     setSourceModel(source);
     setDynamicSortFilter(true);
     setSortCaseSensitivity(Qt::CaseInsensitive);
@@ -84,13 +91,16 @@ bool RunFilterProxy::lessThan(const QModelIndex& a, const QModelIndex& b) const 
     const RunRecord* rb = source_->record(b.row());
     if (ra && rb) {
         switch (a.column()) {
-        case RunTableModel::Steps: return ra->step < rb->step;
-        case RunTableModel::Tokens: return ra->tokens < rb->tokens;
-        case RunTableModel::BestPpl: {
-            const bool fa = std::isfinite(ra->bestValPpl), fb = std::isfinite(rb->bestValPpl);
-            return fa != fb ? fa : (fa && ra->bestValPpl < rb->bestValPpl);  // unevaluated runs last
-        }
-        default: break;
+            case RunTableModel::Steps:
+                return ra->step < rb->step;
+            case RunTableModel::Tokens:
+                return ra->tokens < rb->tokens;
+            case RunTableModel::BestPpl: {
+                const bool fa = std::isfinite(ra->bestValPpl), fb = std::isfinite(rb->bestValPpl);
+                return fa != fb ? fa : (fa && ra->bestValPpl < rb->bestValPpl);  // unevaluated runs last
+            }
+            default:
+                break;
         }
     }
     return QSortFilterProxyModel::lessThan(a, b);

@@ -2,8 +2,12 @@
 
 #include "ui/MetricsReader.h"
 #include "core/base/FileUtil.h"
+#include "core/base/Hosts.h"
 #include "core/base/Process.h"
+#include "core/base/RemoteOps.h"
+#include "core/base/RemoteRun.h"
 #include "core/base/RunDir.h"
+#include "ui/RemoteRunWatcher.h"
 #include "ui/JsonFile.h"
 #include "core/study/Study.h"
 
@@ -18,6 +22,8 @@
 #include <QTimer>
 
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <signal.h>
 
 namespace bimamba::ui {
@@ -27,8 +33,10 @@ namespace bimamba::ui {
 static QString sizeOfShape(const QJsonObject& m) {
     const int d = m.value("d_model").toInt(), n = m.value("n_layer").toInt();
     if (d <= 0 || n <= 0) return {};
-    static const struct { int d, n; const char* name; } known[] = {
-        {768, 24, "130m"}, {1024, 48, "370m"}, {1536, 48, "780m"}, {2048, 48, "1.3b"}, {2560, 64, "2.7b"}};
+    static const struct {
+        int d, n;
+        const char* name;
+    } known[] = {{768, 24, "130m"}, {1024, 48, "370m"}, {1536, 48, "780m"}, {2048, 48, "1.3b"}, {2560, 64, "2.7b"}};
     for (const auto& k : known)
         if (k.d == d && k.n == n) return k.name;
     return QStringLiteral("d%1×%2").arg(d).arg(n);
@@ -49,8 +57,17 @@ void describeConfig(RunRecord& r, const QJsonObject& c) {
 }
 
 RunManager::RunManager(RunStore* store, QString workspace, QString cliPath, QObject* parent)
-    : QObject(parent), store_(store), workspace_(std::move(workspace)), cli_(std::move(cliPath)),
-      watcher_(new QFileSystemWatcher(this)), timer_(new QTimer(this)) {
+    : QObject(parent),
+      store_(store),
+      workspace_(std::move(workspace)),
+      cli_(std::move(cliPath)),
+      watcher_(new QFileSystemWatcher(this)),
+      timer_(new QTimer(this)),
+      remote_(new RemoteRunWatcher(store, workspace_, this)),
+      remoteTimer_(new QTimer(this)) {
+    connect(remote_, &RemoteRunWatcher::polled, this, &RunManager::onRemotePolled);
+    connect(remoteTimer_, &QTimer::timeout, remote_, &RemoteRunWatcher::pollAll);
+    remoteTimer_->start(3000);
     connect(watcher_, &QFileSystemWatcher::fileChanged, this, &RunManager::onPathChanged);
     connect(watcher_, &QFileSystemWatcher::directoryChanged, this, &RunManager::onPathChanged);
     connect(timer_, &QTimer::timeout, this, [this] {
@@ -60,9 +77,17 @@ RunManager::RunManager(RunStore* store, QString workspace, QString cliPath, QObj
     timer_->start(1000);
 }
 
-void RunManager::setPollInterval(int ms) { timer_->setInterval(ms); }
+void RunManager::setPollInterval(int ms) {
+    timer_->setInterval(ms);
+}
 
-QString RunManager::runsRoot() const { return QDir(workspace_).filePath("runs"); }
+void RunManager::setRemotePollInterval(int ms) {
+    remoteTimer_->setInterval(ms);
+}
+
+QString RunManager::runsRoot() const {
+    return QDir(workspace_).filePath("runs");
+}
 
 void RunManager::onPathChanged(const QString& path) {
     QFileInfo fi(path);
@@ -83,8 +108,9 @@ void RunManager::watch(qint64 id, const QString& runDir) {
 
 bool RunManager::startProcess(const QString& runDir, const QStringList& args, QString* error) {
     if (cli_.isEmpty() || !QFileInfo(cli_).isExecutable()) {
-        if (error) *error = QStringLiteral("the bimamba CLI was not found (%1); set it in Settings")
-                                .arg(cli_.isEmpty() ? QStringLiteral("no path") : cli_);
+        if (error)
+            *error = QStringLiteral("the bimamba CLI was not found (%1); set it in Settings")
+                         .arg(cli_.isEmpty() ? QStringLiteral("no path") : cli_);
         return false;
     }
     QDir d(runDir);
@@ -112,20 +138,30 @@ bool RunManager::startProcess(const QString& runDir, const QStringList& args, QS
     return true;
 }
 
-qint64 RunManager::launch(const QString& name, const QString& group, const QString& preset,
-                          const QJsonObject& config, QString* error, const QJsonObject& axes) {
+// <runsRoot>/<name>, made; a suffix is added when the name is taken. "" on error.
+QString RunManager::makeRunDir(const QString& name, QString* error) {
     QString base = name.trimmed();
     base.replace(QRegularExpression("[^A-Za-z0-9._+-]+"), "_");
-    if (base.isEmpty()) base = "run";
+    if (base.isEmpty() || base == "." || base == "..") base = "run";
     QDir root(runsRoot());
     if (!root.mkpath(".")) {
         if (error) *error = "cannot create " + runsRoot();
-        return -1;
+        return {};
     }
     QString dirName = base;
     for (int i = 2; root.exists(dirName); ++i) dirName = QStringLiteral("%1-%2").arg(base).arg(i);
-    root.mkpath(dirName);
-    const QString runDir = root.absoluteFilePath(dirName);
+    if (!root.mkpath(dirName)) {
+        if (error) *error = "cannot create " + root.filePath(dirName);
+        return {};
+    }
+    return root.absoluteFilePath(dirName);
+}
+
+qint64 RunManager::launch(const QString& name, const QString& group, const QString& preset, const QJsonObject& config,
+                          QString* error, const QJsonObject& axes) {
+    const QString runDir = makeRunDir(name, error);
+    if (runDir.isEmpty()) return -1;
+    const QString dirName = QFileInfo(runDir).fileName();
     const QString cfgPath = QDir(runDir).filePath(run_files::kLaunchConfig);
     if (!writeJsonFile(cfgPath, config, error)) return -1;
 
@@ -163,6 +199,7 @@ bool RunManager::stop(qint64 id, QString* error) {
         if (error) *error = "no such run";
         return false;
     }
+    if (r->isRemote()) return stopRemote(id, error);
     const qint64 launcher = read_launcher_pid(r->runDir.toStdString());
     const RunStatus st = read_run_status(r->runDir.toStdString());
     qint64 target = 0;
@@ -192,6 +229,7 @@ bool RunManager::resume(qint64 id, QString* error) {
         if (error) *error = "no such run";
         return false;
     }
+    if (r->isRemote()) return resumeRemote(id, error);
     if (isActive(r->status) && pid_alive(read_launcher_pid(r->runDir.toStdString()))) {
         if (error) *error = QStringLiteral("run %1 is still running").arg(r->name);
         return false;
@@ -220,7 +258,9 @@ bool RunManager::resume(qint64 id, QString* error) {
 qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
     const QString dir = QFileInfo(dirIn).absoluteFilePath();
     if (!QFileInfo(dir).isDir() || !looks_like_run_dir(dir.toStdString())) {
-        if (error) *error = QStringLiteral("%1 is not a run directory (no status.json, metrics.jsonl or train_config.json)").arg(dir);
+        if (error)
+            *error = QStringLiteral("%1 is not a run directory (no status.json, metrics.jsonl or train_config.json)")
+                         .arg(dir);
         return -1;
     }
     if (auto existing = store_->byDir(dir)) {
@@ -239,6 +279,15 @@ qint64 RunManager::importRunDir(const QString& dirIn, QString* error) {
         r.axes = QString::fromUtf8(QJsonDocument(meta.value("axes").toObject()).toJson(QJsonDocument::Compact));
     describeConfig(r, toQJsonObject(read_run_config(dir.toStdString())));
     r.status = "unknown";
+    try {  // a mirror of a remote run (`bimamba remote launch`): polled from now on
+        RemoteRun rr;
+        if (read_remote_run(dir.toStdString(), &rr)) {
+            r.host = QString::fromStdString(rr.host);
+            r.remote = QString::fromStdString(rr.to_json().dump());
+        }
+    } catch (const std::exception& e) {
+        r.message = QString::fromStdString(e.what());
+    }
     const qint64 id = store_->add(r, error);
     if (id < 0) return -1;
     watch(id, dir);
@@ -252,10 +301,16 @@ void RunManager::attachAll() {
         if (!looks_like_run_dir(e.absoluteFilePath().toStdString())) continue;
         if (!store_->byDir(e.absoluteFilePath())) importRunDir(e.absoluteFilePath(), nullptr);
     }
-    for (const auto& r : store_->all()) {
+    for (auto r : store_->all()) {
+        if (r.isRemote() && r.remote.isEmpty() && isActive(r.status)) {
+            r.status = "failed";
+            r.message = "the launch on " + r.host + " was interrupted (the workbench closed before it finished)";
+            store_->update(r);
+        }
         watch(r.id, r.runDir);
         refresh(r.id);
     }
+    remote_->pollAll();  // re-attach to remote runs at once
 }
 
 MetricsReader* RunManager::metrics(qint64 id) {
@@ -284,6 +339,7 @@ void RunManager::refresh(qint64 id) {
     auto rec = store_->byId(id);
     if (!rec) return;
     RunRecord r = *rec;
+    if (r.isRemote()) return refreshRemote(r);
     const RunRecord before = r;
     auto* m = metrics(id);
     const bool newLines = m && m->poll() > 0;
@@ -327,25 +383,279 @@ void RunManager::refresh(qint64 id) {
         status = "failed";
         QString msg = QStringLiteral("exit code %1").arg(exitCode);
         if (st.valid && !st.message.empty()) msg += ": " + QString::fromStdString(st.message);
-        const QString errTail = QString::fromStdString(tail_lines(QDir(r.runDir).filePath(run_files::kStderr).toStdString(), 15));
+        const QString errTail =
+            QString::fromStdString(tail_lines(QDir(r.runDir).filePath(run_files::kStderr).toStdString(), 15));
         if (!errTail.isEmpty()) msg += "\n" + errTail;
         r.message = msg;
-        if (r.ended.isEmpty()) r.ended = QFileInfo(QDir(r.runDir).filePath(run_files::kExitCode)).lastModified().toUTC().toString(Qt::ISODate);
+        if (r.ended.isEmpty())
+            r.ended =
+                QFileInfo(QDir(r.runDir).filePath(run_files::kExitCode)).lastModified().toUTC().toString(Qt::ISODate);
     } else if (st.valid) {
         r.message = QString::fromStdString(st.message);
     }
     if (!isActive(status)) stopping_.remove(id);
     r.status = status;
-    const bool changed = r.status != before.status || r.step != before.step || r.tokens != before.tokens ||
-                         r.message != before.message || r.totalSteps != before.totalSteps ||
-                         r.ended != before.ended || r.started != before.started ||
-                         !(r.bestValPpl == before.bestValPpl ||
-                           (std::isnan(r.bestValPpl) && std::isnan(before.bestValPpl)));
+    const bool changed =
+        r.status != before.status || r.step != before.step || r.tokens != before.tokens ||
+        r.message != before.message || r.totalSteps != before.totalSteps || r.ended != before.ended ||
+        r.started != before.started ||
+        !(r.bestValPpl == before.bestValPpl || (std::isnan(r.bestValPpl) && std::isnan(before.bestValPpl)));
     if (changed) {
         store_->update(r);
         emit runUpdated(id);
     }
     if (newLines) emit metricsUpdated(id);
+}
+
+// A remote run's mirror: step, tokens and best ppl from its files; the state
+// comes from the polls (onRemotePolled).
+void RunManager::refreshRemote(RunRecord& r) {
+    const RunRecord before = r;
+    auto* m = metrics(r.id);
+    const bool newLines = m && m->poll() > 0;
+    const RunStatus st = read_run_status(r.runDir.toStdString());
+    if (st.valid) {
+        if (st.total_steps > 0) r.totalSteps = st.total_steps;
+        r.step = std::max<qint64>(st.step, m ? m->lastStep() : 0);
+        if (!st.started.empty()) r.started = QString::fromStdString(st.started);
+        r.ended = QString::fromStdString(st.ended);
+    }
+    if (m && !m->isLoading()) {
+        r.step = std::max(r.step, m->lastStep());
+        r.tokens = m->lastTokens();
+        r.bestValPpl = m->bestValPpl();
+    }
+    const bool changed =
+        r.step != before.step || r.tokens != before.tokens || r.totalSteps != before.totalSteps ||
+        r.ended != before.ended || r.started != before.started ||
+        !(r.bestValPpl == before.bestValPpl || (std::isnan(r.bestValPpl) && std::isnan(before.bestValPpl)));
+    if (changed) {
+        store_->update(r);
+        emit runUpdated(r.id);
+    }
+    if (newLines) emit metricsUpdated(r.id);
+}
+
+void RunManager::onRemotePolled(qint64 id, bool reachable, const QString& state, const QString& msg,
+                                const QString& remoteJson, const QString& error) {
+    auto rec = store_->byId(id);
+    if (!rec || operating_.contains(id)) return;
+    // A poll that started before a resume answers for the previous process.
+    auto launched = [](const QString& json) {
+        return QJsonDocument::fromJson(json.toUtf8()).object().value("launched").toString();
+    };
+    if (launched(remoteJson) != launched(rec->remote)) return;
+    RunRecord r = *rec;
+    r.remote = remoteJson;
+    if (!reachable) {
+        // Keep polling: the next ssh re-establishes the connection.
+        if (!unreachableSince_.contains(id))
+            unreachableSince_.insert(id, QDateTime::currentDateTime().toString("yyyy-MM-dd HH:mm:ss"));
+        r.status = "unreachable";
+        r.message = QStringLiteral("unreachable since %1: %2").arg(unreachableSince_.value(id), error);
+    } else {
+        unreachableSince_.remove(id);
+        r.status = state;
+        r.message = msg;
+        if (state == "running" && stopping_.value(id)) r.status = "stopping";
+        if (!isActive(r.status)) stopping_.remove(id);
+    }
+    if (r.status != rec->status || r.message != rec->message || r.remote != rec->remote) {
+        store_->update(r);
+        emit runUpdated(id);
+    }
+    refresh(id);
+}
+
+// The host of hosts.toml named `name`, or an error naming the file.
+static std::optional<Host> findHost(const RemoteRunWatcher* w, const QString& name, QString* error) {
+    try {
+        for (const auto& h : w->hosts())
+            if (h.name == name.toStdString()) return h;
+        if (error) *error = QStringLiteral("no host '%1' in hosts.toml").arg(name);
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromStdString(e.what());
+    }
+    return std::nullopt;
+}
+
+qint64 RunManager::launchRemote(const QString& name, const QString& group, const QString& preset,
+                                const QJsonObject& config, const QString& hostName, bool syncData, QString* error,
+                                const QJsonObject& axes) {
+    const auto host = findHost(remote_, hostName, error);
+    if (!host) return -1;
+    if (host->kind == HostKind::Local) return launch(name, group, preset, config, error, axes);
+    const QString runDir = makeRunDir(name, error);
+    if (runDir.isEmpty()) return -1;
+    const QString dirName = QFileInfo(runDir).fileName();
+    std::shared_ptr<RemoteOperation> op;
+    try {
+        op = std::make_shared<RemoteOperation>(
+            RemoteOperation::launch(*host, dirName.toStdString(), toNlohmann(config), syncData));
+    } catch (const std::exception& e) {
+        QDir(runDir).removeRecursively();
+        if (error) *error = QString::fromStdString(e.what());
+        return -1;
+    }
+    if (!writeJsonFile(QDir(runDir).filePath(run_files::kLaunchConfig), config, error)) return -1;
+    RunRecord r;
+    r.name = dirName;
+    r.group = group;
+    r.preset = preset;
+    describeConfig(r, config);
+    r.status = "starting";
+    r.host = hostName;
+    r.message = QStringLiteral("launching on %1").arg(QString::fromStdString(host->describe()));
+    r.runDir = runDir;
+    r.started = QDateTime::currentDateTimeUtc().toString(Qt::ISODate);
+    if (!axes.isEmpty()) r.axes = QString::fromUtf8(QJsonDocument(axes).toJson(QJsonDocument::Compact));
+    writeJsonFile(
+        QDir(runDir).filePath(run_files::kWorkbenchMeta),
+        QJsonObject{{"name", r.name}, {"group", group}, {"preset", preset}, {"axes", axes}, {"host", hostName}});
+    const qint64 id = store_->add(r, error);
+    if (id < 0) return -1;
+    watch(id, runDir);
+    emit runUpdated(id);
+    remote_->runOperation(op, [this, id, op, runDir](const QString& err) {
+        auto rec = store_->byId(id);
+        if (!rec) return;
+        RunRecord r = *rec;
+        if (!err.isEmpty()) {
+            r.status = "failed";
+            r.message = err;
+            store_->update(r);
+            emit runUpdated(id);
+            emit operationFailed("Launch", err);
+            return;
+        }
+        try {
+            write_remote_run(runDir.toStdString(), op->run());
+            write_file_atomic(QDir(runDir).filePath(run_files::kLaunchConfig).toStdString(),
+                              op->config().dump(2) + "\n");
+        } catch (const std::exception& e) {
+            emit message(QString::fromStdString(e.what()));
+        }
+        r.remote = QString::fromStdString(op->run().to_json().dump());
+        r.message = op->run().job_id.empty()
+                        ? QStringLiteral("started (pid %1 there)").arg(op->run().pid)
+                        : QStringLiteral("submitted: Slurm job %1").arg(QString::fromStdString(op->run().job_id));
+        store_->update(r);
+        emit runUpdated(id);
+        remote_->poll(id);
+    });
+    return id;
+}
+
+bool RunManager::stopRemote(qint64 id, QString* error) {
+    auto r = store_->byId(id);
+    RemoteRun rr;
+    try {
+        rr = RemoteRun::from_json(nlohmann::json::parse(r->remote.toStdString()));
+    } catch (const std::exception&) {
+        if (error) *error = QStringLiteral("run %1 has not been started on %2 yet").arg(r->name, r->host);
+        return false;
+    }
+    const auto host = findHost(remote_, r->host, error);
+    if (!host) return false;
+    auto op = std::make_shared<RemoteOperation>(RemoteOperation::stop(*host, rr));
+    stopping_[id] = true;
+    remote_->runOperation(op, [this, id](const QString& err) {
+        auto rec = store_->byId(id);
+        if (!rec) return;
+        if (!err.isEmpty()) {
+            stopping_.remove(id);
+            emit operationFailed("Stop", err);
+            return;
+        }
+        RunRecord r = *rec;
+        if (r.status == "running" || r.status == "pending" || r.status == "starting") r.status = "stopping";
+        store_->update(r);
+        emit runUpdated(id);
+        emit message(QStringLiteral("Stopping %1: the trainer writes a checkpoint, then exits").arg(r.name));
+        remote_->poll(id);
+    });
+    return true;
+}
+
+bool RunManager::resumeRemote(qint64 id, QString* error) {
+    auto r = store_->byId(id);
+    if (isActive(r->status) && r->status != "unreachable") {
+        if (error) *error = QStringLiteral("run %1 is still %2").arg(r->name, r->status);
+        return false;
+    }
+    RemoteRun rr;
+    try {
+        rr = RemoteRun::from_json(nlohmann::json::parse(r->remote.toStdString()));
+    } catch (const std::exception&) {
+        if (error) *error = QStringLiteral("run %1 was never started on %2: launch it again").arg(r->name, r->host);
+        return false;
+    }
+    const auto host = findHost(remote_, r->host, error);
+    if (!host) return false;
+    auto op = std::make_shared<RemoteOperation>(RemoteOperation::resume(*host, rr));
+    operating_.insert(id);
+    const RunRecord before = *r;
+    RunRecord rec = *r;
+    rec.status = "starting";
+    rec.message = "resuming on " + r->host;
+    rec.ended.clear();
+    store_->update(rec);
+    emit runUpdated(id);
+    remote_->runOperation(op, [this, id, op, before](const QString& err) {
+        operating_.remove(id);
+        auto rec = store_->byId(id);
+        if (!rec) return;
+        RunRecord r = *rec;
+        if (!err.isEmpty()) {
+            // Refused or not reached: the run is as it was (nothing was started).
+            r.status = before.status;
+            r.message = before.message;
+            r.ended = before.ended;
+            store_->update(r);
+            emit runUpdated(id);
+            emit operationFailed("Resume", err);
+            return;
+        }
+        r.status = "starting";
+        try {
+            write_remote_run(r.runDir.toStdString(), op->run());
+        } catch (const std::exception& e) {
+            emit message(QString::fromStdString(e.what()));
+        }
+        r.remote = QString::fromStdString(op->run().to_json().dump());
+        r.message.clear();
+        store_->update(r);
+        emit runUpdated(id);
+        remote_->poll(id);
+    });
+    return true;
+}
+
+bool RunManager::fetch(qint64 id, QString* error) {
+    auto r = store_->byId(id);
+    if (!r || !r->isRemote()) {
+        if (error) *error = "only a remote run can be fetched";
+        return false;
+    }
+    RemoteRun rr;
+    try {
+        rr = RemoteRun::from_json(nlohmann::json::parse(r->remote.toStdString()));
+    } catch (const std::exception&) {
+        if (error) *error = QStringLiteral("run %1 was never started on %2").arg(r->name, r->host);
+        return false;
+    }
+    const auto host = findHost(remote_, r->host, error);
+    if (!host) return false;
+    auto op = std::make_shared<RemoteOperation>(RemoteOperation::fetch(*host, rr, r->runDir.toStdString()));
+    const QString name = r->name;
+    emit message(QStringLiteral("Fetching %1 from %2…").arg(name, r->host));
+    remote_->runOperation(op, [this, id, name](const QString& err) {
+        if (!err.isEmpty()) return emit operationFailed("Fetch", err);
+        emit message(QStringLiteral("Fetched %1: its checkpoints are in the run folder").arg(name));
+        emit fetched(id);
+        refresh(id);
+    });
+    return true;
 }
 
 QString RunManager::failureText(qint64 id) const {

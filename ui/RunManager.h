@@ -6,6 +6,7 @@
 #include "ui/RunStore.h"
 
 #include <QHash>
+#include <QSet>
 #include <QJsonObject>
 #include <QObject>
 #include <QPointer>
@@ -16,6 +17,7 @@ class QTimer;
 namespace bimamba::ui {
 
 class MetricsReader;
+class RemoteRunWatcher;
 
 class RunManager : public QObject {
     Q_OBJECT
@@ -30,10 +32,23 @@ public:
 
     // Creates <runsRoot>/<name> (a suffix is added if taken), writes the
     // config there and starts `bimamba train --config ... --run-dir ...`.
-    qint64 launch(const QString& name, const QString& group, const QString& preset,
-                  const QJsonObject& config, QString* error, const QJsonObject& axes = {});
-    bool stop(qint64 id, QString* error);     // SIGTERM: the trainer checkpoints and exits
-    bool resume(qint64 id, QString* error);   // bimamba train --resume DIR
+    qint64 launch(const QString& name, const QString& group, const QString& preset, const QJsonObject& config,
+                  QString* error, const QJsonObject& axes = {});
+    // A run on a target of hosts.toml (an SSH host or a Slurm cluster):
+    // creates the local mirror folder and the record at once, then launches
+    // in the background (operationFailed() and the record's message tell a
+    // failure). syncData: copy the config's data folder to the target first.
+    qint64 launchRemote(const QString& name, const QString& group, const QString& preset, const QJsonObject& config,
+                        const QString& host, bool syncData, QString* error, const QJsonObject& axes = {});
+    // Local runs: SIGTERM, the trainer checkpoints and exits; remote runs: the
+    // same through ssh (Slurm: scancel --signal=TERM), in the background.
+    bool stop(qint64 id, QString* error);
+    bool resume(qint64 id, QString* error);  // bimamba train --resume DIR (remote: a new process / job)
+    // A remote run's whole folder (checkpoints included) into its mirror (rsync), in the background.
+    bool fetch(qint64 id, QString* error);
+    RemoteRunWatcher* remoteWatcher() const { return remote_; }
+    // How often remote runs are polled (default 3 s).
+    void setRemotePollInterval(int ms);
     qint64 importRunDir(const QString& dir, QString* error);
     // Registers every run folder under runsRoot() not yet in the store and
     // refreshes all runs (re-attaching to live ones).
@@ -43,7 +58,10 @@ public:
     void refreshAll();
     MetricsReader* metrics(qint64 id);
     QString failureText(qint64 id) const;
-    static bool isActive(const QString& status) { return status == "running" || status == "starting" || status == "stopping"; }
+    static bool isActive(const QString& status) {
+        return status == "running" || status == "starting" || status == "stopping" || status == "pending" ||
+               status == "unreachable";
+    }
     void setPollInterval(int ms);
     // Metrics files with more than this many unread bytes are loaded off the
     // UI thread (MetricsReader::setAsyncThreshold).
@@ -53,8 +71,17 @@ signals:
     void runUpdated(qint64 id);
     void metricsUpdated(qint64 id);
     void message(const QString& text);
+    // A background operation on a remote run failed (title: "Launch", "Stop", ...).
+    void operationFailed(const QString& title, const QString& text);
+    void fetched(qint64 id);  // a fetch finished
 
 private:
+    QString makeRunDir(const QString& name, QString* error);
+    void refreshRemote(RunRecord& r);
+    bool stopRemote(qint64 id, QString* error);
+    bool resumeRemote(qint64 id, QString* error);
+    void onRemotePolled(qint64 id, bool reachable, const QString& state, const QString& message,
+                        const QString& remoteJson, const QString& error);
     bool startProcess(const QString& runDir, const QStringList& args, QString* error);
     void watch(qint64 id, const QString& runDir);
     void onPathChanged(const QString& path);
@@ -65,6 +92,10 @@ private:
     QHash<qint64, MetricsReader*> readers_;
     QHash<QString, qint64> dirToId_;
     QHash<qint64, bool> stopping_;
+    RemoteRunWatcher* remote_;
+    QTimer* remoteTimer_;
+    QHash<qint64, QString> unreachableSince_;
+    QSet<qint64> operating_;  // remote runs with a launch/resume in flight: polls of the old process are dropped
 };
 
 // Fills the descriptive fields of a record from a config object.

@@ -16,7 +16,7 @@ namespace bimamba::ui {
 namespace {
 const char* kColumns =
     "name, grp, preset, binarize, loss, teacher, status, step, total_steps, tokens, best_val_ppl, "
-    "started, ended, run_dir, message, axes";
+    "started, ended, run_dir, message, axes, host, remote";
 
 void bindRecord(QSqlQuery& q, const RunRecord& r) {
     q.addBindValue(r.name);
@@ -35,6 +35,8 @@ void bindRecord(QSqlQuery& q, const RunRecord& r) {
     q.addBindValue(r.runDir);
     q.addBindValue(r.message);
     q.addBindValue(r.axes);
+    q.addBindValue(r.host);
+    q.addBindValue(r.remote);
 }
 }  // namespace
 
@@ -69,13 +71,28 @@ bool RunStore::open(const QString& path, QString* error) {
         " id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, grp TEXT, preset TEXT, binarize TEXT,"
         " loss TEXT, teacher TEXT, status TEXT, step INTEGER, total_steps INTEGER, tokens INTEGER,"
         " best_val_ppl REAL, started TEXT, ended TEXT, run_dir TEXT UNIQUE, message TEXT, axes TEXT)");
-    if (!ok && error) *error = q.lastError().text();
-    return ok;
+    if (!ok) {
+        if (error) *error = q.lastError().text();
+        return false;
+    }
+    // Columns added since the table was first made (a database of an older
+    // workbench gains them; its rows keep everything they had).
+    QStringList have;
+    if (q.exec("PRAGMA table_info(runs)"))
+        while (q.next()) have << q.value(1).toString();
+    for (const char* col : {"host", "remote"}) {
+        if (have.contains(col)) continue;
+        if (!q.exec(QStringLiteral("ALTER TABLE runs ADD COLUMN %1 TEXT").arg(col))) {
+            if (error) *error = QStringLiteral("cannot add column %1 to %2: %3").arg(col, path, q.lastError().text());
+            return false;
+        }
+    }
+    return true;
 }
 
 qint64 RunStore::add(RunRecord r, QString* error) {
     QSqlQuery q(QSqlDatabase::database(conn_));
-    q.prepare(QStringLiteral("INSERT INTO runs (%1) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)").arg(kColumns));
+    q.prepare(QStringLiteral("INSERT INTO runs (%1) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)").arg(kColumns));
     bindRecord(q, r);
     if (!q.exec()) {
         if (error) *error = q.lastError().text();
@@ -90,7 +107,8 @@ bool RunStore::update(const RunRecord& r, QString* error) {
     QSqlQuery q(QSqlDatabase::database(conn_));
     q.prepare(
         "UPDATE runs SET name=?, grp=?, preset=?, binarize=?, loss=?, teacher=?, status=?, step=?, "
-        "total_steps=?, tokens=?, best_val_ppl=?, started=?, ended=?, run_dir=?, message=?, axes=? WHERE id=?");
+        "total_steps=?, tokens=?, best_val_ppl=?, started=?, ended=?, run_dir=?, message=?, axes=?, host=?, remote=? "
+        "WHERE id=?");
     bindRecord(q, r);
     q.addBindValue(r.id);
     if (!q.exec()) {
@@ -138,12 +156,16 @@ QVector<RunRecord> RunStore::query(const QString& where, const QVariantList& bin
         r.runDir = q.value(i++).toString();
         r.message = q.value(i++).toString();
         r.axes = q.value(i++).toString();
+        r.host = q.value(i++).toString();
+        r.remote = q.value(i++).toString();
         out.push_back(r);
     }
     return out;
 }
 
-QVector<RunRecord> RunStore::all() const { return query({}, {}); }
+QVector<RunRecord> RunStore::all() const {
+    return query({}, {});
+}
 
 std::optional<RunRecord> RunStore::byId(qint64 id) const {
     auto v = query("WHERE id=?", {id});
@@ -157,7 +179,9 @@ std::optional<RunRecord> RunStore::byDir(const QString& runDir) const {
     return v.first();
 }
 
-QVector<RunRecord> RunStore::group(const QString& g) const { return query("WHERE grp=?", {g}); }
+QVector<RunRecord> RunStore::group(const QString& g) const {
+    return query("WHERE grp=?", {g});
+}
 
 QStringList RunStore::groups() const {
     QStringList out;

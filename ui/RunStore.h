@@ -12,13 +12,19 @@ namespace bimamba::ui {
 struct RunRecord {
     qint64 id = -1;
     QString name, group, preset, binarize, loss, teacher;
-    QString status;              // starting | running | finished | stopped | failed | lost
+    QString status;  // starting | running | finished | stopped | failed | lost
     qint64 step = 0, totalSteps = 0, tokens = 0;
     double bestValPpl = std::numeric_limits<double>::quiet_NaN();
     QString started, ended;
     QString runDir;
-    QString message;             // failure text (exit code + stderr tail) or status message
-    QString axes;                // ablation axis values, JSON object text
+    QString message;  // failure text (exit code + stderr tail) or status message
+    QString axes;     // ablation axis values, JSON object text
+    // A run on another machine (core/base/RemoteRun.h): the hosts.toml name
+    // of its target ("" = this machine) and its RemoteRun record as JSON
+    // text; runDir is then the local mirror folder.
+    QString host;
+    QString remote;
+    bool isRemote() const { return !host.isEmpty(); }
 };
 
 class RunStore : public QObject {
@@ -31,7 +37,7 @@ public:
     bool isOpen() const;
     QString path() const { return path_; }
 
-    qint64 add(RunRecord r, QString* error = nullptr);    // returns id (-1 on error)
+    qint64 add(RunRecord r, QString* error = nullptr);  // returns id (-1 on error)
     bool update(const RunRecord& r, QString* error = nullptr);
     bool remove(qint64 id);
     QVector<RunRecord> all() const;

@@ -38,10 +38,18 @@ void RunTableModel::onChanged(qint64 id) {
     }
 }
 
-int RunTableModel::rowCount(const QModelIndex& p) const { return p.isValid() ? 0 : rows_.size(); }
-int RunTableModel::columnCount(const QModelIndex& p) const { return p.isValid() ? 0 : ColumnCount; }
-qint64 RunTableModel::runId(int row) const { return row >= 0 && row < rows_.size() ? rows_[row].id : -1; }
-const RunRecord* RunTableModel::record(int row) const { return row >= 0 && row < rows_.size() ? &rows_[row] : nullptr; }
+int RunTableModel::rowCount(const QModelIndex& p) const {
+    return p.isValid() ? 0 : rows_.size();
+}
+int RunTableModel::columnCount(const QModelIndex& p) const {
+    return p.isValid() ? 0 : ColumnCount;
+}
+qint64 RunTableModel::runId(int row) const {
+    return row >= 0 && row < rows_.size() ? rows_[row].id : -1;
+}
+const RunRecord* RunTableModel::record(int row) const {
+    return row >= 0 && row < rows_.size() ? &rows_[row] : nullptr;
+}
 
 int RunTableModel::rowOf(qint64 id) const {
     for (int i = 0; i < rows_.size(); ++i)
@@ -51,8 +59,8 @@ int RunTableModel::rowOf(qint64 id) const {
 
 QVariant RunTableModel::headerData(int section, Qt::Orientation o, int role) const {
     if (o != Qt::Horizontal || role != Qt::DisplayRole) return {};
-    static const char* names[] = {"Name", "Group", "Preset", "Binarization", "Loss", "Teacher", "Status",
-                                  "Steps", "Tokens", "Best val ppl", "Started", "Ended"};
+    static const char* names[] = {"Name",  "Group",  "Preset",       "Binarization", "Loss",  "Teacher", "Status",
+                                  "Steps", "Tokens", "Best val ppl", "Started",      "Ended", "Host"};
     return section >= 0 && section < ColumnCount ? QString(names[section]) : QVariant();
 }
 
@@ -66,24 +74,39 @@ QVariant RunTableModel::data(const QModelIndex& idx, int role) const {
         if (r.status == "failed" || r.status == "lost") return QBrush(QColor(0xc6, 0x28, 0x28));
         if (r.status == "finished") return QBrush(QColor(0x2e, 0x7d, 0x32));
         if (r.status == "running" || r.status == "starting") return QBrush(QColor(0x15, 0x65, 0xc0));
+        if (r.status == "unreachable" || r.status == "pending") return QBrush(QColor(0xef, 0x6c, 0x00));
         return {};
     }
     if (role == Qt::TextAlignmentRole && (idx.column() == Steps || idx.column() == Tokens || idx.column() == BestPpl))
         return int(Qt::AlignRight | Qt::AlignVCenter);
     if (role != Qt::DisplayRole && role != Qt::EditRole) return {};
     switch (idx.column()) {
-    case Name: return r.name;
-    case Group: return r.group;
-    case Preset: return r.preset;
-    case Binarize: return r.binarize;
-    case Loss: return r.loss;
-    case Teacher: return r.teacher.isEmpty() ? QStringLiteral("–") : r.teacher.section('/', -3);
-    case Status: return r.status;
-    case Steps: return r.totalSteps > 0 ? QStringLiteral("%1 / %2").arg(r.step).arg(r.totalSteps) : QString::number(r.step);
-    case Tokens: return formatCount(double(r.tokens));
-    case BestPpl: return std::isfinite(r.bestValPpl) ? QString::number(r.bestValPpl, 'f', 2) : QStringLiteral("–");
-    case Started: return r.started;
-    case Ended: return r.ended;
+        case Name:
+            return r.name;
+        case Group:
+            return r.group;
+        case Preset:
+            return r.preset;
+        case Binarize:
+            return r.binarize;
+        case Loss:
+            return r.loss;
+        case Teacher:
+            return r.teacher.isEmpty() ? QStringLiteral("–") : r.teacher.section('/', -3);
+        case Status:
+            return r.status;
+        case Steps:
+            return r.totalSteps > 0 ? QStringLiteral("%1 / %2").arg(r.step).arg(r.totalSteps) : QString::number(r.step);
+        case Tokens:
+            return formatCount(double(r.tokens));
+        case BestPpl:
+            return std::isfinite(r.bestValPpl) ? QString::number(r.bestValPpl, 'f', 2) : QStringLiteral("–");
+        case Started:
+            return r.started;
+        case Ended:
+            return r.ended;
+        case Host:
+            return r.isRemote() ? r.host : QStringLiteral("local");
     }
     return {};
 }

@@ -9,7 +9,22 @@ namespace bimamba::ui {
 class RunTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Name, Group, Preset, Binarize, Loss, Teacher, Status, Steps, Tokens, BestPpl, Started, Ended, ColumnCount };
+    enum Column {
+        Name,
+        Group,
+        Preset,
+        Binarize,
+        Loss,
+        Teacher,
+        Status,
+        Steps,
+        Tokens,
+        BestPpl,
+        Started,
+        Ended,
+        Host,
+        ColumnCount
+    };
     enum Roles { RunIdRole = Qt::UserRole + 1, ProgressRole };
     explicit RunTableModel(RunStore* store, QObject* parent = nullptr);
     int rowCount(const QModelIndex& parent = {}) const override;
@@ -27,6 +42,6 @@ private:
     QVector<RunRecord> rows_;
 };
 
-QString formatCount(double v);   // 1.2k, 3.4M, 5.6B
+QString formatCount(double v);  // 1.2k, 3.4M, 5.6B
 
 }  // namespace bimamba::ui

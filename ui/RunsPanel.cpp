@@ -2,6 +2,7 @@
 
 #include "ui/MetricsPlot.h"
 #include "ui/MetricsReader.h"
+#include "ui/HostsDialog.h"
 #include "ui/NewRunDialog.h"
 #include "core/base/FileUtil.h"
 #include "core/base/RunDir.h"
@@ -52,9 +53,14 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     cloneAct_->setShortcut(QKeySequence("Ctrl+D"));
     importAct_ = tb->addAction("Import run dir…", this, &RunsPanel::importRun);
     importAct_->setShortcut(QKeySequence("Ctrl+I"));
-    for (auto* a : {newAct_, stopAct_, resumeAct_, cloneAct_, importAct_}) {
+    fetchAct_ = tb->addAction("Fetch", this, &RunsPanel::fetchSelected);
+    fetchAct_->setShortcut(QKeySequence("Ctrl+Shift+F"));
+    hostsAct_ = tb->addAction("Hosts…", this, &RunsPanel::editHosts);
+    hostsAct_->setShortcut(QKeySequence("Ctrl+Shift+H"));
+    for (auto* a : {newAct_, stopAct_, resumeAct_, cloneAct_, importAct_, fetchAct_, hostsAct_}) {
         a->setShortcutContext(Qt::WindowShortcut);
-        a->setToolTip(a->text().remove("…").remove('&') + " (" + a->shortcut().toString(QKeySequence::NativeText) + ")");
+        a->setToolTip(a->text().remove("…").remove('&') + " (" + a->shortcut().toString(QKeySequence::NativeText) +
+                      ")");
     }
 
     table_ = new QTableView;
@@ -67,7 +73,8 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     table_->verticalHeader()->hide();
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    table_->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);  // the store's order until a header is clicked
+    table_->horizontalHeader()->setSortIndicator(-1,
+                                                 Qt::AscendingOrder);  // the store's order until a header is clicked
     table_->setSortingEnabled(true);
 
     plotA_ = new MetricsPlot;
@@ -115,9 +122,11 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     filter_ = new QLineEdit;
     filter_->setObjectName("runFilter");
     filter_->setClearButtonEnabled(true);
-    filter_->setPlaceholderText("Filter runs: words, or key:value on a run or config field (loss:soft_ce preset:130m seed:2 status:fin)");
-    filter_->setToolTip("All words must match (case-insensitive substrings). Keys: name, group, preset, binarize, loss, "
-                        "teacher, status, or any field of the run's resolved config by dotted path (model.d_model, lr, seed).");
+    filter_->setPlaceholderText(
+        "Filter runs: words, or key:value on a run or config field (loss:soft_ce preset:130m seed:2 status:fin)");
+    filter_->setToolTip(
+        "All words must match (case-insensitive substrings). Keys: name, group, preset, binarize, loss, "
+        "teacher, status, or any field of the run's resolved config by dotted path (model.d_model, lr, seed).");
     connect(filter_, &QLineEdit::textChanged, this, [this](const QString& q) {
         proxy_->setQuery(q);
         updatePlots();
@@ -130,11 +139,15 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     lay->addWidget(tb);
     lay->addWidget(vs, 1);
 
+    connect(manager_, &RunManager::operationFailed, this, &RunsPanel::showError);
     connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
         updatePlots();
         updateDetails();
     });
-    connect(model_, &QAbstractItemModel::modelReset, this, [this] { updatePlots(); updateDetails(); });
+    connect(model_, &QAbstractItemModel::modelReset, this, [this] {
+        updatePlots();
+        updateDetails();
+    });
     connect(manager_, &RunManager::runUpdated, this, [this](qint64 id) {
         if (selectedRuns().contains(id)) updateDetails();
     });
@@ -149,7 +162,8 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
 
 QList<qint64> RunsPanel::selectedRuns() const {
     QList<qint64> ids;
-    for (const auto& idx : table_->selectionModel()->selectedRows()) ids << model_->runId(proxy_->mapToSource(idx).row());
+    for (const auto& idx : table_->selectionModel()->selectedRows())
+        ids << model_->runId(proxy_->mapToSource(idx).row());
     return ids;
 }
 
@@ -176,12 +190,14 @@ void RunsPanel::updateDetails() {
     stopAct_->setEnabled(r && RunManager::isActive(r->status));
     resumeAct_->setEnabled(r && !RunManager::isActive(r->status));
     cloneAct_->setEnabled(bool(r));
+    fetchAct_->setEnabled(r && r->isRemote() && !r->remote.isEmpty());
     if (!r) {
         progress_->setValue(0);
         progress_->setFormat(ids.isEmpty() ? "No run selected" : QStringLiteral("%1 runs selected").arg(ids.size()));
-        detail_->setText(ids.size() > 1 ? QStringLiteral("<b>What differs</b> between the selected runs: their resolved "
-                                                         "configs (only the fields that differ) and final metrics.")
-                                        : QStringLiteral("Select a run to see its progress and log; several to compare them."));
+        detail_->setText(ids.size() > 1
+                             ? QStringLiteral("<b>What differs</b> between the selected runs: their resolved "
+                                              "configs (only the fields that differ) and final metrics.")
+                             : QStringLiteral("Select a run to see its progress and log; several to compare them."));
         const QString diff = ids.size() > 1 ? runsDiff(ids) : QString();
         if (log_->toPlainText() != diff) log_->setPlainText(diff);
         return;
@@ -194,26 +210,29 @@ void RunsPanel::updateDetails() {
         const double t = m ? m->lastValue("train", "time") : NAN;
         if (std::isfinite(t) && t > 0) {
             const int left = int(t * (1 - frac) / frac);
-            eta = QStringLiteral(" — about %1 left").arg(left >= 3600 ? QStringLiteral("%1 h %2 min").arg(left / 3600).arg(left % 3600 / 60)
-                                                                       : QStringLiteral("%1 min %2 s").arg(left / 60).arg(left % 60));
+            eta = QStringLiteral(" — about %1 left")
+                      .arg(left >= 3600 ? QStringLiteral("%1 h %2 min").arg(left / 3600).arg(left % 3600 / 60)
+                                        : QStringLiteral("%1 min %2 s").arg(left / 60).arg(left % 60));
         }
     }
-    progress_->setFormat(QStringLiteral("%1: step %2 / %3 (%p%)%4").arg(r->status).arg(r->step).arg(r->totalSteps).arg(eta));
-    QString d = QStringLiteral("<b>%1</b> — %2<br><small>%3</small>").arg(r->name.toHtmlEscaped(), r->status, r->runDir.toHtmlEscaped());
+    progress_->setFormat(
+        QStringLiteral("%1: step %2 / %3 (%p%)%4").arg(r->status).arg(r->step).arg(r->totalSteps).arg(eta));
+    QString d = QStringLiteral("<b>%1</b> — %2<br><small>%3</small>")
+                    .arg(r->name.toHtmlEscaped(), r->status, r->runDir.toHtmlEscaped());
     if (r->status == "failed" || r->status == "lost") {
         d += QStringLiteral("<br><span style='color:#c62828'>%1</span>")
                  .arg(r->message.toHtmlEscaped().replace('\n', "<br>"));
     }
     detail_->setText(d);
     QString text = QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kTrainLog).toStdString(), 40));
-    const QString err = QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kStderr).toStdString(), 20));
+    const QString err =
+        QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kStderr).toStdString(), 20));
     if (!err.isEmpty()) text += (text.isEmpty() ? "" : "\n--- stderr ---\n") + err;
     if (log_->toPlainText() != text) {
         log_->setPlainText(text);
         log_->moveCursor(QTextCursor::End);
     }
 }
-
 
 QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
     QVector<RunRecord> runs;
@@ -229,7 +248,9 @@ QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
     }
     int w = 0;
     for (const auto& r : runs) w = std::max(w, int(r.name.size()));
-    auto line = [w](const QString& name, const QString& value) { return "  " + name.leftJustified(w) + "  " + value + "\n"; };
+    auto line = [w](const QString& name, const QString& value) {
+        return "  " + name.leftJustified(w) + "  " + value + "\n";
+    };
     QString out;
     QStringList sorted = keys.values();
     std::sort(sorted.begin(), sorted.end());
@@ -247,11 +268,12 @@ QString RunsPanel::runsDiff(const QList<qint64>& ids) const {
     for (int i = 0; i < runs.size(); ++i) {
         auto* m = manager_->metrics(runs[i].id);
         const double loss = m ? m->lastValue("train", "loss") : NAN;
-        out += line(runs[i].name, QStringLiteral("step %1  loss %2  best val ppl %3  %4")
-                                      .arg(runs[i].step)
-                                      .arg(std::isfinite(loss) ? QString::number(loss, 'f', 4) : "–")
-                                      .arg(std::isfinite(runs[i].bestValPpl) ? QString::number(runs[i].bestValPpl, 'f', 2) : "–")
-                                      .arg(runs[i].status));
+        out += line(runs[i].name,
+                    QStringLiteral("step %1  loss %2  best val ppl %3  %4")
+                        .arg(runs[i].step)
+                        .arg(std::isfinite(loss) ? QString::number(loss, 'f', 4) : "–")
+                        .arg(std::isfinite(runs[i].bestValPpl) ? QString::number(runs[i].bestValPpl, 'f', 2) : "–")
+                        .arg(runs[i].status));
     }
     return out;
 }
@@ -268,7 +290,10 @@ void RunsPanel::newRun() {
     NewRunDialog dlg(manager_->workspace(), this);
     if (dlg.exec() != QDialog::Accepted) return;
     QString err;
-    const qint64 id = manager_->launch(dlg.runName(), dlg.group(), dlg.preset(), dlg.config(), &err);
+    const qint64 id = dlg.target() == "local"
+                          ? manager_->launch(dlg.runName(), dlg.group(), dlg.preset(), dlg.config(), &err)
+                          : manager_->launchRemote(dlg.runName(), dlg.group(), dlg.preset(), dlg.config(), dlg.target(),
+                                                   dlg.syncData(), &err);
     if (id >= 0) selectRun(id);
     if (!err.isEmpty()) showError("Could not launch the run", err);
 }
@@ -296,9 +321,13 @@ void RunsPanel::cloneSelected() {
     if (cfg.isEmpty()) cfg = toQJsonObject(read_run_config(r->runDir.toStdString()));
     NewRunDialog dlg(manager_->workspace(), this);
     dlg.setConfig(cfg, r->name + "-clone", r->group);
+    if (r->isRemote()) dlg.setTarget(r->host);
     if (dlg.exec() != QDialog::Accepted) return;
     QString err;
-    const qint64 id = manager_->launch(dlg.runName(), dlg.group(), r->preset, dlg.config(), &err);
+    const qint64 id = dlg.target() == "local"
+                          ? manager_->launch(dlg.runName(), dlg.group(), r->preset, dlg.config(), &err)
+                          : manager_->launchRemote(dlg.runName(), dlg.group(), r->preset, dlg.config(), dlg.target(),
+                                                   dlg.syncData(), &err);
     if (id >= 0) selectRun(id);
     if (!err.isEmpty()) showError("Could not launch the run", err);
 }
@@ -311,6 +340,18 @@ void RunsPanel::importRun() {
     if (id < 0) return showError("Import", err);
     selectRun(id);
     emit message("Imported " + dir);
+}
+
+void RunsPanel::fetchSelected() {
+    for (qint64 id : selectedRuns()) {
+        QString err;
+        if (!manager_->fetch(id, &err)) showError("Fetch", err);
+    }
+}
+
+void RunsPanel::editHosts() {
+    HostsDialog dlg(manager_->workspace(), manager_->cliPath(), this);
+    if (dlg.exec() == QDialog::Accepted) emit message("Saved hosts.toml", 4000);
 }
 
 }  // namespace bimamba::ui

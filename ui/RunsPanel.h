@@ -34,6 +34,8 @@ public:
     QAction* resumeAction() const { return resumeAct_; }
     QAction* cloneAction() const { return cloneAct_; }
     QAction* importAction() const { return importAct_; }
+    QAction* fetchAction() const { return fetchAct_; }
+    QAction* hostsAction() const { return hostsAct_; }
 
 public slots:
     void newRun();
@@ -41,6 +43,8 @@ public slots:
     void resumeSelected();
     void cloneSelected();
     void importRun();
+    void fetchSelected();  // remote runs: the run folder back (rsync)
+    void editHosts();      // the Hosts dialog (hosts.toml)
 
 signals:
     void message(const QString& text, int ms = 5000);
@@ -64,7 +68,7 @@ private:
     QPlainTextEdit* log_;
     QLabel* detail_;
     QProgressBar* progress_;
-    QAction *newAct_, *stopAct_, *resumeAct_, *cloneAct_, *importAct_;
+    QAction *newAct_, *stopAct_, *resumeAct_, *cloneAct_, *importAct_, *fetchAct_, *hostsAct_;
 };
 
 }  // namespace bimamba::ui
