@@ -297,6 +297,15 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("finished"), 120000);
         QCOMPARE(w.store()->byId(id)->step, qint64(20));
         QVERIFY(w.store()->byId(id)->remote.contains("\"job_id\""));
+
+        // The README's screenshot of runs on a Slurm target (scripts/screenshots.sh --slurm).
+        if (const QByteArray shot = qgetenv("BIMAMBA_SCREENSHOT"); !shot.isEmpty()) {
+            w.resize(1500, 880);
+            w.show();
+            w.runsPanel()->selectRun(id);
+            QTest::qWait(1500);
+            QVERIFY(w.grab().save(QString::fromLocal8Bit(shot)));
+        }
     }
 };
 
