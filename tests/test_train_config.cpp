@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/base/TomlJson.h"
 #include "core/base/TrainConfig.h"
 #include "tests/TestUtil.h"
 
@@ -188,4 +189,13 @@ TEST(TrainConfig, ModelConfigResolvesWithoutACorpus) {
     EXPECT_EQ(m.vocab_size, Mamba2Config::preset("tiny").vocab_size);
     c.model = json::parse(R"({"preset": "tiny", "d_modle": 8})");
     EXPECT_NE(error_of([&] { c.model_config(); }).find("d_modle"), std::string::npos);
+}
+
+// Found with tests/fuzz/fuzz_train_config: toml++ 3.3 reached
+// __builtin_unreachable() (undefined behaviour; a sanitizer build reports it)
+// on a non-ASCII character where whitespace may stand (core/base/TomlJson.cpp).
+TEST(TomlJson, NonAsciiWhereWhitespaceMayStandIsASyntaxError) {
+    EXPECT_THROW(parse_toml_as_json("a = 1\n\xc2\xa7 = 2\n", "t.toml"), std::invalid_argument);
+    EXPECT_THROW(parse_toml_as_json("lr = \xcf\x9a\n", "t.toml"), std::invalid_argument);
+    EXPECT_EQ(parse_toml_as_json("s = \"\"\"\\\n\xc2\xa7\"\"\"\n", "t.toml")["s"], "\xc2\xa7");
 }
