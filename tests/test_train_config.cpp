@@ -191,6 +191,25 @@ TEST(TrainConfig, ModelConfigResolvesWithoutACorpus) {
     EXPECT_NE(error_of([&] { c.model_config(); }).find("d_modle"), std::string::npos);
 }
 
+// Found with tests/fuzz/fuzz_model_config: sizes beyond int range went through
+// int arithmetic (expand*d_model, the padded vocabulary, the parameter count)
+// and numbers went through unchecked casts (1e300 as an int is undefined
+// behaviour, 2^32+64 wrapped to 64). They are refused naming the field.
+TEST(ModelConfig, OutOfRangeSizesAreRefusedNotOverflowed) {
+    for (const char* j : {
+             R"({"d_model": 2000000000, "n_layer": 1, "ssm_cfg": {"expand": 4, "headdim": 4}})",
+             R"({"d_model": 1e300, "n_layer": 1})",
+             R"({"d_model": 4294967360, "n_layer": 1})",
+             R"({"d_model": 64.5, "n_layer": 1})",
+             R"({"d_model": 64, "n_layer": 2147483647, "ssm_cfg": {"d_conv": 2147483647, "headdim": 16}})",
+             R"({"d_model": 64, "vocab_size": 2147483647, "ssm_cfg": {"headdim": 16}})",
+             R"({"hidden_size": 64, "num_hidden_layers": 1, "head_dim": 2147483647, "num_heads": 2147483647})",
+         })
+        EXPECT_THROW(Mamba2Config::from_json(json::parse(j)), std::invalid_argument) << j;
+    // Integral floats, as some writers emit them, still read as ints.
+    EXPECT_EQ(Mamba2Config::from_json(json::parse(R"({"d_model": 768.0})")).d_model, 768);
+}
+
 // Found with tests/fuzz/fuzz_train_config: toml++ 3.3 reached
 // __builtin_unreachable() (undefined behaviour; a sanitizer build reports it)
 // on a non-ASCII character where whitespace may stand (core/base/TomlJson.cpp).
