@@ -218,3 +218,17 @@ TEST(TomlJson, NonAsciiWhereWhitespaceMayStandIsASyntaxError) {
     EXPECT_THROW(parse_toml_as_json("lr = \xcf\x9a\n", "t.toml"), std::invalid_argument);
     EXPECT_EQ(parse_toml_as_json("s = \"\"\"\\\n\xc2\xa7\"\"\"\n", "t.toml")["s"], "\xc2\xa7");
 }
+
+// Found with tests/fuzz/fuzz_train_config: batch_size·seq_len (·grad_accum)
+// overflowed int64 in the tokens_per_step check and in
+// tokens_per_optimizer_step(); such sizes are refused naming the fields.
+TEST(TrainConfig, BatchSizesWhoseProductOverflowsAreRefused) {
+    for (const char* j : {R"({"data":"x","batch_size":4294967296,"seq_len":4294967296,"tokens_per_step":1})",
+                          R"({"data":"x","batch_size":3037000500,"seq_len":3037000500,"grad_accum":4})"}) {
+        const std::string e = error_of([&] { TrainConfig::from_json(json::parse(j)); });
+        EXPECT_NE(e.find("does not fit in 64 bits"), std::string::npos) << j << ": " << e;
+    }
+    const auto c =
+        TrainConfig::from_json(json::parse(R"({"data":"x","batch_size":1024,"seq_len":1048576,"grad_accum":8})"));
+    EXPECT_EQ(c.tokens_per_optimizer_step(), int64_t(1) << 33);
+}
