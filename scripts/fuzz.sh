@@ -34,11 +34,15 @@ for t in "${targets[@]}"; do
   rm -rf "$work" "$crashes"
   mkdir -p "$work" "$crashes" "$(dirname "$log")"
   [[ -d "$seeds/$t" ]] && cp "$seeds/$t"/* "$work"/
+  scratch=$(mktemp -d "${TMPDIR:-/tmp}/bimamba-fuzz.XXXXXX")
+  [[ -w /dev/shm ]] && { rmdir "$scratch"; scratch=$(mktemp -d /dev/shm/bimamba-fuzz.XXXXXX); }
   rc=0
+  BIMAMBA_FUZZ_SCRATCH=$scratch \
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$build/tests/fuzz/$t" "$work" -max_total_time="$secs" -timeout=2 -rss_limit_mb=2048 \
       -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$crashes/" >"$log" 2>&1 || rc=$?
+  rm -rf "$scratch"
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")

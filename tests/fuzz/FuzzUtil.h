@@ -16,12 +16,15 @@
 
 namespace bimamba::fuzz {
 
-// /dev/shm/bimamba-fuzz-<pid> (or /tmp when /dev/shm is not writable),
-// created once per process and removed at exit.
+// $BIMAMBA_FUZZ_SCRATCH (scripts/fuzz.sh sets it and removes it afterwards:
+// libFuzzer does not always exit through atexit), else
+// /dev/shm/bimamba-fuzz-<pid> (/tmp when /dev/shm is not writable); created
+// once per process and removed at a normal exit.
 inline const std::string& scratch_dir() {
     static const std::string dir = [] {
         const std::string base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        std::string d = base + "/bimamba-fuzz-" + std::to_string(::getpid());
+        const char* env = std::getenv("BIMAMBA_FUZZ_SCRATCH");
+        std::string d = env && *env ? std::string(env) : base + "/bimamba-fuzz-" + std::to_string(::getpid());
         std::filesystem::create_directories(d);
         std::atexit([] { remove_tree(scratch_dir()); });
         return d;
