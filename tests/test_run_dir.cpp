@@ -78,6 +78,19 @@ TEST(RunDirRead, WhatTheWriterWritesTheReadersRead) {
 // The history rule (core/base/MetricsRows.h): a row of a type at step s
 // replaces that type's earlier rows at steps >= s, other types untouched;
 // rows without a numeric step all stay; file order is kept.
+// Found with tests/fuzz/fuzz_metrics_rows: a number outside int64 in
+// status.json was cast to int64 (undefined behaviour); it reads as 0.
+TEST(RunDirRead, StatusNumbersOutOfRangeReadAsZero) {
+    const std::string run = fresh_dir("status_range");
+    write_text(run + "/status.json", R"({"state":"running","pid":12,"step":1e300,"total_steps":-1e300})");
+    const RunStatus s = read_run_status(run);
+    ASSERT_TRUE(s.valid);
+    EXPECT_EQ(s.state, "running");
+    EXPECT_EQ(s.pid, 12);
+    EXPECT_EQ(s.step, 0);
+    EXPECT_EQ(s.total_steps, 0);
+}
+
 TEST(RunDirRead, MetricsRowsKept) {
     const std::vector<nlohmann::json> rows = {
         {{"type", "train"}, {"step", 1}},    // 0

@@ -201,6 +201,17 @@ TEST(Safetensors, BrokenFilesAreRefusedByName) {
     expect_refused("huge_shape",
                    make_file("{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", ok8),
                    "'a'");
+    // Found with tests/fuzz/fuzz_safetensors: with a zero dimension the data is
+    // empty, and the dimensions before it overflowed int64 in numel() (or one
+    // above 2^63 came back negative in the shape).
+    expect_refused(
+        "overflow_before_zero",
+        make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,2147483648,0],\"data_offsets\":[0,0]}}", ""),
+        "shape overflows");
+    expect_refused(
+        "dim_past_int64",
+        make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551615,0],\"data_offsets\":[0,0]}}", ""),
+        "shape overflows");
     // A directory is not a file.
     try {
         SafetensorsFile::open(tmp_dir());

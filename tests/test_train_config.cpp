@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/base/TomlJson.h"
 #include "core/base/TrainConfig.h"
 #include "tests/TestUtil.h"
 
@@ -188,4 +189,46 @@ TEST(TrainConfig, ModelConfigResolvesWithoutACorpus) {
     EXPECT_EQ(m.vocab_size, Mamba2Config::preset("tiny").vocab_size);
     c.model = json::parse(R"({"preset": "tiny", "d_modle": 8})");
     EXPECT_NE(error_of([&] { c.model_config(); }).find("d_modle"), std::string::npos);
+}
+
+// Found with tests/fuzz/fuzz_model_config: sizes beyond int range went through
+// int arithmetic (expand*d_model, the padded vocabulary, the parameter count)
+// and numbers went through unchecked casts (1e300 as an int is undefined
+// behaviour, 2^32+64 wrapped to 64). They are refused naming the field.
+TEST(ModelConfig, OutOfRangeSizesAreRefusedNotOverflowed) {
+    for (const char* j : {
+             R"({"d_model": 2000000000, "n_layer": 1, "ssm_cfg": {"expand": 4, "headdim": 4}})",
+             R"({"d_model": 1e300, "n_layer": 1})",
+             R"({"d_model": 4294967360, "n_layer": 1})",
+             R"({"d_model": 64.5, "n_layer": 1})",
+             R"({"d_model": 64, "n_layer": 2147483647, "ssm_cfg": {"d_conv": 2147483647, "headdim": 16}})",
+             R"({"d_model": 64, "vocab_size": 2147483647, "ssm_cfg": {"headdim": 16}})",
+             R"({"hidden_size": 64, "num_hidden_layers": 1, "head_dim": 2147483647, "num_heads": 2147483647})",
+         })
+        EXPECT_THROW(Mamba2Config::from_json(json::parse(j)), std::invalid_argument) << j;
+    // Integral floats, as some writers emit them, still read as ints.
+    EXPECT_EQ(Mamba2Config::from_json(json::parse(R"({"d_model": 768.0})")).d_model, 768);
+}
+
+// Found with tests/fuzz/fuzz_train_config: toml++ 3.3 reached
+// __builtin_unreachable() (undefined behaviour; a sanitizer build reports it)
+// on a non-ASCII character where whitespace may stand (core/base/TomlJson.cpp).
+TEST(TomlJson, NonAsciiWhereWhitespaceMayStandIsASyntaxError) {
+    EXPECT_THROW(parse_toml_as_json("a = 1\n\xc2\xa7 = 2\n", "t.toml"), std::invalid_argument);
+    EXPECT_THROW(parse_toml_as_json("lr = \xcf\x9a\n", "t.toml"), std::invalid_argument);
+    EXPECT_EQ(parse_toml_as_json("s = \"\"\"\\\n\xc2\xa7\"\"\"\n", "t.toml")["s"], "\xc2\xa7");
+}
+
+// Found with tests/fuzz/fuzz_train_config: batch_size·seq_len (·grad_accum)
+// overflowed int64 in the tokens_per_step check and in
+// tokens_per_optimizer_step(); such sizes are refused naming the fields.
+TEST(TrainConfig, BatchSizesWhoseProductOverflowsAreRefused) {
+    for (const char* j : {R"({"data":"x","batch_size":4294967296,"seq_len":4294967296,"tokens_per_step":1})",
+                          R"({"data":"x","batch_size":3037000500,"seq_len":3037000500,"grad_accum":4})"}) {
+        const std::string e = error_of([&] { TrainConfig::from_json(json::parse(j)); });
+        EXPECT_NE(e.find("does not fit in 64 bits"), std::string::npos) << j << ": " << e;
+    }
+    const auto c =
+        TrainConfig::from_json(json::parse(R"({"data":"x","batch_size":1024,"seq_len":1048576,"grad_accum":8})"));
+    EXPECT_EQ(c.tokens_per_optimizer_step(), int64_t(1) << 33);
 }

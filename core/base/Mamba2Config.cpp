@@ -1,8 +1,12 @@
 #include "core/base/Mamba2Config.h"
 
+#include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <type_traits>
 #include <stdexcept>
 
 namespace bimamba {
@@ -44,6 +48,10 @@ long long Mamba2Config::num_parameters() const {
     return emb * (tie_embeddings ? 1 : 2) + per_layer * n_layer + d_model;
 }
 
+namespace {
+constexpr int64_t kMaxSize = std::numeric_limits<int>::max();
+}  // namespace
+
 void Mamba2Config::validate() const {
     auto bad = [](const std::string& what) { throw std::invalid_argument("invalid model config: " + what); };
     if (d_model <= 0) bad("d_model must be > 0");
@@ -55,6 +63,23 @@ void Mamba2Config::validate() const {
     if (ssm.expand <= 0) bad("ssm_cfg.expand must be > 0");
     if (ssm.headdim <= 0) bad("ssm_cfg.headdim must be > 0");
     if (ssm.chunk_size <= 0) bad("ssm_cfg.chunk_size must be > 0");
+    // The derived sizes are ints and the parameter count a long long: sizes
+    // that overflow them (a config from outside) are refused before any of
+    // them is computed.
+    {
+        const int64_t di = int64_t(ssm.expand) * d_model;
+        const int64_t gs = 2 * int64_t(ssm.ngroups) * ssm.d_state;
+        const int64_t m = pad_vocab_size_multiple > 0 ? pad_vocab_size_multiple : 1;
+        const int64_t padded = (int64_t(vocab_size) + m - 1) / m * m;
+        if (di > kMaxSize || ssm.ngroups <= 0 || gs > kMaxSize || 2 * di + gs + di / ssm.headdim > kMaxSize ||
+            padded > kMaxSize)
+            bad("sizes too large: expand*d_model, 2*ngroups*d_state, the in_proj width and the padded vocabulary "
+                "must stay below 2^31");
+        const double per_layer = double(2 * di + gs) * d_model * 2.0 + double(di + gs) * (double(ssm.d_conv) + 1) +
+                                 4.0 * double(di) + 2.0 * d_model;
+        const double params = per_layer * n_layer + 2.0 * double(padded) * d_model;
+        if (params > 1e15) bad("the model would have more than 10^15 parameters");
+    }
     if (d_inner() % ssm.headdim != 0) bad("d_inner (expand*d_model) must be a multiple of ssm_cfg.headdim");
     if (ssm.ngroups <= 0 || nheads() % ssm.ngroups != 0) bad("nheads must be a multiple of ssm_cfg.ngroups");
     if (!(ssm.A_init_min > 0 && ssm.A_init_max >= ssm.A_init_min)) bad("ssm_cfg.A_init_range must satisfy 0 < lo <= hi");
@@ -126,10 +151,39 @@ json Mamba2Config::to_json() const {
 }
 
 namespace {
+// nlohmann converts any number to int with a plain cast: 1e300 is undefined
+// behaviour, 2^40 wraps, 2.5 truncates. Integers in int range only (an
+// integral float such as 768.0 included, as some writers emit).
+int checked_int(const json& v, const char* key) {
+    constexpr int64_t lo = std::numeric_limits<int>::min(), hi = std::numeric_limits<int>::max();
+    const auto bad = [&] {
+        throw std::invalid_argument(std::string("config field '") + key + "' must be an integer in int range, got " +
+                                    v.dump());
+    };
+    if (v.is_number_unsigned()) {
+        if (v.get<uint64_t>() > uint64_t(hi)) bad();
+        return int(v.get<uint64_t>());
+    }
+    if (v.is_number_integer()) {
+        if (v.get<int64_t>() < lo || v.get<int64_t>() > hi) bad();
+        return int(v.get<int64_t>());
+    }
+    if (v.is_number_float()) {
+        const double d = v.get<double>();
+        if (!(d >= double(lo) && d <= double(hi)) || std::floor(d) != d) bad();
+        return int(d);
+    }
+    throw std::invalid_argument(std::string("config field '") + key + "' has the wrong type (" + v.type_name() + ")");
+}
+
 template <typename T>
 void get_to(const json& j, const char* key, T& out) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return;
+    if constexpr (std::is_same_v<T, int>) {
+        out = checked_int(*it, key);
+        return;
+    }
     try {
         out = it->get<T>();
     } catch (const json::exception&) {
@@ -159,8 +213,8 @@ Mamba2Config from_hf_json(const json& j) {
     get_to(j, "tie_word_embeddings", c.tie_embeddings);
     c.pad_vocab_size_multiple = 1;  // HF stores the padded vocabulary already
     if (j.contains("num_heads") && j["num_heads"].is_number_integer()) {
-        int nh = j["num_heads"].get<int>();
-        if (nh * c.ssm.headdim != c.d_inner())
+        const int64_t nh = checked_int(j["num_heads"], "num_heads");
+        if (nh * c.ssm.headdim != int64_t(c.ssm.expand) * c.d_model)
             throw std::invalid_argument("HF config: num_heads*head_dim != expand*hidden_size");
     }
     if (j.contains("binarize")) c.binarize = binarize_from_string(j["binarize"].get<std::string>());

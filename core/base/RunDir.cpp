@@ -82,7 +82,13 @@ RunStatus read_run_status(const std::string& run_dir) {
     if (o.is_discarded() || o.empty()) return s;
     s.valid = true;
     auto str = [&](const char* k) { return o.contains(k) && o[k].is_string() ? o[k].get<std::string>() : std::string(); };
-    auto num = [&](const char* k) { return o.contains(k) && o[k].is_number() ? int64_t(o[k].get<double>()) : int64_t(0); };
+    // A number outside int64 (1e300: undefined behaviour as a cast; found by
+    // tests/fuzz/fuzz_metrics_rows) reads as 0, as a missing one does.
+    auto num = [&](const char* k) -> int64_t {
+        if (!o.contains(k) || !o[k].is_number()) return 0;
+        const double v = o[k].get<double>();
+        return v >= -9.2e18 && v <= 9.2e18 ? int64_t(v) : 0;
+    };
     s.state = str("state");
     s.pid = num("pid");
     s.step = num("step");

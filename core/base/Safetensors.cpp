@@ -127,11 +127,17 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         } catch (const SafetensorsError&) {
             fail("tensor '" + name + "' has unknown dtype '" + e["dtype"].get<std::string>() + "'");
         }
-        uint64_t numel = 1;
+        // Dimensions are int64 in TensorView (and LibTorch), and numel()
+        // multiplies them in order: the product of the non-zero dimensions
+        // stays within int64, so no prefix of it overflows, even before a 0
+        // (found with tests/fuzz/fuzz_safetensors: [2^32, 2^31, 0]).
+        uint64_t numel = 1, nonzero = 1;
+        constexpr uint64_t kMaxDim = uint64_t(std::numeric_limits<int64_t>::max());
         for (auto& d : e["shape"]) {
             if (!d.is_number_unsigned()) fail("tensor '" + name + "' has a negative or non-integer dimension");
             uint64_t v = d.get<uint64_t>();
-            if (v != 0 && numel > std::numeric_limits<uint64_t>::max() / v) fail("tensor '" + name + "' shape overflows");
+            if (v != 0 && nonzero > kMaxDim / v) fail("tensor '" + name + "' shape overflows");
+            if (v != 0) nonzero *= v;
             numel *= v;
             t.shape.push_back(int64_t(v));
         }

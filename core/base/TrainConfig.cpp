@@ -212,7 +212,17 @@ std::vector<std::string> TrainConfig::problems() const {
     if (loss_known && !teacher_cache.empty() && lt != LossType::SoftCE && lt != LossType::Mix)
         fail("field 'teacher_cache' holds only the teacher's top-k logits: it works with loss soft_ce or mix, not '" +
              loss + "'");
-    if (tokens_per_step > 0 && batch_size > 0 && seq_len > 0 && tokens_per_step % (batch_size * seq_len) != 0)
+    // batch_size·seq_len·grad_accum is multiplied out in int64 (tokens_per_optimizer_step):
+    // sizes whose product overflows are refused, not multiplied (found by
+    // tests/fuzz/fuzz_train_config: 2^32 × 2^32 was undefined behaviour).
+    int64_t seq_tokens = 0, step_tokens = 0;
+    const bool sizes_fit = batch_size > 0 && seq_len > 0 && grad_accum > 0 &&
+                           !__builtin_mul_overflow(batch_size, seq_len, &seq_tokens) &&
+                           !__builtin_mul_overflow(seq_tokens, grad_accum, &step_tokens);
+    if (batch_size > 0 && seq_len > 0 && grad_accum > 0 && !sizes_fit)
+        fail("batch_size·seq_len·grad_accum does not fit in 64 bits (batch_size " + std::to_string(batch_size) +
+             ", seq_len " + std::to_string(seq_len) + ", grad_accum " + std::to_string(grad_accum) + ")");
+    if (tokens_per_step > 0 && sizes_fit && tokens_per_step % seq_tokens != 0)
         fail("field 'tokens_per_step' (" + std::to_string(tokens_per_step) +
              ") must be a multiple of batch_size·seq_len (" + std::to_string(batch_size * seq_len) + ")");
     if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/):
+small valid inputs of each format plus a few broken ones. Pure Python (no
+numpy); rerun it after a format change:  python3 tests/fuzz/make_seeds.py
+Crash inputs that were fixed are added by hand as corpus/<target>/crash-*."""
+import json, os, struct, sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def safetensors(tensors, metadata=None, pad=True):
+    """tensors: list of (name, dtype, shape, bytes), stored in that order."""
+    h, off = {}, 0
+    if metadata is not None:
+        h["__metadata__"] = metadata
+    for name, dt, shape, b in tensors:
+        h[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(b)]}
+        off += len(b)
+    hs = json.dumps(h, separators=(",", ":"))
+    while pad and (8 + len(hs)) % 8:
+        hs += " "
+    return struct.pack("<Q", len(hs)) + hs.encode() + b"".join(t[3] for t in tensors)
+
+
+def f32(n, v=0.5):
+    return struct.pack("<%df" % n, *([v] * n))
+
+
+def f16(n):
+    return struct.pack("<%dH" % n, *([0x3800] * n))  # 0.5
+
+
+# ---- safetensors ----------------------------------------------------------------
+put("fuzz_safetensors", "valid_two.safetensors",
+    safetensors([("a", "F32", [2, 2], f32(4)), ("b", "BF16", [3], b"\x00\x3f" * 3)], {"k": "v"}))
+put("fuzz_safetensors", "valid_empty.safetensors", safetensors([]))
+put("fuzz_safetensors", "valid_all_dtypes.safetensors", safetensors(
+    [(dt, dt, [2], b"\x01" * (2 * sz)) for dt, sz in
+     [("F64", 8), ("I64", 8), ("U64", 8), ("F32", 4), ("I32", 4), ("U32", 4), ("F16", 2), ("BF16", 2),
+      ("I16", 2), ("U16", 2), ("I8", 1), ("U8", 1), ("BOOL", 1)]]))
+put("fuzz_safetensors", "valid_zero_dim.safetensors", safetensors([("z", "F32", [0, 4], b""), ("s", "F32", [], f32(1))]))
+good = safetensors([("a", "F32", [2], f32(2))])
+put("fuzz_safetensors", "bad_truncated.safetensors", good[:-3])
+put("fuzz_safetensors", "bad_header_len.safetensors", struct.pack("<Q", 1 << 40) + good[8:])
+put("fuzz_safetensors", "bad_gap.safetensors",
+    struct.pack("<Q", 64) + json.dumps({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}).ljust(64).encode() + b"\0" * 8)
+put("fuzz_safetensors", "bad_dup.safetensors",
+    struct.pack("<Q", 120) + b'{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}'.ljust(120) + b"\0\0")
+
+# ---- model config ------------------------------------------------------------------
+mamba = {"d_model": 64, "d_intermediate": 0, "n_layer": 2, "vocab_size": 512,
+         "ssm_cfg": {"layer": "Mamba2", "d_state": 16, "d_conv": 4, "expand": 2, "headdim": 16, "ngroups": 1,
+                     "chunk_size": 16, "A_init_range": [1.0, 16.0], "dt_min": 0.001, "dt_max": 0.1},
+         "attn_layer_idx": [], "attn_cfg": {}, "rms_norm": True, "residual_in_fp32": True, "fused_add_norm": True,
+         "pad_vocab_size_multiple": 8, "tie_embeddings": True, "norm_epsilon": 1e-5, "binarize": "in_proj+out_proj"}
+put("fuzz_model_config", "mamba_ssm.json", json.dumps(mamba, indent=1))
+put("fuzz_model_config", "minimal.json", '{"d_model": 256, "n_layer": 4, "vocab_size": 4096}')
+hf = {"model_type": "mamba2", "hidden_size": 768, "num_hidden_layers": 24, "vocab_size": 50288, "state_size": 128,
+      "conv_kernel": 4, "expand": 2, "head_dim": 64, "num_heads": 24, "n_groups": 1, "chunk_size": 256,
+      "use_bias": False, "use_conv_bias": True, "time_step_min": 0.001, "time_step_max": 0.1,
+      "time_step_floor": 1e-4, "layer_norm_epsilon": 1e-5, "residual_in_fp32": True, "tie_word_embeddings": True}
+put("fuzz_model_config", "hf_mamba2.json", json.dumps(hf, indent=1))
+put("fuzz_model_config", "bad_types.json", '{"d_model": "64", "n_layer": 2.5, "ssm_cfg": {"A_init_range": [1]}}')
+put("fuzz_model_config", "bad_values.json", '{"d_model": 2000000000, "n_layer": 1, "ssm_cfg": {"expand": 4, "headdim": 3}}')
+
+# ---- train config (first byte: even = JSON, odd = TOML) -------------------------------
+put("fuzz_train_config", "json_full", "\x00" + json.dumps({
+    "data": "prep/x", "model": {"preset": "tiny", "binarize": "in_proj"}, "steps": 500, "seq_len": 128,
+    "batch_size": 4, "tokens_per_step": 2048, "lr": 1e-3, "final_lr": 1e-4, "warmup_steps": 50, "loss": "mix",
+    "ce_weight": 0.25, "teacher": "runs/t", "seed": 42, "device": "cpu", "precision": "float32"}))
+put("fuzz_train_config", "json_min", '\x00{"data": "x"}')
+put("fuzz_train_config", "json_bad", '\x00{"data": 3, "steps": -1, "model": {"preset": 7}, "loss": "zz", "x": 1}')
+put("fuzz_train_config", "toml_full", "\x01" + """data = "prep/fortunes"
+steps = 500
+seq_len = 128
+batch_size = 4
+tokens_per_step = 2048
+lr = 1e-3
+final_lr = 1e-4
+loss = "mix"
+ce_weight = 0.25
+teacher_cache = "cache.bin"
+seed = 42
+deterministic = true
+[model]
+preset = "tiny"
+binarize = "in_proj+out_proj"
+d_model = 128
+[model.ssm_cfg]
+d_state = 8
+""")
+put("fuzz_train_config", "toml_bad", "\x01data = 1979-05-27\nsteps = [1, 2]\n[model\n")
+
+# ---- deployment file (tiny Bi-Mamba: d_model 8, one layer) ----------------------------
+cfg = {"d_model": 8, "d_intermediate": 0, "n_layer": 1, "vocab_size": 8,
+       "ssm_cfg": {"layer": "Mamba2", "d_state": 2, "d_conv": 2, "expand": 2, "headdim": 4, "ngroups": 1,
+                   "chunk_size": 4, "A_init_range": [1.0, 16.0], "dt_min": 0.001, "dt_max": 0.1},
+       "rms_norm": True, "residual_in_fp32": True, "fused_add_norm": True, "pad_vocab_size_multiple": 8,
+       "tie_embeddings": True, "norm_epsilon": 1e-5, "binarize": "in_proj+out_proj"}
+dm, di, ds, K, ng, hd = 8, 16, 2, 2, 1, 4
+nh, cd = di // hd, di + 2 * ng * ds
+ip = 2 * di + 2 * ng * ds + nh
+
+
+def deploy(binary=True, emb="F16", version="1", fmt="bimamba-deploy", c=cfg):
+    f32s, f16s, u8s = [], [], []
+    f32s.append(("backbone.norm_f.weight", "F32", [dm], f32(dm, 1.0)))
+    if emb == "F16":
+        f16s.append(("backbone.embedding.weight", "F16", [8, dm], f16(8 * dm)))
+    else:
+        f32s.append(("backbone.embedding.weight", "F32", [8, dm], f32(8 * dm)))
+    M = "backbone.layers.0.mixer."
+    f32s.append(("backbone.layers.0.norm.weight", "F32", [dm], f32(dm, 1.0)))
+    for name, rows, cols in [("in_proj", ip, dm), ("out_proj", dm, di)]:
+        if binary:
+            u8s.append((M + name + ".signs", "U8", [rows, (cols + 7) // 8], bytes(range(rows * ((cols + 7) // 8))) ))
+            f32s.append((M + name + ".wscale", "F32", [cols], f32(cols, 0.1)))
+            f32s.append((M + name + ".wbias", "F32", [cols], f32(cols, 0.0)))
+        else:
+            f16s.append((M + name + ".weight", "F16", [rows, cols], f16(rows * cols)))
+    f32s += [(M + "conv1d.weight", "F32", [cd, 1, K], f32(cd * K)), (M + "conv1d.bias", "F32", [cd], f32(cd)),
+             (M + "dt_bias", "F32", [nh], f32(nh)), (M + "A_log", "F32", [nh], f32(nh)), (M + "D", "F32", [nh], f32(nh)),
+             (M + "norm.weight", "F32", [di], f32(di, 1.0))]
+    md = {"format": fmt, "format_version": version, "config": json.dumps(c),
+          "weights": "binary" if binary else "f16", "float_storage": "f16"}
+    return safetensors(f32s + f16s + u8s, md)
+
+
+put("fuzz_deploy_file", "binary.bmd", deploy())
+put("fuzz_deploy_file", "f16.bmd", deploy(binary=False))
+put("fuzz_deploy_file", "f32_embedding.bmd", deploy(emb="F32"))
+put("fuzz_deploy_file", "bad_version.bmd", deploy(version="2"))
+put("fuzz_deploy_file", "bad_config.bmd", deploy(c=dict(cfg, d_model=16)))
+put("fuzz_deploy_file", "bad_truncated.bmd", deploy()[:-40])
+
+# ---- metrics.jsonl / status.json / train_config.json ---------------------------------
+put("fuzz_metrics_rows", "metrics.jsonl",
+    '{"type":"train","step":1,"loss":5.2,"lr":0.001,"tokens":1024}\n'
+    '{"type":"train","step":2,"loss":5.0}\n{"type":"eval","step":2,"val_loss":5.1}\n'
+    '{"type":"train","step":2,"loss":4.9}\n{"note":"no step"}\n{"type":"train","step":3,"lo')
+put("fuzz_metrics_rows", "status.json",
+    '{"state":"running","pid":1234,"step":20,"total_steps":100,"started":"2026-01-01T00:00:00Z","ended":"","message":""}')
+put("fuzz_metrics_rows", "config.json", '{"data":"prep/x","model":"tiny","steps":10}')
+put("fuzz_metrics_rows", "odd.jsonl", '[1,2]\n{"step":"x"}\n{"step":1e300,"type":3}\n\n{"step":-1}\n')
+
+# ---- study file (first byte: scale and --set) -----------------------------------------
+study = """[study]
+name = "t"
+description = "fuzz seed"
+[vars]
+data = "/data"
+steps = 100
+device = "cuda"
+[scale.small]
+steps = 5
+[[stage]]
+name = "corpus"
+run = ["prepare", "${data}/a.txt", "--out", "${ws}/data"]
+outputs = ["${ws}/data/meta.json"]
+[[stage]]
+name = "teacher"
+group = "teacher"
+needs = ["corpus"]
+[stage.train]
+data = "${ws}/data"
+steps = "${steps}"
+device = "${device}"
+note = "steps=${steps} on ${device}"
+[[stage]]
+name = "summary"
+group = "report"
+[stage.summary]
+evals = ["${ws}/eval/perplexity.json"]
+out = "${ws}/summary"
+rows = ["teacher"]
+[[stage.summary.claims]]
+text = "a claim"
+metric = "wikitext2"
+better = "teacher"
+than = ["teacher"]
+"""
+put("fuzz_study_file", "study.toml", "\x00" + study)
+put("fuzz_study_file", "study_small_set.toml", "\x05" + study)
+put("fuzz_study_file", "bad_loop.toml", '\x00[vars]\na = "${b}"\nb = "${a}"\n[[stage]]\nname = "x"\nrun = ["${a}"]\n')
+put("fuzz_study_file", "bad_two_kinds.toml", '\x00[[stage]]\nname = "x"\nrun = ["a"]\ntrain = {data = "d"}\n[[stage]]\nname = "x"\n')
+
+# ---- token shards (meta.json, NUL, shard bytes) -----------------------------------------
+def corpus(dtype, tokens, n_tokens=None, extra=None):
+    bpt = 2 if dtype == "uint16" else 4
+    shard = struct.pack("<%d%s" % (len(tokens), "H" if bpt == 2 else "I"), *tokens)
+    meta = {"format": "bimamba-tokens-v1", "dtype": dtype, "vocab_size": 512, "eos_id": 2,
+            "tokenizer": "tokenizer.model",
+            "splits": {"train": {"shards": ["train_000.bin"], "documents": 2,
+                                 "tokens": len(tokens) if n_tokens is None else n_tokens}}}
+    if extra:
+        meta.update(extra)
+    return json.dumps(meta).encode() + b"\0" + shard
+
+
+put("fuzz_token_shards", "u16", corpus("uint16", [5, 6, 7, 2, 8, 9, 2]))
+put("fuzz_token_shards", "u32", corpus("uint32", list(range(3, 80)) + [2]))
+put("fuzz_token_shards", "bad_count", corpus("uint16", [5, 6, 2], n_tokens=9))
+put("fuzz_token_shards", "bad_dtype", corpus("float32", [5, 6, 2]))
+put("fuzz_token_shards", "bad_odd_bytes", corpus("uint16", [5, 6, 2]) + b"\x01")
+print("seeds written under", ROOT)
