@@ -316,6 +316,9 @@ void MetricsPlot::redraw() {
         QVector<double> ox, oy;
         downsampleMinMax(curves_[i].x, curves_[i].y, r.lower, r.upper, cols, ox, oy);
         plot_->graph(i)->setData(ox, oy, true);
+        // A curve of one or two points (a single validation so far) would draw nothing visible.
+        plot_->graph(i)->setScatterStyle(curves_[i].x.size() <= 2 ? QCPScatterStyle(QCPScatterStyle::ssDisc, 6)
+                                                                  : QCPScatterStyle());
         any = any || !curves_[i].x.isEmpty();
     }
     // No empty legend box or bare 0–5 axes: say what to do instead.

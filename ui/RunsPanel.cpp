@@ -219,15 +219,22 @@ void RunsPanel::updateDetails() {
         QStringLiteral("%1: step %2 / %3 (%p%)%4").arg(r->status).arg(r->step).arg(r->totalSteps).arg(eta));
     QString d = QStringLiteral("<b>%1</b> — %2<br><small>%3</small>")
                     .arg(r->name.toHtmlEscaped(), r->status, r->runDir.toHtmlEscaped());
+    if (r->isRemote()) d += QStringLiteral("<br>on host <b>%1</b>").arg(r->host.toHtmlEscaped());
     if (r->status == "failed" || r->status == "lost") {
         d += QStringLiteral("<br><span style='color:#c62828'>%1</span>")
                  .arg(r->message.toHtmlEscaped().replace('\n', "<br>"));
+    } else if (r->isRemote() && !r->message.isEmpty()) {
+        d += QStringLiteral("<br>%1").arg(r->message.toHtmlEscaped().replace('\n', "<br>"));
     }
     detail_->setText(d);
     QString text = QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kTrainLog).toStdString(), 40));
     const QString err =
         QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kStderr).toStdString(), 20));
     if (!err.isEmpty()) text += (text.isEmpty() ? "" : "\n--- stderr ---\n") + err;
+    if (text.isEmpty() && r->isRemote())  // status and metrics are mirrored live; the log comes with Fetch
+        text = QStringLiteral("The training log stays on host %1\nuntil you Fetch the run;\n"
+                              "its status and metrics arrive\nhere live.")
+                   .arg(r->host);
     if (log_->toPlainText() != text) {
         log_->setPlainText(text);
         log_->moveCursor(QTextCursor::End);
