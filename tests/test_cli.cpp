@@ -196,8 +196,12 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
         const auto ev = json_events(cj.output);
         ASSERT_GE(ev.size(), 3u) << cj.output;
         EXPECT_EQ(ev.front()["event"], "ready");
-        for (const char* k : {"model", "weights", "state", "binary_kernel", "isa", "threads"})
+        for (const char* k : {"model", "weights", "state", "binary_kernel", "isa", "threads", "weights_mb"})
             EXPECT_TRUE(ev.front().contains(k)) << k;
+        // The weights read per token: more than nothing, no more than the whole file.
+        const double weights_mb = ev.front().value("weights_mb", -1.0);
+        EXPECT_GT(weights_mb, 0.0);
+        EXPECT_LE(weights_mb, double(std::filesystem::file_size(bmd)) / (1 << 20));
         EXPECT_EQ(ev.back()["event"], "done");
         EXPECT_EQ(ev.back()["turns"], 1);
         const auto stats = of_event(ev, "stats");

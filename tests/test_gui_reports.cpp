@@ -526,6 +526,12 @@ private slots:
         const ChatStats rapl = chatStatsFromEvent(
             r.feed("{\"event\":\"stats\",\"tok_per_s\":80.1,\"joules_per_token\":0.0456,\"energy_source\":\"RAPL\"}\n")[0], s);
         QCOMPARE(rapl.joulesPerToken, 0.0456);
+        // the "ready" event carries the model's weight bytes (RSS is shown beside them); later stats keep them
+        const ChatStats ready = chatStatsFromEvent(
+            r.feed("{\"event\":\"ready\",\"weights\":\"binary\",\"weights_mb\":12.5,\"threads\":2}\n")[0], s);
+        QCOMPARE(ready.weightsMb, 12.5);
+        QCOMPARE(ready.tokPerS, 77.8);
+        QCOMPARE(chatStatsFromEvent(r.feed("{\"event\":\"stats\",\"rss_mb\":400}\n")[0], ready).weightsMb, 12.5);
         QCOMPARE(rapl.energySource, QString("RAPL"));
         QVERIFY(rapl.energyMeasured());
         QCOMPARE(rapl.energyText(), QString("0.0456 J/token (RAPL, measured)"));

@@ -27,10 +27,14 @@
 namespace bimamba::ui {
 
 ChatStats chatStatsFromEvent(const QJsonObject& e, ChatStats s) {
-    if (eventName(e) != QLatin1String("stats")) return s;
     auto num = [&e](const char* key, double& into) {
         if (e.value(key).isDouble()) into = e.value(key).toDouble();
     };
+    if (eventName(e) == QLatin1String("ready")) {
+        num("weights_mb", s.weightsMb);
+        return s;
+    }
+    if (eventName(e) != QLatin1String("stats")) return s;
     num("tok_per_s", s.tokPerS);
     num("rss_mb", s.memMb);
     num("joules_per_token", s.joulesPerToken);
@@ -162,6 +166,8 @@ bool ChatPanel::startEngines(QString* error) {
                     text->moveCursor(QTextCursor::End);
                     text->insertPlainText(piece);
                     sides_[i].chars += piece.size();
+                } else if (ev == QLatin1String("ready")) {
+                    sides_[i].stats = chatStatsFromEvent(e, sides_[i].stats);
                 } else if (ev == QLatin1String("stats")) {
                     sides_[i].stats = chatStatsFromEvent(e, sides_[i].stats);
                     text->moveCursor(QTextCursor::End);
@@ -218,7 +224,11 @@ void ChatPanel::updateStats() {
             return v >= 0 ? QString::number(v, 'f', prec) + unit : QStringLiteral("–");
         };
         sd.statLabel->setText(QStringLiteral("tokens/s %1   memory %2   energy %3")
-                                  .arg(fmt(sd.stats.tokPerS, "", 1), fmt(sd.stats.memMb, " MB", 0),
+                                  .arg(fmt(sd.stats.tokPerS, "", 1),
+                                       fmt(sd.stats.memMb, " MB", 0) +
+                                           (sd.stats.weightsMb >= 0
+                                                ? " (weights " + QString::number(sd.stats.weightsMb, 'f', sd.stats.weightsMb < 10 ? 1 : 0) + " MB)"
+                                                : QString()),
                                        sd.stats.energyText()));
         sd.statLabel->setToolTip(sd.stats.energyMeasured()
                                      ? QStringLiteral("Energy per token measured by a hardware counter (%1).").arg(sd.stats.energySource)

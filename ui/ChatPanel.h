@@ -24,6 +24,7 @@ class CliJob;
 
 struct ChatStats {
     double tokPerS = -1, memMb = -1, joulesPerToken = -1;
+    double weightsMb = -1;  // the model's weight bytes (the "ready" event): what RSS is compared with
     qint64 tokens = -1;
     // How the energy was obtained, as the engine labels it (its energy_source):
     // "estimate" or "RAPL". Empty if unlabelled.
@@ -33,7 +34,8 @@ struct ChatStats {
     QString energyText() const;
 };
 // The figures of one event of `bimamba chat --json` (a "stats" event: tokens,
-// tok_per_s, rss_mb, joules_per_token, energy_source); fields the event lacks
+// tok_per_s, rss_mb, joules_per_token, energy_source; the "ready" event:
+// weights_mb); fields the event lacks
 // keep their value from `prev`; other events leave `prev` as it is.
 ChatStats chatStatsFromEvent(const QJsonObject& event, ChatStats prev = {});
 

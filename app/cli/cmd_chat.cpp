@@ -45,7 +45,7 @@ const char* kHelp =
     "(energy of the whole reply, prompt included, per generated token).\n"
     "With --json, stdout carries one JSON object per line and nothing else (no \"User: \" prompt; stdin\n"
     "is read as before); stderr only errors (docs/cli-events.md):\n"
-    "  {\"event\":\"ready\",\"model\":F,\"weights\":W,\"d_model\":D,\"n_layer\":L,\"state\":S,\"binary_kernel\":K,\"isa\":I,\"threads\":T,\"energy_method\":M}\n"
+    "  {\"event\":\"ready\",\"model\":F,\"weights\":W,\"d_model\":D,\"n_layer\":L,\"state\":S,\"binary_kernel\":K,\"isa\":I,\"threads\":T,\"weights_mb\":W,\"energy_method\":M}\n"
     "  {\"event\":\"token\",\"text\":PIECE}                        per decoded piece of the reply\n"
     "  {\"event\":\"stats\",\"tokens\":N,\"tok_per_s\":X,\"prompt_tokens\":P,\"prompt_tok_per_s\":Y,\"seconds\":S,\n"
     "   \"rss_mb\":R,\"joules_per_token\":J,\"energy_source\":\"RAPL|estimate\",\"cpu_seconds\":C,\"stop\":REASON,\n"
@@ -145,6 +145,7 @@ int run_chat(const Args& args) {
                              {"binary_kernel", eng->binary_kernel()},
                              {"isa", eng->isa()},
                              {"threads", eng->threads()},
+                             {"weights_mb", double(eng->weight_bytes_per_token()) / (1 << 20)},
                              {"energy_method", meter.describe()}});
     if (opt.has("message")) {
         reply(eval::unescape(opt.get("message")));
