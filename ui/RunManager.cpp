@@ -479,6 +479,19 @@ static std::optional<Host> findHost(const RemoteRunWatcher* w, const QString& na
     return std::nullopt;
 }
 
+// A launched run's remote record (remote.json as the store keeps it) and its
+// host. `notStarted` is the error when the run has no valid record yet.
+static std::optional<Host> remoteTarget(const RemoteRunWatcher* w, const RunRecord& r, const QString& notStarted,
+                                        RemoteRun* rr, QString* error) {
+    try {
+        *rr = RemoteRun::from_json(nlohmann::json::parse(r.remote.toStdString()));
+    } catch (const std::exception&) {
+        if (error) *error = notStarted;
+        return std::nullopt;
+    }
+    return findHost(w, r.host, error);
+}
+
 qint64 RunManager::launchRemote(const QString& name, const QString& group, const QString& preset,
                                 const QJsonObject& config, const QString& hostName, bool syncData, QString* error,
                                 const QJsonObject& axes) {
@@ -549,13 +562,8 @@ qint64 RunManager::launchRemote(const QString& name, const QString& group, const
 bool RunManager::stopRemote(qint64 id, QString* error) {
     auto r = store_->byId(id);
     RemoteRun rr;
-    try {
-        rr = RemoteRun::from_json(nlohmann::json::parse(r->remote.toStdString()));
-    } catch (const std::exception&) {
-        if (error) *error = QStringLiteral("run %1 has not been started on %2 yet").arg(r->name, r->host);
-        return false;
-    }
-    const auto host = findHost(remote_, r->host, error);
+    const auto host =
+        remoteTarget(remote_, *r, QStringLiteral("run %1 has not been started on %2 yet").arg(r->name, r->host), &rr, error);
     if (!host) return false;
     auto op = std::make_shared<RemoteOperation>(RemoteOperation::stop(*host, rr));
     stopping_[id] = true;
@@ -584,13 +592,8 @@ bool RunManager::resumeRemote(qint64 id, QString* error) {
         return false;
     }
     RemoteRun rr;
-    try {
-        rr = RemoteRun::from_json(nlohmann::json::parse(r->remote.toStdString()));
-    } catch (const std::exception&) {
-        if (error) *error = QStringLiteral("run %1 was never started on %2: launch it again").arg(r->name, r->host);
-        return false;
-    }
-    const auto host = findHost(remote_, r->host, error);
+    const auto host =
+        remoteTarget(remote_, *r, QStringLiteral("run %1 was never started on %2: launch it again").arg(r->name, r->host), &rr, error);
     if (!host) return false;
     auto op = std::make_shared<RemoteOperation>(RemoteOperation::resume(*host, rr));
     operating_.insert(id);
@@ -638,13 +641,8 @@ bool RunManager::fetch(qint64 id, QString* error) {
         return false;
     }
     RemoteRun rr;
-    try {
-        rr = RemoteRun::from_json(nlohmann::json::parse(r->remote.toStdString()));
-    } catch (const std::exception&) {
-        if (error) *error = QStringLiteral("run %1 was never started on %2").arg(r->name, r->host);
-        return false;
-    }
-    const auto host = findHost(remote_, r->host, error);
+    const auto host =
+        remoteTarget(remote_, *r, QStringLiteral("run %1 was never started on %2").arg(r->name, r->host), &rr, error);
     if (!host) return false;
     auto op = std::make_shared<RemoteOperation>(RemoteOperation::fetch(*host, rr, r->runDir.toStdString()));
     const QString name = r->name;
