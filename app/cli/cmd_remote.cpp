@@ -273,16 +273,26 @@ int run_remote_status(const Args& args) {
     return rc;
 }
 
+// The one run a stop/resume/fetch names: its mirror folder, remote record and host.
+struct NamedRun {
+    std::string mirror;
+    RemoteRun run;
+    Host host;
+};
+NamedRun one_named_run(const Options& o) {
+    if (o.positional().size() != 1) throw std::invalid_argument(std::string("name one run\n") + kRemoteHelp);
+    NamedRun n;
+    n.mirror = mirror_of(o, o.positional()[0]);
+    read_remote_run(n.mirror, &n.run);
+    n.host = hosts_of(o).get(n.run.host);
+    return n;
+}
+
 int run_remote_stop(const Args& args) {
     Options o(args, {"help"});
     if (o.has("help")) return std::printf("%s", kRemoteHelp), 0;
     o.check_known({"workspace", "help"});
-    if (o.positional().size() != 1) throw std::invalid_argument(std::string("name one run\n") + kRemoteHelp);
-    const std::string mirror = mirror_of(o, o.positional()[0]);
-    RemoteRun r;
-    read_remote_run(mirror, &r);
-    const HostsFile f = hosts_of(o);
-    const Host& h = f.get(r.host);
+    auto [mirror, r, h] = one_named_run(o);
     RemoteOperation::stop(h, r).run_all();
     std::printf("%s: %s\n", fs::path(mirror).filename().c_str(),
                 r.kind == "slurm" ? "scancel sent (a pending job is cancelled; a running one gets SIGTERM, "
@@ -295,13 +305,8 @@ int run_remote_resume(const Args& args) {
     Options o(args, {"follow", "json", "help"});
     if (o.has("help")) return std::printf("%s", kRemoteHelp), 0;
     o.check_known({"workspace", "follow", "interval", "json", "help"});
-    if (o.positional().size() != 1) throw std::invalid_argument(std::string("name one run\n") + kRemoteHelp);
-    const std::string mirror = mirror_of(o, o.positional()[0]);
+    auto [mirror, r, h] = one_named_run(o);
     const std::string name = fs::path(mirror).filename().string();
-    RemoteRun r;
-    read_remote_run(mirror, &r);
-    const HostsFile f = hosts_of(o);
-    const Host& h = f.get(r.host);
     // Only a run that has ended is resumed, from a checkpoint that exists.
     Poll p = poll_once(h, mirror, r);
     if (!p.reachable) throw std::runtime_error(p.error);
@@ -321,12 +326,7 @@ int run_remote_fetch(const Args& args) {
     Options o(args, {"help"});
     if (o.has("help")) return std::printf("%s", kRemoteHelp), 0;
     o.check_known({"workspace", "help"});
-    if (o.positional().size() != 1) throw std::invalid_argument(std::string("name one run\n") + kRemoteHelp);
-    const std::string mirror = mirror_of(o, o.positional()[0]);
-    RemoteRun r;
-    read_remote_run(mirror, &r);
-    const HostsFile f = hosts_of(o);
-    const Host& h = f.get(r.host);
+    auto [mirror, r, h] = one_named_run(o);
     RemoteOperation::fetch(h, r, mirror).run_all(print_step);
     std::printf("fetched %s into %s\n", r.remote_dir.c_str(), mirror.c_str());
     return 0;
