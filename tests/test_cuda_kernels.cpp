@@ -21,7 +21,10 @@
 
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
 #include "kernels/cuda/CudaOps.h"
-#include "kernels/cuda/Launch.h"
+#include "kernels/cuda/Binarize.h"
+#include "kernels/cuda/ConvSilu.h"
+#include "kernels/cuda/RmsNorm.h"
+#include "kernels/cuda/Ssd.h"
 #endif
 
 using namespace bimamba;

@@ -1,4 +1,4 @@
-// Autograd wrappers around the CUDA kernels (Kernels.cu, Ssd.cu), plus the
+// Autograd wrappers around the CUDA kernels (Binarize.cu, ConvSilu.cu, RmsNorm.cu, Ssd.cu), plus the
 // chunked SSD scan with an analytic backward. Every op also runs on the CPU
 // (through LibTorch ops standing in for the kernels), so the SSD algebra is
 // tested against core/model's reference without a GPU.
@@ -11,7 +11,10 @@
 #include <limits>
 #include <tuple>
 
-#include "kernels/cuda/Launch.h"
+#include "kernels/cuda/Binarize.h"
+#include "kernels/cuda/ConvSilu.h"
+#include "kernels/cuda/RmsNorm.h"
+#include "kernels/cuda/Ssd.h"
 #include "kernels/reference/Norms.h"
 
 namespace bimamba::cuda {

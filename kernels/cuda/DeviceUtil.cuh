@@ -1,10 +1,11 @@
 #pragma once
-// Helpers shared by the .cu files (device code only; host code includes Launch.h).
+// Helpers shared by the .cu files (device code; host code includes only the
+// launcher headers: Binarize.h, ConvSilu.h, RmsNorm.h, Ssd.h).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/Launch.h"
+#include "kernels/cuda/DType.h"
 
 #include <stdexcept>
 #include <string>
@@ -39,6 +40,19 @@ __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
+}
+
+__device__ __forceinline__ float sigmoidf_(float v) { return 1.f / (1.f + __expf(-v)); }
+
+// Sum over the block; every thread gets the result. `sh` holds >= 32 floats.
+__device__ __forceinline__ float block_sum(float v, float* sh) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads();  // sh may still be read by a previous call
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    float r = lane < nw ? sh[lane] : 0.f;
+    return warp_sum(r);
 }
 
 }  // namespace bimamba::cuda::k

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "kernels/cuda/DeviceUtil.cuh"
-#include "kernels/cuda/Launch.h"
+#include "kernels/cuda/Ssd.h"
 
 namespace bimamba::cuda::k {
 
@@ -67,7 +67,7 @@ constexpr int kRows = 16;       // rows of the T×T tile per block in the backwa
 constexpr int kMThreads = 256;  // threads per block of m_bwd_kernel
 constexpr int kMWarps = kMThreads / 32;
 
-// Backward through M (see Launch.h). A block owns kRows rows of one
+// Backward through M (see Ssd.h). A block owns kRows rows of one
 // (batch·chunk, group) and walks the group's heads; dCB for its rows
 // accumulates in shared memory. Column sums over the block's rows:
 //   Det = false: shared-memory atomics, then one global atomic per column and

@@ -1,0 +1,52 @@
+#pragma once
+// The non-matmul pieces of the chunked SSD scan (kernels in Ssd.cu).
+// Raw-pointer launcher; no torch headers (nvcc stays fast). CudaOps.cpp wraps
+// it into an autograd op. Throws std::runtime_error if the launch fails.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/DType.h"
+
+namespace bimamba::cuda::k {
+
+// ---- SSD chunked scan pieces -----------------------------------------------
+// All per-chunk tensors are laid out (b, c, h, T[, ...]) contiguous; CB is
+// (b, c, g, T, T) fp32 with heads h = g*hg sharing group g.
+// M[b,c,h,t,s] = CB[b,c,g(h),t,s] * exp(acum[t]-acum[s]) * dt[s] for s <= t, else 0; M in `t`.
+void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, DType t, int64_t bc, int64_t g,
+                 int64_t hg, int64_t T, cudaStream_t s);
+// Backward through M: u = dM*CB*exp(acum[t]-acum[s]) (s <= t).
+//   dCB[t,s] = sum_h dM*exp(..)*dt[s];  da_row[h,t] = sum_s u*dt[s];  ucol[h,s] = sum_t u
+// The column sums ucol span the row tiles of several blocks:
+//   deterministic = false: ucol (bc, h, T), zeroed by the caller, accumulated
+//     with float atomics (the order, and so the last bits, vary run to run);
+//   deterministic = true: no atomics; ucol is (bc, h, ssd_m_bwd_row_tiles(T), T),
+//     one partial per row tile, every element written; the caller sums over the
+//     tile dim in a fixed order.
+int64_t ssd_m_bwd_row_tiles(int64_t T);
+void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB,
+               float* da_row, float* ucol, bool deterministic, int64_t bc, int64_t g, int64_t hg, int64_t T,
+               cudaStream_t s);
+// Per-head dot products over p between a tensor in `a`'s layout and an fp32
+// one, both stored either in the heads layout (bcg, hg, T, p) or the group
+// layout (bcg, T, hg, p) (a_group / b_group); out (bcg, hg, T) fp32, written
+// or (accumulate) added to: out[r, hh, t] (+)= Σ_q a[r, hh, t, q] · b[r, hh, t, q].
+// What (x * y).sum(-1) does in LibTorch without the (…, p) fp32 product.
+void ssd_head_dot(const void* a, DType ta, bool a_group, const float* b, bool b_group, float* out, bool accumulate,
+                  int64_t bcg, int64_t hg, int64_t T, int64_t p, cudaStream_t s);
+// Inclusive cumulative sum of each contiguous row of T floats (reverse: from
+// the row's end, suffix sums), in a fixed order (LibTorch's CUDA cumsum has
+// no deterministic mode). in and out may be the same buffer.
+void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool reverse, cudaStream_t s);
+// Inter-chunk state passing over states (b, c, H, P) fp32 (H = heads, P = p*n):
+//   S_prev[c] = S_{c-1},  S_c = exp(alast[b,c,h]) * S_{c-1} + states[c],  S_{-1} = init (or 0)
+// writes S_prev (b, c, H, P) and final (b, H, P).
+void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, float* final_state,
+                    int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s);
+// Reverse: G_{C-1} = dfinal (or 0); G_{c-1} = dS_prev[c] + exp(alast[c]) * G_c.
+// writes G (b, c, H, P) (gradient of each chunk's end state) and dinit (b, H, P).
+void ssd_state_scan_bwd(const float* dS_prev, const float* alast, const float* dfinal, float* G, float* dinit,
+                        int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s);
+
+}  // namespace bimamba::cuda::k
