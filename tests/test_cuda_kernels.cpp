@@ -361,6 +361,51 @@ TEST(CudaKernels, ChunkCumsumMatchesFloat64AndRepeats) {
     }
 }
 
+// The SSD's layout kernels against LibTorch ops: heads layout -> group layout
+// with a per-(head, position) scale (the same fp32 product, then the same
+// rounding: bit-identical), and the chunks' output assembled, un-chunked and
+// cast, against float64 (within the output dtype's rounding).
+TEST(CudaKernels, SsdLayoutKernelsMatchLibTorch) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(9);
+    struct Case { int64_t b, c, g, hg, T, p, pad; };
+    for (auto cs : std::vector<Case>{{2, 3, 1, 5, 7, 6, 3}, {1, 2, 2, 4, 64, 64, 0}, {3, 1, 3, 2, 33, 8, 32},
+                                     {2, 8, 1, 48, 256, 64, 0}}) {
+        for (auto dt : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
+            auto f = torch::TensorOptions().device(kGpu);
+            const int64_t r = cs.b * cs.c * cs.g;
+            auto in = torch::randn({r, cs.hg, cs.T, cs.p}, f).to(dt);
+            auto w = torch::randn({r, cs.hg, cs.T}, f);
+            auto out = torch::full({r, cs.T, cs.hg, cs.p}, std::nan(""), f.dtype(dt));
+            cuda::k::ssd_heads_to_group(in.data_ptr(), dt == torch::kFloat32 ? cuda::k::DType::F32
+                                                       : dt == torch::kBFloat16 ? cuda::k::DType::BF16
+                                                                                : cuda::k::DType::F16,
+                                        w.data_ptr<float>(), out.data_ptr(), r, cs.hg, cs.T, cs.p, nullptr);
+            auto ref = (in.to(torch::kFloat32) * w.unsqueeze(-1)).permute({0, 2, 1, 3}).to(dt);
+            EXPECT_TRUE(torch::equal(out, ref)) << "heads_to_group T " << cs.T << " dtype " << dt;
+
+            const int64_t l = cs.c * cs.T - cs.pad;
+            auto Yh = torch::randn({cs.b, cs.c, cs.g, cs.hg, cs.T, cs.p}, f);
+            auto Q = torch::randn({cs.b, cs.c, cs.g, cs.T, cs.hg, cs.p}, f);
+            auto wc = torch::randn({cs.b, cs.c, cs.g, cs.hg, cs.T}, f);
+            auto y = torch::full({cs.b, l, cs.g * cs.hg, cs.p}, std::nan(""), f.dtype(dt));
+            cuda::k::ssd_combine_chunks(Yh.data_ptr<float>(), Q.data_ptr<float>(), wc.data_ptr<float>(), y.data_ptr(),
+                                        dt == torch::kFloat32 ? cuda::k::DType::F32
+                                        : dt == torch::kBFloat16 ? cuda::k::DType::BF16
+                                                                 : cuda::k::DType::F16,
+                                        cs.b, cs.c, l, cs.g, cs.hg, cs.T, cs.p, nullptr);
+            auto full = (Yh.to(torch::kFloat64) + Q.to(torch::kFloat64).permute({0, 1, 2, 4, 3, 5}) *
+                                                      wc.to(torch::kFloat64).unsqueeze(-1))
+                            .permute({0, 1, 4, 2, 3, 5})
+                            .reshape({cs.b, cs.c * cs.T, cs.g * cs.hg, cs.p})
+                            .narrow(1, 0, l);
+            const double tol = dt == torch::kFloat32 ? 1e-6 : dt == torch::kBFloat16 ? 4e-3 : 5e-4;
+            EXPECT_LT(rel_err(y, full), tol) << "combine_chunks T " << cs.T << " pad " << cs.pad << " dtype " << dt;
+        }
+    }
+}
+
 // Under LibTorch's deterministic mode the SSD's atomics backward refuses to
 // run (as LibTorch's own nondeterministic ops do); the deterministic one runs.
 TEST(CudaKernels, SsdAtomicsBackwardAlertsInDeterministicMode) {

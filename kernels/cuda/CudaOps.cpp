@@ -314,6 +314,36 @@ struct SsdCommon {
 
 bool use_kernels(const Tensor& x, c10::ScalarType ad) { return x.is_cuda() && ad == torch::kFloat32; }
 
+// (b,c,h,T,p) heads layout × w (b,c,h,T) -> (b,c,g,T,hg,p) group layout, in
+// t's dtype with fp32 math (what the next GEMM wants, in one pass).
+Tensor heads_to_group(const Tensor& t, const Tensor& w, const SsdDims& d) {
+    auto out = new_out({d.b, d.c, d.g, d.T, d.hg, d.p}, t.options());
+    if (use_kernels(t, w.scalar_type())) {
+        auto tc = t.contiguous(), wc = w.contiguous();
+        k::ssd_heads_to_group(tc.data_ptr(), kdtype(tc), wc.data_ptr<float>(), out.data_ptr(), d.b * d.c * d.g, d.hg,
+                              d.T, d.p, stream());
+    } else {
+        auto out_heads = out.permute({0, 1, 2, 4, 3, 5});
+        at::mul_out(out_heads, t.view({d.b, d.c, d.g, d.hg, d.T, d.p}),
+                    w.view({d.b, d.c, d.g, d.hg, d.T, 1}));
+    }
+    return out;
+}
+
+// Yh (b,c,h,T,p) + Q (b,c,g,T,hg·p) · w (b,c,h,T), un-chunked to (b,l,h,p) in
+// `dtype`. Yh is consumed (the reference path adds into it).
+Tensor combine_chunks(Tensor& Yh, const Tensor& Q, const Tensor& w, const SsdDims& d, c10::ScalarType dtype) {
+    if (use_kernels(Yh, Yh.scalar_type())) {
+        auto out = new_out({d.b, d.l, d.h, d.p}, Yh.options().dtype(dtype));
+        auto yc = Yh.contiguous(), qc = Q.contiguous(), wc = w.contiguous();
+        k::ssd_combine_chunks(yc.data_ptr<float>(), qc.data_ptr<float>(), wc.data_ptr<float>(), out.data_ptr(),
+                              kdtype(out), d.b, d.c, d.l, d.g, d.hg, d.T, d.p, stream());
+        return out;
+    }
+    Yh.view({d.b, d.c, d.g, d.hg, d.T, d.p}).addcmul_(heads_view(Q, d), w.view({d.b, d.c, d.g, d.hg, d.T, 1}));
+    return from_chunks4_as(Yh, d, dtype);
+}
+
 // Inclusive cumulative sum over the last dim (reverse: suffix sums). On the
 // GPU our fixed-order kernel: LibTorch's CUDA cumsum is nondeterministic and
 // refuses to run under its deterministic mode.
@@ -355,10 +385,7 @@ SsdCommon ssd_common(const Tensor& x, const Tensor& dt, const Tensor& A, const T
     s.wdt = torch::exp(s.alast.unsqueeze(-1) - s.acum) * s.dtc;
     // wdt·x in one pass: mixed-dtype multiply (fp32 math), written in cd
     // straight into the group layout (b,c,g,T,hg,p) through a permuted view.
-    auto Xw = torch::empty({d.b, d.c, d.g, d.T, d.hg, d.p}, x.options().dtype(cd));
-    auto Xw_heads = Xw.permute({0, 1, 2, 4, 3, 5});
-    at::mul_out(Xw_heads, s.xc.view({d.b, d.c, d.g, d.hg, d.T, d.p}),
-                s.wdt.view({d.b, d.c, d.g, d.hg, d.T, 1}));
+    auto Xw = heads_to_group(s.xc, s.wdt, d);
     s.Xwg = Xw.view({d.b, d.c, d.g, d.T, d.hg * d.p});
     return s;
 }
@@ -393,9 +420,7 @@ std::pair<Tensor, Tensor> ssd_forward_impl(const Tensor& x, const Tensor& dt, co
     auto Y = bmm_to(s.M, s.xc, ad);  // (b,c,h,T,p)
     auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
     auto Qg = bmm_to(s.Cg, Sg.transpose(-1, -2), ad);  // C_t · S_prev, (b,c,g,T,hg·p)
-    Y.view({d.b, d.c, d.g, d.hg, d.T, d.p})
-        .addcmul_(heads_view(Qg, d), torch::exp(s.acum).view({d.b, d.c, d.g, d.hg, d.T, 1}));
-    return {from_chunks4_as(Y, d, x.scalar_type()), fin};
+    return {combine_chunks(Y, Qg, torch::exp(s.acum), d, x.scalar_type()), fin};
 }
 
 // Returns {dx, ddt, dA, dB, dC, dinit}. `det`: no float atomics (SsdOptions).
@@ -457,10 +482,7 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
 
     // 3. Y_state = exp(a_t) · C_t · S_prev
     // ey = exp(a_t)·dy in cd, written straight into the group layout (one pass).
-    auto ey = torch::empty({d.b, d.c, d.g, d.T, d.hg, d.p}, dyc.options().dtype(cd));
-    auto ey_heads = ey.permute({0, 1, 2, 4, 3, 5});
-    at::mul_out(ey_heads, dyc.view({d.b, d.c, d.g, d.hg, d.T, d.p}),
-                torch::exp(s.acum).view({d.b, d.c, d.g, d.hg, d.T, 1}));
+    auto ey = heads_to_group(dyc, torch::exp(s.acum), d);
     auto eyg_cd = ey.view({d.b, d.c, d.g, d.T, d.hg * d.p});  // (b,c,g,T,hg·p)
     auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n});
     auto Sg_cd = Sg.to(cd);
@@ -508,7 +530,8 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     } else {
         dwdt = (s.xc.view({d.b, d.c, d.g, d.hg, d.T, d.p}) * dXw).sum(-1).view({d.b, d.c, d.h, d.T});
     }
-    dxc.view({d.b, d.c, d.g, d.hg, d.T, d.p}).addcmul_(dXw, s.wdt.view({d.b, d.c, d.g, d.hg, d.T, 1}));
+    auto dx_out = combine_chunks(dxc, dXw_group, s.wdt, d, x.scalar_type());
+    dxc = Tensor();
     ddt += torch::exp(s.alast.unsqueeze(-1) - s.acum) * dwdt;
     auto q = s.wdt * dwdt;
     da -= q;
@@ -521,7 +544,7 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
 
     auto ddt_out = ddt.permute({0, 1, 3, 2}).reshape({d.b, d.L, d.h});
     if (d.pad) ddt_out = ddt_out.narrow(1, 0, d.l);
-    return {from_chunks4_as(dxc, d, x.scalar_type()),
+    return {dx_out,
             ddt_out.to(dt.scalar_type()),
             dA.to(A.scalar_type()),
             from_chunks4_as(dB, d, B.scalar_type()),

@@ -137,6 +137,51 @@ __global__ void m_bwd_kernel(const T* __restrict__ dM, const float* __restrict__
     for (int64_t i = threadIdx.x; i < (int64_t)nrows * Tn; i += blockDim.x) dCB[bcg * Tn * Tn + t0 * Tn + i] = dcb[i];
 }
 
+// out[r, t, hh, q] = in[r, hh, t, q] · w[r, hh, t]: from the heads layout to
+// the group layout with a per-(head, position) scale, one block per (r, t).
+// Reads are 64-element runs of one head, writes one contiguous row.
+template <typename T>
+__global__ void heads_to_group_kernel(const T* __restrict__ in, const float* __restrict__ w, T* __restrict__ out,
+                                      int hg, int Tn, int p) {
+    const int64_t rt = blockIdx.x, r = rt / Tn;
+    const int t = (int)(rt % Tn), row = hg * p;
+    const T* src = in + r * (int64_t)row * Tn;
+    const float* wr = w + r * (int64_t)hg * Tn;
+    T* dst = out + rt * row;
+    for (int i = threadIdx.x; i < row; i += blockDim.x) {
+        const int hh = i / p, q = i - hh * p;
+        dst[i] = from_f<T>(to_f(src[(hh * Tn + t) * p + q]) * wr[hh * Tn + t]);
+    }
+}
+
+// out[b, c·T + t, gi, hh, q] = Yh[b, c, gi, hh, t, q] + Q[b, c, gi, t, hh, q] · w[b, c, gi, hh, t]
+// for c·T + t < l (the padded tail is dropped), cast to the output dtype. One
+// block per (b, c, gi, t).
+template <typename To>
+__global__ void combine_chunks_kernel(const float* __restrict__ Yh, const float* __restrict__ Q,
+                                      const float* __restrict__ w, To* __restrict__ out, int64_t l, int C, int g,
+                                      int hg, int Tn, int p) {
+    int64_t idx = blockIdx.x;
+    const int t = (int)(idx % Tn);
+    idx /= Tn;
+    const int gi = (int)(idx % g);
+    idx /= g;
+    const int c = (int)(idx % C);
+    const int64_t b = idx / C;
+    const int64_t pos = (int64_t)c * Tn + t;
+    if (pos >= l) return;
+    const int row = hg * p;
+    const int64_t rg = (b * C + c) * g + gi;
+    const float* yr = Yh + rg * (int64_t)row * Tn;
+    const float* qr = Q + (rg * Tn + t) * (int64_t)row;
+    const float* wr = w + rg * (int64_t)hg * Tn;
+    To* dst = out + ((b * l + pos) * g + gi) * (int64_t)row;
+    for (int i = threadIdx.x; i < row; i += blockDim.x) {
+        const int hh = i / p, q = i - hh * p;
+        dst[i] = from_f<To>(yr[(hh * Tn + t) * p + q] + qr[i] * wr[hh * Tn + t]);
+    }
+}
+
 // Inclusive scan of one row per warp: the row is walked in tiles of 32, each
 // tile scanned with shuffles (Hillis–Steele, a fixed order) and the running
 // total of the tiles before it added.
@@ -271,6 +316,30 @@ void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, cons
             launch(m_bwd_kernel<TT, false>);
     });
     check_launch("ssd_m_bwd");
+}
+
+void ssd_heads_to_group(const void* in, DType t, const float* w, void* out, int64_t r, int64_t hg, int64_t T,
+                        int64_t p, cudaStream_t s) {
+    if (r * hg * T * p == 0) return;
+    if (r * T > INT32_MAX || hg * T * p > INT32_MAX) throw std::runtime_error("ssd_heads_to_group: too large");
+    dispatch(t, [&](auto tag) {
+        using TT = decltype(tag);
+        heads_to_group_kernel<TT><<<(unsigned)(r * T), 256, 0, s>>>(static_cast<const TT*>(in), w,
+                                                                     static_cast<TT*>(out), (int)hg, (int)T, (int)p);
+    });
+    check_launch("ssd_heads_to_group");
+}
+
+void ssd_combine_chunks(const float* Yh, const float* Q, const float* w, void* out, DType to, int64_t b, int64_t c,
+                        int64_t l, int64_t g, int64_t hg, int64_t T, int64_t p, cudaStream_t s) {
+    if (b * c * g * hg * T * p == 0) return;
+    if (b * c * g * T > INT32_MAX || hg * T * p > INT32_MAX) throw std::runtime_error("ssd_combine_chunks: too large");
+    dispatch(to, [&](auto tag) {
+        using TT = decltype(tag);
+        combine_chunks_kernel<TT><<<(unsigned)(b * c * g * T), 256, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l, (int)c,
+                                                                            (int)g, (int)hg, (int)T, (int)p);
+    });
+    check_launch("ssd_combine_chunks");
 }
 
 void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool reverse, cudaStream_t s) {
