@@ -316,7 +316,9 @@ TEST(CudaKernels, SsdChunkedFusedMatchesReference) {
     for (auto c : std::vector<SsdCase>{{2, 300, 4, 16, 1, 32, 64, false}, {1, 256, 8, 64, 1, 128, 256, true},
                                        {2, 77, 6, 8, 2, 16, 32, true}, {1, 20, 4, 8, 4, 16, 64, false},
                                        {1, 2048, 48, 64, 1, 128, 256, false}, {1, 450, 4, 16, 2, 32, 200, true},
-                                       {2, 130, 4, 48, 1, 16, 128, false}}) {
+                                       {2, 130, 4, 48, 1, 16, 128, false},
+                                       // T not a multiple of 8: the general (scalar) backward through M
+                                       {2, 100, 6, 16, 2, 32, 50, true}}) {
         for (auto act : {torch::kFloat32, torch::kBFloat16}) {
             auto in = ssd_inputs(c, kGpu, act);
             auto got = ssd_run(in, act, torch::kFloat32, fused_fn(c.chunk));

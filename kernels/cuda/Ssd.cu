@@ -182,6 +182,142 @@ __global__ void combine_chunks_kernel(const float* __restrict__ Yh, const float*
     }
 }
 
+// Eight consecutive elements as floats (16-byte loads of 2-byte types; two
+// float4 loads of floats). The pointer must be aligned to 8 elements.
+__device__ __forceinline__ void load8(const float* p, float* o) {
+    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+}
+__device__ __forceinline__ void load8(const __nv_bfloat16* p, float* o) {
+    const uint4 u = *reinterpret_cast<const uint4*>(p);
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 f = __bfloat1622float2(h[i]);
+        o[2 * i] = f.x, o[2 * i + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void load8(const __half* p, float* o) {
+    const uint4 u = *reinterpret_cast<const uint4*>(p);
+    const __half2* h = reinterpret_cast<const __half2*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 f = __half22float2(h[i]);
+        o[2 * i] = f.x, o[2 * i + 1] = f.y;
+    }
+}
+
+// m_bwd_kernel for T a multiple of 8 (≤ 256·NV): the same tiles, sums and
+// outputs, but a lane owns 8 consecutive columns (one 16-byte load of dM per
+// row) and keeps C·Bᵀ, its dCB partial and its column sums in registers;
+// only the column sums cross warps (per head, through shared memory in warp
+// order).
+template <typename T, bool Det, int NV>
+__global__ void __launch_bounds__(kMThreads)
+    m_bwd_vec_kernel(const T* __restrict__ dM, const float* __restrict__ CB, const float* __restrict__ acum,
+                     const float* __restrict__ dt, float* __restrict__ dCB, float* __restrict__ da_row,
+                     float* __restrict__ ucol, int g, int hg, int Tn) {
+    constexpr int RW = kRows / kMWarps;  // rows per warp
+    __shared__ float col_sh[kMWarps][NV * 256];
+    const int64_t bcg = blockIdx.x, bc = bcg / g;
+    const int gi = (int)(bcg % g);
+    const int64_t H = (int64_t)g * hg;
+    const int t0 = blockIdx.y * kRows;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const float* cb = CB + bcg * (int64_t)Tn * Tn;
+    float cbv[RW][NV][8], dcb[RW][NV][8];
+#pragma unroll
+    for (int rr = 0; rr < RW; ++rr) {
+        const int t = t0 + warp + rr * kMWarps;
+#pragma unroll
+        for (int v = 0; v < NV; ++v) {
+            const int s0 = (v * 32 + lane) * 8;
+            if (t < Tn && s0 <= t)
+                load8(cb + t * Tn + s0, cbv[rr][v]);
+            else
+#pragma unroll
+                for (int j = 0; j < 8; ++j) cbv[rr][v][j] = 0.f;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) dcb[rr][v][j] = 0.f;
+        }
+    }
+    for (int hh = 0; hh < hg; ++hh) {
+        const int64_t bch = bc * H + gi * hg + hh;
+        const float* a = acum + bch * Tn;
+        const float* d = dt + bch * Tn;
+        float as[NV][8], ds[NV][8], col[NV][8];
+#pragma unroll
+        for (int v = 0; v < NV; ++v) {
+            const int s0 = (v * 32 + lane) * 8;
+            if (s0 < Tn) {
+                load8(a + s0, as[v]);
+                load8(d + s0, ds[v]);
+            } else {
+#pragma unroll
+                for (int j = 0; j < 8; ++j) as[v][j] = ds[v][j] = 0.f;
+            }
+#pragma unroll
+            for (int j = 0; j < 8; ++j) col[v][j] = 0.f;
+        }
+#pragma unroll
+        for (int rr = 0; rr < RW; ++rr) {
+            const int t = t0 + warp + rr * kMWarps;
+            if (t >= Tn) break;  // the same for the whole warp
+            const float at = a[t];
+            const T* dmr = dM + (bch * Tn + t) * (int64_t)Tn;
+            float rowacc = 0.f;
+#pragma unroll
+            for (int v = 0; v < NV; ++v) {
+                const int s0 = (v * 32 + lane) * 8;
+                if (s0 <= t) {
+                    float m[8];
+                    load8(dmr + s0, m);
+#pragma unroll
+                    for (int j = 0; j < 8; ++j) {
+                        if (s0 + j <= t) {
+                            const float e = m[j] * __expf(at - as[v][j]);  // dM·E
+                            const float u = e * cbv[rr][v][j];
+                            dcb[rr][v][j] += e * ds[v][j];
+                            rowacc += u * ds[v][j];
+                            col[v][j] += u;
+                        }
+                    }
+                }
+            }
+            rowacc = warp_sum(rowacc);
+            if (lane == 0) da_row[bch * Tn + t] = rowacc;
+        }
+#pragma unroll
+        for (int v = 0; v < NV; ++v)
+#pragma unroll
+            for (int j = 0; j < 8; ++j) col_sh[warp][(v * 32 + lane) * 8 + j] = col[v][j];
+        __syncthreads();
+        for (int s = threadIdx.x; s < Tn; s += kMThreads) {
+            float v = 0.f;
+#pragma unroll
+            for (int w = 0; w < kMWarps; ++w) v += col_sh[w][s];
+            if (Det)
+                ucol[(bch * gridDim.y + blockIdx.y) * Tn + s] = v;
+            else if (v != 0.f)
+                atomicAdd(&ucol[bch * Tn + s], v);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int rr = 0; rr < RW; ++rr) {
+        const int t = t0 + warp + rr * kMWarps;
+        if (t >= Tn) break;
+#pragma unroll
+        for (int v = 0; v < NV; ++v) {
+            const int s0 = (v * 32 + lane) * 8;
+            if (s0 >= Tn) continue;
+            float4* o = reinterpret_cast<float4*>(dCB + bcg * (int64_t)Tn * Tn + (int64_t)t * Tn + s0);
+            o[0] = make_float4(dcb[rr][v][0], dcb[rr][v][1], dcb[rr][v][2], dcb[rr][v][3]);
+            o[1] = make_float4(dcb[rr][v][4], dcb[rr][v][5], dcb[rr][v][6], dcb[rr][v][7]);
+        }
+    }
+}
+
 // Inclusive scan of one row per warp: the row is walked in tiles of 32, each
 // tile scanned with shuffles (Hillis–Steele, a fixed order) and the running
 // total of the tiles before it added.
@@ -310,10 +446,21 @@ void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, cons
             }
             kernel<<<grid, kMThreads, smem, s>>>(static_cast<const TT*>(dM), CB, acum, dt, dCB, da_row, ucol, g, hg, T);
         };
-        if (deterministic)
+        // The vectorized kernel where T allows it (rows 16-byte aligned), else the general one.
+        if (T % 8 == 0 && T <= 512) {
+            auto vec = [&](auto kernel) {
+                kernel<<<grid, kMThreads, 0, s>>>(static_cast<const TT*>(dM), CB, acum, dt, dCB, da_row, ucol, (int)g,
+                                                  (int)hg, (int)T);
+            };
+            if (T <= 256)
+                deterministic ? vec(m_bwd_vec_kernel<TT, true, 1>) : vec(m_bwd_vec_kernel<TT, false, 1>);
+            else
+                deterministic ? vec(m_bwd_vec_kernel<TT, true, 2>) : vec(m_bwd_vec_kernel<TT, false, 2>);
+        } else if (deterministic) {
             launch(m_bwd_kernel<TT, true>);
-        else
+        } else {
             launch(m_bwd_kernel<TT, false>);
+        }
     });
     check_launch("ssd_m_bwd");
 }
