@@ -318,7 +318,9 @@ TEST(CudaKernels, SsdChunkedFusedMatchesReference) {
                                        {1, 2048, 48, 64, 1, 128, 256, false}, {1, 450, 4, 16, 2, 32, 200, true},
                                        {2, 130, 4, 48, 1, 16, 128, false},
                                        // T not a multiple of 8: the general (scalar) backward through M
-                                       {2, 100, 6, 16, 2, 32, 50, true}}) {
+                                       {2, 100, 6, 16, 2, 32, 50, true},
+                                       // head dim not a multiple of 8: the general layout and dot kernels
+                                       {1, 70, 4, 6, 2, 16, 32, true}}) {
         for (auto act : {torch::kFloat32, torch::kBFloat16}) {
             auto in = ssd_inputs(c, kGpu, act);
             auto got = ssd_run(in, act, torch::kFloat32, fused_fn(c.chunk));

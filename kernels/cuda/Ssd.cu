@@ -207,6 +207,159 @@ __device__ __forceinline__ void load8(const __half* p, float* o) {
     }
 }
 
+__device__ __forceinline__ void store8(float* p, const float* v) {
+    reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+__device__ __forceinline__ void store8(__nv_bfloat16* p, const float* v) {
+    uint4 u;
+    __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+    *reinterpret_cast<uint4*>(p) = u;
+}
+__device__ __forceinline__ void store8(__half* p, const float* v) {
+    uint4 u;
+    __half2* h = reinterpret_cast<__half2*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
+    *reinterpret_cast<uint4*>(p) = u;
+}
+
+// build_m_kernel for T a multiple of 8 (≤ 256·NV): a warp writes one row, a
+// lane 8 consecutive columns (one 16-byte store of bf16); a block owns
+// kBuildVecRows rows of one (bc, h). Same values, bit for bit.
+constexpr int kBuildVecRows = 32;
+template <typename T, int NV>
+__global__ void __launch_bounds__(256)
+    build_m_vec_kernel(const float* __restrict__ CB, const float* __restrict__ acum, const float* __restrict__ dt,
+                       T* __restrict__ M, int g, int hg, int Tn, int row_tiles) {
+    const int64_t bch = blockIdx.x / row_tiles;
+    const int t0 = (blockIdx.x % row_tiles) * kBuildVecRows;
+    const int64_t H = (int64_t)g * hg;
+    const int64_t bc = bch / H;
+    const int h = (int)(bch % H), gi = h / hg;
+    const float* a = acum + bch * Tn;
+    const float* d = dt + bch * Tn;
+    const float* cb = CB + (bc * g + gi) * (int64_t)Tn * Tn;
+    T* out = M + bch * (int64_t)Tn * Tn;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float as[NV][8], ds[NV][8];
+#pragma unroll
+    for (int v = 0; v < NV; ++v) {
+        const int s0 = (v * 32 + lane) * 8;
+        if (s0 < Tn) {
+            load8(a + s0, as[v]);
+            load8(d + s0, ds[v]);
+        } else {
+#pragma unroll
+            for (int j = 0; j < 8; ++j) as[v][j] = ds[v][j] = 0.f;
+        }
+    }
+    const int t1 = min(t0 + kBuildVecRows, Tn);
+    for (int t = t0 + warp; t < t1; t += 8) {
+        const float at = a[t];
+#pragma unroll
+        for (int v = 0; v < NV; ++v) {
+            const int s0 = (v * 32 + lane) * 8;
+            if (s0 >= Tn) continue;
+            float o[8];
+            if (s0 <= t) {
+                float c[8];
+                load8(cb + t * Tn + s0, c);
+#pragma unroll
+                for (int j = 0; j < 8; ++j) o[j] = s0 + j <= t ? c[j] * __expf(at - as[v][j]) * ds[v][j] : 0.f;
+            } else {
+#pragma unroll
+                for (int j = 0; j < 8; ++j) o[j] = 0.f;
+            }
+            store8(out + t * Tn + s0, o);
+        }
+    }
+}
+
+// head_dot_kernel for p a multiple of 8: 8 lanes per output, a lane 8
+// consecutive elements (16-byte loads).
+template <typename T>
+__global__ void head_dot_vec_kernel(const T* __restrict__ a, bool a_group, const float* __restrict__ b, bool b_group,
+                                    float* __restrict__ out, bool accumulate, int64_t n_out, int hg, int Tn, int p) {
+    const int64_t o = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 8;
+    const int sub = threadIdx.x & 7;
+    const bool valid = o < n_out;  // the 8 lanes of an output agree; all lanes reach the shuffles
+    float acc = 0.f;
+    if (valid) {
+        const int t = (int)(o % Tn);
+        const int hh = (int)((o / Tn) % hg);
+        const int64_t r = o / ((int64_t)Tn * hg);
+        const int64_t grp = ((r * Tn + t) * hg + hh) * p;
+        const T* ar = a + (a_group ? grp : o * p);
+        const float* br = b + (b_group ? grp : o * p);
+        for (int q0 = sub * 8; q0 < p; q0 += 64) {
+            float x[8], y[8];
+            load8(ar + q0, x);
+            load8(br + q0, y);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) acc += x[j] * y[j];
+        }
+    }
+    acc += __shfl_xor_sync(0xffffffffu, acc, 4);
+    acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+    acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+    if (valid && sub == 0) out[o] = accumulate ? out[o] + acc : acc;
+}
+
+// heads_to_group_kernel for p a multiple of 8: 8 elements per thread.
+template <typename T>
+__global__ void heads_to_group_vec_kernel(const T* __restrict__ in, const float* __restrict__ w, T* __restrict__ out,
+                                          int hg, int Tn, int p) {
+    const int64_t rt = blockIdx.x, r = rt / Tn;
+    const int t = (int)(rt % Tn), row = hg * p;
+    const T* src = in + r * (int64_t)row * Tn;
+    const float* wr = w + r * (int64_t)hg * Tn;
+    T* dst = out + rt * row;
+    for (int i = threadIdx.x * 8; i < row; i += blockDim.x * 8) {
+        const int hh = i / p, q = i - hh * p;
+        float x[8];
+        load8(src + (hh * Tn + t) * p + q, x);
+        const float wv = wr[hh * Tn + t];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) x[j] *= wv;
+        store8(dst + i, x);
+    }
+}
+
+// combine_chunks_kernel for p a multiple of 8: 8 elements per thread.
+template <typename To>
+__global__ void combine_chunks_vec_kernel(const float* __restrict__ Yh, const float* __restrict__ Q,
+                                          const float* __restrict__ w, To* __restrict__ out, int64_t l, int C, int g,
+                                          int hg, int Tn, int p) {
+    int64_t idx = blockIdx.x;
+    const int t = (int)(idx % Tn);
+    idx /= Tn;
+    const int gi = (int)(idx % g);
+    idx /= g;
+    const int c = (int)(idx % C);
+    const int64_t b = idx / C;
+    const int64_t pos = (int64_t)c * Tn + t;
+    if (pos >= l) return;
+    const int row = hg * p;
+    const int64_t rg = (b * C + c) * g + gi;
+    const float* yr = Yh + rg * (int64_t)row * Tn;
+    const float* qr = Q + (rg * Tn + t) * (int64_t)row;
+    const float* wr = w + rg * (int64_t)hg * Tn;
+    To* dst = out + ((b * l + pos) * g + gi) * (int64_t)row;
+    for (int i = threadIdx.x * 8; i < row; i += blockDim.x * 8) {
+        const int hh = i / p, q = i - hh * p;
+        float y[8], qq[8];
+        load8(yr + (hh * Tn + t) * p + q, y);
+        load8(qr + i, qq);
+        const float wv = wr[hh * Tn + t];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) y[j] += qq[j] * wv;
+        store8(dst + i, y);
+    }
+}
+
 // m_bwd_kernel for T a multiple of 8 (≤ 256·NV): the same tiles, sums and
 // outputs, but a lane owns 8 consecutive columns (one 16-byte load of dM per
 // row) and keeps C·Bᵀ, its dCB partial and its column sums in registers;
@@ -405,8 +558,14 @@ void ssd_head_dot(const void* a, DType ta, bool a_group, const float* b, bool b_
     if (blocks > INT32_MAX) throw std::runtime_error("ssd_head_dot: too many blocks");
     dispatch(ta, [&](auto tag) {
         using TT = decltype(tag);
-        head_dot_kernel<TT><<<(unsigned)blocks, threads, 0, s>>>(static_cast<const TT*>(a), a_group, b, b_group, out,
-                                                                 accumulate, n_out, (int)hg, (int)T, (int)p);
+        if (p % 8 == 0) {
+            const int64_t vblocks = (n_out * 8 + threads - 1) / threads;
+            head_dot_vec_kernel<TT><<<(unsigned)vblocks, threads, 0, s>>>(static_cast<const TT*>(a), a_group, b, b_group,
+                                                                         out, accumulate, n_out, (int)hg, (int)T, (int)p);
+        } else {
+            head_dot_kernel<TT><<<(unsigned)blocks, threads, 0, s>>>(static_cast<const TT*>(a), a_group, b, b_group, out,
+                                                                     accumulate, n_out, (int)hg, (int)T, (int)p);
+        }
     });
     check_launch("ssd_head_dot");
 }
@@ -422,8 +581,19 @@ void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, D
     if (blocks > INT32_MAX) throw std::runtime_error("ssd_build_m: too many blocks");
     dispatch(t, [&](auto tag) {
         using TT = decltype(tag);
-        build_m_kernel<TT><<<(unsigned)blocks, kBuildThreads, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g,
-                                                                      (int)hg, (int)T, (int)row_tiles);
+        if (T % 8 == 0) {
+            const int64_t vtiles = (T + kBuildVecRows - 1) / kBuildVecRows;
+            const unsigned vblocks = (unsigned)(bc * g * hg * vtiles);
+            if (T <= 256)
+                build_m_vec_kernel<TT, 1><<<vblocks, 256, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g, (int)hg,
+                                                                   (int)T, (int)vtiles);
+            else
+                build_m_vec_kernel<TT, 2><<<vblocks, 256, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g, (int)hg,
+                                                                   (int)T, (int)vtiles);
+        } else {
+            build_m_kernel<TT><<<(unsigned)blocks, kBuildThreads, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g,
+                                                                          (int)hg, (int)T, (int)row_tiles);
+        }
     });
     check_launch("ssd_build_m");
 }
@@ -471,8 +641,12 @@ void ssd_heads_to_group(const void* in, DType t, const float* w, void* out, int6
     if (r * T > INT32_MAX || hg * T * p > INT32_MAX) throw std::runtime_error("ssd_heads_to_group: too large");
     dispatch(t, [&](auto tag) {
         using TT = decltype(tag);
-        heads_to_group_kernel<TT><<<(unsigned)(r * T), 256, 0, s>>>(static_cast<const TT*>(in), w,
-                                                                     static_cast<TT*>(out), (int)hg, (int)T, (int)p);
+        if (p % 8 == 0)
+            heads_to_group_vec_kernel<TT><<<(unsigned)(r * T), 128, 0, s>>>(static_cast<const TT*>(in), w,
+                                                                             static_cast<TT*>(out), (int)hg, (int)T, (int)p);
+        else
+            heads_to_group_kernel<TT><<<(unsigned)(r * T), 256, 0, s>>>(static_cast<const TT*>(in), w,
+                                                                         static_cast<TT*>(out), (int)hg, (int)T, (int)p);
     });
     check_launch("ssd_heads_to_group");
 }
@@ -483,8 +657,12 @@ void ssd_combine_chunks(const float* Yh, const float* Q, const float* w, void* o
     if (b * c * g * T > INT32_MAX || hg * T * p > INT32_MAX) throw std::runtime_error("ssd_combine_chunks: too large");
     dispatch(to, [&](auto tag) {
         using TT = decltype(tag);
-        combine_chunks_kernel<TT><<<(unsigned)(b * c * g * T), 256, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l, (int)c,
-                                                                            (int)g, (int)hg, (int)T, (int)p);
+        if (p % 8 == 0)
+            combine_chunks_vec_kernel<TT><<<(unsigned)(b * c * g * T), 128, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l,
+                                                                                    (int)c, (int)g, (int)hg, (int)T, (int)p);
+        else
+            combine_chunks_kernel<TT><<<(unsigned)(b * c * g * T), 256, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l,
+                                                                                (int)c, (int)g, (int)hg, (int)T, (int)p);
     });
     check_launch("ssd_combine_chunks");
 }
