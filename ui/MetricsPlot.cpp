@@ -27,6 +27,33 @@ const QColor kPalette[] = {QColor(0x1f, 0x77, 0xb4), QColor(0xd6, 0x27, 0x28), Q
                            QColor(0xe3, 0x77, 0xc2), QColor(0x7f, 0x7f, 0x7f), QColor(0x17, 0xbe, 0xcf)};
 }
 
+// Log-axis ticks that label every range: decades when it spans many, else
+// 1-2-5 (or finer) steps within each decade. QCustomPlot's log ticker falls
+// back to linear steps below 1.6 decades, which leaves the lower part of a
+// log axis (perplexity 75–2000) without a label.
+class LogTicks : public QCPAxisTickerLog {
+protected:
+    QVector<double> createTickVector(double tickStep, const QCPRange& range) override {
+        sub_ = 8;
+        if (!(range.lower > 0) || !(range.upper > range.lower))
+            return QCPAxisTickerLog::createTickVector(tickStep, range);
+        const double decades = std::log10(range.upper / range.lower);
+        if (decades > 3) return QCPAxisTickerLog::createTickVector(tickStep, range);
+        const QVector<double> steps = decades > 1.2   ? QVector<double>{1, 2, 5}
+                                      : decades > 0.5 ? QVector<double>{1, 1.5, 2, 3, 5, 7}
+                                                      : QVector<double>{1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9};
+        QVector<double> out;
+        for (int e = int(std::floor(std::log10(range.lower))) - 1; e <= int(std::ceil(std::log10(range.upper))); ++e)
+            for (double m : steps) out << m * std::pow(10.0, e);  // one beyond each end: trimmed by the caller
+        sub_ = 0;
+        return out;
+    }
+    int getSubTickCount(double tickStep) override { return sub_ ? QCPAxisTickerLog::getSubTickCount(tickStep) : 0; }
+
+private:
+    int sub_ = 8;
+};
+
 const QVector<MetricInfo>& knownMetrics() {
     static const QVector<MetricInfo> m = {
         {"loss", "train", "Training loss"},      {"val_ppl", "val", "Validation perplexity"},
@@ -108,17 +135,21 @@ MetricsPlot::MetricsPlot(QWidget* parent, bool withControls) : QWidget(parent), 
         metricBox_ = new QComboBox;
         metricBox_->setObjectName("metricBox");
         metricBox_->setToolTip("Every scalar key of the selected runs' metrics.jsonl");
-        metricBox_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+        metricBox_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        metricBox_->setMinimumContentsLength(12);
         xBox_ = new QComboBox;
         xBox_->addItem("Step", "step");
         xBox_->addItem("Tokens", "tokens");
         xBox_->addItem("Wall time (s)", "time");
-        xBox_->addItem("Tokens since lineage start", "lineage");
-        xBox_->setItemData(3, "A run initialised from another run's checkpoint (init_from) continues its tokens",
+        xBox_->addItem("Lineage tokens", "lineage");
+        xBox_->setItemData(3,
+                           "Tokens since the start of the lineage: a run initialised from another run's "
+                           "checkpoint (init_from) continues its tokens",
                            Qt::ToolTipRole);
         xBox_->setObjectName("xAxisBox");
         smooth_ = new QSlider(Qt::Horizontal);
         smooth_->setRange(0, 99);
+        smooth_->setMinimumWidth(50);
         smooth_->setMaximumWidth(120);
         smooth_->setToolTip("EMA smoothing (display only)");
         smooth_->setObjectName("smoothing");
@@ -129,15 +160,21 @@ MetricsPlot::MetricsPlot(QWidget* parent, bool withControls) : QWidget(parent), 
         auto* exportBtn = new QPushButton("Export…");
         exportBtn->setObjectName("exportPlot");
         exportBtn->setToolTip("Save this plot as shown (PNG, SVG or PDF)");
-        bar->addWidget(metricBox_);
+        // Two rows, so two plots side by side leave room for the side panel:
+        // what is drawn against what, then how.
+        bar->addWidget(metricBox_, 1);
         bar->addWidget(new QLabel("vs"));
         bar->addWidget(xBox_);
-        bar->addWidget(smooth_);
-        bar->addWidget(log_);
-        bar->addWidget(logX_);
-        bar->addStretch(1);
-        bar->addWidget(exportBtn);
+        auto* bar2 = new QHBoxLayout;
+        auto* smoothLabel = new QLabel("Smoothing");
+        smoothLabel->setToolTip(smooth_->toolTip());
+        bar2->addWidget(smoothLabel);
+        bar2->addWidget(smooth_, 1);
+        bar2->addWidget(log_);
+        bar2->addWidget(logX_);
+        bar2->addWidget(exportBtn);
         lay->addLayout(bar);
+        lay->addLayout(bar2);
         connect(metricBox_, &QComboBox::activated, this, [this] {
             const QStringList tk = metricBox_->currentData().toString().split('/');
             if (tk.size() == 2) setMetric(tk[1], tk[0]);
@@ -296,7 +333,7 @@ void MetricsPlot::setSmoothing(double a) {
 void MetricsPlot::applyScale(QCPAxis* axis, bool on) {
     axis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
     if (on) {
-        axis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+        axis->setTicker(QSharedPointer<QCPAxisTickerLog>(new LogTicks));
         // Plain numbers: "eb" at precision 0 printed 150 and 200 both as 2·10².
         axis->setNumberFormat("g");
         axis->setNumberPrecision(6);
