@@ -213,6 +213,9 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     connect(manager_, &RunManager::runUpdated, this, [this](qint64 id) {
         if (selectedRuns().contains(id)) updateDetails();
     });
+    connect(manager_->store(), &RunStore::runChanged, this, [this](qint64 id) {  // tags, notes, alert
+        if (selectedRuns().contains(id)) updateDetails();
+    });
     connect(manager_, &RunManager::metricsUpdated, this, [this](qint64 id) {
         if (selectedRuns().contains(id)) {
             plotA_->refresh();
@@ -300,6 +303,9 @@ void RunsPanel::updateDetails() {
     QString d = QStringLiteral("<b>%1</b> — %2<br><small>%3</small>")
                     .arg(r->name.toHtmlEscaped(), r->status, r->runDir.toHtmlEscaped());
     if (r->isRemote()) d += QStringLiteral("<br>on host <b>%1</b>").arg(r->host.toHtmlEscaped());
+    if (!r->alert.isEmpty())
+        d += QStringLiteral("<br><span style='color:#c62828'>%1 %2</span>")
+                 .arg(QString::fromUtf8("\u26a0"), r->alert.toHtmlEscaped());
     if (r->status == "failed" || r->status == "lost") {
         d += QStringLiteral("<br><span style='color:#c62828'>%1</span>")
                  .arg(r->message.toHtmlEscaped().replace('\n', "<br>"));
