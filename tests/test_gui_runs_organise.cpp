@@ -410,6 +410,40 @@ private slots:
         QCOMPARE(plot.metric(), QString("gpu_util"));  // the choice stays
     }
 
+    // A log axis over less than two decades (perplexity 80–1900) is labelled
+    // down to its bottom: 100, 200, 500, … (QCustomPlot alone falls back to
+    // linear steps there: 500, 1000, 1500, nothing below 500).
+    void logAxisTicksCoverTheRange() {
+        QTemporaryDir tmp;
+        const QString path = QDir(tmp.path()).filePath("m.jsonl");
+        QByteArray lines;
+        for (int s = 1; s <= 20; ++s)
+            lines += QStringLiteral("{\"type\":\"val\",\"step\":%1,\"val_ppl\":%2}\n")
+                         .arg(s * 10)
+                         .arg(80.0 * std::pow(1900.0 / 80.0, (s - 1) / 19.0))
+                         .toUtf8();
+        appendLine(path, lines);
+        MetricsReader r(path);
+        r.poll();
+        MetricsPlot plot;
+        plot.resize(700, 500);
+        plot.show();
+        plot.setRuns({{"run", &r}});
+        plot.setMetric("val_ppl");
+        plot.setLogScale(true);
+        plot.plot()->replot(QCustomPlot::rpImmediateRefresh);
+        const QVector<double> ticks = plot.plot()->yAxis->tickVector();
+        const QCPRange range = plot.plot()->yAxis->range();
+        QStringList shown;
+        for (double t : ticks)
+            if (range.contains(t)) shown << QString::number(t);
+        QVERIFY2(shown.contains("100") && shown.contains("200") && shown.contains("1000"), qPrintable(shown.join(" ")));
+        plot.setLogX(true);
+        plot.plot()->replot(QCustomPlot::rpImmediateRefresh);
+        QVERIFY(plot.plot()->xAxis->tickVector().contains(100.0));  // steps 10–200
+        QCOMPARE(plot.displayedPoints(0), 20);
+    }
+
     // The lineage: a student initialised (init_from) from a teacher's
     // checkpoint counts its tokens from the teacher's at that checkpoint,
     // also when the workspace moved; a grandchild adds both.
