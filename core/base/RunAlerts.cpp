@@ -65,13 +65,20 @@ std::vector<RunAlert> RunAlertMonitor::add_failure(const std::string& message) {
     std::vector<RunAlert> out;
     if (message == failure_) return out;
     failure_ = message;
-    for (const char* word : {"NaN", "Inf"}) {
-        const size_t at = message.find(std::string("loss is ") + word);
+    // The trainer's messages when it stops on a non-finite value (core/train/Trainer.cpp).
+    static const struct {
+        const char *needle, *title;
+    } kinds[] = {{"loss is NaN", "NaN loss"},
+                 {"loss is Inf", "Inf loss"},
+                 {"loss is not finite", "NaN loss"},  // data parallel: some rank's
+                 {"gradient norm is not finite", "NaN gradient"}};
+    for (const auto& k : kinds) {
+        const size_t at = message.find(k.needle);
         if (at == std::string::npos) continue;
         if (nan_armed_) {
             nan_armed_ = false;
             const std::string first = message.substr(at, message.find_first_of(";\n", at) - at);
-            out.push_back({AlertKind::NaN, 0, std::string(word) + " loss: the run stopped (" + first + ")"});
+            out.push_back({AlertKind::NaN, 0, std::string(k.title) + ": the run stopped (" + first + ")"});
             active_ = out.back().text;
         }
         break;

@@ -34,7 +34,7 @@ enum class AlertKind { NaN, Divergence, Stall };
 struct RunAlert {
     AlertKind kind;
     int64_t step = 0;
-    std::string text;  // "NaN loss: …", "loss diverging: …", "stalled: …" (the part before ':' is its title)
+    std::string text;  // "NaN loss: …", "NaN gradient: …", "loss diverging: …", "stalled: …" (title before ':')
 };
 
 class RunAlertMonitor {
@@ -47,8 +47,9 @@ public:
     // is NaN) and `time` (seconds since the run started; NaN when absent).
     std::vector<RunAlert> add_row(int64_t step, double loss, double time_s);
     // A run that ended with `message` (the trainer stops on a NaN/Inf loss
-    // without writing the line: "loss is NaN at step 12; …"). The same
-    // message again is the same event.
+    // or gradient norm without writing the line: "loss is NaN at step 12; …",
+    // "gradient norm is not finite at step 12; …"). The same message again
+    // is the same event.
     std::vector<RunAlert> add_failure(const std::string& message);
     // `idle_s`: seconds since the last metric line was written (the file's
     // age); `alive`: the run's process is. Fires once per stall; a new line
