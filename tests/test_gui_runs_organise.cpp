@@ -25,6 +25,7 @@
 #include <QImage>
 #include <QLineEdit>
 #include <QPlainTextEdit>
+#include <QStatusBar>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
@@ -237,6 +238,11 @@ private slots:
             QVERIFY2(a[0].text.find("loss is NaN at step 12") != std::string::npos, a[0].text.c_str());
             QVERIFY(m.add_failure(msg).empty());
             QVERIFY(RunAlertMonitor().add_failure("exit code 1: data folder missing").empty());
+            auto g = RunAlertMonitor().add_failure(
+                "exit code 3: gradient norm is not finite at step 7; stopped without saving; the last good checkpoint "
+                "is step_00000005");
+            QCOMPARE(int(g.size()), 1);
+            QVERIFY2(g[0].text.rfind("NaN gradient: ", 0) == 0, g[0].text.c_str());
         }
         // Divergence: over 1.5 × the moving minimum of the smoothed loss, once
         // per rise; a single spike does not count; it re-arms near the minimum.
@@ -332,6 +338,10 @@ private slots:
             QTRY_VERIFY_WITH_TIMEOUT(alertCell().contains("loss diverging"), 5000);
             QCOMPARE(p->notifications().size(), 1);
             QVERIFY2(p->notifications()[0].startsWith("loss diverging: live:"), qPrintable(p->notifications()[0]));
+            // No system tray on the offscreen platform: the status bar says it.
+            QVERIFY(!p->notifiesThroughTray());
+            QVERIFY2(w.statusBar()->currentMessage().contains("loss diverging: live:"),
+                     qPrintable(w.statusBar()->currentMessage()));
             QVERIFY(!model->index(model->rowOf(id), RunTableModel::Name).data(Qt::DecorationRole).isNull());
             QVERIFY(model->index(model->rowOf(id), RunTableModel::Alert)
                         .data(Qt::ToolTipRole)
