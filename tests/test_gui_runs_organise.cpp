@@ -271,6 +271,18 @@ private slots:
             QVERIFY(m.active().empty());
             for (int i = 0; i < 10; ++i) feed(4.0);
             QCOMPARE(int(all.size()), 2);
+            // The minimum is a moving one: a slow drift (2 → 4 over 100 lines)
+            // alerts against the whole history, not against the last 10 lines.
+            AlertRules shortWindow = rules;
+            shortWindow.divergence_window = 10;
+            RunAlertMonitor drift(rules), drift10(shortWindow);
+            int driftAlerts = 0, drift10Alerts = 0;
+            for (int i = 0; i <= 100; ++i) {
+                driftAlerts += int(drift.add_row(i, 2.0 + 0.02 * i, i).size());
+                drift10Alerts += int(drift10.add_row(i, 2.0 + 0.02 * i, i).size());
+            }
+            QCOMPARE(driftAlerts, 1);
+            QCOMPARE(drift10Alerts, 0);
             // Never during warm-up, whatever the first values.
             RunAlertMonitor early(rules);
             QVERIFY(early.add_row(1, 1.0, 1).empty());

@@ -44,9 +44,12 @@ std::vector<RunAlert> RunAlertMonitor::add_row(int64_t step, double loss, double
     ema_ = a * ema_ + (1 - a) * loss;
     ema_norm_ = a * ema_norm_ + (1 - a);
     const double smooth = ema_ / ema_norm_;
-    recent_.push_back(smooth);
-    if (int(recent_.size()) > std::max(1, rules_.divergence_window)) recent_.pop_front();
-    const double lo = *std::min_element(recent_.begin(), recent_.end());
+    // Minimum over the last `divergence_window` smoothed values: a deque of
+    // (row, value) with increasing values, so a long history costs O(1) a row.
+    while (!window_min_.empty() && window_min_.back().second >= smooth) window_min_.pop_back();
+    window_min_.emplace_back(rows_, smooth);
+    while (window_min_.front().first <= rows_ - std::max(1, rules_.divergence_window)) window_min_.pop_front();
+    const double lo = window_min_.front().second;
     if (rows_ <= rules_.divergence_warmup || !(lo > 0)) return out;
     if (div_armed_ && smooth > rules_.divergence_factor * lo) {
         div_armed_ = false;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bimamba {
@@ -69,8 +70,8 @@ private:
     bool nan_armed_ = true, div_armed_ = true, stall_armed_ = true;
     std::string failure_;  // the last failure message seen
     double ema_ = 0, ema_norm_ = 0;
-    std::deque<double> recent_;  // smoothed losses of the window
-    std::deque<double> times_;   // `time` of the last lines
+    std::deque<std::pair<int64_t, double>> window_min_;  // (row, smoothed loss), values increasing
+    std::deque<double> times_;                           // `time` of the last lines
     std::string active_;
 };
 
