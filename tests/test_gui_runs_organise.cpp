@@ -20,15 +20,20 @@
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDialog>
 #include <QDir>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QImage>
 #include <QLineEdit>
 #include <QPlainTextEdit>
+#include <QSettings>
+#include <QSpinBox>
 #include <QStatusBar>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <qcustomplot.h>
 
 #include <cmath>
@@ -85,6 +90,7 @@ private slots:
     void initTestCase() {
         QCoreApplication::setOrganizationName("BiMambaTest");
         QCoreApplication::setApplicationName("test_gui_runs_organise");
+        QSettings().clear();  // default alert rules, whatever an earlier run saved
     }
 
     // Tags, notes and the archived flag live in the run store, survive a
@@ -564,6 +570,35 @@ private slots:
         QVERIFY(pdf.open(QIODevice::ReadOnly));
         QVERIFY(pdf.read(5) == "%PDF-");
         QVERIFY(!lp->exportTo(QDir(out.path()).filePath("loss.bmpx"), &err));
+    }
+
+    // Alerts… sets the divergence factor and the stall factor and floor; the
+    // next window starts with them.
+    void alertRulesDialogSetsTheFactors() {
+        QTemporaryDir ws;
+        {
+            MainWindow w(ws.path(), "/nonexistent/bimamba");
+            w.show();
+            QCOMPARE(w.manager()->alertRules().divergence_factor, AlertRules{}.divergence_factor);
+            QTimer::singleShot(0, [] {
+                QDialog* dlg = nullptr;
+                for (QWidget* tl : QApplication::topLevelWidgets())
+                    if (auto* d = qobject_cast<QDialog*>(tl); d && d->isVisible()) dlg = d;
+                QVERIFY(dlg);
+                dlg->findChild<QDoubleSpinBox*>("divergenceFactor")->setValue(2.5);
+                dlg->findChild<QDoubleSpinBox*>("stallFactor")->setValue(10);
+                dlg->findChild<QSpinBox*>("stallMinSeconds")->setValue(300);
+                dlg->accept();
+            });
+            w.runsPanel()->alertRulesAction()->trigger();
+            QCOMPARE(w.manager()->alertRules().divergence_factor, 2.5);
+            QCOMPARE(w.manager()->alertRules().stall_factor, 10.0);
+            QCOMPARE(w.manager()->alertRules().stall_min_seconds, 300.0);
+        }
+        MainWindow w(ws.path(), "/nonexistent/bimamba");
+        QCOMPARE(w.manager()->alertRules().divergence_factor, 2.5);
+        QCOMPARE(w.manager()->alertRules().stall_min_seconds, 300.0);
+        QSettings().clear();
     }
 };
 
