@@ -479,23 +479,30 @@ private slots:
         QTemporaryDir ws;
         QByteArray tm;
         for (int s = 1; s <= 30; ++s) tm += trainLine(s, 6.0 - 0.1 * s, s, s * 1024);
-        const QString teacher = makeRun(ws.path(), "teacher", QJsonObject{{"data", "/d"}, {"loss", "ce"}}, tm);
+        const QString teacher = makeRun(
+            ws.path(), "teacher", QJsonObject{{"data", "/d"}, {"loss", "ce"}, {"batch_size", 4}, {"seq_len", 256}}, tm);
         const QString ck = QDir(teacher).filePath("checkpoints/step_00000020");
         QDir().mkpath(ck);
         writeJsonFile(QDir(ck).filePath("trainer_state.json"), QJsonObject{{"step", 20}, {"tokens", 20480}});
-        QDir().mkpath(QDir(teacher).filePath("checkpoints/step_00000030"));  // no trainer_state: from the metrics
+        // No trainer_state.json: the step × the config's tokens per step (4 × 256).
+        QDir().mkpath(QDir(teacher).filePath("checkpoints/step_00000030"));
         QFile latest(QDir(teacher).filePath("checkpoints/latest"));
         QVERIFY(latest.open(QIODevice::WriteOnly));
         latest.write("step_00000030\n");
         latest.close();
         QByteArray sm;
         for (int s = 1; s <= 10; ++s) sm += trainLine(s, 4.0 - 0.05 * s, s, s * 512);
-        const QString student =
-            makeRun(ws.path(), "student",
-                    QJsonObject{{"data", "/d"}, {"loss", "soft_ce"}, {"teacher", teacher}, {"init_from", ck}}, sm);
+        const QString student = makeRun(ws.path(), "student",
+                                        QJsonObject{{"data", "/d"},
+                                                    {"loss", "soft_ce"},
+                                                    {"teacher", teacher},
+                                                    {"init_from", ck},
+                                                    {"batch_size", 2},
+                                                    {"seq_len", 256}},
+                                        sm);
         QCOMPARE(lineage_token_offset(student.toStdString()), 20480.0);
         QCOMPARE(lineage_token_offset(teacher.toStdString()), 0.0);
-        // init_from = the run folder: its latest checkpoint (step 30: 30 × 1024 from the metrics).
+        // init_from = the run folder: its latest checkpoint (step 30: 30 × 1024).
         const QString fromRun = makeRun(ws.path(), "from-run", QJsonObject{{"data", "/d"}, {"init_from", teacher}});
         QCOMPARE(lineage_token_offset(fromRun.toStdString()), 30720.0);
         // Moved: a path that is gone, matched to the sibling run of that name.
@@ -509,6 +516,15 @@ private slots:
         const QString grand = makeRun(ws.path(), "grand", QJsonObject{{"data", "/d"}, {"init_from", sck}});
         QCOMPARE(lineage_token_offset(grand.toStdString()), 20480.0 + 5120.0);
         QCOMPARE(int(run_lineage(grand.toStdString()).size()), 2);
+        // A parent whose config this version cannot read: its metrics at the step.
+        QByteArray om;
+        for (int s = 1; s <= 8; ++s) om += trainLine(s, 5.0, s, s * 300);
+        const QString odd = makeRun(ws.path(), "odd", QJsonObject{{"data", "/d"}, {"future_field", 1}}, om);
+        QDir().mkpath(QDir(odd).filePath("checkpoints/step_00000005"));
+        const QString fromOdd =
+            makeRun(ws.path(), "from-odd",
+                    QJsonObject{{"data", "/d"}, {"init_from", QDir(odd).filePath("checkpoints/step_00000005")}});
+        QCOMPARE(lineage_token_offset(fromOdd.toStdString()), 1500.0);
         // Not one of our runs: no offset.
         const QString imported = makeRun(ws.path(), "imp", QJsonObject{{"data", "/d"}, {"init_from", "/models/hf"}});
         QCOMPARE(lineage_token_offset(imported.toStdString()), 0.0);
@@ -520,7 +536,7 @@ private slots:
         w.show();
         RunsPanel* p = w.runsPanel();
         QTableView* t = p->table();
-        QTRY_COMPARE_WITH_TIMEOUT(t->model()->rowCount(), 6, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(t->model()->rowCount(), 8, 5000);
         p->findChild<QLineEdit*>("runFilter")->setText("teacher");  // name or teacher field: both
         QCOMPARE(t->model()->rowCount(), 2);
         t->selectAll();

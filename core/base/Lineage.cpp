@@ -6,6 +6,7 @@
 
 #include "core/base/FileUtil.h"
 #include "core/base/RunDir.h"
+#include "core/base/TrainConfig.h"
 
 namespace fs = std::filesystem;
 
@@ -39,21 +40,34 @@ bool classify(const fs::path& p, LineageLink* link) {
     return false;
 }
 
-// The parent's tokens at the checkpoint: its trainer_state.json, else its
-// metrics at the checkpoint's step, else its last tokens.
+// The parent's tokens at the checkpoint: its trainer_state.json; else the
+// checkpoint's step (its folder name; for no checkpoint, the run's last step
+// in status.json) × the parent config's tokens per step, as the trainer
+// counts them; else, without a readable config, its metrics.
 double tokens_at(const LineageLink& link) {
     if (!link.checkpoint.empty()) {
         try {
             const auto st = nlohmann::json::parse(read_file(link.checkpoint + "/trainer_state.json"));
             if (st.contains("tokens") && st["tokens"].is_number()) return st["tokens"].get<double>();
         } catch (const std::exception&) {
-            // pruned or unreadable: from the metrics
+            // pruned or unreadable: from the step
         }
     }
     double step = -1;
     std::smatch m;
     const std::string name = fs::path(link.checkpoint).filename().string();
     if (std::regex_match(name, m, std::regex("step_0*([0-9]+)"))) step = std::stod(m[1].str());
+    if (link.checkpoint.empty()) {
+        const RunStatus st = read_run_status(link.run_dir);
+        if (st.valid) step = double(st.step);
+    }
+    if (step >= 0) {
+        try {
+            return step * double(TrainConfig::from_json(read_run_config(link.run_dir)).tokens_per_optimizer_step());
+        } catch (const std::exception&) {
+            // not a config this version reads: from the metrics
+        }
+    }
     double tokens = 0;
     for (const auto& row : read_metrics(link.run_dir)) {
         if (!row.contains("tokens") || !row["tokens"].is_number()) continue;
