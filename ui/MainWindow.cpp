@@ -8,6 +8,7 @@
 #include "ui/RunManager.h"
 #include "ui/WeightsPanel.h"
 #include "ui/RunStore.h"
+#include "ui/MetricsPlot.h"
 #include "ui/RunsPanel.h"
 
 #include <cstdio>
@@ -232,6 +233,11 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
         runs_->table()->setSelectionMode(QAbstractItemView::ExtendedSelection);
     }
     if (runs_->selectedRuns().isEmpty()) runs_->table()->selectAll();
+    // The Runs tab's left plot: {"x": "lineage", "metric": "loss", "log_x": true}.
+    const QJsonObject rp = setup.value("runs_plot").toObject();
+    if (rp.contains("x")) runs_->lossPlot()->setXAxis(rp.value("x").toString());
+    if (rp.contains("metric")) runs_->lossPlot()->setMetric(rp.value("metric").toString());
+    if (rp.contains("log_x")) runs_->lossPlot()->setLogX(rp.value("log_x").toBool());
     waitUntil([this] {
         for (qint64 id : runs_->selectedRuns())
             if (auto* m = manager_->metrics(id); m && m->isLoading()) return false;

@@ -1,9 +1,14 @@
 #include "ui/MetricsPlot.h"
 
 #include "ui/MetricsReader.h"
+#include "ui/ReportExporter.h"
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QFileDialog>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSet>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QSlider>
@@ -21,6 +26,33 @@ const QColor kPalette[] = {QColor(0x1f, 0x77, 0xb4), QColor(0xd6, 0x27, 0x28), Q
                            QColor(0xff, 0x7f, 0x0e), QColor(0x94, 0x67, 0xbd), QColor(0x8c, 0x56, 0x4b),
                            QColor(0xe3, 0x77, 0xc2), QColor(0x7f, 0x7f, 0x7f), QColor(0x17, 0xbe, 0xcf)};
 }
+
+// Log-axis ticks that label every range: decades when it spans many, else
+// 1-2-5 (or finer) steps within each decade. QCustomPlot's log ticker falls
+// back to linear steps below 1.6 decades, which leaves the lower part of a
+// log axis (perplexity 75–2000) without a label.
+class LogTicks : public QCPAxisTickerLog {
+protected:
+    QVector<double> createTickVector(double tickStep, const QCPRange& range) override {
+        sub_ = 8;
+        if (!(range.lower > 0) || !(range.upper > range.lower))
+            return QCPAxisTickerLog::createTickVector(tickStep, range);
+        const double decades = std::log10(range.upper / range.lower);
+        if (decades > 3) return QCPAxisTickerLog::createTickVector(tickStep, range);
+        const QVector<double> steps = decades > 1.2   ? QVector<double>{1, 2, 5}
+                                      : decades > 0.5 ? QVector<double>{1, 1.5, 2, 3, 5, 7}
+                                                      : QVector<double>{1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9};
+        QVector<double> out;
+        for (int e = int(std::floor(std::log10(range.lower))) - 1; e <= int(std::ceil(std::log10(range.upper))); ++e)
+            for (double m : steps) out << m * std::pow(10.0, e);  // one beyond each end: trimmed by the caller
+        sub_ = 0;
+        return out;
+    }
+    int getSubTickCount(double tickStep) override { return sub_ ? QCPAxisTickerLog::getSubTickCount(tickStep) : 0; }
+
+private:
+    int sub_ = 8;
+};
 
 const QVector<MetricInfo>& knownMetrics() {
     static const QVector<MetricInfo> m = {
@@ -101,36 +133,57 @@ MetricsPlot::MetricsPlot(QWidget* parent, bool withControls) : QWidget(parent), 
     if (withControls) {
         auto* bar = new QHBoxLayout;
         metricBox_ = new QComboBox;
-        for (const auto& m : knownMetrics()) metricBox_->addItem(m.label, m.key);
         metricBox_->setObjectName("metricBox");
+        metricBox_->setToolTip("Every scalar key of the selected runs' metrics.jsonl");
+        metricBox_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        metricBox_->setMinimumContentsLength(12);
         xBox_ = new QComboBox;
         xBox_->addItem("Step", "step");
         xBox_->addItem("Tokens", "tokens");
         xBox_->addItem("Wall time (s)", "time");
+        xBox_->addItem("Lineage tokens", "lineage");
+        xBox_->setItemData(3,
+                           "Tokens since the start of the lineage: a run initialised from another run's "
+                           "checkpoint (init_from) continues its tokens",
+                           Qt::ToolTipRole);
         xBox_->setObjectName("xAxisBox");
         smooth_ = new QSlider(Qt::Horizontal);
         smooth_->setRange(0, 99);
-        smooth_->setMaximumWidth(140);
+        smooth_->setMinimumWidth(50);
+        smooth_->setMaximumWidth(120);
         smooth_->setToolTip("EMA smoothing (display only)");
         smooth_->setObjectName("smoothing");
-        log_ = new QCheckBox("Log scale");
+        log_ = new QCheckBox("Log y");
         log_->setObjectName("logScale");
-        bar->addWidget(new QLabel("Metric"));
-        bar->addWidget(metricBox_);
-        bar->addSpacing(12);
-        bar->addWidget(new QLabel("against"));
+        logX_ = new QCheckBox("Log x");
+        logX_->setObjectName("logX");
+        auto* exportBtn = new QPushButton("Export…");
+        exportBtn->setObjectName("exportPlot");
+        exportBtn->setToolTip("Save this plot as shown (PNG, SVG or PDF)");
+        // Two rows, so two plots side by side leave room for the side panel:
+        // what is drawn against what, then how.
+        bar->addWidget(metricBox_, 1);
+        bar->addWidget(new QLabel("vs"));
         bar->addWidget(xBox_);
-        bar->addSpacing(12);
-        bar->addWidget(new QLabel("Smoothing"));
-        bar->addWidget(smooth_);
-        bar->addWidget(log_);
-        bar->addStretch(1);
+        auto* bar2 = new QHBoxLayout;
+        auto* smoothLabel = new QLabel("Smoothing");
+        smoothLabel->setToolTip(smooth_->toolTip());
+        bar2->addWidget(smoothLabel);
+        bar2->addWidget(smooth_, 1);
+        bar2->addWidget(log_);
+        bar2->addWidget(logX_);
+        bar2->addWidget(exportBtn);
         lay->addLayout(bar);
-        connect(metricBox_, &QComboBox::currentIndexChanged, this,
-                [this] { setMetric(metricBox_->currentData().toString()); });
+        lay->addLayout(bar2);
+        connect(metricBox_, &QComboBox::activated, this, [this] {
+            const QStringList tk = metricBox_->currentData().toString().split('/');
+            if (tk.size() == 2) setMetric(tk[1], tk[0]);
+        });
         connect(xBox_, &QComboBox::currentIndexChanged, this, [this] { setXAxis(xBox_->currentData().toString()); });
         connect(smooth_, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });
         connect(log_, &QCheckBox::toggled, this, &MetricsPlot::setLogScale);
+        connect(logX_, &QCheckBox::toggled, this, &MetricsPlot::setLogX);
+        connect(exportBtn, &QPushButton::clicked, this, &MetricsPlot::exportDialog);
     }
     lay->addWidget(plot_, 1);
     readout_ = new QLabel;
@@ -144,6 +197,8 @@ MetricsPlot::MetricsPlot(QWidget* parent, bool withControls) : QWidget(parent), 
     plot_->legend->setBrush(QColor(255, 255, 255, 220));
     plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     plot_->setMinimumSize(320, 200);
+    axes_ = {plot_->yAxis, plot_->yAxis2};
+    plot_->yAxis2->setVisible(false);
     emptyText_ = new QCPItemText(plot_);  // what to do when there is nothing to draw
     emptyText_->position->setType(QCPItemPosition::ptAxisRectRatio);
     emptyText_->position->setCoords(0.5, 0.45);
@@ -169,22 +224,86 @@ MetricsPlot::MetricsPlot(QWidget* parent, bool withControls) : QWidget(parent), 
     setMetric("loss");
 }
 
-void MetricsPlot::setRuns(const QVector<QPair<QString, MetricsReader*>>& runs) {
+void MetricsPlot::setRuns(const QVector<PlotRun>& runs) {
     curves_.clear();
-    for (const auto& r : runs) curves_.push_back({r.first, r.second, {}, {}});
+    for (const auto& r : runs) {
+        Curve c;
+        c.label = r.label;
+        c.reader = r.reader;
+        c.lineageTokens = r.lineageTokens;
+        c.lossKind = r.lossKind;
+        curves_.push_back(c);
+    }
+    updatePicker();
     rebuild();
     fitAxes();
     redraw();
 }
 
-void MetricsPlot::setMetric(const QString& key) {
-    metric_ = key;
-    if (metricBox_) {
-        const int i = metricBox_->findData(key);
-        if (i >= 0 && i != metricBox_->currentIndex()) metricBox_->setCurrentIndex(i);
+QVector<QPair<QString, QString>> MetricsPlot::availableMetrics() const {
+    QVector<QPair<QString, QString>> out;
+    QSet<QString> seen;
+    for (const QString type : {QStringLiteral("train"), QStringLiteral("val")}) {
+        QStringList keys;
+        for (const auto& c : curves_)
+            if (c.reader)
+                for (const QString& k : c.reader->table(type).keys())
+                    if (!keys.contains(k)) keys << k;
+        // Known metrics in their order first, then the rest by name.
+        std::sort(keys.begin(), keys.end(), [](const QString& a, const QString& b) {
+            auto rank = [](const QString& k) {
+                for (int i = 0; i < knownMetrics().size(); ++i)
+                    if (knownMetrics()[i].key == k) return i;
+                return int(knownMetrics().size());
+            };
+            return rank(a) != rank(b) ? rank(a) < rank(b) : a < b;
+        });
+        for (const QString& k : keys)
+            if (k != "step") out.push_back({type, k});
     }
-    const MetricInfo* m = findMetric(key);
-    plot_->yAxis->setLabel(m ? m->label : key);
+    return out;
+}
+
+void MetricsPlot::updatePicker() {
+    if (!metricBox_) return;
+    auto items = availableMetrics();
+    if (!items.contains(qMakePair(type_, metric_)))
+        items.prepend(qMakePair(type_, metric_));  // keep the choice while data arrives
+    QStringList have;
+    for (int i = 0; i < metricBox_->count(); ++i) have << metricBox_->itemData(i).toString();
+    QStringList want;
+    for (const auto& [type, key] : items) want << type + "/" + key;
+    if (have != want) {
+        QSignalBlocker block(metricBox_);
+        metricBox_->clear();
+        QSet<QString> keyCount;
+        QSet<QString> twice;
+        for (const auto& it : items) (keyCount.contains(it.second) ? twice : keyCount).insert(it.second);
+        for (const auto& [type, key] : items) {
+            const MetricInfo* m = findMetric(key);
+            QString label = m && m->type == type ? m->label : key;
+            if (twice.contains(key)) label += type == "val" ? " (validation)" : " (training)";
+            metricBox_->addItem(label, type + "/" + key);
+        }
+    }
+    const int i = metricBox_->findData(type_ + "/" + metric_);
+    if (i >= 0 && i != metricBox_->currentIndex()) {
+        QSignalBlocker block(metricBox_);
+        metricBox_->setCurrentIndex(i);
+    }
+}
+
+void MetricsPlot::setMetric(const QString& key, const QString& typeIn) {
+    metric_ = key;
+    QString type = typeIn;
+    if (type.isEmpty()) {
+        if (const MetricInfo* m = findMetric(key)) type = m->type;
+        for (const auto& [t, k] : availableMetrics())
+            if (type.isEmpty() && k == key) type = t;
+        if (type.isEmpty()) type = "train";
+    }
+    type_ = type;
+    updatePicker();
     rebuild();
     fitAxes();
     redraw();
@@ -196,7 +315,10 @@ void MetricsPlot::setXAxis(const QString& x) {
         const int i = xBox_->findData(x);
         if (i >= 0 && i != xBox_->currentIndex()) xBox_->setCurrentIndex(i);
     }
-    plot_->xAxis->setLabel(x == "tokens" ? "Tokens" : x == "time" ? "Wall time (s)" : "Step");
+    plot_->xAxis->setLabel(x == "tokens"    ? "Tokens"
+                           : x == "time"    ? "Wall time (s)"
+                           : x == "lineage" ? "Tokens since the start of the lineage"
+                                            : "Step");
     rebuild();
     fitAxes();
     redraw();
@@ -208,22 +330,44 @@ void MetricsPlot::setSmoothing(double a) {
     redraw();
 }
 
+void MetricsPlot::applyScale(QCPAxis* axis, bool on) {
+    axis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (on) {
+        axis->setTicker(QSharedPointer<QCPAxisTickerLog>(new LogTicks));
+        // Plain numbers: "eb" at precision 0 printed 150 and 200 both as 2·10².
+        axis->setNumberFormat("g");
+        axis->setNumberPrecision(6);
+    } else {
+        axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        axis->setNumberFormat("gb");
+        axis->setNumberPrecision(6);
+    }
+}
+
 void MetricsPlot::setLogScale(bool on) {
     logScale_ = on;
     if (log_ && log_->isChecked() != on) log_->setChecked(on);
-    plot_->yAxis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-    if (on) {
-        plot_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-        // Plain numbers: "eb" at precision 0 printed 150 and 200 both as 2·10².
-        plot_->yAxis->setNumberFormat("g");
-        plot_->yAxis->setNumberPrecision(6);
-    } else {
-        plot_->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-        plot_->yAxis->setNumberFormat("gb");
-        plot_->yAxis->setNumberPrecision(6);
-    }
+    for (auto* a : axes_) applyScale(a, on);
+    rebuild();
     fitAxes();
     redraw();
+}
+
+void MetricsPlot::setLogX(bool on) {
+    logXScale_ = on;
+    if (logX_ && logX_->isChecked() != on) logX_->setChecked(on);
+    applyScale(plot_->xAxis, on);
+    rebuild();
+    fitAxes();
+    redraw();
+}
+
+QVector<QCPAxis*> MetricsPlot::valueAxes() const {
+    return axes_.mid(0, axesUsed_);
+}
+
+QCPAxis* MetricsPlot::curveAxis(int curve) const {
+    return curve >= 0 && curve < curves_.size() ? axes_.value(curves_[curve].axis) : nullptr;
 }
 
 void MetricsPlot::resizeEvent(QResizeEvent* e) {
@@ -235,26 +379,31 @@ void MetricsPlot::resizeEvent(QResizeEvent* e) {
 }
 
 void MetricsPlot::fitAxes() {
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    double x0 = INFINITY, x1 = -INFINITY;
+    QVector<double> y0(axes_.size(), INFINITY), y1(axes_.size(), -INFINITY);
     for (const auto& c : curves_) {
         for (int i = 0; i < c.x.size(); ++i) {
             x0 = std::min(x0, c.x[i]);
             x1 = std::max(x1, c.x[i]);
             if (logScale_ && c.y[i] <= 0) continue;
-            y0 = std::min(y0, c.y[i]);
-            y1 = std::max(y1, c.y[i]);
+            y0[c.axis] = std::min(y0[c.axis], c.y[i]);
+            y1[c.axis] = std::max(y1[c.axis], c.y[i]);
         }
     }
-    if (!(x1 >= x0) || !(y1 >= y0)) return;
+    if (!(x1 >= x0)) return;
     if (x1 == x0) {
-        x0 -= 0.5;
-        x1 += 0.5;
+        x0 = logXScale_ ? x0 / 2 : x0 - 0.5;
+        x1 = logXScale_ ? x1 * 2 : x1 + 0.5;
     }
-    if (logScale_) {
-        plot_->yAxis->setRange(y0 / 1.15, y1 * 1.15);
-    } else {
-        const double pad = y1 > y0 ? 0.05 * (y1 - y0) : std::max(1e-12, std::fabs(y0) * 0.05 + 1e-12);
-        plot_->yAxis->setRange(y0 - pad, y1 + pad);
+    for (int a = 0; a < axes_.size(); ++a) {
+        if (!(y1[a] >= y0[a])) continue;
+        if (logScale_) {
+            axes_[a]->setRange(y0[a] / 1.15, y1[a] * 1.15);
+        } else {
+            const double pad =
+                y1[a] > y0[a] ? 0.05 * (y1[a] - y0[a]) : std::max(1e-12, std::fabs(y0[a]) * 0.05 + 1e-12);
+            axes_[a]->setRange(y0[a] - pad, y1[a] + pad);
+        }
     }
     inRedraw_ = true;
     plot_->xAxis->setRange(x0, x1);
@@ -262,31 +411,59 @@ void MetricsPlot::fitAxes() {
 }
 
 void MetricsPlot::refresh() {
+    updatePicker();
     rebuild();
     if (!userZoomed_) fitAxes();
     redraw();
 }
 
 void MetricsPlot::rebuild() {
-    const MetricInfo* m = findMetric(metric_);
-    const QString type = m ? m->type : "train";
+    const bool lineage = x_ == "lineage";
+    const QString xKey = lineage ? QStringLiteral("tokens") : x_;
     for (auto& c : curves_) {
         c.x.clear();
         c.y.clear();
         if (!c.reader) continue;
-        const MetricsTable& t = c.reader->table(type);
-        const QVector<double> xs = t.column(x_), ys = t.column(metric_);
-        // keep rows with finite x and y
+        const MetricsTable& t = c.reader->table(type_);
+        const QVector<double> xs = t.column(xKey), ys = t.column(metric_);
+        const double dx = lineage ? c.lineageTokens : 0.0;
+        // keep rows with finite x and y (positive where the scale is logarithmic)
         QVector<double> fx, fy;
         fx.reserve(xs.size());
         fy.reserve(xs.size());
-        for (int i = 0; i < xs.size() && i < ys.size(); ++i)
-            if (std::isfinite(xs[i]) && std::isfinite(ys[i]) && (!logScale_ || ys[i] > 0)) {
-                fx.append(xs[i]);
+        for (int i = 0; i < xs.size() && i < ys.size(); ++i) {
+            const double x = xs[i] + dx;
+            if (std::isfinite(x) && std::isfinite(ys[i]) && (!logScale_ || ys[i] > 0) && (!logXScale_ || x > 0)) {
+                fx.append(x);
                 fy.append(ys[i]);
             }
+        }
         c.x = fx;
         c.y = emaSmooth(fy, alpha_);
+    }
+    // Training losses of different kinds (CE vs soft-target CE) are not one
+    // quantity: one value axis per kind, the first on the left.
+    QStringList kinds;
+    const bool byKind = metric_ == "loss" && type_ == "train";
+    for (auto& c : curves_) {
+        const QString k = byKind ? c.lossKind : QString();
+        if (!kinds.contains(k)) kinds << k;
+        c.axis = int(kinds.indexOf(k));
+    }
+    if (kinds.isEmpty()) kinds << QString();
+    while (axes_.size() < kinds.size()) {
+        auto* a = plot_->axisRect()->addAxis(QCPAxis::atRight);
+        applyScale(a, logScale_);
+        axes_ << a;
+    }
+    applyScale(plot_->yAxis2, logScale_);
+    axesUsed_ = int(kinds.size());
+    const MetricInfo* m = findMetric(metric_);
+    const QString base = m && m->type == type_ ? m->label : metric_;
+    for (int a = 0; a < axes_.size(); ++a) {
+        axes_[a]->setVisible(a < axesUsed_);
+        const QString kind = a < kinds.size() ? kinds[a] : QString();
+        axes_[a]->setLabel(kind.isEmpty() ? base : base + " — " + kind);
     }
     // keep graph count in sync
     while (plot_->graphCount() > curves_.size()) plot_->removeGraph(plot_->graphCount() - 1);
@@ -299,7 +476,16 @@ void MetricsPlot::rebuild() {
         g->setPen(pen);
         g->setAdaptiveSampling(false);  // our own min/max reduction
     }
-    for (int i = 0; i < curves_.size(); ++i) plot_->graph(i)->setName(curves_[i].label);
+    for (int i = 0; i < curves_.size(); ++i) {
+        auto* g = plot_->graph(i);
+        g->setValueAxis(axes_[curves_[i].axis]);
+        QString name = curves_[i].label;
+        if (axesUsed_ > 1)
+            name += QStringLiteral(" (%1, %2 axis)")
+                        .arg(curves_[i].lossKind.isEmpty() ? QStringLiteral("loss kind unknown") : curves_[i].lossKind,
+                             curves_[i].axis == 0 ? "left" : "right");
+        g->setName(name);
+    }
 }
 
 int MetricsPlot::curveCount() const { return curves_.size(); }
@@ -314,7 +500,14 @@ void MetricsPlot::redraw() {
     bool any = false;
     for (int i = 0; i < curves_.size() && i < plot_->graphCount(); ++i) {
         QVector<double> ox, oy;
-        downsampleMinMax(curves_[i].x, curves_[i].y, r.lower, r.upper, cols, ox, oy);
+        if (logXScale_ && r.lower > 0) {  // pixel columns are even in log x
+            QVector<double> lx(curves_[i].x.size());
+            for (int k = 0; k < lx.size(); ++k) lx[k] = std::log10(curves_[i].x[k]);
+            downsampleMinMax(lx, curves_[i].y, std::log10(r.lower), std::log10(r.upper), cols, ox, oy);
+            for (double& v : ox) v = std::pow(10.0, v);
+        } else {
+            downsampleMinMax(curves_[i].x, curves_[i].y, r.lower, r.upper, cols, ox, oy);
+        }
         plot_->graph(i)->setData(ox, oy, true);
         // A curve of one or two points (a single validation so far) would draw nothing visible.
         plot_->graph(i)->setScatterStyle(curves_[i].x.size() <= 2 ? QCPScatterStyle(QCPScatterStyle::ssDisc, 6)
@@ -326,12 +519,30 @@ void MetricsPlot::redraw() {
     emptyText_->setVisible(!any);
     emptyText_->setText(curves_.isEmpty() ? "Select one or more runs in the table above\n(or start one with New run…)"
                                           : "The selected runs have no \"" + metric_ + "\" values yet");
-    for (auto* axis : {plot_->xAxis, plot_->yAxis}) axis->setTicks(any), axis->setTickLabels(any);
+    for (auto* axis : QVector<QCPAxis*>{plot_->xAxis} + axes_) axis->setTicks(any), axis->setTickLabels(any);
     // Follow the data while the user has not zoomed in (range covers it all).
     plot_->replot(QCustomPlot::rpQueuedReplot);
     inRedraw_ = false;
     if (!any) readout_->setText(curves_.isEmpty() ? "No run selected" : "No data for this metric yet");
     else if (readout_->text().startsWith("No ")) readout_->setText("Hover over the plot for values");
+}
+
+bool MetricsPlot::exportTo(const QString& path, QString* error) {
+    redraw();
+    const int w = std::max(plot_->width(), 320), h = std::max(plot_->height(), 200);
+    return ReportExporter::savePlotFile(plot_, path, w, h, error);
+}
+
+void MetricsPlot::exportDialog() {
+    QString selected;
+    QString path =
+        QFileDialog::getSaveFileName(this, "Export plot", metric_ + ".png",
+                                     "PNG image (*.png);;SVG drawing (*.svg);;PDF document (*.pdf)", &selected);
+    if (path.isEmpty()) return;
+    if (QFileInfo(path).suffix().isEmpty())
+        path += selected.contains("svg") ? ".svg" : selected.contains("pdf") ? ".pdf" : ".png";
+    QString err;
+    if (!exportTo(path, &err)) QMessageBox::warning(this, "Export plot", err);
 }
 
 QString MetricsPlot::readoutAt(double x) const {

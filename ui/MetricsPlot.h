@@ -1,8 +1,12 @@
 #pragma once
-// Dense live curves of one metric for several runs (QCustomPlot): x = step,
-// tokens or wall time; EMA smoothing and log scale for display; hover
-// read-out. Curves are drawn from a min/max-per-pixel-column reduction of
-// the visible range; the data itself is never thinned.
+// Dense live curves of one metric for several runs (QCustomPlot): any scalar
+// key of the runs' metrics.jsonl (the picker lists the keys present); x =
+// step, tokens, wall time or tokens since the start of the run's lineage
+// (core/base/Lineage.h); EMA smoothing, log y and log x for display; runs
+// whose training losses are of different kinds (CE, soft-target CE, …) get
+// one y axis per kind; hover read-out; export as shown (PNG, SVG, PDF).
+// Curves are drawn from a min/max-per-pixel-column reduction of the visible
+// range; the data itself is never thinned.
 #include <QPointer>
 #include <QVector>
 #include <QWidget>
@@ -10,6 +14,7 @@
 class QCustomPlot;
 class QCPItemText;
 class QCPItemTracer;
+class QCPAxis;
 class QComboBox;
 class QCheckBox;
 class QSlider;
@@ -32,16 +37,39 @@ struct MetricInfo {
 };
 const QVector<MetricInfo>& knownMetrics();
 
+// One run as the plot draws it.
+struct PlotRun {
+    QString label;
+    MetricsReader* reader = nullptr;
+    double lineageTokens = 0;  // tokens of its ancestors (x = "lineage")
+    QString lossKind;          // what its training "loss" measures ("CE", "soft-target CE"); "" = unknown
+};
+
 class MetricsPlot : public QWidget {
     Q_OBJECT
 public:
     explicit MetricsPlot(QWidget* parent = nullptr, bool withControls = true);
-    void setRuns(const QVector<QPair<QString, MetricsReader*>>& runs);
-    void setMetric(const QString& key);
+    void setRuns(const QVector<PlotRun>& runs);  // {{label, reader}, …} for plain runs
+    // `type`: the line type holding it ("train", "val"); "" = a known
+    // metric's, else the first table that has the key.
+    void setMetric(const QString& key, const QString& type = {});
     QString metric() const { return metric_; }
-    void setXAxis(const QString& x);   // step | tokens | time
+    QString metricType() const { return type_; }
+    // The (type, key) pairs the picker offers: every scalar key of the runs' tables.
+    QVector<QPair<QString, QString>> availableMetrics() const;
+    void setXAxis(const QString& x);  // step | tokens | time | lineage
+    QString xAxis() const { return x_; }
     void setSmoothing(double alpha);   // 0 = off
-    void setLogScale(bool on);
+    void setLogScale(bool on);         // y
+    void setLogX(bool on);
+    // The value axes in use (one per loss kind when the curves differ in it)
+    // and the axis a curve is drawn on.
+    QVector<QCPAxis*> valueAxes() const;
+    QCPAxis* curveAxis(int curve) const;
+    // Writes the plot as shown (curves, smoothing, axes, legend) to PNG, SVG
+    // or PDF by the file's extension.
+    bool exportTo(const QString& path, QString* error);
+    void exportDialog();
     QCustomPlot* plot() const { return plot_; }
     void rebuild();                    // re-reads the series
     void refresh();                    // new data arrived: re-read, follow it unless zoomed, redraw
@@ -56,23 +84,31 @@ protected:
 private:
     void redraw();
     void fitAxes();  // from the full data, not the reduced curves
+    void updatePicker();  // the metric box: the keys the runs have now
+    void applyScale(QCPAxis* axis, bool log);
     void onMouseMove(QMouseEvent* e);
     QCustomPlot* plot_;
     QComboBox* metricBox_ = nullptr;
     QComboBox* xBox_ = nullptr;
     QSlider* smooth_ = nullptr;
     QCheckBox* log_ = nullptr;
+    QCheckBox* logX_ = nullptr;
     QLabel* readout_ = nullptr;
     QCPItemTracer* tracer_ = nullptr;
     QCPItemText* emptyText_ = nullptr;
-    QString metric_ = "loss", x_ = "step";
+    QString metric_ = "loss", type_ = "train", x_ = "step";
     double alpha_ = 0.0;
-    bool logScale_ = false;
+    bool logScale_ = false, logXScale_ = false;
     struct Curve {
         QString label;
         QPointer<MetricsReader> reader;
+        double lineageTokens = 0;
+        QString lossKind;
+        int axis = 0;          // index into axes_
         QVector<double> x, y;  // full data (smoothed when EMA is on)
     };
+    QVector<QCPAxis*> axes_;  // value axes: yAxis, yAxis2, then extra right axes
+    int axesUsed_ = 1;
     QVector<Curve> curves_;
     bool inRedraw_ = false;
     bool userZoomed_ = false;

@@ -21,29 +21,39 @@
 
 namespace bimamba::ui {
 
-QStringList ReportExporter::savePlot(QCustomPlot* plot, const QString& base, int w, int h, QString* error) {
-    QStringList out;
-    QDir().mkpath(QFileInfo(base).absolutePath());
+bool ReportExporter::savePlotFile(QCustomPlot* plot, const QString& path, int w, int h, QString* error) {
+    QDir().mkpath(QFileInfo(path).absolutePath());
     plot->replot(QCustomPlot::rpImmediateRefresh);
-    if (plot->savePng(base + ".png", w, h, 2.0)) out << base + ".png";
-    else if (error) *error += "could not write " + base + ".png\n";
-    {
+    const QString ext = QFileInfo(path).suffix().toLower();
+    bool ok = false;
+    if (ext == "png") {
+        ok = plot->savePng(path, w, h, 2.0);
+    } else if (ext == "pdf") {
+        ok = plot->savePdf(path, w, h);
+    } else if (ext == "svg") {
         QSvgGenerator gen;
-        gen.setFileName(base + ".svg");
+        gen.setFileName(path);
         gen.setSize(QSize(w, h));
         gen.setViewBox(QRect(0, 0, w, h));
-        gen.setTitle(QFileInfo(base).fileName());
+        gen.setTitle(QFileInfo(path).completeBaseName());
         QCPPainter painter;
         if (painter.begin(&gen)) {
             plot->toPainter(&painter, w, h);
             painter.end();
-            out << base + ".svg";
-        } else if (error) {
-            *error += "could not write " + base + ".svg\n";
+            ok = true;
         }
+    } else {
+        if (error) *error += "unknown figure format '" + ext + "' (png, svg or pdf)\n";
+        return false;
     }
-    if (plot->savePdf(base + ".pdf", w, h)) out << base + ".pdf";
-    else if (error) *error += "could not write " + base + ".pdf\n";
+    if (!ok && error) *error += "could not write " + path + "\n";
+    return ok;
+}
+
+QStringList ReportExporter::savePlot(QCustomPlot* plot, const QString& base, int w, int h, QString* error) {
+    QStringList out;
+    for (const char* ext : {".png", ".svg", ".pdf"})
+        if (savePlotFile(plot, base + ext, w, h, error)) out << base + ext;
     return out;
 }
 

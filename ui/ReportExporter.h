@@ -13,6 +13,8 @@ namespace bimamba::ui {
 
 class ReportExporter {
 public:
+    // Writes one file of a QCustomPlot at w×h, PNG, SVG or PDF by the path's extension.
+    static bool savePlotFile(QCustomPlot* plot, const QString& path, int w, int h, QString* error);
     // Writes base.png, base.svg and base.pdf of a QCustomPlot at w×h.
     static QStringList savePlot(QCustomPlot* plot, const QString& basePath, int w, int h, QString* error);
     // Same for any widget (Qt Charts views): PNG via grab, SVG/PDF via render.

@@ -39,11 +39,16 @@ bool runMatchesQuery(const RunRecord& r, const QString& query, const QMap<QStrin
         {"name", r.name},     {"group", r.group},
         {"preset", r.preset}, {"binarize", r.binarize},
         {"loss", r.loss},     {"teacher", r.teacher},
-        {"status", r.status}, {"host", r.isRemote() ? r.host : QStringLiteral("local")}};
+        {"status", r.status}, {"host", r.isRemote() ? r.host : QStringLiteral("local")},
+        {"notes", r.notes},   {"alert", r.alert}};
     for (const QString& word : query.split(' ', Qt::SkipEmptyParts)) {
         const int colon = word.indexOf(':');
         if (colon > 0) {
             const QString key = word.left(colon).toLower(), want = word.mid(colon + 1);
+            if (key == "tag" || key == "tags") {  // a tag equal to the value (case-insensitive)
+                if (!r.tags.contains(want, Qt::CaseInsensitive)) return false;
+                continue;
+            }
             QString have;
             if (fields.contains(key))
                 have = fields.value(key);
@@ -56,6 +61,8 @@ bool runMatchesQuery(const RunRecord& r, const QString& query, const QMap<QStrin
             bool any = false;
             for (const QString& v : fields)
                 if (v.contains(word, Qt::CaseInsensitive)) any = true;
+            for (const QString& t : r.tags)
+                if (t.contains(word, Qt::CaseInsensitive)) any = true;
             if (!any) return false;
         }
     }
@@ -69,6 +76,11 @@ RunFilterProxy::RunFilterProxy(RunTableModel* source, QObject* parent)
     setSortCaseSensitivity(Qt::CaseInsensitive);
 }
 
+void RunFilterProxy::setShowArchived(bool on) {
+    showArchived_ = on;
+    invalidateFilter();
+}
+
 void RunFilterProxy::setQuery(const QString& query) {
     query_ = query.trimmed();
     configs_.clear();  // configs can change between queries (a resumed run)
@@ -76,9 +88,10 @@ void RunFilterProxy::setQuery(const QString& query) {
 }
 
 bool RunFilterProxy::filterAcceptsRow(int row, const QModelIndex&) const {
-    if (query_.isEmpty()) return true;
     const RunRecord* r = source_->record(row);
     if (!r) return false;
+    if (r->archived && !showArchived_) return false;
+    if (query_.isEmpty()) return true;
     auto it = configs_.find(r->id);
     if (it == configs_.end())
         it = configs_.insert(r->id, flattenConfig(toQJsonObject(read_run_config(r->runDir.toStdString()))));

@@ -3,7 +3,10 @@
 // `key:value` matches a run field (name, group, preset, binarize, loss,
 // teacher, status) or a field of the run's resolved config by dotted path
 // (`lr:0.001`, `model.d_model:768`, `seed:2`), as a case-insensitive
-// substring; a bare word matches any of the run fields. All words must match.
+// substring; `tag:X` a run that has the tag X (the whole tag, any case),
+// `notes:word` its notes, `alert:nan` its alert; a bare word matches any of
+// the run fields, its tags or notes. All words must match. Archived runs are
+// hidden unless shown (setShowArchived).
 #include "ui/RunStore.h"
 
 #include <QHash>
@@ -26,6 +29,8 @@ public:
     explicit RunFilterProxy(RunTableModel* source, QObject* parent = nullptr);
     void setQuery(const QString& query);
     QString query() const { return query_; }
+    void setShowArchived(bool on);
+    bool showArchived() const { return showArchived_; }
 
 protected:
     bool filterAcceptsRow(int sourceRow, const QModelIndex& sourceParent) const override;
@@ -34,6 +39,7 @@ protected:
 private:
     RunTableModel* source_;
     QString query_;
+    bool showArchived_ = false;
     mutable QHash<qint64, QMap<QString, QString>> configs_;  // run id -> flattened config
 };
 

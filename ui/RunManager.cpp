@@ -404,7 +404,58 @@ void RunManager::refresh(qint64 id) {
         store_->update(r);
         emit runUpdated(id);
     }
+    checkAlerts(r, before.status == "failed", launcherAlive || trainerAlive);
     if (newLines) emit metricsUpdated(id);
+}
+
+void RunManager::setAlertRules(const AlertRules& rules) {
+    alertRules_ = rules;
+    for (auto& w : alerts_) w.monitor.set_rules(rules);
+}
+
+void RunManager::checkAlerts(const RunRecord& r, bool wasFailed, bool alive) {
+    auto* m = readers_.value(r.id);
+    if (!m || m->isLoading()) return;
+    auto it = alerts_.find(r.id);
+    if (it == alerts_.end()) it = alerts_.insert(r.id, Watch{RunAlertMonitor(alertRules_), 0, false});
+    Watch& w = *it;
+    const QString mpath = QDir(r.runDir).filePath(run_files::kMetrics);
+    const QDateTime written = QFileInfo(mpath).lastModified().toUTC();
+    // Lines written before the workbench started are history: they mark the
+    // run, but raise no notification.
+    const bool live = w.primed || !written.isValid() || written >= startedAt_;
+    std::vector<RunAlert> raised;
+    const MetricsTable& t = m->train();
+    if (t.rows < w.fed) w.fed = t.rows;  // a resume truncated the file: go on from there
+    if (t.rows > w.fed) {
+        const QVector<double> step = t.column("step"), loss = t.column("loss"), time = t.column("time"),
+                              lr = t.column("lr");
+        for (int i = w.fed; i < t.rows; ++i) {
+            // The trainer's step lines carry lr beside the loss (a NaN loss is
+            // written as null, read as NaN); other lines have no loss reading.
+            if (std::isnan(loss[i]) && !std::isfinite(lr[i])) continue;
+            for (auto& a : w.monitor.add_row(std::isfinite(step[i]) ? qint64(step[i]) : 0, loss[i], time[i]))
+                raised.push_back(a);
+        }
+        w.fed = t.rows;
+    }
+    if (r.status == "failed")
+        for (auto& a : w.monitor.add_failure(r.message.toStdString())) raised.push_back(a);
+    if (r.status == "running" || r.status == "stopping") {
+        const double idle = written.isValid() ? written.msecsTo(QDateTime::currentDateTimeUtc()) / 1000.0 : NAN;
+        for (auto& a : w.monitor.check_stall(idle, alive)) raised.push_back(a);
+    } else {
+        w.monitor.check_stall(0, false);
+    }
+    const QString active = QString::fromStdString(w.monitor.active());
+    if (active != r.alert) store_->setAlert(r.id, active);
+    const bool notify = live && !(r.status == "failed" && wasFailed && !w.primed);
+    w.primed = true;
+    if (!notify) return;
+    for (const auto& a : raised) {
+        const QString text = QString::fromStdString(a.text);
+        emit alertRaised(r.id, text.section(':', 0, 0), r.name + ": " + text.section(':', 1).trimmed());
+    }
 }
 
 // A remote run's mirror: step, tokens and best ppl from its files; the state
@@ -433,6 +484,7 @@ void RunManager::refreshRemote(RunRecord& r) {
         store_->update(r);
         emit runUpdated(r.id);
     }
+    checkAlerts(r, before.status == "failed", r.status == "running");
     if (newLines) emit metricsUpdated(r.id);
 }
 

@@ -3,7 +3,10 @@
 // window), tracks them through status.json + pid, re-attaches to them on
 // start-up, and keeps one incremental MetricsReader per run, fed by a
 // QFileSystemWatcher and a timer.
+#include "core/base/RunAlerts.h"
 #include "ui/RunStore.h"
+
+#include <QDateTime>
 
 #include <QHash>
 #include <QSet>
@@ -63,6 +66,12 @@ public:
                status == "unreachable";
     }
     void setPollInterval(int ms);
+    // NaN / divergence / stall alerts (core/base/RunAlerts.h) on every run's
+    // metrics: the run's `alert` in the store marks it in the table, and
+    // alertRaised() is emitted once per event that happens while the
+    // workbench watches (history read on opening marks, but does not notify).
+    void setAlertRules(const AlertRules& rules);
+    AlertRules alertRules() const { return alertRules_; }
     // Metrics files with more than this many unread bytes are loaded off the
     // UI thread (MetricsReader::setAsyncThreshold).
     static constexpr qint64 kAsyncMetricsBytes = 1 << 20;
@@ -74,6 +83,8 @@ signals:
     // A background operation on a remote run failed (title: "Launch", "Stop", ...).
     void operationFailed(const QString& title, const QString& text);
     void fetched(qint64 id);  // a fetch finished
+    // A new alert on a run (title: "NaN loss", "loss diverging", "stalled").
+    void alertRaised(qint64 id, const QString& title, const QString& text);
 
 private:
     QString makeRunDir(const QString& name, QString* error);
@@ -85,6 +96,9 @@ private:
     bool startProcess(const QString& runDir, const QStringList& args, QString* error);
     void watch(qint64 id, const QString& runDir);
     void onPathChanged(const QString& path);
+    // Feeds the run's new training lines (and its failure, and its idleness
+    // when alive) to its alert monitor; `wasFailed`: already failed before this refresh.
+    void checkAlerts(const RunRecord& r, bool wasFailed, bool alive);
     RunStore* store_;
     QString workspace_, cli_;
     QFileSystemWatcher* watcher_;
@@ -95,6 +109,14 @@ private:
     RemoteRunWatcher* remote_;
     QTimer* remoteTimer_;
     QHash<qint64, QString> unreachableSince_;
+    AlertRules alertRules_;
+    struct Watch {
+        RunAlertMonitor monitor;
+        int fed = 0;          // training rows fed so far
+        bool primed = false;  // the history present on opening has been fed
+    };
+    QHash<qint64, Watch> alerts_;
+    QDateTime startedAt_ = QDateTime::currentDateTimeUtc();
     QSet<qint64> operating_;  // remote runs with a launch/resume in flight: polls of the old process are dropped
 };
 

@@ -6,6 +6,7 @@
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QSqlRecord>
+#include <QRegularExpression>
 #include <QUuid>
 #include <QVariant>
 
@@ -17,6 +18,8 @@ namespace {
 const char* kColumns =
     "name, grp, preset, binarize, loss, teacher, status, step, total_steps, tokens, best_val_ppl, "
     "started, ended, run_dir, message, axes, host, remote";
+// Read with the record, written only by their own setters.
+const char* kAnnotationColumns = "tags, notes, archived, alert";
 
 void bindRecord(QSqlQuery& q, const RunRecord& r) {
     q.addBindValue(r.name);
@@ -80,9 +83,18 @@ bool RunStore::open(const QString& path, QString* error) {
     QStringList have;
     if (q.exec("PRAGMA table_info(runs)"))
         while (q.next()) have << q.value(1).toString();
-    for (const char* col : {"host", "remote"}) {
+    const struct {
+        const char *name, *type;
+    } added[] = {{"host", "TEXT"},
+                 {"remote", "TEXT"},
+                 {"tags", "TEXT"},
+                 {"notes", "TEXT"},
+                 {"archived", "INTEGER NOT NULL DEFAULT 0"},
+                 {"alert", "TEXT"}};
+    for (const auto& a : added) {
+        const QString col = a.name;
         if (have.contains(col)) continue;
-        if (!q.exec(QStringLiteral("ALTER TABLE runs ADD COLUMN %1 TEXT").arg(col))) {
+        if (!q.exec(QStringLiteral("ALTER TABLE runs ADD COLUMN %1 %2").arg(col, a.type))) {
             if (error) *error = QStringLiteral("cannot add column %1 to %2: %3").arg(col, path, q.lastError().text());
             return false;
         }
@@ -132,7 +144,7 @@ QVector<RunRecord> RunStore::query(const QString& where, const QVariantList& bin
     QVector<RunRecord> out;
     if (!isOpen()) return out;
     QSqlQuery q(QSqlDatabase::database(conn_));
-    q.prepare(QStringLiteral("SELECT id, %1 FROM runs %2 ORDER BY id").arg(kColumns, where));
+    q.prepare(QStringLiteral("SELECT id, %1, %2 FROM runs %3 ORDER BY id").arg(kColumns, kAnnotationColumns, where));
     for (const auto& b : binds) q.addBindValue(b);
     if (!q.exec()) return out;
     while (q.next()) {
@@ -158,9 +170,47 @@ QVector<RunRecord> RunStore::query(const QString& where, const QVariantList& bin
         r.axes = q.value(i++).toString();
         r.host = q.value(i++).toString();
         r.remote = q.value(i++).toString();
+        r.tags = parseTags(q.value(i++).toString());
+        r.notes = q.value(i++).toString();
+        r.archived = q.value(i++).toInt() != 0;
+        r.alert = q.value(i++).toString();
         out.push_back(r);
     }
     return out;
+}
+
+QStringList parseTags(const QString& text) {
+    QStringList out;
+    for (const QString& t : text.split(QRegularExpression("[,\\s]+"), Qt::SkipEmptyParts))
+        if (!out.contains(t, Qt::CaseInsensitive)) out << t;
+    return out;
+}
+
+bool RunStore::setColumn(qint64 id, const char* column, const QVariant& value) {
+    if (!isOpen()) return false;
+    QSqlQuery q(QSqlDatabase::database(conn_));
+    q.prepare(QStringLiteral("UPDATE runs SET %1=? WHERE id=?").arg(column));
+    q.addBindValue(value);
+    q.addBindValue(id);
+    if (!q.exec() || q.numRowsAffected() != 1) return false;
+    emit runChanged(id);
+    return true;
+}
+
+bool RunStore::setTags(qint64 id, const QStringList& tags) {
+    return setColumn(id, "tags", parseTags(tags.join(',')).join(','));
+}
+
+bool RunStore::setNotes(qint64 id, const QString& notes) {
+    return setColumn(id, "notes", notes);
+}
+
+bool RunStore::setArchived(qint64 id, bool archived) {
+    return setColumn(id, "archived", archived ? 1 : 0);
+}
+
+bool RunStore::setAlert(qint64 id, const QString& alert) {
+    return setColumn(id, "alert", alert);
 }
 
 QVector<RunRecord> RunStore::all() const {

@@ -2,6 +2,7 @@
 // Every run the workbench knows, in an embedded SQLite database (Qt SQL).
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <QVector>
 
 #include <limits>
@@ -25,7 +26,18 @@ struct RunRecord {
     QString host;
     QString remote;
     bool isRemote() const { return !host.isEmpty(); }
+    // What the researcher adds (never written by update(): setTags, setNotes,
+    // setArchived, so a refresh from a record read earlier cannot undo an edit).
+    QStringList tags;       // short labels, as typed (deduplicated, order kept)
+    QString notes;          // free text
+    bool archived = false;  // hidden from the table unless "Show archived"
+    // The run's current alert (NaN, divergence, stall; RunManager), "" if none.
+    QString alert;
 };
+
+// Tags as typed in the table or the side panel: split on commas and
+// whitespace, empty and repeated ones (case-insensitively) dropped.
+QStringList parseTags(const QString& text);
 
 class RunStore : public QObject {
     Q_OBJECT
@@ -45,6 +57,11 @@ public:
     std::optional<RunRecord> byDir(const QString& runDir) const;
     QVector<RunRecord> group(const QString& group) const;
     QStringList groups() const;
+    // The researcher's annotations, each written alone (see RunRecord).
+    bool setTags(qint64 id, const QStringList& tags);
+    bool setNotes(qint64 id, const QString& notes);
+    bool setArchived(qint64 id, bool archived);
+    bool setAlert(qint64 id, const QString& alert);
 
 signals:
     void runAdded(qint64 id);
@@ -52,6 +69,7 @@ signals:
     void runRemoved(qint64 id);
 
 private:
+    bool setColumn(qint64 id, const char* column, const QVariant& value);
     QVector<RunRecord> query(const QString& where, const QVariantList& binds) const;
     QString conn_;
     QString path_;

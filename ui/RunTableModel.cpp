@@ -1,7 +1,10 @@
 #include "ui/RunTableModel.h"
 
 #include <QBrush>
+#include <QApplication>
 #include <QColor>
+#include <QFont>
+#include <QStyle>
 
 #include <cmath>
 
@@ -59,9 +62,36 @@ int RunTableModel::rowOf(qint64 id) const {
 
 QVariant RunTableModel::headerData(int section, Qt::Orientation o, int role) const {
     if (o != Qt::Horizontal || role != Qt::DisplayRole) return {};
-    static const char* names[] = {"Name",  "Group",  "Preset",       "Binarization", "Loss",  "Teacher", "Status",
-                                  "Steps", "Tokens", "Best val ppl", "Started",      "Ended", "Host"};
+    static const char* names[] = {"Name",    "Tags",   "Group", "Preset", "Binarization", "Loss",
+                                  "Teacher", "Status", "Alert", "Steps",  "Tokens",       "Best val ppl",
+                                  "Started", "Ended",  "Host",  "Notes"};
+    static_assert(sizeof(names) / sizeof(names[0]) == ColumnCount);
     return section >= 0 && section < ColumnCount ? QString(names[section]) : QVariant();
+}
+
+QString RunTableModel::alertShort(const QString& alert) {
+    if (alert.isEmpty()) return {};
+    return QString::fromUtf8("\u26a0 ") + alert.section(':', 0, 0);  // "⚠ NaN loss" of "NaN loss: ..."
+}
+
+Qt::ItemFlags RunTableModel::flags(const QModelIndex& idx) const {
+    Qt::ItemFlags f = QAbstractTableModel::flags(idx);
+    if (idx.isValid() && (idx.column() == Tags || idx.column() == Notes)) f |= Qt::ItemIsEditable;
+    return f;
+}
+
+bool RunTableModel::setData(const QModelIndex& idx, const QVariant& value, int role) {
+    if (!idx.isValid() || role != Qt::EditRole || idx.row() >= rows_.size()) return false;
+    const qint64 id = rows_[idx.row()].id;
+    if (idx.column() == Tags) return store_->setTags(id, parseTags(value.toString()));
+    if (idx.column() == Notes) {
+        // The table edits the first line; the rest (written in the side panel) stays.
+        const QString rest = rows_[idx.row()].notes.section('\n', 1);
+        const QString first = value.toString().section('\n', 0, 0);
+        return store_->setNotes(id,
+                                rest.isEmpty() && !rows_[idx.row()].notes.contains('\n') ? first : first + "\n" + rest);
+    }
+    return false;
 }
 
 QVariant RunTableModel::data(const QModelIndex& idx, int role) const {
@@ -69,7 +99,22 @@ QVariant RunTableModel::data(const QModelIndex& idx, int role) const {
     const RunRecord& r = rows_[idx.row()];
     if (role == RunIdRole) return r.id;
     if (role == ProgressRole) return r.totalSteps > 0 ? double(r.step) / r.totalSteps : 0.0;
-    if (role == Qt::ToolTipRole) return r.message.isEmpty() ? r.runDir : r.runDir + "\n\n" + r.message;
+    if (role == Qt::ToolTipRole) {
+        if (idx.column() == Alert && !r.alert.isEmpty()) return r.alert;
+        if (idx.column() == Notes && !r.notes.isEmpty()) return r.notes;
+        if (idx.column() == Tags) return QStringLiteral("Tags, separated by commas or spaces (double-click to edit)");
+        return r.message.isEmpty() ? r.runDir : r.runDir + "\n\n" + r.message;
+    }
+    if (role == Qt::ForegroundRole && idx.column() == Alert && !r.alert.isEmpty())
+        return QBrush(QColor(0xc6, 0x28, 0x28));
+    if (role == Qt::DecorationRole && idx.column() == Name && !r.alert.isEmpty())
+        return QApplication::style()->standardIcon(QStyle::SP_MessageBoxWarning);
+    if (role == Qt::FontRole && r.archived) {
+        QFont f;
+        f.setItalic(true);
+        return f;
+    }
+    if (role == Qt::ForegroundRole && r.archived) return QBrush(QColor(0x80, 0x80, 0x80));
     if (role == Qt::ForegroundRole && idx.column() == Status) {
         if (r.status == "failed" || r.status == "lost") return QBrush(QColor(0xc6, 0x28, 0x28));
         if (r.status == "finished") return QBrush(QColor(0x2e, 0x7d, 0x32));
@@ -82,7 +127,13 @@ QVariant RunTableModel::data(const QModelIndex& idx, int role) const {
     if (role != Qt::DisplayRole && role != Qt::EditRole) return {};
     switch (idx.column()) {
         case Name:
-            return r.name;
+            return r.archived && role == Qt::DisplayRole ? r.name + " (archived)" : r.name;
+        case Tags:
+            return r.tags.join(", ");
+        case Notes:
+            return r.notes.section('\n', 0, 0);
+        case Alert:
+            return alertShort(r.alert);
         case Group:
             return r.group;
         case Preset:

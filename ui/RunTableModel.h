@@ -11,18 +11,21 @@ class RunTableModel : public QAbstractTableModel {
 public:
     enum Column {
         Name,
+        Tags,  // editable
         Group,
         Preset,
         Binarize,
         Loss,
         Teacher,
         Status,
+        Alert,  // NaN / diverged / stalled (RunManager's alerts)
         Steps,
         Tokens,
         BestPpl,
         Started,
         Ended,
         Host,
+        Notes,  // editable (first line shown; the side panel edits all of it)
         ColumnCount
     };
     enum Roles { RunIdRole = Qt::UserRole + 1, ProgressRole };
@@ -31,10 +34,15 @@ public:
     int columnCount(const QModelIndex& parent = {}) const override;
     QVariant data(const QModelIndex& index, int role) const override;
     QVariant headerData(int section, Qt::Orientation o, int role) const override;
+    Qt::ItemFlags flags(const QModelIndex& index) const override;
+    bool setData(const QModelIndex& index, const QVariant& value, int role) override;
     qint64 runId(int row) const;
     int rowOf(qint64 id) const;
     const RunRecord* record(int row) const;
     void reload();
+
+    // The short form of an alert shown in the Alert column ("⚠ NaN loss").
+    static QString alertShort(const QString& alert);
 
 private:
     void onChanged(qint64 id);

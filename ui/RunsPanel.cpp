@@ -5,6 +5,8 @@
 #include "ui/HostsDialog.h"
 #include "ui/NewRunDialog.h"
 #include "core/base/FileUtil.h"
+#include "core/base/Lineage.h"
+#include "core/base/LossType.h"
 #include "core/base/RunDir.h"
 #include "ui/JsonFile.h"
 #include "ui/RunManager.h"
@@ -12,6 +14,15 @@
 #include "ui/RunTableModel.h"
 
 #include <QAction>
+#include <QCheckBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDoubleSpinBox>
+#include <QSettings>
+#include <QSpinBox>
+#include <QSystemTrayIcon>
+#include <QFormLayout>
+#include <QTimer>
 #include <QDateTime>
 #include <QDir>
 #include <QFileDialog>
@@ -57,7 +68,10 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     fetchAct_->setShortcut(QKeySequence("Ctrl+Shift+F"));
     hostsAct_ = tb->addAction("Hosts…", this, &RunsPanel::editHosts);
     hostsAct_->setShortcut(QKeySequence("Ctrl+Shift+H"));
-    for (auto* a : {newAct_, stopAct_, resumeAct_, cloneAct_, importAct_, fetchAct_, hostsAct_}) {
+    archiveAct_ = tb->addAction("Archive", this, &RunsPanel::archiveSelected);
+    archiveAct_->setShortcut(QKeySequence("Ctrl+Shift+A"));
+    alertRulesAct_ = tb->addAction("Alerts…", this, &RunsPanel::editAlertRules);
+    for (auto* a : {newAct_, stopAct_, resumeAct_, cloneAct_, importAct_, fetchAct_, hostsAct_, archiveAct_}) {
         a->setShortcutContext(Qt::WindowShortcut);
         a->setToolTip(a->text().remove("…").remove('&') + " (" + a->shortcut().toString(QKeySequence::NativeText) +
                       ")");
@@ -76,6 +90,7 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     table_->horizontalHeader()->setSortIndicator(-1,
                                                  Qt::AscendingOrder);  // the store's order until a header is clicked
     table_->setSortingEnabled(true);
+    table_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
 
     plotA_ = new MetricsPlot;
     plotA_->setObjectName("lossPlot");
@@ -101,11 +116,39 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     auto* plots = new QSplitter(Qt::Horizontal);
     plots->addWidget(plotA_);
     plots->addWidget(plotB_);
+    // The selected run's tags and notes, stored in the run database.
+    annotations_ = new QWidget;
+    auto* al = new QFormLayout(annotations_);
+    al->setContentsMargins(0, 0, 0, 0);
+    tagsEdit_ = new QLineEdit;
+    tagsEdit_->setObjectName("runTags");
+    tagsEdit_->setPlaceholderText("baseline, kd, to-rerun");
+    tagsEdit_->setToolTip("Tags, separated by commas or spaces; the filter finds them with tag:NAME");
+    notesEdit_ = new QPlainTextEdit;
+    notesEdit_->setObjectName("runNotes");
+    notesEdit_->setPlaceholderText("Notes on this run (saved as you type)");
+    notesEdit_->setMaximumHeight(5 * notesEdit_->fontMetrics().lineSpacing() + 12);
+    al->addRow("Tags", tagsEdit_);
+    al->addRow("Notes", notesEdit_);
+    notesTimer_ = new QTimer(this);
+    notesTimer_->setSingleShot(true);
+    notesTimer_->setInterval(400);
+    connect(notesTimer_, &QTimer::timeout, this, &RunsPanel::saveNotes);
+    connect(notesEdit_, &QPlainTextEdit::textChanged, this, [this] {
+        if (annotId_ >= 0) notesTimer_->start();
+    });
+    connect(tagsEdit_, &QLineEdit::editingFinished, this, [this] {
+        if (annotId_ < 0) return;
+        auto r = manager_->store()->byId(annotId_);
+        const QStringList tags = parseTags(tagsEdit_->text());
+        if (r && r->tags != tags) manager_->store()->setTags(annotId_, tags);
+    });
     auto* bottom = new QWidget;
     auto* bl = new QVBoxLayout(bottom);
     bl->setContentsMargins(0, 0, 0, 0);
     bl->addWidget(progress_);
     bl->addWidget(detail_);
+    bl->addWidget(annotations_);
     bl->addWidget(log_, 1);
     auto* lower = new QSplitter(Qt::Horizontal);
     lower->addWidget(plots);
@@ -123,10 +166,11 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     filter_->setObjectName("runFilter");
     filter_->setClearButtonEnabled(true);
     filter_->setPlaceholderText(
-        "Filter runs: words, or key:value on a run or config field (loss:soft_ce preset:130m seed:2 status:fin)");
+        "Filter runs: words, or key:value on a run or config field (tag:baseline loss:soft_ce preset:130m seed:2)");
     filter_->setToolTip(
         "All words must match (case-insensitive substrings). Keys: name, group, preset, binarize, loss, "
-        "teacher, status, or any field of the run's resolved config by dotted path (model.d_model, lr, seed).");
+        "teacher, status, notes, alert, tag (the whole tag: tag:baseline), or any field of the run's resolved "
+        "config by dotted path (model.d_model, lr, seed).");
     connect(filter_, &QLineEdit::textChanged, this, [this](const QString& q) {
         proxy_->setQuery(q);
         updatePlots();
@@ -134,12 +178,30 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     });
     tb->addSeparator();
     tb->addWidget(filter_);
+    showArchived_ = new QCheckBox("Show archived");
+    showArchived_->setObjectName("showArchived");
+    showArchived_->setToolTip("List archived runs too (shown in grey italics)");
+    connect(showArchived_, &QCheckBox::toggled, this, [this](bool on) {
+        proxy_->setShowArchived(on);
+        updatePlots();
+        updateDetails();
+    });
+    tb->addWidget(showArchived_);
 
     auto* lay = new QVBoxLayout(this);
     lay->addWidget(tb);
     lay->addWidget(vs, 1);
 
     connect(manager_, &RunManager::operationFailed, this, &RunsPanel::showError);
+    connect(manager_, &RunManager::alertRaised, this, &RunsPanel::notify);
+    {
+        QSettings st;
+        AlertRules rules;
+        rules.divergence_factor = st.value("alerts/divergenceFactor", rules.divergence_factor).toDouble();
+        rules.stall_factor = st.value("alerts/stallFactor", rules.stall_factor).toDouble();
+        rules.stall_min_seconds = st.value("alerts/stallMinSeconds", rules.stall_min_seconds).toDouble();
+        manager_->setAlertRules(rules);
+    }
     connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
         updatePlots();
         updateDetails();
@@ -149,6 +211,9 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
         updateDetails();
     });
     connect(manager_, &RunManager::runUpdated, this, [this](qint64 id) {
+        if (selectedRuns().contains(id)) updateDetails();
+    });
+    connect(manager_->store(), &RunStore::runChanged, this, [this](qint64 id) {  // tags, notes, alert
         if (selectedRuns().contains(id)) updateDetails();
     });
     connect(manager_, &RunManager::metricsUpdated, this, [this](qint64 id) {
@@ -174,10 +239,22 @@ void RunsPanel::selectRun(qint64 id) {
 }
 
 void RunsPanel::updatePlots() {
-    QVector<QPair<QString, MetricsReader*>> runs;
+    QVector<PlotRun> runs;
     for (qint64 id : selectedRuns()) {
         auto r = manager_->store()->byId(id);
-        if (auto* m = manager_->metrics(id); r && m) runs.push_back({r->name, m});
+        auto* m = manager_->metrics(id);
+        if (!r || !m) continue;
+        PlotRun p{r->name, m, 0, {}};
+        try {
+            p.lossKind = QString::fromStdString(loss_kind_label(loss_type_from_string(r->loss.toStdString())));
+        } catch (const std::exception&) {
+            // an unknown loss name: its kind stays unknown
+        }
+        // Read once per run (the parent's trainer_state.json, its metrics only when the checkpoint is gone).
+        auto lin = lineage_.find(id);
+        if (lin == lineage_.end()) lin = lineage_.insert(id, lineage_token_offset(r->runDir.toStdString()));
+        p.lineageTokens = *lin;
+        runs.push_back(p);
     }
     plotA_->setRuns(runs);
     plotB_->setRuns(runs);
@@ -191,6 +268,12 @@ void RunsPanel::updateDetails() {
     resumeAct_->setEnabled(r && !RunManager::isActive(r->status));
     cloneAct_->setEnabled(bool(r));
     fetchAct_->setEnabled(r && r->isRemote() && !r->remote.isEmpty());
+    archiveAct_->setEnabled(!ids.isEmpty());
+    bool allArchived = !ids.isEmpty();
+    for (qint64 id : ids)
+        if (auto a = manager_->store()->byId(id); a && !a->archived) allArchived = false;
+    archiveAct_->setText(allArchived ? "Unarchive" : "Archive");
+    loadAnnotations(r ? r->id : -1);
     if (!r) {
         progress_->setValue(0);
         progress_->setFormat(ids.isEmpty() ? "No run selected" : QStringLiteral("%1 runs selected").arg(ids.size()));
@@ -220,6 +303,9 @@ void RunsPanel::updateDetails() {
     QString d = QStringLiteral("<b>%1</b> — %2<br><small>%3</small>")
                     .arg(r->name.toHtmlEscaped(), r->status, r->runDir.toHtmlEscaped());
     if (r->isRemote()) d += QStringLiteral("<br>on host <b>%1</b>").arg(r->host.toHtmlEscaped());
+    if (!r->alert.isEmpty())
+        d += QStringLiteral("<br><span style='color:#c62828'>%1 %2</span>")
+                 .arg(QString::fromUtf8("\u26a0"), r->alert.toHtmlEscaped());
     if (r->status == "failed" || r->status == "lost") {
         d += QStringLiteral("<br><span style='color:#c62828'>%1</span>")
                  .arg(r->message.toHtmlEscaped().replace('\n', "<br>"));
@@ -239,6 +325,105 @@ void RunsPanel::updateDetails() {
         log_->setPlainText(text);
         log_->moveCursor(QTextCursor::End);
     }
+}
+
+void RunsPanel::loadAnnotations(qint64 id) {
+    if (annotId_ != id && notesTimer_->isActive()) {  // the previous run's notes, not saved yet
+        notesTimer_->stop();
+        saveNotes();
+    }
+    annotations_->setVisible(id >= 0);
+    auto r = id >= 0 ? manager_->store()->byId(id) : std::nullopt;
+    if (!r) {
+        annotId_ = -1;
+        return;
+    }
+    // Refill when another run is selected, or when the table changed them
+    // while the editor is not being typed in.
+    const bool other = annotId_ != id;
+    annotId_ = -1;  // no save while filling
+    const QString tags = r->tags.join(", ");
+    if ((other || !tagsEdit_->hasFocus()) && parseTags(tagsEdit_->text()) != r->tags) tagsEdit_->setText(tags);
+    if ((other || !notesEdit_->hasFocus()) && notesEdit_->toPlainText() != r->notes) notesEdit_->setPlainText(r->notes);
+    annotId_ = id;
+}
+
+void RunsPanel::saveNotes() {
+    if (annotId_ < 0) return;
+    auto r = manager_->store()->byId(annotId_);
+    if (r && r->notes != notesEdit_->toPlainText()) manager_->store()->setNotes(annotId_, notesEdit_->toPlainText());
+}
+
+bool RunsPanel::notifiesThroughTray() const {
+    return QSystemTrayIcon::isSystemTrayAvailable() && QSystemTrayIcon::supportsMessages();
+}
+
+void RunsPanel::notify(qint64, const QString& title, const QString& text) {
+    notifications_ << title + ": " + text;
+    if (notifiesThroughTray()) {
+        if (!tray_) {
+            tray_ = new QSystemTrayIcon(window()->windowIcon(), this);
+            tray_->setToolTip("BiMamba Workbench");
+            tray_->show();
+        }
+        tray_->showMessage("Run alert: " + title, text, QSystemTrayIcon::Warning, 15000);
+    }
+    emit message(QString::fromUtf8("\u26a0 ") + title + ": " + text, 15000);  // the status bar too
+}
+
+void RunsPanel::editAlertRules() {
+    QDialog dlg(this);
+    dlg.setWindowTitle("Run alerts");
+    auto* form = new QFormLayout(&dlg);
+    const AlertRules cur = manager_->alertRules();
+    auto* div = new QDoubleSpinBox;
+    div->setObjectName("divergenceFactor");
+    div->setRange(1.05, 100);
+    div->setSingleStep(0.1);
+    div->setValue(cur.divergence_factor);
+    div->setToolTip("Alert when the smoothed loss rises above this factor × its moving minimum");
+    auto* stall = new QDoubleSpinBox;
+    stall->setObjectName("stallFactor");
+    stall->setRange(1.5, 1000);
+    stall->setValue(cur.stall_factor);
+    stall->setToolTip("Alert when a live run writes no metric for this many times its usual interval");
+    auto* floor = new QSpinBox;
+    floor->setObjectName("stallMinSeconds");
+    floor->setRange(0, 24 * 3600);
+    floor->setSuffix(" s");
+    floor->setValue(int(cur.stall_min_seconds));
+    floor->setToolTip("…and for at least this long");
+    form->addRow(new QLabel("NaN losses always raise an alert."));
+    form->addRow("Diverging: loss over its minimum ×", div);
+    form->addRow("Stalled: no metric for usual interval ×", stall);
+    form->addRow("Stalled: at least", floor);
+    auto* bb = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+    connect(bb, &QDialogButtonBox::accepted, &dlg, &QDialog::accept);
+    connect(bb, &QDialogButtonBox::rejected, &dlg, &QDialog::reject);
+    form->addRow(bb);
+    if (dlg.exec() != QDialog::Accepted) return;
+    AlertRules rules = cur;
+    rules.divergence_factor = div->value();
+    rules.stall_factor = stall->value();
+    rules.stall_min_seconds = floor->value();
+    manager_->setAlertRules(rules);
+    QSettings st;
+    st.setValue("alerts/divergenceFactor", rules.divergence_factor);
+    st.setValue("alerts/stallFactor", rules.stall_factor);
+    st.setValue("alerts/stallMinSeconds", rules.stall_min_seconds);
+}
+
+void RunsPanel::archiveSelected() {
+    const auto ids = selectedRuns();
+    bool allArchived = !ids.isEmpty();
+    for (qint64 id : ids)
+        if (auto r = manager_->store()->byId(id); r && !r->archived) allArchived = false;
+    for (qint64 id : ids) manager_->store()->setArchived(id, !allArchived);
+    if (!ids.isEmpty())
+        emit message(QStringLiteral("%1 %2 run(s)%3")
+                         .arg(allArchived ? "Restored" : "Archived")
+                         .arg(ids.size())
+                         .arg(allArchived || proxy_->showArchived() ? "" : ": hidden until Show archived is ticked"));
 }
 
 QString RunsPanel::runsDiff(const QList<qint64>& ids) const {

@@ -2,6 +2,7 @@
 // The Runs tab: the run table (SQLite store), actions (new, stop, resume,
 // clone-and-edit, import), live metric plots of the selected runs overlaid,
 // and the selected run's log / failure message.
+#include <QHash>
 #include <QWidget>
 
 class QTableView;
@@ -11,6 +12,9 @@ class QProgressBar;
 class QAction;
 class QSortFilterProxyModel;
 class QLineEdit;
+class QCheckBox;
+class QTimer;
+class QSystemTrayIcon;
 
 namespace bimamba::ui {
 
@@ -36,6 +40,15 @@ public:
     QAction* importAction() const { return importAct_; }
     QAction* fetchAction() const { return fetchAct_; }
     QAction* hostsAction() const { return hostsAct_; }
+    QAction* archiveAction() const { return archiveAct_; }
+    QCheckBox* showArchivedBox() const { return showArchived_; }
+    QLineEdit* tagsEdit() const { return tagsEdit_; }
+    QPlainTextEdit* notesEdit() const { return notesEdit_; }
+    QAction* alertRulesAction() const { return alertRulesAct_; }
+    // The notifications raised so far ("title: text"), newest last, and
+    // where they went: the desktop's tray, or the status bar where there is none.
+    const QStringList& notifications() const { return notifications_; }
+    bool notifiesThroughTray() const;
 
 public slots:
     void newRun();
@@ -45,6 +58,8 @@ public slots:
     void importRun();
     void fetchSelected();  // remote runs: the run folder back (rsync)
     void editHosts();      // the Hosts dialog (hosts.toml)
+    void archiveSelected();  // archives the selected runs, or restores them when all are archived
+    void editAlertRules();   // divergence factor, stall factor and floor (QSettings)
 
 signals:
     void message(const QString& text, int ms = 5000);
@@ -58,6 +73,9 @@ private:
     void updatePlots();
     void updateDetails();
     void showError(const QString& title, const QString& text);
+    void loadAnnotations(qint64 id);  // the side panel's tags and notes editors
+    void saveNotes();
+    void notify(qint64 id, const QString& title, const QString& text);
     RunManager* manager_;
     RunTableModel* model_;
     RunFilterProxy* proxy_;
@@ -68,7 +86,17 @@ private:
     QPlainTextEdit* log_;
     QLabel* detail_;
     QProgressBar* progress_;
-    QAction *newAct_, *stopAct_, *resumeAct_, *cloneAct_, *importAct_, *fetchAct_, *hostsAct_;
+    QAction *newAct_, *stopAct_, *resumeAct_, *cloneAct_, *importAct_, *fetchAct_, *hostsAct_, *archiveAct_;
+    QAction* alertRulesAct_;
+    QSystemTrayIcon* tray_ = nullptr;
+    QStringList notifications_;
+    QCheckBox* showArchived_;
+    QWidget* annotations_;
+    QLineEdit* tagsEdit_;
+    QPlainTextEdit* notesEdit_;
+    QTimer* notesTimer_;
+    qint64 annotId_ = -1;            // the run whose tags and notes the editors hold
+    QHash<qint64, double> lineage_;  // run id -> tokens of its ancestors
 };
 
 }  // namespace bimamba::ui

@@ -22,4 +22,14 @@ std::string to_string(LossType t) {
     return "?";
 }
 
+std::string loss_kind_label(LossType t) {
+    switch (t) {
+        case LossType::CE: return "CE";
+        case LossType::SoftCE: return "soft-target CE";
+        case LossType::KL: return "KL divergence";
+        case LossType::Mix: return "CE + soft-target CE mix";
+    }
+    return "?";
+}
+
 }  // namespace bimamba
