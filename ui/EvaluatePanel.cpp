@@ -21,6 +21,7 @@
 #include <QFontDatabase>
 #include <QFormLayout>
 #include <QGroupBox>
+#include <QFontMetrics>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QFile>
@@ -173,6 +174,7 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     upper->addWidget(chartBox_);
     upper->setStretchFactor(0, 1);  // the chart needs room for seven task names and a column of models
     upper->setStretchFactor(1, 1);
+    upper->setSizes({700, 700});
     split->addWidget(upper);
     split->addWidget(log_);
     split->setStretchFactor(0, 3);
@@ -396,6 +398,13 @@ void EvaluatePanel::fillChart(const QVector<EvalRow>& rows, const QStringList& m
     QStringList cats;
     for (const auto& t : mc) cats << taskLabel(t);
     x->append(cats);
+    // Room for every task name under its bars (Qt Charts would cut them to
+    // "Bo…"), beside the legend's column of model names.
+    const QFontMetrics fm(x->labelsFont());
+    int widest = 0, legend = 0;
+    for (const auto& c : cats) widest = std::max(widest, fm.horizontalAdvance(c));
+    for (const auto& r : rows) legend = std::max(legend, fm.horizontalAdvance(r.label));
+    chartBox_->setMinimumWidth(std::min(900, int(cats.size()) * (widest + 18) + legend + 140));
     auto* y = new QValueAxis;
     y->setRange(0, 100);
     y->setTitleText("accuracy (%)");
