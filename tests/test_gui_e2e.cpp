@@ -28,6 +28,7 @@
 #include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QSettings>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableWidget>
@@ -62,7 +63,10 @@ void pickRunWhenAsked(QObject* context, const QString& name, bool* seen) {
 class EndToEndTest : public QObject {
     Q_OBJECT
 private slots:
-    void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);
+        QSettings().clear();  // no model lists kept from an earlier run of this test
+    }
 
     void newRunLiveCurveStopResumeEvaluateCompare() {
         const QString cli = qEnvironmentVariable("BIMAMBA_CLI");
@@ -148,6 +152,7 @@ private slots:
         // Evaluate: the run chosen from the run table, perplexity on the held-out text.
         EvaluatePanel* ev = w.evaluatePanel();
         w.tabs()->setCurrentWidget(ev);
+        ev->setModels({"e2e=/somewhere/older"});  // the run chosen now replaces an entry of the same name
         bool picked = false;
         pickRunWhenAsked(this, "e2e", &picked);
         ev->findChild<QPushButton*>("evalFromRuns")->click();

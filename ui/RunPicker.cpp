@@ -73,11 +73,15 @@ QString RunPicker::merge(const QString& existing, const QStringList& added, cons
         if (!s.trimmed().isEmpty()) specs << s.trimmed();
     QStringList labels;
     for (const QString& s : specs) labels << labelOf(s);
-    for (const QString& s : added)
-        if (!labels.contains(labelOf(s))) {
+    for (const QString& s : added) {
+        const int at = labels.indexOf(labelOf(s));
+        if (at >= 0) {
+            specs[at] = s;  // the run just chosen replaces an older path under its name
+        } else {
             specs << s;
             labels << labelOf(s);
         }
+    }
     return specs.join(sep);
 }
 

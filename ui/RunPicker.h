@@ -24,8 +24,8 @@ public:
 
     // Shows the dialog; the chosen specs, or nothing when cancelled.
     static QStringList choose(RunManager* manager, const QString& purpose, QWidget* parent);
-    // `existing` (specs separated by `sep`) with the `added` specs whose
-    // label is not there yet appended.
+    // `existing` (specs separated by `sep`) with the `added` specs appended;
+    // one whose label is there already replaces that entry.
     static QString merge(const QString& existing, const QStringList& added, const QString& sep);
     // What the Runs tab has selected (set by the main window; may be empty).
     static void setSelectionSource(std::function<QList<qint64>()> source);
