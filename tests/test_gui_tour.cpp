@@ -63,7 +63,9 @@ bool copyTree(const QString& from, const QString& to) {
     return true;
 }
 
-QJsonArray array(const QStringList& l) { return QJsonArray::fromStringList(l); }
+QJsonArray array(const QStringList& l) {
+    return QJsonArray::fromStringList(l);
+}
 
 // Shows every tab of `w` in turn and lists what the checker finds, tab by tab.
 QStringList problemsInEveryTab(MainWindow& w) {
@@ -207,7 +209,8 @@ private slots:
         // What the study holds is listed in Reports, and previewed.
         ReportsPanel* rep = w.reportsPanel();
         const QStringList listed = rep->workspaceFiles();
-        for (const QString& f : {ws + "/report.h5", ws + "/summary.md", ws + "/eval/zero-shot.json", ws + "/eval/perplexity.csv"})
+        for (const QString& f :
+             {ws + "/report.h5", ws + "/summary.md", ws + "/eval/zero-shot.json", ws + "/eval/perplexity.csv"})
             QVERIFY2(listed.contains(f), qPrintable(f));
         rep->preview(ws + "/summary.md");
         QVERIFY(rep->previewText().contains("| model"));

@@ -16,9 +16,17 @@ EmptyState::EmptyState(QWidget* view, const QString& hint, QWidget* parent) : QS
     setEmpty(true);
 }
 
-void EmptyState::setHint(const QString& hint) { hint_->setText(hint); }
-QString EmptyState::hint() const { return hint_->text(); }
-void EmptyState::setEmpty(bool empty) { setCurrentWidget(empty ? static_cast<QWidget*>(hint_) : view_); }
-bool EmptyState::isEmpty() const { return currentWidget() == hint_; }
+void EmptyState::setHint(const QString& hint) {
+    hint_->setText(hint);
+}
+QString EmptyState::hint() const {
+    return hint_->text();
+}
+void EmptyState::setEmpty(bool empty) {
+    setCurrentWidget(empty ? static_cast<QWidget*>(hint_) : view_);
+}
+bool EmptyState::isEmpty() const {
+    return currentWidget() == hint_;
+}
 
 }  // namespace bimamba::ui

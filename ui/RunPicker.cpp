@@ -18,12 +18,17 @@ std::function<QList<qint64>()>& selectionSource() {
     static std::function<QList<qint64>()> f;
     return f;
 }
-QString labelOf(const QString& spec) { return spec.section('=', 0, 0).trimmed(); }
+QString labelOf(const QString& spec) {
+    return spec.section('=', 0, 0).trimmed();
+}
 }  // namespace
 
-void RunPicker::setSelectionSource(std::function<QList<qint64>()> source) { selectionSource() = std::move(source); }
+void RunPicker::setSelectionSource(std::function<QList<qint64>()> source) {
+    selectionSource() = std::move(source);
+}
 
-RunPicker::RunPicker(RunManager* manager, const QString& purpose, QWidget* parent) : QDialog(parent), manager_(manager) {
+RunPicker::RunPicker(RunManager* manager, const QString& purpose, QWidget* parent)
+    : QDialog(parent), manager_(manager) {
     setObjectName("RunPicker");
     setWindowTitle("Choose runs");
     auto* lay = new QVBoxLayout(this);

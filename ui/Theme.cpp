@@ -100,7 +100,9 @@ bool Theme::desktopPrefersDark() {
     return paletteIsDark(startPalette());
 }
 
-bool Theme::isDark() { return appliedDark(); }
+bool Theme::isDark() {
+    return appliedDark();
+}
 
 void Theme::choose(ColorScheme s) {
     QSettings().setValue("view/colorScheme", name(s));

@@ -30,8 +30,8 @@ public:
     static ColorScheme parse(const QString& s, ColorScheme fallback = ColorScheme::System);
     // Saves the choice and applies it to the application and every window.
     static void choose(ColorScheme s);
-    static bool isDark();               // what is applied now
-    static bool desktopPrefersDark();   // what System resolves to
+    static bool isDark();              // what is applied now
+    static bool desktopPrefersDark();  // what System resolves to
     static QPalette darkPalette();
     // Plots and charts under `root` take the current palette's colours.
     static void styleDataViews(QWidget* root);

@@ -103,7 +103,10 @@ inline QList<TextProblem> findTextProblems(QWidget* root) {
             if (!windowRect.contains(inWindow))
                 out.append({where, w->metaObject()->className(), inWindow.right() + 1, windowRect.width(),
                             QStringLiteral("lies outside the window (%1,%2 %3x%4)")
-                                .arg(inWindow.x()).arg(inWindow.y()).arg(inWindow.width()).arg(inWindow.height())});
+                                .arg(inWindow.x())
+                                .arg(inWindow.y())
+                                .arg(inWindow.width())
+                                .arg(inWindow.height())});
             else if (QWidget* p = w->parentWidget(); p && !p->rect().contains(w->geometry()))
                 out.append({where, w->metaObject()->className(), w->geometry().right() + 1, p->width(),
                             "sticks out of its parent"});
@@ -140,7 +143,8 @@ inline QList<TextProblem> findTextProblems(QWidget* root) {
             QStyleOptionComboBox opt;
             opt.initFrom(combo);
             opt.editable = combo->isEditable();
-            const QRect field = combo->style()->subControlRect(QStyle::CC_ComboBox, &opt, QStyle::SC_ComboBoxEditField, combo);
+            const QRect field =
+                combo->style()->subControlRect(QStyle::CC_ComboBox, &opt, QStyle::SC_ComboBoxEditField, combo);
             const int avail = field.width() - (combo->isEditable() ? 4 : 2);
             const int need = fm.horizontalAdvance(text);
             if (need > avail && combo->toolTip().trimmed().isEmpty())
@@ -155,12 +159,17 @@ inline QList<TextProblem> findTextProblems(QWidget* root) {
             int need = fm.horizontalAdvance(shown);
             if (!button->icon().isNull()) need += button->iconSize().width() + 4;
             if (qobject_cast<QCheckBox*>(w))
-                need += st->pixelMetric(QStyle::PM_IndicatorWidth, nullptr, w) + st->pixelMetric(QStyle::PM_CheckBoxLabelSpacing, nullptr, w);
+                need += st->pixelMetric(QStyle::PM_IndicatorWidth, nullptr, w) +
+                        st->pixelMetric(QStyle::PM_CheckBoxLabelSpacing, nullptr, w);
             else if (qobject_cast<QRadioButton*>(w))
-                need += st->pixelMetric(QStyle::PM_ExclusiveIndicatorWidth, nullptr, w) + st->pixelMetric(QStyle::PM_RadioButtonLabelSpacing, nullptr, w);
+                need += st->pixelMetric(QStyle::PM_ExclusiveIndicatorWidth, nullptr, w) +
+                        st->pixelMetric(QStyle::PM_RadioButtonLabelSpacing, nullptr, w);
             else
-                need += st->pixelMetric(QStyle::PM_ButtonMargin, nullptr, w) + 2 * st->pixelMetric(QStyle::PM_DefaultFrameWidth, nullptr, w);  // as QCommonStyle sizes CT_PushButton
-            if (need > button->width() + 1) out.append({where, text, need, button->width(), "is cut off on the button"});
+                need += st->pixelMetric(QStyle::PM_ButtonMargin, nullptr, w) +
+                        2 * st->pixelMetric(QStyle::PM_DefaultFrameWidth, nullptr,
+                                            w);  // as QCommonStyle sizes CT_PushButton
+            if (need > button->width() + 1)
+                out.append({where, text, need, button->width(), "is cut off on the button"});
         } else if (auto* header = qobject_cast<QHeaderView*>(w)) {
             const QAbstractItemModel* m = header->model();
             if (!m || header->orientation() != Qt::Horizontal) continue;
@@ -205,13 +214,16 @@ inline QList<TextProblem> findTextProblems(QWidget* root) {
                     if (const QVariant fv = idx.data(Qt::FontRole); fv.isValid()) f = fv.value<QFont>();
                     int extra = margin;
                     if (idx.data(Qt::CheckStateRole).isValid()) extra += check;
-                    if (!idx.data(Qt::DecorationRole).isNull()) extra += view->iconSize().isValid() ? view->iconSize().width() + 4 : 20;
+                    if (!idx.data(Qt::DecorationRole).isNull())
+                        extra += view->iconSize().isValid() ? view->iconSize().width() + 4 : 20;
                     int need = extra;
-                    for (const QString& line : text.split('\n')) need = std::max(need, QFontMetrics(f).horizontalAdvance(line) + extra);
+                    for (const QString& line : text.split('\n'))
+                        need = std::max(need, QFontMetrics(f).horizontalAdvance(line) + extra);
                     // A wrapping view fits a long text in several lines when the row is tall enough.
                     if (wraps && need > rect.width() + 1 &&
-                        QFontMetrics(f).boundingRect(QRect(0, 0, rect.width() - extra, 100000), Qt::TextWordWrap, text).height() <=
-                            rect.height())
+                        QFontMetrics(f)
+                                .boundingRect(QRect(0, 0, rect.width() - extra, 100000), Qt::TextWordWrap, text)
+                                .height() <= rect.height())
                         continue;
                     const bool tip = !idx.data(Qt::ToolTipRole).toString().trimmed().isEmpty();
                     if (need > rect.width() + 1 && !tip) {
@@ -228,7 +240,9 @@ inline QList<TextProblem> findTextProblems(QWidget* root) {
                 const bool elided = text.endsWith("...") || text.endsWith(QChar(0x2026));
                 const QGraphicsItem* parent = t->parentItem();
                 const bool tip = !t->toolTip().isEmpty() || (parent && !parent->toolTip().isEmpty());
-                if (elided && !tip) out.append({where, text, 0, int(t->boundingRect().width()), "is elided in the chart without a tooltip"});
+                if (elided && !tip)
+                    out.append(
+                        {where, text, 0, int(t->boundingRect().width()), "is elided in the chart without a tooltip"});
             }
         } else if (auto* box = qobject_cast<QGroupBox*>(w)) {
             const QString title = box->title();
@@ -236,11 +250,14 @@ inline QList<TextProblem> findTextProblems(QWidget* root) {
             QStyleOptionGroupBox opt;
             opt.initFrom(box);
             opt.text = title;
-            opt.subControls = QStyle::SC_GroupBoxLabel | (box->isCheckable() ? QStyle::SC_GroupBoxCheckBox : QStyle::SC_None);
-            const int need = box->style()->subControlRect(QStyle::CC_GroupBox, &opt, QStyle::SC_GroupBoxLabel, box).width();
+            opt.subControls =
+                QStyle::SC_GroupBoxLabel | (box->isCheckable() ? QStyle::SC_GroupBoxCheckBox : QStyle::SC_None);
+            const int need =
+                box->style()->subControlRect(QStyle::CC_GroupBox, &opt, QStyle::SC_GroupBoxLabel, box).width();
             const int avail = box->width();
             if (fm.horizontalAdvance(title) > avail - 8 && !detail::elidedWithTooltip(title, box->toolTip()))
-                out.append({where, title, std::max(need, fm.horizontalAdvance(title)), avail, "group box title is cut off"});
+                out.append(
+                    {where, title, std::max(need, fm.horizontalAdvance(title)), avail, "group box title is cut off"});
         } else if (auto* tabs = qobject_cast<QTabBar*>(w)) {
             for (int i = 0; i < tabs->count(); ++i) {
                 const int need = QFontMetrics(tabs->font()).horizontalAdvance(tabs->tabText(i).remove('&')) +
