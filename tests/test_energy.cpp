@@ -7,6 +7,9 @@
 
 #include "core/base/EnergyMeter.h"
 #include "core/base/FileUtil.h"
+#include "core/base/Nvml.h"
+
+#include <dlfcn.h>
 
 using namespace bimamba;
 namespace fs = std::filesystem;
@@ -73,4 +76,54 @@ TEST(GpuEnergyMeter, ReportsWhyWhenUnavailableAndCountsWhenPresent) {
     const EnergySample s = g.elapsed();
     EXPECT_TRUE(s.measured);
     EXPECT_GE(s.joules, 0);
+}
+
+// The NVML loader says why it is unusable instead of failing: a library that
+// does not exist, and here (no NVIDIA driver) libnvidia-ml.so.1 itself, whose
+// presence the test checks with its own dlopen.
+TEST(Nvml, UnavailableLibraryIsReportedNotFatal) {
+    const std::string missing = nvml_error("libnvidia-ml-does-not-exist.so.1");
+    EXPECT_NE(missing.find("NVML not found"), std::string::npos) << missing;
+    EXPECT_NE(missing.find("libnvidia-ml-does-not-exist.so.1"), std::string::npos) << missing;
+
+    void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    NvmlDevice gpu = NvmlDevice::for_cuda_device(0);
+    if (lib) {
+        dlclose(lib);
+        if (!nvml_error().empty()) GTEST_SKIP() << "NVML present but not initialised: " << nvml_error();
+        ASSERT_TRUE(gpu.available()) << gpu.error();
+        const GpuReading r = gpu.read();
+        EXPECT_GE(r.util_percent, 0);
+        EXPECT_LE(r.util_percent, 100);
+        EXPECT_GT(r.mem_total_mb, 0);
+        EXPECT_GE(r.mem_used_mb, 0);
+        EXPECT_LE(r.mem_used_mb, r.mem_total_mb);
+        return;
+    }
+    EXPECT_NE(nvml_error().find("NVML not found"), std::string::npos) << nvml_error();
+    EXPECT_FALSE(gpu.available());
+    EXPECT_EQ(gpu.error(), nvml_error());
+    const GpuReading r = gpu.read();  // every figure absent, nothing thrown
+    EXPECT_EQ(r.util_percent, -1);
+    EXPECT_EQ(r.mem_used_mb, -1);
+    EXPECT_EQ(r.power_w, -1);
+    unsigned long long mj = 0;
+    EXPECT_FALSE(gpu.total_energy_mj(mj));
+}
+
+// CUDA_VISIBLE_DEVICES maps CUDA's numbering onto NVML's.
+TEST(Nvml, CudaVisibleDevicesNamesTheGpu) {
+    if (!nvml_error().empty()) {
+        // Without NVML every device reports the loader's reason, whatever the list says.
+        setenv("CUDA_VISIBLE_DEVICES", "3,GPU-0123", 1);
+        EXPECT_EQ(NvmlDevice::for_cuda_device(1).error(), nvml_error());
+        unsetenv("CUDA_VISIBLE_DEVICES");
+        GTEST_SKIP() << nvml_error();
+    }
+    setenv("CUDA_VISIBLE_DEVICES", "0", 1);
+    const NvmlDevice beyond = NvmlDevice::for_cuda_device(1);
+    EXPECT_FALSE(beyond.available());
+    EXPECT_NE(beyond.error().find("not in CUDA_VISIBLE_DEVICES"), std::string::npos) << beyond.error();
+    EXPECT_TRUE(NvmlDevice::for_cuda_device(0).available());
+    unsetenv("CUDA_VISIBLE_DEVICES");
 }

@@ -92,6 +92,19 @@ double mean(const std::vector<double>& v, size_t a, size_t b) {
 
 }  // namespace
 
+// A "Key:   N kB" line of /proc/self/status, read here independently of
+// core/base/Process.h's reader; -1 when absent.
+static long proc_status_kib(const std::string& key) {
+    std::ifstream in("/proc/self/status");
+    std::string name;
+    long value;
+    while (in >> name) {
+        if (name == key + ":" && in >> value) return value;
+        in.ignore(1 << 20, '\n');
+    }
+    return -1;
+}
+
 TEST_F(TrainTest, LossFallsAndRunDirectoryIsComplete) {
     auto c = config(80);
     c.eval_every = 40;
@@ -118,8 +131,21 @@ TEST_F(TrainTest, LossFallsAndRunDirectoryIsComplete) {
     EXPECT_EQ(cfg["model"]["vocab_size"], 512);
     auto tm = metrics(run, "train");
     ASSERT_EQ(tm.size(), 80u);
-    for (const char* k : {"step", "tokens", "loss", "lr", "grad_norm", "tok_per_s", "mem_mb", "time"})
+    for (const char* k : {"step", "tokens", "loss", "lr", "grad_norm", "tok_per_s", "rss_mb", "time"})
         EXPECT_TRUE(tm[10].contains(k)) << k;
+    // System telemetry: host RSS of this process (the trainer ran in it), so
+    // between a floor (LibTorch alone is tens of MiB) and the peak the kernel
+    // saw, read here from /proc/self/status's VmHWM (which the kernel updates
+    // lazily: 2 % slack); no GPU keys on the CPU.
+    const double hwm_mb = std::max(proc_status_kib("VmHWM"), proc_status_kib("VmRSS")) / 1024.0 * 1.02;
+    ASSERT_GT(hwm_mb, 0);
+    for (const auto& row : tm) {
+        ASSERT_TRUE(row["rss_mb"].is_number()) << row.dump();
+        EXPECT_GT(row["rss_mb"].get<double>(), 20.0) << row.dump();
+        EXPECT_LE(row["rss_mb"].get<double>(), hwm_mb) << row.dump();
+        for (const char* k : {"gpu_util", "gpu_power_w", "gpu_mem_used_mb", "gpu_mem_reserved_mb", "gpu_mem_device_mb"})
+            EXPECT_FALSE(row.contains(k)) << k;
+    }
     EXPECT_EQ(tm[9]["step"], 10);
     EXPECT_EQ(tm[9]["tokens"], 10 * 256);
     EXPECT_DOUBLE_EQ(tm[9]["loss"].get<double>(), r.losses[9]);

@@ -1,5 +1,8 @@
 #include "ui/ChatPanel.h"
 
+#include "ui/EmptyState.h"
+#include "ui/Theme.h"
+
 #include "core/base/Process.h"
 #include "ui/CliJob.h"
 #include "ui/RunManager.h"
@@ -91,12 +94,16 @@ ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), ma
         split->addWidget(box);
     }
     auto* chart = new QChart;
-    chart->setTitle("Tokens / s");
-    chart->legend()->hide();
+    chart->setTitle("Decode tokens / s");
+    chart->legend()->setAlignment(Qt::AlignBottom);
+    chart->legend()->setShowToolTips(true);
     chart_ = new QChartView(chart);
+    chart_->setObjectName("chatChart");
     chart_->setRenderHint(QPainter::Antialiasing);
-    chart_->setMinimumWidth(260);
-    split->addWidget(chart_);
+    chartBox_ = new EmptyState(chart_, "Decode speed of both engines appears here: choose the deployment files "
+                                       "(bimamba export), press Start engines and send a prompt.");
+    chartBox_->setMinimumWidth(260);
+    split->addWidget(chartBox_);
     split->setStretchFactor(0, 2);
     split->setStretchFactor(1, 2);
     split->setStretchFactor(2, 1);
@@ -247,20 +254,37 @@ void ChatPanel::updateChart() {
         c->removeAxis(a);
         delete a;
     }
+    const bool measured = sides_[0].stats.tokPerS > 0 || sides_[1].stats.tokPerS > 0;
+    chartBox_->setEmpty(!measured);
+    if (!measured) return;
+    // One bar per engine, each its own colour and legend entry (the category
+    // axis would cut the names of a narrow chart).
     auto* series = new QBarSeries;
-    auto* set = new QBarSet("tokens/s");
-    set->append({std::max(0.0, sides_[0].stats.tokPerS), std::max(0.0, sides_[1].stats.tokPerS)});
-    set->setColor(QColor(0xd6, 0x27, 0x28));
-    series->append(set);
+    const QColor colours[2] = {QColor(0xd6, 0x27, 0x28), QColor(0x1f, 0x77, 0xb4)};
+    const QString names[2] = {"Bi-Mamba (1-bit)", "fp16 baseline"};
+    double top = 1.0;
+    for (int i = 0; i < 2; ++i) {
+        if (i == 1 && sides_[1].model->text().trimmed().isEmpty() && sides_[1].stats.tokPerS <= 0) continue;
+        auto* set = new QBarSet(names[i]);
+        set->append(std::max(0.0, sides_[i].stats.tokPerS));
+        set->setColor(colours[i]);
+        series->append(set);
+        top = std::max(top, sides_[i].stats.tokPerS);
+    }
     c->addSeries(series);
     auto* x = new QBarCategoryAxis;
-    x->append({"Bi-Mamba", "fp16"});
+    x->append(QStringList{"decode"});
+    x->setLabelsVisible(false);
     auto* y = new QValueAxis;
-    y->setRange(0, std::max({1.0, sides_[0].stats.tokPerS * 1.2, sides_[1].stats.tokPerS * 1.2}));
+    y->setRange(0, top * 1.15);
+    y->applyNiceNumbers();  // round ticks (0, 500, 1000 …), not 807.6 / 1615.1
+    y->setLabelFormat("%.0f");
+    y->setTitleText("tokens / s");
     c->addAxis(x, Qt::AlignBottom);
     c->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);
     series->attachAxis(y);
+    Theme::styleChart(c);
 }
 
 }  // namespace bimamba::ui

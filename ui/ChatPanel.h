@@ -71,6 +71,7 @@ private:
     QLineEdit* input_;
     QSpinBox* threads_;
     QChartView* chart_;
+    class EmptyState* chartBox_;  // the chart, or what to do while nothing has been measured
     QLabel* info_;
     QTimer* timer_;
     QString lastError_;

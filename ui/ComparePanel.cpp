@@ -1,5 +1,7 @@
 #include "ui/ComparePanel.h"
 
+#include "ui/RunPicker.h"
+
 #include "ui/CliEvents.h"
 #include "ui/CliJob.h"
 #include "ui/ReportExporter.h"
@@ -46,7 +48,17 @@ ComparePanel::ComparePanel(RunManager* manager, QWidget* parent) : QWidget(paren
     models_->setObjectName("models");
     models_->setPlaceholderText("Mamba-2=runs/teacher\nBi-Mamba=runs/bi-kd\nGPTQ-2bit=quant/gptq2");
     models_->setMaximumHeight(90);
-    ml->addWidget(models_);
+    auto* pick = new QPushButton("Add runs…");
+    pick->setObjectName("compareFromRuns");
+    pick->setToolTip("Choose models from the run table (each run's latest checkpoint)");
+    connect(pick, &QPushButton::clicked, this, [this] {
+        const QStringList runs = RunPicker::choose(manager_, "Generate with these runs side by side.", this);
+        if (!runs.isEmpty()) models_->setPlainText(RunPicker::merge(models_->toPlainText(), runs, "\n"));
+    });
+    auto* mrow = new QHBoxLayout;
+    mrow->addWidget(models_, 1);
+    mrow->addWidget(pick, 0, Qt::AlignTop);
+    ml->addLayout(mrow);
     top->addWidget(modelBox, 2);
     auto* opts = new QFormLayout;
     maxTokens_ = new QSpinBox;

@@ -1,5 +1,10 @@
 #include "ui/EvaluatePanel.h"
 
+#include "ui/RunPicker.h"
+
+#include "ui/EmptyState.h"
+#include "ui/Theme.h"
+
 #include "ui/Ablation.h"
 #include "ui/CliJob.h"
 #include "ui/JsonFile.h"
@@ -16,6 +21,7 @@
 #include <QFontDatabase>
 #include <QFormLayout>
 #include <QGroupBox>
+#include <QFontMetrics>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QFile>
@@ -88,9 +94,21 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     models_->setObjectName("evalModels");
     models_->setPlaceholderText("Mamba-2=runs/teacher\nBi-Mamba=runs/bi-kd");
     models_->setMaximumHeight(110);
-    ml->addWidget(models_);
+    auto* pick = new QPushButton("Add runs…");
+    pick->setObjectName("evalFromRuns");
+    pick->setToolTip("Choose models from the run table (each run's latest checkpoint)");
+    connect(pick, &QPushButton::clicked, this, [this] {
+        const QStringList runs = RunPicker::choose(manager_, "Evaluate these runs.", this);
+        if (!runs.isEmpty()) models_->setPlainText(RunPicker::merge(models_->toPlainText(), runs, "\n"));
+    });
+    auto* mrow = new QHBoxLayout;
+    mrow->addWidget(models_, 1);
+    mrow->addWidget(pick, 0, Qt::AlignTop);
+    ml->addLayout(mrow);
     top->addWidget(mBox, 2);
-    auto* tBox = new QGroupBox("Tasks (NAME=FILE: wikitext2, ptb, c4, boolq, piqa, hellaswag, winogrande, arc_easy, arc_challenge, openbookqa)");
+    auto* tBox = new QGroupBox("Tasks (NAME=FILE, one per line)");
+    tBox->setToolTip("NAME is one of wikitext2, ptb, c4 (perplexity), boolq, piqa, hellaswag, winogrande, arc_easy, "
+                     "arc_challenge, openbookqa (zero-shot), or text:LABEL for any text file");
     auto* tl = new QVBoxLayout(tBox);
     tasks_ = new QPlainTextEdit(s.value("eval/tasks").toString());
     tasks_->setObjectName("evalTasks");
@@ -100,10 +118,12 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     top->addWidget(tBox, 3);
     auto* opts = new QFormLayout;
     limit_ = new QSpinBox;
+    limit_->setObjectName("evalLimit");
     limit_->setRange(0, 1000000);
     limit_->setSpecialValueText("all");
     limit_->setValue(s.value("eval/limit", 0).toInt());
     window_ = new QSpinBox;
+    window_->setObjectName("pplWindow");
     window_->setRange(16, 65536);
     window_->setValue(s.value("eval/window", 2048).toInt());
     opts->addRow("Limit (docs)", limit_);
@@ -135,11 +155,15 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     table_->setAlternatingRowColors(true);
     auto* chart = new QChart;
     chart->setTitle("Zero-shot accuracy per task (%)");
-    chart->legend()->setAlignment(Qt::AlignBottom);
+    // The models' names in a column beside the bars: a row under them cuts
+    // the names of a dozen models to "bi-…".
+    chart->legend()->setAlignment(Qt::AlignRight);
     chart->legend()->setShowToolTips(true);
     chart_ = new QChartView(chart);
     chart_->setRenderHint(QPainter::Antialiasing);
     chart_->setObjectName("evalChart");
+    chartBox_ = new EmptyState(chart_, "Zero-shot accuracy per task appears here: evaluate models on multiple-choice "
+                                       "tasks (boolq, piqa, hellaswag, …) with Evaluate, or open a results file.");
     log_ = new QPlainTextEdit;
     log_->setReadOnly(true);
     log_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
@@ -147,9 +171,10 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     auto* split = new QSplitter(Qt::Vertical);
     auto* upper = new QSplitter;
     upper->addWidget(table_);
-    upper->addWidget(chart_);
-    upper->setStretchFactor(0, 3);
-    upper->setStretchFactor(1, 2);
+    upper->addWidget(chartBox_);
+    upper->setStretchFactor(0, 1);  // the chart needs room for seven task names and a column of models
+    upper->setStretchFactor(1, 1);
+    upper->setSizes({700, 700});
     split->addWidget(upper);
     split->addWidget(log_);
     split->setStretchFactor(0, 3);
@@ -360,6 +385,7 @@ void EvaluatePanel::fillChart(const QVector<EvalRow>& rows, const QStringList& m
         chart->removeAxis(a);
         delete a;
     }
+    chartBox_->setEmpty(mc.isEmpty() || rows.isEmpty());
     if (mc.isEmpty()) return;
     auto* series = new QBarSeries;
     for (const auto& r : rows) {
@@ -372,6 +398,13 @@ void EvaluatePanel::fillChart(const QVector<EvalRow>& rows, const QStringList& m
     QStringList cats;
     for (const auto& t : mc) cats << taskLabel(t);
     x->append(cats);
+    // Room for every task name under its bars (Qt Charts would cut them to
+    // "Bo…"), beside the legend's column of model names.
+    const QFontMetrics fm(x->labelsFont());
+    int widest = 0, legend = 0;
+    for (const auto& c : cats) widest = std::max(widest, fm.horizontalAdvance(c));
+    for (const auto& r : rows) legend = std::max(legend, fm.horizontalAdvance(r.label));
+    chartBox_->setMinimumWidth(std::min(900, int(cats.size()) * (widest + 18) + legend + 140));
     auto* y = new QValueAxis;
     y->setRange(0, 100);
     y->setTitleText("accuracy (%)");
@@ -379,6 +412,7 @@ void EvaluatePanel::fillChart(const QVector<EvalRow>& rows, const QStringList& m
     chart->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);
     series->attachAxis(y);
+    Theme::styleChart(chart);
 }
 
 }  // namespace bimamba::ui

@@ -42,6 +42,7 @@ public:
     bool loadResults(const QStringList& jsonPaths, QString* error = nullptr);
     QTableWidget* table() const { return table_; }
     QChartView* chart() const { return chart_; }
+    class EmptyState* chartBox() const { return chartBox_; }
     QString lastError() const { return lastError_; }
 
 signals:
@@ -58,6 +59,7 @@ private:
     QPlainTextEdit* log_;
     QTableWidget* table_;
     QChartView* chart_;
+    class EmptyState* chartBox_;  // the chart, or what to do while no accuracy is loaded
     QLabel* info_;
     QPushButton* runBtn_;
     QPushButton* cancelBtn_;

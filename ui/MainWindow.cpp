@@ -10,9 +10,12 @@
 #include "ui/RunStore.h"
 #include "ui/MetricsPlot.h"
 #include "ui/RunsPanel.h"
+#include "ui/RunPicker.h"
+#include "ui/Theme.h"
 
 #include <cstdio>
 #include <QAction>
+#include <QActionGroup>
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QThread>
@@ -29,6 +32,7 @@
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPointer>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QSettings>
@@ -103,7 +107,12 @@ MainWindow::MainWindow(const QString& workspace, const QString& cli, QWidget* pa
     connect(manager_, &RunManager::runUpdated, this, countRuns);
     connect(store_, &RunStore::runAdded, this, countRuns);
 
+    // "Add runs…" in Weights, Compare and Evaluate starts from the Runs tab's selection.
+    RunPicker::setSelectionSource([panel = QPointer<RunsPanel>(runs_)] {
+        return panel ? panel->selectedRuns() : QList<qint64>{};
+    });
     buildMenus();
+    Theme::styleDataViews(this);  // plots follow the palette (light, dark or the desktop's)
     manager_->attachAll();
     countRuns();
 
@@ -137,6 +146,18 @@ void MainWindow::buildMenus() {
             if (i < tabs_->count()) tabs_->setCurrentIndex(i);
         });
         a->setShortcut(QKeySequence(Qt::ALT | Qt::Key(Qt::Key_1 + i)));
+    }
+    view->addSeparator();
+    auto* scheme = view->addMenu("Colour scheme");
+    scheme->setObjectName("colorSchemeMenu");
+    auto* group = new QActionGroup(scheme);
+    for (ColorScheme cs : {ColorScheme::System, ColorScheme::Light, ColorScheme::Dark}) {
+        const QString label = cs == ColorScheme::System ? "Follow the desktop" : cs == ColorScheme::Light ? "Light" : "Dark";
+        auto* a = scheme->addAction(label, this, [cs] { Theme::choose(cs); });
+        a->setObjectName("colorScheme-" + Theme::name(cs));
+        a->setCheckable(true);
+        a->setChecked(Theme::chosen() == cs);
+        group->addAction(a);
     }
     auto* help = menuBar()->addMenu("&Help");
     help->addAction("About", this, [this] {

@@ -59,7 +59,7 @@ const QVector<MetricInfo>& knownMetrics() {
         {"loss", "train", "Training loss"},      {"val_ppl", "val", "Validation perplexity"},
         {"val_loss", "val", "Validation loss"},  {"lr", "train", "Learning rate"},
         {"grad_norm", "train", "Gradient norm"}, {"tok_per_s", "train", "Tokens / s"},
-        {"mem_mb", "train", "Memory (MB)"}};
+        {"rss_mb", "train", "Host RSS (MB)"}};
     return m;
 }
 

@@ -19,6 +19,11 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QUrl>
+#include <QFontDatabase>
+#include <QPlainTextEdit>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QPixmap>
 #include <QVBoxLayout>
 
 namespace bimamba::ui {
@@ -54,8 +59,37 @@ ReportsPanel::ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* pa
     lay->addLayout(btns);
     files_ = new QListWidget;
     files_->setObjectName("exportedFiles");
-    lay->addWidget(files_, 1);
+    previewImage_ = new QLabel;
+    previewImage_->setObjectName("previewImage");
+    previewImage_->setAlignment(Qt::AlignCenter);
+    previewText_ = new QPlainTextEdit;
+    previewText_->setObjectName("previewText");
+    previewText_->setReadOnly(true);
+    previewText_->setLineWrapMode(QPlainTextEdit::NoWrap);
+    previewText_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    auto* previewHint = new QLabel("Select a file to preview it: figures as images, tables and summaries as text. "
+                                   "Double-click opens it with the desktop's application.");
+    previewHint->setWordWrap(true);
+    previewHint->setAlignment(Qt::AlignCenter);
+    previewHint->setForegroundRole(QPalette::PlaceholderText);
+    previewStack_ = new QStackedWidget;
+    previewStack_->addWidget(previewHint);
+    previewStack_->addWidget(previewImage_);
+    previewStack_->addWidget(previewText_);
+    auto* split = new QSplitter;
+    split->addWidget(files_);
+    split->addWidget(previewStack_);
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
+    lay->addWidget(split, 1);
     listWorkspaceFiles();
+    connect(files_, &QListWidget::currentItemChanged, this, [this](QListWidgetItem* item) {
+        preview(item ? item->data(Qt::UserRole).toString() : QString());
+    });
+    connect(files_, &QListWidget::itemDoubleClicked, this, [](QListWidgetItem* item) {
+        const QString path = item->data(Qt::UserRole).toString();
+        if (!path.isEmpty()) QDesktopServices::openUrl(QUrl::fromLocalFile(path));
+    });
     info_ = new QLabel("Headless: bimamba-workbench --export-figures RUN_DIR --out DIR");
     info_->setObjectName("reportsInfo");
     info_->setWordWrap(true);
@@ -75,26 +109,108 @@ ReportsPanel::ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* pa
     refreshRuns();
 }
 
-void ReportsPanel::listWorkspaceFiles() {
-    // What the workspace already holds: HDF5 reports, study summaries,
-    // evaluation results and earlier exports; double-click opens one.
+QStringList ReportsPanel::workspaceFiles() const {
     const QDir ws(manager_->workspace());
     QStringList found;
-    for (const QString& pattern : {QStringLiteral("*.h5"), QStringLiteral("summary.md"), QStringLiteral("reports/*.h5"),
-                                   QStringLiteral("eval/*.json"), QStringLiteral("eval/*.md"), QStringLiteral("eval/*.csv")}) {
-        const QString sub = pattern.section('/', 0, -2);
+    auto add = [&](const QString& sub, const QStringList& patterns, QDir::Filters kinds = QDir::Files) {
         const QDir d(sub.isEmpty() ? ws.path() : ws.filePath(sub));
-        for (const auto& fi : d.entryInfoList({pattern.section('/', -1)}, QDir::Files, QDir::Name)) found << fi.absoluteFilePath();
-    }
+        for (const auto& fi : d.entryInfoList(patterns, kinds | QDir::NoDotAndDotDot, QDir::Name))
+            if (!found.contains(fi.absoluteFilePath())) found << fi.absoluteFilePath();
+    };
+    add("", {"*.h5", "summary.md"});
+    add("reports", {"*.h5", "*.hdf5"});
+    add("eval", {"*.json", "*.md", "*.csv"});
+    for (const auto& run : QDir(ws.filePath("runs")).entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name))
+        add("runs/" + run.fileName(), {"report.h5", "eval_results.json", "*.bmd"});
+    add("", {"*.bmd"});
+    add("deploy", {"*.bmd"});
+    add("exports", {"*.bmd"});
     const QDir ex(out_->text());
-    for (const auto& fi : ex.entryInfoList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) found << fi.absoluteFilePath();
-    files_->clear();
+    for (const auto& fi : ex.entryInfoList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name))
+        if (!found.contains(fi.absoluteFilePath())) found << fi.absoluteFilePath();
+    return found;
+}
+
+void ReportsPanel::listWorkspaceFiles() {
+    const QStringList found = workspaceFiles();
     if (found.isEmpty()) {
-        files_->addItem("Nothing here yet. Export figures & tables writes the selected run's figures (PNG/SVG/PDF) and "
-                        "tables (CSV) to the output folder; Build HDF5 report runs `bimamba report`.");
+        files_->clear();
+        auto* item = new QListWidgetItem(
+            "Nothing here yet. Export figures & tables writes the selected run's figures (PNG/SVG/PDF) and "
+            "tables (CSV) to the output folder; Build HDF5 report runs `bimamba report`.");
+        item->setFlags(Qt::NoItemFlags);
+        item->setToolTip(item->text());
+        files_->addItem(item);
+        files_->setWordWrap(true);
         return;
     }
-    files_->addItems(found);
+    files_->setWordWrap(false);
+    showFiles(found);
+}
+
+// Each file by its path inside the workspace (the whole path as a tooltip)
+// with what it is, so a narrow list still says which is which.
+void ReportsPanel::showFiles(const QStringList& paths) {
+    const QDir ws(manager_->workspace());
+    files_->clear();
+    for (const QString& p : paths) {
+        const QFileInfo fi(p);
+        const QString ext = fi.suffix().toLower();
+        const QString kind = fi.isDir() ? "folder"
+                             : ext == "h5" || ext == "hdf5" ? "HDF5 report"
+                             : ext == "bmd" ? "deployment file"
+                             : fi.fileName() == "summary.md" ? "study summary"
+                             : fi.fileName() == "eval_results.json" || fi.path().endsWith("/eval") ? "evaluation"
+                             : QStringList{"png", "svg", "pdf"}.contains(ext) ? "figure"
+                                                                              : ext.toUpper();
+        const QString rel = p.startsWith(ws.absolutePath() + "/") ? ws.relativeFilePath(p) : p;
+        auto* item = new QListWidgetItem(rel + "   — " + kind);
+        item->setData(Qt::UserRole, p);
+        item->setToolTip(p);
+        files_->addItem(item);
+    }
+}
+
+void ReportsPanel::preview(const QString& path) {
+    const QFileInfo fi(path);
+    const QString ext = fi.suffix().toLower();
+    if (path.isEmpty() || !fi.isFile()) {
+        previewStack_->setCurrentIndex(0);
+        return;
+    }
+    if (ext == "png" || ext == "svg" || ext == "jpg") {
+        QPixmap pm(path);
+        if (!pm.isNull()) {
+            const QSize room = previewStack_->size() - QSize(16, 16);
+            previewImage_->setPixmap(pm.size().width() > room.width() || pm.size().height() > room.height()
+                                         ? pm.scaled(room, Qt::KeepAspectRatio, Qt::SmoothTransformation)
+                                         : pm);
+            previewImage_->setToolTip(path);
+            previewStack_->setCurrentWidget(previewImage_);
+            return;
+        }
+    }
+    QString text;
+    if (QStringList{"md", "csv", "json", "txt", "log", "tex", "jsonl"}.contains(ext)) {
+        QFile f(path);
+        if (f.open(QIODevice::ReadOnly)) text = QString::fromUtf8(f.read(64 * 1024));
+        if (fi.size() > 64 * 1024) text += "\n… (" + QString::number(fi.size() / 1024) + " KiB in all)";
+    } else if (ext == "h5" || ext == "hdf5") {
+        text = fi.fileName() + ": HDF5 report (docs/report-format.md), " + QString::number(fi.size() / 1024) +
+               " KiB.\nIts histograms open in the Weights tab (Open…); the figures of a run: Export figures & tables.";
+    } else if (ext == "bmd") {
+        text = fi.fileName() + ": deployment file for the CPU engine (bimamba export), " +
+               QString::number(fi.size() / 1048576.0, 'f', 1) + " MB.\nChat with it in the Chat & energy tab, or "
+               "evaluate it (bimamba eval --model " + path + ").";
+    } else {
+        text = path + "\n" + QString::number(fi.size() / 1024) + " KiB";
+    }
+    previewText_->setPlainText(text);
+    previewStack_->setCurrentWidget(previewText_);
+}
+
+QString ReportsPanel::previewText() const {
+    return previewStack_->currentWidget() == previewText_ ? previewText_->toPlainText() : QString();
 }
 
 void ReportsPanel::refreshRuns() {
@@ -139,8 +255,7 @@ QStringList ReportsPanel::exportAll(QString* error) {
         if (ReportExporter::writeModelCsv(runs_, table, &e2)) out << table;
         else err += "\n" + e2;
     }
-    files_->clear();
-    files_->addItems(out);
+    showFiles(out);
     info_->setText(err.trimmed().isEmpty() ? QStringLiteral("Wrote %1 files.").arg(out.size())
                                            : QStringLiteral("Wrote %1 files. %2").arg(out.size()).arg(err.trimmed()));
     if (error) *error = err.trimmed();

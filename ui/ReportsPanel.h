@@ -8,6 +8,9 @@ class QComboBox;
 class QLineEdit;
 class QListWidget;
 class QLabel;
+class QListWidgetItem;
+class QPlainTextEdit;
+class QStackedWidget;
 
 namespace bimamba::ui {
 
@@ -25,6 +28,14 @@ public:
     // CSV, and copies the run's HDF5 report when it has one.
     QStringList exportAll(QString* error);
     void buildReport();  // bimamba report --run RUN --out OUT/report.h5
+    // What the workspace holds, re-read: HDF5 reports, study summaries,
+    // evaluation results (the workspace's and each run's), deployment files
+    // (bimamba export) and earlier exports; one absolute path per entry.
+    QStringList workspaceFiles() const;
+    void listWorkspaceFiles();
+    QListWidget* fileList() const { return files_; }
+    void preview(const QString& path);  // the file beside the list: a figure, or the head of a text file
+    QString previewText() const;        // what the preview shows as text ("" for a figure)
 
 signals:
     void reportBuilt(bool ok);
@@ -36,7 +47,10 @@ private:
     QComboBox* run_;
     QLineEdit* out_;
     QListWidget* files_;
-    void listWorkspaceFiles();
+    void showFiles(const QStringList& paths);
+    QStackedWidget* previewStack_;
+    QLabel* previewImage_;
+    QPlainTextEdit* previewText_;
     QLabel* info_;
     CliJob* job_ = nullptr;
 };

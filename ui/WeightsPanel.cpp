@@ -1,5 +1,7 @@
 #include "ui/WeightsPanel.h"
 
+#include "ui/RunPicker.h"
+
 #include "ui/CliJob.h"
 #include "ui/HistogramPlot.h"
 #include "ui/ReportExporter.h"
@@ -43,8 +45,12 @@ WeightsPanel::WeightsPanel(RunManager* manager, QWidget* parent) : QWidget(paren
     auto* build = new QPushButton("Build report");
     build->setToolTip("Runs `bimamba report --hist ...` in the background");
     auto* exportBtn = new QPushButton("Export figures…");
+    auto* pick = new QPushButton("Runs…");
+    pick->setObjectName("histFromRuns");
+    pick->setToolTip("Choose the runs to compare from the run table (their latest checkpoints)");
     row2->addWidget(new QLabel("Histograms of"));
     row2->addWidget(hist_, 1);
+    row2->addWidget(pick);
     row2->addWidget(build);
     row2->addWidget(exportBtn);
     lay->addLayout(row2);
@@ -93,6 +99,12 @@ WeightsPanel::WeightsPanel(RunManager* manager, QWidget* parent) : QWidget(paren
     connect(layer_, &QSlider::valueChanged, this, [this] { redraw(); });
     connect(module_, &QComboBox::currentTextChanged, this, [this] { redraw(); });
     connect(build, &QPushButton::clicked, this, &WeightsPanel::buildReport);
+    connect(pick, &QPushButton::clicked, this, [this] {
+        const QStringList runs = RunPicker::choose(
+            manager_, "Weight histograms of these runs' checkpoints (bimamba report --hist); the first is the reference "
+                      "the weight distances are measured from.", this);
+        if (!runs.isEmpty()) hist_->setText(RunPicker::merge(hist_->text(), runs, ","));
+    });
     connect(exportBtn, &QPushButton::clicked, this, [this] {
         const QString d = QFileDialog::getExistingDirectory(this, "Export figures to", manager_->workspace());
         if (d.isEmpty()) return;

@@ -4,6 +4,7 @@
 //   bimamba-workbench --workspace DIR --screenshots DIR [--screenshot-setup FILE.json]  (PNG of every tab)
 #include "ui/MainWindow.h"
 #include "ui/ReportExporter.h"
+#include "ui/Theme.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
         return files.isEmpty() ? 1 : 0;
     }
 
+    bimamba::ui::Theme::init();  // light, dark or the desktop's (View → Colour scheme)
     QString workspace = p.value(ws);
     if (workspace.isEmpty()) workspace = QSettings().value("workspace", QDir::home().filePath("bimamba-workspace")).toString();
     bimamba::ui::MainWindow w(workspace, p.value(cli));

@@ -1,6 +1,5 @@
 #include "core/base/EnergyMeter.h"
 
-#include <dlfcn.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -106,55 +105,14 @@ std::string CpuEnergyMeter::describe() const {
 
 // ---------------------------------------------------------------- GPU (NVML)
 
-namespace {
-
-// The few NVML entry points we need, resolved once from libnvidia-ml.so.1.
-struct Nvml {
-    using InitFn = int (*)();
-    using HandleFn = int (*)(unsigned, void**);
-    using EnergyFn = int (*)(void*, unsigned long long*);
-    InitFn init = nullptr;
-    HandleFn handle = nullptr;
-    EnergyFn energy = nullptr;
-    std::string error;
-
-    Nvml() {
-        void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-        if (!lib) {
-            error = "NVML not found (libnvidia-ml.so.1: no NVIDIA driver on this machine)";
-            return;
-        }
-        init = (InitFn)dlsym(lib, "nvmlInit_v2");
-        handle = (HandleFn)dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
-        energy = (EnergyFn)dlsym(lib, "nvmlDeviceGetTotalEnergyConsumption");
-        if (!init || !handle || !energy) {
-            error = "NVML is too old (no nvmlDeviceGetTotalEnergyConsumption)";
-            return;
-        }
-        if (int rc = init(); rc != 0) error = "nvmlInit failed (NVML error " + std::to_string(rc) + ")";
-    }
-};
-
-const Nvml& nvml() {
-    static Nvml n;
-    return n;
-}
-
-}  // namespace
-
-GpuEnergyMeter::GpuEnergyMeter(unsigned nvml_index) {
-    const Nvml& n = nvml();
-    if (!n.error.empty()) {
-        error_ = n.error;
-        return;
-    }
-    if (int rc = n.handle(nvml_index, &device_); rc != 0) {
-        error_ = "NVML has no GPU " + std::to_string(nvml_index) + " (NVML error " + std::to_string(rc) + ")";
+GpuEnergyMeter::GpuEnergyMeter(unsigned nvml_index) : device_(nvml_index) {
+    if (!device_.available()) {
+        error_ = device_.error();
         return;
     }
     unsigned long long mj;
-    if (int rc = n.energy(device_, &mj); rc != 0) {
-        error_ = "this GPU does not report total energy through NVML (error " + std::to_string(rc) + ")";
+    if (!device_.total_energy_mj(mj)) {
+        error_ = "this GPU does not report total energy through NVML";
         return;
     }
     start();
@@ -162,7 +120,7 @@ GpuEnergyMeter::GpuEnergyMeter(unsigned nvml_index) {
 
 unsigned long long GpuEnergyMeter::read_mj() const {
     unsigned long long mj = 0;
-    if (available()) nvml().energy(device_, &mj);
+    if (available()) device_.total_energy_mj(mj);
     return mj;
 }
 

@@ -6,10 +6,11 @@
 // corrected for counter wrap. Where no counter is readable (most VMs and
 // containers) the figure is an ESTIMATE: this process's CPU-seconds times an
 // assumed power per busy core, and says so in `source`.
-// GPU: NVML's total-energy counter (Volta and newer), loaded with dlopen so
-// nothing links against the driver and machines without one still run.
+// GPU: NVML's total-energy counter (Volta and newer), through core/base/Nvml.h.
 #include <string>
 #include <vector>
+
+#include "core/base/Nvml.h"
 
 namespace bimamba {
 
@@ -55,7 +56,7 @@ public:
 
 private:
     unsigned long long read_mj() const;
-    void* device_ = nullptr;
+    NvmlDevice device_;
     std::string error_;
     unsigned long long start_mj_ = 0;
     double wall0_ = 0;

@@ -1,5 +1,6 @@
 #include "core/train/Trainer.h"
 
+#include <ATen/DeviceAccelerator.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <random>
 
 #include "core/base/FileUtil.h"
+#include "core/base/Nvml.h"
 #include "core/base/Process.h"
 #include "core/base/StringUtil.h"
 #include "core/data/TokenDataset.h"
@@ -163,7 +165,7 @@ struct TrainingRun {
     std::string clip_gradients();       // global gradient norm, gradients scaled down to grad_clip
     void update();                      // AdamW at the step's learning rate: the step is done
     bool due(int64_t every) const;      // the step just done is a multiple of `every` (> 0)
-    void log_step();                    // metrics.jsonl row and train.log line
+    void log_step();                    // metrics.jsonl row (with system_telemetry()) and train.log line
     void validate();                    // validation loss: metrics.jsonl row and train.log line
     bool stop_requested();              // SIGINT/SIGTERM or hooks.stop_after_steps, on any rank
     void save_checkpoint();             // of the step just done, atomically (rank 0 writes)
@@ -186,6 +188,7 @@ struct TrainingRun {
     std::vector<double> sum_ranks(std::vector<double> v);
     void log(const std::string& msg, bool to_stderr);
     void append_metrics(const json& row);
+    json system_telemetry() const;  // host RSS; on CUDA the GPU's utilisation, memory and power
     double now_s() const;
     std::string last_good() const;
 
@@ -213,6 +216,7 @@ struct TrainingRun {
     LrSchedule sched;
     int64_t accum = 1, tokens_per_step = 0, local_batch = 0;  // local_batch: this rank's share of each micro-batch
     std::unique_ptr<GradReducer> reducer;                     // data parallel only
+    std::unique_ptr<NvmlDevice> gpu;                          // CUDA only: NVML's view of this rank's GPU
 
     // Progress.
     TrainResult res;
@@ -358,6 +362,7 @@ void TrainingRun::load_data_and_model() {
     });
     if (ddp) dist->init_process_group(device);
     bf16 = device.is_cuda() && cfg.precision != "float32";
+    if (device.is_cuda()) gpu = std::make_unique<NvmlDevice>(NvmlDevice::for_cuda_device(device.index()));
 }
 
 void TrainingRun::open_data() {
@@ -628,7 +633,8 @@ void TrainingRun::log_step() {
     const double tps = cur.seconds > 0 ? tokens_per_step / cur.seconds : 0.0;
     json row = {{"type", "train"},  {"step", step},        {"tokens", step * tokens_per_step},
                 {"loss", cur.loss}, {"lr", cur.lr},        {"grad_norm", cur.grad_norm},
-                {"tok_per_s", tps}, {"mem_mb", rss_mib()}, {"time", now_s()}};
+                {"tok_per_s", tps}, {"time", now_s()}};
+    row.update(system_telemetry());
     if (ddp) {
         row["world_size"] = world;
         row["tok_per_s_rank"] = tps / world;
@@ -783,6 +789,22 @@ void TrainingRun::append_metrics(const json& row) {
 }
 
 // Training seconds of the run, a resumed run's earlier processes included.
+// The keys of docs/run-directory.md ("System telemetry"); a GPU figure that
+// cannot be read (no NVML: no driver library) is left out, not written as 0.
+json TrainingRun::system_telemetry() const {
+    json t = {{"rss_mb", rss_mib()}};
+    if (!device.is_cuda()) return t;
+    const auto stats = at::getDeviceAllocator(c10::kCUDA)->getDeviceStats(device.index());
+    const auto all = size_t(c10::CachingAllocator::StatType::AGGREGATE);
+    t["gpu_mem_used_mb"] = double(stats.allocated_bytes[all].current) / 1048576.0;
+    t["gpu_mem_reserved_mb"] = double(stats.reserved_bytes[all].current) / 1048576.0;
+    const GpuReading g = gpu ? gpu->read() : GpuReading{};
+    if (g.util_percent >= 0) t["gpu_util"] = g.util_percent;
+    if (g.power_w >= 0) t["gpu_power_w"] = g.power_w;
+    if (g.mem_used_mb >= 0) t["gpu_mem_device_mb"] = g.mem_used_mb;
+    return t;
+}
+
 double TrainingRun::now_s() const {
     return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
