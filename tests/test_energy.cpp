@@ -9,6 +9,7 @@
 #include "core/base/FileUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 namespace fs = std::filesystem;
 
 namespace {

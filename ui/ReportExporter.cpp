@@ -21,6 +21,8 @@
 
 namespace bimamba::ui {
 
+using base::run_files;
+
 QStringList ReportExporter::savePlot(QCustomPlot* plot, const QString& base, int w, int h, QString* error) {
     QStringList out;
     QDir().mkpath(QFileInfo(base).absolutePath());

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace bimamba {
+namespace bimamba::base {
 
 double process_cpu_seconds() {
     rusage u{};
@@ -184,4 +184,4 @@ EnergySample GpuEnergyMeter::elapsed() const {
     return s;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 struct EnergySample {
     double joules = 0;       // measured, or estimated when !measured
@@ -64,4 +64,4 @@ private:
 double process_cpu_seconds();  // user + system time of this process
 double monotonic_seconds();
 
-}  // namespace bimamba
+}  // namespace bimamba::base

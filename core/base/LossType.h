@@ -3,11 +3,11 @@
 // losses themselves are LibTorch code in core/train/Losses.h.
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 enum class LossType { CE, SoftCE, KL, Mix };
 LossType loss_type_from_string(const std::string& s);  // "ce" | "soft_ce" (alias "kd") | "kl" | "mix"; throws
 std::string to_string(LossType t);
 inline bool loss_needs_teacher(LossType t) { return t != LossType::CE; }
 
-}  // namespace bimamba
+}  // namespace bimamba::base
