@@ -21,7 +21,7 @@
 
 namespace bimamba::ui {
 
-using base::run_files;
+namespace run_files = base::run_files;
 
 QStringList ReportExporter::savePlot(QCustomPlot* plot, const QString& base, int w, int h, QString* error) {
     QStringList out;

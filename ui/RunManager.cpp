@@ -41,7 +41,7 @@ using base::read_launcher_pid;
 using base::read_remote_run;
 using base::read_run_config;
 using base::read_run_status;
-using base::run_files;
+namespace run_files = base::run_files;
 using base::tail_lines;
 using base::write_file_atomic;
 using base::write_remote_run;

@@ -39,7 +39,7 @@
 namespace bimamba::ui {
 
 using base::read_run_config;
-using base::run_files;
+namespace run_files = base::run_files;
 using base::tail_lines;
 
 RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
