@@ -20,7 +20,7 @@ struct ScratchRoot {
     std::filesystem::path path = std::filesystem::temp_directory_path() /
                                  ("bimamba_" + std::string(program_invocation_short_name) + "_" + std::to_string(::getpid()));
     ScratchRoot() { std::filesystem::create_directories(path); }
-    ~ScratchRoot() { bimamba::remove_tree(path); }  // (not std::filesystem::remove_all: see FileUtil.h)
+    ~ScratchRoot() { bimamba::base::remove_tree(path); }  // (not std::filesystem::remove_all: see FileUtil.h)
 };
 
 // <tmp>/bimamba_<program>_<pid>, created on first use.
@@ -32,7 +32,7 @@ inline std::string scratch_root() {
 // A fresh, empty folder scratch_root()/name (emptied if it exists).
 inline std::string fresh_dir(const std::string& name) {
     const auto d = std::filesystem::path(scratch_root()) / name;
-    bimamba::remove_tree(d);
+    bimamba::base::remove_tree(d);
     std::filesystem::create_directories(d);
     return d.string();
 }
@@ -59,14 +59,14 @@ inline void write_text(const std::string& path, const std::string& bytes) {
 // tokenizer, 5 % validation) into dir/data; returns that folder.
 inline std::string prepare_shakespeare(const std::string& dir, size_t chars, int vocab) {
     write_text(dir + "/shakespeare.txt",
-               bimamba::read_file(std::string(BIMAMBA_SHARED_DATA) + "/tinyshakespeare/input.txt").substr(0, chars));
-    bimamba::PrepareOptions p;
+               bimamba::base::read_file(std::string(BIMAMBA_SHARED_DATA) + "/tinyshakespeare/input.txt").substr(0, chars));
+    bimamba::data::PrepareOptions p;
     p.corpus.paths = {dir + "/shakespeare.txt"};
-    p.corpus.unit = bimamba::DocUnit::Paragraph;
+    p.corpus.unit = bimamba::data::DocUnit::Paragraph;
     p.out_dir = dir + "/data";
     p.tokenizer.vocab_size = vocab;
     p.val_fraction = 0.05;
-    bimamba::prepare_corpus(p);
+    bimamba::data::prepare_corpus(p);
     return p.out_dir;
 }
 

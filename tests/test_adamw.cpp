@@ -12,6 +12,7 @@
 #include "core/train/AdamW.h"
 
 using namespace bimamba;
+using namespace bimamba::train;
 
 namespace {
 

@@ -117,8 +117,8 @@ TEST(Gemv, F16AndF32MatchFloat64) {
         std::vector<uint16_t> w16(c.w.size());
         std::vector<float> w16f(c.w.size());
         for (size_t i = 0; i < c.w.size(); ++i) {
-            w16[i] = st::f32_to_f16(c.w[i]);
-            w16f[i] = st::f16_to_f32(w16[i]);
+            w16[i] = base::f32_to_f16(c.w[i]);
+            w16f[i] = base::f16_to_f32(w16[i]);
         }
         std::vector<double> want32(c.rows, 0), want16(c.rows, 0);
         double scale = 0;
@@ -291,7 +291,7 @@ TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
     for (auto& s : kSizes) {
         Case c = make_case(s[0], s[1], seed++);
         std::vector<uint16_t> w16(c.w.size());
-        for (size_t i = 0; i < c.w.size(); ++i) w16[i] = st::f32_to_f16(c.w[i]);
+        for (size_t i = 0; i < c.w.size(); ++i) w16[i] = base::f32_to_f16(c.w[i]);
         for (int T : {1, 2, 8, 13}) {
             std::mt19937 rng(seed * 5 + T);
             std::normal_distribution<float> n;
@@ -334,7 +334,7 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
                 double want_max = 0;
                 for (int p = 0; p < hd; ++p)
                     for (int k = 0; k < ns; ++k) {
-                        const double old = t == StateType::BF16 ? st::bf16_to_f32(a[p * ns + k]) : st::f16_to_f32(a[p * ns + k]);
+                        const double old = t == StateType::BF16 ? base::bf16_to_f32(a[p * ns + k]) : base::f16_to_f32(a[p * ns + k]);
                         want_max = std::max(want_max, std::fabs(old * dA + (double)dt * x[p] * B[k]));
                     }
                 const float ma = ssm_head_step16_ref(a.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
@@ -353,8 +353,8 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
                     max_err64 = std::max(max_err64, std::fabs(ya[p] - (acc + (double)D * x[p])));
                 }
                 for (int i = 0; i < hd * ns; ++i) {
-                    const float fa = t == StateType::BF16 ? st::bf16_to_f32(a[i]) : st::f16_to_f32(a[i]);
-                    const float fb = t == StateType::BF16 ? st::bf16_to_f32(b[i]) : st::f16_to_f32(b[i]);
+                    const float fa = t == StateType::BF16 ? base::bf16_to_f32(a[i]) : base::f16_to_f32(a[i]);
+                    const float fb = t == StateType::BF16 ? base::bf16_to_f32(b[i]) : base::f16_to_f32(b[i]);
                     // The FMA of the SIMD path can move the fp32 value by an ulp, which can
                     // flip a 16-bit rounding: allow one 16-bit ulp, and only rarely.
                     const float ulp = std::fabs(fa) * (t == StateType::BF16 ? 1.0f / 128 : 1.0f / 1024) + 1e-7f;

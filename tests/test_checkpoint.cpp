@@ -17,6 +17,8 @@
 #include "core/model/Mamba2Model.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
 namespace fs = std::filesystem;
 
 namespace {
@@ -108,13 +110,13 @@ TEST(Checkpoint, TensorsRoundTripEveryDtype) {
     };
     std::string path = fresh_dir("dtypes") + "/t.safetensors";
     save_tensors(path, t, {{"origin", "test"}});
-    auto f = st::SafetensorsFile::open(path);
+    auto f = base::SafetensorsFile::open(path);
     EXPECT_EQ(f->metadata().at("origin"), "test");
-    EXPECT_EQ(f->get("bf16").dtype, st::DType::BF16);
-    EXPECT_EQ(f->get("f16").dtype, st::DType::F16);
-    EXPECT_EQ(f->get("u8").dtype, st::DType::U8);
-    EXPECT_EQ(f->get("i32").dtype, st::DType::I32);
-    EXPECT_EQ(f->get("i64").dtype, st::DType::I64);
+    EXPECT_EQ(f->get("bf16").dtype, base::DType::BF16);
+    EXPECT_EQ(f->get("f16").dtype, base::DType::F16);
+    EXPECT_EQ(f->get("u8").dtype, base::DType::U8);
+    EXPECT_EQ(f->get("i32").dtype, base::DType::I32);
+    EXPECT_EQ(f->get("i64").dtype, base::DType::I64);
     auto back = load_tensors(path);
     ASSERT_EQ(back.size(), t.size());
     for (auto& [name, x] : t) {
@@ -127,7 +129,7 @@ TEST(Checkpoint, TensorsRoundTripEveryDtype) {
     // bf16 bytes on disk are the tensor's own bits.
     uint16_t first;
     std::memcpy(&first, f->get("bf16").data, 2);
-    EXPECT_EQ(st::bf16_to_f32(first), t["bf16"][0].item<float>());
+    EXPECT_EQ(base::bf16_to_f32(first), t["bf16"][0].item<float>());
     // Unsupported dtypes are refused by name.
     expect_error([&] { save_tensors(path, {{"c", torch::zeros({2}, torch::kComplexFloat)}}); }, "cannot store dtype");
 }

@@ -54,7 +54,7 @@ CliResult cli_stdout(const std::string& args, std::string* err) {
     while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
     const int st = pclose(p);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (err) *err = bimamba::read_file(ef);
+    if (err) *err = bimamba::base::read_file(ef);
     return r;
 }
 
@@ -157,7 +157,7 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
     for (const char* stage : {"corpus", "teacher", "student_kd", "student_ce"})
         EXPECT_NE(qs.output.find(std::string(stage) + " "), std::string::npos) << stage << "\n" << qs.output;
     EXPECT_NE(qs.output.find("val_ppl"), std::string::npos) << qs.output;
-    EXPECT_NE(bimamba::read_file(ws + "/runs/teacher/train.log").find("step 3/6"), std::string::npos);
+    EXPECT_NE(bimamba::base::read_file(ws + "/runs/teacher/train.log").find("step 3/6"), std::string::npos);
 
     const std::string run = ws + "/runs/student_kd", bmd = ws + "/kd.bmd";
     // export takes the run directory and embeds the run's tokenizer.
@@ -166,12 +166,12 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
     EXPECT_NE(ex.output.find("tokenizer: " + ws + "/data/fortunes/tokenizer.model"), std::string::npos) << ex.output;
     // eval of the deployment file and of the run directory, no --tokenizer.
     const std::string text = ws + "/eval.txt";
-    bimamba::test::write_text(text, bimamba::read_file(std::string(BIMAMBA_SHARED_DATA) +
+    bimamba::test::write_text(text, bimamba::base::read_file(std::string(BIMAMBA_SHARED_DATA) +
                                                        "/tinyshakespeare/input.txt").substr(0, 4000));
     const CliResult ev = cli("eval --model 'kd=" + bmd + ",run=" + run + "' --tasks 'text=" + text +
                        "' --window 64 --max-windows 4 --quiet --out '" + ws + "/eval.json'");
     ASSERT_EQ(ev.status, 0) << ev.output;
-    auto res = nlohmann::json::parse(bimamba::read_file(ws + "/eval.json"));
+    auto res = nlohmann::json::parse(bimamba::base::read_file(ws + "/eval.json"));
     ASSERT_EQ(res["models"].size(), 2u);
     const double ppl_bmd = res["models"][0]["results"]["text"]["ppl"].get<double>();
     const double ppl_run = res["models"][1]["results"]["text"]["ppl"].get<double>();
@@ -280,5 +280,5 @@ TEST(Cli, BenchCpuJsonLinesCarryTheFields) {
     }
     EXPECT_EQ(ev.back()["event"], "done");
     EXPECT_EQ(ev.back()["rows"], 3);
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }

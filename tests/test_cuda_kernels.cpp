@@ -28,6 +28,9 @@
 #endif
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
+using namespace bimamba::train;
 namespace F = torch::nn::functional;
 
 #ifndef BIMAMBA_HAVE_CUDA_KERNELS

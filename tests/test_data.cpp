@@ -21,6 +21,8 @@
 #include "tests/TestUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
 namespace fs = std::filesystem;
 using bimamba::test::error_of;
 
@@ -34,10 +36,10 @@ struct TempDir {
         path = (fs::temp_directory_path() / ("bimamba_test_data_" + std::to_string(getpid()) + "_" +
                                              std::to_string(counter()++)))
                    .string();
-        bimamba::remove_tree(path);
+        bimamba::base::remove_tree(path);
         fs::create_directories(path);
     }
-    ~TempDir() { bimamba::remove_tree(path); }
+    ~TempDir() { bimamba::base::remove_tree(path); }
     static int& counter() {
         static int c = 0;
         return c;

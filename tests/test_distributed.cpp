@@ -24,6 +24,7 @@
 #include "core/base/TrainConfig.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -119,7 +120,7 @@ protected:
         g_root = test::fresh_dir("dist");
         g_data = test::prepare_shakespeare(g_root, 120000, 320);
     }
-    static void TearDownTestSuite() { bimamba::remove_tree(g_root); }
+    static void TearDownTestSuite() { bimamba::base::remove_tree(g_root); }
 
     // A tiny Bi-Mamba; batch_size is the global micro-batch, two of them per step.
     static std::string config(const std::string& name, int64_t steps, int64_t batch = 4) {

@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 
 using namespace bimamba;
+using namespace bimamba::base;
 namespace fs = std::filesystem;
 
 namespace {

@@ -23,6 +23,9 @@
 #include "core/model/Mamba2Model.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
+using namespace bimamba::model;
 namespace fs = std::filesystem;
 
 namespace {
@@ -129,7 +132,7 @@ Parity run_parity(Mamba2Config cfg, engine::FloatStorage storage, const std::str
         if (want_tokens[i] != got_tokens[i]) { P.greedy_first_diff = i; break; }
     std::printf("[%s] max relative logit error %.3e, greedy 64 tokens %s (first difference %d)\n", name.c_str(), P.max_rel,
                 P.greedy_equal ? "identical" : "differ", P.greedy_first_diff);
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
     return P;
 }
 
@@ -185,11 +188,11 @@ TEST(Engine, ExportPacksOneBitPerWeightAndStoresTheLayout) {
     auto rep = engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
     const uint64_t per_layer = (uint64_t)cfg.in_proj_out() * cfg.d_model + (uint64_t)cfg.d_model * cfg.d_inner();
     EXPECT_EQ(rep.packed_bits, per_layer * cfg.n_layer);
-    auto f = st::SafetensorsFile::open((dir / "m.bmd").string());
+    auto f = base::SafetensorsFile::open((dir / "m.bmd").string());
     const auto& s = f->get("backbone.layers.1.mixer.in_proj.signs");
-    EXPECT_EQ(s.dtype, st::DType::U8);
+    EXPECT_EQ(s.dtype, base::DType::U8);
     EXPECT_EQ(s.shape, (std::vector<int64_t>{cfg.in_proj_out(), (cfg.d_model + 7) / 8}));
-    EXPECT_EQ(f->get("backbone.embedding.weight").dtype, st::DType::F16);
+    EXPECT_EQ(f->get("backbone.embedding.weight").dtype, base::DType::F16);
     EXPECT_EQ(f->metadata().at("format"), "bimamba-deploy");
     EXPECT_NE(f->metadata().at("sign_packing").find("LSB first"), std::string::npos);
     // Spot-check the packed bits against the checkpoint's signs.
@@ -201,7 +204,7 @@ TEST(Engine, ExportPacksOneBitPerWeightAndStoresTheLayout) {
             const bool bit = (s.data[r * s.shape[1] + c / 8] >> (c % 8)) & 1;
             ASSERT_EQ(neg, bit) << r << "," << c;
         }
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 TEST(Engine, BadFilesAndTokensAreRefusedByName) {
@@ -231,7 +234,7 @@ TEST(Engine, BadFilesAndTokensAreRefusedByName) {
     auto eng = engine::Engine::load((dir / "ok.bmd").string());
     EXPECT_THROW(eng->step(cfg.vocab_size), std::out_of_range);
     EXPECT_THROW(eng->step(-1), std::out_of_range);
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 // export takes a run directory (its latest checkpoint) and embeds the
@@ -276,7 +279,7 @@ TEST(Engine, ExportOfARunDirectoryEmbedsItsTokenizer) {
     } catch (const std::exception& e) {
         EXPECT_NE(std::string(e.what()).find("more than the model's vocabulary"), std::string::npos) << e.what();
     }
-    bimamba::remove_tree(root);
+    bimamba::base::remove_tree(root);
 }
 
 TEST(Engine, StateIsConstantAndResetRestartsTheSequence) {
@@ -290,7 +293,7 @@ TEST(Engine, StateIsConstantAndResetRestartsTheSequence) {
     eng->reset();
     auto b = eng->prefill({1, 2, 3});
     EXPECT_EQ(a, b);
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 // Batched prefill (blocks of tokens through each layer, projections as GEMMs)
@@ -336,7 +339,7 @@ TEST(Engine, BatchedPrefillIsBitIdenticalToTokenByToken) {
             EXPECT_EQ(a->prefill(more), b->prefill(more)) << what;
             for (int t : {3, 1, 4, 1, 5}) EXPECT_EQ(a->step(t), b->step(t)) << what << " decode token " << t;
         }
-        bimamba::remove_tree(dir);
+        bimamba::base::remove_tree(dir);
     }
 }
 
@@ -380,7 +383,7 @@ TEST(Engine, StatePrecisionHalvesTheStateAndCanBeSwitched) {
     eng->set_state_precision(kernels::StateType::F32);
     EXPECT_EQ(eng->prefill({1, 2, 3, 4}), l32);
     EXPECT_THROW(eng->set_prefill_block(0), std::invalid_argument);
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 // An f16 state that nears its range: a model whose SSM barely decays
@@ -429,7 +432,7 @@ TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
     EXPECT_EQ(a, b);
     EXPECT_EQ(f16->state_fallbacks(), 1);
     EXPECT_EQ(f16->history(), e32->history());
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 // The integer-table kernel quantizes the projection inputs to int16: within
@@ -457,7 +460,7 @@ TEST(Engine, I16LutKernelIsQuantizedButClose) {
     for (int i = 0; i < 11; ++i) prompt.push_back((i * 37 + 5) % cfg.vocab_size);
     EXPECT_EQ(a->prefill(prompt), b->prefill(prompt));
     EXPECT_EQ(a->step(3), b->step(3));
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 // Engine options, not process-wide settings: engines with different ±1
@@ -541,7 +544,7 @@ TEST(Engine, EnginesWithDifferentKernelsLiveSideBySide) {
         EXPECT_EQ(e->prefill(prompt), (*want)[0]) << o.binary_kernel;
         for (size_t i = 0; i < tokens.size(); ++i) EXPECT_EQ(e->step(tokens[i]), (*want)[i + 1]) << o.binary_kernel << " " << i;
     }
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 // `bimamba eval` on a deployment file: the engine as a LogitsFn gives, for a
@@ -581,5 +584,5 @@ TEST(Engine, EvalScorerMatchesStepAndLibTorchPerplexity) {
     EXPECT_EQ(pe.predictions, pt.predictions);
     EXPECT_NEAR(pe.mean_nll(), pt.mean_nll(), 1e-3) << "engine ppl " << pe.ppl() << " vs LibTorch " << pt.ppl();
     EXPECT_GT(pe.ppl(), 1.0);
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }

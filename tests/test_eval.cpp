@@ -17,6 +17,8 @@
 #include "tests/TestUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
 using namespace bimamba::eval;
 using bimamba::test::error_of;
 
@@ -431,7 +433,7 @@ TEST(ModelSource, RunDirectoriesAndTokenizers) {
     EXPECT_EQ(fs::path(find_tokenizer(ck)), root / "data/tokenizer.model");
     EXPECT_THROW(resolve_checkpoint((root / "data").string()), std::runtime_error);
     EXPECT_THROW(resolve_checkpoint((root / "nope").string()), std::runtime_error);
-    bimamba::remove_tree(root);
+    bimamba::base::remove_tree(root);
 }
 
 // Every release file in the shared zero-shot folder, end to end through the
@@ -459,8 +461,8 @@ TEST(ZeroShotFiles, EverySharedTaskFileEvaluatesEndToEnd) {
     const std::string cmd = std::string(cli) + " eval --quiet --limit 20 --batch-size 16 --model " + dir + "/model --tokenizer " +
                             tok + " --tasks " + tasks + " --out " + dir + "/res.json --samples " + dir + "/samples.jsonl > " +
                             dir + "/log.txt 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << bimamba::read_file(dir + "/log.txt");
-    auto j = nlohmann::json::parse(bimamba::read_file(dir + "/res.json"));
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << bimamba::base::read_file(dir + "/log.txt");
+    auto j = nlohmann::json::parse(bimamba::base::read_file(dir + "/res.json"));
     const auto& res = j["models"][0]["results"];
     ASSERT_EQ(res.size(), 7u) << res.dump();
     for (auto& [n, f] : files) {

@@ -8,6 +8,9 @@
 #include "core/eval/Generate.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
+using namespace bimamba::model;
 using namespace bimamba::eval;
 
 namespace {

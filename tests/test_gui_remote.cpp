@@ -114,9 +114,9 @@ private slots:
             HostsDialog dlg(ws_, cli_);
             QCOMPARE(dlg.loadError(), QString());
             QCOMPARE(int(dlg.hosts().size()), 2);
-            bimamba::Host bad;
+            bimamba::base::Host bad;
             bad.name = "bad name";
-            bad.kind = bimamba::HostKind::Ssh;
+            bad.kind = bimamba::base::HostKind::Ssh;
             dlg.addHost(bad);
             QString err;
             QVERIFY(!dlg.save(&err));
@@ -126,18 +126,18 @@ private slots:
             f.close();
         }
         HostsDialog dlg(ws_, cli_);
-        bimamba::Host extra;
+        bimamba::base::Host extra;
         extra.name = "cluster";
-        extra.kind = bimamba::HostKind::Slurm;
+        extra.kind = bimamba::base::HostKind::Slurm;
         extra.partition = "gpu";
         extra.gpus_per_node = 4;
         dlg.addHost(extra);
         QString err;
         QVERIFY2(dlg.save(&err), qPrintable(err));
-        const auto saved = bimamba::load_hosts(path.toStdString());
+        const auto saved = bimamba::base::load_hosts(path.toStdString());
         QCOMPARE(int(saved.hosts.size()), 4);
         QCOMPARE(saved.get("cluster").gpus_per_node, 4);
-        QCOMPARE(saved.get("loop").port, bimamba::parse_hosts(before.toStdString(), "before").get("loop").port);
+        QCOMPARE(saved.get("loop").port, bimamba::base::parse_hosts(before.toStdString(), "before").get("loop").port);
         QVERIFY(QFileInfo::exists(path + ".bak"));
         auto* list = dlg.findChild<QListWidget*>("hostList");
         dlg.selectHost(list->row(list->findItems("loop", Qt::MatchExactly).value(0)));
@@ -198,8 +198,8 @@ private slots:
             QTRY_VERIFY_WITH_TIMEOUT(w->store()->byId(id)->step >= 3, 60000);
             w->runsPanel()->selectRun(id);
             QTRY_VERIFY_WITH_TIMEOUT(w->runsPanel()->lossPlot()->displayedPoints(0) >= 3, 10000);
-            bimamba::RemoteRun rr;
-            QVERIFY(bimamba::read_remote_run(runDir.toStdString(), &rr));
+            bimamba::base::RemoteRun rr;
+            QVERIFY(bimamba::base::read_remote_run(runDir.toStdString(), &rr));
             QVERIFY(rr.remote_dir.find("remote dir/it's/runs/remote_tiny") != std::string::npos);
 
             // The server goes away mid-run: "unreachable since …", then back by itself.
@@ -232,8 +232,8 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(w->store()->byId(id)->status, QString("finished"), 300000);
         QTRY_COMPARE_WITH_TIMEOUT(w->store()->byId(id)->step, qint64(2000), 10000);
         // the mirror holds the remote metrics.jsonl byte for byte
-        bimamba::RemoteRun rr;
-        QVERIFY(bimamba::read_remote_run(runDir.toStdString(), &rr));
+        bimamba::base::RemoteRun rr;
+        QVERIFY(bimamba::base::read_remote_run(runDir.toStdString(), &rr));
         QFile mine(QDir(runDir).filePath("metrics.jsonl")),
             theirs(QString::fromStdString(rr.remote_dir + "/metrics.jsonl"));
         QVERIFY(mine.open(QIODevice::ReadOnly) && theirs.open(QIODevice::ReadOnly));
@@ -247,7 +247,7 @@ private slots:
         w->runsPanel()->fetchAction()->trigger();
         QTRY_COMPARE_WITH_TIMEOUT(fetched.count(), 1, 60000);
         QVERIFY(QFileInfo::exists(QDir(runDir).filePath("checkpoints/latest")));
-        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(runDir.toStdString())).isEmpty());
+        QVERIFY(!QString::fromStdString(bimamba::base::latest_checkpoint(runDir.toStdString())).isEmpty());
     }
 
     // Under tests/remote/slurm_fixture.sh too (ctest remote_slurm_gui): Slurm's

@@ -138,7 +138,7 @@ private slots:
         }
         MetricsReader whole(path);
         QCOMPARE(whole.poll(), int(lines.size()));
-        const auto rows = bimamba::read_metrics(dir.toStdString());
+        const auto rows = bimamba::base::read_metrics(dir.toStdString());
         for (const QString type : {"train", "val"}) {
             const std::string key = type == "val" ? "val_loss" : "loss";
             QVector<double> steps, values;
@@ -553,7 +553,7 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->pplPlot()->displayedPoints(0), 5, 5000);
         QVERIFY(cell(model, "tiny", RunTableModel::BestPpl) != "–");
         const QString dir = w.store()->all().first().runDir;
-        QCOMPARE(bimamba::read_exit_code(dir.toStdString()), 0);
+        QCOMPARE(bimamba::base::read_exit_code(dir.toStdString()), 0);
         QVERIFY(QFileInfo::exists(QDir(dir).filePath("workbench_config.json")));
     }
 
@@ -611,7 +611,7 @@ private slots:
         QCOMPARE(cell(model, "real-tiny", RunTableModel::Steps), QString("6 / 6"));
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->lossPlot()->displayedPoints(0), 6, 5000);
         QVERIFY(w.runsPanel()->pplPlot()->displayedPoints(0) >= 2);
-        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(w.store()->all().first().runDir.toStdString()))
+        QVERIFY(!QString::fromStdString(bimamba::base::latest_checkpoint(w.store()->all().first().runDir.toStdString()))
                      .isEmpty());
 
         // Stop (SIGTERM: checkpoint, "stopped") and resume with the real trainer.
@@ -637,7 +637,7 @@ private slots:
         const qint64 at = w.store()->byId(id)->step;
         QVERIFY(at < 400);
         QVERIFY(
-            !QString::fromStdString(bimamba::latest_checkpoint(w.store()->byId(id)->runDir.toStdString())).isEmpty());
+            !QString::fromStdString(bimamba::base::latest_checkpoint(w.store()->byId(id)->runDir.toStdString())).isEmpty());
         QVERIFY(w.manager()->resume(id, &err));
         QTRY_VERIFY_WITH_TIMEOUT(!RunManager::isActive(w.store()->byId(id)->status), 300000);
         QCOMPARE(w.store()->byId(id)->status, QString("finished"));
@@ -660,10 +660,10 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(cell(model, "slow", RunTableModel::Status), QString("stopped"), 10000);
         const RunRecord stopped = *w.store()->byId(id);
         QVERIFY(stopped.step < 60);
-        QVERIFY(!QString::fromStdString(bimamba::latest_checkpoint(stopped.runDir.toStdString())).isEmpty());
-        QVERIFY(QString::fromStdString(bimamba::latest_checkpoint(stopped.runDir.toStdString()))
+        QVERIFY(!QString::fromStdString(bimamba::base::latest_checkpoint(stopped.runDir.toStdString())).isEmpty());
+        QVERIFY(QString::fromStdString(bimamba::base::latest_checkpoint(stopped.runDir.toStdString()))
                     .endsWith(QStringLiteral("step_%1").arg(stopped.step, 8, 10, QChar('0'))));
-        QTRY_COMPARE_WITH_TIMEOUT(bimamba::read_exit_code(stopped.runDir.toStdString()), 0, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(bimamba::base::read_exit_code(stopped.runDir.toStdString()), 0, 5000);
         QVERIFY(w.runsPanel()->resumeAction()->isEnabled());
         w.runsPanel()->resumeAction()->trigger();
         QTRY_COMPARE_WITH_TIMEOUT(cell(model, "slow", RunTableModel::Status), QString("finished"), 20000);

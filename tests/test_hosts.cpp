@@ -21,6 +21,7 @@
 #include "core/base/RunDir.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 namespace fs = std::filesystem;
 
 namespace {

@@ -19,6 +19,8 @@
 #include "core/model/Teacher.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
 namespace fs = std::filesystem;
 using Vec = std::vector<double>;
 

@@ -12,6 +12,8 @@
 #include "core/train/LrSchedule.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::train;
 
 namespace {
 

@@ -11,6 +11,8 @@
 #include "core/model/Ssd.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
 
 namespace {
 double rel_err(const torch::Tensor& a, const torch::Tensor& b) {

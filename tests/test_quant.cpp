@@ -10,6 +10,8 @@
 #include "core/quant/Quantizers.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
 using namespace bimamba::quant;
 
 namespace {

@@ -16,6 +16,8 @@
 #include "core/report/WeightHistograms.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
 using namespace bimamba::report;
 namespace fs = std::filesystem;
 

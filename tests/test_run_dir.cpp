@@ -16,6 +16,7 @@
 #include "tests/TestUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 using bimamba::test::error_of;
 using bimamba::test::fresh_dir;
 using bimamba::test::write_text;

@@ -15,7 +15,7 @@
 
 #include "core/base/Safetensors.h"
 
-using namespace bimamba::st;
+using namespace bimamba::base;
 namespace fs = std::filesystem;
 
 namespace {

@@ -10,6 +10,7 @@
 #include "core/base/Sampler.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 
 namespace {
 SamplingParams params(float temp, int k = 0, float p = 1.0f, float pen = 1.0f, uint64_t seed = 0) {

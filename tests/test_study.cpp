@@ -180,7 +180,7 @@ TEST(Study, GroupOfARunComesFromTheWorkspacesStudyRecord) {
     const std::string ws = bimamba::test::fresh_dir("study_group");
     Study s = parse_study(kStudy, "/x/t.toml", ws);
     EXPECT_EQ(study_group_of_run(ws, s.stages[1].run_dir), "");  // no study.json yet
-    bimamba::write_file_atomic(ws + "/study.json", s.to_json().dump());
+    bimamba::base::write_file_atomic(ws + "/study.json", s.to_json().dump());
     fs::create_directories(s.stages[1].run_dir);
     fs::create_directories(ws + "/runs/other");
     EXPECT_EQ(study_group_of_run(ws, s.stages[1].run_dir), "teacher");
@@ -192,6 +192,6 @@ TEST(Study, GroupOfARunComesFromTheWorkspacesStudyRecord) {
     const std::string stage_dir = moved + "/runs/" + fs::path(s.stages[1].run_dir).filename().string();
     EXPECT_EQ(study_group_of_run(moved, stage_dir), "teacher");
     EXPECT_EQ(study_group_of_run(moved, moved + "/runs/other"), "");
-    bimamba::write_file_atomic(ws + "/study.json", "{not json");
+    bimamba::base::write_file_atomic(ws + "/study.json", "{not json");
     EXPECT_EQ(study_group_of_run(ws, s.stages[1].run_dir), "");  // damaged record: ungrouped, no throw
 }

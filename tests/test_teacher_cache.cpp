@@ -11,6 +11,9 @@
 #include "core/train/TeacherCache.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
+using namespace bimamba::train;
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,7 +31,7 @@ struct Fixture {
         teacher->eval();
         tokens = torch::randint(0, cfg.vocab_size, {N * S + 1}, torch::kLong);
     }
-    ~Fixture() { bimamba::remove_tree(dir); }
+    ~Fixture() { bimamba::base::remove_tree(dir); }
     std::string build(int k) {
         TeacherCacheSpec spec;
         spec.k = k;

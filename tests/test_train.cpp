@@ -27,6 +27,10 @@
 #include "core/train/Trainer.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
+using namespace bimamba::model;
+using namespace bimamba::train;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -40,7 +44,7 @@ protected:
         g_root = test::fresh_dir("train");
         g_data = test::prepare_shakespeare(g_root, 300000, 512);
     }
-    static void TearDownTestSuite() { bimamba::remove_tree(g_root); }
+    static void TearDownTestSuite() { bimamba::base::remove_tree(g_root); }
 
     static TrainConfig config(int64_t steps) {
         TrainConfig c;
@@ -110,7 +114,7 @@ TEST_F(TrainTest, LossFallsAndRunDirectoryIsComplete) {
     c.eval_every = 40;
     c.checkpoint_every = 40;
     const std::string run = dir("teacher");
-    auto r = train(c, run, quiet());
+    auto r = train::train(c, run, quiet());
     ASSERT_EQ(r.state, "finished") << r.message;
     ASSERT_EQ(r.losses.size(), 80u);
     const double first = mean(r.losses, 0, 5), last = mean(r.losses, 75, 80);
@@ -162,7 +166,7 @@ TEST_F(TrainTest, LossFallsAndRunDirectoryIsComplete) {
     auto m = load_model(run + "/checkpoints/step_00000080");
     EXPECT_EQ(m->config().vocab_size, 512);
     // A second fresh run into the same folder is refused.
-    EXPECT_THROW(train(c, run, quiet()), std::runtime_error);
+    EXPECT_THROW(train::train(c, run, quiet()), std::runtime_error);
 }
 
 TEST_F(TrainTest, ResumeIsBitExact) {
@@ -170,19 +174,19 @@ TEST_F(TrainTest, ResumeIsBitExact) {
     c.grad_accum = 2;
     c.checkpoint_every = 4;
     c.keep_checkpoints = 2;
-    auto full = train(c, dir("full"), quiet());
+    auto full = train::train(c, dir("full"), quiet());
     ASSERT_EQ(full.state, "finished");
 
     auto o = quiet();
     o.hooks.stop_after_steps = 6;
-    auto part1 = train(c, dir("split"), o);
+    auto part1 = train::train(c, dir("split"), o);
     ASSERT_EQ(part1.state, "stopped");
     EXPECT_EQ(part1.step, 6);
     EXPECT_EQ(status(dir("split"))["state"], "stopped");
     EXPECT_EQ(latest(dir("split")), "step_00000006");
     auto o2 = quiet();
     o2.resume = true;
-    auto part2 = train(TrainConfig{}, dir("split"), o2);
+    auto part2 = train::train(TrainConfig{}, dir("split"), o2);
     ASSERT_EQ(part2.state, "finished") << part2.message;
     EXPECT_EQ(part2.start_step, 6);
     std::vector<double> joined = part1.losses;
@@ -204,28 +208,28 @@ TEST_F(TrainTest, ResumeIsBitExact) {
 // path is refused by LibTorch's deterministic mode), two runs and a
 // stopped-and-resumed one give the same bits, and so does the default mode
 // (the CPU ops are deterministic already: the mode changes no arithmetic).
-// LibTorch's global settings are restored when train() returns.
+// LibTorch's global settings are restored when train::train() returns.
 TEST_F(TrainTest, DeterministicModeTrainsOnCpuBitIdentically) {
     ASSERT_FALSE(at::globalContext().deterministicAlgorithms());
     auto c = config(8);
     c.device = "cpu";
     c.deterministic = true;
     c.grad_accum = 2;
-    auto a = train(c, dir("det_a"), quiet());
+    auto a = train::train(c, dir("det_a"), quiet());
     ASSERT_EQ(a.state, "finished") << a.message;
     EXPECT_FALSE(at::globalContext().deterministicAlgorithms());
     EXPECT_EQ(json::parse(read_file(dir("det_a") + "/train_config.json"))["deterministic"], true);
-    auto b = train(c, dir("det_b"), quiet());
+    auto b = train::train(c, dir("det_b"), quiet());
     ASSERT_EQ(b.state, "finished") << b.message;
     auto o = quiet();
     o.hooks.stop_after_steps = 3;
-    ASSERT_EQ(train(c, dir("det_split"), o).state, "stopped");
+    ASSERT_EQ(train::train(c, dir("det_split"), o).state, "stopped");
     auto o2 = quiet();
     o2.resume = true;
-    auto resumed = train(TrainConfig{}, dir("det_split"), o2);  // the mode comes from the run's train_config.json
+    auto resumed = train::train(TrainConfig{}, dir("det_split"), o2);  // the mode comes from the run's train_config.json
     ASSERT_EQ(resumed.state, "finished") << resumed.message;
     c.deterministic = false;
-    auto plain = train(c, dir("det_off"), quiet());
+    auto plain = train::train(c, dir("det_off"), quiet());
     ASSERT_EQ(plain.state, "finished") << plain.message;
 
     ASSERT_EQ(a.losses.size(), 8u);
@@ -247,7 +251,7 @@ TEST_F(TrainTest, NanLossStopsAndKeepsLastGoodCheckpoint) {
     nan_at_5.hooks.after_loss = [](int64_t step, torch::Tensor& loss) {
         if (step == 5) loss = loss * std::nan("");
     };
-    auto r = train(c, dir("nan"), nan_at_5);
+    auto r = train::train(c, dir("nan"), nan_at_5);
     EXPECT_EQ(r.state, "failed");
     EXPECT_NE(r.message.find("NaN"), std::string::npos) << r.message;
     EXPECT_NE(r.message.find("step 5"), std::string::npos) << r.message;
@@ -259,7 +263,7 @@ TEST_F(TrainTest, NanLossStopsAndKeepsLastGoodCheckpoint) {
     // It resumes from there.
     auto o = quiet();
     o.resume = true;
-    auto r2 = train(TrainConfig{}, dir("nan"), o);
+    auto r2 = train::train(TrainConfig{}, dir("nan"), o);
     EXPECT_EQ(r2.state, "finished");
     EXPECT_EQ(r2.start_step, 4);
 }
@@ -267,7 +271,7 @@ TEST_F(TrainTest, NanLossStopsAndKeepsLastGoodCheckpoint) {
 TEST_F(TrainTest, DistillationTrainsABinarizedStudent) {
     // A teacher: the tiny model trained briefly in full precision.
     auto tc = config(40);
-    auto t = train(tc, dir("kd_teacher"), quiet());
+    auto t = train::train(tc, dir("kd_teacher"), quiet());
     ASSERT_EQ(t.state, "finished");
     const std::string teacher = dir("kd_teacher") + "/checkpoints/step_00000040";
     for (std::string loss : {"soft_ce", "kl", "mix"}) {
@@ -275,7 +279,7 @@ TEST_F(TrainTest, DistillationTrainsABinarizedStudent) {
         c.model = json{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}};
         c.loss = loss;
         c.teacher = teacher;
-        auto r = train(c, dir("kd_" + loss), quiet());
+        auto r = train::train(c, dir("kd_" + loss), quiet());
         ASSERT_EQ(r.state, "finished") << loss << ": " << r.message;
         EXPECT_LT(mean(r.losses, 20, 25), mean(r.losses, 0, 5) - 0.3) << loss;
         if (loss == "kl") EXPECT_GT(r.losses.back(), 0.0);
@@ -306,11 +310,11 @@ TEST_F(TrainTest, DistillationTrainsABinarizedStudent) {
         c.model = json{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}};
         c.loss = "soft_ce";
         c.teacher_cache = cache_path;
-        auto r = train(c, dir("kd_cache"), quiet());
+        auto r = train::train(c, dir("kd_cache"), quiet());
         ASSERT_EQ(r.state, "finished") << r.message;
         EXPECT_LT(mean(r.losses, 20, 25), mean(r.losses, 0, 5) - 0.3);
         c.seq_len = 32;
-        EXPECT_THROW(train(c, dir("kd_cache_bad"), quiet()), std::runtime_error);
+        EXPECT_THROW(train::train(c, dir("kd_cache_bad"), quiet()), std::runtime_error);
     }
     // A teacher with another vocabulary is refused with both sizes named...
     auto c = config(2);
@@ -318,7 +322,7 @@ TEST_F(TrainTest, DistillationTrainsABinarizedStudent) {
     c.loss = "soft_ce";
     c.teacher = teacher;
     try {
-        train(c, dir("kd_bad"), quiet());
+        train::train(c, dir("kd_bad"), quiet());
         FAIL() << "no error";
     } catch (const std::exception& e) {
         EXPECT_NE(std::string(e.what()).find("512"), std::string::npos) << e.what();
@@ -332,7 +336,7 @@ TEST_F(TrainTest, DistillationTrainsABinarizedStudent) {
     c.teacher = teacher;
     setenv("BIMAMBA_MEMORY_LIMIT_GB", "0.0001", 1);
     try {
-        train(c, dir("kd_too_big"), quiet());
+        train::train(c, dir("kd_too_big"), quiet());
         unsetenv("BIMAMBA_MEMORY_LIMIT_GB");
         FAIL() << "no error";
     } catch (const std::exception& e) {
@@ -402,12 +406,12 @@ TEST_F(TrainTest, SigkillDuringCheckpointWriteResumesFromPreviousCheckpoint) {
 
     auto o = quiet();
     o.resume = true;
-    auto r = train(TrainConfig{}, run, o);
+    auto r = train::train(TrainConfig{}, run, o);
     ASSERT_EQ(r.state, "finished") << r.message;
     EXPECT_EQ(r.start_step, 3);
     EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000006.tmp"));
     // The resumed steps equal those of a run that was never interrupted.
-    auto ref = train(c, dir("kill_ref"), quiet());
+    auto ref = train::train(c, dir("kill_ref"), quiet());
     ASSERT_EQ(r.losses.size(), 5u);
     for (size_t i = 0; i < 5; ++i) EXPECT_EQ(r.losses[i], ref.losses[3 + i]) << "step " << 4 + i;
 }

@@ -13,6 +13,7 @@
 #include "tests/TestUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 using json = nlohmann::json;
 
 using bimamba::test::error_of;
@@ -135,7 +136,7 @@ TEST(TrainConfig, LoadsFilesByExtension) {
     EXPECT_EQ(TrainConfig::load((dir / "a.json").string()).steps, 7);
     EXPECT_NE(error_of([&] { TrainConfig::load((dir / "bad.json").string()); }).find("bad.json"), std::string::npos);
     EXPECT_NE(error_of([&] { TrainConfig::load((dir / "none.toml").string()); }).find("none.toml"), std::string::npos);
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 // problems() lists every problem at once (what the workbench shows before a

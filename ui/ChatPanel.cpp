@@ -29,6 +29,8 @@
 
 namespace bimamba::ui {
 
+using base::rss_mib;
+
 ChatStats chatStatsFromEvent(const QJsonObject& e, ChatStats s) {
     auto num = [&e](const char* key, double& into) {
         if (e.value(key).isDouble()) into = e.value(key).toDouble();

@@ -21,6 +21,16 @@
 
 namespace bimamba::ui {
 
+using base::Host;
+using base::HostKind;
+using base::host_problems;
+using base::hosts_path;
+using base::hosts_to_toml;
+using base::load_hosts;
+using base::parse_hosts;
+using base::read_file;
+using base::write_file_atomic;
+
 HostsDialog::HostsDialog(const QString& workspace, const QString& cliPath, QWidget* parent)
     : QDialog(parent), workspace_(workspace), cli_(cliPath) {
     setWindowTitle("Hosts");

@@ -24,13 +24,13 @@ class HostsDialog : public QDialog {
     Q_OBJECT
 public:
     HostsDialog(const QString& workspace, const QString& cliPath, QWidget* parent = nullptr);
-    const std::vector<Host>& hosts() const { return hosts_; }
+    const std::vector<base::Host>& hosts() const { return hosts_; }
     QString loadError() const { return loadError_; }
     // Every problem of the hosts being edited; empty when they can be saved.
     QStringList problems() const;
     // Writes hosts.toml; false (with *error) when a host is invalid or the file cannot be written.
     bool save(QString* error);
-    void addHost(const Host& h);  // appends and selects it
+    void addHost(const base::Host& h);  // appends and selects it
     void selectHost(int row);
     QString checkOutput() const;
 
@@ -43,7 +43,7 @@ private:
     void hostToForm();
     void refreshList();
     QString workspace_, cli_, loadError_;
-    std::vector<Host> hosts_;  // without `local`
+    std::vector<base::Host> hosts_;  // without `local`
     int current_ = -1;
     bool syncing_ = false;
     QListWidget* list_;

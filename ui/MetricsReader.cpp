@@ -12,6 +12,8 @@
 
 namespace bimamba::ui {
 
+using base::metrics_rows_kept_before;
+
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 

@@ -28,6 +28,10 @@
 
 namespace bimamba::ui {
 
+using base::Host;
+using base::hosts_path;
+using base::load_hosts;
+
 namespace {
 QWidget* withBrowse(QLineEdit* edit, QWidget* parent, const QString& title) {
     auto* w = new QWidget(parent);

@@ -10,6 +10,26 @@
 
 namespace bimamba::ui {
 
+using base::Host;
+using base::PollResult;
+using base::ProcessResult;
+using base::RemoteOperation;
+using base::RemoteRun;
+using base::RemoteState;
+using base::RemoteStep;
+using base::apply_poll;
+using base::explain_ssh_failure;
+using base::hosts_path;
+using base::is_connection_failure;
+using base::load_hosts;
+using base::mirror_offset;
+using base::parse_poll_output;
+using base::poll_args;
+using base::poll_script;
+using base::remote_state;
+using base::target_script;
+using base::write_remote_run;
+
 namespace {
 
 constexpr int kTimeoutMs = 120000;  // a poll or step with no answer by then is killed

@@ -13,10 +13,10 @@
 #include <functional>
 #include <memory>
 
-namespace bimamba {
+namespace bimamba::base {
 class RemoteOperation;
 struct Host;
-}  // namespace bimamba
+}  // namespace bimamba::base
 
 namespace bimamba::ui {
 
@@ -27,13 +27,13 @@ class RemoteRunWatcher : public QObject {
 public:
     RemoteRunWatcher(RunStore* store, QString workspace, QObject* parent = nullptr);
     // Runs every step of `op`; `done` gets "" or the error (ssh failures explained).
-    void runOperation(std::shared_ptr<RemoteOperation> op, std::function<void(const QString& error)> done);
+    void runOperation(std::shared_ptr<base::RemoteOperation> op, std::function<void(const QString& error)> done);
     // Queues a poll of every remote run that is not over (and of those not
     // yet polled since start-up); starts one per host that has none in flight.
     void pollAll();
     void poll(qint64 id);
     // hosts.toml of the workspace; throws naming the file and the problem.
-    std::vector<Host> hosts() const;
+    std::vector<base::Host> hosts() const;
     bool busy() const;  // polls or operations in flight
 
 signals:

@@ -21,6 +21,8 @@
 
 namespace bimamba::ui {
 
+namespace run_files = base::run_files;
+
 bool ReportExporter::savePlotFile(QCustomPlot* plot, const QString& path, int w, int h, QString* error) {
     QDir().mkpath(QFileInfo(path).absolutePath());
     plot->replot(QCustomPlot::rpImmediateRefresh);

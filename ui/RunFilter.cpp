@@ -10,6 +10,8 @@
 
 namespace bimamba::ui {
 
+using base::read_run_config;
+
 namespace {
 void flatten(const QJsonValue& v, const QString& key, QMap<QString, QString>& out) {
     if (v.isObject()) {

@@ -28,6 +28,24 @@
 
 namespace bimamba::ui {
 
+using base::Host;
+using base::HostKind;
+using base::RemoteOperation;
+using base::RemoteRun;
+using base::RunStatus;
+using base::latest_checkpoint;
+using base::looks_like_run_dir;
+using base::pid_alive;
+using base::read_exit_code;
+using base::read_launcher_pid;
+using base::read_remote_run;
+using base::read_run_config;
+using base::read_run_status;
+namespace run_files = base::run_files;
+using base::tail_lines;
+using base::write_file_atomic;
+using base::write_remote_run;
+
 // A resolved config names no preset, only the shape: the paper's sizes by
 // (d_model, n_layer), else the shape itself.
 static QString sizeOfShape(const QJsonObject& m) {

@@ -49,6 +49,10 @@
 
 namespace bimamba::ui {
 
+using base::read_run_config;
+namespace run_files = base::run_files;
+using base::tail_lines;
+
 RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     : QWidget(parent), manager_(manager), model_(new RunTableModel(manager->store(), this)) {
     setObjectName("RunsPanel");

@@ -36,7 +36,7 @@ bool parseConfigText(const QString& text, QJsonObject* out, QString* error) {
 }
 
 long long modelParameters(const QJsonObject& config, QString* error) {
-    bimamba::TrainConfig c;
+    bimamba::base::TrainConfig c;
     if (config.contains("model")) c.model = toNlohmann(QJsonObject{{"model", config.value("model")}})["model"];
     try {
         return c.model_config().num_parameters();
@@ -50,7 +50,7 @@ long long modelParameters(const QJsonObject& config, QString* error) {
 
 QStringList trainConfigProblems(const QJsonObject& c, bool checkPaths) {
     QStringList out;
-    for (const auto& p : bimamba::TrainConfig::problems(toNlohmann(c), checkPaths)) {
+    for (const auto& p : bimamba::base::TrainConfig::problems(toNlohmann(c), checkPaths)) {
         QString m = QString::fromStdString(p);
         if (!m.isEmpty()) m[0] = m[0].toUpper();
         out << m;

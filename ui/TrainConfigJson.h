@@ -1,7 +1,7 @@
 #pragma once
 // Training configs as the workbench holds them (QJsonObject): the new-run
 // dialog's presets, parsing the config editor's text, and core's checks
-// (bimamba::TrainConfig, core/base/TrainConfig.h) on them, so the workbench
+// (bimamba::base::TrainConfig, core/base/TrainConfig.h) on them, so the workbench
 // and `bimamba train` agree on what a valid config is.
 #include <QJsonObject>
 #include <QStringList>

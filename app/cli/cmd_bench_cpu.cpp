@@ -33,6 +33,7 @@
 #include "kernels/cpu/ThreadPool.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 using namespace bimamba::cli;
 namespace fs = std::filesystem;
 

@@ -34,6 +34,9 @@
 #endif
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
+using namespace bimamba::train;
 using namespace bimamba::cli;
 
 namespace {

@@ -10,6 +10,9 @@
 #include "core/train/TeacherCache.h"
 
 using namespace bimamba;
+using namespace bimamba::data;
+using namespace bimamba::model;
+using namespace bimamba::train;
 
 namespace {
 const char* kHelp =

@@ -16,6 +16,8 @@
 #include "core/eval/CliText.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
 using namespace bimamba::cli;
 
 namespace {

@@ -7,6 +7,7 @@
 #include "core/engine/DeployFile.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 using namespace bimamba::cli;
 
 namespace {

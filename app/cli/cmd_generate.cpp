@@ -21,6 +21,9 @@
 #include "core/model/Checkpoint.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
+using namespace bimamba::model;
 using namespace bimamba::cli;
 using nlohmann::json;
 

@@ -16,6 +16,7 @@
 #include "core/base/Safetensors.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 using namespace bimamba::cli;
 namespace fs = std::filesystem;
 
@@ -154,7 +155,7 @@ int run_inspect(const Args& args) {
     size_t count = 0;
     for (auto& file : loc.files) {
         if (!fs::exists(file)) throw std::runtime_error("shard '" + file + "' is missing");
-        auto f = st::SafetensorsFile::open(file);
+        auto f = base::SafetensorsFile::open(file);
         bytes += f->file_size();
         std::printf("\n%s (%s)\n", file.c_str(), human_bytes(double(f->file_size())).c_str());
         for (auto& [k, v] : f->metadata()) std::printf("  metadata %s = %s\n", k.c_str(), v.c_str());
@@ -163,7 +164,7 @@ int run_inspect(const Args& args) {
             std::string shape = "[";
             for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(t.shape[i]);
             shape += "]";
-            std::printf("  %-56s %-5s %s\n", name.c_str(), st::dtype_name(t.dtype).c_str(), shape.c_str());
+            std::printf("  %-56s %-5s %s\n", name.c_str(), base::dtype_name(t.dtype).c_str(), shape.c_str());
             groups[group_of(name)] += t.numel();
             total += t.numel();
             ++count;

@@ -9,6 +9,7 @@
 #include "core/model/Teacher.h"
 
 using namespace bimamba;
+using namespace bimamba::model;
 using namespace bimamba::cli;
 
 namespace {

@@ -9,6 +9,7 @@
 #include "core/data/Prepare.h"
 
 using namespace bimamba;
+using namespace bimamba::data;
 using namespace bimamba::cli;
 
 namespace {

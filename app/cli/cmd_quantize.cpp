@@ -15,6 +15,9 @@
 #include "core/quant/Ptq.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
+using namespace bimamba::model;
 using namespace bimamba::cli;
 
 namespace {

@@ -8,6 +8,7 @@
 #include "core/train/Quickstart.h"
 
 using namespace bimamba;
+using namespace bimamba::train;
 using namespace bimamba::cli;
 
 namespace {

@@ -21,6 +21,7 @@
 #include "core/base/TrainConfig.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 using namespace bimamba::cli;
 namespace fs = std::filesystem;
 

@@ -14,6 +14,8 @@
 #include "core/report/WeightHistograms.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::model;
 using namespace bimamba::cli;
 using nlohmann::json;
 namespace fs = std::filesystem;

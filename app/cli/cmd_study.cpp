@@ -33,6 +33,7 @@
 extern char** environ;
 
 using namespace bimamba;
+using namespace bimamba::base;
 using namespace bimamba::cli;
 namespace fs = std::filesystem;
 using json = nlohmann::json;

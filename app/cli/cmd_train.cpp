@@ -12,6 +12,8 @@
 #include "core/train/Trainer.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::train;
 using namespace bimamba::cli;
 
 namespace {
@@ -86,7 +88,7 @@ int run_train(const Args& args) {
         cfg = TrainConfig::load(o.get("config"));
         run_dir = o.require("run-dir");
     }
-    TrainResult r = train(cfg, run_dir, topt);
+    TrainResult r = train::train(cfg, run_dir, topt);
     const std::string who = topt.dist.distributed() ? "rank " + std::to_string(topt.dist.rank) + ": " : "";
     std::printf("%s%s at step %lld: %s\n", who.c_str(), r.state.c_str(), static_cast<long long>(r.step),
                 r.message.c_str());

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace bimamba {
+namespace bimamba::base {
 
 double process_cpu_seconds() {
     rusage u{};
@@ -142,4 +142,4 @@ EnergySample GpuEnergyMeter::elapsed() const {
     return s;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

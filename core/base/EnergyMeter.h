@@ -12,7 +12,7 @@
 
 #include "core/base/Nvml.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 struct EnergySample {
     double joules = 0;       // measured, or estimated when !measured
@@ -65,4 +65,4 @@ private:
 double process_cpu_seconds();  // user + system time of this process
 double monotonic_seconds();
 
-}  // namespace bimamba
+}  // namespace bimamba::base

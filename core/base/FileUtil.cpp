@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace fs = std::filesystem;
 
@@ -99,4 +99,4 @@ std::string tail_lines(const std::string& path, int max_lines) {
     return out;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

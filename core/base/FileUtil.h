@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 // Writes `data` to `path` atomically: `path.tmp.<pid>` in the same folder,
 // fsync, rename over `path`, fsync of the folder. A crash at any point leaves
@@ -22,4 +22,4 @@ std::string tail_lines(const std::string& path, int max_lines);
 bool remove_tree(const std::string& path);
 inline bool remove_tree(const std::filesystem::path& path) { return remove_tree(path.string()); }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

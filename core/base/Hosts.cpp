@@ -17,7 +17,7 @@
 #include "core/base/FileUtil.h"
 #include "core/base/TomlJson.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 const char* host_kind_name(HostKind k) {
     switch (k) {
@@ -414,4 +414,4 @@ std::string explain_ssh_failure(const Host& h, const std::string& err) {
     return where + "ssh failed" + (first.empty() ? std::string() : ": " + first);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

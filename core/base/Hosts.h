@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 enum class HostKind { Local, Ssh, Slurm };
 const char* host_kind_name(HostKind k);
@@ -98,4 +98,4 @@ inline bool is_connection_failure(const Host& h, int exit_code) {
 // A readable sentence for what ssh wrote on a failed connection (unknown host key, ...).
 std::string explain_ssh_failure(const Host& h, const std::string& ssh_stderr);
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -10,7 +10,7 @@
 
 namespace fs = std::filesystem;
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace {
 bool is_run(const fs::path& p) {
@@ -134,4 +134,4 @@ double lineage_token_offset(const std::string& run_dir) {
     return sum;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

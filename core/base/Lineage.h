@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 struct LineageLink {
     std::string run_dir;     // the parent run's folder
@@ -30,4 +30,4 @@ std::vector<LineageLink> run_lineage(const std::string& run_dir);
 // from scratch or from a model that is not a run of ours.
 double lineage_token_offset(const std::string& run_dir);
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-namespace bimamba {
+namespace bimamba::base {
 
 LossType loss_type_from_string(const std::string& s) {
     if (s == "ce") return LossType::CE;
@@ -32,4 +32,4 @@ std::string loss_kind_label(LossType t) {
     return "?";
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

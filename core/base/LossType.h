@@ -3,7 +3,7 @@
 // losses themselves are LibTorch code in core/train/Losses.h.
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 enum class LossType { CE, SoftCE, KL, Mix };
 LossType loss_type_from_string(const std::string& s);  // "ce" | "soft_ce" (alias "kd") | "kl" | "mix"; throws
@@ -15,4 +15,4 @@ std::string to_string(LossType t);
 std::string loss_kind_label(LossType t);
 inline bool loss_needs_teacher(LossType t) { return t != LossType::CE; }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <stdexcept>
 
-namespace bimamba {
+namespace bimamba::base {
 
 using nlohmann::json;
 
@@ -305,4 +305,4 @@ void Mamba2Config::save(const std::string& path) const {
     f << to_json().dump(2) << "\n";
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 enum class Binarize { None, InProj, InOutProj };
 std::string to_string(Binarize b);       // "none" | "in_proj" | "in_proj+out_proj"
@@ -66,4 +66,4 @@ struct Mamba2Config {
     void save(const std::string& path) const;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -4,7 +4,7 @@
 #include <map>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 size_t metrics_rows_kept_before(const double* steps, size_t n, double step) {
     while (n > 0 && steps[n - 1] >= step) --n;
@@ -39,4 +39,4 @@ std::vector<size_t> metrics_rows_kept(const std::vector<nlohmann::json>& rows) {
     return out;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 // The rule one row at a time: when a row arrives at `step`, how many of its
 // type's earlier rows stay (their steps, in file order, are steps[0..n)): the
@@ -21,4 +21,4 @@ size_t metrics_rows_kept_before(const double* steps, size_t n, double step);
 // ("train" when absent); rows without a numeric "step" are all kept.
 std::vector<size_t> metrics_rows_kept(const std::vector<nlohmann::json>& rows);
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -8,7 +8,7 @@
 #include "core/base/RunDir.h"
 #include "core/base/Safetensors.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace fs = std::filesystem;
 
@@ -16,7 +16,7 @@ bool is_deploy_file(const std::string& path) {
     if (!fs::is_regular_file(path)) return false;
     if (fs::path(path).extension() == ".bmd") return true;
     try {
-        const auto& md = st::SafetensorsFile::open(path)->metadata();
+        const auto& md = SafetensorsFile::open(path)->metadata();
         auto it = md.find("format");
         return it != md.end() && it->second == kDeployFileFormat;
     } catch (const std::exception&) {
@@ -85,4 +85,4 @@ std::string model_label(const std::string& checkpoint) {
     return c.filename().string();
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -9,7 +9,7 @@
 //     for the commands that run the engine.
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 // The metadata "format" of a deployment file (docs/deploy-format.md).
 inline constexpr const char* kDeployFileFormat = "bimamba-deploy";
@@ -37,4 +37,4 @@ std::string find_tokenizer(const std::string& checkpoint);
 // A short label: "teacher/step_00000300" from ".../runs/teacher/checkpoints/step_00000300".
 std::string model_label(const std::string& checkpoint);
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -7,7 +7,7 @@
 #include <type_traits>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace {
 
@@ -122,4 +122,4 @@ bool NvmlDevice::total_energy_mj(unsigned long long& mj) const {
     return available() && n.energy_mj && n.energy_mj(device_, &mj) == 0;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -5,7 +5,7 @@
 // with the reason in error()).
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 // Why NVML from `soname` cannot be used, or "" when it loaded and initialised.
 // The default library is loaded once per process; another name (tests) is
@@ -41,4 +41,4 @@ private:
     std::string error_;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -15,7 +15,7 @@
 #include <iterator>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 long rss_kib(pid_t pid) {
     std::ifstream in(pid > 0 ? "/proc/" + std::to_string(pid) + "/status" : std::string("/proc/self/status"));
@@ -41,9 +41,9 @@ bool pid_alive(long long pid) {
     return !(rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] == 'Z');
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base
 
-namespace bimamba {
+namespace bimamba::base {
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input, int timeout_s) {
     ProcessResult r;
@@ -142,4 +142,4 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
     return r;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

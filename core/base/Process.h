@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 // Resident set size (VmRSS of /proc/<pid>/status) in KiB; pid 0 = this
 // process. -1 when it cannot be read (no such process, no /proc).
@@ -32,4 +32,4 @@ struct ProcessResult {
 // ControlPersist master).
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "", int timeout_s = 0);
 
-}  // namespace bimamba
+}  // namespace bimamba::base

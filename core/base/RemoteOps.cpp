@@ -6,7 +6,7 @@
 
 #include "core/base/RunDir.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace {
 
@@ -222,4 +222,4 @@ void RemoteOperation::run_all(void (*progress)(const std::string&)) {
     }
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

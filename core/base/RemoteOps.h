@@ -12,7 +12,7 @@
 #include "core/base/Process.h"
 #include "core/base/RemoteRun.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 struct RemoteStep {
     std::string what;  // "create the run folder", for progress and errors
@@ -72,4 +72,4 @@ private:
     bool resume_ = false;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::base

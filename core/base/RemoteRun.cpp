@@ -13,7 +13,7 @@
 #include "core/base/FileUtil.h"
 #include "core/base/RunDir.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 nlohmann::json RemoteRun::to_json() const {
     nlohmann::json j = {{"host", host}, {"kind", kind}, {"remote_dir", remote_dir}, {"launched", launched}};
@@ -479,4 +479,4 @@ bool apply_poll(const std::string& mirror_dir, RemoteRun& r, const PollResult& p
     return false;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

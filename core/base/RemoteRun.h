@@ -14,7 +14,7 @@
 
 #include "core/base/Hosts.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace run_files {
 inline constexpr const char* kRemote = "remote.json";       // in a local mirror: the RemoteRun
@@ -129,4 +129,4 @@ bool apply_poll(const std::string& mirror_dir, RemoteRun& r, const PollResult& p
 // The byte offset the next poll asks from: the mirror's metrics.jsonl size.
 int64_t mirror_offset(const std::string& mirror_dir);
 
-}  // namespace bimamba
+}  // namespace bimamba::base

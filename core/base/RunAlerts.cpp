@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <limits>
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace {
 std::string num(double v) {
@@ -117,4 +117,4 @@ std::vector<RunAlert> RunAlertMonitor::check_stall(double idle_s, bool alive) {
     return out;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

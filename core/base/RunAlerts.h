@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 struct AlertRules {
     // Divergence: the EMA of the loss (smoothing `divergence_ema`, debiased)
@@ -75,4 +75,4 @@ private:
     std::string active_;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::base

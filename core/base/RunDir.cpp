@@ -16,7 +16,7 @@
 
 namespace fs = std::filesystem;
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace {
 // Splits `text` into its complete lines that parse as JSON objects (the
@@ -224,14 +224,14 @@ void RunDir::publish_checkpoint(const std::string& ckpt_dir, int64_t keep) {
         const std::string n = e.path().filename().string();
         if (!e.is_directory()) continue;
         if (n.size() > 4 && ends_with(n, ".tmp"))
-            bimamba::remove_tree(e.path());  // left by a killed writer
+            base::remove_tree(e.path());  // left by a killed writer
         else if (starts_with(n, "step_"))
             steps.push_back(n);
     }
     std::sort(steps.begin(), steps.end());
     const std::string newest = fs::path(ckpt_dir).filename().string();
     for (size_t i = 0; i + keep < steps.size(); ++i)
-        if (steps[i] != newest) bimamba::remove_tree(checkpoints_dir() + "/" + steps[i]);
+        if (steps[i] != newest) base::remove_tree(checkpoints_dir() + "/" + steps[i]);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 // The names inside a run directory.
 namespace run_files {
@@ -88,7 +88,7 @@ public:
     // all but the newest `keep` step_* folders and stale *.tmp folders.
     void publish_checkpoint(const std::string& ckpt_dir, int64_t keep);
     // The newest complete checkpoint folder (from `latest`), or "" if none.
-    std::string latest_checkpoint() const { return bimamba::latest_checkpoint(dir_); }
+    std::string latest_checkpoint() const { return base::latest_checkpoint(dir_); }
 
     static std::string iso8601_now();
 
@@ -99,4 +99,4 @@ private:
     std::string started_;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -15,7 +15,7 @@
 #include "core/base/FileUtil.h"
 #include "kernels/cpu/Half.h"
 
-namespace bimamba::st {
+namespace bimamba::base {
 
 namespace {
 struct DTypeInfo {
@@ -263,4 +263,4 @@ uint16_t f32_to_f16(float f) { return kernels::float_to_half(f); }
 float bf16_to_f32(uint16_t b) { return kernels::bf16_to_float(b); }
 uint16_t f32_to_bf16(float f) { return kernels::float_to_bf16(f); }
 
-}  // namespace bimamba::st
+}  // namespace bimamba::base

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba::st {
+namespace bimamba::base {
 
 enum class DType { BOOL, U8, I8, U16, I16, F16, BF16, U32, I32, F32, U64, I64, F64 };
 size_t dtype_size(DType d);
@@ -83,4 +83,4 @@ uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t b);
 uint16_t f32_to_bf16(float f);  // round to nearest even
 
-}  // namespace bimamba::st
+}  // namespace bimamba::base

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
-namespace bimamba {
+namespace bimamba::base {
 
 Sampler::Sampler(SamplingParams p) : p_(std::move(p)), rng_(p_.seed) {
     if (!(p_.temperature >= 0.0f) || !std::isfinite(p_.temperature))
@@ -74,4 +74,4 @@ int Sampler::sample(std::vector<float>& logits, const std::vector<int>& history)
     return idx.back();
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

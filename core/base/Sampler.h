@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::base {
 
 struct SamplingParams {
     float temperature = 0.0f;         // 0 = greedy
@@ -31,4 +31,4 @@ private:
     std::mt19937_64 rng_;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -2,7 +2,7 @@
 // Small string helpers shared by every area (C++17 has no std::string::ends_with).
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 inline bool starts_with(const std::string& s, const std::string& prefix) {
     return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
@@ -20,4 +20,4 @@ inline std::string trim(const std::string& s) {
     return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -21,7 +21,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace bimamba {
+namespace bimamba::base {
 
 namespace {
 
@@ -61,4 +61,4 @@ nlohmann::json parse_toml_as_json(const std::string& text, const std::string& so
     return to_json(tbl, "", source);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::base {
 
 // Parses TOML text; throws std::invalid_argument naming `source`, the line and
 // the column of a syntax error, or the dotted path of an unsupported value.
 nlohmann::json parse_toml_as_json(const std::string& text, const std::string& source);
 
-}  // namespace bimamba
+}  // namespace bimamba::base

@@ -9,7 +9,7 @@
 #include "core/base/StringUtil.h"
 #include "core/base/TomlJson.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 using json = nlohmann::json;
 
@@ -356,4 +356,4 @@ TrainConfig TrainConfig::load(const std::string& path) {
     return from_json(j);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::base

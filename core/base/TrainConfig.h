@@ -12,7 +12,7 @@
 #include "core/base/LossType.h"
 #include "core/base/Mamba2Config.h"
 
-namespace bimamba {
+namespace bimamba::base {
 
 struct TrainConfig {
     // data and model
@@ -85,4 +85,4 @@ struct TrainConfig {
     Mamba2Config model_config() const;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::base

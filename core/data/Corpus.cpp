@@ -12,7 +12,9 @@
 
 namespace fs = std::filesystem;
 
-namespace bimamba {
+namespace bimamba::data {
+
+using base::ends_with;
 
 DocUnit doc_unit_from_string(const std::string& s) {
     if (s == "file") return DocUnit::File;
@@ -228,4 +230,4 @@ std::vector<bool> split_validation(const std::vector<Document>& docs, double val
     return val;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::data

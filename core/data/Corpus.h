@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::data {
 
 // How a plain-text file is cut into documents.
 enum class DocUnit {
@@ -53,4 +53,4 @@ std::vector<bool> split_validation(const std::vector<Document>& docs, double val
 
 uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 1469598103934665603ULL);
 
-}  // namespace bimamba
+}  // namespace bimamba::data

@@ -10,7 +10,9 @@
 
 #include "core/base/StringUtil.h"
 
-namespace bimamba {
+namespace bimamba::data {
+
+using base::ends_with;
 
 namespace {
 
@@ -291,4 +293,4 @@ std::string read_decompressed(const std::string& path) {
     return all;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::data

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::data {
 
 enum class Compression { None, Xz, Gzip, Zstd };
 std::string to_string(Compression c);  // "none" | "xz" | "gzip" | "zstd"
@@ -64,4 +64,4 @@ private:
 // The whole decompressed content of `path`.
 std::string read_decompressed(const std::string& path);
 
-}  // namespace bimamba
+}  // namespace bimamba::data

@@ -14,7 +14,9 @@
 
 namespace fs = std::filesystem;
 
-namespace bimamba {
+namespace bimamba::data {
+
+using base::write_file_atomic;
 
 namespace {
 double since(std::chrono::steady_clock::time_point t0) {
@@ -243,4 +245,4 @@ PrepareSummary prepare_corpus(const PrepareOptions& opt, const std::function<voi
     return s;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::data

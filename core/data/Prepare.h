@@ -8,7 +8,7 @@
 #include "core/data/Corpus.h"
 #include "core/data/Tokenizer.h"
 
-namespace bimamba {
+namespace bimamba::data {
 
 struct PrepareOptions {
     CorpusOptions corpus;
@@ -54,4 +54,4 @@ void encode_in_order(const Tokenizer& tok, const std::vector<Document>& docs, in
                      const std::function<void(size_t doc, std::vector<int>& ids)>& sink,
                      size_t chunk_bytes = 256 * 1024);
 
-}  // namespace bimamba
+}  // namespace bimamba::data

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::data {
 
 class TokenDataset {
 public:
@@ -32,4 +32,4 @@ public:
     virtual void read(uint64_t offset, size_t n, int32_t* out) const = 0;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::data

@@ -15,7 +15,11 @@
 
 namespace fs = std::filesystem;
 
-namespace bimamba {
+namespace bimamba::data {
+
+using base::fsync_dir;
+using base::read_file;
+using base::write_file_atomic;
 
 // ---- writer -------------------------------------------------------------------
 
@@ -208,4 +212,4 @@ std::shared_ptr<TokenDataset> TokenDataset::open(const std::string& dir, const s
     return ds;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::data

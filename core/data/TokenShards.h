@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::data {
 
 // Appends documents to `<dir>/<split>_NNN.bin` (+ `.idx`), starting a new
 // shard once one holds `shard_tokens` tokens (documents are never cut).
@@ -42,4 +42,4 @@ private:
     std::vector<char> buf_;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::data

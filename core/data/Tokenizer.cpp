@@ -8,7 +8,10 @@
 
 #include "core/base/FileUtil.h"
 
-namespace bimamba {
+namespace bimamba::data {
+
+using base::read_file;
+using base::write_file_atomic;
 
 Tokenizer::Tokenizer() : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {}
 Tokenizer::~Tokenizer() = default;
@@ -141,4 +144,4 @@ std::string train_tokenizer(const std::vector<std::string>& documents, const Tok
     return model;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::data

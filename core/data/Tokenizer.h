@@ -12,7 +12,7 @@ namespace sentencepiece {
 class SentencePieceProcessor;
 }
 
-namespace bimamba {
+namespace bimamba::data {
 
 class Tokenizer {
 public:
@@ -60,4 +60,4 @@ struct TokenizerTrainOptions {
 // (e.g. a vocabulary too large for the corpus).
 std::string train_tokenizer(const std::vector<std::string>& documents, const TokenizerTrainOptions& opt);
 
-}  // namespace bimamba
+}  // namespace bimamba::data

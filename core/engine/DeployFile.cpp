@@ -18,6 +18,12 @@ namespace fs = std::filesystem;
 
 namespace bimamba::engine {
 
+using base::Binarize;
+using base::Mamba2Config;
+using base::find_tokenizer;
+using base::resolve_checkpoint;
+using data::Tokenizer;
+
 FloatStorage float_storage_from_string(const std::string& s) {
     if (s == "f16" || s == "fp16") return FloatStorage::F16;
     if (s == "f32" || s == "fp32") return FloatStorage::F32;
@@ -30,32 +36,32 @@ namespace {
 
 // Owns the buffers handed to SafetensorsWriter until write() returns.
 struct Builder {
-    st::SafetensorsWriter w;
+    base::SafetensorsWriter w;
     std::deque<std::vector<uint8_t>> bufs;
     uint64_t packed_bits = 0;
 
-    void add_bytes(const std::string& name, st::DType dt, std::vector<int64_t> shape, std::vector<uint8_t> bytes) {
+    void add_bytes(const std::string& name, base::DType dt, std::vector<int64_t> shape, std::vector<uint8_t> bytes) {
         bufs.push_back(std::move(bytes));
         w.add(name, dt, std::move(shape), bufs.back().data(), bufs.back().size());
     }
     void add_f32(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v) {
         std::vector<uint8_t> b(v.size() * 4);
         std::memcpy(b.data(), v.data(), b.size());
-        add_bytes(name, st::DType::F32, std::move(shape), std::move(b));
+        add_bytes(name, base::DType::F32, std::move(shape), std::move(b));
     }
     void add_float(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v, FloatStorage s) {
         if (s == FloatStorage::F32) return add_f32(name, std::move(shape), v);
         std::vector<uint8_t> b(v.size() * 2);
         auto* h = reinterpret_cast<uint16_t*>(b.data());
-        for (size_t i = 0; i < v.size(); ++i) h[i] = st::f32_to_f16(v[i]);
-        add_bytes(name, st::DType::F16, std::move(shape), std::move(b));
+        for (size_t i = 0; i < v.size(); ++i) h[i] = base::f32_to_f16(v[i]);
+        add_bytes(name, base::DType::F16, std::move(shape), std::move(b));
     }
     // Sign matrix (rows × cols floats, sign taken) + α, β per input column.
     void add_binary(const std::string& prefix, int rows, int cols, const std::vector<float>& w,
                     const std::vector<float>& alpha, const std::vector<float>& beta) {
         std::vector<uint8_t> packed(kernels::bit_row_stride(cols) * rows);
         kernels::pack_signs(w.data(), rows, cols, packed.data());
-        add_bytes(prefix + ".signs", st::DType::U8, {rows, (int64_t)kernels::bit_row_stride(cols)}, std::move(packed));
+        add_bytes(prefix + ".signs", base::DType::U8, {rows, (int64_t)kernels::bit_row_stride(cols)}, std::move(packed));
         add_f32(prefix + ".wscale", {cols}, alpha);
         add_f32(prefix + ".wbias", {cols}, beta);
         packed_bits += (uint64_t)rows * cols;
@@ -75,7 +81,7 @@ void set_common_metadata(Builder& b, const Mamba2Config& cfg, const std::string&
     b.w.set_metadata("source", source);
 }
 
-std::vector<float> read_floats(const st::SafetensorsFile& f, const std::string& name, std::vector<int64_t> shape) {
+std::vector<float> read_floats(const base::SafetensorsFile& f, const std::string& name, std::vector<int64_t> shape) {
     if (!f.contains(name)) throw std::runtime_error("checkpoint '" + f.path() + "' has no tensor '" + name + "'");
     const auto& t = f.get(name);
     int64_t want = 1;
@@ -88,12 +94,12 @@ std::vector<float> read_floats(const st::SafetensorsFile& f, const std::string& 
     std::vector<float> v(want);
     for (int64_t i = 0; i < want; ++i) {
         switch (t.dtype) {
-            case st::DType::F32: { float x; std::memcpy(&x, t.data + 4 * i, 4); v[i] = x; break; }
-            case st::DType::F64: { double x; std::memcpy(&x, t.data + 8 * i, 8); v[i] = (float)x; break; }
-            case st::DType::F16: { uint16_t x; std::memcpy(&x, t.data + 2 * i, 2); v[i] = st::f16_to_f32(x); break; }
-            case st::DType::BF16: { uint16_t x; std::memcpy(&x, t.data + 2 * i, 2); v[i] = st::bf16_to_f32(x); break; }
+            case base::DType::F32: { float x; std::memcpy(&x, t.data + 4 * i, 4); v[i] = x; break; }
+            case base::DType::F64: { double x; std::memcpy(&x, t.data + 8 * i, 8); v[i] = (float)x; break; }
+            case base::DType::F16: { uint16_t x; std::memcpy(&x, t.data + 2 * i, 2); v[i] = base::f16_to_f32(x); break; }
+            case base::DType::BF16: { uint16_t x; std::memcpy(&x, t.data + 2 * i, 2); v[i] = base::bf16_to_f32(x); break; }
             default:
-                throw std::runtime_error("checkpoint tensor '" + name + "' has dtype " + st::dtype_name(t.dtype) +
+                throw std::runtime_error("checkpoint tensor '" + name + "' has dtype " + base::dtype_name(t.dtype) +
                                          ", expected a float type");
         }
     }
@@ -111,7 +117,7 @@ void add_tokenizer(Builder& b, const std::string& path, const Mamba2Config& cfg)
         throw std::runtime_error("tokenizer '" + path + "' has " + std::to_string(tok->vocab_size()) +
                                  " pieces, more than the model's vocabulary (" + std::to_string(cfg.vocab_size) + ")");
     const int64_t n = (int64_t)bytes.size();  // before the move: argument order is unspecified
-    b.add_bytes("tokenizer.model", st::DType::U8, {n}, std::move(bytes));
+    b.add_bytes("tokenizer.model", base::DType::U8, {n}, std::move(bytes));
 }
 
 uint64_t file_size(const std::string& p) { return (uint64_t)fs::file_size(p); }
@@ -129,7 +135,7 @@ ExportReport export_checkpoint(const std::string& model, const std::string& outp
     cfg.validate();
     if (cfg.d_intermediate != 0) throw std::runtime_error("the engine supports d_intermediate = 0 only (no MLP)");
     if (!cfg.tie_embeddings) throw std::runtime_error("the engine supports tied embeddings only");
-    auto f = st::SafetensorsFile::open(st_path.string());
+    auto f = base::SafetensorsFile::open(st_path.string());
 
     const int dm = cfg.d_model, di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads(), ip = cfg.in_proj_out();
     Builder b;

@@ -14,7 +14,7 @@
 
 namespace bimamba::engine {
 
-inline constexpr const char* kDeployFormat = kDeployFileFormat;
+inline constexpr const char* kDeployFormat = base::kDeployFileFormat;
 inline constexpr int kDeployVersion = 1;
 
 // Storage of everything that is not a sign matrix: the embedding/head and the
@@ -32,7 +32,7 @@ struct ExportOptions {
 };
 
 struct ExportReport {
-    Mamba2Config config;
+    base::Mamba2Config config;
     std::string output;
     uint64_t file_bytes = 0;
     uint64_t fp16_bytes = 0;      // the same model with every weight in fp16 (Table 7's baseline)
@@ -49,10 +49,10 @@ ExportReport export_checkpoint(const std::string& model, const std::string& outp
 // A deployment file with random weights of a given shape (speed benchmarks):
 // `binary` packs in_proj/out_proj as in_proj+out_proj Bi-Mamba, otherwise
 // they are stored with `storage`. Deterministic for a seed.
-ExportReport write_random_deploy(Mamba2Config cfg, bool binary, FloatStorage storage, const std::string& output,
+ExportReport write_random_deploy(base::Mamba2Config cfg, bool binary, FloatStorage storage, const std::string& output,
                                  uint64_t seed = 1);
 
 // Size of the model with every parameter in fp16 (tied head counted once).
-uint64_t fp16_model_bytes(const Mamba2Config& cfg);
+uint64_t fp16_model_bytes(const base::Mamba2Config& cfg);
 
 }  // namespace bimamba::engine

@@ -23,6 +23,11 @@
 
 namespace bimamba::engine {
 
+using base::Mamba2Config;
+using base::Sampler;
+using base::SamplingParams;
+using data::Tokenizer;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -57,24 +62,24 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 // Looks a tensor up and checks dtype and element count against the config.
 struct Reader {
-    const st::SafetensorsFile& f;
+    const base::SafetensorsFile& f;
     BinaryKernel kernel;
-    const st::TensorView& get(const std::string& name, st::DType dt, int64_t numel) const {
+    const base::TensorView& get(const std::string& name, base::DType dt, int64_t numel) const {
         if (!f.contains(name)) throw std::runtime_error("deployment file '" + f.path() + "' lacks tensor '" + name + "'");
         const auto& t = f.get(name);
         if (t.dtype != dt)
             throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' is " +
-                                     st::dtype_name(t.dtype) + ", expected " + st::dtype_name(dt));
+                                     base::dtype_name(t.dtype) + ", expected " + base::dtype_name(dt));
         if (t.numel() != numel)
             throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' has shape " +
                                      shape_str(t.shape) + " (" + std::to_string(t.numel()) + " elements), the config implies " +
                                      std::to_string(numel));
-        if (reinterpret_cast<uintptr_t>(t.data) % st::dtype_size(dt) != 0)
+        if (reinterpret_cast<uintptr_t>(t.data) % base::dtype_size(dt) != 0)
             throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' is misaligned");
         return t;
     }
     const float* f32(const std::string& name, int64_t n) const {
-        return reinterpret_cast<const float*>(get(name, st::DType::F32, n).data);
+        return reinterpret_cast<const float*>(get(name, base::DType::F32, n).data);
     }
     Projection proj(const std::string& prefix, int rows, int cols) const {
         Projection p;
@@ -82,7 +87,7 @@ struct Reader {
         p.cols = cols;
         if (f.contains(prefix + ".signs")) {
             p.kind = Projection::Kind::Binary;
-            const auto& s = get(prefix + ".signs", st::DType::U8, (int64_t)rows * kernels::bit_row_stride(cols));
+            const auto& s = get(prefix + ".signs", base::DType::U8, (int64_t)rows * kernels::bit_row_stride(cols));
             if (s.shape.size() != 2 || s.shape[0] != rows)
                 throw std::runtime_error("deployment file '" + f.path() + "': '" + prefix + ".signs' must be [" +
                                          std::to_string(rows) + ", " + std::to_string(kernels::bit_row_stride(cols)) + "]");
@@ -96,9 +101,9 @@ struct Reader {
                 p.i16 = std::make_shared<kernels::I16LutMatrix>(kernels::repack_i16lut(p.signs, rows, cols));
                 release_pages(s.data, s.nbytes);
             }
-        } else if (f.contains(prefix + ".weight") && f.get(prefix + ".weight").dtype == st::DType::F16) {
+        } else if (f.contains(prefix + ".weight") && f.get(prefix + ".weight").dtype == base::DType::F16) {
             p.kind = Projection::Kind::F16;
-            p.w16 = reinterpret_cast<const uint16_t*>(get(prefix + ".weight", st::DType::F16, (int64_t)rows * cols).data);
+            p.w16 = reinterpret_cast<const uint16_t*>(get(prefix + ".weight", base::DType::F16, (int64_t)rows * cols).data);
         } else {
             p.kind = Projection::Kind::F32;
             p.w32 = f32(prefix + ".weight", (int64_t)rows * cols);
@@ -209,7 +214,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     if (opt.threads < 0 || opt.threads > 1024) throw std::invalid_argument("engine threads must be in [0, 1024] (0: all cores)");
     e->cx_ = kernels::CpuContext::make(opt.isa, opt.threads);
     e->kernel_ = binary_kernel_from_string(opt.binary_kernel, e->cx_.isa);
-    e->file_ = st::SafetensorsFile::open(path);
+    e->file_ = base::SafetensorsFile::open(path);
     const auto& md = e->file_->metadata();
     auto it = md.find("format");
     if (it == md.end() || it->second != kDeployFormat)
@@ -239,9 +244,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     const int dm = cfg.d_model, di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads();
     const int64_t emb_n = (int64_t)cfg.padded_vocab() * dm;
     const auto& emb = e->file_->contains("backbone.embedding.weight") ? e->file_->get("backbone.embedding.weight")
-                                                                        : R.get("backbone.embedding.weight", st::DType::F16, emb_n);
-    if (emb.dtype == st::DType::F16)
-        e->emb16_ = reinterpret_cast<const uint16_t*>(R.get("backbone.embedding.weight", st::DType::F16, emb_n).data);
+                                                                        : R.get("backbone.embedding.weight", base::DType::F16, emb_n);
+    if (emb.dtype == base::DType::F16)
+        e->emb16_ = reinterpret_cast<const uint16_t*>(R.get("backbone.embedding.weight", base::DType::F16, emb_n).data);
     else
         e->emb32_ = R.f32("backbone.embedding.weight", emb_n);
     e->norm_f_ = R.f32("backbone.norm_f.weight", dm);
@@ -268,7 +273,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
         e->layers_[i].conv_wT = t;
     }
     if (e->file_->contains("tokenizer.model")) {
-        const auto& t = R.get("tokenizer.model", st::DType::U8, e->file_->get("tokenizer.model").numel());
+        const auto& t = R.get("tokenizer.model", base::DType::U8, e->file_->get("tokenizer.model").numel());
         e->tokenizer_ = Tokenizer::from_serialized(std::string(reinterpret_cast<const char*>(t.data), t.nbytes));
         if (e->tokenizer_->vocab_size() > cfg.vocab_size)
             throw std::runtime_error("'" + path + "': the embedded tokenizer has " +
@@ -492,7 +497,7 @@ void Engine::layer_step(int li, float* res) {
 const float* Engine::embed_row(int token, float* r) const {
     const int dm = cfg_.d_model;
     if (emb16_)
-        for (int i = 0; i < dm; ++i) r[i] = st::f16_to_f32(emb16_[(size_t)token * dm + i]);
+        for (int i = 0; i < dm; ++i) r[i] = base::f16_to_f32(emb16_[(size_t)token * dm + i]);
     else
         std::memcpy(r, emb32_ + (size_t)token * dm, sizeof(float) * dm);
     return r;

@@ -18,13 +18,13 @@
 #include "kernels/cpu/HugePages.h"
 #include "kernels/cpu/SsmStep.h"
 
-namespace bimamba {
+namespace bimamba::data {
 class Tokenizer;
-namespace kernels {
+}
+namespace bimamba::kernels {
 struct Lut3Matrix;
 struct I16LutMatrix;
-}
-}
+}  // namespace bimamba::kernels
 
 namespace bimamba::engine {
 
@@ -132,11 +132,11 @@ public:
     static std::unique_ptr<Engine> load(const std::string& path, const EngineOptions& opt = {});
     ~Engine();
 
-    const Mamba2Config& config() const { return cfg_; }
+    const base::Mamba2Config& config() const { return cfg_; }
     // "binary" (every projection packed), "binary-in_proj", "f16" or "f32".
     std::string weight_kind() const;
     bool has_tokenizer() const { return tokenizer_ != nullptr; }
-    const Tokenizer& tokenizer() const;  // throws if the file has none
+    const data::Tokenizer& tokenizer() const;  // throws if the file has none
     // Weight bytes read per decoded token (projections + head + small parts).
     uint64_t weight_bytes_per_token() const;
     size_t file_bytes() const;
@@ -175,10 +175,10 @@ public:
     // Generates after the current state (call prefill first). Stops at EOS,
     // a stop string (cut from the text) or max_tokens. `on_text` streams the
     // new text piece by piece.
-    GenerationResult generate(const std::string& prompt, const SamplingParams& p, bool add_bos = true,
+    GenerationResult generate(const std::string& prompt, const base::SamplingParams& p, bool add_bos = true,
                               const std::function<void(const std::string&)>& on_text = {});
     // Continues from the current state with `prompt_tokens` (no reset): for chat.
-    GenerationResult continue_with(const std::vector<int>& prompt_tokens, const SamplingParams& p,
+    GenerationResult continue_with(const std::vector<int>& prompt_tokens, const base::SamplingParams& p,
                                    const std::function<void(const std::string&)>& on_text = {});
 
 private:
@@ -190,9 +190,9 @@ private:
     void conv_step(int li, const float* in, float* out);
     const float* embed_row(int token, float* out) const;
 
-    Mamba2Config cfg_;
-    std::shared_ptr<st::SafetensorsFile> file_;
-    std::shared_ptr<Tokenizer> tokenizer_;
+    base::Mamba2Config cfg_;
+    std::shared_ptr<base::SafetensorsFile> file_;
+    std::shared_ptr<data::Tokenizer> tokenizer_;
     const uint16_t* emb16_ = nullptr;
     const float* emb32_ = nullptr;
     const float* norm_f_ = nullptr;

@@ -7,6 +7,12 @@
 
 namespace bimamba::eval {
 
+using base::Sampler;
+using base::SamplingParams;
+using data::Tokenizer;
+using model::InferenceState;
+using model::Mamba2LM;
+
 GenerationOutput generate(Mamba2LM& model, const Tokenizer& tok, const std::string& prompt, const SamplingParams& p,
                           bool add_bos, const std::function<void(const std::string&)>& on_text) {
     torch::NoGradGuard ng;

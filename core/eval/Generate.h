@@ -1,6 +1,6 @@
 #pragma once
 // Text generation with O(1)-per-token recurrent decoding (prefill, then
-// Mamba2LM::step), sampling by bimamba::Sampler, stop strings and EOS; and the
+// Mamba2LM::step), sampling by bimamba::base::Sampler, stop strings and EOS; and the
 // side-by-side layout of the paper's Figures 11–13 (one prompt, one row per model).
 #include <functional>
 #include <string>
@@ -22,7 +22,7 @@ struct GenerationOutput {
 };
 
 // `on_text` receives the text generated so far after every token (streaming).
-GenerationOutput generate(Mamba2LM& model, const Tokenizer& tok, const std::string& prompt, const SamplingParams& p,
+GenerationOutput generate(model::Mamba2LM& model, const data::Tokenizer& tok, const std::string& prompt, const base::SamplingParams& p,
                           bool add_bos = true, const std::function<void(const std::string&)>& on_text = {});
 
 // Streaming: turns the growing decoded text (what `generate`'s `on_text`

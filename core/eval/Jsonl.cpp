@@ -8,6 +8,8 @@
 
 namespace bimamba::eval {
 
+using data::read_decompressed;
+
 std::vector<nlohmann::json> read_jsonl(const std::string& path, bool skip_incomplete_tail) {
     const std::string data = read_decompressed(path);  // plain, or .xz/.gz/.zst
     std::vector<nlohmann::json> out;

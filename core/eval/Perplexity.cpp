@@ -11,6 +11,9 @@
 
 namespace bimamba::eval {
 
+using data::read_decompressed;
+using data::strip_compression_suffix;
+
 double PerplexityResult::ppl() const { return std::exp(mean_nll()); }
 
 namespace {

@@ -4,6 +4,8 @@
 
 namespace bimamba::eval {
 
+using model::Mamba2LM;
+
 PrefixLLFn mamba_prefix_ll_fn(Mamba2LM model) {
     model->eval();
     return [model](const torch::Tensor& contexts, const std::vector<std::vector<std::vector<int>>>& conts) mutable {

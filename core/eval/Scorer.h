@@ -22,7 +22,7 @@ using LogitsFn = std::function<torch::Tensor(const torch::Tensor& ids)>;
 using PrefixLLFn = std::function<std::vector<std::vector<double>>(
     const torch::Tensor& contexts, const std::vector<std::vector<std::vector<int>>>& conts)>;
 
-inline LogitsFn logits_fn(Mamba2LM model) {
+inline LogitsFn logits_fn(model::Mamba2LM model) {
     model->eval();
     return [model](const torch::Tensor& ids) mutable {
         torch::NoGradGuard ng;
@@ -33,9 +33,9 @@ inline LogitsFn logits_fn(Mamba2LM model) {
 // Prefill the contexts (one forward), copy each context's recurrent state to
 // its continuations, then run all continuations of the batch in one chunked
 // pass from those states (Mamba2LM::continue_hidden_states).
-PrefixLLFn mamba_prefix_ll_fn(Mamba2LM model);
+PrefixLLFn mamba_prefix_ll_fn(model::Mamba2LM model);
 
-inline LogitsFn llama_logits_fn(std::shared_ptr<LlamaLM> model) {
+inline LogitsFn llama_logits_fn(std::shared_ptr<model::LlamaLM> model) {
     return [model](const torch::Tensor& ids) {
         torch::NoGradGuard ng;
         return model->forward(ids.to(model->device()));

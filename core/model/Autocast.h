@@ -4,7 +4,7 @@
 // already has it leaves it on).
 #include <ATen/autocast_mode.h>
 
-namespace bimamba {
+namespace bimamba::model {
 
 class AutocastScope {
 public:
@@ -30,4 +30,4 @@ private:
     at::ScalarType was_dtype_ = at::kBFloat16;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::model

@@ -6,7 +6,7 @@
 #include "kernels/cuda/CudaOps.h"
 #endif
 
-namespace bimamba {
+namespace bimamba::model {
 
 namespace {
 // sign() forward, identity backward (straight-through estimator, no clipping).
@@ -58,4 +58,4 @@ torch::Tensor BinaryLinearImpl::forward(const torch::Tensor& x) {
     return torch::nn::functional::linear(x, effective_weight());
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::model

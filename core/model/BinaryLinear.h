@@ -6,7 +6,7 @@
 // exact gradients. With binarize=false it is a plain bias-free Linear.
 #include <torch/torch.h>
 
-namespace bimamba {
+namespace bimamba::model {
 
 // sign() with an identity (straight-through) gradient.
 torch::Tensor sign_ste(const torch::Tensor& w);
@@ -28,4 +28,4 @@ struct BinaryLinearImpl : torch::nn::Module {
 };
 TORCH_MODULE(BinaryLinear);
 
-}  // namespace bimamba
+}  // namespace bimamba::model

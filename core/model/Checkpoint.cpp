@@ -11,40 +11,47 @@
 #include "core/base/StringUtil.h"
 #include "core/base/Safetensors.h"
 
-namespace bimamba {
+namespace bimamba::model {
+
+using base::Mamba2Config;
+using base::ends_with;
+using base::fsync_dir;
+using base::latest_checkpoint;
+using base::read_file;
+using base::write_file_atomic;
 
 namespace fs = std::filesystem;
 
 namespace {
-st::DType to_st(torch::ScalarType t) {
+base::DType to_st(torch::ScalarType t) {
     switch (t) {
-        case torch::kFloat32: return st::DType::F32;
-        case torch::kFloat16: return st::DType::F16;
-        case torch::kBFloat16: return st::DType::BF16;
-        case torch::kFloat64: return st::DType::F64;
-        case torch::kInt64: return st::DType::I64;
-        case torch::kInt32: return st::DType::I32;
-        case torch::kInt16: return st::DType::I16;
-        case torch::kInt8: return st::DType::I8;
-        case torch::kUInt8: return st::DType::U8;
-        case torch::kBool: return st::DType::BOOL;
+        case torch::kFloat32: return base::DType::F32;
+        case torch::kFloat16: return base::DType::F16;
+        case torch::kBFloat16: return base::DType::BF16;
+        case torch::kFloat64: return base::DType::F64;
+        case torch::kInt64: return base::DType::I64;
+        case torch::kInt32: return base::DType::I32;
+        case torch::kInt16: return base::DType::I16;
+        case torch::kInt8: return base::DType::I8;
+        case torch::kUInt8: return base::DType::U8;
+        case torch::kBool: return base::DType::BOOL;
         default: throw std::runtime_error(std::string("cannot store dtype ") + c10::toString(t) + " in safetensors");
     }
 }
 
-torch::ScalarType from_st(st::DType d, const std::string& name) {
+torch::ScalarType from_st(base::DType d, const std::string& name) {
     switch (d) {
-        case st::DType::F32: return torch::kFloat32;
-        case st::DType::F16: return torch::kFloat16;
-        case st::DType::BF16: return torch::kBFloat16;
-        case st::DType::F64: return torch::kFloat64;
-        case st::DType::I64: return torch::kInt64;
-        case st::DType::I32: return torch::kInt32;
-        case st::DType::I16: return torch::kInt16;
-        case st::DType::I8: return torch::kInt8;
-        case st::DType::U8: return torch::kUInt8;
-        case st::DType::BOOL: return torch::kBool;
-        default: throw std::runtime_error("tensor '" + name + "': dtype " + st::dtype_name(d) + " is not supported");
+        case base::DType::F32: return torch::kFloat32;
+        case base::DType::F16: return torch::kFloat16;
+        case base::DType::BF16: return torch::kBFloat16;
+        case base::DType::F64: return torch::kFloat64;
+        case base::DType::I64: return torch::kInt64;
+        case base::DType::I32: return torch::kInt32;
+        case base::DType::I16: return torch::kInt16;
+        case base::DType::I8: return torch::kInt8;
+        case base::DType::U8: return torch::kUInt8;
+        case base::DType::BOOL: return torch::kBool;
+        default: throw std::runtime_error("tensor '" + name + "': dtype " + base::dtype_name(d) + " is not supported");
     }
 }
 
@@ -59,7 +66,7 @@ torch::ScalarType from_st(st::DType d, const std::string& name) {
 
 void save_tensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
                   const std::map<std::string, std::string>& metadata) {
-    st::SafetensorsWriter w;
+    base::SafetensorsWriter w;
     std::vector<torch::Tensor> keep;  // contiguous CPU copies alive until write()
     for (auto& [name, t] : tensors) {
         auto c = t.detach().to(torch::kCPU).contiguous();
@@ -72,7 +79,7 @@ void save_tensors(const std::string& path, const std::map<std::string, torch::Te
 }
 
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
-    auto f = st::SafetensorsFile::open(path);
+    auto f = base::SafetensorsFile::open(path);
     std::map<std::string, torch::Tensor> out;
     for (auto& name : f->names()) {
         const auto& v = f->get(name);
@@ -189,4 +196,4 @@ Mamba2LM load_model(const std::string& path_or_dir, torch::Device device) {
     return model;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::model

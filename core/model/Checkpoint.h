@@ -11,7 +11,7 @@
 
 #include "core/model/Mamba2Model.h"
 
-namespace bimamba {
+namespace bimamba::model {
 
 // safetensors <-> LibTorch tensors (CPU, contiguous copies on save).
 void save_tensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
@@ -27,6 +27,6 @@ std::vector<std::string> tensor_files(const std::string& path_or_dir);
 void save_model(const Mamba2LM& model, const std::string& dir);
 // Reads a model folder (or a .safetensors file with config.json beside it).
 Mamba2LM load_model(const std::string& path_or_dir, torch::Device device = torch::kCPU);
-Mamba2Config load_model_config(const std::string& path_or_dir);
+base::Mamba2Config load_model_config(const std::string& path_or_dir);
 
-}  // namespace bimamba
+}  // namespace bimamba::model

@@ -9,7 +9,9 @@
 #include "core/base/FileUtil.h"
 #include "core/model/Checkpoint.h"
 
-namespace bimamba {
+namespace bimamba::model {
+
+using base::read_file;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -253,4 +255,4 @@ torch::Tensor LlamaLM::forward(const torch::Tensor& input_ids) const {
     return torch::nn::functional::linear(x, head).to(torch::kFloat32);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::model

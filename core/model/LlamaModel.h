@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::model {
 
 struct LlamaConfig {
     int hidden_size = 0;
@@ -66,4 +66,4 @@ private:
     torch::Device device_;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::model

@@ -13,7 +13,10 @@
 #include "core/model/Ssd.h"
 #include "kernels/reference/Norms.h"
 
-namespace bimamba {
+namespace bimamba::model {
+
+using base::Mamba2Config;
+using base::ends_with;
 
 namespace F = torch::nn::functional;
 using torch::indexing::Slice;
@@ -368,4 +371,4 @@ void Mamba2LMImpl::set_deterministic(bool on) {
     for (auto& m : *backbone->layers) m->as<Mamba2BlockImpl>()->mixer->deterministic = on;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::model

@@ -18,7 +18,7 @@
 #include "core/base/Mamba2Config.h"
 #include "core/model/BinaryLinear.h"
 
-namespace bimamba {
+namespace bimamba::model {
 
 // x·rsqrt(mean(x²)+eps)·weight over the last dim (computed in float32).
 struct RMSNormImpl : torch::nn::Module {
@@ -50,7 +50,7 @@ struct InferenceState {
 };
 
 struct Mamba2MixerImpl : torch::nn::Module {
-    Mamba2MixerImpl(const Mamba2Config& cfg, int layer_idx);
+    Mamba2MixerImpl(const base::Mamba2Config& cfg, int layer_idx);
     // u (b, l, d_model) -> (b, l, d_model). With `state`, also leaves the
     // conv and SSM states after the last position in it (prefill); with
     // `from_state` as well, the sequence continues from that state instead of
@@ -60,7 +60,7 @@ struct Mamba2MixerImpl : torch::nn::Module {
     torch::Tensor step(const torch::Tensor& u, LayerState& state);
     LayerState new_state(int64_t batch, torch::TensorOptions opts) const;
 
-    Mamba2Config cfg;
+    base::Mamba2Config cfg;
     int layer_idx;
     BinaryLinear in_proj{nullptr}, out_proj{nullptr};
     torch::nn::Conv1d conv1d{nullptr};
@@ -71,7 +71,7 @@ struct Mamba2MixerImpl : torch::nn::Module {
 TORCH_MODULE(Mamba2Mixer);
 
 struct Mamba2BlockImpl : torch::nn::Module {
-    Mamba2BlockImpl(const Mamba2Config& cfg, int layer_idx);
+    Mamba2BlockImpl(const base::Mamba2Config& cfg, int layer_idx);
     // residual stream in float32: returns residual + mixer(norm(residual))
     torch::Tensor forward(const torch::Tensor& residual, LayerState* state = nullptr, bool from_state = false);
     torch::Tensor step(const torch::Tensor& residual, LayerState& state);
@@ -81,7 +81,7 @@ struct Mamba2BlockImpl : torch::nn::Module {
 TORCH_MODULE(Mamba2Block);
 
 struct Mamba2BackboneImpl : torch::nn::Module {
-    explicit Mamba2BackboneImpl(const Mamba2Config& cfg);
+    explicit Mamba2BackboneImpl(const base::Mamba2Config& cfg);
     torch::nn::Embedding embedding{nullptr};
     torch::nn::ModuleList layers{nullptr};
     RMSNorm norm_f{nullptr};
@@ -90,7 +90,7 @@ TORCH_MODULE(Mamba2Backbone);
 
 struct Mamba2LMImpl : torch::nn::Module {
     // Builds and initialises as mamba_ssm does (seeded by the caller through torch::manual_seed).
-    explicit Mamba2LMImpl(const Mamba2Config& cfg);
+    explicit Mamba2LMImpl(const base::Mamba2Config& cfg);
 
     // input_ids (b, l) int64 -> logits (b, l, vocab_size) float32.
     torch::Tensor forward(const torch::Tensor& input_ids);
@@ -123,10 +123,10 @@ struct Mamba2LMImpl : torch::nn::Module {
     // inputs give bit-identical gradients. A run-time setting, not saved.
     void set_deterministic(bool on);
 
-    const Mamba2Config& config() const { return cfg; }
-    Mamba2Config cfg;
+    const base::Mamba2Config& config() const { return cfg; }
+    base::Mamba2Config cfg;
     Mamba2Backbone backbone{nullptr};
 };
 TORCH_MODULE(Mamba2LM);
 
-}  // namespace bimamba
+}  // namespace bimamba::model

@@ -6,7 +6,7 @@
 #include "kernels/cuda/CudaOps.h"
 #endif
 
-namespace bimamba {
+namespace bimamba::model {
 
 namespace F = torch::nn::functional;
 using torch::indexing::Slice;
@@ -140,4 +140,4 @@ std::pair<torch::Tensor, torch::Tensor> ssd_recurrent(const torch::Tensor& x, co
     return {torch::stack(ys, 1).to(x.scalar_type()), state};
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::model

@@ -8,7 +8,7 @@
 
 #include <utility>
 
-namespace bimamba {
+namespace bimamba::model {
 
 // Chunked SSD from LibTorch ops (any l, padded internally to a chunk multiple).
 // Returns (y, final_state). On CUDA tensors it dispatches to the fused kernel
@@ -30,4 +30,4 @@ std::pair<torch::Tensor, torch::Tensor> ssd_recurrent(const torch::Tensor& x, co
 torch::Tensor ssd_step(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
                        const torch::Tensor& B, const torch::Tensor& C, torch::Tensor& state);
 
-}  // namespace bimamba
+}  // namespace bimamba::model

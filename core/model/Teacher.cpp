@@ -17,7 +17,9 @@
 #include "kernels/cuda/CudaOps.h"
 #endif
 
-namespace bimamba {
+namespace bimamba::model {
+
+using base::read_file;
 
 namespace fs = std::filesystem;
 
@@ -26,8 +28,8 @@ namespace {
 // A Mamba-2 teacher stored in 16 bits keeps its matrices (embedding, in/out
 // projections, head) in bf16 on CUDA, halving its memory; the small vectors
 // (A_log, D, dt_bias, norms, conv, FBI scales) stay float32 as in training.
-bool keep_bf16(const st::TensorView& v, torch::Device device) {
-    return device.is_cuda() && (v.dtype == st::DType::BF16 || v.dtype == st::DType::F16) && v.shape.size() == 2 &&
+bool keep_bf16(const base::TensorView& v, torch::Device device) {
+    return device.is_cuda() && (v.dtype == base::DType::BF16 || v.dtype == base::DType::F16) && v.shape.size() == 2 &&
            v.shape[0] > 1 && v.shape[1] > 1;
 }
 
@@ -36,7 +38,7 @@ public:
     Mamba2Teacher(const std::string& path, torch::Device device) : model_(load_model(path, device)), device_(device) {
         std::set<std::string> bf16_names;
         for (const auto& f : tensor_files(path)) {
-            auto file = st::SafetensorsFile::open(f);
+            auto file = base::SafetensorsFile::open(f);
             for (const auto& n : file->names())
                 if (keep_bf16(file->get(n), device)) bf16_names.insert(n);
         }
@@ -119,10 +121,10 @@ uint64_t Teacher::weight_bytes(const std::string& path, torch::Device device) {
     const bool llama = detect_kind(path) == "llama";
     uint64_t bytes = 0;
     for (const auto& f : tensor_files(path)) {
-        auto file = st::SafetensorsFile::open(f);  // maps the file; reads only the header
+        auto file = base::SafetensorsFile::open(f);  // maps the file; reads only the header
         for (const auto& n : file->names()) {
             const auto& v = file->get(n);
-            const uint64_t elem = llama ? st::dtype_size(v.dtype) : keep_bf16(v, device) ? 2 : 4;
+            const uint64_t elem = llama ? base::dtype_size(v.dtype) : keep_bf16(v, device) ? 2 : 4;
             bytes += elem * static_cast<uint64_t>(v.numel());
         }
     }
@@ -212,4 +214,4 @@ torch::Tensor Teacher::logits(const torch::Tensor& input_ids) {
     return slice_ ? out.narrow(-1, 0, slice_).contiguous() : out;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::model

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::model {
 
 class Teacher {
 public:
@@ -52,4 +52,4 @@ private:
     int64_t slice_ = 0;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::model

@@ -8,6 +8,11 @@
 
 namespace bimamba::quant {
 
+using base::Binarize;
+using model::BinaryLinear;
+using model::Mamba2BlockImpl;
+using model::Mamba2LM;
+
 std::string to_string(PtqMethod m) {
     switch (m) {
         case PtqMethod::RTN: return "rtn";

@@ -40,7 +40,7 @@ struct PtqModuleStat {
 // Quantizes `model` in place. `calib_ids` (n, seqlen) int64 is needed by GPTQ
 // and BiLLM (and used for the error statistics by all). Throws for a model
 // whose layers are already binarized.
-std::vector<PtqModuleStat> quantize_model(Mamba2LM& model, const PtqOptions& opt, const torch::Tensor& calib_ids,
+std::vector<PtqModuleStat> quantize_model(model::Mamba2LM& model, const PtqOptions& opt, const torch::Tensor& calib_ids,
                                           const std::function<void(const std::string&)>& log = {});
 
 // What `bimamba quantize` stores in config.json ("quantization") and in the
@@ -49,7 +49,7 @@ nlohmann::json ptq_metadata(const PtqOptions& opt, int64_t calib_tokens, const s
 
 // Saves a quantized model as a normal full-precision checkpoint folder
 // (config.json + model.safetensors) carrying the metadata above.
-void save_quantized_model(const Mamba2LM& model, const std::string& dir, const nlohmann::json& metadata);
+void save_quantized_model(const model::Mamba2LM& model, const std::string& dir, const nlohmann::json& metadata);
 // The "quantization" object of a checkpoint folder's config.json, or null.
 nlohmann::json read_quantization_metadata(const std::string& model_dir);
 

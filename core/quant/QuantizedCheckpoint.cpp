@@ -10,6 +10,10 @@
 
 namespace bimamba::quant {
 
+using base::write_file_atomic;
+using model::Mamba2LM;
+using model::save_tensors;
+
 void save_quantized_model(const Mamba2LM& model, const std::string& dir, const nlohmann::json& metadata) {
     std::filesystem::create_directories(dir);
     std::map<std::string, torch::Tensor> tensors;

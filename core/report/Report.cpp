@@ -16,6 +16,8 @@
 
 namespace bimamba::report {
 
+using base::metrics_rows_kept;
+
 namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();

@@ -6,6 +6,9 @@
 
 namespace bimamba::report {
 
+using model::Mamba2BlockImpl;
+using model::Mamba2LM;
+
 Histogram weight_histogram(const torch::Tensor& w_in, int bins, double lo, double hi) {
     if (bins < 1) throw std::invalid_argument("weight_histogram: bins must be positive");
     if (w_in.numel() == 0) throw std::invalid_argument("weight_histogram: empty tensor");

@@ -34,7 +34,7 @@ struct ModuleHistogram {
 
 // `layers` empty = every layer. With `common_range`, each module name gets one
 // range over the chosen layers (so layers compare bin by bin).
-std::vector<ModuleHistogram> model_weight_histograms(const Mamba2LM& model, int bins,
+std::vector<ModuleHistogram> model_weight_histograms(const model::Mamba2LM& model, int bins,
                                                      const std::vector<int>& layers = {}, bool common_range = false);
 // Wasserstein-1 (earth mover's) distance between the empirical distributions
 // of two tensors' values: the mean |a_(i) - b_(i)| of their sorted values when
@@ -51,7 +51,7 @@ struct ModuleDistance {
 };
 // Per chosen layer and module: the distance of `model`'s effective weights
 // (Bi-Mamba: α·sign(W)+β) from `reference`'s. The models must share n_layer.
-std::vector<ModuleDistance> weight_distances(const Mamba2LM& reference, const Mamba2LM& model, const std::vector<int>& layers);
+std::vector<ModuleDistance> weight_distances(const model::Mamba2LM& reference, const model::Mamba2LM& model, const std::vector<int>& layers);
 
 // The paper's choice of layers: first, middle, last.
 std::vector<int> first_middle_last(int n_layer);

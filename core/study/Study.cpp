@@ -13,6 +13,10 @@ using json = nlohmann::json;
 
 namespace bimamba::study {
 
+using base::parse_toml_as_json;
+using base::read_file;
+using base::write_file_atomic;
+
 namespace {
 
 std::invalid_argument bad(const std::string& source, const std::string& msg) {

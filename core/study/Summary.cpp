@@ -13,6 +13,9 @@ using json = nlohmann::json;
 
 namespace bimamba::study {
 
+using base::read_file;
+using base::write_file_atomic;
+
 namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();

@@ -6,7 +6,9 @@
 
 #include "core/base/StringUtil.h"
 
-namespace bimamba {
+namespace bimamba::train {
+
+using base::ends_with;
 
 AdamW::AdamW(torch::nn::Module& model, double b1, double b2, double e, double weight_decay)
     : beta1(b1), beta2(b2), eps(e), wd(weight_decay) {
@@ -61,4 +63,4 @@ void AdamW::load(const std::map<std::string, torch::Tensor>& st, int64_t steps_d
     t = steps_done;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::train {
 
 struct AdamW {
     // One parameter and its two moments.
@@ -42,4 +42,4 @@ struct AdamW {
     void load(const std::map<std::string, torch::Tensor>& state, int64_t steps_done);
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::train {
 
 DeterminismScope::DeterminismScope(bool on) : on_(on) {
     if (!on_) return;
@@ -36,4 +36,4 @@ DeterminismScope::~DeterminismScope() {
     ctx.setBenchmarkCuDNN(cudnn_benchmark_);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

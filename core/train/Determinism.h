@@ -5,7 +5,7 @@
 // Mamba2LMImpl::set_deterministic (our CUDA kernels' fixed-order paths).
 // docs/train-config.md says what it costs.
 
-namespace bimamba {
+namespace bimamba::train {
 
 // While alive:
 //  - CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment (cuBLAS and LibTorch
@@ -28,4 +28,4 @@ private:
     bool algorithms_ = false, warn_only_ = false, cudnn_deterministic_ = false, cudnn_benchmark_ = false;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::train

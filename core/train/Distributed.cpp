@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace bimamba {
+namespace bimamba::train {
 
 namespace {
 
@@ -234,4 +234,4 @@ std::string Distributed::share_string(const std::string& key, const std::string&
     return std::string(v.begin(), v.end());
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

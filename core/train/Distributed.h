@@ -19,7 +19,7 @@ class Store;
 class Work;
 }  // namespace c10d
 
-namespace bimamba {
+namespace bimamba::train {
 
 // Seconds before a collective or the rendezvous gives up
 // (BIMAMBA_DIST_TIMEOUT_S, default 1800).
@@ -72,4 +72,4 @@ private:
     bool shut_down_ = false;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -3,7 +3,7 @@
 // (docs/multi-gpu.md). Plain C++: Trainer.h and the CLI include it.
 #include <string>
 
-namespace bimamba {
+namespace bimamba::train {
 
 // The launch environment. world_size 1 (no WORLD_SIZE, or WORLD_SIZE=1) is a
 // plain single-process run.
@@ -25,4 +25,4 @@ struct DistEnv {
     static DistEnv from_environment();
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::train

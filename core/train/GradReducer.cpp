@@ -9,7 +9,7 @@
 
 #include "core/train/Distributed.h"
 
-namespace bimamba {
+namespace bimamba::train {
 
 namespace {
 
@@ -127,4 +127,4 @@ void GradReducer::finish() {
     sync_ = false;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -23,7 +23,7 @@ namespace c10d {
 class Work;
 }
 
-namespace bimamba {
+namespace bimamba::train {
 
 class Distributed;
 
@@ -68,4 +68,4 @@ private:
     std::mutex mu_;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -5,7 +5,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::train {
+
+using base::LossType;
 
 namespace {
 
@@ -101,4 +103,4 @@ torch::Tensor head_loss(const torch::Tensor& hidden, const torch::Tensor& head_w
     return HeadLossFn::apply(hidden, head_weight, &targets, chunk_rows);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -11,10 +11,10 @@
 
 #include "core/base/LossType.h"
 
-namespace bimamba {
+namespace bimamba::train {
 
 struct HeadLossTargets {
-    LossType type = LossType::CE;
+    base::LossType type = base::LossType::CE;
     torch::Tensor targets;         // (b, l) int64: CE and Mix
     torch::Tensor teacher_logits;  // (b, l, V), detached: SoftCE, KL and Mix
     double ce_weight = 0.5;        // Mix: ce_weight · CE + (1 − ce_weight) · soft CE
@@ -28,4 +28,4 @@ struct HeadLossTargets {
 torch::Tensor head_loss(const torch::Tensor& hidden, const torch::Tensor& head_weight, const HeadLossTargets& targets,
                         int64_t chunk_rows = 4096);
 
-}  // namespace bimamba
+}  // namespace bimamba::train

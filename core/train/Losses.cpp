@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-namespace bimamba {
+namespace bimamba::train {
 
 namespace {
 torch::Tensor flat(const torch::Tensor& logits) { return logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32); }
@@ -54,4 +54,4 @@ torch::Tensor slice_teacher_vocab(const torch::Tensor& teacher_logits, int64_t v
     return tv == vocab ? teacher_logits : teacher_logits.narrow(-1, 0, vocab);
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

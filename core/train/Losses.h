@@ -11,7 +11,7 @@
 
 #include "core/base/LossType.h"
 
-namespace bimamba {
+namespace bimamba::train {
 
 // −mean log softmax(logits)[target]. targets (b, l) int64.
 torch::Tensor loss_ce(const torch::Tensor& logits, const torch::Tensor& targets);
@@ -27,4 +27,4 @@ torch::Tensor loss_mix(const torch::Tensor& student_logits, const torch::Tensor&
 // shared ids). Throws when the teacher's vocabulary is smaller.
 torch::Tensor slice_teacher_vocab(const torch::Tensor& teacher_logits, int64_t vocab);
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace bimamba {
+namespace bimamba::train {
 
 double LrSchedule::at(int64_t step) const {
     if (step < warmup_steps) return peak_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
@@ -13,4 +13,4 @@ double LrSchedule::at(int64_t step) const {
     return final_lr + 0.5 * (peak_lr - final_lr) * (1.0 + std::cos(M_PI * t));
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

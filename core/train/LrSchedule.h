@@ -5,7 +5,7 @@
 // beyond the step counter.
 #include <cstdint>
 
-namespace bimamba {
+namespace bimamba::train {
 
 struct LrSchedule {
     double peak_lr = 2.5e-4;
@@ -18,4 +18,4 @@ struct LrSchedule {
     double at(int64_t step) const;
 };
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -14,7 +14,15 @@
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-namespace bimamba {
+namespace bimamba::train {
+
+using base::RunDir;
+using base::TrainConfig;
+using base::write_file_atomic;
+using data::PrepareOptions;
+using data::PrepareProgress;
+using data::fortunes_corpus;
+using data::prepare_corpus;
 
 namespace {
 
@@ -62,7 +70,7 @@ QuickstartRun run_one(const std::string& name, const TrainConfig& cfg, const std
         };
         o.progress(pr);
     }
-    bimamba::remove_tree(run_dir);  // a quickstart re-run starts its runs afresh
+    bimamba::base::remove_tree(run_dir);  // a quickstart re-run starts its runs afresh
     TrainResult res = train(cfg, run_dir, topt);
     if (o.progress) {
         pr.finished = true;
@@ -154,4 +162,4 @@ std::vector<QuickstartRun> run_quickstart(const QuickstartOptions& o) {
     return runs;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace bimamba {
+namespace bimamba::train {
 
 // What the quickstart reports as it goes: the CLI draws one progress bar per
 // stage from it. Stages: "corpus" (documents encoded), then one per run
@@ -47,4 +47,4 @@ struct QuickstartRun {
 // Runs everything; returns the runs in order (teacher first). Throws on errors.
 std::vector<QuickstartRun> run_quickstart(const QuickstartOptions& opt);
 
-}  // namespace bimamba
+}  // namespace bimamba::train

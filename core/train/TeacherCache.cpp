@@ -12,7 +12,7 @@
 
 #include "core/base/FileUtil.h"
 
-namespace bimamba {
+namespace bimamba::train {
 
 namespace {
 constexpr char kMagic[8] = {'B', 'M', 'T', 'C', 'A', 'C', 'H', 'E'};
@@ -170,4 +170,4 @@ torch::Tensor loss_soft_ce_topk(const torch::Tensor& student_logits, const torch
     return -(pt * picked).sum(-1).mean();
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::train

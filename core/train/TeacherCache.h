@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::train {
 
 class TeacherCache {
 public:
@@ -68,4 +68,4 @@ void build_teacher_cache(const std::string& path, const TeacherCacheSpec& spec,
 torch::Tensor loss_soft_ce_topk(const torch::Tensor& student_logits, const torch::Tensor& values,
                                 const torch::Tensor& ids);
 
-}  // namespace bimamba
+}  // namespace bimamba::train

@@ -31,7 +31,25 @@
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-namespace bimamba {
+namespace bimamba::train {
+
+using base::LossType;
+using base::Mamba2Config;
+using base::RunDir;
+using base::TrainConfig;
+using base::fsync_dir;
+using base::loss_needs_teacher;
+using base::read_file;
+using base::rss_mib;
+using base::write_file_atomic;
+using data::TokenDataset;
+using model::AutocastScope;
+using model::Mamba2LM;
+using model::Teacher;
+using model::load_tensors;
+using model::load_tensors_any;
+using model::save_model;
+using model::save_tensors;
 
 std::atomic<int>& stop_request() {
     static std::atomic<int> flag{0};
@@ -698,10 +716,10 @@ void TrainingRun::save_checkpoint() {
     if (!rd) return;  // rank 0 writes checkpoints
     const std::string final_dir = rd->checkpoint_path(at_step);
     const std::string tmp = final_dir + ".tmp";
-    bimamba::remove_tree(tmp);
+    bimamba::base::remove_tree(tmp);
     // A folder of this step that `latest` does not name (a writer killed
     // between rename and publish, then resumed from earlier) is replaced.
-    bimamba::remove_tree(final_dir);
+    bimamba::base::remove_tree(final_dir);
     fs::create_directories(tmp);
     save_model(model, tmp);
     if (opt.hooks.during_checkpoint) opt.hooks.during_checkpoint(at_step);
@@ -815,4 +833,4 @@ std::string TrainingRun::last_good() const {
 
 }  // namespace
 
-}  // namespace bimamba
+}  // namespace bimamba::train

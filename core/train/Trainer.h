@@ -15,7 +15,7 @@
 #include "core/train/DistributedEnv.h"
 #include "core/base/TrainConfig.h"
 
-namespace bimamba {
+namespace bimamba::train {
 
 struct TrainResult {
     std::string state;  // finished | stopped | failed
@@ -62,9 +62,9 @@ struct TrainOptions {
 // Never throws for training failures (NaN loss, ...): they come back with
 // state "failed" and status.json says why. Setup errors (bad data, teacher
 // vocabulary mismatch, ...) throw naming the problem.
-TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const TrainOptions& opt = {});
+TrainResult train(const base::TrainConfig& cfg, const std::string& run_dir, const TrainOptions& opt = {});
 
 // Set by the signal handler; the loop checks it after every step.
 std::atomic<int>& stop_request();
 
-}  // namespace bimamba
+}  // namespace bimamba::train

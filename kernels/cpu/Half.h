@@ -1,6 +1,6 @@
 #pragma once
 // Scalar IEEE half / bfloat16 conversions: the CPU kernels' references and,
-// through core/base/Safetensors.h (st::f16_to_f32 ...), the whole project's.
+// through core/base/Safetensors.h (base::f16_to_f32 ...), the whole project's.
 // Round to nearest even, as F16C; a NaN keeps its payload's high bits.
 #include <cstdint>
 #include <cstring>

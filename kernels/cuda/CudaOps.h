@@ -31,7 +31,7 @@ struct SsdOptions {
     bool deterministic = false;
 };
 
-// Same semantics and shapes as bimamba::ssd_chunked (core/model/Ssd.h):
+// Same semantics and shapes as bimamba::model::ssd_chunked (core/model/Ssd.h):
 //   x (b,l,h,p), dt (b,l,h) softplus'ed, A (h) negative, B/C (b,l,g,n),
 //   initial_state (b,h,p,n) or undefined. Returns (y (b,l,h,p) in x's dtype,
 //   final_state (b,h,p,n) float32). Differentiable in every input.

@@ -26,7 +26,7 @@ inline const std::string& scratch_dir() {
         const char* env = std::getenv("BIMAMBA_FUZZ_SCRATCH");
         std::string d = env && *env ? std::string(env) : base + "/bimamba-fuzz-" + std::to_string(::getpid());
         std::filesystem::create_directories(d);
-        std::atexit([] { remove_tree(scratch_dir()); });
+        std::atexit([] { base::remove_tree(scratch_dir()); });
         return d;
     }();
     return dir;

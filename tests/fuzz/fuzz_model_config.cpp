@@ -9,6 +9,7 @@
 #include "tests/fuzz/FuzzUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     nlohmann::json j;

@@ -13,6 +13,7 @@
 #include "tests/fuzz/FuzzUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::data;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const std::string dir = [] {
