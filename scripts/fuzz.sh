@@ -5,16 +5,24 @@
 # report, a leak, a timeout of 2 s, more than 2 GB of memory, an abort);
 # the input is kept as build-fuzz/crashes/<target>/crash-* (or leak-*,
 # timeout-*, oom-*). docs/reliability.md has the targets and figures.
+# scripts/test.sh (CI) runs it as its fuzz stage: 30 s per target, two at a time.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 30 s
 #   FUZZ_TARGETS="fuzz_safetensors fuzz_study_file" scripts/fuzz.sh 60
-#   FUZZ_JOBS=2 (build parallelism), FUZZ_BUILD=build-fuzz
+#   FUZZ_PARALLEL=2 (targets run at once), FUZZ_JOBS=2 (build parallelism), FUZZ_BUILD=build-fuzz
 set -euo pipefail
 secs=${1:-30}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-$root/build-fuzz}
 jobs=${FUZZ_JOBS:-2}
+parallel=${FUZZ_PARALLEL:-1}
 seeds=$root/tests/fuzz/corpus
+
+command -v clang++ >/dev/null ||
+  { echo "fuzz: clang++ not found (Debian: apt-get install clang libclang-rt-dev, or BIMAMBA_TEST_FUZZ=1 scripts/setup.sh)" >&2; exit 1; }
+rt=$(clang++ -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null || true)
+[[ "$(uname -m)" != x86_64 || -f "$rt" ]] ||
+  { echo "fuzz: clang's libFuzzer runtime (libclang_rt.fuzzer) is missing (Debian: apt-get install libclang-rt-dev)" >&2; exit 1; }
 
 cmake -S "$root" -B "$build" -G Ninja -DBIMAMBA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
@@ -27,33 +35,50 @@ else
   for f in "$root"/tests/fuzz/fuzz_*.cpp; do targets+=("$(basename "$f" .cpp)"); done
 fi
 
-failed=()
-printf '%-20s %12s %8s %8s  %s\n' target execs cov ft result
-for t in "${targets[@]}"; do
-  work=$build/fuzz-corpus/$t crashes=$build/crashes/$t log=$build/fuzz-logs/$t.log
+# One target: fuzz a copy of its seeds; one result line in fuzz-logs/<target>.result.
+run_target() {
+  local t=$1
+  local work=$build/fuzz-corpus/$t crashes=$build/crashes/$t log=$build/fuzz-logs/$t.log
   rm -rf "$work" "$crashes"
   mkdir -p "$work" "$crashes" "$(dirname "$log")"
   [[ -d "$seeds/$t" ]] && cp "$seeds/$t"/* "$work"/
-  scratch=$(mktemp -d "${TMPDIR:-/tmp}/bimamba-fuzz.XXXXXX")
-  [[ -w /dev/shm ]] && { rmdir "$scratch"; scratch=$(mktemp -d /dev/shm/bimamba-fuzz.XXXXXX); }
-  rc=0
+  local scratch
+  if [[ -w /dev/shm ]]; then scratch=$(mktemp -d /dev/shm/bimamba-fuzz.XXXXXX)
+  else scratch=$(mktemp -d "${TMPDIR:-/tmp}/bimamba-fuzz.XXXXXX"); fi
+  local rc=0
   BIMAMBA_FUZZ_SCRATCH=$scratch \
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$build/tests/fuzz/$t" "$work" -max_total_time="$secs" -timeout=2 -rss_limit_mb=2048 \
       -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$crashes/" >"$log" 2>&1 || rc=$?
   rm -rf "$scratch"
+  local execs last cov ft result
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   if [[ $rc -ne 0 ]] || compgen -G "$crashes/*" >/dev/null; then
     result="FAILED (rc $rc; $log; inputs in $crashes)"
-    failed+=("$t")
   else
     result=ok
   fi
-  printf '%-20s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$result"
+  printf '%-20s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$result" >"$build/fuzz-logs/$t.result"
+}
+
+mkdir -p "$build/fuzz-logs"
+for t in "${targets[@]}"; do
+  rm -f "$build/fuzz-logs/$t.result"
+  while [[ $(jobs -rp | wc -l) -ge $parallel ]]; do wait -n || true; done
+  run_target "$t" &
+done
+wait
+
+failed=()
+printf '%-20s %12s %8s %8s  %s\n' target execs cov ft result
+for t in "${targets[@]}"; do
+  line=$(cat "$build/fuzz-logs/$t.result" 2>/dev/null || printf '%-20s %12s %8s %8s  %s' "$t" ? ? ? "FAILED (no result)")
+  echo "$line"
+  [[ "$line" == *" ok" ]] || failed+=("$t")
 done
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]}" >&2

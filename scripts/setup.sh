@@ -7,6 +7,8 @@
 #   BIMAMBA_GUI=OFF scripts/setup.sh                         headless (no Qt)
 #   BIMAMBA_TEST_SERVERS=1 scripts/setup.sh                  also the servers the remote-run tests
 #                                                            start (scripts/test.sh sets it)
+#   BIMAMBA_TEST_FUZZ=1 scripts/setup.sh                     also clang and its libFuzzer runtime for
+#                                                            scripts/fuzz.sh (scripts/test.sh sets it)
 #
 # LibTorch comes from the PyPI torch==2.11.0 wheel in ./.venv, unless Torch_DIR
 # is set or the system python3 already has torch 2.11 (the GPU machine).
@@ -41,6 +43,17 @@ fi
 # lists have them (Qt6OpenGL's CMake files: libqt6opengl6-dev on Debian 12,
 # inside qt6-base-dev on Debian 13).
 SPLIT_PACKAGES=(libqt6opengl6-dev)
+
+# The fuzz stage of scripts/test.sh (scripts/fuzz.sh, docs/reliability.md):
+# clang, and the package with its libFuzzer/sanitizer runtimes
+# (libclang_rt.fuzzer), which clang only recommends: libclang-rt-dev, the
+# default clang's libclang-rt-NN-dev on Debian 12 (14) and 13 (19); a
+# split-style entry, so that a release that names it otherwise still sets up
+# (scripts/fuzz.sh then says what is missing).
+if [ "${BIMAMBA_TEST_FUZZ:-0}" = 1 ]; then
+  APT_PACKAGES+=(clang)
+  SPLIT_PACKAGES+=(libclang-rt-dev)
+fi
 
 die() { printf '\033[1m[setup]\033[0m error: %s\n' "$*" >&2; exit 1; }
 

@@ -6,9 +6,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/model/Mamba2Model.h"
+#include "core/data/TeacherCacheFile.h"
 #include "core/train/TeacherCache.h"
+#include "tests/TestUtil.h"
 
 using namespace bimamba;
 using namespace bimamba::base;
@@ -109,6 +112,49 @@ TEST(TeacherCache, BrokenFilesAreRefusedByName) {
         EXPECT_NE(std::string(e.what()).find("magic"), std::string::npos) << e.what();
     }
     EXPECT_THROW(TeacherCache::open((fx.dir / "absent.bin").string()), std::runtime_error);
+}
+
+// Headers whose sizes overflow or do not fit their fields (issue #17; seeds
+// of tests/fuzz/fuzz_teacher_cache): num_windows · seq_len · k · 6 bytes
+// wrapping around 2^64 to the size of a tiny file was accepted, and the
+// windows were then read far outside the mapping; a k of 1e300 was cast to
+// int (undefined behaviour). Token ids outside the vocabulary are refused
+// when their window is read.
+TEST(TeacherCache, HeadersWithOverflowingOrBadSizesAreRefused) {
+    Fixture fx;
+    auto write_cache = [&](const std::string& name, const nlohmann::json& h, size_t body_bytes) {
+        const std::string hs = h.dump();
+        std::string bytes(kTeacherCacheMagic, 8);
+        const uint64_t hl = hs.size();
+        bytes.append(reinterpret_cast<const char*>(&hl), 8);
+        bytes += hs;
+        bytes.resize(teacher_cache_data_start(hs.size()) + body_bytes, '\0');
+        const std::string path = (fx.dir / name).string();
+        test::write_text(path, bytes);
+        return path;
+    };
+    nlohmann::json h = {{"format", kTeacherCacheFormat}, {"k", 1}, {"seq_len", 1}, {"vocab_size", 4},
+                        {"num_windows", 3074457345618258603LL}};  // · 6 = 2^64 + 2
+    EXPECT_NE(test::error_of([&] { TeacherCache::open(write_cache("wrap.bin", h, 2)); }).find("does not match the header"),
+              std::string::npos);
+    h["num_windows"] = 1;
+    h["k"] = 1e300;
+    EXPECT_NE(test::error_of([&] { TeacherCache::open(write_cache("float_k.bin", h, 6)); }).find("'k' is not an integer"),
+              std::string::npos);
+    h["k"] = 5;
+    EXPECT_NE(test::error_of([&] { TeacherCache::open(write_cache("k_big.bin", h, 30)); }).find("outside [1, 4]"),
+              std::string::npos);
+    // A well-formed file whose ids are garbage: opening works, reading the window says why not.
+    h["k"] = 1;
+    std::string path = write_cache("bad_ids.bin", h, 6);
+    {
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(std::streamoff(fs::file_size(path) - 4));
+        const int32_t id = 9;
+        f.write(reinterpret_cast<const char*>(&id), 4);
+    }
+    auto c = TeacherCache::open(path);
+    EXPECT_NE(test::error_of([&] { c->window(0); }).find("token ids outside [0, 4)"), std::string::npos);
 }
 
 TEST(TeacherCache, StudentLearnsFromCacheAlone) {

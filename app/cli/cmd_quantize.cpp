@@ -6,6 +6,7 @@
 #include <random>
 
 #include "app/cli/Command.h"
+#include "core/base/FileUtil.h"
 #include "core/data/TokenDataset.h"
 #include "core/data/Tokenizer.h"
 #include "core/eval/CliText.h"
@@ -111,14 +112,14 @@ int run_quantize(const Args& args) {
             }
         }
         std::filesystem::create_directories(out);
-        std::filesystem::copy_file(tok_path, out + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);
+        write_file_atomic(out + "/tokenizer.model", read_file(tok_path));  // names the file and free space on failure
     } else if (quant::needs_calibration(p.method)) {
         throw std::invalid_argument(quant::to_string(p.method) + " needs calibration text: pass --calib FILE");
     } else {
         const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : find_tokenizer(ckpt);
         if (!tok_path.empty()) {
             std::filesystem::create_directories(out);
-            std::filesystem::copy_file(tok_path, out + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);
+            write_file_atomic(out + "/tokenizer.model", read_file(tok_path));  // names the file and free space on failure
         }
     }
     std::fprintf(stderr, "quantizing %s with %s%s...\n", ckpt.c_str(), quant::to_string(p.method).c_str(),

@@ -1,6 +1,7 @@
 // `bimamba train --config FILE --run-dir DIR` / `bimamba train --resume DIR`.
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -33,6 +34,13 @@ const char* kHelp =
 //   stop_after_steps=N    stop with a checkpoint after N steps of this process, as SIGTERM would
 //   nan_at_step=N         the loss of step N is NaN
 //   slow_checkpoint_ms=N  every checkpoint write sleeps N ms between the model and the optimizer files
+//   kill_at_point=N       SIGKILL at the N-th point of the run directory's writes this process
+//                         passes (TrainHooks::at_point: inside checkpoint writes, metrics
+//                         appends, status updates), after naming it on stderr
+//   kill_in_checkpoint=N  the same, counting only the points inside checkpoint writes
+//   kill_in_metrics=N     the same, counting only the metrics.jsonl points (half a line written, ...)
+//   kill_at_torn_line=N   the same, counting only the points where half a metrics line is written
+//   kill_in_status=N      the same, counting only status.json's point (its new file complete, not renamed)
 TrainHooks test_hooks_from_environment() {
     TrainHooks hooks;
     const char* spec = std::getenv("BIMAMBA_TEST_HOOKS");
@@ -53,9 +61,25 @@ TrainHooks test_hooks_from_environment() {
             };
         } else if (key == "slow_checkpoint_ms") {
             hooks.during_checkpoint = [n](int64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(n)); };
+        } else if (key == "kill_at_point" || key == "kill_in_checkpoint" || key == "kill_in_metrics" ||
+                   key == "kill_at_torn_line" || key == "kill_in_status") {
+            const std::string only = key == "kill_in_checkpoint"  ? "checkpoint."
+                                     : key == "kill_in_metrics"   ? "metrics."
+                                     : key == "kill_at_torn_line" ? "metrics.torn"
+                                     : key == "kill_in_status"    ? "status."
+                                                                  : "";
+            hooks.at_point = [n, only, seen = 0LL](const char* point) mutable {
+                const std::string p = point;
+                const bool counted = only.empty() || p.rfind(only, 0) == 0 ||
+                                     (only == "checkpoint." && p.rfind("latest.", 0) == 0);
+                if (!counted || ++seen < n) return;
+                std::fprintf(stderr, "BIMAMBA_TEST_HOOKS: SIGKILL at point %lld: %s\n", seen, point);
+                std::fflush(stderr);
+                std::raise(SIGKILL);
+            };
         } else {
             throw std::invalid_argument("BIMAMBA_TEST_HOOKS: unknown hook '" + key +
-                                        "' (stop_after_steps, nan_at_step, slow_checkpoint_ms)");
+                                        "' (stop_after_steps, nan_at_step, slow_checkpoint_ms, kill_at_point, kill_in_checkpoint, kill_in_metrics, kill_at_torn_line, kill_in_status)");
         }
     }
     return hooks;

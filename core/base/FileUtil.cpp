@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,29 +28,61 @@ void fsync_dir(const std::string& dir) {
     }
 }
 
-void write_file_atomic(const std::string& path, const std::string& data) {
+namespace {
+std::string bytes_text(double b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+    return buf;
+}
+}  // namespace
+
+std::string free_space_note(const std::string& path) {
+    const fs::path p(path);
+    const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+    struct statvfs vfs {};
+    if (::statvfs(dir.c_str(), &vfs) != 0) return "";
+    return " (" + bytes_text(double(vfs.f_bavail) * double(vfs.f_frsize)) + " free of " +
+           bytes_text(double(vfs.f_blocks) * double(vfs.f_frsize)) + " on its file system)";
+}
+
+std::string write_error(const std::string& path, int err) {
+    return "cannot write '" + path + "': " + std::strerror(err) + free_space_note(path);
+}
+
+void write_file_atomic(const std::string& path, const std::string& data, const std::function<void()>& before_rename) {
     fs::path p(path);
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) throw std::runtime_error("cannot write '" + tmp + "': " + std::strerror(errno));
+    if (fd < 0) throw std::runtime_error(write_error(path, errno));
+    auto fail = [&](int e) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw std::runtime_error(write_error(path, e));
+    };
     const char* buf = data.data();
     size_t left = data.size();
     while (left > 0) {
         ssize_t n = ::write(fd, buf, left);
         if (n < 0) {
             if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            throw std::runtime_error("write to '" + tmp + "' failed: " + std::strerror(e));
+            fail(errno);
         }
         buf += n;
         left -= size_t(n);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    if (::fsync(fd) != 0) fail(errno);
+    if (::close(fd) != 0) {
+        const int e = errno;
         ::unlink(tmp.c_str());
-        throw std::runtime_error("cannot flush '" + tmp + "'");
+        throw std::runtime_error(write_error(path, e));
     }
+    if (before_rename) before_rename();
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         int e = errno;
         ::unlink(tmp.c_str());

@@ -143,14 +143,27 @@ std::string RunDir::iso8601_now() {
     return buf;
 }
 
+namespace {
+// NAME.tmp.<digits>: the temporary file of write_file_atomic or SafetensorsWriter.
+bool is_atomic_write_leftover(const std::string& name) {
+    const auto t = name.rfind(".tmp.");
+    if (t == std::string::npos || t == 0 || t + 5 == name.size()) return false;
+    return std::all_of(name.begin() + long(t) + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+}  // namespace
+
 RunDir::RunDir(std::string dir) : dir_(std::move(dir)) {
     std::error_code ec;
     fs::create_directories(checkpoints_dir(), ec);
     if (ec) throw std::runtime_error("run directory: cannot create '" + checkpoints_dir() + "': " + ec.message());
+    for (const std::string& d : {dir_, checkpoints_dir()})
+        for (auto& e : fs::directory_iterator(d, ec))
+            if (e.is_regular_file(ec) && is_atomic_write_leftover(e.path().filename().string()))
+                fs::remove(e.path(), ec);
     metrics_ = std::fopen((dir_ + "/" + run_files::kMetrics).c_str(), "ab");
+    if (!metrics_) throw std::runtime_error(write_error(dir_ + "/" + run_files::kMetrics, errno));
     log_ = std::fopen((dir_ + "/" + run_files::kTrainLog).c_str(), "ab");
-    if (!metrics_ || !log_)
-        throw std::runtime_error("run directory: cannot open files in '" + dir_ + "': " + std::strerror(errno));
+    if (!log_) throw std::runtime_error(write_error(dir_ + "/" + run_files::kTrainLog, errno));
     started_ = iso8601_now();
     try {  // a resumed run keeps its start time
         auto st = nlohmann::json::parse(read_file(dir_ + "/" + run_files::kStatus));
@@ -165,10 +178,26 @@ RunDir::~RunDir() {
 }
 
 void RunDir::append_metrics(const nlohmann::json& line) {
+    const std::string path = dir_ + "/" + run_files::kMetrics;
+    if (!metrics_) throw std::runtime_error("run directory: '" + path + "' is not open");
     // One write per line, so a reader never sees a line without its '\n' once flushed.
-    std::string s = line.dump() + "\n";
-    std::fwrite(s.data(), 1, s.size(), metrics_);
-    std::fflush(metrics_);
+    const std::string s = line.dump() + "\n";
+    auto put = [&](const char* p, size_t n) {
+        errno = 0;
+        if (std::fwrite(p, 1, n, metrics_) != n || std::fflush(metrics_) != 0) {
+            const int e = errno ? errno : EIO;
+            std::clearerr(metrics_);
+            throw std::runtime_error(write_error(path, e));
+        }
+    };
+    if (fault_point_) {  // crash tests: a kill between the halves tears the line
+        put(s.data(), s.size() / 2);
+        at("metrics.torn");
+        put(s.data() + s.size() / 2, s.size() - s.size() / 2);
+    } else {
+        put(s.data(), s.size());
+    }
+    at("metrics.appended");
 }
 
 void RunDir::truncate_metrics(int64_t step) {
@@ -186,15 +215,14 @@ void RunDir::truncate_metrics(int64_t step) {
     if (kept == text) return;
     std::fclose(metrics_);
     metrics_ = nullptr;
-    write_file_atomic(path, kept);
+    write_file_atomic(path, kept, [&] { at("metrics.truncate.tmp"); });
     metrics_ = std::fopen(path.c_str(), "ab");
     if (!metrics_) throw std::runtime_error("run directory: cannot reopen '" + path + "': " + std::strerror(errno));
 }
 
 void RunDir::log(const std::string& msg, bool echo) {
     std::string s = "[" + iso8601_now() + "] " + msg + "\n";
-    std::fwrite(s.data(), 1, s.size(), log_);
-    std::fflush(log_);
+    if (std::fwrite(s.data(), 1, s.size(), log_) != s.size() || std::fflush(log_) != 0) std::clearerr(log_);
     if (echo) std::cerr << msg << std::endl;
 }
 
@@ -206,7 +234,7 @@ void RunDir::write_status(const std::string& state, int64_t step, int64_t total_
                         {"started", started_},
                         {"ended", state == "running" ? nlohmann::json(nullptr) : nlohmann::json(iso8601_now())},
                         {"message", message}};
-    write_file_atomic(dir_ + "/" + run_files::kStatus, j.dump(2) + "\n");
+    write_file_atomic(dir_ + "/" + run_files::kStatus, j.dump(2) + "\n", [&] { at("status.tmp"); });
 }
 
 std::string RunDir::checkpoint_path(int64_t step) const {
@@ -217,7 +245,9 @@ std::string RunDir::checkpoint_path(int64_t step) const {
 
 void RunDir::publish_checkpoint(const std::string& ckpt_dir, int64_t keep) {
     fsync_dir(checkpoints_dir());
-    write_file_atomic(checkpoints_dir() + "/" + run_files::kLatest, fs::path(ckpt_dir).filename().string() + "\n");
+    write_file_atomic(checkpoints_dir() + "/" + run_files::kLatest, fs::path(ckpt_dir).filename().string() + "\n",
+                      [&] { at("latest.tmp"); });
+    at("checkpoint.published");
     std::vector<std::string> steps;
     std::error_code ec;
     for (auto& e : fs::directory_iterator(checkpoints_dir(), ec)) {
@@ -231,7 +261,10 @@ void RunDir::publish_checkpoint(const std::string& ckpt_dir, int64_t keep) {
     std::sort(steps.begin(), steps.end());
     const std::string newest = fs::path(ckpt_dir).filename().string();
     for (size_t i = 0; i + keep < steps.size(); ++i)
-        if (steps[i] != newest) base::remove_tree(checkpoints_dir() + "/" + steps[i]);
+        if (steps[i] != newest) {
+            base::remove_tree(checkpoints_dir() + "/" + steps[i]);
+            at("checkpoint.pruned");
+        }
 }
 
 }  // namespace bimamba::base

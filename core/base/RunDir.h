@@ -8,6 +8,7 @@
 // Plain C++, no LibTorch.
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -62,7 +63,9 @@ bool looks_like_run_dir(const std::string& dir);
 
 class RunDir {
 public:
-    explicit RunDir(std::string dir);  // creates dir and dir/checkpoints
+    // Creates dir and dir/checkpoints; removes the temporary files
+    // (`NAME.tmp.<pid>`) an atomic write killed before its rename left there.
+    explicit RunDir(std::string dir);
     ~RunDir();
     RunDir(const RunDir&) = delete;
     RunDir& operator=(const RunDir&) = delete;
@@ -70,14 +73,17 @@ public:
     const std::string& path() const { return dir_; }
     std::string checkpoints_dir() const { return dir_ + "/" + run_files::kCheckpoints; }
 
-    // Appends one JSON object as a line and flushes it (fsync is left to checkpoints).
+    // Appends one JSON object as a line and flushes it (fsync is left to
+    // checkpoints). Throws write_error's message (the file, the reason, the
+    // free space) when the line cannot be written whole.
     void append_metrics(const nlohmann::json& line);
     // On resume from the checkpoint of `step`: rewrites metrics.jsonl to the
     // history up to that step (metrics_rows_kept, then rows with a step <= it;
     // a line torn by a kill is dropped), through a new file renamed over the
     // old, so the redone steps are not appended twice.
     void truncate_metrics(int64_t step);
-    // Appends a timestamped line to train.log (and echoes it to stderr when `echo`).
+    // Appends a timestamped line to train.log (and echoes it to stderr when
+    // `echo`). Best effort: a line that cannot be written is only echoed.
     void log(const std::string& msg, bool echo = true);
     // status.json: {"state","pid","step","total_steps","started","ended","message"}
     void write_status(const std::string& state, int64_t step, int64_t total_steps, const std::string& message = "");
@@ -92,7 +98,19 @@ public:
 
     static std::string iso8601_now();
 
+    // Test seam (TrainHooks::at_point): called with a name at the points of
+    // the writes where a crash test kills the process: "metrics.torn" (half of
+    // a metrics line written; with the seam set each line is written in two
+    // flushed halves), "metrics.appended", "metrics.truncate.tmp",
+    // "status.tmp", "latest.tmp" (the new file complete, not yet renamed),
+    // "checkpoint.published", "checkpoint.pruned" (after each removed folder).
+    void set_fault_point(std::function<void(const char* point)> f) { fault_point_ = std::move(f); }
+
 private:
+    void at(const char* point) const {
+        if (fault_point_) fault_point_(point);
+    }
+    std::function<void(const char*)> fault_point_;
     std::string dir_;
     std::FILE* metrics_ = nullptr;
     std::FILE* log_ = nullptr;

@@ -224,7 +224,7 @@ void SafetensorsWriter::write(const std::string& path) const {
     // temporary file beside the target, fsync, rename, fsync of the folder.
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) throw SafetensorsError("cannot write '" + tmp + "': " + std::strerror(errno));
+    if (fd < 0) throw SafetensorsError(write_error(path, errno));
     auto put = [&](const void* p, size_t len) {
         const char* b = static_cast<const char*>(p);
         while (len > 0) {
@@ -234,7 +234,7 @@ void SafetensorsWriter::write(const std::string& path) const {
                 int e = errno;
                 ::close(fd);
                 ::unlink(tmp.c_str());
-                throw SafetensorsError("write to '" + tmp + "' failed: " + std::strerror(e));
+                throw SafetensorsError(write_error(path, e));
             }
             b += k;
             len -= size_t(k);
@@ -242,9 +242,11 @@ void SafetensorsWriter::write(const std::string& path) const {
     };
     put(head.data(), head.size());
     for (auto& e : entries_) put(e.data, e.nbytes);
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int synced = ::fsync(fd) == 0 ? 0 : errno;
+    const int closed = ::close(fd) == 0 ? 0 : errno;
+    if (synced || closed) {
         ::unlink(tmp.c_str());
-        throw SafetensorsError("cannot flush '" + tmp + "'");
+        throw SafetensorsError(write_error(path, synced ? synced : closed));
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         int e = errno;

@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "core/eval/Jsonl.h"
-#include "core/eval/MultipleChoice.h"
+#include "core/eval/McTask.h"
 
 namespace bimamba::eval {
 

@@ -1,10 +1,16 @@
 #include "core/report/Hdf5File.h"
 
 #include <hdf5.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <filesystem>
 #include <type_traits>
+
+#include "core/base/FileUtil.h"
 
 namespace bimamba::report {
 
@@ -52,9 +58,16 @@ void Hdf5File::fail(const std::string& what, const std::string& obj) const {
 
 Hdf5File Hdf5File::create(const std::string& path) {
     quiet_hdf5();
-    hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const std::filesystem::path p(path);
+    const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+    if (::access(dir.c_str(), W_OK) != 0)
+        throw Hdf5Error(path + ": cannot create HDF5 file (" + std::strerror(errno) + ": " + dir + ")");
+    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, /*backing_store=*/0) < 0)
+        throw Hdf5Error(path + ": cannot set up HDF5's in-memory driver");
+    hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (id < 0) throw Hdf5Error(path + ": cannot create HDF5 file");
-    return Hdf5File(id, path);
+    return Hdf5File(id, path, /*in_memory=*/true);
 }
 
 Hdf5File Hdf5File::open_read(const std::string& path) {
@@ -66,16 +79,21 @@ Hdf5File Hdf5File::open_read(const std::string& path) {
     return Hdf5File(id, path);
 }
 
-Hdf5File::Hdf5File(Hdf5File&& o) noexcept : id_(o.id_), path_(std::move(o.path_)) { o.id_ = -1; }
+Hdf5File::Hdf5File(Hdf5File&& o) noexcept : id_(o.id_), path_(std::move(o.path_)), in_memory_(o.in_memory_) {
+    o.id_ = -1;
+}
 Hdf5File& Hdf5File::operator=(Hdf5File&& o) noexcept {
     if (this != &o) {
-        if (id_ >= 0) H5Fclose(id_);
+        if (id_ >= 0) H5Fclose(id_);  // unfinished: discarded, as by the destructor
         id_ = o.id_;
         path_ = std::move(o.path_);
+        in_memory_ = o.in_memory_;
         o.id_ = -1;
     }
     return *this;
 }
+// A file created but never close()d (an error while writing it) is discarded:
+// nothing is written to its path.
 Hdf5File::~Hdf5File() {
     if (id_ >= 0) H5Fclose(id_);
 }
@@ -83,7 +101,24 @@ void Hdf5File::close() {
     if (id_ < 0) return;
     hid_t id = id_;
     id_ = -1;
-    if (H5Fclose(id) < 0) throw Hdf5Error(path_ + ": closing the file failed (disk full?)");
+    if (!in_memory_) {
+        if (H5Fclose(id) < 0) throw Hdf5Error(path_ + ": closing the file failed");
+        return;
+    }
+    // The image of the in-memory file, then one atomic write of it.
+    std::string image;
+    const bool flushed = H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0;
+    const ssize_t n = flushed ? H5Fget_file_image(id, nullptr, 0) : -1;
+    if (n > 0) {
+        image.resize(size_t(n));
+        if (H5Fget_file_image(id, image.data(), image.size()) != n) image.clear();
+    }
+    if (H5Fclose(id) < 0 || image.empty()) throw Hdf5Error(path_ + ": HDF5 could not finish the file in memory");
+    try {
+        write_file_atomic(path_, image);
+    } catch (const std::exception& e) {
+        throw Hdf5Error(e.what());
+    }
 }
 
 bool Hdf5File::exists(const std::string& obj) const {

@@ -17,13 +17,19 @@ struct Hdf5Error : std::runtime_error {
 
 class Hdf5File {
 public:
-    static Hdf5File create(const std::string& path);     // truncates an existing file
+    // A new file, built in memory (HDF5's core driver) and written to `path`
+    // by close() in one atomic write: a failed write (a full disk) throws
+    // write_error's message (file, reason, free space) and leaves any old
+    // file at `path` as it was; one destroyed without close() is discarded.
+    // (HDF5 writing to a full disk itself fails in H5Fclose and then crashes
+    // the process at exit, in H5F__close_cb: issue #17's disk-full test.)
+    static Hdf5File create(const std::string& path);
     static Hdf5File open_read(const std::string& path);  // throws for a missing, foreign or damaged file
     Hdf5File(Hdf5File&& o) noexcept;
     Hdf5File& operator=(Hdf5File&& o) noexcept;
     Hdf5File(const Hdf5File&) = delete;
     ~Hdf5File();
-    void close();  // flushes and closes; errors throw (the destructor swallows them)
+    void close();  // finishes the file (a created one: writes it); errors throw
 
     const std::string& path() const { return path_; }
     // Object paths are absolute ("/eval/table"); parents are created as needed.
@@ -50,10 +56,12 @@ public:
     std::vector<std::string> read_strings(const std::string& obj) const;  // variable- or fixed-length
 
 private:
-    Hdf5File(int64_t id, std::string path) : id_(id), path_(std::move(path)) {}
+    Hdf5File(int64_t id, std::string path, bool in_memory = false)
+        : id_(id), path_(std::move(path)), in_memory_(in_memory) {}
     [[noreturn]] void fail(const std::string& what, const std::string& obj) const;
     int64_t id_ = -1;  // hid_t
     std::string path_;
+    bool in_memory_ = false;  // created: close() writes the image to path_
 };
 
 }  // namespace bimamba::report

@@ -9,6 +9,7 @@
 #include <map>
 #include <unistd.h>
 
+#include "core/base/FileUtil.h"
 #include "core/base/MetricsRows.h"
 #include "core/eval/EvalTable.h"
 #include "core/eval/Jsonl.h"
@@ -156,9 +157,9 @@ std::vector<MetricSeries> read_metric_series(const std::string& path) {
 }
 
 void write_report(const std::string& path, const ReportContent& c) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    try {
-        auto f = Hdf5File::create(tmp);
+    // Built in memory and written atomically by close() (Hdf5File::create).
+    {
+        auto f = Hdf5File::create(path);
         f.set_attr("/", "format", "bimamba-report");
         f.set_attr("/", "format_version", int64_t(1));
         f.set_attr("/", "created", now_iso());
@@ -178,11 +179,6 @@ void write_report(const std::string& path, const ReportContent& c) {
         if (!c.histograms.empty()) write_histograms(f, c.histograms);
         if (!c.generations.is_null()) write_generations(f, c.generations);
         f.close();
-        std::filesystem::rename(tmp, path);
-    } catch (...) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
-        throw;
     }
 }
 

@@ -11,15 +11,11 @@
 #include <stdexcept>
 
 #include "core/base/FileUtil.h"
+#include "core/data/TeacherCacheFile.h"
 
 namespace bimamba::train {
 
 namespace {
-constexpr char kMagic[8] = {'B', 'M', 'T', 'C', 'A', 'C', 'H', 'E'};
-constexpr size_t kAlign = 64;
-
-size_t data_start(size_t header_len) { return (16 + header_len + kAlign - 1) / kAlign * kAlign; }
-
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
     throw std::runtime_error("teacher cache '" + path + "': " + what);
 }
@@ -29,7 +25,10 @@ std::shared_ptr<TeacherCache> TeacherCache::open(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY);
     if (fd < 0) fail(path, "cannot open");
     struct stat st {};
-    ::fstat(fd, &st);
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        fail(path, "not a regular file");
+    }
     size_t size = size_t(st.st_size);
     if (size < 16) {
         ::close(fd);
@@ -42,31 +41,13 @@ std::shared_ptr<TeacherCache> TeacherCache::open(const std::string& path) {
     c->map_ = m;
     c->size_ = size;
     auto* bytes = static_cast<const uint8_t*>(m);
-    if (std::memcmp(bytes, kMagic, 8) != 0) fail(path, "bad magic (not a bimamba teacher cache)");
-    uint64_t hl = 0;
-    std::memcpy(&hl, bytes + 8, 8);
-    if (hl > size - 16) fail(path, "header length " + std::to_string(hl) + " runs past the end of the file");
-    nlohmann::json h;
-    try {
-        h = nlohmann::json::parse(bytes + 16, bytes + 16 + hl);
-        if (h.value("format", "") != "bimamba-teacher-cache-v1") fail(path, "unknown format " + h.value("format", "?"));
-        c->k_ = h.at("k").get<int>();
-        c->seq_len_ = h.at("seq_len").get<int>();
-        c->vocab_ = h.at("vocab_size").get<int>();
-        c->windows_ = h.at("num_windows").get<int64_t>();
-    } catch (const nlohmann::json::exception& e) {
-        fail(path, std::string("bad header: ") + e.what());
-    }
-    if (c->k_ <= 0 || c->seq_len_ <= 0 || c->vocab_ <= 0 || c->windows_ < 0 || c->k_ > c->vocab_)
-        fail(path, "header has non-positive or inconsistent sizes");
-    size_t per = size_t(c->windows_) * size_t(c->seq_len_) * size_t(c->k_);
-    size_t start = data_start(hl);
-    size_t need = start + per * 2 + per * 4;
-    if (size != need)
-        fail(path, "size " + std::to_string(size) + " bytes does not match the header (expected " +
-                       std::to_string(need) + "); the file is truncated or corrupt");
-    c->values_ = reinterpret_cast<const uint16_t*>(bytes + start);
-    c->ids_ = reinterpret_cast<const int32_t*>(bytes + start + per * 2);
+    const TeacherCacheLayout l = parse_teacher_cache(bytes, size, path);
+    c->k_ = l.k;
+    c->seq_len_ = l.seq_len;
+    c->vocab_ = l.vocab_size;
+    c->windows_ = l.num_windows;
+    c->values_ = reinterpret_cast<const uint16_t*>(bytes + l.values_offset);
+    c->ids_ = reinterpret_cast<const int32_t*>(bytes + l.ids_offset);
     return c;
 }
 
@@ -82,6 +63,9 @@ std::pair<torch::Tensor, torch::Tensor> TeacherCache::window(int64_t w) const {
     auto v = torch::from_blob(const_cast<uint16_t*>(values_ + off), {seq_len_, k_}, torch::kFloat16)
                  .to(torch::kFloat32);
     auto ids = torch::from_blob(const_cast<int32_t*>(ids_ + off), {seq_len_, k_}, torch::kInt32).to(torch::kLong);
+    if (ids.numel() && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= vocab_))
+        throw std::runtime_error("teacher cache: window " + std::to_string(w) + " holds token ids outside [0, " +
+                                 std::to_string(vocab_) + "): the file is corrupt");
     return {v, ids};
 }
 
@@ -101,17 +85,17 @@ void build_teacher_cache(const std::string& path, const TeacherCacheSpec& spec,
                          const std::function<void(int64_t, int64_t)>& progress) {
     if (spec.k <= 0 || spec.seq_len <= 0 || spec.vocab_size <= 0 || spec.k > spec.vocab_size)
         throw std::invalid_argument("teacher cache: need 0 < k <= vocab_size and seq_len > 0");
-    nlohmann::json h = {{"format", "bimamba-teacher-cache-v1"}, {"k", spec.k}, {"seq_len", spec.seq_len},
+    nlohmann::json h = {{"format", kTeacherCacheFormat}, {"k", spec.k}, {"seq_len", spec.seq_len},
                         {"vocab_size", spec.vocab_size}, {"num_windows", spec.num_windows},
                         {"teacher", spec.teacher_name}, {"dataset", spec.dataset_name}, {"split", spec.split}};
     std::string hs = h.dump();
     const size_t per = size_t(spec.num_windows) * spec.seq_len * spec.k;
-    const size_t start = data_start(hs.size());
+    const size_t start = teacher_cache_data_start(hs.size());
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     {
         std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
         if (!f) throw std::runtime_error("teacher cache: cannot write '" + tmp + "'");
-        f.write(kMagic, 8);
+        f.write(kTeacherCacheMagic, 8);
         uint64_t hl = hs.size();
         f.write(reinterpret_cast<const char*>(&hl), 8);
         f.write(hs.data(), std::streamsize(hs.size()));

@@ -209,6 +209,9 @@ struct TrainingRun {
     json system_telemetry() const;  // host RSS; on CUDA the GPU's utilisation, memory and power
     double now_s() const;
     std::string last_good() const;
+    void at(const char* point) const {
+        if (opt.hooks.at_point) opt.hooks.at_point(point);
+    }
 
     // Fixed for the run.
     const TrainOptions& opt;
@@ -229,7 +232,8 @@ struct TrainingRun {
     Mamba2LM model{nullptr};
     std::unique_ptr<Teacher> teacher;
     std::shared_ptr<TeacherCache> cache;
-    std::unique_ptr<RunDir> rd;  // rank 0 only
+    std::unique_ptr<RunDir> rd;     // rank 0 only
+    std::string resume_checkpoint;  // rank 0, resuming: the checkpoint `latest` names ("" if none yet)
     std::unique_ptr<AdamW> adam;
     LrSchedule sched;
     int64_t accum = 1, tokens_per_step = 0, local_batch = 0;  // local_batch: this rank's share of each micro-batch
@@ -277,12 +281,22 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const Trai
         run.update();
 
         const bool last = run.step == steps;
-        if (run.due(run.cfg.log_every) || last) run.log_step();
-        if (run.due(run.cfg.eval_every) || last) run.validate();
-        const bool stop = run.stop_requested();
-        if (run.due(run.cfg.checkpoint_every) || last || stop) run.save_checkpoint();
+        bool stop = false;
+        try {  // a write to the run directory that fails (a full disk) stops the run
+            if (run.due(run.cfg.log_every) || last) run.log_step();
+            if (run.due(run.cfg.eval_every) || last) run.validate();
+            stop = run.stop_requested();
+            if (run.due(run.cfg.checkpoint_every) || last || stop) run.save_checkpoint();
+            if (!stop || last) run.write_status("running");
+        } catch (const std::exception& e) {
+            const std::string why = std::string(e.what()) + "; stopped at step " + std::to_string(run.step) +
+                                    "; the last good checkpoint is " + run.last_good();
+            // Data parallel: the other ranks are in the next step's collectives;
+            // this rank leaves (its process exits, theirs fail on the lost peer).
+            if (run.ddp) throw std::runtime_error(why);
+            return run.finish("failed", why);
+        }
         if (stop && !last) return run.finish("stopped", run.stop_message());
-        run.write_status("running");
     }
     return run.finish("finished", run.finished_message());
 }
@@ -332,6 +346,7 @@ void TrainingRun::agree_on_config() {
             const std::string p = run_dir + "/train_config.json";
             if (!fs::exists(p)) throw std::runtime_error("cannot resume: '" + run_dir + "' has no train_config.json");
             cfg = TrainConfig::from_json(json::parse(read_file(p)));
+            resume_checkpoint = latest_checkpoint(run_dir);
         } else {
             cfg.validate();
             if (fs::exists(run_dir + "/checkpoints/latest"))
@@ -408,7 +423,9 @@ void TrainingRun::write_train_config() const {
 void TrainingRun::build_model() {
     torch::manual_seed(cfg.seed);
     model = Mamba2LM(mcfg);
-    if (!cfg.init_from.empty() && !opt.resume && main_rank) model->load_tensors(load_tensors_any(cfg.init_from), true);
+    // A run resumed before its first checkpoint starts over from init_from too.
+    if (!cfg.init_from.empty() && resume_checkpoint.empty() && main_rank)
+        model->load_tensors(load_tensors_any(cfg.init_from), true);
     model->to(device);
     model->train();
     model->set_deterministic(cfg.deterministic);
@@ -442,7 +459,13 @@ void TrainingRun::open_teacher_cache() {
 }
 
 void TrainingRun::create_optimizer() {
-    if (main_rank) rd = std::make_unique<RunDir>(run_dir);
+    if (main_rank) {
+        rd = std::make_unique<RunDir>(run_dir);
+        rd->set_fault_point(opt.hooks.at_point);
+        // Rows of an attempt killed before its first checkpoint (a fresh run is
+        // refused where there is one) are not part of this run's history.
+        if (!opt.resume) rd->truncate_metrics(0);
+    }
     adam = std::make_unique<AdamW>(*model, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
     sched = LrSchedule{cfg.lr, cfg.final_lr, cfg.warmup_steps, cfg.steps};
     accum = cfg.effective_grad_accum();
@@ -454,8 +477,12 @@ void TrainingRun::create_optimizer() {
 void TrainingRun::resume_from_checkpoint() {
     on_every_rank("resume", [&] {
         if (!main_rank) return;
-        const std::string ck = rd->latest_checkpoint();
-        if (ck.empty()) throw std::runtime_error("cannot resume: '" + run_dir + "' has no complete checkpoint");
+        const std::string ck = resume_checkpoint;
+        if (ck.empty()) {  // killed or failed before its first checkpoint
+            rd->truncate_metrics(0);
+            log("no checkpoint yet: starting over from step 0", echo);
+            return;
+        }
         json st = json::parse(read_file(ck + "/trainer_state.json"));
         step = st.at("step").get<int64_t>();
         elapsed_before = st.value("time", 0.0);
@@ -506,7 +533,7 @@ void TrainingRun::share_rank0_state() {
 }
 
 void TrainingRun::announce() {
-    if (!opt.resume) {
+    if (step == 0) {
         log("training " + std::to_string(mcfg.num_parameters()) + " parameters (" + to_string(mcfg.binarize) +
                 "), loss " + cfg.loss + ", " + std::to_string(cfg.steps) + " steps of " +
                 std::to_string(tokens_per_step) + " tokens on " + device.str() + (bf16 ? " (bf16 autocast)" : "") +
@@ -720,28 +747,38 @@ void TrainingRun::save_checkpoint() {
     // A folder of this step that `latest` does not name (a writer killed
     // between rename and publish, then resumed from earlier) is replaced.
     bimamba::base::remove_tree(final_dir);
-    fs::create_directories(tmp);
-    save_model(model, tmp);
-    if (opt.hooks.during_checkpoint) opt.hooks.during_checkpoint(at_step);
-    auto ot = adam->state();
-    {
-        auto gen = at::detail::getDefaultCPUGenerator();
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        ot["rng.cpu"] = gen.get_state();
+    try {
+        fs::create_directories(tmp);
+        at("checkpoint.tmp_dir");
+        save_model(model, tmp);
+        at("checkpoint.model");
+        if (opt.hooks.during_checkpoint) opt.hooks.during_checkpoint(at_step);
+        auto ot = adam->state();
+        {
+            auto gen = at::detail::getDefaultCPUGenerator();
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            ot["rng.cpu"] = gen.get_state();
+        }
+        save_tensors(tmp + "/optimizer.safetensors", ot);
+        at("checkpoint.optimizer");
+        json st = {{"step", at_step},
+                   {"tokens", at_step * tokens_per_step},
+                   {"adam_steps", adam->t},
+                   {"time", now_s()},
+                   {"lr", sched.at(std::max<int64_t>(at_step - 1, 0))},
+                   {"seed", cfg.seed},
+                   {"data_position", {{"kind", "seeded-random-windows"}, {"next_step", at_step}}},
+                   {"val_loss", std::isnan(res.val_loss) ? json(nullptr) : json(res.val_loss)}};
+        if (ddp) st["world_size"] = world;
+        write_file_atomic(tmp + "/trainer_state.json", st.dump(2) + "\n");
+        at("checkpoint.state");
+        fsync_dir(tmp);
+    } catch (const std::exception&) {
+        bimamba::base::remove_tree(tmp);  // the space it took (a full disk) is given back for status.json
+        throw;
     }
-    save_tensors(tmp + "/optimizer.safetensors", ot);
-    json st = {{"step", at_step},
-               {"tokens", at_step * tokens_per_step},
-               {"adam_steps", adam->t},
-               {"time", now_s()},
-               {"lr", sched.at(std::max<int64_t>(at_step - 1, 0))},
-               {"seed", cfg.seed},
-               {"data_position", {{"kind", "seeded-random-windows"}, {"next_step", at_step}}},
-               {"val_loss", std::isnan(res.val_loss) ? json(nullptr) : json(res.val_loss)}};
-    if (ddp) st["world_size"] = world;
-    write_file_atomic(tmp + "/trainer_state.json", st.dump(2) + "\n");
-    fsync_dir(tmp);
     fs::rename(tmp, final_dir);
+    at("checkpoint.renamed");
     rd->publish_checkpoint(final_dir, cfg.keep_checkpoints);
     res.last_checkpoint = final_dir;
 }
@@ -776,7 +813,11 @@ TrainResult TrainingRun::finish(const std::string& state, const std::string& msg
     res.state = state;
     res.message = msg;
     res.step = step;
-    write_status(state, msg);
+    try {
+        write_status(state, msg);
+    } catch (const std::exception& e) {  // a full disk: the message still reaches train.log / stderr
+        log("cannot record the state '" + state + "' in status.json: " + e.what(), true);
+    }
     log(state + ": " + msg, echo);
     // No rank reports before rank 0's last checkpoint and status are written.
     if (dist) {

@@ -38,6 +38,11 @@ struct TrainHooks {
     // Called inside the checkpoint write of step `step`, between the model and the
     // optimizer files (a sleep widens the window in which a SIGKILL lands mid-write).
     std::function<void(int64_t step)> during_checkpoint;
+    // Called with a name at each point of the run directory's writes where a
+    // crash test kills the process: the checkpoint's "checkpoint.tmp_dir",
+    // "checkpoint.model", "checkpoint.optimizer", "checkpoint.state",
+    // "checkpoint.renamed", and RunDir's points (RunDir::set_fault_point).
+    std::function<void(const char* point)> at_point;
 };
 
 struct TrainOptions {
@@ -58,10 +63,14 @@ struct TrainOptions {
 // Fresh run: writes run_dir/train_config.json and trains (rank 0 only, in a
 // data-parallel run; the other ranks read nothing from run_dir either: a
 // resumed run's config and checkpoint reach them from rank 0). With opt.resume the
-// config is read from run_dir/train_config.json (`cfg` is ignored).
-// Never throws for training failures (NaN loss, ...): they come back with
-// state "failed" and status.json says why. Setup errors (bad data, teacher
-// vocabulary mismatch, ...) throw naming the problem.
+// config is read from run_dir/train_config.json (`cfg` is ignored) and the run
+// continues from checkpoints/latest, or starts over from step 0 when it was
+// stopped before its first checkpoint. metrics.jsonl keeps the rows up to the
+// step the run starts from.
+// Never throws for training failures (NaN loss, a write to the run directory
+// that fails, e.g. on a full disk, ...): they come back with state "failed"
+// and status.json says why. Setup errors (bad data, teacher vocabulary
+// mismatch, ...) throw naming the problem.
 TrainResult train(const base::TrainConfig& cfg, const std::string& run_dir, const TrainOptions& opt = {});
 
 // Set by the signal handler; the loop checks it after every step.

@@ -211,4 +211,57 @@ put("fuzz_token_shards", "u32", corpus("uint32", list(range(3, 80)) + [2]))
 put("fuzz_token_shards", "bad_count", corpus("uint16", [5, 6, 2], n_tokens=9))
 put("fuzz_token_shards", "bad_dtype", corpus("float32", [5, 6, 2]))
 put("fuzz_token_shards", "bad_odd_bytes", corpus("uint16", [5, 6, 2]) + b"\x01")
+
+# ---- teacher logits cache (core/data/TeacherCacheFile.h) --------------------------------
+def teacher_cache(k, seq_len, vocab, windows, header_extra=None, fmt="bimamba-teacher-cache-v1", cut=0):
+    h = {"format": fmt, "k": k, "seq_len": seq_len, "vocab_size": vocab, "num_windows": windows,
+         "teacher": "t", "dataset": "d", "split": "train"}
+    if header_extra:
+        h.update(header_extra)
+    hs = json.dumps(h).encode()
+    start = (16 + len(hs) + 63) // 64 * 64
+    n = windows * seq_len * k
+    body = struct.pack("<%dH" % n, *([0x3C00] * n)) + struct.pack("<%di" % n, *[i % vocab for i in range(n)])
+    out = b"BMTCACHE" + struct.pack("<Q", len(hs)) + hs + b"\0" * (start - 16 - len(hs)) + body
+    return out[:len(out) - cut] if cut else out
+
+
+put("fuzz_teacher_cache", "valid_2x4x3", teacher_cache(3, 4, 16, 2))
+put("fuzz_teacher_cache", "valid_empty", teacher_cache(1, 1, 1, 0))
+put("fuzz_teacher_cache", "bad_truncated", teacher_cache(3, 4, 16, 2, cut=5))
+put("fuzz_teacher_cache", "bad_k_over_vocab", teacher_cache(20, 4, 16, 0))
+put("fuzz_teacher_cache", "bad_float_k", teacher_cache(3, 4, 16, 0, {"k": 1e300}))
+put("fuzz_teacher_cache", "bad_format", teacher_cache(3, 4, 16, 1, fmt="v0"))
+# num_windows · seq_len · k · 6 wraps around 2^64 to the size of a tiny file
+# (3074457345618258603 · 6 = 2^64 + 2: the file is the header and 2 bytes)
+put("fuzz_teacher_cache", "crash-wrapping-windows", teacher_cache(1, 1, 4, 0, {"num_windows": 3074457345618258603}) + b"\0\0")
+
+# ---- multiple-choice tasks (byte 0: task index in mc_task_names(), bit 7: OpenBookQA TSV) ----
+# mc_task_names(): arc_easy, arc_challenge, openbookqa, piqa, hellaswag, winogrande, boolq
+def jl(*rows):
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+arc = {"question": {"stem": "Which is a gas?", "choices": [{"text": "ice", "label": "A"}, {"text": "steam", "label": "B"}]},
+       "answerKey": "B"}
+arc_hf = {"question": "Which is a gas?", "choices": {"text": ["ice", "steam"], "label": ["A", "B"]}, "answerKey": "B"}
+put("fuzz_mc_tasks", "arc_easy", "\x00" + jl(arc, arc_hf))
+put("fuzz_mc_tasks", "arc_challenge_bad_key", "\x01" + jl(dict(arc, answerKey="Z")))
+put("fuzz_mc_tasks", "openbookqa", "\x02" + jl({"question_stem": "Sun is a", "choices": {"text": ["star", "moon"], "label": ["A", "B"]},
+                                                "answerKey": "A"}))
+put("fuzz_mc_tasks", "openbookqa_tsv", "\x82ID\tQuestion Stem\tChoices\tAnswer Key\n"
+    "7-980\tThe sun is\t(A) a star (B) a moon (C) a rock (D) cold\tA\n")
+put("fuzz_mc_tasks", "piqa_field", "\x03" + jl({"goal": "open a jar", "sol1": "twist", "sol2": "sing", "label": 0}))
+put("fuzz_mc_tasks", "piqa_side", "\x03" + jl({"goal": "open a jar", "sol1": "twist", "sol2": "sing"}) + "\x001\n")
+put("fuzz_mc_tasks", "piqa_side_bad", "\x03" + jl({"goal": "g", "sol1": "a", "sol2": "b"}) + "\x00x\n2\n")
+put("fuzz_mc_tasks", "hellaswag", "\x04" + jl({"activity_label": "Cooking", "ctx_a": "A man cuts", "ctx_b": "bread",
+                                              "endings": ["and eats [title] it.", "then  sleeps."], "label": "1"}))
+put("fuzz_mc_tasks", "winogrande", "\x05" + jl({"sentence": "The cup fell because _ was slippery.", "option1": "the cup",
+                                               "option2": "the table", "answer": "1"}))
+put("fuzz_mc_tasks", "winogrande_no_blank", "\x05" + jl({"sentence": "no blank", "option1": "a", "option2": "b", "answer": "2"}))
+put("fuzz_mc_tasks", "boolq", "\x06" + jl({"question": "is it", "passage": "It is.", "answer": True},
+                                          {"question": "is it", "passage": "It is.", "label": 0},
+                                          {"question": "is it", "passage": "It is.", "answer": "false"}))
+put("fuzz_mc_tasks", "bad_not_object", "\x06[1,2]\n\"x\"\n")
+
 print("seeds written under", ROOT)
