@@ -9,7 +9,8 @@
 #     scratch venv), converts it with llama.cpp's convert_hf_to_gguf.py and
 #     quantizes it (f16, Q8_0, Q4_0, Q2_K, TQ2_0, TQ1_0);
 #  3. exports the same weights with `bimamba export`: fp16, and 1-bit (sign of
-#     the same weights with per-column scale and bias; Bi-Mamba's layout);
+#     the same weights with per-column scale and bias; Bi-Mamba's layout) with
+#     an fp16 head ("binary") and with an int8 head ("binary-q8h", --head q8);
 #  4. alternates `llama-bench` with `bimamba bench cpu` for N rounds (every
 #     engine/format once per round, the order reversed every other round) and
 #     prints one table: medians over the rounds and [min-max] ranges, with
@@ -25,7 +26,7 @@
 #
 # usage: tests/reference/llama_cpp_bench.sh [--shape 780m|2.7b] [--rounds N] [--threads T]
 #            [--tokens N] [--prompt N] [--reps N] [--scratch DIR] [--bimamba PATH]
-#            [--formats "f16 Q8_0 Q4_0 Q2_K TQ2_0 TQ1_0"] [--ours "binary f16"]
+#            [--formats "f16 Q8_0 Q4_0 Q2_K TQ2_0 TQ1_0"] [--ours "binary binary-q8h f16"]
 # Defaults: 780m, 6 rounds, 2 threads, 32 tokens, prompt 32, 5 reps,
 # scratch ../scratch-llama beside the checkout, bimamba from build/.
 # Nothing it downloads or builds lands in the repository.
@@ -34,9 +35,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHAPE=780m ROUNDS=6 THREADS=2 TOKENS=32 PROMPT=32 REPS=5
 SCRATCH=$(dirname "$ROOT")/scratch-llama
-BIMAMBA=$ROOT/build/bimamba
+BIMAMBA=$ROOT/build/app/bimamba
 FORMATS="f16 Q8_0 Q4_0 Q2_K TQ2_0 TQ1_0"
-OURS="binary f16"
+OURS="binary binary-q8h f16"
 TOKENIZER=${BIMAMBA_TOKENIZER:-$ROOT/../shared/data/llama2-tokenizer/tokenizer.model}
 SDIST_VERSION=0.3.36
 while [ $# -gt 0 ]; do
@@ -119,9 +120,11 @@ done
 for o in $OURS; do
   b=$M/ours-$o.bmd
   [ -f "$b" ] && continue
-  src=$M/hf; [ "$o" = binary ] && src=$M/binary
+  src=$M/hf head=f16
+  case "$o" in binary*) src=$M/binary ;; esac
+  case "$o" in *-q8h) head=q8 ;; esac
   log "bimamba export $o"
-  "$BIMAMBA" export --model "$src" --out "$b" --tokenizer "$TOKENIZER" >"$M/export-$o.log"
+  "$BIMAMBA" export --model "$src" --out "$b" --tokenizer "$TOKENIZER" --head "$head" >"$M/export-$o.log"
 done
 
 # 4. Alternated rounds: every engine/format once per round, the order reversed every other round.
@@ -170,7 +173,7 @@ for f in formats:
     dec, pp = [], []
     for r in range(1, rounds + 1):
         for t in json.load(open(f"{out}/r{r}-llama-{f}.json")):
-            v = med(t["samples_ts"])
+            v = med(t.get("samples_ts") or [t["avg_ts"]])
             (dec if t["n_gen"] > 0 else pp).append(v)
     rows[("llama.cpp", f)] = (os.path.getsize(f"{m}/mamba2-{f}.gguf"), dec, pp)
 for o in ours:
