@@ -28,7 +28,7 @@
 #            [--tokens N] [--prompt N] [--reps N] [--scratch DIR] [--bimamba PATH]
 #            [--formats "f16 Q8_0 Q4_0 Q2_K TQ2_0 TQ1_0"] [--ours "binary binary-q8h f16"]
 # Defaults: 780m, 6 rounds, 2 threads, 32 tokens, prompt 32, 5 reps,
-# scratch ../scratch-llama beside the checkout, bimamba from build/.
+# scratch ../scratch-llama beside the checkout, bimamba from build/app/.
 # Nothing it downloads or builds lands in the repository.
 set -euo pipefail
 
