@@ -16,6 +16,7 @@
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/HugePages.h"
+#include "kernels/cpu/Q8Gemv.h"
 #include "kernels/cpu/SsmStep.h"
 #include "kernels/cpu/ThreadPool.h"
 
@@ -32,6 +33,8 @@ const CpuContext& auto_cx() {
 namespace bimamba::kernels {
 // kernels/cpu/BitGemvI16_avx512.cpp compiled on SIMDe (tests/CMakeLists.txt).
 void bitgemv_i16lut_blocks_avx512_emulated(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
+// kernels/cpu/Q8Gemv_avx512.cpp, the same way.
+void q8gemv_rows_avx512_emulated(const int8_t* q, const float* scale, int r0, int r1, int cols, const float* x, float* y);
 }
 #endif
 
@@ -146,6 +149,74 @@ TEST(Gemv, F16AndF32MatchFloat64) {
         }
         f16gemv(auto_cx(), w16.data(), c.rows, c.cols, c.x.data(), y.data());
         check(want16, "f16 dispatch");
+    }
+}
+
+// The int8 head: the quantizer against its definition (each value within half
+// a step of its row's scale, the row's largest value at ±127), the reference
+// GEMV against float64 of the dequantized matrix, the SIMD paths and the
+// threaded dispatch against float64 within float rounding.
+TEST(Q8Gemv, QuantizerAndEveryPathMatchFloat64) {
+    uint32_t seed = 700;
+    for (auto& s : kSizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        if (c.rows > 2) std::fill(c.w.begin() + c.cols, c.w.begin() + 2 * c.cols, 0.0f);  // a zero row
+        std::vector<int8_t> q(c.w.size());
+        std::vector<float> scale(c.rows);
+        quantize_rows_q8(c.w.data(), c.rows, c.cols, q.data(), scale.data());
+        std::vector<double> want(c.rows, 0);
+        double bound = 0;
+        for (int r = 0; r < c.rows; ++r) {
+            double m = 0, dot = 0;
+            for (int k = 0; k < c.cols; ++k) m = std::max(m, (double)std::fabs(c.w[(size_t)r * c.cols + k]));
+            ASSERT_NEAR(scale[r], m / 127, 1e-7 * m) << "row " << r;
+            int qmax = 0;
+            for (int k = 0; k < c.cols; ++k) {
+                const size_t i = (size_t)r * c.cols + k;
+                ASSERT_LE(std::abs((int)q[i]), 127);
+                qmax = std::max(qmax, std::abs((int)q[i]));
+                if (m > 0) {
+                    ASSERT_LE(std::fabs((double)scale[r] * q[i] - c.w[i]), 0.5001 * scale[r]) << r << "," << k;
+                } else {
+                    ASSERT_EQ(q[i], 0);
+                }
+                dot += (double)q[i] * c.x[k];
+            }
+            if (m > 0) {
+                ASSERT_EQ(qmax, 127) << "row " << r;
+            }
+            want[r] = (double)scale[r] * dot;
+            bound = std::max(bound, 127.0 * scale[r]);
+        }
+        bound *= c.scale;
+        std::vector<float> y(c.rows, -1.f);
+        auto check = [&](const char* what) {
+            for (int r = 0; r < c.rows; ++r)
+                ASSERT_NEAR(y[r], want[r], 1e-5 * bound + 1e-6) << what << " " << c.rows << "x" << c.cols << " row " << r;
+        };
+        q8gemv_ref(q.data(), scale.data(), c.rows, c.cols, c.x.data(), y.data());
+        check("ref");
+        if (cpu_has_avx2()) {
+            std::fill(y.begin(), y.end(), -1.f);
+            q8gemv_rows_avx2(q.data(), scale.data(), 0, c.rows, c.cols, c.x.data(), y.data());
+            check("avx2");
+        }
+        if (cpu_has_avx512()) {
+            std::fill(y.begin(), y.end(), -1.f);
+            q8gemv_rows_avx512(q.data(), scale.data(), 0, c.rows, c.cols, c.x.data(), y.data());
+            check("avx512");
+        }
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+        std::fill(y.begin(), y.end(), -1.f);
+        q8gemv_rows_avx512_emulated(q.data(), scale.data(), 0, c.rows, c.cols, c.x.data(), y.data());
+        check("avx512 (emulated)");
+#endif
+        for (int threads : {1, 2})
+            for (const char* isa : {"auto", "scalar"}) {
+                std::fill(y.begin(), y.end(), -1.f);
+                q8gemv(CpuContext::make(isa, threads), q.data(), scale.data(), c.rows, c.cols, c.x.data(), y.data());
+                check(isa);
+            }
     }
 }
 
@@ -292,7 +363,7 @@ TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
         Case c = make_case(s[0], s[1], seed++);
         std::vector<uint16_t> w16(c.w.size());
         for (size_t i = 0; i < c.w.size(); ++i) w16[i] = base::f32_to_f16(c.w[i]);
-        for (int T : {1, 2, 8, 13}) {
+        for (int T : {1, 2, 3, 8, 13, 32}) {
             std::mt19937 rng(seed * 5 + T);
             std::normal_distribution<float> n;
             const size_t xs = c.cols + 3, ys = c.rows + 1;

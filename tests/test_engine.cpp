@@ -83,16 +83,18 @@ engine::ExportOptions ids_only() {
 }
 
 Parity run_parity(Mamba2Config cfg, engine::FloatStorage storage, const std::string& name,
-                  const engine::EngineOptions& eopt = {}) {
+                  const engine::EngineOptions& eopt = {}, engine::HeadStorage head = engine::HeadStorage::AsFloat) {
     auto dir = temp_dir(name);
     auto model = make_model(cfg, 7);
     model->eval();
     save_model(model, dir.string());
     engine::ExportOptions opt = ids_only();
     opt.storage = storage;
+    opt.head = head;
     auto rep = engine::export_checkpoint(dir.string(), (dir / "model.bmd").string(), opt);
     EXPECT_GT(rep.file_bytes, 0u);
     auto eng = engine::Engine::load((dir / "model.bmd").string(), eopt);
+    EXPECT_EQ(eng->head_storage(), head == engine::HeadStorage::Q8 ? "q8" : storage == engine::FloatStorage::F16 ? "f16" : "f32");
 
     std::mt19937 rng(3);
     std::vector<int> prompt(12);
@@ -179,6 +181,74 @@ TEST(Engine, Fp16StorageStaysWithinHalfPrecision) {
     auto P = run_parity(tiny(Binarize::InOutProj, false), engine::FloatStorage::F16, "bin16");
     EXPECT_LT(P.max_rel, 1e-2);
     EXPECT_GT(P.max_rel, 0.0);  // it really is stored in fp16
+}
+
+// The int8 head/embedding (export --head q8): logits within int8 rounding of
+// the LibTorch model; the file is format version 2 with the int8 rows, their
+// scales and no float embedding, and half the embedding bytes of fp16.
+TEST(Engine, Q8HeadStaysWithinInt8Precision) {
+    auto P = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "binq8", {}, engine::HeadStorage::Q8);
+    EXPECT_LT(P.max_rel, 2e-2);
+    EXPECT_GT(P.max_rel, 1e-5);  // it really is int8
+
+    auto dir = temp_dir("q8file");
+    auto cfg = Mamba2Config::preset("tiny");
+    engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "f16.bmd").string(), 3);
+    engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "q8.bmd").string(), 3, engine::HeadStorage::Q8);
+    {
+        auto f = base::SafetensorsFile::open((dir / "q8.bmd").string());
+        EXPECT_EQ(f->metadata().at("format_version"), "2");
+        EXPECT_EQ(f->metadata().at("head"), "q8");
+        EXPECT_FALSE(f->contains("backbone.embedding.weight"));
+        EXPECT_EQ(f->get("backbone.embedding.q8").dtype, base::DType::I8);
+        EXPECT_EQ(f->get("backbone.embedding.scale").numel(), cfg.padded_vocab());
+        auto g = base::SafetensorsFile::open((dir / "f16.bmd").string());
+        EXPECT_EQ(g->metadata().at("format_version"), "1");  // older engines still read every file without an int8 head
+        const int64_t emb = (int64_t)cfg.padded_vocab() * cfg.d_model;
+        EXPECT_NEAR((double)g->file_size() - (double)f->file_size(), (double)emb - 4.0 * cfg.padded_vocab(), 4096);
+    }
+    auto a = engine::Engine::load((dir / "f16.bmd").string()), b = engine::Engine::load((dir / "q8.bmd").string());
+    EXPECT_EQ(a->weight_bytes_per_token() - b->weight_bytes_per_token(),
+              (uint64_t)cfg.vocab_size * cfg.d_model - 4ull * cfg.vocab_size);
+    bimamba::remove_tree(dir);
+}
+
+// A transformers Mamba2ForCausalLM folder (its config keys, the embedding as
+// "backbone.embeddings.weight", Bi-Mamba's wscale/wbias beside the weights and
+// "binarize" in the config, as tests/reference/llama_cpp_bench_model.py writes
+// it) exports to the same deployment model as this project's checkpoint.
+TEST(Engine, ExportReadsTransformersMamba2Folders) {
+    const auto cfg = tiny(Binarize::InOutProj, false);
+    auto dir = temp_dir("hf_export");
+    auto model = make_model(cfg, 11);
+    save_model(model, (dir / "ours").string());
+    auto f = base::SafetensorsFile::open((dir / "ours" / "model.safetensors").string());
+    base::SafetensorsWriter w;
+    int renamed = 0;
+    for (const auto& name : f->names()) {
+        const auto& t = f->get(name);
+        const bool emb = name == "backbone.embedding.weight";
+        renamed += emb;
+        w.add(emb ? "backbone.embeddings.weight" : name, t.dtype, t.shape, t.data, t.nbytes);
+    }
+    ASSERT_EQ(renamed, 1);
+    fs::create_directories(dir / "hf");
+    w.write((dir / "hf" / "model.safetensors").string());
+    std::ofstream((dir / "hf" / "config.json").string())
+        << "{\"architectures\": [\"Mamba2ForCausalLM\"], \"hidden_size\": " << cfg.d_model
+        << ", \"num_hidden_layers\": " << cfg.n_layer << ", \"vocab_size\": " << cfg.padded_vocab()
+        << ", \"state_size\": " << cfg.ssm.d_state << ", \"conv_kernel\": " << cfg.ssm.d_conv
+        << ", \"expand\": " << cfg.ssm.expand << ", \"head_dim\": " << cfg.ssm.headdim
+        << ", \"num_heads\": " << cfg.nheads() << ", \"n_groups\": " << cfg.ssm.ngroups
+        << ", \"chunk_size\": " << cfg.ssm.chunk_size
+        << ", \"use_bias\": false, \"use_conv_bias\": true, \"layer_norm_epsilon\": 1e-05, "
+           "\"residual_in_fp32\": true, \"tie_word_embeddings\": true, \"binarize\": \"in_proj+out_proj\"}";
+    engine::export_checkpoint((dir / "ours").string(), (dir / "ours.bmd").string(), ids_only());
+    engine::export_checkpoint((dir / "hf").string(), (dir / "hf.bmd").string(), ids_only());
+    auto a = engine::Engine::load((dir / "ours.bmd").string()), b = engine::Engine::load((dir / "hf.bmd").string());
+    EXPECT_EQ(b->weight_kind(), "binary");
+    for (int t : {3, 100, 7, 511, 42}) ASSERT_EQ(a->step(t), b->step(t)) << "token " << t;
+    bimamba::remove_tree(dir);
 }
 
 TEST(Engine, ExportPacksOneBitPerWeightAndStoresTheLayout) {

@@ -47,7 +47,8 @@ const char* kHelp =
     "  --tokens N          decoded tokens per measurement (default 32)\n"
     "  --reps N            decode measurements per row, continuing the same sequence; the median is\n"
     "                      reported with the range (default 5: robust to a busy neighbour for a moment)\n"
-    "  --prompt N          prompt tokens for the prefill measurement (default 32)\n"
+    "  --prompt N          prompt tokens for the prefill measurement (default 32; the batched prefill is\n"
+    "                      measured --reps times from an empty state, the median reported)\n"
     "  --prefill-block N   tokens per block of batched prefill (default 32; compared with token by token)\n"
     "  --state LIST        SSM state precisions to run (f16, f32, bf16; default f16,f32: the engine's\n"
     "                      default first)\n"
@@ -57,6 +58,8 @@ const char* kHelp =
     "                      else AVX2), avx512, avx2 or scalar\n"
     "  --dir DIR           where the random-weight files are written/reused (default /tmp/bimamba-bench)\n"
     "  --bandwidth-mb N    buffer of the bandwidth measurement (default 1024)\n"
+    "  --head H            head/embedding of the shape's binary file: f16 (default) or q8 (int8 rows,\n"
+    "                      a scale per row; export --head q8)\n"
     "  --kernels LIST      ±1 kernels run at the shape (i16lut, lut3, xor; default i16lut,lut3); i16lut\n"
     "                      (the engine's default) quantizes the input to int16 per 32 columns (not\n"
     "                      exact): its error against the exact lut3 is measured on --model files\n"
@@ -67,8 +70,8 @@ const char* kHelp =
     "                      docs/cli-events.md):\n"
     "    {\"event\":\"machine\",\"hardware_threads\":N,\"threads\":T,\"isa\":I,\"load_average\":A,\"read_gbps\":B,\n"
     "     \"read_gbps_median\":B,\"update_gbps\":U,\"update_gbps_median\":U,\"llc_mb\":C}\n"
-    "    {\"event\":\"stats\",\"label\":L,\"weights\":W,\"binary_kernel\":K,\"state\":S,\"tokens\":N,\"tok_per_s\":X,\n"
-    "     \"tok_per_s_min\":X0,\"tok_per_s_max\":X1,\"prompt_tokens\":P,\"prefill_tok_per_s\":Y,\n"
+    "    {\"event\":\"stats\",\"label\":L,\"weights\":W,\"binary_kernel\":K,\"head\":H,\"state\":S,\"tokens\":N,\"tok_per_s\":X,\n"
+    "     \"tok_per_s_min\":X0,\"tok_per_s_max\":X1,\"prompt_tokens\":P,\"prefill_tok_per_s\":Y,\"prefill_tok_per_s_min\":Y0,\"prefill_tok_per_s_max\":Y1,\n"
     "     \"prefill1_tok_per_s\":Y1,\"rss_mb\":R,\"file_gb\":F,\"mb_per_token\":M,\"state_mb\":SM,\"gbps\":G,\n"
     "     \"bw_fraction\":BW,\"roofline\":RF,\"in_cache\":bool,\"joules_per_token\":J,\n"
     "     \"energy_source\":\"RAPL|estimate\",\"cpu_seconds_per_token\":C,\"profile_ms\":{\"embed\":..,\"total\":..}}\n"
@@ -101,7 +104,7 @@ long llc_bytes() {
 }
 
 struct Row {
-    std::string label, kind, state, kernel;  // kernel: the ±1 kernel ("-" for a file without packed projections)
+    std::string label, kind, state, kernel, head;  // kernel: the ±1 kernel ("-" for a file without packed projections)
     int prompt_tokens = 0;
     double file_gb = 0, resident_mb = 0, decode_tps = 0, prefill1_tps = 0, prefill_tps = 0, mb_per_token = 0;
     double state_mb = 0;  // recurrent state (conv + SSM) in memory; read and written once per token
@@ -114,6 +117,7 @@ struct Row {
     EnergySample energy;
     int tokens = 0;                        // decoded tokens in all (tokens per rep × reps)
     double decode_min = 0, decode_max = 0;  // range of the reps' tok/s (decode_tps is the median)
+    double prefill_min = 0, prefill_max = 0;  // the same for batched prefill (prefill_tps is the median)
     engine::EngineProfile prof;
 };
 
@@ -131,6 +135,7 @@ Row bench_file(const std::string& label, const std::string& path, const engine::
     eo.prefill_block = 1;
     auto eng = engine::Engine::load(path, eo);
     r.kind = eng->weight_kind();
+    r.head = eng->head_storage();
     r.kernel = r.kind.rfind("binary", 0) == 0 ? eng->binary_kernel() : "-";
     r.prompt_tokens = prompt_n;
     r.file_gb = eng->file_bytes() / 1e9;
@@ -145,11 +150,20 @@ Row bench_file(const std::string& label, const std::string& path, const engine::
     double t0 = now_s();
     eng->prefill(prompt);
     r.prefill1_tps = prompt_n / (now_s() - t0);
+    // Batched: `reps` times from an empty state (as llama-bench's pp), the median.
     eng->set_prefill_block(block);
-    eng->reset();
-    t0 = now_s();
-    std::vector<float> logits = eng->prefill(prompt);
-    r.prefill_tps = prompt_n / (now_s() - t0);
+    std::vector<double> pps;
+    std::vector<float> logits;
+    for (int rep = 0; rep < reps; ++rep) {
+        eng->reset();
+        t0 = now_s();
+        logits = eng->prefill(prompt);
+        pps.push_back(prompt_n / (now_s() - t0));
+    }
+    std::sort(pps.begin(), pps.end());
+    r.prefill_tps = pps[pps.size() / 2];
+    r.prefill_min = pps.front();
+    r.prefill_max = pps.back();
     eng->set_profiling(true);
     CpuEnergyMeter meter(wpc);
     std::vector<double> tps;
@@ -247,7 +261,7 @@ int run_bench_cpu(const Args& args) {
         return 0;
     }
     opt.check_known({"shape", "model", "tokens", "reps", "prompt", "prefill-block", "state", "error-tokens", "threads", "isa",
-                     "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "kernels", "json", "help"});
+                     "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "kernels", "head", "json", "help"});
     const bool json = opt.has("json");
     FILE* out = json ? stderr : stdout;  // the human report
     const int tokens = (int)opt.get_int("tokens", 32), prompt_n = (int)opt.get_int("prompt", 32);
@@ -276,6 +290,8 @@ int run_bench_cpu(const Args& args) {
     base.binary_kernel = kernel;
     const fs::path dir = opt.get("dir", "/tmp/bimamba-bench");
     const auto shape_kernels = eval::split_list(opt.get("kernels", "i16lut,lut3"));
+    const engine::HeadStorage head = engine::head_storage_from_string(opt.get("head", "f16"));
+    if (head != engine::HeadStorage::F16 && head != engine::HeadStorage::Q8) throw std::invalid_argument("--head must be f16 or q8");
     for (const auto& k : shape_kernels) engine::check_binary_kernel(k);
 
     std::fprintf(out, "bimamba bench cpu: %u hardware threads, %d engine threads, kernels %s, load average %s%s\n",
@@ -305,11 +321,13 @@ int run_bench_cpu(const Args& args) {
         fs::create_directories(dir);
         fs::path files[2];
         for (bool binary : {true, false}) {
-            const fs::path f = dir / (shape + (binary ? "-binary.bmd" : "-f16.bmd"));
+            const bool q8 = binary && head == engine::HeadStorage::Q8;
+            const fs::path f = dir / (shape + (binary ? (q8 ? "-binary-q8head.bmd" : "-binary.bmd") : "-f16.bmd"));
             if (!fs::exists(f)) {
                 std::fprintf(out, "writing %s (random weights) ...\n", f.c_str());
                 std::fflush(out);
-                engine::write_random_deploy(cfg, binary, engine::FloatStorage::F16, f.string());
+                engine::write_random_deploy(cfg, binary, engine::FloatStorage::F16, f.string(), 1,
+                                            q8 ? engine::HeadStorage::Q8 : engine::HeadStorage::AsFloat);
             }
             files[binary ? 0 : 1] = f;
         }
@@ -319,7 +337,7 @@ int run_bench_cpu(const Args& args) {
             for (const auto& k : shape_kernels) {
                 engine::EngineOptions ko = base;
                 ko.binary_kernel = k;
-                rows.push_back(bench_file(shape + " binary " + k, files[0].string(), ko, st, prompt_n, tokens, reps, block,
+                rows.push_back(bench_file(shape + " binary " + k + (head == engine::HeadStorage::Q8 ? " q8h" : ""), files[0].string(), ko, st, prompt_n, tokens, reps, block,
                                           bw.best_gbps, ubw.best_gbps, wpc));
                 bins.push_back((int)rows.size() - 1);
                 std::fprintf(out, "  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
@@ -355,10 +373,11 @@ int run_bench_cpu(const Args& args) {
         if (json) {
             const auto& p = r.prof;
             const double k = 1e3 / std::max(1L, p.tokens);
-            emit_event("stats", {{"label", r.label}, {"weights", r.kind}, {"binary_kernel", r.kernel}, {"state", r.state},
+            emit_event("stats", {{"label", r.label}, {"weights", r.kind}, {"binary_kernel", r.kernel}, {"head", r.head}, {"state", r.state},
                                  {"tokens", r.tokens}, {"tok_per_s", r.decode_tps}, {"tok_per_s_min", r.decode_min},
                                  {"tok_per_s_max", r.decode_max}, {"prompt_tokens", r.prompt_tokens},
-                                 {"prefill_tok_per_s", r.prefill_tps}, {"prefill1_tok_per_s", r.prefill1_tps},
+                                 {"prefill_tok_per_s", r.prefill_tps}, {"prefill_tok_per_s_min", r.prefill_min},
+                                 {"prefill_tok_per_s_max", r.prefill_max}, {"prefill1_tok_per_s", r.prefill1_tps},
                                  {"rss_mb", r.resident_mb}, {"file_gb", r.file_gb}, {"mb_per_token", r.mb_per_token},
                                  {"state_mb", r.state_mb}, {"gbps", r.achieved_gbps}, {"bw_fraction", r.bw_fraction},
                                  {"roofline", r.roofline}, {"in_cache", cached},
@@ -379,7 +398,7 @@ int run_bench_cpu(const Args& args) {
         std::fprintf(out, "(in cache: weights + state under twice the %ld MB last-level cache; its %%BW figures are not DRAM figures)\n",
                     l3 >> 20);
     std::fprintf(out, "(decode/s: greedy decode, median of %d reps of %d tokens; pre1/s: prompt of %d tokens fed token by token;\n"
-                " preB/s: the same prompt in blocks of %d tokens; MB/tok, GB/s and %%BW w: weight bytes only, against the read bandwidth; %%roof: against the\n"
+                " preB/s: the same prompt in blocks of %d tokens (median of the reps); MB/tok, GB/s and %%BW w: weight bytes only, against the read bandwidth; %%roof: against the\n"
                 " memory-bound time of a token, its weights at the read bandwidth plus its SSM+conv state read and written\n"
                 " at the update bandwidth; state MB of",
                 reps, tokens, prompt_n, block);

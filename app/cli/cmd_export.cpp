@@ -13,7 +13,7 @@ using namespace bimamba::cli;
 namespace {
 
 const char* kHelp =
-    "usage: bimamba export --model DIR --out FILE [--tokenizer FILE] [--dtype f16|f32]\n"
+    "usage: bimamba export --model DIR --out FILE [--tokenizer FILE] [--dtype f16|f32] [--head f16|f32|q8]\n"
     "  --model DIR       checkpoint folder (config.json + model.safetensors) or run directory\n"
     "                    (its latest checkpoint)\n"
     "  --out FILE        deployment file to write (safetensors; .bmd by convention)\n"
@@ -21,6 +21,9 @@ const char* kHelp =
     "                    beside the checkpoint, else the run's prepared data, else a folder above;\n"
     "                    export fails when there is none, so the file can always chat)\n"
     "  --dtype D         storage of the embedding/head and unbinarized projections: f16 (default) or f32\n"
+    "  --head H          storage of the tied embedding/head: as --dtype (default), f16, f32, or q8 (int8\n"
+    "                    rows with a float scale per row: half the bytes of f16; deployment format\n"
+    "                    version 2, docs/deploy-format.md)\n"
     "Binarized projections (config `binarize`) are packed at 1 bit per weight with alpha, beta per\n"
     "input column; an unbinarized checkpoint exports as the fp16 (or fp32) baseline.\n";
 
@@ -32,9 +35,10 @@ int run_export(const Args& args) {
         std::fputs(kHelp, stdout);
         return 0;
     }
-    opt.check_known({"model", "out", "tokenizer", "dtype", "help"});
+    opt.check_known({"model", "out", "tokenizer", "dtype", "head", "help"});
     engine::ExportOptions eo;
     eo.storage = engine::float_storage_from_string(opt.get("dtype", "f16"));
+    eo.head = engine::head_storage_from_string(opt.get("head", ""));
     eo.tokenizer_path = opt.get("tokenizer");
     const std::string model = opt.require("model");
     const std::string checkpoint = resolve_checkpoint(model);

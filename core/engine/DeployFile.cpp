@@ -13,6 +13,7 @@
 #include "core/base/ModelSource.h"
 #include "core/data/Tokenizer.h"
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/Q8Gemv.h"
 
 namespace fs = std::filesystem;
 
@@ -28,6 +29,14 @@ FloatStorage float_storage_from_string(const std::string& s) {
     if (s == "f16" || s == "fp16") return FloatStorage::F16;
     if (s == "f32" || s == "fp32") return FloatStorage::F32;
     throw std::invalid_argument("unknown float storage '" + s + "' (f16 or f32)");
+}
+
+HeadStorage head_storage_from_string(const std::string& s) {
+    if (s.empty()) return HeadStorage::AsFloat;
+    if (s == "f16" || s == "fp16") return HeadStorage::F16;
+    if (s == "f32" || s == "fp32") return HeadStorage::F32;
+    if (s == "q8" || s == "int8") return HeadStorage::Q8;
+    throw std::invalid_argument("unknown head storage '" + s + "' (f16, f32 or q8)");
 }
 
 uint64_t fp16_model_bytes(const Mamba2Config& cfg) { return (uint64_t)cfg.num_parameters() * 2; }
@@ -48,6 +57,22 @@ struct Builder {
         std::vector<uint8_t> b(v.size() * 4);
         std::memcpy(b.data(), v.data(), b.size());
         add_bytes(name, base::DType::F32, std::move(shape), std::move(b));
+    }
+    // The tied embedding/head: float, or int8 rows + a scale per row (format version 2).
+    bool q8_head = false;
+    void add_embedding(int rows, int cols, const std::vector<float>& v, FloatStorage s, HeadStorage h) {
+        if (h == HeadStorage::Q8) {
+            std::vector<uint8_t> q((size_t)rows * cols);
+            std::vector<float> scale(rows);
+            kernels::quantize_rows_q8(v.data(), rows, cols, reinterpret_cast<int8_t*>(q.data()), scale.data());
+            add_bytes("backbone.embedding.q8", st::DType::I8, {rows, cols}, std::move(q));
+            add_f32("backbone.embedding.scale", {rows}, scale);
+            q8_head = true;
+            return;
+        }
+        if (h == HeadStorage::F16) s = FloatStorage::F16;
+        if (h == HeadStorage::F32) s = FloatStorage::F32;
+        add_float("backbone.embedding.weight", {rows, cols}, v, s);
     }
     void add_float(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v, FloatStorage s) {
         if (s == FloatStorage::F32) return add_f32(name, std::move(shape), v);
@@ -72,7 +97,8 @@ std::string layer(int i) { return "backbone.layers." + std::to_string(i) + "."; 
 
 void set_common_metadata(Builder& b, const Mamba2Config& cfg, const std::string& kind, const std::string& source) {
     b.w.set_metadata("format", kDeployFormat);
-    b.w.set_metadata("format_version", std::to_string(kDeployVersion));
+    b.w.set_metadata("format_version", b.q8_head ? "2" : "1");
+    b.w.set_metadata("head", b.q8_head ? "q8" : "float");
     b.w.set_metadata("config", cfg.to_json().dump());
     b.w.set_metadata("weights", kind);
     b.w.set_metadata("sign_packing",
@@ -139,8 +165,12 @@ ExportReport export_checkpoint(const std::string& model, const std::string& outp
 
     const int dm = cfg.d_model, di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads(), ip = cfg.in_proj_out();
     Builder b;
-    b.add_float("backbone.embedding.weight", {cfg.padded_vocab(), dm},
-                read_floats(*f, "backbone.embedding.weight", {cfg.padded_vocab(), dm}), opt.storage);
+    // mamba_ssm names the embedding "backbone.embedding", transformers' Mamba2ForCausalLM "backbone.embeddings";
+    // every other tensor has the same name in both.
+    const std::string emb = f->contains("backbone.embedding.weight") || !f->contains("backbone.embeddings.weight")
+                                ? "backbone.embedding.weight"
+                                : "backbone.embeddings.weight";
+    b.add_embedding(cfg.padded_vocab(), dm, read_floats(*f, emb, {cfg.padded_vocab(), dm}), opt.storage, opt.head);
     b.add_f32("backbone.norm_f.weight", {dm}, read_floats(*f, "backbone.norm_f.weight", {dm}));
     for (int i = 0; i < cfg.n_layer; ++i) {
         const std::string L = layer(i), M = L + "mixer.";
@@ -189,7 +219,7 @@ ExportReport export_checkpoint(const std::string& model, const std::string& outp
 }
 
 ExportReport write_random_deploy(Mamba2Config cfg, bool binary, FloatStorage storage, const std::string& output,
-                                 uint64_t seed) {
+                                 uint64_t seed, HeadStorage head) {
     cfg.binarize = binary ? Binarize::InOutProj : Binarize::None;
     cfg.validate();
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -207,8 +237,7 @@ ExportReport write_random_deploy(Mamba2Config cfg, bool binary, FloatStorage sto
     };
     const int dm = cfg.d_model, di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads(), ip = cfg.in_proj_out();
     Builder b;
-    b.add_float("backbone.embedding.weight", {cfg.padded_vocab(), dm}, vec((size_t)cfg.padded_vocab() * dm, -0.05f, 0.05f),
-                storage);
+    b.add_embedding(cfg.padded_vocab(), dm, vec((size_t)cfg.padded_vocab() * dm, -0.05f, 0.05f), storage, head);
     b.add_f32("backbone.norm_f.weight", {dm}, std::vector<float>(dm, 1.0f));
     for (int i = 0; i < cfg.n_layer; ++i) {
         const std::string L = layer(i), M = L + "mixer.";

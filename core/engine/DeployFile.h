@@ -15,7 +15,10 @@
 namespace bimamba::engine {
 
 inline constexpr const char* kDeployFormat = base::kDeployFileFormat;
-inline constexpr int kDeployVersion = 1;
+// Version 1: every file without an int8 head; 2: the embedding/head stored as
+// int8 rows with a scale per row (`--head q8`). The engine reads both; export
+// writes 1 unless the head is int8, so older engines read every file they can.
+inline constexpr int kDeployVersion = 2;
 
 // Storage of everything that is not a sign matrix: the embedding/head and the
 // unbinarized projections. "f16" is the deployment default (and the fp16
@@ -23,8 +26,15 @@ inline constexpr int kDeployVersion = 1;
 enum class FloatStorage { F16, F32 };
 FloatStorage float_storage_from_string(const std::string& s);  // "f16" | "f32", throws otherwise
 
+// Storage of the tied embedding/head: as the float storage (default), or int8
+// rows with one float scale per row (kernels/cpu/Q8Gemv.h: half the bytes of
+// fp16 for the largest matrix a binary token reads).
+enum class HeadStorage { AsFloat, F16, F32, Q8 };
+HeadStorage head_storage_from_string(const std::string& s);  // "f16" | "f32" | "q8" | "" (as the float storage)
+
 struct ExportOptions {
     FloatStorage storage = FloatStorage::F16;
+    HeadStorage head = HeadStorage::AsFloat;
     std::string tokenizer_path;  // tokenizer.model to embed; "" = find_tokenizer(checkpoint) (ModelSource.h)
     // Without a tokenizer found, export fails (a file that cannot chat is
     // refused here, not when run) unless this allows a token-ids-only file.
@@ -50,7 +60,7 @@ ExportReport export_checkpoint(const std::string& model, const std::string& outp
 // `binary` packs in_proj/out_proj as in_proj+out_proj Bi-Mamba, otherwise
 // they are stored with `storage`. Deterministic for a seed.
 ExportReport write_random_deploy(base::Mamba2Config cfg, bool binary, FloatStorage storage, const std::string& output,
-                                 uint64_t seed = 1);
+                                 uint64_t seed = 1, HeadStorage head = HeadStorage::AsFloat);
 
 // Size of the model with every parameter in fp16 (tied head counted once).
 uint64_t fp16_model_bytes(const base::Mamba2Config& cfg);

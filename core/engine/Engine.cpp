@@ -15,6 +15,7 @@
 #include "kernels/cpu/BitGemvI16.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/Q8Gemv.h"
 #include "kernels/cpu/SsmStep.h"
 #include "kernels/cpu/ThreadPool.h"
 
@@ -221,9 +222,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
         throw std::runtime_error("'" + path + "' is not a bimamba deployment file (metadata format != '" +
                                  std::string(kDeployFormat) + "'); make one with `bimamba export`");
     auto v = md.find("format_version");
-    if (v == md.end() || v->second != std::to_string(kDeployVersion))
+    if (v == md.end() || (v->second != "1" && v->second != std::to_string(kDeployVersion)))
         throw std::runtime_error("'" + path + "' has deployment format version " +
-                                 (v == md.end() ? std::string("(none)") : v->second) + ", this engine reads " +
+                                 (v == md.end() ? std::string("(none)") : v->second) + ", this engine reads 1 to " +
                                  std::to_string(kDeployVersion));
     auto c = md.find("config");
     if (c == md.end()) throw std::runtime_error("'" + path + "' has no config in its metadata");
@@ -243,9 +244,13 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     Reader R{*e->file_, e->kernel_};
     const int dm = cfg.d_model, di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads();
     const int64_t emb_n = (int64_t)cfg.padded_vocab() * dm;
-    const auto& emb = e->file_->contains("backbone.embedding.weight") ? e->file_->get("backbone.embedding.weight")
-                                                                        : R.get("backbone.embedding.weight", base::DType::F16, emb_n);
-    if (emb.dtype == base::DType::F16)
+    if (e->file_->contains("backbone.embedding.q8")) {  // version 2: int8 rows + a scale per row
+        e->embq8_ = reinterpret_cast<const int8_t*>(R.get("backbone.embedding.q8", base::DType::I8, emb_n).data);
+        e->embq8_scale_ = R.f32("backbone.embedding.scale", cfg.padded_vocab());
+    } else if (const auto& emb = e->file_->contains("backbone.embedding.weight")
+                                     ? e->file_->get("backbone.embedding.weight")
+                                     : R.get("backbone.embedding.weight", base::DType::F16, emb_n);
+               emb.dtype == base::DType::F16)
         e->emb16_ = reinterpret_cast<const uint16_t*>(R.get("backbone.embedding.weight", base::DType::F16, emb_n).data);
     else
         e->emb32_ = R.f32("backbone.embedding.weight", emb_n);
@@ -316,7 +321,11 @@ void Engine::place_hot_weights() {
                                  [p](const uint8_t* d) { p->w32 = reinterpret_cast<const float*>(d); }});
         }
     const size_t emb_n = (size_t)cfg_.padded_vocab() * cfg_.d_model;
-    if (emb16_)
+    if (embq8_) {
+        slots.push_back({embq8_, emb_n, true, [this](const uint8_t* d) { embq8_ = reinterpret_cast<const int8_t*>(d); }});
+        slots.push_back({embq8_scale_, (size_t)cfg_.padded_vocab() * 4, true,
+                         [this](const uint8_t* d) { embq8_scale_ = reinterpret_cast<const float*>(d); }});
+    } else if (emb16_)
         slots.push_back({emb16_, emb_n * 2, true, [this](const uint8_t* d) { emb16_ = reinterpret_cast<const uint16_t*>(d); }});
     else if (emb32_)
         slots.push_back({emb32_, emb_n * 4, true, [this](const uint8_t* d) { emb32_ = reinterpret_cast<const float*>(d); }});
@@ -353,7 +362,8 @@ size_t Engine::file_bytes() const { return file_->file_size(); }
 
 uint64_t Engine::weight_bytes_per_token() const {
     const Mamba2Config& c = cfg_;
-    uint64_t b = (uint64_t)c.vocab_size * c.d_model * (emb16_ ? 2 : 4);  // head (the embedding row lookup is negligible)
+    // The head (the embedding row lookup is negligible).
+    uint64_t b = embq8_ ? (uint64_t)c.vocab_size * (c.d_model + 4) : (uint64_t)c.vocab_size * c.d_model * (emb16_ ? 2 : 4);
     for (const auto& l : layers_) {
         b += l.in_proj.bytes() + l.out_proj.bytes();
         b += 4ull * (c.d_model + (uint64_t)c.conv_dim() * (c.ssm.d_conv + 1) + 3ull * c.nheads() + c.d_inner());
@@ -496,7 +506,10 @@ void Engine::layer_step(int li, float* res) {
 
 const float* Engine::embed_row(int token, float* r) const {
     const int dm = cfg_.d_model;
-    if (emb16_)
+    if (embq8_) {
+        const float s = embq8_scale_[token];
+        for (int i = 0; i < dm; ++i) r[i] = s * (float)embq8_[(size_t)token * dm + i];
+    } else if (emb16_)
         for (int i = 0; i < dm; ++i) r[i] = base::f16_to_f32(emb16_[(size_t)token * dm + i]);
     else
         std::memcpy(r, emb32_ + (size_t)token * dm, sizeof(float) * dm);
@@ -555,10 +568,18 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
     if (!last) return;
     std::memcpy(residual_.data(), b_res_.data() + (size_t)(T - 1) * dm, sizeof(float) * dm);
     rmsnorm(residual_.data(), norm_f_, dm, eps, h_.data());
-    if (emb16_)
-        kernels::f16gemv(cx_, emb16_, c.vocab_size, dm, h_.data(), logits_.data());
+    head(h_.data(), logits_.data());
+}
+
+// Tied head: the first vocab_size rows of the (padded) embedding.
+void Engine::head(const float* h, float* logits) const {
+    const Mamba2Config& c = cfg_;
+    if (embq8_)
+        kernels::q8gemv(cx_, embq8_, embq8_scale_, c.vocab_size, c.d_model, h, logits);
+    else if (emb16_)
+        kernels::f16gemv(cx_, emb16_, c.vocab_size, c.d_model, h, logits);
     else
-        kernels::f32gemv(cx_, emb32_, c.vocab_size, dm, h_.data(), logits_.data());
+        kernels::f32gemv(cx_, emb32_, c.vocab_size, c.d_model, h, logits);
 }
 
 const std::vector<float>& Engine::step(int token) {
@@ -575,11 +596,7 @@ const std::vector<float>& Engine::step(int token) {
     for (int l = 0; l < c.n_layer; ++l) layer_step(l, r);
     if (profiling_) t0 = Clock::now();
     rmsnorm(r, norm_f_, dm, (float)c.norm_epsilon, h_.data());
-    // Tied head: the first vocab_size rows of the (padded) embedding.
-    if (emb16_)
-        kernels::f16gemv(cx_, emb16_, c.vocab_size, dm, h_.data(), logits_.data());
-    else
-        kernels::f32gemv(cx_, emb32_, c.vocab_size, dm, h_.data(), logits_.data());
+    head(h_.data(), logits_.data());
     if (profiling_) {
         prof_.head += secs(t0, Clock::now());
         ++prof_.tokens;

@@ -135,6 +135,8 @@ public:
     const base::Mamba2Config& config() const { return cfg_; }
     // "binary" (every projection packed), "binary-in_proj", "f16" or "f32".
     std::string weight_kind() const;
+    // Storage of the tied embedding/head: "f16", "f32" or "q8" (int8 rows, a float scale per row).
+    std::string head_storage() const { return embq8_ ? "q8" : emb16_ ? "f16" : "f32"; }
     bool has_tokenizer() const { return tokenizer_ != nullptr; }
     const data::Tokenizer& tokenizer() const;  // throws if the file has none
     // Weight bytes read per decoded token (projections + head + small parts).
@@ -193,8 +195,12 @@ private:
     base::Mamba2Config cfg_;
     std::shared_ptr<base::SafetensorsFile> file_;
     std::shared_ptr<data::Tokenizer> tokenizer_;
+    // The tied embedding/head: one of fp16, fp32, or int8 rows with a scale per row (export --head q8).
     const uint16_t* emb16_ = nullptr;
     const float* emb32_ = nullptr;
+    const int8_t* embq8_ = nullptr;
+    const float* embq8_scale_ = nullptr;
+    void head(const float* h, float* logits) const;
     const float* norm_f_ = nullptr;
     std::vector<LayerWeights> layers_;
     // State and scratch (allocated once; constant memory per token).

@@ -42,9 +42,11 @@ void f32gemv_rows_scalar(const float* w, int r0, int r1, int cols, const float* 
 // dispatching function below takes the context to run on.
 
 // fp16 products for T input vectors at once (prompt prefill): token j reads
-// x + j·xstride and writes y + j·ystride; each weight row is loaded once per
-// 8 tokens. Every output is accumulated in the order of f16gemv_rows_avx2,
-// so the results are bit-identical to T separate GEMVs.
+// x + j·xstride and writes y + j·ystride. Register tiles of 4 rows × 3 tokens
+// (each converted weight vector used 3 times, each x vector 4 times); a tile
+// of 4 rows is read from memory once for all T tokens (then from L1). Every
+// output is accumulated in the order of f16gemv_rows_avx2, so the results are
+// bit-identical to T separate GEMVs (tests/test_bitgemv.cpp).
 void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T, float* y,
                        size_t ystride);
 void f16gemm(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T, float* y, size_t ystride);

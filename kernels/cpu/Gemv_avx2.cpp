@@ -31,6 +31,13 @@ inline float hsum(__m256 v) {
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
 }
+// One cache line of each of 4 consecutive rows (harmless past the matrix's end: a prefetch does not fault).
+inline void prefetch_rows(const uint16_t* p, int cols) {
+    _mm_prefetch((const char*)p, _MM_HINT_T0);
+    _mm_prefetch((const char*)(p + cols), _MM_HINT_T0);
+    _mm_prefetch((const char*)(p + 2 * (size_t)cols), _MM_HINT_T0);
+    _mm_prefetch((const char*)(p + 3 * (size_t)cols), _MM_HINT_T0);
+}
 inline float sgn_tail(const uint8_t* row, int c, const float* x) {
     return ((row[c >> 3] >> (c & 7)) & 1) ? -x[c] : x[c];
 }
@@ -99,7 +106,10 @@ void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float*
         const uint16_t* p0 = w + (size_t)r * cols;
         const uint16_t *p1 = p0 + cols, *p2 = p1 + cols, *p3 = p2 + cols;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        // Software prefetch of the next 4 rows at the same column (one tile, 4·cols·2 bytes, ahead).
+        const uint16_t* pf = p0 + 4 * (size_t)cols;
         for (int c = 0; c < full; c += 8) {
+            if ((c & 31) == 0) prefetch_rows(pf + c, cols);
             const __m256 xv = _mm256_loadu_ps(x + c);
             a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p0 + c))), xv, a0);
             a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p1 + c))), xv, a1);
@@ -124,43 +134,70 @@ void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float*
 }
 
 namespace {
-template <int N>
-inline void f16_row_tokens(const uint16_t* p, int cols, const float* x, size_t xstride, float* y, size_t ystride) {
+// One tile of R rows × N tokens: R·N accumulators in registers, each weight
+// vector converted once per tile and used for N tokens, each x vector loaded
+// once and used for R rows (4 × 3: 12 accumulators + 3 x + 1 weight = the 16
+// ymm registers). Every (row, token) accumulator runs over the columns in the
+// order of f16gemv_rows_avx2 (one 8-lane chain, hsum, FMA tails), so the
+// results are bit-identical to separate GEMVs.
+template <int R, int N, bool Prefetch>
+inline void f16_tile(const uint16_t* p, int cols, const float* x, size_t xstride, float* y, size_t ystride) {
     const int full = cols & ~7;
-
-    __m256 a[N];
-    for (int j = 0; j < N; ++j) a[j] = _mm256_setzero_ps();
+    __m256 a[R][N];
+    for (int i = 0; i < R; ++i)
+        for (int j = 0; j < N; ++j) a[i][j] = _mm256_setzero_ps();
+    const uint16_t* pf = p + 4 * (size_t)cols;  // the next tile of 4 rows
     for (int c = 0; c < full; c += 8) {
-        const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + c)));
-        for (int j = 0; j < N; ++j) a[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * xstride + c), a[j]);
+        if (Prefetch && (c & 31) == 0) prefetch_rows(pf + c, cols);
+        __m256 xv[N];
+        for (int j = 0; j < N; ++j) xv[j] = _mm256_loadu_ps(x + j * xstride + c);
+        for (int i = 0; i < R; ++i) {
+            const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + (size_t)i * cols + c)));
+            for (int j = 0; j < N; ++j) a[i][j] = _mm256_fmadd_ps(wv, xv[j], a[i][j]);
+        }
     }
-    for (int j = 0; j < N; ++j) {
-        const float* xx = x + j * xstride;
-        float t = hsum(a[j]);
-        for (int c = full; c < cols; ++c) t = std::fma(_cvtsh_ss(p[c]), xx[c], t);
-        y[j * ystride] = t;
+    for (int i = 0; i < R; ++i)
+        for (int j = 0; j < N; ++j) {
+            const uint16_t* row = p + (size_t)i * cols;
+            const float* xx = x + j * xstride;
+            float t = hsum(a[i][j]);
+            for (int c = full; c < cols; ++c) t = std::fma(_cvtsh_ss(row[c]), xx[c], t);
+            y[j * ystride + i] = t;
+        }
+}
+
+template <int R>
+inline void f16_rows_all_tokens(const uint16_t* p, int cols, const float* x, size_t xstride, int T, float* y,
+                                size_t ystride) {
+    // The first token tile reads the R rows from memory, the others from L1
+    // (4 rows of 1536 columns: 12 KB).
+    // Only the first tile prefetches the next rows (the others read these from L1).
+    int j = 0;
+    if (T >= 3) {
+        f16_tile<R, 3, true>(p, cols, x, xstride, y, ystride);
+        j = 3;
+    } else if (T == 2) {
+        f16_tile<R, 2, true>(p, cols, x, xstride, y, ystride);
+        j = 2;
+    } else if (T == 1) {
+        f16_tile<R, 1, true>(p, cols, x, xstride, y, ystride);
+        j = 1;
     }
+    for (; j + 3 <= T; j += 3) f16_tile<R, 3, false>(p, cols, x + j * xstride, xstride, y + j * ystride, ystride);
+    if (T - j == 2) f16_tile<R, 2, false>(p, cols, x + j * xstride, xstride, y + j * ystride, ystride);
+    if (T - j == 1) f16_tile<R, 1, false>(p, cols, x + j * xstride, xstride, y + j * ystride, ystride);
 }
 }  // namespace
 
 void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T, float* y,
                        size_t ystride) {
-    for (int r = r0; r < r1; ++r) {
-        const uint16_t* p = w + (size_t)r * cols;
-        for (int j0 = 0; j0 < T; j0 += 8) {
-            const float* xb = x + j0 * xstride;
-            float* yb = y + j0 * ystride + r;
-            switch (std::min(8, T - j0)) {
-                case 8: f16_row_tokens<8>(p, cols, xb, xstride, yb, ystride); break;
-                case 7: f16_row_tokens<7>(p, cols, xb, xstride, yb, ystride); break;
-                case 6: f16_row_tokens<6>(p, cols, xb, xstride, yb, ystride); break;
-                case 5: f16_row_tokens<5>(p, cols, xb, xstride, yb, ystride); break;
-                case 4: f16_row_tokens<4>(p, cols, xb, xstride, yb, ystride); break;
-                case 3: f16_row_tokens<3>(p, cols, xb, xstride, yb, ystride); break;
-                case 2: f16_row_tokens<2>(p, cols, xb, xstride, yb, ystride); break;
-                default: f16_row_tokens<1>(p, cols, xb, xstride, yb, ystride); break;
-            }
-        }
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) f16_rows_all_tokens<4>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
+    switch (r1 - r) {
+        case 3: f16_rows_all_tokens<3>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride); break;
+        case 2: f16_rows_all_tokens<2>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride); break;
+        case 1: f16_rows_all_tokens<1>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride); break;
+        default: break;
     }
 }
 
