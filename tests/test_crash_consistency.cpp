@@ -35,6 +35,10 @@
 #include "tests/TestUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
+using namespace bimamba::model;
+using namespace bimamba::train;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -131,7 +135,7 @@ TEST(CrashConsistency, TwentySigkillsThenResumeEqualsAnUninterruptedRun) {
     quiet.handle_signals = false;
     const std::string ref = root + "/ref";
     const auto t0 = std::chrono::steady_clock::now();
-    const TrainResult reference = train(ref_cfg, ref, quiet);
+    const TrainResult reference = train::train(ref_cfg, ref, quiet);
     ASSERT_EQ(reference.state, "finished") << reference.message;
     const double step_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / double(kSteps);

@@ -29,6 +29,10 @@
 #include "tests/TestUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::base;
+using namespace bimamba::data;
+using namespace bimamba::model;
+using namespace bimamba::train;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -154,7 +158,7 @@ TEST(DiskFull, TrainingStopsKeepsItsCheckpointAndResumesOnceSpaceIsBack) {
     const std::string ref = root + "/ref";
     TrainConfig keep_all = c;  // the reference keeps steps 4, 8 and 12
     keep_all.keep_checkpoints = 3;
-    ASSERT_EQ(train(keep_all, ref, quiet).state, "finished");
+    ASSERT_EQ(train::train(keep_all, ref, quiet).state, "finished");
     const uint64_t ckpt_bytes = folder_bytes(ref + "/checkpoints/step_00000004");
     const uint64_t model_bytes = fs::file_size(model_of(ref + "/checkpoints/step_00000004"));
 

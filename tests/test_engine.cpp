@@ -210,7 +210,7 @@ TEST(Engine, Q8HeadStaysWithinInt8Precision) {
     auto a = engine::Engine::load((dir / "f16.bmd").string()), b = engine::Engine::load((dir / "q8.bmd").string());
     EXPECT_EQ(a->weight_bytes_per_token() - b->weight_bytes_per_token(),
               (uint64_t)cfg.vocab_size * cfg.d_model - 4ull * cfg.vocab_size);
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 // A transformers Mamba2ForCausalLM folder (its config keys, the embedding as
@@ -248,7 +248,7 @@ TEST(Engine, ExportReadsTransformersMamba2Folders) {
     auto a = engine::Engine::load((dir / "ours.bmd").string()), b = engine::Engine::load((dir / "hf.bmd").string());
     EXPECT_EQ(b->weight_kind(), "binary");
     for (int t : {3, 100, 7, 511, 42}) ASSERT_EQ(a->step(t), b->step(t)) << "token " << t;
-    bimamba::remove_tree(dir);
+    bimamba::base::remove_tree(dir);
 }
 
 TEST(Engine, ExportPacksOneBitPerWeightAndStoresTheLayout) {

@@ -138,7 +138,7 @@ private slots:
         const qint64 stoppedAt = w.store()->byId(id)->step;
         QVERIFY2(stoppedAt > 0 && stoppedAt < 240, qPrintable(QString::number(stoppedAt)));
         const QString runDir = w.store()->byId(id)->runDir;
-        QVERIFY(!bimamba::latest_checkpoint(runDir.toStdString()).empty());
+        QVERIFY(!bimamba::base::latest_checkpoint(runDir.toStdString()).empty());
 
         // Resume: the same run goes on from its checkpoint to the end; the
         // curve holds every logged step once.

@@ -41,6 +41,7 @@
 
 using namespace bimamba;
 using namespace bimamba::ui;
+using namespace bimamba::base;
 
 namespace {
 void appendLine(const QString& path, const QByteArray& line) {

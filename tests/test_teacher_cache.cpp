@@ -15,6 +15,7 @@
 
 using namespace bimamba;
 using namespace bimamba::base;
+using namespace bimamba::data;
 using namespace bimamba::model;
 using namespace bimamba::train;
 namespace fs = std::filesystem;

@@ -28,6 +28,11 @@
 
 namespace bimamba::ui {
 
+using base::AlertKind;
+using base::AlertRules;
+using base::RunAlert;
+using base::RunAlertMonitor;
+
 using base::Host;
 using base::HostKind;
 using base::RemoteOperation;

@@ -70,8 +70,8 @@ public:
     // metrics: the run's `alert` in the store marks it in the table, and
     // alertRaised() is emitted once per event that happens while the
     // workbench watches (history read on opening marks, but does not notify).
-    void setAlertRules(const AlertRules& rules);
-    AlertRules alertRules() const { return alertRules_; }
+    void setAlertRules(const base::AlertRules& rules);
+    base::AlertRules alertRules() const { return alertRules_; }
     // Metrics files with more than this many unread bytes are loaded off the
     // UI thread (MetricsReader::setAsyncThreshold).
     static constexpr qint64 kAsyncMetricsBytes = 1 << 20;
@@ -109,9 +109,9 @@ private:
     RemoteRunWatcher* remote_;
     QTimer* remoteTimer_;
     QHash<qint64, QString> unreachableSince_;
-    AlertRules alertRules_;
+    base::AlertRules alertRules_;
     struct Watch {
-        RunAlertMonitor monitor;
+        base::RunAlertMonitor monitor;
         int fed = 0;          // training rows fed so far
         bool primed = false;  // the history present on opening has been fed
     };

@@ -13,6 +13,8 @@
 
 namespace bimamba::ui {
 
+using base::latest_checkpoint;
+
 namespace {
 std::function<QList<qint64>()>& selectionSource() {
     static std::function<QList<qint64>()> f;

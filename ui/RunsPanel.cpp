@@ -49,6 +49,11 @@
 
 namespace bimamba::ui {
 
+using base::AlertRules;
+using base::lineage_token_offset;
+using base::loss_kind_label;
+using base::loss_type_from_string;
+
 using base::read_run_config;
 namespace run_files = base::run_files;
 using base::tail_lines;

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-namespace bimamba {
+namespace bimamba::data {
 
 namespace {
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
@@ -57,4 +57,4 @@ TeacherCacheLayout parse_teacher_cache(const uint8_t* bytes, size_t size, const 
     return l;
 }
 
-}  // namespace bimamba
+}  // namespace bimamba::data

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-namespace bimamba {
+namespace bimamba::data {
 
 inline constexpr char kTeacherCacheMagic[8] = {'B', 'M', 'T', 'C', 'A', 'C', 'H', 'E'};
 inline constexpr const char* kTeacherCacheFormat = "bimamba-teacher-cache-v1";
@@ -27,4 +27,4 @@ struct TeacherCacheLayout {
 // throws "teacher cache 'PATH': problem".
 TeacherCacheLayout parse_teacher_cache(const uint8_t* bytes, size_t size, const std::string& path);
 
-}  // namespace bimamba
+}  // namespace bimamba::data

@@ -65,7 +65,7 @@ struct Builder {
             std::vector<uint8_t> q((size_t)rows * cols);
             std::vector<float> scale(rows);
             kernels::quantize_rows_q8(v.data(), rows, cols, reinterpret_cast<int8_t*>(q.data()), scale.data());
-            add_bytes("backbone.embedding.q8", st::DType::I8, {rows, cols}, std::move(q));
+            add_bytes("backbone.embedding.q8", base::DType::I8, {rows, cols}, std::move(q));
             add_f32("backbone.embedding.scale", {rows}, scale);
             q8_head = true;
             return;

@@ -115,7 +115,7 @@ void Hdf5File::close() {
     }
     if (H5Fclose(id) < 0 || image.empty()) throw Hdf5Error(path_ + ": HDF5 could not finish the file in memory");
     try {
-        write_file_atomic(path_, image);
+        base::write_file_atomic(path_, image);
     } catch (const std::exception& e) {
         throw Hdf5Error(e.what());
     }

@@ -15,6 +15,12 @@
 
 namespace bimamba::train {
 
+using data::parse_teacher_cache;
+using data::TeacherCacheLayout;
+using data::kTeacherCacheFormat;
+using data::kTeacherCacheMagic;
+using data::teacher_cache_data_start;
+
 namespace {
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
     throw std::runtime_error("teacher cache '" + path + "': " + what);

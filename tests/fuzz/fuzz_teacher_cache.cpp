@@ -12,6 +12,7 @@
 #include "tests/fuzz/FuzzUtil.h"
 
 using namespace bimamba;
+using namespace bimamba::data;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // An exact-size copy, so that a read past the end is one past the heap block.
