@@ -13,8 +13,6 @@
 #include "tests/fuzz/FuzzUtil.h"
 
 using namespace bimamba;
-using namespace bimamba::base;
-using namespace bimamba::data;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) return 0;

@@ -9,7 +9,6 @@
 
 using namespace bimamba;
 using namespace bimamba::base;
-using namespace bimamba::data;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const std::string path = fuzz::scratch("input.safetensors");

@@ -13,7 +13,6 @@
 
 using namespace bimamba;
 using namespace bimamba::base;
-using namespace bimamba::data;
 using namespace bimamba::base;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
