@@ -17,8 +17,9 @@
 namespace bimamba::test {
 
 struct ScratchRoot {
-    std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                 ("bimamba_" + std::string(program_invocation_short_name) + "_" + std::to_string(::getpid()));
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() /
+        ("bimamba_" + std::string(program_invocation_short_name) + "_" + std::to_string(::getpid()));
     ScratchRoot() { std::filesystem::create_directories(path); }
     ~ScratchRoot() { bimamba::base::remove_tree(path); }  // (not std::filesystem::remove_all: see FileUtil.h)
 };
@@ -58,8 +59,9 @@ inline void write_text(const std::string& path, const std::string& bytes) {
 // written to dir/shakespeare.txt and prepared (paragraphs, a `vocab`-piece
 // tokenizer, 5 % validation) into dir/data; returns that folder.
 inline std::string prepare_shakespeare(const std::string& dir, size_t chars, int vocab) {
-    write_text(dir + "/shakespeare.txt",
-               bimamba::base::read_file(std::string(BIMAMBA_SHARED_DATA) + "/tinyshakespeare/input.txt").substr(0, chars));
+    write_text(
+        dir + "/shakespeare.txt",
+        bimamba::base::read_file(std::string(BIMAMBA_SHARED_DATA) + "/tinyshakespeare/input.txt").substr(0, chars));
     bimamba::data::PrepareOptions p;
     p.corpus.paths = {dir + "/shakespeare.txt"};
     p.corpus.unit = bimamba::data::DocUnit::Paragraph;

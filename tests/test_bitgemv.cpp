@@ -34,12 +34,14 @@ namespace bimamba::kernels {
 // kernels/cpu/BitGemvI16_avx512.cpp compiled on SIMDe (tests/CMakeLists.txt).
 void bitgemv_i16lut_blocks_avx512_emulated(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
 // kernels/cpu/Q8Gemv_avx512.cpp, the same way.
-void q8gemv_rows_avx512_emulated(const int8_t* q, const float* scale, int r0, int r1, int cols, const float* x, float* y);
-}
+void q8gemv_rows_avx512_emulated(const int8_t* q, const float* scale, int r0, int r1, int cols, const float* x,
+                                 float* y);
+}  // namespace bimamba::kernels
 #endif
 
 namespace {
-const int kSizes[][2] = {{1, 1}, {3, 7}, {5, 8}, {7, 9}, {13, 31}, {4, 33}, {37, 64}, {61, 127}, {129, 1531}, {515, 700}};
+const int kSizes[][2] = {{1, 1},  {3, 7},   {5, 8},    {7, 9},      {13, 31},
+                         {4, 33}, {37, 64}, {61, 127}, {129, 1531}, {515, 700}};
 
 struct Case {
     int rows, cols;
@@ -108,7 +110,8 @@ TEST(BitGemv, ThreadedDispatchMatchesScalarForEveryIsaAndThreadCount) {
             std::vector<float> ref(c.rows), got(c.rows);
             bitgemv_ref(c.packed.data(), c.rows, c.cols, c.x.data(), ref.data());
             bitgemv(cx, c.packed.data(), c.rows, c.cols, c.x.data(), got.data());
-            for (int r = 0; r < c.rows; ++r) ASSERT_NEAR(got[r], ref[r], 1e-5 * c.scale) << isa << " threads " << threads;
+            for (int r = 0; r < c.rows; ++r)
+                ASSERT_NEAR(got[r], ref[r], 1e-5 * c.scale) << isa << " threads " << threads;
         }
     }
 }
@@ -135,7 +138,8 @@ TEST(Gemv, F16AndF32MatchFloat64) {
         std::vector<float> y(c.rows);
         auto check = [&](const std::vector<double>& want, const char* what) {
             for (int r = 0; r < c.rows; ++r)
-                ASSERT_NEAR(y[r], want[r], 1e-5 * scale + 1e-6) << what << " " << c.rows << "x" << c.cols << " row " << r;
+                ASSERT_NEAR(y[r], want[r], 1e-5 * scale + 1e-6)
+                    << what << " " << c.rows << "x" << c.cols << " row " << r;
         };
         f32gemv_ref(c.w.data(), c.rows, c.cols, c.x.data(), y.data());
         check(want32, "f32 ref");
@@ -192,7 +196,8 @@ TEST(Q8Gemv, QuantizerAndEveryPathMatchFloat64) {
         std::vector<float> y(c.rows, -1.f);
         auto check = [&](const char* what) {
             for (int r = 0; r < c.rows; ++r)
-                ASSERT_NEAR(y[r], want[r], 1e-5 * bound + 1e-6) << what << " " << c.rows << "x" << c.cols << " row " << r;
+                ASSERT_NEAR(y[r], want[r], 1e-5 * bound + 1e-6)
+                    << what << " " << c.rows << "x" << c.cols << " row " << r;
         };
         q8gemv_ref(q.data(), scale.data(), c.rows, c.cols, c.x.data(), y.data());
         check("ref");
@@ -284,13 +289,15 @@ TEST(BitGemvLut3, TiledLayoutMatchesRowMajorAndAvx2MatchesScalar) {
         std::vector<float> ref(c.rows), got(c.rows, 777.f), tables(8 * m.groups);
         bitgemv_lut3_ref(m, c.x.data(), ref.data());
         for (int r = 0; r < c.rows; ++r)
-            ASSERT_NEAR(ref[r], c.want[r], 1e-5 * c.scale + 1e-6) << "tiled ref " << c.rows << "x" << c.cols << " row " << r;
+            ASSERT_NEAR(ref[r], c.want[r], 1e-5 * c.scale + 1e-6)
+                << "tiled ref " << c.rows << "x" << c.cols << " row " << r;
         if (!cpu_has_avx2()) continue;
         for (int threads : {1, 2}) {
             const CpuContext cx = CpuContext::make("auto", threads);
             bitgemv_lut3(cx, m, c.x.data(), got.data(), tables.data());
             for (int r = 0; r < c.rows; ++r)
-                ASSERT_NEAR(got[r], c.want[r], 1e-5 * c.scale + 1e-6) << "lut3 avx2 " << c.rows << "x" << c.cols << " row " << r;
+                ASSERT_NEAR(got[r], c.want[r], 1e-5 * c.scale + 1e-6)
+                    << "lut3 avx2 " << c.rows << "x" << c.cols << " row " << r;
         }
     }
 }
@@ -333,14 +340,17 @@ TEST(BitGemmLut3, BlockOfTokensIsBitIdenticalToSeparateGemvs) {
             std::mt19937 rng(seed * 7 + T);
             std::normal_distribution<float> n;
             const size_t xs = c.cols + 5, ys = c.rows + 3;  // strides wider than the vectors
-            std::vector<float> x(T * xs), got(T * ys, 555.f), want(T * ys, 555.f), tables(T * lut3_table_floats(c.cols));
+            std::vector<float> x(T * xs), got(T * ys, 555.f), want(T * ys, 555.f),
+                tables(T * lut3_table_floats(c.cols));
             for (auto& v : x) v = n(rng);
             for (int threads : {1, 2}) {
                 for (const char* isa : {"auto", "scalar"}) {
                     const CpuContext cx = CpuContext::make(isa, threads);
-                    for (int j = 0; j < T; ++j) bitgemv_lut3(cx, m, x.data() + j * xs, want.data() + j * ys, tables.data());
+                    for (int j = 0; j < T; ++j)
+                        bitgemv_lut3(cx, m, x.data() + j * xs, want.data() + j * ys, tables.data());
                     bitgemm_lut3(cx, m, x.data(), xs, T, got.data(), ys, tables.data());
-                    ASSERT_EQ(got, want) << isa << " " << c.rows << "x" << c.cols << " T=" << T << " threads " << threads;
+                    ASSERT_EQ(got, want) << isa << " " << c.rows << "x" << c.cols << " T=" << T << " threads "
+                                         << threads;
                     // And against the float64 definition.
                     for (int j = 0; j < T; ++j)
                         for (int r = 0; r < c.rows; ++r) {
@@ -372,7 +382,8 @@ TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
             for (int threads : {1, 2}) {
                 for (const char* isa : {"auto", "scalar"}) {
                     const CpuContext cx = CpuContext::make(isa, threads);
-                    for (int j = 0; j < T; ++j) f16gemv(cx, w16.data(), c.rows, c.cols, x.data() + j * xs, want.data() + j * ys);
+                    for (int j = 0; j < T; ++j)
+                        f16gemv(cx, w16.data(), c.rows, c.cols, x.data() + j * xs, want.data() + j * ys);
                     f16gemm(cx, w16.data(), c.rows, c.cols, x.data(), xs, T, got.data(), ys);
                     ASSERT_EQ(got, want) << isa << " " << c.rows << "x" << c.cols << " T=" << T;
                 }
@@ -405,11 +416,14 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
                 double want_max = 0;
                 for (int p = 0; p < hd; ++p)
                     for (int k = 0; k < ns; ++k) {
-                        const double old = t == StateType::BF16 ? base::bf16_to_f32(a[p * ns + k]) : base::f16_to_f32(a[p * ns + k]);
+                        const double old =
+                            t == StateType::BF16 ? base::bf16_to_f32(a[p * ns + k]) : base::f16_to_f32(a[p * ns + k]);
                         want_max = std::max(want_max, std::fabs(old * dA + (double)dt * x[p] * B[k]));
                     }
-                const float ma = ssm_head_step16_ref(a.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
-                const float mb = ssm_head_step16_avx2(b.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
+                const float ma =
+                    ssm_head_step16_ref(a.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
+                const float mb =
+                    ssm_head_step16_avx2(b.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
                 EXPECT_NEAR(ma, want_max, 1e-5 * want_max + 1e-6);
                 EXPECT_NEAR(mb, want_max, 1e-5 * want_max + 1e-6);
                 for (int p = 0; p < hd; ++p) {
@@ -429,7 +443,8 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
                     // The FMA of the SIMD path can move the fp32 value by an ulp, which can
                     // flip a 16-bit rounding: allow one 16-bit ulp, and only rarely.
                     const float ulp = std::fabs(fa) * (t == StateType::BF16 ? 1.0f / 128 : 1.0f / 1024) + 1e-7f;
-                    ASSERT_LE(std::fabs(fa - fb), ulp) << state_type_name(t) << " " << hd << "x" << ns << " step " << step;
+                    ASSERT_LE(std::fabs(fa - fb), ulp)
+                        << state_type_name(t) << " " << hd << "x" << ns << " step " << step;
                     state_mismatch += a[i] != b[i];
                 }
             }
@@ -437,7 +452,8 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
             EXPECT_LE(state_mismatch, hd * ns * 20 / 20 + 1) << state_type_name(t);
             // Against float64: bounded by the 16-bit relative precision of the state.
             const double eps16 = t == StateType::BF16 ? 1.0 / 256 : 1.0 / 2048;
-            EXPECT_LE(max_err64, 8 * eps16 * max_s * std::sqrt((double)ns) + 1e-5) << state_type_name(t) << " " << hd << "x" << ns;
+            EXPECT_LE(max_err64, 8 * eps16 * max_s * std::sqrt((double)ns) + 1e-5)
+                << state_type_name(t) << " " << hd << "x" << ns;
         }
     }
     EXPECT_EQ(state_type_from_string("bf16"), StateType::BF16);
@@ -462,7 +478,8 @@ TEST(Activations, Avx2ConvSiluAndSiluGateMatchReference) {
             for (const float* bp : {(const float*)bias.data(), (const float*)nullptr}) {
                 conv_silu_ref(taps.data(), K, wT.data(), bp, len, a.data());
                 conv_silu_avx2(taps.data(), K, wT.data(), bp, len, b.data());
-                for (int i = 0; i < len; ++i) ASSERT_NEAR(b[i], a[i], 2e-6 * (std::fabs(a[i]) + 1)) << len << " K=" << K << " i=" << i;
+                for (int i = 0; i < len; ++i)
+                    ASSERT_NEAR(b[i], a[i], 2e-6 * (std::fabs(a[i]) + 1)) << len << " K=" << K << " i=" << i;
             }
         }
         std::vector<float> y(len), z(len), ya, yb;
@@ -520,7 +537,8 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         }
         const double sc = worst / 32735.0;
         for (int r = 0; r < c.rows; ++r)
-            ASSERT_NEAR(ref[r], c.want[r], 0.5 * sc * c.cols + 1e-5 * c.scale) << c.rows << "x" << c.cols << " row " << r;
+            ASSERT_NEAR(ref[r], c.want[r], 0.5 * sc * c.cols + 1e-5 * c.scale)
+                << c.rows << "x" << c.cols << " row " << r;
         for (const char* isa : {"avx2", "avx512"}) {
             if (!(std::string(isa) == "avx2" ? cpu_has_avx2() : cpu_has_avx512())) continue;
             for (int threads : {1, 2}) {
@@ -573,8 +591,7 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         std::vector<float> x(cols), w((size_t)rows * cols);
         for (int k = 0; k < cols; ++k) x[k] = nd(r3) * (k / 32 % 7 == 3 ? 50.f : 1.f);
         for (int r = 0; r < rows; ++r)
-            for (int k = 0; k < cols; ++k)
-                w[(size_t)r * cols + k] = r == 0 ? x[k] : r == 1 ? -x[k] : nd(r3);
+            for (int k = 0; k < cols; ++k) w[(size_t)r * cols + k] = r == 0 ? x[k] : r == 1 ? -x[k] : nd(r3);
         std::vector<uint8_t> packed(bit_row_stride(cols) * rows);
         pack_signs(w.data(), rows, cols, packed.data());
         auto m = repack_i16lut(packed.data(), rows, cols);

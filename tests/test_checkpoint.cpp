@@ -32,13 +32,20 @@ void randomize(Mamba2LM& m) {
     for (auto& kv : m->named_parameters()) {
         const auto& k = kv.key();
         auto& t = kv.value();
-        if (k.find("A_log") != std::string::npos) t.uniform_(-1.0, 1.5);
-        else if (k.find("dt_bias") != std::string::npos) t.uniform_(-3.0, 0.5);
-        else if (k.find(".D") != std::string::npos && t.dim() == 1) t.uniform_(-1.0, 2.0);
-        else if (k.find("norm") != std::string::npos) t.uniform_(0.5, 1.5);
-        else if (k.find("wscale") != std::string::npos) t.uniform_(0.01, 0.1);
-        else if (k.find("wbias") != std::string::npos) t.uniform_(-0.02, 0.02);
-        else if (k.find("conv1d.bias") != std::string::npos) t.uniform_(-0.5, 0.5);
+        if (k.find("A_log") != std::string::npos)
+            t.uniform_(-1.0, 1.5);
+        else if (k.find("dt_bias") != std::string::npos)
+            t.uniform_(-3.0, 0.5);
+        else if (k.find(".D") != std::string::npos && t.dim() == 1)
+            t.uniform_(-1.0, 2.0);
+        else if (k.find("norm") != std::string::npos)
+            t.uniform_(0.5, 1.5);
+        else if (k.find("wscale") != std::string::npos)
+            t.uniform_(0.01, 0.1);
+        else if (k.find("wbias") != std::string::npos)
+            t.uniform_(-0.02, 0.02);
+        else if (k.find("conv1d.bias") != std::string::npos)
+            t.uniform_(-0.5, 0.5);
     }
 }
 
@@ -89,7 +96,8 @@ void expect_error(const std::function<void()>& f, const std::string& needle) {
         f();
         ADD_FAILURE() << "no error; expected one containing '" << needle << "'";
     } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "expected '" << needle << "' in: " << e.what();
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+            << "expected '" << needle << "' in: " << e.what();
     }
 }
 }  // namespace

@@ -149,8 +149,9 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
     if (!fs::exists("/usr/share/games/fortunes")) GTEST_SKIP() << "Debian package fortunes not installed";
     const std::string ws = bimamba::test::fresh_dir("quickstart");
     // A quickstart of the smallest size: the tiny model, a few steps.
-    const CliResult qs = cli("quickstart --workspace '" + ws + "' --preset tiny --vocab-size 512 --teacher-steps 6 "
-                       "--student-steps 4 --seq-len 32 --batch-size 2 --threads 1");
+    const CliResult qs = cli("quickstart --workspace '" + ws +
+                             "' --preset tiny --vocab-size 512 --teacher-steps 6 "
+                             "--student-steps 4 --seq-len 32 --batch-size 2 --threads 1");
     ASSERT_EQ(qs.status, 0) << qs.output;
     // One progress bar per stage and the table; the per-step lines are in the runs' logs only.
     EXPECT_EQ(qs.output.find("step 3/6"), std::string::npos) << qs.output;
@@ -166,10 +167,11 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
     EXPECT_NE(ex.output.find("tokenizer: " + ws + "/data/fortunes/tokenizer.model"), std::string::npos) << ex.output;
     // eval of the deployment file and of the run directory, no --tokenizer.
     const std::string text = ws + "/eval.txt";
-    bimamba::test::write_text(text, bimamba::base::read_file(std::string(BIMAMBA_SHARED_DATA) +
-                                                       "/tinyshakespeare/input.txt").substr(0, 4000));
+    bimamba::test::write_text(
+        text,
+        bimamba::base::read_file(std::string(BIMAMBA_SHARED_DATA) + "/tinyshakespeare/input.txt").substr(0, 4000));
     const CliResult ev = cli("eval --model 'kd=" + bmd + ",run=" + run + "' --tasks 'text=" + text +
-                       "' --window 64 --max-windows 4 --quiet --out '" + ws + "/eval.json'");
+                             "' --window 64 --max-windows 4 --quiet --out '" + ws + "/eval.json'");
     ASSERT_EQ(ev.status, 0) << ev.output;
     auto res = nlohmann::json::parse(bimamba::base::read_file(ws + "/eval.json"));
     ASSERT_EQ(res["models"].size(), 2u);
@@ -191,7 +193,8 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
     // --json: JSON lines on stdout, nothing else, with the documented fields.
     {
         std::string err;
-        const CliResult cj = cli_stdout("chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8 --json", &err);
+        const CliResult cj =
+            cli_stdout("chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8 --json", &err);
         ASSERT_EQ(cj.status, 0) << cj.output << err;
         const auto ev = json_events(cj.output);
         ASSERT_GE(ev.size(), 3u) << cj.output;
@@ -214,7 +217,8 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
         // The token events add up to the reply: as many as the text mode prints.
         std::string text;
         for (const auto& t : of_event(ev, "token")) text += t["text"].get<std::string>();
-        const CliResult plain = cli_stdout("chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8", nullptr);
+        const CliResult plain =
+            cli_stdout("chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8", nullptr);
         // (bytes that are not UTF-8, which a tiny model emits, are U+FFFD in the
         // JSON: compare the ASCII text)
         auto ascii = [](std::string t) {
@@ -226,7 +230,8 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
     }
     {
         std::string err;
-        const CliResult gj = cli_stdout("generate --models 'run=" + run + ",kd=" + bmd + "' --prompt 'The' --max-tokens 6 --json", &err);
+        const CliResult gj =
+            cli_stdout("generate --models 'run=" + run + ",kd=" + bmd + "' --prompt 'The' --max-tokens 6 --json", &err);
         ASSERT_EQ(gj.status, 0) << gj.output << err;
         const auto ev = json_events(gj.output);
         EXPECT_EQ(of_event(ev, "start").size(), 2u) << gj.output;
@@ -253,8 +258,11 @@ TEST(Cli, BenchCpuJsonLinesCarryTheFields) {
     if (!have_cli()) GTEST_SKIP() << "BIMAMBA_CLI not set (run through ctest)";
     const std::string dir = bimamba::test::fresh_dir("bench_json");
     std::string err;
-    const CliResult b = cli_stdout("bench cpu --shape tiny --tokens 4 --reps 1 --prompt 4 --prefill-block 2 --bandwidth-mb 64 "
-                                   "--state f32 --kernels i16lut,lut3 --threads 1 --dir '" + dir + "' --json", &err);
+    const CliResult b = cli_stdout(
+        "bench cpu --shape tiny --tokens 4 --reps 1 --prompt 4 --prefill-block 2 --bandwidth-mb 64 "
+        "--state f32 --kernels i16lut,lut3 --threads 1 --dir '" +
+            dir + "' --json",
+        &err);
     ASSERT_EQ(b.status, 0) << b.output << err;
     EXPECT_NE(err.find("where decode time goes"), std::string::npos) << "the human report goes to stderr: " << err;
     const auto ev = json_events(b.output);

@@ -137,8 +137,7 @@ TEST(CrashConsistency, TwentySigkillsThenResumeEqualsAnUninterruptedRun) {
     const auto t0 = std::chrono::steady_clock::now();
     const TrainResult reference = train::train(ref_cfg, ref, quiet);
     ASSERT_EQ(reference.state, "finished") << reference.message;
-    const double step_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / double(kSteps);
+    const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / double(kSteps);
 
     const std::string cfg_path = root + "/crash.json";
     test::write_text(cfg_path, cfg.to_json().dump(2));
@@ -191,8 +190,8 @@ TEST(CrashConsistency, TwentySigkillsThenResumeEqualsAnUninterruptedRun) {
         }
         if (WIFEXITED(wst)) {
             // Ran to the end before the kill: the test lost its strength.
-            ADD_FAILURE() << "process " << i << " exited (" << WEXITSTATUS(wst) << ") before its kill: "
-                          << read_file(err);
+            ADD_FAILURE() << "process " << i << " exited (" << WEXITSTATUS(wst)
+                          << ") before its kill: " << read_file(err);
             break;
         }
         ASSERT_TRUE(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL) << read_file(err);
@@ -217,8 +216,7 @@ TEST(CrashConsistency, TwentySigkillsThenResumeEqualsAnUninterruptedRun) {
         const std::string ref_ck = checkpoint_of(ref, step);
         ASSERT_EQ(fs::path(ck).filename(), fs::path(ref_ck).filename());
         EXPECT_EQ(tensors_differ(ck + "/model.safetensors", ref_ck + "/model.safetensors"), "") << "kill " << i;
-        EXPECT_EQ(tensors_differ(ck + "/optimizer.safetensors", ref_ck + "/optimizer.safetensors"), "")
-            << "kill " << i;
+        EXPECT_EQ(tensors_differ(ck + "/optimizer.safetensors", ref_ck + "/optimizer.safetensors"), "") << "kill " << i;
     }
     EXPECT_EQ(kills, kKills);
     EXPECT_GE(time_kills, 8);
@@ -272,8 +270,7 @@ TEST(CrashConsistency, TwentySigkillsThenResumeEqualsAnUninterruptedRun) {
         auto it = got.find(key);
         ASSERT_NE(it, got.end()) << "no row " << key.first << " step " << key.second;
         const char* field = key.first == "val" ? "val_loss" : "loss";
-        EXPECT_EQ(it->second.at(field).get<double>(), w.at(field).get<double>())
-            << key.first << " step " << key.second;
+        EXPECT_EQ(it->second.at(field).get<double>(), w.at(field).get<double>()) << key.first << " step " << key.second;
     }
     for (size_t i = 0; i < reference.losses.size(); ++i)
         EXPECT_EQ(got.at({"train", int64_t(i + 1)}).at("loss").get<double>(), reference.losses[i]);

@@ -35,14 +35,16 @@ namespace F = torch::nn::functional;
 
 #ifndef BIMAMBA_HAVE_CUDA_KERNELS
 
-TEST(CudaKernels, NotBuilt) { GTEST_SKIP() << "built without CUDA kernels (BIMAMBA_CUDA=OFF or no nvcc)"; }
+TEST(CudaKernels, NotBuilt) {
+    GTEST_SKIP() << "built without CUDA kernels (BIMAMBA_CUDA=OFF or no nvcc)";
+}
 
 #else
 
 namespace {
 
-#define REQUIRE_GPU()                                                                                   \
-    do {                                                                                                \
+#define REQUIRE_GPU()                                                                                 \
+    do {                                                                                              \
         if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: GPU kernel tests skipped"; \
     } while (0)
 
@@ -59,17 +61,21 @@ struct Poison {
     ~Poison() { cuda::set_poison_outputs(false); }
 };
 
-torch::Tensor grad_of(const torch::Tensor& t) { return t.grad().defined() ? t.grad() : torch::zeros_like(t); }
+torch::Tensor grad_of(const torch::Tensor& t) {
+    return t.grad().defined() ? t.grad() : torch::zeros_like(t);
+}
 
 // Bit-identical (same dtype, shape and bits; NaN never passes).
-void expect_same_bits(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, const std::string& what) {
+void expect_same_bits(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
+                      const std::string& what) {
     ASSERT_EQ(a.size(), b.size()) << what;
     for (size_t i = 0; i < a.size(); ++i) {
         ASSERT_EQ(a[i].scalar_type(), b[i].scalar_type()) << what << " #" << i;
         ASSERT_EQ(a[i].sizes(), b[i].sizes()) << what << " #" << i;
         EXPECT_TRUE(torch::isfinite(a[i]).all().item<bool>()) << what << " #" << i;
-        EXPECT_TRUE(torch::equal(a[i], b[i])) << what << " #" << i << ": two calls differ, max abs diff "
-                                              << (a[i].to(torch::kFloat64) - b[i].to(torch::kFloat64)).abs().max().item<double>();
+        EXPECT_TRUE(torch::equal(a[i], b[i]))
+            << what << " #" << i << ": two calls differ, max abs diff "
+            << (a[i].to(torch::kFloat64) - b[i].to(torch::kFloat64)).abs().max().item<double>();
     }
 }
 
@@ -83,7 +89,7 @@ TEST(CudaKernels, BinarizeWeightMatchesReference) {
     REQUIRE_GPU();
     Poison poison;
     torch::manual_seed(1);
-    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {64, 48}, {257, 1000}, {6448, 1536}}) {
+    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t> >{{1, 1}, {64, 48}, {257, 1000}, {6448, 1536}}) {
         for (auto dt : {torch::kBFloat16, torch::kFloat32}) {
             auto f32 = torch::TensorOptions().device(kGpu).dtype(torch::kFloat32);
             auto W = torch::randn({rows, cols}, f32);
@@ -115,9 +121,11 @@ TEST(CudaKernels, CausalConv1dSiluMatchesReference) {
     REQUIRE_GPU();
     Poison poison;
     torch::manual_seed(2);
-    struct Case { int64_t b, l, c, k; };
-    for (auto cs : std::vector<Case>{{1, 1, 8, 4}, {2, 37, 40, 4}, {3, 200, 3328, 4}, {2, 64, 16, 3}, {2, 100, 24, 2},
-                                     {1, 129, 130, 4}}) {
+    struct Case {
+        int64_t b, l, c, k;
+    };
+    for (auto cs : std::vector<Case>{
+             {1, 1, 8, 4}, {2, 37, 40, 4}, {3, 200, 3328, 4}, {2, 64, 16, 3}, {2, 100, 24, 2}, {1, 129, 130, 4}}) {
         for (auto dt : {torch::kBFloat16, torch::kFloat32}) {
             auto o = torch::TensorOptions().device(kGpu);
             // x is a narrow of a wider tensor, as in the mixer (rows strided).
@@ -157,9 +165,15 @@ TEST(CudaKernels, GatedRmsNormMatchesReference) {
     REQUIRE_GPU();
     Poison poison;
     torch::manual_seed(3);
-    struct Case { int64_t b, l, d, gs; };
-    for (auto cs : std::vector<Case>{{1, 1, 8, 8}, {4, 7, 64, 64}, {2, 33, 3072, 3072}, {3, 5, 256, 64},
-                                     {2, 10, 100, 50}, {1, 3, 5120, 5120}}) {
+    struct Case {
+        int64_t b, l, d, gs;
+    };
+    for (auto cs : std::vector<Case>{{1, 1, 8, 8},
+                                     {4, 7, 64, 64},
+                                     {2, 33, 3072, 3072},
+                                     {3, 5, 256, 64},
+                                     {2, 10, 100, 50},
+                                     {1, 3, 5120, 5120}}) {
         for (auto dt : {torch::kBFloat16, torch::kFloat32}) {
             auto o = torch::TensorOptions().device(kGpu);
             auto y = (torch::randn({cs.b, cs.l, cs.d}, o) * 2).to(dt).requires_grad_(true);
@@ -195,11 +209,16 @@ TEST(CudaKernels, RmsNormMatchesFloat64Reference) {
     REQUIRE_GPU();
     Poison poison;
     torch::manual_seed(4);
-    struct Case { int64_t m, d; };
-    struct Types { c10::ScalarType x, out; };
+    struct Case {
+        int64_t m, d;
+    };
+    struct Types {
+        c10::ScalarType x, out;
+    };
     for (auto cs : std::vector<Case>{{1, 3}, {3, 7}, {33, 1536}, {5, 2050}, {2, 8192}, {300, 768}}) {
         // fp32 residual -> bf16 (the training path), and same-dtype uses.
-        for (auto ty : std::vector<Types>{{torch::kFloat32, torch::kBFloat16}, {torch::kFloat32, torch::kFloat32},
+        for (auto ty : std::vector<Types>{{torch::kFloat32, torch::kBFloat16},
+                                          {torch::kFloat32, torch::kFloat32},
                                           {torch::kBFloat16, torch::kBFloat16}}) {
             auto o = torch::TensorOptions().device(kGpu);
             auto x = (torch::randn({cs.m, cs.d}, o) * 3 + 0.5).to(ty.x).requires_grad_(true);
@@ -262,14 +281,14 @@ std::vector<torch::Tensor> ssd_run(const SsdInputs& in, torch::ScalarType act, t
     auto [y, s] = fn(x, dt, A, B, C, init);
     auto loss = (y.to(torch::kFloat64) * in.gy).sum() + (s.to(torch::kFloat64) * in.gs).sum();
     loss.backward();
-    return {y, s, grad_of(x), grad_of(dt), grad_of(A), grad_of(B), grad_of(C),
-            init.defined() ? grad_of(init) : torch::zeros({1})};
+    return {y,          s,          grad_of(x), grad_of(dt),
+            grad_of(A), grad_of(B), grad_of(C), init.defined() ? grad_of(init) : torch::zeros({1})};
 }
 
 const char* kSsdNames[] = {"y", "final_state", "dx", "ddt", "dA", "dB", "dC", "dinit"};
 
 void expect_ssd_close(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& ref,
-                       const std::vector<double>& tol, const std::string& what) {
+                      const std::vector<double>& tol, const std::string& what) {
     for (size_t i = 0; i < got.size(); ++i) {
         const double e = rel_err(got[i], ref[i]);
         std::printf("  %-40s %-12s rel err %.3e (tol %.0e)\n", what.c_str(), kSsdNames[i], e, tol[i]);
@@ -302,8 +321,10 @@ auto reference_fn(int64_t chunk) {
 // against autograd through core/model's LibTorch-ops reference. Runs without a GPU.
 TEST(SsdFused, AnalyticBackwardMatchesReferenceCpuFloat64) {
     torch::manual_seed(4);
-    for (auto c : std::vector<SsdCase>{{2, 37, 4, 8, 2, 16, 8, false}, {1, 64, 2, 4, 1, 8, 16, true},
-                                       {2, 5, 3, 4, 3, 4, 16, true}, {1, 50, 4, 8, 1, 16, 7, true},
+    for (auto c : std::vector<SsdCase>{{2, 37, 4, 8, 2, 16, 8, false},
+                                       {1, 64, 2, 4, 1, 8, 16, true},
+                                       {2, 5, 3, 4, 3, 4, 16, true},
+                                       {1, 50, 4, 8, 1, 16, 7, true},
                                        {1, 40, 6, 4, 2, 8, 40, false}}) {
         auto in = ssd_inputs(c, torch::kCPU, torch::kFloat64);
         auto got = ssd_run(in, torch::kFloat64, torch::kFloat64, fused_fn(c.chunk));
@@ -316,9 +337,12 @@ TEST(CudaKernels, SsdChunkedFusedMatchesReference) {
     REQUIRE_GPU();
     Poison poison;
     torch::manual_seed(5);
-    for (auto c : std::vector<SsdCase>{{2, 300, 4, 16, 1, 32, 64, false}, {1, 256, 8, 64, 1, 128, 256, true},
-                                       {2, 77, 6, 8, 2, 16, 32, true}, {1, 20, 4, 8, 4, 16, 64, false},
-                                       {1, 2048, 48, 64, 1, 128, 256, false}, {1, 450, 4, 16, 2, 32, 200, true},
+    for (auto c : std::vector<SsdCase>{{2, 300, 4, 16, 1, 32, 64, false},
+                                       {1, 256, 8, 64, 1, 128, 256, true},
+                                       {2, 77, 6, 8, 2, 16, 32, true},
+                                       {1, 20, 4, 8, 4, 16, 64, false},
+                                       {1, 2048, 48, 64, 1, 128, 256, false},
+                                       {1, 450, 4, 16, 2, 32, 200, true},
                                        {2, 130, 4, 48, 1, 16, 128, false},
                                        // T not a multiple of 8: the general (scalar) backward through M
                                        {2, 100, 6, 16, 2, 32, 50, true},
@@ -376,18 +400,21 @@ TEST(CudaKernels, SsdLayoutKernelsMatchLibTorch) {
     REQUIRE_GPU();
     Poison poison;
     torch::manual_seed(9);
-    struct Case { int64_t b, c, g, hg, T, p, pad; };
-    for (auto cs : std::vector<Case>{{2, 3, 1, 5, 7, 6, 3}, {1, 2, 2, 4, 64, 64, 0}, {3, 1, 3, 2, 33, 8, 32},
-                                     {2, 8, 1, 48, 256, 64, 0}}) {
+    struct Case {
+        int64_t b, c, g, hg, T, p, pad;
+    };
+    for (auto cs : std::vector<Case>{
+             {2, 3, 1, 5, 7, 6, 3}, {1, 2, 2, 4, 64, 64, 0}, {3, 1, 3, 2, 33, 8, 32}, {2, 8, 1, 48, 256, 64, 0}}) {
         for (auto dt : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
             auto f = torch::TensorOptions().device(kGpu);
             const int64_t r = cs.b * cs.c * cs.g;
             auto in = torch::randn({r, cs.hg, cs.T, cs.p}, f).to(dt);
             auto w = torch::randn({r, cs.hg, cs.T}, f);
             auto out = torch::full({r, cs.T, cs.hg, cs.p}, std::nan(""), f.dtype(dt));
-            cuda::k::ssd_heads_to_group(in.data_ptr(), dt == torch::kFloat32 ? cuda::k::DType::F32
-                                                       : dt == torch::kBFloat16 ? cuda::k::DType::BF16
-                                                                                : cuda::k::DType::F16,
+            cuda::k::ssd_heads_to_group(in.data_ptr(),
+                                        dt == torch::kFloat32    ? cuda::k::DType::F32
+                                        : dt == torch::kBFloat16 ? cuda::k::DType::BF16
+                                                                 : cuda::k::DType::F16,
                                         w.data_ptr<float>(), out.data_ptr(), r, cs.hg, cs.T, cs.p, nullptr);
             auto ref = (in.to(torch::kFloat32) * w.unsqueeze(-1)).permute({0, 2, 1, 3}).to(dt);
             EXPECT_TRUE(torch::equal(out, ref)) << "heads_to_group T " << cs.T << " dtype " << dt;
@@ -398,12 +425,12 @@ TEST(CudaKernels, SsdLayoutKernelsMatchLibTorch) {
             auto wc = torch::randn({cs.b, cs.c, cs.g, cs.hg, cs.T}, f);
             auto y = torch::full({cs.b, l, cs.g * cs.hg, cs.p}, std::nan(""), f.dtype(dt));
             cuda::k::ssd_combine_chunks(Yh.data_ptr<float>(), Q.data_ptr<float>(), wc.data_ptr<float>(), y.data_ptr(),
-                                        dt == torch::kFloat32 ? cuda::k::DType::F32
+                                        dt == torch::kFloat32    ? cuda::k::DType::F32
                                         : dt == torch::kBFloat16 ? cuda::k::DType::BF16
                                                                  : cuda::k::DType::F16,
                                         cs.b, cs.c, l, cs.g, cs.hg, cs.T, cs.p, nullptr);
-            auto full = (Yh.to(torch::kFloat64) + Q.to(torch::kFloat64).permute({0, 1, 2, 4, 3, 5}) *
-                                                      wc.to(torch::kFloat64).unsqueeze(-1))
+            auto full = (Yh.to(torch::kFloat64) +
+                         Q.to(torch::kFloat64).permute({0, 1, 2, 4, 3, 5}) * wc.to(torch::kFloat64).unsqueeze(-1))
                             .permute({0, 1, 4, 2, 3, 5})
                             .reshape({cs.b, cs.c * cs.T, cs.g * cs.hg, cs.p})
                             .narrow(1, 0, l);

@@ -33,8 +33,8 @@ const std::string kData = BIMAMBA_SHARED_DATA;
 struct TempDir {
     std::string path;
     TempDir() {
-        path = (fs::temp_directory_path() / ("bimamba_test_data_" + std::to_string(getpid()) + "_" +
-                                             std::to_string(counter()++)))
+        path = (fs::temp_directory_path() /
+                ("bimamba_test_data_" + std::to_string(getpid()) + "_" + std::to_string(counter()++)))
                    .string();
         bimamba::base::remove_tree(path);
         fs::create_directories(path);
@@ -94,7 +94,7 @@ TEST(Tokenizer, TrainsOnACorpusAndRoundTrips) {
     EXPECT_EQ(tok->eos_id(), 2);
     const std::string sample = "First Citizen:\nBefore we proceed any further, hear me speak.\n\tZ\u00e9! 123";
     auto ids = tok->encode(sample);
-    EXPECT_EQ(tok->decode(ids), sample);  // byte fallback: nothing is lost, newlines and tabs included
+    EXPECT_EQ(tok->decode(ids), sample);   // byte fallback: nothing is lost, newlines and tabs included
     EXPECT_LT(ids.size(), sample.size());  // it learned merges
     o.model_type = "unigram";
     auto uni = Tokenizer::from_serialized(train_tokenizer({text}, o));
@@ -275,7 +275,8 @@ TEST(Prepare, ShardsHoldTheTokenizersEncodingInOrder) {
 
 TEST(Prepare, ExistingTokenizerAndDatasetErrors) {
     TempDir d;
-    auto corpus = d.file("c.jsonl", "{\"text\": \"Who is the world's most famous painter?\"}\n{\"text\": \"Answer:\"}\n");
+    auto corpus =
+        d.file("c.jsonl", "{\"text\": \"Who is the world's most famous painter?\"}\n{\"text\": \"Answer:\"}\n");
     PrepareOptions p;
     p.corpus.paths = {corpus};
     p.out_dir = d.path + "/prep";
@@ -313,7 +314,8 @@ TEST(Decompress, XzGzipZstdGiveTheOriginalBytes) {
     // Compressed by the command-line tools; a second stream/member/frame appended to each.
     const std::string second = "second stream\n";
     d.file("s.txt", second);
-    ASSERT_EQ(std::system(("cd " + d.path + " && xz -k t.txt && xz -k s.txt && cat t.txt.xz s.txt.xz > multi.xz && "
+    ASSERT_EQ(std::system(("cd " + d.path +
+                           " && xz -k t.txt && xz -k s.txt && cat t.txt.xz s.txt.xz > multi.xz && "
                            "gzip -k t.txt && gzip -k s.txt && cat t.txt.gz s.txt.gz > multi.gz && "
                            "zstd -q t.txt && zstd -q s.txt && cat t.txt.zst s.txt.zst > multi.zst")
                               .c_str()),
@@ -425,18 +427,24 @@ TEST(Prepare, ParallelEncodingEqualsOneThreadByteForByte) {
     for (int threads : {2, 3, 8}) {
         for (size_t chunk : {size_t(1), size_t(500), size_t(1) << 18}) {
             std::vector<std::vector<int>> got;
-            encode_in_order(*tok, docs, threads, [&](size_t i, std::vector<int>& ids) {
-                ASSERT_EQ(i, got.size());
-                got.push_back(ids);
-            }, chunk);
+            encode_in_order(
+                *tok, docs, threads,
+                [&](size_t i, std::vector<int>& ids) {
+                    ASSERT_EQ(i, got.size());
+                    got.push_back(ids);
+                },
+                chunk);
             EXPECT_TRUE(got == want) << threads << " threads, chunks of " << chunk << " bytes";
         }
     }
     // A failing sink stops the workers and its error comes back.
     EXPECT_EQ(error_of([&] {
-                  encode_in_order(*tok, docs, 3, [&](size_t i, std::vector<int>&) {
-                      if (i == 100) throw std::runtime_error("disk full");
-                  }, 100);
+                  encode_in_order(
+                      *tok, docs, 3,
+                      [&](size_t i, std::vector<int>&) {
+                          if (i == 100) throw std::runtime_error("disk full");
+                      },
+                      100);
               }),
               "disk full");
 
@@ -455,7 +463,8 @@ TEST(Prepare, ParallelEncodingEqualsOneThreadByteForByte) {
         auto s = prepare_corpus(p);
         EXPECT_EQ(s.threads, threads);
         EXPECT_GT(s.tokens_per_s, 0);
-        for (auto& e : fs::directory_iterator(p.out_dir)) files[k][e.path().filename().string()] = read_file(e.path().string());
+        for (auto& e : fs::directory_iterator(p.out_dir))
+            files[k][e.path().filename().string()] = read_file(e.path().string());
         ++k;
     }
     EXPECT_GT(files[0].size(), 6u);  // meta, tokenizer, several shards

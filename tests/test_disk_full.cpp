@@ -89,7 +89,9 @@ int run_cli(const std::vector<std::string>& args, uint64_t fsize_limit, std::str
         if (!freopen(log.c_str(), "w", stdout) || dup2(fileno(stdout), 2) < 0) _exit(126);
         if (fsize_limit) {
             signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead
-            struct rlimit rl {fsize_limit, fsize_limit};
+            struct rlimit rl {
+                fsize_limit, fsize_limit
+            };
             if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(125);
         }
         std::vector<char*> argv;
@@ -105,7 +107,9 @@ int run_cli(const std::vector<std::string>& args, uint64_t fsize_limit, std::str
     return WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
 }
 
-std::string model_of(const std::string& ck) { return ck + "/model.safetensors"; }
+std::string model_of(const std::string& ck) {
+    return ck + "/model.safetensors";
+}
 
 bool same_tensors(const std::string& a_path, const std::string& b_path) {
     auto a = load_tensors(a_path), b = load_tensors(b_path);
@@ -177,20 +181,23 @@ TEST(DiskFull, TrainingStopsKeepsItsCheckpointAndResumesOnceSpaceIsBack) {
     const RunStatus st = read_run_status(run);
     EXPECT_EQ(st.state, "failed");
     EXPECT_EQ(st.step, 8);
-    for (const std::string& part : {std::string("cannot write '") + run + "/checkpoints/step_00000008.tmp/",
-                                    std::string(disk.why_full()), std::string(" free of "),
-                                    std::string("the last good checkpoint is ") + run + "/checkpoints/step_00000004"})
+    for (const std::string& part :
+         {std::string("cannot write '") + run + "/checkpoints/step_00000008.tmp/", std::string(disk.why_full()),
+          std::string(" free of "), std::string("the last good checkpoint is ") + run + "/checkpoints/step_00000004"})
         EXPECT_NE(st.message.find(part), std::string::npos) << "status message lacks '" << part << "': " << st.message;
     EXPECT_NE(out.find(st.message), std::string::npos) << "the message is not on the terminal: " << out;
     EXPECT_EQ(latest_checkpoint(run), run + "/checkpoints/step_00000004");
-    EXPECT_TRUE(same_tensors(model_of(run + "/checkpoints/step_00000004"), model_of(ref + "/checkpoints/step_00000004")));
-    EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000008.tmp")) << "the failed checkpoint's space is not given back";
+    EXPECT_TRUE(
+        same_tensors(model_of(run + "/checkpoints/step_00000004"), model_of(ref + "/checkpoints/step_00000004")));
+    EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000008.tmp"))
+        << "the failed checkpoint's space is not given back";
 
     // Space is back: --resume finishes as the uninterrupted run did.
     disk.release();
     ASSERT_EQ(run_cli({"train", "--resume", run, "--quiet"}, 0, &out), 0) << out;
     EXPECT_EQ(read_run_status(run).state, "finished");
-    EXPECT_TRUE(same_tensors(model_of(run + "/checkpoints/step_00000012"), model_of(ref + "/checkpoints/step_00000012")));
+    EXPECT_TRUE(
+        same_tensors(model_of(run + "/checkpoints/step_00000012"), model_of(ref + "/checkpoints/step_00000012")));
     EXPECT_EQ(read_metrics(run).size(), read_metrics(ref).size());
     EXPECT_FALSE(any_temporary(run));
 

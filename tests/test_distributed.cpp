@@ -145,10 +145,10 @@ protected:
         return path;
     }
     static Env rank_env(int rank, int world, int port) {
-        return {{"RANK", std::to_string(rank)},          {"WORLD_SIZE", std::to_string(world)},
-                {"LOCAL_RANK", std::to_string(rank)},    {"MASTER_ADDR", "127.0.0.1"},
-                {"MASTER_PORT", std::to_string(port)},   {"GLOO_SOCKET_IFNAME", "lo"},
-                {"BIMAMBA_DIST_TIMEOUT_S", "120"},       {"BIMAMBA_DDP_BUCKET_MB", "0.02"}};
+        return {{"RANK", std::to_string(rank)},        {"WORLD_SIZE", std::to_string(world)},
+                {"LOCAL_RANK", std::to_string(rank)},  {"MASTER_ADDR", "127.0.0.1"},
+                {"MASTER_PORT", std::to_string(port)}, {"GLOO_SOCKET_IFNAME", "lo"},
+                {"BIMAMBA_DIST_TIMEOUT_S", "120"},     {"BIMAMBA_DDP_BUCKET_MB", "0.02"}};
     }
     static std::string dir(const std::string& name) { return g_root + "/" + name; }
     static void expect_close(double a, double b, const std::string& what) {
@@ -264,7 +264,11 @@ TEST_F(DistributedTest, BadSetupsFailWithClearErrors) {
         // LOCAL_RANK=7 has no GPU; with 8, nobody hosts the store.
         {"cuda_local_rank",
          cuda_cfg,
-         {{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_RANK", "7"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", P},
+         {{"WORLD_SIZE", "4"},
+          {"RANK", "3"},
+          {"LOCAL_RANK", "7"},
+          {"MASTER_ADDR", "127.0.0.1"},
+          {"MASTER_PORT", P},
           {"BIMAMBA_DIST_TIMEOUT_S", "5"}},
          {"CUDA is not available", "LOCAL_RANK=7", "NCCL", "rendezvous"}},
     };

@@ -30,7 +30,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) { return test::fresh_dir(name); }
+fs::path temp_dir(const std::string& name) {
+    return test::fresh_dir(name);
+}
 
 // Tiny model with every parameter randomised (not just the init), so a wrong
 // α/β/D/dt_bias/norm handling in the engine shows up in the logits.
@@ -40,13 +42,20 @@ Mamba2LM make_model(Mamba2Config cfg, uint64_t seed) {
     torch::NoGradGuard ng;
     for (auto& [name, t] : m->named_tensors()) {
         auto ends = [&](const char* suffix) { return ends_with(name, suffix); };
-        if (ends("wscale")) t.copy_(torch::rand_like(t) * 0.05 + 0.02);
-        else if (ends("wbias")) t.copy_((torch::rand_like(t) - 0.5) * 0.02);
-        else if (ends("dt_bias") || ends("D")) t.copy_(torch::randn_like(t) * 0.5);
-        else if (ends("A_log")) t.copy_(torch::rand_like(t) * 2.0);
-        else if (ends("norm.weight") || ends("norm_f.weight")) t.copy_(torch::rand_like(t) + 0.5);
-        else if (ends("conv1d.bias")) t.copy_(torch::randn_like(t) * 0.1);
-        else if (ends("embedding.weight")) t.copy_(torch::randn_like(t) * 0.5);
+        if (ends("wscale"))
+            t.copy_(torch::rand_like(t) * 0.05 + 0.02);
+        else if (ends("wbias"))
+            t.copy_((torch::rand_like(t) - 0.5) * 0.02);
+        else if (ends("dt_bias") || ends("D"))
+            t.copy_(torch::randn_like(t) * 0.5);
+        else if (ends("A_log"))
+            t.copy_(torch::rand_like(t) * 2.0);
+        else if (ends("norm.weight") || ends("norm_f.weight"))
+            t.copy_(torch::rand_like(t) + 0.5);
+        else if (ends("conv1d.bias"))
+            t.copy_(torch::randn_like(t) * 0.1);
+        else if (ends("embedding.weight"))
+            t.copy_(torch::randn_like(t) * 0.5);
     }
     return m;
 }
@@ -65,7 +74,8 @@ Mamba2Config tiny(Binarize b, bool odd) {
 
 double rel_err(const std::vector<float>& got, const torch::Tensor& want) {
     auto w = want.to(torch::kFloat64).contiguous();
-    auto g = torch::from_blob(const_cast<float*>(got.data()), {(int64_t)got.size()}, torch::kFloat32).to(torch::kFloat64);
+    auto g =
+        torch::from_blob(const_cast<float*>(got.data()), {(int64_t)got.size()}, torch::kFloat32).to(torch::kFloat64);
     return (g - w).abs().max().item<double>() / w.abs().max().item<double>();
 }
 
@@ -94,7 +104,9 @@ Parity run_parity(Mamba2Config cfg, engine::FloatStorage storage, const std::str
     auto rep = engine::export_checkpoint(dir.string(), (dir / "model.bmd").string(), opt);
     EXPECT_GT(rep.file_bytes, 0u);
     auto eng = engine::Engine::load((dir / "model.bmd").string(), eopt);
-    EXPECT_EQ(eng->head_storage(), head == engine::HeadStorage::Q8 ? "q8" : storage == engine::FloatStorage::F16 ? "f16" : "f32");
+    EXPECT_EQ(eng->head_storage(), head == engine::HeadStorage::Q8        ? "q8"
+                                   : storage == engine::FloatStorage::F16 ? "f16"
+                                                                          : "f32");
 
     std::mt19937 rng(3);
     std::vector<int> prompt(12);
@@ -131,9 +143,12 @@ Parity run_parity(Mamba2Config cfg, engine::FloatStorage storage, const std::str
     }
     P.greedy_equal = want_tokens == got_tokens;
     for (int i = 0; i < 64; ++i)
-        if (want_tokens[i] != got_tokens[i]) { P.greedy_first_diff = i; break; }
-    std::printf("[%s] max relative logit error %.3e, greedy 64 tokens %s (first difference %d)\n", name.c_str(), P.max_rel,
-                P.greedy_equal ? "identical" : "differ", P.greedy_first_diff);
+        if (want_tokens[i] != got_tokens[i]) {
+            P.greedy_first_diff = i;
+            break;
+        }
+    std::printf("[%s] max relative logit error %.3e, greedy 64 tokens %s (first difference %d)\n", name.c_str(),
+                P.max_rel, P.greedy_equal ? "identical" : "differ", P.greedy_first_diff);
     bimamba::base::remove_tree(dir);
     return P;
 }
@@ -154,7 +169,8 @@ TEST(Engine, BinaryInOutProjMatchesLibTorch) {
             auto P = run_parity(tiny(Binarize::InOutProj, odd), engine::FloatStorage::F32,
                                 std::string(odd ? "bin_odd_" : "bin_") + kernel, with_kernel(kernel));
             EXPECT_LT(P.max_rel, 1e-3) << kernel << " odd=" << odd;
-            EXPECT_TRUE(P.greedy_equal) << kernel << " odd=" << odd << " first difference at token " << P.greedy_first_diff;
+            EXPECT_TRUE(P.greedy_equal) << kernel << " odd=" << odd << " first difference at token "
+                                        << P.greedy_first_diff;
         }
     }
 }
@@ -187,14 +203,16 @@ TEST(Engine, Fp16StorageStaysWithinHalfPrecision) {
 // the LibTorch model; the file is format version 2 with the int8 rows, their
 // scales and no float embedding, and half the embedding bytes of fp16.
 TEST(Engine, Q8HeadStaysWithinInt8Precision) {
-    auto P = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "binq8", {}, engine::HeadStorage::Q8);
+    auto P =
+        run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "binq8", {}, engine::HeadStorage::Q8);
     EXPECT_LT(P.max_rel, 2e-2);
     EXPECT_GT(P.max_rel, 1e-5);  // it really is int8
 
     auto dir = temp_dir("q8file");
     auto cfg = Mamba2Config::preset("tiny");
     engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "f16.bmd").string(), 3);
-    engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "q8.bmd").string(), 3, engine::HeadStorage::Q8);
+    engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "q8.bmd").string(), 3,
+                                engine::HeadStorage::Q8);
     {
         auto f = base::SafetensorsFile::open((dir / "q8.bmd").string());
         EXPECT_EQ(f->metadata().at("format_version"), "2");
@@ -328,7 +346,8 @@ TEST(Engine, ExportOfARunDirectoryEmbedsItsTokenizer) {
     // The run's prepared data holds one (trained here: vocabulary within the model's).
     fs::create_directories(root / "data");
     std::vector<std::string> docs;
-    for (int i = 0; i < 200; ++i) docs.push_back("the quick brown fox " + std::to_string(i) + " jumps over the lazy dog");
+    for (int i = 0; i < 200; ++i)
+        docs.push_back("the quick brown fox " + std::to_string(i) + " jumps over the lazy dog");
     TokenizerTrainOptions to;
     to.vocab_size = 300;
     Tokenizer::from_serialized(train_tokenizer(docs, to))->save((root / "data/tokenizer.model").string());
@@ -379,38 +398,38 @@ TEST(Engine, BatchedPrefillIsBitIdenticalToTokenByToken) {
         const char* name;
     };
     for (const char* kernel : {"i16lut", "lut3"})
-    for (const Case& k : {Case{Binarize::InOutProj, false, engine::FloatStorage::F16, "pb_bin"},
-                          Case{Binarize::InOutProj, true, engine::FloatStorage::F32, "pb_bin_odd"},
-                          Case{Binarize::None, true, engine::FloatStorage::F16, "pb_f16_odd"},
-                          Case{Binarize::InProj, false, engine::FloatStorage::F32, "pb_binin"}}) {
-        auto dir = temp_dir(k.name);
-        auto cfg = tiny(k.b, k.odd);
-        save_model(make_model(cfg, 11), dir.string());
-        engine::ExportOptions eo = ids_only();
-        eo.storage = k.storage;
-        engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), eo);
-        std::mt19937 rng(17);
-        std::vector<int> prompt(23), more(9);
-        for (auto& t : prompt) t = (int)(rng() % cfg.vocab_size);
-        for (auto& t : more) t = (int)(rng() % cfg.vocab_size);
-        for (auto st : {kernels::StateType::F32, kernels::StateType::BF16}) {
-            engine::EngineOptions one = with_kernel(kernel), blk = with_kernel(kernel);
-            one.state = blk.state = st;
-            one.prefill_block = 1;
-            blk.prefill_block = 5;
-            auto a = engine::Engine::load((dir / "m.bmd").string(), one);
-            auto b = engine::Engine::load((dir / "m.bmd").string(), blk);
-            const std::string what = std::string(k.name) + "/" + kernel + "/" + kernels::state_type_name(st);
-            const std::vector<float> la = a->prefill(prompt), lb = b->prefill(prompt);
-            ASSERT_EQ(la.size(), lb.size());
-            EXPECT_EQ(la, lb) << what;
-            EXPECT_EQ(a->history(), b->history()) << what;
-            // A second prompt on top of the state (a chat turn), then decoding.
-            EXPECT_EQ(a->prefill(more), b->prefill(more)) << what;
-            for (int t : {3, 1, 4, 1, 5}) EXPECT_EQ(a->step(t), b->step(t)) << what << " decode token " << t;
+        for (const Case& k : {Case{Binarize::InOutProj, false, engine::FloatStorage::F16, "pb_bin"},
+                              Case{Binarize::InOutProj, true, engine::FloatStorage::F32, "pb_bin_odd"},
+                              Case{Binarize::None, true, engine::FloatStorage::F16, "pb_f16_odd"},
+                              Case{Binarize::InProj, false, engine::FloatStorage::F32, "pb_binin"}}) {
+            auto dir = temp_dir(k.name);
+            auto cfg = tiny(k.b, k.odd);
+            save_model(make_model(cfg, 11), dir.string());
+            engine::ExportOptions eo = ids_only();
+            eo.storage = k.storage;
+            engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), eo);
+            std::mt19937 rng(17);
+            std::vector<int> prompt(23), more(9);
+            for (auto& t : prompt) t = (int)(rng() % cfg.vocab_size);
+            for (auto& t : more) t = (int)(rng() % cfg.vocab_size);
+            for (auto st : {kernels::StateType::F32, kernels::StateType::BF16}) {
+                engine::EngineOptions one = with_kernel(kernel), blk = with_kernel(kernel);
+                one.state = blk.state = st;
+                one.prefill_block = 1;
+                blk.prefill_block = 5;
+                auto a = engine::Engine::load((dir / "m.bmd").string(), one);
+                auto b = engine::Engine::load((dir / "m.bmd").string(), blk);
+                const std::string what = std::string(k.name) + "/" + kernel + "/" + kernels::state_type_name(st);
+                const std::vector<float> la = a->prefill(prompt), lb = b->prefill(prompt);
+                ASSERT_EQ(la.size(), lb.size());
+                EXPECT_EQ(la, lb) << what;
+                EXPECT_EQ(a->history(), b->history()) << what;
+                // A second prompt on top of the state (a chat turn), then decoding.
+                EXPECT_EQ(a->prefill(more), b->prefill(more)) << what;
+                for (int t : {3, 1, 4, 1, 5}) EXPECT_EQ(a->step(t), b->step(t)) << what << " decode token " << t;
+            }
+            bimamba::base::remove_tree(dir);
         }
-        bimamba::base::remove_tree(dir);
-    }
 }
 
 // 16-bit SSM state: against the LibTorch model the logits stay within a
@@ -469,8 +488,10 @@ TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
         torch::NoGradGuard ng;
         for (auto& [name, t] : model->named_tensors()) {
             auto ends = [&](const char* suffix) { return ends_with(name, suffix); };
-            if (ends("A_log")) t.fill_(-30.0);  // A = -e^-30: no decay
-            else if (ends("dt_bias")) t.fill_(10.0);  // dt = softplus(10) ≈ 10
+            if (ends("A_log"))
+                t.fill_(-30.0);  // A = -e^-30: no decay
+            else if (ends("dt_bias"))
+                t.fill_(10.0);  // dt = softplus(10) ≈ 10
             else if (ends("in_proj.weight")) {
                 t.mul_(30.0);
                 t.narrow(0, t.size(0) - cfg.nheads(), cfg.nheads()).zero_();  // the dt rows: dt = softplus(dt_bias)
@@ -510,9 +531,11 @@ TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
 // batched prefill still equals token by token.
 TEST(Engine, I16LutKernelIsQuantizedButClose) {
     double rel_i16, rel_lut3;
-    rel_i16 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut", with_kernel("i16lut")).max_rel;
-    rel_lut3 = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut_ref_lut3",
-                          with_kernel("lut3")).max_rel;
+    rel_i16 =
+        run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut", with_kernel("i16lut")).max_rel;
+    rel_lut3 =
+        run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i16lut_ref_lut3", with_kernel("lut3"))
+            .max_rel;
     EXPECT_LT(rel_i16, 1e-3);
     EXPECT_GT(rel_i16, rel_lut3) << "the i16lut kernel made no difference: is it used?";
     EXPECT_THROW(engine::check_binary_kernel("lut9"), std::invalid_argument);
@@ -612,7 +635,8 @@ TEST(Engine, EnginesWithDifferentKernelsLiveSideBySide) {
     for (auto [o, want] : {std::make_pair(lut3_o, &got_lut3), std::make_pair(i16_o, &got_i16)}) {
         auto e = engine::Engine::load(file, o);
         EXPECT_EQ(e->prefill(prompt), (*want)[0]) << o.binary_kernel;
-        for (size_t i = 0; i < tokens.size(); ++i) EXPECT_EQ(e->step(tokens[i]), (*want)[i + 1]) << o.binary_kernel << " " << i;
+        for (size_t i = 0; i < tokens.size(); ++i)
+            EXPECT_EQ(e->step(tokens[i]), (*want)[i + 1]) << o.binary_kernel << " " << i;
     }
     bimamba::base::remove_tree(dir);
 }

@@ -91,7 +91,9 @@ TEST(Perplexity, SlidingWindowScoresEveryTokenOnceWithItsContext) {
     TableModel m(5);
     const std::vector<int> toks = {0, 1, 2, 3, 4, 0, 2, 4, 1, 3, 0};
     // window 4, stride 2: (start, first target, end) planned by hand.
-    struct W { int b, first, end; };
+    struct W {
+        int b, first, end;
+    };
     const W plan[] = {{0, 1, 4}, {2, 4, 6}, {4, 6, 8}, {6, 8, 10}, {8, 10, 11}};
     double want = 0;
     for (auto w : plan)
@@ -125,7 +127,8 @@ TEST(Perplexity, Mamba2BatchingDoesNotChangeTheResult) {
 TEST(Perplexity, CorpusProtocolsJoinDocuments) {
     auto txt = write_temp("c.txt", "a\nb\n\nc\n");
     EXPECT_EQ(load_eval_text(txt, CorpusProtocol::Raw), "a\nb\n\nc\n");
-    EXPECT_EQ(load_eval_text(txt, CorpusProtocol::WikiText2), "a\n\n\nb\n\n\n\n\n\nc\n");  // rows "a\n" "b\n" "\n" "c\n"
+    EXPECT_EQ(load_eval_text(txt, CorpusProtocol::WikiText2),
+              "a\n\n\nb\n\n\n\n\n\nc\n");  // rows "a\n" "b\n" "\n" "c\n"
     EXPECT_EQ(load_eval_text(txt, CorpusProtocol::PTB), "a b  c");
     std::string jl;
     for (int i = 0; i < 1200; ++i) jl += "{\"text\": \"d" + std::to_string(i) + "\"}\n";
@@ -156,7 +159,8 @@ TEST(Jsonl, CorruptAndTruncatedFilesNameFileAndLine) {
         read_jsonl(kFix + "truncated.jsonl");
         FAIL();
     } catch (const std::runtime_error& e) {
-        EXPECT_NE(std::string(e.what()).find("truncated.jsonl:3: invalid JSON (truncated last line?)"), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("truncated.jsonl:3: invalid JSON (truncated last line?)"),
+                  std::string::npos)
             << e.what();
     }
     EXPECT_EQ(read_jsonl(kFix + "truncated.jsonl", /*skip_incomplete_tail=*/true).size(), 2u);
@@ -165,7 +169,9 @@ TEST(Jsonl, CorruptAndTruncatedFilesNameFileAndLine) {
 
 namespace {
 // One token per byte.
-std::vector<int> bytes(const std::string& s) { return std::vector<int>(s.begin(), s.end()); }
+std::vector<int> bytes(const std::string& s) {
+    return std::vector<int>(s.begin(), s.end());
+}
 }  // namespace
 
 TEST(MultipleChoice, LogLikelihoodsMatchHandComputation) {
@@ -232,7 +238,8 @@ TEST(MultipleChoice, TaskReadersBuildTheHarnessPrompts) {
     EXPECT_EQ(obqa.headline, "acc_norm");
 
     auto boolq = load_mc_task("boolq", kFix + "boolq.jsonl");
-    EXPECT_EQ(boolq.docs[0].requests[1].context, "The sky is blue on a clear day.\nQuestion: is the sky blue?\nAnswer:");
+    EXPECT_EQ(boolq.docs[0].requests[1].context,
+              "The sky is blue on a clear day.\nQuestion: is the sky blue?\nAnswer:");
     EXPECT_EQ(boolq.docs[0].requests[1].continuation, " yes");
     EXPECT_EQ(boolq.docs[0].label, 1);
     EXPECT_EQ(boolq.docs[1].label, 0);
@@ -310,7 +317,8 @@ TEST(ZeroShotReaders, ReleaseFormatsAndHarnessStrings) {
     // leave two); ctx_b.capitalize() lowers the rest.
     auto hs = load_mc_task("hellaswag", kFix + "hellaswag_preprocess.jsonl");
     EXPECT_EQ(hs.docs[0].requests[0].context, "Making a sandwich:  A man lays bread on a board. He spreads");
-    EXPECT_EQ(hs.docs[0].choices, (std::vector<std::string>{"Put it down  now ok.", "Step one. two", "butter on it.", "a rock."}));
+    EXPECT_EQ(hs.docs[0].choices,
+              (std::vector<std::string>{"Put it down  now ok.", "Step one. two", "butter on it.", "a rock."}));
     EXPECT_EQ(hs.docs[0].requests[2].continuation, " butter on it.");
     EXPECT_EQ(hs.docs[0].label, 2);
 
@@ -413,7 +421,9 @@ TEST(EvalTable, Table3LayoutAndFormatting) {
     EXPECT_NE(md.find("| fp | 31.50 | 60.0 ± 4.9 | 30.0 ± 4.6 | 45.0 |"), std::string::npos) << md;
     EXPECT_NE(md.find("| bi | 40.25 | - | - | - |"), std::string::npos) << md;
     const std::string csv = table_csv(t);
-    EXPECT_NE(csv.find("model,wikitext2,boolq,boolq_stderr,arc_challenge,arc_challenge_stderr,avg\n"), std::string::npos) << csv;
+    EXPECT_NE(csv.find("model,wikitext2,boolq,boolq_stderr,arc_challenge,arc_challenge_stderr,avg\n"),
+              std::string::npos)
+        << csv;
     EXPECT_NE(csv.find("fp,31.5,60,4.9,30,4.56,45\n"), std::string::npos) << csv;
     EXPECT_NE(csv.find("bi,40.25,,,,,\n"), std::string::npos) << csv;
 }
@@ -452,15 +462,18 @@ TEST(ZeroShotFiles, EverySharedTaskFileEvaluatesEndToEnd) {
     cfg.d_model = 32;
     save_model(Mamba2LM(cfg), dir + "/model");
     const std::vector<std::pair<std::string, std::string>> files = {
-        {"boolq", "boolq/val.jsonl"},         {"piqa", "piqa/valid.jsonl"},
-        {"hellaswag", "hellaswag/hellaswag_val.jsonl"}, {"winogrande", "winogrande/dev.jsonl"},
-        {"arc_easy", "arc_easy/ARC-Easy-Test.jsonl"},   {"arc_challenge", "arc_challenge/ARC-Challenge-Test.jsonl"},
+        {"boolq", "boolq/val.jsonl"},
+        {"piqa", "piqa/valid.jsonl"},
+        {"hellaswag", "hellaswag/hellaswag_val.jsonl"},
+        {"winogrande", "winogrande/dev.jsonl"},
+        {"arc_easy", "arc_easy/ARC-Easy-Test.jsonl"},
+        {"arc_challenge", "arc_challenge/ARC-Challenge-Test.jsonl"},
         {"openbookqa", "openbookqa/test.tsv"}};
     std::string tasks;
     for (auto& [n, f] : files) tasks += (tasks.empty() ? "" : ",") + n + "=" + zs + f;
-    const std::string cmd = std::string(cli) + " eval --quiet --limit 20 --batch-size 16 --model " + dir + "/model --tokenizer " +
-                            tok + " --tasks " + tasks + " --out " + dir + "/res.json --samples " + dir + "/samples.jsonl > " +
-                            dir + "/log.txt 2>&1";
+    const std::string cmd = std::string(cli) + " eval --quiet --limit 20 --batch-size 16 --model " + dir +
+                            "/model --tokenizer " + tok + " --tasks " + tasks + " --out " + dir +
+                            "/res.json --samples " + dir + "/samples.jsonl > " + dir + "/log.txt 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << bimamba::base::read_file(dir + "/log.txt");
     auto j = nlohmann::json::parse(bimamba::base::read_file(dir + "/res.json"));
     const auto& res = j["models"][0]["results"];

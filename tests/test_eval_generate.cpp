@@ -74,9 +74,9 @@ TEST(Generate, StopStringCutsTheText) {
 }
 
 TEST(Generate, SideBySideLayout) {
-    auto t = side_by_side("Who?\nAnswer:", {{"Mamba-2", "Leonardo da Vinci is the most famous painter of all time."},
-                                            {"GPTQ-2bit", "the the the"}},
-                          60);
+    auto t = side_by_side(
+        "Who?\nAnswer:",
+        {{"Mamba-2", "Leonardo da Vinci is the most famous painter of all time."}, {"GPTQ-2bit", "the the the"}}, 60);
     std::istringstream in(t);
     std::string line;
     size_t width = 0;

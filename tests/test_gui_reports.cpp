@@ -50,7 +50,9 @@ QByteArray all(const QString& path) {
     if (!f.open(QIODevice::ReadOnly)) return {};
     return f.readAll();
 }
-bool isPng(const QString& p) { return head(p, 8) == QByteArray("\x89PNG\r\n\x1a\n", 8) && QImage(p).width() > 100; }
+bool isPng(const QString& p) {
+    return head(p, 8) == QByteArray("\x89PNG\r\n\x1a\n", 8) && QImage(p).width() > 100;
+}
 bool isSvg(const QString& p) {
     QXmlStreamReader x(all(p));
     bool sawSvg = false;
@@ -64,7 +66,9 @@ bool isPdf(const QString& p) {
     const QByteArray b = all(p);
     return b.startsWith("%PDF-") && b.trimmed().endsWith("%%EOF") && b.size() > 500;
 }
-bool isHdf5(const QString& p) { return head(p, 8) == QByteArray("\x89HDF\r\n\x1a\n", 8); }
+bool isHdf5(const QString& p) {
+    return head(p, 8) == QByteArray("\x89HDF\r\n\x1a\n", 8);
+}
 QVector<QStringList> parseCsv(const QString& p) {
     QVector<QStringList> rows;
     const QString text = QString::fromUtf8(all(p));
@@ -74,13 +78,25 @@ QVector<QStringList> parseCsv(const QString& p) {
     for (int i = 0; i < text.size(); ++i) {
         const QChar c = text[i];
         if (quoted) {
-            if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') { cellText += '"'; ++i; }
-            else if (c == '"') quoted = false;
-            else cellText += c;
-        } else if (c == '"') quoted = true;
-        else if (c == ',') { row << cellText; cellText.clear(); }
-        else if (c == '\n') { row << cellText; cellText.clear(); rows << row; row.clear(); }
-        else cellText += c;
+            if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+                cellText += '"';
+                ++i;
+            } else if (c == '"')
+                quoted = false;
+            else
+                cellText += c;
+        } else if (c == '"')
+            quoted = true;
+        else if (c == ',') {
+            row << cellText;
+            cellText.clear();
+        } else if (c == '\n') {
+            row << cellText;
+            cellText.clear();
+            rows << row;
+            row.clear();
+        } else
+            cellText += c;
     }
     return rows;
 }
@@ -90,10 +106,20 @@ void writeMetrics(const QString& dir, int steps) {
     f.open(QIODevice::WriteOnly);
     for (int s = 1; s <= steps; ++s) {
         f.write(QStringLiteral("{\"type\":\"train\",\"step\":%1,\"tokens\":%2,\"loss\":%3,\"lr\":0.001,\"time\":%4}\n")
-                    .arg(s).arg(s * 256).arg(2 + 5.0 / s).arg(s * 0.5).toUtf8());
+                    .arg(s)
+                    .arg(s * 256)
+                    .arg(2 + 5.0 / s)
+                    .arg(s * 0.5)
+                    .toUtf8());
         if (s % 10 == 0)
-            f.write(QStringLiteral("{\"type\":\"val\",\"step\":%1,\"tokens\":%2,\"val_loss\":%3,\"val_ppl\":%4,\"time\":%5}\n")
-                        .arg(s).arg(s * 256).arg(2 + 5.0 / s).arg(std::exp(2 + 5.0 / s)).arg(s * 0.5).toUtf8());
+            f.write(QStringLiteral(
+                        "{\"type\":\"val\",\"step\":%1,\"tokens\":%2,\"val_loss\":%3,\"val_ppl\":%4,\"time\":%5}\n")
+                        .arg(s)
+                        .arg(s * 256)
+                        .arg(2 + 5.0 / s)
+                        .arg(std::exp(2 + 5.0 / s))
+                        .arg(s * 0.5)
+                        .toUtf8());
     }
 }
 Histogram gaussianHist(double mu, double sigma, int bins, quint32 seed) {
@@ -218,21 +244,22 @@ private slots:
         QCOMPARE(ids.size(), 4);
         QCOMPARE(w.store()->group("loss-abl").size(), 4);
         // every run fails with the CLI's own message, the window stays up
-        for (qint64 id : ids)
-            QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("failed"), 10000);
+        for (qint64 id : ids) QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("failed"), 10000);
         QVERIFY(w.store()->byId(ids[0])->message.contains("unknown command 'train'"));
         // one run evaluated: its eval_results.json feeds the Table-5 columns
         const RunRecord r0 = *w.store()->byId(ids[0]);
-        QJsonObject res{{"boolq", QJsonObject{{"kind", "mc"}, {"acc", 0.6}, {"headline", "acc"}}},
-                        {"arc_challenge", QJsonObject{{"kind", "mc"}, {"acc", 0.2}, {"acc_norm", 0.3}, {"headline", "acc_norm"}}},
-                        {"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 13.4}}}};
+        QJsonObject res{
+            {"boolq", QJsonObject{{"kind", "mc"}, {"acc", 0.6}, {"headline", "acc"}}},
+            {"arc_challenge", QJsonObject{{"kind", "mc"}, {"acc", 0.2}, {"acc_norm", 0.3}, {"headline", "acc_norm"}}},
+            {"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 13.4}}}};
         writeJsonFile(QDir(r0.runDir).filePath("eval_results.json"),
                       QJsonObject{{"models", QJsonArray{QJsonObject{{"label", "x"}, {"results", res}}}}});
         p->showGroup("loss-abl");
         const ResultsTable t = p->currentResults();
         QCOMPARE(t.rows.size(), 4);
         QVERIFY(t.header.contains("Loss") && t.header.contains("Seed") && t.header.contains("Teacher"));
-        QVERIFY(t.header.contains("BoolQ") && t.header.contains("ARC-c") && t.header.contains("Avg") && t.header.contains("Wiki2 ppl"));
+        QVERIFY(t.header.contains("BoolQ") && t.header.contains("ARC-c") && t.header.contains("Avg") &&
+                t.header.contains("Wiki2 ppl"));
         const int boolq = t.header.indexOf("BoolQ"), arcc = t.header.indexOf("ARC-c"), avg = t.header.indexOf("Avg"),
                   wiki = t.header.indexOf("Wiki2 ppl"), loss = t.header.indexOf("Loss");
         QCOMPARE(t.rows[0][boolq], QString("60.0"));
@@ -276,9 +303,10 @@ private slots:
         const QVector<RunRecord> runs{run("a", "soft_ce", 1), run("b", "soft_ce", 2), run("c", "soft_ce", 1),
                                       run("d", "ce", 1)};
         auto model = [](const QString& label, double ppl, double boolq) {
-            return QJsonObject{{"label", label},
-                               {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", ppl}}},
-                                                       {"boolq", QJsonObject{{"kind", "mc"}, {"acc", boolq}, {"headline", "acc"}}}}}};
+            return QJsonObject{
+                {"label", label},
+                {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", ppl}}},
+                                        {"boolq", QJsonObject{{"kind", "mc"}, {"acc", boolq}, {"headline", "acc"}}}}}};
         };
         QDir().mkpath(QDir(ws.path()).filePath("eval"));
         writeJsonFile(QDir(ws.path()).filePath("eval/perplexity.json"),
@@ -287,7 +315,8 @@ private slots:
         const ResultsTable t = ablationResults(runs);
         QCOMPARE(t.rows.size(), 5);  // four runs, one seed group (d stands alone)
         QCOMPARE(t.seedGroupRows, QVector<int>{4});
-        const int wiki = t.header.indexOf("Wiki2 ppl"), boolq = t.header.indexOf("BoolQ"), loss = t.header.indexOf("Loss");
+        const int wiki = t.header.indexOf("Wiki2 ppl"), boolq = t.header.indexOf("BoolQ"),
+                  loss = t.header.indexOf("Loss");
         QCOMPARE(t.rows[1][wiki], QString("452.00"));  // found in the workspace's eval file by label
         QCOMPARE(t.rows[3][boolq], QString("40.0"));
         const QStringList g = t.rows[4];
@@ -316,9 +345,9 @@ private slots:
             return r;
         };
         // seed group 69.2 / 69.4 / 69.1 (spread 0.3, mean 69.2333); CE 64.9 is beyond, KL 69.3 within.
-        const ResultsTable t = ablationResults({run("a", "soft_ce", 1, 69.2), run("b", "soft_ce", 2, 69.4),
-                                                run("c", "soft_ce", 1, 69.1), run("ce", "ce", 1, 64.9),
-                                                run("kl", "kl", 1, 69.3)});
+        const ResultsTable t =
+            ablationResults({run("a", "soft_ce", 1, 69.2), run("b", "soft_ce", 2, 69.4), run("c", "soft_ce", 1, 69.1),
+                             run("ce", "ce", 1, 64.9), run("kl", "kl", 1, 69.3)});
         const int vs = t.header.indexOf("Val ppl vs seed group");
         QCOMPARE(t.rows[5][vs], QString("spread 0.30"));
         QCOMPARE(t.rows[3][vs], QString("-4.33, beyond spread"));
@@ -365,7 +394,7 @@ private slots:
         w.show();
         WeightsPanel* p = w.weightsPanel();
         QVERIFY(p->loadReport(h5));
-        QCOMPARE(p->overlayPlot()->graphCount(), 3);  // three sets overlaid
+        QCOMPARE(p->overlayPlot()->graphCount(), 3);       // three sets overlaid
         QCOMPARE(p->gridPlot()->graphCount(), 3 * 3 * 2);  // layers × modules panels, 3 sets each
         p->setLayerIndex(2);
         p->setModule("out_proj");
@@ -462,17 +491,22 @@ private slots:
             return QJsonObject{{"kind", "mc"}, {"acc", acc}, {"acc_norm", accNorm}, {"headline", h}};
         };
         QJsonArray models;
-        models.append(QJsonObject{{"label", "Mamba-2"}, {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 11.8}}},
-                                                                                {"ptb", QJsonObject{{"kind", "ppl"}, {"ppl", 20.0}}},
-                                                                                {"piqa", mc(0.70, 0.71, "acc")},
-                                                                                {"boolq", mc(0.60, 0.0, "acc")},
-                                                                                {"hellaswag", mc(0.40, 0.50, "acc_norm")}}}});
-        models.append(QJsonObject{{"label", "Bi-Mamba"}, {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 13.4}}},
-                                                                                 {"ptb", QJsonObject{{"kind", "ppl"}, {"ppl", 32.4}}},
-                                                                                 {"piqa", mc(0.65, 0.66, "acc")},
-                                                                                 {"boolq", mc(0.55, 0.0, "acc")},
-                                                                                 {"hellaswag", QJsonObject{{"kind", "mc"}, {"acc", 0.33}, {"acc_norm", 0.38},
-                                                                                                           {"acc_norm_stderr", 0.0123}, {"headline", "acc_norm"}}}}}});
+        models.append(QJsonObject{{"label", "Mamba-2"},
+                                  {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 11.8}}},
+                                                          {"ptb", QJsonObject{{"kind", "ppl"}, {"ppl", 20.0}}},
+                                                          {"piqa", mc(0.70, 0.71, "acc")},
+                                                          {"boolq", mc(0.60, 0.0, "acc")},
+                                                          {"hellaswag", mc(0.40, 0.50, "acc_norm")}}}});
+        models.append(QJsonObject{{"label", "Bi-Mamba"},
+                                  {"results", QJsonObject{{"wikitext2", QJsonObject{{"kind", "ppl"}, {"ppl", 13.4}}},
+                                                          {"ptb", QJsonObject{{"kind", "ppl"}, {"ppl", 32.4}}},
+                                                          {"piqa", mc(0.65, 0.66, "acc")},
+                                                          {"boolq", mc(0.55, 0.0, "acc")},
+                                                          {"hellaswag", QJsonObject{{"kind", "mc"},
+                                                                                    {"acc", 0.33},
+                                                                                    {"acc_norm", 0.38},
+                                                                                    {"acc_norm_stderr", 0.0123},
+                                                                                    {"headline", "acc_norm"}}}}}});
         writeJsonFile(path, QJsonObject{{"models", models}});
         QTemporaryDir ws;
         MainWindow w(ws.path(), "");
@@ -485,9 +519,9 @@ private slots:
         QCOMPARE(header, (QStringList{"Model", "Wiki2 ↓", "PTB ↓", "BoolQ ↑", "PIQA ↑", "HS ↑", "Avg ↑"}));
         QCOMPARE(t->item(1, 0)->text(), QString("Bi-Mamba"));
         QCOMPARE(t->item(1, 1)->text(), QString("13.40"));
-        QCOMPARE(t->item(0, 5)->text(), QString("50.0"));  // HellaSwag headline acc_norm
+        QCOMPARE(t->item(0, 5)->text(), QString("50.0"));        // HellaSwag headline acc_norm
         QCOMPARE(t->item(1, 5)->text(), QString("38.0 ± 1.2"));  // with its standard error when the results have it
-        QCOMPARE(t->item(0, 6)->text(), QString("60.0"));  // (60 + 70 + 50) / 3
+        QCOMPARE(t->item(0, 6)->text(), QString("60.0"));        // (60 + 70 + 50) / 3
         QCOMPARE(p->chart()->chart()->series().size(), 1);
         // Running with a CLI lacking the command: the error is shown, nothing crashes
         p->setModels({"m=/nowhere"});
@@ -503,9 +537,10 @@ private slots:
     void chatStatsFromEngineEvents() {
         // the "stats" event `bimamba chat --json` writes after each reply (docs/cli-events.md)
         JsonLineReader r;
-        const auto ev = r.feed("{\"event\":\"stats\",\"tokens\":128,\"tok_per_s\":77.8,\"prompt_tokens\":12,"
-                               "\"prompt_tok_per_s\":410.5,\"rss_mb\":1064.9,\"joules_per_token\":0.123,"
-                               "\"energy_source\":\"estimate\",\"stop\":\"eos\"}\n{\"event\":\"tok");
+        const auto ev = r.feed(
+            "{\"event\":\"stats\",\"tokens\":128,\"tok_per_s\":77.8,\"prompt_tokens\":12,"
+            "\"prompt_tok_per_s\":410.5,\"rss_mb\":1064.9,\"joules_per_token\":0.123,"
+            "\"energy_source\":\"estimate\",\"stop\":\"eos\"}\n{\"event\":\"tok");
         QCOMPARE(ev.size(), 1);  // the second line is not complete yet
         const ChatStats s = chatStatsFromEvent(ev[0]);
         QCOMPARE(s.tokPerS, 77.8);  // decode speed, not the prompt's
@@ -524,7 +559,9 @@ private slots:
         QCOMPARE(chatStatsFromEvent(tok[0], s).tokPerS, 77.8);
         // RAPL: measured; fields an event lacks keep their earlier value
         const ChatStats rapl = chatStatsFromEvent(
-            r.feed("{\"event\":\"stats\",\"tok_per_s\":80.1,\"joules_per_token\":0.0456,\"energy_source\":\"RAPL\"}\n")[0], s);
+            r.feed(
+                "{\"event\":\"stats\",\"tok_per_s\":80.1,\"joules_per_token\":0.0456,\"energy_source\":\"RAPL\"}\n")[0],
+            s);
         QCOMPARE(rapl.joulesPerToken, 0.0456);
         // the "ready" event carries the model's weight bytes (RSS is shown beside them); later stats keep them
         const ChatStats ready = chatStatsFromEvent(
@@ -544,12 +581,13 @@ private slots:
         QFile f(cli);
         f.open(QIODevice::WriteOnly);
         // (it insists on --json; the reply is two token events, then stats)
-        f.write("#!/bin/sh\n[ \"$1\" = chat ] || exit 2\ncase \" $* \" in *' --json '*|*' --json') ;; *) exit 3;; esac\n"
-                "echo '{\"event\":\"ready\",\"model\":\"m\"}'\n"
-                "while read -r line; do printf '{\"event\":\"token\",\"text\":\" echo\"}\\n'; "
-                "printf '{\"event\":\"token\",\"text\":\" %s\"}\\n' \"$line\"; "
-                "echo '{\"event\":\"stats\",\"tokens\":3,\"tok_per_s\":42.0,\"prompt_tokens\":2,\"joules_per_token\":0.0123,"
-                "\"energy_source\":\"estimate\",\"stop\":\"eos\"}'; done\n");
+        f.write(
+            "#!/bin/sh\n[ \"$1\" = chat ] || exit 2\ncase \" $* \" in *' --json '*|*' --json') ;; *) exit 3;; esac\n"
+            "echo '{\"event\":\"ready\",\"model\":\"m\"}'\n"
+            "while read -r line; do printf '{\"event\":\"token\",\"text\":\" echo\"}\\n'; "
+            "printf '{\"event\":\"token\",\"text\":\" %s\"}\\n' \"$line\"; "
+            "echo '{\"event\":\"stats\",\"tokens\":3,\"tok_per_s\":42.0,\"prompt_tokens\":2,\"joules_per_token\":0.0123,"
+            "\"energy_source\":\"estimate\",\"stop\":\"eos\"}'; done\n");
         f.close();
         f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
         MainWindow w(ws.path(), cli);
@@ -575,17 +613,19 @@ private slots:
         const QString cli = QDir(ws.path()).filePath("bimamba");
         QFile f(cli);
         QVERIFY(f.open(QIODevice::WriteOnly));
-        f.write("#!/bin/sh\n[ \"$1\" = generate ] || exit 2\n"
-                "case \" $* \" in *' --stream '*) ;; *) echo 'no --stream' >&2; exit 3;; esac\n"
-                "case \" $* \" in *' --json '*|*' --json') ;; *) echo 'no --json' >&2; exit 3;; esac\n"
-                "echo '{\"event\":\"start\",\"label\":\"fp\",\"model\":\"/ck/fp\",\"prompt_index\":0}'\n"
-                "printf '{\"event\":\"token\",\"label\":\"fp\",\"text\":\"Leonardo\"}\\n{\"event\":\"tok'\n"  // a line cut in two reads
-                "while [ ! -e \"$0.go\" ]; do sleep 0.05; done\n"  // holds until the test has looked
-                "printf 'en\",\"label\":\"fp\",\"text\":\" da Vinci\"}\\n'\n"
-                "echo '{\"event\":\"stats\",\"label\":\"fp\",\"tokens\":3,\"tok_per_s\":51.2,\"prompt_tokens\":9,"
-                "\"joules_per_token\":0.0123,\"energy_source\":\"estimate\",\"stop\":\"max_tokens\"}'\n"
-                "echo '{\"event\":\"done\",\"generations\":1}'\n"
-                "echo 'human text on stderr is not read' >&2\n");
+        f.write(
+            "#!/bin/sh\n[ \"$1\" = generate ] || exit 2\n"
+            "case \" $* \" in *' --stream '*) ;; *) echo 'no --stream' >&2; exit 3;; esac\n"
+            "case \" $* \" in *' --json '*|*' --json') ;; *) echo 'no --json' >&2; exit 3;; esac\n"
+            "echo '{\"event\":\"start\",\"label\":\"fp\",\"model\":\"/ck/fp\",\"prompt_index\":0}'\n"
+            // a line cut in two reads
+            "printf '{\"event\":\"token\",\"label\":\"fp\",\"text\":\"Leonardo\"}\\n{\"event\":\"tok'\n"
+            "while [ ! -e \"$0.go\" ]; do sleep 0.05; done\n"  // holds until the test has looked
+            "printf 'en\",\"label\":\"fp\",\"text\":\" da Vinci\"}\\n'\n"
+            "echo '{\"event\":\"stats\",\"label\":\"fp\",\"tokens\":3,\"tok_per_s\":51.2,\"prompt_tokens\":9,"
+            "\"joules_per_token\":0.0123,\"energy_source\":\"estimate\",\"stop\":\"max_tokens\"}'\n"
+            "echo '{\"event\":\"done\",\"generations\":1}'\n"
+            "echo 'human text on stderr is not read' >&2\n");
         f.close();
         f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
         MainWindow w(ws.path(), cli);
@@ -601,10 +641,12 @@ private slots:
         QCOMPARE(p->columnText(0), QString("Leonardo da Vinci"));
         QCOMPARE(p->columnStatus(0), QString("done — 3 tokens · 51.2 tok/s · 0.0123 J/token (estimate)"));
         JsonLineReader r;
-        const auto ev = r.feed("{\"event\":\"stats\",\"label\":\"bi\",\"tokens\":7,\"tok_per_s\":3.0,\"prompt_tokens\":2,"
-                               "\"joules_per_token\":2.5,\"energy_source\":\"NVML\",\"stop\":\"eos\"}\n");
+        const auto ev = r.feed(
+            "{\"event\":\"stats\",\"label\":\"bi\",\"tokens\":7,\"tok_per_s\":3.0,\"prompt_tokens\":2,"
+            "\"joules_per_token\":2.5,\"energy_source\":\"NVML\",\"stop\":\"eos\"}\n");
         QCOMPARE(ev.size(), 1);
-        QCOMPARE(ComparePanel::generateStatsText(ev[0]), QString("7 tokens · 3.0 tok/s · 2.5 J/token (NVML) · stop: eos"));
+        QCOMPARE(ComparePanel::generateStatsText(ev[0]),
+                 QString("7 tokens · 3.0 tok/s · 2.5 J/token (NVML) · stop: eos"));
         QCOMPARE(ComparePanel::generateStatsText(QJsonObject{{"event", "token"}, {"text", "x"}}), QString());
     }
 
@@ -623,7 +665,10 @@ private slots:
         QFile f(text);
         QVERIFY(f.open(QIODevice::WriteOnly));
         for (int i = 0; i < 300; ++i)
-            f.write(QStringLiteral("The quick brown fox %1 jumps over the lazy dog number %2.\n").arg(i % 17).arg(i % 29).toUtf8());
+            f.write(QStringLiteral("The quick brown fox %1 jumps over the lazy dog number %2.\n")
+                        .arg(i % 17)
+                        .arg(i % 29)
+                        .toUtf8());
         f.close();
         const QString data = QDir(ws.path()).filePath("data");
         auto run = [&](const QStringList& args, QByteArray* out = nullptr, QByteArray* err = nullptr) {
@@ -638,14 +683,26 @@ private slots:
         };
         QVERIFY(run({"prepare", text, "--out", data, "--unit", "line", "--vocab-size", "300", "--quiet"}));
         const QString cfg = QDir(ws.path()).filePath("tiny.json");
-        writeJsonFile(cfg, QJsonObject{{"data", data}, {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}, {"vocab_size", 512}}},
-                                               {"steps", 4}, {"seq_len", 32}, {"batch_size", 2}, {"warmup_steps", 1}, {"eval_every", 0},
-                                               {"checkpoint_every", 0}, {"device", "cpu"}, {"threads", 1}, {"lr", 3e-3}});
+        writeJsonFile(
+            cfg, QJsonObject{
+                     {"data", data},
+                     {"model", QJsonObject{{"preset", "tiny"}, {"binarize", "in_proj+out_proj"}, {"vocab_size", 512}}},
+                     {"steps", 4},
+                     {"seq_len", 32},
+                     {"batch_size", 2},
+                     {"warmup_steps", 1},
+                     {"eval_every", 0},
+                     {"checkpoint_every", 0},
+                     {"device", "cpu"},
+                     {"threads", 1},
+                     {"lr", 3e-3}});
         const QString runDir = QDir(ws.path()).filePath("run");
         QVERIFY(run({"train", "--config", cfg, "--run-dir", runDir}));
         for (const QStringList& extra : {QStringList{}, QStringList{"--stop", "o"}}) {
-            const QStringList common = QStringList{"generate", "--models", "tiny=" + runDir, "--prompt", "The quick brown",
-                                                   "--max-tokens", "24", "--threads", "1"} + extra;
+            const QStringList common =
+                QStringList{"generate",     "--models", "tiny=" + runDir, "--prompt", "The quick brown",
+                            "--max-tokens", "24",       "--threads",      "1"} +
+                extra;
             const QString json = QDir(ws.path()).filePath("gen.json");
             QByteArray table, streamed, err;
             QVERIFY(run(common + QStringList{"--out", json}, &table));
@@ -658,8 +715,12 @@ private slots:
             QVERIFY(!streamed.contains("+---"));  // no table in stream mode
             QVERIFY(table.contains("+---"));
             // stats line with energy per token and its source
-            QVERIFY2(QRegularExpression(R"(\[[0-9]+ tokens, [0-9.]+ tok/s, prompt [0-9]+ tokens, [0-9.e+-]+ J/token \((RAPL|estimate)\), stop: [a-z_]+\] tiny)")
-                         .match(QString::fromUtf8(err)).hasMatch(), err.constData());
+            QVERIFY2(
+                QRegularExpression(
+                    R"(\[[0-9]+ tokens, [0-9.]+ tok/s, prompt [0-9]+ tokens, [0-9.e+-]+ J/token \((RAPL|estimate)\), stop: [a-z_]+\] tiny)")
+                    .match(QString::fromUtf8(err))
+                    .hasMatch(),
+                err.constData());
             QVERIFY(o["joules_per_token"].toDouble() > 0);
             QVERIFY(!o["energy_source"].toString().isEmpty());
             if (extra.size()) QVERIFY(!expected.contains('o'));
@@ -667,9 +728,15 @@ private slots:
         // the Compare panel, driving the same CLI, shows the same text
         QProcess p;
         const QString json = QDir(ws.path()).filePath("gen.json");
-        QVERIFY(run({"generate", "--models", "tiny=" + runDir, "--prompt", "The quick brown", "--max-tokens", "24", "--out", json}));
-        const QString expected = QJsonDocument::fromJson(all(json)).object()["generations"].toArray()[0].toObject()["outputs"]
-                                     .toArray()[0].toObject()["text"].toString();
+        QVERIFY(run({"generate", "--models", "tiny=" + runDir, "--prompt", "The quick brown", "--max-tokens", "24",
+                     "--out", json}));
+        const QString expected = QJsonDocument::fromJson(all(json))
+                                     .object()["generations"]
+                                     .toArray()[0]
+                                     .toObject()["outputs"]
+                                     .toArray()[0]
+                                     .toObject()["text"]
+                                     .toString();
         MainWindow w(ws.path(), cli);
         ComparePanel* c = w.comparePanel();
         c->setModels({"tiny=" + runDir});
@@ -679,7 +746,8 @@ private slots:
         c->generate();
         QTRY_VERIFY_WITH_TIMEOUT(done.count() >= 1, 120000);
         QCOMPARE(c->columnText(0), expected);
-        QVERIFY2(c->columnStatus(0).startsWith("done — 24 tokens") || c->columnStatus(0).contains("stop:"), qPrintable(c->columnStatus(0)));
+        QVERIFY2(c->columnStatus(0).startsWith("done — 24 tokens") || c->columnStatus(0).contains("stop:"),
+                 qPrintable(c->columnStatus(0)));
         QVERIFY(c->columnStatus(0).contains("J/token ("));
     }
 
@@ -689,8 +757,9 @@ private slots:
         const QString cli = QDir(ws.path()).filePath("bimamba");
         QFile f(cli);
         f.open(QIODevice::WriteOnly);
-        f.write("#!/bin/sh\n[ \"$1\" = generate ] || exit 2\ncase \"$3\" in bad=*) echo 'error: no checkpoint in /bad' >&2; exit 1;; esac\n"
-                "for w in Leonardo da Vinci; do printf '{\"event\":\"token\",\"text\":\"%s \"}\\n' $w; sleep 0.05; done\n");
+        f.write(
+            "#!/bin/sh\n[ \"$1\" = generate ] || exit 2\ncase \"$3\" in bad=*) echo 'error: no checkpoint in /bad' >&2; exit 1;; esac\n"
+            "for w in Leonardo da Vinci; do printf '{\"event\":\"token\",\"text\":\"%s \"}\\n' $w; sleep 0.05; done\n");
         f.close();
         f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
         MainWindow w(ws.path(), cli);

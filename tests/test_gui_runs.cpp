@@ -636,8 +636,8 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(w.store()->byId(id)->status, QString("stopped"), 60000);
         const qint64 at = w.store()->byId(id)->step;
         QVERIFY(at < 400);
-        QVERIFY(
-            !QString::fromStdString(bimamba::base::latest_checkpoint(w.store()->byId(id)->runDir.toStdString())).isEmpty());
+        QVERIFY(!QString::fromStdString(bimamba::base::latest_checkpoint(w.store()->byId(id)->runDir.toStdString()))
+                     .isEmpty());
         QVERIFY(w.manager()->resume(id, &err));
         QTRY_VERIFY_WITH_TIMEOUT(!RunManager::isActive(w.store()->byId(id)->status), 300000);
         QCOMPARE(w.store()->byId(id)->status, QString("finished"));

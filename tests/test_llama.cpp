@@ -198,7 +198,8 @@ void expect_error(const std::function<void()>& f, const std::string& needle) {
         f();
         ADD_FAILURE() << "no error; expected one containing '" << needle << "'";
     } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "expected '" << needle << "' in: " << e.what();
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+            << "expected '" << needle << "' in: " << e.what();
     }
 }
 }  // namespace
@@ -355,7 +356,8 @@ namespace {
 void write_sparse_safetensors(const std::string& path, const std::string& name, std::vector<int64_t> shape) {
     uint64_t nbytes = 2;
     for (auto d : shape) nbytes *= static_cast<uint64_t>(d);
-    std::string header = nlohmann::json({{name, {{"dtype", "BF16"}, {"shape", shape}, {"data_offsets", {0, nbytes}}}}}).dump();
+    std::string header =
+        nlohmann::json({{name, {{"dtype", "BF16"}, {"shape", shape}, {"data_offsets", {0, nbytes}}}}}).dump();
     header.resize((header.size() + 7) / 8 * 8, ' ');
     {
         std::ofstream f(path, std::ios::binary);
@@ -426,6 +428,6 @@ TEST(Teacher, Bf16Mamba2TeacherRunsInBf16OnCuda) {
     auto a = t16->logits(ids), b = t32->logits(ids);
     EXPECT_EQ(a.scalar_type(), torch::kFloat32);
     const double rel = ((a - b).norm() / b.norm()).item<double>();
-    EXPECT_LT(rel, 3e-2);   // bf16 matrices: close to the float32 teacher...
-    EXPECT_GT(rel, 1e-6);   // ...but not the float32 computation itself
+    EXPECT_LT(rel, 3e-2);  // bf16 matrices: close to the float32 teacher...
+    EXPECT_GT(rel, 1e-6);  // ...but not the float32 computation itself
 }

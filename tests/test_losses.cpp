@@ -170,13 +170,19 @@ TEST(HeadLoss, ChunkedEqualsHeadThenLoss) {
         auto soft = -(pt * logp).sum(-1).mean();
         torch::Tensor ref, ref32;
         switch (type) {
-            case LossType::CE: ref = ce, ref32 = loss_ce(logits, targets); break;
-            case LossType::SoftCE: ref = soft, ref32 = loss_soft_ce(logits, teacher); break;
+            case LossType::CE:
+                ref = ce, ref32 = loss_ce(logits, targets);
+                break;
+            case LossType::SoftCE:
+                ref = soft, ref32 = loss_soft_ce(logits, teacher);
+                break;
             case LossType::KL:
                 ref = torch::where(pt > 0, pt * (lt - logp), torch::zeros_like(pt)).sum(-1).mean();
                 ref32 = loss_kl(logits, teacher);
                 break;
-            case LossType::Mix: ref = 0.3 * ce + 0.7 * soft, ref32 = loss_mix(logits, teacher, targets, 0.3); break;
+            case LossType::Mix:
+                ref = 0.3 * ce + 0.7 * soft, ref32 = loss_mix(logits, teacher, targets, 0.3);
+                break;
         }
         EXPECT_NEAR(ref.item<double>(), ref32.item<double>(), 1e-5);
         (ref * 2.5).backward();  // a loss scale other than 1 reaches both gradients
@@ -200,7 +206,7 @@ TEST(HeadLoss, ChunkedEqualsHeadThenLoss) {
 
 TEST(LrSchedule, WarmupThenCosineToFinal) {
     LrSchedule s{1e-3, 1e-4, 10, 110};
-    EXPECT_NEAR(s.at(0), 1e-4, 1e-15);    // 1/10 of the peak
+    EXPECT_NEAR(s.at(0), 1e-4, 1e-15);  // 1/10 of the peak
     EXPECT_NEAR(s.at(4), 5e-4, 1e-15);
     EXPECT_NEAR(s.at(9), 1e-3, 1e-15);    // end of warm-up: the peak
     EXPECT_NEAR(s.at(10), 1e-3, 1e-15);   // cosine starts at the peak

@@ -30,13 +30,20 @@ void randomize(Mamba2LM& m) {
     for (auto& kv : m->named_parameters()) {
         const auto& k = kv.key();
         auto& t = kv.value();
-        if (k.find("A_log") != std::string::npos) t.uniform_(-1.0, 1.5);
-        else if (k.find("dt_bias") != std::string::npos) t.uniform_(-3.0, 0.5);
-        else if (k.find(".D") != std::string::npos && t.dim() == 1) t.uniform_(-1.0, 2.0);
-        else if (k.find("norm") != std::string::npos) t.uniform_(0.5, 1.5);
-        else if (k.find("wscale") != std::string::npos) t.uniform_(0.01, 0.1);
-        else if (k.find("wbias") != std::string::npos) t.uniform_(-0.02, 0.02);
-        else if (k.find("conv1d.bias") != std::string::npos) t.uniform_(-0.5, 0.5);
+        if (k.find("A_log") != std::string::npos)
+            t.uniform_(-1.0, 1.5);
+        else if (k.find("dt_bias") != std::string::npos)
+            t.uniform_(-3.0, 0.5);
+        else if (k.find(".D") != std::string::npos && t.dim() == 1)
+            t.uniform_(-1.0, 2.0);
+        else if (k.find("norm") != std::string::npos)
+            t.uniform_(0.5, 1.5);
+        else if (k.find("wscale") != std::string::npos)
+            t.uniform_(0.01, 0.1);
+        else if (k.find("wbias") != std::string::npos)
+            t.uniform_(-0.02, 0.02);
+        else if (k.find("conv1d.bias") != std::string::npos)
+            t.uniform_(-0.5, 0.5);
     }
 }
 }  // namespace
@@ -44,10 +51,10 @@ void randomize(Mamba2LM& m) {
 TEST(Ssd, ChunkedEqualsRecurrenceFloat64) {
     torch::manual_seed(0);
     std::vector<SsdCase> cases = {
-        {2, 37, 4, 8, 2, 16, 8, false},   // length not a multiple of the chunk, grouped B/C
-        {1, 64, 2, 4, 1, 8, 16, false},   // exact multiple
-        {2, 5, 3, 4, 3, 4, 16, true},     // shorter than one chunk, initial state
-        {1, 50, 4, 8, 1, 16, 7, true},    // odd chunk size
+        {2, 37, 4, 8, 2, 16, 8, false},  // length not a multiple of the chunk, grouped B/C
+        {1, 64, 2, 4, 1, 8, 16, false},  // exact multiple
+        {2, 5, 3, 4, 3, 4, 16, true},    // shorter than one chunk, initial state
+        {1, 50, 4, 8, 1, 16, 7, true},   // odd chunk size
     };
     for (auto& c : cases) {
         auto o = torch::TensorOptions().dtype(torch::kFloat64);
@@ -132,12 +139,12 @@ TEST(Model, ParameterNamesFollowMambaSsm) {
     cfg.binarize = Binarize::InOutProj;
     Mamba2LM model(cfg);
     auto t = model->named_tensors();
-    for (std::string n : {"backbone.embedding.weight", "backbone.layers.0.norm.weight",
-                          "backbone.layers.1.mixer.in_proj.weight", "backbone.layers.1.mixer.in_proj.wscale",
-                          "backbone.layers.1.mixer.in_proj.wbias", "backbone.layers.1.mixer.out_proj.wscale",
-                          "backbone.layers.0.mixer.conv1d.weight", "backbone.layers.0.mixer.conv1d.bias",
-                          "backbone.layers.0.mixer.dt_bias", "backbone.layers.0.mixer.A_log",
-                          "backbone.layers.0.mixer.D", "backbone.layers.0.mixer.norm.weight", "backbone.norm_f.weight"})
+    for (std::string n :
+         {"backbone.embedding.weight", "backbone.layers.0.norm.weight", "backbone.layers.1.mixer.in_proj.weight",
+          "backbone.layers.1.mixer.in_proj.wscale", "backbone.layers.1.mixer.in_proj.wbias",
+          "backbone.layers.1.mixer.out_proj.wscale", "backbone.layers.0.mixer.conv1d.weight",
+          "backbone.layers.0.mixer.conv1d.bias", "backbone.layers.0.mixer.dt_bias", "backbone.layers.0.mixer.A_log",
+          "backbone.layers.0.mixer.D", "backbone.layers.0.mixer.norm.weight", "backbone.norm_f.weight"})
         EXPECT_TRUE(t.count(n)) << n;
     EXPECT_EQ(t.at("backbone.layers.0.mixer.in_proj.weight").sizes(),
               (std::vector<int64_t>{cfg.in_proj_out(), cfg.d_model}));
@@ -240,13 +247,17 @@ TEST(BinaryLinear, GradientsAreStraightThroughAndExactForScales) {
                 torch::NoGradGuard ng;
                 (*p)[0][i] = orig;
             }
-            EXPECT_NEAR(g[0][i].item<double>(), (lp - lm) / (2 * h), 1e-5 * std::max(1.0, std::abs(g[0][i].item<double>())));
+            EXPECT_NEAR(g[0][i].item<double>(), (lp - lm) / (2 * h),
+                        1e-5 * std::max(1.0, std::abs(g[0][i].item<double>())));
         }
     }
 }
 
 TEST(Config, PresetsMatchThePaperShapes) {
-    struct Row { const char* name; int in_rows, in_cols, out_rows, out_cols, nheads; };
+    struct Row {
+        const char* name;
+        int in_rows, in_cols, out_rows, out_cols, nheads;
+    };
     for (auto r : {Row{"780m", 6448, 1536, 1536, 3072, 48}, Row{"1.3b", 8512, 2048, 2048, 4096, 64},
                    Row{"2.7b", 10576, 2560, 2560, 5120, 80}}) {
         auto c = Mamba2Config::preset(r.name);
@@ -288,8 +299,8 @@ TEST(Config, JsonRoundTripAndErrors) {
     EXPECT_THROW(Mamba2Config::from_json(bad), std::invalid_argument);
     // HF transformers' keys
     nlohmann::json hf = {{"hidden_size", 64}, {"num_hidden_layers", 2}, {"vocab_size", 512}, {"state_size", 16},
-                         {"head_dim", 16}, {"n_groups", 1}, {"expand", 2}, {"conv_kernel", 4}, {"chunk_size", 16},
-                         {"num_heads", 8}};
+                         {"head_dim", 16},    {"n_groups", 1},          {"expand", 2},       {"conv_kernel", 4},
+                         {"chunk_size", 16},  {"num_heads", 8}};
     auto h = Mamba2Config::from_json(hf);
     EXPECT_EQ(h.d_model, 64);
     EXPECT_EQ(h.nheads(), 8);

@@ -126,8 +126,10 @@ TEST(Billm, PlusMinusOneStructureWithFeedback) {
             for (int64_t c = b0; c < b0 + 32; ++c) {
                 const double q = res.weight[row][c].item<double>();
                 const double rq = std::round(q * 1e9) / 1e9;
-                if (res.salient[c].item<bool>()) sal.insert(rq);
-                else (res.sparse[row][c].item<bool>() ? sparse : conc).insert(std::fabs(rq));
+                if (res.salient[c].item<bool>())
+                    sal.insert(rq);
+                else
+                    (res.sparse[row][c].item<bool>() ? sparse : conc).insert(std::fabs(rq));
             }
             // One magnitude per group and row (α·{±1}); salient: ±α1 ± α2.
             EXPECT_LE(conc.size(), 1u);

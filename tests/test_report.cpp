@@ -62,7 +62,8 @@ TEST(Hdf5File, RoundTripThroughTheCApi) {
         f.read_ints("/a/strings");
         FAIL();
     } catch (const Hdf5Error& e) {
-        EXPECT_NE(std::string(e.what()).find("rt.h5: dataset '/a/strings' is not integer"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("rt.h5: dataset '/a/strings' is not integer"), std::string::npos)
+            << e.what();
     }
     EXPECT_THROW(f.attr_int("/a", "missing"), Hdf5Error);
 }

@@ -19,7 +19,9 @@ using namespace bimamba::base;
 namespace fs = std::filesystem;
 
 namespace {
-std::string tmp_dir() { return bimamba::test::scratch_root(); }
+std::string tmp_dir() {
+    return bimamba::test::scratch_root();
+}
 using bimamba::test::write_text;
 
 std::string u64le(uint64_t n) {
@@ -29,9 +31,13 @@ std::string u64le(uint64_t n) {
 }
 
 // A file from a header text and a data section, header length as given.
-std::string make_file(const std::string& header, const std::string& data) { return u64le(header.size()) + header + data; }
+std::string make_file(const std::string& header, const std::string& data) {
+    return u64le(header.size()) + header + data;
+}
 
-std::string float_bytes(std::vector<float> v) { return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4); }
+std::string float_bytes(std::vector<float> v) {
+    return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+}
 
 // Expects open() to throw a SafetensorsError mentioning the path and `problem`.
 void expect_refused(const std::string& name, const std::string& bytes, const std::string& problem) {
@@ -185,22 +191,24 @@ TEST(Safetensors, BrokenFilesAreRefusedByName) {
                              ok8),
                    "duplicate tensor name 'a'");
     expect_refused("no_dtype", make_file("{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", ok8), "'a' has no dtype");
-    expect_refused("no_shape", make_file("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", ok8), "'a' has no shape");
-    expect_refused("no_offsets", make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", ok8), "'a' has no data_offsets");
+    expect_refused("no_shape", make_file("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", ok8),
+                   "'a' has no shape");
+    expect_refused("no_offsets", make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", ok8),
+                   "'a' has no data_offsets");
     expect_refused("negative_dim", make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", ok8),
                    "negative or non-integer dimension");
     expect_refused("float_dim", make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", ok8),
                    "negative or non-integer dimension");
-    expect_refused("begin_after_end", make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", ok8),
-                   "begin > end");
+    expect_refused("begin_after_end",
+                   make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", ok8), "begin > end");
     expect_refused("metadata_not_string",
                    make_file("{\"__metadata__\":{\"format\":3},"
                              "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
                              ok8),
                    "__metadata__ value of 'format' is not a string");
-    expect_refused("huge_shape",
-                   make_file("{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", ok8),
-                   "'a'");
+    expect_refused(
+        "huge_shape",
+        make_file("{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", ok8), "'a'");
     // Found with tests/fuzz/fuzz_safetensors: with a zero dimension the data is
     // empty, and the dimensions before it overflowed int64 in numel() (or one
     // above 2^63 came back negative in the shape).
@@ -247,9 +255,10 @@ TEST(HalfFloat, HandValues) {
         float f;
     };
     const float inf = std::numeric_limits<float>::infinity();
-    std::vector<Case> exact = {{0x3c00, 1.0f},   {0xc000, -2.0f},         {0x3800, 0.5f},     {0x7bff, 65504.0f},
-                               {0x0400, 0x1p-14f}, {0x0001, 0x1p-24f},    {0x03ff, 1023 * 0x1p-24f},
-                               {0x7c00, inf},    {0xfc00, -inf},          {0x0000, 0.0f},     {0x4248, 3.140625f}};
+    std::vector<Case> exact = {
+        {0x3c00, 1.0f},     {0xc000, -2.0f},           {0x3800, 0.5f}, {0x7bff, 65504.0f}, {0x0400, 0x1p-14f},
+        {0x0001, 0x1p-24f}, {0x03ff, 1023 * 0x1p-24f}, {0x7c00, inf},  {0xfc00, -inf},     {0x0000, 0.0f},
+        {0x4248, 3.140625f}};
     for (auto& c : exact) {
         EXPECT_EQ(f16_to_f32(c.h), c.f) << std::hex << c.h;
         EXPECT_EQ(f32_to_f16(c.f), c.h) << c.f;
@@ -263,10 +272,10 @@ TEST(HalfFloat, HandValues) {
     EXPECT_EQ(f32_to_f16(0.1f), 0x2e66);
     EXPECT_EQ(f32_to_f16(1.0f / 3.0f), 0x3555);
     EXPECT_EQ(f32_to_f16(65519.0f), 0x7bff);
-    EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);              // tie to even = inf
-    EXPECT_EQ(f32_to_f16(0x1p-25f), 0x0000);              // tie with zero
+    EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);  // tie to even = inf
+    EXPECT_EQ(f32_to_f16(0x1p-25f), 0x0000);  // tie with zero
     EXPECT_EQ(f32_to_f16(0x1p-25f * 1.0001f), 0x0001);
-    EXPECT_EQ(f32_to_f16(3 * 0x1p-25f), 0x0002);          // subnormal tie, odd rounds up
+    EXPECT_EQ(f32_to_f16(3 * 0x1p-25f), 0x0002);         // subnormal tie, odd rounds up
     EXPECT_EQ(f32_to_f16(0x1p-14f - 0x1p-26f), 0x0400);  // rounds up into the normals
     EXPECT_TRUE(std::isnan(f16_to_f32(f32_to_f16(std::nanf("")))));
     EXPECT_TRUE(std::isnan(f16_to_f32(0x7e00)));

@@ -108,35 +108,42 @@ namespace {
 json results(const std::vector<std::tuple<std::string, double, double>>& rows) {  // label, ppl, arc acc
     json models = json::array();
     for (auto& [label, ppl, acc] : rows)
-        models.push_back({{"label", label},
-                          {"results",
-                           {{"wikitext2", {{"kind", "ppl"}, {"ppl", ppl}}},
-                            {"arc_easy",
-                             {{"kind", "mc"}, {"acc", acc}, {"acc_stderr", 0.01}, {"acc_norm", acc}, {"headline", "acc"}}}}}});
+        models.push_back(
+            {{"label", label},
+             {"results",
+              {{"wikitext2", {{"kind", "ppl"}, {"ppl", ppl}}},
+               {"arc_easy",
+                {{"kind", "mc"}, {"acc", acc}, {"acc_stderr", 0.01}, {"acc_norm", acc}, {"headline", "acc"}}}}}});
     return {{"models", models}};
 }
 }  // namespace
 
 TEST(Study, SummaryMarksClaimsAgainstTheSeedSpread) {
-    json ev = results({{"fp", 20.0, 0.60}, {"bi", 30.0, 0.50}, {"bi2", 31.0, 0.52}, {"ce", 30.5, 0.49},
-                       {"gptq2", 5000.0, 0.30}, {"kl", 28.0, 0.51}, {"same", 30.0, 0.50}});
-    json settings = {{"spread", {"bi", "bi2"}},
-                     {"claims",
-                      {{{"text", "bi beats gptq2"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"gptq2"}}},
-                       {{"text", "bi beats ce"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"ce"}}},
-                       {{"text", "bi beats kl"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"kl"}}},
-                       {{"text", "bi above gptq2 in avg"}, {"metric", "avg"}, {"better", "bi"}, {"than", {"gptq2"}}},
-                       {{"text", "bi beats an equal row"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"same"}}}}}};
+    json ev = results({{"fp", 20.0, 0.60},
+                       {"bi", 30.0, 0.50},
+                       {"bi2", 31.0, 0.52},
+                       {"ce", 30.5, 0.49},
+                       {"gptq2", 5000.0, 0.30},
+                       {"kl", 28.0, 0.51},
+                       {"same", 30.0, 0.50}});
+    json settings = {
+        {"spread", {"bi", "bi2"}},
+        {"claims",
+         {{{"text", "bi beats gptq2"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"gptq2"}}},
+          {{"text", "bi beats ce"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"ce"}}},
+          {{"text", "bi beats kl"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"kl"}}},
+          {{"text", "bi above gptq2 in avg"}, {"metric", "avg"}, {"better", "bi"}, {"than", {"gptq2"}}},
+          {{"text", "bi beats an equal row"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"same"}}}}}};
     SummaryResult r = build_summary(settings, {{"e.json", ev}});
     // Spread of ppl = |30 - 31| = 1; of the zero-shot average = 2 points.
     EXPECT_DOUBLE_EQ(r.json["spread"]["values"]["wikitext2"].get<double>(), 1.0);
     EXPECT_NEAR(r.json["spread"]["values"]["avg"].get<double>(), 2.0, 1e-9);
     const auto& c = r.json["claims"];
-    EXPECT_EQ(c[0]["verdict"], "reproduced");                          // 30 vs 5000
-    EXPECT_EQ(c[1]["verdict"], "inconclusive (within spread)");   // 30 vs 30.5, spread 1
-    EXPECT_EQ(c[2]["verdict"], "not reproduced");                      // 30 vs 28: reversed by 2 > 1
-    EXPECT_EQ(c[3]["verdict"], "reproduced");                          // 50 vs 30 points
-    EXPECT_EQ(c[4]["verdict"], "inconclusive (within spread)");   // a tie is not a reversal
+    EXPECT_EQ(c[0]["verdict"], "reproduced");                    // 30 vs 5000
+    EXPECT_EQ(c[1]["verdict"], "inconclusive (within spread)");  // 30 vs 30.5, spread 1
+    EXPECT_EQ(c[2]["verdict"], "not reproduced");                // 30 vs 28: reversed by 2 > 1
+    EXPECT_EQ(c[3]["verdict"], "reproduced");                    // 50 vs 30 points
+    EXPECT_EQ(c[4]["verdict"], "inconclusive (within spread)");  // a tie is not a reversal
     EXPECT_FALSE(c[4]["comparisons"][0]["beyond_spread"].get<bool>());
     EXPECT_NE(r.markdown.find("| bi | 30.00 | 50.00 ± 1.00 | 50.00 |"), std::string::npos) << r.markdown;
 }
@@ -144,8 +151,8 @@ TEST(Study, SummaryMarksClaimsAgainstTheSeedSpread) {
 TEST(Study, SummaryChecksClaimsAgainstTheLargerOfSeedAndRerunSpread) {
     // Seeds differ by 1 ppl, the same seed run again by 3: a 2-ppl gap is
     // beyond the seed spread but within the run-to-run spread.
-    json ev = results({{"bi", 30.0, 0.50}, {"bi2", 31.0, 0.50}, {"again", 33.0, 0.50}, {"ce", 32.0, 0.50},
-                       {"gptq2", 90.0, 0.30}});
+    json ev = results(
+        {{"bi", 30.0, 0.50}, {"bi2", 31.0, 0.50}, {"again", 33.0, 0.50}, {"ce", 32.0, 0.50}, {"gptq2", 90.0, 0.30}});
     json claims = {{{"text", "bi beats ce"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"ce"}}},
                    {{"text", "bi beats gptq2"}, {"metric", "wikitext2"}, {"better", "bi"}, {"than", {"gptq2"}}}};
     SummaryResult seeds_only = build_summary({{"spread", {"bi", "bi2"}}, {"claims", claims}}, {{"e.json", ev}});

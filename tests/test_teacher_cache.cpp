@@ -77,7 +77,8 @@ TEST(TeacherCache, LossWithFullVocabularyEqualsSoftCrossEntropy) {
     auto loss = loss_soft_ce_topk(student, v, ids);
     // −(1/n) Σ_k Σ_v p_T log p_S by hand
     double ref = 0;
-    auto pt = torch::softmax(teacher.to(torch::kFloat64), -1), ls = torch::log_softmax(student.detach().to(torch::kFloat64), -1);
+    auto pt = torch::softmax(teacher.to(torch::kFloat64), -1),
+         ls = torch::log_softmax(student.detach().to(torch::kFloat64), -1);
     for (int b = 0; b < 2; ++b)
         for (int t = 0; t < 3; ++t)
             for (int j = 0; j < V; ++j) ref -= pt[b][t][j].item<double>() * ls[b][t][j].item<double>();
@@ -134,14 +135,19 @@ TEST(TeacherCache, HeadersWithOverflowingOrBadSizesAreRefused) {
         test::write_text(path, bytes);
         return path;
     };
-    nlohmann::json h = {{"format", kTeacherCacheFormat}, {"k", 1}, {"seq_len", 1}, {"vocab_size", 4},
+    nlohmann::json h = {{"format", kTeacherCacheFormat},
+                        {"k", 1},
+                        {"seq_len", 1},
+                        {"vocab_size", 4},
                         {"num_windows", 3074457345618258603LL}};  // · 6 = 2^64 + 2
-    EXPECT_NE(test::error_of([&] { TeacherCache::open(write_cache("wrap.bin", h, 2)); }).find("does not match the header"),
-              std::string::npos);
+    EXPECT_NE(
+        test::error_of([&] { TeacherCache::open(write_cache("wrap.bin", h, 2)); }).find("does not match the header"),
+        std::string::npos);
     h["num_windows"] = 1;
     h["k"] = 1e300;
-    EXPECT_NE(test::error_of([&] { TeacherCache::open(write_cache("float_k.bin", h, 6)); }).find("'k' is not an integer"),
-              std::string::npos);
+    EXPECT_NE(
+        test::error_of([&] { TeacherCache::open(write_cache("float_k.bin", h, 6)); }).find("'k' is not an integer"),
+        std::string::npos);
     h["k"] = 5;
     EXPECT_NE(test::error_of([&] { TeacherCache::open(write_cache("k_big.bin", h, 30)); }).find("outside [1, 4]"),
               std::string::npos);

@@ -226,7 +226,8 @@ TEST_F(TrainTest, DeterministicModeTrainsOnCpuBitIdentically) {
     ASSERT_EQ(train::train(c, dir("det_split"), o).state, "stopped");
     auto o2 = quiet();
     o2.resume = true;
-    auto resumed = train::train(TrainConfig{}, dir("det_split"), o2);  // the mode comes from the run's train_config.json
+    auto resumed =
+        train::train(TrainConfig{}, dir("det_split"), o2);  // the mode comes from the run's train_config.json
     ASSERT_EQ(resumed.state, "finished") << resumed.message;
     c.deterministic = false;
     auto plain = train::train(c, dir("det_off"), quiet());
@@ -493,9 +494,10 @@ TEST_F(TrainTest, RandomSigkillsAndResumesLeaveOneMetricsRowPerStep) {
     int kills_past_checkpoint = 0;
     for (int k = 0; k < 6; ++k) {
         const bool fresh = k == 0;
-        pid_t pid = spawn_cli(fresh ? std::vector<std::string>{"train", "--config", cfg_path, "--run-dir", run, "--quiet"}
-                                    : std::vector<std::string>{"train", "--resume", run, "--quiet"},
-                              {});
+        pid_t pid =
+            spawn_cli(fresh ? std::vector<std::string>{"train", "--config", cfg_path, "--run-dir", run, "--quiet"}
+                            : std::vector<std::string>{"train", "--resume", run, "--quiet"},
+                      {});
         ASSERT_GT(pid, 0);
         // Kill after a random number (1..6) of new steps (the first time past the
         // first checkpoint, so there is one to resume from): most kills land between checkpoints.
@@ -509,7 +511,8 @@ TEST_F(TrainTest, RandomSigkillsAndResumesLeaveOneMetricsRowPerStep) {
                 return exited || last_train_step() >= target;
             },
             120);
-        ASSERT_FALSE(exited) << "kill " << k << ": the child exited by itself; train.log:\n" << read_file(run + "/train.log");
+        ASSERT_FALSE(exited) << "kill " << k << ": the child exited by itself; train.log:\n"
+                             << read_file(run + "/train.log");
         ASSERT_TRUE(reached) << "kill " << k;
         std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
         kill(pid, SIGKILL);

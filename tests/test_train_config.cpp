@@ -112,10 +112,12 @@ TEST(TrainConfig, InconsistentValuesAreRejected) {
     EXPECT_NE(err(R"({"data": "x", "loss": "soft_ce"})").find("teacher"), std::string::npos);
     EXPECT_NE(err(R"({"data": "x", "loss": "focal"})").find("focal"), std::string::npos);
     EXPECT_NE(err(R"({"data": "x", "steps": 0})").find("'steps'"), std::string::npos);
-    EXPECT_NE(err(R"({"data": "x", "loss": "kl", "teacher_cache": "t.cache"})").find("teacher_cache"), std::string::npos);
+    EXPECT_NE(err(R"({"data": "x", "loss": "kl", "teacher_cache": "t.cache"})").find("teacher_cache"),
+              std::string::npos);
     EXPECT_NE(err(R"({"data": "x", "loss": "mix", "teacher": "t", "teacher_cache": "t.cache"})").find("not both"),
               std::string::npos);
-    EXPECT_EQ(TrainConfig::from_json(json::parse(R"({"data": "x", "loss": "soft_ce", "teacher_cache": "t.cache"})")).teacher_cache,
+    EXPECT_EQ(TrainConfig::from_json(json::parse(R"({"data": "x", "loss": "soft_ce", "teacher_cache": "t.cache"})"))
+                  .teacher_cache,
               "t.cache");
     EXPECT_NE(err(R"({"data": "x", "seq_len": 100, "batch_size": 2, "tokens_per_step": 300})").find("tokens_per_step"),
               std::string::npos);

@@ -26,11 +26,11 @@ QStringList paperZeroShotTasks() {
 }
 
 QString taskLabel(const QString& t) {
-    static const QHash<QString, QString> names = {{"boolq", "BoolQ"},       {"piqa", "PIQA"},
-                                                  {"hellaswag", "HS"},      {"winogrande", "WG"},
-                                                  {"arc_easy", "ARC-e"},    {"arc_challenge", "ARC-c"},
-                                                  {"openbookqa", "OBQA"},   {"wikitext2", "Wiki2"},
-                                                  {"ptb", "PTB"},           {"c4", "C4"}};
+    static const QHash<QString, QString> names = {{"boolq", "BoolQ"},     {"piqa", "PIQA"},
+                                                  {"hellaswag", "HS"},    {"winogrande", "WG"},
+                                                  {"arc_easy", "ARC-e"},  {"arc_challenge", "ARC-c"},
+                                                  {"openbookqa", "OBQA"}, {"wikitext2", "Wiki2"},
+                                                  {"ptb", "PTB"},         {"c4", "C4"}};
     return names.value(t, t);
 }
 
@@ -63,8 +63,9 @@ QVector<AblationRun> expandAblation(const QString& group, const QJsonObject& bas
         QJsonObject cfg = base;
         QJsonObject ax;
         QStringList nameParts;
-        QJsonObject model = cfg.value("model").isObject() ? cfg.value("model").toObject()
-                                                          : QJsonObject{{"preset", cfg.value("model").toString("small")}};
+        QJsonObject model = cfg.value("model").isObject()
+                                ? cfg.value("model").toObject()
+                                : QJsonObject{{"preset", cfg.value("model").toString("small")}};
         QString loss = cfg.value("loss").toString("ce");
         for (int d = 0; d < dims.size(); ++d)
             if (dims[d].key == "loss") loss = dims[d].values[idx[d]];
@@ -164,7 +165,9 @@ QString seedGroupKey(const QString& runDir) {
     return QString::fromUtf8(QJsonDocument(cfg).toJson(QJsonDocument::Compact));
 }
 
-QString num(double v, int prec) { return std::isfinite(v) ? QString::number(v, 'f', prec) : QStringLiteral("–"); }
+QString num(double v, int prec) {
+    return std::isfinite(v) ? QString::number(v, 'f', prec) : QStringLiteral("–");
+}
 
 // "mean ± sd" over the finite values (sample standard deviation), "–" when none.
 QString meanSd(const QVector<double>& xs, int prec) {
@@ -194,13 +197,21 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
         axes << a;
     }
     static const QStringList order{"size", "binarize", "loss", "teacher", "seed"};
-    std::sort(axisKeys.begin(), axisKeys.end(), [](const QString& a, const QString& b) { return order.indexOf(a) < order.indexOf(b); });
+    std::sort(axisKeys.begin(), axisKeys.end(),
+              [](const QString& a, const QString& b) { return order.indexOf(a) < order.indexOf(b); });
     t.header << "Run";
     for (const auto& k : axisKeys)
-        t.header << (k == "size" ? "Size" : k == "binarize" ? "Binarized" : k == "loss" ? "Loss" : k == "teacher" ? "Teacher" : "Seed");
+        t.header << (k == "size"       ? "Size"
+                     : k == "binarize" ? "Binarized"
+                     : k == "loss"     ? "Loss"
+                     : k == "teacher"  ? "Teacher"
+                                       : "Seed");
     t.firstNumeric = t.header.size();
     for (const auto& task : paperZeroShotTasks()) t.header << taskLabel(task);
-    t.header << "Avg" << "Wiki2 ppl" << "Best val ppl" << "Status";
+    t.header << "Avg"
+             << "Wiki2 ppl"
+             << "Best val ppl"
+             << "Status";
     const int nValues = paperZeroShotTasks().size() + 3;  // tasks, Avg, Wiki2 ppl, best val ppl
     QVector<QVector<double>> values;                      // per run, the numeric columns
     QHash<QString, LabelledResults> workspaceEval;
@@ -269,7 +280,8 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
         double lo = INFINITY, hi = -INFINITY, sum = 0;
         int n = 0;
         for (int i : idx)
-            if (std::isfinite(values[i][val])) lo = std::min(lo, values[i][val]), hi = std::max(hi, values[i][val]), sum += values[i][val], ++n;
+            if (std::isfinite(values[i][val]))
+                lo = std::min(lo, values[i][val]), hi = std::max(hi, values[i][val]), sum += values[i][val], ++n;
         t.header << "Val ppl vs seed group";
         for (int r = 0; r < t.rows.size(); ++r) {
             QString cell;
@@ -277,7 +289,8 @@ ResultsTable ablationResults(const QVector<RunRecord>& runs) {
                 cell = "spread " + num(hi - lo, 2);
             } else if (n >= 2 && r < runs.size() && !idx.contains(r) && std::isfinite(values[r][val])) {
                 const double d = values[r][val] - sum / n;
-                cell = (d > 0 ? "+" : "") + num(d, 2) + (std::fabs(d) > hi - lo ? ", beyond spread" : ", within spread");
+                cell =
+                    (d > 0 ? "+" : "") + num(d, 2) + (std::fabs(d) > hi - lo ? ", beyond spread" : ", within spread");
             }
             t.rows[r] << cell;
         }
@@ -294,7 +307,8 @@ QString toLatex(const ResultsTable& t, const QString& caption) {
     };
     QString cols;
     for (int i = 0; i < t.header.size(); ++i) cols += i < t.firstNumeric ? 'l' : 'r';
-    QString out = "\\begin{table}[t]\n\\centering\n\\caption{" + esc(caption) + "}\n\\begin{tabular}{" + cols + "}\n\\toprule\n";
+    QString out =
+        "\\begin{table}[t]\n\\centering\n\\caption{" + esc(caption) + "}\n\\begin{tabular}{" + cols + "}\n\\toprule\n";
     QStringList h;
     for (const auto& c : t.header) h << esc(c);
     out += h.join(" & ") + " \\\\\n\\midrule\n";

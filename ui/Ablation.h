@@ -32,7 +32,7 @@ QVector<AblationRun> expandAblation(const QString& group, const QJsonObject& bas
 struct ResultsTable {
     QStringList header;
     QVector<QStringList> rows;
-    int firstNumeric = 0;  // columns before this are labels
+    int firstNumeric = 0;        // columns before this are labels
     QVector<int> seedGroupRows;  // rows that are a seed group's mean ± sd, after the runs
 };
 // Rows: runs of the group (axis values first), then the zero-shot tasks in the

@@ -103,8 +103,9 @@ AblationPanel::AblationPanel(RunManager* manager, QWidget* parent) : QWidget(par
     top->addWidget(csvBtn);
     top->addWidget(texBtn);
     rl->addLayout(top);
-    auto* caption = new QLabel("Results in the layout of the paper's Tables 5 and 10: zero-shot accuracy (%) per task, "
-                               "average, Wiki2 perplexity (from each run's eval_results.json) and best validation perplexity.");
+    auto* caption = new QLabel(
+        "Results in the layout of the paper's Tables 5 and 10: zero-shot accuracy (%) per task, "
+        "average, Wiki2 perplexity (from each run's eval_results.json) and best validation perplexity.");
     caption->setWordWrap(true);
     rl->addWidget(caption);
     table_ = new QTableWidget;
@@ -125,17 +126,21 @@ AblationPanel::AblationPanel(RunManager* manager, QWidget* parent) : QWidget(par
     connect(launchBtn, &QPushButton::clicked, this, [this] {
         QString err;
         const auto ids = launchGroup(&err);
-        if (!err.isEmpty()) info_->setText("<span style='color:#c62828'>" + err.toHtmlEscaped().replace('\n', "<br>") + "</span>");
-        else info_->setText(QStringLiteral("Launched %1 runs in group %2").arg(ids.size()).arg(group_->text()));
+        if (!err.isEmpty())
+            info_->setText("<span style='color:#c62828'>" + err.toHtmlEscaped().replace('\n', "<br>") + "</span>");
+        else
+            info_->setText(QStringLiteral("Launched %1 runs in group %2").arg(ids.size()).arg(group_->text()));
     });
     connect(groupBox_, &QComboBox::currentTextChanged, this, &AblationPanel::showGroup);
     connect(csvBtn, &QPushButton::clicked, this, [this] {
-        const QString p = QFileDialog::getSaveFileName(this, "Export CSV", groupBox_->currentText() + ".csv", "CSV (*.csv)");
+        const QString p =
+            QFileDialog::getSaveFileName(this, "Export CSV", groupBox_->currentText() + ".csv", "CSV (*.csv)");
         QString err;
         if (!p.isEmpty() && !exportCsv(p, &err)) info_->setText(err);
     });
     connect(texBtn, &QPushButton::clicked, this, [this] {
-        const QString p = QFileDialog::getSaveFileName(this, "Export LaTeX", groupBox_->currentText() + ".tex", "LaTeX (*.tex)");
+        const QString p =
+            QFileDialog::getSaveFileName(this, "Export LaTeX", groupBox_->currentText() + ".tex", "LaTeX (*.tex)");
         QString err;
         if (!p.isEmpty() && !exportLatex(p, &err)) info_->setText(err);
     });
@@ -181,8 +186,10 @@ AblationAxes AblationPanel::axes() const {
 }
 
 void AblationPanel::setAxes(const AblationAxes& a) {
-    for (auto it = lossBoxes_.begin(); it != lossBoxes_.end(); ++it) it.value()->setChecked(a.losses.contains(it.key()));
-    for (auto it = binBoxes_.begin(); it != binBoxes_.end(); ++it) it.value()->setChecked(a.binarizations.contains(it.key()));
+    for (auto it = lossBoxes_.begin(); it != lossBoxes_.end(); ++it)
+        it.value()->setChecked(a.losses.contains(it.key()));
+    for (auto it = binBoxes_.begin(); it != binBoxes_.end(); ++it)
+        it.value()->setChecked(a.binarizations.contains(it.key()));
     teachers_->setText(a.teachers.join(", "));
     sizes_->setText(a.sizes.join(", "));
     QStringList s;
@@ -193,7 +200,9 @@ void AblationPanel::setAxes(const AblationAxes& a) {
 void AblationPanel::setBaseConfig(const QJsonObject& c) {
     base_->setPlainText(QString::fromUtf8(QJsonDocument(c).toJson(QJsonDocument::Indented)));
 }
-void AblationPanel::setGroupName(const QString& g) { group_->setText(g); }
+void AblationPanel::setGroupName(const QString& g) {
+    group_->setText(g);
+}
 
 QVector<AblationRun> AblationPanel::preview() {
     previewList_->clear();
@@ -207,7 +216,8 @@ QVector<AblationRun> AblationPanel::preview() {
     for (const auto& r : runs) {
         QStringList ax;
         for (auto it = r.axes.begin(); it != r.axes.end(); ++it)
-            ax << it.key() + "=" + (it.value().isDouble() ? QString::number(it.value().toInt()) : it.value().toString());
+            ax << it.key() + "=" +
+                      (it.value().isDouble() ? QString::number(it.value().toInt()) : it.value().toString());
         previewList_->addItem(r.name + (ax.isEmpty() ? QString() : "   (" + ax.join(", ") + ")"));
     }
     info_->setText(QStringLiteral("%1 runs").arg(runs.size()));
@@ -255,9 +265,10 @@ void AblationPanel::showGroup(const QString& group) {
                 QFont f = it->font();
                 f.setBold(true);
                 it->setFont(f);
-                it->setToolTip("Runs whose training configs differ only in the seed: mean ± sample standard "
-                               "deviation over them. A difference between two rows smaller than this spread is "
-                               "within run-to-run noise.");
+                it->setToolTip(
+                    "Runs whose training configs differ only in the seed: mean ± sample standard "
+                    "deviation over them. A difference between two rows smaller than this spread is "
+                    "within run-to-run noise.");
             }
             table_->setItem(r, c, it);
         }

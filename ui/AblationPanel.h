@@ -26,7 +26,7 @@ public:
     void setAxes(const AblationAxes& a);
     void setBaseConfig(const QJsonObject& c);
     void setGroupName(const QString& g);
-    QVector<AblationRun> preview();          // expands and lists the runs; errors shown
+    QVector<AblationRun> preview();               // expands and lists the runs; errors shown
     QVector<qint64> launchGroup(QString* error);  // validates every run, then launches them
     void showGroup(const QString& group);
     ResultsTable currentResults() const { return results_; }

@@ -55,7 +55,8 @@ QString ChatStats::energyText() const {
     return t + " (" + energySource + (energyMeasured() ? ", measured)" : ")");
 }
 
-ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), manager_(manager), timer_(new QTimer(this)) {
+ChatPanel::ChatPanel(RunManager* manager, QWidget* parent)
+    : QWidget(parent), manager_(manager), timer_(new QTimer(this)) {
     setObjectName("ChatPanel");
     QSettings s;
     auto* lay = new QVBoxLayout(this);
@@ -64,7 +65,8 @@ ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), ma
     sides_[1].title = "Baseline (fp16)";
     for (int i = 0; i < 2; ++i) {
         sides_[i].model = new QLineEdit(s.value(i == 0 ? "chat/model" : "chat/baseline").toString());
-        sides_[i].model->setPlaceholderText(i == 0 ? "bit-packed deployment file (bimamba export)" : "fp16 deployment file of the full-precision model (optional)");
+        sides_[i].model->setPlaceholderText(i == 0 ? "bit-packed deployment file (bimamba export)"
+                                                   : "fp16 deployment file of the full-precision model (optional)");
     }
     threads_ = new QSpinBox;
     threads_->setRange(0, 256);
@@ -102,8 +104,9 @@ ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), ma
     chart_ = new QChartView(chart);
     chart_->setObjectName("chatChart");
     chart_->setRenderHint(QPainter::Antialiasing);
-    chartBox_ = new EmptyState(chart_, "Decode speed of both engines appears here: choose the deployment files "
-                                       "(bimamba export), press Start engines and send a prompt.");
+    chartBox_ = new EmptyState(chart_,
+                               "Decode speed of both engines appears here: choose the deployment files "
+                               "(bimamba export), press Start engines and send a prompt.");
     chartBox_->setMinimumWidth(260);
     split->addWidget(chartBox_);
     split->setStretchFactor(0, 2);
@@ -118,7 +121,8 @@ ChatPanel::ChatPanel(RunManager* manager, QWidget* parent) : QWidget(parent), ma
     inRow->addWidget(input_, 1);
     inRow->addWidget(sendBtn);
     lay->addLayout(inRow);
-    info_ = new QLabel("The paper's Table 8: Bi-Mamba-2.7B runs 3.16× faster than fp16 Mamba-2-2.7B on CPU with 5× less memory.");
+    info_ = new QLabel(
+        "The paper's Table 8: Bi-Mamba-2.7B runs 3.16× faster than fp16 Mamba-2-2.7B on CPU with 5× less memory.");
     info_->setObjectName("chatInfo");
     info_->setWordWrap(true);
     lay->addWidget(info_);
@@ -218,33 +222,43 @@ void ChatPanel::send(const QString& prompt) {
     if (!sides_[0].job && !sides_[1].job) info_->setText("Start the engines first.");
 }
 
-QString ChatPanel::statsText(int side) const { return sides_[side].statLabel->text(); }
+QString ChatPanel::statsText(int side) const {
+    return sides_[side].statLabel->text();
+}
 
-QString ChatPanel::transcript(int side) const { return sides_[side].text->toPlainText(); }
+QString ChatPanel::transcript(int side) const {
+    return sides_[side].text->toPlainText();
+}
 
 void ChatPanel::updateStats() {
     for (auto& sd : sides_) {
         if (sd.job && sd.job->isRunning()) {
             const double rss = rss_mib(pid_t(sd.job->process()->processId()));
-            if (rss > 0 && sd.stats.memMb < 0) sd.stats.memMb = rss;
-            else if (rss > 0) sd.stats.memMb = std::max(sd.stats.memMb, rss);
+            if (rss > 0 && sd.stats.memMb < 0)
+                sd.stats.memMb = rss;
+            else if (rss > 0)
+                sd.stats.memMb = std::max(sd.stats.memMb, rss);
         }
         auto fmt = [](double v, const char* unit, int prec) {
             return v >= 0 ? QString::number(v, 'f', prec) + unit : QStringLiteral("–");
         };
-        sd.statLabel->setText(QStringLiteral("tokens/s %1   memory %2   energy %3")
-                                  .arg(fmt(sd.stats.tokPerS, "", 1),
-                                       fmt(sd.stats.memMb, " MB", 0) +
-                                           (sd.stats.weightsMb >= 0
-                                                ? " (weights " + QString::number(sd.stats.weightsMb, 'f', sd.stats.weightsMb < 10 ? 1 : 0) + " MB)"
-                                                : QString()),
-                                       sd.stats.energyText()));
-        sd.statLabel->setToolTip(sd.stats.energyMeasured()
-                                     ? QStringLiteral("Energy per token measured by a hardware counter (%1).").arg(sd.stats.energySource)
-                                 : sd.stats.joulesPerToken >= 0
-                                     ? QStringLiteral("Energy per token is an ESTIMATE (%1): no readable energy counter, "
-                                                      "CPU-seconds × an assumed power per busy core.").arg(sd.stats.energySource.isEmpty() ? "unlabelled" : sd.stats.energySource)
-                                     : QStringLiteral("The engine has not reported energy yet."));
+        sd.statLabel->setText(
+            QStringLiteral("tokens/s %1   memory %2   energy %3")
+                .arg(fmt(sd.stats.tokPerS, "", 1),
+                     fmt(sd.stats.memMb, " MB", 0) +
+                         (sd.stats.weightsMb >= 0
+                              ? " (weights " +
+                                    QString::number(sd.stats.weightsMb, 'f', sd.stats.weightsMb < 10 ? 1 : 0) + " MB)"
+                              : QString()),
+                     sd.stats.energyText()));
+        sd.statLabel->setToolTip(
+            sd.stats.energyMeasured()
+                ? QStringLiteral("Energy per token measured by a hardware counter (%1).").arg(sd.stats.energySource)
+            : sd.stats.joulesPerToken >= 0
+                ? QStringLiteral("Energy per token is an ESTIMATE (%1): no readable energy counter, "
+                                 "CPU-seconds × an assumed power per busy core.")
+                      .arg(sd.stats.energySource.isEmpty() ? "unlabelled" : sd.stats.energySource)
+                : QStringLiteral("The engine has not reported energy yet."));
     }
     updateChart();
 }

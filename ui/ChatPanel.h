@@ -29,7 +29,9 @@ struct ChatStats {
     // How the energy was obtained, as the engine labels it (its energy_source):
     // "estimate" or "RAPL". Empty if unlabelled.
     QString energySource;
-    bool energyMeasured() const { return !energySource.isEmpty() && !energySource.contains("estimate", Qt::CaseInsensitive); }
+    bool energyMeasured() const {
+        return !energySource.isEmpty() && !energySource.contains("estimate", Qt::CaseInsensitive);
+    }
     // "0.123 J/token (RAPL, measured)", "0.123 J/token (estimate)" or "–".
     QString energyText() const;
 };

@@ -61,7 +61,9 @@ CliJob::~CliJob() {
     }
 }
 
-QString CliJob::commandLine() const { return "bimamba " + args_.join(' '); }
+QString CliJob::commandLine() const {
+    return "bimamba " + args_.join(' ');
+}
 
 void CliJob::start() {
     clock_.start();
@@ -83,7 +85,9 @@ void CliJob::cancel() {
     });
 }
 
-void CliJob::write(const QByteArray& d) { proc_.write(d); }
+void CliJob::write(const QByteArray& d) {
+    proc_.write(d);
+}
 
 double CliJob::parseProgress(const QString& line) {
     static const QRegularExpression frac(R"((\d+)\s*/\s*(\d+))");

@@ -17,7 +17,7 @@ public:
     CliJob(QString cli, QStringList args, QObject* parent = nullptr);
     ~CliJob() override;
     void start();
-    void cancel();                   // SIGTERM, then kill after 3 s
+    void cancel();  // SIGTERM, then kill after 3 s
     void write(const QByteArray& data);
     bool isRunning() const { return proc_.state() != QProcess::NotRunning; }
     QString stdoutText() const { return QString::fromUtf8(out_); }

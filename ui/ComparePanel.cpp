@@ -85,8 +85,9 @@ ComparePanel::ComparePanel(RunManager* manager, QWidget* parent) : QWidget(paren
     scroll->setWidgetResizable(true);
     scroll->setWidget(columnsHost_);
     lay->addWidget(scroll, 1);
-    hint_ = new QLabel("Each model runs as its own `bimamba generate --stream` process; text appears token by token as it is decoded. "
-                       "Greedy decoding at temperature 0, as in the paper's Figures 11–13.");
+    hint_ = new QLabel(
+        "Each model runs as its own `bimamba generate --stream` process; text appears token by token as it is decoded. "
+        "Greedy decoding at temperature 0, as in the paper's Figures 11–13.");
     hint_->setWordWrap(true);
     lay->addWidget(hint_);
     connect(go, &QPushButton::clicked, this, &ComparePanel::generate);
@@ -97,9 +98,15 @@ ComparePanel::ComparePanel(RunManager* manager, QWidget* parent) : QWidget(paren
     });
 }
 
-void ComparePanel::setModels(const QStringList& m) { models_->setPlainText(m.join('\n')); }
-void ComparePanel::setPrompt(const QString& p) { prompt_->setPlainText(p); }
-void ComparePanel::setMaxTokens(int n) { maxTokens_->setValue(n); }
+void ComparePanel::setModels(const QStringList& m) {
+    models_->setPlainText(m.join('\n'));
+}
+void ComparePanel::setPrompt(const QString& p) {
+    prompt_->setPlainText(p);
+}
+void ComparePanel::setMaxTokens(int n) {
+    maxTokens_->setValue(n);
+}
 
 bool ComparePanel::isRunning() const {
     for (const auto& c : columns_)
@@ -107,8 +114,12 @@ bool ComparePanel::isRunning() const {
     return false;
 }
 
-QString ComparePanel::columnText(int i) const { return i >= 0 && i < columns_.size() ? columns_[i].text->toPlainText() : QString(); }
-QString ComparePanel::columnStatus(int i) const { return i >= 0 && i < columns_.size() ? columns_[i].status->text() : QString(); }
+QString ComparePanel::columnText(int i) const {
+    return i >= 0 && i < columns_.size() ? columns_[i].text->toPlainText() : QString();
+}
+QString ComparePanel::columnStatus(int i) const {
+    return i >= 0 && i < columns_.size() ? columns_[i].status->text() : QString();
+}
 
 void ComparePanel::clearColumns() {
     for (auto& c : columns_) {
@@ -156,7 +167,8 @@ bool ComparePanel::loadGenerations(const QString& path, QString* error) {
             }
             text[label] += "▸ " + prompt.simplified() + "\n" + out.value("text").toString().trimmed() + "\n\n";
             if (stats[label].isEmpty())
-                stats[label] = QStringLiteral("%1 tok/s (first prompt)").arg(out.value("tok_per_s").toDouble(), 0, 'f', 1);
+                stats[label] =
+                    QStringLiteral("%1 tok/s (first prompt)").arg(out.value("tok_per_s").toDouble(), 0, 'f', 1);
         }
     }
     for (const QString& label : labels) {
@@ -190,10 +202,16 @@ void ComparePanel::generate() {
         c.path = line.contains('=') ? line.section('=', 1) : line;
         c.text = addColumn(c.label, &c.status);
         c.status->setText("starting…");
-        QStringList args{"generate", "--models", c.label + "=" + c.path, "--prompt", prompt_->toPlainText(),
-                         "--max-tokens", QString::number(maxTokens_->value())};
+        QStringList args{"generate",
+                         "--models",
+                         c.label + "=" + c.path,
+                         "--prompt",
+                         prompt_->toPlainText(),
+                         "--max-tokens",
+                         QString::number(maxTokens_->value())};
         if (temperature_->value() > 0) args << "--temperature" << QString::number(temperature_->value());
-        args << "--stream" << "--json";
+        args << "--stream"
+             << "--json";
         c.job = new CliJob(manager_->cliPath(), args, this);
         auto* text = c.text;
         auto* status = c.status;
@@ -216,7 +234,8 @@ void ComparePanel::generate() {
         });
         connect(c.job, &CliJob::finished, this, [this, status, stats](bool ok, const QString& msg) {
             const QString stats_text = *stats;
-            status->setText(ok ? (stats_text.isEmpty() ? QStringLiteral("done") : QStringLiteral("done — ") + stats_text) : msg);
+            status->setText(
+                ok ? (stats_text.isEmpty() ? QStringLiteral("done") : QStringLiteral("done — ") + stats_text) : msg);
             status->setToolTip(ok ? QStringLiteral("Energy: NVML = GPU board energy, RAPL = CPU package energy "
                                                    "(measured); estimate = CPU-seconds × 5 W per busy core.")
                                   : QString());
@@ -240,7 +259,8 @@ QString ComparePanel::generateStatsText(const QJsonObject& e) {
                     .arg(e.value("tok_per_s").toDouble(), 0, 'f', 1);
     if (e.value("joules_per_token").isDouble())
         s += QStringLiteral(" · %1 J/token (%2)")
-                 .arg(QString::number(e.value("joules_per_token").toDouble(), 'g', 4), e.value("energy_source").toString());
+                 .arg(QString::number(e.value("joules_per_token").toDouble(), 'g', 4),
+                      e.value("energy_source").toString());
     const QString stop = e.value("stop").toString();
     if (!stop.isEmpty() && stop != QLatin1String("max_tokens")) s += QStringLiteral(" · stop: %1").arg(stop);
     return s;

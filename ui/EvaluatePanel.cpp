@@ -107,8 +107,9 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     ml->addLayout(mrow);
     top->addWidget(mBox, 2);
     auto* tBox = new QGroupBox("Tasks (NAME=FILE, one per line)");
-    tBox->setToolTip("NAME is one of wikitext2, ptb, c4 (perplexity), boolq, piqa, hellaswag, winogrande, arc_easy, "
-                     "arc_challenge, openbookqa (zero-shot), or text:LABEL for any text file");
+    tBox->setToolTip(
+        "NAME is one of wikitext2, ptb, c4 (perplexity), boolq, piqa, hellaswag, winogrande, arc_easy, "
+        "arc_challenge, openbookqa (zero-shot), or text:LABEL for any text file");
     auto* tl = new QVBoxLayout(tBox);
     tasks_ = new QPlainTextEdit(s.value("eval/tasks").toString());
     tasks_->setObjectName("evalTasks");
@@ -162,8 +163,9 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     chart_ = new QChartView(chart);
     chart_->setRenderHint(QPainter::Antialiasing);
     chart_->setObjectName("evalChart");
-    chartBox_ = new EmptyState(chart_, "Zero-shot accuracy per task appears here: evaluate models on multiple-choice "
-                                       "tasks (boolq, piqa, hellaswag, …) with Evaluate, or open a results file.");
+    chartBox_ = new EmptyState(chart_,
+                               "Zero-shot accuracy per task appears here: evaluate models on multiple-choice "
+                               "tasks (boolq, piqa, hellaswag, …) with Evaluate, or open a results file.");
     log_ = new QPlainTextEdit;
     log_->setReadOnly(true);
     log_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
@@ -180,15 +182,17 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 1);
     lay->addWidget(split, 1);
-    info_ = new QLabel("Results table in the layout of the paper's Table 3: perplexity (lower is better), then zero-shot "
-                       "accuracy (acc_norm for HellaSwag, ARC-c, OBQA; acc otherwise) and their average.");
+    info_ = new QLabel(
+        "Results table in the layout of the paper's Table 3: perplexity (lower is better), then zero-shot "
+        "accuracy (acc_norm for HellaSwag, ARC-c, OBQA; acc otherwise) and their average.");
     info_->setObjectName("evalInfo");
     info_->setWordWrap(true);
     lay->addWidget(info_);
     connect(runBtn_, &QPushButton::clicked, this, &EvaluatePanel::start);
     connect(cancelBtn_, &QPushButton::clicked, this, &EvaluatePanel::cancel);
     connect(openBtn, &QPushButton::clicked, this, [this] {
-        const QString p = QFileDialog::getOpenFileName(this, "Open eval results", manager_->workspace(), "JSON (*.json)");
+        const QString p =
+            QFileDialog::getOpenFileName(this, "Open eval results", manager_->workspace(), "JSON (*.json)");
         if (!p.isEmpty()) loadResults(p);
     });
     connect(csvBtn, &QPushButton::clicked, this, [this] {
@@ -199,7 +203,8 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
         QVector<QStringList> rows;
         for (int r = 0; r < table_->rowCount(); ++r) {
             QStringList row;
-            for (int c = 0; c < table_->columnCount(); ++c) row << (table_->item(r, c) ? table_->item(r, c)->text() : QString());
+            for (int c = 0; c < table_->columnCount(); ++c)
+                row << (table_->item(r, c) ? table_->item(r, c)->text() : QString());
             rows << row;
         }
         if (!p.isEmpty() && !ReportExporter::writeCsv(header, rows, p, &err)) info_->setText(err);
@@ -212,7 +217,8 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
         loadResults(last);
     } else {
         QVector<QPair<int, QString>> found;
-        const auto files = QDir(QDir(manager_->workspace()).filePath("eval")).entryInfoList({"*.json"}, QDir::Files, QDir::Name);
+        const auto files =
+            QDir(QDir(manager_->workspace()).filePath("eval")).entryInfoList({"*.json"}, QDir::Files, QDir::Name);
         for (const auto& fi : files) {
             QFile f(fi.absoluteFilePath());
             if (!f.open(QIODevice::ReadOnly)) continue;
@@ -227,9 +233,15 @@ EvaluatePanel::EvaluatePanel(RunManager* manager, QWidget* parent) : QWidget(par
     }
 }
 
-void EvaluatePanel::setModels(const QStringList& m) { models_->setPlainText(m.join('\n')); }
-void EvaluatePanel::setTasks(const QStringList& t) { tasks_->setPlainText(t.join('\n')); }
-bool EvaluatePanel::isRunning() const { return job_ && job_->isRunning(); }
+void EvaluatePanel::setModels(const QStringList& m) {
+    models_->setPlainText(m.join('\n'));
+}
+void EvaluatePanel::setTasks(const QStringList& t) {
+    tasks_->setPlainText(t.join('\n'));
+}
+bool EvaluatePanel::isRunning() const {
+    return job_ && job_->isRunning();
+}
 
 void EvaluatePanel::cancel() {
     if (job_) job_->cancel();
@@ -257,8 +269,9 @@ void EvaluatePanel::start() {
     }
     outPath_ = QDir(manager_->workspace()).filePath("eval/eval_results.json");
     QDir().mkpath(QFileInfo(outPath_).absolutePath());
-    QStringList args{"eval", "--model", models.join(','), "--tasks", tasks.join(','), "--out", outPath_,
-                     "--window", QString::number(window_->value())};
+    QStringList args{"eval",    "--model",       models.join(','),
+                     "--tasks", tasks.join(','), "--out",
+                     outPath_,  "--window",      QString::number(window_->value())};
     if (limit_->value() > 0) args << "--limit" << QString::number(limit_->value());
     delete job_;
     job_ = new CliJob(manager_->cliPath(), args, this);
@@ -268,11 +281,18 @@ void EvaluatePanel::start() {
     progress_->setFormat("running… %p%");
     runBtn_->setEnabled(false);
     cancelBtn_->setEnabled(true);
-    connect(job_, &CliJob::stdoutData, log_, [this](const QString& t) { log_->moveCursor(QTextCursor::End); log_->insertPlainText(t); });
-    connect(job_, &CliJob::stderrData, log_, [this](const QString& t) { log_->moveCursor(QTextCursor::End); log_->insertPlainText(t); });
+    connect(job_, &CliJob::stdoutData, log_, [this](const QString& t) {
+        log_->moveCursor(QTextCursor::End);
+        log_->insertPlainText(t);
+    });
+    connect(job_, &CliJob::stderrData, log_, [this](const QString& t) {
+        log_->moveCursor(QTextCursor::End);
+        log_->insertPlainText(t);
+    });
     connect(job_, &CliJob::progress, this, [this](double f, double left) {
         progress_->setValue(int(1000 * f));
-        progress_->setFormat(left >= 0 ? QStringLiteral("%p% — about %1 s left").arg(int(left)) : QStringLiteral("%p%"));
+        progress_->setFormat(left >= 0 ? QStringLiteral("%p% — about %1 s left").arg(int(left))
+                                       : QStringLiteral("%p%"));
     });
     connect(job_, &CliJob::finished, this, [this](bool ok, const QString& msg) {
         runBtn_->setEnabled(true);
@@ -294,11 +314,13 @@ void EvaluatePanel::start() {
     job_->start();
 }
 
-bool EvaluatePanel::loadResults(const QString& path, QString* error) { return loadResults(QStringList{path}, error); }
+bool EvaluatePanel::loadResults(const QString& path, QString* error) {
+    return loadResults(QStringList{path}, error);
+}
 
 bool EvaluatePanel::loadResults(const QStringList& paths, QString* error) {
     QString err;
-    QJsonArray models;            // merged by label
+    QJsonArray models;  // merged by label
     QHash<QString, int> rowOf;
     for (const QString& path : paths) {
         const QJsonObject file = readJsonFile(path, &err);
@@ -328,7 +350,8 @@ bool EvaluatePanel::loadResults(const QStringList& paths, QString* error) {
     QStringList modelLines, taskLines;
     for (const auto& v : models) {
         const QJsonObject m = v.toObject();
-        if (!m.value("path").toString().isEmpty()) modelLines << m.value("label").toString() + "=" + m.value("path").toString();
+        if (!m.value("path").toString().isEmpty())
+            modelLines << m.value("label").toString() + "=" + m.value("path").toString();
         const QJsonObject res = m.value("results").toObject();
         for (auto it = res.begin(); it != res.end(); ++it) {
             const QString file = it.value().toObject().value("file").toString();
@@ -353,7 +376,8 @@ bool EvaluatePanel::loadResults(const QStringList& paths, QString* error) {
         int c = 0;
         table_->setItem(r, c++, new QTableWidgetItem(rows[r].label));
         auto cell = [&](double v, int prec, double se = NAN) {
-            QString text = std::isfinite(v) ? (v >= 1e4 ? QString::number(v, 'e', 1) : QString::number(v, 'f', prec)) : "–";
+            QString text =
+                std::isfinite(v) ? (v >= 1e4 ? QString::number(v, 'e', 1) : QString::number(v, 'f', prec)) : "–";
             if (std::isfinite(v) && std::isfinite(se)) text += QStringLiteral(" ± ") + QString::number(se, 'f', prec);
             auto* it = new QTableWidgetItem(text);
             it->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);

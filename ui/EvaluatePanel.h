@@ -20,8 +20,8 @@ class CliJob;
 
 struct EvalRow {
     QString label;
-    QMap<QString, double> values;  // task → ppl or 100·headline accuracy
-    QMap<QString, double> stderrs; // zero-shot task → 100·standard error of its headline metric
+    QMap<QString, double> values;   // task → ppl or 100·headline accuracy
+    QMap<QString, double> stderrs;  // zero-shot task → 100·standard error of its headline metric
 };
 // Parses eval_results.json (core/eval/EvalTable.h layout).
 QVector<EvalRow> parseEvalResults(const QJsonObject& o, QStringList* pplTasks, QStringList* mcTasks);
@@ -42,7 +42,9 @@ public:
     bool loadResults(const QStringList& jsonPaths, QString* error = nullptr);
     QTableWidget* table() const { return table_; }
     QChartView* chart() const { return chart_; }
-    class EmptyState* chartBox() const { return chartBox_; }
+    class EmptyState* chartBox() const {
+        return chartBox_;
+    }
     QString lastError() const { return lastError_; }
 
 signals:

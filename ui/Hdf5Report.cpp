@@ -20,8 +20,12 @@ using report::Hdf5File;
 
 namespace {
 
-std::string utf8(const QString& s) { return s.toUtf8().toStdString(); }
-QString qstr(const std::string& s) { return QString::fromUtf8(s.data(), int(s.size())); }
+std::string utf8(const QString& s) {
+    return s.toUtf8().toStdString();
+}
+QString qstr(const std::string& s) {
+    return QString::fromUtf8(s.data(), int(s.size()));
+}
 
 // Lenient reads: a missing or unreadable object or attribute gives the default.
 QString attrString(const Hdf5File& f, const std::string& obj, const char* name) {
@@ -115,7 +119,8 @@ bool Hdf5Report::load(const QString& p, QString* error) {
         opened.emplace(Hdf5File::open_read(utf8(p)));
     } catch (const Hdf5Error& e) {
         const std::string m = e.what();
-        if (error) *error = m.find("not an HDF5 file") != std::string::npos ? p + " is not an HDF5 file" : "cannot open " + p;
+        if (error)
+            *error = m.find("not an HDF5 file") != std::string::npos ? p + " is not an HDF5 file" : "cannot open " + p;
         return false;
     }
     const Hdf5File& f = *opened;
@@ -214,7 +219,8 @@ bool writeMetricsHdf5(const MetricsReader& m, const QString& runDir, const QStri
             if (t.rows == 0) continue;
             f.create_group(std::string("/metrics/") + type);
             for (auto it = t.columns.begin(); it != t.columns.end(); ++it)
-                f.write(std::string("/metrics/") + type + "/" + utf8(it.key()), std::vector<double>(it->begin(), it->end()));
+                f.write(std::string("/metrics/") + type + "/" + utf8(it.key()),
+                        std::vector<double>(it->begin(), it->end()));
         }
     });
 }

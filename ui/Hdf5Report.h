@@ -20,8 +20,8 @@ struct Histogram {
 };
 
 struct HistogramSet {
-    QString name;   // group name under /histograms
-    QString kind;   // full-precision | bi-mamba | ptq
+    QString name;  // group name under /histograms
+    QString kind;  // full-precision | bi-mamba | ptq
     QString checkpoint;
     QMap<int, QMap<QString, Histogram>> layers;  // layer index → module → histogram
 };
@@ -44,8 +44,8 @@ public:
     QString format;
     qint64 formatVersion = 0;
 
-    QList<int> layers() const;        // union over sets
-    QStringList modules() const;      // union over sets
+    QList<int> layers() const;    // union over sets
+    QStringList modules() const;  // union over sets
 };
 
 // Writes /metrics/<type>/<key> (f8) of a run's metrics (the layout of

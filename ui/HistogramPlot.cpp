@@ -26,7 +26,8 @@ QColor colorInReport(const Hdf5Report& report, int index) {
 }
 
 namespace {
-void addDensity(QCustomPlot* plot, QCPAxisRect* rect, const Histogram& h, const QColor& c, const QString& name, bool legend) {
+void addDensity(QCustomPlot* plot, QCPAxisRect* rect, const Histogram& h, const QColor& c, const QString& name,
+                bool legend) {
     double total = 0;
     for (qint64 v : h.counts) total += double(v);
     QVector<double> x, y;
@@ -93,9 +94,10 @@ void plotHistogramOverlay(QCustomPlot* plot, const Hdf5Report& report, int layer
 
 int plotHistogramGrid(QCustomPlot* plot, const Hdf5Report& report) {
     if (report.histograms.isEmpty()) {
-        showHistogramEmptyState(plot, "This report holds no weight histograms.\n"
-                                      "Build one: list checkpoints under \"Histograms of\" (label=checkpoint or run folder,\n"
-                                      "e.g. fp=runs/teacher,bi=runs/student) and press Build report.");
+        showHistogramEmptyState(plot,
+                                "This report holds no weight histograms.\n"
+                                "Build one: list checkpoints under \"Histograms of\" (label=checkpoint or run folder,\n"
+                                "e.g. fp=runs/teacher,bi=runs/student) and press Build report.");
         return 0;
     }
     plot->clearGraphs();

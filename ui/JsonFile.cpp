@@ -16,8 +16,7 @@ QJsonObject readJsonFile(const QString& path, QString* error) {
     const auto doc = QJsonDocument::fromJson(f.readAll(), &pe);
     if (pe.error != QJsonParseError::NoError || !doc.isObject()) {
         if (error)
-            *error = QStringLiteral("%1: invalid JSON at offset %2: %3")
-                         .arg(path).arg(pe.offset).arg(pe.errorString());
+            *error = QStringLiteral("%1: invalid JSON at offset %2: %3").arg(path).arg(pe.offset).arg(pe.errorString());
         return {};
     }
     return doc.object();

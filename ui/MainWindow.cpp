@@ -41,7 +41,9 @@
 #include <QTabWidget>
 #include <QTableView>
 
-static void initResources() { Q_INIT_RESOURCE(resources); }
+static void initResources() {
+    Q_INIT_RESOURCE(resources);
+}
 
 namespace bimamba::ui {
 
@@ -100,17 +102,18 @@ MainWindow::MainWindow(const QString& workspace, const QString& cli, QWidget* pa
         int active = 0;
         const auto all = store_->all();
         for (const auto& r : all) active += RunManager::isActive(r.status);
-        statusRuns_->setText(QStringLiteral("%1 runs, %2 active  |  CLI: %3")
-                                 .arg(all.size()).arg(active)
-                                 .arg(manager_->cliPath().isEmpty() ? QStringLiteral("not found") : manager_->cliPath()));
+        statusRuns_->setText(
+            QStringLiteral("%1 runs, %2 active  |  CLI: %3")
+                .arg(all.size())
+                .arg(active)
+                .arg(manager_->cliPath().isEmpty() ? QStringLiteral("not found") : manager_->cliPath()));
     };
     connect(manager_, &RunManager::runUpdated, this, countRuns);
     connect(store_, &RunStore::runAdded, this, countRuns);
 
     // "Add runs…" in Weights, Compare and Evaluate starts from the Runs tab's selection.
-    RunPicker::setSelectionSource([panel = QPointer<RunsPanel>(runs_)] {
-        return panel ? panel->selectedRuns() : QList<qint64>{};
-    });
+    RunPicker::setSelectionSource(
+        [panel = QPointer<RunsPanel>(runs_)] { return panel ? panel->selectedRuns() : QList<qint64>{}; });
     buildMenus();
     Theme::styleDataViews(this);  // plots follow the palette (light, dark or the desktop's)
     manager_->attachAll();
@@ -152,7 +155,9 @@ void MainWindow::buildMenus() {
     scheme->setObjectName("colorSchemeMenu");
     auto* group = new QActionGroup(scheme);
     for (ColorScheme cs : {ColorScheme::System, ColorScheme::Light, ColorScheme::Dark}) {
-        const QString label = cs == ColorScheme::System ? "Follow the desktop" : cs == ColorScheme::Light ? "Light" : "Dark";
+        const QString label = cs == ColorScheme::System  ? "Follow the desktop"
+                              : cs == ColorScheme::Light ? "Light"
+                                                         : "Dark";
         auto* a = scheme->addAction(label, this, [cs] { Theme::choose(cs); });
         a->setObjectName("colorScheme-" + Theme::name(cs));
         a->setCheckable(true);
@@ -175,8 +180,9 @@ void MainWindow::buildMenus() {
         auto* p = new QProcess(this);
         connect(p, &QProcess::finished, this, [p, show, cli](int code, QProcess::ExitStatus st) {
             const QString out = QString::fromUtf8(p->readAllStandardOutput()).trimmed();
-            show(st == QProcess::NormalExit && code == 0 && !out.isEmpty() ? out
-                                                                         : QStringLiteral("%1 --version failed").arg(cli));
+            show(st == QProcess::NormalExit && code == 0 && !out.isEmpty()
+                     ? out
+                     : QStringLiteral("%1 --version failed").arg(cli));
             p->deleteLater();
         });
         connect(p, &QProcess::errorOccurred, this, [p, show, cli](QProcess::ProcessError e) {
@@ -259,11 +265,13 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
     if (rp.contains("x")) runs_->lossPlot()->setXAxis(rp.value("x").toString());
     if (rp.contains("metric")) runs_->lossPlot()->setMetric(rp.value("metric").toString());
     if (rp.contains("log_x")) runs_->lossPlot()->setLogX(rp.value("log_x").toBool());
-    waitUntil([this] {
-        for (qint64 id : runs_->selectedRuns())
-            if (auto* m = manager_->metrics(id); m && m->isLoading()) return false;
-        return true;
-    }, 60000);
+    waitUntil(
+        [this] {
+            for (qint64 id : runs_->selectedRuns())
+                if (auto* m = manager_->metrics(id); m && m->isLoading()) return false;
+            return true;
+        },
+        60000);
     // Ablations: a group to show and axes to preview.
     const QJsonObject abl = setup.value("ablation").toObject();
     if (!abl.isEmpty()) {
@@ -289,8 +297,8 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
     const QJsonObject ev = setup.value("evaluate").toObject();
     if (ev.contains("results")) {
         QString err;
-        const QStringList files = ev.value("results").isArray() ? strings(ev.value("results"))
-                                                                : QStringList{ev.value("results").toString()};
+        const QStringList files =
+            ev.value("results").isArray() ? strings(ev.value("results")) : QStringList{ev.value("results").toString()};
         if (!evaluate_->loadResults(files, &err)) note("evaluate: " + err);
     }
     // Reports: a run, and optionally its figures and tables exported.
@@ -313,7 +321,8 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
         if (cmp.contains("max_tokens")) compare_->setMaxTokens(cmp.value("max_tokens").toInt());
         tabs_->setCurrentWidget(compare_);
         compare_->generate();
-        if (!waitUntil([this] { return !compare_->isRunning(); }, 600000)) note("compare: still generating after 10 min");
+        if (!waitUntil([this] { return !compare_->isRunning(); }, 600000))
+            note("compare: still generating after 10 min");
     }
     // Chat: start both engines, send one prompt, wait for both replies.
     const QJsonObject chat = setup.value("chat").toObject();
@@ -323,12 +332,14 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
         if (chat_->startEngines(&err)) {
             chat_->send(chat.value("prompt").toString("Tell me a fortune."));
             const int sides = chat.value("baseline").toString().isEmpty() ? 1 : 2;
-            if (!waitUntil([this, sides] {
-                    if (!chat_->lastError().isEmpty()) return true;  // an engine failed: shot it as it is
-                    for (int i = 0; i < sides; ++i)
-                        if (chat_->stats(i).tokens <= 0) return false;
-                    return true;
-                }, 300000))
+            if (!waitUntil(
+                    [this, sides] {
+                        if (!chat_->lastError().isEmpty()) return true;  // an engine failed: shot it as it is
+                        for (int i = 0; i < sides; ++i)
+                            if (chat_->stats(i).tokens <= 0) return false;
+                        return true;
+                    },
+                    300000))
                 note("chat: no reply after 5 min");
             if (!chat_->lastError().isEmpty()) note("chat: " + chat_->lastError());
             waitUntil([] { return false; }, 1500);  // the stats line refreshes once a second

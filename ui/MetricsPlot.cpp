@@ -488,7 +488,9 @@ void MetricsPlot::rebuild() {
     }
 }
 
-int MetricsPlot::curveCount() const { return curves_.size(); }
+int MetricsPlot::curveCount() const {
+    return curves_.size();
+}
 int MetricsPlot::displayedPoints(int curve) const {
     return curve >= 0 && curve < plot_->graphCount() ? plot_->graph(curve)->data()->size() : 0;
 }
@@ -523,8 +525,10 @@ void MetricsPlot::redraw() {
     // Follow the data while the user has not zoomed in (range covers it all).
     plot_->replot(QCustomPlot::rpQueuedReplot);
     inRedraw_ = false;
-    if (!any) readout_->setText(curves_.isEmpty() ? "No run selected" : "No data for this metric yet");
-    else if (readout_->text().startsWith("No ")) readout_->setText("Hover over the plot for values");
+    if (!any)
+        readout_->setText(curves_.isEmpty() ? "No run selected" : "No data for this metric yet");
+    else if (readout_->text().startsWith("No "))
+        readout_->setText("Hover over the plot for values");
 }
 
 bool MetricsPlot::exportTo(const QString& path, QString* error) {

@@ -27,8 +27,8 @@ class MetricsReader;
 // Min/max per pixel column of the points whose x lies in [xmin, xmax] (plus
 // one neighbour each side so lines leave the view correctly). `x` must be
 // non-decreasing. Output keeps each column's min and max in data order.
-void downsampleMinMax(const QVector<double>& x, const QVector<double>& y, double xmin, double xmax,
-                      int columns, QVector<double>& ox, QVector<double>& oy);
+void downsampleMinMax(const QVector<double>& x, const QVector<double>& y, double xmin, double xmax, int columns,
+                      QVector<double>& ox, QVector<double>& oy);
 // Exponential moving average (debiased like TensorBoard); NaNs pass through.
 QVector<double> emaSmooth(const QVector<double>& y, double alpha);
 
@@ -59,8 +59,8 @@ public:
     QVector<QPair<QString, QString>> availableMetrics() const;
     void setXAxis(const QString& x);  // step | tokens | time | lineage
     QString xAxis() const { return x_; }
-    void setSmoothing(double alpha);   // 0 = off
-    void setLogScale(bool on);         // y
+    void setSmoothing(double alpha);  // 0 = off
+    void setLogScale(bool on);        // y
     void setLogX(bool on);
     // The value axes in use (one per loss kind when the curves differ in it)
     // and the axis a curve is drawn on.
@@ -71,8 +71,8 @@ public:
     bool exportTo(const QString& path, QString* error);
     void exportDialog();
     QCustomPlot* plot() const { return plot_; }
-    void rebuild();                    // re-reads the series
-    void refresh();                    // new data arrived: re-read, follow it unless zoomed, redraw
+    void rebuild();  // re-reads the series
+    void refresh();  // new data arrived: re-read, follow it unless zoomed, redraw
     int displayedPoints(int curve) const;
     int curveCount() const;
     // Read-out for the point of `curve` nearest to `x`; used by the hover label.
@@ -83,7 +83,7 @@ protected:
 
 private:
     void redraw();
-    void fitAxes();  // from the full data, not the reduced curves
+    void fitAxes();       // from the full data, not the reduced curves
     void updatePicker();  // the metric box: the keys the runs have now
     void applyScale(QCPAxis* axis, bool log);
     void onMouseMove(QMouseEvent* e);

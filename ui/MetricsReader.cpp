@@ -54,8 +54,10 @@ void MetricsTable::merge(MetricsTable&& b, double bMinStep) {
         if (!columns.contains(it.key())) columns.insert(it.key(), QVector<double>(rows, kNaN));
     for (auto c = columns.begin(); c != columns.end(); ++c) {
         auto src = b.columns.find(c.key());
-        if (src == b.columns.end()) c->resize(rows + b.rows, kNaN);
-        else c->append(*src);
+        if (src == b.columns.end())
+            c->resize(rows + b.rows, kNaN);
+        else
+            c->append(*src);
     }
     rows += b.rows;
 }

@@ -31,7 +31,10 @@ struct MetricsTable {
         return it == columns.end() ? QVector<double>(rows, std::numeric_limits<double>::quiet_NaN()) : *it;
     }
     QStringList keys() const { return columns.keys(); }
-    void clear() { columns.clear(); rows = 0; }
+    void clear() {
+        columns.clear();
+        rows = 0;
+    }
     // Appends `b` as if its lines had been read after this table's: rows of
     // this table at or beyond b's smallest step are dropped first.
     void merge(MetricsTable&& b, double bMinStep);
@@ -56,7 +59,7 @@ public:
     const MetricsTable& table(const QString& type) const { return type == "val" ? val_ : train_; }
     qint64 offset() const { return offset_; }
     int malformedLines() const { return malformed_; }
-    double bestValPpl() const;   // NaN when no validation yet
+    double bestValPpl() const;  // NaN when no validation yet
     double lastValue(const QString& type, const QString& key) const;
     qint64 lastStep() const;
     qint64 lastTokens() const;

@@ -64,8 +64,10 @@ QStringList ReportExporter::saveWidget(QWidget* wdg, const QString& base, QStrin
     QDir().mkpath(QFileInfo(base).absolutePath());
     const QSize sz = wdg->size().isEmpty() ? QSize(900, 560) : wdg->size();
     if (wdg->size().isEmpty()) wdg->resize(sz);
-    if (wdg->grab().save(base + ".png", "PNG")) out << base + ".png";
-    else if (error) *error += "could not write " + base + ".png\n";
+    if (wdg->grab().save(base + ".png", "PNG"))
+        out << base + ".png";
+    else if (error)
+        *error += "could not write " + base + ".png\n";
     {
         QSvgGenerator gen;
         gen.setFileName(base + ".svg");
@@ -98,7 +100,8 @@ QString ReportExporter::csvEscape(const QString& s) {
     return s;
 }
 
-bool ReportExporter::writeCsv(const QStringList& header, const QVector<QStringList>& rows, const QString& path, QString* error) {
+bool ReportExporter::writeCsv(const QStringList& header, const QVector<QStringList>& rows, const QString& path,
+                              QString* error) {
     QDir().mkpath(QFileInfo(path).absolutePath());
     QSaveFile f(path);
     if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) {
@@ -182,7 +185,8 @@ QStringList ReportExporter::exportRunFigures(const QString& runDir, const QStrin
             if (metric == "val_ppl") plot.setLogScale(true);
             out << savePlot(plot.plot(), od.filePath(metric == "loss" ? "loss" : "val_ppl"), 900, 560, &err);
         }
-        if (writeTableCsv(reader.train(), od.filePath("metrics_train.csv"), &err)) out << od.filePath("metrics_train.csv");
+        if (writeTableCsv(reader.train(), od.filePath("metrics_train.csv"), &err))
+            out << od.filePath("metrics_train.csv");
         if (writeTableCsv(reader.val(), od.filePath("metrics_val.csv"), &err)) out << od.filePath("metrics_val.csv");
         if (writeMetricsHdf5(reader, runDir, od.filePath("metrics.h5"), &err)) out << od.filePath("metrics.h5");
     }

@@ -19,7 +19,8 @@ public:
     static QStringList savePlot(QCustomPlot* plot, const QString& basePath, int w, int h, QString* error);
     // Same for any widget (Qt Charts views): PNG via grab, SVG/PDF via render.
     static QStringList saveWidget(QWidget* widget, const QString& basePath, QString* error);
-    static bool writeCsv(const QStringList& header, const QVector<QStringList>& rows, const QString& path, QString* error);
+    static bool writeCsv(const QStringList& header, const QVector<QStringList>& rows, const QString& path,
+                         QString* error);
     static bool writeModelCsv(const QAbstractItemModel* model, const QString& path, QString* error);
     static QString csvEscape(const QString& s);
     // Renders loss and validation-perplexity curves (and the histogram grid

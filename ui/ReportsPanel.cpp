@@ -48,7 +48,8 @@ ReportsPanel::ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* pa
     auto* exportBtn = new QPushButton("Export figures && tables");
     exportBtn->setObjectName("exportAll");
     exportBtn->setShortcut(QKeySequence("Ctrl+Shift+E"));
-    exportBtn->setToolTip("Loss / perplexity / histogram figures as PNG, SVG, PDF; metrics and run table as CSV; metrics.h5 (Ctrl+Shift+E)");
+    exportBtn->setToolTip(
+        "Loss / perplexity / histogram figures as PNG, SVG, PDF; metrics and run table as CSV; metrics.h5 (Ctrl+Shift+E)");
     auto* reportBtn = new QPushButton("Build HDF5 report (bimamba report)");
     reportBtn->setObjectName("buildReport");
     auto* openBtn = new QPushButton("Open folder");
@@ -67,8 +68,9 @@ ReportsPanel::ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* pa
     previewText_->setReadOnly(true);
     previewText_->setLineWrapMode(QPlainTextEdit::NoWrap);
     previewText_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-    auto* previewHint = new QLabel("Select a file to preview it: figures as images, tables and summaries as text. "
-                                   "Double-click opens it with the desktop's application.");
+    auto* previewHint = new QLabel(
+        "Select a file to preview it: figures as images, tables and summaries as text. "
+        "Double-click opens it with the desktop's application.");
     previewHint->setWordWrap(true);
     previewHint->setAlignment(Qt::AlignCenter);
     previewHint->setForegroundRole(QPalette::PlaceholderText);
@@ -83,9 +85,8 @@ ReportsPanel::ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* pa
     split->setStretchFactor(1, 3);
     lay->addWidget(split, 1);
     listWorkspaceFiles();
-    connect(files_, &QListWidget::currentItemChanged, this, [this](QListWidgetItem* item) {
-        preview(item ? item->data(Qt::UserRole).toString() : QString());
-    });
+    connect(files_, &QListWidget::currentItemChanged, this,
+            [this](QListWidgetItem* item) { preview(item ? item->data(Qt::UserRole).toString() : QString()); });
     connect(files_, &QListWidget::itemDoubleClicked, this, [](QListWidgetItem* item) {
         const QString path = item->data(Qt::UserRole).toString();
         if (!path.isEmpty()) QDesktopServices::openUrl(QUrl::fromLocalFile(path));
@@ -103,7 +104,8 @@ ReportsPanel::ReportsPanel(RunManager* manager, RunTableModel* runs, QWidget* pa
         exportAll(&err);
     });
     connect(reportBtn, &QPushButton::clicked, this, &ReportsPanel::buildReport);
-    connect(openBtn, &QPushButton::clicked, this, [this] { QDesktopServices::openUrl(QUrl::fromLocalFile(out_->text())); });
+    connect(openBtn, &QPushButton::clicked, this,
+            [this] { QDesktopServices::openUrl(QUrl::fromLocalFile(out_->text())); });
     connect(runs_, &QAbstractItemModel::modelReset, this, &ReportsPanel::refreshRuns);
     connect(runs_, &QAbstractItemModel::rowsInserted, this, &ReportsPanel::refreshRuns);
     refreshRuns();
@@ -156,13 +158,13 @@ void ReportsPanel::showFiles(const QStringList& paths) {
     for (const QString& p : paths) {
         const QFileInfo fi(p);
         const QString ext = fi.suffix().toLower();
-        const QString kind = fi.isDir() ? "folder"
-                             : ext == "h5" || ext == "hdf5" ? "HDF5 report"
-                             : ext == "bmd" ? "deployment file"
-                             : fi.fileName() == "summary.md" ? "study summary"
+        const QString kind = fi.isDir()                                                            ? "folder"
+                             : ext == "h5" || ext == "hdf5"                                        ? "HDF5 report"
+                             : ext == "bmd"                                                        ? "deployment file"
+                             : fi.fileName() == "summary.md"                                       ? "study summary"
                              : fi.fileName() == "eval_results.json" || fi.path().endsWith("/eval") ? "evaluation"
-                             : QStringList{"png", "svg", "pdf"}.contains(ext) ? "figure"
-                                                                              : ext.toUpper();
+                             : QStringList{"png", "svg", "pdf"}.contains(ext)                      ? "figure"
+                                                                                                   : ext.toUpper();
         const QString rel = p.startsWith(ws.absolutePath() + "/") ? ws.relativeFilePath(p) : p;
         auto* item = new QListWidgetItem(rel + "   — " + kind);
         item->setData(Qt::UserRole, p);
@@ -200,8 +202,10 @@ void ReportsPanel::preview(const QString& path) {
                " KiB.\nIts histograms open in the Weights tab (Open…); the figures of a run: Export figures & tables.";
     } else if (ext == "bmd") {
         text = fi.fileName() + ": deployment file for the CPU engine (bimamba export), " +
-               QString::number(fi.size() / 1048576.0, 'f', 1) + " MB.\nChat with it in the Chat & energy tab, or "
-               "evaluate it (bimamba eval --model " + path + ").";
+               QString::number(fi.size() / 1048576.0, 'f', 1) +
+               " MB.\nChat with it in the Chat & energy tab, or "
+               "evaluate it (bimamba eval --model " +
+               path + ").";
     } else {
         text = path + "\n" + QString::number(fi.size() / 1024) + " KiB";
     }
@@ -222,7 +226,9 @@ void ReportsPanel::refreshRuns() {
     if (i >= 0) run_->setCurrentIndex(i);
 }
 
-void ReportsPanel::setOutDir(const QString& d) { out_->setText(d); }
+void ReportsPanel::setOutDir(const QString& d) {
+    out_->setText(d);
+}
 void ReportsPanel::setRun(qint64 id) {
     refreshRuns();
     const int i = run_->findData(id);
@@ -252,8 +258,10 @@ QStringList ReportsPanel::exportAll(QString* error) {
         }
         const QString table = QDir(dir).filePath("runs.csv");
         QString e2;
-        if (ReportExporter::writeModelCsv(runs_, table, &e2)) out << table;
-        else err += "\n" + e2;
+        if (ReportExporter::writeModelCsv(runs_, table, &e2))
+            out << table;
+        else
+            err += "\n" + e2;
     }
     showFiles(out);
     info_->setText(err.trimmed().isEmpty() ? QStringLiteral("Wrote %1 files.").arg(out.size())
@@ -278,7 +286,8 @@ void ReportsPanel::buildReport() {
     job_ = new CliJob(manager_->cliPath(), args, this);
     info_->setText("Running " + job_->commandLine() + " …");
     connect(job_, &CliJob::finished, this, [this, out](bool ok, const QString& msg) {
-        info_->setText(ok ? "Wrote " + out : "<span style='color:#c62828'>" + msg.toHtmlEscaped().replace('\n', "<br>") + "</span>");
+        info_->setText(ok ? "Wrote " + out
+                          : "<span style='color:#c62828'>" + msg.toHtmlEscaped().replace('\n', "<br>") + "</span>");
         emit reportBuilt(ok);
     });
     job_->start();

@@ -637,8 +637,8 @@ qint64 RunManager::launchRemote(const QString& name, const QString& group, const
 bool RunManager::stopRemote(qint64 id, QString* error) {
     auto r = store_->byId(id);
     RemoteRun rr;
-    const auto host =
-        remoteTarget(remote_, *r, QStringLiteral("run %1 has not been started on %2 yet").arg(r->name, r->host), &rr, error);
+    const auto host = remoteTarget(
+        remote_, *r, QStringLiteral("run %1 has not been started on %2 yet").arg(r->name, r->host), &rr, error);
     if (!host) return false;
     auto op = std::make_shared<RemoteOperation>(RemoteOperation::stop(*host, rr));
     stopping_[id] = true;
@@ -667,8 +667,9 @@ bool RunManager::resumeRemote(qint64 id, QString* error) {
         return false;
     }
     RemoteRun rr;
-    const auto host =
-        remoteTarget(remote_, *r, QStringLiteral("run %1 was never started on %2: launch it again").arg(r->name, r->host), &rr, error);
+    const auto host = remoteTarget(
+        remote_, *r, QStringLiteral("run %1 was never started on %2: launch it again").arg(r->name, r->host), &rr,
+        error);
     if (!host) return false;
     auto op = std::make_shared<RemoteOperation>(RemoteOperation::resume(*host, rr));
     operating_.insert(id);

@@ -327,8 +327,9 @@ void RunsPanel::updateDetails() {
         QString::fromStdString(tail_lines(QDir(r->runDir).filePath(run_files::kStderr).toStdString(), 20));
     if (!err.isEmpty()) text += (text.isEmpty() ? "" : "\n--- stderr ---\n") + err;
     if (text.isEmpty() && r->isRemote())  // status and metrics are mirrored live; the log comes with Fetch
-        text = QStringLiteral("The training log stays on host %1\nuntil you Fetch the run;\n"
-                              "its status and metrics arrive\nhere live.")
+        text = QStringLiteral(
+                   "The training log stays on host %1\nuntil you Fetch the run;\n"
+                   "its status and metrics arrive\nhere live.")
                    .arg(r->host);
     if (log_->toPlainText() != text) {
         log_->setPlainText(text);

@@ -56,8 +56,8 @@ public slots:
     void resumeSelected();
     void cloneSelected();
     void importRun();
-    void fetchSelected();  // remote runs: the run folder back (rsync)
-    void editHosts();      // the Hosts dialog (hosts.toml)
+    void fetchSelected();    // remote runs: the run folder back (rsync)
+    void editHosts();        // the Hosts dialog (hosts.toml)
     void archiveSelected();  // archives the selected runs, or restores them when all are archived
     void editAlertRules();   // divergence factor, stall factor and floor (QSettings)
 

@@ -24,7 +24,11 @@ bool parseConfigText(const QString& text, QJsonObject* out, QString* error) {
                 ++col;
             }
         }
-        if (error) *error = QStringLiteral("The config is not valid JSON: %1 (line %2, column %3)").arg(pe.errorString()).arg(line).arg(col);
+        if (error)
+            *error = QStringLiteral("The config is not valid JSON: %1 (line %2, column %3)")
+                         .arg(pe.errorString())
+                         .arg(line)
+                         .arg(col);
         return false;
     }
     if (!doc.isObject()) {
@@ -58,7 +62,9 @@ QStringList trainConfigProblems(const QJsonObject& c, bool checkPaths) {
     return out;
 }
 
-QStringList trainPresetNames() { return {"quickstart", "paper-780m", "paper-1.3b", "paper-2.7b", "custom"}; }
+QStringList trainPresetNames() {
+    return {"quickstart", "paper-780m", "paper-1.3b", "paper-2.7b", "custom"};
+}
 
 QString trainPresetLabel(const QString& n) {
     if (n == "quickstart") return "Quickstart (small model, CPU, minutes)";

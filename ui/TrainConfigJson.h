@@ -15,7 +15,7 @@ QStringList trainConfigProblems(const QJsonObject& config, bool checkPaths = tru
 // Parses JSON text into an object; on failure `error` names line and column.
 bool parseConfigText(const QString& text, QJsonObject* out, QString* error);
 
-QStringList trainPresetNames();           // quickstart, paper-780m, paper-1.3b, paper-2.7b, custom
+QStringList trainPresetNames();  // quickstart, paper-780m, paper-1.3b, paper-2.7b, custom
 QString trainPresetLabel(const QString& name);
 QJsonObject trainPreset(const QString& name, const QString& dataDir);
 // Parameters of the config's `model` (TrainConfig::model_config); -1 with

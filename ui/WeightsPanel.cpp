@@ -92,7 +92,8 @@ WeightsPanel::WeightsPanel(RunManager* manager, QWidget* parent) : QWidget(paren
     lay->addWidget(info_);
 
     connect(browse, &QPushButton::clicked, this, [this] {
-        const QString p = QFileDialog::getOpenFileName(this, "Open report", manager_->workspace(), "HDF5 (*.h5 *.hdf5)");
+        const QString p =
+            QFileDialog::getOpenFileName(this, "Open report", manager_->workspace(), "HDF5 (*.h5 *.hdf5)");
         if (!p.isEmpty()) loadReport(p);
     });
     connect(load, &QPushButton::clicked, this, [this] { loadReport(path_->text()); });
@@ -101,8 +102,10 @@ WeightsPanel::WeightsPanel(RunManager* manager, QWidget* parent) : QWidget(paren
     connect(build, &QPushButton::clicked, this, &WeightsPanel::buildReport);
     connect(pick, &QPushButton::clicked, this, [this] {
         const QStringList runs = RunPicker::choose(
-            manager_, "Weight histograms of these runs' checkpoints (bimamba report --hist); the first is the reference "
-                      "the weight distances are measured from.", this);
+            manager_,
+            "Weight histograms of these runs' checkpoints (bimamba report --hist); the first is the reference "
+            "the weight distances are measured from.",
+            this);
         if (!runs.isEmpty()) hist_->setText(RunPicker::merge(hist_->text(), runs, ","));
     });
     connect(exportBtn, &QPushButton::clicked, this, [this] {
@@ -117,15 +120,18 @@ WeightsPanel::WeightsPanel(RunManager* manager, QWidget* parent) : QWidget(paren
     const QString last = QSettings().value("weights/report").toString();
     // (reports/ of the GUI's own exports, else the workspace root, where the
     // quickstart and a study write report.h5)
-    QString found = !last.isEmpty() && QFileInfo::exists(last) ? last
-                                                               : ReportExporter::findReport(QDir(manager_->workspace()).filePath("reports"));
+    QString found = !last.isEmpty() && QFileInfo::exists(last)
+                        ? last
+                        : ReportExporter::findReport(QDir(manager_->workspace()).filePath("reports"));
     if (found.isEmpty()) found = ReportExporter::findReport(manager_->workspace());
     if (!found.isEmpty()) {
         loadReport(found);
     } else {
-        showHistogramEmptyState(grid_, "No histogram report in this workspace yet.\n"
-                                       "Open a report.h5 (bimamba report --hist, or a study's report stage), or list\n"
-                                       "checkpoints under \"Histograms of\" (label=checkpoint or run folder) and press Build report.");
+        showHistogramEmptyState(
+            grid_,
+            "No histogram report in this workspace yet.\n"
+            "Open a report.h5 (bimamba report --hist, or a study's report stage), or list\n"
+            "checkpoints under \"Histograms of\" (label=checkpoint or run folder) and press Build report.");
         showHistogramEmptyState(overlay_, "No report loaded.");
     }
 }
@@ -153,18 +159,29 @@ bool WeightsPanel::loadReport(const QString& path, QString* error) {
         info_->setText(path + " holds no /histograms (build the report with --hist).");
     } else {
         QStringList sets;
-        for (const auto& s : report_.histograms) sets << QStringLiteral("%1 (%2)").arg(s.name, s.kind.isEmpty() ? "?" : s.kind);
+        for (const auto& s : report_.histograms)
+            sets << QStringLiteral("%1 (%2)").arg(s.name, s.kind.isEmpty() ? "?" : s.kind);
         info_->setText(QStringLiteral("%1: %2 sets — %3; layers %4")
-                           .arg(QFileInfo(path).fileName()).arg(sets.size()).arg(sets.join(", "))
-                           .arg([&] { QStringList l; for (int i : layers) l << QString::number(i); return l.join(", "); }()));
+                           .arg(QFileInfo(path).fileName())
+                           .arg(sets.size())
+                           .arg(sets.join(", "))
+                           .arg([&] {
+                               QStringList l;
+                               for (int i : layers) l << QString::number(i);
+                               return l.join(", ");
+                           }()));
     }
     plotHistogramGrid(grid_, report_);
     redraw();
     return true;
 }
 
-void WeightsPanel::setLayerIndex(int i) { layer_->setValue(i); }
-void WeightsPanel::setModule(const QString& m) { module_->setCurrentText(m); }
+void WeightsPanel::setLayerIndex(int i) {
+    layer_->setValue(i);
+}
+void WeightsPanel::setModule(const QString& m) {
+    module_->setCurrentText(m);
+}
 
 void WeightsPanel::redraw() {
     const auto layers = report_.layers();
@@ -185,8 +202,13 @@ void WeightsPanel::redraw() {
         const Histogram& h = (*l)[module_->currentText()];
         const int r = stats_->rowCount();
         stats_->insertRow(r);
-        const QStringList cells{s.name, s.kind, QString::number(h.mean, 'g', 3), QString::number(h.std, 'g', 3),
-                                QString::number(h.min, 'g', 3), QString::number(h.max, 'g', 3), QString::number(h.numel)};
+        const QStringList cells{s.name,
+                                s.kind,
+                                QString::number(h.mean, 'g', 3),
+                                QString::number(h.std, 'g', 3),
+                                QString::number(h.min, 'g', 3),
+                                QString::number(h.max, 'g', 3),
+                                QString::number(h.numel)};
         for (int c = 0; c < cells.size(); ++c) stats_->setItem(r, c, new QTableWidgetItem(cells[c]));
     }
     stats_->resizeColumnsToContents();
@@ -200,7 +222,11 @@ QStringList WeightsPanel::exportFigures(const QString& dir, QString* error) {
         return out;
     }
     out << ReportExporter::savePlot(grid_, QDir(dir).filePath("histogram_grid"), 1200, 300 * layers.size(), error);
-    out << ReportExporter::savePlot(overlay_, QDir(dir).filePath(QStringLiteral("histogram_layer%1_%2").arg(layers.value(layer_->value())).arg(module_->currentText())), 800, 500, error);
+    out << ReportExporter::savePlot(
+        overlay_,
+        QDir(dir).filePath(
+            QStringLiteral("histogram_layer%1_%2").arg(layers.value(layer_->value())).arg(module_->currentText())),
+        800, 500, error);
     return out;
 }
 

@@ -24,7 +24,7 @@ public:
     explicit WeightsPanel(RunManager* manager, QWidget* parent = nullptr);
     bool loadReport(const QString& path, QString* error = nullptr);
     const Hdf5Report& report() const { return report_; }
-    void setLayerIndex(int i);   // index into report().layers()
+    void setLayerIndex(int i);  // index into report().layers()
     void setModule(const QString& m);
     QCustomPlot* overlayPlot() const { return overlay_; }
     QCustomPlot* gridPlot() const { return grid_; }

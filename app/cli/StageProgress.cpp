@@ -50,7 +50,9 @@ void StageProgress::update(int64_t done, int64_t tokens, double loss) {
     draw(false);
 }
 
-void StageProgress::set_note(std::string note) { note_ = std::move(note); }
+void StageProgress::set_note(std::string note) {
+    note_ = std::move(note);
+}
 
 void StageProgress::finish() {
     if (finished_) return;

@@ -80,7 +80,9 @@ const char* kHelp =
     "     \"mean_rel\":E,\"argmax_agree\":N,\"steps\":N,\"free_identical\":N}\n"
     "    {\"event\":\"done\",\"rows\":N}\n";
 
-double now_s() { return monotonic_seconds(); }
+double now_s() {
+    return monotonic_seconds();
+}
 std::string load_avg() {
     std::ifstream in("/proc/loadavg");
     std::string a;
@@ -115,8 +117,8 @@ struct Row {
     // every token's memory time is state traffic).
     double achieved_gbps = 0, bw_fraction = 0, roofline = 0, weights_ceiling = 0;
     EnergySample energy;
-    int tokens = 0;                        // decoded tokens in all (tokens per rep × reps)
-    double decode_min = 0, decode_max = 0;  // range of the reps' tok/s (decode_tps is the median)
+    int tokens = 0;                           // decoded tokens in all (tokens per rep × reps)
+    double decode_min = 0, decode_max = 0;    // range of the reps' tok/s (decode_tps is the median)
     double prefill_min = 0, prefill_max = 0;  // the same for batched prefill (prefill_tps is the median)
     engine::EngineProfile prof;
 };
@@ -260,8 +262,9 @@ int run_bench_cpu(const Args& args) {
         std::fputs(kHelp, stdout);
         return 0;
     }
-    opt.check_known({"shape", "model", "tokens", "reps", "prompt", "prefill-block", "state", "error-tokens", "threads", "isa",
-                     "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "kernels", "head", "json", "help"});
+    opt.check_known({"shape", "model", "tokens", "reps", "prompt", "prefill-block", "state", "error-tokens", "threads",
+                     "isa", "dir", "bandwidth-mb", "watts-per-core", "binary-kernel", "kernels", "head", "json",
+                     "help"});
     const bool json = opt.has("json");
     FILE* out = json ? stderr : stdout;  // the human report
     const int tokens = (int)opt.get_int("tokens", 32), prompt_n = (int)opt.get_int("prompt", 32);
@@ -272,7 +275,8 @@ int run_bench_cpu(const Args& args) {
         throw std::invalid_argument("--tokens, --prompt and --prefill-block must be >= 1, --error-tokens >= 0");
     const double wpc = opt.get_double("watts-per-core", 5.0);
     std::vector<kernels::StateType> states;
-    for (const auto& s : eval::split_list(opt.get("state", "f16,f32"))) states.push_back(kernels::state_type_from_string(s));
+    for (const auto& s : eval::split_list(opt.get("state", "f16,f32")))
+        states.push_back(kernels::state_type_from_string(s));
     if (states.empty()) throw std::invalid_argument("--state needs at least one precision");
     // Every engine of the run is created with these options (each row sets its
     // own ±1 kernel and state on a copy).
@@ -291,27 +295,34 @@ int run_bench_cpu(const Args& args) {
     const fs::path dir = opt.get("dir", "/tmp/bimamba-bench");
     const auto shape_kernels = eval::split_list(opt.get("kernels", "i16lut,lut3"));
     const engine::HeadStorage head = engine::head_storage_from_string(opt.get("head", "f16"));
-    if (head != engine::HeadStorage::F16 && head != engine::HeadStorage::Q8) throw std::invalid_argument("--head must be f16 or q8");
+    if (head != engine::HeadStorage::F16 && head != engine::HeadStorage::Q8)
+        throw std::invalid_argument("--head must be f16 or q8");
     for (const auto& k : shape_kernels) engine::check_binary_kernel(k);
 
     std::fprintf(out, "bimamba bench cpu: %u hardware threads, %d engine threads, kernels %s, load average %s%s\n",
-                std::thread::hardware_concurrency(), cx.thread_count(), kernels::isa_name(cx.isa),
-                load_avg().c_str(), std::stod(load_avg()) > 1.5 ? " (machine busy: figures are noisy)" : "");
+                 std::thread::hardware_concurrency(), cx.thread_count(), kernels::isa_name(cx.isa), load_avg().c_str(),
+                 std::stod(load_avg()) > 1.5 ? " (machine busy: figures are noisy)" : "");
     const long long bw_mb = opt.get_int("bandwidth-mb", 1024);
     if (bw_mb < 64) throw std::invalid_argument("--bandwidth-mb must be >= 64");
     auto bw = kernels::measure_read_bandwidth(cx.threads(), (size_t)bw_mb << 20, 5);
-    std::fprintf(out, "memory bandwidth (streaming read, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n", bw_mb,
-                bw.threads, bw.best_gbps, bw.median_gbps);
+    std::fprintf(out, "memory bandwidth (streaming read, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n",
+                 bw_mb, bw.threads, bw.best_gbps, bw.median_gbps);
     auto ubw = kernels::measure_update_bandwidth(cx.threads(), (size_t)bw_mb << 20, 5);
-    std::fprintf(out, "memory bandwidth (in-place update, read + written, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n",
-                bw_mb, ubw.threads, ubw.best_gbps, ubw.median_gbps);
+    std::fprintf(
+        out,
+        "memory bandwidth (in-place update, read + written, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n",
+        bw_mb, ubw.threads, ubw.best_gbps, ubw.median_gbps);
     std::fflush(out);
     const long l3 = llc_bytes();
     if (json)
-        emit_event("machine", {{"hardware_threads", std::thread::hardware_concurrency()}, {"threads", cx.thread_count()},
-                               {"isa", kernels::isa_name(cx.isa)}, {"load_average", std::stod(load_avg())},
-                               {"read_gbps", bw.best_gbps}, {"read_gbps_median", bw.median_gbps},
-                               {"update_gbps", ubw.best_gbps}, {"update_gbps_median", ubw.median_gbps},
+        emit_event("machine", {{"hardware_threads", std::thread::hardware_concurrency()},
+                               {"threads", cx.thread_count()},
+                               {"isa", kernels::isa_name(cx.isa)},
+                               {"load_average", std::stod(load_avg())},
+                               {"read_gbps", bw.best_gbps},
+                               {"read_gbps_median", bw.median_gbps},
+                               {"update_gbps", ubw.best_gbps},
+                               {"update_gbps_median", ubw.median_gbps},
                                {"llc_mb", l3 / 1048576.0}});
 
     std::vector<Row> rows;
@@ -337,17 +348,18 @@ int run_bench_cpu(const Args& args) {
             for (const auto& k : shape_kernels) {
                 engine::EngineOptions ko = base;
                 ko.binary_kernel = k;
-                rows.push_back(bench_file(shape + " binary " + k + (head == engine::HeadStorage::Q8 ? " q8h" : ""), files[0].string(), ko, st, prompt_n, tokens, reps, block,
-                                          bw.best_gbps, ubw.best_gbps, wpc));
+                rows.push_back(bench_file(shape + " binary " + k + (head == engine::HeadStorage::Q8 ? " q8h" : ""),
+                                          files[0].string(), ko, st, prompt_n, tokens, reps, block, bw.best_gbps,
+                                          ubw.best_gbps, wpc));
                 bins.push_back((int)rows.size() - 1);
-                std::fprintf(out, "  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
-                            rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
+                std::fprintf(out, "  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(),
+                             sn.c_str(), rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
                 std::fflush(out);
             }
-            rows.push_back(bench_file(shape + " fp16", files[1].string(), base, st, prompt_n, tokens, reps, block, bw.best_gbps,
-                                      ubw.best_gbps, wpc));
+            rows.push_back(bench_file(shape + " fp16", files[1].string(), base, st, prompt_n, tokens, reps, block,
+                                      bw.best_gbps, ubw.best_gbps, wpc));
             std::fprintf(out, "  %s, %s state: %.2f tok/s (reps %.2f-%.2f)\n", rows.back().label.c_str(), sn.c_str(),
-                        rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
+                         rows.back().decode_tps, rows.back().decode_min, rows.back().decode_max);
             std::fflush(out);
             for (int bi : bins) pairs.push_back({bi, (int)rows.size() - 1});
         }
@@ -355,15 +367,18 @@ int run_bench_cpu(const Args& args) {
     const auto models = eval::split_list(opt.get("model"));
     for (const auto& m : models)
         if (!resolve_model(m, true).is_deploy_file())
-            throw std::invalid_argument("--model '" + m + "' is a checkpoint or run directory; bench cpu runs deployment "
-                                        "files: make one with `bimamba export --model " + m + " --out model.bmd`");
+            throw std::invalid_argument("--model '" + m +
+                                        "' is a checkpoint or run directory; bench cpu runs deployment "
+                                        "files: make one with `bimamba export --model " +
+                                        m + " --out model.bmd`");
     for (const auto& m : models)
         for (auto st : states)
-            rows.push_back(bench_file(fs::path(m).filename().string(), m, base, st, prompt_n, tokens, reps, block, bw.best_gbps,
-                                      ubw.best_gbps, wpc));
+            rows.push_back(bench_file(fs::path(m).filename().string(), m, base, st, prompt_n, tokens, reps, block,
+                                      bw.best_gbps, ubw.best_gbps, wpc));
 
-    std::fprintf(out, "\n%-20s %-7s %-6s %7s %9s %9s %9s %9s %8s %7s %7s %8s %9s\n", "model", "weights", "state", "file GB",
-                "resid. MB", "decode/s", "pre1/s", "preB/s", "MB/tok", "GB/s", "%BW w", "%roof", "CPU-s/tok");
+    std::fprintf(out, "\n%-20s %-7s %-6s %7s %9s %9s %9s %9s %8s %7s %7s %8s %9s\n", "model", "weights", "state",
+                 "file GB", "resid. MB", "decode/s", "pre1/s", "preB/s", "MB/tok", "GB/s", "%BW w", "%roof",
+                 "CPU-s/tok");
     // A model whose weights and state fit in the last-level cache is not read
     // from DRAM: its bandwidth fractions say nothing (they can exceed 100 %).
     bool any_cached = false;
@@ -373,60 +388,91 @@ int run_bench_cpu(const Args& args) {
         if (json) {
             const auto& p = r.prof;
             const double k = 1e3 / std::max(1L, p.tokens);
-            emit_event("stats", {{"label", r.label}, {"weights", r.kind}, {"binary_kernel", r.kernel}, {"head", r.head}, {"state", r.state},
-                                 {"tokens", r.tokens}, {"tok_per_s", r.decode_tps}, {"tok_per_s_min", r.decode_min},
-                                 {"tok_per_s_max", r.decode_max}, {"prompt_tokens", r.prompt_tokens},
-                                 {"prefill_tok_per_s", r.prefill_tps}, {"prefill_tok_per_s_min", r.prefill_min},
-                                 {"prefill_tok_per_s_max", r.prefill_max}, {"prefill1_tok_per_s", r.prefill1_tps},
-                                 {"rss_mb", r.resident_mb}, {"file_gb", r.file_gb}, {"mb_per_token", r.mb_per_token},
-                                 {"state_mb", r.state_mb}, {"gbps", r.achieved_gbps}, {"bw_fraction", r.bw_fraction},
-                                 {"roofline", r.roofline}, {"in_cache", cached},
+            emit_event("stats", {{"label", r.label},
+                                 {"weights", r.kind},
+                                 {"binary_kernel", r.kernel},
+                                 {"head", r.head},
+                                 {"state", r.state},
+                                 {"tokens", r.tokens},
+                                 {"tok_per_s", r.decode_tps},
+                                 {"tok_per_s_min", r.decode_min},
+                                 {"tok_per_s_max", r.decode_max},
+                                 {"prompt_tokens", r.prompt_tokens},
+                                 {"prefill_tok_per_s", r.prefill_tps},
+                                 {"prefill_tok_per_s_min", r.prefill_min},
+                                 {"prefill_tok_per_s_max", r.prefill_max},
+                                 {"prefill1_tok_per_s", r.prefill1_tps},
+                                 {"rss_mb", r.resident_mb},
+                                 {"file_gb", r.file_gb},
+                                 {"mb_per_token", r.mb_per_token},
+                                 {"state_mb", r.state_mb},
+                                 {"gbps", r.achieved_gbps},
+                                 {"bw_fraction", r.bw_fraction},
+                                 {"roofline", r.roofline},
+                                 {"in_cache", cached},
                                  {"joules_per_token", r.energy.joules / r.tokens},
                                  {"energy_source", r.energy.measured ? "RAPL" : "estimate"},
                                  {"cpu_seconds_per_token", r.energy.cpu_seconds / r.tokens},
-                                 {"profile_ms", {{"embed", p.embed * k}, {"norm", p.norm * k}, {"in_proj", p.in_proj * k},
-                                                 {"conv", p.conv * k}, {"ssm", p.ssm * k}, {"gate_norm", p.gate_norm * k},
-                                                 {"out_proj", p.out_proj * k}, {"residual", p.residual * k},
-                                                 {"head", p.head * k}, {"total", p.total() * k}}}});
+                                 {"profile_ms",
+                                  {{"embed", p.embed * k},
+                                   {"norm", p.norm * k},
+                                   {"in_proj", p.in_proj * k},
+                                   {"conv", p.conv * k},
+                                   {"ssm", p.ssm * k},
+                                   {"gate_norm", p.gate_norm * k},
+                                   {"out_proj", p.out_proj * k},
+                                   {"residual", p.residual * k},
+                                   {"head", p.head * k},
+                                   {"total", p.total() * k}}}});
         }
-        std::fprintf(out, "%-20s %-7s %-6s %7.3f %9.1f %9.2f %9.2f %9.2f %8.1f %7.2f %6.1f%% %7.1f%% %9.4f%s\n", r.label.c_str(),
-                    r.kind.c_str(), r.state.c_str(), r.file_gb, r.resident_mb, r.decode_tps, r.prefill1_tps, r.prefill_tps,
-                    r.mb_per_token, r.achieved_gbps, 100 * r.bw_fraction, 100 * r.roofline,
-                    r.energy.cpu_seconds / r.tokens, cached ? "  (in cache)" : "");
+        std::fprintf(out, "%-20s %-7s %-6s %7.3f %9.1f %9.2f %9.2f %9.2f %8.1f %7.2f %6.1f%% %7.1f%% %9.4f%s\n",
+                     r.label.c_str(), r.kind.c_str(), r.state.c_str(), r.file_gb, r.resident_mb, r.decode_tps,
+                     r.prefill1_tps, r.prefill_tps, r.mb_per_token, r.achieved_gbps, 100 * r.bw_fraction,
+                     100 * r.roofline, r.energy.cpu_seconds / r.tokens, cached ? "  (in cache)" : "");
     }
     if (any_cached)
-        std::fprintf(out, "(in cache: weights + state under twice the %ld MB last-level cache; its %%BW figures are not DRAM figures)\n",
-                    l3 >> 20);
-    std::fprintf(out, "(decode/s: greedy decode, median of %d reps of %d tokens; pre1/s: prompt of %d tokens fed token by token;\n"
-                " preB/s: the same prompt in blocks of %d tokens (median of the reps); MB/tok, GB/s and %%BW w: weight bytes only, against the read bandwidth; %%roof: against the\n"
-                " memory-bound time of a token, its weights at the read bandwidth plus its SSM+conv state read and written\n"
-                " at the update bandwidth; state MB of",
-                reps, tokens, prompt_n, block);
+        std::fprintf(
+            out,
+            "(in cache: weights + state under twice the %ld MB last-level cache; its %%BW figures are not DRAM figures)\n",
+            l3 >> 20);
+    std::fprintf(
+        out,
+        "(decode/s: greedy decode, median of %d reps of %d tokens; pre1/s: prompt of %d tokens fed token by token;\n"
+        " preB/s: the same prompt in blocks of %d tokens (median of the reps); MB/tok, GB/s and %%BW w: weight bytes only, against the read bandwidth; %%roof: against the\n"
+        " memory-bound time of a token, its weights at the read bandwidth plus its SSM+conv state read and written\n"
+        " at the update bandwidth; state MB of",
+        reps, tokens, prompt_n, block);
     for (const auto& r : rows) std::fprintf(out, " %s/%s %.1f;", r.label.c_str(), r.state.c_str(), r.state_mb);
     std::fprintf(out, ")\n");
 
     std::fprintf(out, "\nwhere decode time goes (ms per token; ssm includes the thread hand-off of the head split):\n");
-    std::fprintf(out, "%-20s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s\n", "model", "state", "embed", "norm", "in_proj",
-                "conv", "ssm", "gnorm", "out_prj", "resid", "head", "total");
+    std::fprintf(out, "%-20s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s\n", "model", "state", "embed", "norm",
+                 "in_proj", "conv", "ssm", "gnorm", "out_prj", "resid", "head", "total");
     for (const auto& r : rows) {
         const auto& p = r.prof;
         const double k = 1e3 / std::max(1L, p.tokens);
         std::fprintf(out, "%-20s %-6s %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %8.2f\n", r.label.c_str(),
-                    r.state.c_str(), p.embed * k, p.norm * k, p.in_proj * k, p.conv * k, p.ssm * k, p.gate_norm * k,
-                    p.out_proj * k, p.residual * k, p.head * k, p.total() * k);
+                     r.state.c_str(), p.embed * k, p.norm * k, p.in_proj * k, p.conv * k, p.ssm * k, p.gate_norm * k,
+                     p.out_proj * k, p.residual * k, p.head * k, p.total() * k);
     }
 
     if (!pairs.empty()) {
-        std::fprintf(out, "\n%s binary vs fp16 baseline, same state precision on both (lut3: float tables, exact; i16lut: int16\n"
-                    "input quantization, not exact; xor: sign flips, exact):\n", shape.c_str());
+        std::fprintf(
+            out,
+            "\n%s binary vs fp16 baseline, same state precision on both (lut3: float tables, exact; i16lut: int16\n"
+            "input quantization, not exact; xor: sign flips, exact):\n",
+            shape.c_str());
         for (const auto& [bi, fi] : pairs) {
             const Row &b = rows[bi], &f = rows[fi];
-            std::fprintf(out, "  %-6s %-4s state: decode %.2f vs %.2f tok/s = %.2fx (target >= 5x); resident %.0f vs %.0f MB = %.2fx smaller "
-                        "(target >= 5x); prefill %.2fx; binary at %.0f %% of the memory roofline (target >= 60 %%); weights "
-                        "alone %.0f %% of the read bandwidth (the state traffic caps this at %.0f %%)\n",
-                        b.label.substr(b.label.rfind(' ') + 1).c_str(), b.state.c_str(), b.decode_tps, f.decode_tps, b.decode_tps / f.decode_tps, b.resident_mb, f.resident_mb,
-                        f.resident_mb / std::max(b.resident_mb, 1e-9), b.prefill_tps / f.prefill_tps, 100 * b.roofline,
-                        100 * b.bw_fraction, 100 * b.weights_ceiling);
+            std::fprintf(
+                out,
+                "  %-6s %-4s state: decode %.2f vs %.2f tok/s = %.2fx (target >= 5x); resident %.0f vs %.0f MB = %.2fx smaller "
+                "(target >= 5x); prefill %.2fx; binary at %.0f %% of the memory roofline (target >= 60 %%); weights "
+                "alone %.0f %% of the read bandwidth (the state traffic caps this at %.0f %%)\n",
+                b.label.substr(b.label.rfind(' ') + 1).c_str(), b.state.c_str(), b.decode_tps, f.decode_tps,
+                b.decode_tps / f.decode_tps, b.resident_mb, f.resident_mb,
+                f.resident_mb / std::max(b.resident_mb, 1e-9), b.prefill_tps / f.prefill_tps, 100 * b.roofline,
+                100 * b.bw_fraction, 100 * b.weights_ceiling);
         }
         std::fprintf(out, "  file %.2fx smaller\n", rows[pairs[0].second].file_gb / rows[pairs[0].first].file_gb);
     }
@@ -435,22 +481,29 @@ int run_bench_cpu(const Args& args) {
     for (auto st : states) any_reduced |= st != kernels::StateType::F32;
     for (const auto& k : shape_kernels) any_i16 |= k == "i16lut";
     if (any_reduced && err_tokens > 0 && !models.empty()) {
-        std::fprintf(out, "\n16-bit SSM state vs float32 state (random prompt of %d tokens, then %d greedy tokens of the float32 engine\n"
-                    "fed to both; logit relative error = max|a-b| / max|a| per step):\n",
-                    prompt_n, err_tokens);
+        std::fprintf(
+            out,
+            "\n16-bit SSM state vs float32 state (random prompt of %d tokens, then %d greedy tokens of the float32 engine\n"
+            "fed to both; logit relative error = max|a-b| / max|a| per step):\n",
+            prompt_n, err_tokens);
         for (const auto& m : models)
             for (auto st : states) {
                 if (st == kernels::StateType::F32) continue;
                 auto e = state_error(m, base, st, prompt_n, err_tokens);
                 if (json)
-                    emit_event("logit_error", {{"model", m}, {"compared", std::string(kernels::state_type_name(st)) + " state"},
-                                               {"max_rel", e.max_rel}, {"mean_rel", e.mean_rel},
-                                               {"argmax_agree", e.argmax_agree}, {"steps", e.steps},
+                    emit_event("logit_error", {{"model", m},
+                                               {"compared", std::string(kernels::state_type_name(st)) + " state"},
+                                               {"max_rel", e.max_rel},
+                                               {"mean_rel", e.mean_rel},
+                                               {"argmax_agree", e.argmax_agree},
+                                               {"steps", e.steps},
                                                {"free_identical", e.free_identical}});
-                std::fprintf(out, "  %-20s %-4s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running "
-                            "greedy identical for %d/%d tokens\n",
-                            fs::path(m).filename().string().c_str(), kernels::state_type_name(st), e.max_rel, e.mean_rel,
-                            e.argmax_agree, e.steps, e.free_identical, err_tokens);
+                std::fprintf(
+                    out,
+                    "  %-20s %-4s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running "
+                    "greedy identical for %d/%d tokens\n",
+                    fs::path(m).filename().string().c_str(), kernels::state_type_name(st), e.max_rel, e.mean_rel,
+                    e.argmax_agree, e.steps, e.free_identical, err_tokens);
             }
     }
 
@@ -459,13 +512,19 @@ int run_bench_cpu(const Args& args) {
         for (const auto& m : models) {
             auto e = state_error(m, base, kernels::StateType::F32, prompt_n, err_tokens, "i16lut");
             if (json)
-                emit_event("logit_error", {{"model", m}, {"compared", "i16lut"}, {"max_rel", e.max_rel},
-                                           {"mean_rel", e.mean_rel}, {"argmax_agree", e.argmax_agree},
-                                           {"steps", e.steps}, {"free_identical", e.free_identical}});
-            std::fprintf(out, "  %-20s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running greedy "
-                        "identical for %d/%d tokens\n",
-                        fs::path(m).filename().string().c_str(), e.max_rel, e.mean_rel, e.argmax_agree, e.steps,
-                        e.free_identical, err_tokens);
+                emit_event("logit_error", {{"model", m},
+                                           {"compared", "i16lut"},
+                                           {"max_rel", e.max_rel},
+                                           {"mean_rel", e.mean_rel},
+                                           {"argmax_agree", e.argmax_agree},
+                                           {"steps", e.steps},
+                                           {"free_identical", e.free_identical}});
+            std::fprintf(
+                out,
+                "  %-20s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running greedy "
+                "identical for %d/%d tokens\n",
+                fs::path(m).filename().string().c_str(), e.max_rel, e.mean_rel, e.argmax_agree, e.steps,
+                e.free_identical, err_tokens);
         }
     }
 
@@ -474,11 +533,13 @@ int run_bench_cpu(const Args& args) {
     std::fprintf(out, "  method: %s\n", probe.describe().c_str());
     for (const auto& r : rows)
         std::fprintf(out, "  %-20s %-4s %.3f J/token (%s), %.4f CPU-s/token\n", r.label.c_str(), r.state.c_str(),
-                    r.energy.joules / r.tokens, r.energy.measured ? "RAPL" : "estimate", r.energy.cpu_seconds / r.tokens);
+                     r.energy.joules / r.tokens, r.energy.measured ? "RAPL" : "estimate",
+                     r.energy.cpu_seconds / r.tokens);
     if (json) emit_event("done", {{"rows", rows.size()}});
     return 0;
 }
 
-CommandRegistrar reg{"bench cpu", "CPU engine speed, memory, bandwidth fraction and energy: binary vs fp16", run_bench_cpu};
+CommandRegistrar reg{"bench cpu", "CPU engine speed, memory, bandwidth fraction and energy: binary vs fp16",
+                     run_bench_cpu};
 
 }  // namespace

@@ -181,7 +181,8 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
                 params, torch::optim::AdamWOptions(2.5e-4).betas({0.9, 0.95}).weight_decay(0.1));
 
         auto step = [&]() {
-            auto ids = torch::randint(0, cfg.vocab_size, {mb, seq + 1}, torch::TensorOptions().dtype(torch::kLong).device(dev));
+            auto ids = torch::randint(0, cfg.vocab_size, {mb, seq + 1},
+                                      torch::TensorOptions().dtype(torch::kLong).device(dev));
             auto inputs = ids.narrow(1, 0, seq), targets = ids.narrow(1, 1, seq);
             torch::Tensor loss;
             {
@@ -192,21 +193,22 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
                     t.targets = targets;
                     if (teacher_on) {
                         torch::NoGradGuard ng;  // bf16 teacher logits, as autocast's F.linear gives them
-                        t.teacher_logits = torch::nn::functional::linear(teacher->hidden_states(inputs), teacher->head_weight());
+                        t.teacher_logits =
+                            torch::nn::functional::linear(teacher->hidden_states(inputs), teacher->head_weight());
                     }
                     loss = head_loss(model->hidden_states(inputs), model->head_weight(), t);
                 } else {
-                auto logits = model->forward(inputs);
-                if (teacher_on) {
-                    torch::Tensor tl;
-                    {
-                        torch::NoGradGuard ng;
-                        tl = teacher->forward(inputs);
+                    auto logits = model->forward(inputs);
+                    if (teacher_on) {
+                        torch::Tensor tl;
+                        {
+                            torch::NoGradGuard ng;
+                            tl = teacher->forward(inputs);
+                        }
+                        loss = loss_soft_ce(logits, tl);
+                    } else {
+                        loss = loss_ce(logits, targets);
                     }
-                    loss = loss_soft_ce(logits, tl);
-                } else {
-                    loss = loss_ce(logits, targets);
-                }
                 }
             }
             loss.backward();
@@ -243,7 +245,9 @@ Result bench_one(const Mamba2Config& base, const std::string& binarize, bool tea
         r.mfu = 6.0 * double(cfg.num_parameters()) * r.tokens_per_s / peak_flops;
         r.loss = last.item<double>();
         if (!profile.empty()) {
-            std::string trace = profile == "-" ? std::string() : profile + (binarize == "none" ? ".mamba2" : ".bimamba") + (teacher_on ? "-teacher" : "") + ".json";
+            std::string trace = profile == "-" ? std::string()
+                                               : profile + (binarize == "none" ? ".mamba2" : ".bimamba") +
+                                                     (teacher_on ? "-teacher" : "") + ".json";
             std::printf("%s:\n", r.name.c_str());
             profile_steps([&] { step(); }, 2, trace);
         }
@@ -263,11 +267,13 @@ int run_bench_train(const Args& args) {
         return 0;
     }
     o.check_known({"preset", "seq", "micro-batch", "steps", "warmup", "binarize", "teacher", "reference-ssd",
-                   "reference-kernels", "deterministic", "peak-tflops", "seed", "optimizer", "profile", "head-loss", "chunk-size", "help"});
+                   "reference-kernels", "deterministic", "peak-tflops", "seed", "optimizer", "profile", "head-loss",
+                   "chunk-size", "help"});
     const bool det = o.has("deterministic");
     if (det && (o.has("reference-ssd") || o.has("reference-kernels")))
-        throw std::invalid_argument("--deterministic runs the fused kernels: the LibTorch-ops SSD uses cumsum, which has "
-                                    "no deterministic CUDA implementation (drop --reference-ssd / --reference-kernels)");
+        throw std::invalid_argument(
+            "--deterministic runs the fused kernels: the LibTorch-ops SSD uses cumsum, which has "
+            "no deterministic CUDA implementation (drop --reference-ssd / --reference-kernels)");
     // Before any CUDA work: cuBLAS reads its workspace config when its first handle is made.
     DeterminismScope determinism(det);
     const std::string head = o.get("head-loss", "chunked");
@@ -296,7 +302,9 @@ int run_bench_train(const Args& args) {
     const double peak = o.get_double("peak-tflops", 989.0) * 1e12;
     if (seq <= 0 || steps <= 0 || warmup < 0) throw std::invalid_argument("--seq and --steps must be positive");
     const bool ref_all = o.has("reference-kernels"), ref_ssd = ref_all || o.has("reference-ssd");
-    std::string path = ref_all ? "LibTorch ops (reference)" : ref_ssd ? "fused kernels, LibTorch-ops SSD" : "fused kernels";
+    std::string path = ref_all   ? "LibTorch ops (reference)"
+                       : ref_ssd ? "fused kernels, LibTorch-ops SSD"
+                                 : "fused kernels";
     if (det) path += ", deterministic";
     path += chunked ? ", chunked head+loss" : ", full logits";
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
@@ -309,11 +317,13 @@ int run_bench_train(const Args& args) {
 #else
     path = "LibTorch ops (built without CUDA kernels)";
 #endif
-    std::printf("bench train: preset %s (%.1fM params), seq %lld, SSD chunk %lld, micro-batch %s, %d+%d steps, bf16 autocast, %s AdamW; %s; %s\n",
-                preset.c_str(), base.num_parameters() / 1e6, (long long)seq, (long long)base.ssm.chunk_size, o.get("micro-batch", "4").c_str(), warmup, steps,
-                o.get("optimizer", "fused").c_str(), path.c_str(), torch::cuda::device_count() ? "GPU 0" : "");
-    std::printf("%-40s %4s %12s %10s %10s %10s %7s %8s\n", "config", "mb", "tokens/s", "step ms", "peak GiB", "resv GiB", "MFU",
-                "loss");
+    std::printf(
+        "bench train: preset %s (%.1fM params), seq %lld, SSD chunk %lld, micro-batch %s, %d+%d steps, bf16 autocast, %s AdamW; %s; %s\n",
+        preset.c_str(), base.num_parameters() / 1e6, (long long)seq, (long long)base.ssm.chunk_size,
+        o.get("micro-batch", "4").c_str(), warmup, steps, o.get("optimizer", "fused").c_str(), path.c_str(),
+        torch::cuda::device_count() ? "GPU 0" : "");
+    std::printf("%-40s %4s %12s %10s %10s %10s %7s %8s\n", "config", "mb", "tokens/s", "step ms", "peak GiB",
+                "resv GiB", "MFU", "loss");
     for (const auto& bin : eval::split_list(o.get("binarize", "none,in_proj+out_proj"))) {
         for (const auto& t : eval::split_list(o.get("teacher", "off,on"))) {
             if (t != "on" && t != "off") throw std::invalid_argument("--teacher takes off and/or on");
@@ -324,14 +334,15 @@ int run_bench_train(const Args& args) {
                 if (r.oom)
                     std::printf("%-40s %4lld %12s\n", r.name.c_str(), (long long)mb, "out of memory");
                 else
-                    std::printf("%-40s %4lld %12.0f %10.1f %10.2f %10.2f %6.1f%% %8.3f\n", r.name.c_str(), (long long)mb,
-                                r.tokens_per_s, r.step_ms, r.peak_gib, r.reserved_gib, 100 * r.mfu, r.loss);
+                    std::printf("%-40s %4lld %12.0f %10.1f %10.2f %10.2f %6.1f%% %8.3f\n", r.name.c_str(),
+                                (long long)mb, r.tokens_per_s, r.step_ms, r.peak_gib, r.reserved_gib, 100 * r.mfu,
+                                r.loss);
                 std::fflush(stdout);
                 if (!r.oom && r.tokens_per_s > best.tokens_per_s) best = r, best.micro_batch = mb;
             }
             if (mbs.size() > 1 && best.tokens_per_s > 0)
-                std::printf("%-40s %4s %12.0f  (best: micro-batch %lld)\n", best.name.c_str(), "best", best.tokens_per_s,
-                            (long long)best.micro_batch);
+                std::printf("%-40s %4s %12.0f  (best: micro-batch %lld)\n", best.name.c_str(), "best",
+                            best.tokens_per_s, (long long)best.micro_batch);
         }
     }
     std::printf("MFU = 6 x student params x tokens/s / peak (teacher forward not counted)\n");

@@ -33,11 +33,14 @@ int run_cache_teacher(const cli::Args& args) {
         std::printf("%s", kHelp);
         return 0;
     }
-    o.check_known({"teacher", "data", "out", "seq-len", "k", "max-windows", "batch-size", "vocab-slice", "device", "help"});
+    o.check_known(
+        {"teacher", "data", "out", "seq-len", "k", "max-windows", "batch-size", "vocab-slice", "device", "help"});
     const std::string dev = o.get("device", "auto");
-    torch::Device device = (dev == "cuda" || (dev == "auto" && torch::cuda::is_available())) ? torch::Device(torch::kCUDA)
-                                                                                              : torch::Device(torch::kCPU);
-    if (device.is_cuda() && !torch::cuda::is_available()) throw std::runtime_error("--device cuda: no CUDA GPU is available");
+    torch::Device device = (dev == "cuda" || (dev == "auto" && torch::cuda::is_available()))
+                               ? torch::Device(torch::kCUDA)
+                               : torch::Device(torch::kCPU);
+    if (device.is_cuda() && !torch::cuda::is_available())
+        throw std::runtime_error("--device cuda: no CUDA GPU is available");
     auto ds = TokenDataset::open(o.require("data"), "train");
     auto teacher = Teacher::load(o.require("teacher"), device);
     teacher->match_vocab(ds->vocab_size(), o.has("vocab-slice"));
@@ -52,7 +55,9 @@ int run_cache_teacher(const cli::Args& args) {
     if (spec.seq_len <= 0 || spec.batch <= 0) throw std::invalid_argument("--seq-len and --batch-size must be > 0");
     int64_t windows = ds->num_tokens() > 1 ? int64_t((ds->num_tokens() - 1) / uint64_t(spec.seq_len)) : 0;
     if (o.has("max-windows")) windows = std::min<int64_t>(windows, o.get_int("max-windows", windows));
-    if (windows <= 0) throw std::runtime_error("the train split is shorter than one window of " + std::to_string(spec.seq_len) + " tokens");
+    if (windows <= 0)
+        throw std::runtime_error("the train split is shorter than one window of " + std::to_string(spec.seq_len) +
+                                 " tokens");
     spec.num_windows = windows;
 
     std::vector<int32_t> buf(size_t(spec.seq_len));
@@ -79,5 +84,6 @@ int run_cache_teacher(const cli::Args& args) {
     return 0;
 }
 
-cli::CommandRegistrar reg{"cache-teacher", "run a teacher once and cache its top-k logits for distillation", run_cache_teacher};
+cli::CommandRegistrar reg{"cache-teacher", "run a teacher once and cache its top-k logits for distillation",
+                          run_cache_teacher};
 }  // namespace

@@ -55,15 +55,14 @@ const char* kHelp =
     "  {\"event\":\"reset\"}                                      after /reset\n"
     "  {\"event\":\"done\",\"turns\":N}                            at exit\n";
 
-
 int run_chat(const Args& args) {
     Options opt(args, {"help", "json"});
     if (opt.has("help")) {
         std::fputs(kHelp, stdout);
         return 0;
     }
-    opt.check_known({"model", "system", "message", "temperature", "top-k", "top-p", "repetition-penalty",
-                     "max-tokens", "stop", "seed", "threads", "state", "kernel", "watts-per-core", "json", "help"});
+    opt.check_known({"model", "system", "message", "temperature", "top-k", "top-p", "repetition-penalty", "max-tokens",
+                     "stop", "seed", "threads", "state", "kernel", "watts-per-core", "json", "help"});
     const bool json = opt.has("json");
     SamplingParams p;
     p.temperature = (float)opt.get_double("temperature", 0.7);
@@ -82,13 +81,14 @@ int run_chat(const Args& args) {
     eo.binary_kernel = opt.get("kernel", engine::kDefaultBinaryKernel);
     engine::check_binary_kernel(eo.binary_kernel);
     if (opt.has("threads")) eo.threads = (int)opt.get_int("threads", 1);
-    eo.state = kernels::state_type_from_string(opt.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
+    eo.state =
+        kernels::state_type_from_string(opt.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
     const std::string model = opt.require("model");
     const ModelSource src = resolve_model(model, true);
     if (!src.is_deploy_file())
         throw std::invalid_argument("chat runs the CPU engine on a deployment file, and '" + model +
-                                    "' is a checkpoint or run directory: make one with `bimamba export --model " + model +
-                                    " --out model.bmd`");
+                                    "' is a checkpoint or run directory: make one with `bimamba export --model " +
+                                    model + " --out model.bmd`");
     auto eng = engine::Engine::load(src.path, eo);
     CpuEnergyMeter meter(wpc);
     const Tokenizer& tok = eng->tokenizer();
@@ -132,7 +132,8 @@ int run_chat(const Args& args) {
         }
         std::printf("\n");
         std::fflush(stdout);
-        std::fprintf(stderr, "[%zu tokens, %.1f tok/s decode, prompt %d tokens at %.1f tok/s, %.4g J/token (%s), stop: %s]\n",
+        std::fprintf(stderr,
+                     "[%zu tokens, %.1f tok/s decode, prompt %d tokens at %.1f tok/s, %.4g J/token (%s), stop: %s]\n",
                      r.tokens.size(), r.tokens.size() / std::max(r.decode_seconds, 1e-9), r.prompt_tokens,
                      r.prompt_tokens / std::max(r.prefill_seconds, 1e-9), jpt, e.measured ? "RAPL" : "estimate",
                      r.stop_reason.c_str());
@@ -154,9 +155,10 @@ int run_chat(const Args& args) {
         if (json) emit_event("done", {{"turns", turns}});
         return 0;
     }
-    if (!json) std::fprintf(stderr, "bimamba chat: %s (%s, d_model %d, %d layers, %s state). /reset clears, /quit exits.\n",
-                 opt.require("model").c_str(), eng->weight_kind().c_str(), eng->config().d_model, eng->config().n_layer,
-                 kernels::state_type_name(eng->state_precision()));
+    if (!json)
+        std::fprintf(stderr, "bimamba chat: %s (%s, d_model %d, %d layers, %s state). /reset clears, /quit exits.\n",
+                     opt.require("model").c_str(), eng->weight_kind().c_str(), eng->config().d_model,
+                     eng->config().n_layer, kernels::state_type_name(eng->state_precision()));
     if (!json) std::fprintf(stderr, "energy: %s\n", meter.describe().c_str());
     std::string line;
     while (true) {

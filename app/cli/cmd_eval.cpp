@@ -83,9 +83,16 @@ void write_samples(std::ofstream& f, const std::string& model, const std::string
         const auto& doc = t.docs[d];
         json args = json::array();
         for (const auto& q : doc.requests) args.push_back({q.context, q.continuation});
-        json line = {{"model", model}, {"task", task}, {"doc_id", d}, {"target", doc.label}, {"arguments", args},
-                     {"choices", doc.choices}, {"loglikelihoods", r.lls[d]}, {"pred", r.pred[d]},
-                     {"pred_norm", r.pred_norm[d]}, {"acc", r.pred[d] == doc.label ? 1 : 0},
+        json line = {{"model", model},
+                     {"task", task},
+                     {"doc_id", d},
+                     {"target", doc.label},
+                     {"arguments", args},
+                     {"choices", doc.choices},
+                     {"loglikelihoods", r.lls[d]},
+                     {"pred", r.pred[d]},
+                     {"pred_norm", r.pred_norm[d]},
+                     {"acc", r.pred[d] == doc.label ? 1 : 0},
                      {"acc_norm", r.pred_norm[d] == doc.label ? 1 : 0}};
         f << line.dump() << "\n";
     }
@@ -152,19 +159,26 @@ int run_eval(const Args& args) {
     for (const auto& k : engine_kernels) engine::check_binary_kernel(k);
     engine::EngineOptions eng_opt;
     if (o.has("threads")) eng_opt.threads = (int)o.get_int("threads", 1);
-    eng_opt.state = kernels::state_type_from_string(o.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
+    eng_opt.state =
+        kernels::state_type_from_string(o.get("state", kernels::state_type_name(engine::EngineOptions{}.state)));
     const bool quiet = o.has("quiet");
     std::vector<TaskSpec> tasks;
     for (auto& s : eval::split_list(o.require("tasks"))) tasks.push_back(parse_task(s));
     const std::string out = o.get("out", "eval_results.json");
-    if (std::filesystem::path(out).has_parent_path()) std::filesystem::create_directories(std::filesystem::path(out).parent_path());
+    if (std::filesystem::path(out).has_parent_path())
+        std::filesystem::create_directories(std::filesystem::path(out).parent_path());
     const int64_t window = o.get_int("window", 2048), stride = o.get_int("stride", 0);
     const int64_t batch = o.get_int("batch-size", 4), limit = o.get_int("limit", 0);
     const bool add_bos = !o.has("no-bos");
 
     json results = {{"models", json::array()},
-                    {"settings", {{"window", window}, {"stride", stride}, {"batch_size", batch}, {"limit", limit},
-                                  {"add_bos", add_bos}, {"max_windows", o.get_int("max-windows", 0)}}}};
+                    {"settings",
+                     {{"window", window},
+                      {"stride", stride},
+                      {"batch_size", batch},
+                      {"limit", limit},
+                      {"add_bos", add_bos},
+                      {"max_windows", o.get_int("max-windows", 0)}}}};
     std::map<std::string, std::vector<int>> token_cache;  // tokenizer path + task -> tokens
     std::map<std::string, eval::McTask> mc_cache;
     // One row: evaluate every task with `fn`, append to results.
@@ -175,11 +189,13 @@ int run_eval(const Args& args) {
             const auto mc_names = eval::mc_task_names();
             if (std::find(mc_names.begin(), mc_names.end(), t.kind) != mc_names.end()) {
                 auto it = mc_cache.find(t.name);
-                if (it == mc_cache.end()) it = mc_cache.emplace(t.name, eval::load_mc_task(t.kind, t.path, limit)).first;
+                if (it == mc_cache.end())
+                    it = mc_cache.emplace(t.name, eval::load_mc_task(t.kind, t.path, limit)).first;
                 eval::McOptions mo;
                 mo.batch_size = batch;
                 mo.max_length = window;
-                mo.prefix_token = tok->bos_id() >= 0 ? tok->bos_id() : std::max(0, tok->eos_id());  // lm-eval 0.4.13 prefix_token_id
+                mo.prefix_token =
+                    tok->bos_id() >= 0 ? tok->bos_id() : std::max(0, tok->eos_id());  // lm-eval 0.4.13 prefix_token_id
                 eval::ProgressBar bar(t.name, !quiet);
                 mo.progress = [&](int64_t d, int64_t n) { bar.update(d, n); };
                 mo.bos_token = add_bos ? tok->bos_id() : -1;
@@ -187,9 +203,11 @@ int run_eval(const Args& args) {
                 const auto t0 = std::chrono::steady_clock::now();
                 auto r = eval::evaluate_mc(eval::McModel(fn, prefix), enc, it->second, mo);
                 const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                m["results"][t.name] = {{"kind", "mc"}, {"n", r.n}, {"acc", r.acc}, {"acc_stderr", r.acc_stderr},
+                m["results"][t.name] = {{"kind", "mc"},           {"n", r.n},
+                                        {"acc", r.acc},           {"acc_stderr", r.acc_stderr},
                                         {"acc_norm", r.acc_norm}, {"acc_norm_stderr", r.acc_norm_stderr},
-                                        {"headline", r.headline}, {"file", t.path}, {"seconds", secs}};
+                                        {"headline", r.headline}, {"file", t.path},
+                                        {"seconds", secs}};
                 if (samples) write_samples(*samples, m.value("label", ""), t.name, it->second, r);
             } else {
                 const auto proto = eval::corpus_protocol_from_string(t.kind);
@@ -215,9 +233,11 @@ int run_eval(const Args& args) {
                 eval::ProgressBar bar(t.name, !quiet);
                 po.progress = [&](int64_t d, int64_t n) { bar.update(d, n); };
                 auto r = eval::perplexity(fn, it->second, po);
-                m["results"][t.name] = {{"kind", "ppl"}, {"ppl", r.ppl()}, {"nll", r.mean_nll()},
-                                        {"predictions", r.predictions}, {"windows", r.windows}, {"window", window},
-                                        {"stride", stride}, {"tokens", (int64_t)it->second.size()}, {"file", t.path}};
+                m["results"][t.name] = {{"kind", "ppl"},        {"ppl", r.ppl()},
+                                        {"nll", r.mean_nll()},  {"predictions", r.predictions},
+                                        {"windows", r.windows}, {"window", window},
+                                        {"stride", stride},     {"tokens", (int64_t)it->second.size()},
+                                        {"file", t.path}};
             }
         }
         results["models"].push_back(m);
@@ -240,16 +260,23 @@ int run_eval(const Args& args) {
                 const bool binary = eng->weight_kind() == "binary";
                 std::string row = label.empty() ? std::filesystem::path(mpath).stem().string() : label;
                 if (binary && engine_kernels.size() > 1) row += " [" + k + "]";
-                if (!quiet) std::fprintf(stderr, "== %s (%s, CPU engine%s%s)\n", row.c_str(), mpath.c_str(),
-                                         binary ? ", kernel " : "", binary ? k.c_str() : "");
-                json m = {{"label", row}, {"path", mpath}, {"tokenizer", o.has("tokenizer") ? o.get("tokenizer") : "(inside the file)"},
-                          {"engine", {{"binary_kernel", binary ? k : "-"}, {"state", kernels::state_type_name(eng_opt.state)},
-                                      {"weights", eng->weight_kind()}}},
-                          {"binarize", to_string(eng->config().binarize)}, {"results", json::object()}};
+                if (!quiet)
+                    std::fprintf(stderr, "== %s (%s, CPU engine%s%s)\n", row.c_str(), mpath.c_str(),
+                                 binary ? ", kernel " : "", binary ? k.c_str() : "");
+                json m = {{"label", row},
+                          {"path", mpath},
+                          {"tokenizer", o.has("tokenizer") ? o.get("tokenizer") : "(inside the file)"},
+                          {"engine",
+                           {{"binary_kernel", binary ? k : "-"},
+                            {"state", kernels::state_type_name(eng_opt.state)},
+                            {"weights", eng->weight_kind()}}},
+                          {"binarize", to_string(eng->config().binarize)},
+                          {"results", json::object()}};
                 if (tk.vocab_size() > eng->config().vocab_size)
                     throw std::invalid_argument("the tokenizer has " + std::to_string(tk.vocab_size()) +
                                                 " pieces, more than the vocabulary of '" + mpath + "'");
-                evaluate(m, tk, o.has("tokenizer") ? o.get("tokenizer") : mpath + "#tokenizer", eval::engine_logits_fn(eng));
+                evaluate(m, tk, o.has("tokenizer") ? o.get("tokenizer") : mpath + "#tokenizer",
+                         eval::engine_logits_fn(eng));
                 if (!binary) break;  // the kernel does not apply to an unbinarized file
             }
             continue;
@@ -263,22 +290,29 @@ int run_eval(const Args& args) {
         auto check_vocab = [&](int64_t vocab) {
             if (tok->vocab_size() > vocab)
                 throw std::invalid_argument("tokenizer '" + tok_path + "' has " + std::to_string(tok->vocab_size()) +
-                                            " pieces, more than the model's vocabulary (" + std::to_string(vocab) + ")");
+                                            " pieces, more than the model's vocabulary (" + std::to_string(vocab) +
+                                            ")");
         };
         if (!quiet) std::fprintf(stderr, "== %s (%s)\n", label.c_str(), ckpt.c_str());
         if (Teacher::detect_kind(ckpt) == "llama") {  // an HF LLaMA-family folder (e.g. a distillation teacher)
             auto model = std::make_shared<LlamaLM>(LlamaLM::load(ckpt, device));
             check_vocab(model->config().vocab_size);
-            json m = {{"label", label}, {"path", ckpt}, {"tokenizer", tok_path}, {"architecture", "llama"},
+            json m = {{"label", label},
+                      {"path", ckpt},
+                      {"tokenizer", tok_path},
+                      {"architecture", "llama"},
                       {"results", json::object()}};
             evaluate(m, *tok, tok_path, eval::llama_logits_fn(model));
             continue;
         }
         auto model = load_model(ckpt, device);
         check_vocab(model->config().vocab_size);
-        json m = {{"label", label}, {"path", ckpt}, {"tokenizer", tok_path},
+        json m = {{"label", label},
+                  {"path", ckpt},
+                  {"tokenizer", tok_path},
                   {"quantization", quant::read_quantization_metadata(ckpt)},
-                  {"binarize", to_string(model->config().binarize)}, {"results", json::object()}};
+                  {"binarize", to_string(model->config().binarize)},
+                  {"results", json::object()}};
         evaluate(m, *tok, tok_path, eval::logits_fn(model),
                  o.has("full-sequences") ? eval::PrefixLLFn{} : eval::mamba_prefix_ll_fn(model));
     }

@@ -27,7 +27,9 @@ const char* kHelp =
     "Binarized projections (config `binarize`) are packed at 1 bit per weight with alpha, beta per\n"
     "input column; an unbinarized checkpoint exports as the fp16 (or fp32) baseline.\n";
 
-double gb(uint64_t b) { return b / 1e9; }
+double gb(uint64_t b) {
+    return b / 1e9;
+}
 
 int run_export(const Args& args) {
     Options opt(args, {"help"});
@@ -51,7 +53,8 @@ int run_export(const Args& args) {
                 100.0 * r.packed_bits / c.num_parameters());
     std::printf("  tokenizer: %s\n", r.tokenizer_source.c_str());
     std::printf("  size: %.4f GB, fp16 model %.4f GB: %.2fx smaller (%.1f %% saved)\n", gb(r.file_bytes),
-                gb(r.fp16_bytes), (double)r.fp16_bytes / r.file_bytes, 100.0 * (1.0 - (double)r.file_bytes / r.fp16_bytes));
+                gb(r.fp16_bytes), (double)r.fp16_bytes / r.file_bytes,
+                100.0 * (1.0 - (double)r.file_bytes / r.fp16_bytes));
     std::printf("  (paper Table 7: Bi-Mamba 2.7B 5.03 GB -> 0.55 GB, 89 %% smaller)\n");
     return 0;
 }

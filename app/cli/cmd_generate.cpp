@@ -78,8 +78,10 @@ struct Energy {
         if (!gpu) cpu = std::make_unique<CpuEnergyMeter>();
     }
     void start() {
-        if (gpu) gpu->start();
-        else cpu->start();
+        if (gpu)
+            gpu->start();
+        else
+            cpu->start();
     }
     // joules, short label ("NVML" | "RAPL" | "estimate"), long description
     std::tuple<double, std::string, std::string> stop() const {
@@ -98,8 +100,13 @@ int run_generate(const Args& args) {
         std::printf("%s", kHelp);
         return 0;
     }
-    o.check_known({"models", "model", "prompt", "prompt-file", "max-tokens", "temperature", "top-k", "top-p",
-                   "repetition-penalty", "stop", "seed", "tokenizer", "no-bos", "width", "out", "threads", "device", "stream", "json", "help"});
+    o.check_known({"models",      "model",      "prompt",
+                   "prompt-file", "max-tokens", "temperature",
+                   "top-k",       "top-p",      "repetition-penalty",
+                   "stop",        "seed",       "tokenizer",
+                   "no-bos",      "width",      "out",
+                   "threads",     "device",     "stream",
+                   "json",        "help"});
     if (o.has("threads")) torch::set_num_threads((int)o.get_int("threads", 1));
     std::vector<std::string> prompts;
     if (o.has("prompt-file")) {
@@ -129,9 +136,14 @@ int run_generate(const Args& args) {
     const bool framed = stream && specs.size() * prompts.size() > 1;
     Energy energy(device);
 
-    json params = {{"max_tokens", sp.max_tokens}, {"temperature", sp.temperature}, {"top_k", sp.top_k},
-                   {"top_p", sp.top_p}, {"repetition_penalty", sp.repetition_penalty}, {"seed", sp.seed},
-                   {"stop", sp.stop}, {"add_bos", add_bos}};
+    json params = {{"max_tokens", sp.max_tokens},
+                   {"temperature", sp.temperature},
+                   {"top_k", sp.top_k},
+                   {"top_p", sp.top_p},
+                   {"repetition_penalty", sp.repetition_penalty},
+                   {"seed", sp.seed},
+                   {"stop", sp.stop},
+                   {"add_bos", add_bos}};
     json gens = json::array();
     for (auto& p : prompts) gens.push_back({{"prompt", p}, {"outputs", json::array()}});
     int generations = 0;
@@ -144,7 +156,8 @@ int run_generate(const Args& args) {
         std::unique_ptr<engine::Engine> eng;
         if (src.is_deploy_file()) {
             if (device.is_cuda())
-                throw std::invalid_argument("model '" + path + "' is a deployment file: it runs on the CPU engine, not --device " +
+                throw std::invalid_argument("model '" + path +
+                                            "' is a deployment file: it runs on the CPU engine, not --device " +
                                             o.get("device"));
             eng = engine::Engine::load(src.path);
             eng->tokenizer();  // throws naming the problem for a file without one
@@ -152,7 +165,8 @@ int run_generate(const Args& args) {
         } else {
             if (label.empty()) label = model_label(ckpt);
             const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : find_tokenizer(ckpt);
-            if (tok_path.empty()) throw std::invalid_argument("model '" + path + "': no tokenizer.model found; pass --tokenizer");
+            if (tok_path.empty())
+                throw std::invalid_argument("model '" + path + "': no tokenizer.model found; pass --tokenizer");
             tok = Tokenizer::load(tok_path);
             model = load_model(ckpt, device);
         }
@@ -197,28 +211,46 @@ int run_generate(const Args& args) {
             const double tps = g.seconds > 0 ? n / g.seconds : 0.0;
             ++generations;
             if (json_events) {
-                emit_event("stats", {{"label", label}, {"model", ckpt}, {"prompt_index", i}, {"tokens", n},
-                                     {"tok_per_s", tps}, {"prompt_tokens", g.prompt_tokens}, {"seconds", g.seconds},
-                                     {"rss_mb", rss_mib()}, {"joules", joules}, {"joules_per_token", jpt},
-                                     {"energy_source", esrc}, {"energy_description", edesc}, {"stop", g.stop_reason}});
+                emit_event("stats", {{"label", label},
+                                     {"model", ckpt},
+                                     {"prompt_index", i},
+                                     {"tokens", n},
+                                     {"tok_per_s", tps},
+                                     {"prompt_tokens", g.prompt_tokens},
+                                     {"seconds", g.seconds},
+                                     {"rss_mb", rss_mib()},
+                                     {"joules", joules},
+                                     {"joules_per_token", jpt},
+                                     {"energy_source", esrc},
+                                     {"energy_description", edesc},
+                                     {"stop", g.stop_reason}});
             } else {
                 std::fprintf(stderr, "[%lld tokens, %.1f tok/s, prompt %lld tokens, %.4g J/token (%s), stop: %s] %s\n",
                              (long long)n, tps, (long long)g.prompt_tokens, jpt, esrc.c_str(), g.stop_reason.c_str(),
                              label.c_str());
                 std::fflush(stderr);
             }
-            gens[i]["outputs"].push_back({{"label", label}, {"model", ckpt}, {"text", g.text},
-                                          {"new_tokens", n}, {"prompt_tokens", g.prompt_tokens},
-                                          {"seconds", g.seconds}, {"stop_reason", g.stop_reason},
-                                          {"tok_per_s", tps}, {"joules", joules}, {"joules_per_token", jpt},
-                                          {"energy_source", edesc}, {"energy_measured", esrc != "estimate"}});
+            gens[i]["outputs"].push_back({{"label", label},
+                                          {"model", ckpt},
+                                          {"text", g.text},
+                                          {"new_tokens", n},
+                                          {"prompt_tokens", g.prompt_tokens},
+                                          {"seconds", g.seconds},
+                                          {"stop_reason", g.stop_reason},
+                                          {"tok_per_s", tps},
+                                          {"joules", joules},
+                                          {"joules_per_token", jpt},
+                                          {"energy_source", edesc},
+                                          {"energy_measured", esrc != "estimate"}});
         }
     }
     for (auto& g : gens) {
         if (stream) break;  // the text went out as it was decoded
         std::vector<std::pair<std::string, std::string>> rows;
-        for (auto& out : g["outputs"]) rows.push_back({out["label"].get<std::string>(), out["text"].get<std::string>()});
-        std::printf("%s\n", eval::side_by_side(g["prompt"].get<std::string>(), rows, (int)o.get_int("width", 100)).c_str());
+        for (auto& out : g["outputs"])
+            rows.push_back({out["label"].get<std::string>(), out["text"].get<std::string>()});
+        std::printf("%s\n",
+                    eval::side_by_side(g["prompt"].get<std::string>(), rows, (int)o.get_int("width", 100)).c_str());
     }
     if (o.has("out")) {
         write_file_atomic(o.get("out"), json{{"params", params}, {"generations", gens}}.dump(2) + "\n");

@@ -69,7 +69,8 @@ Located locate(const fs::path& p) {
     if (!latest.empty()) return locate(latest);
     for (auto& e : fs::directory_iterator(p))
         if (ends_with(e.path().string(), ".bin")) throw std::runtime_error("'" + p.string() + "': " + kPickle);
-    throw std::runtime_error("'" + p.string() + "' has no model.safetensors (nor a sharded index, nor checkpoints/latest)");
+    throw std::runtime_error("'" + p.string() +
+                             "' has no model.safetensors (nor a sharded index, nor checkpoints/latest)");
 }
 
 // Module groups of the paper's Table 1 (plus attention/MLP for LLaMA-type teachers).
@@ -123,17 +124,19 @@ void print_config(const fs::path& folder) {
     if (type.empty() || type == "mamba2") {
         auto c = Mamba2Config::from_json(j);
         std::printf("config: %s (Mamba-2%s)\n", cfg_path.string().c_str(), type.empty() ? "" : ", HF keys");
-        std::printf("  d_model %d  n_layer %d  vocab %d (padded %d)  d_state %d  headdim %d  nheads %d  ngroups %d"
-                    "  expand %d  d_conv %d  chunk %d\n",
-                    c.d_model, c.n_layer, c.vocab_size, c.padded_vocab(), c.ssm.d_state, c.ssm.headdim, c.nheads(),
-                    c.ssm.ngroups, c.ssm.expand, c.ssm.d_conv, c.ssm.chunk_size);
-        std::printf("  binarize %s  tie_embeddings %s  parameters (from the config) %s\n", to_string(c.binarize).c_str(),
-                    c.tie_embeddings ? "yes" : "no", with_commas(c.num_parameters()).c_str());
+        std::printf(
+            "  d_model %d  n_layer %d  vocab %d (padded %d)  d_state %d  headdim %d  nheads %d  ngroups %d"
+            "  expand %d  d_conv %d  chunk %d\n",
+            c.d_model, c.n_layer, c.vocab_size, c.padded_vocab(), c.ssm.d_state, c.ssm.headdim, c.nheads(),
+            c.ssm.ngroups, c.ssm.expand, c.ssm.d_conv, c.ssm.chunk_size);
+        std::printf("  binarize %s  tie_embeddings %s  parameters (from the config) %s\n",
+                    to_string(c.binarize).c_str(), c.tie_embeddings ? "yes" : "no",
+                    with_commas(c.num_parameters()).c_str());
     } else {
         std::printf("config: %s (model_type %s)\n  ", cfg_path.string().c_str(), type.c_str());
-        for (const char* k : {"hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                              "intermediate_size", "vocab_size", "rope_theta", "dtype", "torch_dtype",
-                              "tie_word_embeddings"})
+        for (const char* k :
+             {"hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+              "vocab_size", "rope_theta", "dtype", "torch_dtype", "tie_word_embeddings"})
             if (j.contains(k)) std::printf("%s %s  ", k, j[k].dump().c_str());
         std::printf("\n");
     }
@@ -178,7 +181,8 @@ int run_inspect(const Args& args) {
                     total ? 100.0 * double(n) / double(total) : 0.0);
     }
     std::printf("  %-10s %16s\n", "total", with_commas(total).c_str());
-    std::printf("file size: %s (%s bytes)\n", human_bytes(double(bytes)).c_str(), with_commas((long long)bytes).c_str());
+    std::printf("file size: %s (%s bytes)\n", human_bytes(double(bytes)).c_str(),
+                with_commas((long long)bytes).c_str());
     return 0;
 }
 

@@ -46,8 +46,9 @@ int run_logits(const Args& args) {
 
     auto teacher = Teacher::load(model_dir, device);
     if (teacher->vocab_size() != want.size(2))
-        throw std::runtime_error("model '" + model_dir + "' has a vocabulary of " + std::to_string(teacher->vocab_size()) +
-                                 " but the expected logits have " + std::to_string(want.size(2)));
+        throw std::runtime_error("model '" + model_dir + "' has a vocabulary of " +
+                                 std::to_string(teacher->vocab_size()) + " but the expected logits have " +
+                                 std::to_string(want.size(2)));
     auto got = teacher->logits(ids).to(torch::kCPU, torch::kFloat64);
     const double ref_max = want.abs().max().item<double>();
     const double abs_err = (got - want).abs().max().item<double>();

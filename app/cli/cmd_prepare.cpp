@@ -45,9 +45,9 @@ void draw_progress(const PrepareProgress& p) {
         std::string bar(fill, '#');
         bar += std::string(width - fill, '.');
         const double tps = p.seconds > 0 ? p.tokens / p.seconds : 0;
-        std::fprintf(stderr, "\rencode [%s] %5.1f%%  %llu/%llu docs  %llu tokens  %.0f tok/s", bar.c_str(),
-                     100 * frac, (unsigned long long)p.docs_done, (unsigned long long)p.docs_total,
-                     (unsigned long long)p.tokens, tps);
+        std::fprintf(stderr, "\rencode [%s] %5.1f%%  %llu/%llu docs  %llu tokens  %.0f tok/s", bar.c_str(), 100 * frac,
+                     (unsigned long long)p.docs_done, (unsigned long long)p.docs_total, (unsigned long long)p.tokens,
+                     tps);
         if (p.docs_done == p.docs_total) std::fprintf(stderr, "\n");
     }
 }
@@ -66,7 +66,8 @@ int run_prepare(const Args& args) {
         p.corpus.paths.insert(p.corpus.paths.end(), o.positional().begin(), o.positional().end());
     } else {
         p.corpus.paths = o.positional();
-        if (p.corpus.paths.empty()) throw std::invalid_argument("no corpus given (PATH... or --fortunes)\n" + std::string(kHelp));
+        if (p.corpus.paths.empty())
+            throw std::invalid_argument("no corpus given (PATH... or --fortunes)\n" + std::string(kHelp));
     }
     if (o.has("format")) p.corpus.format = o.get("format");
     if (o.has("unit")) p.corpus.unit = doc_unit_from_string(o.get("unit"));
@@ -88,11 +89,12 @@ int run_prepare(const Args& args) {
 
     const bool quiet = o.has("quiet");
     auto s = prepare_corpus(p, quiet ? std::function<void(const PrepareProgress&)>{} : draw_progress);
-    std::printf("prepared %s: vocab %d (%s), train %llu docs / %llu tokens, val %llu docs / %llu tokens, "
-                "%.1f s, encoding %.0f tok/s on %d thread%s\n",
-                p.out_dir.c_str(), s.vocab_size, s.dtype.c_str(), (unsigned long long)s.documents[0],
-                (unsigned long long)s.tokens[0], (unsigned long long)s.documents[1], (unsigned long long)s.tokens[1],
-                s.seconds, s.tokens_per_s, s.threads, s.threads == 1 ? "" : "s");
+    std::printf(
+        "prepared %s: vocab %d (%s), train %llu docs / %llu tokens, val %llu docs / %llu tokens, "
+        "%.1f s, encoding %.0f tok/s on %d thread%s\n",
+        p.out_dir.c_str(), s.vocab_size, s.dtype.c_str(), (unsigned long long)s.documents[0],
+        (unsigned long long)s.tokens[0], (unsigned long long)s.documents[1], (unsigned long long)s.tokens[1], s.seconds,
+        s.tokens_per_s, s.threads, s.threads == 1 ? "" : "s");
     return 0;
 }
 

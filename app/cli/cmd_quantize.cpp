@@ -65,9 +65,12 @@ int run_quantize(const Args& args) {
     if (o.has("modules")) {
         p.in_proj = p.out_proj = false;
         for (auto& m : eval::split_list(o.get("modules"))) {
-            if (m == "in_proj") p.in_proj = true;
-            else if (m == "out_proj") p.out_proj = true;
-            else throw std::invalid_argument("--modules: unknown module '" + m + "' (in_proj, out_proj)");
+            if (m == "in_proj")
+                p.in_proj = true;
+            else if (m == "out_proj")
+                p.out_proj = true;
+            else
+                throw std::invalid_argument("--modules: unknown module '" + m + "' (in_proj, out_proj)");
         }
     }
     const std::string out = o.require("out");
@@ -77,7 +80,8 @@ int run_quantize(const Args& args) {
     torch::Tensor calib;
     if (o.has("calib")) {
         const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : find_tokenizer(ckpt);
-        if (tok_path.empty()) throw std::invalid_argument("no tokenizer.model found for the calibration text; pass --tokenizer");
+        if (tok_path.empty())
+            throw std::invalid_argument("no tokenizer.model found for the calibration text; pass --tokenizer");
         const int64_t seqlen = o.get_int("seqlen", 256);
         const int64_t n = std::max<int64_t>(1, o.get_int("calib-tokens", 32768) / seqlen);
         // The calibration stream: a prepared corpus folder's train split (the
@@ -119,7 +123,8 @@ int run_quantize(const Args& args) {
         const std::string tok_path = o.has("tokenizer") ? o.get("tokenizer") : find_tokenizer(ckpt);
         if (!tok_path.empty()) {
             std::filesystem::create_directories(out);
-            write_file_atomic(out + "/tokenizer.model", read_file(tok_path));  // names the file and free space on failure
+            write_file_atomic(out + "/tokenizer.model",
+                              read_file(tok_path));  // names the file and free space on failure
         }
     }
     std::fprintf(stderr, "quantizing %s with %s%s...\n", ckpt.c_str(), quant::to_string(p.method).c_str(),
@@ -127,7 +132,8 @@ int run_quantize(const Args& args) {
                      ? (" " + std::to_string(p.bits) + "-bit").c_str()
                      : "");
     if (calib.defined()) calib = calib.to(device);
-    auto stats = quant::quantize_model(model, p, calib, [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); });
+    auto stats =
+        quant::quantize_model(model, p, calib, [](const std::string& s) { std::fprintf(stderr, "  %s\n", s.c_str()); });
     auto meta = quant::ptq_metadata(p, calib.defined() ? calib.numel() : 0, ckpt);
     double werr = 0, oerr = 0;
     for (auto& s : stats) werr += s.rel_weight_error, oerr += s.rel_output_error;

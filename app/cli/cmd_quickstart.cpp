@@ -72,6 +72,7 @@ int run_quickstart_cmd(const Args& args) {
     return 0;
 }
 
-CommandRegistrar reg{"quickstart", "prepare the default corpus, train a teacher and Bi-Mamba students", run_quickstart_cmd};
+CommandRegistrar reg{"quickstart", "prepare the default corpus, train a teacher and Bi-Mamba students",
+                     run_quickstart_cmd};
 
 }  // namespace

@@ -47,7 +47,8 @@ json read_json(const std::string& path) {
 
 std::vector<int> chosen_layers(const Mamba2LM& model, const std::string& layers_arg) {
     std::vector<int> layers;
-    if (layers_arg == "fml") layers = report::first_middle_last(model->config().n_layer);
+    if (layers_arg == "fml")
+        layers = report::first_middle_last(model->config().n_layer);
     else if (layers_arg != "all")
         for (auto& s : eval::split_list(layers_arg)) layers.push_back(std::stoi(s));
     else
@@ -62,7 +63,9 @@ report::HistogramSet histograms_of(const std::string& label, const std::string& 
     h.name = label;
     h.checkpoint = ckpt;
     h.quantization = quant::read_quantization_metadata(ckpt);
-    h.kind = !h.quantization.is_null() ? "ptq" : model->config().binarize != Binarize::None ? "bi-mamba" : "full-precision";
+    h.kind = !h.quantization.is_null()                    ? "ptq"
+             : model->config().binarize != Binarize::None ? "bi-mamba"
+                                                          : "full-precision";
     h.modules = report::model_weight_histograms(model, bins, layers);
     return h;
 }
@@ -84,7 +87,8 @@ int run_report(const Args& args) {
         if (fs::exists(c.run_dir + "/metrics.jsonl")) c.metrics_jsonl = c.run_dir + "/metrics.jsonl";
         if (!o.has("hist")) {
             const std::string ckpt = resolve_checkpoint(c.run_dir);
-            c.histograms.push_back(histograms_of(fs::path(c.run_dir).filename().string(), ckpt, load_model(ckpt), bins, layers));
+            c.histograms.push_back(
+                histograms_of(fs::path(c.run_dir).filename().string(), ckpt, load_model(ckpt), bins, layers));
         }
     }
     if (o.has("eval")) c.eval = read_json(o.get("eval"));
@@ -111,30 +115,35 @@ int run_report(const Args& args) {
             rows.push_back({{"layer", d.layer}, {"module", d.module}, {"w1", d.w1}, {"reference_std", d.ref_std}});
             sum += d.w1 / d.ref_std;
             char buf[160];
-            std::snprintf(buf, sizeof buf, "| %s | %d | %s | %.3g | %.3f |\n", label.c_str(), d.layer, d.module.c_str(), d.w1,
-                          d.w1 / d.ref_std);
+            std::snprintf(buf, sizeof buf, "| %s | %d | %s | %.3g | %.3f |\n", label.c_str(), d.layer, d.module.c_str(),
+                          d.w1, d.w1 / d.ref_std);
             table += buf;
         }
-        distances.push_back({{"label", label}, {"reference", ref_label}, {"modules", rows},
+        distances.push_back({{"label", label},
+                             {"reference", ref_label},
+                             {"modules", rows},
                              {"mean_w1_over_reference_std", rows.empty() ? 0.0 : sum / rows.size()}});
     }
     report::write_report(out, c);
     std::printf("wrote %s\n", out.c_str());
     if (!distances.empty()) {
-        std::printf("\nWeight distance from %s (Wasserstein-1 of the effective weights; /std: in units of %s's std):\n\n"
-                    "| model | layer | module | W1 | W1/std |\n|---|---:|---|---:|---:|\n%s",
-                    ref_label.c_str(), ref_label.c_str(), table.c_str());
+        std::printf(
+            "\nWeight distance from %s (Wasserstein-1 of the effective weights; /std: in units of %s's std):\n\n"
+            "| model | layer | module | W1 | W1/std |\n|---|---:|---|---:|---:|\n%s",
+            ref_label.c_str(), ref_label.c_str(), table.c_str());
         for (const auto& d : distances)
             std::printf("mean W1/std of %s: %.3f\n", d["label"].get<std::string>().c_str(),
                         d["mean_w1_over_reference_std"].get<double>());
         if (o.has("distances-out")) {
-            write_file_atomic(o.get("distances-out"), json{{"reference", ref_label}, {"models", distances}}.dump(2) + "\n");
+            write_file_atomic(o.get("distances-out"),
+                              json{{"reference", ref_label}, {"models", distances}}.dump(2) + "\n");
             std::printf("wrote %s\n", o.get("distances-out").c_str());
         }
     }
     return 0;
 }
 
-CommandRegistrar reg{"report", "write an HDF5 report (config, metrics, eval tables, histograms, generations)", run_report};
+CommandRegistrar reg{"report", "write an HDF5 report (config, metrics, eval tables, histograms, generations)",
+                     run_report};
 
 }  // namespace

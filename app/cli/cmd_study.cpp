@@ -57,7 +57,9 @@ const char* kHelp =
     "(SIGINT/SIGTERM: a running training stage checkpoints first; run again to continue).\n";
 
 volatile std::sig_atomic_t g_interrupted = 0;
-void on_signal(int) { g_interrupted = 1; }
+void on_signal(int) {
+    g_interrupted = 1;
+}
 
 std::string self_exe() {
     std::error_code ec;
@@ -101,8 +103,9 @@ json last_train_row(const std::string& metrics) {
 class StageWatch {
 public:
     StageWatch(const std::string& label, const study::Stage& st)
-        : st_(st), bar_(label, st.kind == "train" ? std::max<int64_t>(1, st.train.value("steps", int64_t(1))) : 1,
-                        st.kind == "train" ? "steps" : "stage") {
+        : st_(st),
+          bar_(label, st.kind == "train" ? std::max<int64_t>(1, st.train.value("steps", int64_t(1))) : 1,
+               st.kind == "train" ? "steps" : "stage") {
         t0_ = std::chrono::steady_clock::now();
     }
     void update() {
@@ -181,7 +184,8 @@ std::string tail_of(const std::string& file, int lines) {
     std::string l;
     while (std::getline(f, l)) all.push_back(l);
     std::string out;
-    for (size_t i = all.size() > size_t(lines) ? all.size() - lines : 0; i < all.size(); ++i) out += "    " + all[i] + "\n";
+    for (size_t i = all.size() > size_t(lines) ? all.size() - lines : 0; i < all.size(); ++i)
+        out += "    " + all[i] + "\n";
     return out;
 }
 
@@ -212,7 +216,8 @@ std::vector<std::pair<std::string, std::string>> parse_sets(const Args& args) {
         std::string kv;
         while (std::getline(ss, kv, ',')) {
             const auto eq = kv.find('=');
-            if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--set expects NAME=VALUE, got '" + kv + "'");
+            if (eq == std::string::npos || eq == 0)
+                throw std::invalid_argument("--set expects NAME=VALUE, got '" + kv + "'");
             sets.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
         }
     }
@@ -280,8 +285,8 @@ int run_study(const Args& all) {
         } else if (state == study::StageState::changed) {
             throw std::runtime_error("stage '" + st.name +
                                      "' finished earlier with a different definition (the study file or --scale/--set "
-                                     "changed). Its results are kept; run with --redo " + st.name +
-                                     " to run it again, or use another --workspace");
+                                     "changed). Its results are kept; run with --redo " +
+                                     st.name + " to run it again, or use another --workspace");
         } else if (dry) {
             std::printf("%s (%s)\n  bimamba", label.c_str(), study::state_name(state));
             for (auto& a : stage_args(s, st, state)) std::printf(" %s", shell_quote(a).c_str());
@@ -336,7 +341,8 @@ int run_study(const Args& all) {
                 progress.finish("FAILED");
                 throw std::runtime_error("stage '" + st.name + "' failed (" +
                                          (rc ? "exit status " + std::to_string(rc) : why) + "); last lines of " +
-                                         study::stage_log_path(s, st) + ":\n" + tail_of(study::stage_log_path(s, st), 12));
+                                         study::stage_log_path(s, st) + ":\n" +
+                                         tail_of(study::stage_log_path(s, st), 12));
             }
             study::mark_done(s, st, progress.elapsed());
             progress.finish("done");
@@ -345,12 +351,15 @@ int run_study(const Args& all) {
         if (o.has("until") && st.name == o.get("until")) break;
     }
     if (!dry)
-        std::fprintf(stderr, "study %s: %d stage(s) run, all selected stages done (%s); workspace %s\n", s.name.c_str(),
-                     ran, cli::StageProgress::clock(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()).c_str(),
-                     s.workspace.c_str());
+        std::fprintf(
+            stderr, "study %s: %d stage(s) run, all selected stages done (%s); workspace %s\n", s.name.c_str(), ran,
+            cli::StageProgress::clock(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())
+                .c_str(),
+            s.workspace.c_str());
     return 0;
 }
 
-CommandRegistrar reg{"study", "carry out a study file: every stage of an experiment, resumable (run, status)", run_study};
+CommandRegistrar reg{"study", "carry out a study file: every stage of an experiment, resumable (run, status)",
+                     run_study};
 
 }  // namespace

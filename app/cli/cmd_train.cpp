@@ -70,16 +70,17 @@ TrainHooks test_hooks_from_environment() {
                                                                   : "";
             hooks.at_point = [n, only, seen = 0LL](const char* point) mutable {
                 const std::string p = point;
-                const bool counted = only.empty() || p.rfind(only, 0) == 0 ||
-                                     (only == "checkpoint." && p.rfind("latest.", 0) == 0);
+                const bool counted =
+                    only.empty() || p.rfind(only, 0) == 0 || (only == "checkpoint." && p.rfind("latest.", 0) == 0);
                 if (!counted || ++seen < n) return;
                 std::fprintf(stderr, "BIMAMBA_TEST_HOOKS: SIGKILL at point %lld: %s\n", seen, point);
                 std::fflush(stderr);
                 std::raise(SIGKILL);
             };
         } else {
-            throw std::invalid_argument("BIMAMBA_TEST_HOOKS: unknown hook '" + key +
-                                        "' (stop_after_steps, nan_at_step, slow_checkpoint_ms, kill_at_point, kill_in_checkpoint, kill_in_metrics, kill_at_torn_line, kill_in_status)");
+            throw std::invalid_argument(
+                "BIMAMBA_TEST_HOOKS: unknown hook '" + key +
+                "' (stop_after_steps, nan_at_step, slow_checkpoint_ms, kill_at_point, kill_in_checkpoint, kill_in_metrics, kill_at_torn_line, kill_in_status)");
         }
     }
     return hooks;

@@ -94,9 +94,10 @@ using namespace bimamba::cli;
 static void usage() {
     auto table = command_table();
     std::sort(table.begin(), table.end(), [](auto& a, auto& b) { return a.name < b.name; });
-    std::printf("bimamba: train, evaluate and deploy 1-bit Mamba-2 language models (Bi-Mamba)\n\n"
-                "usage: bimamba <command> [options]   (bimamba <command> --help for details)\n"
-                "       bimamba --version\n\ncommands:\n");
+    std::printf(
+        "bimamba: train, evaluate and deploy 1-bit Mamba-2 language models (Bi-Mamba)\n\n"
+        "usage: bimamba <command> [options]   (bimamba <command> --help for details)\n"
+        "       bimamba --version\n\ncommands:\n");
     for (auto& c : table) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
 }
 
@@ -110,14 +111,17 @@ static void print_version() {
     const char* kernels = "not compiled in";
 #endif
     if (torch::cuda::is_available())
-        std::printf("CUDA: available, %d device(s); BiMamba CUDA kernels %s\n", (int)torch::cuda::device_count(), kernels);
+        std::printf("CUDA: available, %d device(s); BiMamba CUDA kernels %s\n", (int)torch::cuda::device_count(),
+                    kernels);
     else
         std::printf("CUDA: not available; BiMamba CUDA kernels %s\n", kernels);
     std::printf("CPU engine ISA: %s (AVX2 %s, AVX-512 %s)\n", bimamba::kernels::isa_name(bimamba::kernels::best_isa()),
                 bimamba::kernels::cpu_has_avx2() ? "yes" : "no", bimamba::kernels::cpu_has_avx512() ? "yes" : "no");
 }
 
-static bool is_help(const std::string& a) { return a == "--help" || a == "-h" || a == "help"; }
+static bool is_help(const std::string& a) {
+    return a == "--help" || a == "-h" || a == "help";
+}
 
 int main(int argc, char** argv) {
     Args args(argv + 1, argv + argc);
@@ -132,11 +136,18 @@ int main(int argc, char** argv) {
     const CommandInfo* cmd = nullptr;
     size_t used = 1;
     for (auto& c : command_table()) {  // two-word commands first ("bench cpu")
-        if (args.size() >= 2 && c.name == args[0] + " " + args[1]) { cmd = &c; used = 2; break; }
+        if (args.size() >= 2 && c.name == args[0] + " " + args[1]) {
+            cmd = &c;
+            used = 2;
+            break;
+        }
     }
     if (!cmd)
         for (auto& c : command_table())
-            if (c.name == args[0]) { cmd = &c; break; }
+            if (c.name == args[0]) {
+                cmd = &c;
+                break;
+            }
     if (!cmd) {
         // A group ("bench"): list its commands; asked for (--help) on stdout with status 0.
         const bool asked = args.size() >= 2 && is_help(args[1]);
@@ -144,8 +155,9 @@ int main(int argc, char** argv) {
         bool group = false;
         for (auto& c : command_table())
             if (c.name.rfind(args[0] + " ", 0) == 0) {
-                if (!group) std::fprintf(out, "bimamba %s: choose one of (bimamba %s <command> --help for details):\n",
-                                         args[0].c_str(), args[0].c_str());
+                if (!group)
+                    std::fprintf(out, "bimamba %s: choose one of (bimamba %s <command> --help for details):\n",
+                                 args[0].c_str(), args[0].c_str());
                 group = true;
                 std::fprintf(out, "  %-16s %s\n", c.name.c_str(), c.summary.c_str());
             }

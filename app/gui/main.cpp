@@ -59,14 +59,16 @@ int main(int argc, char** argv) {
 
     bimamba::ui::Theme::init();  // light, dark or the desktop's (View → Colour scheme)
     QString workspace = p.value(ws);
-    if (workspace.isEmpty()) workspace = QSettings().value("workspace", QDir::home().filePath("bimamba-workspace")).toString();
+    if (workspace.isEmpty())
+        workspace = QSettings().value("workspace", QDir::home().filePath("bimamba-workspace")).toString();
     bimamba::ui::MainWindow w(workspace, p.value(cli));
     if (p.isSet(shots)) {
         QJsonObject setup;
         if (p.isSet(shotSetup)) {
             QFile f(p.value(shotSetup));
             QJsonParseError pe{};
-            const QJsonDocument doc = f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll(), &pe) : QJsonDocument();
+            const QJsonDocument doc =
+                f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll(), &pe) : QJsonDocument();
             if (!doc.isObject()) {
                 std::fprintf(stderr, "--screenshot-setup %s: not a JSON object (%s)\n", qPrintable(p.value(shotSetup)),
                              qPrintable(pe.errorString()));

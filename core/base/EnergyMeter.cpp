@@ -97,9 +97,10 @@ EnergySample CpuEnergyMeter::elapsed() const {
 std::string CpuEnergyMeter::describe() const {
     if (!zones_.empty()) return "RAPL package energy (whole package, all processes)";
     char buf[200];
-    std::snprintf(buf, sizeof buf,
-                  "estimate: CPU-seconds x %.1f W per busy core (no readable RAPL counter; excludes DRAM and idle power)",
-                  watts_per_core_);
+    std::snprintf(
+        buf, sizeof buf,
+        "estimate: CPU-seconds x %.1f W per busy core (no readable RAPL counter; excludes DRAM and idle power)",
+        watts_per_core_);
     return buf;
 }
 

@@ -18,8 +18,8 @@ struct EnergySample {
     double joules = 0;       // measured, or estimated when !measured
     double cpu_seconds = 0;  // this process's user+system time over the span (CPU meter)
     double wall_seconds = 0;
-    bool measured = false;   // true: hardware counter; false: estimate
-    std::string source;      // e.g. "RAPL package energy" or "estimate: CPU-s x 5 W/core"
+    bool measured = false;  // true: hardware counter; false: estimate
+    std::string source;     // e.g. "RAPL package energy" or "estimate: CPU-s x 5 W/core"
 };
 
 class CpuEnergyMeter {

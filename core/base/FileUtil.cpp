@@ -92,7 +92,9 @@ void write_file_atomic(const std::string& path, const std::string& data, const s
 }
 
 namespace {
-int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path) == 0 ? 0 : -1; }
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+    return ::remove(path) == 0 ? 0 : -1;
+}
 }  // namespace
 
 bool remove_tree(const std::string& path) {
@@ -126,7 +128,8 @@ std::string tail_lines(const std::string& path, int max_lines) {
         start = nl + 1;
     }
     while (!lines.empty() && lines.back().find_first_not_of(" \t\r\n\f\v") == std::string::npos) lines.pop_back();
-    const size_t first = lines.size() > size_t(std::max(max_lines, 0)) ? lines.size() - size_t(std::max(max_lines, 0)) : 0;
+    const size_t first =
+        lines.size() > size_t(std::max(max_lines, 0)) ? lines.size() - size_t(std::max(max_lines, 0)) : 0;
     std::string out;
     for (size_t i = first; i < lines.size(); ++i) out += (i > first ? "\n" : "") + lines[i];
     return out;

@@ -33,6 +33,8 @@ std::string tail_lines(const std::string& path, int max_lines);
 // libtorch.so exports its own copy of remove_all that crashes when it wins
 // the symbol lookup (seen with the PyPI torch 2.11 wheels).
 bool remove_tree(const std::string& path);
-inline bool remove_tree(const std::filesystem::path& path) { return remove_tree(path.string()); }
+inline bool remove_tree(const std::filesystem::path& path) {
+    return remove_tree(path.string());
+}
 
 }  // namespace bimamba::base

@@ -14,20 +14,28 @@ LossType loss_type_from_string(const std::string& s) {
 
 std::string to_string(LossType t) {
     switch (t) {
-        case LossType::CE: return "ce";
-        case LossType::SoftCE: return "soft_ce";
-        case LossType::KL: return "kl";
-        case LossType::Mix: return "mix";
+        case LossType::CE:
+            return "ce";
+        case LossType::SoftCE:
+            return "soft_ce";
+        case LossType::KL:
+            return "kl";
+        case LossType::Mix:
+            return "mix";
     }
     return "?";
 }
 
 std::string loss_kind_label(LossType t) {
     switch (t) {
-        case LossType::CE: return "CE";
-        case LossType::SoftCE: return "soft-target CE";
-        case LossType::KL: return "KL divergence";
-        case LossType::Mix: return "CE + soft-target CE mix";
+        case LossType::CE:
+            return "CE";
+        case LossType::SoftCE:
+            return "soft-target CE";
+        case LossType::KL:
+            return "KL divergence";
+        case LossType::Mix:
+            return "CE + soft-target CE mix";
     }
     return "?";
 }

@@ -13,6 +13,8 @@ std::string to_string(LossType t);
 // Values of different kinds are not comparable (soft-target CE includes the
 // teacher's entropy).
 std::string loss_kind_label(LossType t);
-inline bool loss_needs_teacher(LossType t) { return t != LossType::CE; }
+inline bool loss_needs_teacher(LossType t) {
+    return t != LossType::CE;
+}
 
 }  // namespace bimamba::base

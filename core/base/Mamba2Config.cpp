@@ -15,9 +15,12 @@ using nlohmann::json;
 
 std::string to_string(Binarize b) {
     switch (b) {
-        case Binarize::None: return "none";
-        case Binarize::InProj: return "in_proj";
-        case Binarize::InOutProj: return "in_proj+out_proj";
+        case Binarize::None:
+            return "none";
+        case Binarize::InProj:
+            return "in_proj";
+        case Binarize::InOutProj:
+            return "in_proj+out_proj";
     }
     return "none";
 }
@@ -36,12 +39,12 @@ int Mamba2Config::padded_vocab() const {
 
 long long Mamba2Config::num_parameters() const {
     long long di = d_inner(), nh = nheads(), cd = conv_dim();
-    long long per_layer = (long long)in_proj_out() * d_model      // in_proj
+    long long per_layer = (long long)in_proj_out() * d_model            // in_proj
                           + cd * ssm.d_conv + (ssm.conv_bias ? cd : 0)  // conv1d
-                          + 3 * nh                                  // dt_bias, A_log, D
-                          + di                                      // gated norm
-                          + di * d_model                            // out_proj
-                          + d_model;                                // block norm
+                          + 3 * nh                                      // dt_bias, A_log, D
+                          + di                                          // gated norm
+                          + di * d_model                                // out_proj
+                          + d_model;                                    // block norm
     if (binarize_in_proj()) per_layer += 2LL * d_model;
     if (binarize_out_proj()) per_layer += 2LL * di;
     long long emb = (long long)padded_vocab() * d_model;
@@ -82,7 +85,8 @@ void Mamba2Config::validate() const {
     }
     if (d_inner() % ssm.headdim != 0) bad("d_inner (expand*d_model) must be a multiple of ssm_cfg.headdim");
     if (ssm.ngroups <= 0 || nheads() % ssm.ngroups != 0) bad("nheads must be a multiple of ssm_cfg.ngroups");
-    if (!(ssm.A_init_min > 0 && ssm.A_init_max >= ssm.A_init_min)) bad("ssm_cfg.A_init_range must satisfy 0 < lo <= hi");
+    if (!(ssm.A_init_min > 0 && ssm.A_init_max >= ssm.A_init_min))
+        bad("ssm_cfg.A_init_range must satisfy 0 < lo <= hi");
     if (!(ssm.dt_min > 0 && ssm.dt_max >= ssm.dt_min)) bad("ssm_cfg.dt_min/dt_max must satisfy 0 < dt_min <= dt_max");
     if (!ssm.rmsnorm) bad("ssm_cfg.rmsnorm=false is not supported");
     if (ssm.norm_before_gate) bad("ssm_cfg.norm_before_gate=true is not supported");
@@ -90,26 +94,41 @@ void Mamba2Config::validate() const {
     if (!tie_embeddings) bad("tie_embeddings=false is not supported");
 }
 
-std::vector<std::string> Mamba2Config::preset_names() { return {"tiny", "small", "130m", "370m", "780m", "1.3b", "2.7b"}; }
+std::vector<std::string> Mamba2Config::preset_names() {
+    return {"tiny", "small", "130m", "370m", "780m", "1.3b", "2.7b"};
+}
 
 Mamba2Config Mamba2Config::preset(const std::string& name) {
     Mamba2Config c;
     if (name == "tiny") {  // unit tests: small enough for float64 checks
-        c.d_model = 64; c.n_layer = 2; c.vocab_size = 512;
-        c.ssm.d_state = 16; c.ssm.headdim = 16; c.ssm.chunk_size = 16;
+        c.d_model = 64;
+        c.n_layer = 2;
+        c.vocab_size = 512;
+        c.ssm.d_state = 16;
+        c.ssm.headdim = 16;
+        c.ssm.chunk_size = 16;
     } else if (name == "small") {  // quickstart on 2 CPU cores
-        c.d_model = 256; c.n_layer = 4; c.vocab_size = 4096;
-        c.ssm.d_state = 32; c.ssm.headdim = 32; c.ssm.chunk_size = 64;
+        c.d_model = 256;
+        c.n_layer = 4;
+        c.vocab_size = 4096;
+        c.ssm.d_state = 32;
+        c.ssm.headdim = 32;
+        c.ssm.chunk_size = 64;
     } else if (name == "130m") {
-        c.d_model = 768; c.n_layer = 24;
+        c.d_model = 768;
+        c.n_layer = 24;
     } else if (name == "370m") {
-        c.d_model = 1024; c.n_layer = 48;
+        c.d_model = 1024;
+        c.n_layer = 48;
     } else if (name == "780m") {
-        c.d_model = 1536; c.n_layer = 48;
+        c.d_model = 1536;
+        c.n_layer = 48;
     } else if (name == "1.3b") {
-        c.d_model = 2048; c.n_layer = 48;
+        c.d_model = 2048;
+        c.n_layer = 48;
     } else if (name == "2.7b") {
-        c.d_model = 2560; c.n_layer = 64;
+        c.d_model = 2560;
+        c.n_layer = 64;
     } else {
         std::string all;
         for (auto& n : preset_names()) all += (all.empty() ? "" : ", ") + n;
@@ -187,7 +206,8 @@ void get_to(const json& j, const char* key, T& out) {
     try {
         out = it->get<T>();
     } catch (const json::exception&) {
-        throw std::invalid_argument(std::string("config field '") + key + "' has the wrong type (" + it->type_name() + ")");
+        throw std::invalid_argument(std::string("config field '") + key + "' has the wrong type (" + it->type_name() +
+                                    ")");
     }
 }
 
@@ -229,12 +249,24 @@ Mamba2Config Mamba2Config::from_json(const json& j, bool strict) {
         c.validate();
         return c;
     }
-    static const std::set<std::string> known = {
-        "d_model", "d_intermediate", "n_layer", "vocab_size", "ssm_cfg", "attn_layer_idx", "attn_cfg", "rms_norm",
-        "residual_in_fp32", "fused_add_norm", "pad_vocab_size_multiple", "tie_embeddings", "norm_epsilon", "binarize"};
+    static const std::set<std::string> known = {"d_model",
+                                                "d_intermediate",
+                                                "n_layer",
+                                                "vocab_size",
+                                                "ssm_cfg",
+                                                "attn_layer_idx",
+                                                "attn_cfg",
+                                                "rms_norm",
+                                                "residual_in_fp32",
+                                                "fused_add_norm",
+                                                "pad_vocab_size_multiple",
+                                                "tie_embeddings",
+                                                "norm_epsilon",
+                                                "binarize"};
     static const std::set<std::string> known_ssm = {
-        "layer", "d_state", "d_conv", "expand", "headdim", "ngroups", "chunk_size", "A_init_range", "dt_min", "dt_max",
-        "dt_init_floor", "dt_limit", "bias", "conv_bias", "rmsnorm", "norm_before_gate", "d_ssm", "D_has_hdim"};
+        "layer",      "d_state",      "d_conv",  "expand",           "headdim",       "ngroups",
+        "chunk_size", "A_init_range", "dt_min",  "dt_max",           "dt_init_floor", "dt_limit",
+        "bias",       "conv_bias",    "rmsnorm", "norm_before_gate", "d_ssm",         "D_has_hdim"};
     if (strict)
         for (auto& [k, v] : j.items())
             if (!known.count(k)) throw std::invalid_argument("model config: unknown field '" + k + "'");

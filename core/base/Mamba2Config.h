@@ -9,7 +9,7 @@
 namespace bimamba::base {
 
 enum class Binarize { None, InProj, InOutProj };
-std::string to_string(Binarize b);       // "none" | "in_proj" | "in_proj+out_proj"
+std::string to_string(Binarize b);                    // "none" | "in_proj" | "in_proj+out_proj"
 Binarize binarize_from_string(const std::string& s);  // throws on unknown
 
 struct SsmConfig {

@@ -30,20 +30,24 @@ ModelSource resolve_model(const std::string& path, bool deploy_ok) {
     if (fs::is_regular_file(p)) {
         if (is_deploy_file(path)) {
             if (!deploy_ok)
-                throw std::runtime_error("model '" + path +
-                                         "' is a deployment file; this command takes a checkpoint folder or a run directory");
+                throw std::runtime_error(
+                    "model '" + path +
+                    "' is a deployment file; this command takes a checkpoint folder or a run directory");
             return {ModelSource::Kind::DeployFile, path};
         }
         const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
         if (!fs::exists(dir / "config.json"))
-            throw std::runtime_error("model '" + path + "': a file with no config.json beside it (expected a checkpoint "
-                                     "folder, a run directory" + std::string(deploy_ok ? " or a deployment file)" : ")"));
+            throw std::runtime_error("model '" + path +
+                                     "': a file with no config.json beside it (expected a checkpoint "
+                                     "folder, a run directory" +
+                                     std::string(deploy_ok ? " or a deployment file)" : ")"));
         return {ModelSource::Kind::Checkpoint, dir.string()};
     }
     if (fs::exists(p / "config.json")) return {ModelSource::Kind::Checkpoint, path};
-    if (fs::exists(p / "checkpoints")) {
+    if (fs::exists(p / run_files::kCheckpoints)) {
         const std::string c = latest_checkpoint(path);
-        if (c.empty()) throw std::runtime_error("model '" + path + "': a run directory without a complete checkpoint yet");
+        if (c.empty())
+            throw std::runtime_error("model '" + path + "': a run directory without a complete checkpoint yet");
         if (!fs::exists(fs::path(c) / "config.json"))
             throw std::runtime_error("model '" + path + "': its latest checkpoint '" + c + "' has no config.json");
         return {ModelSource::Kind::Checkpoint, c};
@@ -52,7 +56,9 @@ ModelSource resolve_model(const std::string& path, bool deploy_ok) {
                              std::string(deploy_ok ? " nor a deployment file" : ""));
 }
 
-std::string resolve_checkpoint(const std::string& path) { return resolve_model(path, false).path; }
+std::string resolve_checkpoint(const std::string& path) {
+    return resolve_model(path, false).path;
+}
 
 std::string find_tokenizer(const std::string& checkpoint) {
     fs::path c = fs::absolute(checkpoint);
@@ -81,7 +87,8 @@ std::string model_label(const std::string& checkpoint) {
     fs::path c = fs::path(checkpoint).lexically_normal();
     if (c.filename().empty()) c = c.parent_path();
     const fs::path parent = c.parent_path();
-    if (parent.filename() == "checkpoints") return parent.parent_path().filename().string() + "/" + c.filename().string();
+    if (parent.filename() == run_files::kCheckpoints)
+        return parent.parent_path().filename().string() + "/" + c.filename().string();
     return c.filename().string();
 }
 

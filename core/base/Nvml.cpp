@@ -37,7 +37,9 @@ struct NvmlApi {
             error = "NVML not found (" + soname + ": no NVIDIA driver on this machine)";
             return;
         }
-        auto sym = [&](auto& fn, const char* name) { fn = reinterpret_cast<std::decay_t<decltype(fn)>>(dlsym(lib, name)); };
+        auto sym = [&](auto& fn, const char* name) {
+            fn = reinterpret_cast<std::decay_t<decltype(fn)>>(dlsym(lib, name));
+        };
         sym(init, "nvmlInit_v2");
         sym(handle_by_index, "nvmlDeviceGetHandleByIndex_v2");
         sym(handle_by_uuid, "nvmlDeviceGetHandleByUUID");

@@ -17,7 +17,7 @@ struct GpuReading {
     double util_percent = -1;  // share of the last sample period a kernel ran
     double mem_used_mb = -1;   // device memory in use, all processes (MiB)
     double mem_total_mb = -1;
-    double power_w = -1;       // board power draw
+    double power_w = -1;  // board power draw
 };
 
 class NvmlDevice {

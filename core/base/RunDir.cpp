@@ -81,7 +81,9 @@ RunStatus read_run_status(const std::string& run_dir) {
     const auto o = read_json_object((fs::path(run_dir) / run_files::kStatus).string());
     if (o.is_discarded() || o.empty()) return s;
     s.valid = true;
-    auto str = [&](const char* k) { return o.contains(k) && o[k].is_string() ? o[k].get<std::string>() : std::string(); };
+    auto str = [&](const char* k) {
+        return o.contains(k) && o[k].is_string() ? o[k].get<std::string>() : std::string();
+    };
     // A number outside int64 (1e300: undefined behaviour as a cast; found by
     // tests/fuzz/fuzz_metrics_rows) reads as 0, as a missing one does.
     auto num = [&](const char* k) -> int64_t {
@@ -227,13 +229,11 @@ void RunDir::log(const std::string& msg, bool echo) {
 }
 
 void RunDir::write_status(const std::string& state, int64_t step, int64_t total_steps, const std::string& message) {
-    nlohmann::json j = {{"state", state},
-                        {"pid", static_cast<int64_t>(getpid())},
-                        {"step", step},
-                        {"total_steps", total_steps},
-                        {"started", started_},
-                        {"ended", state == "running" ? nlohmann::json(nullptr) : nlohmann::json(iso8601_now())},
-                        {"message", message}};
+    nlohmann::json j = {
+        {"state", state},      {"pid", static_cast<int64_t>(getpid())},
+        {"step", step},        {"total_steps", total_steps},
+        {"started", started_}, {"ended", state == "running" ? nlohmann::json(nullptr) : nlohmann::json(iso8601_now())},
+        {"message", message}};
     write_file_atomic(dir_ + "/" + run_files::kStatus, j.dump(2) + "\n", [&] { at("status.tmp"); });
 }
 

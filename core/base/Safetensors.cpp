@@ -24,9 +24,9 @@ struct DTypeInfo {
     size_t size;
 };
 constexpr DTypeInfo kDTypes[] = {
-    {DType::BOOL, "BOOL", 1}, {DType::U8, "U8", 1},   {DType::I8, "I8", 1},   {DType::U16, "U16", 2},
+    {DType::BOOL, "BOOL", 1}, {DType::U8, "U8", 1},   {DType::I8, "I8", 1},     {DType::U16, "U16", 2},
     {DType::I16, "I16", 2},   {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2}, {DType::U32, "U32", 4},
-    {DType::I32, "I32", 4},   {DType::F32, "F32", 4}, {DType::U64, "U64", 8}, {DType::I64, "I64", 8},
+    {DType::I32, "I32", 4},   {DType::F32, "F32", 4}, {DType::U64, "U64", 8},   {DType::I64, "I64", 8},
     {DType::F64, "F64", 8},
 };
 constexpr uint64_t kMaxHeader = 100ull << 20;  // 100 MB, as the reference implementation
@@ -57,7 +57,9 @@ int64_t TensorView::numel() const {
 }
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
-    auto fail = [&](const std::string& what) -> void { throw SafetensorsError("safetensors file '" + path + "': " + what); };
+    auto fail = [&](const std::string& what) -> void {
+        throw SafetensorsError("safetensors file '" + path + "': " + what);
+    };
     int fd = ::open(path.c_str(), O_RDONLY);
     if (fd < 0) fail(std::string("cannot open (") + std::strerror(errno) + ")");
     struct stat sb {};
@@ -178,7 +180,8 @@ SafetensorsFile::~SafetensorsFile() {
 std::vector<std::string> SafetensorsFile::names() const {
     std::vector<const TensorView*> v;
     for (auto& [k, t] : tensors_) v.push_back(&t);
-    std::sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->data < b->data || (a->data == b->data && a->name < b->name); });
+    std::sort(v.begin(), v.end(),
+              [](auto* a, auto* b) { return a->data < b->data || (a->data == b->data && a->name < b->name); });
     std::vector<std::string> out;
     for (auto* t : v) out.push_back(t->name);
     return out;
@@ -186,7 +189,8 @@ std::vector<std::string> SafetensorsFile::names() const {
 
 const TensorView& SafetensorsFile::get(const std::string& name) const {
     auto it = tensors_.find(name);
-    if (it == tensors_.end()) throw SafetensorsError("safetensors file '" + path_ + "': no tensor named '" + name + "'");
+    if (it == tensors_.end())
+        throw SafetensorsError("safetensors file '" + path_ + "': no tensor named '" + name + "'");
     return it->second;
 }
 
@@ -260,9 +264,17 @@ void SafetensorsWriter::write(const std::string& path) const {
 // One implementation of the conversions, shared with the CPU kernels (which
 // may not link core): IEEE round to nearest even, as F16C does; NaN payloads
 // keep their high bits.
-float f16_to_f32(uint16_t h) { return kernels::half_to_float(h); }
-uint16_t f32_to_f16(float f) { return kernels::float_to_half(f); }
-float bf16_to_f32(uint16_t b) { return kernels::bf16_to_float(b); }
-uint16_t f32_to_bf16(float f) { return kernels::float_to_bf16(f); }
+float f16_to_f32(uint16_t h) {
+    return kernels::half_to_float(h);
+}
+uint16_t f32_to_f16(float f) {
+    return kernels::float_to_half(f);
+}
+float bf16_to_f32(uint16_t b) {
+    return kernels::bf16_to_float(b);
+}
+uint16_t f32_to_bf16(float f) {
+    return kernels::float_to_bf16(f);
+}
 
 }  // namespace bimamba::base

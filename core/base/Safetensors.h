@@ -20,8 +20,8 @@ namespace bimamba::base {
 
 enum class DType { BOOL, U8, I8, U16, I16, F16, BF16, U32, I32, F32, U64, I64, F64 };
 size_t dtype_size(DType d);
-std::string dtype_name(DType d);                   // "F32", "BF16", ...
-DType dtype_from_name(const std::string& name);    // throws SafetensorsError
+std::string dtype_name(DType d);                 // "F32", "BF16", ...
+DType dtype_from_name(const std::string& name);  // throws SafetensorsError
 
 struct SafetensorsError : std::runtime_error {
     using std::runtime_error::runtime_error;

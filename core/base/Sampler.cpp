@@ -12,7 +12,8 @@ namespace bimamba::base {
 Sampler::Sampler(SamplingParams p) : p_(std::move(p)), rng_(p_.seed) {
     if (!(p_.temperature >= 0.0f) || !std::isfinite(p_.temperature))
         throw std::invalid_argument("sampling: temperature must be >= 0 (got " + std::to_string(p_.temperature) + ")");
-    if (p_.top_k < 0) throw std::invalid_argument("sampling: top_k must be >= 0 (got " + std::to_string(p_.top_k) + ")");
+    if (p_.top_k < 0)
+        throw std::invalid_argument("sampling: top_k must be >= 0 (got " + std::to_string(p_.top_k) + ")");
     if (!(p_.top_p > 0.0f && p_.top_p <= 1.0f))
         throw std::invalid_argument("sampling: top_p must be in (0, 1] (got " + std::to_string(p_.top_p) + ")");
     if (!(p_.repetition_penalty > 0.0f) || !std::isfinite(p_.repetition_penalty))
@@ -57,7 +58,10 @@ int Sampler::sample(std::vector<float>& logits, const std::vector<int>& history)
         int cut = keep;
         for (int i = 0; i < keep; ++i) {
             cum += prob[i];
-            if (cum >= p_.top_p) { cut = i + 1; break; }
+            if (cum >= p_.top_p) {
+                cut = i + 1;
+                break;
+            }
         }
         prob.resize(cut);
         idx.resize(cut);

@@ -15,7 +15,7 @@ struct SamplingParams {
     float top_p = 1.0f;               // 1 = off
     float repetition_penalty = 1.0f;  // 1 = off (CTRL-style: divide positive logits, multiply negative)
     int max_tokens = 128;
-    std::vector<std::string> stop;    // stop strings (checked on the decoded text by the caller)
+    std::vector<std::string> stop;  // stop strings (checked on the decoded text by the caller)
     uint64_t seed = 0;
 };
 

@@ -43,7 +43,8 @@ nlohmann::json to_json(const toml::node& n, const std::string& path, const std::
     if (auto b = n.value_exact<bool>()) return *b;
     if (auto i = n.value_exact<int64_t>()) return *i;
     if (auto d = n.value_exact<double>()) return *d;
-    throw std::invalid_argument(source + ": field '" + path + "' has an unsupported TOML type (dates and times are not used)");
+    throw std::invalid_argument(source + ": field '" + path +
+                                "' has an unsupported TOML type (dates and times are not used)");
 }
 
 }  // namespace

@@ -15,7 +15,9 @@ using json = nlohmann::json;
 
 namespace {
 
-std::invalid_argument bad(const std::string& msg) { return std::invalid_argument("train config: " + msg); }
+std::invalid_argument bad(const std::string& msg) {
+    return std::invalid_argument("train config: " + msg);
+}
 
 // A problem found while reading a field; collected, or thrown as the first.
 struct FieldProblem {
@@ -33,7 +35,8 @@ std::string type_name(const json& v) {
 }
 
 void need(const json& v, bool ok, const std::string& key, const std::string& expect) {
-    if (!ok) throw FieldProblem{"field '" + key + "' must be " + expect + ", got " + type_name(v) + " (" + v.dump() + ")"};
+    if (!ok)
+        throw FieldProblem{"field '" + key + "' must be " + expect + ", got " + type_name(v) + " (" + v.dump() + ")"};
 }
 
 // Reads the fields of `j` into `c`; a field of the wrong type keeps its
@@ -64,8 +67,10 @@ std::vector<std::string> TrainConfig::problems(const json& j, bool check_paths) 
         if (!dup) errs.push_back(m);
     }
     if (check_paths) {
-        for (auto [k, v] : {std::pair<const char*, const std::string*>{"data", &c.data}, {"init_from", &c.init_from},
-                            {"teacher", &c.teacher}, {"teacher_cache", &c.teacher_cache}}) {
+        for (auto [k, v] : {std::pair<const char*, const std::string*>{"data", &c.data},
+                            {"init_from", &c.init_from},
+                            {"teacher", &c.teacher},
+                            {"teacher_cache", &c.teacher_cache}}) {
             std::error_code ec;
             if (!v->empty() && !std::filesystem::exists(*v, ec))
                 errs.push_back("field '" + std::string(k) + "': '" + *v + "' does not exist");
@@ -87,7 +92,10 @@ std::vector<std::string> read_fields(const json& j, TrainConfig& c) {
     if (!j.is_object()) return {"the top level must be an object/table"};
     using Setter = std::function<void(const json&, const std::string&)>;
     auto str = [](std::string& dst) -> Setter {
-        return [&dst](const json& v, const std::string& k) { need(v, v.is_string(), k, "a string"); dst = v.get<std::string>(); };
+        return [&dst](const json& v, const std::string& k) {
+            need(v, v.is_string(), k, "a string");
+            dst = v.get<std::string>();
+        };
     };
     auto integer = [](int64_t& dst) -> Setter {
         return [&dst](const json& v, const std::string& k) {
@@ -96,10 +104,16 @@ std::vector<std::string> read_fields(const json& j, TrainConfig& c) {
         };
     };
     auto number = [](double& dst) -> Setter {
-        return [&dst](const json& v, const std::string& k) { need(v, v.is_number(), k, "a number"); dst = v.get<double>(); };
+        return [&dst](const json& v, const std::string& k) {
+            need(v, v.is_number(), k, "a number");
+            dst = v.get<double>();
+        };
     };
     auto boolean = [](bool& dst) -> Setter {
-        return [&dst](const json& v, const std::string& k) { need(v, v.is_boolean(), k, "a boolean"); dst = v.get<bool>(); };
+        return [&dst](const json& v, const std::string& k) {
+            need(v, v.is_boolean(), k, "a boolean");
+            dst = v.get<bool>();
+        };
     };
     const std::map<std::string, Setter> fields = {
         {"data", str(c.data)},
@@ -205,9 +219,11 @@ std::vector<std::string> TrainConfig::problems() const {
         fail(std::string("field 'loss': ") + e.what());
         loss_known = false;
     }
-    if (!teacher.empty() && !teacher_cache.empty()) fail("set either field 'teacher' or field 'teacher_cache', not both");
+    if (!teacher.empty() && !teacher_cache.empty())
+        fail("set either field 'teacher' or field 'teacher_cache', not both");
     if (loss_known && loss_needs_teacher(lt) && teacher.empty() && teacher_cache.empty())
-        fail("loss '" + loss + "' needs a teacher: set field 'teacher' to a full-precision checkpoint folder "
+        fail("loss '" + loss +
+             "' needs a teacher: set field 'teacher' to a full-precision checkpoint folder "
              "(or 'teacher_cache' to a teacher logits cache)");
     if (loss_known && !teacher_cache.empty() && lt != LossType::SoftCE && lt != LossType::Mix)
         fail("field 'teacher_cache' holds only the teacher's top-k logits: it works with loss soft_ce or mix, not '" +

@@ -16,42 +16,42 @@ namespace bimamba::base {
 
 struct TrainConfig {
     // data and model
-    std::string data;                    // prepared corpus folder (bimamba prepare)
-    nlohmann::json model = "small";      // preset name, or object: {"preset": "...", <Mamba2Config keys>}
-    std::string init_from;               // optional model checkpoint folder to start the student from
+    std::string data;                // prepared corpus folder (bimamba prepare)
+    nlohmann::json model = "small";  // preset name, or object: {"preset": "...", <Mamba2Config keys>}
+    std::string init_from;           // optional model checkpoint folder to start the student from
 
     // batch
-    int64_t steps = 1000;                // optimizer steps
+    int64_t steps = 1000;  // optimizer steps
     int64_t seq_len = 256;
-    int64_t batch_size = 8;              // sequences per micro-batch
-    int64_t grad_accum = 1;              // micro-batches per optimizer step
-    int64_t tokens_per_step = 0;         // if > 0, sets grad_accum = tokens_per_step / (batch_size·seq_len)
+    int64_t batch_size = 8;       // sequences per micro-batch
+    int64_t grad_accum = 1;       // micro-batches per optimizer step
+    int64_t tokens_per_step = 0;  // if > 0, sets grad_accum = tokens_per_step / (batch_size·seq_len)
 
     // optimizer (AdamW) and schedule
     double lr = 2.5e-4, final_lr = 2.5e-5;
     int64_t warmup_steps = 100;
     double weight_decay = 0.1;
     double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-    double grad_clip = 1.0;              // max global L2 norm; 0 = off
+    double grad_clip = 1.0;  // max global L2 norm; 0 = off
 
     // loss
-    std::string loss = "ce";             // ce | soft_ce | kl | mix
-    double ce_weight = 0.5;              // mix: weight of CE (1 − it on the distillation term)
-    std::string teacher;                 // full-precision teacher checkpoint folder (distillation losses)
-    bool teacher_vocab_slice = false;    // allow a larger teacher vocabulary, sliced to the student's
-    std::string teacher_cache;           // instead of `teacher`: top-k teacher logits file (TeacherCache.h); soft_ce / mix
+    std::string loss = "ce";           // ce | soft_ce | kl | mix
+    double ce_weight = 0.5;            // mix: weight of CE (1 − it on the distillation term)
+    std::string teacher;               // full-precision teacher checkpoint folder (distillation losses)
+    bool teacher_vocab_slice = false;  // allow a larger teacher vocabulary, sliced to the student's
+    std::string teacher_cache;  // instead of `teacher`: top-k teacher logits file (TeacherCache.h); soft_ce / mix
 
     // bookkeeping
     int64_t log_every = 1;
-    int64_t eval_every = 100;            // 0: only at the end
+    int64_t eval_every = 100;  // 0: only at the end
     int64_t eval_batches = 8;
-    int64_t checkpoint_every = 100;      // 0: only at the end
+    int64_t checkpoint_every = 100;  // 0: only at the end
     int64_t keep_checkpoints = 3;
     uint64_t seed = 0;
-    bool deterministic = false;          // bit-identical reruns on the same GPU, at some speed (core/train/Determinism.h)
-    std::string device = "auto";         // auto | cpu | cuda | cuda:N
-    std::string precision = "auto";      // auto (bf16 autocast on CUDA, float32 on CPU) | float32 | bf16
-    int64_t threads = 0;                 // CPU threads for LibTorch; 0 = its default
+    bool deterministic = false;      // bit-identical reruns on the same GPU, at some speed (core/train/Determinism.h)
+    std::string device = "auto";     // auto | cpu | cuda | cuda:N
+    std::string precision = "auto";  // auto (bf16 autocast on CUDA, float32 on CPU) | float32 | bf16
+    int64_t threads = 0;             // CPU threads for LibTorch; 0 = its default
 
     // Parses an object; throws std::invalid_argument ("train config: " and
     // the first of problems(j, false)) naming unknown fields, wrong types and

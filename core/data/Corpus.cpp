@@ -26,10 +26,14 @@ DocUnit doc_unit_from_string(const std::string& s) {
 
 std::string to_string(DocUnit u) {
     switch (u) {
-        case DocUnit::File: return "file";
-        case DocUnit::Line: return "line";
-        case DocUnit::Paragraph: return "paragraph";
-        case DocUnit::Percent: return "percent";
+        case DocUnit::File:
+            return "file";
+        case DocUnit::Line:
+            return "line";
+        case DocUnit::Paragraph:
+            return "paragraph";
+        case DocUnit::Percent:
+            return "percent";
     }
     return "?";
 }
@@ -55,7 +59,9 @@ uint64_t fnv1a64(const void* data, size_t n, uint64_t h) {
 
 namespace {
 
-bool is_blank(const std::string& s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos; }
+bool is_blank(const std::string& s) {
+    return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
+}
 
 std::string trim_newlines(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
@@ -71,9 +77,7 @@ struct CorpusReader : DecompressingReader {
     } catch (const std::exception& e) {
         throw std::runtime_error(std::string("corpus: ") + e.what());
     }
-    bool next_line(std::string& line) try {
-        return getline(line);
-    } catch (const std::exception& e) {
+    bool next_line(std::string& line) try { return getline(line); } catch (const std::exception& e) {
         throw std::runtime_error(std::string("corpus: ") + e.what());
     }
 };
@@ -144,8 +148,8 @@ void read_jsonl(const std::string& path, const std::string& field, std::vector<D
                                      "' is not a JSON object");
         auto it = j.find(field);
         if (it == j.end())
-            throw std::runtime_error("corpus: line " + std::to_string(lineno) + " of '" + path + "' has no \"" +
-                                     field + "\" field");
+            throw std::runtime_error("corpus: line " + std::to_string(lineno) + " of '" + path + "' has no \"" + field +
+                                     "\" field");
         if (!it->is_string())
             throw std::runtime_error("corpus: field \"" + field + "\" on line " + std::to_string(lineno) + " of '" +
                                      path + "' is not a string");
@@ -202,8 +206,9 @@ std::vector<Document> read_corpus(const CorpusOptions& opt) {
         else
             read_text(f, opt.unit, docs);
     }
-    if (docs.empty()) throw std::runtime_error("corpus: the input is empty (no non-blank documents in " +
-                                               std::to_string(files.size()) + " file(s))");
+    if (docs.empty())
+        throw std::runtime_error("corpus: the input is empty (no non-blank documents in " +
+                                 std::to_string(files.size()) + " file(s))");
     return docs;
 }
 
@@ -225,7 +230,8 @@ std::vector<bool> split_validation(const std::vector<Document>& docs, double val
     }
     std::vector<size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key[a] != key[b] ? key[a] < key[b] : a < b; });
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return key[a] != key[b] ? key[a] < key[b] : a < b; });
     for (size_t i = 0; i < n_val; ++i) val[order[i]] = true;
     return val;
 }

@@ -20,13 +20,13 @@ DocUnit doc_unit_from_string(const std::string& s);  // "file" | "line" | "parag
 std::string to_string(DocUnit u);
 
 struct CorpusOptions {
-    std::vector<std::string> paths;       // files or folders (folders are walked recursively, sorted)
-    std::string format = "auto";          // "auto" (by extension: .jsonl/.json -> jsonl), "text", "jsonl"
-    DocUnit unit = DocUnit::File;         // for text files
-    std::string jsonl_field = "text";     // for JSONL: each line is one record/document
+    std::vector<std::string> paths;    // files or folders (folders are walked recursively, sorted)
+    std::string format = "auto";       // "auto" (by extension: .jsonl/.json -> jsonl), "text", "jsonl"
+    DocUnit unit = DocUnit::File;      // for text files
+    std::string jsonl_field = "text";  // for JSONL: each line is one record/document
     // Files whose names end with one of these are skipped inside folders.
     std::vector<std::string> exclude_suffixes;
-    bool skip_symlinks = true;            // inside folders (fortune folders link duplicates)
+    bool skip_symlinks = true;  // inside folders (fortune folders link duplicates)
 };
 
 // The default corpus of the quickstart: the Debian package `fortunes`.

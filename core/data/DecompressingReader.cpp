@@ -37,10 +37,14 @@ Compression compression_of_magic(const unsigned char* b, size_t n) {
 
 std::string to_string(Compression c) {
     switch (c) {
-        case Compression::None: return "none";
-        case Compression::Xz: return "xz";
-        case Compression::Gzip: return "gzip";
-        case Compression::Zstd: return "zstd";
+        case Compression::None:
+            return "none";
+        case Compression::Xz:
+            return "xz";
+        case Compression::Gzip:
+            return "gzip";
+        case Compression::Zstd:
+            return "zstd";
     }
     return "?";
 }
@@ -82,13 +86,20 @@ struct PlainCodec : DecompressingReader::Codec {
 
 const char* lzma_reason(lzma_ret r) {
     switch (r) {
-        case LZMA_MEM_ERROR: return "out of memory";
-        case LZMA_MEMLIMIT_ERROR: return "memory limit reached";
-        case LZMA_FORMAT_ERROR: return "not in the .xz format";
-        case LZMA_OPTIONS_ERROR: return "unsupported compression options";
-        case LZMA_DATA_ERROR: return "compressed data is corrupt";
-        case LZMA_BUF_ERROR: return "compressed data is truncated (it ends inside a stream)";
-        default: return "internal liblzma error";
+        case LZMA_MEM_ERROR:
+            return "out of memory";
+        case LZMA_MEMLIMIT_ERROR:
+            return "memory limit reached";
+        case LZMA_FORMAT_ERROR:
+            return "not in the .xz format";
+        case LZMA_OPTIONS_ERROR:
+            return "unsupported compression options";
+        case LZMA_DATA_ERROR:
+            return "compressed data is corrupt";
+        case LZMA_BUF_ERROR:
+            return "compressed data is truncated (it ends inside a stream)";
+        default:
+            return "internal liblzma error";
     }
 }
 
@@ -163,8 +174,8 @@ struct ZstdCodec : DecompressingReader::Codec {
         ZSTD_inBuffer ib{in, len, pos};
         ZSTD_outBuffer ob{out, cap, 0};
         last = ZSTD_decompressStream(ctx, &ob, &ib);
-        if (ZSTD_isError(last)) throw DecodeError(std::string("compressed data is corrupt (") +
-                                                  ZSTD_getErrorName(last) + ")");
+        if (ZSTD_isError(last))
+            throw DecodeError(std::string("compressed data is corrupt (") + ZSTD_getErrorName(last) + ")");
         pos = ib.pos;
         written += ob.pos;
         if (input_end && pos == len) {
@@ -200,10 +211,18 @@ DecompressingReader::DecompressingReader(const std::string& path) : path_(path) 
     }
     try {
         switch (compression_) {
-            case Compression::None: codec_ = std::make_unique<PlainCodec>(); break;
-            case Compression::Xz: codec_ = std::make_unique<XzCodec>(); break;
-            case Compression::Gzip: codec_ = std::make_unique<GzipCodec>(); break;
-            case Compression::Zstd: codec_ = std::make_unique<ZstdCodec>(); break;
+            case Compression::None:
+                codec_ = std::make_unique<PlainCodec>();
+                break;
+            case Compression::Xz:
+                codec_ = std::make_unique<XzCodec>();
+                break;
+            case Compression::Gzip:
+                codec_ = std::make_unique<GzipCodec>();
+                break;
+            case Compression::Zstd:
+                codec_ = std::make_unique<ZstdCodec>();
+                break;
         }
     } catch (const std::exception& e) {
         std::fclose(file_);
@@ -216,7 +235,9 @@ DecompressingReader::~DecompressingReader() {
     if (file_) std::fclose(file_);
 }
 
-uint64_t DecompressingReader::compressed_bytes_read() const { return in_file_offset_ + in_pos_; }
+uint64_t DecompressingReader::compressed_bytes_read() const {
+    return in_file_offset_ + in_pos_;
+}
 
 size_t DecompressingReader::fill_input() {
     if (file_eof_) return 0;

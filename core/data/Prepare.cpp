@@ -162,7 +162,8 @@ PrepareSummary prepare_corpus(const PrepareOptions& opt, const std::function<voi
         to.seed = opt.seed;
         tok = Tokenizer::from_serialized(train_tokenizer(train_texts, to));
     }
-    if (tok->eos_id() < 0) throw std::runtime_error("prepare: the tokenizer has no EOS token (needed between documents)");
+    if (tok->eos_id() < 0)
+        throw std::runtime_error("prepare: the tokenizer has no EOS token (needed between documents)");
     tok->save(opt.out_dir + "/tokenizer.model");
 
     std::string dtype = opt.dtype;
@@ -205,18 +206,18 @@ PrepareSummary prepare_corpus(const PrepareOptions& opt, const std::function<voi
     auto train_shards = train_w.finish();
     auto val_shards = val_w.finish();
 
-    nlohmann::json src = {{"paths", opt.corpus.paths},
-                          {"format", opt.corpus.format},
-                          {"unit", to_string(opt.corpus.unit)},
-                          {"jsonl_field", opt.corpus.jsonl_field},
-                          {"exclude_suffixes", opt.corpus.exclude_suffixes},
-                          {"val_fraction", opt.val_fraction},
-                          {"seed", opt.seed},
-                          {"tokenizer", opt.tokenizer_path.empty()
-                                            ? nlohmann::json{{"trained", true},
-                                                             {"model_type", opt.tokenizer.model_type},
-                                                             {"vocab_size", opt.tokenizer.vocab_size}}
-                                            : nlohmann::json{{"trained", false}, {"path", opt.tokenizer_path}}}};
+    nlohmann::json src = {
+        {"paths", opt.corpus.paths},
+        {"format", opt.corpus.format},
+        {"unit", to_string(opt.corpus.unit)},
+        {"jsonl_field", opt.corpus.jsonl_field},
+        {"exclude_suffixes", opt.corpus.exclude_suffixes},
+        {"val_fraction", opt.val_fraction},
+        {"seed", opt.seed},
+        {"tokenizer", opt.tokenizer_path.empty() ? nlohmann::json{{"trained", true},
+                                                                  {"model_type", opt.tokenizer.model_type},
+                                                                  {"vocab_size", opt.tokenizer.vocab_size}}
+                                                 : nlohmann::json{{"trained", false}, {"path", opt.tokenizer_path}}}};
     nlohmann::json meta = {
         {"format", "bimamba-tokens-v1"},
         {"dtype", dtype},

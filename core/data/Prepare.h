@@ -13,21 +13,21 @@ namespace bimamba::data {
 struct PrepareOptions {
     CorpusOptions corpus;
     std::string out_dir;
-    std::string tokenizer_path;         // existing tokenizer.model; empty = train one on the train split
-    TokenizerTrainOptions tokenizer;    // used when training
+    std::string tokenizer_path;       // existing tokenizer.model; empty = train one on the train split
+    TokenizerTrainOptions tokenizer;  // used when training
     double val_fraction = 0.05;
     uint64_t seed = 0;
-    std::string dtype = "auto";         // "auto" (uint16 when the vocabulary fits), "uint16", "uint32"
+    std::string dtype = "auto";           // "auto" (uint16 when the vocabulary fits), "uint16", "uint32"
     uint64_t shard_tokens = 100'000'000;  // tokens per shard before starting the next
-    int threads = 0;                    // encoding threads; 0 = every core. The shards do not depend on it.
+    int threads = 0;                      // encoding threads; 0 = every core. The shards do not depend on it.
 };
 
 struct PrepareProgress {
-    std::string stage;         // "read", "tokenizer", "encode", "done"
+    std::string stage;  // "read", "tokenizer", "encode", "done"
     uint64_t docs_done = 0, docs_total = 0;
     uint64_t bytes_done = 0, bytes_total = 0;
     uint64_t tokens = 0;
-    double seconds = 0;        // since the stage began
+    double seconds = 0;  // since the stage began
 };
 
 struct PrepareSummary {

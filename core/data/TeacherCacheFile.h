@@ -13,7 +13,9 @@ inline constexpr char kTeacherCacheMagic[8] = {'B', 'M', 'T', 'C', 'A', 'C', 'H'
 inline constexpr const char* kTeacherCacheFormat = "bimamba-teacher-cache-v1";
 
 // Where the logits start after a header of `header_len` bytes (64-byte aligned).
-inline size_t teacher_cache_data_start(size_t header_len) { return (16 + header_len + 63) / 64 * 64; }
+inline size_t teacher_cache_data_start(size_t header_len) {
+    return (16 + header_len + 63) / 64 * 64;
+}
 
 struct TeacherCacheLayout {
     int k = 0, seq_len = 0, vocab_size = 0;

@@ -23,7 +23,7 @@ public:
     static std::shared_ptr<TokenDataset> open(const std::string& dir, const std::string& split);
     virtual ~TokenDataset() = default;
 
-    virtual uint64_t num_tokens() const = 0;     // all shards of the split, concatenated
+    virtual uint64_t num_tokens() const = 0;  // all shards of the split, concatenated
     virtual uint64_t num_documents() const = 0;
     virtual int vocab_size() const = 0;
     virtual int eos_id() const = 0;

@@ -156,7 +156,8 @@ public:
 std::shared_ptr<TokenDataset> TokenDataset::open(const std::string& dir, const std::string& split) {
     const std::string meta_path = dir + "/meta.json";
     if (!fs::exists(meta_path))
-        throw std::runtime_error("token dataset: '" + dir + "' is not a prepared corpus (no meta.json; run `bimamba prepare`)");
+        throw std::runtime_error("token dataset: '" + dir +
+                                 "' is not a prepared corpus (no meta.json; run `bimamba prepare`)");
     nlohmann::json meta;
     try {
         meta = nlohmann::json::parse(read_file(meta_path));
@@ -167,15 +168,18 @@ std::shared_ptr<TokenDataset> TokenDataset::open(const std::string& dir, const s
     if (meta.value("format", "") != "bimamba-tokens-v1") throw bad("meta.json format is not bimamba-tokens-v1");
     auto ds = std::make_shared<MmapTokenDataset>();
     const std::string dtype = meta.value("dtype", "");
-    if (dtype == "uint16") ds->bpt_ = 2;
-    else if (dtype == "uint32") ds->bpt_ = 4;
-    else throw bad("meta.json dtype must be uint16 or uint32, got '" + dtype + "'");
-    if (!meta.contains("vocab_size") || !meta["vocab_size"].is_number_integer()) throw bad("meta.json lacks vocab_size");
+    if (dtype == "uint16")
+        ds->bpt_ = 2;
+    else if (dtype == "uint32")
+        ds->bpt_ = 4;
+    else
+        throw bad("meta.json dtype must be uint16 or uint32, got '" + dtype + "'");
+    if (!meta.contains("vocab_size") || !meta["vocab_size"].is_number_integer())
+        throw bad("meta.json lacks vocab_size");
     ds->vocab_ = meta["vocab_size"].get<int>();
     ds->eos_ = meta.value("eos_id", 2);
     ds->tokenizer_ = dir + "/" + meta.value("tokenizer", "tokenizer.model");
-    if (!meta.contains("splits") || !meta["splits"].contains(split))
-        throw bad("no split '" + split + "' in meta.json");
+    if (!meta.contains("splits") || !meta["splits"].contains(split)) throw bad("no split '" + split + "' in meta.json");
     const auto& sp = meta["splits"][split];
     ds->docs_ = sp.value("documents", 0ull);
     ds->starts_.push_back(0);

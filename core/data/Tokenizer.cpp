@@ -20,8 +20,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_serialized(const std::string& bytes) 
     if (bytes.empty()) throw std::runtime_error("tokenizer: empty model data");
     std::shared_ptr<Tokenizer> t(new Tokenizer());
     auto st = t->sp_->LoadFromSerializedProto(bytes);
-    if (!st.ok())
-        throw std::runtime_error("tokenizer: not a SentencePiece model (" + std::string(st.message()) + ")");
+    if (!st.ok()) throw std::runtime_error("tokenizer: not a SentencePiece model (" + std::string(st.message()) + ")");
     t->serialized_ = bytes;
     return t;
 }
@@ -66,13 +65,25 @@ std::string Tokenizer::piece(int id) const {
     return sp_->IdToPiece(id);
 }
 
-int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
-int Tokenizer::bos_id() const { return sp_->bos_id(); }
-int Tokenizer::eos_id() const { return sp_->eos_id(); }
-int Tokenizer::unk_id() const { return sp_->unk_id(); }
-int Tokenizer::pad_id() const { return sp_->pad_id(); }
+int Tokenizer::vocab_size() const {
+    return sp_->GetPieceSize();
+}
+int Tokenizer::bos_id() const {
+    return sp_->bos_id();
+}
+int Tokenizer::eos_id() const {
+    return sp_->eos_id();
+}
+int Tokenizer::unk_id() const {
+    return sp_->unk_id();
+}
+int Tokenizer::pad_id() const {
+    return sp_->pad_id();
+}
 
-void Tokenizer::save(const std::string& path) const { write_file_atomic(path, serialized_); }
+void Tokenizer::save(const std::string& path) const {
+    write_file_atomic(path, serialized_);
+}
 
 namespace {
 

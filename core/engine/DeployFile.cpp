@@ -39,7 +39,9 @@ HeadStorage head_storage_from_string(const std::string& s) {
     throw std::invalid_argument("unknown head storage '" + s + "' (f16, f32 or q8)");
 }
 
-uint64_t fp16_model_bytes(const Mamba2Config& cfg) { return (uint64_t)cfg.num_parameters() * 2; }
+uint64_t fp16_model_bytes(const Mamba2Config& cfg) {
+    return (uint64_t)cfg.num_parameters() * 2;
+}
 
 namespace {
 
@@ -86,14 +88,17 @@ struct Builder {
                     const std::vector<float>& alpha, const std::vector<float>& beta) {
         std::vector<uint8_t> packed(kernels::bit_row_stride(cols) * rows);
         kernels::pack_signs(w.data(), rows, cols, packed.data());
-        add_bytes(prefix + ".signs", base::DType::U8, {rows, (int64_t)kernels::bit_row_stride(cols)}, std::move(packed));
+        add_bytes(prefix + ".signs", base::DType::U8, {rows, (int64_t)kernels::bit_row_stride(cols)},
+                  std::move(packed));
         add_f32(prefix + ".wscale", {cols}, alpha);
         add_f32(prefix + ".wbias", {cols}, beta);
         packed_bits += (uint64_t)rows * cols;
     }
 };
 
-std::string layer(int i) { return "backbone.layers." + std::to_string(i) + "."; }
+std::string layer(int i) {
+    return "backbone.layers." + std::to_string(i) + ".";
+}
 
 void set_common_metadata(Builder& b, const Mamba2Config& cfg, const std::string& kind, const std::string& source) {
     b.w.set_metadata("format", kDeployFormat);
@@ -120,10 +125,30 @@ std::vector<float> read_floats(const base::SafetensorsFile& f, const std::string
     std::vector<float> v(want);
     for (int64_t i = 0; i < want; ++i) {
         switch (t.dtype) {
-            case base::DType::F32: { float x; std::memcpy(&x, t.data + 4 * i, 4); v[i] = x; break; }
-            case base::DType::F64: { double x; std::memcpy(&x, t.data + 8 * i, 8); v[i] = (float)x; break; }
-            case base::DType::F16: { uint16_t x; std::memcpy(&x, t.data + 2 * i, 2); v[i] = base::f16_to_f32(x); break; }
-            case base::DType::BF16: { uint16_t x; std::memcpy(&x, t.data + 2 * i, 2); v[i] = base::bf16_to_f32(x); break; }
+            case base::DType::F32: {
+                float x;
+                std::memcpy(&x, t.data + 4 * i, 4);
+                v[i] = x;
+                break;
+            }
+            case base::DType::F64: {
+                double x;
+                std::memcpy(&x, t.data + 8 * i, 8);
+                v[i] = (float)x;
+                break;
+            }
+            case base::DType::F16: {
+                uint16_t x;
+                std::memcpy(&x, t.data + 2 * i, 2);
+                v[i] = base::f16_to_f32(x);
+                break;
+            }
+            case base::DType::BF16: {
+                uint16_t x;
+                std::memcpy(&x, t.data + 2 * i, 2);
+                v[i] = base::bf16_to_f32(x);
+                break;
+            }
             default:
                 throw std::runtime_error("checkpoint tensor '" + name + "' has dtype " + base::dtype_name(t.dtype) +
                                          ", expected a float type");
@@ -146,7 +171,9 @@ void add_tokenizer(Builder& b, const std::string& path, const Mamba2Config& cfg)
     b.add_bytes("tokenizer.model", base::DType::U8, {n}, std::move(bytes));
 }
 
-uint64_t file_size(const std::string& p) { return (uint64_t)fs::file_size(p); }
+uint64_t file_size(const std::string& p) {
+    return (uint64_t)fs::file_size(p);
+}
 
 }  // namespace
 
@@ -184,7 +211,8 @@ ExportReport export_checkpoint(const std::string& model, const std::string& outp
                 b.add_float(M + name + ".weight", {rows, cols}, w, opt.storage);
         };
         proj("in_proj", ip, dm, cfg.binarize_in_proj());
-        b.add_f32(M + "conv1d.weight", {cd, 1, cfg.ssm.d_conv}, read_floats(*f, M + "conv1d.weight", {cd, 1, cfg.ssm.d_conv}));
+        b.add_f32(M + "conv1d.weight", {cd, 1, cfg.ssm.d_conv},
+                  read_floats(*f, M + "conv1d.weight", {cd, 1, cfg.ssm.d_conv}));
         if (cfg.ssm.conv_bias) b.add_f32(M + "conv1d.bias", {cd}, read_floats(*f, M + "conv1d.bias", {cd}));
         b.add_f32(M + "dt_bias", {nh}, read_floats(*f, M + "dt_bias", {nh}));
         b.add_f32(M + "A_log", {nh}, read_floats(*f, M + "A_log", {nh}));
@@ -246,7 +274,8 @@ ExportReport write_random_deploy(Mamba2Config cfg, bool binary, FloatStorage sto
             const float bound = 1.0f / std::sqrt((float)cols);
             auto w = vec((size_t)rows * cols, -bound, bound);
             if (binary)
-                b.add_binary(M + name, rows, cols, w, vec(cols, 0.3f * bound, 0.7f * bound), vec(cols, -0.05f * bound, 0.05f * bound));
+                b.add_binary(M + name, rows, cols, w, vec(cols, 0.3f * bound, 0.7f * bound),
+                             vec(cols, -0.05f * bound, 0.05f * bound));
             else
                 b.add_float(M + name + ".weight", {rows, cols}, w, storage);
         };

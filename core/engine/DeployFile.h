@@ -45,8 +45,8 @@ struct ExportReport {
     base::Mamba2Config config;
     std::string output;
     uint64_t file_bytes = 0;
-    uint64_t fp16_bytes = 0;      // the same model with every weight in fp16 (Table 7's baseline)
-    uint64_t packed_bits = 0;     // weights stored at 1 bit
+    uint64_t fp16_bytes = 0;   // the same model with every weight in fp16 (Table 7's baseline)
+    uint64_t packed_bits = 0;  // weights stored at 1 bit
     bool has_tokenizer = false;
     std::string tokenizer_source;
 };

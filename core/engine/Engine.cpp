@@ -32,7 +32,9 @@ using data::Tokenizer;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double secs(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+}
 
 // An f16 state value beyond this (half of float16's 65504) triggers the f32 fallback.
 constexpr float kF16StateLimit = 32768.0f;
@@ -45,7 +47,9 @@ void release_pages(const void* p, size_t n) {
     if (e > b) madvise((void*)b, e - b, MADV_DONTNEED);
 }
 
-inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }  // torch's threshold
+inline float softplus(float x) {
+    return x > 20.0f ? x : std::log1p(std::exp(x));
+}  // torch's threshold
 
 void rmsnorm(const float* x, const float* w, int n, float eps, float* out) {
     double ss = 0;
@@ -66,15 +70,16 @@ struct Reader {
     const base::SafetensorsFile& f;
     BinaryKernel kernel;
     const base::TensorView& get(const std::string& name, base::DType dt, int64_t numel) const {
-        if (!f.contains(name)) throw std::runtime_error("deployment file '" + f.path() + "' lacks tensor '" + name + "'");
+        if (!f.contains(name))
+            throw std::runtime_error("deployment file '" + f.path() + "' lacks tensor '" + name + "'");
         const auto& t = f.get(name);
         if (t.dtype != dt)
             throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' is " +
                                      base::dtype_name(t.dtype) + ", expected " + base::dtype_name(dt));
         if (t.numel() != numel)
             throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' has shape " +
-                                     shape_str(t.shape) + " (" + std::to_string(t.numel()) + " elements), the config implies " +
-                                     std::to_string(numel));
+                                     shape_str(t.shape) + " (" + std::to_string(t.numel()) +
+                                     " elements), the config implies " + std::to_string(numel));
         if (reinterpret_cast<uintptr_t>(t.data) % base::dtype_size(dt) != 0)
             throw std::runtime_error("deployment file '" + f.path() + "': tensor '" + name + "' is misaligned");
         return t;
@@ -91,7 +96,8 @@ struct Reader {
             const auto& s = get(prefix + ".signs", base::DType::U8, (int64_t)rows * kernels::bit_row_stride(cols));
             if (s.shape.size() != 2 || s.shape[0] != rows)
                 throw std::runtime_error("deployment file '" + f.path() + "': '" + prefix + ".signs' must be [" +
-                                         std::to_string(rows) + ", " + std::to_string(kernels::bit_row_stride(cols)) + "]");
+                                         std::to_string(rows) + ", " + std::to_string(kernels::bit_row_stride(cols)) +
+                                         "]");
             p.signs = s.data;
             p.alpha = f32(prefix + ".wscale", cols);
             p.beta = f32(prefix + ".wbias", cols);
@@ -104,7 +110,8 @@ struct Reader {
             }
         } else if (f.contains(prefix + ".weight") && f.get(prefix + ".weight").dtype == base::DType::F16) {
             p.kind = Projection::Kind::F16;
-            p.w16 = reinterpret_cast<const uint16_t*>(get(prefix + ".weight", base::DType::F16, (int64_t)rows * cols).data);
+            p.w16 =
+                reinterpret_cast<const uint16_t*>(get(prefix + ".weight", base::DType::F16, (int64_t)rows * cols).data);
         } else {
             p.kind = Projection::Kind::F32;
             p.w32 = f32(prefix + ".weight", (int64_t)rows * cols);
@@ -120,9 +127,12 @@ int binary_kernel_score(BinaryKernel k, kernels::Isa isa) {
     // (compute-bound under AVX2, its AVX-512 path wider still), then lut3, then xor.
     if (kernels::isa_score(isa) == 0) return 0;
     switch (k) {
-        case BinaryKernel::I16Lut: return 3;
-        case BinaryKernel::Lut3: return 2;
-        case BinaryKernel::Xor: return 1;
+        case BinaryKernel::I16Lut:
+            return 3;
+        case BinaryKernel::Lut3:
+            return 2;
+        case BinaryKernel::Xor:
+            return 1;
     }
     return 0;
 }
@@ -144,13 +154,18 @@ const char* binary_kernel_name(BinaryKernel k) {
     return k == BinaryKernel::Lut3 ? "lut3" : k == BinaryKernel::Xor ? "xor" : "i16lut";
 }
 
-void check_binary_kernel(const std::string& name) { (void)binary_kernel_from_string(name, kernels::Isa::Scalar); }
+void check_binary_kernel(const std::string& name) {
+    (void)binary_kernel_from_string(name, kernels::Isa::Scalar);
+}
 
 uint64_t Projection::bytes() const {
     switch (kind) {
-        case Kind::Binary: return (uint64_t)rows * kernels::bit_row_stride(cols) + 2ull * cols * 4;
-        case Kind::F16: return (uint64_t)rows * cols * 2;
-        default: return (uint64_t)rows * cols * 4;
+        case Kind::Binary:
+            return (uint64_t)rows * kernels::bit_row_stride(cols) + 2ull * cols * 4;
+        case Kind::F16:
+            return (uint64_t)rows * cols * 2;
+        default:
+            return (uint64_t)rows * cols * 4;
     }
 }
 
@@ -169,8 +184,12 @@ void Projection::apply(const kernels::CpuContext& cx, const float* x, float* y, 
             for (int r = 0; r < rows; ++r) y[r] += b;
             break;
         }
-        case Kind::F16: kernels::f16gemv(cx, w16, rows, cols, x, y); break;
-        case Kind::F32: kernels::f32gemv(cx, w32, rows, cols, x, y); break;
+        case Kind::F16:
+            kernels::f16gemv(cx, w16, rows, cols, x, y);
+            break;
+        case Kind::F32:
+            kernels::f32gemv(cx, w32, rows, cols, x, y);
+            break;
     }
 }
 
@@ -179,7 +198,8 @@ size_t Projection::scratch_floats(int T) const {
     return t * cols + std::max(t * kernels::lut3_table_floats(cols), kernels::i16lut_scratch_bytes(cols) / 4 + 1) + 8;
 }
 
-void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const {
+void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y,
+                             size_t ystride, float* scratch) const {
     switch (kind) {
         case Kind::Binary: {
             if (!lut) {
@@ -199,7 +219,9 @@ void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size
             }
             break;
         }
-        case Kind::F16: kernels::f16gemm(cx, w16, rows, cols, x, xstride, T, y, ystride); break;
+        case Kind::F16:
+            kernels::f16gemm(cx, w16, rows, cols, x, xstride, T, y, ystride);
+            break;
         case Kind::F32:
             for (int j = 0; j < T; ++j) kernels::f32gemv(cx, w32, rows, cols, x + j * xstride, y + j * ystride);
             break;
@@ -212,7 +234,8 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     std::unique_ptr<Engine> e(new Engine());
     e->opt_ = opt;
     if (opt.prefill_block < 1) throw std::invalid_argument("prefill block must be >= 1 token");
-    if (opt.threads < 0 || opt.threads > 1024) throw std::invalid_argument("engine threads must be in [0, 1024] (0: all cores)");
+    if (opt.threads < 0 || opt.threads > 1024)
+        throw std::invalid_argument("engine threads must be in [0, 1024] (0: all cores)");
     e->cx_ = kernels::CpuContext::make(opt.isa, opt.threads);
     e->kernel_ = binary_kernel_from_string(opt.binary_kernel, e->cx_.isa);
     e->file_ = base::SafetensorsFile::open(path);
@@ -293,8 +316,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     e->xbc_.resize(cd);
     e->y_.resize(di);
     e->out_.resize(dm);
-    e->scratch_.resize(std::max(dm, di) + std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
-                                                          kernels::i16lut_scratch_bytes(std::max(dm, di)) / 4 + 1));  // α⊙x + tables
+    e->scratch_.resize(std::max(dm, di) +
+                       std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
+                                        kernels::i16lut_scratch_bytes(std::max(dm, di)) / 4 + 1));  // α⊙x + tables
     e->logits_.resize(cfg.vocab_size);
     return e;
 }
@@ -304,7 +328,7 @@ void Engine::place_hot_weights() {
     struct Slot {
         const void* src;
         size_t bytes;
-        bool from_file;                      // release the file's pages after copying
+        bool from_file;                             // release the file's pages after copying
         std::function<void(const uint8_t*)> point;  // repoint the user at the copy
     };
     std::vector<Slot> slots;
@@ -312,7 +336,8 @@ void Engine::place_hot_weights() {
         for (Projection* p : {&l.in_proj, &l.out_proj}) {
             kernels::RepackedBits* bits = p->i16 ? static_cast<kernels::RepackedBits*>(p->i16.get()) : p->lut.get();
             if (bits)
-                slots.push_back({bits->data.data(), bits->data.size(), false, [bits](const uint8_t* d) { bits->place(d); }});
+                slots.push_back(
+                    {bits->data.data(), bits->data.size(), false, [bits](const uint8_t* d) { bits->place(d); }});
             else if (p->kind == Projection::Kind::F16)
                 slots.push_back({p->w16, (size_t)p->rows * p->cols * 2, true,
                                  [p](const uint8_t* d) { p->w16 = reinterpret_cast<const uint16_t*>(d); }});
@@ -322,13 +347,16 @@ void Engine::place_hot_weights() {
         }
     const size_t emb_n = (size_t)cfg_.padded_vocab() * cfg_.d_model;
     if (embq8_) {
-        slots.push_back({embq8_, emb_n, true, [this](const uint8_t* d) { embq8_ = reinterpret_cast<const int8_t*>(d); }});
+        slots.push_back(
+            {embq8_, emb_n, true, [this](const uint8_t* d) { embq8_ = reinterpret_cast<const int8_t*>(d); }});
         slots.push_back({embq8_scale_, (size_t)cfg_.padded_vocab() * 4, true,
                          [this](const uint8_t* d) { embq8_scale_ = reinterpret_cast<const float*>(d); }});
     } else if (emb16_)
-        slots.push_back({emb16_, emb_n * 2, true, [this](const uint8_t* d) { emb16_ = reinterpret_cast<const uint16_t*>(d); }});
+        slots.push_back(
+            {emb16_, emb_n * 2, true, [this](const uint8_t* d) { emb16_ = reinterpret_cast<const uint16_t*>(d); }});
     else if (emb32_)
-        slots.push_back({emb32_, emb_n * 4, true, [this](const uint8_t* d) { emb32_ = reinterpret_cast<const float*>(d); }});
+        slots.push_back(
+            {emb32_, emb_n * 4, true, [this](const uint8_t* d) { emb32_ = reinterpret_cast<const float*>(d); }});
     size_t total = 0;
     for (const auto& s : slots) total += (s.bytes + 63) / 64 * 64;
     hot_ = kernels::HugeBuffer(total);
@@ -358,12 +386,15 @@ const Tokenizer& Engine::tokenizer() const {
     return *tokenizer_;
 }
 
-size_t Engine::file_bytes() const { return file_->file_size(); }
+size_t Engine::file_bytes() const {
+    return file_->file_size();
+}
 
 uint64_t Engine::weight_bytes_per_token() const {
     const Mamba2Config& c = cfg_;
     // The head (the embedding row lookup is negligible).
-    uint64_t b = embq8_ ? (uint64_t)c.vocab_size * (c.d_model + 4) : (uint64_t)c.vocab_size * c.d_model * (emb16_ ? 2 : 4);
+    uint64_t b =
+        embq8_ ? (uint64_t)c.vocab_size * (c.d_model + 4) : (uint64_t)c.vocab_size * c.d_model * (emb16_ ? 2 : 4);
     for (const auto& l : layers_) {
         b += l.in_proj.bytes() + l.out_proj.bytes();
         b += 4ull * (c.d_model + (uint64_t)c.conv_dim() * (c.ssm.d_conv + 1) + 3ull * c.nheads() + c.d_inner());
@@ -398,7 +429,8 @@ void Engine::set_prefill_block(int tokens) {
 }
 
 uint64_t Engine::state_bytes() const {
-    return conv_state_.size() * sizeof(float) + ssm_state_.size() * sizeof(float) + ssm_state16_.size() * sizeof(uint16_t);
+    return conv_state_.size() * sizeof(float) + ssm_state_.size() * sizeof(float) +
+           ssm_state16_.size() * sizeof(uint16_t);
 }
 
 void Engine::reset() {
@@ -424,7 +456,8 @@ void Engine::conv_step(int li, const float* in, float* out) {
     pos = (pos + 1) % K;
 }
 
-void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, const float* C, const float* dt, float* y) {
+void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, const float* C, const float* dt,
+                       float* y) {
     const Mamba2Config& c = cfg_;
     const LayerWeights& L = layers_[li];
     const int nh = c.nheads(), hd = c.ssm.headdim, ns = c.ssm.d_state, heads_per_group = nh / c.ssm.ngroups;
@@ -434,12 +467,13 @@ void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, c
         const float dA = std::exp(-dth * std::exp(L.A_log[h]));
         const int g = h / heads_per_group;
         if (opt_.state == kernels::StateType::F32)
-            kernels::ssm_head_step(cx_, ssm_state_.data() + layer_off + h * per_head, hd, ns, dA, dth, x + (size_t)h * hd,
-                                   B + (size_t)g * ns, C + (size_t)g * ns, L.D[h], y + (size_t)h * hd);
+            kernels::ssm_head_step(cx_, ssm_state_.data() + layer_off + h * per_head, hd, ns, dA, dth,
+                                   x + (size_t)h * hd, B + (size_t)g * ns, C + (size_t)g * ns, L.D[h],
+                                   y + (size_t)h * hd);
         else {
-            const float m = kernels::ssm_head_step16(cx_, ssm_state16_.data() + layer_off + h * per_head, opt_.state, hd, ns, dA,
-                                                     dth, x + (size_t)h * hd, B + (size_t)g * ns, C + (size_t)g * ns, L.D[h],
-                                                     y + (size_t)h * hd);
+            const float m = kernels::ssm_head_step16(cx_, ssm_state16_.data() + layer_off + h * per_head, opt_.state,
+                                                     hd, ns, dA, dth, x + (size_t)h * hd, B + (size_t)g * ns,
+                                                     C + (size_t)g * ns, L.D[h], y + (size_t)h * hd);
             if (opt_.state == kernels::StateType::F16 && !(m <= kF16StateLimit)) f16_near_overflow_ = true;
         }
     }
@@ -454,7 +488,7 @@ void Engine::fall_back_to_f32_state() {
                  (double)kF16StateLimit, seq.size());
     ++state_fallbacks_;
     set_state_precision(kernels::StateType::F32);  // a fresh, empty float32 state
-    prefill(seq);  // float32 from the start: the same logits as an f32 engine
+    prefill(seq);                                  // float32 from the start: the same logits as an f32 engine
 }
 
 void Engine::layer_step(int li, float* res) {
@@ -540,7 +574,8 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
     for (int j = 0; j < T; ++j) embed_row(tokens[j], b_res_.data() + (size_t)j * dm);
     for (int li = 0; li < c.n_layer; ++li) {
         const LayerWeights& L = layers_[li];
-        for (int j = 0; j < T; ++j) rmsnorm(b_res_.data() + (size_t)j * dm, L.norm, dm, eps, b_h_.data() + (size_t)j * wide);
+        for (int j = 0; j < T; ++j)
+            rmsnorm(b_res_.data() + (size_t)j * dm, L.norm, dm, eps, b_h_.data() + (size_t)j * wide);
         L.in_proj.apply_batch(cx_, b_h_.data(), wide, T, b_zx_.data(), ipo, b_scratch_.data());
         for (int j = 0; j < T; ++j) conv_step(li, b_zx_.data() + (size_t)j * ipo + di, b_xbc_.data() + (size_t)j * cd);
         auto heads = [&](int h0, int h1) {
@@ -559,7 +594,8 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
             float* y = b_y_.data() + (size_t)j * di;
             const float* z = b_zx_.data() + (size_t)j * ipo;
             kernels::silu_mul(cx_, y, z, di);
-            for (int g = 0; g < ng; ++g) rmsnorm(y + g * gs, L.gnorm + g * gs, gs, eps, b_h_.data() + (size_t)j * wide + g * gs);
+            for (int g = 0; g < ng; ++g)
+                rmsnorm(y + g * gs, L.gnorm + g * gs, gs, eps, b_h_.data() + (size_t)j * wide + g * gs);
         }
         L.out_proj.apply_batch(cx_, b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
         for (size_t i = 0; i < (size_t)T * dm; ++i) b_res_[i] += b_out_[i];

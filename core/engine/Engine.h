@@ -41,14 +41,15 @@ struct Projection {
     std::shared_ptr<kernels::Lut3Matrix> lut;
     // Binary with the integer-table kernel ("i16lut": quantized input, not exact).
     std::shared_ptr<kernels::I16LutMatrix> i16;
-    uint64_t bytes() const;          // weight bytes read per application
+    uint64_t bytes() const;  // weight bytes read per application
     // y = W·x (x has cols, y has rows) on cx's ISA and pool; `scratch` holds
     // cols floats + the lookup tables.
     void apply(const kernels::CpuContext& cx, const float* x, float* y, float* scratch) const;
     // The same for T inputs (token j: x + j·xstride -> y + j·ystride), weights
     // read once for all of them; bit-identical to T calls of apply().
     // `scratch` holds scratch_floats(T) floats.
-    void apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y, size_t ystride, float* scratch) const;
+    void apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y, size_t ystride,
+                     float* scratch) const;
     size_t scratch_floats(int T) const;
 };
 
@@ -107,15 +108,15 @@ struct EngineProfile {
 };
 
 struct LayerWeights {
-    const float* norm = nullptr;      // d_model
+    const float* norm = nullptr;  // d_model
     Projection in_proj, out_proj;
-    const float* conv_w = nullptr;    // conv_dim × d_conv
-    const float* conv_b = nullptr;    // conv_dim (nullptr when the config has no conv bias)
-    const float* conv_wT = nullptr;   // d_conv × conv_dim: conv_w transposed at load (tap-major, for SIMD)
-    const float* dt_bias = nullptr;   // nheads
-    const float* A_log = nullptr;     // nheads
-    const float* D = nullptr;         // nheads
-    const float* gnorm = nullptr;     // d_inner (gated RMSNorm weight)
+    const float* conv_w = nullptr;   // conv_dim × d_conv
+    const float* conv_b = nullptr;   // conv_dim (nullptr when the config has no conv bias)
+    const float* conv_wT = nullptr;  // d_conv × conv_dim: conv_w transposed at load (tap-major, for SIMD)
+    const float* dt_bias = nullptr;  // nheads
+    const float* A_log = nullptr;    // nheads
+    const float* D = nullptr;        // nheads
+    const float* gnorm = nullptr;    // d_inner (gated RMSNorm weight)
 };
 
 struct GenerationResult {

@@ -51,7 +51,8 @@ inline std::pair<std::string, std::string> label_and_path(const std::string& s) 
 // A one-line progress bar on stderr: "what [#####.....] 12/40  3.1 s".
 class ProgressBar {
 public:
-    ProgressBar(std::string what, bool enabled) : what_(std::move(what)), on_(enabled), t0_(std::chrono::steady_clock::now()) {}
+    ProgressBar(std::string what, bool enabled)
+        : what_(std::move(what)), on_(enabled), t0_(std::chrono::steady_clock::now()) {}
     void update(long long done, long long total) {
         if (!on_ || total <= 0) return;
         const int width = 30, fill = int(double(done) / total * width);

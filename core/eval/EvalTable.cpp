@@ -11,9 +11,11 @@
 namespace bimamba::eval {
 
 namespace {
-const std::vector<std::string> kMcOrder = {"boolq", "piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge",
-                                           "openbookqa"};
-bool is_ppl_column(const std::string& c) { return c != "avg" && std::find(kMcOrder.begin(), kMcOrder.end(), c) == kMcOrder.end(); }
+const std::vector<std::string> kMcOrder = {"boolq",    "piqa",          "hellaswag", "winogrande",
+                                           "arc_easy", "arc_challenge", "openbookqa"};
+bool is_ppl_column(const std::string& c) {
+    return c != "avg" && std::find(kMcOrder.begin(), kMcOrder.end(), c) == kMcOrder.end();
+}
 }  // namespace
 
 std::string format_ppl(double v) {
@@ -82,7 +84,8 @@ EvalTable eval_table(const nlohmann::json& j) {
 std::string table_markdown(const EvalTable& t) {
     std::string s = "| model |";
     for (size_t c = 0; c < t.columns.size(); ++c)
-        s += " " + t.columns[c] + (t.metrics[c] == "acc" || t.metrics[c] == "acc_norm" ? " (" + t.metrics[c] + ")" : "") + " |";
+        s += " " + t.columns[c] +
+             (t.metrics[c] == "acc" || t.metrics[c] == "acc_norm" ? " (" + t.metrics[c] + ")" : "") + " |";
     s += "\n|---|";
     for (size_t i = 0; i < t.columns.size(); ++i) s += "---:|";
     s += "\n";
@@ -95,9 +98,12 @@ std::string table_markdown(const EvalTable& t) {
                 s += " " + format_ppl(v) + " |";
             } else {
                 const double e = t.stderrs[m][c];
-                if (std::isnan(v)) std::snprintf(buf, sizeof buf, "-");
-                else if (std::isnan(e)) std::snprintf(buf, sizeof buf, "%.1f", v);
-                else std::snprintf(buf, sizeof buf, "%.1f ± %.1f", v, e);
+                if (std::isnan(v))
+                    std::snprintf(buf, sizeof buf, "-");
+                else if (std::isnan(e))
+                    std::snprintf(buf, sizeof buf, "%.1f", v);
+                else
+                    std::snprintf(buf, sizeof buf, "%.1f ± %.1f", v, e);
                 s += std::string(" ") + buf + " |";
             }
         }

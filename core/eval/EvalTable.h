@@ -20,8 +20,9 @@ struct EvalTable {
     std::vector<std::string> models;
     std::vector<std::string> columns;
     std::vector<std::vector<double>> values;  // [model][column]; NaN = not evaluated
-    std::vector<std::vector<double>> stderrs; // [model][column]: 100 × the headline's standard error; NaN for ppl and avg
-    std::vector<std::string> metrics;         // [column]: "ppl", "acc", "acc_norm" or "avg"
+    std::vector<std::vector<double>>
+        stderrs;                       // [model][column]: 100 × the headline's standard error; NaN for ppl and avg
+    std::vector<std::string> metrics;  // [column]: "ppl", "acc", "acc_norm" or "avg"
 };
 
 EvalTable eval_table(const nlohmann::json& results);

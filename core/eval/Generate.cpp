@@ -58,8 +58,7 @@ GenerationOutput generate(Mamba2LM& model, const Tokenizer& tok, const std::stri
             break;
         }
         if (on_text) on_text(out.text);
-        if (n + 1 < p.max_tokens)
-            logits = model->step(torch::tensor({(int64_t)next}, torch::kInt64).to(dev), state);
+        if (n + 1 < p.max_tokens) logits = model->step(torch::tensor({(int64_t)next}, torch::kInt64).to(dev), state);
     }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
@@ -150,9 +149,12 @@ std::vector<std::string> wrap(const std::string& text, size_t width) {
                 lines.push_back(w.substr(0, width));
                 w = w.substr(width);
             }
-            if (line.empty()) line = w;
-            else if (display_len(line) + 1 + display_len(w) <= width) line += " " + w;
-            else lines.push_back(line), line = w;
+            if (line.empty())
+                line = w;
+            else if (display_len(line) + 1 + display_len(w) <= width)
+                line += " " + w;
+            else
+                lines.push_back(line), line = w;
         }
         lines.push_back(line);
     }
@@ -160,7 +162,9 @@ std::vector<std::string> wrap(const std::string& text, size_t width) {
     return lines;
 }
 
-std::string pad(const std::string& s, size_t w) { return s + std::string(w - std::min(w, display_len(s)), ' '); }
+std::string pad(const std::string& s, size_t w) {
+    return s + std::string(w - std::min(w, display_len(s)), ' ');
+}
 
 }  // namespace
 

@@ -22,8 +22,9 @@ struct GenerationOutput {
 };
 
 // `on_text` receives the text generated so far after every token (streaming).
-GenerationOutput generate(model::Mamba2LM& model, const data::Tokenizer& tok, const std::string& prompt, const base::SamplingParams& p,
-                          bool add_bos = true, const std::function<void(const std::string&)>& on_text = {});
+GenerationOutput generate(model::Mamba2LM& model, const data::Tokenizer& tok, const std::string& prompt,
+                          const base::SamplingParams& p, bool add_bos = true,
+                          const std::function<void(const std::string&)>& on_text = {});
 
 // Streaming: turns the growing decoded text (what `generate`'s `on_text`
 // receives) into pieces that are safe to print at once. It holds back a tail

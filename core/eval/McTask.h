@@ -13,9 +13,9 @@ struct McRequest {
     std::string context, continuation;
 };
 struct McDoc {
-    std::vector<McRequest> requests;  // one per choice
-    std::vector<std::string> choices; // lm-eval's doc_to_choice strings: their length normalises acc_norm
-                                      // (WinoGrande: the two contexts, as the harness's partial evaluation)
+    std::vector<McRequest> requests;   // one per choice
+    std::vector<std::string> choices;  // lm-eval's doc_to_choice strings: their length normalises acc_norm
+                                       // (WinoGrande: the two contexts, as the harness's partial evaluation)
     int label = 0;
 };
 struct McTask {

@@ -85,7 +85,8 @@ McDoc arc_like(const Rec& r, bool openbookqa) {
     const json& q = r.at(qkey);
     const json* choices = nullptr;
     if (q.is_object()) {
-        if (!q.contains("stem") || !q["stem"].is_string()) throw std::runtime_error(r.bad("question.stem", "must be a string"));
+        if (!q.contains("stem") || !q["stem"].is_string())
+            throw std::runtime_error(r.bad("question.stem", "must be a string"));
         stem = q["stem"].get<std::string>();
         if (q.contains("choices")) choices = &q["choices"];
     } else if (q.is_string()) {
@@ -105,7 +106,8 @@ McDoc arc_like(const Rec& r, bool openbookqa) {
     } else if (choices->is_object() && choices->contains("text") && choices->contains("label")) {
         texts = r.strings((*choices)["text"], "choices.text");
         labels = r.strings((*choices)["label"], "choices.label");
-        if (texts.size() != labels.size()) throw std::runtime_error(r.bad("choices", "has unequal text and label lists"));
+        if (texts.size() != labels.size())
+            throw std::runtime_error(r.bad("choices", "has unequal text and label lists"));
     } else {
         throw std::runtime_error(r.bad("choices", "has an unknown layout"));
     }
@@ -139,7 +141,8 @@ std::string hellaswag_preprocess(const std::string& text) {
 }
 
 std::string capitalize(std::string s) {  // Python str.capitalize on ASCII letters
-    for (size_t i = 0; i < s.size(); ++i) s[i] = i ? std::tolower((unsigned char)s[i]) : std::toupper((unsigned char)s[i]);
+    for (size_t i = 0; i < s.size(); ++i)
+        s[i] = i ? std::tolower((unsigned char)s[i]) : std::toupper((unsigned char)s[i]);
     return s;
 }
 
@@ -165,7 +168,8 @@ std::vector<int> side_labels(const std::string& path, std::string* lst_path) {
         } catch (...) {
             used = 0;
         }
-        if (used != line.size()) throw std::runtime_error(lst.string() + ":" + std::to_string(no) + ": not an integer label");
+        if (used != line.size())
+            throw std::runtime_error(lst.string() + ":" + std::to_string(no) + ": not an integer label");
         out.push_back(v);
     }
     return out;
@@ -179,12 +183,13 @@ int field_or_side_label(const Rec& r, const std::string& key, const std::vector<
     if (r.has(key)) {
         const int v = r.index(key);
         if (in_side && side[i] != v)
-            throw std::runtime_error(r.bad(key, "is " + std::to_string(v) + " but " + lst + " line " + std::to_string(r.no) +
-                                                    " says " + std::to_string(side[i])));
+            throw std::runtime_error(r.bad(key, "is " + std::to_string(v) + " but " + lst + " line " +
+                                                    std::to_string(r.no) + " says " + std::to_string(side[i])));
         return v;
     }
     if (in_side) return side[i];
-    throw std::runtime_error(r.where() + " lacks field '" + key + "' and " + lst + " has no line " + std::to_string(r.no));
+    throw std::runtime_error(r.where() + " lacks field '" + key + "' and " + lst + " has no line " +
+                             std::to_string(r.no));
 }
 
 // BoolQ's answer: a JSON boolean (the original release's "answer", HF's
@@ -200,8 +205,8 @@ int boolq_label(const Rec& r) {
         if (s == "true" || s == "1") return 1;
         if (s == "false" || s == "0") return 0;
     }
-    throw std::runtime_error(r.bad(key, "must be true/false (a boolean, 0/1 or the string \"true\"/\"false\"; got " +
-                                            a.dump() + ")"));
+    throw std::runtime_error(
+        r.bad(key, "must be true/false (a boolean, 0/1 or the string \"true\"/\"false\"; got " + a.dump() + ")"));
 }
 
 // OpenBookQA's release TSV (Data/Main/*.tsv): a header row "ID, Question
@@ -213,7 +218,8 @@ std::vector<json> read_openbookqa_tsv(const std::string& path) {
     auto split = [](const std::string& line) {
         std::vector<std::string> cols;
         size_t pos = 0, tab;
-        while ((tab = line.find('\t', pos)) != std::string::npos) cols.push_back(line.substr(pos, tab - pos)), pos = tab + 1;
+        while ((tab = line.find('\t', pos)) != std::string::npos)
+            cols.push_back(line.substr(pos, tab - pos)), pos = tab + 1;
         cols.push_back(line.substr(pos));
         return cols;
     };
@@ -252,8 +258,10 @@ std::vector<json> read_openbookqa_tsv(const std::string& path) {
             if (end == std::string::npos) break;
             start = end + next.size();
         }
-        out.push_back({{"id", cols[c_id]}, {"question_stem", cols[c_stem]},
-                       {"choices", {{"text", texts}, {"label", labels}}}, {"answerKey", cols[c_key]}});
+        out.push_back({{"id", cols[c_id]},
+                       {"question_stem", cols[c_stem]},
+                       {"choices", {{"text", texts}, {"label", labels}}},
+                       {"answerKey", cols[c_key]}});
     }
     return out;
 }
@@ -263,11 +271,35 @@ std::vector<json> read_openbookqa_tsv(const std::string& path) {
 std::string py_strip(const std::string& s, bool left, bool right) {
     // Python's str.isspace() set (Unicode White_Space plus the separators
     // \x1c-\x1f), as UTF-8 sequences.
-    static const std::vector<std::string> ws = {
-        " ", "\t", "\n", "\v", "\f", "\r", "\x1c", "\x1d", "\x1e", "\x1f", "\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80",
-        "\xe2\x80\x80", "\xe2\x80\x81", "\xe2\x80\x82", "\xe2\x80\x83", "\xe2\x80\x84", "\xe2\x80\x85", "\xe2\x80\x86",
-        "\xe2\x80\x87", "\xe2\x80\x88", "\xe2\x80\x89", "\xe2\x80\x8a", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xaf",
-        "\xe2\x81\x9f", "\xe3\x80\x80"};
+    static const std::vector<std::string> ws = {" ",
+                                                "\t",
+                                                "\n",
+                                                "\v",
+                                                "\f",
+                                                "\r",
+                                                "\x1c",
+                                                "\x1d",
+                                                "\x1e",
+                                                "\x1f",
+                                                "\xc2\x85",
+                                                "\xc2\xa0",
+                                                "\xe1\x9a\x80",
+                                                "\xe2\x80\x80",
+                                                "\xe2\x80\x81",
+                                                "\xe2\x80\x82",
+                                                "\xe2\x80\x83",
+                                                "\xe2\x80\x84",
+                                                "\xe2\x80\x85",
+                                                "\xe2\x80\x86",
+                                                "\xe2\x80\x87",
+                                                "\xe2\x80\x88",
+                                                "\xe2\x80\x89",
+                                                "\xe2\x80\x8a",
+                                                "\xe2\x80\xa8",
+                                                "\xe2\x80\xa9",
+                                                "\xe2\x80\xaf",
+                                                "\xe2\x81\x9f",
+                                                "\xe3\x80\x80"};
     size_t b = 0, e = s.size();
     auto match_front = [&]() -> size_t {
         for (const auto& w : ws)
@@ -313,8 +345,8 @@ McTask load_mc_task(const std::string& name, const std::string& path, int64_t li
     std::string lst;
     std::vector<int> side = (name == "piqa" || name == "winogrande") ? side_labels(path, &lst) : std::vector<int>{};
     if (!side.empty() && side.size() != rows.size())
-        throw std::runtime_error(lst + ": " + std::to_string(side.size()) + " labels for the " + std::to_string(rows.size()) +
-                                 " records of " + path);
+        throw std::runtime_error(lst + ": " + std::to_string(side.size()) + " labels for the " +
+                                 std::to_string(rows.size()) + " records of " + path);
     for (size_t i = 0; i < rows.size(); ++i) {
         if (limit > 0 && (int64_t)t.docs.size() >= limit) break;
         Rec r{rows[i], path, i + 1};
@@ -354,7 +386,8 @@ McTask load_mc_task(const std::string& name, const std::string& path, int64_t li
         } else if (name == "boolq") {
             // super_glue/boolq/default.yaml: "{{passage}}\nQuestion: {{question}}?\nAnswer:", choices ["no", "yes"].
             const std::string passage = r.str("passage"), question = r.str("question");
-            t.docs.push_back(choices_doc(passage + "\nQuestion: " + question + "?\nAnswer:", {"no", "yes"}, boolq_label(r), r));
+            t.docs.push_back(
+                choices_doc(passage + "\nQuestion: " + question + "?\nAnswer:", {"no", "yes"}, boolq_label(r), r));
         }
     }
     return t;

@@ -71,7 +71,8 @@ std::vector<double> loglikelihoods(const McModel& model, const Encoder& encode, 
     for (size_t i = 0; i < reqs.size(); ++i) {
         auto e = encode_pair(encode, reqs[i].context, reqs[i].continuation, opt.bos_token, opt.prefix_token);
         if (e.cont.empty())
-            throw std::invalid_argument("multiple choice: continuation '" + reqs[i].continuation + "' encodes to no tokens");
+            throw std::invalid_argument("multiple choice: continuation '" + reqs[i].continuation +
+                                        "' encodes to no tokens");
         const bool cut = (int64_t)(e.ctx.size() + e.cont.size()) > opt.max_length + 1;
         items.push_back({std::move(e.ctx), std::move(e.cont), cut});
     }
@@ -88,22 +89,28 @@ std::vector<double> loglikelihoods(const McModel& model, const Encoder& encode, 
         // length together, longest first.
         std::map<std::vector<int>, std::vector<size_t>> groups;
         for (size_t i = 0; i < items.size(); ++i) {
-            if (items[i].truncated) full.push_back(i);
-            else groups[items[i].ctx].push_back(i);
+            if (items[i].truncated)
+                full.push_back(i);
+            else
+                groups[items[i].ctx].push_back(i);
         }
         // A context shared by k > 1 choices runs once instead of k times;
         // a one-choice context (WinoGrande's partial evaluation) gains
         // nothing and stays on the full-sequence path.
         std::vector<const std::pair<const std::vector<int>, std::vector<size_t>>*> order;
         for (const auto& g : groups) {
-            if (g.second.size() > 1) order.push_back(&g);
-            else full.insert(full.end(), g.second.begin(), g.second.end());
+            if (g.second.size() > 1)
+                order.push_back(&g);
+            else
+                full.insert(full.end(), g.second.begin(), g.second.end());
         }
-        std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first.size() > b->first.size(); });
+        std::stable_sort(order.begin(), order.end(),
+                         [](auto* a, auto* b) { return a->first.size() > b->first.size(); });
         for (size_t s = 0; s < order.size();) {
             const size_t len = order[s]->first.size();
             size_t e = s, rows = 0;
-            while (e < order.size() && order[e]->first.size() == len && (e == s || rows + order[e]->second.size() <= (size_t)bs))
+            while (e < order.size() && order[e]->first.size() == len &&
+                   (e == s || rows + order[e]->second.size() <= (size_t)bs))
                 rows += order[e++]->second.size();
             auto ctx = torch::empty({(int64_t)(e - s), (int64_t)len}, torch::kInt64);
             auto acc = ctx.accessor<int64_t, 2>();
@@ -151,7 +158,8 @@ std::vector<double> loglikelihoods(const McModel& model, const Encoder& encode, 
             const int64_t L = input_len(full[k]);
             const int64_t n_cont = std::min<int64_t>((int64_t)it.cont.size(), L);
             auto lp = torch::log_softmax(logits[k - s].narrow(0, L - n_cont, n_cont).to(dt), -1);
-            auto tgt = torch::tensor(std::vector<int64_t>(it.cont.end() - n_cont, it.cont.end()), torch::kInt64).to(lp.device());
+            auto tgt = torch::tensor(std::vector<int64_t>(it.cont.end() - n_cont, it.cont.end()), torch::kInt64)
+                           .to(lp.device());
             out[full[k]] = lp.gather(1, tgt.unsqueeze(1)).to(torch::kFloat64).sum().item<double>();
         }
         done += (int64_t)(e - s);
@@ -161,7 +169,8 @@ std::vector<double> loglikelihoods(const McModel& model, const Encoder& encode, 
 }
 
 McResult score_mc(const McTask& task, const std::vector<std::vector<double>>& lls) {
-    if (lls.size() != task.docs.size()) throw std::invalid_argument("score_mc: one row of log-likelihoods per document");
+    if (lls.size() != task.docs.size())
+        throw std::invalid_argument("score_mc: one row of log-likelihoods per document");
     McResult r;
     r.task = task.name;
     r.headline = task.headline;

@@ -14,7 +14,9 @@ namespace bimamba::eval {
 using data::read_decompressed;
 using data::strip_compression_suffix;
 
-double PerplexityResult::ppl() const { return std::exp(mean_nll()); }
+double PerplexityResult::ppl() const {
+    return std::exp(mean_nll());
+}
 
 namespace {
 
@@ -45,8 +47,8 @@ PerplexityResult perplexity(const LogitsFn& model, const std::vector<int>& token
     if (opt.window < 2) throw std::invalid_argument("perplexity: window must be at least 2 tokens");
     const auto windows = plan_windows((int64_t)tokens.size(), opt);
     if (windows.empty())
-        throw std::invalid_argument("perplexity: " + std::to_string(tokens.size()) + " tokens do not fill one window of " +
-                                    std::to_string(opt.window));
+        throw std::invalid_argument("perplexity: " + std::to_string(tokens.size()) +
+                                    " tokens do not fill one window of " + std::to_string(opt.window));
     torch::NoGradGuard ng;
     auto all = torch::tensor(std::vector<int64_t>(tokens.begin(), tokens.end()), torch::kInt64);
     PerplexityResult r;
@@ -63,10 +65,10 @@ PerplexityResult perplexity(const LogitsFn& model, const std::vector<int>& token
         auto logits = model(ids);
         if (logits.dim() != 3 || logits.size(0) != ids.size(0) || logits.size(1) != len)
             throw std::runtime_error("perplexity: model returned logits of the wrong shape");
-        auto logp = torch::log_softmax(logits.narrow(1, 0, len - 1).to(logits.scalar_type() == torch::kFloat64
-                                                                           ? torch::kFloat64
-                                                                           : torch::kFloat32),
-                                       -1);
+        auto logp =
+            torch::log_softmax(logits.narrow(1, 0, len - 1)
+                                   .to(logits.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32),
+                               -1);
         auto tgt = ids.narrow(1, 1, len - 1).to(logp.device());
         auto nll = -logp.gather(2, tgt.unsqueeze(-1)).squeeze(-1).to(torch::kFloat64).cpu();  // (b, len-1)
         for (size_t k = i; k < j; ++k) {
@@ -100,7 +102,8 @@ std::string load_eval_text(const std::string& path, CorpusProtocol protocol, con
         for (auto& j : read_jsonl(path)) {
             ++line;
             if (!j.is_object() || !j.contains(field) || !j[field].is_string())
-                throw std::runtime_error(path + ": record " + std::to_string(line) + " has no string field '" + field + "'");
+                throw std::runtime_error(path + ": record " + std::to_string(line) + " has no string field '" + field +
+                                         "'");
             docs.push_back(j[field].get<std::string>());
             if (protocol == CorpusProtocol::C4 && docs.size() == 1100) break;
         }

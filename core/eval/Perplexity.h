@@ -24,7 +24,7 @@ struct PerplexityOptions {
 };
 
 struct PerplexityResult {
-    double nll_sum = 0;     // nats
+    double nll_sum = 0;  // nats
     int64_t predictions = 0;
     int64_t windows = 0;
     double mean_nll() const { return predictions ? nll_sum / predictions : 0.0; }

@@ -46,9 +46,7 @@ PrefixLLFn mamba_prefix_ll_fn(Mamba2LM model) {
             }
         auto logits = last.index_select(0, idx).unsqueeze(1);  // (R, 1, V)
         if (longest > 1) {
-            auto ids = torch::tensor(in, torch::kInt64)
-                           .view({R, (int64_t)longest - 1})
-                           .to(dev);
+            auto ids = torch::tensor(in, torch::kInt64).view({R, (int64_t)longest - 1}).to(dev);
             auto h = model->continue_hidden_states(ids, state);
             logits = torch::cat({logits, model->logits_from_hidden(h)}, 1);  // (R, longest, V)
         }

@@ -19,7 +19,9 @@ struct SignSTE : torch::autograd::Function<SignSTE> {
 };
 }  // namespace
 
-torch::Tensor sign_ste(const torch::Tensor& w) { return SignSTE::apply(w); }
+torch::Tensor sign_ste(const torch::Tensor& w) {
+    return SignSTE::apply(w);
+}
 
 BinaryLinearImpl::BinaryLinearImpl(int64_t in, int64_t out, bool binarize)
     : in_features(in), out_features(out), binarized(binarize) {

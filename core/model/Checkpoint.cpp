@@ -25,33 +25,55 @@ namespace fs = std::filesystem;
 namespace {
 base::DType to_st(torch::ScalarType t) {
     switch (t) {
-        case torch::kFloat32: return base::DType::F32;
-        case torch::kFloat16: return base::DType::F16;
-        case torch::kBFloat16: return base::DType::BF16;
-        case torch::kFloat64: return base::DType::F64;
-        case torch::kInt64: return base::DType::I64;
-        case torch::kInt32: return base::DType::I32;
-        case torch::kInt16: return base::DType::I16;
-        case torch::kInt8: return base::DType::I8;
-        case torch::kUInt8: return base::DType::U8;
-        case torch::kBool: return base::DType::BOOL;
-        default: throw std::runtime_error(std::string("cannot store dtype ") + c10::toString(t) + " in safetensors");
+        case torch::kFloat32:
+            return base::DType::F32;
+        case torch::kFloat16:
+            return base::DType::F16;
+        case torch::kBFloat16:
+            return base::DType::BF16;
+        case torch::kFloat64:
+            return base::DType::F64;
+        case torch::kInt64:
+            return base::DType::I64;
+        case torch::kInt32:
+            return base::DType::I32;
+        case torch::kInt16:
+            return base::DType::I16;
+        case torch::kInt8:
+            return base::DType::I8;
+        case torch::kUInt8:
+            return base::DType::U8;
+        case torch::kBool:
+            return base::DType::BOOL;
+        default:
+            throw std::runtime_error(std::string("cannot store dtype ") + c10::toString(t) + " in safetensors");
     }
 }
 
 torch::ScalarType from_st(base::DType d, const std::string& name) {
     switch (d) {
-        case base::DType::F32: return torch::kFloat32;
-        case base::DType::F16: return torch::kFloat16;
-        case base::DType::BF16: return torch::kBFloat16;
-        case base::DType::F64: return torch::kFloat64;
-        case base::DType::I64: return torch::kInt64;
-        case base::DType::I32: return torch::kInt32;
-        case base::DType::I16: return torch::kInt16;
-        case base::DType::I8: return torch::kInt8;
-        case base::DType::U8: return torch::kUInt8;
-        case base::DType::BOOL: return torch::kBool;
-        default: throw std::runtime_error("tensor '" + name + "': dtype " + base::dtype_name(d) + " is not supported");
+        case base::DType::F32:
+            return torch::kFloat32;
+        case base::DType::F16:
+            return torch::kFloat16;
+        case base::DType::BF16:
+            return torch::kBFloat16;
+        case base::DType::F64:
+            return torch::kFloat64;
+        case base::DType::I64:
+            return torch::kInt64;
+        case base::DType::I32:
+            return torch::kInt32;
+        case base::DType::I16:
+            return torch::kInt16;
+        case base::DType::I8:
+            return torch::kInt8;
+        case base::DType::U8:
+            return torch::kUInt8;
+        case base::DType::BOOL:
+            return torch::kBool;
+        default:
+            throw std::runtime_error("tensor '" + name + "': dtype " + base::dtype_name(d) + " is not supported");
     }
 }
 
@@ -99,10 +121,12 @@ std::map<std::string, std::string> read_shard_index(const std::string& index) {
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error("'" + index + "' is not valid JSON: " + e.what());
     }
-    if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw std::runtime_error("'" + index + "' has no weight_map");
+    if (!j.contains("weight_map") || !j["weight_map"].is_object())
+        throw std::runtime_error("'" + index + "' has no weight_map");
     std::map<std::string, std::string> out;
     for (auto& [name, file] : j["weight_map"].items()) {
-        if (!file.is_string()) throw std::runtime_error("'" + index + "': weight_map entry '" + name + "' is not a file name");
+        if (!file.is_string())
+            throw std::runtime_error("'" + index + "': weight_map entry '" + name + "' is not a file name");
         out.emplace(name, file.get<std::string>());
     }
     return out;
@@ -113,7 +137,8 @@ std::vector<std::string> tensor_files(const std::string& path_or_dir) {
     fs::path p(path_or_dir);
     if (!fs::exists(p)) throw std::runtime_error("no checkpoint at '" + path_or_dir + "'");
     if (!fs::is_directory(p)) {
-        if (ends_with(p.string(), ".bin") || ends_with(p.string(), ".pt") || ends_with(p.string(), ".pth")) refuse_pickle(p.string());
+        if (ends_with(p.string(), ".bin") || ends_with(p.string(), ".pt") || ends_with(p.string(), ".pth"))
+            refuse_pickle(p.string());
         return {p.string()};
     }
     if (fs::exists(p / "model.safetensors")) return {(p / "model.safetensors").string()};
@@ -173,7 +198,8 @@ fs::path model_folder(const std::string& path_or_dir) {
 Mamba2Config load_model_config(const std::string& path_or_dir) {
     auto dir = model_folder(path_or_dir);
     auto cfg_path = dir / "config.json";
-    if (!fs::exists(cfg_path)) throw std::runtime_error("no config.json beside the checkpoint in '" + dir.string() + "'");
+    if (!fs::exists(cfg_path))
+        throw std::runtime_error("no config.json beside the checkpoint in '" + dir.string() + "'");
     return Mamba2Config::load(cfg_path.string());
 }
 

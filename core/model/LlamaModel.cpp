@@ -54,7 +54,8 @@ LlamaConfig LlamaConfig::from_json(const json& j) {
     get_opt(j, "mlp_bias", c.mlp_bias);
     std::string act = "silu";
     get_opt(j, "hidden_act", act);
-    if (act != "silu") throw std::invalid_argument("LLaMA config: hidden_act '" + act + "' is not supported (silu only)");
+    if (act != "silu")
+        throw std::invalid_argument("LLaMA config: hidden_act '" + act + "' is not supported (silu only)");
     // transformers < 5 keeps rope_theta / rope_scaling at the top level,
     // transformers 5 in rope_parameters {rope_type, rope_theta}.
     get_opt(j, "rope_theta", c.rope_theta);
@@ -62,8 +63,10 @@ LlamaConfig LlamaConfig::from_json(const json& j) {
         if (r.is_null()) return;
         if (!r.is_object()) throw std::invalid_argument(std::string("LLaMA config: ") + where + " is not an object");
         std::string type = "default";
-        if (r.contains("rope_type") && r["rope_type"].is_string()) type = r["rope_type"].get<std::string>();
-        else if (r.contains("type") && r["type"].is_string()) type = r["type"].get<std::string>();
+        if (r.contains("rope_type") && r["rope_type"].is_string())
+            type = r["rope_type"].get<std::string>();
+        else if (r.contains("type") && r["type"].is_string())
+            type = r["type"].get<std::string>();
         if (type != "default")
             throw std::invalid_argument(std::string("LLaMA config: ") + where + " of type '" + type +
                                         "' is not supported (default rotary embeddings only)");
@@ -114,8 +117,10 @@ LlamaLM::LlamaLM(const LlamaConfig& cfg, std::map<std::string, torch::Tensor> we
     : cfg_(cfg), device_(device) {
     cfg_.validate();
     const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
-    const int64_t q = int64_t(cfg.num_attention_heads) * cfg.head_dim, kv = int64_t(cfg.num_key_value_heads) * cfg.head_dim;
-    std::map<std::string, std::vector<int64_t>> expect = {{"model.embed_tokens.weight", {V, H}}, {"model.norm.weight", {H}}};
+    const int64_t q = int64_t(cfg.num_attention_heads) * cfg.head_dim,
+                  kv = int64_t(cfg.num_key_value_heads) * cfg.head_dim;
+    std::map<std::string, std::vector<int64_t>> expect = {{"model.embed_tokens.weight", {V, H}},
+                                                          {"model.norm.weight", {H}}};
     if (!cfg.tie_word_embeddings) expect["lm_head.weight"] = {V, H};
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
         std::string p = "model.layers." + std::to_string(l) + ".";
@@ -149,8 +154,8 @@ LlamaLM::LlamaLM(const LlamaConfig& cfg, std::map<std::string, torch::Tensor> we
     for (auto& [k, v] : weights)
         if (!expect.count(k)) unexpected.push_back(k);
     if (!unexpected.empty())
-        throw std::runtime_error("LLaMA checkpoint: " + std::to_string(unexpected.size()) + " unexpected tensor(s) (first: '" +
-                                 unexpected.front() + "')");
+        throw std::runtime_error("LLaMA checkpoint: " + std::to_string(unexpected.size()) +
+                                 " unexpected tensor(s) (first: '" + unexpected.front() + "')");
     std::optional<torch::ScalarType> wdtype = dtype;
     for (auto& [k, shape] : expect) {
         auto it = weights.find(k);
@@ -162,7 +167,8 @@ LlamaLM::LlamaLM(const LlamaConfig& cfg, std::map<std::string, torch::Tensor> we
             throw std::runtime_error(ss.str());
         }
         auto t = it->second;
-        if (!t.is_floating_point()) throw std::runtime_error("LLaMA checkpoint: tensor '" + k + "' is not floating point");
+        if (!t.is_floating_point())
+            throw std::runtime_error("LLaMA checkpoint: tensor '" + k + "' is not floating point");
         if (!wdtype) wdtype = t.scalar_type();  // keep the stored dtype (of the embedding: first in order)
         w_[k] = t.to(device, *wdtype).contiguous();
     }
@@ -188,7 +194,9 @@ LlamaLM LlamaLM::load(const std::string& dir, torch::Device device, std::optiona
     return LlamaLM(cfg, load_tensors_any(dir), device, dtype);
 }
 
-torch::ScalarType LlamaLM::dtype() const { return w("model.norm.weight").scalar_type(); }
+torch::ScalarType LlamaLM::dtype() const {
+    return w("model.norm.weight").scalar_type();
+}
 
 const torch::Tensor& LlamaLM::w(const std::string& name) const {
     auto it = w_.find(name);
@@ -247,7 +255,8 @@ torch::Tensor LlamaLM::forward(const torch::Tensor& input_ids) const {
         auto att = torch::matmul(probs, v).transpose(1, 2).reshape({b, L, nh * hd});
         x = x + linear(att, p + "self_attn.o_proj", cfg_.attention_bias);
         h = rms_norm(x, p + "post_attention_layernorm.weight");
-        auto g = torch::silu(linear(h, p + "mlp.gate_proj", cfg_.mlp_bias)) * linear(h, p + "mlp.up_proj", cfg_.mlp_bias);
+        auto g =
+            torch::silu(linear(h, p + "mlp.gate_proj", cfg_.mlp_bias)) * linear(h, p + "mlp.up_proj", cfg_.mlp_bias);
         x = x + linear(g, p + "mlp.down_proj", cfg_.mlp_bias);
     }
     x = rms_norm(x, "model.norm.weight");

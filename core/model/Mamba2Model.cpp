@@ -37,7 +37,8 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
         return bimamba::cuda::rmsnorm(x, weight, eps, out);
     }
 #endif
-    return reference::rmsnorm(x, weight, eps, weight.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32);
+    return reference::rmsnorm(x, weight, eps,
+                              weight.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32);
 }
 
 GatedRMSNormImpl::GatedRMSNormImpl(int64_t dim, int64_t group_size_, double eps_) : group_size(group_size_), eps(eps_) {
@@ -57,8 +58,10 @@ torch::Tensor GatedRMSNormImpl::forward(const torch::Tensor& y, const torch::Ten
 Mamba2MixerImpl::Mamba2MixerImpl(const Mamba2Config& c, int idx) : cfg(c), layer_idx(idx) {
     const int64_t di = cfg.d_inner(), nh = cfg.nheads(), cd = cfg.conv_dim();
     in_proj = register_module("in_proj", BinaryLinear(cfg.d_model, cfg.in_proj_out(), cfg.binarize_in_proj()));
-    conv1d = register_module(
-        "conv1d", torch::nn::Conv1d(torch::nn::Conv1dOptions(cd, cd, cfg.ssm.d_conv).groups(cd).bias(cfg.ssm.conv_bias).padding(cfg.ssm.d_conv - 1)));
+    conv1d = register_module("conv1d", torch::nn::Conv1d(torch::nn::Conv1dOptions(cd, cd, cfg.ssm.d_conv)
+                                                             .groups(cd)
+                                                             .bias(cfg.ssm.conv_bias)
+                                                             .padding(cfg.ssm.d_conv - 1)));
 
     // dt_bias = softplus^-1(dt) with dt log-uniform in [dt_min, dt_max], floored.
     auto dt = torch::exp(torch::rand({nh}, torch::kFloat64) * (std::log(cfg.ssm.dt_max) - std::log(cfg.ssm.dt_min)) +
@@ -132,9 +135,11 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
     torch::Tensor y;
     {
         RECORD_USER_SCOPE("mixer.ssd");
-        auto dtf = F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
+        auto dtf =
+            F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
         auto A = -torch::exp(A_log);
-        auto [ys, final_state] = ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, initial_ssm, /*allow_fused=*/true, deterministic);
+        auto [ys, final_state] =
+            ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, initial_ssm, /*allow_fused=*/true, deterministic);
         if (state) state->ssm_state = final_state.to(state->ssm_state.scalar_type());
         y = ys;
     }
@@ -159,8 +164,8 @@ torch::Tensor Mamba2MixerImpl::step(const torch::Tensor& u, LayerState& st) {
     auto dt = zxbcdt.narrow(-1, di + cd, nh);
 
     // Shift the conv window left by one and append the new input.
-    st.conv_state = torch::cat({st.conv_state.narrow(-1, 1, cfg.ssm.d_conv - 1),
-                                xBC.to(st.conv_state.scalar_type()).unsqueeze(-1)}, -1);
+    st.conv_state = torch::cat(
+        {st.conv_state.narrow(-1, 1, cfg.ssm.d_conv - 1), xBC.to(st.conv_state.scalar_type()).unsqueeze(-1)}, -1);
     auto conv = (st.conv_state * conv1d->weight.squeeze(1).to(st.conv_state.scalar_type())).sum(-1);
     if (conv1d->bias.defined()) conv = conv + conv1d->bias.to(conv.scalar_type());
     xBC = F::silu(conv);
@@ -168,7 +173,8 @@ torch::Tensor Mamba2MixerImpl::step(const torch::Tensor& u, LayerState& st) {
     auto x = xBC.narrow(-1, 0, di).reshape({b, nh, hd});
     auto B = xBC.narrow(-1, di, g * n).reshape({b, g, n});
     auto C = xBC.narrow(-1, di + g * n, g * n).reshape({b, g, n});
-    auto dtf = F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
+    auto dtf =
+        F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
     auto A = -torch::exp(A_log);
     auto y = ssd_step(x, dtf, A, B, C, st.ssm_state).to(x.scalar_type());
     y = y + x * D.view({1, nh, 1}).to(x.scalar_type());
@@ -237,7 +243,7 @@ torch::Tensor Mamba2LMImpl::hidden_states(const torch::Tensor& input_ids, Infere
     TORCH_CHECK(input_ids.dim() == 2, "Mamba2LM: input_ids must be (batch, length)");
     auto residual = backbone->embedding->forward(input_ids);
     residual = residual.to(cfg.residual_in_fp32 && residual.scalar_type() != torch::kFloat64 ? torch::kFloat32
-                                                                                           : residual.scalar_type());
+                                                                                             : residual.scalar_type());
     int i = 0;
     for (auto& m : *backbone->layers) {
         residual = m->as<Mamba2BlockImpl>()->forward(residual, state ? &state->layers[i] : nullptr);
@@ -252,20 +258,24 @@ torch::Tensor Mamba2LMImpl::continue_hidden_states(const torch::Tensor& input_id
                 "Mamba2LM::continue_hidden_states: the state must hold one row per sequence");
     auto residual = backbone->embedding->forward(input_ids);
     residual = residual.to(cfg.residual_in_fp32 && residual.scalar_type() != torch::kFloat64 ? torch::kFloat32
-                                                                                           : residual.scalar_type());
+                                                                                             : residual.scalar_type());
     int i = 0;
     for (auto& m : *backbone->layers) residual = m->as<Mamba2BlockImpl>()->forward(residual, &state.layers[i++], true);
     return backbone->norm_f->forward(residual);
 }
 
-torch::Tensor Mamba2LMImpl::head_weight() const { return backbone->embedding->weight.narrow(0, 0, cfg.vocab_size); }
+torch::Tensor Mamba2LMImpl::head_weight() const {
+    return backbone->embedding->weight.narrow(0, 0, cfg.vocab_size);
+}
 
 torch::Tensor Mamba2LMImpl::logits_from_hidden(const torch::Tensor& h) {
     auto logits = F::linear(h, head_weight());
     return logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32);
 }
 
-torch::Tensor Mamba2LMImpl::forward(const torch::Tensor& input_ids) { return logits_from_hidden(hidden_states(input_ids)); }
+torch::Tensor Mamba2LMImpl::forward(const torch::Tensor& input_ids) {
+    return logits_from_hidden(hidden_states(input_ids));
+}
 
 InferenceState Mamba2LMImpl::new_state(int64_t batch) const {
     auto p = backbone->embedding->weight;
@@ -332,7 +342,8 @@ void Mamba2LMImpl::load_tensors(const std::map<std::string, torch::Tensor>& tens
     if (!seen.count("backbone.embedding.weight") && lm_head.defined()) {
         // Tied weights saved only as the head.
         auto* p = params.find("backbone.embedding.weight");
-        if (p->sizes() != lm_head.sizes()) throw std::runtime_error("lm_head.weight shape does not match the embedding");
+        if (p->sizes() != lm_head.sizes())
+            throw std::runtime_error("lm_head.weight shape does not match the embedding");
         p->copy_(lm_head);
         seen.insert("backbone.embedding.weight");
     }

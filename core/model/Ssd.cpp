@@ -66,20 +66,22 @@ std::pair<torch::Tensor, torch::Tensor> ssd_chunked_torch(const torch::Tensor& x
     auto A_cumsum = torch::cumsum(Ac, -1);
 
     // 1. Within each chunk: the quadratic (attention-like) form.
-    auto Lmat = torch::exp(segsum(Ac));                        // (b, h, c, T, T)
-    auto CB = torch::einsum("bclhn,bcshn->bchls", {Ch, Bh});         // (b, c, h, T, T)
+    auto Lmat = torch::exp(segsum(Ac));                       // (b, h, c, T, T)
+    auto CB = torch::einsum("bclhn,bcshn->bchls", {Ch, Bh});  // (b, c, h, T, T)
     auto M = CB * Lmat.permute({0, 2, 1, 3, 4});
     auto Y_diag = torch::einsum("bchls,bcshp->bclhp", {M, X});
 
     // 2. State at the end of each chunk from its own inputs.
-    auto decay_states = torch::exp(A_cumsum.index({Slice(), Slice(), Slice(), Slice(-1, torch::indexing::None)}) - A_cumsum);
+    auto decay_states =
+        torch::exp(A_cumsum.index({Slice(), Slice(), Slice(), Slice(-1, torch::indexing::None)}) - A_cumsum);
     auto Xd = X * decay_states.permute({0, 2, 3, 1}).unsqueeze(-1);  // (b, c, T, h, p)
     auto states = torch::einsum("bclhn,bclhp->bchpn", {Bh, Xd});     // (b, c, h, p, n)
 
     // 3. Pass states across chunks.
-    auto init = initial_state.defined() ? initial_state.to(ct).unsqueeze(1) : torch::zeros({b, 1, h, p, n}, x.options());
-    states = torch::cat({init, states}, 1);  // (b, c+1, h, p, n)
-    auto last = A_cumsum.index({Slice(), Slice(), Slice(), -1});  // (b, h, c)
+    auto init =
+        initial_state.defined() ? initial_state.to(ct).unsqueeze(1) : torch::zeros({b, 1, h, p, n}, x.options());
+    states = torch::cat({init, states}, 1);                                          // (b, c+1, h, p, n)
+    auto last = A_cumsum.index({Slice(), Slice(), Slice(), -1});                     // (b, h, c)
     auto decay_chunk = torch::exp(segsum(F::pad(last, F::PadFuncOptions({1, 0}))));  // (b, h, c+1, c+1)
     auto new_states = torch::einsum("bhzc,bchpn->bzhpn", {decay_chunk, states});
     auto chunk_states = new_states.index({Slice(), Slice(0, c)});
@@ -114,13 +116,13 @@ std::pair<torch::Tensor, torch::Tensor> ssd_chunked(const torch::Tensor& x, cons
     return ssd_chunked_torch(x, dt, A, B, C, chunk_size, initial_state);
 }
 
-torch::Tensor ssd_step(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
-                       const torch::Tensor& B, const torch::Tensor& C, torch::Tensor& state) {
+torch::Tensor ssd_step(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A, const torch::Tensor& B,
+                       const torch::Tensor& C, torch::Tensor& state) {
     const int64_t h = x.size(1);
     auto Bh = expand_groups(B.to(state.scalar_type()), h);  // (b, h, n)
     auto Ch = expand_groups(C.to(state.scalar_type()), h);
     auto dtf = dt.to(state.scalar_type());
-    auto dA = torch::exp(dtf * A.to(state.scalar_type()));  // (b, h)
+    auto dA = torch::exp(dtf * A.to(state.scalar_type()));                                       // (b, h)
     auto dBx = (dtf.unsqueeze(-1) * x.to(state.scalar_type())).unsqueeze(-1) * Bh.unsqueeze(2);  // (b,h,p,n)
     state.mul_(dA.unsqueeze(-1).unsqueeze(-1)).add_(dBx);
     return torch::einsum("bhpn,bhn->bhp", {state, Ch});
@@ -131,8 +133,8 @@ std::pair<torch::Tensor, torch::Tensor> ssd_recurrent(const torch::Tensor& x, co
                                                       const torch::Tensor& C, const torch::Tensor& initial_state) {
     const int64_t b = x.size(0), l = x.size(1), h = x.size(2), p = x.size(3), n = B.size(-1);
     auto ct = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    auto state = initial_state.defined() ? initial_state.to(ct).clone()
-                                         : torch::zeros({b, h, p, n}, x.options().dtype(ct));
+    auto state =
+        initial_state.defined() ? initial_state.to(ct).clone() : torch::zeros({b, h, p, n}, x.options().dtype(ct));
     std::vector<torch::Tensor> ys;
     ys.reserve(l);
     for (int64_t t = 0; t < l; ++t)

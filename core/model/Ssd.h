@@ -17,17 +17,16 @@ namespace bimamba::model {
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked(const torch::Tensor& x, const torch::Tensor& dt,
                                                     const torch::Tensor& A, const torch::Tensor& B,
                                                     const torch::Tensor& C, int64_t chunk_size,
-                                                    const torch::Tensor& initial_state = {},
-                                                    bool allow_fused = true, bool deterministic = false);
+                                                    const torch::Tensor& initial_state = {}, bool allow_fused = true,
+                                                    bool deterministic = false);
 
 // Naive step-by-step recurrence: the reference (and the decoder's building block).
 std::pair<torch::Tensor, torch::Tensor> ssd_recurrent(const torch::Tensor& x, const torch::Tensor& dt,
                                                       const torch::Tensor& A, const torch::Tensor& B,
-                                                      const torch::Tensor& C,
-                                                      const torch::Tensor& initial_state = {});
+                                                      const torch::Tensor& C, const torch::Tensor& initial_state = {});
 
 // One token: x (b,h,p), dt (b,h), B,C (b,g,n); updates `state` (b,h,p,n) in place, returns y (b,h,p).
-torch::Tensor ssd_step(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
-                       const torch::Tensor& B, const torch::Tensor& C, torch::Tensor& state);
+torch::Tensor ssd_step(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A, const torch::Tensor& B,
+                       const torch::Tensor& C, torch::Tensor& state);
 
 }  // namespace bimamba::model

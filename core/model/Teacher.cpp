@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/FileUtil.h"
+#include "core/base/RunDir.h"
 #include "core/base/Safetensors.h"
 #include "core/model/Autocast.h"
 #include "core/model/Checkpoint.h"
@@ -88,7 +89,8 @@ std::string Teacher::detect_kind(const std::string& path) {
     fs::path folder = fs::is_directory(p) ? p : p.parent_path();
     auto cfg_path = folder / "config.json";
     if (!fs::exists(cfg_path)) {
-        if (fs::exists(folder / "checkpoints" / "latest")) return "mamba2";  // one of our run directories
+        if (fs::exists(folder / base::run_files::kCheckpoints / base::run_files::kLatest))
+            return "mamba2";  // one of our run directories
         throw std::runtime_error("teacher: no config.json in '" + folder.string() + "'");
     }
     nlohmann::json j;
@@ -133,7 +135,9 @@ uint64_t Teacher::weight_bytes(const std::string& path, torch::Device device) {
 
 namespace {
 
-double gb(uint64_t b) { return b / 1e9; }
+double gb(uint64_t b) {
+    return b / 1e9;
+}
 
 std::string gb_str(uint64_t b) {
     char buf[32];
@@ -161,7 +165,8 @@ void Teacher::check_fits(const std::string& path, torch::Device device, uint64_t
     if (const char* lim = std::getenv("BIMAMBA_MEMORY_LIMIT_GB"); lim && *lim) {
         char* end = nullptr;
         const double v = std::strtod(lim, &end);
-        if (end == lim || v <= 0) throw std::invalid_argument(std::string("BIMAMBA_MEMORY_LIMIT_GB='") + lim + "' is not a positive number");
+        if (end == lim || v <= 0)
+            throw std::invalid_argument(std::string("BIMAMBA_MEMORY_LIMIT_GB='") + lim + "' is not a positive number");
         free_b = static_cast<uint64_t>(v * 1e9);
         where = device.str() + " (limited by BIMAMBA_MEMORY_LIMIT_GB)";
     } else if (device.is_cuda()) {
@@ -178,11 +183,12 @@ void Teacher::check_fits(const std::string& path, torch::Device device, uint64_t
         if (!free_b) return;
     }
     if (need + other_bytes <= free_b) return;
-    throw std::runtime_error("teacher '" + path + "' does not fit: its weights need " + gb_str(need) +
-                             (other_bytes ? " and the student's training state ~" + gb_str(other_bytes) : std::string()) +
-                             ", but " + where + " has " + gb_str(free_b) +
-                             " free. Nothing was loaded. Use a teacher logits cache built on a larger machine "
-                             "(`bimamba cache-teacher`, then `teacher_cache` in the config), a smaller teacher, or a bigger device.");
+    throw std::runtime_error(
+        "teacher '" + path + "' does not fit: its weights need " + gb_str(need) +
+        (other_bytes ? " and the student's training state ~" + gb_str(other_bytes) : std::string()) + ", but " + where +
+        " has " + gb_str(free_b) +
+        " free. Nothing was loaded. Use a teacher logits cache built on a larger machine "
+        "(`bimamba cache-teacher`, then `teacher_cache` in the config), a smaller teacher, or a bigger device.");
 }
 
 void Teacher::match_vocab(int64_t student_vocab, bool slice) {

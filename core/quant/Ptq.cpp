@@ -15,10 +15,14 @@ using model::Mamba2LM;
 
 std::string to_string(PtqMethod m) {
     switch (m) {
-        case PtqMethod::RTN: return "rtn";
-        case PtqMethod::GPTQ: return "gptq";
-        case PtqMethod::BiLLM: return "billm";
-        case PtqMethod::Sign: return "sign";
+        case PtqMethod::RTN:
+            return "rtn";
+        case PtqMethod::GPTQ:
+            return "gptq";
+        case PtqMethod::BiLLM:
+            return "billm";
+        case PtqMethod::Sign:
+            return "sign";
     }
     return "?";
 }
@@ -31,13 +35,16 @@ PtqMethod ptq_method_from_string(const std::string& s) {
     throw std::invalid_argument("unknown quantization method '" + s + "' (expected rtn, gptq, billm or sign)");
 }
 
-bool needs_calibration(PtqMethod m) { return m == PtqMethod::GPTQ || m == PtqMethod::BiLLM; }
+bool needs_calibration(PtqMethod m) {
+    return m == PtqMethod::GPTQ || m == PtqMethod::BiLLM;
+}
 
 namespace {
 
 torch::Tensor quantize_weight(const torch::Tensor& W, const torch::Tensor& H, const PtqOptions& opt) {
     switch (opt.method) {
-        case PtqMethod::RTN: return rtn_quantize(W, opt.bits, opt.group_size);
+        case PtqMethod::RTN:
+            return rtn_quantize(W, opt.bits, opt.group_size);
         case PtqMethod::GPTQ: {
             GptqOptions g;
             g.bits = opt.bits;
@@ -47,8 +54,10 @@ torch::Tensor quantize_weight(const torch::Tensor& W, const torch::Tensor& H, co
             g.act_order = opt.act_order;
             return gptq_quantize(W, H, g);
         }
-        case PtqMethod::BiLLM: return billm_binarize(W, H, {opt.block_size, opt.damp}).weight;
-        case PtqMethod::Sign: return sign_binarize(W);
+        case PtqMethod::BiLLM:
+            return billm_binarize(W, H, {opt.block_size, opt.damp}).weight;
+        case PtqMethod::Sign:
+            return sign_binarize(W);
     }
     throw std::logic_error("quantize_weight: bad method");
 }

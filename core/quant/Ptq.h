@@ -15,8 +15,8 @@
 namespace bimamba::quant {
 
 enum class PtqMethod { RTN, GPTQ, BiLLM, Sign };
-std::string to_string(PtqMethod m);                    // "rtn" | "gptq" | "billm" | "sign"
-PtqMethod ptq_method_from_string(const std::string& s); // throws naming the accepted values
+std::string to_string(PtqMethod m);                      // "rtn" | "gptq" | "billm" | "sign"
+PtqMethod ptq_method_from_string(const std::string& s);  // throws naming the accepted values
 
 struct PtqOptions {
     PtqMethod method = PtqMethod::GPTQ;
@@ -32,7 +32,7 @@ bool needs_calibration(PtqMethod m);  // GPTQ and BiLLM
 
 struct PtqModuleStat {
     int layer;
-    std::string module;   // "in_proj" | "out_proj"
+    std::string module;       // "in_proj" | "out_proj"
     double rel_weight_error;  // ‖W−Q‖_F / ‖W‖_F
     double rel_output_error;  // ‖(W−Q)X‖_F / ‖WX‖_F on the calibration inputs (NaN without calibration)
 };

@@ -13,7 +13,8 @@ void check_weight(const torch::Tensor& W, const char* who) {
     if (W.dim() != 2) throw std::invalid_argument(std::string(who) + ": weight must be 2-D (out × in)");
 }
 void check_bits(int bits, const char* who) {
-    if (bits < 1 || bits > 16) throw std::invalid_argument(std::string(who) + ": bits must be in 1..16, got " + std::to_string(bits));
+    if (bits < 1 || bits > 16)
+        throw std::invalid_argument(std::string(who) + ": bits must be in 1..16, got " + std::to_string(bits));
 }
 void check_hessian(const torch::Tensor& W, const torch::Tensor& H, const char* who) {
     if (H.dim() != 2 || H.size(0) != W.size(1) || H.size(1) != W.size(1))
@@ -22,7 +23,9 @@ void check_hessian(const torch::Tensor& W, const torch::Tensor& H, const char* w
 }
 
 // ±1 with sign(0) = +1, so binarized entries never vanish.
-torch::Tensor pm1(const torch::Tensor& x) { return torch::where(x >= 0, torch::ones_like(x), -torch::ones_like(x)); }
+torch::Tensor pm1(const torch::Tensor& x) {
+    return torch::where(x >= 0, torch::ones_like(x), -torch::ones_like(x));
+}
 
 // One asymmetric min-max grid per row: q = clamp(round(x/scale)+zero, 0, maxq), x̂ = scale·(q−zero).
 struct Grid {

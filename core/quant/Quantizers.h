@@ -27,10 +27,10 @@ torch::Tensor rtn_quantize(const torch::Tensor& W, int bits, int64_t group_size 
 
 struct GptqOptions {
     int bits = 4;
-    int64_t group_size = 0;   // 0 = per output row
-    int64_t block_size = 128; // lazy batch updates: columns per block
-    double damp = 0.01;       // added to the diagonal: damp · mean(diag H)
-    bool act_order = false;   // quantize columns in order of decreasing diag H
+    int64_t group_size = 0;    // 0 = per output row
+    int64_t block_size = 128;  // lazy batch updates: columns per block
+    double damp = 0.01;        // added to the diagonal: damp · mean(diag H)
+    bool act_order = false;    // quantize columns in order of decreasing diag H
 };
 torch::Tensor gptq_quantize(const torch::Tensor& W, const torch::Tensor& H, const GptqOptions& opt);
 

@@ -176,13 +176,16 @@ void put_attr(hid_t file, const std::string& obj, const std::string& name, hid_t
 void Hdf5File::set_attr(const std::string& obj, const std::string& name, const std::string& value) {
     Handle t(vlen_string_type(), H5Tclose);
     const char* p = value.c_str();
-    put_attr(id_, obj, name, t, [&](hid_t a) { return H5Awrite(a, t, &p); }, *this);
+    put_attr(
+        id_, obj, name, t, [&](hid_t a) { return H5Awrite(a, t, &p); }, *this);
 }
 void Hdf5File::set_attr(const std::string& obj, const std::string& name, double value) {
-    put_attr(id_, obj, name, H5T_IEEE_F64LE, [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_DOUBLE, &value); }, *this);
+    put_attr(
+        id_, obj, name, H5T_IEEE_F64LE, [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_DOUBLE, &value); }, *this);
 }
 void Hdf5File::set_attr(const std::string& obj, const std::string& name, int64_t value) {
-    put_attr(id_, obj, name, H5T_STD_I64LE, [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_INT64, &value); }, *this);
+    put_attr(
+        id_, obj, name, H5T_STD_I64LE, [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_INT64, &value); }, *this);
 }
 
 namespace {
@@ -197,7 +200,8 @@ std::vector<std::string> Hdf5File::attr_names(const std::string& obj) const {
     if (o < 0) fail("no object", obj);
     std::vector<std::string> names;
     hsize_t idx = 0;
-    if (H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr_name, &names) < 0) fail("cannot list attributes of", obj);
+    if (H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr_name, &names) < 0)
+        fail("cannot list attributes of", obj);
     return names;
 }
 

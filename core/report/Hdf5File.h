@@ -38,7 +38,9 @@ public:
     std::vector<std::string> children(const std::string& group) const;  // sorted by name
 
     void set_attr(const std::string& obj, const std::string& name, const std::string& value);
-    void set_attr(const std::string& obj, const std::string& name, const char* value) { set_attr(obj, name, std::string(value)); }
+    void set_attr(const std::string& obj, const std::string& name, const char* value) {
+        set_attr(obj, name, std::string(value));
+    }
     void set_attr(const std::string& obj, const std::string& name, double value);
     void set_attr(const std::string& obj, const std::string& name, int64_t value);
     std::vector<std::string> attr_names(const std::string& obj) const;

@@ -34,12 +34,18 @@ std::string now_iso() {
 void put_json_attrs(Hdf5File& f, const std::string& obj, const nlohmann::json& j, const std::string& prefix = "") {
     for (auto& [k, v] : j.items()) {
         const std::string name = prefix.empty() ? k : prefix + "." + k;
-        if (v.is_object()) put_json_attrs(f, obj, v, name);
-        else if (v.is_boolean()) f.set_attr(obj, name, int64_t(v.get<bool>()));
-        else if (v.is_number_integer()) f.set_attr(obj, name, v.get<int64_t>());
-        else if (v.is_number()) f.set_attr(obj, name, v.get<double>());
-        else if (v.is_string()) f.set_attr(obj, name, v.get<std::string>());
-        else f.set_attr(obj, name, v.dump());
+        if (v.is_object())
+            put_json_attrs(f, obj, v, name);
+        else if (v.is_boolean())
+            f.set_attr(obj, name, int64_t(v.get<bool>()));
+        else if (v.is_number_integer())
+            f.set_attr(obj, name, v.get<int64_t>());
+        else if (v.is_number())
+            f.set_attr(obj, name, v.get<double>());
+        else if (v.is_string())
+            f.set_attr(obj, name, v.get<std::string>());
+        else
+            f.set_attr(obj, name, v.dump());
     }
 }
 
@@ -63,7 +69,8 @@ void write_eval(Hdf5File& f, const nlohmann::json& ev) {
         f.create_group(g);
         f.set_attr(g, "label", m.value("label", std::string()));
         f.set_attr(g, "path", m.value("path", std::string()));
-        if (m.contains("quantization") && !m["quantization"].is_null()) f.set_attr(g, "quantization", m["quantization"].dump());
+        if (m.contains("quantization") && !m["quantization"].is_null())
+            f.set_attr(g, "quantization", m["quantization"].dump());
         for (auto& [task, r] : m["results"].items()) {
             const std::string tg = g + "/" + h5_name(task);
             f.create_group(tg);
@@ -128,7 +135,8 @@ std::string h5_name(const std::string& s) {
 std::vector<MetricSeries> read_metric_series(const std::string& path) {
     auto rows = eval::read_jsonl(path, /*skip_incomplete_tail=*/true);
     for (size_t r = 0; r < rows.size(); ++r)
-        if (!rows[r].is_object()) throw std::runtime_error(path + ": record " + std::to_string(r + 1) + " is not a JSON object");
+        if (!rows[r].is_object())
+            throw std::runtime_error(path + ": record " + std::to_string(r + 1) + " is not a JSON object");
     std::vector<MetricSeries> out;
     std::map<std::string, size_t> by_type;
     for (size_t r : metrics_rows_kept(rows)) {  // a step re-appended by an older resume: the last row wins
@@ -151,7 +159,8 @@ std::vector<MetricSeries> read_metric_series(const std::string& path) {
             }
         }
         for (size_t c = 0; c < s.keys.size(); ++c)
-            s.columns[c].push_back(j.contains(s.keys[c]) && j[s.keys[c]].is_number() ? j[s.keys[c]].get<double>() : kNaN);
+            s.columns[c].push_back(j.contains(s.keys[c]) && j[s.keys[c]].is_number() ? j[s.keys[c]].get<double>()
+                                                                                     : kNaN);
     }
     return out;
 }

@@ -11,20 +11,20 @@
 namespace bimamba::report {
 
 struct HistogramSet {
-    std::string name;        // group name under /histograms, e.g. "full_precision", "bi_mamba", "gptq_2bit"
-    std::string checkpoint;  // where the weights came from
-    std::string kind;        // "full-precision" | "bi-mamba" | "ptq"
+    std::string name;             // group name under /histograms, e.g. "full_precision", "bi_mamba", "gptq_2bit"
+    std::string checkpoint;       // where the weights came from
+    std::string kind;             // "full-precision" | "bi-mamba" | "ptq"
     nlohmann::json quantization;  // the checkpoint's quantization metadata, or null
     std::vector<ModuleHistogram> modules;
 };
 
 struct ReportContent {
-    std::string run_dir;          // may be empty
-    nlohmann::json run_config;    // null = none; flattened into /config attributes
-    std::string metrics_jsonl;    // path or empty
-    nlohmann::json eval;          // `bimamba eval` results JSON, or null
+    std::string run_dir;        // may be empty
+    nlohmann::json run_config;  // null = none; flattened into /config attributes
+    std::string metrics_jsonl;  // path or empty
+    nlohmann::json eval;        // `bimamba eval` results JSON, or null
     std::vector<HistogramSet> histograms;
-    nlohmann::json generations;   // `bimamba generate` JSON, or null
+    nlohmann::json generations;  // `bimamba generate` JSON, or null
 };
 
 // Writes atomically (temporary file, then rename). Throws naming the problem.

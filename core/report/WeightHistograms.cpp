@@ -47,7 +47,8 @@ double wasserstein1(const torch::Tensor& a_in, const torch::Tensor& b_in) {
     return (a - b).abs().mean().item<double>();
 }
 
-std::vector<ModuleDistance> weight_distances(const Mamba2LM& reference, const Mamba2LM& model, const std::vector<int>& layers) {
+std::vector<ModuleDistance> weight_distances(const Mamba2LM& reference, const Mamba2LM& model,
+                                             const std::vector<int>& layers) {
     if (reference->config().n_layer != model->config().n_layer)
         throw std::invalid_argument("weight distances: the models have " + std::to_string(reference->config().n_layer) +
                                     " and " + std::to_string(model->config().n_layer) + " layers");
@@ -79,7 +80,8 @@ std::vector<ModuleHistogram> model_weight_histograms(const Mamba2LM& model, int 
     std::vector<std::pair<int, std::pair<std::string, torch::Tensor>>> mods;
     for (int l : layers) {
         if (l < 0 || l >= n)
-            throw std::invalid_argument("weight histograms: layer " + std::to_string(l) + " outside 0.." + std::to_string(n - 1));
+            throw std::invalid_argument("weight histograms: layer " + std::to_string(l) + " outside 0.." +
+                                        std::to_string(n - 1));
         auto* mixer = model->backbone->layers->ptr(l)->as<Mamba2BlockImpl>()->mixer.get();
         mods.push_back({l, {"in_proj", mixer->in_proj->effective_weight().detach()}});
         mods.push_back({l, {"out_proj", mixer->out_proj->effective_weight().detach()}});
@@ -89,8 +91,10 @@ std::vector<ModuleHistogram> model_weight_histograms(const Mamba2LM& model, int 
         for (auto& [l, m] : mods) {
             const double lo = m.second.min().item<double>(), hi = m.second.max().item<double>();
             auto it = range.find(m.first);
-            if (it == range.end()) range[m.first] = {lo, hi};
-            else it->second = {std::min(it->second.first, lo), std::max(it->second.second, hi)};
+            if (it == range.end())
+                range[m.first] = {lo, hi};
+            else
+                it->second = {std::min(it->second.first, lo), std::max(it->second.second, hi)};
         }
     std::vector<ModuleHistogram> out;
     for (auto& [l, m] : mods) {

@@ -15,8 +15,8 @@
 namespace bimamba::report {
 
 struct Histogram {
-    std::vector<int64_t> counts;  // bins
-    std::vector<double> edges;    // bins + 1, equal width
+    std::vector<int64_t> counts;                 // bins
+    std::vector<double> edges;                   // bins + 1, equal width
     double mean = 0, std = 0, min = 0, max = 0;  // std: population (ddof 0)
     int64_t numel = 0;
 };
@@ -51,7 +51,8 @@ struct ModuleDistance {
 };
 // Per chosen layer and module: the distance of `model`'s effective weights
 // (Bi-Mamba: α·sign(W)+β) from `reference`'s. The models must share n_layer.
-std::vector<ModuleDistance> weight_distances(const model::Mamba2LM& reference, const model::Mamba2LM& model, const std::vector<int>& layers);
+std::vector<ModuleDistance> weight_distances(const model::Mamba2LM& reference, const model::Mamba2LM& model,
+                                             const std::vector<int>& layers);
 
 // The paper's choice of layers: first, middle, last.
 std::vector<int> first_middle_last(int n_layer);

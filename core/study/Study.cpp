@@ -72,7 +72,8 @@ private:
     json lookup(const std::string& name, const std::string& where, int depth) const {
         auto it = vars_.find(name);
         if (it == vars_.end())
-            throw bad(source_, where + ": unknown variable ${" + name + "} (define it under [vars], or --set " + name + "=...)");
+            throw bad(source_,
+                      where + ": unknown variable ${" + name + "} (define it under [vars], or --set " + name + "=...)");
         if (depth > 16) throw bad(source_, where + ": variables refer to each other in a loop (${" + name + "})");
         return it->is_string() ? resolve_string(it->get<std::string>(), where, depth + 1) : *it;
     }
@@ -125,7 +126,9 @@ std::vector<std::string> string_list(const json& v, const std::string& source, c
 
 }  // namespace
 
-std::string Stage::fingerprint() const { return fnv1a_hex(to_json().dump()); }
+std::string Stage::fingerprint() const {
+    return fnv1a_hex(to_json().dump());
+}
 
 json Stage::to_json() const {
     json j{{"name", name}, {"group", group}, {"kind", kind}};
@@ -150,8 +153,10 @@ const Stage* Study::find(const std::string& stage_name) const {
 json Study::to_json() const {
     json st = json::array();
     for (const auto& s : stages) st.push_back(s.to_json());
-    return json{{"name", name}, {"description", description}, {"file", file}, {"workspace", workspace},
-                {"scale", scale}, {"vars", vars}, {"stages", st}};
+    return json{{"name", name},   {"description", description},
+                {"file", file},   {"workspace", workspace},
+                {"scale", scale}, {"vars", vars},
+                {"stages", st}};
 }
 
 Study parse_study(const std::string& text, const std::string& source, const std::string& workspace,
@@ -253,16 +258,22 @@ Study load_study(const std::string& file, const std::string& workspace, const st
 
 const char* state_name(StageState s) {
     switch (s) {
-        case StageState::pending: return "pending";
-        case StageState::partial: return "partial";
-        case StageState::done: return "done";
-        case StageState::changed: return "changed";
+        case StageState::pending:
+            return "pending";
+        case StageState::partial:
+            return "partial";
+        case StageState::done:
+            return "done";
+        case StageState::changed:
+            return "changed";
     }
     return "?";
 }
 
 namespace {
-std::string record_path(const Study& s, const Stage& st) { return s.workspace + "/stages/" + st.name + ".json"; }
+std::string record_path(const Study& s, const Stage& st) {
+    return s.workspace + "/stages/" + st.name + ".json";
+}
 }  // namespace
 
 StageState stage_state(const Study& s, const Stage& st) {
@@ -311,7 +322,9 @@ std::string study_group_of_run(const std::string& workspace, const std::string& 
     return "";
 }
 
-std::string stage_log_path(const Study& s, const Stage& st) { return s.workspace + "/logs/" + st.name + ".log"; }
+std::string stage_log_path(const Study& s, const Stage& st) {
+    return s.workspace + "/logs/" + st.name + ".log";
+}
 std::string stage_config_path(const Study& s, const Stage& st) {
     return s.workspace + "/configs/" + st.name + ".json";
 }

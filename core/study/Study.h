@@ -49,7 +49,7 @@ struct Study {
     std::string file;       // the study file, absolute
     std::string workspace;  // absolute
     std::string scale;
-    nlohmann::json vars;    // after scale and --set overrides
+    nlohmann::json vars;  // after scale and --set overrides
     std::vector<Stage> stages;
 
     const Stage* find(const std::string& stage_name) const;
@@ -64,14 +64,13 @@ struct Study {
 Study load_study(const std::string& file, const std::string& workspace, const std::string& scale = "",
                  const std::vector<std::pair<std::string, std::string>>& sets = {});
 Study parse_study(const std::string& text, const std::string& source, const std::string& workspace,
-                  const std::string& scale = "",
-                  const std::vector<std::pair<std::string, std::string>>& sets = {});
+                  const std::string& scale = "", const std::vector<std::pair<std::string, std::string>>& sets = {});
 
 enum class StageState {
-    pending,   // never started
-    partial,   // started, not finished (a train stage resumes from its checkpoint)
-    done,      // finished with the same definition
-    changed,   // finished, but its definition has changed since
+    pending,  // never started
+    partial,  // started, not finished (a train stage resumes from its checkpoint)
+    done,     // finished with the same definition
+    changed,  // finished, but its definition has changed since
 };
 const char* state_name(StageState s);
 

@@ -20,12 +20,12 @@ namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 // The paper's column order for the zero-shot tasks (Table 3).
-const std::vector<std::string> kMcOrder = {"boolq", "piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge",
-                                           "openbookqa"};
+const std::vector<std::string> kMcOrder = {"boolq",    "piqa",          "hellaswag", "winogrande",
+                                           "arc_easy", "arc_challenge", "openbookqa"};
 
 struct Cell {
-    double value = kNaN;   // ppl, or accuracy in percent
-    double stderr_ = kNaN; // accuracy: standard error in percent
+    double value = kNaN;    // ppl, or accuracy in percent
+    double stderr_ = kNaN;  // accuracy: standard error in percent
 };
 
 struct Table {
@@ -56,7 +56,8 @@ Table merge(const std::vector<std::pair<std::string, json>>& evals) {
     Table t;
     for (const auto& [file, j] : evals) {
         if (!j.is_object() || !j.contains("models") || !j["models"].is_array())
-            throw std::invalid_argument("summary: " + file + " is not a `bimamba eval` results file (no 'models' array)");
+            throw std::invalid_argument("summary: " + file +
+                                        " is not a `bimamba eval` results file (no 'models' array)");
         for (const auto& m : j["models"]) {
             const std::string label = m.value("label", m.value("path", "?"));
             if (std::find(t.rows.begin(), t.rows.end(), label) == t.rows.end()) t.rows.push_back(label);
@@ -68,7 +69,8 @@ Table merge(const std::vector<std::pair<std::string, json>>& evals) {
                     const std::string h = r.value("headline", std::string("acc"));
                     c.value = 100.0 * r.value(h, kNaN);
                     c.stderr_ = 100.0 * r.value(h + "_stderr", kNaN);
-                    if (std::find(t.mc_cols.begin(), t.mc_cols.end(), task) == t.mc_cols.end()) t.mc_cols.push_back(task);
+                    if (std::find(t.mc_cols.begin(), t.mc_cols.end(), task) == t.mc_cols.end())
+                        t.mc_cols.push_back(task);
                 } else {
                     c.value = r.value("ppl", kNaN);
                     if (std::find(t.ppl_cols.begin(), t.ppl_cols.end(), task) == t.ppl_cols.end())
@@ -109,7 +111,8 @@ SummaryResult build_summary(const json& settings, const std::vector<std::pair<st
     // lower-is-better column, the mean W1/std over the reported modules.
     if (!distances.is_null()) {
         if (!distances.contains("models") || !distances["models"].is_array())
-            throw std::invalid_argument("summary: the distances file has no 'models' array (bimamba report --distances-out)");
+            throw std::invalid_argument(
+                "summary: the distances file has no 'models' array (bimamba report --distances-out)");
         t.ppl_cols.push_back("weight_w1");
         for (const auto& m : distances["models"]) {
             const std::string label = m.value("label", "?");
@@ -173,7 +176,8 @@ SummaryResult build_summary(const json& settings, const std::vector<std::pair<st
     const auto spread_over = [&](const char* key) {
         std::vector<std::string> labels;
         for (const auto& l : settings[key]) labels.push_back(l.get<std::string>());
-        if (labels.size() < 2) throw std::invalid_argument(std::string("summary: ") + key + " needs at least two labels");
+        if (labels.size() < 2)
+            throw std::invalid_argument(std::string("summary: ") + key + " needs at least two labels");
         json sj = json::object();
         std::string row;
         for (auto& m : metrics) {
@@ -239,20 +243,25 @@ SummaryResult build_summary(const json& settings, const std::vector<std::pair<st
                 const bool tie = bv == wv;
                 const double diff = std::fabs(bv - wv);
                 const bool beyond = !tie && (sp == spread.end() || diff > sp->second);
-                std::string mark = tie ? "tied"
-                                 : wins ? (beyond ? "beyond spread" : "within spread")
-                                        : (beyond ? "reversed" : "reversed, within spread");
+                std::string mark = tie    ? "tied"
+                                   : wins ? (beyond ? "beyond spread" : "within spread")
+                                          : (beyond ? "reversed" : "reversed, within spread");
                 if (verdict != "not evaluated") {
-                    if (!wins && beyond) verdict = "not reproduced";
-                    else if (verdict == "reproduced" && (!wins || !beyond)) verdict = "inconclusive (within spread)";
+                    if (!wins && beyond)
+                        verdict = "not reproduced";
+                    else if (verdict == "reproduced" && (!wins || !beyond))
+                        verdict = "inconclusive (within spread)";
                 }
                 detail += (detail.empty() ? "" : "; ") + better + " " + fmt(bv, lower) + " vs " + worse + " " +
                           fmt(wv, lower) + " (" + mark + ")";
-                cmp.push_back({{"than", worse}, {"better_value", bv}, {"worse_value", wv}, {"holds", wins},
+                cmp.push_back({{"than", worse},
+                               {"better_value", bv},
+                               {"worse_value", wv},
+                               {"holds", wins},
                                {"beyond_spread", beyond}});
             }
-            claims.push_back({{"text", text}, {"metric", metric}, {"better", better}, {"comparisons", cmp},
-                              {"verdict", verdict}});
+            claims.push_back(
+                {{"text", text}, {"metric", metric}, {"better", better}, {"comparisons", cmp}, {"verdict", verdict}});
             md += "| " + text + " | " + metric + " | " + detail + " | **" + verdict + "** |\n";
         }
     }

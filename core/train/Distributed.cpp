@@ -48,8 +48,8 @@ DistEnv DistEnv::from_environment() {
     if (world == 0) throw std::invalid_argument("distributed training: WORLD_SIZE=0; it must be at least 1");
     if (world <= 1) return e;  // unset or 1: one process
     e.world_size = static_cast<int>(world);
-    const std::string where = " (WORLD_SIZE=" + std::to_string(world) + " asks for data-parallel training; " +
-                              "see docs/multi-gpu.md)";
+    const std::string where =
+        " (WORLD_SIZE=" + std::to_string(world) + " asks for data-parallel training; " + "see docs/multi-gpu.md)";
     const long rank = env_long("RANK");
     if (rank < 0) throw std::invalid_argument("distributed training: RANK is not set" + where);
     if (rank >= world)
@@ -106,8 +106,7 @@ Distributed::Distributed(const DistEnv& env) : env_(env) {
         throw std::runtime_error("distributed training: rank " + std::to_string(env_.rank) + " of " +
                                  std::to_string(env_.world_size) + " could not rendezvous at " + env_.master_addr +
                                  ":" + std::to_string(env_.master_port) + " (" +
-                                 (o.isServer ? "hosting the store" : "connecting to the store") +
-                                 "): " + e.what());
+                                 (o.isServer ? "hosting the store" : "connecting to the store") + "): " + e.what());
     }
 }
 
@@ -164,7 +163,9 @@ c10::intrusive_ptr<c10d::Work> Distributed::allreduce_sum_async(torch::Tensor& t
     return pg_->allreduce(v, o);
 }
 
-void Distributed::allreduce_sum(torch::Tensor& t) { allreduce_sum_async(t)->wait(); }
+void Distributed::allreduce_sum(torch::Tensor& t) {
+    allreduce_sum_async(t)->wait();
+}
 
 void Distributed::broadcast(const std::vector<torch::Tensor>& tensors, int root) {
     c10d::BroadcastOptions o;

@@ -22,8 +22,7 @@ struct ReadyHook : torch::autograd::PostAccumulateGradHook {
 
 }  // namespace
 
-GradReducer::GradReducer(Distributed& dist, const std::vector<torch::Tensor>& params, double bucket_mb)
-    : dist_(dist) {
+GradReducer::GradReducer(Distributed& dist, const std::vector<torch::Tensor>& params, double bucket_mb) : dist_(dist) {
     for (const auto& p : params)
         if (p.requires_grad()) params_.push_back(p);
     bucket_of_.assign(params_.size(), 0);
@@ -38,8 +37,9 @@ GradReducer::GradReducer(Distributed& dist, const std::vector<torch::Tensor>& pa
         const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
         if (it != open.end()) {
             Bucket& b = buckets_[it->second];
-            const int64_t used = b.offsets.empty() ? 0 : (b.offsets.back() + params_[b.params.back()].numel()) *
-                                                             static_cast<int64_t>(p.element_size());
+            const int64_t used = b.offsets.empty() ? 0
+                                                   : (b.offsets.back() + params_[b.params.back()].numel()) *
+                                                         static_cast<int64_t>(p.element_size());
             if (used + bytes > cap_bytes) it = open.end();
         }
         if (it == open.end()) {

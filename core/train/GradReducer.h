@@ -48,10 +48,10 @@ public:
 
 private:
     struct Bucket {
-        std::vector<size_t> params;       // indices into params_
-        std::vector<int64_t> offsets;     // element offset of each in flat
+        std::vector<size_t> params;    // indices into params_
+        std::vector<int64_t> offsets;  // element offset of each in flat
         torch::Tensor flat;
-        size_t pending = 0;               // parameters not yet ready
+        size_t pending = 0;  // parameters not yet ready
         c10::intrusive_ptr<c10d::Work> work;
         bool launched = false;
     };
@@ -60,7 +60,7 @@ private:
 
     Distributed& dist_;
     std::vector<torch::Tensor> params_;
-    std::vector<size_t> bucket_of_;       // param index -> bucket index
+    std::vector<size_t> bucket_of_;  // param index -> bucket index
     std::vector<char> ready_;
     std::vector<Bucket> buckets_;
     size_t next_launch_ = 0;

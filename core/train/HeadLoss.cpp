@@ -24,7 +24,7 @@ struct HeadLossFn : torch::autograd::Function<HeadLossFn> {
         // Explicit casts below; nothing else re-casts behind our back.
         c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
         const auto ct = weight.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;  // softmax/loss
-        const auto mt = autocast ? at::autocast::get_autocast_dtype(dev) : hidden.scalar_type();       // matmuls
+        const auto mt = autocast ? at::autocast::get_autocast_dtype(dev) : hidden.scalar_type();      // matmuls
 
         const int64_t d = hidden.size(-1), V = weight.size(0);
         auto h = hidden.reshape({-1, d});
@@ -94,8 +94,7 @@ torch::Tensor head_loss(const torch::Tensor& hidden, const torch::Tensor& head_w
     const bool kd = targets.type != LossType::CE;
     if (ce && (!targets.targets.defined() || targets.targets.numel() != rows))
         throw std::invalid_argument("head_loss: " + std::to_string(rows) + " positions need as many targets");
-    if (kd && (!targets.teacher_logits.defined() ||
-               targets.teacher_logits.numel() != rows * head_weight.size(0)))
+    if (kd && (!targets.teacher_logits.defined() || targets.teacher_logits.numel() != rows * head_weight.size(0)))
         throw std::invalid_argument("head_loss: teacher logits must be (…, " + std::to_string(head_weight.size(0)) +
                                     ") for " + std::to_string(rows) + " positions (slice the teacher vocabulary?)");
     if (targets.type == LossType::Mix && !(targets.ce_weight >= 0.0 && targets.ce_weight <= 1.0))

@@ -5,7 +5,9 @@
 namespace bimamba::train {
 
 namespace {
-torch::Tensor flat(const torch::Tensor& logits) { return logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32); }
+torch::Tensor flat(const torch::Tensor& logits) {
+    return logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32);
+}
 
 void check_pair(const torch::Tensor& s, const torch::Tensor& t) {
     if (s.sizes() != t.sizes())

@@ -45,7 +45,8 @@ TrainConfig base_config(const QuickstartOptions& o, const std::string& data, int
     return c;
 }
 
-QuickstartRun run_one(const std::string& name, const TrainConfig& cfg, const std::string& run_dir, const QuickstartOptions& o) {
+QuickstartRun run_one(const std::string& name, const TrainConfig& cfg, const std::string& run_dir,
+                      const QuickstartOptions& o) {
     QuickstartRun r;
     r.name = name;
     r.run_dir = run_dir;
@@ -76,7 +77,8 @@ QuickstartRun run_one(const std::string& name, const TrainConfig& cfg, const std
         pr.finished = true;
         o.progress(pr);
     }
-    if (res.state != "finished") throw std::runtime_error("quickstart: run '" + name + "' " + res.state + ": " + res.message);
+    if (res.state != "finished")
+        throw std::runtime_error("quickstart: run '" + name + "' " + res.state + ": " + res.message);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.val_loss = res.val_loss;
     r.val_ppl = res.val_ppl;
@@ -127,8 +129,9 @@ std::vector<QuickstartRun> run_quickstart(const QuickstartOptions& o) {
     const std::string teacher_ckpt = RunDir(ws + "/runs/teacher").latest_checkpoint();
 
     // 3. Bi-Mamba students, initialised from the teacher's weights (xnor init of α, β).
-    for (auto [name, loss, dir] : {std::tuple<const char*, const char*, const char*>{"bi-mamba (AR-KD)", "soft_ce", "student_kd"},
-                                   {"bi-mamba (CE only)", "ce", "student_ce"}}) {
+    for (auto [name, loss, dir] :
+         {std::tuple<const char*, const char*, const char*>{"bi-mamba (AR-KD)", "soft_ce", "student_kd"},
+          {"bi-mamba (CE only)", "ce", "student_ce"}}) {
         if (o.echo) std::fprintf(stderr, "== training %s ==\n", name);
         TrainConfig sc = base_config(o, data, o.student_steps);
         sc.model = json{{"preset", o.preset}, {"binarize", "in_proj+out_proj"}};
@@ -149,15 +152,16 @@ std::vector<QuickstartRun> run_quickstart(const QuickstartOptions& o) {
                       {"val_loss", r.val_loss},
                       {"val_ppl", r.val_ppl},
                       {"seconds", r.seconds}});
-    json report = {{"format", "bimamba-quickstart-v1"},
-                   {"created", RunDir::iso8601_now()},
-                   {"corpus", {{"source", o.corpus_dir}, {"prepared", fs::absolute(data).string()}, {"vocab_size", o.vocab_size}}},
-                   {"preset", o.preset},
-                   {"seq_len", o.seq_len},
-                   {"batch_size", o.batch_size},
-                   {"students_init", "teacher weights (xnor init of binarized layers)"},
-                   {"runs", jr},
-                   {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+    json report = {
+        {"format", "bimamba-quickstart-v1"},
+        {"created", RunDir::iso8601_now()},
+        {"corpus", {{"source", o.corpus_dir}, {"prepared", fs::absolute(data).string()}, {"vocab_size", o.vocab_size}}},
+        {"preset", o.preset},
+        {"seq_len", o.seq_len},
+        {"batch_size", o.batch_size},
+        {"students_init", "teacher weights (xnor init of binarized layers)"},
+        {"runs", jr},
+        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
     write_file_atomic(ws + "/report.json", report.dump(2) + "\n");
     return runs;
 }

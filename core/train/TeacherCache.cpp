@@ -66,8 +66,8 @@ std::pair<torch::Tensor, torch::Tensor> TeacherCache::window(int64_t w) const {
         throw std::out_of_range("teacher cache: window " + std::to_string(w) + " out of range (have " +
                                 std::to_string(windows_) + ")");
     size_t off = size_t(w) * seq_len_ * k_;
-    auto v = torch::from_blob(const_cast<uint16_t*>(values_ + off), {seq_len_, k_}, torch::kFloat16)
-                 .to(torch::kFloat32);
+    auto v =
+        torch::from_blob(const_cast<uint16_t*>(values_ + off), {seq_len_, k_}, torch::kFloat16).to(torch::kFloat32);
     auto ids = torch::from_blob(const_cast<int32_t*>(ids_ + off), {seq_len_, k_}, torch::kInt32).to(torch::kLong);
     if (ids.numel() && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= vocab_))
         throw std::runtime_error("teacher cache: window " + std::to_string(w) + " holds token ids outside [0, " +
@@ -91,9 +91,10 @@ void build_teacher_cache(const std::string& path, const TeacherCacheSpec& spec,
                          const std::function<void(int64_t, int64_t)>& progress) {
     if (spec.k <= 0 || spec.seq_len <= 0 || spec.vocab_size <= 0 || spec.k > spec.vocab_size)
         throw std::invalid_argument("teacher cache: need 0 < k <= vocab_size and seq_len > 0");
-    nlohmann::json h = {{"format", kTeacherCacheFormat}, {"k", spec.k}, {"seq_len", spec.seq_len},
-                        {"vocab_size", spec.vocab_size}, {"num_windows", spec.num_windows},
-                        {"teacher", spec.teacher_name}, {"dataset", spec.dataset_name}, {"split", spec.split}};
+    nlohmann::json h = {{"format", kTeacherCacheFormat},   {"k", spec.k},
+                        {"seq_len", spec.seq_len},         {"vocab_size", spec.vocab_size},
+                        {"num_windows", spec.num_windows}, {"teacher", spec.teacher_name},
+                        {"dataset", spec.dataset_name},    {"split", spec.split}};
     std::string hs = h.dump();
     const size_t per = size_t(spec.num_windows) * spec.seq_len * spec.k;
     const size_t start = teacher_cache_data_start(hs.size());
@@ -149,14 +150,15 @@ void build_teacher_cache(const std::string& path, const TeacherCacheSpec& spec,
         ::fsync(fd);
         ::close(fd);
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("teacher cache: cannot rename to '" + path + "'");
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+        throw std::runtime_error("teacher cache: cannot rename to '" + path + "'");
 }
 
 torch::Tensor loss_soft_ce_topk(const torch::Tensor& student_logits, const torch::Tensor& values,
                                 const torch::Tensor& ids) {
     auto logp = torch::log_softmax(student_logits.to(torch::kFloat32), -1);
-    auto picked = logp.gather(-1, ids.to(torch::kLong));        // (b, S, K)
-    auto pt = torch::softmax(values.to(torch::kFloat32), -1);    // renormalised over the top-k
+    auto picked = logp.gather(-1, ids.to(torch::kLong));       // (b, S, K)
+    auto pt = torch::softmax(values.to(torch::kFloat32), -1);  // renormalised over the top-k
     return -(pt * picked).sum(-1).mean();
 }
 

@@ -48,7 +48,7 @@ private:
 struct TeacherCacheSpec {
     int k = 64;
     int seq_len = 256;
-    int vocab_size = 0;   // student vocabulary (teacher logits are sliced to it)
+    int vocab_size = 0;  // student vocabulary (teacher logits are sliced to it)
     int64_t num_windows = 0;
     int batch = 8;
     std::string teacher_name, dataset_name, split = "train";

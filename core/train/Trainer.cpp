@@ -681,8 +681,8 @@ bool TrainingRun::due(int64_t every) const {
 
 void TrainingRun::log_step() {
     const double tps = cur.seconds > 0 ? tokens_per_step / cur.seconds : 0.0;
-    json row = {{"type", "train"},  {"step", step},        {"tokens", step * tokens_per_step},
-                {"loss", cur.loss}, {"lr", cur.lr},        {"grad_norm", cur.grad_norm},
+    json row = {{"type", "train"},  {"step", step},   {"tokens", step * tokens_per_step},
+                {"loss", cur.loss}, {"lr", cur.lr},   {"grad_norm", cur.grad_norm},
                 {"tok_per_s", tps}, {"time", now_s()}};
     row.update(system_telemetry());
     if (ddp) {

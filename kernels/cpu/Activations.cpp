@@ -8,7 +8,9 @@
 namespace bimamba::kernels {
 
 namespace {
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+inline float silu(float x) {
+    return x / (1.0f + std::exp(-x));
+}
 }  // namespace
 
 void conv_silu_ref(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
@@ -23,7 +25,8 @@ void silu_mul_ref(float* y, const float* z, int n) {
     for (int i = 0; i < n; ++i) y[i] *= silu(z[i]);
 }
 
-void conv_silu(const CpuContext& cx, const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
+void conv_silu(const CpuContext& cx, const float* const* taps, int K, const float* wT, const float* bias, int n,
+               float* out) {
     if (cx.avx2()) return conv_silu_avx2(taps, K, wT, bias, n, out);
     conv_silu_ref(taps, K, wT, bias, n, out);
 }

@@ -13,7 +13,8 @@ namespace bimamba::kernels {
 // transposed to tap-major (K × n).
 void conv_silu_ref(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out);
 void conv_silu_avx2(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out);
-void conv_silu(const CpuContext& cx, const float* const* taps, int K, const float* wT, const float* bias, int n, float* out);
+void conv_silu(const CpuContext& cx, const float* const* taps, int K, const float* wT, const float* bias, int n,
+               float* out);
 
 // y[i] *= silu(z[i])
 void silu_mul_ref(float* y, const float* z, int n);

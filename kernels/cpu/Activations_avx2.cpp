@@ -31,7 +31,9 @@ inline __m256 silu8(__m256 v) {
     const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
     return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
-inline float silu1(float x) { return x / (1.0f + std::exp(-x)); }
+inline float silu1(float x) {
+    return x / (1.0f + std::exp(-x));
+}
 }  // namespace
 
 void conv_silu_avx2(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
@@ -51,7 +53,8 @@ void conv_silu_avx2(const float* const* taps, int K, const float* wT, const floa
 
 void silu_mul_avx2(float* y, const float* z, int n) {
     int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), silu8(_mm256_loadu_ps(z + i))));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), silu8(_mm256_loadu_ps(z + i))));
     for (; i < n; ++i) y[i] *= silu1(z[i]);
 }
 

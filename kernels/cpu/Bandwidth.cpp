@@ -73,7 +73,8 @@ struct WordBuffer {
 BandwidthResult measure_update_bandwidth(ThreadPool& pool, size_t bytes, int repetitions) {
     const size_t words = bytes / 8;
     WordBuffer buf(pool, words);
-    auto res = timed_passes(pool, words, repetitions, 2.0 * words * 8, [&](size_t s, size_t e) { bump_words(buf.get() + s, e - s); });
+    auto res = timed_passes(pool, words, repetitions, 2.0 * words * 8,
+                            [&](size_t s, size_t e) { bump_words(buf.get() + s, e - s); });
     if (buf[words / 2] == 0) res.best_gbps += 0;  // keep the stores observable
     return res;
 }
@@ -82,7 +83,8 @@ BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int repet
     const size_t words = bytes / 8;
     WordBuffer buf(pool, words);
     std::atomic<uint64_t> sink{0};
-    auto res = timed_passes(pool, words, repetitions, 1.0 * words * 8, [&](size_t s, size_t e) { sink += sum_words(buf.get() + s, e - s); });
+    auto res = timed_passes(pool, words, repetitions, 1.0 * words * 8,
+                            [&](size_t s, size_t e) { sink += sum_words(buf.get() + s, e - s); });
     if (sink.load() == 42) res.best_gbps += 0;  // keep `sink` observable
     return res;
 }

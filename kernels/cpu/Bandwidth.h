@@ -11,7 +11,7 @@ namespace bimamba::kernels {
 class ThreadPool;
 
 struct BandwidthResult {
-    double best_gbps = 0;    // best of the repetitions (GB/s, 1e9 bytes)
+    double best_gbps = 0;  // best of the repetitions (GB/s, 1e9 bytes)
     double median_gbps = 0;
     size_t bytes = 0;
     int threads = 0;

@@ -40,7 +40,9 @@ I16LutScratch::I16LutScratch(int cols) {
     bytes = words + (size_t)pairs * 64 + 64;
 }
 
-size_t i16lut_scratch_bytes(int cols) { return I16LutScratch(cols).bytes; }
+size_t i16lut_scratch_bytes(int cols) {
+    return I16LutScratch(cols).bytes;
+}
 
 int i16lut_multiplier_bits(int chunks) {
     int M = 14;  // m_k fits int16, and m_k·(an int16 sum) fits int32

@@ -29,15 +29,15 @@ void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tab, int16_t* wor
     };
     const __m256i s0 = signs(0), s1 = signs(1), s2 = signs(2), s3 = signs(3);
     // Per 128-bit lane: low bytes of the 8 entries, then their high bytes.
-    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
-                                           0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12,
+                                           14, 1, 3, 5, 7, 9, 11, 13, 15);
     for (int g = 0; g < groups; ++g) {
         const int16_t* v = q + 4 * g;
         __m256i t = _mm256_sign_epi16(_mm256_set1_epi16(v[0]), s0);
         t = _mm256_add_epi16(t, _mm256_sign_epi16(_mm256_set1_epi16(v[1]), s1));
         t = _mm256_add_epi16(t, _mm256_sign_epi16(_mm256_set1_epi16(v[2]), s2));
         t = _mm256_add_epi16(t, _mm256_sign_epi16(_mm256_set1_epi16(v[3]), s3));
-        _mm256_storeu_si256((__m256i*)(words + 16 * (size_t)g), t);  // the word table (AVX-512 kernel)
+        _mm256_storeu_si256((__m256i*)(words + 16 * (size_t)g), t);         // the word table (AVX-512 kernel)
         t = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(t, split), 0xD8);  // lo 0-7, lo 8-15, hi 0-7, hi 8-15
         _mm256_storeu_si256((__m256i*)(tab + 32 * (size_t)g), t);
     }

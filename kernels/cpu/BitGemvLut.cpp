@@ -51,7 +51,8 @@ void bitgemv_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, flo
     cx.threads().parallel_for(m.quads, 1, [&](int a, int b) { bitgemv_lut3_quads_avx2(m, tables, a, b, y); });
 }
 
-void bitgemm_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y, size_t ystride, float* tables) {
+void bitgemm_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y,
+                  size_t ystride, float* tables) {
     if (T <= 0) return;
     if (!cx.avx2()) {
         for (int j = 0; j < T; ++j) bitgemv_lut3_ref(m, x + j * xstride, y + j * ystride);
@@ -59,8 +60,10 @@ void bitgemm_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, siz
     }
     const size_t ts = lut3_table_floats(m.cols);
     for (int j = 0; j < T; ++j) build_lut3_tables(x + j * xstride, m.cols, tables + j * ts);
-    if ((long long)m.rows * m.cols < (1 << 16)) return bitgemm_lut3_quads_avx2(m, tables, ts, T, 0, m.quads, y, ystride);
-    cx.threads().parallel_for(m.quads, 1, [&](int a, int b) { bitgemm_lut3_quads_avx2(m, tables, ts, T, a, b, y, ystride); });
+    if ((long long)m.rows * m.cols < (1 << 16))
+        return bitgemm_lut3_quads_avx2(m, tables, ts, T, 0, m.quads, y, ystride);
+    cx.threads().parallel_for(m.quads, 1,
+                              [&](int a, int b) { bitgemm_lut3_quads_avx2(m, tables, ts, T, a, b, y, ystride); });
 }
 
 }  // namespace bimamba::kernels

@@ -46,9 +46,12 @@ void bitgemv_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, flo
 // all T tokens; every output is accumulated in exactly the order of
 // bitgemv_lut3, so the results are bit-identical to T separate GEMVs.
 // `tables` scratch: T·8·groups floats.
-inline size_t lut3_table_floats(int cols) { return 8 * (size_t)((cols + 2) / 3); }
+inline size_t lut3_table_floats(int cols) {
+    return 8 * (size_t)((cols + 2) / 3);
+}
 void bitgemm_lut3_quads_avx2(const Lut3Matrix& m, const float* tables, size_t tstride, int T, int q0, int q1, float* y,
                              size_t ystride);
-void bitgemm_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y, size_t ystride, float* tables);
+void bitgemm_lut3(const CpuContext& cx, const Lut3Matrix& m, const float* x, size_t xstride, int T, float* y,
+                  size_t ystride, float* tables);
 
 }  // namespace bimamba::kernels

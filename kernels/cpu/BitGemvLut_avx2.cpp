@@ -78,14 +78,30 @@ void bitgemm_lut3_quads_avx2(const Lut3Matrix& m, const float* tables, size_t ts
                 const float* tb = tables + j0 * ts;
                 float* yb = y + j0 * ystride;
                 switch (std::min(8, T - j0)) {
-                    case 8: tile_tokens<8>(m, q, k, tb, ts, yb, ystride, shifts); break;
-                    case 7: tile_tokens<7>(m, q, k, tb, ts, yb, ystride, shifts); break;
-                    case 6: tile_tokens<6>(m, q, k, tb, ts, yb, ystride, shifts); break;
-                    case 5: tile_tokens<5>(m, q, k, tb, ts, yb, ystride, shifts); break;
-                    case 4: tile_tokens<4>(m, q, k, tb, ts, yb, ystride, shifts); break;
-                    case 3: tile_tokens<3>(m, q, k, tb, ts, yb, ystride, shifts); break;
-                    case 2: tile_tokens<2>(m, q, k, tb, ts, yb, ystride, shifts); break;
-                    default: tile_tokens<1>(m, q, k, tb, ts, yb, ystride, shifts); break;
+                    case 8:
+                        tile_tokens<8>(m, q, k, tb, ts, yb, ystride, shifts);
+                        break;
+                    case 7:
+                        tile_tokens<7>(m, q, k, tb, ts, yb, ystride, shifts);
+                        break;
+                    case 6:
+                        tile_tokens<6>(m, q, k, tb, ts, yb, ystride, shifts);
+                        break;
+                    case 5:
+                        tile_tokens<5>(m, q, k, tb, ts, yb, ystride, shifts);
+                        break;
+                    case 4:
+                        tile_tokens<4>(m, q, k, tb, ts, yb, ystride, shifts);
+                        break;
+                    case 3:
+                        tile_tokens<3>(m, q, k, tb, ts, yb, ystride, shifts);
+                        break;
+                    case 2:
+                        tile_tokens<2>(m, q, k, tb, ts, yb, ystride, shifts);
+                        break;
+                    default:
+                        tile_tokens<1>(m, q, k, tb, ts, yb, ystride, shifts);
+                        break;
                 }
             }
         }

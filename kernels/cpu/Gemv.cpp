@@ -11,7 +11,6 @@
 
 namespace bimamba::kernels {
 
-
 void pack_signs(const float* w, int rows, int cols, uint8_t* out) {
     const size_t stride = bit_row_stride(cols);
     std::memset(out, 0, stride * rows);
@@ -81,14 +80,16 @@ void f16gemv(const CpuContext& cx, const uint16_t* w, int rows, int cols, const 
     if ((long long)rows * cols < (1 << 14)) return f(w, 0, rows, cols, x, y);
     cx.threads().parallel_for(rows, 8, [&](int a, int b) { f(w, a, b, cols, x, y); });
 }
-void f16gemm(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T, float* y, size_t ystride) {
+void f16gemm(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T,
+             float* y, size_t ystride) {
     if (T <= 0) return;
     if (!cx.avx2()) {
         for (int j = 0; j < T; ++j) f16gemv_rows_scalar(w, 0, rows, cols, x + j * xstride, y + j * ystride);
         return;
     }
     if ((long long)rows * cols < (1 << 14)) return f16gemm_rows_avx2(w, 0, rows, cols, x, xstride, T, y, ystride);
-    cx.threads().parallel_for(rows, 8, [&](int a, int b) { f16gemm_rows_avx2(w, a, b, cols, x, xstride, T, y, ystride); });
+    cx.threads().parallel_for(rows, 8,
+                              [&](int a, int b) { f16gemm_rows_avx2(w, a, b, cols, x, xstride, T, y, ystride); });
 }
 void f32gemv(const CpuContext& cx, const float* w, int rows, int cols, const float* x, float* y) {
     auto f = cx.avx2() ? f32gemv_rows_avx2 : f32gemv_rows_scalar;

@@ -20,7 +20,9 @@
 
 namespace bimamba::kernels {
 
-inline size_t bit_row_stride(int cols) { return (size_t)(cols + 7) / 8; }
+inline size_t bit_row_stride(int cols) {
+    return (size_t)(cols + 7) / 8;
+}
 
 // Packs a ±1 matrix given as floats (sign taken; 0 counts as +1) into the layout above.
 void pack_signs(const float* w, int rows, int cols, uint8_t* out);
@@ -49,7 +51,8 @@ void f32gemv_rows_scalar(const float* w, int r0, int r1, int cols, const float* 
 // bit-identical to T separate GEMVs (tests/test_bitgemv.cpp).
 void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T, float* y,
                        size_t ystride);
-void f16gemm(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T, float* y, size_t ystride);
+void f16gemm(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T,
+             float* y, size_t ystride);
 
 // The O(cols) part of the Bi-Mamba identity y = S·(α⊙x) + (β·x): writes
 // ax = α⊙x and returns β·x accumulated in double. The reference sums in

@@ -61,10 +61,15 @@ void bitgemv_rows_avx2(const uint8_t* s, int r0, int r1, int cols, const float* 
         }
         float t0 = hsum(a0), t1 = hsum(a1), t2 = hsum(a2), t3 = hsum(a3);
         for (int c = full * 8; c < cols; ++c) {
-            t0 += sgn_tail(p0, c, x); t1 += sgn_tail(p1, c, x);
-            t2 += sgn_tail(p2, c, x); t3 += sgn_tail(p3, c, x);
+            t0 += sgn_tail(p0, c, x);
+            t1 += sgn_tail(p1, c, x);
+            t2 += sgn_tail(p2, c, x);
+            t3 += sgn_tail(p3, c, x);
         }
-        y[r] = t0; y[r + 1] = t1; y[r + 2] = t2; y[r + 3] = t3;
+        y[r] = t0;
+        y[r + 1] = t1;
+        y[r + 2] = t2;
+        y[r + 3] = t3;
     }
     for (; r < r1; ++r) {
         const uint8_t* p = s + r * stride;
@@ -84,8 +89,10 @@ double binary_input_avx2(const float* alpha, const float* beta, const float* x, 
         const __m256 xv = _mm256_loadu_ps(x + c), bv = _mm256_loadu_ps(beta + c);
         _mm256_storeu_ps(ax + c, _mm256_mul_ps(_mm256_loadu_ps(alpha + c), xv));
         // β·x in double: each float product is exact in double, as in the reference.
-        s0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(bv)), _mm256_cvtps_pd(_mm256_castps256_ps128(xv)), s0);
-        s1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(bv, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1)), s1);
+        s0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(bv)), _mm256_cvtps_pd(_mm256_castps256_ps128(xv)),
+                             s0);
+        s1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(bv, 1)),
+                             _mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1)), s1);
     }
     alignas(32) double t[4];
     _mm256_store_pd(t, _mm256_add_pd(s0, s1));
@@ -118,9 +125,15 @@ void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float*
         }
         float t0 = hsum(a0), t1 = hsum(a1), t2 = hsum(a2), t3 = hsum(a3);
         for (int c = full; c < cols; ++c) {
-            t0 = tail(t0, p0, c); t1 = tail(t1, p1, c); t2 = tail(t2, p2, c); t3 = tail(t3, p3, c);
+            t0 = tail(t0, p0, c);
+            t1 = tail(t1, p1, c);
+            t2 = tail(t2, p2, c);
+            t3 = tail(t3, p3, c);
         }
-        y[r] = t0; y[r + 1] = t1; y[r + 2] = t2; y[r + 3] = t3;
+        y[r] = t0;
+        y[r + 1] = t1;
+        y[r + 2] = t2;
+        y[r + 3] = t3;
     }
     for (; r < r1; ++r) {
         const uint16_t* p = w + (size_t)r * cols;
@@ -194,10 +207,17 @@ void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float*
     int r = r0;
     for (; r + 4 <= r1; r += 4) f16_rows_all_tokens<4>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
     switch (r1 - r) {
-        case 3: f16_rows_all_tokens<3>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride); break;
-        case 2: f16_rows_all_tokens<2>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride); break;
-        case 1: f16_rows_all_tokens<1>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride); break;
-        default: break;
+        case 3:
+            f16_rows_all_tokens<3>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
+            break;
+        case 2:
+            f16_rows_all_tokens<2>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
+            break;
+        case 1:
+            f16_rows_all_tokens<1>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
+            break;
+        default:
+            break;
     }
 }
 
@@ -217,9 +237,15 @@ void f32gemv_rows_avx2(const float* w, int r0, int r1, int cols, const float* x,
         }
         float t0 = hsum(a0), t1 = hsum(a1), t2 = hsum(a2), t3 = hsum(a3);
         for (int c = full; c < cols; ++c) {
-            t0 += p0[c] * x[c]; t1 += p1[c] * x[c]; t2 += p2[c] * x[c]; t3 += p3[c] * x[c];
+            t0 += p0[c] * x[c];
+            t1 += p1[c] * x[c];
+            t2 += p2[c] * x[c];
+            t3 += p3[c] * x[c];
         }
-        y[r] = t0; y[r + 1] = t1; y[r + 2] = t2; y[r + 3] = t3;
+        y[r] = t0;
+        y[r + 1] = t1;
+        y[r + 2] = t2;
+        y[r + 3] = t3;
     }
     for (; r < r1; ++r) {
         const float* p = w + (size_t)r * cols;

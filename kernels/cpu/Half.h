@@ -15,7 +15,10 @@ inline float half_to_float(uint16_t h) {
             bits = sign;
         } else {  // subnormal: renormalise
             exp = 127 - 15 + 1;
-            while (!(mant & 0x400)) { mant <<= 1; --exp; }
+            while (!(mant & 0x400)) {
+                mant <<= 1;
+                --exp;
+            }
             bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
         }
     } else if (exp == 31) {
@@ -34,7 +37,7 @@ inline uint16_t float_to_half(float f) {  // round to nearest even
     const uint32_t sign = (x >> 16) & 0x8000, absx = x & 0x7fffffffu;
     if (absx >= 0x7f800000u) return uint16_t(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 | ((absx >> 13) & 0x3ff) : 0));
     if (absx >= 0x477ff000u) return uint16_t(sign | 0x7c00);  // rounds past 65504: inf
-    if (absx < 0x38800000u) {  // subnormal half or zero
+    if (absx < 0x38800000u) {                                 // subnormal half or zero
         if (absx <= 0x33000000u) return uint16_t(sign);
         const uint32_t e = absx >> 23, m = (absx & 0x7fffff) | 0x800000, shift = 126 - e;
         uint32_t half = m >> shift;

@@ -10,7 +10,9 @@ namespace bimamba::kernels {
 
 namespace {
 constexpr size_t kHugeFrom = size_t(1) << 20;  // smaller buffers: ordinary pages
-size_t rounded(size_t bytes) { return bytes >= kHugeFrom ? (bytes + kHugePage - 1) / kHugePage * kHugePage : (bytes + 63) / 64 * 64; }
+size_t rounded(size_t bytes) {
+    return bytes >= kHugeFrom ? (bytes + kHugePage - 1) / kHugePage * kHugePage : (bytes + 63) / 64 * 64;
+}
 }  // namespace
 
 void* huge_alloc(size_t bytes) {
@@ -24,7 +26,9 @@ void* huge_alloc(size_t bytes) {
     return p;
 }
 
-void huge_free(void* p, size_t) noexcept { std::free(p); }
+void huge_free(void* p, size_t) noexcept {
+    std::free(p);
+}
 
 HugeBuffer::HugeBuffer(size_t bytes) : n_(bytes) {
     p_ = static_cast<uint8_t*>(huge_alloc(bytes));
@@ -33,7 +37,9 @@ HugeBuffer::HugeBuffer(size_t bytes) : n_(bytes) {
     huge_ = bytes >= kHugeFrom;
 }
 
-HugeBuffer::~HugeBuffer() { huge_free(p_, n_); }
+HugeBuffer::~HugeBuffer() {
+    huge_free(p_, n_);
+}
 
 HugeBuffer::HugeBuffer(HugeBuffer&& o) noexcept
     : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)), huge_(std::exchange(o.huge_, false)) {}

@@ -50,9 +50,13 @@ struct HugePageAllocator {
     T* allocate(size_t n);
     void deallocate(T* p, size_t n) noexcept;
     template <class U>
-    bool operator==(const HugePageAllocator<U>&) const { return true; }
+    bool operator==(const HugePageAllocator<U>&) const {
+        return true;
+    }
     template <class U>
-    bool operator!=(const HugePageAllocator<U>&) const { return false; }
+    bool operator!=(const HugePageAllocator<U>&) const {
+        return false;
+    }
 };
 void* huge_alloc(size_t bytes);  // the raw form: aligned as HugeBuffer; nullptr on failure
 void huge_free(void* p, size_t bytes) noexcept;

@@ -18,9 +18,12 @@ StateType state_type_from_string(const std::string& s) {
 
 const char* state_type_name(StateType t) {
     switch (t) {
-        case StateType::BF16: return "bf16";
-        case StateType::F16: return "f16";
-        default: return "f32";
+        case StateType::BF16:
+            return "bf16";
+        case StateType::F16:
+            return "f16";
+        default:
+            return "f32";
     }
 }
 
@@ -58,14 +61,14 @@ float ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, fl
     return vmax;
 }
 
-void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
-                   float D, float* y) {
+void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                   const float* C, float D, float* y) {
     if (cx.avx2()) return ssm_head_step_avx2(s, hd, ns, dA, dt, x, B, C, D, y);
     ssm_head_step_ref(s, hd, ns, dA, dt, x, B, C, D, y);
 }
 
-float ssm_head_step16(const CpuContext& cx, uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
-                      const float* C, float D, float* y) {
+float ssm_head_step16(const CpuContext& cx, uint16_t* s, StateType t, int hd, int ns, float dA, float dt,
+                      const float* x, const float* B, const float* C, float D, float* y) {
     if (cx.avx2()) return ssm_head_step16_avx2(s, t, hd, ns, dA, dt, x, B, C, D, y);
     return ssm_head_step16_ref(s, t, hd, ns, dA, dt, x, B, C, D, y);
 }

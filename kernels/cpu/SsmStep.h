@@ -20,7 +20,9 @@ namespace bimamba::kernels {
 enum class StateType { F32, BF16, F16 };
 StateType state_type_from_string(const std::string& s);  // "f32" | "bf16" | "f16", throws otherwise
 const char* state_type_name(StateType t);
-inline int state_type_bytes(StateType t) { return t == StateType::F32 ? 4 : 2; }
+inline int state_type_bytes(StateType t) {
+    return t == StateType::F32 ? 4 : 2;
+}
 
 void ssm_head_step_ref(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                        float D, float* y);
@@ -33,9 +35,9 @@ float ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, fl
 float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
                            const float* C, float D, float* y);
 // Dispatch on cx's ISA (CpuContext.h).
-void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
-                   float D, float* y);
-float ssm_head_step16(const CpuContext& cx, uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
-                      const float* C, float D, float* y);
+void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                   const float* C, float D, float* y);
+float ssm_head_step16(const CpuContext& cx, uint16_t* s, StateType t, int hd, int ns, float dA, float dt,
+                      const float* x, const float* B, const float* C, float D, float* y);
 
 }  // namespace bimamba::kernels

@@ -72,7 +72,8 @@ float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, f
         for (int n = 0; n < full; n += 8) {
             const __m256 v = _mm256_fmadd_ps(load_state8(sp + n, bf), vdA, _mm256_mul_ps(vdx, _mm256_loadu_ps(B + n)));
             store_state8(sp + n, v, bf);
-            vmax = _mm256_max_ps(vmax, _mm256_and_ps(v, absmask));  // (a NaN v is dropped here; the range is what matters)
+            vmax =
+                _mm256_max_ps(vmax, _mm256_and_ps(v, absmask));  // (a NaN v is dropped here; the range is what matters)
             acc = _mm256_fmadd_ps(v, _mm256_loadu_ps(C + n), acc);
         }
         __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));

@@ -112,7 +112,9 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
     }
 }
 
-int ThreadPool::hardware_threads() { return (int)std::max(1u, std::thread::hardware_concurrency()); }
+int ThreadPool::hardware_threads() {
+    return (int)std::max(1u, std::thread::hardware_concurrency());
+}
 
 std::shared_ptr<ThreadPool> ThreadPool::shared(int threads) {
     if (threads < 0 || threads > 1024) throw std::invalid_argument("thread count must be in [0, 1024] (0: all cores)");

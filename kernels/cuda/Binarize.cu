@@ -89,8 +89,8 @@ void binarize_bwd(const void* g, DType g_t, const float* W, const float* alpha, 
     dim3 grid((unsigned)((cols + 31) / 32), (unsigned)row_blocks), block(32, 8);
     dispatch(g_t, [&](auto tag) {
         using T = decltype(tag);
-        binarize_bwd_kernel<T><<<grid, block, 0, s>>>(static_cast<const T*>(g), W, alpha, gW, galpha_part,
-                                                      gbeta_part, rows, cols, rpb);
+        binarize_bwd_kernel<T>
+            <<<grid, block, 0, s>>>(static_cast<const T*>(g), W, alpha, gW, galpha_part, gbeta_part, rows, cols, rpb);
     });
     check_launch("binarize_bwd");
 }

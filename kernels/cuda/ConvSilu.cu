@@ -123,22 +123,35 @@ __global__ void conv_bwd_kernel(const T* __restrict__ x, int64_t sxb, int64_t sx
     db_part[part * Cn + c] = db;
 }
 
-template <int K> struct ConvK {
+template <int K>
+struct ConvK {
     static constexpr int value_k = K;
 };
-template <typename F> bool dispatch_k(int k, F&& f) {
+template <typename F>
+bool dispatch_k(int k, F&& f) {
     switch (k) {
-        case 2: f(ConvK<2>{}); return true;
-        case 3: f(ConvK<3>{}); return true;
-        case 4: f(ConvK<4>{}); return true;
-        default: return false;
+        case 2:
+            f(ConvK<2>{});
+            return true;
+        case 3:
+            f(ConvK<3>{});
+            return true;
+        case 4:
+            f(ConvK<4>{});
+            return true;
+        default:
+            return false;
     }
 }
 
 }  // namespace
 
-int conv_tile_len() { return kTile; }
-bool conv_supported_k(int k) { return k >= 2 && k <= 4; }
+int conv_tile_len() {
+    return kTile;
+}
+bool conv_supported_k(int k) {
+    return k >= 2 && k <= 4;
+}
 
 void conv1d_silu_fwd(const void* x, DType t, int64_t sxb, int64_t sxl, const float* w, const float* bias, void* out,
                      int64_t b, int64_t l, int64_t c, int k, cudaStream_t s) {
@@ -149,8 +162,8 @@ void conv1d_silu_fwd(const void* x, DType t, int64_t sxb, int64_t sxl, const flo
         constexpr int K = decltype(ktag)::value_k;
         dispatch(t, [&](auto tag) {
             using T = decltype(tag);
-            conv_fwd_kernel<T, K><<<grid, threads, 0, s>>>(static_cast<const T*>(x), sxb, sxl, w, bias,
-                                                           static_cast<T*>(out), l, c);
+            conv_fwd_kernel<T, K>
+                <<<grid, threads, 0, s>>>(static_cast<const T*>(x), sxb, sxl, w, bias, static_cast<T*>(out), l, c);
         });
     });
     if (!ok) throw std::runtime_error("conv1d_silu: kernel width must be 2..4");
@@ -158,8 +171,8 @@ void conv1d_silu_fwd(const void* x, DType t, int64_t sxb, int64_t sxl, const flo
 }
 
 void conv1d_silu_bwd(const void* x, DType t, int64_t sxb, int64_t sxl, const float* w, const float* bias,
-                     const void* gout, void* dx, float* dw_part, float* db_part, int64_t b, int64_t l, int64_t c,
-                     int k, cudaStream_t s) {
+                     const void* gout, void* dx, float* dw_part, float* db_part, int64_t b, int64_t l, int64_t c, int k,
+                     cudaStream_t s) {
     if (b * l * c == 0) return;
     const int threads = 128;
     dim3 grid((unsigned)((c + threads - 1) / threads), (unsigned)((l + kTile - 1) / kTile), (unsigned)b);
@@ -168,8 +181,8 @@ void conv1d_silu_bwd(const void* x, DType t, int64_t sxb, int64_t sxl, const flo
         dispatch(t, [&](auto tag) {
             using T = decltype(tag);
             conv_bwd_kernel<T, K><<<grid, threads, 0, s>>>(static_cast<const T*>(x), sxb, sxl, w, bias,
-                                                           static_cast<const T*>(gout), static_cast<T*>(dx),
-                                                           dw_part, db_part, l, c);
+                                                           static_cast<const T*>(gout), static_cast<T*>(dx), dw_part,
+                                                           db_part, l, c);
         });
     });
     if (!ok) throw std::runtime_error("conv1d_silu: kernel width must be 2..4");

@@ -19,8 +19,8 @@ void conv1d_silu_fwd(const void* x, DType t, int64_t sxb, int64_t sxl, const flo
 // gout contiguous (b, l, c). dw_part (b*ntiles, c, k), db_part (b*ntiles, c),
 // ntiles = ceil(l / conv_tile_len()).
 void conv1d_silu_bwd(const void* x, DType t, int64_t sxb, int64_t sxl, const float* w, const float* bias,
-                     const void* gout, void* dx, float* dw_part, float* db_part, int64_t b, int64_t l, int64_t c,
-                     int k, cudaStream_t s);
+                     const void* gout, void* dx, float* dw_part, float* db_part, int64_t b, int64_t l, int64_t c, int k,
+                     cudaStream_t s);
 bool conv_supported_k(int k);
 
 }  // namespace bimamba::cuda::k

@@ -32,14 +32,20 @@ bool kernel_dtype(c10::ScalarType t) {
 
 k::DType kdtype(const Tensor& t) {
     switch (t.scalar_type()) {
-        case torch::kFloat32: return k::DType::F32;
-        case torch::kBFloat16: return k::DType::BF16;
-        case torch::kFloat16: return k::DType::F16;
-        default: TORCH_CHECK(false, "bimamba::cuda: unsupported dtype ", t.scalar_type());
+        case torch::kFloat32:
+            return k::DType::F32;
+        case torch::kBFloat16:
+            return k::DType::BF16;
+        case torch::kFloat16:
+            return k::DType::F16;
+        default:
+            TORCH_CHECK(false, "bimamba::cuda: unsupported dtype ", t.scalar_type());
     }
 }
 
-cudaStream_t stream() { return at::cuda::getCurrentCUDAStream().stream(); }
+cudaStream_t stream() {
+    return at::cuda::getCurrentCUDAStream().stream();
+}
 
 // Every buffer a kernel must fill comes from here; tests poison them with NaN.
 bool g_poison = false;
@@ -51,7 +57,9 @@ Tensor new_out(at::IntArrayRef sizes, const torch::TensorOptions& o) {
 bool g_ref_elementwise = false;
 SsdFn g_ref_ssd;
 
-Tensor new_out_like(const Tensor& like) { return new_out(like.sizes(), like.options()); }
+Tensor new_out_like(const Tensor& like) {
+    return new_out(like.sizes(), like.options());
+}
 
 // ============================================================================
 // FBI binarized weight
@@ -108,8 +116,8 @@ struct ConvSiluFn : torch::autograd::Function<ConvSiluFn> {
         auto w = weight.to(torch::kFloat32).reshape({c, kw}).contiguous();
         auto bs = bias.to(torch::kFloat32).contiguous();
         auto out = new_out({b, l, c}, x.options());
-        k::conv1d_silu_fwd(x.data_ptr(), kdtype(x), x.stride(0), x.stride(1), w.data_ptr<float>(),
-                           bs.data_ptr<float>(), out.data_ptr(), b, l, c, (int)kw, stream());
+        k::conv1d_silu_fwd(x.data_ptr(), kdtype(x), x.stride(0), x.stride(1), w.data_ptr<float>(), bs.data_ptr<float>(),
+                           out.data_ptr(), b, l, c, (int)kw, stream());
         ctx->save_for_backward({x, weight, bias});
         return out;
     }
@@ -125,9 +133,9 @@ struct ConvSiluFn : torch::autograd::Function<ConvSiluFn> {
         auto f32 = x.options().dtype(torch::kFloat32);
         auto dx = new_out({b, l, c}, x.options());
         auto dw = new_out({b * ntiles, c, kw}, f32), db = new_out({b * ntiles, c}, f32);
-        k::conv1d_silu_bwd(x.data_ptr(), kdtype(x), x.stride(0), x.stride(1), w.data_ptr<float>(),
-                           bs.data_ptr<float>(), g.data_ptr(), dx.data_ptr(), dw.data_ptr<float>(),
-                           db.data_ptr<float>(), b, l, c, (int)kw, stream());
+        k::conv1d_silu_bwd(x.data_ptr(), kdtype(x), x.stride(0), x.stride(1), w.data_ptr<float>(), bs.data_ptr<float>(),
+                           g.data_ptr(), dx.data_ptr(), dw.data_ptr<float>(), db.data_ptr<float>(), b, l, c, (int)kw,
+                           stream());
         return {dx, dw.sum(0).view(weight.sizes()).to(weight.scalar_type()), db.sum(0).to(bias.scalar_type())};
     }
 };
@@ -301,18 +309,20 @@ Tensor from_chunks4_as(const Tensor& t, const SsdDims& d, c10::ScalarType dtype)
 
 // Quantities shared by forward and backward.
 struct SsdCommon {
-    Tensor xc;    // (b,c,h,T,p) cd
-    Tensor dtc;   // (b,c,h,T) ad
-    Tensor acum;  // (b,c,h,T) ad
+    Tensor xc;      // (b,c,h,T,p) cd
+    Tensor dtc;     // (b,c,h,T) ad
+    Tensor acum;    // (b,c,h,T) ad
     Tensor Bg, Cg;  // (b,c,g,T,n) cd
-    Tensor CB;    // (b,c,g,T,T) ad
-    Tensor M;     // (b,c,h,T,T) cd
-    Tensor wdt;   // (b,c,h,T) ad: exp(a_last − a_s)·dt_s
-    Tensor Xwg;   // (b,c,g,T,hg·p) cd: wdt·x, group layout
-    Tensor alast; // (b,c,h) ad
+    Tensor CB;      // (b,c,g,T,T) ad
+    Tensor M;       // (b,c,h,T,T) cd
+    Tensor wdt;     // (b,c,h,T) ad: exp(a_last − a_s)·dt_s
+    Tensor Xwg;     // (b,c,g,T,hg·p) cd: wdt·x, group layout
+    Tensor alast;   // (b,c,h) ad
 };
 
-bool use_kernels(const Tensor& x, c10::ScalarType ad) { return x.is_cuda() && ad == torch::kFloat32; }
+bool use_kernels(const Tensor& x, c10::ScalarType ad) {
+    return x.is_cuda() && ad == torch::kFloat32;
+}
 
 // (b,c,h,T,p) heads layout × w (b,c,h,T) -> (b,c,g,T,hg,p) group layout, in
 // t's dtype with fp32 math (what the next GEMM wants, in one pass).
@@ -324,8 +334,7 @@ Tensor heads_to_group(const Tensor& t, const Tensor& w, const SsdDims& d) {
                               d.T, d.p, stream());
     } else {
         auto out_heads = out.permute({0, 1, 2, 4, 3, 5});
-        at::mul_out(out_heads, t.view({d.b, d.c, d.g, d.hg, d.T, d.p}),
-                    w.view({d.b, d.c, d.g, d.hg, d.T, 1}));
+        at::mul_out(out_heads, t.view({d.b, d.c, d.g, d.hg, d.T, d.p}), w.view({d.b, d.c, d.g, d.hg, d.T, 1}));
     }
     return out;
 }
@@ -436,8 +445,8 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     auto dyc = to_chunks4(dy, d);  // (b,c,h,T,p)
 
     // 1. Y_intra = M @ x
-    auto dM = bmm_to(dyc, s.xc.transpose(-1, -2), cd);              // (b,c,h,T,T)
-    auto dxc = bmm_to(s.M.transpose(-1, -2), dyc, ad);              // (b,c,h,T,p)
+    auto dM = bmm_to(dyc, s.xc.transpose(-1, -2), cd);  // (b,c,h,T,T)
+    auto dxc = bmm_to(s.M.transpose(-1, -2), dyc, ad);  // (b,c,h,T,p)
     s.M = Tensor();
 
     // 2. through M = CB · exp(a_t − a_s) · dt_s
@@ -476,7 +485,7 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
         ddt = ucol;
     }
     dM = Tensor();
-    auto dC = bmm_to(dCB, s.Bg.to(ad), ad);                        // (b,c,g,T,n)
+    auto dC = bmm_to(dCB, s.Bg.to(ad), ad);  // (b,c,g,T,n)
     auto dB = bmm_to(dCB.transpose(-1, -2), s.Cg.to(ad), ad);
     dCB = Tensor();
 
@@ -488,12 +497,16 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     auto Sg_cd = Sg.to(cd);
     dC += bmm_to(eyg_cd, Sg_cd, ad);
     auto dS_prev = bmm_to(eyg_cd.transpose(-1, -2), s.Cg, ad).view({d.b, d.c, d.h, d.p, d.n});
-    auto Qg = bmm_to(s.Cg, Sg_cd.transpose(-1, -2), ad);           // (b,c,g,T,hg·p)
-    if (use_kernels(x, ad))  // da += Σ_p ey·Q per head, without the fp32 product
+    auto Qg = bmm_to(s.Cg, Sg_cd.transpose(-1, -2), ad);  // (b,c,g,T,hg·p)
+    if (use_kernels(x, ad))                               // da += Σ_p ey·Q per head, without the fp32 product
         k::ssd_head_dot(eyg_cd.data_ptr(), kdtype(eyg_cd), /*a_group=*/true, Qg.data_ptr<float>(), /*b_group=*/true,
                         da.data_ptr<float>(), /*accumulate=*/true, d.b * d.c * d.g, d.hg, d.T, d.p, stream());
     else
-        da += (eyg_cd * Qg).view({d.b, d.c, d.g, d.T, d.hg, d.p}).sum(-1).permute({0, 1, 2, 4, 3}).reshape({d.b, d.c, d.h, d.T});
+        da += (eyg_cd * Qg)
+                  .view({d.b, d.c, d.g, d.T, d.hg, d.p})
+                  .sum(-1)
+                  .permute({0, 1, 2, 4, 3})
+                  .reshape({d.b, d.c, d.h, d.T});
 
     // 4. state passing, backwards: G_c = dL/dS_c
     Tensor G, dinit;
@@ -520,7 +533,7 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     auto Gg = G.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
     // dXw read in place through a heads view of the group layout (no copy).
     auto dXw_group = bmm_to(s.Bg, Gg.transpose(-1, -2), ad);  // (b,c,g,T,hg·p)
-    auto dXw = heads_view(dXw_group, d);                        // (b,c,g,hg,T,p) view
+    auto dXw = heads_view(dXw_group, d);                      // (b,c,g,hg,T,p) view
     dB += bmm_to(s.Xwg, Gg, ad);
     Tensor dwdt;
     if (use_kernels(x, ad)) {
@@ -554,8 +567,8 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
 
 struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
     static tensor_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& dt, const Tensor& A,
-                               const Tensor& B, const Tensor& C, int64_t T, const Tensor& init_or_empty,
-                               bool has_init, bool deterministic) {
+                               const Tensor& B, const Tensor& C, int64_t T, const Tensor& init_or_empty, bool has_init,
+                               bool deterministic) {
         // Autograd Functions take no undefined tensors: without an initial
         // state, `init_or_empty` is an empty placeholder.
         c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
@@ -576,7 +589,8 @@ struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
         const int64_t T = ctx->saved_data["T"].toInt();
         const bool has_init = ctx->saved_data["has_init"].toBool();
         const bool det = ctx->saved_data["det"].toBool();
-        auto g = ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), grads[0], grads[1], det);
+        auto g =
+            ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), grads[0], grads[1], det);
         return {g[0], g[1], g[2], g[3], g[4], Tensor(), has_init ? g[5] : Tensor(), Tensor(), Tensor()};
     }
 };
@@ -585,11 +599,19 @@ struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
 
 // ---- public API ----------------------------------------------------------------
 
-bool available() { return torch::cuda::is_available(); }
+bool available() {
+    return torch::cuda::is_available();
+}
 
-void set_poison_outputs(bool on) { g_poison = on; }
-void set_reference_ssd(SsdFn reference) { g_ref_ssd = std::move(reference); }
-void set_reference_elementwise(bool on) { g_ref_elementwise = on; }
+void set_poison_outputs(bool on) {
+    g_poison = on;
+}
+void set_reference_ssd(SsdFn reference) {
+    g_ref_ssd = std::move(reference);
+}
+void set_reference_elementwise(bool on) {
+    g_ref_elementwise = on;
+}
 
 torch::Tensor binarize_weight(const torch::Tensor& W, const torch::Tensor& alpha, const torch::Tensor& beta,
                               c10::ScalarType out_dtype) {
@@ -604,7 +626,8 @@ torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& we
     TORCH_CHECK(x.dim() == 3 && weight.dim() == 3 && weight.size(0) == x.size(2) && weight.size(1) == 1 &&
                     bias.numel() == x.size(2),
                 "causal_conv1d_silu: x (b,l,c), weight (c,1,k), bias (c)");
-    if (g_ref_elementwise || !x.is_cuda() || !kernel_dtype(x.scalar_type()) || !k::conv_supported_k((int)weight.size(-1)))
+    if (g_ref_elementwise || !x.is_cuda() || !kernel_dtype(x.scalar_type()) ||
+        !k::conv_supported_k((int)weight.size(-1)))
         return conv1d_silu_reference(x, weight, bias);
     return ConvSiluFn::apply(x, weight, bias);
 }
@@ -613,16 +636,17 @@ torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
     TORCH_CHECK(x.dim() >= 1 && weight.numel() == x.size(-1), "rmsnorm: x (..., d), weight (d)");
     if (g_ref_elementwise || !x.is_cuda() || !kernel_dtype(x.scalar_type()) || !kernel_dtype(out_dtype) ||
         x.size(-1) > k::rmsnorm_max_group())
-        return reference::rmsnorm(x, weight, eps, x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32)
+        return reference::rmsnorm(x, weight, eps,
+                                  x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32)
             .to(out_dtype);
     return RmsNormFn::apply(x, weight, eps, out_dtype);
 }
 
 torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, const torch::Tensor& weight,
                             int64_t group_size, double eps) {
-    TORCH_CHECK(y.sizes() == z.sizes() && weight.numel() == y.size(-1) && group_size > 0 &&
-                    y.size(-1) % group_size == 0,
-                "gated_rmsnorm: y, z (..., d), weight (d), d a multiple of group_size");
+    TORCH_CHECK(
+        y.sizes() == z.sizes() && weight.numel() == y.size(-1) && group_size > 0 && y.size(-1) % group_size == 0,
+        "gated_rmsnorm: y, z (..., d), weight (d), d a multiple of group_size");
     if (g_ref_elementwise || !y.is_cuda() || !kernel_dtype(y.scalar_type()) || group_size > k::rmsnorm_max_group())
         return reference::gated_rmsnorm(y, z, weight, group_size, eps);
     return GatedRmsNormFn::apply(y, z, weight, group_size, eps);
@@ -631,7 +655,8 @@ torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, cons
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x, const torch::Tensor& dt,
                                                           const torch::Tensor& A, const torch::Tensor& B,
                                                           const torch::Tensor& C, int64_t chunk_size,
-                                                          const torch::Tensor& initial_state, const SsdOptions& options) {
+                                                          const torch::Tensor& initial_state,
+                                                          const SsdOptions& options) {
     TORCH_CHECK(x.dim() == 4 && dt.dim() == 3 && A.dim() == 1 && B.dim() == 4 && C.dim() == 4 &&
                     B.sizes() == C.sizes() && chunk_size > 0,
                 "ssd_chunked_fused: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n)");

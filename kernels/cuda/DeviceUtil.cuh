@@ -19,20 +19,43 @@ inline void check_launch(const char* what) {
 }
 
 // Loads and stores of fp32 / bf16 / fp16 through float arithmetic.
-__device__ __forceinline__ float to_f(float v) { return v; }
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
-template <typename T> __device__ __forceinline__ T from_f(float v);
-template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
-template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half(v); }
+__device__ __forceinline__ float to_f(float v) {
+    return v;
+}
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
+    return __bfloat162float(v);
+}
+__device__ __forceinline__ float to_f(__half v) {
+    return __half2float(v);
+}
+template <typename T>
+__device__ __forceinline__ T from_f(float v);
+template <>
+__device__ __forceinline__ float from_f<float>(float v) {
+    return v;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
+    return __float2bfloat16(v);
+}
+template <>
+__device__ __forceinline__ __half from_f<__half>(float v) {
+    return __float2half(v);
+}
 
 // Calls f(T{}) with T the C++ type of `t`.
-template <typename F> void dispatch(DType t, F&& f) {
+template <typename F>
+void dispatch(DType t, F&& f) {
     switch (t) {
-        case DType::F32: f(float{}); break;
-        case DType::BF16: f(__nv_bfloat16{}); break;
-        case DType::F16: f(__half{}); break;
+        case DType::F32:
+            f(float{});
+            break;
+        case DType::BF16:
+            f(__nv_bfloat16{});
+            break;
+        case DType::F16:
+            f(__half{});
+            break;
     }
 }
 
@@ -42,7 +65,9 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-__device__ __forceinline__ float sigmoidf_(float v) { return 1.f / (1.f + __expf(-v)); }
+__device__ __forceinline__ float sigmoidf_(float v) {
+    return 1.f / (1.f + __expf(-v));
+}
 
 // Sum over the block; every thread gets the result. `sh` holds >= 32 floats.
 __device__ __forceinline__ float block_sum(float v, float* sh) {

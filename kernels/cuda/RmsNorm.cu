@@ -95,10 +95,11 @@ __global__ void rms_fwd_kernel(const Ti* __restrict__ x, const float* __restrict
 constexpr int kNormMaxThreads = 512;  // the backward's register arrays: at most 128 registers a thread
 
 template <typename T>
-__global__ void __launch_bounds__(kNormMaxThreads) grms_bwd_kernel(const T* __restrict__ y, const T* __restrict__ z, int64_t sy, int64_t sz,
-                                const float* __restrict__ w, const float* __restrict__ rstd, const T* __restrict__ g,
-                                T* __restrict__ dy, T* __restrict__ dz, float* __restrict__ dw_part, int64_t m_total,
-                                int64_t ngroups, int64_t gs, int64_t rows_per_block) {
+__global__ void __launch_bounds__(kNormMaxThreads)
+    grms_bwd_kernel(const T* __restrict__ y, const T* __restrict__ z, int64_t sy, int64_t sz,
+                    const float* __restrict__ w, const float* __restrict__ rstd, const T* __restrict__ g,
+                    T* __restrict__ dy, T* __restrict__ dz, float* __restrict__ dw_part, int64_t m_total,
+                    int64_t ngroups, int64_t gs, int64_t rows_per_block) {
     __shared__ float sh[32];
     const int64_t gi = blockIdx.y;
     const int64_t d = ngroups * gs;
@@ -164,9 +165,10 @@ int norm_threads(int64_t gs) {
 // Backward of the plain RMSNorm: n = x*rstd, dn = g*w,
 //   dx = rstd * (dn - n * mean(dn*n));  dw += g*n (per-block partials).
 template <typename Ti, typename Tg>
-__global__ void __launch_bounds__(kNormMaxThreads) rms_bwd_kernel(const Ti* __restrict__ x, const float* __restrict__ w,
-                                const float* __restrict__ rstd, const Tg* __restrict__ g, Ti* __restrict__ dx,
-                                float* __restrict__ dw_part, int64_t m_total, int64_t d, int64_t rows_per_block) {
+__global__ void __launch_bounds__(kNormMaxThreads)
+    rms_bwd_kernel(const Ti* __restrict__ x, const float* __restrict__ w, const float* __restrict__ rstd,
+                   const Tg* __restrict__ g, Ti* __restrict__ dx, float* __restrict__ dw_part, int64_t m_total,
+                   int64_t d, int64_t rows_per_block) {
     __shared__ float sh[32];
     float wr[kNormPer], dwacc[kNormPer];
 #pragma unroll
@@ -211,7 +213,9 @@ __global__ void __launch_bounds__(kNormMaxThreads) rms_bwd_kernel(const Ti* __re
 
 }  // namespace
 
-int64_t rmsnorm_max_group() { return (int64_t)kNormPer * kNormMaxThreads; }
+int64_t rmsnorm_max_group() {
+    return (int64_t)kNormPer * kNormMaxThreads;
+}
 
 void rmsnorm_fwd(const void* x, DType tx, const float* w, void* out, DType to, float* rstd, int64_t m, int64_t d,
                  float eps, cudaStream_t s) {
@@ -222,8 +226,8 @@ void rmsnorm_fwd(const void* x, DType tx, const float* w, void* out, DType to, f
         dispatch(to, [&](auto tout) {
             using Ti = decltype(ti);
             using To = decltype(tout);
-            rms_fwd_kernel<Ti, To><<<(unsigned)m, threads, 0, s>>>(static_cast<const Ti*>(x), w, static_cast<To*>(out),
-                                                                  rstd, d, eps);
+            rms_fwd_kernel<Ti, To>
+                <<<(unsigned)m, threads, 0, s>>>(static_cast<const Ti*>(x), w, static_cast<To*>(out), rstd, d, eps);
         });
     });
     check_launch("rmsnorm_fwd");
@@ -239,8 +243,9 @@ void rmsnorm_bwd(const void* x, DType tx, const float* w, const float* rstd, con
         dispatch(tg, [&](auto tgr) {
             using Ti = decltype(ti);
             using Tg = decltype(tgr);
-            rms_bwd_kernel<Ti, Tg><<<(unsigned)row_blocks, threads, 0, s>>>(
-                static_cast<const Ti*>(x), w, rstd, static_cast<const Tg*>(g), static_cast<Ti*>(dx), dw_part, m, d, rpb);
+            rms_bwd_kernel<Ti, Tg><<<(unsigned)row_blocks, threads, 0, s>>>(static_cast<const Ti*>(x), w, rstd,
+                                                                            static_cast<const Tg*>(g),
+                                                                            static_cast<Ti*>(dx), dw_part, m, d, rpb);
         });
     });
     check_launch("rmsnorm_bwd");
@@ -260,9 +265,9 @@ void gated_rmsnorm_fwd(const void* y, const void* z, DType t, int64_t sy, int64_
     check_launch("gated_rmsnorm_fwd");
 }
 
-void gated_rmsnorm_bwd(const void* y, const void* z, DType t, int64_t sy, int64_t sz, const float* w,
-                       const float* rstd, const void* g, void* dy, void* dz, float* dw_part, int64_t m,
-                       int64_t ngroups, int64_t gs, int row_blocks, cudaStream_t s) {
+void gated_rmsnorm_bwd(const void* y, const void* z, DType t, int64_t sy, int64_t sz, const float* w, const float* rstd,
+                       const void* g, void* dy, void* dz, float* dw_part, int64_t m, int64_t ngroups, int64_t gs,
+                       int row_blocks, cudaStream_t s) {
     if (m * ngroups * gs == 0) return;
     if (gs > rmsnorm_max_group()) throw std::runtime_error("gated_rmsnorm: group too large");
     const int threads = norm_threads(gs);
@@ -270,9 +275,9 @@ void gated_rmsnorm_bwd(const void* y, const void* z, DType t, int64_t sy, int64_
     dim3 grid((unsigned)row_blocks, (unsigned)ngroups);
     dispatch(t, [&](auto tag) {
         using T = decltype(tag);
-        grms_bwd_kernel<T><<<grid, threads, 0, s>>>(static_cast<const T*>(y), static_cast<const T*>(z), sy, sz, w,
-                                                    rstd, static_cast<const T*>(g), static_cast<T*>(dy),
-                                                    static_cast<T*>(dz), dw_part, m, ngroups, gs, rpb);
+        grms_bwd_kernel<T><<<grid, threads, 0, s>>>(static_cast<const T*>(y), static_cast<const T*>(z), sy, sz, w, rstd,
+                                                    static_cast<const T*>(g), static_cast<T*>(dy), static_cast<T*>(dz),
+                                                    dw_part, m, ngroups, gs, rpb);
     });
     check_launch("gated_rmsnorm_bwd");
 }

@@ -18,9 +18,9 @@ int64_t rmsnorm_max_group();
 void gated_rmsnorm_fwd(const void* y, const void* z, DType t, int64_t sy, int64_t sz, const float* w, void* out,
                        float* rstd, int64_t m, int64_t ngroups, int64_t gs, float eps, cudaStream_t s);
 // dy, dz (m, d) contiguous; dw_part (row_blocks, d).
-void gated_rmsnorm_bwd(const void* y, const void* z, DType t, int64_t sy, int64_t sz, const float* w,
-                       const float* rstd, const void* g, void* dy, void* dz, float* dw_part, int64_t m,
-                       int64_t ngroups, int64_t gs, int row_blocks, cudaStream_t s);
+void gated_rmsnorm_bwd(const void* y, const void* z, DType t, int64_t sy, int64_t sz, const float* w, const float* rstd,
+                       const void* g, void* dy, void* dz, float* dw_part, int64_t m, int64_t ngroups, int64_t gs,
+                       int row_blocks, cudaStream_t s);
 
 // ---- plain RMSNorm (the blocks' pre-norm) ----------------------------------
 // x (m, d) contiguous in tx, w (d) fp32; out (m, d) in `to`; rstd (m) fp32.

@@ -19,8 +19,6 @@ namespace bimamba::cuda::k {
 
 namespace {
 
-
-
 // M[bc,h,t,s] = CB[bc,g,t,s] * exp(acum[t] - acum[s]) * dt[s]  (s <= t), 0 above the diagonal.
 // A block owns kBuildRows rows of one (bc, h); thread j owns columns j,
 // j + blockDim, … and keeps their acum[s] and dt[s] in registers across the
@@ -81,10 +79,10 @@ __global__ void m_bwd_kernel(const T* __restrict__ dM, const float* __restrict__
                              float* __restrict__ ucol, int64_t g, int64_t hg, int64_t Tn) {
     extern __shared__ float smem[];
     constexpr int ncol = Det ? kMWarps : 1;
-    float* dcb = smem;               // kRows * Tn
-    float* col = dcb + kRows * Tn;   // ncol * Tn
-    float* a_sh = col + ncol * Tn;   // Tn
-    float* dt_sh = a_sh + Tn;        // Tn
+    float* dcb = smem;              // kRows * Tn
+    float* col = dcb + kRows * Tn;  // ncol * Tn
+    float* a_sh = col + ncol * Tn;  // Tn
+    float* dt_sh = a_sh + Tn;       // Tn
     const int64_t bcg = blockIdx.x, bc = bcg / g, gi = bcg % g, H = g * hg;
     const int64_t t0 = (int64_t)blockIdx.y * kRows;
     const int nrows = (int)min((int64_t)kRows, Tn - t0);
@@ -560,11 +558,11 @@ void ssd_head_dot(const void* a, DType ta, bool a_group, const float* b, bool b_
         using TT = decltype(tag);
         if (p % 8 == 0) {
             const int64_t vblocks = (n_out * 8 + threads - 1) / threads;
-            head_dot_vec_kernel<TT><<<(unsigned)vblocks, threads, 0, s>>>(static_cast<const TT*>(a), a_group, b, b_group,
-                                                                         out, accumulate, n_out, (int)hg, (int)T, (int)p);
+            head_dot_vec_kernel<TT><<<(unsigned)vblocks, threads, 0, s>>>(
+                static_cast<const TT*>(a), a_group, b, b_group, out, accumulate, n_out, (int)hg, (int)T, (int)p);
         } else {
-            head_dot_kernel<TT><<<(unsigned)blocks, threads, 0, s>>>(static_cast<const TT*>(a), a_group, b, b_group, out,
-                                                                     accumulate, n_out, (int)hg, (int)T, (int)p);
+            head_dot_kernel<TT><<<(unsigned)blocks, threads, 0, s>>>(static_cast<const TT*>(a), a_group, b, b_group,
+                                                                     out, accumulate, n_out, (int)hg, (int)T, (int)p);
         }
     });
     check_launch("ssd_head_dot");
@@ -585,11 +583,11 @@ void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, D
             const int64_t vtiles = (T + kBuildVecRows - 1) / kBuildVecRows;
             const unsigned vblocks = (unsigned)(bc * g * hg * vtiles);
             if (T <= 256)
-                build_m_vec_kernel<TT, 1><<<vblocks, 256, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g, (int)hg,
-                                                                   (int)T, (int)vtiles);
+                build_m_vec_kernel<TT, 1>
+                    <<<vblocks, 256, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g, (int)hg, (int)T, (int)vtiles);
             else
-                build_m_vec_kernel<TT, 2><<<vblocks, 256, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g, (int)hg,
-                                                                   (int)T, (int)vtiles);
+                build_m_vec_kernel<TT, 2>
+                    <<<vblocks, 256, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g, (int)hg, (int)T, (int)vtiles);
         } else {
             build_m_kernel<TT><<<(unsigned)blocks, kBuildThreads, 0, s>>>(CB, acum, dt, static_cast<TT*>(M), (int)g,
                                                                           (int)hg, (int)T, (int)row_tiles);
@@ -598,11 +596,12 @@ void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, D
     check_launch("ssd_build_m");
 }
 
-int64_t ssd_m_bwd_row_tiles(int64_t T) { return (T + kRows - 1) / kRows; }
+int64_t ssd_m_bwd_row_tiles(int64_t T) {
+    return (T + kRows - 1) / kRows;
+}
 
-void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB,
-               float* da_row, float* ucol, bool deterministic, int64_t bc, int64_t g, int64_t hg, int64_t T,
-               cudaStream_t s) {
+void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB, float* da_row,
+               float* ucol, bool deterministic, int64_t bc, int64_t g, int64_t hg, int64_t T, cudaStream_t s) {
     if (bc * g * hg * T == 0) return;
     const size_t smem = (size_t)(kRows * T + (deterministic ? kMWarps : 1) * T + 2 * T) * sizeof(float);
     dim3 grid((unsigned)(bc * g), (unsigned)ssd_m_bwd_row_tiles(T));
@@ -635,18 +634,18 @@ void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, cons
     check_launch("ssd_m_bwd");
 }
 
-void ssd_heads_to_group(const void* in, DType t, const float* w, void* out, int64_t r, int64_t hg, int64_t T,
-                        int64_t p, cudaStream_t s) {
+void ssd_heads_to_group(const void* in, DType t, const float* w, void* out, int64_t r, int64_t hg, int64_t T, int64_t p,
+                        cudaStream_t s) {
     if (r * hg * T * p == 0) return;
     if (r * T > INT32_MAX || hg * T * p > INT32_MAX) throw std::runtime_error("ssd_heads_to_group: too large");
     dispatch(t, [&](auto tag) {
         using TT = decltype(tag);
         if (p % 8 == 0)
-            heads_to_group_vec_kernel<TT><<<(unsigned)(r * T), 128, 0, s>>>(static_cast<const TT*>(in), w,
-                                                                             static_cast<TT*>(out), (int)hg, (int)T, (int)p);
+            heads_to_group_vec_kernel<TT><<<(unsigned)(r * T), 128, 0, s>>>(
+                static_cast<const TT*>(in), w, static_cast<TT*>(out), (int)hg, (int)T, (int)p);
         else
             heads_to_group_kernel<TT><<<(unsigned)(r * T), 256, 0, s>>>(static_cast<const TT*>(in), w,
-                                                                         static_cast<TT*>(out), (int)hg, (int)T, (int)p);
+                                                                        static_cast<TT*>(out), (int)hg, (int)T, (int)p);
     });
     check_launch("ssd_heads_to_group");
 }
@@ -658,11 +657,11 @@ void ssd_combine_chunks(const float* Yh, const float* Q, const float* w, void* o
     dispatch(to, [&](auto tag) {
         using TT = decltype(tag);
         if (p % 8 == 0)
-            combine_chunks_vec_kernel<TT><<<(unsigned)(b * c * g * T), 128, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l,
-                                                                                    (int)c, (int)g, (int)hg, (int)T, (int)p);
+            combine_chunks_vec_kernel<TT><<<(unsigned)(b * c * g * T), 128, 0, s>>>(
+                Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g, (int)hg, (int)T, (int)p);
         else
-            combine_chunks_kernel<TT><<<(unsigned)(b * c * g * T), 256, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l,
-                                                                                (int)c, (int)g, (int)hg, (int)T, (int)p);
+            combine_chunks_kernel<TT><<<(unsigned)(b * c * g * T), 256, 0, s>>>(
+                Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g, (int)hg, (int)T, (int)p);
     });
     check_launch("ssd_combine_chunks");
 }

@@ -25,15 +25,14 @@ void ssd_build_m(const float* CB, const float* acum, const float* dt, void* M, D
 //     one partial per row tile, every element written; the caller sums over the
 //     tile dim in a fixed order.
 int64_t ssd_m_bwd_row_tiles(int64_t T);
-void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB,
-               float* da_row, float* ucol, bool deterministic, int64_t bc, int64_t g, int64_t hg, int64_t T,
-               cudaStream_t s);
+void ssd_m_bwd(const void* dM, DType t, const float* CB, const float* acum, const float* dt, float* dCB, float* da_row,
+               float* ucol, bool deterministic, int64_t bc, int64_t g, int64_t hg, int64_t T, cudaStream_t s);
 // out[r, t, hh, q] = in[r, hh, t, q] · w[r, hh, t]: the heads layout
 // (r, hg, T, p) in `t` to the group layout (r, T, hg, p) in `t`, scaled by the
 // fp32 w (r, hg, T) (math in fp32). What at::mul_out into a permuted view does,
 // in one coalesced pass.
-void ssd_heads_to_group(const void* in, DType t, const float* w, void* out, int64_t r, int64_t hg, int64_t T,
-                        int64_t p, cudaStream_t s);
+void ssd_heads_to_group(const void* in, DType t, const float* w, void* out, int64_t r, int64_t hg, int64_t T, int64_t p,
+                        cudaStream_t s);
 // The SSD output assembled from its chunks: Yh (b, c, g, hg, T, p) fp32 in the
 // heads layout, Q (b, c, g, T, hg, p) fp32 in the group layout, w (b, c, g, hg, T):
 //   out[b, c·T + t, g, hh, q] = Yh[b,c,g,hh,t,q] + Q[b,c,g,t,hh,q] · w[b,c,g,hh,t]
