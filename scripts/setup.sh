@@ -32,11 +32,12 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git ca-certifi
   openssh-client rsync)
 
 # The servers tests/remote/*.sh start on 127.0.0.1 for the remote-run tests
-# (a throwaway sshd, a one-node Slurm with munge); only with
+# (a throwaway sshd, a one-node Slurm with munge), and the D-Bus daemon the
+# desktop-notification test starts a private bus with; only with
 # BIMAMBA_TEST_SERVERS=1, so that a workstation set up to use the workbench
 # does not get an SSH server or Slurm daemons it did not ask for.
 if [ "${BIMAMBA_TEST_SERVERS:-0}" = 1 ]; then
-  APT_PACKAGES+=(openssh-server slurm-wlm munge)
+  APT_PACKAGES+=(openssh-server slurm-wlm munge dbus-daemon)
 fi
 
 # Packages that only some releases split out: installed where the package

@@ -23,6 +23,7 @@
 #include <QDir>
 #include <QFile>
 #include <QJsonArray>
+#include <QLabel>
 #include <QJsonDocument>
 #include <QProcess>
 #include <QRegularExpression>
@@ -280,6 +281,12 @@ private slots:
         QCOMPARE(latex.count("\\\\\n"), 5);  // header + 4 rows
         QVERIFY(latex.contains("loss-abl-ce-s0"));
         QVERIFY(latex.contains("loss-abl-ce-s0 & CE &"));
+        // An archived run leaves the table, and the panel says so.
+        QVERIFY(w.store()->setArchived(ids[3], true));
+        p->showGroup("loss-abl");
+        QCOMPARE(p->currentResults().rows.size(), 3);
+        QVERIFY2(p->findChild<QLabel*>("ablationInfo")->text().contains("1 archived run(s) of group loss-abl"),
+                 qPrintable(p->findChild<QLabel*>("ablationInfo")->text()));
     }
 
     void ablationTableAggregatesSeedGroupsFromAStudyWorkspace() {

@@ -252,7 +252,20 @@ QVector<qint64> AblationPanel::launchGroup(QString* error) {
 }
 
 void AblationPanel::showGroup(const QString& group) {
-    results_ = ablationResults(manager_->store()->group(group));
+    QVector<RunRecord> runs;
+    int archived = 0;
+    for (const RunRecord& r : manager_->store()->group(group)) {
+        if (r.archived)
+            ++archived;
+        else
+            runs << r;
+    }
+    results_ = ablationResults(runs);
+    if (archived)
+        info_->setText(QStringLiteral("%1 archived run(s) of group %2 left out of the table (Runs tab: tick Show "
+                                      "archived, select them, Unarchive)")
+                           .arg(archived)
+                           .arg(group));
     table_->clear();
     table_->setColumnCount(results_.header.size());
     table_->setRowCount(results_.rows.size());

@@ -41,6 +41,7 @@ RunPicker::RunPicker(RunManager* manager, const QString& purpose, QWidget* paren
     list_->setObjectName("runPickerList");
     const QList<qint64> selected = selectionSource() ? selectionSource()() : QList<qint64>{};
     for (const RunRecord& r : manager_->store()->all()) {
+        if (r.archived && !selected.contains(r.id)) continue;  // archived runs only when picked in the Runs tab
         const bool hasCheckpoint = !latest_checkpoint(r.runDir.toStdString()).empty();
         QStringList facts;
         for (const QString& f : {r.group, r.status, r.binarize, r.loss})

@@ -1,5 +1,6 @@
 #include "ui/RunsPanel.h"
 
+#include "ui/DesktopNotifier.h"
 #include "ui/MetricsPlot.h"
 #include "ui/MetricsReader.h"
 #include "ui/HostsDialog.h"
@@ -13,6 +14,8 @@
 #include "ui/RunFilter.h"
 #include "ui/RunTableModel.h"
 
+#include <algorithm>
+
 #include <QAction>
 #include <QCheckBox>
 #include <QDialog>
@@ -20,7 +23,6 @@
 #include <QDoubleSpinBox>
 #include <QSettings>
 #include <QSpinBox>
-#include <QSystemTrayIcon>
 #include <QFormLayout>
 #include <QTimer>
 #include <QDateTime>
@@ -147,9 +149,25 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
         if (annotId_ >= 0) notesTimer_->start();
     });
     connect(tagsEdit_, &QLineEdit::editingFinished, this, [this] {
+        const QStringList tags = parseTags(tagsEdit_->text());
+        if (!multiIds_.isEmpty()) {  // several runs: add what was added, remove what was removed
+            // Copies: each setTags refreshes the table, which may re-enter loadSharedTags.
+            const QList<qint64> ids = multiIds_;
+            const QStringList before = commonTags_;
+            for (qint64 id : ids)
+                if (auto r = manager_->store()->byId(id)) {
+                    QStringList t;
+                    for (const QString& x : r->tags)
+                        if (!before.contains(x) || tags.contains(x)) t << x;
+                    for (const QString& x : tags)
+                        if (!t.contains(x)) t << x;
+                    if (t != r->tags) manager_->store()->setTags(id, t);
+                }
+            commonTags_ = tags;
+            return;
+        }
         if (annotId_ < 0) return;
         auto r = manager_->store()->byId(annotId_);
-        const QStringList tags = parseTags(tagsEdit_->text());
         if (r && r->tags != tags) manager_->store()->setTags(annotId_, tags);
     });
     auto* bottom = new QWidget;
@@ -202,6 +220,7 @@ RunsPanel::RunsPanel(RunManager* manager, QWidget* parent)
     lay->addWidget(vs, 1);
 
     connect(manager_, &RunManager::operationFailed, this, &RunsPanel::showError);
+    notifier_ = new DesktopNotifier(this);
     connect(manager_, &RunManager::alertRaised, this, &RunsPanel::notify);
     {
         QSettings st;
@@ -282,7 +301,10 @@ void RunsPanel::updateDetails() {
     for (qint64 id : ids)
         if (auto a = manager_->store()->byId(id); a && !a->archived) allArchived = false;
     archiveAct_->setText(allArchived ? "Unarchive" : "Archive");
-    loadAnnotations(r ? r->id : -1);
+    if (ids.size() > 1)
+        loadSharedTags(ids);
+    else
+        loadAnnotations(r ? r->id : -1);
     if (!r) {
         progress_->setValue(0);
         progress_->setFormat(ids.isEmpty() ? "No run selected" : QStringLiteral("%1 runs selected").arg(ids.size()));
@@ -337,10 +359,46 @@ void RunsPanel::updateDetails() {
     }
 }
 
+void RunsPanel::loadSharedTags(const QList<qint64>& ids) {
+    loadAnnotations(-1);
+    annotations_->setVisible(true);
+    QStringList common;
+    bool first = true;
+    for (qint64 id : ids)
+        if (auto r = manager_->store()->byId(id)) {
+            if (first)
+                common = r->tags;
+            else
+                common.erase(std::remove_if(common.begin(), common.end(),
+                                            [&](const QString& t) { return !r->tags.contains(t); }),
+                             common.end());
+            first = false;
+        }
+    const bool other = multiIds_ != ids;
+    multiIds_ = ids;
+    if (other || !tagsEdit_->hasFocus()) {
+        commonTags_ = common;
+        if (parseTags(tagsEdit_->text()) != common) tagsEdit_->setText(common.join(", "));
+    }
+    tagsEdit_->setToolTip(QStringLiteral("The tags all %1 selected runs share: a tag added here is added to each, "
+                                         "one removed is removed from each")
+                              .arg(ids.size()));
+    notesEdit_->setEnabled(false);
+    if (!notesEdit_->toPlainText().isEmpty()) notesEdit_->clear();
+    notesEdit_->setPlaceholderText("Select one run to edit its notes");
+}
+
 void RunsPanel::loadAnnotations(qint64 id) {
     if (annotId_ != id && notesTimer_->isActive()) {  // the previous run's notes, not saved yet
         notesTimer_->stop();
         saveNotes();
+    }
+    if (!multiIds_.isEmpty() && id >= 0) {  // back from several runs to one
+        multiIds_.clear();
+        commonTags_.clear();
+        tagsEdit_->setToolTip("Tags, separated by commas or spaces; the filter finds them with tag:NAME");
+        notesEdit_->setEnabled(true);
+        notesEdit_->setPlaceholderText("Notes on this run (saved as you type)");
     }
     annotations_->setVisible(id >= 0);
     auto r = id >= 0 ? manager_->store()->byId(id) : std::nullopt;
@@ -364,20 +422,9 @@ void RunsPanel::saveNotes() {
     if (r && r->notes != notesEdit_->toPlainText()) manager_->store()->setNotes(annotId_, notesEdit_->toPlainText());
 }
 
-bool RunsPanel::notifiesThroughTray() const {
-    return QSystemTrayIcon::isSystemTrayAvailable() && QSystemTrayIcon::supportsMessages();
-}
-
 void RunsPanel::notify(qint64, const QString& title, const QString& text) {
     notifications_ << title + ": " + text;
-    if (notifiesThroughTray()) {
-        if (!tray_) {
-            tray_ = new QSystemTrayIcon(window()->windowIcon(), this);
-            tray_->setToolTip("BiMamba Workbench");
-            tray_->show();
-        }
-        tray_->showMessage("Run alert: " + title, text, QSystemTrayIcon::Warning, 15000);
-    }
+    notifier_->notify("Run alert: " + title, text);
     emit message(QString::fromUtf8("\u26a0 ") + title + ": " + text, 15000);  // the status bar too
 }
 

@@ -14,10 +14,10 @@ class QSortFilterProxyModel;
 class QLineEdit;
 class QCheckBox;
 class QTimer;
-class QSystemTrayIcon;
 
 namespace bimamba::ui {
 
+class DesktopNotifier;
 class RunManager;
 class RunTableModel;
 class RunFilterProxy;
@@ -48,7 +48,7 @@ public:
     // The notifications raised so far ("title: text"), newest last, and
     // where they went: the desktop's tray, or the status bar where there is none.
     const QStringList& notifications() const { return notifications_; }
-    bool notifiesThroughTray() const;
+    DesktopNotifier* notifier() const { return notifier_; }
 
 public slots:
     void newRun();
@@ -73,7 +73,8 @@ private:
     void updatePlots();
     void updateDetails();
     void showError(const QString& title, const QString& text);
-    void loadAnnotations(qint64 id);  // the side panel's tags and notes editors
+    void loadAnnotations(qint64 id);                // the side panel's tags and notes editors
+    void loadSharedTags(const QList<qint64>& ids);  // several runs: the tags they share, editable for all
     void saveNotes();
     void notify(qint64 id, const QString& title, const QString& text);
     RunManager* manager_;
@@ -88,7 +89,7 @@ private:
     QProgressBar* progress_;
     QAction *newAct_, *stopAct_, *resumeAct_, *cloneAct_, *importAct_, *fetchAct_, *hostsAct_, *archiveAct_;
     QAction* alertRulesAct_;
-    QSystemTrayIcon* tray_ = nullptr;
+    DesktopNotifier* notifier_;
     QStringList notifications_;
     QCheckBox* showArchived_;
     QWidget* annotations_;
@@ -96,6 +97,8 @@ private:
     QPlainTextEdit* notesEdit_;
     QTimer* notesTimer_;
     qint64 annotId_ = -1;            // the run whose tags and notes the editors hold
+    QList<qint64> multiIds_;         // or the runs whose shared tags the tags editor holds
+    QStringList commonTags_;         // the tags those share
     QHash<qint64, double> lineage_;  // run id -> tokens of its ancestors
 };
 
