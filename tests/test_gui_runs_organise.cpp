@@ -649,12 +649,22 @@ private slots:
         // Each axis fits its own curve (student 3.5–3.95, teacher 3–5.9).
         QVERIFY(lp->curveAxis(si)->range().upper < 4.1);
         QVERIFY(lp->curveAxis(ti)->range().upper > 5.8);
+        // Names say the kind; the legend moves out of the narrowed axis rect,
+        // below it, whole inside the plot.
+        QVERIFY2(lp->plot()->graph(si)->name().endsWith("— soft-target CE"), qPrintable(lp->plot()->graph(si)->name()));
+        QCOMPARE(lp->plot()->plotLayout()->rowCount(), 2);
+        QCOMPARE(lp->plot()->plotLayout()->element(1, 0), static_cast<QCPLayoutElement*>(lp->plot()->legend));
+        lp->plot()->replot();
+        QVERIFY(lp->plot()->rect().contains(lp->plot()->legend->outerRect()));
+        QVERIFY(lp->plot()->legend->outerRect().top() >= lp->plot()->axisRect()->outerRect().bottom());
         // Validation perplexity is one quantity: one axis.
         QCOMPARE(p->pplPlot()->valueAxes().size(), 1);
-        // val_loss is CE for all runs: one axis.
+        // val_loss is CE for all runs: one axis, the legend back inside.
         lp->setMetric("val_loss");
         QCOMPARE(lp->valueAxes().size(), 1);
         QVERIFY(!lp->plot()->yAxis2->visible());
+        QCOMPARE(lp->plot()->plotLayout()->rowCount(), 1);
+        QVERIFY(lp->plot()->axisRect()->insetLayout()->elements(false).contains(lp->plot()->legend));
         lp->setMetric("loss");
         // Log x, smoothed, exported as shown.
         lp->setLogX(true);

@@ -220,7 +220,7 @@ QVector<AblationRun> AblationPanel::preview() {
                       (it.value().isDouble() ? QString::number(it.value().toInt()) : it.value().toString());
         previewList_->addItem(r.name + (ax.isEmpty() ? QString() : "   (" + ax.join(", ") + ")"));
     }
-    info_->setText(QStringLiteral("%1 runs").arg(runs.size()));
+    info_->setText(runs.size() == 1 ? QStringLiteral("1 run") : QStringLiteral("%1 runs").arg(runs.size()));
     return runs;
 }
 
@@ -274,18 +274,23 @@ void AblationPanel::showGroup(const QString& group) {
         for (int c = 0; c < results_.rows[r].size(); ++c) {
             auto* it = new QTableWidgetItem(results_.rows[r][c]);
             if (c >= results_.firstNumeric) it->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+            if (c == 0) it->setToolTip(results_.rows[r][c]);  // the column may be elided
             if (results_.seedGroupRows.contains(r)) {
                 QFont f = it->font();
                 f.setBold(true);
                 it->setFont(f);
-                it->setToolTip(
-                    "Runs whose training configs differ only in the seed: mean ± sample standard "
-                    "deviation over them. A difference between two rows smaller than this spread is "
-                    "within run-to-run noise.");
+                it->setToolTip((c == 0 ? results_.rows[r][c] + "\n\n" : QString()) +
+                               "Runs whose training configs differ only in the seed: mean ± sample standard "
+                               "deviation over them. A difference between two rows smaller than this spread is "
+                               "within run-to-run noise.");
             }
             table_->setItem(r, c, it);
         }
     table_->resizeColumnsToContents();
+    // A seed group's label lists its runs: elided (full text in its tooltip)
+    // rather than pushing the results off to the right.
+    const int runWidth = 3 * table_->fontMetrics().horizontalAdvance("bi-mamba-seed2");
+    if (table_->columnCount() > 0 && table_->columnWidth(0) > runWidth) table_->setColumnWidth(0, runWidth);
 }
 
 bool AblationPanel::exportCsv(const QString& path, QString* error) {

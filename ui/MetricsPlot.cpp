@@ -480,12 +480,32 @@ void MetricsPlot::rebuild() {
         auto* g = plot_->graph(i);
         g->setValueAxis(axes_[curves_[i].axis]);
         QString name = curves_[i].label;
-        if (axesUsed_ > 1)
-            name += QStringLiteral(" (%1, %2 axis)")
-                        .arg(curves_[i].lossKind.isEmpty() ? QStringLiteral("loss kind unknown") : curves_[i].lossKind,
-                             curves_[i].axis == 0 ? "left" : "right");
+        if (axesUsed_ > 1)  // the axis whose label ends with the same kind
+            name += " — " + (curves_[i].lossKind.isEmpty() ? QStringLiteral("loss kind unknown") : curves_[i].lossKind);
         g->setName(name);
     }
+    placeLegend(axesUsed_ > 1);
+}
+
+// Inside the axis rect (top right) while there is one value axis; below the
+// plot, in columns, when several axes narrow the rect and names grow.
+void MetricsPlot::placeLegend(bool below) {
+    if (below == legendBelow_) return;
+    auto* inset = plot_->axisRect()->insetLayout();
+    if (below) {
+        inset->take(plot_->legend);
+        plot_->plotLayout()->addElement(1, 0, plot_->legend);
+        plot_->plotLayout()->setRowStretchFactor(1, 0.001);
+        plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+        plot_->legend->setWrap(2);
+    } else {
+        plot_->plotLayout()->take(plot_->legend);
+        plot_->plotLayout()->simplify();
+        plot_->legend->setFillOrder(QCPLayoutGrid::foRowsFirst);
+        plot_->legend->setWrap(0);
+        inset->addElement(plot_->legend, Qt::AlignTop | Qt::AlignRight);
+    }
+    legendBelow_ = below;
 }
 
 int MetricsPlot::curveCount() const {

@@ -107,8 +107,10 @@ private:
         int axis = 0;          // index into axes_
         QVector<double> x, y;  // full data (smoothed when EMA is on)
     };
+    void placeLegend(bool below);
     QVector<QCPAxis*> axes_;  // value axes: yAxis, yAxis2, then extra right axes
     int axesUsed_ = 1;
+    bool legendBelow_ = false;  // see placeLegend
     QVector<Curve> curves_;
     bool inRedraw_ = false;
     bool userZoomed_ = false;
