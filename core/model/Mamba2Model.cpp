@@ -138,14 +138,15 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
         auto dtf =
             F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
         auto A = -torch::exp(A_log);
+        // The D skip (y += D·x) goes in with the scan: the fused kernel adds it
+        // in the pass that writes y (and ∂x in backward).
         auto [ys, final_state] =
-            ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, initial_ssm, /*allow_fused=*/true, deterministic);
+            ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, initial_ssm, /*allow_fused=*/true, deterministic, D);
         if (state) state->ssm_state = final_state.to(state->ssm_state.scalar_type());
         y = ys;
     }
     {
-        RECORD_USER_SCOPE("mixer.skip_gated_norm");
-        y = y + x * D.view({1, 1, nh, 1}).to(x.scalar_type());
+        RECORD_USER_SCOPE("mixer.gated_norm");
         y = y.reshape({b, l, di});
         y = norm->forward(y, z);
     }

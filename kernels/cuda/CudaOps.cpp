@@ -296,12 +296,30 @@ Tensor pad_l(const Tensor& t, int64_t pad) {
     return F::pad(t, F::PadFuncOptions(p));
 }
 
-// (b, l, X, Y) -> (b, c, X, T, Y) contiguous (with padding)
+// (b, l, X, Y) -> (b, c, X, T, Y) contiguous (with padding). On the GPU one
+// vectorized pass reading t in place (its strided rows as the mixer's views
+// give them) where the strides allow 16-byte accesses.
 Tensor to_chunks4(const Tensor& t, const SsdDims& d) {
+    if (t.is_cuda() && kernel_dtype(t.scalar_type()) && t.stride(3) == 1) {
+        auto out = new_out({d.b, d.c, t.size(2), d.T, t.size(3)}, t.options());
+        if (k::ssd_chunks_vec_ok(t.data_ptr(), out.data_ptr(), t.stride(0), t.stride(1), t.stride(2), t.size(3))) {
+            k::ssd_to_chunks(t.data_ptr(), kdtype(t), t.stride(0), t.stride(1), t.stride(2), out.data_ptr(),
+                             kdtype(out), d.b, d.l, t.size(2), t.size(3), d.T, stream());
+            return out;
+        }
+    }
     return pad_l(t, d.pad).view({d.b, d.c, d.T, t.size(2), t.size(3)}).permute({0, 1, 3, 2, 4}).contiguous();
 }
 // from_chunks4 and a cast in one strided copy: (b,c,X,T,Y) -> (b,l,X,Y) in `dtype`.
 Tensor from_chunks4_as(const Tensor& t, const SsdDims& d, c10::ScalarType dtype) {
+    if (t.is_cuda() && kernel_dtype(t.scalar_type()) && kernel_dtype(dtype) && t.is_contiguous()) {
+        auto out = new_out({d.b, d.l, t.size(2), t.size(4)}, t.options().dtype(dtype));
+        if (k::ssd_chunks_vec_ok(t.data_ptr(), out.data_ptr(), 0, 0, 0, t.size(4))) {
+            k::ssd_from_chunks(t.data_ptr(), kdtype(t), out.data_ptr(), kdtype(out), d.b, d.l, t.size(2), t.size(4),
+                               d.T, stream());
+            return out;
+        }
+    }
     auto out = torch::empty({d.b, d.L, t.size(2), t.size(4)}, t.options().dtype(dtype));
     out.view({d.b, d.c, d.T, t.size(2), t.size(4)}).copy_(t.permute({0, 1, 3, 2, 4}));
     return d.pad ? out.narrow(1, 0, d.l) : out;
@@ -339,18 +357,65 @@ Tensor heads_to_group(const Tensor& t, const Tensor& w, const SsdDims& d) {
     return out;
 }
 
-// Yh (b,c,h,T,p) + Q (b,c,g,T,hg·p) · w (b,c,h,T), un-chunked to (b,l,h,p) in
-// `dtype`. Yh is consumed (the reference path adds into it).
-Tensor combine_chunks(Tensor& Yh, const Tensor& Q, const Tensor& w, const SsdDims& d, c10::ScalarType dtype) {
+// The SSD's D skip, folded into combine_chunks: out += D[h] · src (src (b,l,h,p):
+// x in the forward, ∂y in the backward). With dD: also ∂D = Σ src · x2 over
+// (b, l, p) (x2 = x), from per-(row, head) partials summed in a fixed order.
+struct SkipArgs {
+    Tensor D, src, x2;
+    Tensor* dD = nullptr;
+};
+
+// Yh (b,c,h,T,p) + Q (b,c,g,T,hg·p) · w (b,c,h,T) (+ the skip), un-chunked to
+// (b,l,h,p) in `dtype`. Yh is consumed (the reference path adds into it).
+Tensor combine_chunks(Tensor& Yh, const Tensor& Q, const Tensor& w, const SsdDims& d, c10::ScalarType dtype,
+                      const SkipArgs& skip = {}) {
     if (use_kernels(Yh, Yh.scalar_type())) {
         auto out = new_out({d.b, d.l, d.h, d.p}, Yh.options().dtype(dtype));
         auto yc = Yh.contiguous(), qc = Q.contiguous(), wc = w.contiguous();
+        k::SsdSkip sk;
+        Tensor Df, src, x2, part;
+        auto rows_ok = [](Tensor t, c10::ScalarType dt) {
+            t = t.to(dt);
+            return t.stride(3) == 1 ? t : t.contiguous();
+        };
+        if (skip.D.defined()) {
+            Df = skip.D.to(torch::kFloat32).contiguous();
+            src = rows_ok(skip.src, dtype);
+            sk.D = Df.data_ptr<float>();
+            auto set_src = [&] {
+                sk.src = src.data_ptr(), sk.sb = src.stride(0), sk.sl = src.stride(1), sk.sh = src.stride(2);
+            };
+            set_src();
+            if (skip.dD) {
+                x2 = rows_ok(skip.x2, dtype);
+                auto set_x2 = [&] {
+                    sk.x2 = x2.data_ptr(), sk.xb = x2.stride(0), sk.xl = x2.stride(1), sk.xh = x2.stride(2);
+                };
+                set_x2();
+                if (!k::ssd_combine_chunks_dD_ok(d.p, sk) && d.p % 8 == 0) {
+                    src = src.contiguous(), x2 = x2.contiguous();
+                    set_src(), set_x2();
+                }
+                if (k::ssd_combine_chunks_dD_ok(d.p, sk)) {
+                    part = new_out({d.b * d.c * d.g * d.T, d.hg}, Yh.options().dtype(torch::kFloat32));
+                    sk.dD_part = part.data_ptr<float>();
+                }
+            }
+        }
         k::ssd_combine_chunks(yc.data_ptr<float>(), qc.data_ptr<float>(), wc.data_ptr<float>(), out.data_ptr(),
-                              kdtype(out), d.b, d.c, d.l, d.g, d.hg, d.T, d.p, stream());
+                              kdtype(out), d.b, d.c, d.l, d.g, d.hg, d.T, d.p, sk, stream());
+        if (skip.dD)
+            *skip.dD = part.defined()
+                           ? part.view({d.b * d.c, d.g, d.T, d.hg}).sum(std::vector<int64_t>{0, 2}).reshape({d.h})
+                           : (src.to(torch::kFloat32) * x2.to(torch::kFloat32)).sum(std::vector<int64_t>{0, 1, 3});
         return out;
     }
     Yh.view({d.b, d.c, d.g, d.hg, d.T, d.p}).addcmul_(heads_view(Q, d), w.view({d.b, d.c, d.g, d.hg, d.T, 1}));
-    return from_chunks4_as(Yh, d, dtype);
+    if (!skip.D.defined()) return from_chunks4_as(Yh, d, dtype);
+    const auto ad = Yh.scalar_type();
+    auto out = from_chunks4_as(Yh, d, ad) + skip.src.to(ad) * skip.D.to(ad).view({1, 1, d.h, 1});
+    if (skip.dD) *skip.dD = (skip.src.to(ad) * skip.x2.to(ad)).sum(std::vector<int64_t>{0, 1, 3});
+    return out.to(dtype);
 }
 
 // Inclusive cumulative sum over the last dim (reverse: suffix sums). On the
@@ -419,8 +484,9 @@ std::pair<Tensor, Tensor> ssd_states(const SsdCommon& s, const Tensor& init, con
     return {torch::stack(prev, 1), S};
 }
 
+// D (h) or undefined: y += D[h] · x (the Mamba-2 skip, folded into the output pass).
 std::pair<Tensor, Tensor> ssd_forward_impl(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B,
-                                           const Tensor& C, int64_t T, const Tensor& init) {
+                                           const Tensor& C, int64_t T, const Tensor& init, const Tensor& D) {
     const auto d = ssd_dims(x, B, T);
     const auto cd = x.scalar_type();
     const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
@@ -429,12 +495,15 @@ std::pair<Tensor, Tensor> ssd_forward_impl(const Tensor& x, const Tensor& dt, co
     auto Y = bmm_to(s.M, s.xc, ad);  // (b,c,h,T,p)
     auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
     auto Qg = bmm_to(s.Cg, Sg.transpose(-1, -2), ad);  // C_t · S_prev, (b,c,g,T,hg·p)
-    return {combine_chunks(Y, Qg, torch::exp(s.acum), d, x.scalar_type()), fin};
+    SkipArgs skip;
+    if (D.defined()) skip.D = D, skip.src = x;
+    return {combine_chunks(Y, Qg, torch::exp(s.acum), d, x.scalar_type(), skip), fin};
 }
 
-// Returns {dx, ddt, dA, dB, dC, dinit}. `det`: no float atomics (SsdOptions).
+// Returns {dx, ddt, dA, dB, dC, dinit, dD}. `det`: no float atomics (SsdOptions).
 tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B, const Tensor& C,
-                              int64_t T, const Tensor& init, const Tensor& dy_in, const Tensor& dfinal, bool det) {
+                              int64_t T, const Tensor& init, const Tensor& D, const Tensor& dy_in, const Tensor& dfinal,
+                              bool det) {
     const auto d = ssd_dims(x, B, T);
     const auto cd = x.scalar_type();
     const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
@@ -543,7 +612,10 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     } else {
         dwdt = (s.xc.view({d.b, d.c, d.g, d.hg, d.T, d.p}) * dXw).sum(-1).view({d.b, d.c, d.h, d.T});
     }
-    auto dx_out = combine_chunks(dxc, dXw_group, s.wdt, d, x.scalar_type());
+    Tensor dD;
+    SkipArgs skip;
+    if (D.defined()) skip.D = D, skip.src = dy, skip.x2 = x, skip.dD = &dD;
+    auto dx_out = combine_chunks(dxc, dXw_group, s.wdt, d, x.scalar_type(), skip);
     dxc = Tensor();
     ddt += torch::exp(s.alast.unsqueeze(-1) - s.acum) * dwdt;
     auto q = s.wdt * dwdt;
@@ -562,23 +634,26 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
             dA.to(A.scalar_type()),
             from_chunks4_as(dB, d, B.scalar_type()),
             from_chunks4_as(dC, d, C.scalar_type()),
-            init.defined() ? dinit.to(init.scalar_type()) : Tensor()};
+            init.defined() ? dinit.to(init.scalar_type()) : Tensor(),
+            D.defined() ? dD.to(D.scalar_type()) : Tensor()};
 }
 
 struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
     static tensor_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& dt, const Tensor& A,
                                const Tensor& B, const Tensor& C, int64_t T, const Tensor& init_or_empty, bool has_init,
-                               bool deterministic) {
+                               const Tensor& D_or_empty, bool has_D, bool deterministic) {
         // Autograd Functions take no undefined tensors: without an initial
-        // state, `init_or_empty` is an empty placeholder.
+        // state (or D), the argument is an empty placeholder.
         c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
         c10::OptionalDeviceGuard guard(x.device());
         ctx->set_materialize_grads(false);
         const Tensor init = has_init ? init_or_empty : Tensor();
-        auto [y, fin] = ssd_forward_impl(x, dt, A, B, C, T, init);
-        ctx->save_for_backward({x, dt, A, B, C, init_or_empty});
+        const Tensor D = has_D ? D_or_empty : Tensor();
+        auto [y, fin] = ssd_forward_impl(x, dt, A, B, C, T, init, D);
+        ctx->save_for_backward({x, dt, A, B, C, init_or_empty, D_or_empty});
         ctx->saved_data["T"] = T;
         ctx->saved_data["has_init"] = has_init;
+        ctx->saved_data["has_D"] = has_D;
         ctx->saved_data["det"] = deterministic;
         return {y, fin};
     }
@@ -588,10 +663,21 @@ struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
         c10::OptionalDeviceGuard guard(s[0].device());
         const int64_t T = ctx->saved_data["T"].toInt();
         const bool has_init = ctx->saved_data["has_init"].toBool();
+        const bool has_D = ctx->saved_data["has_D"].toBool();
         const bool det = ctx->saved_data["det"].toBool();
-        auto g =
-            ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), grads[0], grads[1], det);
-        return {g[0], g[1], g[2], g[3], g[4], Tensor(), has_init ? g[5] : Tensor(), Tensor(), Tensor()};
+        auto g = ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), has_D ? s[6] : Tensor(),
+                                   grads[0], grads[1], det);
+        return {g[0],
+                g[1],
+                g[2],
+                g[3],
+                g[4],
+                Tensor(),
+                has_init ? g[5] : Tensor(),
+                Tensor(),
+                has_D ? g[6] : Tensor(),
+                Tensor(),
+                Tensor()};
     }
 };
 
@@ -655,15 +741,19 @@ torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, cons
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x, const torch::Tensor& dt,
                                                           const torch::Tensor& A, const torch::Tensor& B,
                                                           const torch::Tensor& C, int64_t chunk_size,
-                                                          const torch::Tensor& initial_state,
-                                                          const SsdOptions& options) {
+                                                          const torch::Tensor& initial_state, const SsdOptions& options,
+                                                          const torch::Tensor& D) {
     TORCH_CHECK(x.dim() == 4 && dt.dim() == 3 && A.dim() == 1 && B.dim() == 4 && C.dim() == 4 &&
-                    B.sizes() == C.sizes() && chunk_size > 0,
-                "ssd_chunked_fused: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n)");
-    if (g_ref_ssd) return g_ref_ssd(x, dt, A, B, C, chunk_size, initial_state);
-    const bool has_init = initial_state.defined();
+                    B.sizes() == C.sizes() && chunk_size > 0 && (!D.defined() || D.numel() == x.size(2)),
+                "ssd_chunked_fused: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n), D (h) or none");
+    if (g_ref_ssd) {
+        auto [y, fin] = g_ref_ssd(x, dt, A, B, C, chunk_size, initial_state);
+        if (D.defined()) y = y + x * D.view({1, 1, x.size(2), 1}).to(x.scalar_type());
+        return {y, fin};
+    }
+    const bool has_init = initial_state.defined(), has_D = D.defined();
     auto out = SsdChunkedFn::apply(x, dt, A, B, C, chunk_size, has_init ? initial_state : x.new_empty({0}), has_init,
-                                   options.deterministic);
+                                   has_D ? D : x.new_empty({0}), has_D, options.deterministic);
     return {out[0], out[1]};
 }
 

@@ -35,11 +35,13 @@ struct SsdOptions {
 //   x (b,l,h,p), dt (b,l,h) softplus'ed, A (h) negative, B/C (b,l,g,n),
 //   initial_state (b,h,p,n) or undefined. Returns (y (b,l,h,p) in x's dtype,
 //   final_state (b,h,p,n) float32). Differentiable in every input.
+// D (h) or undefined: Mamba-2's skip, y += D[h] · x, folded into the pass that
+// writes y (fp32 math, one rounding) and, backward, into the one that writes ∂x.
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x, const torch::Tensor& dt,
                                                           const torch::Tensor& A, const torch::Tensor& B,
                                                           const torch::Tensor& C, int64_t chunk_size,
                                                           const torch::Tensor& initial_state,
-                                                          const SsdOptions& options = {});
+                                                          const SsdOptions& options = {}, const torch::Tensor& D = {});
 
 // Causal depthwise conv1d + bias + SiLU: x (b, l, c) (the channel dim must be
 // contiguous; rows may be strided, e.g. a narrow() of in_proj's output),

@@ -153,12 +153,13 @@ __global__ void heads_to_group_kernel(const T* __restrict__ in, const float* __r
 }
 
 // out[b, c·T + t, gi, hh, q] = Yh[b, c, gi, hh, t, q] + Q[b, c, gi, t, hh, q] · w[b, c, gi, hh, t]
+//                               (+ D[h] · skip[b, c·T + t, h, q], h = gi·hg + hh)
 // for c·T + t < l (the padded tail is dropped), cast to the output dtype. One
 // block per (b, c, gi, t).
 template <typename To>
 __global__ void combine_chunks_kernel(const float* __restrict__ Yh, const float* __restrict__ Q,
                                       const float* __restrict__ w, To* __restrict__ out, int64_t l, int C, int g,
-                                      int hg, int Tn, int p) {
+                                      int hg, int Tn, int p, SsdSkip sk) {
     int64_t idx = blockIdx.x;
     const int t = (int)(idx % Tn);
     idx /= Tn;
@@ -174,54 +175,16 @@ __global__ void combine_chunks_kernel(const float* __restrict__ Yh, const float*
     const float* qr = Q + (rg * Tn + t) * (int64_t)row;
     const float* wr = w + rg * (int64_t)hg * Tn;
     To* dst = out + ((b * l + pos) * g + gi) * (int64_t)row;
+    const To* sr = static_cast<const To*>(sk.src);
     for (int i = threadIdx.x; i < row; i += blockDim.x) {
         const int hh = i / p, q = i - hh * p;
-        dst[i] = from_f<To>(yr[(hh * Tn + t) * p + q] + qr[i] * wr[hh * Tn + t]);
+        float v = yr[(hh * Tn + t) * p + q] + qr[i] * wr[hh * Tn + t];
+        if (sr) {
+            const int h = gi * hg + hh;
+            v += sk.D[h] * to_f(sr[b * sk.sb + pos * sk.sl + h * sk.sh + q]);
+        }
+        dst[i] = from_f<To>(v);
     }
-}
-
-// Eight consecutive elements as floats (16-byte loads of 2-byte types; two
-// float4 loads of floats). The pointer must be aligned to 8 elements.
-__device__ __forceinline__ void load8(const float* p, float* o) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
-}
-__device__ __forceinline__ void load8(const __nv_bfloat16* p, float* o) {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float2 f = __bfloat1622float2(h[i]);
-        o[2 * i] = f.x, o[2 * i + 1] = f.y;
-    }
-}
-__device__ __forceinline__ void load8(const __half* p, float* o) {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    const __half2* h = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float2 f = __half22float2(h[i]);
-        o[2 * i] = f.x, o[2 * i + 1] = f.y;
-    }
-}
-
-__device__ __forceinline__ void store8(float* p, const float* v) {
-    reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
-    reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
-}
-__device__ __forceinline__ void store8(__nv_bfloat16* p, const float* v) {
-    uint4 u;
-    __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
-    *reinterpret_cast<uint4*>(p) = u;
-}
-__device__ __forceinline__ void store8(__half* p, const float* v) {
-    uint4 u;
-    __half2* h = reinterpret_cast<__half2*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
-    *reinterpret_cast<uint4*>(p) = u;
 }
 
 // build_m_kernel for T a multiple of 8 (≤ 256·NV): a warp writes one row, a
@@ -326,11 +289,15 @@ __global__ void heads_to_group_vec_kernel(const T* __restrict__ in, const float*
     }
 }
 
-// combine_chunks_kernel for p a multiple of 8: 8 elements per thread.
-template <typename To>
+// combine_chunks_kernel for p a multiple of 8: 8 elements per thread (16-byte
+// accesses; the skip's rows 16-byte aligned). kDD: also the per-(row, head)
+// partials of Σ_q skip · x2 (the backward's ∂D: skip = ∂y, x2 = x), summed in
+// a fixed order through shared memory; rows past l write zero partials.
+template <typename To, bool kDD>
 __global__ void combine_chunks_vec_kernel(const float* __restrict__ Yh, const float* __restrict__ Q,
                                           const float* __restrict__ w, To* __restrict__ out, int64_t l, int C, int g,
-                                          int hg, int Tn, int p) {
+                                          int hg, int Tn, int p, SsdSkip sk) {
+    extern __shared__ float part[];  // kDD: one partial per 8-element vector of the row
     int64_t idx = blockIdx.x;
     const int t = (int)(idx % Tn);
     idx /= Tn;
@@ -339,13 +306,18 @@ __global__ void combine_chunks_vec_kernel(const float* __restrict__ Yh, const fl
     const int c = (int)(idx % C);
     const int64_t b = idx / C;
     const int64_t pos = (int64_t)c * Tn + t;
-    if (pos >= l) return;
+    if (pos >= l) {
+        if (kDD)
+            for (int hh = threadIdx.x; hh < hg; hh += blockDim.x) sk.dD_part[blockIdx.x * (int64_t)hg + hh] = 0.f;
+        return;
+    }
     const int row = hg * p;
     const int64_t rg = (b * C + c) * g + gi;
     const float* yr = Yh + rg * (int64_t)row * Tn;
     const float* qr = Q + (rg * Tn + t) * (int64_t)row;
     const float* wr = w + rg * (int64_t)hg * Tn;
     To* dst = out + ((b * l + pos) * g + gi) * (int64_t)row;
+    const To* sr = static_cast<const To*>(sk.src);
     for (int i = threadIdx.x * 8; i < row; i += blockDim.x * 8) {
         const int hh = i / p, q = i - hh * p;
         float y[8], qq[8];
@@ -354,7 +326,32 @@ __global__ void combine_chunks_vec_kernel(const float* __restrict__ Yh, const fl
         const float wv = wr[hh * Tn + t];
 #pragma unroll
         for (int j = 0; j < 8; ++j) y[j] += qq[j] * wv;
+        if (sr) {
+            const int h = gi * hg + hh;
+            float sv[8];
+            load8(sr + b * sk.sb + pos * sk.sl + h * sk.sh + q, sv);
+            const float dh = sk.D[h];
+#pragma unroll
+            for (int j = 0; j < 8; ++j) y[j] += dh * sv[j];
+            if constexpr (kDD) {
+                float xv[8];
+                load8(static_cast<const To*>(sk.x2) + b * sk.xb + pos * sk.xl + h * sk.xh + q, xv);
+                float acc = 0.f;
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc += sv[j] * xv[j];
+                part[i / 8] = acc;
+            }
+        }
         store8(dst + i, y);
+    }
+    if constexpr (kDD) {
+        __syncthreads();
+        const int per = p / 8;
+        for (int hh = threadIdx.x; hh < hg; hh += blockDim.x) {
+            float acc = 0.f;
+            for (int v = 0; v < per; ++v) acc += part[hh * per + v];
+            sk.dD_part[blockIdx.x * (int64_t)hg + hh] = acc;
+        }
     }
 }
 
@@ -545,6 +542,51 @@ __global__ void head_dot_kernel(const T* __restrict__ a, bool a_group, const flo
     if (lane == 0) out[o] = accumulate ? out[o] + acc : acc;
 }
 
+// (b, l, X, Y) strided -> (b, c, X, T, Y) contiguous (zero past l), and back
+// with a cast: one thread per 8 consecutive elements of Y (16-byte accesses).
+// Block x: one (b, c, X) plane; block y: a range of its T·Y/8 vectors.
+template <typename Ti, typename To>
+__global__ void to_chunks_vec_kernel(const Ti* __restrict__ in, int64_t sb, int64_t sl, int64_t sx,
+                                     To* __restrict__ out, int64_t l, int c, int X, int T, int Y) {
+    const int yv = Y / 8;
+    const int v = blockIdx.y * blockDim.x + threadIdx.x;
+    if (v >= T * yv) return;
+    const int64_t plane = blockIdx.x;  // (bi, ci, xi)
+    const int xi = (int)(plane % X);
+    const int64_t bc = plane / X;
+    const int ci = (int)(bc % c);
+    const int64_t bi = bc / c;
+    const int t = v / yv, q = (v - t * yv) * 8;
+    const int64_t pos = (int64_t)ci * T + t;
+    float f[8];
+    if (pos < l) {
+        load8(in + bi * sb + pos * sl + xi * sx + q, f);
+    } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) f[e] = 0.f;
+    }
+    store8(out + plane * T * Y + (int64_t)t * Y + q, f);
+}
+
+template <typename Ti, typename To>
+__global__ void from_chunks_vec_kernel(const Ti* __restrict__ in, To* __restrict__ out, int64_t l, int c, int X, int T,
+                                       int Y) {
+    const int yv = Y / 8;
+    const int v = blockIdx.y * blockDim.x + threadIdx.x;
+    if (v >= T * yv) return;
+    const int64_t plane = blockIdx.x;
+    const int xi = (int)(plane % X);
+    const int64_t bc = plane / X;
+    const int ci = (int)(bc % c);
+    const int64_t bi = bc / c;
+    const int t = v / yv, q = (v - t * yv) * 8;
+    const int64_t pos = (int64_t)ci * T + t;
+    if (pos >= l) return;
+    float f[8];
+    load8(in + plane * T * Y + (int64_t)t * Y + q, f);
+    store8(out + ((bi * l + pos) * X + xi) * Y + q, f);
+}
+
 }  // namespace
 
 void ssd_head_dot(const void* a, DType ta, bool a_group, const float* b, bool b_group, float* out, bool accumulate,
@@ -651,19 +693,76 @@ void ssd_heads_to_group(const void* in, DType t, const float* w, void* out, int6
 }
 
 void ssd_combine_chunks(const float* Yh, const float* Q, const float* w, void* out, DType to, int64_t b, int64_t c,
-                        int64_t l, int64_t g, int64_t hg, int64_t T, int64_t p, cudaStream_t s) {
+                        int64_t l, int64_t g, int64_t hg, int64_t T, int64_t p, const SsdSkip& skip, cudaStream_t s) {
     if (b * c * g * hg * T * p == 0) return;
     if (b * c * g * T > INT32_MAX || hg * T * p > INT32_MAX) throw std::runtime_error("ssd_combine_chunks: too large");
+    const bool skip_vec =
+        !skip.src ||
+        (aligned16(skip.src) && skip.sb % 8 == 0 && skip.sl % 8 == 0 && skip.sh % 8 == 0 &&
+         (!skip.dD_part || (aligned16(skip.x2) && skip.xb % 8 == 0 && skip.xl % 8 == 0 && skip.xh % 8 == 0)));
+    const bool vec = p % 8 == 0 && skip_vec;
+    if (skip.dD_part && !vec) throw std::runtime_error("ssd_combine_chunks: dD partials need the vectorized kernel");
     dispatch(to, [&](auto tag) {
         using TT = decltype(tag);
-        if (p % 8 == 0)
-            combine_chunks_vec_kernel<TT><<<(unsigned)(b * c * g * T), 128, 0, s>>>(
-                Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g, (int)hg, (int)T, (int)p);
+        const unsigned blocks = (unsigned)(b * c * g * T);
+        if (vec && skip.dD_part)
+            combine_chunks_vec_kernel<TT, true><<<blocks, 128, (size_t)(hg * p / 8) * sizeof(float), s>>>(
+                Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g, (int)hg, (int)T, (int)p, skip);
+        else if (vec)
+            combine_chunks_vec_kernel<TT, false><<<blocks, 128, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l, (int)c,
+                                                                        (int)g, (int)hg, (int)T, (int)p, skip);
         else
-            combine_chunks_kernel<TT><<<(unsigned)(b * c * g * T), 256, 0, s>>>(
-                Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g, (int)hg, (int)T, (int)p);
+            combine_chunks_kernel<TT><<<blocks, 256, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g,
+                                                             (int)hg, (int)T, (int)p, skip);
     });
     check_launch("ssd_combine_chunks");
+}
+
+bool ssd_combine_chunks_dD_ok(int64_t p, const SsdSkip& skip) {
+    return p % 8 == 0 && aligned16(skip.src) && skip.sb % 8 == 0 && skip.sl % 8 == 0 && skip.sh % 8 == 0 &&
+           aligned16(skip.x2) && skip.xb % 8 == 0 && skip.xl % 8 == 0 && skip.xh % 8 == 0;
+}
+
+bool ssd_chunks_vec_ok(const void* in, const void* out, int64_t sb, int64_t sl, int64_t sx, int64_t Y) {
+    return Y % 8 == 0 && sb % 8 == 0 && sl % 8 == 0 && sx % 8 == 0 && aligned16(in) && aligned16(out);
+}
+
+void ssd_to_chunks(const void* in, DType ti, int64_t sb, int64_t sl, int64_t sx, void* out, DType to, int64_t b,
+                   int64_t l, int64_t X, int64_t Y, int64_t T, cudaStream_t s) {
+    const int64_t c = (l + T - 1) / T;
+    if (b * c * X * T * Y == 0) return;
+    if (!ssd_chunks_vec_ok(in, out, sb, sl, sx, Y)) throw std::runtime_error("ssd_to_chunks: unaligned");
+    if (T * Y / 8 > INT32_MAX || b * c * X > INT32_MAX) throw std::runtime_error("ssd_to_chunks: too large");
+    const int threads = 256;
+    dim3 grid((unsigned)(b * c * X), (unsigned)((T * Y / 8 + threads - 1) / threads));
+    dispatch(ti, [&](auto a) {
+        dispatch(to, [&](auto o) {
+            using Ti = decltype(a);
+            using To = decltype(o);
+            to_chunks_vec_kernel<Ti, To><<<grid, threads, 0, s>>>(
+                static_cast<const Ti*>(in), sb, sl, sx, static_cast<To*>(out), l, (int)c, (int)X, (int)T, (int)Y);
+        });
+    });
+    check_launch("ssd_to_chunks");
+}
+
+void ssd_from_chunks(const void* in, DType ti, void* out, DType to, int64_t b, int64_t l, int64_t X, int64_t Y,
+                     int64_t T, cudaStream_t s) {
+    const int64_t c = (l + T - 1) / T;
+    if (b * c * X * T * Y == 0) return;
+    if (!ssd_chunks_vec_ok(in, out, 0, 0, 0, Y)) throw std::runtime_error("ssd_from_chunks: unaligned");
+    if (T * Y / 8 > INT32_MAX || b * c * X > INT32_MAX) throw std::runtime_error("ssd_from_chunks: too large");
+    const int threads = 256;
+    dim3 grid((unsigned)(b * c * X), (unsigned)((T * Y / 8 + threads - 1) / threads));
+    dispatch(ti, [&](auto a) {
+        dispatch(to, [&](auto o) {
+            using Ti = decltype(a);
+            using To = decltype(o);
+            from_chunks_vec_kernel<Ti, To><<<grid, threads, 0, s>>>(static_cast<const Ti*>(in), static_cast<To*>(out),
+                                                                    l, (int)c, (int)X, (int)T, (int)Y);
+        });
+    });
+    check_launch("ssd_from_chunks");
 }
 
 void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool reverse, cudaStream_t s) {
