@@ -253,6 +253,55 @@ TEST(CudaKernels, RmsNormMatchesFloat64Reference) {
     }
 }
 
+// The residual add fused with the next pre-norm: {r = residual + delta,
+// rmsnorm(r)} and every gradient (r's own gradient and the norm's summed),
+// against float64 autograd; with and without a gradient reaching r directly
+// (the last block feeds only norm_f); d not a multiple of 8: the LibTorch
+// fallback; many rows per backward block; 6144 channels: two chunks a thread.
+TEST(CudaKernels, AddRmsNormMatchesFloat64Reference) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(12);
+    struct Case {
+        int64_t m, d;
+    };
+    for (auto cs : std::vector<Case>{{1, 8}, {33, 1536}, {3001, 1536}, {5, 2050}, {4, 6144}, {300, 768}}) {
+        for (auto dd : {torch::kBFloat16, torch::kFloat32}) {
+            for (bool use_r : {true, false}) {
+                auto o = torch::TensorOptions().device(kGpu);
+                auto res = (torch::randn({cs.m, cs.d}, o) * 3 + 0.5).requires_grad_(true);
+                auto delta = torch::randn({cs.m, cs.d}, o).to(dd).requires_grad_(true);
+                auto w = (torch::rand({cs.d}, o) + 0.5).requires_grad_(true);
+                auto [r, out] = cuda::add_rmsnorm(res, delta, w, 1e-5, dd);
+                ASSERT_EQ(r.scalar_type(), torch::kFloat32);
+                ASSERT_EQ(out.scalar_type(), dd);
+                auto gr = torch::randn({cs.m, cs.d}, o), g = torch::randn({cs.m, cs.d}, o).to(dd);
+                auto loss = (out.to(torch::kFloat64) * g.to(torch::kFloat64)).sum();
+                if (use_r) loss = loss + (r.to(torch::kFloat64) * gr.to(torch::kFloat64)).sum();
+                loss.backward();
+
+                auto resr = res.detach().to(torch::kFloat64).requires_grad_(true);
+                auto deltar = delta.detach().to(torch::kFloat64).requires_grad_(true);
+                auto wr = w.detach().to(torch::kFloat64).requires_grad_(true);
+                auto rr = resr + deltar;
+                auto ref = rr / torch::sqrt(rr.pow(2).mean(-1, true) + 1e-5) * wr;
+                auto lr = (ref * g.to(torch::kFloat64)).sum();
+                if (use_r) lr = lr + (rr * gr.to(torch::kFloat64)).sum();
+                lr.backward();
+                const double tol = dd == torch::kBFloat16 ? 8e-3 : 1e-5;
+                const std::string name =
+                    std::to_string(cs.m) + "x" + std::to_string(cs.d) + (use_r ? " r+norm" : " norm");
+                EXPECT_LT(rel_err(r, rr), 1e-6) << name;
+                EXPECT_LT(rel_err(out, ref), tol) << name;
+                EXPECT_LT(rel_err(res.grad(), resr.grad()), 1e-5) << name;
+                EXPECT_LT(rel_err(delta.grad(), deltar.grad()), tol) << name;
+                EXPECT_EQ(delta.grad().scalar_type(), dd);
+                EXPECT_LT(rel_err(w.grad(), wr.grad()), 1e-5) << name;
+            }
+        }
+    }
+}
+
 // ---- SSD chunked scan -----------------------------------------------------------
 
 namespace {
@@ -625,6 +674,18 @@ TEST(CudaKernels, ElementwiseKernelsRepeatBitIdentically) {
             auto out = cuda::gated_rmsnorm(yl, zl, wl, 3072, 1e-5);
             out.backward(g);
             return std::vector<torch::Tensor>{out, yl.grad(), zl.grad(), wl.grad()};
+        });
+    }
+    {
+        auto res = torch::randn({4, 2048, 1536}, f32), dl = torch::randn({4, 2048, 1536}, f32).to(bf);
+        auto w = torch::rand({1536}, f32) + 0.5, g = torch::randn({4, 2048, 1536}, f32).to(bf);
+        auto gr = torch::randn({4, 2048, 1536}, f32);
+        twice("add_rmsnorm", [&] {
+            auto rl = res.clone().requires_grad_(true), dll = dl.clone().requires_grad_(true);
+            auto wl = w.clone().requires_grad_(true);
+            auto [r, out] = cuda::add_rmsnorm(rl, dll, wl, 1e-5, bf);
+            torch::autograd::backward({out, r}, {g, gr});
+            return std::vector<torch::Tensor>{r, out, rl.grad(), dll.grad(), wl.grad()};
         });
     }
 }

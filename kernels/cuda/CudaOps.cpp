@@ -189,6 +189,51 @@ struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
     }
 };
 
+// The residual add fused with the next pre-norm: {r = residual + delta, rmsnorm(r)}.
+struct AddRmsNormFn : torch::autograd::Function<AddRmsNormFn> {
+    static tensor_list forward(AutogradContext* ctx, const Tensor& res_in, const Tensor& delta_in, const Tensor& weight,
+                               double eps, c10::ScalarType out_dtype) {
+        c10::cuda::CUDAGuard guard(res_in.device());
+        const int64_t d = res_in.size(-1);
+        auto res = res_in.reshape({-1, d}).contiguous();
+        auto delta = delta_in.reshape({-1, d}).contiguous();
+        const int64_t m = res.size(0);
+        auto w = weight.to(torch::kFloat32).contiguous();
+        auto r = new_out({m, d}, res.options());
+        auto out = new_out({m, d}, res.options().dtype(out_dtype));
+        auto rstd = new_out({m}, res.options());
+        k::add_rmsnorm_fwd(res.data_ptr<float>(), delta.data_ptr(), kdtype(delta), w.data_ptr<float>(),
+                           r.data_ptr<float>(), out.data_ptr(), kdtype(out), rstd.data_ptr<float>(), m, d, (float)eps,
+                           stream());
+        ctx->save_for_backward({r, weight, rstd});
+        ctx->saved_data["shape"] = res_in.sizes().vec();
+        ctx->saved_data["delta_dtype"] = (int64_t)delta_in.scalar_type();
+        ctx->set_materialize_grads(false);
+        return {r.view(res_in.sizes()), out.view(res_in.sizes())};
+    }
+    static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+        auto s = ctx->get_saved_variables();
+        const auto &r = s[0], &weight = s[1], &rstd = s[2];
+        c10::cuda::CUDAGuard guard(r.device());
+        auto shape = ctx->saved_data["shape"].toIntVector();
+        const auto delta_dtype = (c10::ScalarType)ctx->saved_data["delta_dtype"].toInt();
+        const int64_t m = r.size(0), d = r.size(1);
+        Tensor g_r = grads[0].defined() ? grads[0].to(torch::kFloat32).reshape({m, d}).contiguous() : Tensor();
+        Tensor g = grads[1].defined() ? grads[1].reshape({m, d}) : torch::zeros({m, d}, r.options());
+        if (!kernel_dtype(g.scalar_type())) g = g.to(torch::kFloat32);
+        g = g.contiguous();
+        auto w = weight.to(torch::kFloat32).contiguous();
+        auto d_res = new_out({m, d}, r.options());
+        auto d_delta = new_out({m, d}, r.options().dtype(delta_dtype));
+        const int rb = (int)std::max<int64_t>(1, std::min<int64_t>(m, 512));
+        auto dw = new_out({rb, d}, r.options());
+        k::add_rmsnorm_bwd(r.data_ptr<float>(), w.data_ptr<float>(), rstd.data_ptr<float>(), g.data_ptr(), kdtype(g),
+                           g_r.defined() ? g_r.data_ptr<float>() : nullptr, d_res.data_ptr<float>(), d_delta.data_ptr(),
+                           kdtype(d_delta), dw.data_ptr<float>(), m, d, rb, stream());
+        return {d_res.view(shape), d_delta.view(shape), dw.sum(0).to(weight.scalar_type()), Tensor(), Tensor()};
+    }
+};
+
 struct GatedRmsNormFn : torch::autograd::Function<GatedRmsNormFn> {
     static Tensor forward(AutogradContext* ctx, const Tensor& y_in, const Tensor& z_in, const Tensor& weight,
                           int64_t group_size, double eps) {
@@ -464,16 +509,26 @@ SsdCommon ssd_common(const Tensor& x, const Tensor& dt, const Tensor& A, const T
     return s;
 }
 
-// S_prev (b,c,h,p,n): the state entering each chunk; final (b,h,p,n).
-std::pair<Tensor, Tensor> ssd_states(const SsdCommon& s, const Tensor& init, const SsdDims& d, c10::ScalarType ad) {
+// S_prev (b,c,h,p,n): the state entering each chunk, in fp32 (`need_f32`: the
+// backward's ∂a_last reads it) and in the activation dtype cd (the GEMMs'
+// operand, written by the scan itself); final (b,h,p,n).
+struct SsdStates {
+    Tensor S_prev, S_prev_cd, fin;
+};
+SsdStates ssd_states(const SsdCommon& s, const Tensor& init, const SsdDims& d, c10::ScalarType cd, c10::ScalarType ad,
+                     bool need_f32) {
     auto states = bmm_to(s.Xwg.transpose(-1, -2), s.Bg, ad).view({d.b, d.c, d.h, d.p, d.n});
     auto init_a = init.defined() ? init.to(ad).contiguous() : Tensor();
-    if (use_kernels(s.xc, ad)) {
-        auto S_prev = new_out_like(states), fin = new_out({d.b, d.h, d.p, d.n}, states.options());
+    SsdStates r;
+    if (use_kernels(s.xc, ad) && kernel_dtype(cd)) {
+        if (need_f32) r.S_prev = new_out_like(states);
+        r.S_prev_cd = new_out(states.sizes(), states.options().dtype(cd));
+        r.fin = new_out({d.b, d.h, d.p, d.n}, states.options());
         k::ssd_state_scan(states.data_ptr<float>(), s.alast.data_ptr<float>(),
-                          init_a.defined() ? init_a.data_ptr<float>() : nullptr, S_prev.data_ptr<float>(),
-                          fin.data_ptr<float>(), d.b, d.c, d.h, d.p * d.n, stream());
-        return {S_prev, fin};
+                          init_a.defined() ? init_a.data_ptr<float>() : nullptr,
+                          need_f32 ? r.S_prev.data_ptr<float>() : nullptr, r.S_prev_cd.data_ptr(), kdtype(r.S_prev_cd),
+                          r.fin.data_ptr<float>(), d.b, d.c, d.h, d.p * d.n, stream());
+        return r;
     }
     auto S = init_a.defined() ? init_a : torch::zeros({d.b, d.h, d.p, d.n}, states.options());
     std::vector<Tensor> prev;
@@ -481,7 +536,10 @@ std::pair<Tensor, Tensor> ssd_states(const SsdCommon& s, const Tensor& init, con
         prev.push_back(S);
         S = torch::exp(s.alast.select(1, ci)).view({d.b, d.h, 1, 1}) * S + states.select(1, ci);
     }
-    return {torch::stack(prev, 1), S};
+    r.S_prev = torch::stack(prev, 1);
+    r.S_prev_cd = r.S_prev.to(cd);
+    r.fin = S;
+    return r;
 }
 
 // D (h) or undefined: y += D[h] · x (the Mamba-2 skip, folded into the output pass).
@@ -491,13 +549,13 @@ std::pair<Tensor, Tensor> ssd_forward_impl(const Tensor& x, const Tensor& dt, co
     const auto cd = x.scalar_type();
     const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
     auto s = ssd_common(x, dt, A, B, C, d, cd, ad);
-    auto [S_prev, fin] = ssd_states(s, init, d, ad);
+    auto st = ssd_states(s, init, d, cd, ad, /*need_f32=*/false);
     auto Y = bmm_to(s.M, s.xc, ad);  // (b,c,h,T,p)
-    auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
+    auto Sg = st.S_prev_cd.view({d.b, d.c, d.g, d.hg * d.p, d.n});
     auto Qg = bmm_to(s.Cg, Sg.transpose(-1, -2), ad);  // C_t · S_prev, (b,c,g,T,hg·p)
     SkipArgs skip;
     if (D.defined()) skip.D = D, skip.src = x;
-    return {combine_chunks(Y, Qg, torch::exp(s.acum), d, x.scalar_type(), skip), fin};
+    return {combine_chunks(Y, Qg, torch::exp(s.acum), d, x.scalar_type(), skip), st.fin};
 }
 
 // Returns {dx, ddt, dA, dB, dC, dinit, dD}. `det`: no float atomics (SsdOptions).
@@ -508,8 +566,8 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     const auto cd = x.scalar_type();
     const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
     auto s = ssd_common(x, dt, A, B, C, d, cd, ad);
-    auto [S_prev, fin] = ssd_states(s, init, d, ad);
-    (void)fin;
+    auto st = ssd_states(s, init, d, cd, ad, /*need_f32=*/true);
+    const auto& S_prev = st.S_prev;
     auto dy = dy_in.defined() ? dy_in.to(cd) : torch::zeros_like(x, x.options().dtype(cd));
     auto dyc = to_chunks4(dy, d);  // (b,c,h,T,p)
 
@@ -562,8 +620,7 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     // ey = exp(a_t)·dy in cd, written straight into the group layout (one pass).
     auto ey = heads_to_group(dyc, torch::exp(s.acum), d);
     auto eyg_cd = ey.view({d.b, d.c, d.g, d.T, d.hg * d.p});  // (b,c,g,T,hg·p)
-    auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n});
-    auto Sg_cd = Sg.to(cd);
+    auto Sg_cd = st.S_prev_cd.view({d.b, d.c, d.g, d.hg * d.p, d.n});
     dC += bmm_to(eyg_cd, Sg_cd, ad);
     auto dS_prev = bmm_to(eyg_cd.transpose(-1, -2), s.Cg, ad).view({d.b, d.c, d.h, d.p, d.n});
     auto Qg = bmm_to(s.Cg, Sg_cd.transpose(-1, -2), ad);  // (b,c,g,T,hg·p)
@@ -577,15 +634,22 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
                   .permute({0, 1, 2, 4, 3})
                   .reshape({d.b, d.c, d.h, d.T});
 
-    // 4. state passing, backwards: G_c = dL/dS_c
-    Tensor G, dinit;
+    // 4. state passing, backwards: G_c = dL/dS_c; the kernel writes G in cd (the
+    // GEMMs' operand) and, where P allows, ∂a_last's Σ G·S_prev as partials.
+    Tensor Gg, dinit, dalast;
     auto dfin = dfinal.defined() ? dfinal.to(ad).contiguous() : Tensor();
-    if (use_kernels(x, ad)) {
-        G = new_out_like(dS_prev);
+    if (use_kernels(x, ad) && kernel_dtype(cd)) {
+        const int64_t P = d.p * d.n, parts = k::ssd_state_scan_bwd_dal_parts(P);
+        auto G_cd = new_out(dS_prev.sizes(), dS_prev.options().dtype(cd));
+        Tensor G = parts ? Tensor() : new_out_like(dS_prev);
+        Tensor dal = parts ? new_out({d.b, d.c, d.h, parts}, dS_prev.options()) : Tensor();
         dinit = new_out({d.b, d.h, d.p, d.n}, dS_prev.options());
-        k::ssd_state_scan_bwd(dS_prev.data_ptr<float>(), s.alast.data_ptr<float>(),
-                              dfin.defined() ? dfin.data_ptr<float>() : nullptr, G.data_ptr<float>(),
-                              dinit.data_ptr<float>(), d.b, d.c, d.h, d.p * d.n, stream());
+        k::ssd_state_scan_bwd(
+            dS_prev.data_ptr<float>(), s.alast.data_ptr<float>(), dfin.defined() ? dfin.data_ptr<float>() : nullptr,
+            G.defined() ? G.data_ptr<float>() : nullptr, G_cd.data_ptr(), kdtype(G_cd), S_prev.data_ptr<float>(),
+            parts ? dal.data_ptr<float>() : nullptr, dinit.data_ptr<float>(), d.b, d.c, d.h, P, stream());
+        dalast = (parts ? dal.sum(-1) : (G * S_prev).sum({-1, -2})) * torch::exp(s.alast);  // (b,c,h)
+        Gg = G_cd.view({d.b, d.c, d.g, d.hg * d.p, d.n});
     } else {
         auto Gc = dfin.defined() ? dfin : torch::zeros({d.b, d.h, d.p, d.n}, dS_prev.options());
         std::vector<Tensor> gs(d.c);
@@ -593,13 +657,13 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
             gs[ci] = Gc;
             Gc = dS_prev.select(1, ci) + torch::exp(s.alast.select(1, ci)).view({d.b, d.h, 1, 1}) * Gc;
         }
-        G = torch::stack(gs, 1);
+        auto G = torch::stack(gs, 1);
         dinit = Gc;
+        dalast = (G * S_prev).sum({-1, -2}) * torch::exp(s.alast);  // (b,c,h)
+        Gg = G.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
     }
-    auto dalast = (G * S_prev).sum({-1, -2}) * torch::exp(s.alast);  // (b,c,h)
 
     // 5. state_c = Xwᵀ B with Xw = wdt · x
-    auto Gg = G.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
     // dXw read in place through a heads view of the group layout (no copy).
     auto dXw_group = bmm_to(s.Bg, Gg.transpose(-1, -2), ad);  // (b,c,g,T,hg·p)
     auto dXw = heads_view(dXw_group, d);                      // (b,c,g,hg,T,p) view
@@ -726,6 +790,24 @@ torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
                                   x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32)
             .to(out_dtype);
     return RmsNormFn::apply(x, weight, eps, out_dtype);
+}
+
+std::pair<torch::Tensor, torch::Tensor> add_rmsnorm(const torch::Tensor& residual, const torch::Tensor& delta,
+                                                    const torch::Tensor& weight, double eps,
+                                                    c10::ScalarType out_dtype) {
+    TORCH_CHECK(residual.sizes() == delta.sizes() && weight.numel() == residual.size(-1),
+                "add_rmsnorm: residual, delta (..., d), weight (d)");
+    const int64_t d = residual.size(-1);
+    // 16-byte rows: contiguous inputs from the caching allocator (checked again by the launcher).
+    if (!g_ref_elementwise && residual.is_cuda() && residual.scalar_type() == torch::kFloat32 &&
+        kernel_dtype(delta.scalar_type()) && kernel_dtype(out_dtype) && weight.scalar_type() == torch::kFloat32 &&
+        residual.is_contiguous() && delta.is_contiguous() &&
+        k::add_rmsnorm_supported(residual.data_ptr(), delta.data_ptr(), nullptr, d)) {
+        auto out = AddRmsNormFn::apply(residual, delta, weight, eps, out_dtype);
+        return {out[0], out[1]};
+    }
+    auto r = residual + delta.to(residual.scalar_type());
+    return {r, rmsnorm(r, weight, eps, out_dtype)};
 }
 
 torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, const torch::Tensor& weight,

@@ -53,6 +53,13 @@ torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& we
 // the matmul's bf16 out). Gradient to x in x's dtype.
 torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, double eps, c10::ScalarType out_dtype);
 
+// The residual add fused with the next pre-norm (the following block's, or
+// norm_f): r = residual + delta (residual float32, delta the mixer's output in
+// its dtype), normed = rmsnorm(r) in `out_dtype`. Returns {r, normed}, both
+// differentiable (r's gradient and the norm's are summed in the same pass).
+std::pair<torch::Tensor, torch::Tensor> add_rmsnorm(const torch::Tensor& residual, const torch::Tensor& delta,
+                                                    const torch::Tensor& weight, double eps, c10::ScalarType out_dtype);
+
 // Gated RMSNorm, norm_before_gate=False: rmsnorm(y*silu(z)) * weight over
 // groups of group_size channels. y, z (..., d); weight (d). Output in y's dtype.
 torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, const torch::Tensor& weight,

@@ -390,6 +390,137 @@ bool vec_ok(int64_t gs, std::initializer_list<const void*> ptrs, std::initialize
     return true;
 }
 
+// ============================================================================
+// Residual add fused with the next pre-norm (vectorized only):
+//   r = res + delta (fp32, the new residual, written);  out = r * rstd * w
+// backward, with g_r the gradient reaching r from later (may be null) and g
+// the normed output's:  dr = g_r + rstd * (dn - n * mean(dn*n)), n = r*rstd,
+// dn = g*w;  d_res = dr (fp32), d_delta = dr in delta's dtype, dw partials.
+// One pass each way instead of an add, a norm and (backward) a norm, an
+// accumulation and a cast.
+// ============================================================================
+
+template <typename Td, typename To, int V>
+__global__ void add_rms_fwd_vec_kernel(const float* __restrict__ res, const Td* __restrict__ delta,
+                                       const float* __restrict__ w, float* __restrict__ r_out, To* __restrict__ out,
+                                       float* __restrict__ rstd, int d, float eps) {
+    __shared__ float sh[32];
+    const int64_t m = blockIdx.x;
+    float v[V][8];
+    float ss = 0.f;
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+        const int j = (threadIdx.x + i * blockDim.x) * 8;
+        if (j < d) {
+            float dv[8];
+            load8(res + m * d + j, v[i]);
+            load8(delta + m * d + j, dv);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                v[i][e] += dv[e];
+                ss += v[i][e] * v[i][e];
+            }
+            store8(r_out + m * d + j, v[i]);
+        }
+    }
+    ss = block_sum(ss, sh);
+    const float r = rsqrtf(ss / (float)d + eps);
+    if (threadIdx.x == 0) rstd[m] = r;
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+        const int j = (threadIdx.x + i * blockDim.x) * 8;
+        if (j < d) {
+            float wv[8], o[8];
+            load8(w + j, wv);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) o[e] = v[i][e] * r * wv[e];
+            store8(out + m * d + j, o);
+        }
+    }
+}
+
+template <typename Tg, typename Td, int V, int R>
+__global__ void __launch_bounds__(kNormMaxThreads)
+    add_rms_bwd_vec_kernel(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ rstd,
+                           const Tg* __restrict__ g, const float* __restrict__ g_r, float* __restrict__ d_res,
+                           Td* __restrict__ d_delta, float* __restrict__ dw_part, int64_t m_total, int d,
+                           int64_t rows_per_block) {
+    __shared__ float sh[2][R][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    float wr[V][8], dwacc[V][8];
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+        const int j = (threadIdx.x + i * blockDim.x) * 8;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) wr[i][e] = dwacc[i][e] = 0.f;
+        if (j < d) load8(w + j, wr[i]);
+    }
+    const int64_t m0 = blockIdx.x * rows_per_block, m1 = min(m_total, m0 + rows_per_block);
+    int buf = 0;
+    for (int64_t mb = m0; mb < m1; mb += R, buf ^= 1) {
+        Raw8<float> xv[R][V];
+        Raw8<Tg> gv[R][V];
+        float r[R], dot[R];
+#pragma unroll
+        for (int k = 0; k < R; ++k) {
+            const int64_t m = mb + k;
+            dot[k] = 0.f;
+            r[k] = m < m1 ? rstd[m] : 0.f;
+#pragma unroll
+            for (int i = 0; i < V; ++i) {
+                const int j = (threadIdx.x + i * blockDim.x) * 8;
+                if (m < m1 && j < d) {
+                    xv[k][i].load(x + m * d + j);
+                    gv[k][i].load(g + m * d + j);
+#pragma unroll
+                    for (int e = 0; e < 8; ++e) {
+                        const float n = xv[k][i][e] * r[k], gg = gv[k][i][e];
+                        dot[k] += gg * wr[i][e] * n;
+                        dwacc[i][e] += gg * n;
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < R; ++k) {
+            const float s = warp_sum(dot[k]);
+            if (lane == 0) sh[buf][k][warp] = s;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < R; ++k) {
+            float s = 0.f;
+            for (int q = 0; q < nw; ++q) s += sh[buf][k][q];
+            dot[k] = s / (float)d;
+        }
+#pragma unroll
+        for (int k = 0; k < R; ++k) {
+            const int64_t m = mb + k;
+#pragma unroll
+            for (int i = 0; i < V; ++i) {
+                const int j = (threadIdx.x + i * blockDim.x) * 8;
+                if (m < m1 && j < d) {
+                    float o[8], gr[8];
+                    if (g_r) load8(g_r + m * d + j, gr);
+#pragma unroll
+                    for (int e = 0; e < 8; ++e) {
+                        const float n = xv[k][i][e] * r[k];
+                        o[e] = r[k] * (gv[k][i][e] * wr[i][e] - n * dot[k]);
+                        if (g_r) o[e] += gr[e];
+                    }
+                    store8(d_res + m * d + j, o);
+                    store8(d_delta + m * d + j, o);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+        const int j = (threadIdx.x + i * blockDim.x) * 8;
+        if (j < d) store8(dw_part + blockIdx.x * (int64_t)d + j, dwacc[i]);
+    }
+}
+
 }  // namespace
 
 int64_t rmsnorm_max_group() {
@@ -494,6 +625,48 @@ void gated_rmsnorm_bwd(const void* y, const void* z, DType t, int64_t sy, int64_
         }
     });
     check_launch("gated_rmsnorm_bwd");
+}
+
+bool add_rmsnorm_supported(const void* res, const void* delta, const void* g_r, int64_t d) {
+    return d % 8 == 0 && d <= rmsnorm_max_group() && aligned16(res) && aligned16(delta) && (!g_r || aligned16(g_r));
+}
+
+void add_rmsnorm_fwd(const float* res, const void* delta, DType td, const float* w, float* r_out, void* out, DType to,
+                     float* rstd, int64_t m, int64_t d, float eps, cudaStream_t s) {
+    if (m * d == 0) return;
+    if (!add_rmsnorm_supported(res, delta, nullptr, d) || !aligned16(r_out) || !aligned16(out) || !aligned16(w))
+        throw std::runtime_error("add_rmsnorm_fwd: unsupported shape or alignment");
+    const int V = vec_chunks(d);
+    dispatch(td, [&](auto a) {
+        dispatch(to, [&](auto b) {
+            using Td = decltype(a);
+            using To = decltype(b);
+            auto kernel = V == 1 ? add_rms_fwd_vec_kernel<Td, To, 1> : add_rms_fwd_vec_kernel<Td, To, 2>;
+            kernel<<<(unsigned)m, vec_threads(d, V), 0, s>>>(res, static_cast<const Td*>(delta), w, r_out,
+                                                             static_cast<To*>(out), rstd, (int)d, eps);
+        });
+    });
+    check_launch("add_rmsnorm_fwd");
+}
+
+void add_rmsnorm_bwd(const float* x, const float* w, const float* rstd, const void* g, DType tg, const float* g_r,
+                     float* d_res, void* d_delta, DType td, float* dw_part, int64_t m, int64_t d, int row_blocks,
+                     cudaStream_t s) {
+    if (m * d == 0) return;
+    if (!add_rmsnorm_supported(x, g, g_r, d) || !aligned16(d_res) || !aligned16(d_delta) || !aligned16(dw_part))
+        throw std::runtime_error("add_rmsnorm_bwd: unsupported shape or alignment");
+    const int64_t rpb = (m + row_blocks - 1) / row_blocks;
+    const int V = vec_chunks(d);
+    dispatch(tg, [&](auto a) {
+        dispatch(td, [&](auto b) {
+            using Tg = decltype(a);
+            using Td = decltype(b);
+            auto kernel = V == 1 ? add_rms_bwd_vec_kernel<Tg, Td, 1, 2> : add_rms_bwd_vec_kernel<Tg, Td, 2, 1>;
+            kernel<<<(unsigned)row_blocks, vec_threads(d, V), 0, s>>>(
+                x, w, rstd, static_cast<const Tg*>(g), g_r, d_res, static_cast<Td*>(d_delta), dw_part, m, (int)d, rpb);
+        });
+    });
+    check_launch("add_rmsnorm_bwd");
 }
 
 }  // namespace bimamba::cuda::k

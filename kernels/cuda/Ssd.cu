@@ -491,9 +491,12 @@ __global__ void chunk_cumsum_kernel(const float* in, float* out, int64_t rows, i
     }
 }
 
+// S_prev in fp32 and/or the activation dtype (what the GEMMs read: no cast pass).
+template <typename Tc>
 __global__ void state_scan_kernel(const float* __restrict__ states, const float* __restrict__ alast,
                                   const float* __restrict__ init, float* __restrict__ S_prev,
-                                  float* __restrict__ final_state, int64_t C, int64_t H, int64_t P) {
+                                  Tc* __restrict__ S_prev_cd, float* __restrict__ final_state, int64_t C, int64_t H,
+                                  int64_t P) {
     const int64_t b = blockIdx.y;
     const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;  // over H*P
     if (i >= H * P) return;
@@ -501,26 +504,40 @@ __global__ void state_scan_kernel(const float* __restrict__ states, const float*
     float S = init ? init[b * H * P + i] : 0.f;
     for (int64_t c = 0; c < C; ++c) {
         const int64_t o = ((b * C + c) * H) * P + i;
-        S_prev[o] = S;
+        if (S_prev) S_prev[o] = S;
+        if (S_prev_cd) S_prev_cd[o] = from_f<Tc>(S);
         S = __expf(alast[(b * C + c) * H + h]) * S + states[o];
     }
     final_state[b * H * P + i] = S;
 }
-
+// G in fp32 and/or the activation dtype; with dal_part (P a multiple of the
+// block size: a block within one head), also each block's Σ G·S_prev per
+// chunk, (b, C, H·P/blockDim), summed in a fixed order (block_sum).
+template <typename Tc>
 __global__ void state_scan_bwd_kernel(const float* __restrict__ dS_prev, const float* __restrict__ alast,
-                                      const float* __restrict__ dfinal, float* __restrict__ G,
+                                      const float* __restrict__ dfinal, float* __restrict__ G, Tc* __restrict__ G_cd,
+                                      const float* __restrict__ S_prev, float* __restrict__ dal_part,
                                       float* __restrict__ dinit, int64_t C, int64_t H, int64_t P) {
+    __shared__ float sh[32];
     const int64_t b = blockIdx.y;
     const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-    if (i >= H * P) return;
-    const int64_t h = i / P;
-    float Gc = dfinal ? dfinal[b * H * P + i] : 0.f;
+    const bool valid = i < H * P;
+    if (!valid && !dal_part) return;
+    const int64_t h = valid ? i / P : 0;
+    float Gc = valid && dfinal ? dfinal[b * H * P + i] : 0.f;
     for (int64_t c = C - 1; c >= 0; --c) {
         const int64_t o = ((b * C + c) * H) * P + i;
-        G[o] = Gc;
-        Gc = dS_prev[o] + __expf(alast[(b * C + c) * H + h]) * Gc;
+        if (valid) {
+            if (G) G[o] = Gc;
+            if (G_cd) G_cd[o] = from_f<Tc>(Gc);
+        }
+        if (dal_part) {
+            const float v = block_sum(valid ? Gc * S_prev[o] : 0.f, sh);
+            if (threadIdx.x == 0) dal_part[(b * C + c) * gridDim.x + blockIdx.x] = v;
+        }
+        if (valid) Gc = dS_prev[o] + __expf(alast[(b * C + c) * H + h]) * Gc;
     }
-    dinit[b * H * P + i] = Gc;
+    if (valid) dinit[b * H * P + i] = Gc;
 }
 
 // One warp per output element (r, hh, t); lanes stride over p.
@@ -772,19 +789,34 @@ void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool rev
     check_launch("chunk_cumsum");
 }
 
-void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, float* final_state,
-                    int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s) {
+void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, void* S_prev_cd,
+                    DType tcd, float* final_state, int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s) {
     if (b * H * P == 0) return;
     dim3 grid((unsigned)((H * P + 255) / 256), (unsigned)b);
-    state_scan_kernel<<<grid, 256, 0, s>>>(states, alast, init, S_prev, final_state, c, H, P);
+    dispatch(tcd, [&](auto tag) {
+        using TT = decltype(tag);
+        state_scan_kernel<TT>
+            <<<grid, 256, 0, s>>>(states, alast, init, S_prev, static_cast<TT*>(S_prev_cd), final_state, c, H, P);
+    });
     check_launch("ssd_state_scan");
 }
 
-void ssd_state_scan_bwd(const float* dS_prev, const float* alast, const float* dfinal, float* G, float* dinit,
-                        int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s) {
+int64_t ssd_state_scan_bwd_dal_parts(int64_t P) {
+    return P % 256 == 0 ? P / 256 : 0;
+}
+
+void ssd_state_scan_bwd(const float* dS_prev, const float* alast, const float* dfinal, float* G, void* G_cd, DType tcd,
+                        const float* S_prev, float* dal_part, float* dinit, int64_t b, int64_t c, int64_t H, int64_t P,
+                        cudaStream_t s) {
     if (b * H * P == 0) return;
+    if (dal_part && ssd_state_scan_bwd_dal_parts(P) == 0)
+        throw std::runtime_error("ssd_state_scan_bwd: dal_part needs P a multiple of 256");
     dim3 grid((unsigned)((H * P + 255) / 256), (unsigned)b);
-    state_scan_bwd_kernel<<<grid, 256, 0, s>>>(dS_prev, alast, dfinal, G, dinit, c, H, P);
+    dispatch(tcd, [&](auto tag) {
+        using TT = decltype(tag);
+        state_scan_bwd_kernel<TT>
+            <<<grid, 256, 0, s>>>(dS_prev, alast, dfinal, G, static_cast<TT*>(G_cd), S_prev, dal_part, dinit, c, H, P);
+    });
     check_launch("ssd_state_scan_bwd");
 }
 

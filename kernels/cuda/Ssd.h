@@ -79,12 +79,19 @@ void ssd_from_chunks(const void* in, DType ti, void* out, DType to, int64_t b, i
 void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool reverse, cudaStream_t s);
 // Inter-chunk state passing over states (b, c, H, P) fp32 (H = heads, P = p*n):
 //   S_prev[c] = S_{c-1},  S_c = exp(alast[b,c,h]) * S_{c-1} + states[c],  S_{-1} = init (or 0)
-// writes S_prev (b, c, H, P) and final (b, H, P).
-void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, float* final_state,
-                    int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s);
+// writes S_prev (b, c, H, P) in fp32 and/or (S_prev_cd) in `tcd` (either may be
+// null), and final (b, H, P).
+void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, void* S_prev_cd,
+                    DType tcd, float* final_state, int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s);
 // Reverse: G_{C-1} = dfinal (or 0); G_{c-1} = dS_prev[c] + exp(alast[c]) * G_c.
-// writes G (b, c, H, P) (gradient of each chunk's end state) and dinit (b, H, P).
-void ssd_state_scan_bwd(const float* dS_prev, const float* alast, const float* dfinal, float* G, float* dinit,
-                        int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s);
+// writes G (b, c, H, P) (gradient of each chunk's end state) in fp32 and/or
+// (G_cd) in `tcd` (either may be null), and dinit (b, H, P). With dal_part
+// (needs P a multiple of 256, ssd_state_scan_bwd_dal_parts(P) > 0): also
+// dal_part (b, c, H, parts) = per 256-wide slice of P, Σ G · S_prev (S_prev
+// fp32, (b, c, H, P)), in a fixed order; the caller sums the parts.
+int64_t ssd_state_scan_bwd_dal_parts(int64_t P);
+void ssd_state_scan_bwd(const float* dS_prev, const float* alast, const float* dfinal, float* G, void* G_cd, DType tcd,
+                        const float* S_prev, float* dal_part, float* dinit, int64_t b, int64_t c, int64_t H, int64_t P,
+                        cudaStream_t s);
 
 }  // namespace bimamba::cuda::k
