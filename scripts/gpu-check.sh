@@ -4,7 +4,7 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench refbench zeroshot profile ddp det cpu study
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench refbench zeroshot profile ddp det cpu study numerics telemetry
 # Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt;
 # for `study`, .gpudata/shared/ laid out as ../shared/data with the files
 # studies/paper-small.toml names)
@@ -475,6 +475,43 @@ PY
   rm -rf "$W"/*/checkpoints
   unset CUDA_VISIBLE_DEVICES
   echo "det part: $((SECONDS - det_t0)) s"
+fi
+
+if has numerics; then
+  # Training numerics after kernel changes: the 130M Mamba-2 on Wikipedia
+  # (train-00), NUM_STEPS (150) steps of 16 x 1024, seed 1; compare the final
+  # validation loss with docs/results/gpu-train-h200/numerics_130m_metrics.jsonl.
+  step "numerics: 130M Mamba-2, Wikipedia, ${NUM_STEPS:-150} steps"
+  W=/tmp/gpu-num; rm -rf "$W"; mkdir -p "$W"
+  "$CLI" prepare "$ROOT/.gpudata/shared/corpora/wikipedia-en-2014/train-00.txt.xz" --tokenizer "$ROOT/.gpudata/shared/llama2-tokenizer/tokenizer.model" \
+    --unit line --out "$W/prep" 2>&1 | tail -1
+  cat > "$W/t.json" <<JSON
+{"data": "$W/prep", "model": "130m", "steps": ${NUM_STEPS:-150}, "seq_len": 1024, "batch_size": 16, "lr": 2e-3,
+ "final_lr": 2e-4, "warmup_steps": 20, "eval_every": 1000, "checkpoint_every": 1000, "log_every": 50, "device": "cuda", "seed": 1}
+JSON
+  "$CLI" train --config "$W/t.json" --run-dir "$W/run" > "$OUT/numerics_train.log" 2>&1; echo "train exit $?"
+  cp "$W/run/metrics.jsonl" "$OUT/numerics_metrics.jsonl" 2>/dev/null
+  grep -E '"val"' "$W/run/metrics.jsonl" | tail -1
+fi
+
+if has telemetry; then
+  # The trainer's system telemetry on a GPU (docs/run-directory.md): a tiny
+  # 20-step run on CUDA; print the keys of the training lines and their values.
+  step "telemetry: 20-step tiny run on cuda, metrics.jsonl GPU keys"
+  W=/tmp/gpu-tel; rm -rf "$W"; mkdir -p "$W"
+  "$CLI" prepare "$ROOT/.gpudata/shakespeare.txt" --unit paragraph --tokenizer "$ROOT/.gpudata/tokenizer.model" --out "$W/prep" 2>&1 | tail -1
+  echo '{"data": "'$W/prep'", "model": {"preset": "tiny", "vocab_size": 32000}, "steps": 20, "seq_len": 256, "batch_size": 8, "log_every": 1, "eval_every": 0, "checkpoint_every": 0, "device": "cuda"}' > "$W/t.json"
+  "$CLI" train --config "$W/t.json" --run-dir "$W/run" > "$OUT/telemetry_train.log" 2>&1; echo "train exit $?"
+  cp "$W/run/metrics.jsonl" "$OUT/telemetry_metrics.jsonl" 2>/dev/null
+  python3 - "$W/run/metrics.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+train = [r for r in rows if r.get("type") == "train"]
+print(f"telemetry: {len(train)} train lines; keys of the last: {sorted(train[-1]) if train else None}")
+for k in ["rss_mb", "gpu_util", "gpu_power_w", "gpu_mem_used_mb", "gpu_mem_reserved_mb", "gpu_mem_device_mb"]:
+    v = [r[k] for r in train if k in r]
+    print(f"  {k}: {len(v)}/{len(train)} lines" + (f", min {min(v):.1f} max {max(v):.1f} last {v[-1]:.1f}" if v else ": MISSING"))
+PY
 fi
 
 echo "total $SECONDS s"

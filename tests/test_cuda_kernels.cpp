@@ -166,19 +166,28 @@ TEST(CudaKernels, GatedRmsNormMatchesReference) {
     Poison poison;
     torch::manual_seed(3);
     struct Case {
-        int64_t b, l, d, gs;
+        int64_t b, l, d, gs, zoff;  // zoff: z's offset in its wider rows (a multiple of 8: 16-byte kernels)
     };
-    for (auto cs : std::vector<Case>{{1, 1, 8, 8},
-                                     {4, 7, 64, 64},
-                                     {2, 33, 3072, 3072},
-                                     {3, 5, 256, 64},
-                                     {2, 10, 100, 50},
-                                     {1, 3, 5120, 5120}}) {
+    for (auto cs : std::vector<Case>{{1, 1, 8, 8, 5},
+                                     {4, 7, 64, 64, 5},
+                                     {2, 33, 3072, 3072, 5},
+                                     {3, 5, 256, 64, 5},
+                                     {2, 10, 100, 50, 5},
+                                     {1, 3, 5120, 5120, 5},
+                                     // the vectorized kernels (rows of 16-byte multiples, aligned)
+                                     {1, 1, 8, 8, 8},
+                                     {4, 7, 64, 64, 8},
+                                     {2, 33, 3072, 3072, 8},
+                                     {3, 5, 256, 64, 8},
+                                     {1, 3, 5120, 5120, 8},
+                                     {2, 2, 8192, 8192, 0},
+                                     {4, 300, 3072, 3072, 3376},  // many rows per backward block
+                                     {2, 401, 1536, 768, 8}}) {
         for (auto dt : {torch::kBFloat16, torch::kFloat32}) {
             auto o = torch::TensorOptions().device(kGpu);
             auto y = (torch::randn({cs.b, cs.l, cs.d}, o) * 2).to(dt).requires_grad_(true);
-            auto zw = (torch::randn({cs.b, cs.l, cs.d + 5}, o) * 2).to(dt).requires_grad_(true);
-            auto z = zw.narrow(-1, 5, cs.d);  // strided rows, as in the mixer
+            auto zw = (torch::randn({cs.b, cs.l, cs.d + cs.zoff}, o) * 2).to(dt).requires_grad_(true);
+            auto z = zw.narrow(-1, cs.zoff, cs.d);  // strided rows, as in the mixer
             auto w = (torch::rand({cs.d}, o) + 0.5).requires_grad_(true);
             auto out = cuda::gated_rmsnorm(y, z, w, cs.gs, 1e-5);
             ASSERT_EQ(out.scalar_type(), dt);
@@ -199,7 +208,7 @@ TEST(CudaKernels, GatedRmsNormMatchesReference) {
             const double tol = dt == torch::kBFloat16 ? 8e-3 : 1e-5;
             EXPECT_LT(rel_err(out, ref), tol) << cs.b << "," << cs.l << "," << cs.d << "," << cs.gs;
             EXPECT_LT(rel_err(y.grad(), yr.grad()), tol * 2);
-            EXPECT_LT(rel_err(zw.grad().narrow(-1, 5, cs.d), zr.grad()), tol * 2);
+            EXPECT_LT(rel_err(zw.grad().narrow(-1, cs.zoff, cs.d), zr.grad()), tol * 2);
             EXPECT_LT(rel_err(w.grad(), ref_mod->weight.grad()), tol);
         }
     }
@@ -215,7 +224,8 @@ TEST(CudaKernels, RmsNormMatchesFloat64Reference) {
     struct Types {
         c10::ScalarType x, out;
     };
-    for (auto cs : std::vector<Case>{{1, 3}, {3, 7}, {33, 1536}, {5, 2050}, {2, 8192}, {300, 768}}) {
+    for (auto cs :
+         std::vector<Case>{{1, 3}, {3, 7}, {33, 1536}, {5, 2050}, {2, 8192}, {300, 768}, {3001, 1536}, {4, 6144}}) {
         // fp32 residual -> bf16 (the training path), and same-dtype uses.
         for (auto ty : std::vector<Types>{{torch::kFloat32, torch::kBFloat16},
                                           {torch::kFloat32, torch::kFloat32},
@@ -239,6 +249,55 @@ TEST(CudaKernels, RmsNormMatchesFloat64Reference) {
             EXPECT_LT(rel_err(x.grad(), xr.grad()), ty.x == torch::kBFloat16 ? 1.6e-2 : tol) << cs.m << "x" << cs.d;
             EXPECT_EQ(x.grad().scalar_type(), ty.x);
             EXPECT_LT(rel_err(w.grad(), wr.grad()), tol) << cs.m << "x" << cs.d;
+        }
+    }
+}
+
+// The residual add fused with the next pre-norm: {r = residual + delta,
+// rmsnorm(r)} and every gradient (r's own gradient and the norm's summed),
+// against float64 autograd; with and without a gradient reaching r directly
+// (the last block feeds only norm_f); d not a multiple of 8: the LibTorch
+// fallback; many rows per backward block; 6144 channels: two chunks a thread.
+TEST(CudaKernels, AddRmsNormMatchesFloat64Reference) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(12);
+    struct Case {
+        int64_t m, d;
+    };
+    for (auto cs : std::vector<Case>{{1, 8}, {33, 1536}, {3001, 1536}, {5, 2050}, {4, 6144}, {300, 768}}) {
+        for (auto dd : {torch::kBFloat16, torch::kFloat32}) {
+            for (bool use_r : {true, false}) {
+                auto o = torch::TensorOptions().device(kGpu);
+                auto res = (torch::randn({cs.m, cs.d}, o) * 3 + 0.5).requires_grad_(true);
+                auto delta = torch::randn({cs.m, cs.d}, o).to(dd).requires_grad_(true);
+                auto w = (torch::rand({cs.d}, o) + 0.5).requires_grad_(true);
+                auto [r, out] = cuda::add_rmsnorm(res, delta, w, 1e-5, dd);
+                ASSERT_EQ(r.scalar_type(), torch::kFloat32);
+                ASSERT_EQ(out.scalar_type(), dd);
+                auto gr = torch::randn({cs.m, cs.d}, o), g = torch::randn({cs.m, cs.d}, o).to(dd);
+                auto loss = (out.to(torch::kFloat64) * g.to(torch::kFloat64)).sum();
+                if (use_r) loss = loss + (r.to(torch::kFloat64) * gr.to(torch::kFloat64)).sum();
+                loss.backward();
+
+                auto resr = res.detach().to(torch::kFloat64).requires_grad_(true);
+                auto deltar = delta.detach().to(torch::kFloat64).requires_grad_(true);
+                auto wr = w.detach().to(torch::kFloat64).requires_grad_(true);
+                auto rr = resr + deltar;
+                auto ref = rr / torch::sqrt(rr.pow(2).mean(-1, true) + 1e-5) * wr;
+                auto lr = (ref * g.to(torch::kFloat64)).sum();
+                if (use_r) lr = lr + (rr * gr.to(torch::kFloat64)).sum();
+                lr.backward();
+                const double tol = dd == torch::kBFloat16 ? 8e-3 : 1e-5;
+                const std::string name =
+                    std::to_string(cs.m) + "x" + std::to_string(cs.d) + (use_r ? " r+norm" : " norm");
+                EXPECT_LT(rel_err(r, rr), 1e-6) << name;
+                EXPECT_LT(rel_err(out, ref), tol) << name;
+                EXPECT_LT(rel_err(res.grad(), resr.grad()), 1e-5) << name;
+                EXPECT_LT(rel_err(delta.grad(), deltar.grad()), tol) << name;
+                EXPECT_EQ(delta.grad().scalar_type(), dd);
+                EXPECT_LT(rel_err(w.grad(), wr.grad()), 1e-5) << name;
+            }
         }
     }
 }
@@ -367,6 +426,65 @@ TEST(CudaKernels, SsdChunkedFusedMatchesReference) {
     }
 }
 
+// The D skip folded into the fused SSD (y += D·x in the output pass, ∂x += D·∂y
+// and ∂D = Σ ∂y·x in the backward's): against ssd_chunked's LibTorch path in
+// float64, with x read through strided rows as the mixer's view of in_proj's
+// output gives it; both the vectorized pass (p a multiple of 8, with the ∂D
+// partials) and the general one (p = 6); both backward modes, and the
+// deterministic one repeats bit for bit.
+TEST(CudaKernels, SsdDSkipMatchesReference) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(11);
+    struct Case {
+        SsdCase c;
+        int64_t extra;  // channels beside x in each row
+    };
+    for (auto cs : std::vector<Case>{{{2, 300, 4, 16, 1, 32, 64, false}, 264},
+                                     {{1, 2048, 48, 64, 1, 128, 256, false}, 264},
+                                     {{2, 77, 6, 8, 2, 16, 32, true}, 0},
+                                     {{1, 70, 4, 6, 2, 16, 32, true}, 5}}) {
+        const auto& c = cs.c;
+        for (auto act : {torch::kFloat32, torch::kBFloat16}) {
+            for (bool det : {false, true}) {
+                auto in = ssd_inputs(c, kGpu, act);
+                auto wide0 = torch::randn({c.b, c.l, c.h * c.p + cs.extra}, kGpu);
+                wide0.narrow(-1, 0, c.h * c.p).copy_(in.x.reshape({c.b, c.l, c.h * c.p}));
+                auto D0 = torch::randn({c.h}, torch::TensorOptions().device(kGpu).dtype(torch::kFloat64));
+                auto run = [&](torch::ScalarType a, torch::ScalarType f, bool fused) {
+                    auto wide = wide0.to(a).detach().requires_grad_(true);
+                    auto x = wide.narrow(-1, 0, c.h * c.p).view({c.b, c.l, c.h, c.p});
+                    auto leaf = [](const torch::Tensor& t, torch::ScalarType d) {
+                        return t.defined() ? t.detach().to(d).requires_grad_(true) : torch::Tensor();
+                    };
+                    auto dt = leaf(in.dt, f), A = leaf(in.A, f), B = leaf(in.B, a), C = leaf(in.C, a);
+                    auto init = leaf(in.init, f), D = leaf(D0, f);
+                    auto [y, st] =
+                        fused ? cuda::ssd_chunked_fused(x, dt, A, B, C, c.chunk, init, cuda::SsdOptions{det}, D)
+                              : ssd_chunked(x, dt, A, B, C, c.chunk, init, false, false, D);
+                    auto loss = (y.to(torch::kFloat64) * in.gy).sum() + (st.to(torch::kFloat64) * in.gs).sum();
+                    loss.backward();
+                    return std::vector<torch::Tensor>{y,           grad_of(wide).narrow(-1, 0, c.h * c.p),
+                                                      grad_of(dt), grad_of(A),
+                                                      grad_of(B),  grad_of(C),
+                                                      grad_of(D)};
+                };
+                auto got = run(act, torch::kFloat32, true);
+                auto ref = run(torch::kFloat64, torch::kFloat64, false);
+                const char* names[] = {"y", "dx", "ddt", "dA", "dB", "dC", "dD"};
+                const double tol = act == torch::kFloat32 ? 1e-3 : 3e-2;
+                const std::string name = ssd_name(c, act == torch::kFloat32 ? "f32" : "bf16") + (det ? " det" : "");
+                for (size_t i = 0; i < got.size(); ++i) {
+                    const double e = rel_err(got[i], ref[i]);
+                    std::printf("  %-44s D skip %-4s rel err %.3e\n", name.c_str(), names[i], e);
+                    EXPECT_LT(e, i == 0 ? tol / 2 : tol) << name << " " << names[i];
+                }
+                if (det) expect_same_bits(got, run(act, torch::kFloat32, true), name + " D skip det repeat");
+            }
+        }
+    }
+}
+
 // The chunk-wise cumulative sums of the SSD (forward: prefix, backward:
 // suffix) against float64, and bit-identical on a second call.
 TEST(CudaKernels, ChunkCumsumMatchesFloat64AndRepeats) {
@@ -428,7 +546,7 @@ TEST(CudaKernels, SsdLayoutKernelsMatchLibTorch) {
                                         dt == torch::kFloat32    ? cuda::k::DType::F32
                                         : dt == torch::kBFloat16 ? cuda::k::DType::BF16
                                                                  : cuda::k::DType::F16,
-                                        cs.b, cs.c, l, cs.g, cs.hg, cs.T, cs.p, nullptr);
+                                        cs.b, cs.c, l, cs.g, cs.hg, cs.T, cs.p, cuda::k::SsdSkip{}, nullptr);
             auto full = (Yh.to(torch::kFloat64) +
                          Q.to(torch::kFloat64).permute({0, 1, 2, 4, 3, 5}) * wc.to(torch::kFloat64).unsqueeze(-1))
                             .permute({0, 1, 4, 2, 3, 5})
@@ -436,6 +554,51 @@ TEST(CudaKernels, SsdLayoutKernelsMatchLibTorch) {
                             .narrow(1, 0, l);
             const double tol = dt == torch::kFloat32 ? 1e-6 : dt == torch::kBFloat16 ? 4e-3 : 5e-4;
             EXPECT_LT(rel_err(y, full), tol) << "combine_chunks T " << cs.T << " pad " << cs.pad << " dtype " << dt;
+        }
+    }
+}
+
+// The SSD's chunked layout copies against LibTorch: (b, l, X, Y) read in
+// place through strided rows (as the mixer's views of in_proj's output) ->
+// (b, c, X, T, Y) zero-padded past l, and back with a cast (fp32 -> the
+// activation dtype, as dB and dC): copies and one rounding, so bit-identical.
+TEST(CudaKernels, SsdChunkCopiesMatchLibTorch) {
+    REQUIRE_GPU();
+    Poison poison;
+    torch::manual_seed(10);
+    struct Case {
+        int64_t b, l, X, Y, T, extra;  // extra: channels beside the view in each row
+    };
+    for (auto cs : std::vector<Case>{{2, 300, 4, 16, 64, 8},
+                                     {1, 256, 48, 64, 256, 0},
+                                     {3, 77, 1, 128, 32, 264},
+                                     {2, 2048, 48, 64, 256, 264},
+                                     {1, 5, 2, 8, 16, 16}}) {
+        for (auto dt : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
+            auto f = torch::TensorOptions().device(kGpu);
+            const int64_t c = (cs.l + cs.T - 1) / cs.T, L = c * cs.T;
+            auto wide = torch::randn({cs.b, cs.l, cs.X * cs.Y + cs.extra}, f).to(dt);
+            auto t = wide.narrow(-1, cs.extra, cs.X * cs.Y).view({cs.b, cs.l, cs.X, cs.Y});
+            auto out = torch::full({cs.b, c, cs.X, cs.T, cs.Y}, std::nan(""), f.dtype(dt));
+            const auto kd = dt == torch::kFloat32    ? cuda::k::DType::F32
+                            : dt == torch::kBFloat16 ? cuda::k::DType::BF16
+                                                     : cuda::k::DType::F16;
+            ASSERT_TRUE(
+                cuda::k::ssd_chunks_vec_ok(t.data_ptr(), out.data_ptr(), t.stride(0), t.stride(1), t.stride(2), cs.Y));
+            cuda::k::ssd_to_chunks(t.data_ptr(), kd, t.stride(0), t.stride(1), t.stride(2), out.data_ptr(), kd, cs.b,
+                                   cs.l, cs.X, cs.Y, cs.T, nullptr);
+            auto ref = F::pad(t, F::PadFuncOptions({0, 0, 0, 0, 0, L - cs.l}))
+                           .view({cs.b, c, cs.T, cs.X, cs.Y})
+                           .permute({0, 1, 3, 2, 4});
+            EXPECT_TRUE(torch::equal(out, ref)) << "to_chunks l " << cs.l << " T " << cs.T << " dtype " << dt;
+
+            auto src = torch::randn({cs.b, c, cs.X, cs.T, cs.Y}, f);
+            auto back = torch::full({cs.b, cs.l, cs.X, cs.Y}, std::nan(""), f.dtype(dt));
+            cuda::k::ssd_from_chunks(src.data_ptr(), cuda::k::DType::F32, back.data_ptr(), kd, cs.b, cs.l, cs.X, cs.Y,
+                                     cs.T, nullptr);
+            auto ref_back =
+                src.permute({0, 1, 3, 2, 4}).reshape({cs.b, L, cs.X, cs.Y}).narrow(1, 0, cs.l).to(dt).contiguous();
+            EXPECT_TRUE(torch::equal(back, ref_back)) << "from_chunks l " << cs.l << " T " << cs.T << " dtype " << dt;
         }
     }
 }
@@ -511,6 +674,18 @@ TEST(CudaKernels, ElementwiseKernelsRepeatBitIdentically) {
             auto out = cuda::gated_rmsnorm(yl, zl, wl, 3072, 1e-5);
             out.backward(g);
             return std::vector<torch::Tensor>{out, yl.grad(), zl.grad(), wl.grad()};
+        });
+    }
+    {
+        auto res = torch::randn({4, 2048, 1536}, f32), dl = torch::randn({4, 2048, 1536}, f32).to(bf);
+        auto w = torch::rand({1536}, f32) + 0.5, g = torch::randn({4, 2048, 1536}, f32).to(bf);
+        auto gr = torch::randn({4, 2048, 1536}, f32);
+        twice("add_rmsnorm", [&] {
+            auto rl = res.clone().requires_grad_(true), dll = dl.clone().requires_grad_(true);
+            auto wl = w.clone().requires_grad_(true);
+            auto [r, out] = cuda::add_rmsnorm(rl, dll, wl, 1e-5, bf);
+            torch::autograd::backward({out, r}, {g, gr});
+            return std::vector<torch::Tensor>{r, out, rl.grad(), dll.grad(), wl.grad()};
         });
     }
 }

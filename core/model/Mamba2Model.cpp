@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
 #include "kernels/cuda/CudaOps.h"
@@ -138,14 +139,15 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerState* state
         auto dtf =
             F::softplus(dt.to(dt_bias.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32) + dt_bias);
         auto A = -torch::exp(A_log);
+        // The D skip (y += D·x) goes in with the scan: the fused kernel adds it
+        // in the pass that writes y (and ∂x in backward).
         auto [ys, final_state] =
-            ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, initial_ssm, /*allow_fused=*/true, deterministic);
+            ssd_chunked(x, dtf, A, B, C, cfg.ssm.chunk_size, initial_ssm, /*allow_fused=*/true, deterministic, D);
         if (state) state->ssm_state = final_state.to(state->ssm_state.scalar_type());
         y = ys;
     }
     {
-        RECORD_USER_SCOPE("mixer.skip_gated_norm");
-        y = y + x * D.view({1, 1, nh, 1}).to(x.scalar_type());
+        RECORD_USER_SCOPE("mixer.gated_norm");
         y = y.reshape({b, l, di});
         y = norm->forward(y, z);
     }
@@ -239,17 +241,44 @@ void Mamba2LMImpl::init_binary_scales() {
     }
 }
 
+// The blocks and norm_f over the residual stream. On CUDA (float32 residual,
+// the fused kernels built) each residual add goes in one pass with the next
+// block's pre-norm (or norm_f): cuda::add_rmsnorm; the same math as
+// Mamba2Block::forward's add followed by RMSNorm::forward.
+torch::Tensor Mamba2LMImpl::run_layers(torch::Tensor residual, InferenceState* state, bool from_state) {
+    auto& layers = *backbone->layers;
+    const size_t n = layers.size();
+#ifdef BIMAMBA_HAVE_CUDA_KERNELS
+    if (n > 0 && residual.is_cuda() && residual.scalar_type() == torch::kFloat32) {
+        const auto out_dtype = at::autocast::is_autocast_enabled(at::kCUDA)
+                                   ? at::autocast::get_autocast_dtype(at::kCUDA)
+                                   : torch::kFloat32;
+        torch::Tensor normed;
+        {
+            RECORD_USER_SCOPE("block.norm");
+            normed = layers[0]->as<Mamba2BlockImpl>()->norm->forward(residual);
+        }
+        for (size_t i = 0; i < n; ++i) {
+            auto out = layers[i]->as<Mamba2BlockImpl>()->mixer->forward(normed, state ? &state->layers[i] : nullptr,
+                                                                        from_state);
+            RMSNormImpl& next = i + 1 < n ? *layers[i + 1]->as<Mamba2BlockImpl>()->norm : *backbone->norm_f;
+            RECORD_USER_SCOPE("block.add_norm");
+            std::tie(residual, normed) = bimamba::cuda::add_rmsnorm(residual, out, next.weight, next.eps, out_dtype);
+        }
+        return normed;
+    }
+#endif
+    for (size_t i = 0; i < n; ++i)
+        residual = layers[i]->as<Mamba2BlockImpl>()->forward(residual, state ? &state->layers[i] : nullptr, from_state);
+    return backbone->norm_f->forward(residual);
+}
+
 torch::Tensor Mamba2LMImpl::hidden_states(const torch::Tensor& input_ids, InferenceState* state) {
     TORCH_CHECK(input_ids.dim() == 2, "Mamba2LM: input_ids must be (batch, length)");
     auto residual = backbone->embedding->forward(input_ids);
     residual = residual.to(cfg.residual_in_fp32 && residual.scalar_type() != torch::kFloat64 ? torch::kFloat32
                                                                                              : residual.scalar_type());
-    int i = 0;
-    for (auto& m : *backbone->layers) {
-        residual = m->as<Mamba2BlockImpl>()->forward(residual, state ? &state->layers[i] : nullptr);
-        ++i;
-    }
-    return backbone->norm_f->forward(residual);
+    return run_layers(residual, state, false);
 }
 
 torch::Tensor Mamba2LMImpl::continue_hidden_states(const torch::Tensor& input_ids, InferenceState& state) {
@@ -259,9 +288,7 @@ torch::Tensor Mamba2LMImpl::continue_hidden_states(const torch::Tensor& input_id
     auto residual = backbone->embedding->forward(input_ids);
     residual = residual.to(cfg.residual_in_fp32 && residual.scalar_type() != torch::kFloat64 ? torch::kFloat32
                                                                                              : residual.scalar_type());
-    int i = 0;
-    for (auto& m : *backbone->layers) residual = m->as<Mamba2BlockImpl>()->forward(residual, &state.layers[i++], true);
-    return backbone->norm_f->forward(residual);
+    return run_layers(residual, &state, true);
 }
 
 torch::Tensor Mamba2LMImpl::head_weight() const {

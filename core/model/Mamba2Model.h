@@ -108,6 +108,8 @@ struct Mamba2LMImpl : torch::nn::Module {
     // the state after the last token in it, returns the final hidden states
     // (b, l, d_model) float32.
     torch::Tensor continue_hidden_states(const torch::Tensor& input_ids, InferenceState& state);
+    // The blocks and norm_f from the embedded input (float32 residual stream).
+    torch::Tensor run_layers(torch::Tensor residual, InferenceState* state, bool from_state);
     // One token per sequence: ids (b) -> logits (b, vocab).
     torch::Tensor step(const torch::Tensor& ids, InferenceState& state);
 

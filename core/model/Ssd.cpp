@@ -101,19 +101,22 @@ std::pair<torch::Tensor, torch::Tensor> ssd_chunked(const torch::Tensor& x, cons
                                                     const torch::Tensor& A, const torch::Tensor& B,
                                                     const torch::Tensor& C, int64_t chunk_size,
                                                     const torch::Tensor& initial_state, bool allow_fused,
-                                                    bool deterministic) {
+                                                    bool deterministic, const torch::Tensor& D) {
     TORCH_CHECK(x.dim() == 4 && dt.dim() == 3 && A.dim() == 1 && B.dim() == 4 && C.dim() == 4,
                 "ssd_chunked: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n)");
     TORCH_CHECK(chunk_size > 0, "ssd_chunked: chunk_size must be > 0");
+    TORCH_CHECK(!D.defined() || D.numel() == x.size(2), "ssd_chunked: D must have one element per head");
 #ifdef BIMAMBA_HAVE_CUDA_KERNELS
     if (allow_fused && x.is_cuda() && x.scalar_type() != torch::kFloat64)
         return bimamba::cuda::ssd_chunked_fused(x, dt, A, B, C, chunk_size, initial_state,
-                                                bimamba::cuda::SsdOptions{deterministic});
+                                                bimamba::cuda::SsdOptions{deterministic}, D);
 #else
     (void)allow_fused;
     (void)deterministic;
 #endif
-    return ssd_chunked_torch(x, dt, A, B, C, chunk_size, initial_state);
+    auto [y, fin] = ssd_chunked_torch(x, dt, A, B, C, chunk_size, initial_state);
+    if (D.defined()) y = y + x * D.view({1, 1, x.size(2), 1}).to(x.scalar_type());
+    return {y, fin};
 }
 
 torch::Tensor ssd_step(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A, const torch::Tensor& B,

@@ -189,6 +189,51 @@ struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
     }
 };
 
+// The residual add fused with the next pre-norm: {r = residual + delta, rmsnorm(r)}.
+struct AddRmsNormFn : torch::autograd::Function<AddRmsNormFn> {
+    static tensor_list forward(AutogradContext* ctx, const Tensor& res_in, const Tensor& delta_in, const Tensor& weight,
+                               double eps, c10::ScalarType out_dtype) {
+        c10::cuda::CUDAGuard guard(res_in.device());
+        const int64_t d = res_in.size(-1);
+        auto res = res_in.reshape({-1, d}).contiguous();
+        auto delta = delta_in.reshape({-1, d}).contiguous();
+        const int64_t m = res.size(0);
+        auto w = weight.to(torch::kFloat32).contiguous();
+        auto r = new_out({m, d}, res.options());
+        auto out = new_out({m, d}, res.options().dtype(out_dtype));
+        auto rstd = new_out({m}, res.options());
+        k::add_rmsnorm_fwd(res.data_ptr<float>(), delta.data_ptr(), kdtype(delta), w.data_ptr<float>(),
+                           r.data_ptr<float>(), out.data_ptr(), kdtype(out), rstd.data_ptr<float>(), m, d, (float)eps,
+                           stream());
+        ctx->save_for_backward({r, weight, rstd});
+        ctx->saved_data["shape"] = res_in.sizes().vec();
+        ctx->saved_data["delta_dtype"] = (int64_t)delta_in.scalar_type();
+        ctx->set_materialize_grads(false);
+        return {r.view(res_in.sizes()), out.view(res_in.sizes())};
+    }
+    static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+        auto s = ctx->get_saved_variables();
+        const auto &r = s[0], &weight = s[1], &rstd = s[2];
+        c10::cuda::CUDAGuard guard(r.device());
+        auto shape = ctx->saved_data["shape"].toIntVector();
+        const auto delta_dtype = (c10::ScalarType)ctx->saved_data["delta_dtype"].toInt();
+        const int64_t m = r.size(0), d = r.size(1);
+        Tensor g_r = grads[0].defined() ? grads[0].to(torch::kFloat32).reshape({m, d}).contiguous() : Tensor();
+        Tensor g = grads[1].defined() ? grads[1].reshape({m, d}) : torch::zeros({m, d}, r.options());
+        if (!kernel_dtype(g.scalar_type())) g = g.to(torch::kFloat32);
+        g = g.contiguous();
+        auto w = weight.to(torch::kFloat32).contiguous();
+        auto d_res = new_out({m, d}, r.options());
+        auto d_delta = new_out({m, d}, r.options().dtype(delta_dtype));
+        const int rb = (int)std::max<int64_t>(1, std::min<int64_t>(m, 512));
+        auto dw = new_out({rb, d}, r.options());
+        k::add_rmsnorm_bwd(r.data_ptr<float>(), w.data_ptr<float>(), rstd.data_ptr<float>(), g.data_ptr(), kdtype(g),
+                           g_r.defined() ? g_r.data_ptr<float>() : nullptr, d_res.data_ptr<float>(), d_delta.data_ptr(),
+                           kdtype(d_delta), dw.data_ptr<float>(), m, d, rb, stream());
+        return {d_res.view(shape), d_delta.view(shape), dw.sum(0).to(weight.scalar_type()), Tensor(), Tensor()};
+    }
+};
+
 struct GatedRmsNormFn : torch::autograd::Function<GatedRmsNormFn> {
     static Tensor forward(AutogradContext* ctx, const Tensor& y_in, const Tensor& z_in, const Tensor& weight,
                           int64_t group_size, double eps) {
@@ -296,12 +341,30 @@ Tensor pad_l(const Tensor& t, int64_t pad) {
     return F::pad(t, F::PadFuncOptions(p));
 }
 
-// (b, l, X, Y) -> (b, c, X, T, Y) contiguous (with padding)
+// (b, l, X, Y) -> (b, c, X, T, Y) contiguous (with padding). On the GPU one
+// vectorized pass reading t in place (its strided rows as the mixer's views
+// give them) where the strides allow 16-byte accesses.
 Tensor to_chunks4(const Tensor& t, const SsdDims& d) {
+    if (t.is_cuda() && kernel_dtype(t.scalar_type()) && t.stride(3) == 1) {
+        auto out = new_out({d.b, d.c, t.size(2), d.T, t.size(3)}, t.options());
+        if (k::ssd_chunks_vec_ok(t.data_ptr(), out.data_ptr(), t.stride(0), t.stride(1), t.stride(2), t.size(3))) {
+            k::ssd_to_chunks(t.data_ptr(), kdtype(t), t.stride(0), t.stride(1), t.stride(2), out.data_ptr(),
+                             kdtype(out), d.b, d.l, t.size(2), t.size(3), d.T, stream());
+            return out;
+        }
+    }
     return pad_l(t, d.pad).view({d.b, d.c, d.T, t.size(2), t.size(3)}).permute({0, 1, 3, 2, 4}).contiguous();
 }
 // from_chunks4 and a cast in one strided copy: (b,c,X,T,Y) -> (b,l,X,Y) in `dtype`.
 Tensor from_chunks4_as(const Tensor& t, const SsdDims& d, c10::ScalarType dtype) {
+    if (t.is_cuda() && kernel_dtype(t.scalar_type()) && kernel_dtype(dtype) && t.is_contiguous()) {
+        auto out = new_out({d.b, d.l, t.size(2), t.size(4)}, t.options().dtype(dtype));
+        if (k::ssd_chunks_vec_ok(t.data_ptr(), out.data_ptr(), 0, 0, 0, t.size(4))) {
+            k::ssd_from_chunks(t.data_ptr(), kdtype(t), out.data_ptr(), kdtype(out), d.b, d.l, t.size(2), t.size(4),
+                               d.T, stream());
+            return out;
+        }
+    }
     auto out = torch::empty({d.b, d.L, t.size(2), t.size(4)}, t.options().dtype(dtype));
     out.view({d.b, d.c, d.T, t.size(2), t.size(4)}).copy_(t.permute({0, 1, 3, 2, 4}));
     return d.pad ? out.narrow(1, 0, d.l) : out;
@@ -339,18 +402,65 @@ Tensor heads_to_group(const Tensor& t, const Tensor& w, const SsdDims& d) {
     return out;
 }
 
-// Yh (b,c,h,T,p) + Q (b,c,g,T,hg·p) · w (b,c,h,T), un-chunked to (b,l,h,p) in
-// `dtype`. Yh is consumed (the reference path adds into it).
-Tensor combine_chunks(Tensor& Yh, const Tensor& Q, const Tensor& w, const SsdDims& d, c10::ScalarType dtype) {
+// The SSD's D skip, folded into combine_chunks: out += D[h] · src (src (b,l,h,p):
+// x in the forward, ∂y in the backward). With dD: also ∂D = Σ src · x2 over
+// (b, l, p) (x2 = x), from per-(row, head) partials summed in a fixed order.
+struct SkipArgs {
+    Tensor D, src, x2;
+    Tensor* dD = nullptr;
+};
+
+// Yh (b,c,h,T,p) + Q (b,c,g,T,hg·p) · w (b,c,h,T) (+ the skip), un-chunked to
+// (b,l,h,p) in `dtype`. Yh is consumed (the reference path adds into it).
+Tensor combine_chunks(Tensor& Yh, const Tensor& Q, const Tensor& w, const SsdDims& d, c10::ScalarType dtype,
+                      const SkipArgs& skip = {}) {
     if (use_kernels(Yh, Yh.scalar_type())) {
         auto out = new_out({d.b, d.l, d.h, d.p}, Yh.options().dtype(dtype));
         auto yc = Yh.contiguous(), qc = Q.contiguous(), wc = w.contiguous();
+        k::SsdSkip sk;
+        Tensor Df, src, x2, part;
+        auto rows_ok = [](Tensor t, c10::ScalarType dt) {
+            t = t.to(dt);
+            return t.stride(3) == 1 ? t : t.contiguous();
+        };
+        if (skip.D.defined()) {
+            Df = skip.D.to(torch::kFloat32).contiguous();
+            src = rows_ok(skip.src, dtype);
+            sk.D = Df.data_ptr<float>();
+            auto set_src = [&] {
+                sk.src = src.data_ptr(), sk.sb = src.stride(0), sk.sl = src.stride(1), sk.sh = src.stride(2);
+            };
+            set_src();
+            if (skip.dD) {
+                x2 = rows_ok(skip.x2, dtype);
+                auto set_x2 = [&] {
+                    sk.x2 = x2.data_ptr(), sk.xb = x2.stride(0), sk.xl = x2.stride(1), sk.xh = x2.stride(2);
+                };
+                set_x2();
+                if (!k::ssd_combine_chunks_dD_ok(d.p, sk) && d.p % 8 == 0) {
+                    src = src.contiguous(), x2 = x2.contiguous();
+                    set_src(), set_x2();
+                }
+                if (k::ssd_combine_chunks_dD_ok(d.p, sk)) {
+                    part = new_out({d.b * d.c * d.g * d.T, d.hg}, Yh.options().dtype(torch::kFloat32));
+                    sk.dD_part = part.data_ptr<float>();
+                }
+            }
+        }
         k::ssd_combine_chunks(yc.data_ptr<float>(), qc.data_ptr<float>(), wc.data_ptr<float>(), out.data_ptr(),
-                              kdtype(out), d.b, d.c, d.l, d.g, d.hg, d.T, d.p, stream());
+                              kdtype(out), d.b, d.c, d.l, d.g, d.hg, d.T, d.p, sk, stream());
+        if (skip.dD)
+            *skip.dD = part.defined()
+                           ? part.view({d.b * d.c, d.g, d.T, d.hg}).sum(std::vector<int64_t>{0, 2}).reshape({d.h})
+                           : (src.to(torch::kFloat32) * x2.to(torch::kFloat32)).sum(std::vector<int64_t>{0, 1, 3});
         return out;
     }
     Yh.view({d.b, d.c, d.g, d.hg, d.T, d.p}).addcmul_(heads_view(Q, d), w.view({d.b, d.c, d.g, d.hg, d.T, 1}));
-    return from_chunks4_as(Yh, d, dtype);
+    if (!skip.D.defined()) return from_chunks4_as(Yh, d, dtype);
+    const auto ad = Yh.scalar_type();
+    auto out = from_chunks4_as(Yh, d, ad) + skip.src.to(ad) * skip.D.to(ad).view({1, 1, d.h, 1});
+    if (skip.dD) *skip.dD = (skip.src.to(ad) * skip.x2.to(ad)).sum(std::vector<int64_t>{0, 1, 3});
+    return out.to(dtype);
 }
 
 // Inclusive cumulative sum over the last dim (reverse: suffix sums). On the
@@ -399,16 +509,26 @@ SsdCommon ssd_common(const Tensor& x, const Tensor& dt, const Tensor& A, const T
     return s;
 }
 
-// S_prev (b,c,h,p,n): the state entering each chunk; final (b,h,p,n).
-std::pair<Tensor, Tensor> ssd_states(const SsdCommon& s, const Tensor& init, const SsdDims& d, c10::ScalarType ad) {
+// S_prev (b,c,h,p,n): the state entering each chunk, in fp32 (`need_f32`: the
+// backward's ∂a_last reads it) and in the activation dtype cd (the GEMMs'
+// operand, written by the scan itself); final (b,h,p,n).
+struct SsdStates {
+    Tensor S_prev, S_prev_cd, fin;
+};
+SsdStates ssd_states(const SsdCommon& s, const Tensor& init, const SsdDims& d, c10::ScalarType cd, c10::ScalarType ad,
+                     bool need_f32) {
     auto states = bmm_to(s.Xwg.transpose(-1, -2), s.Bg, ad).view({d.b, d.c, d.h, d.p, d.n});
     auto init_a = init.defined() ? init.to(ad).contiguous() : Tensor();
-    if (use_kernels(s.xc, ad)) {
-        auto S_prev = new_out_like(states), fin = new_out({d.b, d.h, d.p, d.n}, states.options());
+    SsdStates r;
+    if (use_kernels(s.xc, ad) && kernel_dtype(cd)) {
+        if (need_f32) r.S_prev = new_out_like(states);
+        r.S_prev_cd = new_out(states.sizes(), states.options().dtype(cd));
+        r.fin = new_out({d.b, d.h, d.p, d.n}, states.options());
         k::ssd_state_scan(states.data_ptr<float>(), s.alast.data_ptr<float>(),
-                          init_a.defined() ? init_a.data_ptr<float>() : nullptr, S_prev.data_ptr<float>(),
-                          fin.data_ptr<float>(), d.b, d.c, d.h, d.p * d.n, stream());
-        return {S_prev, fin};
+                          init_a.defined() ? init_a.data_ptr<float>() : nullptr,
+                          need_f32 ? r.S_prev.data_ptr<float>() : nullptr, r.S_prev_cd.data_ptr(), kdtype(r.S_prev_cd),
+                          r.fin.data_ptr<float>(), d.b, d.c, d.h, d.p * d.n, stream());
+        return r;
     }
     auto S = init_a.defined() ? init_a : torch::zeros({d.b, d.h, d.p, d.n}, states.options());
     std::vector<Tensor> prev;
@@ -416,31 +536,38 @@ std::pair<Tensor, Tensor> ssd_states(const SsdCommon& s, const Tensor& init, con
         prev.push_back(S);
         S = torch::exp(s.alast.select(1, ci)).view({d.b, d.h, 1, 1}) * S + states.select(1, ci);
     }
-    return {torch::stack(prev, 1), S};
+    r.S_prev = torch::stack(prev, 1);
+    r.S_prev_cd = r.S_prev.to(cd);
+    r.fin = S;
+    return r;
 }
 
+// D (h) or undefined: y += D[h] · x (the Mamba-2 skip, folded into the output pass).
 std::pair<Tensor, Tensor> ssd_forward_impl(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B,
-                                           const Tensor& C, int64_t T, const Tensor& init) {
+                                           const Tensor& C, int64_t T, const Tensor& init, const Tensor& D) {
     const auto d = ssd_dims(x, B, T);
     const auto cd = x.scalar_type();
     const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
     auto s = ssd_common(x, dt, A, B, C, d, cd, ad);
-    auto [S_prev, fin] = ssd_states(s, init, d, ad);
+    auto st = ssd_states(s, init, d, cd, ad, /*need_f32=*/false);
     auto Y = bmm_to(s.M, s.xc, ad);  // (b,c,h,T,p)
-    auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
+    auto Sg = st.S_prev_cd.view({d.b, d.c, d.g, d.hg * d.p, d.n});
     auto Qg = bmm_to(s.Cg, Sg.transpose(-1, -2), ad);  // C_t · S_prev, (b,c,g,T,hg·p)
-    return {combine_chunks(Y, Qg, torch::exp(s.acum), d, x.scalar_type()), fin};
+    SkipArgs skip;
+    if (D.defined()) skip.D = D, skip.src = x;
+    return {combine_chunks(Y, Qg, torch::exp(s.acum), d, x.scalar_type(), skip), st.fin};
 }
 
-// Returns {dx, ddt, dA, dB, dC, dinit}. `det`: no float atomics (SsdOptions).
+// Returns {dx, ddt, dA, dB, dC, dinit, dD}. `det`: no float atomics (SsdOptions).
 tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B, const Tensor& C,
-                              int64_t T, const Tensor& init, const Tensor& dy_in, const Tensor& dfinal, bool det) {
+                              int64_t T, const Tensor& init, const Tensor& D, const Tensor& dy_in, const Tensor& dfinal,
+                              bool det) {
     const auto d = ssd_dims(x, B, T);
     const auto cd = x.scalar_type();
     const auto ad = cd == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
     auto s = ssd_common(x, dt, A, B, C, d, cd, ad);
-    auto [S_prev, fin] = ssd_states(s, init, d, ad);
-    (void)fin;
+    auto st = ssd_states(s, init, d, cd, ad, /*need_f32=*/true);
+    const auto& S_prev = st.S_prev;
     auto dy = dy_in.defined() ? dy_in.to(cd) : torch::zeros_like(x, x.options().dtype(cd));
     auto dyc = to_chunks4(dy, d);  // (b,c,h,T,p)
 
@@ -493,8 +620,7 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     // ey = exp(a_t)·dy in cd, written straight into the group layout (one pass).
     auto ey = heads_to_group(dyc, torch::exp(s.acum), d);
     auto eyg_cd = ey.view({d.b, d.c, d.g, d.T, d.hg * d.p});  // (b,c,g,T,hg·p)
-    auto Sg = S_prev.view({d.b, d.c, d.g, d.hg * d.p, d.n});
-    auto Sg_cd = Sg.to(cd);
+    auto Sg_cd = st.S_prev_cd.view({d.b, d.c, d.g, d.hg * d.p, d.n});
     dC += bmm_to(eyg_cd, Sg_cd, ad);
     auto dS_prev = bmm_to(eyg_cd.transpose(-1, -2), s.Cg, ad).view({d.b, d.c, d.h, d.p, d.n});
     auto Qg = bmm_to(s.Cg, Sg_cd.transpose(-1, -2), ad);  // (b,c,g,T,hg·p)
@@ -508,15 +634,22 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
                   .permute({0, 1, 2, 4, 3})
                   .reshape({d.b, d.c, d.h, d.T});
 
-    // 4. state passing, backwards: G_c = dL/dS_c
-    Tensor G, dinit;
+    // 4. state passing, backwards: G_c = dL/dS_c; the kernel writes G in cd (the
+    // GEMMs' operand) and, where P allows, ∂a_last's Σ G·S_prev as partials.
+    Tensor Gg, dinit, dalast;
     auto dfin = dfinal.defined() ? dfinal.to(ad).contiguous() : Tensor();
-    if (use_kernels(x, ad)) {
-        G = new_out_like(dS_prev);
+    if (use_kernels(x, ad) && kernel_dtype(cd)) {
+        const int64_t P = d.p * d.n, parts = k::ssd_state_scan_bwd_dal_parts(P);
+        auto G_cd = new_out(dS_prev.sizes(), dS_prev.options().dtype(cd));
+        Tensor G = parts ? Tensor() : new_out_like(dS_prev);
+        Tensor dal = parts ? new_out({d.b, d.c, d.h, parts}, dS_prev.options()) : Tensor();
         dinit = new_out({d.b, d.h, d.p, d.n}, dS_prev.options());
-        k::ssd_state_scan_bwd(dS_prev.data_ptr<float>(), s.alast.data_ptr<float>(),
-                              dfin.defined() ? dfin.data_ptr<float>() : nullptr, G.data_ptr<float>(),
-                              dinit.data_ptr<float>(), d.b, d.c, d.h, d.p * d.n, stream());
+        k::ssd_state_scan_bwd(
+            dS_prev.data_ptr<float>(), s.alast.data_ptr<float>(), dfin.defined() ? dfin.data_ptr<float>() : nullptr,
+            G.defined() ? G.data_ptr<float>() : nullptr, G_cd.data_ptr(), kdtype(G_cd), S_prev.data_ptr<float>(),
+            parts ? dal.data_ptr<float>() : nullptr, dinit.data_ptr<float>(), d.b, d.c, d.h, P, stream());
+        dalast = (parts ? dal.sum(-1) : (G * S_prev).sum({-1, -2})) * torch::exp(s.alast);  // (b,c,h)
+        Gg = G_cd.view({d.b, d.c, d.g, d.hg * d.p, d.n});
     } else {
         auto Gc = dfin.defined() ? dfin : torch::zeros({d.b, d.h, d.p, d.n}, dS_prev.options());
         std::vector<Tensor> gs(d.c);
@@ -524,13 +657,13 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
             gs[ci] = Gc;
             Gc = dS_prev.select(1, ci) + torch::exp(s.alast.select(1, ci)).view({d.b, d.h, 1, 1}) * Gc;
         }
-        G = torch::stack(gs, 1);
+        auto G = torch::stack(gs, 1);
         dinit = Gc;
+        dalast = (G * S_prev).sum({-1, -2}) * torch::exp(s.alast);  // (b,c,h)
+        Gg = G.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
     }
-    auto dalast = (G * S_prev).sum({-1, -2}) * torch::exp(s.alast);  // (b,c,h)
 
     // 5. state_c = Xwᵀ B with Xw = wdt · x
-    auto Gg = G.view({d.b, d.c, d.g, d.hg * d.p, d.n}).to(cd);
     // dXw read in place through a heads view of the group layout (no copy).
     auto dXw_group = bmm_to(s.Bg, Gg.transpose(-1, -2), ad);  // (b,c,g,T,hg·p)
     auto dXw = heads_view(dXw_group, d);                      // (b,c,g,hg,T,p) view
@@ -543,7 +676,10 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
     } else {
         dwdt = (s.xc.view({d.b, d.c, d.g, d.hg, d.T, d.p}) * dXw).sum(-1).view({d.b, d.c, d.h, d.T});
     }
-    auto dx_out = combine_chunks(dxc, dXw_group, s.wdt, d, x.scalar_type());
+    Tensor dD;
+    SkipArgs skip;
+    if (D.defined()) skip.D = D, skip.src = dy, skip.x2 = x, skip.dD = &dD;
+    auto dx_out = combine_chunks(dxc, dXw_group, s.wdt, d, x.scalar_type(), skip);
     dxc = Tensor();
     ddt += torch::exp(s.alast.unsqueeze(-1) - s.acum) * dwdt;
     auto q = s.wdt * dwdt;
@@ -562,23 +698,26 @@ tensor_list ssd_backward_impl(const Tensor& x, const Tensor& dt, const Tensor& A
             dA.to(A.scalar_type()),
             from_chunks4_as(dB, d, B.scalar_type()),
             from_chunks4_as(dC, d, C.scalar_type()),
-            init.defined() ? dinit.to(init.scalar_type()) : Tensor()};
+            init.defined() ? dinit.to(init.scalar_type()) : Tensor(),
+            D.defined() ? dD.to(D.scalar_type()) : Tensor()};
 }
 
 struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
     static tensor_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& dt, const Tensor& A,
                                const Tensor& B, const Tensor& C, int64_t T, const Tensor& init_or_empty, bool has_init,
-                               bool deterministic) {
+                               const Tensor& D_or_empty, bool has_D, bool deterministic) {
         // Autograd Functions take no undefined tensors: without an initial
-        // state, `init_or_empty` is an empty placeholder.
+        // state (or D), the argument is an empty placeholder.
         c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
         c10::OptionalDeviceGuard guard(x.device());
         ctx->set_materialize_grads(false);
         const Tensor init = has_init ? init_or_empty : Tensor();
-        auto [y, fin] = ssd_forward_impl(x, dt, A, B, C, T, init);
-        ctx->save_for_backward({x, dt, A, B, C, init_or_empty});
+        const Tensor D = has_D ? D_or_empty : Tensor();
+        auto [y, fin] = ssd_forward_impl(x, dt, A, B, C, T, init, D);
+        ctx->save_for_backward({x, dt, A, B, C, init_or_empty, D_or_empty});
         ctx->saved_data["T"] = T;
         ctx->saved_data["has_init"] = has_init;
+        ctx->saved_data["has_D"] = has_D;
         ctx->saved_data["det"] = deterministic;
         return {y, fin};
     }
@@ -588,10 +727,21 @@ struct SsdChunkedFn : torch::autograd::Function<SsdChunkedFn> {
         c10::OptionalDeviceGuard guard(s[0].device());
         const int64_t T = ctx->saved_data["T"].toInt();
         const bool has_init = ctx->saved_data["has_init"].toBool();
+        const bool has_D = ctx->saved_data["has_D"].toBool();
         const bool det = ctx->saved_data["det"].toBool();
-        auto g =
-            ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), grads[0], grads[1], det);
-        return {g[0], g[1], g[2], g[3], g[4], Tensor(), has_init ? g[5] : Tensor(), Tensor(), Tensor()};
+        auto g = ssd_backward_impl(s[0], s[1], s[2], s[3], s[4], T, has_init ? s[5] : Tensor(), has_D ? s[6] : Tensor(),
+                                   grads[0], grads[1], det);
+        return {g[0],
+                g[1],
+                g[2],
+                g[3],
+                g[4],
+                Tensor(),
+                has_init ? g[5] : Tensor(),
+                Tensor(),
+                has_D ? g[6] : Tensor(),
+                Tensor(),
+                Tensor()};
     }
 };
 
@@ -642,6 +792,24 @@ torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
     return RmsNormFn::apply(x, weight, eps, out_dtype);
 }
 
+std::pair<torch::Tensor, torch::Tensor> add_rmsnorm(const torch::Tensor& residual, const torch::Tensor& delta,
+                                                    const torch::Tensor& weight, double eps,
+                                                    c10::ScalarType out_dtype) {
+    TORCH_CHECK(residual.sizes() == delta.sizes() && weight.numel() == residual.size(-1),
+                "add_rmsnorm: residual, delta (..., d), weight (d)");
+    const int64_t d = residual.size(-1);
+    // 16-byte rows: contiguous inputs from the caching allocator (checked again by the launcher).
+    if (!g_ref_elementwise && residual.is_cuda() && residual.scalar_type() == torch::kFloat32 &&
+        kernel_dtype(delta.scalar_type()) && kernel_dtype(out_dtype) && weight.scalar_type() == torch::kFloat32 &&
+        residual.is_contiguous() && delta.is_contiguous() &&
+        k::add_rmsnorm_supported(residual.data_ptr(), delta.data_ptr(), nullptr, d)) {
+        auto out = AddRmsNormFn::apply(residual, delta, weight, eps, out_dtype);
+        return {out[0], out[1]};
+    }
+    auto r = residual + delta.to(residual.scalar_type());
+    return {r, rmsnorm(r, weight, eps, out_dtype)};
+}
+
 torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, const torch::Tensor& weight,
                             int64_t group_size, double eps) {
     TORCH_CHECK(
@@ -655,15 +823,19 @@ torch::Tensor gated_rmsnorm(const torch::Tensor& y, const torch::Tensor& z, cons
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x, const torch::Tensor& dt,
                                                           const torch::Tensor& A, const torch::Tensor& B,
                                                           const torch::Tensor& C, int64_t chunk_size,
-                                                          const torch::Tensor& initial_state,
-                                                          const SsdOptions& options) {
+                                                          const torch::Tensor& initial_state, const SsdOptions& options,
+                                                          const torch::Tensor& D) {
     TORCH_CHECK(x.dim() == 4 && dt.dim() == 3 && A.dim() == 1 && B.dim() == 4 && C.dim() == 4 &&
-                    B.sizes() == C.sizes() && chunk_size > 0,
-                "ssd_chunked_fused: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n)");
-    if (g_ref_ssd) return g_ref_ssd(x, dt, A, B, C, chunk_size, initial_state);
-    const bool has_init = initial_state.defined();
+                    B.sizes() == C.sizes() && chunk_size > 0 && (!D.defined() || D.numel() == x.size(2)),
+                "ssd_chunked_fused: expected x (b,l,h,p), dt (b,l,h), A (h), B/C (b,l,g,n), D (h) or none");
+    if (g_ref_ssd) {
+        auto [y, fin] = g_ref_ssd(x, dt, A, B, C, chunk_size, initial_state);
+        if (D.defined()) y = y + x * D.view({1, 1, x.size(2), 1}).to(x.scalar_type());
+        return {y, fin};
+    }
+    const bool has_init = initial_state.defined(), has_D = D.defined();
     auto out = SsdChunkedFn::apply(x, dt, A, B, C, chunk_size, has_init ? initial_state : x.new_empty({0}), has_init,
-                                   options.deterministic);
+                                   has_D ? D : x.new_empty({0}), has_D, options.deterministic);
     return {out[0], out[1]};
 }
 

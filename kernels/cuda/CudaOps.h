@@ -35,11 +35,13 @@ struct SsdOptions {
 //   x (b,l,h,p), dt (b,l,h) softplus'ed, A (h) negative, B/C (b,l,g,n),
 //   initial_state (b,h,p,n) or undefined. Returns (y (b,l,h,p) in x's dtype,
 //   final_state (b,h,p,n) float32). Differentiable in every input.
+// D (h) or undefined: Mamba-2's skip, y += D[h] · x, folded into the pass that
+// writes y (fp32 math, one rounding) and, backward, into the one that writes ∂x.
 std::pair<torch::Tensor, torch::Tensor> ssd_chunked_fused(const torch::Tensor& x, const torch::Tensor& dt,
                                                           const torch::Tensor& A, const torch::Tensor& B,
                                                           const torch::Tensor& C, int64_t chunk_size,
                                                           const torch::Tensor& initial_state,
-                                                          const SsdOptions& options = {});
+                                                          const SsdOptions& options = {}, const torch::Tensor& D = {});
 
 // Causal depthwise conv1d + bias + SiLU: x (b, l, c) (the channel dim must be
 // contiguous; rows may be strided, e.g. a narrow() of in_proj's output),
@@ -50,6 +52,13 @@ torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& we
 // in fp32 and written in `out_dtype` (the blocks' pre-norm: fp32 residual in,
 // the matmul's bf16 out). Gradient to x in x's dtype.
 torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, double eps, c10::ScalarType out_dtype);
+
+// The residual add fused with the next pre-norm (the following block's, or
+// norm_f): r = residual + delta (residual float32, delta the mixer's output in
+// its dtype), normed = rmsnorm(r) in `out_dtype`. Returns {r, normed}, both
+// differentiable (r's gradient and the norm's are summed in the same pass).
+std::pair<torch::Tensor, torch::Tensor> add_rmsnorm(const torch::Tensor& residual, const torch::Tensor& delta,
+                                                    const torch::Tensor& weight, double eps, c10::ScalarType out_dtype);
 
 // Gated RMSNorm, norm_before_gate=False: rmsnorm(y*silu(z)) * weight over
 // groups of group_size channels. y, z (..., d); weight (d). Output in y's dtype.

@@ -30,4 +30,18 @@ void rmsnorm_fwd(const void* x, DType tx, const float* w, void* out, DType to, f
 void rmsnorm_bwd(const void* x, DType tx, const float* w, const float* rstd, const void* g, DType tg, void* dx,
                  float* dw_part, int64_t m, int64_t d, int row_blocks, cudaStream_t s);
 
+// ---- residual add + pre-norm (the next block's, or norm_f) -----------------
+// r_out = res + delta (res fp32, delta in td; (m, d) contiguous), out =
+// rmsnorm(r_out) * w in `to`, rstd (m). Needs d a multiple of 8 and 16-byte
+// aligned rows (add_rmsnorm_supported); the caller falls back otherwise.
+bool add_rmsnorm_supported(const void* res, const void* delta, const void* g_r, int64_t d);
+void add_rmsnorm_fwd(const float* res, const void* delta, DType td, const float* w, float* r_out, void* out, DType to,
+                     float* rstd, int64_t m, int64_t d, float eps, cudaStream_t s);
+// x = r_out of the forward; g (m, d) in tg: the normed output's gradient; g_r
+// (m, d) fp32 or null: r_out's own. d_res (m, d) fp32 = g_r + the norm's
+// backward; d_delta the same values in td; dw_part (row_blocks, d).
+void add_rmsnorm_bwd(const float* x, const float* w, const float* rstd, const void* g, DType tg, const float* g_r,
+                     float* d_res, void* d_delta, DType td, float* dw_part, int64_t m, int64_t d, int row_blocks,
+                     cudaStream_t s);
+
 }  // namespace bimamba::cuda::k

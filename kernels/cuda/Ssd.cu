@@ -153,12 +153,13 @@ __global__ void heads_to_group_kernel(const T* __restrict__ in, const float* __r
 }
 
 // out[b, c·T + t, gi, hh, q] = Yh[b, c, gi, hh, t, q] + Q[b, c, gi, t, hh, q] · w[b, c, gi, hh, t]
+//                               (+ D[h] · skip[b, c·T + t, h, q], h = gi·hg + hh)
 // for c·T + t < l (the padded tail is dropped), cast to the output dtype. One
 // block per (b, c, gi, t).
 template <typename To>
 __global__ void combine_chunks_kernel(const float* __restrict__ Yh, const float* __restrict__ Q,
                                       const float* __restrict__ w, To* __restrict__ out, int64_t l, int C, int g,
-                                      int hg, int Tn, int p) {
+                                      int hg, int Tn, int p, SsdSkip sk) {
     int64_t idx = blockIdx.x;
     const int t = (int)(idx % Tn);
     idx /= Tn;
@@ -174,54 +175,16 @@ __global__ void combine_chunks_kernel(const float* __restrict__ Yh, const float*
     const float* qr = Q + (rg * Tn + t) * (int64_t)row;
     const float* wr = w + rg * (int64_t)hg * Tn;
     To* dst = out + ((b * l + pos) * g + gi) * (int64_t)row;
+    const To* sr = static_cast<const To*>(sk.src);
     for (int i = threadIdx.x; i < row; i += blockDim.x) {
         const int hh = i / p, q = i - hh * p;
-        dst[i] = from_f<To>(yr[(hh * Tn + t) * p + q] + qr[i] * wr[hh * Tn + t]);
+        float v = yr[(hh * Tn + t) * p + q] + qr[i] * wr[hh * Tn + t];
+        if (sr) {
+            const int h = gi * hg + hh;
+            v += sk.D[h] * to_f(sr[b * sk.sb + pos * sk.sl + h * sk.sh + q]);
+        }
+        dst[i] = from_f<To>(v);
     }
-}
-
-// Eight consecutive elements as floats (16-byte loads of 2-byte types; two
-// float4 loads of floats). The pointer must be aligned to 8 elements.
-__device__ __forceinline__ void load8(const float* p, float* o) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
-}
-__device__ __forceinline__ void load8(const __nv_bfloat16* p, float* o) {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float2 f = __bfloat1622float2(h[i]);
-        o[2 * i] = f.x, o[2 * i + 1] = f.y;
-    }
-}
-__device__ __forceinline__ void load8(const __half* p, float* o) {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    const __half2* h = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float2 f = __half22float2(h[i]);
-        o[2 * i] = f.x, o[2 * i + 1] = f.y;
-    }
-}
-
-__device__ __forceinline__ void store8(float* p, const float* v) {
-    reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
-    reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
-}
-__device__ __forceinline__ void store8(__nv_bfloat16* p, const float* v) {
-    uint4 u;
-    __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
-    *reinterpret_cast<uint4*>(p) = u;
-}
-__device__ __forceinline__ void store8(__half* p, const float* v) {
-    uint4 u;
-    __half2* h = reinterpret_cast<__half2*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
-    *reinterpret_cast<uint4*>(p) = u;
 }
 
 // build_m_kernel for T a multiple of 8 (≤ 256·NV): a warp writes one row, a
@@ -326,11 +289,15 @@ __global__ void heads_to_group_vec_kernel(const T* __restrict__ in, const float*
     }
 }
 
-// combine_chunks_kernel for p a multiple of 8: 8 elements per thread.
-template <typename To>
+// combine_chunks_kernel for p a multiple of 8: 8 elements per thread (16-byte
+// accesses; the skip's rows 16-byte aligned). kDD: also the per-(row, head)
+// partials of Σ_q skip · x2 (the backward's ∂D: skip = ∂y, x2 = x), summed in
+// a fixed order through shared memory; rows past l write zero partials.
+template <typename To, bool kDD>
 __global__ void combine_chunks_vec_kernel(const float* __restrict__ Yh, const float* __restrict__ Q,
                                           const float* __restrict__ w, To* __restrict__ out, int64_t l, int C, int g,
-                                          int hg, int Tn, int p) {
+                                          int hg, int Tn, int p, SsdSkip sk) {
+    extern __shared__ float part[];  // kDD: one partial per 8-element vector of the row
     int64_t idx = blockIdx.x;
     const int t = (int)(idx % Tn);
     idx /= Tn;
@@ -339,13 +306,18 @@ __global__ void combine_chunks_vec_kernel(const float* __restrict__ Yh, const fl
     const int c = (int)(idx % C);
     const int64_t b = idx / C;
     const int64_t pos = (int64_t)c * Tn + t;
-    if (pos >= l) return;
+    if (pos >= l) {
+        if (kDD)
+            for (int hh = threadIdx.x; hh < hg; hh += blockDim.x) sk.dD_part[blockIdx.x * (int64_t)hg + hh] = 0.f;
+        return;
+    }
     const int row = hg * p;
     const int64_t rg = (b * C + c) * g + gi;
     const float* yr = Yh + rg * (int64_t)row * Tn;
     const float* qr = Q + (rg * Tn + t) * (int64_t)row;
     const float* wr = w + rg * (int64_t)hg * Tn;
     To* dst = out + ((b * l + pos) * g + gi) * (int64_t)row;
+    const To* sr = static_cast<const To*>(sk.src);
     for (int i = threadIdx.x * 8; i < row; i += blockDim.x * 8) {
         const int hh = i / p, q = i - hh * p;
         float y[8], qq[8];
@@ -354,7 +326,32 @@ __global__ void combine_chunks_vec_kernel(const float* __restrict__ Yh, const fl
         const float wv = wr[hh * Tn + t];
 #pragma unroll
         for (int j = 0; j < 8; ++j) y[j] += qq[j] * wv;
+        if (sr) {
+            const int h = gi * hg + hh;
+            float sv[8];
+            load8(sr + b * sk.sb + pos * sk.sl + h * sk.sh + q, sv);
+            const float dh = sk.D[h];
+#pragma unroll
+            for (int j = 0; j < 8; ++j) y[j] += dh * sv[j];
+            if constexpr (kDD) {
+                float xv[8];
+                load8(static_cast<const To*>(sk.x2) + b * sk.xb + pos * sk.xl + h * sk.xh + q, xv);
+                float acc = 0.f;
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc += sv[j] * xv[j];
+                part[i / 8] = acc;
+            }
+        }
         store8(dst + i, y);
+    }
+    if constexpr (kDD) {
+        __syncthreads();
+        const int per = p / 8;
+        for (int hh = threadIdx.x; hh < hg; hh += blockDim.x) {
+            float acc = 0.f;
+            for (int v = 0; v < per; ++v) acc += part[hh * per + v];
+            sk.dD_part[blockIdx.x * (int64_t)hg + hh] = acc;
+        }
     }
 }
 
@@ -494,9 +491,12 @@ __global__ void chunk_cumsum_kernel(const float* in, float* out, int64_t rows, i
     }
 }
 
+// S_prev in fp32 and/or the activation dtype (what the GEMMs read: no cast pass).
+template <typename Tc>
 __global__ void state_scan_kernel(const float* __restrict__ states, const float* __restrict__ alast,
                                   const float* __restrict__ init, float* __restrict__ S_prev,
-                                  float* __restrict__ final_state, int64_t C, int64_t H, int64_t P) {
+                                  Tc* __restrict__ S_prev_cd, float* __restrict__ final_state, int64_t C, int64_t H,
+                                  int64_t P) {
     const int64_t b = blockIdx.y;
     const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;  // over H*P
     if (i >= H * P) return;
@@ -504,26 +504,40 @@ __global__ void state_scan_kernel(const float* __restrict__ states, const float*
     float S = init ? init[b * H * P + i] : 0.f;
     for (int64_t c = 0; c < C; ++c) {
         const int64_t o = ((b * C + c) * H) * P + i;
-        S_prev[o] = S;
+        if (S_prev) S_prev[o] = S;
+        if (S_prev_cd) S_prev_cd[o] = from_f<Tc>(S);
         S = __expf(alast[(b * C + c) * H + h]) * S + states[o];
     }
     final_state[b * H * P + i] = S;
 }
-
+// G in fp32 and/or the activation dtype; with dal_part (P a multiple of the
+// block size: a block within one head), also each block's Σ G·S_prev per
+// chunk, (b, C, H·P/blockDim), summed in a fixed order (block_sum).
+template <typename Tc>
 __global__ void state_scan_bwd_kernel(const float* __restrict__ dS_prev, const float* __restrict__ alast,
-                                      const float* __restrict__ dfinal, float* __restrict__ G,
+                                      const float* __restrict__ dfinal, float* __restrict__ G, Tc* __restrict__ G_cd,
+                                      const float* __restrict__ S_prev, float* __restrict__ dal_part,
                                       float* __restrict__ dinit, int64_t C, int64_t H, int64_t P) {
+    __shared__ float sh[32];
     const int64_t b = blockIdx.y;
     const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-    if (i >= H * P) return;
-    const int64_t h = i / P;
-    float Gc = dfinal ? dfinal[b * H * P + i] : 0.f;
+    const bool valid = i < H * P;
+    if (!valid && !dal_part) return;
+    const int64_t h = valid ? i / P : 0;
+    float Gc = valid && dfinal ? dfinal[b * H * P + i] : 0.f;
     for (int64_t c = C - 1; c >= 0; --c) {
         const int64_t o = ((b * C + c) * H) * P + i;
-        G[o] = Gc;
-        Gc = dS_prev[o] + __expf(alast[(b * C + c) * H + h]) * Gc;
+        if (valid) {
+            if (G) G[o] = Gc;
+            if (G_cd) G_cd[o] = from_f<Tc>(Gc);
+        }
+        if (dal_part) {
+            const float v = block_sum(valid ? Gc * S_prev[o] : 0.f, sh);
+            if (threadIdx.x == 0) dal_part[(b * C + c) * gridDim.x + blockIdx.x] = v;
+        }
+        if (valid) Gc = dS_prev[o] + __expf(alast[(b * C + c) * H + h]) * Gc;
     }
-    dinit[b * H * P + i] = Gc;
+    if (valid) dinit[b * H * P + i] = Gc;
 }
 
 // One warp per output element (r, hh, t); lanes stride over p.
@@ -543,6 +557,51 @@ __global__ void head_dot_kernel(const T* __restrict__ a, bool a_group, const flo
     for (int q = lane; q < p; q += 32) acc += to_f(ar[q]) * br[q];
     acc = warp_sum(acc);
     if (lane == 0) out[o] = accumulate ? out[o] + acc : acc;
+}
+
+// (b, l, X, Y) strided -> (b, c, X, T, Y) contiguous (zero past l), and back
+// with a cast: one thread per 8 consecutive elements of Y (16-byte accesses).
+// Block x: one (b, c, X) plane; block y: a range of its T·Y/8 vectors.
+template <typename Ti, typename To>
+__global__ void to_chunks_vec_kernel(const Ti* __restrict__ in, int64_t sb, int64_t sl, int64_t sx,
+                                     To* __restrict__ out, int64_t l, int c, int X, int T, int Y) {
+    const int yv = Y / 8;
+    const int v = blockIdx.y * blockDim.x + threadIdx.x;
+    if (v >= T * yv) return;
+    const int64_t plane = blockIdx.x;  // (bi, ci, xi)
+    const int xi = (int)(plane % X);
+    const int64_t bc = plane / X;
+    const int ci = (int)(bc % c);
+    const int64_t bi = bc / c;
+    const int t = v / yv, q = (v - t * yv) * 8;
+    const int64_t pos = (int64_t)ci * T + t;
+    float f[8];
+    if (pos < l) {
+        load8(in + bi * sb + pos * sl + xi * sx + q, f);
+    } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) f[e] = 0.f;
+    }
+    store8(out + plane * T * Y + (int64_t)t * Y + q, f);
+}
+
+template <typename Ti, typename To>
+__global__ void from_chunks_vec_kernel(const Ti* __restrict__ in, To* __restrict__ out, int64_t l, int c, int X, int T,
+                                       int Y) {
+    const int yv = Y / 8;
+    const int v = blockIdx.y * blockDim.x + threadIdx.x;
+    if (v >= T * yv) return;
+    const int64_t plane = blockIdx.x;
+    const int xi = (int)(plane % X);
+    const int64_t bc = plane / X;
+    const int ci = (int)(bc % c);
+    const int64_t bi = bc / c;
+    const int t = v / yv, q = (v - t * yv) * 8;
+    const int64_t pos = (int64_t)ci * T + t;
+    if (pos >= l) return;
+    float f[8];
+    load8(in + plane * T * Y + (int64_t)t * Y + q, f);
+    store8(out + ((bi * l + pos) * X + xi) * Y + q, f);
 }
 
 }  // namespace
@@ -651,19 +710,76 @@ void ssd_heads_to_group(const void* in, DType t, const float* w, void* out, int6
 }
 
 void ssd_combine_chunks(const float* Yh, const float* Q, const float* w, void* out, DType to, int64_t b, int64_t c,
-                        int64_t l, int64_t g, int64_t hg, int64_t T, int64_t p, cudaStream_t s) {
+                        int64_t l, int64_t g, int64_t hg, int64_t T, int64_t p, const SsdSkip& skip, cudaStream_t s) {
     if (b * c * g * hg * T * p == 0) return;
     if (b * c * g * T > INT32_MAX || hg * T * p > INT32_MAX) throw std::runtime_error("ssd_combine_chunks: too large");
+    const bool skip_vec =
+        !skip.src ||
+        (aligned16(skip.src) && skip.sb % 8 == 0 && skip.sl % 8 == 0 && skip.sh % 8 == 0 &&
+         (!skip.dD_part || (aligned16(skip.x2) && skip.xb % 8 == 0 && skip.xl % 8 == 0 && skip.xh % 8 == 0)));
+    const bool vec = p % 8 == 0 && skip_vec;
+    if (skip.dD_part && !vec) throw std::runtime_error("ssd_combine_chunks: dD partials need the vectorized kernel");
     dispatch(to, [&](auto tag) {
         using TT = decltype(tag);
-        if (p % 8 == 0)
-            combine_chunks_vec_kernel<TT><<<(unsigned)(b * c * g * T), 128, 0, s>>>(
-                Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g, (int)hg, (int)T, (int)p);
+        const unsigned blocks = (unsigned)(b * c * g * T);
+        if (vec && skip.dD_part)
+            combine_chunks_vec_kernel<TT, true><<<blocks, 128, (size_t)(hg * p / 8) * sizeof(float), s>>>(
+                Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g, (int)hg, (int)T, (int)p, skip);
+        else if (vec)
+            combine_chunks_vec_kernel<TT, false><<<blocks, 128, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l, (int)c,
+                                                                        (int)g, (int)hg, (int)T, (int)p, skip);
         else
-            combine_chunks_kernel<TT><<<(unsigned)(b * c * g * T), 256, 0, s>>>(
-                Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g, (int)hg, (int)T, (int)p);
+            combine_chunks_kernel<TT><<<blocks, 256, 0, s>>>(Yh, Q, w, static_cast<TT*>(out), l, (int)c, (int)g,
+                                                             (int)hg, (int)T, (int)p, skip);
     });
     check_launch("ssd_combine_chunks");
+}
+
+bool ssd_combine_chunks_dD_ok(int64_t p, const SsdSkip& skip) {
+    return p % 8 == 0 && aligned16(skip.src) && skip.sb % 8 == 0 && skip.sl % 8 == 0 && skip.sh % 8 == 0 &&
+           aligned16(skip.x2) && skip.xb % 8 == 0 && skip.xl % 8 == 0 && skip.xh % 8 == 0;
+}
+
+bool ssd_chunks_vec_ok(const void* in, const void* out, int64_t sb, int64_t sl, int64_t sx, int64_t Y) {
+    return Y % 8 == 0 && sb % 8 == 0 && sl % 8 == 0 && sx % 8 == 0 && aligned16(in) && aligned16(out);
+}
+
+void ssd_to_chunks(const void* in, DType ti, int64_t sb, int64_t sl, int64_t sx, void* out, DType to, int64_t b,
+                   int64_t l, int64_t X, int64_t Y, int64_t T, cudaStream_t s) {
+    const int64_t c = (l + T - 1) / T;
+    if (b * c * X * T * Y == 0) return;
+    if (!ssd_chunks_vec_ok(in, out, sb, sl, sx, Y)) throw std::runtime_error("ssd_to_chunks: unaligned");
+    if (T * Y / 8 > INT32_MAX || b * c * X > INT32_MAX) throw std::runtime_error("ssd_to_chunks: too large");
+    const int threads = 256;
+    dim3 grid((unsigned)(b * c * X), (unsigned)((T * Y / 8 + threads - 1) / threads));
+    dispatch(ti, [&](auto a) {
+        dispatch(to, [&](auto o) {
+            using Ti = decltype(a);
+            using To = decltype(o);
+            to_chunks_vec_kernel<Ti, To><<<grid, threads, 0, s>>>(
+                static_cast<const Ti*>(in), sb, sl, sx, static_cast<To*>(out), l, (int)c, (int)X, (int)T, (int)Y);
+        });
+    });
+    check_launch("ssd_to_chunks");
+}
+
+void ssd_from_chunks(const void* in, DType ti, void* out, DType to, int64_t b, int64_t l, int64_t X, int64_t Y,
+                     int64_t T, cudaStream_t s) {
+    const int64_t c = (l + T - 1) / T;
+    if (b * c * X * T * Y == 0) return;
+    if (!ssd_chunks_vec_ok(in, out, 0, 0, 0, Y)) throw std::runtime_error("ssd_from_chunks: unaligned");
+    if (T * Y / 8 > INT32_MAX || b * c * X > INT32_MAX) throw std::runtime_error("ssd_from_chunks: too large");
+    const int threads = 256;
+    dim3 grid((unsigned)(b * c * X), (unsigned)((T * Y / 8 + threads - 1) / threads));
+    dispatch(ti, [&](auto a) {
+        dispatch(to, [&](auto o) {
+            using Ti = decltype(a);
+            using To = decltype(o);
+            from_chunks_vec_kernel<Ti, To><<<grid, threads, 0, s>>>(static_cast<const Ti*>(in), static_cast<To*>(out),
+                                                                    l, (int)c, (int)X, (int)T, (int)Y);
+        });
+    });
+    check_launch("ssd_from_chunks");
 }
 
 void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool reverse, cudaStream_t s) {
@@ -673,19 +789,34 @@ void chunk_cumsum(const float* in, float* out, int64_t rows, int64_t T, bool rev
     check_launch("chunk_cumsum");
 }
 
-void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, float* final_state,
-                    int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s) {
+void ssd_state_scan(const float* states, const float* alast, const float* init, float* S_prev, void* S_prev_cd,
+                    DType tcd, float* final_state, int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s) {
     if (b * H * P == 0) return;
     dim3 grid((unsigned)((H * P + 255) / 256), (unsigned)b);
-    state_scan_kernel<<<grid, 256, 0, s>>>(states, alast, init, S_prev, final_state, c, H, P);
+    dispatch(tcd, [&](auto tag) {
+        using TT = decltype(tag);
+        state_scan_kernel<TT>
+            <<<grid, 256, 0, s>>>(states, alast, init, S_prev, static_cast<TT*>(S_prev_cd), final_state, c, H, P);
+    });
     check_launch("ssd_state_scan");
 }
 
-void ssd_state_scan_bwd(const float* dS_prev, const float* alast, const float* dfinal, float* G, float* dinit,
-                        int64_t b, int64_t c, int64_t H, int64_t P, cudaStream_t s) {
+int64_t ssd_state_scan_bwd_dal_parts(int64_t P) {
+    return P % 256 == 0 ? P / 256 : 0;
+}
+
+void ssd_state_scan_bwd(const float* dS_prev, const float* alast, const float* dfinal, float* G, void* G_cd, DType tcd,
+                        const float* S_prev, float* dal_part, float* dinit, int64_t b, int64_t c, int64_t H, int64_t P,
+                        cudaStream_t s) {
     if (b * H * P == 0) return;
+    if (dal_part && ssd_state_scan_bwd_dal_parts(P) == 0)
+        throw std::runtime_error("ssd_state_scan_bwd: dal_part needs P a multiple of 256");
     dim3 grid((unsigned)((H * P + 255) / 256), (unsigned)b);
-    state_scan_bwd_kernel<<<grid, 256, 0, s>>>(dS_prev, alast, dfinal, G, dinit, c, H, P);
+    dispatch(tcd, [&](auto tag) {
+        using TT = decltype(tag);
+        state_scan_bwd_kernel<TT>
+            <<<grid, 256, 0, s>>>(dS_prev, alast, dfinal, G, static_cast<TT*>(G_cd), S_prev, dal_part, dinit, c, H, P);
+    });
     check_launch("ssd_state_scan_bwd");
 }
 
