@@ -226,6 +226,24 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
             return t;
         };
         EXPECT_EQ(ascii(plain.output), ascii("Assistant:" + text + "\n"));
+        // --template text: the message alone is the prompt (BOS + its tokens,
+        // fewer than with "User: …\nAssistant:"), no "Assistant:" label.
+        const CliResult tj = cli_stdout(
+            "chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8 --json --template text", nullptr);
+        ASSERT_EQ(tj.status, 0) << tj.output;
+        const auto tev = json_events(tj.output);
+        EXPECT_EQ(tev.front()["template"], "text");
+        EXPECT_EQ(ev.front()["template"], "chat");
+        const auto tstats = of_event(tev, "stats");
+        ASSERT_EQ(tstats.size(), 1u) << tj.output;
+        EXPECT_LT(tstats[0]["prompt_tokens"].get<int>(), stats[0]["prompt_tokens"].get<int>());
+        const CliResult tt =
+            cli_stdout("chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8 --template text", nullptr);
+        ASSERT_EQ(tt.status, 0) << tt.output;
+        EXPECT_EQ(tt.output.find("Assistant:"), std::string::npos) << tt.output;
+        const CliResult bad = cli("chat --model '" + bmd + "' --message x --template alpaca");
+        EXPECT_NE(bad.status, 0);
+        EXPECT_NE(bad.output.find("--template must be chat or text"), std::string::npos) << bad.output;
         EXPECT_EQ(err.find("tok/s"), std::string::npos) << "no human stats line on stderr with --json: " << err;
     }
     {

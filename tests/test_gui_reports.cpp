@@ -600,6 +600,7 @@ private slots:
         MainWindow w(ws.path(), cli);
         ChatPanel* c = w.chatPanel();
         c->setModels("/m/bi.bmd", "");
+        c->setPlainText(false);  // the chat template (the setting persists)
         QVERIFY(c->startEngines());
         c->send("hello there");
         QTRY_VERIFY_WITH_TIMEOUT(c->transcript(0).contains("Assistant: echo hello there"), 5000);
@@ -609,6 +610,32 @@ private slots:
         // the panel shows the energy with its label (the stats line refreshes once a second)
         QTRY_VERIFY_WITH_TIMEOUT(c->statsText(0).contains("0.0123 J/token (estimate)"), 3000);
         c->stopEngines();
+
+        // Plain text: `--template text` reaches the CLI, the prompt is
+        // continued in the transcript without an "Assistant:" label; a reply
+        // that ends at once says so.
+        QFile g(cli);
+        QVERIFY(g.open(QIODevice::WriteOnly));
+        g.write(
+            "#!/bin/sh\ncase \" $* \" in *' --template text '*|*' --template text') ;; *) exit 3;; esac\n"
+            "echo '{\"event\":\"ready\",\"model\":\"m\",\"template\":\"text\"}'\n"
+            "read -r line; printf '{\"event\":\"token\",\"text\":\" and then\"}\\n'\n"
+            "echo '{\"event\":\"stats\",\"tokens\":2,\"tok_per_s\":40.0,\"stop\":\"max_tokens\"}'\n"
+            "read -r line; echo '{\"event\":\"stats\",\"tokens\":0,\"tok_per_s\":0,\"stop\":\"eos\"}'\n"
+            "read -r line\n");
+        g.close();
+        c->setPlainText(true);
+        QVERIFY(c->startEngines());
+        c->send("Once upon a time");
+        QTRY_VERIFY2_WITH_TIMEOUT(c->transcript(0).contains("Once upon a time and then"),
+                                  qPrintable(c->transcript(0) + " / " + c->lastError()), 5000);
+        QVERIFY(!c->transcript(0).contains("Assistant:"));
+        QVERIFY2(!c->transcript(0).contains("[engine stopped]"), qPrintable(c->transcript(0)));  // the stop above
+        c->send("The end");
+        QTRY_VERIFY_WITH_TIMEOUT(c->transcript(0).contains("The end [the model ended at once]"), 5000);
+        QVERIFY2(c->lastError().isEmpty(), qPrintable(c->lastError()));
+        c->stopEngines();
+        c->setPlainText(false);
     }
 
     // `bimamba generate --stream` output appears in the column while the

@@ -656,6 +656,8 @@ private slots:
         QCOMPARE(lp->plot()->plotLayout()->element(1, 0), static_cast<QCPLayoutElement*>(lp->plot()->legend));
         lp->plot()->replot();
         QVERIFY(lp->plot()->rect().contains(lp->plot()->legend->outerRect()));
+        for (int i = 0; i < lp->plot()->legend->itemCount(); ++i)  // no entry cut at the plot's edge
+            QVERIFY(lp->plot()->rect().contains(lp->plot()->legend->item(i)->outerRect()));
         QVERIFY(lp->plot()->legend->outerRect().top() >= lp->plot()->axisRect()->outerRect().bottom());
         // Validation perplexity is one quantity: one axis.
         QCOMPARE(p->pplPlot()->valueAxes().size(), 1);

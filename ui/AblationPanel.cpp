@@ -272,7 +272,10 @@ void AblationPanel::showGroup(const QString& group) {
     table_->setHorizontalHeaderLabels(results_.header);
     for (int r = 0; r < results_.rows.size(); ++r)
         for (int c = 0; c < results_.rows[r].size(); ++c) {
-            auto* it = new QTableWidgetItem(results_.rows[r][c]);
+            // A seed group's "mean ± sd" on two lines keeps its columns as narrow as the others.
+            const bool seedGroup = results_.seedGroupRows.contains(r);
+            auto* it = new QTableWidgetItem(seedGroup && c > 0 ? QString(results_.rows[r][c]).replace(" ± ", "\n± ")
+                                                               : results_.rows[r][c]);
             if (c >= results_.firstNumeric) it->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
             if (c == 0) it->setToolTip(results_.rows[r][c]);  // the column may be elided
             if (results_.seedGroupRows.contains(r)) {
@@ -289,8 +292,9 @@ void AblationPanel::showGroup(const QString& group) {
     table_->resizeColumnsToContents();
     // A seed group's label lists its runs: elided (full text in its tooltip)
     // rather than pushing the results off to the right.
-    const int runWidth = 3 * table_->fontMetrics().horizontalAdvance("bi-mamba-seed2");
+    const int runWidth = 2 * table_->fontMetrics().horizontalAdvance("bi-mamba-seed2");
     if (table_->columnCount() > 0 && table_->columnWidth(0) > runWidth) table_->setColumnWidth(0, runWidth);
+    table_->resizeRowsToContents();
 }
 
 bool AblationPanel::exportCsv(const QString& path, QString* error) {

@@ -21,6 +21,9 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSettings>
+#include <algorithm>
+
+#include <QComboBox>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTimer>
@@ -74,9 +77,19 @@ ChatPanel::ChatPanel(RunManager* manager, QWidget* parent)
     threads_->setValue(s.value("chat/threads", 0).toInt());
     top->addRow("Bi-Mamba model", sides_[0].model);
     top->addRow("Baseline model", sides_[1].model);
+    format_ = new QComboBox;
+    format_->setObjectName("chatFormat");
+    format_->addItem("Chat (User: … / Assistant:)", "chat");
+    format_->addItem("Plain text, continued", "text");
+    format_->setToolTip(
+        "How a prompt reaches the model. A base language model (the paper's, the quickstart's) was never taught "
+        "the User/Assistant format and often ends a chat reply at once: plain text lets it continue your words.");
+    format_->setCurrentIndex(std::max(0, format_->findData(s.value("chat/format", "chat").toString())));
     auto* row = new QHBoxLayout;
     row->addWidget(new QLabel("Threads"));
     row->addWidget(threads_);
+    row->addWidget(new QLabel("Prompt format"));
+    row->addWidget(format_);
     auto* startBtn = new QPushButton("Start engines");
     startBtn->setObjectName("startChat");
     auto* stopBtn = new QPushButton("Stop");
@@ -152,6 +165,7 @@ bool ChatPanel::startEngines(QString* error) {
     s.setValue("chat/model", sides_[0].model->text());
     s.setValue("chat/baseline", sides_[1].model->text());
     s.setValue("chat/threads", threads_->value());
+    s.setValue("chat/format", format_->currentData().toString());
     if (sides_[0].model->text().trimmed().isEmpty()) {
         lastError_ = "Choose a Bi-Mamba model first.";
         info_->setText("<span style='color:#c62828'>" + lastError_ + "</span>");
@@ -164,6 +178,9 @@ bool ChatPanel::startEngines(QString* error) {
         if (model.isEmpty()) continue;
         QStringList args{"chat", "--model", model, "--json"};
         if (threads_->value() > 0) args << "--threads" << QString::number(threads_->value());
+        if (format_->currentData().toString() == "text")
+            args << "--template"
+                 << "text";
         sd.job = new CliJob(manager_->cliPath(), args, this);
         sd.stats = {};
         sd.text->clear();
@@ -184,6 +201,12 @@ bool ChatPanel::startEngines(QString* error) {
                 } else if (ev == QLatin1String("stats")) {
                     sides_[i].stats = chatStatsFromEvent(e, sides_[i].stats);
                     text->moveCursor(QTextCursor::End);
+                    if (e.value("tokens").toInt(-1) == 0 && e.value("stop").toString() == "eos")
+                        text->insertPlainText(
+                            format_->currentData().toString() == "chat"
+                                ? " [the model ended its reply at once: a base model may not follow the chat "
+                                  "format; try Prompt format: Plain text]"
+                                : " [the model ended at once]");
                     text->insertPlainText("\n");
                 }
             }
@@ -203,6 +226,9 @@ bool ChatPanel::startEngines(QString* error) {
 void ChatPanel::stopEngines() {
     for (auto& sd : sides_) {
         if (sd.job) {
+            // Stopped on purpose: its end is no error, and its late output or
+            // exit must not reach the transcript of engines started after it.
+            sd.job->disconnect(this);
             sd.job->cancel();
             sd.job->deleteLater();
             sd.job = nullptr;
@@ -215,11 +241,18 @@ void ChatPanel::send(const QString& prompt) {
         if (!sd.job || !sd.job->isRunning()) continue;
         sd.text->appendPlainText("\n> " + prompt + "\n");
         sd.text->moveCursor(QTextCursor::End);
-        sd.text->insertPlainText("Assistant:");  // as the text mode of `bimamba chat` labels a reply
+        if (format_->currentData().toString() == "chat")
+            sd.text->insertPlainText("Assistant:");  // as the text mode of `bimamba chat` labels a reply
+        else
+            sd.text->insertPlainText(prompt);  // the model continues the prompt's text
         sd.since.start();
         sd.job->write(prompt.toUtf8() + "\n");
     }
     if (!sides_[0].job && !sides_[1].job) info_->setText("Start the engines first.");
+}
+
+void ChatPanel::setPlainText(bool plain) {
+    format_->setCurrentIndex(format_->findData(plain ? "text" : "chat"));
 }
 
 QString ChatPanel::statsText(int side) const {

@@ -14,6 +14,7 @@ class QLineEdit;
 class QPlainTextEdit;
 class QLabel;
 class QSpinBox;
+class QComboBox;
 class QChartView;
 class QTimer;
 
@@ -46,6 +47,9 @@ class ChatPanel : public QWidget {
 public:
     explicit ChatPanel(RunManager* manager, QWidget* parent = nullptr);
     void setModels(const QString& binary, const QString& baseline);
+    // Prompt format: true = plain text continued by the model (`chat --template
+    // text`), false = the User/Assistant chat template.
+    void setPlainText(bool plain);
     bool startEngines(QString* error = nullptr);
     void stopEngines();
     void send(const QString& prompt);
@@ -72,6 +76,7 @@ private:
     Side sides_[2];
     QLineEdit* input_;
     QSpinBox* threads_;
+    QComboBox* format_;
     QChartView* chart_;
     class EmptyState* chartBox_;  // the chart, or what to do while nothing has been measured
     QLabel* info_;

@@ -373,6 +373,7 @@ QCPAxis* MetricsPlot::curveAxis(int curve) const {
 void MetricsPlot::resizeEvent(QResizeEvent* e) {
     QWidget::resizeEvent(e);
     QTimer::singleShot(0, this, [this] {
+        fitLegendColumns();
         plot_->plotLayout()->update(QCPLayoutElement::upLayout);
         redraw();
     });
@@ -497,7 +498,6 @@ void MetricsPlot::placeLegend(bool below) {
         plot_->plotLayout()->addElement(1, 0, plot_->legend);
         plot_->plotLayout()->setRowStretchFactor(1, 0.001);
         plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-        plot_->legend->setWrap(2);
     } else {
         plot_->plotLayout()->take(plot_->legend);
         plot_->plotLayout()->simplify();
@@ -506,6 +506,23 @@ void MetricsPlot::placeLegend(bool below) {
         inset->addElement(plot_->legend, Qt::AlignTop | Qt::AlignRight);
     }
     legendBelow_ = below;
+    fitLegendColumns();
+}
+
+// Below the plot: as many columns as the widest entry allows in the plot's width.
+void MetricsPlot::fitLegendColumns() {
+    if (!legendBelow_) return;
+    const QFontMetrics fm(plot_->legend->font());
+    int widest = 0;
+    for (int i = 0; i < plot_->graphCount(); ++i)
+        widest = std::max(widest, fm.horizontalAdvance(plot_->graph(i)->name()));
+    const QSize icon = plot_->legend->iconSize();
+    const int entry = widest + icon.width() + plot_->legend->iconTextPadding() + 16;  // + margins, spacing
+    const int cols = std::max(1, std::min(int(plot_->graphCount()), (plot_->width() - 12) / std::max(1, entry)));
+    if (plot_->legend->wrap() != cols) {
+        plot_->legend->setWrap(cols);
+        plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // re-flow the entries
+    }
 }
 
 int MetricsPlot::curveCount() const {

@@ -108,6 +108,7 @@ private:
         QVector<double> x, y;  // full data (smoothed when EMA is on)
     };
     void placeLegend(bool below);
+    void fitLegendColumns();
     QVector<QCPAxis*> axes_;  // value axes: yAxis, yAxis2, then extra right axes
     int axesUsed_ = 1;
     bool legendBelow_ = false;  // see placeLegend

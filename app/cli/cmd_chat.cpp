@@ -33,7 +33,10 @@ const char* kHelp =
     "  --repetition-penalty R  1 = off (default 1.1)\n"
     "  --max-tokens N          per reply (default 128)\n"
     "  --stop LIST             extra stop strings, comma-separated (\\, for a comma, \\n for a newline);\n"
-    "                          \"\\nUser:\" always stops\n"
+    "                          \"\\nUser:\" always stops with the chat template\n"
+    "  --template chat|text    chat (default): \"User: <message>\\nAssistant:\" per turn; text: the message\n"
+    "                          as it is, continued by the model (a base model that was never taught the\n"
+    "                          User/Assistant format, such as the paper's, often ends a chat reply at once)\n"
     "  --state f16|f32|bf16    SSM state precision (default f16: half the traffic of f32, which is exact;\n"
     "                          an f16 state nearing its range switches to f32 by itself)\n"
     "  --kernel i16lut|lut3    ±1 kernel: i16lut (default; input quantized to int16 per 32 columns,\n"
@@ -62,7 +65,7 @@ int run_chat(const Args& args) {
         return 0;
     }
     opt.check_known({"model", "system", "message", "temperature", "top-k", "top-p", "repetition-penalty", "max-tokens",
-                     "stop", "seed", "threads", "state", "kernel", "watts-per-core", "json", "help"});
+                     "stop", "seed", "threads", "state", "kernel", "watts-per-core", "template", "json", "help"});
     const bool json = opt.has("json");
     SamplingParams p;
     p.temperature = (float)opt.get_double("temperature", 0.7);
@@ -71,7 +74,11 @@ int run_chat(const Args& args) {
     p.repetition_penalty = (float)opt.get_double("repetition-penalty", 1.1);
     p.max_tokens = (int)opt.get_int("max-tokens", 128);
     p.seed = (uint64_t)opt.get_int("seed", 0);
-    p.stop = {"\nUser:"};
+    const std::string tmpl = opt.get("template", "chat");
+    if (tmpl != "chat" && tmpl != "text")
+        throw std::invalid_argument("--template must be chat or text, not '" + tmpl + "'");
+    const bool chat_template = tmpl == "chat";
+    if (chat_template) p.stop = {"\nUser:"};
     for (const auto& s : eval::split_list(opt.get("stop", ""))) p.stop.push_back(eval::unescape(s));
     const double wpc = opt.get_double("watts-per-core", 5.0);
     if (!(wpc > 0)) throw std::invalid_argument("--watts-per-core must be > 0");
@@ -96,7 +103,7 @@ int run_chat(const Args& args) {
     bool first = true;
     int turns = 0;
     auto reply = [&](const std::string& message) {
-        std::string text = engine::chat_turn(message, first);
+        std::string text = chat_template ? engine::chat_turn(message, first) : message;
         std::vector<int> ids;
         if (first) {
             if (tok.bos_id() >= 0) ids.push_back(tok.bos_id());
@@ -106,7 +113,7 @@ int run_chat(const Args& args) {
         ids.insert(ids.end(), more.begin(), more.end());
         first = false;
         ++turns;
-        if (!json) std::fputs("Assistant:", stdout);
+        if (!json && chat_template) std::fputs("Assistant:", stdout);
         meter.start();
         auto r = eng->continue_with(ids, p, [json](const std::string& piece) {
             if (json) return emit_event("token", {{"text", piece}});
@@ -148,6 +155,7 @@ int run_chat(const Args& args) {
                              {"binary_kernel", eng->binary_kernel()},
                              {"isa", eng->isa()},
                              {"threads", eng->threads()},
+                             {"template", tmpl},
                              {"weights_mb", double(eng->weight_bytes_per_token()) / (1 << 20)},
                              {"energy_method", meter.describe()}});
     if (opt.has("message")) {
