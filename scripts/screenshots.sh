@@ -48,6 +48,7 @@ if [ -n "$STUDY" ]; then
   # student when BMD names it (the workspace in docs/results holds no weights).
   WORKSPACE="$STUDY"
   SETUP="$(mktemp)"
+  EXPORTS="$(mktemp -d)"  # the Reports tab's figures of the study's AR-KD student, previewed
   CHAT=""
   [ -n "${BMD:-}" ] && CHAT=",\"chat\": {\"model\": \"$BMD\", \"prompt\": \"The history of the Roman Empire\"}"
   cat > "$SETUP" <<JSON
@@ -57,7 +58,7 @@ if [ -n "$STUDY" ]; then
   "weights": {"report": "$STUDY/report.h5", "module": "in_proj"},
   "evaluate": {"results": ["$STUDY/eval/perplexity.json", "$STUDY/eval/zero-shot.json"]},
   "compare": {"generations": "$STUDY/eval/generations.json"},
-  "reports": {"run": "bi-mamba"}$CHAT
+  "reports": {"run": "bi-mamba", "export": true, "out": "$EXPORTS", "preview": "loss.png"}$CHAT
 }
 JSON
   SETUP_ARGS=(--screenshot-setup "$SETUP" --cli "$CLI")

@@ -24,6 +24,7 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QLabel>
+#include <QListWidget>
 #include <QJsonDocument>
 #include <QProcess>
 #include <QRegularExpression>
@@ -468,6 +469,19 @@ private slots:
         QCOMPARE(runsCsv[0][0], QString("Name"));
         QCOMPARE(runsCsv[1][0], QString("r1"));
         QVERIFY(isPng(QDir(out2).filePath("r1/loss.png")));
+        // The list keeps the workspace's files and adds what was written;
+        // choosing a figure previews it.
+        QListWidget* list = w.reportsPanel()->fileList();
+        QStringList shown;
+        for (int i = 0; i < list->count(); ++i) shown << list->item(i)->text();
+        QVERIFY2(shown.join("|").contains("runs/r1/report.h5"), qPrintable(shown.join("|")));
+        QVERIFY2(shown.join("|").contains("r1/loss.png"), qPrintable(shown.join("|")));
+        QVERIFY(w.reportsPanel()->selectFile("loss.png"));
+        QVERIFY(list->currentItem()->data(Qt::UserRole).toString().endsWith("r1/loss.png"));
+        QCOMPARE(w.reportsPanel()->previewText(), QString());  // a figure, not text
+        QVERIFY(w.reportsPanel()->selectFile("runs.csv"));
+        QVERIFY(w.reportsPanel()->previewText().startsWith("Name"));
+        QVERIFY(!w.reportsPanel()->selectFile("no-such-file"));
     }
 
     void headlessExportEntry() {

@@ -310,6 +310,8 @@ QStringList MainWindow::saveScreenshots(const QString& dir, const QSize& size, c
         reports_->exportAll(&err);
         if (!err.isEmpty()) note("reports: " + err);
     }
+    if (rep.contains("preview") && !reports_->selectFile(rep.value("preview").toString()))
+        note("reports: no listed file named like " + rep.value("preview").toString());
     // Compare: generate with every model and wait for them.
     const QJsonObject cmp = setup.value("compare").toObject();
     if (cmp.contains("generations")) {

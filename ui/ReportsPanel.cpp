@@ -165,12 +165,26 @@ void ReportsPanel::showFiles(const QStringList& paths) {
                              : fi.fileName() == "eval_results.json" || fi.path().endsWith("/eval") ? "evaluation"
                              : QStringList{"png", "svg", "pdf"}.contains(ext)                      ? "figure"
                                                                                                    : ext.toUpper();
-        const QString rel = p.startsWith(ws.absolutePath() + "/") ? ws.relativeFilePath(p) : p;
+        const QDir outDir(out_->text());
+        const QString rel = p.startsWith(ws.absolutePath() + "/")       ? ws.relativeFilePath(p)
+                            : p.startsWith(outDir.absolutePath() + "/") ? "exported: " + outDir.relativeFilePath(p)
+                                                                        : p;
         auto* item = new QListWidgetItem(rel + "   — " + kind);
         item->setData(Qt::UserRole, p);
         item->setToolTip(p);
         files_->addItem(item);
     }
+}
+
+bool ReportsPanel::selectFile(const QString& nameContains) {
+    for (int i = 0; i < files_->count(); ++i) {
+        const QString path = files_->item(i)->data(Qt::UserRole).toString();
+        if (!path.isEmpty() && QFileInfo(path).isFile() && QFileInfo(path).fileName().contains(nameContains)) {
+            files_->setCurrentRow(i);  // previews it
+            return true;
+        }
+    }
+    return false;
 }
 
 void ReportsPanel::preview(const QString& path) {
@@ -263,7 +277,12 @@ QStringList ReportsPanel::exportAll(QString* error) {
         else
             err += "\n" + e2;
     }
-    showFiles(out);
+    // The workspace's files, then what was written (inside the output folder).
+    QStringList all;
+    const QString outPrefix = QDir(dir).absolutePath() + "/";
+    for (const QString& p : workspaceFiles())
+        if (!p.startsWith(outPrefix)) all << p;
+    showFiles(all + out);
     info_->setText(err.trimmed().isEmpty() ? QStringLiteral("Wrote %1 files.").arg(out.size())
                                            : QStringLiteral("Wrote %1 files. %2").arg(out.size()).arg(err.trimmed()));
     if (error) *error = err.trimmed();

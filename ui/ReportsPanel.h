@@ -34,8 +34,9 @@ public:
     QStringList workspaceFiles() const;
     void listWorkspaceFiles();
     QListWidget* fileList() const { return files_; }
-    void preview(const QString& path);  // the file beside the list: a figure, or the head of a text file
-    QString previewText() const;        // what the preview shows as text ("" for a figure)
+    bool selectFile(const QString& nameContains);  // the first listed file whose name contains it, previewed
+    void preview(const QString& path);             // the file beside the list: a figure, or the head of a text file
+    QString previewText() const;                   // what the preview shows as text ("" for a figure)
 
 signals:
     void reportBuilt(bool ok);
