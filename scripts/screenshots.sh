@@ -183,4 +183,4 @@ mkdir -p "$OUT"
 export QT_QPA_PLATFORM=offscreen
 HOME_TMP="$(mktemp -d)"   # fresh QSettings, so the shots do not depend on the user's
 XDG_CONFIG_HOME="$HOME_TMP" "$APP" --workspace "$WORKSPACE" --screenshots "$OUT" "${SETUP_ARGS[@]}"
-rm -rf "$HOME_TMP" ${SETUP:+"$SETUP"}
+rm -rf "$HOME_TMP" ${SETUP:+"$SETUP"} ${EXPORTS:+"$EXPORTS"}
