@@ -242,6 +242,21 @@ TEST(Checkpoint, ShardedFolderLoads) {
     expect_error([&] { load_tensors_any(dir); }, "is not valid JSON");
 }
 
+// A config.json that does not belong to the weights beside it, describing a
+// model far larger than they are, is refused before the model is allocated
+// (issue #17: 80 GB of parameters were allocated and initialised, then the
+// process was killed for memory or failed minutes later).
+TEST(Checkpoint, ConfigFarLargerThanTheWeightsIsRefusedBeforeAllocating) {
+    std::string dir = fresh_dir("config_too_big");
+    save_model(Mamba2LM(Mamba2Config::preset("tiny")), dir);
+    write_text(dir + "/config.json", R"({"d_model": 8192, "n_layer": 48, "vocab_size": 50000})");
+    expect_error([&] { load_model(dir); }, "describes a model of");
+    expect_error([&] { load_model(dir); }, "the config does not belong to these weights");
+    // The right config loads.
+    write_text(dir + "/config.json", Mamba2Config::preset("tiny").to_json().dump());
+    EXPECT_NO_THROW(load_model(dir));
+}
+
 TEST(Checkpoint, PickledBinFoldersAreRefused) {
     const std::string msg =
         "pickled .bin checkpoints are not loaded; convert to safetensors (e.g. with transformers' "

@@ -4,6 +4,7 @@
 // corpora against the xz/gzip/zstd command-line tools; parallel encoding
 // against one thread.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -206,6 +207,69 @@ TEST(Corpus, SplitIsDeterministicAndSized) {
     auto s = split_validation(two, 0.01, 0);
     EXPECT_EQ(std::count(s.begin(), s.end(), true), 1);
     EXPECT_THROW(split_validation(docs, 1.0, 0), std::invalid_argument);
+}
+
+// meta.json written by someone else (issue #17): shard names must be files in
+// the corpus folder, and regular files: a FIFO blocked open() for ever, and
+// "../" read another folder's files.
+TEST(TokenDataset, ShardsOutsideTheFolderOrNotRegularFilesAreRefused) {
+    TempDir d;
+    fs::create_directories(d.path + "/c");
+    bimamba::test::write_text(d.path + "/outside.bin", std::string(8, '\1'));
+    ASSERT_EQ(mkfifo((d.path + "/c/fifo.bin").c_str(), 0600), 0);
+    auto meta = [&](const std::string& shard) {
+        bimamba::test::write_text(d.path + "/c/meta.json",
+                                  R"({"format": "bimamba-tokens-v1", "dtype": "uint16", "vocab_size": 300,
+                                      "splits": {"train": {"shards": [)" +
+                                      shard + "]}}}");
+    };
+    for (const std::string& bad : {R"("../outside.bin")", R"("")", R"("..")", R"("/etc/hostname")"}) {
+        meta(bad);
+        EXPECT_NE(error_of([&] { TokenDataset::open(d.path + "/c", "train"); }).find("not a file in the corpus folder"),
+                  std::string::npos)
+            << bad;
+    }
+    meta(R"("fifo.bin")");
+    EXPECT_NE(error_of([&] { TokenDataset::open(d.path + "/c", "train"); }).find("is not a regular file"),
+              std::string::npos);
+    fs::create_directories(d.path + "/c/sub.bin");
+    meta(R"("sub.bin")");
+    EXPECT_NE(error_of([&] { TokenDataset::open(d.path + "/c", "train"); }).find("is not a regular file"),
+              std::string::npos);
+    bimamba::test::write_text(d.path + "/c/train_000.bin", std::string(8, '\1'));
+    meta(R"("train_000.bin")");
+    EXPECT_EQ(TokenDataset::open(d.path + "/c", "train")->num_tokens(), 4u);
+}
+
+// meta.json integers outside int (fuzz_token_shards, 2026-11-29: eos_id
+// 6.66e70 was converted to int, undefined behaviour): refused by name. The
+// fuzzer's input is tests/fuzz/corpus/fuzz_token_shards/crash-eos-id-float-outside-int.
+TEST(TokenDataset, MetaIntegersOutOfRangeAreRefused) {
+    TempDir d;
+    bimamba::test::write_text(d.path + "/train_000.bin", std::string(8, '\1'));
+    auto open_with = [&](const std::string& fields) {
+        bimamba::test::write_text(d.path + "/meta.json",
+                                  R"({"format": "bimamba-tokens-v1", "dtype": "uint16", )" + fields +
+                                      R"(, "splits": {"train": {"shards": ["train_000.bin"]}}})");
+        return error_of([&] { TokenDataset::open(d.path, "train"); });
+    };
+    const std::string seed = read_file(std::string(BIMAMBA_SOURCE_DIR) +
+                                       "/tests/fuzz/corpus/fuzz_token_shards/crash-eos-id-float-outside-int");
+    const size_t nul = seed.find('\0');
+    ASSERT_NE(nul, std::string::npos);
+    bimamba::test::write_text(d.path + "/meta.json", seed.substr(0, nul));
+    EXPECT_NE(error_of([&] { TokenDataset::open(d.path, "train"); }).find("eos_id must be an integer from 0 to 511"),
+              std::string::npos);
+    EXPECT_NE(open_with(R"("vocab_size": 512, "eos_id": 2.5)").find("eos_id must be an integer"), std::string::npos);
+    EXPECT_NE(open_with(R"("vocab_size": 512, "eos_id": 512)").find("eos_id must be an integer from 0 to 511"),
+              std::string::npos);
+    EXPECT_NE(open_with(R"("vocab_size": 4294967296, "eos_id": 2)").find("vocab_size must be an integer"),
+              std::string::npos);
+    EXPECT_NE(open_with(R"("vocab_size": 18446744073709551615)").find("vocab_size must be an integer"),
+              std::string::npos);
+    EXPECT_NE(open_with(R"("vocab_size": 0)").find("vocab_size must be an integer from 1"), std::string::npos);
+    EXPECT_NE(open_with(R"("eos_id": 2)").find("meta.json lacks vocab_size"), std::string::npos);
+    EXPECT_EQ(open_with(R"("vocab_size": 512, "eos_id": 511)"), "(no error)");
 }
 
 TEST(Prepare, ShardsHoldTheTokenizersEncodingInOrder) {

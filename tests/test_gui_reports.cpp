@@ -19,6 +19,8 @@
 #include "ui/TrainConfigJson.h"
 #include "ui/WeightsPanel.h"
 
+#include <hdf5.h>
+
 #include <QChartView>
 #include <QDir>
 #include <QFile>
@@ -414,6 +416,49 @@ private slots:
             if (f.endsWith(".svg")) QVERIFY2(isSvg(f), qPrintable(f));
             if (f.endsWith(".pdf")) QVERIFY2(isPdf(f), qPrintable(f));
         }
+    }
+
+    // Reports from other tools or damaged ones (issue #17, fuzz_hdf5_report):
+    // counts outside qint64 (cast, undefined behaviour) read as absent, and an
+    // attribute of several values where one is expected (read into one double,
+    // it overflowed the stack) reads as absent, the rest of the file as usual.
+    void hdf5ReportWithHostileAttributesLoadsWhatIsValid() {
+        const QString h5 = QDir(tmp_.path()).filePath("hostile_attrs.h5");
+        QString err;
+        QVERIFY2(writeHistogramsHdf5(syntheticSets(), h5, &err), qPrintable(err));
+        {
+            hid_t f = H5Fopen(h5.toUtf8().constData(), H5F_ACC_RDWR, H5P_DEFAULT);
+            QVERIFY(f >= 0);
+            auto put = [](hid_t obj, const char* name, double v) {
+                if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+                hid_t s = H5Screate(H5S_SCALAR);
+                hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+                H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+                H5Aclose(a), H5Sclose(s);
+            };
+            put(f, "format_version", 1e300);
+            hid_t m = H5Oopen(f, "/histograms/bi_mamba/layer_23/out_proj", H5P_DEFAULT);
+            QVERIFY(m >= 0);
+            put(m, "numel", -1e300);
+            H5Oclose(m);
+            H5Fclose(f);
+        }
+        Hdf5Report rep;
+        QVERIFY2(rep.load(h5, &err), qPrintable(err));
+        QCOMPARE(rep.formatVersion, qint64(0));
+        const Histogram& h = rep.histograms[0].layers[23]["out_proj"];
+        QCOMPARE(h.numel, qint64(20000));  // from the bins, as when the attribute is missing
+
+        // The fuzz seed whose /histograms/bi/layer_0/in_proj has "std" of three values.
+        const QString seed =
+            QString(BIMAMBA_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_hdf5_report/bad_attr_of_three_values_latest.h5";
+        QVERIFY2(rep.load(seed, &err), qPrintable(err));
+        QCOMPARE(rep.histograms.size(), 1);
+        const Histogram& g = rep.histograms[0].layers[0]["in_proj"];
+        QCOMPARE(g.counts, (QVector<qint64>{1, 5, 2}));
+        QCOMPARE(g.mean, 0.1);
+        QCOMPARE(g.std, 0.0);  // refused, read as absent
+        QCOMPARE(rep.eval.models, (QStringList{"fp16", "bi"}));
     }
 
     void exportWritesValidFiles() {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <hdf5.h>
 #include <unistd.h>
 
 #include "core/report/Hdf5File.h"
@@ -103,6 +104,65 @@ TEST(Hdf5File, CorruptAndTruncatedFilesGetClearErrors) {
         EXPECT_NE(std::string(e.what()).find("cut.h5"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
     }
+}
+
+// A file from another tool (or a hostile one) may declare shapes the readers
+// must refuse before they allocate or read: an attribute of several values
+// (read into one variable, it overflowed the stack), a dataset whose size
+// overflows or exceeds any report, fixed-length strings of absurd size.
+TEST(Hdf5File, HostileShapesAreRefusedBeforeReading) {
+    TempDir d;
+    const std::string path = d / "hostile.h5";
+    {
+        hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        ASSERT_GE(f, 0);
+        const hsize_t three = 3;
+        const double v[3] = {1, 2, 3};
+        hid_t s3 = H5Screate_simple(1, &three, nullptr);
+        hid_t a = H5Acreate2(f, "std", H5T_IEEE_F64LE, s3, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_DOUBLE, v);
+        H5Aclose(a);
+        hid_t ai = H5Acreate2(f, "n", H5T_STD_I64LE, s3, H5P_DEFAULT, H5P_DEFAULT);
+        const int64_t iv[3] = {1, 2, 3};
+        H5Awrite(ai, H5T_NATIVE_INT64, iv);
+        H5Aclose(ai);
+        // A chunked dataset of 2^31 x 2^31 values, none written: a tiny file.
+        const hsize_t dims[2] = {hsize_t(1) << 31, hsize_t(1) << 31}, chunk[2] = {1, 16};
+        hid_t big = H5Screate_simple(2, dims, nullptr);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_chunk(dcpl, 2, chunk);
+        hid_t ds = H5Dcreate2(f, "huge", H5T_STD_I64LE, big, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        ASSERT_GE(ds, 0);
+        H5Dclose(ds);
+        // Fixed-length strings of 2^20 bytes, 2^10 of them (1 GiB to read).
+        hid_t st = H5Tcopy(H5T_C_S1);
+        H5Tset_size(st, size_t(1) << 20);
+        const hsize_t n = 1024, one = 1;
+        hid_t sn = H5Screate_simple(1, &n, nullptr);
+        hid_t dcpl1 = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_chunk(dcpl1, 1, &one);
+        hid_t dss = H5Dcreate2(f, "strings", st, sn, H5P_DEFAULT, dcpl1, H5P_DEFAULT);
+        ASSERT_GE(dss, 0);
+        H5Dclose(dss);
+        H5Pclose(dcpl1), H5Sclose(sn), H5Tclose(st), H5Pclose(dcpl), H5Sclose(big), H5Sclose(s3);
+        H5Fclose(f);
+    }
+    auto f = Hdf5File::open_read(path);
+    auto expect = [&](auto read, const std::string& problem) {
+        try {
+            read();
+            ADD_FAILURE() << "read without error; expected: " << problem;
+        } catch (const Hdf5Error& e) {
+            EXPECT_NE(std::string(e.what()).find(problem), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("hostile.h5"), std::string::npos) << e.what();
+        }
+    };
+    expect([&] { f.attr_double("/", "std"); }, "attribute 'std' of '/' is not a single value");
+    expect([&] { f.attr_int("/", "n"); }, "attribute 'n' of '/' is not a single value");
+    expect([&] { f.read_ints("/huge"); }, "dataset '/huge' is larger than 256 MiB");
+    expect([&] { f.read_doubles("/huge"); }, "dataset '/huge' is larger than 256 MiB");
+    expect([&] { f.read_strings("/strings"); }, "dataset larger than 256 MiB");
+    EXPECT_TRUE(f.has_attr("/", "std"));  // the file itself stays usable
 }
 
 TEST(WeightHistograms, MatchHandCounts) {

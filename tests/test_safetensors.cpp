@@ -230,6 +230,39 @@ TEST(Safetensors, BrokenFilesAreRefusedByName) {
     EXPECT_THROW(SafetensorsFile::open(tmp_dir() + "/does_not_exist.safetensors"), SafetensorsError);
 }
 
+// model.safetensors.index.json: the weight_map is read; a shard that is not a
+// plain .safetensors file in the index's folder is refused by name.
+TEST(Safetensors, ShardIndexNamesOnlyFilesInItsFolder) {
+    const auto map = parse_safetensors_index(
+        R"({"metadata": {"total_size": 8}, "weight_map": {"a": "model-00001-of-00002.safetensors",
+            "b": "model-00002-of-00002.safetensors"}})",
+        "idx.json");
+    ASSERT_EQ(map.size(), 2u);
+    EXPECT_EQ(map.at("a"), "model-00001-of-00002.safetensors");
+    EXPECT_EQ(map.at("b"), "model-00002-of-00002.safetensors");
+    EXPECT_TRUE(parse_safetensors_index(R"({"weight_map": {}})", "idx.json").empty());
+    auto refused = [](const std::string& text, const std::string& problem) {
+        try {
+            parse_safetensors_index(text, "dir/idx.json");
+            ADD_FAILURE() << "accepted: " << text;
+        } catch (const SafetensorsError& e) {
+            const std::string msg = e.what();
+            EXPECT_NE(msg.find("'dir/idx.json'"), std::string::npos) << msg;
+            EXPECT_NE(msg.find(problem), std::string::npos) << "expected '" << problem << "' in: " << msg;
+        }
+    };
+    refused(R"({"weight_map": )", "is not valid JSON");
+    refused("[1, 2]", "has no weight_map object");
+    refused("7", "has no weight_map object");
+    refused(R"({"weight_map": ["a.safetensors"]})", "has no weight_map object");
+    refused(R"({"weight_map": {"a": 3}})", "weight_map entry 'a' is not a file name");
+    for (const char* bad : {"", ".", "..", ".safetensors", "../x.safetensors", "sub/x.safetensors",
+                            "x\\\\y.safetensors" /* x\\y in JSON: x\y */, "model.bin", "model.safetensors.json"})
+        refused(std::string(R"({"weight_map": {"a": ")") + bad + R"("}})",
+                "not a .safetensors file in the index's folder");
+    refused(std::string("{\"weight_map\": {\"a\": \"x\\u0000.safetensors\"}}"), "not a .safetensors file");
+}
+
 TEST(Safetensors, WriterRefusesInconsistentEntries) {
     float x[3] = {1, 2, 3};
     SafetensorsWriter w;

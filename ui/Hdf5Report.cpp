@@ -1,10 +1,7 @@
 #include "ui/Hdf5Report.h"
 
 #include "core/report/Hdf5File.h"
-#include "ui/MetricsReader.h"
 
-#include <QDateTime>
-#include <QFile>
 #include <QFileInfo>
 #include <QSet>
 
@@ -63,6 +60,13 @@ QStringList strings(const Hdf5File& f, const std::string& obj) {
     return out;
 }
 
+// A count read as a double (an attribute of any numeric type, a sum of bin
+// counts) as an integer: 0 when it is not finite or outside qint64's range
+// (casting those is undefined behaviour).
+qint64 countOf(double v) {
+    return std::isfinite(v) && std::fabs(v) < 9.2e18 ? qint64(v) : 0;
+}
+
 template <class T, class Read>
 QVector<T> numbers(const Hdf5File& f, const std::string& obj, Read read) {
     try {
@@ -74,33 +78,6 @@ QVector<T> numbers(const Hdf5File& f, const std::string& obj, Read read) {
     }
 }
 
-void writeRootAttrs(Hdf5File& f) {
-    f.set_attr("/", "format", "bimamba-report");
-    f.set_attr("/", "format_version", int64_t(1));
-    f.set_attr("/", "created", utf8(QDateTime::currentDateTimeUtc().toString(Qt::ISODate)));
-}
-
-// Writes `path` through `write` into path.tmp, then renames it over `path`.
-template <class Write>
-bool writeAtomically(const QString& path, QString* error, Write write) {
-    const QString tmp = path + ".tmp";
-    try {
-        Hdf5File f = Hdf5File::create(utf8(tmp));
-        writeRootAttrs(f);
-        write(f);
-        f.close();
-    } catch (const Hdf5Error& e) {
-        if (error) *error = "HDF5: " + qstr(e.what());
-        QFile::remove(tmp);
-        return false;
-    }
-    QFile::remove(path);
-    if (!QFile::rename(tmp, path)) {
-        if (error) *error = "could not move " + tmp + " to " + path;
-        return false;
-    }
-    return true;
-}
 }  // namespace
 
 bool Hdf5Report::load(const QString& p, QString* error) {
@@ -127,7 +104,7 @@ bool Hdf5Report::load(const QString& p, QString* error) {
     auto ints = [](const Hdf5File& h, const std::string& o) { return h.read_ints(o); };
     auto doubles = [](const Hdf5File& h, const std::string& o) { return h.read_doubles(o); };
     format = attrString(f, "/", "format");
-    formatVersion = qint64(attrDouble(f, "/", "format_version", 0));
+    formatVersion = countOf(attrDouble(f, "/", "format_version", 0));
     if (f.exists("/histograms")) {
         for (const QString& set : children(f, "/histograms")) {
             HistogramSet hs;
@@ -149,7 +126,7 @@ bool Hdf5Report::load(const QString& p, QString* error) {
                     h.std = attrDouble(f, mp, "std");
                     h.min = attrDouble(f, mp, "min");
                     h.max = attrDouble(f, mp, "max");
-                    h.numel = qint64(attrDouble(f, mp, "numel"));
+                    h.numel = countOf(attrDouble(f, mp, "numel"));
                     if (h.valid() && h.numel == 0) {  // no attributes: moments from the bins
                         double n = 0, s1 = 0, s2 = 0;
                         for (int b = 0; b < h.counts.size(); ++b) {
@@ -158,7 +135,7 @@ bool Hdf5Report::load(const QString& p, QString* error) {
                             s1 += double(h.counts[b]) * c;
                             s2 += double(h.counts[b]) * c * c;
                         }
-                        h.numel = qint64(n);
+                        h.numel = countOf(n);
                         h.mean = n > 0 ? s1 / n : 0;
                         h.std = n > 0 ? std::sqrt(std::max(0.0, s2 / n - h.mean * h.mean)) : 0;
                         h.min = h.edges.first();
@@ -206,50 +183,6 @@ QStringList Hdf5Report::modules() const {
                 if (!out.contains(it.key())) out << it.key();
     std::sort(out.begin(), out.end());
     return out;
-}
-
-bool writeMetricsHdf5(const MetricsReader& m, const QString& runDir, const QString& path, QString* error) {
-    return writeAtomically(path, error, [&](Hdf5File& f) {
-        f.create_group("/config");
-        f.set_attr("/config", "run_dir", utf8(QFileInfo(runDir).absoluteFilePath()));
-        f.create_group("/metrics");
-        f.set_attr("/metrics", "source", utf8(m.path()));
-        for (const char* type : {"train", "val"}) {
-            const MetricsTable& t = m.table(type);
-            if (t.rows == 0) continue;
-            f.create_group(std::string("/metrics/") + type);
-            for (auto it = t.columns.begin(); it != t.columns.end(); ++it)
-                f.write(std::string("/metrics/") + type + "/" + utf8(it.key()),
-                        std::vector<double>(it->begin(), it->end()));
-        }
-    });
-}
-
-bool writeHistogramsHdf5(const QVector<HistogramSet>& sets, const QString& path, QString* error) {
-    return writeAtomically(path, error, [&](Hdf5File& f) {
-        f.create_group("/histograms");
-        for (const auto& s : sets) {
-            const std::string sp = "/histograms/" + utf8(s.name);
-            f.create_group(sp);
-            f.set_attr(sp, "kind", utf8(s.kind));
-            f.set_attr(sp, "checkpoint", utf8(s.checkpoint));
-            for (auto l = s.layers.begin(); l != s.layers.end(); ++l) {
-                const std::string lp = sp + "/layer_" + std::to_string(l.key());
-                f.create_group(lp);
-                for (auto m = l->begin(); m != l->end(); ++m) {
-                    const std::string mp = lp + "/" + utf8(m.key());
-                    f.create_group(mp);
-                    f.write(mp + "/counts", std::vector<int64_t>(m->counts.begin(), m->counts.end()));
-                    f.write(mp + "/edges", std::vector<double>(m->edges.begin(), m->edges.end()));
-                    f.set_attr(mp, "mean", m->mean);
-                    f.set_attr(mp, "std", m->std);
-                    f.set_attr(mp, "min", m->min);
-                    f.set_attr(mp, "max", m->max);
-                    f.set_attr(mp, "numel", int64_t(m->numel));
-                }
-            }
-        }
-    });
 }
 
 }  // namespace bimamba::ui

@@ -47,20 +47,8 @@ Located locate(const fs::path& p) {
     if (fs::exists(p / "model.safetensors")) return {p, {(p / "model.safetensors").string()}};
     if (fs::exists(p / "model.safetensors.index.json")) {
         auto index = (p / "model.safetensors.index.json").string();
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(read_file(index));
-        } catch (const nlohmann::json::exception& e) {
-            throw std::runtime_error("'" + index + "' is not valid JSON: " + e.what());
-        }
-        if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-            throw std::runtime_error("'" + index + "' has no weight_map");
         std::set<std::string> shards;
-        for (auto& [k, v] : j["weight_map"].items()) {
-            if (!v.is_string() || v.get<std::string>().find('/') != std::string::npos)
-                throw std::runtime_error("'" + index + "': bad shard name for '" + k + "'");
-            shards.insert(v.get<std::string>());
-        }
+        for (auto& [k, v] : base::parse_safetensors_index(read_file(index), index)) shards.insert(v);
         Located l{p, {}};
         for (auto& s : shards) l.files.push_back((p / s).string());
         return l;

@@ -277,4 +277,30 @@ uint16_t f32_to_bf16(float f) {
     return kernels::float_to_bf16(f);
 }
 
+std::map<std::string, std::string> parse_safetensors_index(const std::string& text, const std::string& index_path) {
+    const std::string where = "'" + index_path + "'";
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        throw SafetensorsError(where + " is not valid JSON: " + e.what());
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object())
+        throw SafetensorsError(where + " has no weight_map object");
+    static const std::string kSuffix = ".safetensors";
+    std::map<std::string, std::string> out;
+    for (const auto& [name, file] : j.at("weight_map").items()) {
+        if (!file.is_string()) throw SafetensorsError(where + ": weight_map entry '" + name + "' is not a file name");
+        const std::string& s = file.get_ref<const std::string&>();
+        const bool plain = s.size() > kSuffix.size() &&
+                           s.compare(s.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0 &&
+                           s.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
+        if (!plain)
+            throw SafetensorsError(where + ": weight_map entry '" + name + "' names " + file.dump() +
+                                   ", not a .safetensors file in the index's folder");
+        out.emplace(name, s);
+    }
+    return out;
+}
+
 }  // namespace bimamba::base

@@ -77,6 +77,15 @@ private:
     std::map<std::string, std::string> metadata_;
 };
 
+// The weight_map of a sharded model's `model.safetensors.index.json` (Hugging
+// Face layout: {"metadata": {...}, "weight_map": {"tensor": "shard file"}}):
+// tensor name -> shard file name. `text` is the file's content, `index_path`
+// names it in errors. Throws SafetensorsError for invalid JSON, a missing or
+// non-object weight_map, and a shard that is not a plain file name in the
+// index's folder (empty, ".", "..", a '/' or '\\', a NUL byte, or a name not
+// ending in ".safetensors").
+std::map<std::string, std::string> parse_safetensors_index(const std::string& text, const std::string& index_path);
+
 // Float conversions shared by loaders and the CPU engine.
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);

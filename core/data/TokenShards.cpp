@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -174,21 +175,44 @@ std::shared_ptr<TokenDataset> TokenDataset::open(const std::string& dir, const s
         ds->bpt_ = 4;
     else
         throw bad("meta.json dtype must be uint16 or uint32, got '" + dtype + "'");
-    if (!meta.contains("vocab_size") || !meta["vocab_size"].is_number_integer())
-        throw bad("meta.json lacks vocab_size");
-    ds->vocab_ = meta["vocab_size"].get<int>();
-    ds->eos_ = meta.value("eos_id", 2);
+    // Integers read as ints only when they are integers in range (a float
+    // such as 6.6e70 converted to int is undefined behaviour).
+    auto int_in = [&](const char* key, long long lo, long long hi, bool required, int def) {
+        if (!meta.contains(key)) {
+            if (required) throw bad(std::string("meta.json lacks ") + key);
+            return def;
+        }
+        const auto& v = meta[key];
+        if (!v.is_number_integer() ||
+            (v.is_number_unsigned() && v.get<unsigned long long>() > (unsigned long long)hi) ||
+            v.get<long long>() < lo || v.get<long long>() > hi)
+            throw bad(std::string("meta.json ") + key + " must be an integer from " + std::to_string(lo) + " to " +
+                      std::to_string(hi) + ", got " + v.dump());
+        return int(v.get<long long>());
+    };
+    ds->vocab_ = int_in("vocab_size", 1, std::numeric_limits<int>::max(), true, 0);
+    ds->eos_ = int_in("eos_id", 0, ds->vocab_ - 1, false, 2);
     ds->tokenizer_ = dir + "/" + meta.value("tokenizer", "tokenizer.model");
     if (!meta.contains("splits") || !meta["splits"].contains(split)) throw bad("no split '" + split + "' in meta.json");
     const auto& sp = meta["splits"][split];
     ds->docs_ = sp.value("documents", 0ull);
     ds->starts_.push_back(0);
     for (const auto& name_j : sp.at("shards")) {
-        const std::string path = dir + "/" + name_j.get<std::string>();
-        int fd = ::open(path.c_str(), O_RDONLY);
+        // A shard is a regular file in the corpus folder (prepare writes
+        // "train_000.bin", ...): a name leading elsewhere, or a FIFO or device
+        // (whose open or read could block for ever), is refused.
+        const std::string name = name_j.get<std::string>();
+        if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+            name.find('\0') != std::string::npos)
+            throw bad("meta.json names shard " + name_j.dump() + ", not a file in the corpus folder");
+        const std::string path = dir + "/" + name;
+        int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);
         if (fd < 0) throw bad("cannot open shard '" + path + "': " + std::strerror(errno));
         struct stat st {};
-        fstat(fd, &st);
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(fd);
+            throw bad("shard '" + path + "' is not a regular file");
+        }
         Shard sh;
         sh.bytes = static_cast<size_t>(st.st_size);
         if (sh.bytes % ds->bpt_ != 0) {

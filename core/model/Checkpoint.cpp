@@ -115,21 +115,7 @@ std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
 namespace {
 // weight_map of a sharded folder's model.safetensors.index.json: tensor -> shard file.
 std::map<std::string, std::string> read_shard_index(const std::string& index) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_file(index));
-    } catch (const nlohmann::json::exception& e) {
-        throw std::runtime_error("'" + index + "' is not valid JSON: " + e.what());
-    }
-    if (!j.contains("weight_map") || !j["weight_map"].is_object())
-        throw std::runtime_error("'" + index + "' has no weight_map");
-    std::map<std::string, std::string> out;
-    for (auto& [name, file] : j["weight_map"].items()) {
-        if (!file.is_string())
-            throw std::runtime_error("'" + index + "': weight_map entry '" + name + "' is not a file name");
-        out.emplace(name, file.get<std::string>());
-    }
-    return out;
+    return base::parse_safetensors_index(read_file(index), index);
 }
 }  // namespace
 
@@ -215,6 +201,17 @@ Mamba2LM load_model(const std::string& path_or_dir, torch::Device device) {
     auto dir = model_folder(path_or_dir);
     auto cfg = load_model_config(dir.string());
     auto tensors = load_tensors_any(fs::is_directory(path_or_dir) ? dir.string() : path_or_dir);
+    // A config.json that does not belong to these weights (hand-edited, or
+    // hostile) could describe a model of billions of parameters: refuse it
+    // before allocating and initialising that model (which would take minutes
+    // or exhaust memory only to fail on the first missing tensor). Loadable
+    // checkpoints hold every parameter in full precision.
+    long long values = 0;
+    for (const auto& [name, t] : tensors) values += t.numel();
+    if (cfg.num_parameters() > 2 * values + (1 << 16))
+        throw std::runtime_error("config.json in '" + dir.string() + "' describes a model of " +
+                                 std::to_string(cfg.num_parameters()) + " parameters, but the checkpoint holds only " +
+                                 std::to_string(values) + " values: the config does not belong to these weights");
     Mamba2LM model(cfg);
     model->load_tensors(tensors);
     model->to(device);

@@ -45,6 +45,27 @@ hid_t vlen_string_type() {
     return t;
 }
 
+// The most a single read allocates (a dataset's values, a string attribute):
+// a damaged or hostile file may declare any size; a report's largest
+// datasets (metrics of long runs) are a few MB.
+constexpr uint64_t kMaxReadBytes = uint64_t(256) << 20;
+
+// The element count of a dataspace, or a negative value when it is damaged,
+// its product overflows, or `elem_size` bytes each would exceed kMaxReadBytes.
+int64_t checked_npoints(hid_t space, uint64_t elem_size) {
+    const int rank = H5Sget_simple_extent_ndims(space);
+    if (rank < 0 || rank > H5S_MAX_RANK) return -1;
+    std::vector<hsize_t> dims(size_t(rank), 0);
+    if (rank > 0 && H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0) return -1;
+    uint64_t n = H5Sget_simple_extent_type(space) == H5S_NULL ? 0 : 1;
+    const uint64_t cap = kMaxReadBytes / std::max<uint64_t>(elem_size, 1);
+    for (hsize_t d : dims) {
+        if (d != 0 && n > cap / d) return -2;
+        n *= d;
+    }
+    return n > cap ? -2 : int64_t(n);
+}
+
 std::string parent_of(const std::string& obj) {
     const auto p = obj.find_last_of('/');
     return p == std::string::npos || p == 0 ? "/" : obj.substr(0, p);
@@ -211,11 +232,20 @@ bool Hdf5File::has_attr(const std::string& obj, const std::string& name) const {
 }
 
 namespace {
+// An attribute holding exactly one value (what the readers below read into
+// one variable): a scalar or a one-element array; any other shape is refused.
 Handle open_attr(hid_t file, const std::string& obj, const std::string& name, const Hdf5File& f) {
     Handle o(H5Oopen(file, obj.c_str(), H5P_DEFAULT), H5Oclose);
     if (o < 0) throw Hdf5Error(f.path() + ": no object '" + obj + "'");
     hid_t a = H5Aopen(o, name.c_str(), H5P_DEFAULT);
     if (a < 0) throw Hdf5Error(f.path() + ": '" + obj + "' has no attribute '" + name + "'");
+    const hid_t space = H5Aget_space(a);
+    const bool single = space >= 0 && checked_npoints(space, 1) == 1;
+    if (space >= 0) H5Sclose(space);
+    if (!single) {
+        H5Aclose(a);
+        throw Hdf5Error(f.path() + ": attribute '" + name + "' of '" + obj + "' is not a single value");
+    }
     return Handle(a, H5Aclose);
 }
 }  // namespace
@@ -232,7 +262,9 @@ std::string Hdf5File::attr_string(const std::string& obj, const std::string& nam
         H5free_memory(p);
         return s;
     }
-    std::string s(H5Tget_size(t), '\0');
+    const size_t size = H5Tget_size(t);
+    if (size == 0 || size > kMaxReadBytes) fail("attribute '" + name + "' has a damaged string size on", obj);
+    std::string s(size, '\0');
     if (H5Aread(a, t, s.data()) < 0) fail("cannot read attribute '" + name + "' of", obj);
     return s.substr(0, s.find('\0'));
 }
@@ -290,13 +322,18 @@ std::vector<T> read_numeric(hid_t file, const std::string& obj, std::vector<uint
     if (cls != want && !(want == H5T_FLOAT && cls == H5T_INTEGER))
         throw Hdf5Error(f.path() + ": dataset '" + obj + "' is not " + what);
     Handle space(H5Dget_space(d), H5Sclose);
-    const int rank = H5Sget_simple_extent_ndims(space);
-    if (rank < 0) throw Hdf5Error(f.path() + ": damaged dataspace of '" + obj + "'");
-    std::vector<hsize_t> dims(size_t(rank), 0);
-    H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-    size_t n = 1;
-    for (auto x : dims) n *= size_t(x);
-    if (shape) shape->assign(dims.begin(), dims.end());
+    const int64_t npoints = space < 0 ? -1 : checked_npoints(space, sizeof(T));
+    if (npoints == -2)
+        throw Hdf5Error(f.path() + ": dataset '" + obj + "' is larger than " + std::to_string(kMaxReadBytes >> 20) +
+                        " MiB (damaged file?)");
+    if (npoints < 0) throw Hdf5Error(f.path() + ": damaged dataspace of '" + obj + "'");
+    const size_t n = size_t(npoints);
+    if (shape) {
+        const int rank = H5Sget_simple_extent_ndims(space);
+        std::vector<hsize_t> dims(size_t(rank), 0);
+        if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+        shape->assign(dims.begin(), dims.end());
+    }
     std::vector<T> out(n);
     if (n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
         throw Hdf5Error(f.path() + ": cannot read dataset '" + obj + "' (truncated or damaged file?)");
@@ -336,15 +373,18 @@ std::vector<std::string> Hdf5File::read_strings(const std::string& obj) const {
     Handle t(H5Dget_type(d), H5Tclose);
     if (H5Tget_class(t) != H5T_STRING) fail("not a string dataset:", obj);
     Handle space(H5Dget_space(d), H5Sclose);
-    const hssize_t n = H5Sget_simple_extent_npoints(space);
+    const bool vlen = H5Tis_variable_str(t) > 0;
+    const size_t size = vlen ? sizeof(char*) : H5Tget_size(t);
+    if (size == 0) fail("damaged string type of", obj);
+    const int64_t n = space < 0 ? -1 : checked_npoints(space, size);
+    if (n == -2) fail("dataset larger than " + std::to_string(kMaxReadBytes >> 20) + " MiB (damaged file?):", obj);
     if (n < 0) fail("damaged dataspace of", obj);
-    if (H5Tis_variable_str(t) <= 0) {  // fixed-length strings (written by other tools), NUL-padded
-        const size_t size = H5Tget_size(t);
+    if (!vlen) {  // fixed-length strings (written by other tools), NUL-padded
         std::string buf(size * size_t(n), '\0');
         if (n > 0 && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
             fail("cannot read dataset (truncated or damaged file?)", obj);
         std::vector<std::string> out;
-        for (hssize_t i = 0; i < n; ++i) {
+        for (int64_t i = 0; i < n; ++i) {
             const std::string s = buf.substr(size_t(i) * size, size);
             out.push_back(s.substr(0, s.find('\0')));
         }

@@ -265,3 +265,53 @@ put("fuzz_mc_tasks", "boolq", "\x06" + jl({"question": "is it", "passage": "It i
 put("fuzz_mc_tasks", "bad_not_object", "\x06[1,2]\n\"x\"\n")
 
 print("seeds written under", ROOT)
+
+# ---- sharded safetensors index (model.safetensors.index.json) -------------------------
+put("fuzz_safetensors_index", "valid.json", json.dumps({
+    "metadata": {"total_size": 1024},
+    "weight_map": {"backbone.embeddings.weight": "model-00001-of-00002.safetensors",
+                   "backbone.layers.0.mixer.in_proj.weight": "model-00001-of-00002.safetensors",
+                   "lm_head.weight": "model-00002-of-00002.safetensors"}}, indent=1))
+put("fuzz_safetensors_index", "valid_empty.json", '{"weight_map": {}}')
+put("fuzz_safetensors_index", "bad_escape.json", '{"weight_map": {"a": "../model.safetensors"}}')
+put("fuzz_safetensors_index", "bad_not_string.json", '{"weight_map": {"a": ["model.safetensors"]}}')
+put("fuzz_safetensors_index", "bad_truncated.json", '{"weight_map": {"a": "model-000')
+
+# ---- corpus readers (bimamba prepare): byte 0 = name | format << 3 | unit << 5 | field << 7 -----
+# names: 0 c.txt 1 c.jsonl 2 c.txt.gz 3 c.txt.xz 4 c.txt.zst 5 c.jsonl.gz 6 c.jsonl.zst 7 c.jsonl.xz
+# formats: 0 auto 1 text 2 jsonl; units: 0 file 1 line 2 paragraph 3 percent
+import gzip, lzma
+text = "Once upon a time.\n\nA second paragraph\nof two lines.\n%\nA fortune.\n%\n"
+jsonl = '{"text": "first doc"}\n\n{"text": "second", "id": 2}\n{"content": "third"}\n'
+put("fuzz_corpus", "text_file", bytes([0 | 0 << 3 | 0 << 5]) + text.encode())
+put("fuzz_corpus", "text_lines", bytes([0 | 1 << 3 | 1 << 5]) + text.encode())
+put("fuzz_corpus", "text_paragraphs", bytes([0 | 0 << 3 | 2 << 5]) + text.encode())
+put("fuzz_corpus", "text_percent", bytes([0 | 0 << 3 | 3 << 5]) + text.encode())
+put("fuzz_corpus", "jsonl", bytes([1]) + jsonl.encode())
+put("fuzz_corpus", "jsonl_content_field", bytes([2 << 3 | 1 << 7]) + b'{"content": "x"}\n{"content": "y"}\n')
+put("fuzz_corpus", "gzip_text", bytes([2 | 1 << 5]) + gzip.compress(text.encode(), mtime=0))
+put("fuzz_corpus", "xz_text", bytes([3 | 2 << 5]) + lzma.compress(text.encode()))
+put("fuzz_corpus", "gzip_jsonl", bytes([5]) + gzip.compress(jsonl.encode(), mtime=0))
+# zstd: one raw-block frame (magic, frame header with single-segment size, last raw block), no checksum
+body = jsonl.encode()
+zst = struct.pack("<I", 0xFD2FB528) + bytes([0x20, len(body)]) + struct.pack("<I", (len(body) << 3) | 1)[:3] + body
+put("fuzz_corpus", "zstd_jsonl", bytes([6]) + zst)
+put("fuzz_corpus", "bad_gzip_truncated", bytes([2 | 1 << 5]) + gzip.compress(text.encode(), mtime=0)[:20])
+put("fuzz_corpus", "bad_jsonl_line", bytes([1]) + b'{"text": "ok"}\n{"text": \n')
+put("fuzz_corpus", "bad_name_says_xz", bytes([3]) + text.encode())
+
+# ---- HDF5 reports: written by make_hdf5_seeds.c (C, since h5py is no dependency) -------
+import shutil, subprocess, tempfile
+if shutil.which("h5cc"):
+    d = os.path.join(ROOT, "fuzz_hdf5_report")
+    os.makedirs(d, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "make_hdf5_seeds")
+        subprocess.run(["h5cc", "-o", exe, os.path.join(os.path.dirname(ROOT), "make_hdf5_seeds.c")], check=True)
+        subprocess.run([exe, d], check=True)
+    with open(os.path.join(d, "valid_report_latest.h5"), "rb") as f:
+        good = f.read()
+    put("fuzz_hdf5_report", "bad_truncated.h5", good[:3000])
+    put("fuzz_hdf5_report", "bad_signature_only.h5", b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 2)
+else:
+    print("make_seeds: h5cc not found (libhdf5-dev): fuzz_hdf5_report's seeds left as they are", file=sys.stderr)
