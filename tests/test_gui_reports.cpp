@@ -454,6 +454,7 @@ private slots:
             QString(BIMAMBA_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_hdf5_report/bad_attr_of_three_values_latest.h5";
         QVERIFY2(rep.load(seed, &err), qPrintable(err));
         QCOMPARE(rep.histograms.size(), 1);
+        QCOMPARE(rep.histograms[0].kind, QString("bi-mamba"));  // an ASCII string (HDF5's default)
         const Histogram& g = rep.histograms[0].layers[0]["in_proj"];
         QCOMPARE(g.counts, (QVector<qint64>{1, 5, 2}));
         QCOMPARE(g.mean, 0.1);

@@ -165,6 +165,43 @@ TEST(Hdf5File, HostileShapesAreRefusedBeforeReading) {
     EXPECT_TRUE(f.has_attr("/", "std"));  // the file itself stays usable
 }
 
+// Files written by the HDF5 C library's defaults (other tools, our fuzz seeds)
+// hold variable-length strings in ASCII; ours are UTF-8. HDF5 1.14 refuses to
+// convert between the two character sets (1.10 copied the bytes), so the
+// readers must read each in its own: on Debian 13 the GUI read such a report's
+// model names and set kinds as empty.
+TEST(Hdf5File, ReadsAsciiAndUtf8VariableLengthStrings) {
+    TempDir d;
+    const std::string path = d / "ascii.h5";
+    {
+        hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        ASSERT_GE(f, 0);
+        for (const H5T_cset_t cset : {H5T_CSET_ASCII, H5T_CSET_UTF8}) {
+            const bool ascii = cset == H5T_CSET_ASCII;
+            hid_t t = H5Tcopy(H5T_C_S1);
+            H5Tset_size(t, H5T_VARIABLE);
+            H5Tset_cset(t, cset);
+            const char* one = ascii ? "bi-mamba" : "Bi-Mamba \xc3\xa9";
+            hid_t s1 = H5Screate(H5S_SCALAR);
+            hid_t a = H5Acreate2(f, ascii ? "kind_ascii" : "kind_utf8", t, s1, H5P_DEFAULT, H5P_DEFAULT);
+            H5Awrite(a, t, &one);
+            const char* two[2] = {"fp16", ascii ? "bi" : "bi \xc3\xa9"};
+            const hsize_t n = 2;
+            hid_t s2 = H5Screate_simple(1, &n, nullptr);
+            hid_t ds = H5Dcreate2(f, ascii ? "models_ascii" : "models_utf8", t, s2, H5P_DEFAULT, H5P_DEFAULT,
+                                  H5P_DEFAULT);
+            H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, two);
+            H5Dclose(ds), H5Sclose(s2), H5Aclose(a), H5Sclose(s1), H5Tclose(t);
+        }
+        H5Fclose(f);
+    }
+    auto f = Hdf5File::open_read(path);
+    EXPECT_EQ(f.attr_string("/", "kind_ascii"), "bi-mamba");
+    EXPECT_EQ(f.attr_string("/", "kind_utf8"), "Bi-Mamba \xc3\xa9");
+    EXPECT_EQ(f.read_strings("/models_ascii"), (std::vector<std::string>{"fp16", "bi"}));
+    EXPECT_EQ(f.read_strings("/models_utf8"), (std::vector<std::string>{"fp16", "bi \xc3\xa9"}));
+}
+
 TEST(WeightHistograms, MatchHandCounts) {
     auto w = torch::tensor({0.0, 1.0, 2.0, 3.0, 4.0});
     auto h = weight_histogram(w, 4);

@@ -45,6 +45,17 @@ hid_t vlen_string_type() {
     return t;
 }
 
+// The memory type to read variable-length strings of file type `file_type`
+// into: the same character set, because HDF5 1.14 refuses to convert between
+// ASCII (the C library's default, used by other tools) and UTF-8 (ours), where
+// 1.10 copied the bytes. ASCII is a subset of UTF-8, so the bytes are the same.
+hid_t vlen_string_type_like(hid_t file_type) {
+    hid_t t = vlen_string_type();
+    const H5T_cset_t cset = H5Tget_cset(file_type);
+    if (cset == H5T_CSET_ASCII) H5Tset_cset(t, H5T_CSET_ASCII);
+    return t;
+}
+
 // The most a single read allocates (a dataset's values, a string attribute):
 // a damaged or hostile file may declare any size; a report's largest
 // datasets (metrics of long runs) are a few MB.
@@ -255,7 +266,7 @@ std::string Hdf5File::attr_string(const std::string& obj, const std::string& nam
     Handle t(H5Aget_type(a), H5Tclose);
     if (H5Tget_class(t) != H5T_STRING) fail("attribute '" + name + "' is not a string on", obj);
     if (H5Tis_variable_str(t) > 0) {
-        Handle mt(vlen_string_type(), H5Tclose);
+        Handle mt(vlen_string_type_like(t), H5Tclose);
         char* p = nullptr;
         if (H5Aread(a, mt, &p) < 0) fail("cannot read attribute '" + name + "' of", obj);
         std::string s = p ? p : "";
@@ -391,7 +402,7 @@ std::vector<std::string> Hdf5File::read_strings(const std::string& obj) const {
         return out;
     }
     std::vector<char*> ptrs(size_t(n), nullptr);
-    Handle mt(vlen_string_type(), H5Tclose);
+    Handle mt(vlen_string_type_like(t), H5Tclose);
     if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
         fail("cannot read dataset (truncated or damaged file?)", obj);
     std::vector<std::string> out;
