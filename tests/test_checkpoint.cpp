@@ -4,6 +4,7 @@
 #include "core/base/FileUtil.h"
 #include <gtest/gtest.h>
 
+#include "tests/ModelTestUtil.h"
 #include "tests/TestUtil.h"
 #include <torch/torch.h>
 
@@ -23,31 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 using test::fresh_dir;
+using test::randomize;
 using test::write_text;
-
-// Parameters away from their init values (and nonzero binary scales), so a
-// tensor that is not loaded shows up in the logits.
-void randomize(Mamba2LM& m) {
-    torch::NoGradGuard ng;
-    for (auto& kv : m->named_parameters()) {
-        const auto& k = kv.key();
-        auto& t = kv.value();
-        if (k.find("A_log") != std::string::npos)
-            t.uniform_(-1.0, 1.5);
-        else if (k.find("dt_bias") != std::string::npos)
-            t.uniform_(-3.0, 0.5);
-        else if (k.find(".D") != std::string::npos && t.dim() == 1)
-            t.uniform_(-1.0, 2.0);
-        else if (k.find("norm") != std::string::npos)
-            t.uniform_(0.5, 1.5);
-        else if (k.find("wscale") != std::string::npos)
-            t.uniform_(0.01, 0.1);
-        else if (k.find("wbias") != std::string::npos)
-            t.uniform_(-0.02, 0.02);
-        else if (k.find("conv1d.bias") != std::string::npos)
-            t.uniform_(-0.5, 0.5);
-    }
-}
 
 Mamba2LM tiny_model(Binarize b, uint64_t seed) {
     torch::manual_seed(seed);

@@ -9,12 +9,15 @@
 #include "core/model/BinaryLinear.h"
 #include "core/model/Mamba2Model.h"
 #include "core/model/Ssd.h"
+#include "tests/ModelTestUtil.h"
 
 using namespace bimamba;
 using namespace bimamba::base;
 using namespace bimamba::model;
 
 namespace {
+using test::randomize;
+
 double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
     return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-300);
 }
@@ -24,28 +27,6 @@ struct SsdCase {
     bool init_state;
 };
 
-// Random model parameters away from their init values, so every tensor matters.
-void randomize(Mamba2LM& m) {
-    torch::NoGradGuard ng;
-    for (auto& kv : m->named_parameters()) {
-        const auto& k = kv.key();
-        auto& t = kv.value();
-        if (k.find("A_log") != std::string::npos)
-            t.uniform_(-1.0, 1.5);
-        else if (k.find("dt_bias") != std::string::npos)
-            t.uniform_(-3.0, 0.5);
-        else if (k.find(".D") != std::string::npos && t.dim() == 1)
-            t.uniform_(-1.0, 2.0);
-        else if (k.find("norm") != std::string::npos)
-            t.uniform_(0.5, 1.5);
-        else if (k.find("wscale") != std::string::npos)
-            t.uniform_(0.01, 0.1);
-        else if (k.find("wbias") != std::string::npos)
-            t.uniform_(-0.02, 0.02);
-        else if (k.find("conv1d.bias") != std::string::npos)
-            t.uniform_(-0.5, 0.5);
-    }
-}
 }  // namespace
 
 TEST(Ssd, ChunkedEqualsRecurrenceFloat64) {

@@ -188,8 +188,8 @@ TEST(Hdf5File, ReadsAsciiAndUtf8VariableLengthStrings) {
             const char* two[2] = {"fp16", ascii ? "bi" : "bi \xc3\xa9"};
             const hsize_t n = 2;
             hid_t s2 = H5Screate_simple(1, &n, nullptr);
-            hid_t ds = H5Dcreate2(f, ascii ? "models_ascii" : "models_utf8", t, s2, H5P_DEFAULT, H5P_DEFAULT,
-                                  H5P_DEFAULT);
+            hid_t ds =
+                H5Dcreate2(f, ascii ? "models_ascii" : "models_utf8", t, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
             H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, two);
             H5Dclose(ds), H5Sclose(s2), H5Aclose(a), H5Sclose(s1), H5Tclose(t);
         }
