@@ -1,6 +1,7 @@
 #include "ui/Hdf5Report.h"
 
 #include "core/report/Hdf5File.h"
+#include "ui/Utf8.h"
 
 #include <QFileInfo>
 #include <QSet>
@@ -16,13 +17,6 @@ using report::Hdf5Error;
 using report::Hdf5File;
 
 namespace {
-
-std::string utf8(const QString& s) {
-    return s.toUtf8().toStdString();
-}
-QString qstr(const std::string& s) {
-    return QString::fromUtf8(s.data(), int(s.size()));
-}
 
 // Lenient reads: a missing or unreadable object or attribute gives the default.
 QString attrString(const Hdf5File& f, const std::string& obj, const char* name) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/report/Hdf5File.h"
+#include "ui/Utf8.h"
 #include "ui/Hdf5Report.h"
 #include "ui/MetricsReader.h"
 
@@ -19,13 +20,6 @@ using report::Hdf5Error;
 using report::Hdf5File;
 
 namespace {
-
-std::string utf8(const QString& s) {
-    return s.toUtf8().toStdString();
-}
-QString qstr(const std::string& s) {
-    return QString::fromUtf8(s.data(), int(s.size()));
-}
 
 void writeRootAttrs(Hdf5File& f) {
     f.set_attr("/", "format", "bimamba-report");
