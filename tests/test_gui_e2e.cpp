@@ -15,6 +15,7 @@
 #include "ui/RunStore.h"
 #include "ui/RunTableModel.h"
 #include "ui/RunsPanel.h"
+#include "tests/support/TinyCorpus.h"
 
 #include <QAction>
 #include <QApplication>
@@ -73,23 +74,11 @@ private slots:
         if (cli.isEmpty() || !QFileInfo(cli).isExecutable()) QSKIP("BIMAMBA_CLI is not set to a built bimamba");
         if (QProcess::execute(cli, {"train", "--help"}) != 0) QSKIP("this bimamba has no `train` command");
         QTemporaryDir ws;
-        // A tiny corpus (as tests/test_cli.cpp makes one) and a held-out text to evaluate on.
-        const QString text = ws.filePath("corpus.txt"), heldOut = ws.filePath("heldout.txt");
-        {
-            QFile f(text), h(heldOut);
-            QVERIFY(f.open(QIODevice::WriteOnly) && h.open(QIODevice::WriteOnly));
-            for (int i = 0; i < 600; ++i)
-                (i % 10 == 0 ? h : f)
-                    .write(QStringLiteral("The quick brown fox %1 jumps over the lazy dog number %2.\n")
-                               .arg(i % 17)
-                               .arg(i % 29)
-                               .toUtf8());
-        }
-        const QString data = ws.filePath("data");
-        QProcess prep;
-        prep.start(cli, {"prepare", text, "--out", data, "--unit", "line", "--vocab-size", "300", "--quiet"});
-        QVERIFY(prep.waitForFinished(120000));
-        QVERIFY2(prep.exitCode() == 0, prep.readAllStandardError().constData());
+        // A tiny corpus and a held-out text to evaluate on.
+        QString err;
+        const QString data = bimamba::test::prepareTinyCorpus(cli, ws.path(), 600, 10, &err);
+        QVERIFY2(!data.isEmpty(), qPrintable(err));
+        const QString heldOut = ws.filePath("heldout.txt");
 
         MainWindow w(ws.path(), cli);
         w.resize(1400, 860);

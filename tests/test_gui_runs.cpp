@@ -9,6 +9,7 @@
 #include "ui/JsonFile.h"
 #include "ui/RunManager.h"
 #include "ui/RunStore.h"
+#include "tests/support/TinyCorpus.h"
 #include "ui/RunTableModel.h"
 #include "ui/RunsPanel.h"
 #include "ui/TrainConfigJson.h"
@@ -565,20 +566,9 @@ private slots:
         if (cli.isEmpty() || !QFileInfo(cli).isExecutable()) QSKIP("BIMAMBA_CLI is not set to a built bimamba");
         if (QProcess::execute(cli, {"train", "--help"}) != 0) QSKIP("this bimamba has no `train` command");
         QTemporaryDir ws;
-        const QString text = QDir(ws.path()).filePath("corpus.txt");
-        QFile f(text);
-        QVERIFY(f.open(QIODevice::WriteOnly));
-        for (int i = 0; i < 400; ++i)
-            f.write(QStringLiteral("The quick brown fox %1 jumps over the lazy dog number %2.\n")
-                        .arg(i % 17)
-                        .arg(i % 29)
-                        .toUtf8());
-        f.close();
-        const QString data = QDir(ws.path()).filePath("data");
-        QProcess prep;
-        prep.start(cli, {"prepare", text, "--out", data, "--unit", "line", "--vocab-size", "300", "--quiet"});
-        QVERIFY(prep.waitForFinished(120000));
-        QVERIFY2(prep.exitCode() == 0, prep.readAllStandardError().constData());
+        QString err;
+        const QString data = bimamba::test::prepareTinyCorpus(cli, ws.path(), 400, 0, &err);
+        QVERIFY2(!data.isEmpty(), qPrintable(err));
         MainWindow w(ws.path(), cli);
         w.manager()->setPollInterval(200);
         QTimer::singleShot(200, this, [&] {
@@ -628,7 +618,7 @@ private slots:
                       {"threads", 1},
                       {"lr", 1e-3}};
         QVERIFY(trainConfigProblems(c).isEmpty());
-        QString err;
+        err.clear();
         const qint64 id = w.manager()->launch("real-stop", "", "custom", c, &err);
         QVERIFY2(err.isEmpty(), qPrintable(err));
         QTRY_VERIFY_WITH_TIMEOUT(w.store()->byId(id)->step >= 3, 120000);
