@@ -94,47 +94,48 @@ void Mamba2Config::validate() const {
     if (!tie_embeddings) bad("tie_embeddings=false is not supported");
 }
 
+namespace {
+// The model presets: the paper's Mamba-2 sizes (their other fields the
+// defaults: d_state 128, headdim 64, vocabulary 32000, chunk 256) and
+// two small ones; 0 keeps the default.
+struct Preset {
+    const char* name;
+    int d_model, n_layer, vocab_size, d_state, headdim, chunk_size;
+};
+// clang-format off
+constexpr Preset kPresets[] = {
+    {"tiny",  64,   2,  512,  16, 16, 16},  // unit tests: small enough for float64 checks
+    {"small", 256,  4,  4096, 32, 32, 64},  // quickstart on 2 CPU cores
+    {"130m",  768,  24, 0,    0,  0,  0},
+    {"370m",  1024, 48, 0,    0,  0,  0},
+    {"780m",  1536, 48, 0,    0,  0,  0},
+    {"1.3b",  2048, 48, 0,    0,  0,  0},
+    {"2.7b",  2560, 64, 0,    0,  0,  0},
+};
+// clang-format on
+}  // namespace
+
 std::vector<std::string> Mamba2Config::preset_names() {
-    return {"tiny", "small", "130m", "370m", "780m", "1.3b", "2.7b"};
+    std::vector<std::string> names;
+    for (const auto& p : kPresets) names.push_back(p.name);
+    return names;
 }
 
 Mamba2Config Mamba2Config::preset(const std::string& name) {
-    Mamba2Config c;
-    if (name == "tiny") {  // unit tests: small enough for float64 checks
-        c.d_model = 64;
-        c.n_layer = 2;
-        c.vocab_size = 512;
-        c.ssm.d_state = 16;
-        c.ssm.headdim = 16;
-        c.ssm.chunk_size = 16;
-    } else if (name == "small") {  // quickstart on 2 CPU cores
-        c.d_model = 256;
-        c.n_layer = 4;
-        c.vocab_size = 4096;
-        c.ssm.d_state = 32;
-        c.ssm.headdim = 32;
-        c.ssm.chunk_size = 64;
-    } else if (name == "130m") {
-        c.d_model = 768;
-        c.n_layer = 24;
-    } else if (name == "370m") {
-        c.d_model = 1024;
-        c.n_layer = 48;
-    } else if (name == "780m") {
-        c.d_model = 1536;
-        c.n_layer = 48;
-    } else if (name == "1.3b") {
-        c.d_model = 2048;
-        c.n_layer = 48;
-    } else if (name == "2.7b") {
-        c.d_model = 2560;
-        c.n_layer = 64;
-    } else {
-        std::string all;
-        for (auto& n : preset_names()) all += (all.empty() ? "" : ", ") + n;
-        throw std::invalid_argument("unknown model preset '" + name + "' (known: " + all + ")");
+    for (const auto& p : kPresets) {
+        if (name != p.name) continue;
+        Mamba2Config c;
+        c.d_model = p.d_model;
+        c.n_layer = p.n_layer;
+        if (p.vocab_size) c.vocab_size = p.vocab_size;
+        if (p.d_state) c.ssm.d_state = p.d_state;
+        if (p.headdim) c.ssm.headdim = p.headdim;
+        if (p.chunk_size) c.ssm.chunk_size = p.chunk_size;
+        return c;
     }
-    return c;
+    std::string all;
+    for (auto& n : preset_names()) all += (all.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("unknown model preset '" + name + "' (known: " + all + ")");
 }
 
 json Mamba2Config::to_json() const {
