@@ -480,6 +480,23 @@ int run_bench_cpu(const Args& args) {
     bool any_reduced = false, any_i16 = kernel == "i16lut";
     for (auto st : states) any_reduced |= st != kernels::StateType::F32;
     for (const auto& k : shape_kernels) any_i16 |= k == "i16lut";
+
+    // One logit comparison: a "logit_error" event (--json) and a line of text.
+    auto report_error = [&](const std::string& model, const std::string& compared, const std::string& label,
+                            const StateError& e) {
+        if (json)
+            emit_event("logit_error", {{"model", model},
+                                       {"compared", compared},
+                                       {"max_rel", e.max_rel},
+                                       {"mean_rel", e.mean_rel},
+                                       {"argmax_agree", e.argmax_agree},
+                                       {"steps", e.steps},
+                                       {"free_identical", e.free_identical}});
+        std::fprintf(out,
+                     "  %-25s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running greedy "
+                     "identical for %d/%d tokens\n",
+                     label.c_str(), e.max_rel, e.mean_rel, e.argmax_agree, e.steps, e.free_identical, err_tokens);
+    };
     if (any_reduced && err_tokens > 0 && !models.empty()) {
         std::fprintf(
             out,
@@ -489,42 +506,17 @@ int run_bench_cpu(const Args& args) {
         for (const auto& m : models)
             for (auto st : states) {
                 if (st == kernels::StateType::F32) continue;
-                auto e = state_error(m, base, st, prompt_n, err_tokens);
-                if (json)
-                    emit_event("logit_error", {{"model", m},
-                                               {"compared", std::string(kernels::state_type_name(st)) + " state"},
-                                               {"max_rel", e.max_rel},
-                                               {"mean_rel", e.mean_rel},
-                                               {"argmax_agree", e.argmax_agree},
-                                               {"steps", e.steps},
-                                               {"free_identical", e.free_identical}});
-                std::fprintf(
-                    out,
-                    "  %-20s %-4s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running "
-                    "greedy identical for %d/%d tokens\n",
-                    fs::path(m).filename().string().c_str(), kernels::state_type_name(st), e.max_rel, e.mean_rel,
-                    e.argmax_agree, e.steps, e.free_identical, err_tokens);
+                report_error(m, std::string(kernels::state_type_name(st)) + " state",
+                             fs::path(m).filename().string() + " " + kernels::state_type_name(st),
+                             state_error(m, base, st, prompt_n, err_tokens));
             }
     }
 
     if (any_i16 && err_tokens > 0 && !models.empty()) {
         std::fprintf(out, "\ni16lut kernel vs lut3 (float32 state both; same measurement as above):\n");
         for (const auto& m : models) {
-            auto e = state_error(m, base, kernels::StateType::F32, prompt_n, err_tokens, "i16lut");
-            if (json)
-                emit_event("logit_error", {{"model", m},
-                                           {"compared", "i16lut"},
-                                           {"max_rel", e.max_rel},
-                                           {"mean_rel", e.mean_rel},
-                                           {"argmax_agree", e.argmax_agree},
-                                           {"steps", e.steps},
-                                           {"free_identical", e.free_identical}});
-            std::fprintf(
-                out,
-                "  %-20s: logit rel. error max %.2e, mean %.2e; argmax agrees %d/%d steps; free-running greedy "
-                "identical for %d/%d tokens\n",
-                fs::path(m).filename().string().c_str(), e.max_rel, e.mean_rel, e.argmax_agree, e.steps,
-                e.free_identical, err_tokens);
+            report_error(m, "i16lut", fs::path(m).filename().string(),
+                         state_error(m, base, kernels::StateType::F32, prompt_n, err_tokens, "i16lut"));
         }
     }
 
