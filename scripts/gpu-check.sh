@@ -4,7 +4,7 @@
 # parity, a ~130M-parameter bf16 distillation (full-precision Mamba-2 teacher ->
 # Bi-Mamba student) and the training benchmark. Results go to $OUT.
 #
-#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench refbench zeroshot profile ddp det cpu study numerics telemetry
+#   OUT=/tmp/gpu-out scripts/gpu-check.sh [parts...]   parts: build tests parity train teachers bigteacher energy bench refbench zeroshot profile ddp det cpu llama study numerics telemetry
 # Expects .gpudata/ (tokenizer.model, shakespeare.txt, fortunes/, wiki_valid.txt;
 # for `study`, .gpudata/shared/ laid out as ../shared/data with the files
 # studies/paper-small.toml names)
@@ -206,30 +206,66 @@ if has profile; then
   fi
 fi
 
-if has cpu; then
-  # The host CPU (AVX-512 where the lab machines have none): a CUDA-free build
-  # of the kernel and engine tests and the CLI, the tests, then bench cpu with
-  # the AVX-512 and AVX2 i16lut kernels, on 2 threads (the CI-class figure) and on all cores.
-  step "cpu: AVX-512 kernels and the CPU engine on the host CPU"
-  lscpu | grep -E "Model name|^CPU\(s\)|L3 cache"
-  echo "avx512 flags: $(grep -o -w 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-  BC=/tmp/bimamba-cpu-build
+# A CUDA-free build of the CLI (and the kernel/engine tests) for the host CPU.
+BC=/tmp/bimamba-cpu-build
+build_cpu_cli() {
+  [ -x "$BC/app/bimamba" ] && [ -x "$BC/tests/test_engine" ] && return
   TP=$(python3 -c 'import torch.utils;print(torch.utils.cmake_prefix_path)')
   cmake -S "$ROOT" -B "$BC" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DBIMAMBA_BUILD_GUI=OFF \
     -DBIMAMBA_CUDA=OFF -DBIMAMBA_SHARED_DATA="$ROOT/.gpudata" > "$OUT/cpu_configure.log" 2>&1 || tail -20 "$OUT/cpu_configure.log"
   cmake --build "$BC" -j "$(nproc)" --target test_bitgemv test_engine bimamba > "$OUT/cpu_build.log" 2>&1 \
     || grep -E "error" "$OUT/cpu_build.log" | head -20
+}
+
+if has cpu; then
+  # The host CPU (AVX-512 where the lab machines have none): the kernel and
+  # engine tests, then bench cpu with the AVX-512 and AVX2 i16lut kernels, on
+  # 2 threads (the CI-class figure) and on all cores.
+  step "cpu: AVX-512 kernels and the CPU engine on the host CPU"
+  lscpu | grep -E "Model name|^CPU\(s\)|L3 cache"
+  echo "avx512 flags: $(grep -o -w 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  build_cpu_cli
   for t in test_bitgemv test_engine; do
+    [ -x "$BC/tests/$t" ] || continue
     "$BC/tests/$t" > "$OUT/cpu_$t.log" 2>&1; echo "$t exit $?: $(grep -E '^\[  (PASSED|FAILED) ' "$OUT/cpu_$t.log" | tr '\n' ' ')"
     grep -E "^note|FAILED|i16lut\]" "$OUT/cpu_$t.log" | head -8
   done
-  for th in 2 "$(nproc)"; do
+  for th in ${CPU_BENCH_THREADS-2 $(nproc)}; do  # CPU_BENCH_THREADS="" skips the benches
     for isa in avx512 avx2; do
       echo "--- bench cpu --isa $isa --threads $th"
-      "$BC/app/bimamba" bench cpu --isa "$isa" --threads "$th" --state f32 --kernels i16lut,lut3 --tokens 64 \
+      "$BC/app/bimamba" bench cpu --isa "$isa" --threads "$th" --state f16 --kernels i16lut,lut3 --tokens 64 \
         > "$OUT/cpu_bench_${isa}_$th.log" 2>&1 || tail -3 "$OUT/cpu_bench_${isa}_$th.log"
       grep -E "^bimamba bench|^memory|^780m|decode .* tok/s" "$OUT/cpu_bench_${isa}_$th.log"
     done
+  done
+fi
+
+if has llama; then
+  # llama.cpp against the CPU engine on the host CPU (issue #16): the host is
+  # offline, so the llama.cpp sources travel as .llama/llama.cpp.tar.xz (made
+  # from the llama-cpp-python 0.3.36 sdist by llama_cpp_bench.sh on a machine
+  # with PyPI). LLAMA_RUNS: "prepare:SHAPE" or "SHAPE:THREADS:ROUNDS[:REPS]" items.
+  step "llama: llama.cpp against bench cpu on the host CPU"
+  build_cpu_cli
+  S=/tmp/scratch-llama
+  if [ ! -f "$S/llama_cpp_python-0.3.36/vendor/llama.cpp/CMakeLists.txt" ]; then
+    mkdir -p "$S/llama_cpp_python-0.3.36/vendor" && tar xJf "$ROOT/.llama/llama.cpp.tar.xz" -C "$S/llama_cpp_python-0.3.36/vendor"
+  fi
+  export LLAMA_BUILD_JOBS=$(nproc)
+  for run in ${LLAMA_RUNS:-prepare:780m 780m:16:3}; do
+    IFS=: read -r a b c d <<< "$run"
+    if [ "$a" = prepare ]; then
+      "$ROOT/tests/reference/llama_cpp_bench.sh" --shape "$b" --scratch "$S" --bimamba "$BC/app/bimamba" \
+        --tokenizer "$ROOT/.gpudata/tokenizer.model" --prepare-only > "$OUT/llama_prepare_$b.log" 2>&1 \
+        || tail -20 "$OUT/llama_prepare_$b.log"
+      echo "prepared $b ($SECONDS s)"
+    else
+      "$ROOT/tests/reference/llama_cpp_bench.sh" --shape "$a" --threads "$b" --rounds "$c" --reps "${d:-5}" \
+        --scratch "$S" --bimamba "$BC/app/bimamba" --tokenizer "$ROOT/.gpudata/tokenizer.model" \
+        > "$OUT/llama_${a}_t$b.log" 2>&1 || tail -20 "$OUT/llama_${a}_t$b.log"
+      grep -A14 "^date_utc\|medians over" "$OUT/llama_${a}_t$b.log" | tail -16
+      tar czf "$OUT/llama_${a}_t$b.tar.gz" -C "$S/models/$a" $(cd "$S/models/$a" && ls -d results-* | tail -1) 2>/dev/null
+    fi
   done
 fi
 

@@ -27,8 +27,14 @@
 # usage: tests/reference/llama_cpp_bench.sh [--shape 780m|2.7b] [--rounds N] [--threads T]
 #            [--tokens N] [--prompt N] [--reps N] [--scratch DIR] [--bimamba PATH]
 #            [--formats "f16 Q8_0 Q4_0 Q2_K TQ2_0 TQ1_0"] [--ours "binary binary-q8h f16"]
+#            [--prepare-only]
 # Defaults: 780m, 6 rounds, 2 threads, 32 tokens, prompt 32, 5 reps,
 # scratch ../scratch-llama beside the checkout, bimamba from build/app/.
+# --prepare-only stops after building and making the files (steps 1-3).
+# Offline hosts (the GPU machine): put the llama.cpp sources at
+# SCRATCH/llama_cpp_python-0.3.36/vendor/llama.cpp beforehand; where python3
+# itself has torch, transformers, safetensors and sentencepiece, no venv is made.
+# LLAMA_BUILD_JOBS (default 2) sets the llama.cpp build's parallelism.
 # Nothing it downloads or builds lands in the repository.
 set -euo pipefail
 
@@ -40,6 +46,7 @@ FORMATS="f16 Q8_0 Q4_0 Q2_K TQ2_0 TQ1_0"
 OURS="binary binary-q8h f16"
 TOKENIZER=${BIMAMBA_TOKENIZER:-$ROOT/../shared/data/llama2-tokenizer/tokenizer.model}
 SDIST_VERSION=0.3.36
+PREPARE_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --shape) SHAPE=$2; shift 2 ;;
@@ -53,7 +60,8 @@ while [ $# -gt 0 ]; do
     --formats) FORMATS=$2; shift 2 ;;
     --ours) OURS=$2; shift 2 ;;
     --tokenizer) TOKENIZER=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    --prepare-only) PREPARE_ONLY=1; shift ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
@@ -78,7 +86,7 @@ if [ ! -x "$LB/llama-bench" ] || [ ! -x "$LB/llama-quantize" ]; then
   nice -n 15 cmake -S "$SRC" -B "$SCRATCH/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
     -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_SUBPROCESS=OFF >/dev/null
-  nice -n 15 cmake --build "$SCRATCH/build" -j2 --target llama-bench llama-quantize
+  nice -n 15 cmake --build "$SCRATCH/build" -j "${LLAMA_BUILD_JOBS:-2}" --target llama-bench llama-quantize
 fi
 LLAMA_COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "from llama-cpp-python $SDIST_VERSION")
 
@@ -86,7 +94,9 @@ LLAMA_COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "from ll
 # torch comes from the checkout's .venv (scripts/setup.sh installs it there) through a .pth
 # file, or from the scratch venv itself if it has one.
 VENV=$SCRATCH/venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import transformers, gguf, sentencepiece, torch" 2>/dev/null; then
+if python3 -c "import transformers, safetensors, sentencepiece, torch, numpy, yaml" 2>/dev/null; then
+  VENV=""  # python3 has them all (convert_hf_to_gguf.py puts its own gguf-py on sys.path)
+elif [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import transformers, gguf, sentencepiece, torch" 2>/dev/null; then
   log "making the scratch venv $VENV"
   python3 -m venv "$VENV"
   SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
@@ -97,7 +107,8 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import transformers, 
   fi
   "$VENV/bin/pip" install -q transformers safetensors sentencepiece "$SRC/gguf-py"
 fi
-PY=$VENV/bin/python
+PY=python3
+[ -n "$VENV" ] && PY=$VENV/bin/python
 
 # 3. The model, its GGUF files and our deployment files.
 M=$SCRATCH/models/$SHAPE
@@ -114,7 +125,7 @@ for f in $FORMATS; do
   g=$M/mamba2-$f.gguf
   [ -f "$g" ] && continue
   log "llama-quantize $f"
-  nice -n 15 "$LB/llama-quantize" "$M/mamba2-f16.gguf" "$g" "$f" "$THREADS" >"$M/quantize-$f.log" 2>&1 \
+  nice -n 15 "$LB/llama-quantize" "$M/mamba2-f16.gguf" "$g" "$f" "$(nproc)" >"$M/quantize-$f.log" 2>&1 \
     || { tail -20 "$M/quantize-$f.log" >&2; exit 1; }
 done
 for o in $OURS; do
@@ -126,6 +137,8 @@ for o in $OURS; do
   log "bimamba export $o"
   "$BIMAMBA" export --model "$src" --out "$b" --tokenizer "$TOKENIZER" --head "$head" >"$M/export-$o.log"
 done
+
+if [ "$PREPARE_ONLY" = 1 ]; then log "prepared $M"; exit 0; fi
 
 # 4. Alternated rounds: every engine/format once per round, the order reversed every other round.
 OUT=$M/results-$(date -u +%Y%m%dT%H%M%SZ)-t$THREADS
