@@ -202,6 +202,30 @@ TEST(Hdf5File, ReadsAsciiAndUtf8VariableLengthStrings) {
     EXPECT_EQ(f.read_strings("/models_utf8"), (std::vector<std::string>{"fp16", "bi \xc3\xa9"}));
 }
 
+// HDF5 itself loops for ever on a global heap collection with an empty
+// free-space entry before its end (found by fuzz_hdf5_report on Debian 13; the
+// same with Debian 12's HDF5 1.10): open_read refuses such a file at once.
+TEST(Hdf5File, GlobalHeapThatWouldHangHdf5IsRefused) {
+    const std::string seed =
+        std::string(BIMAMBA_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_hdf5_report/crash-global-heap-empty-free-space.h5";
+    try {
+        Hdf5File::open_read(seed);
+        FAIL() << "opened without error";
+    } catch (const Hdf5Error& e) {
+        EXPECT_NE(std::string(e.what()).find("global heap at byte 2048"), std::string::npos) << e.what();
+    }
+    // The same bytes with that entry made a proper end of the collection open and read.
+    TempDir d;
+    const std::string fixed = d / "fixed.h5";
+    std::string bytes = read_file(seed);
+    ASSERT_GT(bytes.size(), 2048u + 4096u);
+    bytes[2048 + 4080] = '\0';  // the entry's index stays 0, its size becomes the 16 bytes left
+    bytes[2048 + 4080 + 8] = 16;
+    bimamba::test::write_text(fixed, bytes);
+    auto f = Hdf5File::open_read(fixed);
+    EXPECT_NO_THROW(f.exists("/eval"));
+}
+
 TEST(WeightHistograms, MatchHandCounts) {
     auto w = torch::tensor({0.0, 1.0, 2.0, 3.0, 4.0});
     auto h = weight_histogram(w, 4);

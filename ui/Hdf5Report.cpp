@@ -90,8 +90,7 @@ bool Hdf5Report::load(const QString& p, QString* error) {
         opened.emplace(Hdf5File::open_read(utf8(p)));
     } catch (const Hdf5Error& e) {
         const std::string m = e.what();
-        if (error)
-            *error = m.find("not an HDF5 file") != std::string::npos ? p + " is not an HDF5 file" : "cannot open " + p;
+        if (error) *error = m.find("not an HDF5 file") != std::string::npos ? p + " is not an HDF5 file" : qstr(m);
         return false;
     }
     const Hdf5File& f = *opened;

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <type_traits>
+#include <vector>
 
 #include "core/base/FileUtil.h"
 
@@ -102,10 +104,66 @@ Hdf5File Hdf5File::create(const std::string& path) {
     return Hdf5File(id, path, /*in_memory=*/true);
 }
 
+namespace {
+uint64_t load_le(const unsigned char* p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
+    return v;
+}
+
+// HDF5 (1.10 and 1.14 alike) loops forever reading a global heap collection
+// (where variable-length strings live) that holds a free-space object of size
+// 0 before its end: H5HG__cache_heap_deserialize then advances by 0 bytes.
+// Reading any string of such a file would hang the reader (the GUI with it), so
+// open_read looks for such a collection first, parsing each one ("GCOL",
+// version 1) as HDF5 does. The offset of the first, or -1 (also when the file
+// has no superblock this understands: HDF5 then refuses it anyway, or is
+// over 1 GiB, which no report is).
+int64_t hanging_global_heap(const std::string& path) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    if (ec || bytes > (uint64_t(1) << 30)) return -1;  // reports are far smaller; not scanned
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return -1;
+    std::vector<unsigned char> d((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    int len = 0;  // the file's "size of lengths" (the width of a collection's and an object's size)
+    for (size_t sb = 0; sb + 16 <= d.size() && !len; sb = sb ? sb * 2 : 512) {
+        if (std::memcmp(d.data() + sb, sig, 8) != 0) continue;
+        len = d[sb + 8] <= 1 ? d[sb + 14] : d[sb + 10];  // superblock version 0/1 vs 2/3
+        if (len != 2 && len != 4 && len != 8) return -1;
+    }
+    if (!len) return -1;
+    const size_t hdr = 8 + size_t(len), objhdr = 8 + size_t(len);
+    const unsigned char gcol[4] = {'G', 'C', 'O', 'L'};
+    for (auto it = d.begin(); (it = std::search(it, d.end(), gcol, gcol + 4)) != d.end(); ++it) {
+        const size_t at = size_t(it - d.begin());
+        if (at + hdr > d.size() || d[at + 4] != 1) continue;
+        const uint64_t size = load_le(&d[at + 8], len);
+        if (size < hdr || size > d.size() - at) continue;  // HDF5 fails to read it: an error, not a hang
+        const size_t end = at + size_t(size);
+        size_t p = at + hdr;
+        while (p < end) {
+            if (p + objhdr > end) break;  // too small for an object: free space to the end
+            const unsigned idx = unsigned(load_le(&d[p], 2));
+            const uint64_t osize = load_le(&d[p + 8], len);
+            const uint64_t need = idx > 0 ? objhdr + ((osize + 7) & ~uint64_t(7)) : osize;
+            if (need == 0) return int64_t(at);
+            if (need >= end - p) break;
+            p += size_t(need);
+        }
+    }
+    return -1;
+}
+}  // namespace
+
 Hdf5File Hdf5File::open_read(const std::string& path) {
     quiet_hdf5();
     if (!std::filesystem::exists(path)) throw Hdf5Error(path + ": no such file");
     if (H5Fis_hdf5(path.c_str()) <= 0) throw Hdf5Error(path + ": not an HDF5 file (no HDF5 signature)");
+    if (const int64_t at = hanging_global_heap(path); at >= 0)
+        throw Hdf5Error(path + ": damaged HDF5 file: the global heap at byte " + std::to_string(at) +
+                        " has an empty free-space entry (the HDF5 library would loop forever reading it)");
     hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (id < 0) throw Hdf5Error(path + ": cannot open HDF5 file: truncated or damaged");
     return Hdf5File(id, path);
