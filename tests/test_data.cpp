@@ -232,6 +232,9 @@ TEST(TokenDataset, ShardsOutsideTheFolderOrNotRegularFilesAreRefused) {
     meta(R"("fifo.bin")");
     EXPECT_NE(error_of([&] { TokenDataset::open(d.path + "/c", "train"); }).find("is not a regular file"),
               std::string::npos);
+    // The tokenizer a corpus names is read through the same refusal (it blocked on a FIFO before).
+    EXPECT_NE(error_of([&] { Tokenizer::load(d.path + "/c/fifo.bin"); }).find("is not a regular file"),
+              std::string::npos);
     fs::create_directories(d.path + "/c/sub.bin");
     meta(R"("sub.bin")");
     EXPECT_NE(error_of([&] { TokenDataset::open(d.path + "/c", "train"); }).find("is not a regular file"),

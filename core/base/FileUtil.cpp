@@ -104,6 +104,11 @@ bool remove_tree(const std::string& path) {
 }
 
 std::string read_file(const std::string& path) {
+    // Only regular files: opening a FIFO named in someone else's meta.json or
+    // config (a tokenizer path, say) blocks for ever, and a device never ends.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+        throw std::runtime_error("'" + path + "' is not a regular file");
     std::ifstream f(path, std::ios::binary);
     if (!f) throw std::runtime_error("cannot open '" + path + "'");
     std::ostringstream ss;
