@@ -112,13 +112,14 @@ uint64_t load_le(const unsigned char* p, int n) {
 }
 
 // HDF5 (1.10 and 1.14 alike) loops forever reading a global heap collection
-// (where variable-length strings live) that holds a free-space object of size
-// 0 before its end: H5HG__cache_heap_deserialize then advances by 0 bytes.
-// Reading any string of such a file would hang the reader (the GUI with it), so
-// open_read looks for such a collection first, parsing each one ("GCOL",
-// version 1) as HDF5 does. The offset of the first, or -1 (also when the file
-// has no superblock this understands: HDF5 then refuses it anyway, or is
-// over 1 GiB, which no report is).
+// (where variable-length strings live) in which an object's size makes
+// H5HG__cache_heap_deserialize step by 0 bytes (a free-space entry of size 0,
+// or a size that wraps the step to 0), or by so much that the pointer wraps
+// around to before the object (sizes near 2^64). Reading any string of such a
+// file would hang the reader (the GUI with it), so open_read looks for such a
+// collection first, parsing each one ("GCOL", version 1) as HDF5 does. The
+// offset of the first, or -1 (also when the file has no superblock this
+// understands: HDF5 then refuses it anyway, or is over 1 GiB, which no report is).
 int64_t hanging_global_heap(const std::string& path) {
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(path, ec);
@@ -148,7 +149,7 @@ int64_t hanging_global_heap(const std::string& path) {
             const unsigned idx = unsigned(load_le(&d[p], 2));
             const uint64_t osize = load_le(&d[p + 8], len);
             const uint64_t need = idx > 0 ? objhdr + ((osize + 7) & ~uint64_t(7)) : osize;
-            if (need == 0) return int64_t(at);
+            if (need == 0 || need > (uint64_t(1) << 62)) return int64_t(at);
             if (need >= end - p) break;
             p += size_t(need);
         }
@@ -162,8 +163,9 @@ Hdf5File Hdf5File::open_read(const std::string& path) {
     if (!std::filesystem::exists(path)) throw Hdf5Error(path + ": no such file");
     if (H5Fis_hdf5(path.c_str()) <= 0) throw Hdf5Error(path + ": not an HDF5 file (no HDF5 signature)");
     if (const int64_t at = hanging_global_heap(path); at >= 0)
-        throw Hdf5Error(path + ": damaged HDF5 file: the global heap at byte " + std::to_string(at) +
-                        " has an empty free-space entry (the HDF5 library would loop forever reading it)");
+        throw Hdf5Error(
+            path + ": damaged HDF5 file: the global heap at byte " + std::to_string(at) +
+            " has an object whose size the HDF5 library cannot step over (it would loop forever reading it)");
     hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (id < 0) throw Hdf5Error(path + ": cannot open HDF5 file: truncated or damaged");
     return Hdf5File(id, path);
