@@ -111,13 +111,15 @@ uint64_t load_le(const unsigned char* p, int n) {
     return v;
 }
 
-// HDF5 (1.10 and 1.14 alike) loops forever reading a global heap collection
-// (where variable-length strings live) in which an object's size makes
+// HDF5 (1.10 and 1.14 alike) trusts the object sizes of a global heap
+// collection (where variable-length strings live): one that makes
 // H5HG__cache_heap_deserialize step by 0 bytes (a free-space entry of size 0,
-// or a size that wraps the step to 0), or by so much that the pointer wraps
-// around to before the object (sizes near 2^64). Reading any string of such a
-// file would hang the reader (the GUI with it), so open_read looks for such a
-// collection first, parsing each one ("GCOL", version 1) as HDF5 does. The
+// or a size that wraps the step to 0) or wrap its pointer around (sizes near
+// 2^64) makes it loop for ever, and H5HG_read copies an object's declared size
+// whatever the collection holds. Reading any string of such a file would hang
+// or crash the reader (the GUI with it), so open_read checks each collection
+// first ("GCOL", version 1), walking it as HDF5 does: every object must lie
+// inside it. The
 // offset of the first, or -1 (also when the file has no superblock this
 // understands: HDF5 then refuses it anyway, or is over 1 GiB, which no report is).
 int64_t hanging_global_heap(const std::string& path) {
@@ -148,9 +150,13 @@ int64_t hanging_global_heap(const std::string& path) {
             if (p + objhdr > end) break;  // too small for an object: free space to the end
             const unsigned idx = unsigned(load_le(&d[p], 2));
             const uint64_t osize = load_le(&d[p + 8], len);
+            // Every object must lie inside its collection: HDF5 does not check,
+            // and a size past the end makes it loop (a step of 0, or one that
+            // wraps the pointer around) or copy that many bytes out of the heap.
+            const uint64_t room = end - p;
+            if (idx > 0 ? osize > room - objhdr : osize == 0 || osize > room) return int64_t(at);
             const uint64_t need = idx > 0 ? objhdr + ((osize + 7) & ~uint64_t(7)) : osize;
-            if (need == 0 || need > (uint64_t(1) << 62)) return int64_t(at);
-            if (need >= end - p) break;
+            if (need >= room) break;
             p += size_t(need);
         }
     }
@@ -163,9 +169,8 @@ Hdf5File Hdf5File::open_read(const std::string& path) {
     if (!std::filesystem::exists(path)) throw Hdf5Error(path + ": no such file");
     if (H5Fis_hdf5(path.c_str()) <= 0) throw Hdf5Error(path + ": not an HDF5 file (no HDF5 signature)");
     if (const int64_t at = hanging_global_heap(path); at >= 0)
-        throw Hdf5Error(
-            path + ": damaged HDF5 file: the global heap at byte " + std::to_string(at) +
-            " has an object whose size the HDF5 library cannot step over (it would loop forever reading it)");
+        throw Hdf5Error(path + ": damaged HDF5 file: the global heap at byte " + std::to_string(at) +
+                        " has a damaged object size (the HDF5 library would loop forever or read past the heap)");
     hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (id < 0) throw Hdf5Error(path + ": cannot open HDF5 file: truncated or damaged");
     return Hdf5File(id, path);
