@@ -10,6 +10,16 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 30 s
 #   FUZZ_TARGETS="fuzz_safetensors fuzz_study_file" scripts/fuzz.sh 60
 #   FUZZ_PARALLEL=2 (targets run at once), FUZZ_JOBS=2 (build parallelism), FUZZ_BUILD=build-fuzz
+#
+# Contained crashes: fuzz_hdf5_report reads through libhdf5, which crashes or
+# loops on some damaged files in its own code; the workbench reads reports in
+# a child process (ui::Hdf5Report::load), so such a crash costs the child and
+# becomes an error. For the targets in FUZZ_CONTAINED (default
+# fuzz_hdf5_report), a SEGV, a negative-size copy or a timeout whose innermost
+# frame outside the sanitizer and libc is in libhdf5 is kept as
+# crashes/<target>/contained/ and listed, and fuzzing goes on for the time
+# left; any other report (a buffer overflow, UB, a leak, a crash in our code)
+# fails the stage as usual.
 set -euo pipefail
 secs=${1:-30}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +51,17 @@ else
 fi
 
 # One target: fuzz a copy of its seeds; one result line in fuzz-logs/<target>.result.
+# True when the sanitizer report in log $1 is a SEGV, a negative-size copy or a
+# timeout whose innermost frame outside the sanitizer runtime, libFuzzer and
+# libc lies in libhdf5.
+contained_in_libhdf5() {
+  grep -qE 'ERROR: (AddressSanitizer: (SEGV|negative-size-param)|libFuzzer: timeout)' "$1" || return 1
+  local frame
+  frame=$(sed -n '/ERROR: /,$p' "$1" | grep -E '^ +#[0-9]+ ' |
+    grep -vE '__sanitizer|__interceptor|__asan|fuzzer::|libc\.so|libpthread|linux-vdso|\(<unknown module>\)' | head -1)
+  [[ "$frame" == *libhdf5* ]]
+}
+
 run_target() {
   local t=$1
   local work=$build/fuzz-corpus/$t crashes=$build/crashes/$t log=$build/fuzz-logs/$t.log
@@ -50,13 +71,27 @@ run_target() {
   local scratch
   if [[ -w /dev/shm ]]; then scratch=$(mktemp -d /dev/shm/bimamba-fuzz.XXXXXX)
   else scratch=$(mktemp -d "${TMPDIR:-/tmp}/bimamba-fuzz.XXXXXX"); fi
-  local rc=0
-  BIMAMBA_FUZZ_SCRATCH=$scratch \
-  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
-  LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0} \
-  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    "$build/tests/fuzz/$t" "$work" -max_total_time="$secs" -timeout=2 -rss_limit_mb=2048 \
-      -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$crashes/" >"$log" 2>&1 || rc=$?
+  local rc=0 start=$SECONDS contained=0 left=$secs
+  while :; do
+    rc=0
+    BIMAMBA_FUZZ_SCRATCH=$scratch \
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
+    LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+      "$build/tests/fuzz/$t" "$work" -max_total_time="$left" -timeout=2 -rss_limit_mb=2048 \
+        -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$crashes/" >"$log.run" 2>&1 || rc=$?
+    cat "$log.run" >>"$log"
+    if [[ $rc -ne 0 ]] && [[ " ${FUZZ_CONTAINED-fuzz_hdf5_report} " == *" $t "* ]] && contained_in_libhdf5 "$log.run" &&
+      [[ $contained -lt 20 ]]; then
+      mkdir -p "$crashes/contained" && mv "$crashes"/{crash,timeout}-* "$crashes/contained/" 2>/dev/null || true
+      contained=$((contained + 1))
+      left=$((secs - (SECONDS - start)))
+      [[ $left -gt 2 ]] && continue
+      rc=0
+    fi
+    break
+  done
+  rm -f "$log.run"
   rm -rf "$scratch"
   local execs last cov ft result
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -68,6 +103,7 @@ run_target() {
   else
     result=ok
   fi
+  [[ $contained -gt 0 ]] && result="$result ($contained contained in libhdf5: $crashes/contained)"
   printf '%-20s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$result" >"$build/fuzz-logs/$t.result"
 }
 
@@ -84,7 +120,7 @@ printf '%-20s %12s %8s %8s  %s\n' target execs cov ft result
 for t in "${targets[@]}"; do
   line=$(cat "$build/fuzz-logs/$t.result" 2>/dev/null || printf '%-20s %12s %8s %8s  %s' "$t" ? ? ? "FAILED (no result)")
   echo "$line"
-  [[ "$line" == *" ok" ]] || failed+=("$t")
+  [[ "$line" == *" ok" || "$line" == *" ok ("* ]] || failed+=("$t")
 done
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]}" >&2

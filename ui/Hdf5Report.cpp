@@ -3,8 +3,20 @@
 #include "core/report/Hdf5File.h"
 #include "ui/Utf8.h"
 
+#include <QByteArray>
+#include <QDataStream>
 #include <QFileInfo>
 #include <QSet>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
 
 #include <algorithm>
 #include <cmath>
@@ -74,7 +86,7 @@ QVector<T> numbers(const Hdf5File& f, const std::string& obj, Read read) {
 
 }  // namespace
 
-bool Hdf5Report::load(const QString& p, QString* error) {
+bool Hdf5Report::loadInProcess(const QString& p, QString* error) {
     path = p;
     histograms.clear();
     eval = {};
@@ -157,6 +169,126 @@ bool Hdf5Report::load(const QString& p, QString* error) {
         generationsText = strings(f, "/generations/text");
     }
     return true;
+}
+
+// For load()'s answer from its child (found by ADL from Qt's container operators).
+static QDataStream& operator<<(QDataStream& s, const Histogram& h) {
+    return s << h.counts << h.edges << h.mean << h.std << h.min << h.max << h.numel;
+}
+static QDataStream& operator>>(QDataStream& s, Histogram& h) {
+    return s >> h.counts >> h.edges >> h.mean >> h.std >> h.min >> h.max >> h.numel;
+}
+static QDataStream& operator<<(QDataStream& s, const HistogramSet& h) {
+    return s << h.name << h.kind << h.checkpoint << h.layers;
+}
+static QDataStream& operator>>(QDataStream& s, HistogramSet& h) {
+    return s >> h.name >> h.kind >> h.checkpoint >> h.layers;
+}
+
+namespace {
+int g_read_timeout_ms = 30000;
+
+bool writeAll(int fd, const QByteArray& b) {
+    for (qint64 off = 0; off < b.size();) {
+        const ssize_t n = ::write(fd, b.constData() + off, size_t(b.size() - off));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        off += n;
+    }
+    return true;
+}
+}  // namespace
+
+void Hdf5Report::setReadTimeoutMs(int ms) {
+    g_read_timeout_ms = ms;
+}
+
+bool Hdf5Report::load(const QString& p, QString* error) {
+    int fd[2];
+    if (::pipe(fd) != 0) return loadInProcess(p, error);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(fd[0]), ::close(fd[1]);
+        return loadInProcess(p, error);
+    }
+    if (pid == 0) {  // the child: read, send, leave without running the parent's exit handlers
+        ::close(fd[0]);
+        // A crash here ends the child quietly: not through the parent's crash
+        // handlers (a test framework's, a sanitizer's), which would report the
+        // parent as crashed.
+        for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(sig, SIG_DFL);
+        if (const char* t = std::getenv("BIMAMBA_TEST_HDF5_READER")) {  // tests of the isolation
+            if (!std::strcmp(t, "crash")) ::raise(SIGSEGV);
+            if (!std::strcmp(t, "hang")) ::pause();
+        }
+        Hdf5Report r;
+        QString err;
+        const bool ok = r.loadInProcess(p, &err);
+        QByteArray bytes;
+        {
+            QDataStream s(&bytes, QIODevice::WriteOnly);
+            s << ok << err << r.histograms << r.eval.models << r.eval.columns << r.eval.values << r.generationsPrompt
+              << r.generationsLabel << r.generationsText << r.format << r.formatVersion;
+        }
+        ::_exit(writeAll(fd[1], bytes) ? 0 : 3);
+    }
+    ::close(fd[1]);
+    QByteArray bytes;
+    bool timedOut = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(g_read_timeout_ms);
+    for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            timedOut = true;
+            break;
+        }
+        pollfd pfd{fd[0], POLLIN, 0};
+        const int r = ::poll(&pfd, 1, int(left));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) continue;  // timeout: the deadline check ends the loop
+        char buf[65536];
+        const ssize_t n = ::read(fd[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // end of file: the child finished (or died)
+        bytes.append(buf, int(n));
+    }
+    ::close(fd[0]);
+    if (timedOut) ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    *this = Hdf5Report();
+    path = p;
+    if (timedOut) {
+        if (error)
+            *error = QString("the HDF5 library did not finish reading %1 in %2 s (a damaged file?)")
+                         .arg(p)
+                         .arg(g_read_timeout_ms / 1000.0);
+        return false;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (error)
+            *error = WIFSIGNALED(status)
+                         ? QString("the HDF5 library crashed reading %1 (signal %2: a damaged file?)")
+                               .arg(p)
+                               .arg(WTERMSIG(status))
+                         : QString("cannot read %1 (the reader exited with status %2)").arg(p).arg(WEXITSTATUS(status));
+        return false;
+    }
+    QDataStream s(bytes);
+    bool ok = false;
+    QString err;
+    s >> ok >> err >> histograms >> eval.models >> eval.columns >> eval.values >> generationsPrompt >>
+        generationsLabel >> generationsText >> format >> formatVersion;
+    if (s.status() != QDataStream::Ok) {
+        *this = Hdf5Report();
+        path = p;
+        if (error) *error = "cannot read " + p + " (incomplete answer from the reader)";
+        return false;
+    }
+    if (!ok && error) *error = err;
+    return ok;
 }
 
 QList<int> Hdf5Report::layers() const {

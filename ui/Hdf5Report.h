@@ -36,7 +36,15 @@ class Hdf5Report {
 public:
     // Reads everything the workbench shows. Returns false with a message when
     // the file cannot be opened or is not HDF5; missing sections stay empty.
+    // libhdf5 trusts sizes and indices inside a file (a damaged or hostile
+    // report has crashed it and made it loop for ever: docs/reliability.md),
+    // so the file is read in a child process that sends back what it read: a
+    // crash or a hang there costs the child, and load() reports it.
     bool load(const QString& path, QString* error);
+    // The same read in this process (the child's work; the fuzz target's).
+    bool loadInProcess(const QString& path, QString* error);
+    // How long load() waits for the child (default 30 s); for tests.
+    static void setReadTimeoutMs(int ms);
     QString path;
     QVector<HistogramSet> histograms;
     EvalTableData eval;
