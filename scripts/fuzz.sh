@@ -15,8 +15,8 @@
 # loops on some damaged files in its own code; the workbench reads reports in
 # a child process (ui::Hdf5Report::load), so such a crash costs the child and
 # becomes an error. For the targets in FUZZ_CONTAINED (default
-# fuzz_hdf5_report), a SEGV, a negative-size copy or a timeout whose innermost
-# frame of libhdf5's and ours is in libhdf5 is kept as
+# fuzz_hdf5_report), a SEGV, a negative-size copy, a timeout or an allocation
+# over the limit whose innermost frame of libhdf5's and ours is in libhdf5 is kept as
 # crashes/<target>/contained/ and listed, and fuzzing goes on for the time
 # left; any other report (a buffer overflow, UB, a leak, a crash in our code)
 # fails the stage as usual.
@@ -51,11 +51,11 @@ else
 fi
 
 # One target: fuzz a copy of its seeds; one result line in fuzz-logs/<target>.result.
-# True when the sanitizer report in log $1 is a SEGV, a negative-size copy or a
-# timeout whose innermost frame of either libhdf5 or ours (bimamba::, the
-# target's entry) lies in libhdf5.
+# True when the sanitizer report in log $1 is a SEGV, a negative-size copy, a
+# timeout or an allocation over the memory limit, and the innermost frame of
+# either libhdf5 or ours (bimamba::, the target's entry) lies in libhdf5.
 contained_in_libhdf5() {
-  grep -qE 'ERROR: (AddressSanitizer: (SEGV|negative-size-param)|libFuzzer: timeout)' "$1" || return 1
+  grep -qE 'ERROR: (AddressSanitizer: (SEGV|negative-size-param)|libFuzzer: (timeout|out-of-memory))' "$1" || return 1
   local frame
   frame=$(sed -n '/ERROR: /,$p' "$1" | grep -E '^ +#[0-9]+ ' | grep -E 'libhdf5|bimamba::|LLVMFuzzerTestOneInput' | head -1)
   [[ "$frame" == *libhdf5* ]]
@@ -83,7 +83,7 @@ run_target() {
     cat "$log.run" >>"$log"
     if [[ $rc -ne 0 ]] && [[ " ${FUZZ_CONTAINED-fuzz_hdf5_report} " == *" $t "* ]] && contained_in_libhdf5 "$log.run" &&
       [[ $contained -lt 20 ]]; then
-      mkdir -p "$crashes/contained" && mv "$crashes"/{crash,timeout}-* "$crashes/contained/" 2>/dev/null || true
+      mkdir -p "$crashes/contained" && mv "$crashes"/{crash,timeout,oom}-* "$crashes/contained/" 2>/dev/null || true
       contained=$((contained + 1))
       left=$((secs - (SECONDS - start)))
       [[ $left -gt 2 ]] && continue
