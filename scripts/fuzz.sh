@@ -50,7 +50,6 @@ else
   done
 fi
 
-# One target: fuzz a copy of its seeds; one result line in fuzz-logs/<target>.result.
 # True when the sanitizer report in log $1 is a SEGV, a negative-size copy, a
 # timeout or an allocation over the memory limit, and the innermost frame of
 # either libhdf5 or ours (bimamba::, the target's entry) lies in libhdf5.
@@ -61,6 +60,7 @@ contained_in_libhdf5() {
   [[ "$frame" == *libhdf5* ]]
 }
 
+# One target: fuzz a copy of its seeds; one result line in fuzz-logs/<target>.result.
 run_target() {
   local t=$1
   local work=$build/fuzz-corpus/$t crashes=$build/crashes/$t log=$build/fuzz-logs/$t.log
