@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <type_traits>
 #include <vector>
 
@@ -119,31 +118,36 @@ uint64_t load_le(const unsigned char* p, int n) {
 // whatever the collection holds. Reading any string of such a file would hang
 // or crash the reader (the GUI with it), so open_read checks each collection
 // first ("GCOL", version 1), walking it as HDF5 does: every object must lie
-// inside it. The
-// offset of the first, or -1 (also when the file has no superblock this
-// understands: HDF5 then refuses it anyway, or is over 1 GiB, which no report is).
+// inside it. The offset of the first, or -1 (also when the file has no
+// superblock this understands: HDF5 then refuses it anyway, or is over 1 GiB,
+// which no report is).
 int64_t hanging_global_heap(const std::string& path) {
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(path, ec);
     if (ec || bytes > (uint64_t(1) << 30)) return -1;  // reports are far smaller; not scanned
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return -1;
-    std::vector<unsigned char> d((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string file;
+    try {
+        file = base::read_file(path);
+    } catch (const std::exception&) {
+        return -1;  // unreadable: H5Fopen says so
+    }
+    const auto* d = reinterpret_cast<const unsigned char*>(file.data());
+    const size_t n = file.size();
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     int len = 0;  // the file's "size of lengths" (the width of a collection's and an object's size)
-    for (size_t sb = 0; sb + 16 <= d.size() && !len; sb = sb ? sb * 2 : 512) {
-        if (std::memcmp(d.data() + sb, sig, 8) != 0) continue;
+    for (size_t sb = 0; sb + 16 <= n && !len; sb = sb ? sb * 2 : 512) {
+        if (std::memcmp(d + sb, sig, 8) != 0) continue;
         len = d[sb + 8] <= 1 ? d[sb + 14] : d[sb + 10];  // superblock version 0/1 vs 2/3
         if (len != 2 && len != 4 && len != 8) return -1;
     }
     if (!len) return -1;
     const size_t hdr = 8 + size_t(len), objhdr = 8 + size_t(len);
     const unsigned char gcol[4] = {'G', 'C', 'O', 'L'};
-    for (auto it = d.begin(); (it = std::search(it, d.end(), gcol, gcol + 4)) != d.end(); ++it) {
-        const size_t at = size_t(it - d.begin());
-        if (at + hdr > d.size() || d[at + 4] != 1) continue;
+    for (auto it = d; (it = std::search(it, d + n, gcol, gcol + 4)) != d + n; ++it) {
+        const size_t at = size_t(it - d);
+        if (at + hdr > n || d[at + 4] != 1) continue;
         const uint64_t size = load_le(&d[at + 8], len);
-        if (size < hdr || size > d.size() - at) continue;  // HDF5 fails to read it: an error, not a hang
+        if (size < hdr || size > n - at) continue;  // HDF5 fails to read it: an error, not a hang
         const size_t end = at + size_t(size);
         size_t p = at + hdr;
         while (p < end) {
