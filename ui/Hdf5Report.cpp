@@ -184,6 +184,14 @@ static QDataStream& operator<<(QDataStream& s, const HistogramSet& h) {
 static QDataStream& operator>>(QDataStream& s, HistogramSet& h) {
     return s >> h.name >> h.kind >> h.checkpoint >> h.layers;
 }
+static QDataStream& operator<<(QDataStream& s, const Hdf5Report& r) {
+    return s << r.histograms << r.eval.models << r.eval.columns << r.eval.values << r.generationsPrompt
+             << r.generationsLabel << r.generationsText << r.format << r.formatVersion;
+}
+static QDataStream& operator>>(QDataStream& s, Hdf5Report& r) {
+    return s >> r.histograms >> r.eval.models >> r.eval.columns >> r.eval.values >> r.generationsPrompt >>
+           r.generationsLabel >> r.generationsText >> r.format >> r.formatVersion;
+}
 
 namespace {
 int g_read_timeout_ms = 30000;
@@ -227,8 +235,7 @@ bool Hdf5Report::load(const QString& p, QString* error) {
         QByteArray bytes;
         {
             QDataStream s(&bytes, QIODevice::WriteOnly);
-            s << ok << err << r.histograms << r.eval.models << r.eval.columns << r.eval.values << r.generationsPrompt
-              << r.generationsLabel << r.generationsText << r.format << r.formatVersion;
+            s << ok << err << r;
         }
         ::_exit(writeAll(fd[1], bytes) ? 0 : 3);
     }
@@ -279,8 +286,7 @@ bool Hdf5Report::load(const QString& p, QString* error) {
     QDataStream s(bytes);
     bool ok = false;
     QString err;
-    s >> ok >> err >> histograms >> eval.models >> eval.columns >> eval.values >> generationsPrompt >>
-        generationsLabel >> generationsText >> format >> formatVersion;
+    s >> ok >> err >> *this;
     if (s.status() != QDataStream::Ok) {
         *this = Hdf5Report();
         path = p;
