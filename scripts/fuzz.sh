@@ -16,8 +16,8 @@
 # a child process (ui::Hdf5Report::load), so such a crash costs the child and
 # becomes an error. For the targets in FUZZ_CONTAINED (default
 # fuzz_hdf5_report), a SEGV, a negative-size copy, a timeout or an allocation
-# over the limit whose innermost frame of libhdf5's and ours is in libhdf5 is kept as
-# crashes/<target>/contained/ and listed, and fuzzing goes on for the time
+# over the limit whose innermost frame of libhdf5's and ours is in libhdf5 is
+# kept as crashes/<target>/contained/ and listed, and fuzzing goes on for the time
 # left; any other report (a buffer overflow, UB, a leak, a crash in our code)
 # fails the stage as usual.
 set -euo pipefail
@@ -94,7 +94,7 @@ run_target() {
   rm -f "$log.run"
   rm -rf "$scratch"
   local execs last cov ft result
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{n += $1} END {if (NR) print n}')  # over restarts
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
