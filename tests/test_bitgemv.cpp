@@ -17,6 +17,7 @@
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/HugePages.h"
 #include "kernels/cpu/Q8Gemv.h"
+#include "kernels/cpu/RmsNorm.h"
 #include "kernels/cpu/SsmStep.h"
 #include "kernels/cpu/ThreadPool.h"
 
@@ -476,8 +477,8 @@ TEST(Activations, Avx2ConvSiluAndSiluGateMatchReference) {
             for (auto& v : wT) v = n(rng) * 0.25f;
             for (auto& v : bias) v = n(rng);
             for (const float* bp : {(const float*)bias.data(), (const float*)nullptr}) {
-                conv_silu_ref(taps.data(), K, wT.data(), bp, len, a.data());
-                conv_silu_avx2(taps.data(), K, wT.data(), bp, len, b.data());
+                conv_silu_ref(taps.data(), K, wT.data(), len, bp, len, a.data());
+                conv_silu_avx2(taps.data(), K, wT.data(), len, bp, len, b.data());
                 for (int i = 0; i < len; ++i)
                     ASSERT_NEAR(b[i], a[i], 2e-6 * (std::fabs(a[i]) + 1)) << len << " K=" << K << " i=" << i;
             }
@@ -491,6 +492,74 @@ TEST(Activations, Avx2ConvSiluAndSiluGateMatchReference) {
         silu_mul_ref(ya.data(), z.data(), len);
         silu_mul_avx2(yb.data(), z.data(), len);
         for (int i = 0; i < len; ++i) ASSERT_NEAR(yb[i], ya[i], 2e-6 * std::fabs(ya[i]) + 1e-30) << len << " i=" << i;
+    }
+}
+
+// The engine convolves, gates and sums a layer's channels head by head on
+// whichever thread takes the head: a range computed in pieces (cut anywhere,
+// not only at multiples of 8) must equal the range computed whole, bit for bit.
+TEST(Activations, Avx2RangeInPiecesEqualsTheWhole) {
+    if (!cpu_has_avx2()) GTEST_SKIP() << "CPU has no AVX2";
+    std::mt19937 rng(5);
+    std::normal_distribution<float> n(0.0f, 3.0f);
+    const int len = 243, K = 4;  // 243 = 16 heads of 15 + 3
+    std::vector<std::vector<float>> rows(K, std::vector<float>(len));
+    std::vector<const float*> taps;
+    for (auto& r : rows) {
+        for (auto& v : r) v = n(rng);
+        taps.push_back(r.data());
+    }
+    std::vector<float> wT(K * len), bias(len), whole(len), pieces(len), z(len), y(len);
+    for (auto& v : wT) v = n(rng) * 0.25f;
+    for (auto& v : bias) v = n(rng);
+    for (auto& v : z) v = n(rng);
+    for (auto& v : y) v = n(rng);
+    conv_silu_avx2(taps.data(), K, wT.data(), len, bias.data(), len, whole.data());
+    std::vector<float> gw = y, gp = y;
+    silu_mul_avx2(gw.data(), z.data(), len);
+    for (int piece : {1, 5, 8, 15, 16, 100}) {
+        std::fill(pieces.begin(), pieces.end(), 0.0f);
+        gp = y;
+        for (int c0 = 0; c0 < len; c0 += piece) {
+            const int m = std::min(piece, len - c0);
+            std::vector<const float*> t;
+            for (auto* p : taps) t.push_back(p + c0);
+            conv_silu_avx2(t.data(), K, wT.data() + c0, len, bias.data() + c0, m, pieces.data() + c0);
+            silu_mul_avx2(gp.data() + c0, z.data() + c0, m);
+        }
+        EXPECT_EQ(pieces, whole) << "pieces of " << piece;
+        EXPECT_EQ(gp, gw) << "pieces of " << piece;
+    }
+    // And each element is the reference's up to the polynomial exp.
+    std::vector<float> ref(len);
+    conv_silu_ref(taps.data(), K, wT.data(), len, bias.data(), len, ref.data());
+    for (int i = 0; i < len; ++i) ASSERT_NEAR(whole[i], ref[i], 2e-6 * (std::fabs(ref[i]) + 1)) << i;
+}
+
+// Σx² in double against a long-double sum; the AVX2 order is fixed by n, so
+// the same values give the same sum at any address.
+TEST(RmsNorm, SumOfSquaresAndScalingMatchFloat64) {
+    std::mt19937 rng(8);
+    std::normal_distribution<float> n(0.0f, 2.0f);
+    for (int len : {1, 3, 4, 15, 16, 17, 64, 1536, 3075}) {
+        std::vector<float> x(len + 1), w(len), out(len);
+        for (auto& v : x) v = n(rng);
+        for (auto& v : w) v = n(rng);
+        long double want = 0;
+        for (int i = 0; i < len; ++i) want += (long double)x[i] * x[i];
+        EXPECT_NEAR(sum_squares_ref(x.data(), len), (double)want, 1e-13 * (double)want) << len;
+        if (cpu_has_avx2()) {
+            const double a = sum_squares_avx2(x.data(), len);
+            EXPECT_NEAR(a, (double)want, 1e-13 * (double)want) << len;
+            std::vector<float> moved(x.begin(), x.begin() + len);  // another address
+            moved.insert(moved.begin(), 0.0f);
+            EXPECT_EQ(sum_squares_avx2(moved.data() + 1, len), a) << len;
+        }
+        const float eps = 1e-5f;
+        rmsnorm(CpuContext::make("auto", 1), x.data(), w.data(), len, eps, out.data());
+        const double r = 1.0 / std::sqrt((double)want / len + eps);
+        for (int i = 0; i < len; ++i)
+            ASSERT_NEAR(out[i], x[i] * r * w[i], 1e-5 * (std::fabs(x[i] * r * w[i]) + 1e-6)) << len;
     }
 }
 

@@ -16,6 +16,7 @@
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/Q8Gemv.h"
+#include "kernels/cpu/RmsNorm.h"
 #include "kernels/cpu/SsmStep.h"
 #include "kernels/cpu/ThreadPool.h"
 
@@ -50,13 +51,6 @@ void release_pages(const void* p, size_t n) {
 inline float softplus(float x) {
     return x > 20.0f ? x : std::log1p(std::exp(x));
 }  // torch's threshold
-
-void rmsnorm(const float* x, const float* w, int n, float eps, float* out) {
-    double ss = 0;
-    for (int i = 0; i < n; ++i) ss += (double)x[i] * x[i];
-    const float r = 1.0f / std::sqrt((float)(ss / n) + eps);
-    for (int i = 0; i < n; ++i) out[i] = x[i] * r * w[i];
-}
 
 std::string shape_str(const std::vector<int64_t>& s) {
     std::ostringstream os;
@@ -315,6 +309,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     e->zxbcdt_.resize(cfg.in_proj_out());
     e->xbc_.resize(cd);
     e->y_.resize(di);
+    e->ssq_.resize(cfg.nheads());
     e->out_.resize(dm);
     e->scratch_.resize(std::max(dm, di) +
                        std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
@@ -441,19 +436,51 @@ void Engine::reset() {
     history_.clear();
 }
 
-// Causal depthwise conv over the last d_conv inputs, then SiLU: the new input
-// replaces the oldest row of the ring, taps read oldest to newest.
-void Engine::conv_step(int li, const float* in, float* out) {
+// Causal depthwise conv over the last d_conv inputs, then SiLU, for channels
+// [c0, c1): their input goes into ring row `pos` (the oldest), the taps read
+// oldest to newest. Channels are independent, so B and C (shared by the heads)
+// are convolved first and each head's x channels inside its own region
+// (mix_heads), on whichever thread runs it, with the same result.
+void Engine::conv_channels(int li, int pos, const float* in, float* out, int c0, int c1) {
     const int cd = cfg_.conv_dim(), K = cfg_.ssm.d_conv;
+    const LayerWeights& L = layers_[li];
     float* ring = conv_state_.data() + (size_t)li * cd * K;
-    int& pos = conv_pos_[li];
-    std::memcpy(ring + (size_t)pos * cd, in, sizeof(float) * cd);
+    std::memcpy(ring + (size_t)pos * cd + c0, in + c0, sizeof(float) * (c1 - c0));
     const float* taps[16];
     const float** tp = K <= 16 ? taps : new const float*[K];
-    for (int k = 0; k < K; ++k) tp[k] = ring + (size_t)((pos + 1 + k) % K) * cd;
-    kernels::conv_silu(cx_, tp, K, layers_[li].conv_wT, layers_[li].conv_b, cd, out);
+    for (int k = 0; k < K; ++k) tp[k] = ring + (size_t)((pos + 1 + k) % K) * cd + c0;
+    kernels::conv_silu(cx_, tp, K, L.conv_wT + c0, cd, L.conv_b ? L.conv_b + c0 : nullptr, c1 - c0, out + c0);
     if (tp != taps) delete[] tp;
-    pos = (pos + 1) % K;
+}
+
+// Heads [h0, h1) of one token: the conv of their x channels (ring row `pos`;
+// B and C are already in xbc), the SSM step, the SiLU gate y·silu(z) and each
+// head's Σy² for the gated RMSNorm, all while the head's values are in this
+// core's cache.
+void Engine::mix_heads(int li, int pos, int h0, int h1, const float* xbc_in, float* xbc, const float* dt,
+                       const float* z, float* y, double* ssq) {
+    const Mamba2Config& c = cfg_;
+    const int hd = c.ssm.headdim, di = c.d_inner();
+    conv_channels(li, pos, xbc_in, xbc, h0 * hd, h1 * hd);
+    const float* B = xbc + di;
+    ssm_heads(li, h0, h1, xbc, B, B + (size_t)c.ssm.ngroups * c.ssm.d_state, dt, y);
+    for (int h = h0; h < h1; ++h) {
+        kernels::silu_mul(cx_, y + (size_t)h * hd, z + (size_t)h * hd, hd);
+        ssq[h] = kernels::sum_squares(cx_, y + (size_t)h * hd, hd);
+    }
+}
+
+// Gated RMSNorm per group of d_inner/ngroups channels, rmsnorm(y·silu(z))·w,
+// from mix_heads' gated y and per-head sums (added in head order).
+void Engine::gated_norm(int li, const float* y, const double* ssq, float* out) const {
+    const Mamba2Config& c = cfg_;
+    const int ng = c.ssm.ngroups, hpg = c.nheads() / ng, gs = c.d_inner() / ng;
+    for (int g = 0; g < ng; ++g) {
+        double ss = 0;
+        for (int h = g * hpg; h < (g + 1) * hpg; ++h) ss += ssq[h];
+        const float r = kernels::rms_scale(ss, gs, (float)c.norm_epsilon);
+        kernels::scale_rows(y + (size_t)g * gs, r, layers_[li].gnorm + (size_t)g * gs, gs, out + (size_t)g * gs);
+    }
 }
 
 void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, const float* C, const float* dt,
@@ -495,7 +522,7 @@ void Engine::layer_step(int li, float* res) {
     const Mamba2Config& c = cfg_;
     const LayerWeights& L = layers_[li];
     const int dm = c.d_model, di = c.d_inner(), cd = c.conv_dim(), nh = c.nheads(), hd = c.ssm.headdim;
-    const int ns = c.ssm.d_state, ng = c.ssm.ngroups;
+    const int ns = c.ssm.d_state;
     const float eps = (float)c.norm_epsilon;
 
     const bool P = profiling_;
@@ -507,30 +534,27 @@ void Engine::layer_step(int li, float* res) {
         t0 = t1;
     };
     if (P) t0 = Clock::now();
-    rmsnorm(res, L.norm, dm, eps, h_.data());
+    kernels::rmsnorm(cx_, res, L.norm, dm, eps, h_.data());
     tick(prof_.norm);
     L.in_proj.apply(cx_, h_.data(), zxbcdt_.data(), scratch_.data());
     tick(prof_.in_proj);
     const float* z = zxbcdt_.data();
     const float* xbc_in = z + di;
     const float* dt = xbc_in + cd;
-
-    conv_step(li, xbc_in, xbc_.data());
+    int& pos = conv_pos_[li];
+    conv_channels(li, pos, xbc_in, xbc_.data(), di, cd);  // B and C
     tick(prof_.conv);
-    const float* x = xbc_.data();
-    const float* B = x + di;
-    const float* C = B + (size_t)ng * ns;
-
-    // SSM: h = exp(dt·A)·h + dt·x⊗B ; y = C·h + D·x. Heads share B, C within a group.
+    // Per head: conv of x, h = exp(dt·A)·h + dt·x⊗B, y = C·h + D·x, y·silu(z), Σy².
+    auto heads = [&](int h0, int h1) {
+        mix_heads(li, pos, h0, h1, xbc_in, xbc_.data(), dt, z, y_.data(), ssq_.data());
+    };
     if ((long long)nh * hd * ns < (1 << 15))
-        ssm_heads(li, 0, nh, x, B, C, dt, y_.data());
+        heads(0, nh);
     else
-        cx_.threads().parallel_for(nh, 1, [&](int h0, int h1) { ssm_heads(li, h0, h1, x, B, C, dt, y_.data()); });
+        cx_.threads().parallel_for(nh, 1, heads);
+    pos = (pos + 1) % c.ssm.d_conv;
     tick(prof_.ssm);
-    // Gated RMSNorm per group of d_inner/ngroups channels: rmsnorm(y·silu(z))·w.
-    const int gs = di / ng;
-    kernels::silu_mul(cx_, y_.data(), z, di);
-    for (int g = 0; g < ng; ++g) rmsnorm(y_.data() + g * gs, L.gnorm + g * gs, gs, eps, h_.data() + g * gs);
+    gated_norm(li, y_.data(), ssq_.data(), h_.data());
     tick(prof_.gate_norm);
     L.out_proj.apply(cx_, h_.data(), out_.data(), scratch_.data());
     tick(prof_.out_proj);
@@ -557,7 +581,7 @@ const float* Engine::embed_row(int token, float* r) const {
 void Engine::prefill_block_run(const int* tokens, int T, bool last) {
     const Mamba2Config& c = cfg_;
     const int dm = c.d_model, di = c.d_inner(), cd = c.conv_dim(), nh = c.nheads();
-    const int ns = c.ssm.d_state, ng = c.ssm.ngroups, ipo = c.in_proj_out();
+    const int ns = c.ssm.d_state, ipo = c.in_proj_out();
     const float eps = (float)c.norm_epsilon;
     const size_t wide = std::max(dm, di);
     if (b_res_.size() < (size_t)T * dm) {
@@ -567,6 +591,7 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
         b_xbc_.resize((size_t)T * cd);
         b_y_.resize((size_t)T * di);
         b_out_.resize((size_t)T * dm);
+        b_ssq_.resize((size_t)T * nh);
         size_t sc = 0;
         for (const auto& l : layers_) sc = std::max({sc, l.in_proj.scratch_floats(T), l.out_proj.scratch_floats(T)});
         b_scratch_.resize(sc);
@@ -575,35 +600,36 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
     for (int li = 0; li < c.n_layer; ++li) {
         const LayerWeights& L = layers_[li];
         for (int j = 0; j < T; ++j)
-            rmsnorm(b_res_.data() + (size_t)j * dm, L.norm, dm, eps, b_h_.data() + (size_t)j * wide);
+            kernels::rmsnorm(cx_, b_res_.data() + (size_t)j * dm, L.norm, dm, eps, b_h_.data() + (size_t)j * wide);
         L.in_proj.apply_batch(cx_, b_h_.data(), wide, T, b_zx_.data(), ipo, b_scratch_.data());
-        for (int j = 0; j < T; ++j) conv_step(li, b_zx_.data() + (size_t)j * ipo + di, b_xbc_.data() + (size_t)j * cd);
+        // As layer_step token by token: B and C for the block, then per head
+        // the block's tokens in order (one head's state stays in cache).
+        const int K = c.ssm.d_conv, pos0 = conv_pos_[li];
+        for (int j = 0; j < T; ++j)
+            conv_channels(li, (pos0 + j) % K, b_zx_.data() + (size_t)j * ipo + di, b_xbc_.data() + (size_t)j * cd, di,
+                          cd);
         auto heads = [&](int h0, int h1) {
             for (int j = 0; j < T; ++j) {
-                const float* x = b_xbc_.data() + (size_t)j * cd;
-                ssm_heads(li, h0, h1, x, x + di, x + di + (size_t)ng * ns, b_zx_.data() + (size_t)j * ipo + di + cd,
-                          b_y_.data() + (size_t)j * di);
+                const float* zj = b_zx_.data() + (size_t)j * ipo;
+                mix_heads(li, (pos0 + j) % K, h0, h1, zj + di, b_xbc_.data() + (size_t)j * cd, zj + di + cd, zj,
+                          b_y_.data() + (size_t)j * di, b_ssq_.data() + (size_t)j * nh);
             }
         };
         if ((long long)nh * c.ssm.headdim * ns * T < (1 << 15))
             heads(0, nh);
         else
             cx_.threads().parallel_for(nh, 1, heads);
-        const int gs = di / ng;
-        for (int j = 0; j < T; ++j) {
-            float* y = b_y_.data() + (size_t)j * di;
-            const float* z = b_zx_.data() + (size_t)j * ipo;
-            kernels::silu_mul(cx_, y, z, di);
-            for (int g = 0; g < ng; ++g)
-                rmsnorm(y + g * gs, L.gnorm + g * gs, gs, eps, b_h_.data() + (size_t)j * wide + g * gs);
-        }
+        conv_pos_[li] = (pos0 + T) % K;
+        for (int j = 0; j < T; ++j)
+            gated_norm(li, b_y_.data() + (size_t)j * di, b_ssq_.data() + (size_t)j * nh,
+                       b_h_.data() + (size_t)j * wide);
         L.out_proj.apply_batch(cx_, b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
         for (size_t i = 0; i < (size_t)T * dm; ++i) b_res_[i] += b_out_[i];
     }
     for (int j = 0; j < T; ++j) history_.push_back(tokens[j]);
     if (!last) return;
     std::memcpy(residual_.data(), b_res_.data() + (size_t)(T - 1) * dm, sizeof(float) * dm);
-    rmsnorm(residual_.data(), norm_f_, dm, eps, h_.data());
+    kernels::rmsnorm(cx_, residual_.data(), norm_f_, dm, eps, h_.data());
     head(h_.data(), logits_.data());
 }
 
@@ -631,7 +657,7 @@ const std::vector<float>& Engine::step(int token) {
     if (profiling_) prof_.embed += secs(t0, Clock::now());
     for (int l = 0; l < c.n_layer; ++l) layer_step(l, r);
     if (profiling_) t0 = Clock::now();
-    rmsnorm(r, norm_f_, dm, (float)c.norm_epsilon, h_.data());
+    kernels::rmsnorm(cx_, r, norm_f_, dm, (float)c.norm_epsilon, h_.data());
     head(h_.data(), logits_.data());
     if (profiling_) {
         prof_.head += secs(t0, Clock::now());

@@ -100,7 +100,10 @@ struct EngineOptions {
 };
 
 // Where decode time goes (seconds summed over the profiled tokens; see
-// Engine::set_profiling). "ssm" includes the thread hand-off of the head split.
+// Engine::set_profiling). "conv" is the conv of the B and C channels; "ssm" is
+// the per-head region (the conv of the head's x channels, the scan, the SiLU
+// gate and its sum of squares) with its thread hand-off; "gate_norm" scales by
+// the group RMS.
 struct EngineProfile {
     double embed = 0, norm = 0, in_proj = 0, conv = 0, ssm = 0, gate_norm = 0, out_proj = 0, residual = 0, head = 0;
     long tokens = 0;
@@ -190,7 +193,10 @@ private:
     void prefill_block_run(const int* tokens, int T, bool last);
     void ssm_heads(int li, int h0, int h1, const float* x, const float* B, const float* C, const float* dt, float* y);
     void alloc_state();
-    void conv_step(int li, const float* in, float* out);
+    void conv_channels(int li, int pos, const float* in, float* out, int c0, int c1);
+    void mix_heads(int li, int pos, int h0, int h1, const float* xbc_in, float* xbc, const float* dt, const float* z,
+                   float* y, double* ssq);
+    void gated_norm(int li, const float* y, const double* ssq, float* out) const;
     const float* embed_row(int token, float* out) const;
 
     base::Mamba2Config cfg_;
@@ -225,9 +231,11 @@ private:
     int state_fallbacks_ = 0;
     void fall_back_to_f32_state();
     std::vector<float> residual_, h_, zxbcdt_, xbc_, y_, out_, scratch_, logits_;
+    std::vector<double> ssq_;  // per head: Σy² of the gated output (the gated RMSNorm's sums)
     std::vector<int> history_;
     // Prefill block buffers (T tokens each), allocated on first use.
     std::vector<float> b_res_, b_h_, b_zx_, b_xbc_, b_y_, b_out_, b_scratch_;
+    std::vector<double> b_ssq_;
     bool profiling_ = false;
     EngineProfile prof_;
 };

@@ -1,8 +1,6 @@
 // AVX2 conv + SiLU and SiLU gate (Activations.h).
 #include <immintrin.h>
 
-#include <cmath>
-
 #include "kernels/cpu/Activations.h"
 
 namespace bimamba::kernels {
@@ -31,23 +29,28 @@ inline __m256 silu8(__m256 v) {
     const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
     return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
-inline float silu1(float x) {
-    return x / (1.0f + std::exp(-x));
+// Lanes [0, m) of a vector (the last partial vector of a range).
+inline __m256i lanes(int m) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 }  // namespace
 
-void conv_silu_avx2(const float* const* taps, int K, const float* wT, const float* bias, int n, float* out) {
-    int c = 0;
-    for (; c + 8 <= n; c += 8) {
-        __m256 acc = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
-        for (int k = 0; k < K; ++k)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(taps[k] + c), _mm256_loadu_ps(wT + (size_t)k * n + c), acc);
-        _mm256_storeu_ps(out + c, silu8(acc));
-    }
-    for (; c < n; ++c) {
-        float acc = bias ? bias[c] : 0.0f;
-        for (int k = 0; k < K; ++k) acc = std::fma(taps[k][c], wT[(size_t)k * n + c], acc);
-        out[c] = silu1(acc);
+void conv_silu_avx2(const float* const* taps, int K, const float* wT, int ldw, const float* bias, int n, float* out) {
+    for (int c = 0; c < n; c += 8) {
+        const int m = n - c;
+        if (m >= 8) {
+            __m256 acc = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+            for (int k = 0; k < K; ++k)
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(taps[k] + c), _mm256_loadu_ps(wT + (size_t)k * ldw + c), acc);
+            _mm256_storeu_ps(out + c, silu8(acc));
+        } else {
+            const __m256i mk = lanes(m);
+            __m256 acc = bias ? _mm256_maskload_ps(bias + c, mk) : _mm256_setzero_ps();
+            for (int k = 0; k < K; ++k)
+                acc = _mm256_fmadd_ps(_mm256_maskload_ps(taps[k] + c, mk),
+                                      _mm256_maskload_ps(wT + (size_t)k * ldw + c, mk), acc);
+            _mm256_maskstore_ps(out + c, mk, silu8(acc));
+        }
     }
 }
 
@@ -55,7 +58,11 @@ void silu_mul_avx2(float* y, const float* z, int n) {
     int i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), silu8(_mm256_loadu_ps(z + i))));
-    for (; i < n; ++i) y[i] *= silu1(z[i]);
+    if (i < n) {
+        const __m256i mk = lanes(n - i);
+        _mm256_maskstore_ps(y + i, mk,
+                            _mm256_mul_ps(_mm256_maskload_ps(y + i, mk), silu8(_mm256_maskload_ps(z + i, mk))));
+    }
 }
 
 }  // namespace bimamba::kernels
