@@ -210,9 +210,18 @@ TEST(Engine, Q8HeadStaysWithinInt8Precision) {
 
     auto dir = temp_dir("q8file");
     auto cfg = Mamba2Config::preset("tiny");
-    engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "f16.bmd").string(), 3);
+    engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "f16.bmd").string(), 3,
+                                engine::HeadStorage::F16);
     engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "q8.bmd").string(), 3,
                                 engine::HeadStorage::Q8);
+    // The default (auto): int8 for a binary model at f16, the float storage for the fp16 baseline or at f32.
+    EXPECT_EQ(engine::write_random_deploy(cfg, true, engine::FloatStorage::F16, (dir / "auto.bmd").string(), 3).head,
+              "q8");
+    EXPECT_EQ(engine::write_random_deploy(cfg, false, engine::FloatStorage::F16, (dir / "base.bmd").string(), 3).head,
+              "f16");
+    EXPECT_EQ(engine::write_random_deploy(cfg, true, engine::FloatStorage::F32, (dir / "f32.bmd").string(), 3).head,
+              "f32");
+    EXPECT_EQ(base::read_file((dir / "auto.bmd").string()), base::read_file((dir / "q8.bmd").string()));
     {
         auto f = base::SafetensorsFile::open((dir / "q8.bmd").string());
         EXPECT_EQ(f->metadata().at("format_version"), "2");
@@ -274,13 +283,14 @@ TEST(Engine, ExportPacksOneBitPerWeightAndStoresTheLayout) {
     auto cfg = tiny(Binarize::InOutProj, true);
     save_model(make_model(cfg, 1), dir.string());
     auto rep = engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
+    EXPECT_EQ(rep.head, "q8");  // the default for a binary model at f16
     const uint64_t per_layer = (uint64_t)cfg.in_proj_out() * cfg.d_model + (uint64_t)cfg.d_model * cfg.d_inner();
     EXPECT_EQ(rep.packed_bits, per_layer * cfg.n_layer);
     auto f = base::SafetensorsFile::open((dir / "m.bmd").string());
     const auto& s = f->get("backbone.layers.1.mixer.in_proj.signs");
     EXPECT_EQ(s.dtype, base::DType::U8);
     EXPECT_EQ(s.shape, (std::vector<int64_t>{cfg.in_proj_out(), (cfg.d_model + 7) / 8}));
-    EXPECT_EQ(f->get("backbone.embedding.weight").dtype, base::DType::F16);
+    EXPECT_EQ(f->get("backbone.embedding.q8").dtype, base::DType::I8);
     EXPECT_EQ(f->metadata().at("format"), "bimamba-deploy");
     EXPECT_NE(f->metadata().at("sign_packing").find("LSB first"), std::string::npos);
     // Spot-check the packed bits against the checkpoint's signs.

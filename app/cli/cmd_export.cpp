@@ -13,7 +13,7 @@ using namespace bimamba::cli;
 namespace {
 
 const char* kHelp =
-    "usage: bimamba export --model DIR --out FILE [--tokenizer FILE] [--dtype f16|f32] [--head f16|f32|q8]\n"
+    "usage: bimamba export --model DIR --out FILE [--tokenizer FILE] [--dtype f16|f32] [--head auto|f16|f32|q8]\n"
     "  --model DIR       checkpoint folder (config.json + model.safetensors) or run directory\n"
     "                    (its latest checkpoint)\n"
     "  --out FILE        deployment file to write (safetensors; .bmd by convention)\n"
@@ -21,9 +21,10 @@ const char* kHelp =
     "                    beside the checkpoint, else the run's prepared data, else a folder above;\n"
     "                    export fails when there is none, so the file can always chat)\n"
     "  --dtype D         storage of the embedding/head and unbinarized projections: f16 (default) or f32\n"
-    "  --head H          storage of the tied embedding/head: as --dtype (default), f16, f32, or q8 (int8\n"
-    "                    rows with a float scale per row: half the bytes of f16; deployment format\n"
-    "                    version 2, docs/deploy-format.md)\n"
+    "  --head H          storage of the tied embedding/head: q8 (int8 rows with a float scale per row:\n"
+    "                    half the bytes of f16; deployment format version 2, docs/deploy-format.md), f16\n"
+    "                    or f32; auto (default): q8 for a binarized model at --dtype f16 (faster decode,\n"
+    "                    no perplexity cost measured), else as --dtype (the fp16 baseline stays fp16)\n"
     "Binarized projections (config `binarize`) are packed at 1 bit per weight with alpha, beta per\n"
     "input column; an unbinarized checkpoint exports as the fp16 (or fp32) baseline.\n";
 
@@ -52,6 +53,7 @@ int run_export(const Args& args) {
     std::printf("  weights packed at 1 bit: %.1f M (%.1f %% of parameters)\n", r.packed_bits / 1e6,
                 100.0 * r.packed_bits / c.num_parameters());
     std::printf("  tokenizer: %s\n", r.tokenizer_source.c_str());
+    std::printf("  embedding/head: %s\n", r.head.c_str());
     std::printf("  size: %.4f GB, fp16 model %.4f GB: %.2fx smaller (%.1f %% saved)\n", gb(r.file_bytes),
                 gb(r.fp16_bytes), (double)r.fp16_bytes / r.file_bytes,
                 100.0 * (1.0 - (double)r.file_bytes / r.fp16_bytes));

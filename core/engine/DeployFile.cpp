@@ -32,11 +32,29 @@ FloatStorage float_storage_from_string(const std::string& s) {
 }
 
 HeadStorage head_storage_from_string(const std::string& s) {
-    if (s.empty()) return HeadStorage::AsFloat;
+    if (s.empty() || s == "auto") return HeadStorage::Auto;
     if (s == "f16" || s == "fp16") return HeadStorage::F16;
     if (s == "f32" || s == "fp32") return HeadStorage::F32;
     if (s == "q8" || s == "int8") return HeadStorage::Q8;
-    throw std::invalid_argument("unknown head storage '" + s + "' (f16, f32 or q8)");
+    throw std::invalid_argument("unknown head storage '" + s + "' (auto, f16, f32 or q8)");
+}
+
+HeadStorage resolve_head(HeadStorage h, bool binarized, FloatStorage storage) {
+    if (h != HeadStorage::Auto) return h;
+    return binarized && storage == FloatStorage::F16 ? HeadStorage::Q8 : HeadStorage::AsFloat;
+}
+
+const char* head_storage_name(HeadStorage h, FloatStorage storage) {
+    switch (h) {
+        case HeadStorage::Q8:
+            return "q8";
+        case HeadStorage::F16:
+            return "f16";
+        case HeadStorage::F32:
+            return "f32";
+        default:
+            return storage == FloatStorage::F16 ? "f16" : "f32";
+    }
 }
 
 uint64_t fp16_model_bytes(const Mamba2Config& cfg) {
@@ -197,7 +215,8 @@ ExportReport export_checkpoint(const std::string& model, const std::string& outp
     const std::string emb = f->contains("backbone.embedding.weight") || !f->contains("backbone.embeddings.weight")
                                 ? "backbone.embedding.weight"
                                 : "backbone.embeddings.weight";
-    b.add_embedding(cfg.padded_vocab(), dm, read_floats(*f, emb, {cfg.padded_vocab(), dm}), opt.storage, opt.head);
+    const HeadStorage head = resolve_head(opt.head, cfg.binarize != Binarize::None, opt.storage);
+    b.add_embedding(cfg.padded_vocab(), dm, read_floats(*f, emb, {cfg.padded_vocab(), dm}), opt.storage, head);
     b.add_f32("backbone.norm_f.weight", {dm}, read_floats(*f, "backbone.norm_f.weight", {dm}));
     for (int i = 0; i < cfg.n_layer; ++i) {
         const std::string L = layer(i), M = L + "mixer.";
@@ -243,6 +262,7 @@ ExportReport export_checkpoint(const std::string& model, const std::string& outp
     r.file_bytes = file_size(output);
     r.fp16_bytes = fp16_model_bytes(cfg);
     r.packed_bits = b.packed_bits;
+    r.head = head_storage_name(head, opt.storage);
     return r;
 }
 
@@ -265,6 +285,7 @@ ExportReport write_random_deploy(Mamba2Config cfg, bool binary, FloatStorage sto
     };
     const int dm = cfg.d_model, di = cfg.d_inner(), cd = cfg.conv_dim(), nh = cfg.nheads(), ip = cfg.in_proj_out();
     Builder b;
+    head = resolve_head(head, binary, storage);
     b.add_embedding(cfg.padded_vocab(), dm, vec((size_t)cfg.padded_vocab() * dm, -0.05f, 0.05f), storage, head);
     b.add_f32("backbone.norm_f.weight", {dm}, std::vector<float>(dm, 1.0f));
     for (int i = 0; i < cfg.n_layer; ++i) {
@@ -303,6 +324,7 @@ ExportReport write_random_deploy(Mamba2Config cfg, bool binary, FloatStorage sto
     r.file_bytes = file_size(output);
     r.fp16_bytes = fp16_model_bytes(cfg);
     r.packed_bits = b.packed_bits;
+    r.head = head_storage_name(head, storage);
     return r;
 }
 

@@ -12,8 +12,10 @@ double sum_squares_avx2(const float* x, int n) {
     int i = 0;
     for (; i + 16 <= n; i += 16) {
         const __m256 u = _mm256_loadu_ps(x + i), v = _mm256_loadu_ps(x + i + 8);
-        const __m256d u0 = _mm256_cvtps_pd(_mm256_castps256_ps128(u)), u1 = _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1));
-        const __m256d v0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), v1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        const __m256d u0 = _mm256_cvtps_pd(_mm256_castps256_ps128(u)),
+                      u1 = _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1));
+        const __m256d v0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                      v1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
         a0 = _mm256_fmadd_pd(u0, u0, a0);
         a1 = _mm256_fmadd_pd(u1, u1, a1);
         a2 = _mm256_fmadd_pd(v0, v0, a2);
