@@ -293,6 +293,8 @@ TEST(Cli, BenchCpuJsonLinesCarryTheFields) {
     EXPECT_EQ(rows[0]["binary_kernel"], "i16lut");
     EXPECT_EQ(rows[1]["binary_kernel"], "lut3");
     EXPECT_EQ(rows[2]["binary_kernel"], "-");
+    EXPECT_EQ(rows[0]["head"], "q8");   // the binary file as export writes it by default
+    EXPECT_EQ(rows[2]["head"], "f16");  // the fp16 baseline keeps its fp16 head
     for (const auto& r : rows) {
         for (const char* k : {"tokens", "tok_per_s", "prompt_tokens", "rss_mb", "joules_per_token", "prefill_tok_per_s",
                               "mb_per_token", "cpu_seconds_per_token"})

@@ -58,8 +58,8 @@ const char* kHelp =
     "                      else AVX2), avx512, avx2 or scalar\n"
     "  --dir DIR           where the random-weight files are written/reused (default /tmp/bimamba-bench)\n"
     "  --bandwidth-mb N    buffer of the bandwidth measurement (default 1024)\n"
-    "  --head H            head/embedding of the shape's binary file: f16 (default) or q8 (int8 rows,\n"
-    "                      a scale per row; export --head q8)\n"
+    "  --head H            head/embedding of the shape's binary file: q8 (default, int8 rows with a\n"
+    "                      scale per row, as export writes a binary model) or f16\n"
     "  --kernels LIST      ±1 kernels run at the shape (i16lut, lut3, xor; default i16lut,lut3); i16lut\n"
     "                      (the engine's default) quantizes the input to int16 per 32 columns (not\n"
     "                      exact): its error against the exact lut3 is measured on --model files\n"
@@ -294,7 +294,7 @@ int run_bench_cpu(const Args& args) {
     base.binary_kernel = kernel;
     const fs::path dir = opt.get("dir", "/tmp/bimamba-bench");
     const auto shape_kernels = eval::split_list(opt.get("kernels", "i16lut,lut3"));
-    const engine::HeadStorage head = engine::head_storage_from_string(opt.get("head", "f16"));
+    const engine::HeadStorage head = engine::head_storage_from_string(opt.get("head", "q8"));
     if (head != engine::HeadStorage::F16 && head != engine::HeadStorage::Q8)
         throw std::invalid_argument("--head must be f16 or q8");
     for (const auto& k : shape_kernels) engine::check_binary_kernel(k);
@@ -445,7 +445,7 @@ int run_bench_cpu(const Args& args) {
     for (const auto& r : rows) std::fprintf(out, " %s/%s %.1f;", r.label.c_str(), r.state.c_str(), r.state_mb);
     std::fprintf(out, ")\n");
 
-    std::fprintf(out, "\nwhere decode time goes (ms per token; ssm includes the thread hand-off of the head split):\n");
+    std::fprintf(out, "\nwhere decode time goes (ms per token; ssm: the per-head region with its thread hand-off):\n");
     std::fprintf(out, "%-20s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s\n", "model", "state", "embed", "norm",
                  "in_proj", "conv", "ssm", "gnorm", "out_prj", "resid", "head", "total");
     for (const auto& r : rows) {
