@@ -451,6 +451,42 @@ TEST(Decompress, CorruptTruncatedAndMisnamedFilesAreNamed) {
     EXPECT_NE(error_of([&] { read_decompressed(d.path + "/absent.xz"); }).find("cannot open"), std::string::npos);
 }
 
+// A decompression bomb (40 MB of zeros in a 40 kB gzip, one "line") and a
+// corpus larger than its budget stop with the file named, before the memory
+// is taken; the budget is shared by a corpus's files. The default budget is
+// half of the memory available.
+TEST(Corpus, DecompressionBombsAndOversizedCorporaAreRefusedByName) {
+    TempDir d;
+    ASSERT_EQ(std::system(("cd " + d.path + " && head -c 40000000 /dev/zero | gzip > bomb.txt.gz").c_str()), 0);
+    const std::string bomb = d.path + "/bomb.txt.gz";
+    ASSERT_LT(std::filesystem::file_size(bomb), 200000u);
+    for (DocUnit unit : {DocUnit::File, DocUnit::Line}) {
+        CorpusOptions o;
+        o.paths = {bomb};
+        o.unit = unit;
+        o.max_bytes = 8000000;
+        const std::string e = error_of([&] { read_corpus(o); });
+        EXPECT_EQ(e.rfind("corpus: '" + bomb + "' decompresses to more than 8.0 MB", 0), 0u) << e;
+        EXPECT_NE(e.find("decompression bomb"), std::string::npos) << e;
+    }
+    EXPECT_NE(error_of([&] { read_decompressed(bomb, 1000000); }).find("more than 1.0 MB"), std::string::npos);
+    EXPECT_EQ(read_decompressed(bomb, 40000000).size(), 40000000u);  // exactly at the limit: read
+
+    // Two plain files of 5 MB: each fits a budget of 8 MB, both do not; the second is named.
+    const std::string a = d.file("a.txt", std::string(5000000, 'a')), b = d.file("b.txt", std::string(5000000, 'b'));
+    CorpusOptions two;
+    two.paths = {a, b};
+    two.max_bytes = 8000000;
+    const std::string e = error_of([&] { read_corpus(two); });
+    EXPECT_EQ(e.rfind("corpus: '" + b + "' is larger than", 0), 0u) << e;
+    two.max_bytes = 10000000;
+    EXPECT_EQ(read_corpus(two).size(), 2u);
+
+    const uint64_t budget = memory_budget_bytes();
+    EXPECT_GT(budget, 0u);
+    EXPECT_LT(budget, (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE));
+}
+
 TEST(Corpus, CompressedFilesGiveTheSameDocuments) {
     TempDir d;
     d.file("w.txt", read_file(kData + "/tinyshakespeare/input.txt").substr(0, 50000));

@@ -73,7 +73,8 @@ std::string trim_newlines(std::string s) {
 // Files are read through DecompressingReader (.xz/.gz/.zst or plain); its
 // errors name the file, these add the "corpus:" context.
 struct CorpusReader : DecompressingReader {
-    explicit CorpusReader(const std::string& path) try : DecompressingReader(path) {
+    CorpusReader(const std::string& path, uint64_t limit) try : DecompressingReader(path) {
+        set_limit(limit);
     } catch (const std::exception& e) {
         throw std::runtime_error(std::string("corpus: ") + e.what());
     }
@@ -89,7 +90,9 @@ bool is_jsonl(const CorpusOptions& o, const std::string& path) {
     return ends_with(name, ".jsonl") || ends_with(name, ".json");
 }
 
-void read_text(const std::string& path, DocUnit unit, std::vector<Document>& out) {
+// `limit`: the decompressed bytes this file may still bring (read_corpus's
+// budget); returns the bytes it brought.
+uint64_t read_text(const std::string& path, DocUnit unit, uint64_t limit, std::vector<Document>& out) {
     auto add = [&](std::string text, size_t line) {
         text = trim_newlines(std::move(text));
         if (is_blank(text)) return;
@@ -98,14 +101,15 @@ void read_text(const std::string& path, DocUnit unit, std::vector<Document>& out
     if (unit == DocUnit::File) {
         std::string all;
         try {
-            all = read_decompressed(path);
+            all = read_decompressed(path, limit);
         } catch (const std::exception& e) {
             throw std::runtime_error(std::string("corpus: ") + e.what());
         }
+        const uint64_t n = all.size();
         add(std::move(all), 1);
-        return;
+        return n;
     }
-    CorpusReader in(path);
+    CorpusReader in(path, limit);
     std::string line, cur;
     size_t lineno = 0, start = 1;
     while (in.next_line(line)) {
@@ -126,10 +130,11 @@ void read_text(const std::string& path, DocUnit unit, std::vector<Document>& out
         }
     }
     add(cur, start);
+    return in.decompressed_bytes();
 }
 
-void read_jsonl(const std::string& path, const std::string& field, std::vector<Document>& out) {
-    CorpusReader in(path);
+uint64_t read_jsonl(const std::string& path, const std::string& field, uint64_t limit, std::vector<Document>& out) {
+    CorpusReader in(path, limit);
     std::string line;
     size_t lineno = 0;
     while (in.next_line(line)) {
@@ -156,6 +161,7 @@ void read_jsonl(const std::string& path, const std::string& field, std::vector<D
         std::string text = it->get<std::string>();
         if (!is_blank(text)) out.push_back({std::move(text), where});
     }
+    return in.decompressed_bytes();
 }
 
 }  // namespace
@@ -200,11 +206,11 @@ std::vector<Document> read_corpus(const CorpusOptions& opt) {
     std::vector<Document> docs;
     auto files = list_corpus_files(opt);
     if (files.empty()) throw std::runtime_error("corpus: no files found under the given paths");
+    const uint64_t budget = opt.max_bytes ? opt.max_bytes : memory_budget_bytes();
+    uint64_t held = 0;  // decompressed bytes of the files read so far
     for (const auto& f : files) {
-        if (is_jsonl(opt, f))
-            read_jsonl(f, opt.jsonl_field, docs);
-        else
-            read_text(f, opt.unit, docs);
+        const uint64_t left = budget > held ? budget - held : 1;
+        held += is_jsonl(opt, f) ? read_jsonl(f, opt.jsonl_field, left, docs) : read_text(f, opt.unit, left, docs);
     }
     if (docs.empty())
         throw std::runtime_error("corpus: the input is empty (no non-blank documents in " +

@@ -27,6 +27,10 @@ struct CorpusOptions {
     // Files whose names end with one of these are skipped inside folders.
     std::vector<std::string> exclude_suffixes;
     bool skip_symlinks = true;  // inside folders (fortune folders link duplicates)
+    // Decompressed bytes all files together may bring into memory; 0 = half of
+    // the memory available (DecompressingReader.h). Past it reading stops with
+    // an error naming the file (a decompression bomb, or a corpus too large).
+    uint64_t max_bytes = 0;
 };
 
 // The default corpus of the quickstart: the Debian package `fortunes`.

@@ -4,8 +4,11 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 #include "core/base/StringUtil.h"
@@ -188,7 +191,7 @@ struct ZstdCodec : DecompressingReader::Codec {
 
 }  // namespace
 
-DecompressingReader::DecompressingReader(const std::string& path) : path_(path) {
+DecompressingReader::DecompressingReader(const std::string& path) : path_(path), limit_(memory_budget_bytes()) {
     file_ = std::fopen(path.c_str(), "rb");
     if (!file_) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
     if (std::fseek(file_, 0, SEEK_END) == 0) {
@@ -279,6 +282,20 @@ size_t DecompressingReader::read(char* out, size_t n) {
                                      ", near compressed byte " + std::to_string(compressed_bytes_read()) + " of " +
                                      std::to_string(file_size_));
     }
+    produced_ += written;
+    if (produced_ > limit_) {
+        char size[160];
+        if (compression_ == Compression::None)
+            std::snprintf(size, sizeof size, "is larger than %.1f MB", limit_ / 1e6);
+        else
+            std::snprintf(size, sizeof size, "decompresses to more than %.1f MB (%.0f times the %.1f MB read of it)",
+                          limit_ / 1e6, (double)produced_ / std::max<uint64_t>(1, compressed_bytes_read()),
+                          compressed_bytes_read() / 1e6);
+        throw std::runtime_error(
+            "'" + path_ + "' " + size +
+            ", more than this read may hold in memory (by default half of the memory available, shared by a "
+            "corpus's files): a decompression bomb, or a corpus too large for this machine");
+    }
     return written;
 }
 
@@ -305,8 +322,18 @@ bool DecompressingReader::getline(std::string& line) {
     }
 }
 
-std::string read_decompressed(const std::string& path) {
+uint64_t memory_budget_bytes() {
+    std::ifstream in("/proc/meminfo");
+    std::string key, unit;
+    uint64_t kb = 0;
+    while (in >> key >> kb >> unit)
+        if (key == "MemAvailable:") return kb * 1024 / 2;
+    return 8ull << 30;
+}
+
+std::string read_decompressed(const std::string& path, uint64_t limit) {
     DecompressingReader r(path);
+    if (limit) r.set_limit(limit);
     std::string all;
     if (r.compression() == Compression::None) all.reserve(r.file_size());
     std::unique_ptr<char[]> buf(new char[kOutChunk]);

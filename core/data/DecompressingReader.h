@@ -36,6 +36,13 @@ public:
     // false at the end, as std::getline.
     bool getline(std::string& line);
 
+    // At most this many decompressed bytes (default: memory_budget_bytes());
+    // past it read() throws naming the file, the limit and the compression
+    // ratio so far: a decompression bomb, or a corpus larger than the memory
+    // that is to hold it, stops with a message instead of the OOM killer.
+    void set_limit(uint64_t bytes) { limit_ = bytes; }
+    uint64_t decompressed_bytes() const { return produced_; }
+
     Compression compression() const { return compression_; }
     const std::string& path() const { return path_; }
     uint64_t compressed_bytes_read() const;  // of the file, so far
@@ -59,9 +66,16 @@ private:
     // Decompressed bytes for getline: out_[out_pos_, out_len_).
     std::unique_ptr<char[]> out_;
     size_t out_pos_ = 0, out_len_ = 0;
+    uint64_t produced_ = 0, limit_ = 0;
 };
 
-// The whole decompressed content of `path`.
-std::string read_decompressed(const std::string& path);
+// What a reader that holds a whole corpus in memory (prepare, eval) may
+// decompress: half of the memory available now (MemAvailable in
+// /proc/meminfo), 8 GiB where that cannot be read.
+uint64_t memory_budget_bytes();
+
+// The whole decompressed content of `path`, at most `limit` bytes (0:
+// memory_budget_bytes()).
+std::string read_decompressed(const std::string& path, uint64_t limit = 0);
 
 }  // namespace bimamba::data
