@@ -31,6 +31,15 @@ long rss_kib(pid_t pid) {
     return -1;
 }
 
+uint64_t available_memory_bytes() {
+    std::ifstream in("/proc/meminfo");
+    std::string key, unit;
+    uint64_t kb = 0;
+    while (in >> key >> kb >> unit)
+        if (key == "MemAvailable:") return kb * 1024;
+    return 0;
+}
+
 bool pid_alive(long long pid) {
     if (pid <= 0) return false;
     if (::kill(pid_t(pid), 0) != 0 && errno != EPERM) return false;

@@ -1,8 +1,9 @@
 #pragma once
-// What Linux's /proc tells about a process: its resident memory and whether
-// it still runs.
+// What Linux's /proc tells about a process (its resident memory, whether it
+// still runs) and about the machine's free memory.
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@ inline double rss_mib(pid_t pid = 0) {
     const long k = rss_kib(pid);
     return k < 0 ? -1.0 : k / 1024.0;
 }
+
+// MemAvailable of /proc/meminfo in bytes: what can be allocated without
+// swapping. 0 when it cannot be read.
+uint64_t available_memory_bytes();
 
 // Whether `pid` names a live process (a zombie, finished but not yet reaped,
 // counts as gone). pid <= 0: false.

@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 
+#include "core/base/Process.h"
 #include "core/base/StringUtil.h"
 
 namespace bimamba::data {
@@ -323,12 +323,8 @@ bool DecompressingReader::getline(std::string& line) {
 }
 
 uint64_t memory_budget_bytes() {
-    std::ifstream in("/proc/meminfo");
-    std::string key, unit;
-    uint64_t kb = 0;
-    while (in >> key >> kb >> unit)
-        if (key == "MemAvailable:") return kb * 1024 / 2;
-    return 8ull << 30;
+    const uint64_t avail = base::available_memory_bytes();
+    return avail ? avail / 2 : 8ull << 30;
 }
 
 std::string read_decompressed(const std::string& path, uint64_t limit) {

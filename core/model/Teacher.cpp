@@ -3,11 +3,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/base/FileUtil.h"
+#include "core/base/Process.h"
 #include "core/base/RunDir.h"
 #include "core/base/Safetensors.h"
 #include "core/model/Autocast.h"
@@ -145,17 +145,6 @@ std::string gb_str(uint64_t b) {
     return buf;
 }
 
-// MemAvailable of /proc/meminfo in bytes; 0 when unknown.
-uint64_t host_available_bytes() {
-    std::ifstream in("/proc/meminfo");
-    std::string key;
-    uint64_t kb;
-    std::string unit;
-    while (in >> key >> kb >> unit)
-        if (key == "MemAvailable:") return kb * 1024;
-    return 0;
-}
-
 }  // namespace
 
 void Teacher::check_fits(const std::string& path, torch::Device device, uint64_t other_bytes) {
@@ -178,7 +167,7 @@ void Teacher::check_fits(const std::string& path, torch::Device device, uint64_t
         return;  // no CUDA runtime in this build to ask
 #endif
     } else {
-        free_b = host_available_bytes();
+        free_b = base::available_memory_bytes();
         where = "this machine's memory (MemAvailable)";
         if (!free_b) return;
     }
