@@ -73,8 +73,7 @@ std::string trim_newlines(std::string s) {
 // Files are read through DecompressingReader (.xz/.gz/.zst or plain); its
 // errors name the file, these add the "corpus:" context.
 struct CorpusReader : DecompressingReader {
-    CorpusReader(const std::string& path, uint64_t limit) try : DecompressingReader(path) {
-        set_limit(limit);
+    CorpusReader(const std::string& path, uint64_t limit) try : DecompressingReader(path, limit) {
     } catch (const std::exception& e) {
         throw std::runtime_error(std::string("corpus: ") + e.what());
     }
@@ -209,7 +208,7 @@ std::vector<Document> read_corpus(const CorpusOptions& opt) {
     const uint64_t budget = opt.max_bytes ? opt.max_bytes : memory_budget_bytes();
     uint64_t held = 0;  // decompressed bytes of the files read so far
     for (const auto& f : files) {
-        const uint64_t left = budget > held ? budget - held : 1;
+        const uint64_t left = budget > held ? budget - held : 1;  // never 0, which would mean the default
         held += is_jsonl(opt, f) ? read_jsonl(f, opt.jsonl_field, left, docs) : read_text(f, opt.unit, left, docs);
     }
     if (docs.empty())

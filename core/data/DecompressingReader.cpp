@@ -191,7 +191,8 @@ struct ZstdCodec : DecompressingReader::Codec {
 
 }  // namespace
 
-DecompressingReader::DecompressingReader(const std::string& path) : path_(path), limit_(memory_budget_bytes()) {
+DecompressingReader::DecompressingReader(const std::string& path, uint64_t limit)
+    : path_(path), limit_(limit ? limit : memory_budget_bytes()) {
     file_ = std::fopen(path.c_str(), "rb");
     if (!file_) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
     if (std::fseek(file_, 0, SEEK_END) == 0) {
@@ -328,8 +329,7 @@ uint64_t memory_budget_bytes() {
 }
 
 std::string read_decompressed(const std::string& path, uint64_t limit) {
-    DecompressingReader r(path);
-    if (limit) r.set_limit(limit);
+    DecompressingReader r(path, limit);
     std::string all;
     if (r.compression() == Compression::None) all.reserve(r.file_size());
     std::unique_ptr<char[]> buf(new char[kOutChunk]);

@@ -22,8 +22,12 @@ std::string strip_compression_suffix(const std::string& path);
 class DecompressingReader {
 public:
     // Opens `path`. Throws naming the file when it cannot be opened or when
-    // its name announces a compression its bytes do not have.
-    explicit DecompressingReader(const std::string& path);
+    // its name announces a compression its bytes do not have. At most `limit`
+    // decompressed bytes (0: memory_budget_bytes()); past it read() throws
+    // naming the file, the limit and the compression ratio so far: a
+    // decompression bomb, or a corpus larger than the memory that is to hold
+    // it, stops with a message instead of the OOM killer.
+    explicit DecompressingReader(const std::string& path, uint64_t limit = 0);
     ~DecompressingReader();
     DecompressingReader(const DecompressingReader&) = delete;
     DecompressingReader& operator=(const DecompressingReader&) = delete;
@@ -36,11 +40,6 @@ public:
     // false at the end, as std::getline.
     bool getline(std::string& line);
 
-    // At most this many decompressed bytes (default: memory_budget_bytes());
-    // past it read() throws naming the file, the limit and the compression
-    // ratio so far: a decompression bomb, or a corpus larger than the memory
-    // that is to hold it, stops with a message instead of the OOM killer.
-    void set_limit(uint64_t bytes) { limit_ = bytes; }
     uint64_t decompressed_bytes() const { return produced_; }
 
     Compression compression() const { return compression_; }
