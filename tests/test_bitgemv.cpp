@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <thread>
 #include <random>
 #include <vector>
@@ -35,8 +36,8 @@ namespace bimamba::kernels {
 // kernels/cpu/BitGemvI16_avx512.cpp compiled on SIMDe (tests/CMakeLists.txt).
 void bitgemv_i16lut_blocks_avx512_emulated(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
 // kernels/cpu/Q8Gemv_avx512.cpp, the same way.
-void q8gemv_rows_avx512_emulated(const int8_t* q, const float* scale, int r0, int r1, int cols, const float* x,
-                                 float* y);
+void q8gemv_rows_avx512_emulated(const int8_t* q, const float* scale, int r0, int r1, int cols, const int16_t* xq,
+                                 float sx, float* y);
 }  // namespace bimamba::kernels
 #endif
 
@@ -157,11 +158,53 @@ TEST(Gemv, F16AndF32MatchFloat64) {
     }
 }
 
-// The int8 head: the quantizer against its definition (each value within half
-// a step of its row's scale, the row's largest value at ±127), the reference
-// GEMV against float64 of the dequantized matrix, the SIMD paths and the
-// threaded dispatch against float64 within float rounding.
-TEST(Q8Gemv, QuantizerAndEveryPathMatchFloat64) {
+// The int8 head: the weight quantizer and the activation quantizer against
+// their definitions; the reference GEMV against float64 of the dequantized
+// matrix and the float vector, within what the int16 activation steps allow;
+// every SIMD path and the threaded dispatch equal to the reference bit for bit
+// (the sums are integers, exact on every path).
+namespace {
+std::vector<float> q8_paths_equal_to_ref(const std::vector<int8_t>& q, const std::vector<float>& scale, int rows,
+                                         int cols, const std::vector<float>& x) {
+    std::vector<float> ref(rows, -1.f), y(rows);
+    q8gemv_ref(q.data(), scale.data(), rows, cols, x.data(), ref.data());
+    std::vector<int16_t> xq(cols);
+    const float sx = quantize_vector_i16(x.data(), cols, xq.data());
+    auto same = [&](const char* what) {
+        for (int r = 0; r < rows; ++r) {
+            if (std::isnan(ref[r])) {
+                EXPECT_TRUE(std::isnan(y[r])) << what << " row " << r;
+            } else {
+                EXPECT_EQ(y[r], ref[r]) << what << " " << rows << "x" << cols << " row " << r;
+            }
+        }
+    };
+    if (cpu_has_avx2()) {
+        std::fill(y.begin(), y.end(), -1.f);
+        q8gemv_rows_avx2(q.data(), scale.data(), 0, rows, cols, xq.data(), sx, y.data());
+        same("avx2");
+    }
+    if (cpu_has_avx512()) {
+        std::fill(y.begin(), y.end(), -1.f);
+        q8gemv_rows_avx512(q.data(), scale.data(), 0, rows, cols, xq.data(), sx, y.data());
+        same("avx512");
+    }
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+    std::fill(y.begin(), y.end(), -1.f);
+    q8gemv_rows_avx512_emulated(q.data(), scale.data(), 0, rows, cols, xq.data(), sx, y.data());
+    same("avx512 (emulated)");
+#endif
+    for (int threads : {1, 2})
+        for (const char* isa : {"auto", "scalar"}) {
+            std::fill(y.begin(), y.end(), -1.f);
+            q8gemv(CpuContext::make(isa, threads), q.data(), scale.data(), rows, cols, x.data(), y.data());
+            same(isa);
+        }
+    return ref;
+}
+}  // namespace
+
+TEST(Q8Gemv, QuantizersAndEveryPathMatchFloat64) {
     uint32_t seed = 700;
     for (auto& s : kSizes) {
         Case c = make_case(s[0], s[1], seed++);
@@ -169,10 +212,24 @@ TEST(Q8Gemv, QuantizerAndEveryPathMatchFloat64) {
         std::vector<int8_t> q(c.w.size());
         std::vector<float> scale(c.rows);
         quantize_rows_q8(c.w.data(), c.rows, c.cols, q.data(), scale.data());
-        std::vector<double> want(c.rows, 0);
-        double bound = 0;
+
+        // The activations: within half a step of x (plus x/sx's float rounding,
+        // 32767·2^-24 steps), the largest at ±32767.
+        std::vector<int16_t> xq(c.cols);
+        const float sx = quantize_vector_i16(c.x.data(), c.cols, xq.data());
+        double xmax = 0;
+        for (float v : c.x) xmax = std::max(xmax, (double)std::fabs(v));
+        ASSERT_NEAR(sx, xmax / 32767, 1e-7 * xmax);
+        int xqmax = 0;
+        for (int k = 0; k < c.cols; ++k) {
+            ASSERT_LE(std::fabs((double)sx * xq[k] - c.x[k]), 0.505 * sx) << k;
+            xqmax = std::max(xqmax, std::abs((int)xq[k]));
+        }
+        ASSERT_EQ(xqmax, 32767);
+
+        std::vector<double> want(c.rows, 0), bound(c.rows, 0);
         for (int r = 0; r < c.rows; ++r) {
-            double m = 0, dot = 0;
+            double m = 0, dot = 0, qabs = 0;
             for (int k = 0; k < c.cols; ++k) m = std::max(m, (double)std::fabs(c.w[(size_t)r * c.cols + k]));
             ASSERT_NEAR(scale[r], m / 127, 1e-7 * m) << "row " << r;
             int qmax = 0;
@@ -186,44 +243,44 @@ TEST(Q8Gemv, QuantizerAndEveryPathMatchFloat64) {
                     ASSERT_EQ(q[i], 0);
                 }
                 dot += (double)q[i] * c.x[k];
+                qabs += std::abs((int)q[i]);
             }
             if (m > 0) {
                 ASSERT_EQ(qmax, 127) << "row " << r;
             }
+            // Float64 of the dequantized matrix times the float x; the int16
+            // steps move each product by at most |q|·sx/2, then float rounding.
             want[r] = (double)scale[r] * dot;
-            bound = std::max(bound, 127.0 * scale[r]);
+            bound[r] = scale[r] * (0.505 * sx * qabs + 1e-6 * 127.0 * c.scale) + 1e-12;
         }
-        bound *= c.scale;
-        std::vector<float> y(c.rows, -1.f);
-        auto check = [&](const char* what) {
-            for (int r = 0; r < c.rows; ++r)
-                ASSERT_NEAR(y[r], want[r], 1e-5 * bound + 1e-6)
-                    << what << " " << c.rows << "x" << c.cols << " row " << r;
-        };
-        q8gemv_ref(q.data(), scale.data(), c.rows, c.cols, c.x.data(), y.data());
-        check("ref");
-        if (cpu_has_avx2()) {
-            std::fill(y.begin(), y.end(), -1.f);
-            q8gemv_rows_avx2(q.data(), scale.data(), 0, c.rows, c.cols, c.x.data(), y.data());
-            check("avx2");
-        }
-        if (cpu_has_avx512()) {
-            std::fill(y.begin(), y.end(), -1.f);
-            q8gemv_rows_avx512(q.data(), scale.data(), 0, c.rows, c.cols, c.x.data(), y.data());
-            check("avx512");
-        }
-#ifdef BIMAMBA_HAVE_AVX512_EMULATION
-        std::fill(y.begin(), y.end(), -1.f);
-        q8gemv_rows_avx512_emulated(q.data(), scale.data(), 0, c.rows, c.cols, c.x.data(), y.data());
-        check("avx512 (emulated)");
-#endif
-        for (int threads : {1, 2})
-            for (const char* isa : {"auto", "scalar"}) {
-                std::fill(y.begin(), y.end(), -1.f);
-                q8gemv(CpuContext::make(isa, threads), q.data(), scale.data(), c.rows, c.cols, c.x.data(), y.data());
-                check(isa);
-            }
+        const std::vector<float> y = q8_paths_equal_to_ref(q, scale, c.rows, c.cols, c.x);
+        for (int r = 0; r < c.rows; ++r)
+            ASSERT_NEAR(y[r], want[r], bound[r]) << c.rows << "x" << c.cols << " row " << r;
     }
+}
+
+// Sums far beyond int32 (every weight ±127, every activation at ±32767, 5000
+// columns: |dot| = 2.08e10), so a path that let its int32 lanes overflow
+// fails; a zero vector gives zeros, a NaN in x gives NaN rows.
+TEST(Q8Gemv, LongRowsOfExtremeValuesSumExactlyAndNaNPropagates) {
+    const int rows = 11, cols = 5000;
+    std::vector<int8_t> q((size_t)rows * cols);
+    std::vector<float> scale(rows), x(cols);
+    for (int r = 0; r < rows; ++r) {
+        scale[r] = 0.25f * (r + 1);
+        for (int k = 0; k < cols; ++k) q[(size_t)r * cols + k] = (r % 2 ? -127 : 127);
+    }
+    for (int k = 0; k < cols; ++k) x[k] = 3.0f;  // every xq = 32767, sx = 3/32767
+    const std::vector<float> y = q8_paths_equal_to_ref(q, scale, rows, cols, x);
+    const double sx = 3.0f / 32767.0f;
+    for (int r = 0; r < rows; ++r) {
+        const double want = (r % 2 ? -1.0 : 1.0) * 127.0 * 32767.0 * cols * scale[r] * sx;
+        ASSERT_NEAR(y[r], want, 1e-6 * std::fabs(want)) << "row " << r;
+    }
+    std::fill(x.begin(), x.end(), 0.0f);
+    for (float v : q8_paths_equal_to_ref(q, scale, rows, cols, x)) ASSERT_EQ(v, 0.0f);
+    x[1234] = std::numeric_limits<float>::quiet_NaN();
+    for (float v : q8_paths_equal_to_ref(q, scale, rows, cols, x)) ASSERT_TRUE(std::isnan(v));
 }
 
 // α⊙x exactly (one float multiply, as the reference), β·x against float64 on

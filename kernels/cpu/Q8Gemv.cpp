@@ -1,8 +1,10 @@
-// Scalar reference of the int8-row GEMV, the quantizer and the dispatcher.
+// Scalar reference of the int8-row GEMV, the quantizers and the dispatcher.
 #include "kernels/cpu/Q8Gemv.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "kernels/cpu/ThreadPool.h"
 
@@ -22,23 +24,49 @@ void quantize_rows_q8(const float* w, int rows, int cols, int8_t* q, float* scal
     }
 }
 
-void q8gemv_rows_scalar(const int8_t* q, const float* scale, int r0, int r1, int cols, const float* x, float* y) {
+float quantize_vector_i16(const float* x, int cols, int16_t* xq) {
+    float m = 0;
+    bool finite = true;
+    for (int c = 0; c < cols; ++c) {
+        finite = finite && std::isfinite(x[c]);
+        m = std::max(m, std::fabs(x[c]));
+    }
+    if (!finite) {
+        std::fill(xq, xq + cols, (int16_t)0);
+        return std::numeric_limits<float>::quiet_NaN();
+    }
+    const float s = m / 32767.0f;
+    for (int c = 0; c < cols; ++c) {
+        const float v = s > 0 ? std::nearbyint(x[c] / s) : 0.0f;
+        xq[c] = (int16_t)std::max(-32767.0f, std::min(32767.0f, v));
+    }
+    return s;
+}
+
+void q8gemv_rows_scalar(const int8_t* q, const float* scale, int r0, int r1, int cols, const int16_t* xq, float sx,
+                        float* y) {
     for (int r = r0; r < r1; ++r) {
         const int8_t* row = q + (size_t)r * cols;
-        float acc = 0;
-        for (int c = 0; c < cols; ++c) acc += (float)row[c] * x[c];
-        y[r] = scale[r] * acc;
+        int64_t dot = 0;
+        for (int c = 0; c < cols; ++c) dot += (int32_t)row[c] * xq[c];
+        y[r] = q8_output(dot, scale[r], sx);
     }
 }
 
 void q8gemv_ref(const int8_t* q, const float* scale, int rows, int cols, const float* x, float* y) {
-    q8gemv_rows_scalar(q, scale, 0, rows, cols, x, y);
+    std::vector<int16_t> xq(cols);
+    const float sx = quantize_vector_i16(x, cols, xq.data());
+    q8gemv_rows_scalar(q, scale, 0, rows, cols, xq.data(), sx, y);
 }
 
 void q8gemv(const CpuContext& cx, const int8_t* q, const float* scale, int rows, int cols, const float* x, float* y) {
+    thread_local std::vector<int16_t> xq;
+    xq.resize(cols);
+    const float sx = quantize_vector_i16(x, cols, xq.data());
+    const int16_t* xp = xq.data();
     auto f = cx.avx512() ? q8gemv_rows_avx512 : cx.avx2() ? q8gemv_rows_avx2 : q8gemv_rows_scalar;
-    if ((long long)rows * cols < (1 << 15)) return f(q, scale, 0, rows, cols, x, y);
-    cx.threads().parallel_for(rows, 8, [&](int a, int b) { f(q, scale, a, b, cols, x, y); });
+    if ((long long)rows * cols < (1 << 15)) return f(q, scale, 0, rows, cols, xp, sx, y);
+    cx.threads().parallel_for(rows, 8, [&](int a, int b) { f(q, scale, a, b, cols, xp, sx, y); });
 }
 
 }  // namespace bimamba::kernels

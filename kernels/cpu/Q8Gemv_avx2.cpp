@@ -1,59 +1,61 @@
 // AVX2 path of the int8-row GEMV (compiled with -mavx2 -mfma; called only when
-// the CPU has them): eight rows share each load of x; 8 int8 weights per
-// load, sign-extended and converted to one 8-lane float vector, one FMA. Each
-// row keeps two accumulators (even and odd 8-column groups): with one, the
-// FMA latency chain, not memory, bounded the kernel (11 GB/s from cache on one
-// core; 17 GB/s with 8 rows x 2 chains).
+// the CPU has them). Per 16 columns: one sign-extending load of the int8
+// weights to int16 (vpmovsxbw from memory), one vpmaddwd with the int16
+// activations (16 products summed in pairs into 8 int32 lanes), one add. The
+// float path it replaces (widen to int32, convert, FMA) spent twice the
+// instructions per weight.
+//
+// One row at a time, so each thread reads its rows as one sequential stream:
+// with 8 rows per pass (8 streams of 1536 bytes each at 780M, too short for the
+// hardware prefetcher to ramp up on) the same kernel read 18–20 GB/s on two
+// EPYC cores; one stream reads 26–29 GB/s (the activations, 3 kB, stay in L1).
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "kernels/cpu/Q8Gemv.h"
 
 namespace bimamba::kernels {
 
 namespace {
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-// 8 int8 weights at p as floats (vpmovsxbd straight from memory: no shuffle of a wider load).
-inline __m256 w8(const int8_t* p) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p)));
+// A lane adds one pair per 16 columns, |pair| ≤ 2·127·32767 < 2^23.1: 128
+// iterations (2048 columns) stay below 2^31, then the lanes go to int64.
+constexpr int kChunk = 2048;
+
+inline int64_t hsum_epi32_wide(__m256i v) {
+    const __m256i w = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+                                       _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+    const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    return _mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1);
 }
 
-template <int R>
-inline void rows_avx2(const int8_t* p, const float* scale, int cols, const float* x, float* y) {
+inline __m256i madd16(const int8_t* w, const int16_t* x) {
+    return _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)w)),
+                             _mm256_loadu_si256((const __m256i*)x));
+}
+
+inline int64_t row_dot(const int8_t* row, int cols, const int16_t* xq) {
+    int64_t dot = 0;
     const int full16 = cols & ~15;
-    __m256 a[R], b[R];
-    for (int i = 0; i < R; ++i) a[i] = b[i] = _mm256_setzero_ps();
     int c = 0;
-    for (; c < full16; c += 16) {
-        const __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
-        for (int i = 0; i < R; ++i) {
-            const int8_t* q = p + (size_t)i * cols + c;
-            a[i] = _mm256_fmadd_ps(w8(q), x0, a[i]);
-            b[i] = _mm256_fmadd_ps(w8(q + 8), x1, b[i]);
+    while (c < full16) {
+        const int end = std::min(full16, c + kChunk);
+        __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+        for (; c + 32 <= end; c += 32) {
+            a = _mm256_add_epi32(a, madd16(row + c, xq + c));
+            b = _mm256_add_epi32(b, madd16(row + c + 16, xq + c + 16));
         }
+        if (c < end) a = _mm256_add_epi32(a, madd16(row + c, xq + c)), c += 16;
+        dot += hsum_epi32_wide(a) + hsum_epi32_wide(b);
     }
-    if (c + 8 <= cols) {
-        const __m256 x0 = _mm256_loadu_ps(x + c);
-        for (int i = 0; i < R; ++i) a[i] = _mm256_fmadd_ps(w8(p + (size_t)i * cols + c), x0, a[i]);
-        c += 8;
-    }
-    for (int i = 0; i < R; ++i) {
-        const int8_t* row = p + (size_t)i * cols;
-        float t = hsum(_mm256_add_ps(a[i], b[i]));
-        for (int k = c; k < cols; ++k) t += (float)row[k] * x[k];
-        y[i] = scale[i] * t;
-    }
+    for (; c < cols; ++c) dot += (int32_t)row[c] * xq[c];
+    return dot;
 }
 }  // namespace
 
-void q8gemv_rows_avx2(const int8_t* q, const float* scale, int r0, int r1, int cols, const float* x, float* y) {
-    int r = r0;
-    for (; r + 8 <= r1; r += 8) rows_avx2<8>(q + (size_t)r * cols, scale + r, cols, x, y + r);
-    for (; r < r1; ++r) rows_avx2<1>(q + (size_t)r * cols, scale + r, cols, x, y + r);
+void q8gemv_rows_avx2(const int8_t* q, const float* scale, int r0, int r1, int cols, const int16_t* xq, float sx,
+                      float* y) {
+    for (int r = r0; r < r1; ++r) y[r] = q8_output(row_dot(q + (size_t)r * cols, cols, xq), scale[r], sx);
 }
 
 }  // namespace bimamba::kernels

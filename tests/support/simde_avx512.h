@@ -6,8 +6,7 @@
 // (tests/CMakeLists.txt), so the tests run the same source that the engine
 // runs natively on AVX-512 machines.
 //
-// SIMDe 0.7.4 (Debian 12) lacks three conversions the i16lut kernel uses (and two
-// the int8 head kernel uses); they
+// SIMDe 0.7.4 (Debian 12) lacks three conversions the i16lut kernel uses; they
 // are defined here from AVX2 halves, as Intel's pseudo-code defines them (each
 // 512-bit result is its two 256-bit halves converted independently). Its
 // native alias of _mm512_madd_epi16 takes the masked form's 4 arguments (a
@@ -33,28 +32,11 @@ inline simde__m512 cvtepi32_ps(simde__m512i a) {
     const __m256 hi = _mm256_cvtepi32_ps(simde_mm512_extracti64x4_epi64(a, 1));
     return simde_mm512_insertf32x8(simde_mm512_castps256_ps512(lo), hi, 1);
 }
-// Two more that SIMDe 0.7.4 lacks, for the int8 head kernel (Q8Gemv_avx512.cpp).
-inline simde__m512i cvtepi8_epi32(__m128i a) {
-    const __m256i lo = _mm256_cvtepi8_epi32(a);
-    const __m256i hi = _mm256_cvtepi8_epi32(_mm_srli_si128(a, 8));
-    return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(lo), hi, 1);
-}
-inline float reduce_add_ps(simde__m512 a) {  // halves added pairwise, as Intel's pseudo-code
-    const __m256 lo = simde_mm512_castps512_ps256(a);
-    const __m256 hi = _mm256_castsi256_ps(simde_mm512_extracti64x4_epi64(simde_mm512_castps_si512(a), 1));
-    const __m256 s = _mm256_add_ps(lo, hi);
-    __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-    t = _mm_add_ss(t, _mm_shuffle_ps(t, t, 1));
-    return _mm_cvtss_f32(t);
-}
 }  // namespace bimamba_test_simde
 
 #define _mm512_cvtepu8_epi16(a) bimamba_test_simde::cvtepu8_epi16(a)
 #define _mm512_cvtepi16_epi32(a) bimamba_test_simde::cvtepi16_epi32(a)
 #define _mm512_cvtepi32_ps(a) bimamba_test_simde::cvtepi32_ps(a)
-#define _mm512_cvtepi8_epi32(a) bimamba_test_simde::cvtepi8_epi32(a)
-#define _mm512_reduce_add_ps(a) bimamba_test_simde::reduce_add_ps(a)
 
 #undef _mm512_madd_epi16
 #define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16(a, b)
