@@ -9,6 +9,7 @@
 #include <limits>
 #include <thread>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "core/base/Safetensors.h"
@@ -35,7 +36,10 @@ const CpuContext& auto_cx() {
 namespace bimamba::kernels {
 // kernels/cpu/BitGemvI16_avx512.cpp compiled on SIMDe (tests/CMakeLists.txt).
 void bitgemv_i16lut_blocks_avx512_emulated(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
-// kernels/cpu/Q8Gemv_avx512.cpp, the same way.
+// kernels/cpu/Gemv_avx512.cpp and Q8Gemv_avx512.cpp, the same way.
+void f16gemv_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
+void f16gemm_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T,
+                                  float* y, size_t ystride);
 void q8gemv_rows_avx512_emulated(const int8_t* q, const float* scale, int r0, int r1, int cols, const int16_t* xq,
                                  float sx, float* y);
 }  // namespace bimamba::kernels
@@ -445,6 +449,49 @@ TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
                     f16gemm(cx, w16.data(), c.rows, c.cols, x.data(), xs, T, got.data(), ys);
                     ASSERT_EQ(got, want) << isa << " " << c.rows << "x" << c.cols << " T=" << T;
                 }
+            }
+        }
+    }
+}
+
+// The AVX-512 fp16 pair (natively where the CPU has AVX-512, on SIMDe's
+// emulation otherwise): the GEMM over a block equals its GEMV token by token
+// bit for bit, and both match float64 of the fp16 weights.
+TEST(Gemm, F16Avx512GemmEqualsItsGemvAndFloat64) {
+    using Gemv = void (*)(const uint16_t*, int, int, int, const float*, float*);
+    using Gemm = void (*)(const uint16_t*, int, int, int, const float*, size_t, int, float*, size_t);
+    std::vector<std::tuple<const char*, Gemv, Gemm>> paths;
+    if (cpu_has_avx512()) paths.emplace_back("avx512", f16gemv_rows_avx512, f16gemm_rows_avx512);
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+    paths.emplace_back("avx512 (emulated)", f16gemv_rows_avx512_emulated, f16gemm_rows_avx512_emulated);
+#endif
+    if (paths.empty()) GTEST_SKIP() << "no AVX-512 and no SIMDe emulation";
+    uint32_t seed = 1100;
+    for (auto& s : kSizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        std::vector<uint16_t> w16(c.w.size());
+        for (size_t i = 0; i < c.w.size(); ++i) w16[i] = base::f32_to_f16(c.w[i]);
+        for (int T : {1, 2, 3, 4, 5, 8, 13, 32}) {
+            std::mt19937 rng(seed * 5 + T);
+            std::normal_distribution<float> n;
+            const size_t xs = c.cols + 3, ys = c.rows + 1;
+            std::vector<float> x(T * xs), got(T * ys, 1.f), want(T * ys, 1.f);
+            for (auto& v : x) v = n(rng);
+            for (auto& [name, gemv, gemm] : paths) {
+                for (int j = 0; j < T; ++j)
+                    gemv(w16.data(), 0, c.rows, c.cols, x.data() + j * xs, want.data() + j * ys);
+                gemm(w16.data(), 0, c.rows, c.cols, x.data(), xs, T, got.data(), ys);
+                ASSERT_EQ(got, want) << name << " " << c.rows << "x" << c.cols << " T=" << T;
+                for (int j = 0; j < T; ++j)
+                    for (int r = 0; r < c.rows; ++r) {
+                        double d = 0, sc = 0;
+                        for (int k = 0; k < c.cols; ++k) {
+                            const double w = base::f16_to_f32(w16[(size_t)r * c.cols + k]);
+                            d += w * x[j * xs + k];
+                            sc += std::fabs(w * x[j * xs + k]);
+                        }
+                        ASSERT_NEAR(got[j * ys + r], d, 1e-5 * sc + 1e-6) << name << " row " << r << " token " << j;
+                    }
             }
         }
     }

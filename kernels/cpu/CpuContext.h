@@ -9,7 +9,9 @@
 // variants: each ISA scores 0 where this CPU cannot run it, else higher the
 // wider it is; the highest score wins. Under Avx512 the kernels that have an
 // AVX-512 version use it (the i16lut ±1 GEMV, BitGemvI16.h, compute-bound
-// under AVX2) and the rest run their AVX2 version (bound by memory).
+// under AVX2; the int8 head, Q8Gemv.h; the fp16 GEMV/GEMM, Gemv.h, whose
+// batched prefill is compute-bound) and the rest run their AVX2 version
+// (bound by memory).
 #include <memory>
 #include <string>
 

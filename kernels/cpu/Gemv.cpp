@@ -76,7 +76,7 @@ void bitgemv(const CpuContext& cx, const uint8_t* s, int rows, int cols, const f
     cx.threads().parallel_for(rows, 8, [&](int a, int b) { f(s, a, b, cols, x, y); });
 }
 void f16gemv(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, float* y) {
-    auto f = cx.avx2() ? f16gemv_rows_avx2 : f16gemv_rows_scalar;
+    auto f = cx.avx512() ? f16gemv_rows_avx512 : cx.avx2() ? f16gemv_rows_avx2 : f16gemv_rows_scalar;
     if ((long long)rows * cols < (1 << 14)) return f(w, 0, rows, cols, x, y);
     cx.threads().parallel_for(rows, 8, [&](int a, int b) { f(w, a, b, cols, x, y); });
 }
@@ -87,9 +87,9 @@ void f16gemm(const CpuContext& cx, const uint16_t* w, int rows, int cols, const 
         for (int j = 0; j < T; ++j) f16gemv_rows_scalar(w, 0, rows, cols, x + j * xstride, y + j * ystride);
         return;
     }
-    if ((long long)rows * cols < (1 << 14)) return f16gemm_rows_avx2(w, 0, rows, cols, x, xstride, T, y, ystride);
-    cx.threads().parallel_for(rows, 8,
-                              [&](int a, int b) { f16gemm_rows_avx2(w, a, b, cols, x, xstride, T, y, ystride); });
+    auto f = cx.avx512() ? f16gemm_rows_avx512 : f16gemm_rows_avx2;
+    if ((long long)rows * cols < (1 << 14)) return f(w, 0, rows, cols, x, xstride, T, y, ystride);
+    cx.threads().parallel_for(rows, 8, [&](int a, int b) { f(w, a, b, cols, x, xstride, T, y, ystride); });
 }
 void f32gemv(const CpuContext& cx, const float* w, int rows, int cols, const float* x, float* y) {
     auto f = cx.avx2() ? f32gemv_rows_avx2 : f32gemv_rows_scalar;

@@ -53,6 +53,12 @@ void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float*
                        size_t ystride);
 void f16gemm(const CpuContext& cx, const uint16_t* w, int rows, int cols, const float* x, size_t xstride, int T,
              float* y, size_t ystride);
+// AVX-512 fp16 GEMV and GEMM (Gemv_avx512.cpp): 16-lane chains, tiles of 4 rows
+// × 4 tokens; the GEMV is the GEMM with one token, so the two agree bit for
+// bit (as the AVX2 pair does). The dispatchers use them under Isa::Avx512.
+void f16gemv_rows_avx512(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
+void f16gemm_rows_avx512(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T, float* y,
+                         size_t ystride);
 
 // The O(cols) part of the Bi-Mamba identity y = S·(α⊙x) + (β·x): writes
 // ax = α⊙x and returns β·x accumulated in double. The reference sums in

@@ -6,7 +6,8 @@
 // (tests/CMakeLists.txt), so the tests run the same source that the engine
 // runs natively on AVX-512 machines.
 //
-// SIMDe 0.7.4 (Debian 12) lacks three conversions the i16lut kernel uses; they
+// SIMDe 0.7.4 (Debian 12) lacks three conversions the i16lut kernel uses (and
+// one the fp16 GEMM uses); they
 // are defined here from AVX2 halves, as Intel's pseudo-code defines them (each
 // 512-bit result is its two 256-bit halves converted independently). Its
 // native alias of _mm512_madd_epi16 takes the masked form's 4 arguments (a
@@ -32,11 +33,18 @@ inline simde__m512 cvtepi32_ps(simde__m512i a) {
     const __m256 hi = _mm256_cvtepi32_ps(simde_mm512_extracti64x4_epi64(a, 1));
     return simde_mm512_insertf32x8(simde_mm512_castps256_ps512(lo), hi, 1);
 }
+// And one the fp16 GEMM uses (Gemv_avx512.cpp): 16 halves to floats, per 8-lane half.
+inline simde__m512 cvtph_ps(__m256i a) {
+    const __m256 lo = _mm256_cvtph_ps(_mm256_castsi256_si128(a));
+    const __m256 hi = _mm256_cvtph_ps(_mm256_extracti128_si256(a, 1));
+    return simde_mm512_insertf32x8(simde_mm512_castps256_ps512(lo), hi, 1);
+}
 }  // namespace bimamba_test_simde
 
 #define _mm512_cvtepu8_epi16(a) bimamba_test_simde::cvtepu8_epi16(a)
 #define _mm512_cvtepi16_epi32(a) bimamba_test_simde::cvtepi16_epi32(a)
 #define _mm512_cvtepi32_ps(a) bimamba_test_simde::cvtepi32_ps(a)
+#define _mm512_cvtph_ps(a) bimamba_test_simde::cvtph_ps(a)
 
 #undef _mm512_madd_epi16
 #define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16(a, b)
