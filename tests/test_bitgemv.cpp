@@ -174,6 +174,12 @@ std::vector<float> q8_paths_equal_to_ref(const std::vector<int8_t>& q, const std
     q8gemv_ref(q.data(), scale.data(), rows, cols, x.data(), ref.data());
     std::vector<int16_t> xq(cols);
     const float sx = quantize_vector_i16(x.data(), cols, xq.data());
+    if (cpu_has_avx2()) {  // the AVX2 quantizer writes the same bytes and scale
+        std::vector<int16_t> xq2(cols, 555);
+        const float sx2 = quantize_vector_i16_avx2(x.data(), cols, xq2.data());
+        EXPECT_TRUE(sx2 == sx || (std::isnan(sx) && std::isnan(sx2))) << sx << " vs " << sx2;
+        EXPECT_EQ(xq2, xq) << "AVX2 quantizer, " << cols << " columns";
+    }
     auto same = [&](const char* what) {
         for (int r = 0; r < rows; ++r) {
             if (std::isnan(ref[r])) {

@@ -62,7 +62,7 @@ void q8gemv_ref(const int8_t* q, const float* scale, int rows, int cols, const f
 void q8gemv(const CpuContext& cx, const int8_t* q, const float* scale, int rows, int cols, const float* x, float* y) {
     thread_local std::vector<int16_t> xq;
     xq.resize(cols);
-    const float sx = quantize_vector_i16(x, cols, xq.data());
+    const float sx = cx.avx2() ? quantize_vector_i16_avx2(x, cols, xq.data()) : quantize_vector_i16(x, cols, xq.data());
     const int16_t* xp = xq.data();
     auto f = cx.avx512() ? q8gemv_rows_avx512 : cx.avx2() ? q8gemv_rows_avx2 : q8gemv_rows_scalar;
     if ((long long)rows * cols < (1 << 15)) return f(q, scale, 0, rows, cols, xp, sx, y);

@@ -12,21 +12,58 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/cpu/Q8Gemv.h"
 
 namespace bimamba::kernels {
 
-namespace {
-// A lane adds one pair per 16 columns, |pair| ≤ 2·127·32767 < 2^23.1: 128
-// iterations (2048 columns) stay below 2^31, then the lanes go to int64.
-constexpr int kChunk = 2048;
+float quantize_vector_i16_avx2(const float* x, int cols, int16_t* xq) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    int c = 0;
+    for (; c + 8 <= cols; c += 8) {
+        const __m256 v = _mm256_loadu_ps(x + c);
+        m = _mm256_max_ps(m, _mm256_and_ps(v, abs_mask));
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_UNORD_Q));  // Inf, NaN
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, m);
+    float mx = 0;
+    for (float v : lanes) mx = std::max(mx, v);
+    bool finite = _mm256_movemask_ps(bad) == 0;
+    for (int k = c; k < cols; ++k) {
+        finite = finite && std::isfinite(x[k]);
+        mx = std::max(mx, std::fabs(x[k]));
+    }
+    if (!finite) return quantize_vector_i16(x, cols, xq);  // the reference's NaN result
+    const float s = mx / 32767.0f;
+    if (!(s > 0)) {
+        std::fill(xq, xq + cols, (int16_t)0);
+        return s;
+    }
+    // x / s rounded to nearest even (the default MXCSR mode, as nearbyint);
+    // |x / s| <= 32767 by construction, so the saturating pack never clips.
+    const __m256 vs = _mm256_set1_ps(s);
+    for (c = 0; c + 16 <= cols; c += 16) {
+        const __m256i a = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(x + c), vs));
+        const __m256i b = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(x + c + 8), vs));
+        _mm256_storeu_si256((__m256i*)(xq + c), _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8));
+    }
+    for (; c < cols; ++c) xq[c] = (int16_t)_mm_cvtss_si32(_mm_set_ss(x[c] / s));
+    return s;
+}
 
-inline int64_t hsum_epi32_wide(__m256i v) {
-    const __m256i w = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
-                                       _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
-    const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    return _mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1);
+namespace {
+// A chunk of 512 columns sums to at most 512·127·32767 < 2^31 in total, so its
+// lanes can be added in int32; the chunks then add in int64.
+constexpr int kChunk = 512;
+
+inline int32_t hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
 }
 
 inline __m256i madd16(const int8_t* w, const int16_t* x) {
@@ -46,7 +83,7 @@ inline int64_t row_dot(const int8_t* row, int cols, const int16_t* xq) {
             b = _mm256_add_epi32(b, madd16(row + c + 16, xq + c + 16));
         }
         if (c < end) a = _mm256_add_epi32(a, madd16(row + c, xq + c)), c += 16;
-        dot += hsum_epi32_wide(a) + hsum_epi32_wide(b);
+        dot += hsum_epi32(_mm256_add_epi32(a, b));
     }
     for (; c < cols; ++c) dot += (int32_t)row[c] * xq[c];
     return dot;
