@@ -441,7 +441,7 @@ TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
         Case c = make_case(s[0], s[1], seed++);
         std::vector<uint16_t> w16(c.w.size());
         for (size_t i = 0; i < c.w.size(); ++i) w16[i] = base::f32_to_f16(c.w[i]);
-        for (int T : {1, 2, 3, 8, 13, 32}) {
+        for (int T : {1, 2, 3, 8, 13, 32, 37}) {
             std::mt19937 rng(seed * 5 + T);
             std::normal_distribution<float> n;
             const size_t xs = c.cols + 3, ys = c.rows + 1;
@@ -477,7 +477,7 @@ TEST(Gemm, F16Avx512GemmEqualsItsGemvAndFloat64) {
         Case c = make_case(s[0], s[1], seed++);
         std::vector<uint16_t> w16(c.w.size());
         for (size_t i = 0; i < c.w.size(); ++i) w16[i] = base::f32_to_f16(c.w[i]);
-        for (int T : {1, 2, 3, 4, 5, 8, 13, 32}) {
+        for (int T : {1, 2, 3, 4, 5, 8, 13, 32, 37}) {
             std::mt19937 rng(seed * 5 + T);
             std::normal_distribution<float> n;
             const size_t xs = c.cols + 3, ys = c.rows + 1;
