@@ -36,6 +36,8 @@ inline void rows_avx512(const int8_t* p, const float* scale, int cols, const int
         __m512i a[R];
         for (int i = 0; i < R; ++i) a[i] = _mm512_setzero_si512();
         for (; c < end; c += 32) {
+            if ((c & 63) == 0)  // the next tile of rows, a cache line per row (as the fp16 GEMV)
+                for (int i = 0; i < R; ++i) _mm_prefetch((const char*)(p + (size_t)(R + i) * cols + c), _MM_HINT_T0);
             const __m512i x = _mm512_loadu_si512((const void*)(xq + c));
             for (int i = 0; i < R; ++i) {
                 const __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)(p + (size_t)i * cols + c)));
