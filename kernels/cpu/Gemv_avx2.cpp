@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/F16GemmTiles.h"
 #include "kernels/cpu/Gemv.h"
 
 namespace bimamba::kernels {
@@ -147,78 +148,24 @@ void f16gemv_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float*
 }
 
 namespace {
-// One tile of R rows × N tokens: R·N accumulators in registers, each weight
-// vector converted once per tile and used for N tokens, each x vector loaded
-// once and used for R rows (4 × 3: 12 accumulators + 3 x + 1 weight = the 16
-// ymm registers). Every (row, token) accumulator runs over the columns in the
-// order of f16gemv_rows_avx2 (one 8-lane chain, hsum, FMA tails), so the
-// results are bit-identical to separate GEMVs.
-template <int R, int N, bool Prefetch>
-inline void f16_tile(const uint16_t* p, int cols, const float* x, size_t xstride, float* y, size_t ystride) {
-    const int full = cols & ~7;
-    __m256 a[R][N];
-    for (int i = 0; i < R; ++i)
-        for (int j = 0; j < N; ++j) a[i][j] = _mm256_setzero_ps();
-    const uint16_t* pf = p + 4 * (size_t)cols;  // the next tile of 4 rows
-    for (int c = 0; c < full; c += 8) {
-        if (Prefetch && (c & 31) == 0) prefetch_rows(pf + c, cols);
-        __m256 xv[N];
-        for (int j = 0; j < N; ++j) xv[j] = _mm256_loadu_ps(x + j * xstride + c);
-        for (int i = 0; i < R; ++i) {
-            const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + (size_t)i * cols + c)));
-            for (int j = 0; j < N; ++j) a[i][j] = _mm256_fmadd_ps(wv, xv[j], a[i][j]);
-        }
-    }
-    for (int i = 0; i < R; ++i)
-        for (int j = 0; j < N; ++j) {
-            const uint16_t* row = p + (size_t)i * cols;
-            const float* xx = x + j * xstride;
-            float t = hsum(a[i][j]);
-            for (int c = full; c < cols; ++c) t = std::fma(_cvtsh_ss(row[c]), xx[c], t);
-            y[j * ystride + i] = t;
-        }
-}
-
-template <int R>
-inline void f16_rows_all_tokens(const uint16_t* p, int cols, const float* x, size_t xstride, int T, float* y,
-                                size_t ystride) {
-    // The first token tile reads the R rows from memory, the others from L1
-    // (4 rows of 1536 columns: 12 KB).
-    // Only the first tile prefetches the next rows (the others read these from L1).
-    int j = 0;
-    if (T >= 3) {
-        f16_tile<R, 3, true>(p, cols, x, xstride, y, ystride);
-        j = 3;
-    } else if (T == 2) {
-        f16_tile<R, 2, true>(p, cols, x, xstride, y, ystride);
-        j = 2;
-    } else if (T == 1) {
-        f16_tile<R, 1, true>(p, cols, x, xstride, y, ystride);
-        j = 1;
-    }
-    for (; j + 3 <= T; j += 3) f16_tile<R, 3, false>(p, cols, x + j * xstride, xstride, y + j * ystride, ystride);
-    if (T - j == 2) f16_tile<R, 2, false>(p, cols, x + j * xstride, xstride, y + j * ystride, ystride);
-    if (T - j == 1) f16_tile<R, 1, false>(p, cols, x + j * xstride, xstride, y + j * ystride, ystride);
-}
+// The fp16 GEMM's vector traits (F16GemmTiles.h): 8 lanes, tiles of 4 rows ×
+// 3 tokens (12 accumulators + 3 x + 1 weight = the 16 ymm registers), the
+// reduction and prefetch of f16gemv_rows_avx2 above.
+struct Avx2F16 {
+    using reg = __m256;
+    static constexpr int width = 8, tokens = 3;
+    static reg zero() { return _mm256_setzero_ps(); }
+    static reg load_x(const float* p) { return _mm256_loadu_ps(p); }
+    static reg load_w(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)); }
+    static reg fma(reg w, reg x, reg a) { return _mm256_fmadd_ps(w, x, a); }
+    static float hsum(reg v) { return kernels::hsum(v); }
+    static void prefetch_rows(const uint16_t* p, int cols) { kernels::prefetch_rows(p, cols); }
+};
 }  // namespace
 
 void f16gemm_rows_avx2(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T, float* y,
                        size_t ystride) {
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) f16_rows_all_tokens<4>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
-    switch (r1 - r) {
-        case 3:
-            f16_rows_all_tokens<3>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
-            break;
-        case 2:
-            f16_rows_all_tokens<2>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
-            break;
-        case 1:
-            f16_rows_all_tokens<1>(w + (size_t)r * cols, cols, x, xstride, T, y + r, ystride);
-            break;
-        default:
-            break;
-    }
+    f16tiles::gemm_rows<Avx2F16>(w, r0, r1, cols, x, xstride, T, y, ystride);
 }
 
 void f32gemv_rows_avx2(const float* w, int r0, int r1, int cols, const float* x, float* y) {
