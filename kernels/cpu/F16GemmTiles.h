@@ -72,8 +72,7 @@ inline void rows_all_tokens(const uint16_t* p, int cols, const float* x, size_t 
                             size_t ystride) {
     if (T <= 0) return;
     int j = tile_upto<V, R, true>(T, p, cols, x, xstride, y, ystride);
-    while (j < T)
-        j += tile_upto<V, R, false>(T - j, p, cols, x + j * xstride, xstride, y + j * ystride, ystride);
+    while (j < T) j += tile_upto<V, R, false>(T - j, p, cols, x + j * xstride, xstride, y + j * ystride, ystride);
 }
 
 // Rows [r0, r1) of w for T tokens.
