@@ -27,7 +27,11 @@ struct Avx512F16 {
     static reg load_x(const float* p) { return _mm512_loadu_ps(p); }
     static reg load_w(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
     static reg fma(reg w, reg x, reg a) { return _mm512_fmadd_ps(w, x, a); }
-    // The 16 lanes: halves added, then the AVX2 path's 8-lane reduction.
+    // The 16 lanes: halves added, then the AVX2 path's 8-lane reduction
+    // (written out here, not shared through a header: an inline function
+    // compiled under AVX-512 flags in this file and under AVX2 flags in
+    // Gemv_avx2.cpp is one symbol to the linker, which may keep the AVX-512
+    // copy for the AVX2 callers too).
     static float hsum(reg v) {
         const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
         const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), hi);
