@@ -247,7 +247,8 @@ if has llama; then
   # llama.cpp against the CPU engine on the host CPU (issue #16): the host is
   # offline, so the llama.cpp sources travel as .llama/llama.cpp.tar.xz (made
   # from the llama-cpp-python 0.3.36 sdist by llama_cpp_bench.sh on a machine
-  # with PyPI). LLAMA_RUNS: "prepare:SHAPE" or "SHAPE:THREADS:ROUNDS[:REPS]" items.
+  # with PyPI). LLAMA_RUNS: "prepare:SHAPE" or "SHAPE:THREADS:ROUNDS[:REPS]" items;
+  # LLAMA_FORMATS: llama.cpp formats of the timed runs (default: the script's six).
   step "llama: llama.cpp against bench cpu on the host CPU"
   build_cpu_cli
   S=/tmp/scratch-llama
@@ -265,6 +266,7 @@ if has llama; then
     else
       "$ROOT/tests/reference/llama_cpp_bench.sh" --shape "$a" --threads "$b" --rounds "$c" --reps "${d:-5}" \
         --scratch "$S" --bimamba "$BC/app/bimamba" --tokenizer "$ROOT/.gpudata/tokenizer.model" \
+        ${LLAMA_FORMATS:+--formats "$LLAMA_FORMATS"} \
         > "$OUT/llama_${a}_t$b.log" 2>&1 || tail -20 "$OUT/llama_${a}_t$b.log"
       grep -A14 "^date_utc\|medians over" "$OUT/llama_${a}_t$b.log" | tail -16
       tar czf "$OUT/llama_${a}_t$b.tar.gz" -C "$S/models/$a" $(cd "$S/models/$a" && ls -d results-* | tail -1) 2>/dev/null

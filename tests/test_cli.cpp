@@ -303,6 +303,17 @@ TEST(Cli, BenchCpuJsonLinesCarryTheFields) {
         EXPECT_EQ(r["tokens"], 4);
         EXPECT_GT(r["tok_per_s"].get<double>(), 0.0);
         EXPECT_TRUE(r["profile_ms"]["total"].is_number());
+        // The batched prefill's parts add up to its total, which is timed inside
+        // the measured prefill: at most its wall time per token, and most of it.
+        const auto& pp = r["prefill_profile_ms"];
+        double parts = 0;
+        for (const char* k : {"embed", "norm", "in_proj", "conv", "ssm", "gate_norm", "out_proj", "residual", "head"})
+            parts += pp[k].get<double>();
+        EXPECT_NEAR(parts, pp["total"].get<double>(), 1e-9 + 1e-9 * parts) << pp.dump();
+        const double wall_ms = 1e3 / r["prefill_tok_per_s"].get<double>();
+        EXPECT_GT(pp["in_proj"].get<double>(), 0.0) << pp.dump();
+        EXPECT_LE(pp["total"].get<double>(), 1.02 * wall_ms) << pp.dump();
+        EXPECT_GE(pp["total"].get<double>(), 0.2 * wall_ms) << pp.dump();
         const std::string src = r["energy_source"];
         EXPECT_TRUE(src == "RAPL" || src == "estimate") << src;
     }

@@ -74,8 +74,10 @@ const char* kHelp =
     "     \"tok_per_s_min\":X0,\"tok_per_s_max\":X1,\"prompt_tokens\":P,\"prefill_tok_per_s\":Y,\"prefill_tok_per_s_min\":Y0,\"prefill_tok_per_s_max\":Y1,\n"
     "     \"prefill1_tok_per_s\":Y1,\"rss_mb\":R,\"file_gb\":F,\"mb_per_token\":M,\"state_mb\":SM,\"gbps\":G,\n"
     "     \"bw_fraction\":BW,\"roofline\":RF,\"in_cache\":bool,\"joules_per_token\":J,\n"
-    "     \"energy_source\":\"RAPL|estimate\",\"cpu_seconds_per_token\":C,\"profile_ms\":{\"embed\":..,\"total\":..}}\n"
-    "                      per measured row (tok_per_s: decode, the median of the reps)\n"
+    "     \"energy_source\":\"RAPL|estimate\",\"cpu_seconds_per_token\":C,\"profile_ms\":{\"embed\":..,\"total\":..},\n"
+    "     \"prefill_profile_ms\":{..}}\n"
+    "                      per measured row (tok_per_s: decode, the median of the reps; profile_ms: decode,\n"
+    "                      ms per token; prefill_profile_ms: batched prefill, ms per prompt token)\n"
     "    {\"event\":\"logit_error\",\"model\":F,\"compared\":\"f16 state|bf16 state|i16lut\",\"max_rel\":E,\n"
     "     \"mean_rel\":E,\"argmax_agree\":N,\"steps\":N,\"free_identical\":N}\n"
     "    {\"event\":\"done\",\"rows\":N}\n";
@@ -120,8 +122,18 @@ struct Row {
     int tokens = 0;                           // decoded tokens in all (tokens per rep × reps)
     double decode_min = 0, decode_max = 0;    // range of the reps' tok/s (decode_tps is the median)
     double prefill_min = 0, prefill_max = 0;  // the same for batched prefill (prefill_tps is the median)
-    engine::EngineProfile prof;
+    engine::EngineProfile prof;               // decode, per part
+    engine::EngineProfile pprof;              // batched prefill, per part (its tokens: prompt tokens of all reps)
 };
+
+// A per-part profile as JSON, ms per token.
+EventFields profile_ms(const engine::EngineProfile& p) {
+    const double k = 1e3 / std::max(1L, p.tokens);
+    return {{"embed", p.embed * k},       {"norm", p.norm * k},         {"in_proj", p.in_proj * k},
+            {"conv", p.conv * k},         {"ssm", p.ssm * k},           {"gate_norm", p.gate_norm * k},
+            {"out_proj", p.out_proj * k}, {"residual", p.residual * k}, {"head", p.head * k},
+            {"total", p.total() * k}};
+}
 
 // `base`: the kernel, ISA and threads of the engine; its state and prefill block are set here.
 Row bench_file(const std::string& label, const std::string& path, const engine::EngineOptions& base,
@@ -154,6 +166,7 @@ Row bench_file(const std::string& label, const std::string& path, const engine::
     r.prefill1_tps = prompt_n / (now_s() - t0);
     // Batched: `reps` times from an empty state (as llama-bench's pp), the median.
     eng->set_prefill_block(block);
+    eng->set_profiling(true);
     std::vector<double> pps;
     std::vector<float> logits;
     for (int rep = 0; rep < reps; ++rep) {
@@ -166,7 +179,8 @@ Row bench_file(const std::string& label, const std::string& path, const engine::
     r.prefill_tps = pps[pps.size() / 2];
     r.prefill_min = pps.front();
     r.prefill_max = pps.back();
-    eng->set_profiling(true);
+    r.pprof = eng->prefill_profile();
+    eng->clear_profile();
     CpuEnergyMeter meter(wpc);
     std::vector<double> tps;
     for (int rep = 0; rep < reps; ++rep) {
@@ -386,8 +400,6 @@ int run_bench_cpu(const Args& args) {
         const bool cached = l3 > 0 && (r.mb_per_token + 2 * r.state_mb) * 1e6 < 2.0 * l3;
         any_cached |= cached;
         if (json) {
-            const auto& p = r.prof;
-            const double k = 1e3 / std::max(1L, p.tokens);
             emit_event("stats", {{"label", r.label},
                                  {"weights", r.kind},
                                  {"binary_kernel", r.kernel},
@@ -413,17 +425,8 @@ int run_bench_cpu(const Args& args) {
                                  {"joules_per_token", r.energy.joules / r.tokens},
                                  {"energy_source", r.energy.measured ? "RAPL" : "estimate"},
                                  {"cpu_seconds_per_token", r.energy.cpu_seconds / r.tokens},
-                                 {"profile_ms",
-                                  {{"embed", p.embed * k},
-                                   {"norm", p.norm * k},
-                                   {"in_proj", p.in_proj * k},
-                                   {"conv", p.conv * k},
-                                   {"ssm", p.ssm * k},
-                                   {"gate_norm", p.gate_norm * k},
-                                   {"out_proj", p.out_proj * k},
-                                   {"residual", p.residual * k},
-                                   {"head", p.head * k},
-                                   {"total", p.total() * k}}}});
+                                 {"profile_ms", profile_ms(r.prof)},
+                                 {"prefill_profile_ms", profile_ms(r.pprof)}});
         }
         std::fprintf(out, "%-20s %-7s %-6s %7.3f %9.1f %9.2f %9.2f %9.2f %8.1f %7.2f %6.1f%% %7.1f%% %9.4f%s\n",
                      r.label.c_str(), r.kind.c_str(), r.state.c_str(), r.file_gb, r.resident_mb, r.decode_tps,
@@ -445,16 +448,24 @@ int run_bench_cpu(const Args& args) {
     for (const auto& r : rows) std::fprintf(out, " %s/%s %.1f;", r.label.c_str(), r.state.c_str(), r.state_mb);
     std::fprintf(out, ")\n");
 
-    std::fprintf(out, "\nwhere decode time goes (ms per token; ssm: the per-head region with its thread hand-off):\n");
-    std::fprintf(out, "%-20s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s\n", "model", "state", "embed", "norm",
-                 "in_proj", "conv", "ssm", "gnorm", "out_prj", "resid", "head", "total");
-    for (const auto& r : rows) {
-        const auto& p = r.prof;
-        const double k = 1e3 / std::max(1L, p.tokens);
-        std::fprintf(out, "%-20s %-6s %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %8.2f\n", r.label.c_str(),
-                     r.state.c_str(), p.embed * k, p.norm * k, p.in_proj * k, p.conv * k, p.ssm * k, p.gate_norm * k,
-                     p.out_proj * k, p.residual * k, p.head * k, p.total() * k);
-    }
+    auto profile_table = [&](const char* title, engine::EngineProfile Row::*which) {
+        std::fprintf(out, "\n%s\n", title);
+        std::fprintf(out, "%-20s %-6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s\n", "model", "state", "embed", "norm",
+                     "in_proj", "conv", "ssm", "gnorm", "out_prj", "resid", "head", "total");
+        for (const auto& r : rows) {
+            const auto& p = r.*which;
+            const double k = 1e3 / std::max(1L, p.tokens);
+            std::fprintf(out, "%-20s %-6s %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %8.2f\n",
+                         r.label.c_str(), r.state.c_str(), p.embed * k, p.norm * k, p.in_proj * k, p.conv * k,
+                         p.ssm * k, p.gate_norm * k, p.out_proj * k, p.residual * k, p.head * k, p.total() * k);
+        }
+    };
+    profile_table("where decode time goes (ms per token; ssm: the per-head region with its thread hand-off):",
+                  &Row::prof);
+    profile_table(
+        "where batched prefill time goes (ms per prompt token, blocks as above; in_proj/out_proj: the "
+        "GEMMs; head: once per prompt):",
+        &Row::pprof);
 
     if (!pairs.empty()) {
         std::fprintf(

@@ -596,18 +596,31 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
         for (const auto& l : layers_) sc = std::max({sc, l.in_proj.scratch_floats(T), l.out_proj.scratch_floats(T)});
         b_scratch_.resize(sc);
     }
+    const bool P = profiling_;
+    Clock::time_point t0, t1;
+    auto tick = [&](double& acc) {
+        if (!P) return;
+        t1 = Clock::now();
+        acc += secs(t0, t1);
+        t0 = t1;
+    };
+    if (P) t0 = Clock::now();
     for (int j = 0; j < T; ++j) embed_row(tokens[j], b_res_.data() + (size_t)j * dm);
+    tick(pprof_.embed);
     for (int li = 0; li < c.n_layer; ++li) {
         const LayerWeights& L = layers_[li];
         for (int j = 0; j < T; ++j)
             kernels::rmsnorm(cx_, b_res_.data() + (size_t)j * dm, L.norm, dm, eps, b_h_.data() + (size_t)j * wide);
+        tick(pprof_.norm);
         L.in_proj.apply_batch(cx_, b_h_.data(), wide, T, b_zx_.data(), ipo, b_scratch_.data());
+        tick(pprof_.in_proj);
         // As layer_step token by token: B and C for the block, then per head
         // the block's tokens in order (one head's state stays in cache).
         const int K = c.ssm.d_conv, pos0 = conv_pos_[li];
         for (int j = 0; j < T; ++j)
             conv_channels(li, (pos0 + j) % K, b_zx_.data() + (size_t)j * ipo + di, b_xbc_.data() + (size_t)j * cd, di,
                           cd);
+        tick(pprof_.conv);
         auto heads = [&](int h0, int h1) {
             for (int j = 0; j < T; ++j) {
                 const float* zj = b_zx_.data() + (size_t)j * ipo;
@@ -620,17 +633,23 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
         else
             cx_.threads().parallel_for(nh, 1, heads);
         conv_pos_[li] = (pos0 + T) % K;
+        tick(pprof_.ssm);
         for (int j = 0; j < T; ++j)
             gated_norm(li, b_y_.data() + (size_t)j * di, b_ssq_.data() + (size_t)j * nh,
                        b_h_.data() + (size_t)j * wide);
+        tick(pprof_.gate_norm);
         L.out_proj.apply_batch(cx_, b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
+        tick(pprof_.out_proj);
         for (size_t i = 0; i < (size_t)T * dm; ++i) b_res_[i] += b_out_[i];
+        tick(pprof_.residual);
     }
     for (int j = 0; j < T; ++j) history_.push_back(tokens[j]);
+    if (P) pprof_.tokens += T;
     if (!last) return;
     std::memcpy(residual_.data(), b_res_.data() + (size_t)(T - 1) * dm, sizeof(float) * dm);
     kernels::rmsnorm(cx_, residual_.data(), norm_f_, dm, eps, h_.data());
     head(h_.data(), logits_.data());
+    tick(pprof_.head);
 }
 
 // Tied head: the first vocab_size rows of the (padded) embedding.
