@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <thread>
 #include <random>
@@ -569,6 +570,58 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
     }
     EXPECT_EQ(state_type_from_string("bf16"), StateType::BF16);
     EXPECT_THROW(state_type_from_string("f8"), std::invalid_argument);
+}
+
+// The AVX-512 step: every stored state value as the AVX2 path's, bit for bit
+// (the same fp32 operations per element, the same rounding), over 20 steps
+// that carry the state, in all three precisions, with d_state tails; y (its
+// sum in 16 lanes instead of 8) within float rounding of the AVX2 path's and
+// of a float64 sum over the same state; the same range guard.
+TEST(SsmStep, Avx512KeepsTheAvx2StateBitsAndItsY) {
+    if (!cpu_has_avx512()) GTEST_SKIP() << "CPU has no AVX-512";
+    std::mt19937 rng(41);
+    std::normal_distribution<float> n;
+    for (auto [hd, ns] : std::vector<std::pair<int, int>>{{1, 1}, {3, 7}, {5, 16}, {15, 33}, {64, 128}, {4, 200}}) {
+        for (StateType t : {StateType::F32, StateType::F16, StateType::BF16}) {
+            std::vector<float> fa(hd * ns, 0.f), fb(hd * ns, 0.f);
+            std::vector<uint16_t> ha(hd * ns, 0), hb(hd * ns, 0);
+            for (int step = 0; step < 20; ++step) {
+                std::vector<float> x(hd), B(ns), C(ns), ya(hd), yb(hd);
+                for (auto& v : x) v = n(rng);
+                for (auto& v : B) v = n(rng);
+                for (auto& v : C) v = n(rng);
+                const float dA = 0.8f + 0.01f * step, dt = 0.3f, D = 0.7f;
+                if (t == StateType::F32) {
+                    ssm_head_step_avx2(fa.data(), hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
+                    ssm_head_step_avx512(fb.data(), hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
+                    ASSERT_EQ(0, std::memcmp(fa.data(), fb.data(), 4 * fa.size())) << hd << "x" << ns << " f32";
+                } else {
+                    const float ma =
+                        ssm_head_step16_avx2(ha.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
+                    const float mb = ssm_head_step16_avx512(hb.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(),
+                                                            D, yb.data());
+                    ASSERT_EQ(ha, hb) << hd << "x" << ns << " " << state_type_name(t) << " step " << step;
+                    ASSERT_EQ(ma, mb) << state_type_name(t);
+                }
+                for (int p = 0; p < hd; ++p) {
+                    // float64 over the stored state: |Σ s·C| + D·x, and the scale of its terms
+                    double want = (double)D * x[p], mag = std::fabs(want);
+                    for (int k = 0; k < ns; ++k) {
+                        const size_t i = (size_t)p * ns + k;
+                        const double sv = t == StateType::F32   ? fb[i]
+                                          : t == StateType::F16 ? base::f16_to_f32(hb[i])
+                                                                : base::bf16_to_f32(hb[i]);
+                        want += sv * C[k];
+                        mag += std::fabs(sv * C[k]);
+                    }
+                    const double tol = 4e-7 * ns * mag + 1e-6;  // y comes from the unrounded fp32 values
+                    const double tol16 = t == StateType::F32 ? tol : tol + mag / (t == StateType::F16 ? 1024 : 128);
+                    ASSERT_NEAR(yb[p], ya[p], 2 * tol) << hd << "x" << ns << " " << state_type_name(t);
+                    ASSERT_NEAR(yb[p], want, tol16) << hd << "x" << ns << " " << state_type_name(t);
+                }
+            }
+        }
+    }
 }
 
 TEST(Activations, Avx2ConvSiluAndSiluGateMatchReference) {

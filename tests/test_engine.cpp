@@ -674,7 +674,11 @@ TEST(Engine, EnginesWithDifferentKernelsLiveSideBySide) {
         got_lut3.push_back(a);
         got_i16.push_back(b);
     }
-    EXPECT_LT(max_lut3, 1e-5) << "lut3 is exact to float rounding";
+    // lut3 is exact up to float rounding: its sums run in another order than
+    // the scalar reference's (8 lanes under AVX2, 16 under AVX-512, e.g. the
+    // SSM's y), measured 9.1e-6 (AVX2) and 1.3e-5 (AVX-512) on this model,
+    // against i16lut's 4.8e-4.
+    EXPECT_LT(max_lut3, 3e-5) << "lut3 is exact to float rounding";
     EXPECT_LT(max_i16, 1e-3);
     EXPECT_GT(max_i16, max_lut3) << "the i16lut engine gave lut3's logits: is its kernel used?";
 

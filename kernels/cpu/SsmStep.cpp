@@ -63,12 +63,14 @@ float ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, fl
 
 void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, float dt, const float* x, const float* B,
                    const float* C, float D, float* y) {
+    if (cx.avx512()) return ssm_head_step_avx512(s, hd, ns, dA, dt, x, B, C, D, y);
     if (cx.avx2()) return ssm_head_step_avx2(s, hd, ns, dA, dt, x, B, C, D, y);
     ssm_head_step_ref(s, hd, ns, dA, dt, x, B, C, D, y);
 }
 
 float ssm_head_step16(const CpuContext& cx, uint16_t* s, StateType t, int hd, int ns, float dA, float dt,
                       const float* x, const float* B, const float* C, float D, float* y) {
+    if (cx.avx512()) return ssm_head_step16_avx512(s, t, hd, ns, dA, dt, x, B, C, D, y);
     if (cx.avx2()) return ssm_head_step16_avx2(s, t, hd, ns, dA, dt, x, B, C, D, y);
     return ssm_head_step16_ref(s, t, hd, ns, dA, dt, x, B, C, D, y);
 }

@@ -34,6 +34,12 @@ float ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, fl
                           const float* C, float D, float* y);
 float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x, const float* B,
                            const float* C, float D, float* y);
+// AVX-512 (SsmStep_avx512.cpp): the same state bits as the AVX2 path; y
+// summed in 16 lanes, so it differs from the AVX2 path's in the last bits.
+void ssm_head_step_avx512(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
+                          float D, float* y);
+float ssm_head_step16_avx512(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x,
+                             const float* B, const float* C, float D, float* y);
 // Dispatch on cx's ISA (CpuContext.h).
 void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, float dt, const float* x, const float* B,
                    const float* C, float D, float* y);
