@@ -41,6 +41,10 @@ void bitgemv_i16lut_blocks_avx512_emulated(const I16LutMatrix& m, const uint8_t*
 void f16gemv_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
 void f16gemm_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T,
                                   float* y, size_t ystride);
+void ssm_head_step_avx512_emulated(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B,
+                                   const float* C, float D, float* y);
+float ssm_head_step16_avx512_emulated(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x,
+                                      const float* B, const float* C, float D, float* y);
 void q8gemv_rows_avx512_emulated(const int8_t* q, const float* scale, int r0, int r1, int cols, const int16_t* xq,
                                  float sx, float* y);
 }  // namespace bimamba::kernels
@@ -577,8 +581,11 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
 // that carry the state, in all three precisions, with d_state tails; y (its
 // sum in 16 lanes instead of 8) within float rounding of the AVX2 path's and
 // of a float64 sum over the same state; the same range guard.
-TEST(SsmStep, Avx512KeepsTheAvx2StateBitsAndItsY) {
-    if (!cpu_has_avx512()) GTEST_SKIP() << "CPU has no AVX-512";
+using SsmStepF32 = void (*)(float*, int, int, float, float, const float*, const float*, const float*, float, float*);
+using SsmStep16 = float (*)(uint16_t*, StateType, int, int, float, float, const float*, const float*, const float*,
+                            float, float*);
+static void expect_ssm_avx512_like_avx2(SsmStepF32 step32, SsmStep16 step16, const char* name) {
+    SCOPED_TRACE(name);
     std::mt19937 rng(41);
     std::normal_distribution<float> n;
     for (auto [hd, ns] : std::vector<std::pair<int, int>>{{1, 1}, {3, 7}, {5, 16}, {15, 33}, {64, 128}, {4, 200}}) {
@@ -593,13 +600,12 @@ TEST(SsmStep, Avx512KeepsTheAvx2StateBitsAndItsY) {
                 const float dA = 0.8f + 0.01f * step, dt = 0.3f, D = 0.7f;
                 if (t == StateType::F32) {
                     ssm_head_step_avx2(fa.data(), hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
-                    ssm_head_step_avx512(fb.data(), hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
+                    step32(fb.data(), hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
                     ASSERT_EQ(0, std::memcmp(fa.data(), fb.data(), 4 * fa.size())) << hd << "x" << ns << " f32";
                 } else {
                     const float ma =
                         ssm_head_step16_avx2(ha.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
-                    const float mb = ssm_head_step16_avx512(hb.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(),
-                                                            D, yb.data());
+                    const float mb = step16(hb.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
                     ASSERT_EQ(ha, hb) << hd << "x" << ns << " " << state_type_name(t) << " step " << step;
                     ASSERT_EQ(ma, mb) << state_type_name(t);
                 }
@@ -622,6 +628,15 @@ TEST(SsmStep, Avx512KeepsTheAvx2StateBitsAndItsY) {
             }
         }
     }
+}
+
+TEST(SsmStep, Avx512KeepsTheAvx2StateBitsAndItsY) {
+    if (!cpu_has_avx2()) GTEST_SKIP() << "CPU has no AVX2";
+    if (cpu_has_avx512()) expect_ssm_avx512_like_avx2(ssm_head_step_avx512, ssm_head_step16_avx512, "avx512");
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+    // The AVX-512 source on emulated intrinsics, on every machine.
+    expect_ssm_avx512_like_avx2(ssm_head_step_avx512_emulated, ssm_head_step16_avx512_emulated, "avx512 (emulated)");
+#endif
 }
 
 TEST(Activations, Avx2ConvSiluAndSiluGateMatchReference) {

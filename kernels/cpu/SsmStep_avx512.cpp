@@ -103,7 +103,10 @@ float ssm_head_step16_avx512(uint16_t* s, StateType t, int hd, int ns, float dA,
         }
         y[p] = tsum + D * x[p];
     }
-    return std::fmax(smax, _mm512_reduce_max_ps(vmax));
+    alignas(64) float m[16];
+    _mm512_store_ps(m, vmax);
+    for (float v : m) smax = std::fmax(smax, v);
+    return smax;
 }
 
 }  // namespace bimamba::kernels
