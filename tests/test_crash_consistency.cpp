@@ -146,6 +146,7 @@ TEST(CrashConsistency, TwentySigkillsThenResumeEqualsAnUninterruptedRun) {
 
     std::map<std::string, int> kill_points;  // where the point kills landed
     int time_kills = 0, kills = 0, restarts_from_scratch = 0;
+    double startup_s = 0.5;  // spawn to training, until measured
     std::set<std::string> latest_seen;
     for (int i = 0; i <= kKills; ++i) {
         const bool resume = fs::exists(run + "/train_config.json");
@@ -165,19 +166,24 @@ TEST(CrashConsistency, TwentySigkillsThenResumeEqualsAnUninterruptedRun) {
                     : i % 8 == 2 ? "kill_in_checkpoint=" + pick(12)
                     : i % 8 == 4 ? "kill_at_torn_line=" + pick(6)
                                  : "kill_in_status=" + pick(6);
+        const auto spawned = std::chrono::steady_clock::now();
         const pid_t pid = spawn_cli(args, hooks, err);
         ASSERT_GT(pid, 0);
         if (!last && !at_point) {
             // A random moment: while the process starts (1 in 4) or once it
             // trains (its pid in status.json), within the time of ~6 steps.
+            // "While it starts" is the start-up time last measured (from the
+            // spawn to its pid in status.json) plus ~6 steps: a fixed window
+            // outlasted the whole run on a fast machine (160 steps in 1.3 s).
             const bool during_start = std::uniform_int_distribution<int>(0, 3)(rng) == 0;
             if (!during_start) {
                 const auto w0 = std::chrono::steady_clock::now();
                 while (read_run_status(run).pid != pid &&
                        std::chrono::steady_clock::now() - w0 < std::chrono::seconds(60))
                     std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                startup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - spawned).count();
             }
-            const double window = during_start ? 1.5 : 6 * step_s;
+            const double window = during_start ? startup_s + 6 * step_s : 6 * step_s;
             std::this_thread::sleep_for(
                 std::chrono::duration<double>(std::uniform_real_distribution<double>(0, window)(rng)));
             kill(pid, SIGKILL);
