@@ -189,14 +189,19 @@ void Projection::apply(const kernels::CpuContext& cx, const float* x, float* y, 
 
 size_t Projection::scratch_floats(int T) const {
     const size_t t = std::max(1, T);
-    return t * cols + std::max(t * kernels::lut3_table_floats(cols), kernels::i16lut_scratch_bytes(cols) / 4 + 1) + 8;
+    return t * cols + t * std::max(kernels::lut3_table_floats(cols), i16_scratch_floats()) + 8;
+}
+
+// One token's i16lut scratch in floats (bytes rounded up to 64: each token's area starts on a cache line).
+size_t Projection::i16_scratch_floats() const {
+    return (kernels::i16lut_scratch_bytes(cols) + 63) / 64 * 16;
 }
 
 void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y,
                              size_t ystride, float* scratch) const {
     switch (kind) {
         case Kind::Binary: {
-            if (!lut) {
+            if (!lut && !i16) {
                 for (int j = 0; j < T; ++j) apply(cx, x + j * xstride, y + j * ystride, scratch);
                 return;
             }
@@ -206,7 +211,11 @@ void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size
             for (int j = 0; j < T; ++j) {
                 bx[j] = (float)kernels::binary_input(cx, alpha, beta, x + j * xstride, ax + (size_t)j * cols, cols);
             }
-            kernels::bitgemm_lut3(cx, *lut, ax, cols, T, y, ystride, ax + (size_t)T * cols);
+            if (lut)
+                kernels::bitgemm_lut3(cx, *lut, ax, cols, T, y, ystride, ax + (size_t)T * cols);
+            else
+                kernels::bitgemm_i16lut(cx, *i16, ax, cols, T, y, ystride,
+                                        reinterpret_cast<uint8_t*>(ax + (size_t)T * cols), 4 * i16_scratch_floats());
             for (int j = 0; j < T; ++j) {
                 float* yj = y + j * ystride;
                 for (int r = 0; r < rows; ++r) yj[r] += bx[j];

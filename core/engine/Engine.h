@@ -51,6 +51,7 @@ struct Projection {
     void apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y, size_t ystride,
                      float* scratch) const;
     size_t scratch_floats(int T) const;
+    size_t i16_scratch_floats() const;
 };
 
 // Kernel for packed ±1 projections (EngineOptions::binary_kernel):

@@ -147,4 +147,27 @@ void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
     cx.threads().parallel_for(m.blocks, 1, [&](int a, int b) { f(m, scratch, a, b, y); });
 }
 
+void bitgemm_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, size_t xstride, int T, float* y,
+                    size_t ystride, uint8_t* scratch, size_t sstride) {
+    if (T <= 0) return;
+    if (!cx.avx2()) {
+        for (int j = 0; j < T; ++j) bitgemv_i16lut_ref(m, x + j * xstride, y + j * ystride);
+        return;
+    }
+    auto prepare = [&](int a, int b) {
+        for (int j = a; j < b; ++j) i16lut_prepare(cx, x + j * xstride, m.cols, scratch + j * sstride);
+    };
+    auto f = cx.avx512() ? bitgemv_i16lut_blocks_avx512 : bitgemv_i16lut_blocks_avx2;
+    auto blocks = [&](int a, int b) {
+        for (int blk = a; blk < b; ++blk)
+            for (int j = 0; j < T; ++j) f(m, scratch + j * sstride, blk, blk + 1, y + j * ystride);
+    };
+    if ((long long)m.rows * m.cols * T < (1 << 16)) {
+        prepare(0, T);
+        return blocks(0, m.blocks);
+    }
+    cx.threads().parallel_for(T, 1, prepare);
+    cx.threads().parallel_for(m.blocks, 1, blocks);
+}
+
 }  // namespace bimamba::kernels

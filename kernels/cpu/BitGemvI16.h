@@ -81,5 +81,14 @@ void bitgemv_i16lut_blocks_avx512(const I16LutMatrix& m, const uint8_t* scratch,
 // Dispatching (AVX-512, AVX2 or the reference: the CpuContext),
 // multi-threaded. Every path gives the reference's result bit for bit.
 void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch);
+// T inputs x_j = x + j·xstride (batched prefill): each input is prepared as
+// bitgemv_i16lut prepares it (in parallel over the tokens), then one hand-off
+// to the pool, each thread running its blocks of 32 rows for every token in
+// turn, so a block's weights come from memory once for the T tokens (then from
+// L1) and the pool is woken twice per call, not T times. Each y_j is
+// bitgemv_i16lut's for x_j, bit for bit. `scratch` holds T areas of
+// i16lut_scratch_bytes(cols), token j's at j·sstride bytes.
+void bitgemm_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, size_t xstride, int T, float* y,
+                    size_t ystride, uint8_t* scratch, size_t sstride);
 
 }  // namespace bimamba::kernels
