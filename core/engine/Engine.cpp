@@ -37,6 +37,25 @@ double secs(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
 }
 
+// The per-part profile's clock: tick(acc) adds the time since the last tick
+// (or since construction) to acc; nothing when profiling is off.
+class PartClock {
+public:
+    explicit PartClock(bool on) : on_(on) {
+        if (on_) t0_ = Clock::now();
+    }
+    void tick(double& acc) {
+        if (!on_) return;
+        const Clock::time_point t1 = Clock::now();
+        acc += secs(t0_, t1);
+        t0_ = t1;
+    }
+
+private:
+    bool on_;
+    Clock::time_point t0_;
+};
+
 // An f16 state value beyond this (half of float16's 65504) triggers the f32 fallback.
 constexpr float kF16StateLimit = 32768.0f;
 
@@ -534,25 +553,17 @@ void Engine::layer_step(int li, float* res) {
     const int ns = c.ssm.d_state;
     const float eps = (float)c.norm_epsilon;
 
-    const bool P = profiling_;
-    Clock::time_point t0, t1;
-    auto tick = [&](double& acc) {
-        if (!P) return;
-        t1 = Clock::now();
-        acc += secs(t0, t1);
-        t0 = t1;
-    };
-    if (P) t0 = Clock::now();
+    PartClock clock(profiling_);
     kernels::rmsnorm(cx_, res, L.norm, dm, eps, h_.data());
-    tick(prof_.norm);
+    clock.tick(prof_.norm);
     L.in_proj.apply(cx_, h_.data(), zxbcdt_.data(), scratch_.data());
-    tick(prof_.in_proj);
+    clock.tick(prof_.in_proj);
     const float* z = zxbcdt_.data();
     const float* xbc_in = z + di;
     const float* dt = xbc_in + cd;
     int& pos = conv_pos_[li];
     conv_channels(li, pos, xbc_in, xbc_.data(), di, cd);  // B and C
-    tick(prof_.conv);
+    clock.tick(prof_.conv);
     // Per head: conv of x, h = exp(dt·A)·h + dt·x⊗B, y = C·h + D·x, y·silu(z), Σy².
     auto heads = [&](int h0, int h1) {
         mix_heads(li, pos, h0, h1, xbc_in, xbc_.data(), dt, z, y_.data(), ssq_.data());
@@ -562,13 +573,13 @@ void Engine::layer_step(int li, float* res) {
     else
         cx_.threads().parallel_for(nh, 1, heads);
     pos = (pos + 1) % c.ssm.d_conv;
-    tick(prof_.ssm);
+    clock.tick(prof_.ssm);
     gated_norm(li, y_.data(), ssq_.data(), h_.data());
-    tick(prof_.gate_norm);
+    clock.tick(prof_.gate_norm);
     L.out_proj.apply(cx_, h_.data(), out_.data(), scratch_.data());
-    tick(prof_.out_proj);
+    clock.tick(prof_.out_proj);
     for (int i = 0; i < dm; ++i) res[i] += out_[i];
-    tick(prof_.residual);
+    clock.tick(prof_.residual);
 }
 
 const float* Engine::embed_row(int token, float* r) const {
@@ -605,31 +616,23 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
         for (const auto& l : layers_) sc = std::max({sc, l.in_proj.scratch_floats(T), l.out_proj.scratch_floats(T)});
         b_scratch_.resize(sc);
     }
-    const bool P = profiling_;
-    Clock::time_point t0, t1;
-    auto tick = [&](double& acc) {
-        if (!P) return;
-        t1 = Clock::now();
-        acc += secs(t0, t1);
-        t0 = t1;
-    };
-    if (P) t0 = Clock::now();
+    PartClock clock(profiling_);
     for (int j = 0; j < T; ++j) embed_row(tokens[j], b_res_.data() + (size_t)j * dm);
-    tick(pprof_.embed);
+    clock.tick(pprof_.embed);
     for (int li = 0; li < c.n_layer; ++li) {
         const LayerWeights& L = layers_[li];
         for (int j = 0; j < T; ++j)
             kernels::rmsnorm(cx_, b_res_.data() + (size_t)j * dm, L.norm, dm, eps, b_h_.data() + (size_t)j * wide);
-        tick(pprof_.norm);
+        clock.tick(pprof_.norm);
         L.in_proj.apply_batch(cx_, b_h_.data(), wide, T, b_zx_.data(), ipo, b_scratch_.data());
-        tick(pprof_.in_proj);
+        clock.tick(pprof_.in_proj);
         // As layer_step token by token: B and C for the block, then per head
         // the block's tokens in order (one head's state stays in cache).
         const int K = c.ssm.d_conv, pos0 = conv_pos_[li];
         for (int j = 0; j < T; ++j)
             conv_channels(li, (pos0 + j) % K, b_zx_.data() + (size_t)j * ipo + di, b_xbc_.data() + (size_t)j * cd, di,
                           cd);
-        tick(pprof_.conv);
+        clock.tick(pprof_.conv);
         auto heads = [&](int h0, int h1) {
             for (int j = 0; j < T; ++j) {
                 const float* zj = b_zx_.data() + (size_t)j * ipo;
@@ -642,23 +645,23 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
         else
             cx_.threads().parallel_for(nh, 1, heads);
         conv_pos_[li] = (pos0 + T) % K;
-        tick(pprof_.ssm);
+        clock.tick(pprof_.ssm);
         for (int j = 0; j < T; ++j)
             gated_norm(li, b_y_.data() + (size_t)j * di, b_ssq_.data() + (size_t)j * nh,
                        b_h_.data() + (size_t)j * wide);
-        tick(pprof_.gate_norm);
+        clock.tick(pprof_.gate_norm);
         L.out_proj.apply_batch(cx_, b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
-        tick(pprof_.out_proj);
+        clock.tick(pprof_.out_proj);
         for (size_t i = 0; i < (size_t)T * dm; ++i) b_res_[i] += b_out_[i];
-        tick(pprof_.residual);
+        clock.tick(pprof_.residual);
     }
     for (int j = 0; j < T; ++j) history_.push_back(tokens[j]);
-    if (P) pprof_.tokens += T;
+    if (profiling_) pprof_.tokens += T;
     if (!last) return;
     std::memcpy(residual_.data(), b_res_.data() + (size_t)(T - 1) * dm, sizeof(float) * dm);
     kernels::rmsnorm(cx_, residual_.data(), norm_f_, dm, eps, h_.data());
     head(h_.data(), logits_.data());
-    tick(pprof_.head);
+    clock.tick(pprof_.head);
 }
 
 // Tied head: the first vocab_size rows of the (padded) embedding.

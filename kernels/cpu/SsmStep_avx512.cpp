@@ -21,6 +21,11 @@
 namespace bimamba::kernels {
 
 namespace {
+// Helpers here and in SsmStep_avx2.cpp are written out in each file, not
+// shared through a header: an inline function compiled under AVX-512 flags
+// here and AVX2 flags there is one symbol to the linker, which may keep the
+// AVX-512 copy for the AVX2 callers (as Gemv_avx512.cpp notes).
+//
 // 16 lanes to one float: the two 8-lane halves added, then as the AVX2 path.
 inline float hsum16(__m512 v) {
     const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
