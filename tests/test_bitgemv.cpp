@@ -892,6 +892,29 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
         EXPECT_EQ(got, ref);
 #endif
     }
+    // Wide matrices (word tables of 24 KB and more, the out_proj widths), odd
+    // row counts and block ranges split at odd places, natively and on
+    // emulated intrinsics: the reference's bits.
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{97, 3072}, {64, 3100}, {33, 5120}, {160, 4097}}) {
+        Case c = make_case(rows, cols, seed++);
+        auto m = repack_i16lut(c.packed.data(), c.rows, c.cols);
+        std::vector<float> ref(c.rows), got(c.rows, 9.f);
+        std::vector<uint8_t> scratch(i16lut_scratch_bytes(c.cols));
+        bitgemv_i16lut_ref(m, c.x.data(), ref.data());
+        i16lut_prepare(auto_cx(), c.x.data(), c.cols, scratch.data());
+        std::vector<std::pair<const char*, decltype(&bitgemv_i16lut_blocks_avx512)>> paths;
+        if (cpu_has_avx512()) paths.emplace_back("avx512", bitgemv_i16lut_blocks_avx512);
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+        paths.emplace_back("avx512 (emulated)", bitgemv_i16lut_blocks_avx512_emulated);
+#endif
+        for (auto& [name, f] : paths)
+            for (int mid : {0, 1, m.blocks / 2 | 1}) {
+                std::fill(got.begin(), got.end(), 9.f);
+                f(m, scratch.data(), 0, std::min(mid, m.blocks), got.data());
+                f(m, scratch.data(), std::min(mid, m.blocks), m.blocks, got.data());
+                ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " " << name << " split at block " << mid;
+            }
+    }
     // Columns of very different size in one chunk (the scale follows the largest chunk sum).
     std::vector<float> w(64 * 100), x(100);
     std::mt19937 rng(5);
