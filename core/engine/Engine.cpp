@@ -50,6 +50,10 @@ public:
         acc += secs(t0_, t1);
         t0_ = t1;
     }
+    // Starts the next part here, counting the time since the last tick nowhere.
+    void skip() {
+        if (on_) t0_ = Clock::now();
+    }
 
 private:
     bool on_;
@@ -682,18 +686,15 @@ const std::vector<float>& Engine::step(int token) {
                                 std::to_string(c.vocab_size) + ")");
     const int dm = c.d_model;
     float* r = residual_.data();
-    Clock::time_point t0;
-    if (profiling_) t0 = Clock::now();
+    PartClock clock(profiling_);
     embed_row(token, r);
-    if (profiling_) prof_.embed += secs(t0, Clock::now());
+    clock.tick(prof_.embed);
     for (int l = 0; l < c.n_layer; ++l) layer_step(l, r);
-    if (profiling_) t0 = Clock::now();
+    clock.skip();  // the layers time their own parts
     kernels::rmsnorm(cx_, r, norm_f_, dm, (float)c.norm_epsilon, h_.data());
     head(h_.data(), logits_.data());
-    if (profiling_) {
-        prof_.head += secs(t0, Clock::now());
-        ++prof_.tokens;
-    }
+    clock.tick(prof_.head);
+    if (profiling_) ++prof_.tokens;
     history_.push_back(token);
     if (f16_near_overflow_) fall_back_to_f32_state();
     return logits_;

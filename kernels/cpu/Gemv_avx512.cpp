@@ -11,6 +11,7 @@
 // prefill stays bit-identical to token-by-token decoding under this ISA too.
 #include <immintrin.h>
 
+#include "kernels/cpu/Avx512Reduce.h"
 #include "kernels/cpu/F16GemmTiles.h"
 #include "kernels/cpu/Gemv.h"
 
@@ -41,18 +42,9 @@ struct Avx512F16 {
     static reg fma(reg w, reg x, reg a) {
         return _mm512_fmadd_ps(w, x, a);
     }
-    // The 16 lanes: halves added, then the AVX2 path's 8-lane reduction
-    // (written out here, not shared through a header: an inline function
-    // compiled under AVX-512 flags in this file and under AVX2 flags in
-    // Gemv_avx2.cpp is one symbol to the linker, which may keep the AVX-512
-    // copy for the AVX2 callers too).
+    // The GEMV's reduction (Avx512Reduce.h): halves added, then the AVX2 path's 8-lane order.
     static float hsum(reg v) {
-        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-        const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), hi);
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-        return _mm_cvtss_f32(s);
+        return hsum16(v);
     }
     // One cache line of each of 4 consecutive rows (a prefetch past the matrix's end does not fault).
     static void prefetch_rows(const uint16_t* p, int cols) {

@@ -15,27 +15,13 @@
 
 #include <cmath>
 
+#include "kernels/cpu/Avx512Reduce.h"
 #include "kernels/cpu/Half.h"
 #include "kernels/cpu/SsmStep.h"
 
 namespace bimamba::kernels {
 
 namespace {
-// Helpers here and in SsmStep_avx2.cpp are written out in each file, not
-// shared through a header: an inline function compiled under AVX-512 flags
-// here and AVX2 flags there is one symbol to the linker, which may keep the
-// AVX-512 copy for the AVX2 callers (as Gemv_avx512.cpp notes).
-//
-// 16 lanes to one float: the two 8-lane halves added, then as the AVX2 path.
-inline float hsum16(__m512 v) {
-    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), hi);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 inline __m512 load_state16(const uint16_t* p, bool bf) {
     const __m256i raw = _mm256_loadu_si256((const __m256i*)p);
     return bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16)) : _mm512_cvtph_ps(raw);
