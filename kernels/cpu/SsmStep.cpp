@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/Half.h"
+#include "kernels/cpu/SsmState16.h"
 
 namespace bimamba::kernels {
 
@@ -50,9 +51,7 @@ float ssm_head_step16_ref(uint16_t* s, StateType t, int hd, int ns, float dA, fl
         uint16_t* sp = s + (size_t)p * ns;
         float acc = 0;
         for (int n = 0; n < ns; ++n) {
-            const float old = bf ? bf16_to_float(sp[n]) : half_to_float(sp[n]);
-            const float v = old * dA + dx * B[n];
-            sp[n] = bf ? float_to_bf16(v) : float_to_half(v);
+            const float v = ssm_state16_update(sp[n], bf, dA, dx, B[n]);
             vmax = std::fmax(vmax, std::fabs(v));
             acc += v * C[n];
         }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/cpu/Half.h"
+#include "kernels/cpu/SsmState16.h"
 #include "kernels/cpu/SsmStep.h"
 
 namespace bimamba::kernels {
@@ -81,9 +82,7 @@ float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, f
         h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
         float tsum = _mm_cvtss_f32(h);
         for (int n = full; n < ns; ++n) {
-            const float old = bf ? bf16_to_float(sp[n]) : half_to_float(sp[n]);
-            const float v = old * dA + dx * B[n];
-            sp[n] = bf ? float_to_bf16(v) : float_to_half(v);
+            const float v = ssm_state16_update(sp[n], bf, dA, dx, B[n]);
             smax = std::fmax(smax, std::fabs(v));
             tsum += v * C[n];
         }

@@ -17,6 +17,7 @@
 
 #include "kernels/cpu/Avx512Reduce.h"
 #include "kernels/cpu/Half.h"
+#include "kernels/cpu/SsmState16.h"
 #include "kernels/cpu/SsmStep.h"
 
 namespace bimamba::kernels {
@@ -86,9 +87,7 @@ float ssm_head_step16_avx512(uint16_t* s, StateType t, int hd, int ns, float dA,
         }
         float tsum = hsum16(acc);
         for (int n = full; n < ns; ++n) {
-            const float old = bf ? bf16_to_float(sp[n]) : half_to_float(sp[n]);
-            const float v = old * dA + dx * B[n];
-            sp[n] = bf ? float_to_bf16(v) : float_to_half(v);
+            const float v = ssm_state16_update(sp[n], bf, dA, dx, B[n]);
             smax = std::fmax(smax, std::fabs(v));
             tsum += v * C[n];
         }
