@@ -5,7 +5,7 @@
 // CPU with two 512-bit FMA units this doubles the multiply-adds per cycle;
 // decode (one token) is bound by memory either way.
 //
-// The tiling is F16GemmTiles.h's (4 rows × 4 tokens here). The GEMV is the
+// The tiling is F16GemmTiles.h's (4 rows × 4 tokens here, 8 rows for one token). The GEMV is the
 // GEMM with one token, so every output is accumulated in one order (a 16-lane
 // chain over the columns, the fixed reduction below, FMA tails) and batched
 // prefill stays bit-identical to token-by-token decoding under this ISA too.
@@ -23,7 +23,7 @@ namespace {
 // 32 zmm registers).
 struct Avx512F16 {
     using reg = __m512;
-    static constexpr int width = 16, tokens = 4;
+    static constexpr int width = 16, tokens = 4, gemv_rows = 8;
     static reg zero() { return _mm512_setzero_ps(); }
     // x goes through a register: without the empty asm GCC folds each x load
     // into the tile's FMAs as a memory operand, R loads of every x vector
@@ -46,9 +46,10 @@ struct Avx512F16 {
     static float hsum(reg v) {
         return hsum16(v);
     }
-    // One cache line of each of 4 consecutive rows (a prefetch past the matrix's end does not fault).
+    // One cache line of each of 4 consecutive rows, into L2 as the AVX2 path (Gemv_avx2.cpp says
+    // why; a prefetch past the matrix's end does not fault).
     static void prefetch_rows(const uint16_t* p, int cols) {
-        for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(p + (size_t)i * cols), _MM_HINT_T0);
+        for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(p + (size_t)i * cols), _MM_HINT_T1);
     }
 };
 }  // namespace

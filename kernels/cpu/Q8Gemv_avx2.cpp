@@ -59,7 +59,8 @@ namespace {
 // lanes can be added in int32; the chunks then add in int64.
 constexpr int kChunk = 512;
 // Software prefetch this far ahead in the stream (rows are contiguous, so past
-// a row's end it fetches the next row), as the i16lut kernel does.
+// a row's end it fetches the next row), as the i16lut kernel does; into L2 (T1),
+// as the AVX-512 path (Q8Gemv_avx512.cpp says why).
 constexpr int kPrefetchBytes = 2048;
 
 inline int32_t hsum_epi32(__m256i v) {
@@ -82,7 +83,7 @@ inline int64_t row_dot(const int8_t* row, int cols, const int16_t* xq) {
         const int end = std::min(full16, c + kChunk);
         __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
         for (; c + 32 <= end; c += 32) {
-            if ((c & 63) == 0) _mm_prefetch((const char*)(row + c) + kPrefetchBytes, _MM_HINT_T0);
+            if ((c & 63) == 0) _mm_prefetch((const char*)(row + c) + kPrefetchBytes, _MM_HINT_T1);
             a = _mm256_add_epi32(a, madd16(row + c, xq + c));
             b = _mm256_add_epi32(b, madd16(row + c + 16, xq + c + 16));
         }

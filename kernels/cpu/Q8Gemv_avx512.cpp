@@ -5,7 +5,10 @@
 // tile of four rows is prefetched in software meanwhile, as the fp16 GEMV
 // does: without it (one row per pass or four) the Xeon read the head from its
 // L3 at ~6 GB/s per core, with it at ~11 (head 4.13 -> 2.30 ms per 780M token
-// on 2 threads). The columns short of 32 (none at the paper's widths) in scalar code.
+// on 2 threads). The prefetch goes to L2 (T1): with T0 the Zen 4 development VM
+// read the 780M head from DRAM at ~20 GB/s on 2 threads, with T1 at 37-44 (head
+// 2.16 -> 1.2-1.7 ms per token in the engine). The columns short of 32 (none at
+// the paper's widths) in scalar code.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -38,7 +41,7 @@ inline void rows_avx512(const int8_t* p, const float* scale, int cols, const int
         for (int i = 0; i < R; ++i) a[i] = _mm512_setzero_si512();
         for (; c < end; c += 32) {
             if ((c & 63) == 0)  // the next tile of rows, a cache line per row (as the fp16 GEMV)
-                for (int i = 0; i < R; ++i) _mm_prefetch((const char*)(p + (size_t)(R + i) * cols + c), _MM_HINT_T0);
+                for (int i = 0; i < R; ++i) _mm_prefetch((const char*)(p + (size_t)(R + i) * cols + c), _MM_HINT_T1);
             const __m512i x = _mm512_loadu_si512((const void*)(xq + c));
             for (int i = 0; i < R; ++i) {
                 const __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)(p + (size_t)i * cols + c)));
