@@ -91,8 +91,10 @@ run_target() {
       "$build/tests/fuzz/$t" "$work" -max_total_time="$left" -timeout=2 -rss_limit_mb=2048 "${limits[@]}" \
         -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$crashes/" >"$log.run" 2>&1 || rc=$?
     cat "$log.run" >>"$log"
+    # At most 100 contained restarts (the time bound ends the loop first: HDF5
+    # 1.14 gave 20 in 150 s on a fresh Debian 13, and a cap of 20 failed it).
     if [[ $rc -ne 0 ]] && [[ " ${FUZZ_CONTAINED-fuzz_hdf5_report} " == *" $t "* ]] && contained_in_libhdf5 "$log.run" &&
-      [[ $contained -lt 20 ]]; then
+      [[ $contained -lt 100 ]]; then
       mkdir -p "$crashes/contained" && mv "$crashes"/{crash,timeout,oom}-* "$crashes/contained/" 2>/dev/null || true
       contained=$((contained + 1))
       left=$((secs - (SECONDS - start)))
