@@ -18,8 +18,8 @@
 # fuzz_hdf5_report), a SEGV, a negative-size copy, a timeout or an allocation
 # over the limit (libFuzzer's, or ASan's largest size) whose innermost frame of
 # libhdf5's and ours is in libhdf5 is kept as crashes/<target>/contained/ and
-# listed, and fuzzing goes on for the time left; any other report (a buffer overflow, UB, a leak, a crash in our code)
-# fails the stage as usual.
+# listed, and fuzzing goes on for the time left; any other report (a buffer
+# overflow, UB, a leak, a crash in our code) fails the stage as usual.
 set -euo pipefail
 secs=${1:-30}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -79,8 +79,9 @@ run_target() {
   # out-of-memory that repeated at every restart until the stage failed. Over
   # this limit the allocation itself is reported, with its stack (contained
   # where it is libhdf5's).
-  local limits=()
-  [[ " ${FUZZ_CONTAINED-fuzz_hdf5_report} " == *" $t "* ]] && limits=(-malloc_limit_mb="${FUZZ_MALLOC_LIMIT_MB:-512}")
+  local limits=() is_contained=0
+  [[ " ${FUZZ_CONTAINED-fuzz_hdf5_report} " == *" $t "* ]] && is_contained=1
+  [[ $is_contained = 1 ]] && limits=(-malloc_limit_mb="${FUZZ_MALLOC_LIMIT_MB:-512}")
   : >"$log"
   while :; do
     rc=0
@@ -93,7 +94,7 @@ run_target() {
     cat "$log.run" >>"$log"
     # At most 100 contained restarts (the time bound ends the loop first: HDF5
     # 1.14 gave 20 in 150 s on a fresh Debian 13, and a cap of 20 failed it).
-    if [[ $rc -ne 0 ]] && [[ " ${FUZZ_CONTAINED-fuzz_hdf5_report} " == *" $t "* ]] && contained_in_libhdf5 "$log.run" &&
+    if [[ $rc -ne 0 ]] && [[ $is_contained = 1 ]] && contained_in_libhdf5 "$log.run" &&
       [[ $contained -lt 100 ]]; then
       mkdir -p "$crashes/contained" && mv "$crashes"/{crash,timeout,oom}-* "$crashes/contained/" 2>/dev/null || true
       contained=$((contained + 1))
