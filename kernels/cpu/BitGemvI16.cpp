@@ -115,7 +115,7 @@ float i16lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* sc
             tab[32 * g + i] = (uint8_t)(t & 0xff);
             tab[32 * g + 16 + i] = (uint8_t)((t >> 8) & 0xff);
             const int16_t w = (int16_t)t;
-            std::memcpy(words + 16 * g + i, &w, 2);
+            std::memcpy(words + 16 * (g ^ 1) + i, &w, 2);
         }
     }
     return G;

@@ -58,8 +58,9 @@ I16LutMatrix repack_i16lut(const uint8_t* signs, int rows, int cols);
 // entries, zero padded), the byte-plane tables (32 bytes per group: 16 low
 // bytes, 16 high bytes), the chunk multipliers m_k (int16, an even count: a
 // padding chunk has m = 0), G (float), the word tables (16 int16 per group,
-// entry i = Σ_j ±q_j with bit j of i set = −). Every ISA writes the same
-// bytes. Returns G.
+// entry i = Σ_j ±q_j with bit j of i set = −; the two groups of a pair in
+// swapped order, group 2p+1 at words 32p, group 2p at 32p + 16). Every ISA
+// writes the same bytes. Returns G.
 struct I16LutScratch {
     size_t q = 0, tables = 0, mult = 0, g = 0, words = 0, bytes = 0;
     int pairs = 0, chunks = 0, chunks_even = 0;

@@ -37,7 +37,7 @@ void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tab, int16_t* wor
         t = _mm256_add_epi16(t, _mm256_sign_epi16(_mm256_set1_epi16(v[1]), s1));
         t = _mm256_add_epi16(t, _mm256_sign_epi16(_mm256_set1_epi16(v[2]), s2));
         t = _mm256_add_epi16(t, _mm256_sign_epi16(_mm256_set1_epi16(v[3]), s3));
-        _mm256_storeu_si256((__m256i*)(words + 16 * (size_t)g), t);         // the word table (AVX-512 kernel)
+        _mm256_storeu_si256((__m256i*)(words + 16 * (size_t)(g ^ 1)), t);   // the word table (AVX-512 kernel)
         t = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(t, split), 0xD8);  // lo 0-7, lo 8-15, hi 0-7, hi 8-15
         _mm256_storeu_si256((__m256i*)(tab + 32 * (size_t)g), t);
     }
