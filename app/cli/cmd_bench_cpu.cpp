@@ -63,7 +63,6 @@ const char* kHelp =
     "  --kernels LIST      ±1 kernels run at the shape (i16lut, lut3, xor; default i16lut,lut3); i16lut\n"
     "                      (the engine's default) quantizes the input to int16 per 32 columns (not\n"
     "                      exact): its error against the exact lut3 is measured on --model files\n"
-    "                      on --model files\n"
     "  --binary-kernel K   i16lut (default), lut3 or xor, for --model files\n"
     "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n"
     "  --json              machine-readable: JSON lines on stdout (the report goes to stderr instead;\n"
