@@ -34,7 +34,13 @@ inline void chunk_sums(const uint8_t* d, size_t block_bytes, const int16_t* word
     const __m512i second = _mm512_set1_epi16(0x0010);
     for (int j = 0; j < NB; ++j) sums[j] = _mm512_setzero_si512();
     for (int p = p0; p < pe; ++p) {
-        const __m512i t = _mm512_loadu_si512((const void*)(words + (size_t)p * 32));
+        __m512i t = _mm512_loadu_si512((const void*)(words + (size_t)p * 32));
+        // One load of the table into a register: GCC would otherwise fold it into
+        // both VPERMWs as a memory operand, two 64-byte loads per pair.
+#if defined(__AVX512F__)  // not in the tests' SIMDe build, where __m512i is a struct
+        asm("" : "+v"(t));
+#endif
+#pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) {
             const uint8_t* dj = d + j * block_bytes + (size_t)p * 32;
             _mm_prefetch((const char*)dj + kPrefetchBytes, _MM_HINT_T0);
