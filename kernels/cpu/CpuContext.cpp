@@ -29,6 +29,15 @@ bool cpu_has_avx2() {
 #endif
 }
 
+bool cpu_is_intel() {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool is = __builtin_cpu_is("intel");
+    return is;
+#else
+    return false;
+#endif
+}
+
 bool cpu_has_avx512() {
 #if defined(__x86_64__) || defined(__i386__)
     static const bool has = cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

@@ -23,6 +23,10 @@ enum class Isa { Scalar, Avx2, Avx512 };
 
 bool cpu_has_avx2();    // AVX2 + FMA + F16C, checked once at run time
 bool cpu_has_avx512();  // AVX-512 F + BW + VL + DQ (and AVX2), checked once at run time
+// The vendor is Intel (checked once). It picks a cache level where the two
+// vendors' measurements disagree: the AVX-512 fp16 GEMV/GEMM's weight
+// prefetches (Gemv_avx512.cpp).
+bool cpu_is_intel();
 
 // 0: this CPU cannot run `isa`; otherwise 1 (scalar), 2 (AVX2), 3 (AVX-512).
 int isa_score(Isa isa);
