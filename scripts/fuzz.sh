@@ -120,6 +120,26 @@ run_target() {
   printf '%-20s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$result" >"$build/fuzz-logs/$t.result"
 }
 
+# A failed target's last sanitizer or libFuzzer report (up to 80 lines from
+# its first line; the log's last 40 lines where none is found) and its kept
+# inputs (base64, the first 4000 characters of each; not the contained ones).
+print_failure() {
+  local t=$1 log=$build/fuzz-logs/$1.log f
+  echo "---- $t: the last report in $log ----"
+  if [[ -f "$log" ]]; then
+    awk '/^==[0-9]+==ERROR|runtime error:|^==[0-9]+== ERROR|^ALARM: working on the last Unit/ {s = NR}
+         {l[NR] = $0}
+         END {b = s ? s : (NR > 40 ? NR - 39 : 1); for (i = b; i <= NR && i < b + 80; i++) print l[i]}' "$log"
+  else
+    echo "(no log)"
+  fi
+  while IFS= read -r f; do
+    echo "---- $t: input $f ($(stat -c %s "$f") bytes), base64 ----"
+    base64 -w 100 "$f" | head -c 4000
+    echo
+  done < <(find "$build/crashes/$t" -maxdepth 1 -type f 2>/dev/null | sort)
+}
+
 mkdir -p "$build/fuzz-logs"
 for t in "${targets[@]}"; do
   rm -f "$build/fuzz-logs/$t.result"
@@ -136,6 +156,11 @@ for t in "${targets[@]}"; do
   [[ "$line" == *" ok" || "$line" == *" ok ("* ]] || failed+=("$t")
 done
 if [[ ${#failed[@]} -gt 0 ]]; then
+  # The report and the inputs go to the output too: a fresh machine or a CI
+  # runner keeps no build-fuzz/ to look into afterwards.
+  for t in "${failed[@]}"; do
+    print_failure "$t" >&2
+  done
   echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]}" >&2
   exit 1
 fi
