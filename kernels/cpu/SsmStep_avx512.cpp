@@ -67,9 +67,17 @@ void ssm_head_step_avx512(float* s, int hd, int ns, float dA, float dt, const fl
     }
 }
 
-float ssm_head_step16_avx512(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x,
-                             const float* B, const float* C, float D, float* y) {
-    const bool bf = t == StateType::BF16;
+namespace {
+// The element type, and d_state where it is the paper models' 128, as
+// template arguments: with a run-time flag GCC kept the f16/bf16 choice in the
+// loop. Zen 4 VM, one core, a 64 x 128 f16 head state in L1: 7.2 cycles per 16
+// elements before, 6.7 with both (a 780M token's 2304 head steps from DRAM:
+// 2.5-2.9 ms before, 2.5 ms). The operations and their order are unchanged.
+template <bool BF, int NS>
+float head_step16(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C,
+                  float D, float* y) {
+    constexpr bool bf = BF;
+    const int ns = NS ? NS : ns_;
     const __m512 vdA = _mm512_set1_ps(dA);
     __m512 vmax = _mm512_setzero_ps();
     float smax = 0;
@@ -97,6 +105,14 @@ float ssm_head_step16_avx512(uint16_t* s, StateType t, int hd, int ns, float dA,
     _mm512_store_ps(m, vmax);
     for (float v : m) smax = std::fmax(smax, v);
     return smax;
+}
+}  // namespace
+
+float ssm_head_step16_avx512(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x,
+                             const float* B, const float* C, float D, float* y) {
+    if (t == StateType::BF16) return head_step16<true, 0>(s, hd, ns, dA, dt, x, B, C, D, y);
+    if (ns == 128) return head_step16<false, 128>(s, hd, ns, dA, dt, x, B, C, D, y);
+    return head_step16<false, 0>(s, hd, ns, dA, dt, x, B, C, D, y);
 }
 
 }  // namespace bimamba::kernels
