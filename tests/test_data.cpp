@@ -273,6 +273,28 @@ TEST(TokenDataset, MetaIntegersOutOfRangeAreRefused) {
     EXPECT_NE(open_with(R"("vocab_size": 0)").find("vocab_size must be an integer from 1"), std::string::npos);
     EXPECT_NE(open_with(R"("eos_id": 2)").find("meta.json lacks vocab_size"), std::string::npos);
     EXPECT_EQ(open_with(R"("vocab_size": 512, "eos_id": 511)"), "(no error)");
+    // The split's counts: non-negative integers or an error naming the key
+    // (a float out of range was converted, undefined behaviour, before).
+    auto open_split = [&](const std::string& fields) {
+        bimamba::test::write_text(d.path + "/meta.json",
+                                  R"({"format": "bimamba-tokens-v1", "dtype": "uint16", "vocab_size": 512,
+                                      "splits": {"train": {"shards": ["train_000.bin"], )" +
+                                      fields + "}}}");
+        return error_of([&] { TokenDataset::open(d.path, "train"); });
+    };
+    const std::string seed2 = read_file(std::string(BIMAMBA_SOURCE_DIR) +
+                                        "/tests/fuzz/corpus/fuzz_token_shards/crash-documents-float-outside-uint64");
+    bimamba::test::write_text(d.path + "/meta.json", seed2.substr(0, seed2.find('\0')));
+    EXPECT_NE(error_of([&] { TokenDataset::open(d.path, "train"); }).find("documents must be a non-negative integer"),
+              std::string::npos);
+    EXPECT_NE(open_split(R"("documents": -1.5)").find("documents must be a non-negative integer, got -1.5"),
+              std::string::npos);
+    EXPECT_NE(open_split(R"("documents": -3)").find("documents must be a non-negative integer"), std::string::npos);
+    EXPECT_NE(open_split(R"("tokens": 1e30)").find("tokens must be a non-negative integer"), std::string::npos);
+    EXPECT_NE(open_split(R"("tokens": "4")").find("tokens must be a non-negative integer"), std::string::npos);
+    EXPECT_NE(open_split(R"("tokens": 5)").find("hold 4 tokens but meta.json says 5"), std::string::npos);
+    EXPECT_EQ(open_split(R"("documents": 18446744073709551615, "tokens": 4)"), "(no error)");
+    EXPECT_EQ(TokenDataset::open(d.path, "train")->num_documents(), 18446744073709551615ull);
 }
 
 TEST(Prepare, ShardsHoldTheTokenizersEncodingInOrder) {

@@ -195,7 +195,18 @@ std::shared_ptr<TokenDataset> TokenDataset::open(const std::string& dir, const s
     ds->tokenizer_ = dir + "/" + meta.value("tokenizer", "tokenizer.model");
     if (!meta.contains("splits") || !meta["splits"].contains(split)) throw bad("no split '" + split + "' in meta.json");
     const auto& sp = meta["splits"][split];
-    ds->docs_ = sp.value("documents", 0ull);
+    if (!sp.is_object()) throw bad("meta.json split '" + split + "' is not an object");
+    // A count of the split, read only when it is a non-negative integer (a
+    // float such as 6.6e70 converted to an integer is undefined behaviour:
+    // found by tests/fuzz/fuzz_token_shards on a fresh Debian 12).
+    auto count_in = [&](const char* key, uint64_t def) {
+        if (!sp.contains(key)) return def;
+        const auto& v = sp[key];
+        if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<long long>() < 0))
+            throw bad("meta.json split '" + split + "' " + key + " must be a non-negative integer, got " + v.dump());
+        return v.is_number_unsigned() ? v.get<uint64_t>() : uint64_t(v.get<long long>());
+    };
+    ds->docs_ = count_in("documents", 0);
     ds->starts_.push_back(0);
     for (const auto& name_j : sp.at("shards")) {
         // A shard is a regular file in the corpus folder (prepare writes
@@ -233,7 +244,7 @@ std::shared_ptr<TokenDataset> TokenDataset::open(const std::string& dir, const s
         ds->shards_.push_back(sh);
         ds->starts_.push_back(ds->starts_.back() + sh.tokens);
     }
-    const uint64_t expect = sp.value("tokens", ds->num_tokens());
+    const uint64_t expect = count_in("tokens", ds->num_tokens());
     if (expect != ds->num_tokens())
         throw bad("split '" + split + "' shards hold " + std::to_string(ds->num_tokens()) +
                   " tokens but meta.json says " + std::to_string(expect));
