@@ -158,7 +158,7 @@ log "$ROUNDS rounds of ${ORDER[*]} ($THREADS threads, tg$TOKENS, pp$PROMPT, $REP
   echo "date_utc=$(date -u +%FT%TZ)"
   echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "flags=$(grep -m1 '^flags' /proc/cpuinfo | grep -o 'avx512[a-z_0-9]*\|avx2\|f16c' | sort -u | tr '\n' ' ')"
-  echo "cores=$(nproc) threads=$THREADS shape=$SHAPE llama_cpp=$LLAMA_COMMIT bimamba=$(git -C "$ROOT" rev-parse --short HEAD)"
+  echo "cores=$(nproc) threads=$THREADS shape=$SHAPE llama_cpp=$LLAMA_COMMIT bimamba=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
 } >"$OUT/machine.txt"
 for ((r = 1; r <= ROUNDS; r++)); do
   if ((r % 2)); then seq=("${ORDER[@]}"); else seq=(); for ((i = ${#ORDER[@]} - 1; i >= 0; i--)); do seq+=("${ORDER[$i]}"); done; fi
