@@ -51,8 +51,10 @@ SPLIT_PACKAGES=(libqt6opengl6-dev)
 # default clang's libclang-rt-NN-dev on Debian 12 (14) and 13 (19); a
 # split-style entry, so that a release that names it otherwise still sets up
 # (scripts/fuzz.sh then says what is missing).
+# llvm brings llvm-symbolizer, so that the sanitizers' reports name their
+# functions (without it a fresh machine's report was bare addresses).
 if [ "${BIMAMBA_TEST_FUZZ:-0}" = 1 ]; then
-  APT_PACKAGES+=(clang)
+  APT_PACKAGES+=(clang llvm)
   SPLIT_PACKAGES+=(libclang-rt-dev)
 fi
 
