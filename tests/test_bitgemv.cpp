@@ -915,6 +915,21 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
                 ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " " << name << " split at block " << mid;
             }
     }
+    // The dispatcher on wide matrices: the pool's chunks cut the groups of 4
+    // blocks anywhere (17 and 40 blocks; 1, 2 and 3 threads).
+    if (cpu_has_avx512())
+        for (auto [rows, cols] : std::vector<std::pair<int, int>>{{544, 3072}, {1280, 5120}}) {
+            Case c = make_case(rows, cols, seed++);
+            auto m = repack_i16lut(c.packed.data(), c.rows, c.cols);
+            std::vector<float> ref(c.rows), got(c.rows, 9.f);
+            std::vector<uint8_t> scratch(i16lut_scratch_bytes(c.cols));
+            bitgemv_i16lut_ref(m, c.x.data(), ref.data());
+            for (int threads : {1, 2, 3}) {
+                std::fill(got.begin(), got.end(), 9.f);
+                bitgemv_i16lut(CpuContext::make("avx512", threads), m, c.x.data(), got.data(), scratch.data());
+                ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " threads " << threads;
+            }
+        }
     // Columns of very different size in one chunk (the scale follows the largest chunk sum).
     std::vector<float> w(64 * 100), x(100);
     std::mt19937 rng(5);
