@@ -18,9 +18,9 @@
 # fuzz_hdf5_report), a SEGV, a negative-size copy, a heap-buffer-overflow
 # read, a timeout or an allocation over the limit (libFuzzer's, or ASan's
 # largest size) whose innermost frame of libhdf5's and ours is in libhdf5 is
-# kept as crashes/<target>/contained/ and
-# listed, and fuzzing goes on for the time left; any other report (a buffer
-# overflow, UB, a leak, a crash in our code) fails the stage as usual.
+# kept as crashes/<target>/contained/ and listed, and fuzzing goes on for the
+# time left; any other report (a write past a buffer, UB, a leak, anything in
+# our code) fails the stage as usual.
 set -euo pipefail
 secs=${1:-30}
 root=$(cd "$(dirname "$0")/.." && pwd)

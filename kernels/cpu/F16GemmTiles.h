@@ -10,13 +10,13 @@
 //   V::prefetch_rows(p, cols) (a cache line of each of 4 rows), V::gemv_rows
 //   (rows per tile of a single token).
 //
-// Tiles of R (<= 4; V::gemv_rows for one token) rows × N tokens: R·N accumulators in registers, each
-// converted weight vector used for N tokens, each x vector for R rows. A tile
-// of rows is read from memory once for the whole block of tokens (its first
-// token tile prefetches the next rows), then from L1. Every (row, token)
-// output is one V::width-lane chain over the columns in order, V::hsum, then
-// FMA tails: exactly what the GEMV of that ISA computes, so batched prefill is
-// bit-identical to token-by-token decoding.
+// Tiles of R rows (<= 4; V::gemv_rows for a single token) × N tokens: R·N
+// accumulators in registers, each converted weight vector used for N tokens,
+// each x vector for R rows. A tile of rows is read from memory once for the
+// whole block of tokens (its first token tile prefetches the next rows), then
+// from L1. Every (row, token) output is one V::width-lane chain over the
+// columns in order, V::hsum, then FMA tails: exactly what the GEMV of that ISA
+// computes, so batched prefill is bit-identical to token-by-token decoding.
 #include <immintrin.h>
 
 #include <cmath>
