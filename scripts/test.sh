@@ -15,8 +15,12 @@ fi
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
 cd "$BUILD_DIR"
-ctest --output-on-failure -j "${BIMAMBA_TEST_JOBS:-2}" "$@"
+ctest_rc=0
+ctest --output-on-failure -j "${BIMAMBA_TEST_JOBS:-2}" "$@" || ctest_rc=$?
 if [ "$fuzz_rc" -ne 0 ]; then
+  # Once more, last, so a log that keeps only its end keeps the report.
+  cat "${FUZZ_BUILD:-$ROOT/build-fuzz}/fuzz-logs/failures.txt" >&2 2>/dev/null || true
   echo "fuzz stage failed (exit $fuzz_rc): see the table above and build-fuzz/fuzz-logs" >&2
   exit 1
 fi
+exit "$ctest_rc"
