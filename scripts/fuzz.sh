@@ -52,15 +52,19 @@ fi
 
 # True when the report in log $1 is one of ASan's (any kind: libhdf5 is not
 # instrumented, so what ASan sees there is its own reads and writes through
-# memcpy and the like) or libFuzzer's crash, timeout or allocation over the
-# limit, and the innermost frame of either libhdf5 or ours (bimamba::, the
-# target's entry) lies in libhdf5. A leak, UB, an RSS out-of-memory without
-# an allocation stack, or any report whose innermost frame is ours fails.
-# (Kinds met so far: SEGV, a negative-size copy, a heap-buffer-overflow read
-# of 3800 bytes in H5HG_read on HDF5 1.10, allocations of GBs, loops.)
+# memcpy and the like) or libFuzzer's crash, timeout or out-of-memory, and
+# the innermost frame of either libhdf5 or ours (bimamba::, the target's
+# entry) lies in libhdf5; for an RSS out-of-memory that is the stack of the
+# largest live allocations libFuzzer lists (libhdf5 1.10 leaks on its error
+# paths, leaks LSan is told to ignore, and one process fuzzing for minutes
+# piles them up: 1.7 GB in 6,217 of its blocks in a local run; the
+# workbench's reader is a child process per file). A leak report, UB, or any
+# report whose innermost frame is ours fails. (Kinds met so far: SEGV, a
+# negative-size copy, a heap-buffer-overflow read of 3,800 bytes in
+# H5HG_read, allocations of GBs, loops, the pile-up.)
 contained_in_libhdf5() {
-  grep -qE 'ERROR: (AddressSanitizer: |libFuzzer: (deadly signal|timeout|out-of-memory \(malloc))' "$1" || return 1
-  grep -qE 'ERROR: (LeakSanitizer|libFuzzer: out-of-memory \(used)|runtime error:' "$1" && return 1
+  grep -qE 'ERROR: (AddressSanitizer: |libFuzzer: (deadly signal|timeout|out-of-memory))' "$1" || return 1
+  grep -qE 'ERROR: LeakSanitizer|runtime error:' "$1" && return 1
   local frame
   frame=$(sed -n '/ERROR: /,$p' "$1" | grep -E '^ +#[0-9]+ ' | grep -E 'libhdf5|bimamba::|LLVMFuzzerTestOneInput' | head -1)
   [[ "$frame" == *libhdf5* ]]
