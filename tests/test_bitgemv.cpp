@@ -2,6 +2,7 @@
 // computation from the unpacked matrix, SIMD and threaded paths against the
 // scalar reference, on random inputs of odd sizes.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +16,7 @@
 
 #include "core/base/Safetensors.h"
 #include "kernels/cpu/Activations.h"
+#include "kernels/cpu/Bandwidth.h"
 #include "kernels/cpu/BitGemvI16.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
@@ -955,6 +957,28 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
 
 // Huge-page buffers: zeroed, 2 MiB aligned from 1 MiB up (64-byte below),
 // movable; huge_vector holds data like a vector.
+// The core-share probe of bench cpu: two threads made to share one CPU (the
+// process pinned to it; new threads inherit the mask) each run at about half
+// the lone rate, as SMT siblings' port-bound loops do. One thread is 1 by definition.
+TEST(CoreShare, TwoThreadsOnOneCpuRunAtHalfRate) {
+    EXPECT_EQ(measure_core_share(1).ratio, 1.0);
+    cpu_set_t old;
+    ASSERT_EQ(sched_getaffinity(0, sizeof old, &old), 0);
+    int cpu = -1;
+    for (int c = 0; c < CPU_SETSIZE && cpu < 0; ++c)
+        if (CPU_ISSET(c, &old)) cpu = c;
+    ASSERT_GE(cpu, 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    const CoreShareResult r = measure_core_share(2);
+    ASSERT_EQ(sched_setaffinity(0, sizeof old, &old), 0);
+    EXPECT_EQ(r.threads, 2);
+    EXPECT_GT(r.ratio, 0.2);
+    EXPECT_LT(r.ratio, 0.75) << "two threads on one CPU did not slow down";
+}
+
 TEST(HugePages, BuffersAreZeroedAlignedAndMovable) {
     for (size_t n : {size_t(1), size_t(4095), size_t(1) << 20, (size_t(5) << 20) + 3}) {
         HugeBuffer b(n);

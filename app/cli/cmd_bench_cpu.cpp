@@ -68,7 +68,7 @@ const char* kHelp =
     "  --json              machine-readable: JSON lines on stdout (the report goes to stderr instead;\n"
     "                      docs/cli-events.md):\n"
     "    {\"event\":\"machine\",\"hardware_threads\":N,\"threads\":T,\"isa\":I,\"load_average\":A,\"read_gbps\":B,\n"
-    "     \"read_gbps_median\":B,\"update_gbps\":U,\"update_gbps_median\":U,\"llc_mb\":C}\n"
+    "     \"read_gbps_median\":B,\"update_gbps\":U,\"update_gbps_median\":U,\"core_share\":S,\"llc_mb\":C}\n"
     "    {\"event\":\"stats\",\"label\":L,\"weights\":W,\"binary_kernel\":K,\"head\":H,\"state\":S,\"tokens\":N,\"tok_per_s\":X,\n"
     "     \"tok_per_s_min\":X0,\"tok_per_s_max\":X1,\"prompt_tokens\":P,\"prefill_tok_per_s\":Y,\"prefill_tok_per_s_min\":Y0,\"prefill_tok_per_s_max\":Y1,\n"
     "     \"prefill1_tok_per_s\":Y1,\"rss_mb\":R,\"file_gb\":F,\"mb_per_token\":M,\"state_mb\":SM,\"gbps\":G,\n"
@@ -325,6 +325,13 @@ int run_bench_cpu(const Args& args) {
         out,
         "memory bandwidth (in-place update, read + written, %lld MB, %d threads): best %.2f GB/s, median %.2f GB/s\n",
         bw_mb, ubw.threads, ubw.best_gbps, ubw.median_gbps);
+    const auto share = kernels::measure_core_share(cx.thread_count());
+    if (share.threads > 1)
+        std::fprintf(out, "compute per thread with %d threads at once: %.2f of one thread alone%s\n", share.threads,
+                     share.ratio,
+                     share.ratio < 0.8 ? " (the threads share cores: SMT siblings, or a VM's vCPUs on one core at the "
+                                         "moment; compute-bound kernels slow down, figures are not comparable)"
+                                       : " (a core each)");
     std::fflush(out);
     const long l3 = llc_bytes();
     if (json)
@@ -336,6 +343,7 @@ int run_bench_cpu(const Args& args) {
                                {"read_gbps_median", bw.median_gbps},
                                {"update_gbps", ubw.best_gbps},
                                {"update_gbps_median", ubw.median_gbps},
+                               {"core_share", share.ratio},
                                {"llc_mb", l3 / 1048576.0}});
 
     std::vector<Row> rows;
