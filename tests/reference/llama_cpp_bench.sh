@@ -182,6 +182,7 @@ import glob, json, os, statistics as st, sys
 out, m, formats, ours, rounds = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), int(sys.argv[5])
 def med(v): return st.median(v)
 rows = {}
+share = {}  # round -> bench cpu's core_share of each of our runs (about 0.5: threads sharing a core)
 for f in formats:
     dec, pp = [], []
     for r in range(1, rounds + 1):
@@ -196,6 +197,8 @@ for o in ours:
             e = json.loads(line)
             if e.get("event") == "stats":
                 dec.append(e["tok_per_s"]); pp.append(e["prefill_tok_per_s"])
+            elif e.get("event") == "machine" and "core_share" in e:
+                share.setdefault(r, []).append(e["core_share"])
     rows[("ours", o)] = (os.path.getsize(f"{m}/ours-{o}.bmd"), dec, pp)
 f16 = med(rows[("llama.cpp", "f16")][1]) if ("llama.cpp", "f16") in rows else None
 low = [f for f in formats if f != "f16"]
@@ -214,4 +217,8 @@ for (eng, f), (size, dec, pp) in rows.items():
     line += f" {d/f16:.2f}x |" if f16 else " - |"
     if fast: line += f" {d/fastv:.2f}x |"
     print(line)
+if share:
+    print("compute per thread with all threads at once, over one thread alone (bench cpu's core_share; "
+          "below 0.8 the threads shared cores in that round): "
+          + ", ".join(f"round {r} {min(v):.2f}" for r, v in sorted(share.items())))
 EOF
