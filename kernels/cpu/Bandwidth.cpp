@@ -1,5 +1,8 @@
 #include "kernels/cpu/Bandwidth.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -91,10 +94,19 @@ BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int repet
 }
 
 namespace {
+void pin_to(int cpu) {
+    if (cpu < 0) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+}
+
 // Eight independent multiply chains: the rate is the multiplier port's, which
 // two hardware threads of one core share. Returns multiplies per second.
+constexpr long kIters = 2'000'000;
+constexpr double kMultiplies = 8.0 * kIters;
 double multiply_rate(uint64_t seed, uint64_t* sink) {
-    constexpr long kIters = 2'000'000;
     uint64_t a[8];
     for (int j = 0; j < 8; ++j) a[j] = seed + 2 * j + 1;
     const auto t0 = std::chrono::steady_clock::now();
@@ -104,7 +116,7 @@ double multiply_rate(uint64_t seed, uint64_t* sink) {
     uint64_t x = 0;
     for (uint64_t v : a) x ^= v;
     *sink = x;
-    return 8.0 * kIters / s;
+    return kMultiplies / s;
 }
 }  // namespace
 
@@ -112,24 +124,41 @@ CoreShareResult measure_core_share(int threads) {
     CoreShareResult r;
     r.threads = std::max(1, threads);
     if (r.threads == 1) return r;
+    // Thread t runs on the t-th CPU this process may use (round robin where it
+    // may use fewer): unpinned, new threads can start on their creator's CPU
+    // and stay there for longer than the probe lasts.
+    std::vector<int> cpus;
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        for (int c = 0; c < CPU_SETSIZE; ++c)
+            if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+    if (cpus.empty()) cpus.push_back(-1);
     uint64_t sink = 0;
     double alone = 0, together = 0;
     for (int rep = 0; rep < 3; ++rep) {  // best of 3 each: a moment's neighbour only lowers a rate
-        alone = std::max(alone, multiply_rate(rep, &sink));
-        std::vector<double> rates(r.threads);
+        std::thread([&] {
+            pin_to(cpus[0]);
+            alone = std::max(alone, multiply_rate(rep, &sink));
+        }).join();
+        // All threads' work over the wall time until the last one ends (so
+        // threads time-sliced on one CPU count as sharing it, whatever the slices).
         std::vector<uint64_t> sinks(r.threads);
         std::atomic<int> ready{0};
+        std::atomic<bool> go{false};
         std::vector<std::thread> ts;
         for (int t = 0; t < r.threads; ++t)
             ts.emplace_back([&, t] {
+                pin_to(cpus[t % cpus.size()]);
                 ready.fetch_add(1);
-                while (ready.load() < r.threads) std::this_thread::yield();  // start together
-                rates[t] = multiply_rate(t, &sinks[t]);
+                while (!go.load()) std::this_thread::yield();
+                multiply_rate(t, &sinks[t]);
             });
+        while (ready.load() < r.threads) std::this_thread::yield();
+        const auto t0 = std::chrono::steady_clock::now();
+        go.store(true);
         for (auto& t : ts) t.join();
-        double mean = 0;
-        for (double v : rates) mean += v / r.threads;
-        together = std::max(together, mean);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        together = std::max(together, kMultiplies / s);  // per thread: each did kMultiplies
         for (uint64_t v : sinks) sink ^= v;
     }
     static volatile uint64_t keep;

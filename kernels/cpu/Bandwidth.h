@@ -31,7 +31,8 @@ BandwidthResult measure_update_bandwidth(ThreadPool& pool, size_t bytes = size_t
 // each has a core of its own, about 0.5 where two share one: SMT siblings, or
 // two vCPUs of a VM that the host runs on one core's two hardware threads at
 // times (the 2-core development VM does: 0.51 and 0.83 in 2 of 12 probes, 1.00
-// otherwise), and then compute-bound kernels run at half speed. ~50 ms.
+// otherwise), and then compute-bound kernels run at half speed. Thread t is
+// pinned to the t-th CPU the process may use. ~50 ms.
 struct CoreShareResult {
     double ratio = 1;
     int threads = 1;
