@@ -918,20 +918,29 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
             }
     }
     // The dispatcher on wide matrices: the pool's chunks cut the groups of 4
-    // blocks anywhere (17 and 40 blocks; 1, 2 and 3 threads).
-    if (cpu_has_avx512())
+    // blocks anywhere (17 and 40 blocks; 1, 2 and 3 threads), and from 3072
+    // columns every thread builds its own tables (two calls in a row: the
+    // second must not reuse the first's), under AVX-512 and AVX2.
+    for (const char* isa : {"avx512", "avx2"}) {
+        if (!(std::string(isa) == "avx2" ? cpu_has_avx2() : cpu_has_avx512())) continue;
         for (auto [rows, cols] : std::vector<std::pair<int, int>>{{544, 3072}, {1280, 5120}}) {
             Case c = make_case(rows, cols, seed++);
             auto m = repack_i16lut(c.packed.data(), c.rows, c.cols);
-            std::vector<float> ref(c.rows), got(c.rows, 9.f);
+            std::vector<float> ref(c.rows), ref2(c.rows), got(c.rows, 9.f), x2(c.x);
+            for (auto& v : x2) v = -0.5f * v + 0.25f;
             std::vector<uint8_t> scratch(i16lut_scratch_bytes(c.cols));
             bitgemv_i16lut_ref(m, c.x.data(), ref.data());
+            bitgemv_i16lut_ref(m, x2.data(), ref2.data());
             for (int threads : {1, 2, 3}) {
+                const CpuContext cx = CpuContext::make(isa, threads);
                 std::fill(got.begin(), got.end(), 9.f);
-                bitgemv_i16lut(CpuContext::make("avx512", threads), m, c.x.data(), got.data(), scratch.data());
-                ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " threads " << threads;
+                bitgemv_i16lut(cx, m, c.x.data(), got.data(), scratch.data());
+                ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " " << isa << " threads " << threads;
+                bitgemv_i16lut(cx, m, x2.data(), got.data(), scratch.data());
+                ASSERT_EQ(got, ref2) << c.rows << "x" << c.cols << " " << isa << " threads " << threads << ", 2nd";
             }
         }
+    }
     // Columns of very different size in one chunk (the scale follows the largest chunk sum).
     std::vector<float> w(64 * 100), x(100);
     std::mt19937 rng(5);
