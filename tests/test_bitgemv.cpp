@@ -988,6 +988,39 @@ TEST(CoreShare, TwoThreadsOnOneCpuRunAtHalfRate) {
     EXPECT_LT(r.ratio, 0.75) << "two threads on one CPU did not slow down";
 }
 
+// The roofline of bench cpu, against the bound worked by hand: 143 MB of
+// weights at 33 GB/s = 4.3333 ms, 40.3 MB of state read and written at
+// 50 GB/s = 1.612 ms; at 125 tok/s a token takes 8 ms.
+TEST(MemoryBound, MatchesTheBoundWorkedByHand) {
+    const MemoryBound b = memory_bound(143e6, 40.3e6, 33, 50, 125);
+    EXPECT_NEAR(b.bw_fraction, 4.33333e-3 * 125, 1e-5);
+    EXPECT_NEAR(b.roofline, (4.33333e-3 + 1.612e-3) * 125, 1e-5);
+    EXPECT_NEAR(b.weights_ceiling, 4.33333 / (4.33333 + 1.612), 1e-5);
+    // Twice the read bandwidth halves the weights' time only.
+    EXPECT_NEAR(memory_bound(143e6, 40.3e6, 66, 50, 125).roofline, (2.166667e-3 + 1.612e-3) * 125, 1e-5);
+    const MemoryBound none = memory_bound(143e6, 40.3e6, 0, 50, 125);  // no bandwidth measured: no fraction
+    EXPECT_EQ(none.roofline, 0.0);
+    EXPECT_EQ(none.bw_fraction, 0.0);
+}
+
+// One probe measures again and again on its buffer (bench cpu: before every
+// decode rep), split across the pool's threads.
+TEST(BandwidthProbe, MeasuresRepeatedlyOnOneBuffer) {
+    ThreadPool pool(2);
+    BandwidthProbe probe(pool, size_t(64) << 20);
+    for (int i = 0; i < 2; ++i) {
+        const BandwidthResult r = probe.read(3), u = probe.update(2);
+        EXPECT_EQ(r.bytes, size_t(64) << 20);
+        EXPECT_EQ(u.bytes, size_t(64) << 20);
+        EXPECT_EQ(r.threads, 2);
+        EXPECT_GT(r.median_gbps, 0.1);
+        EXPECT_GE(r.best_gbps, r.median_gbps);
+        EXPECT_GT(u.median_gbps, 0.1);
+        EXPECT_GE(u.best_gbps, u.median_gbps);
+        EXPECT_TRUE(std::isfinite(r.best_gbps) && std::isfinite(u.best_gbps));
+    }
+}
+
 TEST(HugePages, BuffersAreZeroedAlignedAndMovable) {
     for (size_t n : {size_t(1), size_t(4095), size_t(1) << 20, (size_t(5) << 20) + 3}) {
         HugeBuffer b(n);

@@ -59,38 +59,52 @@ BandwidthResult timed_passes(ThreadPool& pool, size_t words, int repetitions, do
 }
 }  // namespace
 
-namespace {
 // A buffer of `words` words on huge pages, as the engine's weights and state
 // (HugePages.h): the bound is measured under the same TLB conditions.
-struct WordBuffer {
+struct BandwidthProbe::Buffer {
+    size_t words;
     HugeBuffer mem;
-    WordBuffer(ThreadPool& pool, size_t words) : mem(words * 8) {
+    Buffer(ThreadPool& pool, size_t n) : words(n), mem(n * 8) {
         pool.parallel_for(4096, 1, [&](int b0, int b1) {
             for (size_t i = words * b0 / 4096; i < words * b1 / 4096; ++i) get()[i] = i;
         });
     }
     uint64_t* get() const { return reinterpret_cast<uint64_t*>(mem.data()); }
-    uint64_t& operator[](size_t i) const { return get()[i]; }
 };
-}  // namespace
 
-BandwidthResult measure_update_bandwidth(ThreadPool& pool, size_t bytes, int repetitions) {
-    const size_t words = bytes / 8;
-    WordBuffer buf(pool, words);
-    auto res = timed_passes(pool, words, repetitions, 2.0 * words * 8,
-                            [&](size_t s, size_t e) { bump_words(buf.get() + s, e - s); });
-    if (buf[words / 2] == 0) res.best_gbps += 0;  // keep the stores observable
+BandwidthProbe::BandwidthProbe(ThreadPool& pool, size_t bytes)
+    : pool_(pool), buf_(std::make_unique<Buffer>(pool, std::max<size_t>(bytes / 8, 4096))) {}
+BandwidthProbe::~BandwidthProbe() = default;
+
+BandwidthResult BandwidthProbe::update(int repetitions) {
+    const size_t words = buf_->words;
+    uint64_t* p = buf_->get();
+    auto res =
+        timed_passes(pool_, words, repetitions, 2.0 * words * 8, [&](size_t s, size_t e) { bump_words(p + s, e - s); });
+    if (p[words / 2] == 0) res.best_gbps += 0;  // keep the stores observable
     return res;
 }
 
-BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int repetitions) {
-    const size_t words = bytes / 8;
-    WordBuffer buf(pool, words);
+BandwidthResult BandwidthProbe::read(int repetitions) {
+    const size_t words = buf_->words;
+    const uint64_t* p = buf_->get();
     std::atomic<uint64_t> sink{0};
-    auto res = timed_passes(pool, words, repetitions, 1.0 * words * 8,
-                            [&](size_t s, size_t e) { sink += sum_words(buf.get() + s, e - s); });
+    auto res = timed_passes(pool_, words, repetitions, 1.0 * words * 8,
+                            [&](size_t s, size_t e) { sink += sum_words(p + s, e - s); });
     if (sink.load() == 42) res.best_gbps += 0;  // keep `sink` observable
     return res;
+}
+
+MemoryBound memory_bound(double weight_bytes, double state_bytes, double read_gbps, double update_gbps,
+                         double tok_per_s) {
+    MemoryBound b;
+    if (read_gbps <= 0 || update_gbps <= 0) return b;
+    const double t_weights = weight_bytes / (read_gbps * 1e9);
+    const double t_state = 2.0 * state_bytes / (update_gbps * 1e9);
+    b.bw_fraction = t_weights * tok_per_s;
+    b.roofline = (t_weights + t_state) * tok_per_s;
+    b.weights_ceiling = t_weights + t_state > 0 ? t_weights / (t_weights + t_state) : 0;
+    return b;
 }
 
 namespace {

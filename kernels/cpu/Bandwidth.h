@@ -5,6 +5,7 @@
 // engine's: ThreadPool::shared of its thread count).
 // The benchmark divides achieved weight traffic by it.
 #include <cstddef>
+#include <memory>
 
 namespace bimamba::kernels {
 
@@ -17,13 +18,44 @@ struct BandwidthResult {
     int threads = 0;
 };
 
-BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t(1) << 30, int repetitions = 5);
-
-// The same for an in-place update (read a word, write it back changed), the
+// read(): the streaming read, `repetitions` passes over the buffer.
+// update(): an in-place update (read a word, write it back changed), the
 // access pattern of the SSM state in decoding; GB/s counts bytes read plus
 // bytes written. DRAM serves this mix faster than reads alone (on the 2-core
 // development VM ~41 against ~29 GB/s), so the state's share of the bound uses it.
-BandwidthResult measure_update_bandwidth(ThreadPool& pool, size_t bytes = size_t(1) << 29, int repetitions = 5);
+//
+// The buffer is kept, so both can be measured again beside every timed run:
+// a VM's memory speed moves within seconds (the 2-core development VM read at
+// 25 to 47 GB/s within one minute, and ~57 when its two vCPUs shared a core),
+// so a bandwidth taken once at the start does not describe a decode measured
+// a minute later.
+class BandwidthProbe {
+public:
+    BandwidthProbe(ThreadPool& pool, size_t bytes);
+    ~BandwidthProbe();
+    BandwidthProbe(const BandwidthProbe&) = delete;
+    BandwidthProbe& operator=(const BandwidthProbe&) = delete;
+    BandwidthResult read(int repetitions);
+    BandwidthResult update(int repetitions);
+
+private:
+    struct Buffer;
+    ThreadPool& pool_;
+    std::unique_ptr<Buffer> buf_;
+};
+
+// The memory-bound time of one decoded token: its weight bytes read at
+// `read_gbps`, its recurrent state (`state_bytes`) read and written once at
+// `update_gbps`. For a decode rate `tok_per_s`:
+//   bw_fraction     = weight bytes per second over the read bandwidth,
+//   roofline        = that memory-bound time × tok_per_s (1 = at the bound),
+//   weights_ceiling = the largest bw_fraction the roofline allows (the rest of
+//                     every token's memory time is state traffic).
+struct MemoryBound {
+    double bw_fraction = 0, roofline = 0, weights_ceiling = 0;
+};
+MemoryBound memory_bound(double weight_bytes, double state_bytes, double read_gbps, double update_gbps,
+                         double tok_per_s);
 
 // Whether `threads` threads get a core each: an integer-multiply loop (bound
 // by one execution port) runs on one thread alone, then on `threads` threads
