@@ -70,7 +70,8 @@ const char* kHelp =
     "  --json              machine-readable: JSON lines on stdout (the report goes to stderr instead;\n"
     "                      docs/cli-events.md):\n"
     "    {\"event\":\"machine\",\"hardware_threads\":N,\"threads\":T,\"isa\":I,\"load_average\":A,\"read_gbps\":B,\n"
-    "     \"read_gbps_median\":B,\"update_gbps\":U,\"update_gbps_median\":U,\"core_share\":S,\"llc_mb\":C}\n"
+    "     \"read_gbps_median\":B,\"update_gbps\":U,\"update_gbps_median\":U,\"core_share\":S,\"lone_multiplies_per_ns\":K,\n"
+    "     \"llc_mb\":C}\n"
     "    {\"event\":\"stats\",\"label\":L,\"weights\":W,\"binary_kernel\":K,\"head\":H,\"state\":S,\"tokens\":N,\"tok_per_s\":X,\n"
     "     \"tok_per_s_min\":X0,\"tok_per_s_max\":X1,\"prompt_tokens\":P,\"prefill_tok_per_s\":Y,\"prefill_tok_per_s_min\":Y0,\"prefill_tok_per_s_max\":Y1,\n"
     "     \"prefill1_tok_per_s\":Y1,\"rss_mb\":R,\"file_gb\":F,\"mb_per_token\":M,\"state_mb\":SM,\"gbps\":G,\n"
@@ -369,6 +370,8 @@ int run_bench_cpu(const Args& args) {
                      share.ratio < 0.8 ? " (the threads share cores: SMT siblings, or a VM's vCPUs on one core at the "
                                          "moment; compute-bound kernels slow down, figures are not comparable)"
                                        : " (a core each)");
+    std::fprintf(out, "one thread alone: %.2f multiplies per ns (a fixed loop: its rate follows the core clock)\n",
+                 share.lone_per_ns);
     std::fflush(out);
     const long l3 = llc_bytes();
     if (json)
@@ -381,6 +384,7 @@ int run_bench_cpu(const Args& args) {
                                {"update_gbps", ubw.best_gbps},
                                {"update_gbps_median", ubw.median_gbps},
                                {"core_share", share.ratio},
+                               {"lone_multiplies_per_ns", share.lone_per_ns},
                                {"llc_mb", l3 / 1048576.0}});
 
     std::vector<Row> rows;

@@ -137,7 +137,6 @@ double multiply_rate(uint64_t seed, uint64_t* sink) {
 CoreShareResult measure_core_share(int threads) {
     CoreShareResult r;
     r.threads = std::max(1, threads);
-    if (r.threads == 1) return r;
     // Thread t runs on the t-th CPU this process may use (round robin where it
     // may use fewer): unpinned, new threads can start on their creator's CPU
     // and stay there for longer than the probe lasts.
@@ -154,6 +153,7 @@ CoreShareResult measure_core_share(int threads) {
             pin_to(cpus[0]);
             alone = std::max(alone, multiply_rate(rep, &sink));
         }).join();
+        if (r.threads == 1) continue;
         // All threads' work over the wall time until the last one ends (so
         // threads time-sliced on one CPU count as sharing it, whatever the slices).
         std::vector<uint64_t> sinks(r.threads);
@@ -177,7 +177,8 @@ CoreShareResult measure_core_share(int threads) {
     }
     static volatile uint64_t keep;
     keep = sink;
-    r.ratio = alone > 0 ? together / alone : 1;
+    r.lone_per_ns = alone / 1e9;
+    r.ratio = alone > 0 && r.threads > 1 ? together / alone : 1;
     return r;
 }
 

@@ -65,9 +65,14 @@ MemoryBound memory_bound(double weight_bytes, double state_bytes, double read_gb
 // times (the 2-core development VM does: 0.51 and 0.83 in 2 of 12 probes, 1.00
 // otherwise), and then compute-bound kernels run at half speed. Thread t is
 // pinned to the t-th CPU the process may use. ~50 ms.
+// `lone_per_ns`: the lone thread's multiplies per nanosecond. The loop's
+// cycles per multiply are fixed by the core's design, so this follows its
+// clock: it tells a run on a slowed-down host from one on a fast one (measured
+// also for one thread).
 struct CoreShareResult {
     double ratio = 1;
     int threads = 1;
+    double lone_per_ns = 0;
 };
 CoreShareResult measure_core_share(int threads);
 
