@@ -39,6 +39,7 @@ const CpuContext& auto_cx() {
 namespace bimamba::kernels {
 // kernels/cpu/BitGemvI16_avx512.cpp compiled on SIMDe (tests/CMakeLists.txt).
 void bitgemv_i16lut_blocks_avx512_emulated(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
+void i16lut_word_tables_avx512_emulated(const int16_t* q, int pairs, int16_t* words);
 // kernels/cpu/Gemv_avx512.cpp and Q8Gemv_avx512.cpp, the same way.
 void f16gemv_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
 void f16gemm_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T,
@@ -850,17 +851,36 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
     if (!cpu_has_avx512())
         std::printf("note: no AVX-512 on this CPU and no SIMDe: the avx512 i16lut kernel was not run\n");
 #endif
-    // The SIMD table build gives the scalar build's bytes.
-    for (int cols : {1, 5, 8, 33, 1536}) {
+    // The SIMD input preparation gives the scalar build's bytes: under AVX2
+    // all of them, under AVX-512 all but the byte-plane tables, which it
+    // leaves as they were (its kernel reads the word tables). Widths with a
+    // partial last chunk and a partial pair, and chunks of very different
+    // size (the multipliers span their whole range) and an all-zero chunk.
+    for (int cols : {1, 5, 8, 33, 1536, 3072, 3100, 5120}) {
         std::vector<float> x(cols);
         std::mt19937 r2(cols);
         std::normal_distribution<float> nd;
-        for (auto& v : x) v = nd(r2);
-        std::vector<uint8_t> a(i16lut_scratch_bytes(cols), 1), b(i16lut_scratch_bytes(cols), 1);
+        for (int k = 0; k < cols; ++k) x[k] = nd(r2) * (k / 32 % 5 == 2 ? 300.f : k / 32 % 5 == 4 ? 0.001f : 1.f);
+        if (cols >= 96) std::fill(x.begin() + 64, x.begin() + 96, 0.f);
+        if (cols == 33 || cols == 3100)  // scales near and below the smallest normal float: G underflows
+            for (auto& v : x) v *= cols == 33 ? 1e-38f : 1e-36f;
+        std::vector<uint8_t> a(i16lut_scratch_bytes(cols), 1);
         const float sa = i16lut_prepare(CpuContext::make("scalar", 1), x.data(), cols, a.data());
-        const float sb = i16lut_prepare(auto_cx(), x.data(), cols, b.data());
-        EXPECT_EQ(sa, sb);
-        EXPECT_EQ(a, b) << cols;
+        const I16LutScratch L(cols);
+        for (const char* isa : {"avx2", "avx512"}) {
+            if (!(std::string(isa) == "avx2" ? cpu_has_avx2() : cpu_has_avx512())) continue;
+            std::vector<uint8_t> b(i16lut_scratch_bytes(cols), 1), want(a);
+            const float sb = i16lut_prepare(CpuContext::make(isa, 1), x.data(), cols, b.data());
+            EXPECT_EQ(sa, sb) << isa;
+            if (std::string(isa) == "avx512") std::fill(want.begin() + L.tables, want.begin() + L.mult, 1);
+            EXPECT_EQ(want, b) << cols << " " << isa;
+        }
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+        // The AVX-512 word tables on emulated intrinsics.
+        std::vector<int16_t> words(32 * (size_t)L.pairs, 7);
+        i16lut_word_tables_avx512_emulated(reinterpret_cast<const int16_t*>(a.data() + L.q), L.pairs, words.data());
+        EXPECT_EQ(0, std::memcmp(words.data(), a.data() + L.words, words.size() * 2)) << cols << " (emulated)";
+#endif
     }
     // The worst case for the integer sums: rows whose signs follow sign(x) (every
     // chunk sum at its bound, the int32 total near 2^31 at 5120 columns, the

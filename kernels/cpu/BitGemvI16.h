@@ -8,7 +8,8 @@
 //
 // Scales. Every chunk of 8 groups (32 columns, kI16ChunkCols) has its own
 // scale, so an outlier column only coarsens its own chunk, and no chunk's
-// int16 sum can overflow: with S = max_k Σ_chunk k |x| / 32735 and 2^M the
+// int16 sum can overflow: with S = max_k Σ_chunk k |x| / 32735 (at least
+// 2^-100, so G below stays a normal float) and 2^M the
 // multiplier range (i16lut_multiplier_bits), chunk k gets the integer
 // multiplier m_k = ceil(2^M · (Σ_k |x| / 32735) / S) in [1, 2^M] and the scale
 // s_k = G·m_k, G = S / 2^M, so q = round(x / s_k) keeps Σ_k |q| <= 32767.
@@ -40,6 +41,11 @@
 namespace bimamba::kernels {
 
 constexpr int kI16ChunkCols = 32;  // columns per int16 chunk (one scale each)
+// From this width on (word tables of 24 KB: the 780M out_proj and up) the
+// AVX-512 kernel runs kI16WideBlocks blocks per table load, and the
+// dispatcher hands out blocks in multiples of it.
+constexpr int kI16WideTableCols = 3072;
+constexpr int kI16WideBlocks = 4;
 
 struct I16LutMatrix : RepackedBits {
     int rows = 0, cols = 0, blocks = 0, groups = 0, pairs = 0;
@@ -60,7 +66,8 @@ I16LutMatrix repack_i16lut(const uint8_t* signs, int rows, int cols);
 // padding chunk has m = 0), G (float), the word tables (16 int16 per group,
 // entry i = Σ_j ±q_j with bit j of i set = −; the two groups of a pair in
 // swapped order, group 2p+1 at words 32p, group 2p at 32p + 16). Every ISA
-// writes the same bytes. Returns G.
+// writes the same bytes, except that on AVX-512 (cx.avx512()) the byte-plane
+// tables, which its kernel does not read, are not written. Returns G.
 struct I16LutScratch {
     size_t q = 0, tables = 0, mult = 0, g = 0, words = 0, bytes = 0;
     int pairs = 0, chunks = 0, chunks_even = 0;
@@ -77,6 +84,13 @@ void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y);
 void i16lut_quantize_avx2(const float* x, int cols, const float* inv, int16_t* q, int n);
 // Byte-plane tables and word tables, the same bytes as the scalar build.
 void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tables, int16_t* words);
+// The word tables alone (all the AVX-512 kernel reads), the same bytes.
+void i16lut_word_tables_avx512(const int16_t* q, int pairs, int16_t* words);
+// The chunk multipliers m_k (int16 at `mult`, unaligned) and 1/(G·m_k) of
+// chunks [0, chunks & ~3) from their scales sk, the reference's bits.
+void i16lut_multipliers_avx2(const float* sk, int chunks, float G, int M, uint8_t* mult, float* inv);
+// sk[k] = chunk k's Σ|x| / 32735 (with the margin), the reference's bits, for `chunks` full chunks of 32 columns.
+void i16lut_chunk_scales_avx2(const float* x, int chunks, float* sk);
 void bitgemv_i16lut_blocks_avx2(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
 void bitgemv_i16lut_blocks_avx512(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
 // Dispatching (AVX-512, AVX2 or the reference: the CpuContext),

@@ -20,6 +20,37 @@ void i16lut_quantize_avx2(const float* x, int cols, const float* inv, int16_t* q
     for (; c < n; ++c) q[c] = 0;
 }
 
+void i16lut_chunk_scales_avx2(const float* x, int chunks, float* sk) {
+    // Chunk k's four partial sums a[j] = Σ |x[32k + 4i + j]| in one SSE register,
+    // added in the reference's order (chunk_scale in BitGemvI16.cpp), so the
+    // same bits; chunks are independent, so their chains overlap.
+    const __m128 abs = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    for (int k = 0; k < chunks; ++k) {
+        const float* c = x + (size_t)k * kI16ChunkCols;
+        __m128 a = _mm_and_ps(_mm_loadu_ps(c), abs);
+        for (int i = 4; i < kI16ChunkCols; i += 4) a = _mm_add_ps(a, _mm_and_ps(_mm_loadu_ps(c + i), abs));
+        const __m128 s = _mm_add_ps(a, _mm_shuffle_ps(a, a, _MM_SHUFFLE(2, 3, 0, 1)));  // a0+a1, ., a2+a3, .
+        const float t = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehl_ps(s, s)));              // (a0+a1)+(a2+a3)
+        sk[k] = t * (1.0f / 32735.0f) * 1.0001f;
+    }
+}
+
+void i16lut_multipliers_avx2(const float* sk, int chunks, float G, int M, uint8_t* mult, float* inv) {
+    // The reference's operations lane by lane (i16lut_prepare): a double
+    // division rounded up, converted with truncation (a NaN gives INT_MIN, as
+    // the scalar conversion does), clamped to [1, 2^M], then 1 / (G·m) in float.
+    const __m256d g = _mm256_set1_pd((double)G);
+    const __m128 gf = _mm_set1_ps(G);
+    const __m128i one = _mm_set1_epi32(1), top = _mm_set1_epi32(1 << M);
+    for (int k = 0; k + 4 <= chunks; k += 4) {
+        const __m256d d = _mm256_div_pd(_mm256_cvtps_pd(_mm_loadu_ps(sk + k)), g);
+        __m128i m = _mm256_cvttpd_epi32(_mm256_round_pd(d, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC));
+        m = _mm_min_epi32(_mm_max_epi32(m, one), top);
+        _mm_storeu_ps(inv + k, _mm_div_ps(_mm_set1_ps(1.0f), _mm_mul_ps(gf, _mm_cvtepi32_ps(m))));
+        _mm_storel_epi64((__m128i*)(mult + 2 * (size_t)k), _mm_packs_epi32(m, m));  // m <= 2^14: no saturation
+    }
+}
+
 void i16lut_tables_avx2(const int16_t* q, int groups, uint8_t* tab, int16_t* words) {
     // Lane i of S_j is -1 where bit j of i is set (that column enters negated).
     auto signs = [](int j) {
