@@ -186,9 +186,13 @@ void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
     const std::thread::id caller = std::this_thread::get_id();
     const size_t bytes = i16lut_scratch_bytes(m.cols);
     // Under AVX-512, whole groups of kI16WideBlocks blocks per chunk, not the
-    // pool's 8 chunks of 6 blocks (4 + 1 + 1) at 780M: 0.90 of the old time
-    // against 0.93 with the L2 prefetch (BitGemvI16_avx512.cpp), 40 reps.
-    const int grain = cx.avx512() && m.cols >= kI16WideTableCols ? kI16WideBlocks : 1;
+    // pool's 8 chunks of 6 blocks (4 + 1 + 1) at 780M on 2 threads: 0.90 of
+    // the old time against 0.93 with the L2 prefetch (BitGemvI16_avx512.cpp),
+    // 40 reps. Only where every thread still gets its 4 chunks: the 780M
+    // out_proj has 48 blocks, 12 groups for 16 threads would idle 4.
+    const bool whole_groups =
+        cx.avx512() && m.cols >= kI16WideTableCols && m.blocks >= 4 * kI16WideBlocks * cx.thread_count();
+    const int grain = whole_groups ? kI16WideBlocks : 1;
     cx.threads().parallel_for(m.blocks, grain, [&](int a, int b) {
         thread_local uint64_t prepared = 0;  // the call this thread's tables are for
         thread_local std::vector<uint8_t> own;
