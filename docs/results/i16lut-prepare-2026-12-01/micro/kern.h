@@ -78,8 +78,7 @@ inline void blocks(const I16LutMatrix& m, const uint8_t* scratch, int b, float* 
         std::memcpy(y + 32 * bj, out, sizeof(float) * n);
     }
 }
-}  // namespace
-
+}  // namespace var
 
 template <int NB, int PF, int HINT>
 void kern(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y) {

@@ -16,7 +16,8 @@
 using namespace bimamba::kernels;
 using clk = std::chrono::steady_clock;
 volatile long sink;
-static void split(const CpuContext& cx, const I16LutMatrix* t, const float* x, float* y, float* y1, uint8_t* scratch, int cpt) {
+static void split(const CpuContext& cx, const I16LutMatrix* t, const float* x, float* y, float* y1, uint8_t* scratch,
+                  int cpt) {
     static std::atomic<uint64_t> calls{0};
     const uint64_t call = ++calls;
     const int hc = t[0].cols, blocks = t[0].blocks;
@@ -28,8 +29,12 @@ static void split(const CpuContext& cx, const I16LutMatrix* t, const float* x, f
         for (int u = a; u < b; ++u) {
             const int tile = u % 2, c = u / 2;
             if (own[tile].size() < bytes) own[tile].resize(bytes);
-            if (prepared[tile] != call) { i16lut_prepare(cx, x + tile * hc, hc, own[tile].data()); prepared[tile] = call; }
-            bitgemv_i16lut_blocks_avx512(t[tile], own[tile].data(), c * per, std::min(blocks, (c + 1) * per), tile ? y1 : y);
+            if (prepared[tile] != call) {
+                i16lut_prepare(cx, x + tile * hc, hc, own[tile].data());
+                prepared[tile] = call;
+            }
+            bitgemv_i16lut_blocks_avx512(t[tile], own[tile].data(), c * per, std::min(blocks, (c + 1) * per),
+                                         tile ? y1 : y);
         }
     });
     for (int r = 0; r < t[0].rows; ++r) y[r] += y1[r];
@@ -43,12 +48,21 @@ int main(int argc, char** argv) {
     for (int l = 0; l < layers; ++l) {
         for (auto& b : signs) b = rng();
         full.push_back(repack_i16lut(signs.data(), rows, cols));
-        for (int t = 0; t < 2; ++t) { for (auto& b : hs) b = rng(); half.push_back(repack_i16lut(hs.data(), rows, cols / 2)); }
+        for (int t = 0; t < 2; ++t) {
+            for (auto& b : hs) b = rng();
+            half.push_back(repack_i16lut(hs.data(), rows, cols / 2));
+        }
     }
     size_t fb = full[0].data.size(), hb = half[0].data.size();
     HugeBuffer A(layers * fb), B(layers * 2 * hb);
-    for (int l = 0; l < layers; ++l) { memcpy(A.data() + l * fb, full[l].data.data(), fb); full[l].place(A.data() + l * fb); }
-    for (int i = 0; i < 2 * layers; ++i) { memcpy(B.data() + i * hb, half[i].data.data(), hb); half[i].place(B.data() + i * hb); }
+    for (int l = 0; l < layers; ++l) {
+        memcpy(A.data() + l * fb, full[l].data.data(), fb);
+        full[l].place(A.data() + l * fb);
+    }
+    for (int i = 0; i < 2 * layers; ++i) {
+        memcpy(B.data() + i * hb, half[i].data.data(), hb);
+        half[i].place(B.data() + i * hb);
+    }
     std::vector<float> x(cols), y(rows), y1(rows);
     std::normal_distribution<float> nd;
     for (auto& v : x) v = nd(rng);
@@ -59,17 +73,26 @@ int main(int argc, char** argv) {
     std::vector<double> t[4];
     for (int r = 0; r < reps; ++r)
         for (int v = 0; v < 4; ++v) {
-            { long acc = 0; for (size_t i = 0; i < flush.size(); i += 64) acc += flush[i]; sink += acc; }
+            {
+                long acc = 0;
+                for (size_t i = 0; i < flush.size(); i += 64) acc += flush[i];
+                sink += acc;
+            }
             auto t0 = clk::now();
             for (int l = 0; l < layers; ++l)
-                if (v == 0) bitgemv_i16lut(cx, full[l], x.data(), y.data(), scratch);
-                else split(cx, &half[2 * l], x.data(), y.data(), y1.data(), scratch, cpts[v]);
+                if (v == 0)
+                    bitgemv_i16lut(cx, full[l], x.data(), y.data(), scratch);
+                else
+                    split(cx, &half[2 * l], x.data(), y.data(), y1.data(), scratch, cpts[v]);
             t[v].push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count() / layers);
         }
     for (int v = 0; v < 4; ++v) {
-        auto s = t[v]; std::sort(s.begin(), s.end());
-        std::vector<double> ratio; for (int r = 0; r < reps; ++r) ratio.push_back(t[v][r] / t[0][r]);
+        auto s = t[v];
+        std::sort(s.begin(), s.end());
+        std::vector<double> ratio;
+        for (int r = 0; r < reps; ++r) ratio.push_back(t[v][r] / t[0][r]);
         std::sort(ratio.begin(), ratio.end());
-        printf("%-8s us/layer min %.2f med %.2f  ratio med %.3f (q1 %.3f q3 %.3f)\n", names[v], s[0], s[reps / 2], ratio[reps / 2], ratio[reps / 4], ratio[3 * reps / 4]);
+        printf("%-8s us/layer min %.2f med %.2f  ratio med %.3f (q1 %.3f q3 %.3f)\n", names[v], s[0], s[reps / 2],
+               ratio[reps / 2], ratio[reps / 4], ratio[3 * reps / 4]);
     }
 }

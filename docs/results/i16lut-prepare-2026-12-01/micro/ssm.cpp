@@ -30,8 +30,8 @@ inline void store_state16(uint16_t* p, __m512 v, bool bf) {
 
 namespace {
 template <bool BF, int NS>
-float step_a(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C,
-                  float D, float* y) {
+float step_a(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C, float D,
+             float* y) {
     constexpr bool bf = BF;
     const int ns = NS ? NS : ns_;
     const __m512 vdA = _mm512_set1_ps(dA);
@@ -63,8 +63,8 @@ float step_a(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, c
     return smax;
 }
 template <bool BF, int NS>
-float step_b(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C,
-                  float D, float* y) {
+float step_b(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C, float D,
+             float* y) {
     constexpr bool bf = BF;
     const int ns = NS ? NS : ns_;
     const __m512 vdA = _mm512_set1_ps(dA);
@@ -79,7 +79,7 @@ float step_b(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, c
         for (int n = 0; n < full; n += 16) {
             const __m512 v = _mm512_fmadd_ps(load_state16(sp + n, bf), vdA, _mm512_mul_ps(vdx, _mm512_loadu_ps(B + n)));
             store_state16(sp + n, v, bf);
-            
+
             acc = _mm512_fmadd_ps(v, _mm512_loadu_ps(C + n), acc);
         }
         float tsum = hsum16(acc);
@@ -96,8 +96,8 @@ float step_b(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, c
     return smax;
 }
 template <bool BF, int NS>
-float step_c(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C,
-                  float D, float* y) {
+float step_c(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C, float D,
+             float* y) {
     constexpr bool bf = BF;
     const int ns = NS ? NS : ns_;
     const __m512 vdA = _mm512_set1_ps(dA);
@@ -132,8 +132,8 @@ float step_c(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, c
     return smax;
 }
 template <bool BF, int NS>
-float step_d(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C,
-                  float D, float* y) {
+float step_d(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, const float* B, const float* C, float D,
+             float* y) {
     constexpr bool bf = BF;
     const int ns = NS ? NS : ns_;
     const __m512 vdA = _mm512_set1_ps(dA);
@@ -164,7 +164,7 @@ float step_d(uint16_t* s, int hd, int ns_, float dA, float dt, const float* x, c
     for (float v : m) smax = std::fmax(smax, v);
     return smax;
 }
-}
+}  // namespace
 
 #include <chrono>
 #include <cstdio>
@@ -182,9 +182,15 @@ int main() {
     for (int r = 0; r < 300; ++r)
         for (int v = 0; v < 4; ++v) {
             auto t0 = clk::now();
-            for (int h = 0; h < H; ++h) sink = sink + fs[v](s.data() + (size_t)h * hd * ns, hd, ns, 0.9f, 0.01f, x.data(), B.data(), C.data(), 1.f, y.data());
+            for (int h = 0; h < H; ++h)
+                sink = sink + fs[v](s.data() + (size_t)h * hd * ns, hd, ns, 0.9f, 0.01f, x.data(), B.data(), C.data(),
+                                    1.f, y.data());
             t[v].push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
         }
     const char* n[4] = {"current", "no max", "f16 max", "range"};
-    for (int v = 0; v < 4; ++v) { auto q = t[v]; std::sort(q.begin(), q.end()); printf("%-8s 48 heads: min %.2f med %.2f us\n", n[v], q[0], q[q.size()/2]); }
+    for (int v = 0; v < 4; ++v) {
+        auto q = t[v];
+        std::sort(q.begin(), q.end());
+        printf("%-8s 48 heads: min %.2f med %.2f us\n", n[v], q[0], q[q.size() / 2]);
+    }
 }
