@@ -47,7 +47,7 @@ void f16gemm_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, c
 void ssm_head_step_avx512_emulated(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B,
                                    const float* C, float D, float* y);
 float ssm_head_step16_avx512_emulated(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x,
-                                      const float* B, const float* C, float D, float* y);
+                                      const float* B, const float* C, float D, float* y, bool max_abs = true);
 void q8gemv_rows_avx512_emulated(const int8_t* q, const float* scale, int r0, int r1, int cols, const int16_t* xq,
                                  float sx, float* y);
 }  // namespace bimamba::kernels
@@ -615,10 +615,11 @@ TEST(SsmStep, SixteenBitStateAvx2MatchesReference) {
 // (the same fp32 operations per element, the same rounding), over 20 steps
 // that carry the state, in all three precisions, with d_state tails; y (its
 // sum in 16 lanes instead of 8) within float rounding of the AVX2 path's and
-// of a float64 sum over the same state; the same range guard.
+// of a float64 sum over the same state; the same range guard. Without the
+// range guard (max_abs false), the same state and y.
 using SsmStepF32 = void (*)(float*, int, int, float, float, const float*, const float*, const float*, float, float*);
 using SsmStep16 = float (*)(uint16_t*, StateType, int, int, float, float, const float*, const float*, const float*,
-                            float, float*);
+                            float, float*, bool);
 static void expect_ssm_avx512_like_avx2(SsmStepF32 step32, SsmStep16 step16, const char* name) {
     SCOPED_TRACE(name);
     std::mt19937 rng(41);
@@ -626,7 +627,7 @@ static void expect_ssm_avx512_like_avx2(SsmStepF32 step32, SsmStep16 step16, con
     for (auto [hd, ns] : std::vector<std::pair<int, int>>{{1, 1}, {3, 7}, {5, 16}, {15, 33}, {64, 128}, {4, 200}}) {
         for (StateType t : {StateType::F32, StateType::F16, StateType::BF16}) {
             std::vector<float> fa(hd * ns, 0.f), fb(hd * ns, 0.f);
-            std::vector<uint16_t> ha(hd * ns, 0), hb(hd * ns, 0);
+            std::vector<uint16_t> ha(hd * ns, 0), hb(hd * ns, 0), hc(hd * ns, 0);
             for (int step = 0; step < 20; ++step) {
                 std::vector<float> x(hd), B(ns), C(ns), ya(hd), yb(hd);
                 for (auto& v : x) v = n(rng);
@@ -640,9 +641,14 @@ static void expect_ssm_avx512_like_avx2(SsmStepF32 step32, SsmStep16 step16, con
                 } else {
                     const float ma =
                         ssm_head_step16_avx2(ha.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, ya.data());
-                    const float mb = step16(hb.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data());
+                    const float mb =
+                        step16(hb.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yb.data(), true);
                     ASSERT_EQ(ha, hb) << hd << "x" << ns << " " << state_type_name(t) << " step " << step;
                     ASSERT_EQ(ma, mb) << state_type_name(t);
+                    std::vector<float> yc(hd);
+                    step16(hc.data(), t, hd, ns, dA, dt, x.data(), B.data(), C.data(), D, yc.data(), false);
+                    ASSERT_EQ(hb, hc) << hd << "x" << ns << " " << state_type_name(t) << " without the max";
+                    ASSERT_EQ(yb, yc) << hd << "x" << ns << " " << state_type_name(t) << " without the max";
                 }
                 for (int p = 0; p < hd; ++p) {
                     // float64 over the stored state: |Σ s·C| + D·x, and the scale of its terms
@@ -672,6 +678,31 @@ TEST(SsmStep, Avx512KeepsTheAvx2StateBitsAndItsY) {
     // The AVX-512 source on emulated intrinsics, on every machine.
     expect_ssm_avx512_like_avx2(ssm_head_step_avx512_emulated, ssm_head_step16_avx512_emulated, "avx512 (emulated)");
 #endif
+}
+
+// max |x| for the engine's f16 state bound: the largest magnitude (infinities
+// included, -0 as 0), and NaN wherever a NaN is, in the vector body or the tail.
+TEST(SsmStep, MaxAbsFindsTheLargestMagnitudeAndEveryNaN) {
+    std::mt19937 rng(77);
+    std::normal_distribution<float> nd(0.f, 3.f);
+    for (int n : {0, 1, 7, 8, 9, 64, 128, 1001}) {
+        std::vector<float> x(n);
+        for (auto& v : x) v = nd(rng);
+        float want = 0;
+        for (float v : x) want = std::max(want, std::fabs(v));
+        EXPECT_EQ(max_abs_ref(x.data(), n), want) << n;
+        if (cpu_has_avx2()) EXPECT_EQ(max_abs_avx2(x.data(), n), want) << n;
+        if (n == 0) continue;
+        x[n / 2] = -std::numeric_limits<float>::infinity();
+        EXPECT_EQ(max_abs_ref(x.data(), n), std::numeric_limits<float>::infinity()) << n;
+        if (cpu_has_avx2()) EXPECT_EQ(max_abs_avx2(x.data(), n), std::numeric_limits<float>::infinity()) << n;
+        for (int at : {0, n / 2, n - 1}) {
+            std::vector<float> y(x);
+            y[at] = std::numeric_limits<float>::quiet_NaN();
+            EXPECT_TRUE(std::isnan(max_abs_ref(y.data(), n))) << n << " NaN at " << at;
+            if (cpu_has_avx2()) EXPECT_TRUE(std::isnan(max_abs_avx2(y.data(), n))) << n << " NaN at " << at;
+        }
+    }
 }
 
 TEST(Activations, Avx2ConvSiluAndSiluGateMatchReference) {

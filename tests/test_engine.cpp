@@ -530,9 +530,8 @@ TEST(Engine, StatePrecisionHalvesTheStateAndCanBeSwitched) {
 // dozen tokens. The default (f16) engine must notice, switch to float32 and
 // re-feed the sequence: from then on its logits are exactly the f32 engine's,
 // finite, through prefill and decoding alike.
-TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
-    auto dir = temp_dir("f16range");
-    auto cfg = tiny(Binarize::None, false);
+// That model, exported to dir/m.bmd.
+static void export_growing_state_model(const fs::path& dir, const Mamba2Config& cfg) {
     auto model = make_model(cfg, 5);
     {
         torch::NoGradGuard ng;
@@ -550,6 +549,12 @@ TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
     }
     save_model(model, dir.string());
     engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
+}
+
+TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
+    auto dir = temp_dir("f16range");
+    auto cfg = tiny(Binarize::None, false);
+    export_growing_state_model(dir, cfg);
     engine::EngineOptions o32;
     o32.state = kernels::StateType::F32;
     auto e16 = engine::Engine::load((dir / "m.bmd").string());
@@ -574,6 +579,52 @@ TEST(Engine, F16StateNearItsRangeFallsBackToF32) {
     EXPECT_EQ(f16->state_fallbacks(), 1);
     EXPECT_EQ(f16->history(), e32->history());
     bimamba::base::remove_tree(dir);
+}
+
+// The f16 guard skips the kernel's exact max |h| while a bound it carries
+// (dA·bound + dt·max|x|·max|B|, with margins) stays under the limit. The bound
+// must hold the stored state's true max at every step, in every layer and
+// head: on the model above, whose state grows to the limit (token by token,
+// until the fallback), and on an ordinary one, where the bound must stay
+// under the limit (the skipping path is the one that runs) and above 0.
+TEST(Engine, F16StateBoundHoldsTheStateMax) {
+    auto dir = temp_dir("f16bound");
+    auto cfg = tiny(Binarize::None, false);
+    export_growing_state_model(dir, cfg);
+    auto grow = engine::Engine::load((dir / "m.bmd").string());
+    std::mt19937 rng(8);
+    int checked = 0;
+    float largest = 0;
+    for (int i = 0; i < 120 && grow->state_precision() == kernels::StateType::F16; ++i) {
+        grow->step((int)(rng() % cfg.vocab_size));
+        if (grow->state_precision() != kernels::StateType::F16) break;  // fell back: the state is f32 now
+        for (int l = 0; l < cfg.n_layer; ++l)
+            for (int h = 0; h < cfg.nheads(); ++h) {
+                const float m = grow->state_max_abs(l, h);
+                ASSERT_GE(grow->state_abs_bound(l, h), m) << "token " << i << " layer " << l << " head " << h;
+                largest = std::max(largest, m);
+                ++checked;
+            }
+    }
+    EXPECT_EQ(grow->state_fallbacks(), 1);
+    EXPECT_GT(largest, 1000.f);  // the bound was checked on a large state, not only near 0
+    EXPECT_GT(checked, 0);
+    auto plain_dir = temp_dir("f16bound-plain");
+    save_model(make_model(cfg, 3), plain_dir.string());
+    engine::export_checkpoint(plain_dir.string(), (plain_dir / "m.bmd").string(), ids_only());
+    auto plain = engine::Engine::load((plain_dir / "m.bmd").string());
+    for (int i = 0; i < 64; ++i) {
+        plain->step((int)(rng() % cfg.vocab_size));
+        for (int l = 0; l < cfg.n_layer; ++l)
+            for (int h = 0; h < cfg.nheads(); ++h) {
+                const float m = plain->state_max_abs(l, h), b = plain->state_abs_bound(l, h);
+                ASSERT_GE(b, m) << "token " << i << " layer " << l << " head " << h;
+                ASSERT_GT(b, 0.f);
+                ASSERT_LT(b, 32768.f);
+            }
+    }
+    bimamba::base::remove_tree(dir);
+    bimamba::base::remove_tree(plain_dir);
 }
 
 // The integer-table kernel quantizes the projection inputs to int16: within

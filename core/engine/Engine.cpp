@@ -442,6 +442,7 @@ void Engine::alloc_state() {
         ssm_state_.assign(n, 0.0f);
     else
         ssm_state16_.assign(n, 0);  // +0 in both bf16 and fp16
+    state_bound_.assign((size_t)c.n_layer * c.nheads(), 0.0f);
 }
 
 void Engine::set_state_precision(kernels::StateType t) {
@@ -460,11 +461,28 @@ uint64_t Engine::state_bytes() const {
            ssm_state16_.size() * sizeof(uint16_t);
 }
 
+float Engine::state_max_abs(int layer, int head) const {
+    if (ssm_state16_.empty()) return 0;
+    const size_t per_head = (size_t)cfg_.ssm.headdim * cfg_.ssm.d_state;
+    const uint16_t* s = ssm_state16_.data() + ((size_t)layer * cfg_.nheads() + head) * per_head;
+    float m = 0;
+    for (size_t i = 0; i < per_head; ++i) {
+        const float v = opt_.state == kernels::StateType::BF16 ? base::bf16_to_f32(s[i]) : base::f16_to_f32(s[i]);
+        m = std::max(m, std::fabs(v));
+    }
+    return m;
+}
+
+float Engine::state_abs_bound(int layer, int head) const {
+    return state_bound_.empty() || ssm_state16_.empty() ? 0 : state_bound_[(size_t)layer * cfg_.nheads() + head];
+}
+
 void Engine::reset() {
     std::fill(conv_state_.begin(), conv_state_.end(), 0.0f);
     std::fill(conv_pos_.begin(), conv_pos_.end(), 0);
     std::fill(ssm_state_.begin(), ssm_state_.end(), 0.0f);
     std::fill(ssm_state16_.begin(), ssm_state16_.end(), (uint16_t)0);
+    std::fill(state_bound_.begin(), state_bound_.end(), 0.0f);
     history_.clear();
 }
 
@@ -521,6 +539,8 @@ void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, c
     const LayerWeights& L = layers_[li];
     const int nh = c.nheads(), hd = c.ssm.headdim, ns = c.ssm.d_state, heads_per_group = nh / c.ssm.ngroups;
     const size_t per_head = (size_t)hd * ns, layer_off = (size_t)li * nh * per_head;
+    int bmax_group = -1;
+    float bmax = 0;
     for (int h = h0; h < h1; ++h) {
         const float dth = softplus(dt[h] + L.dt_bias[h]);
         const float dA = std::exp(-dth * std::exp(L.A_log[h]));
@@ -530,10 +550,37 @@ void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, c
                                    x + (size_t)h * hd, B + (size_t)g * ns, C + (size_t)g * ns, L.D[h],
                                    y + (size_t)h * hd);
         else {
-            const float m = kernels::ssm_head_step16(cx_, ssm_state16_.data() + layer_off + h * per_head, opt_.state,
-                                                     hd, ns, dA, dth, x + (size_t)h * hd, B + (size_t)g * ns,
-                                                     C + (size_t)g * ns, L.D[h], y + (size_t)h * hd);
-            if (opt_.state == kernels::StateType::F16 && !(m <= kF16StateLimit)) f16_near_overflow_ = true;
+            // The f16 state's guard. The new state's |h| is at most dA·|h| + dt·max|x|·max|B| (times 1 + 2^-10
+            // for the float and f16 roundings, plus an absolute 2^-10 for f16's subnormals) over the bound
+            // held for the last one. While that stays under the limit, the kernel skips its exact max
+            // (13-16 % of its time); past it, the exact max decides and the bound restarts from it. bf16
+            // has float32's range: no guard.
+            uint16_t* st = ssm_state16_.data() + layer_off + h * per_head;
+            const float* xh = x + (size_t)h * hd;
+            const float* Bg = B + (size_t)g * ns;
+            const float* Cg = C + (size_t)g * ns;
+            if (opt_.state == kernels::StateType::BF16) {
+                kernels::ssm_head_step16(cx_, st, opt_.state, hd, ns, dA, dth, xh, Bg, Cg, L.D[h], y + (size_t)h * hd,
+                                         false);
+                continue;
+            }
+            constexpr float kMargin = 1.0f + 0x1p-10f, kFloor = 0x1p-10f;
+            if (g != bmax_group) {  // max |B| once per group (B is shared by its heads)
+                bmax = kernels::max_abs(cx_, Bg, ns);
+                bmax_group = g;
+            }
+            float& bound = state_bound_[(size_t)li * nh + h];
+            const float next = (dA * bound + dth * kernels::max_abs(cx_, xh, hd) * bmax) * kMargin + kFloor;
+            if (next <= kF16StateLimit) {
+                kernels::ssm_head_step16(cx_, st, opt_.state, hd, ns, dA, dth, xh, Bg, Cg, L.D[h], y + (size_t)h * hd,
+                                         false);
+                bound = next;
+                continue;
+            }
+            const float m = kernels::ssm_head_step16(cx_, st, opt_.state, hd, ns, dA, dth, xh, Bg, Cg, L.D[h],
+                                                     y + (size_t)h * hd, true);
+            bound = m * kMargin + kFloor;
+            if (!(m <= kF16StateLimit)) f16_near_overflow_ = true;
         }
     }
 }

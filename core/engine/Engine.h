@@ -157,6 +157,11 @@ public:
     const kernels::CpuContext& cpu() const { return cx_; }
     // Times an f16 state neared its range and the engine moved to f32 (0 normally).
     int state_fallbacks() const { return state_fallbacks_; }
+    // A 16-bit state's largest |h| in one layer's head, and the bound the
+    // engine holds for it (its f16 guard skips the exact max while the bound
+    // stays under the limit); both 0 for a float32 state.
+    float state_max_abs(int layer, int head) const;
+    float state_abs_bound(int layer, int head) const;
     void set_state_precision(kernels::StateType t);  // also resets the state
     uint64_t state_bytes() const;
     int prefill_block() const { return opt_.prefill_block; }
@@ -231,6 +236,10 @@ private:
     void place_hot_weights();
     // Set by ssm_heads (on any thread) when an f16 state value passes kF16StateLimit.
     std::atomic<bool> f16_near_overflow_{false};
+    // Per layer and head, an upper bound on the f16 state's |h| (ssm_heads):
+    // while the next step's bound stays under kF16StateLimit the kernel skips
+    // its exact max. 0 for a zero state.
+    std::vector<float> state_bound_;
     int state_fallbacks_ = 0;
     void fall_back_to_f32_state();
     // Work buffers at least 64-byte aligned (HugePages.h), so the kernels'

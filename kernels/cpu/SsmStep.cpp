@@ -1,6 +1,7 @@
 #include "kernels/cpu/SsmStep.h"
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <stdexcept>
 
@@ -68,10 +69,23 @@ void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, flo
 }
 
 float ssm_head_step16(const CpuContext& cx, uint16_t* s, StateType t, int hd, int ns, float dA, float dt,
-                      const float* x, const float* B, const float* C, float D, float* y) {
-    if (cx.avx512()) return ssm_head_step16_avx512(s, t, hd, ns, dA, dt, x, B, C, D, y);
+                      const float* x, const float* B, const float* C, float D, float* y, bool max_abs) {
+    if (cx.avx512()) return ssm_head_step16_avx512(s, t, hd, ns, dA, dt, x, B, C, D, y, max_abs);
     if (cx.avx2()) return ssm_head_step16_avx2(s, t, hd, ns, dA, dt, x, B, C, D, y);
     return ssm_head_step16_ref(s, t, hd, ns, dA, dt, x, B, C, D, y);
+}
+
+float max_abs_ref(const float* x, int n) {
+    float m = 0;
+    for (int i = 0; i < n; ++i) {
+        if (std::isnan(x[i])) return std::numeric_limits<float>::quiet_NaN();
+        m = std::max(m, std::fabs(x[i]));
+    }
+    return m;
+}
+
+float max_abs(const CpuContext& cx, const float* x, int n) {
+    return cx.avx2() ? max_abs_avx2(x, n) : max_abs_ref(x, n);
 }
 
 }  // namespace bimamba::kernels

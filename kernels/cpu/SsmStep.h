@@ -39,11 +39,21 @@ float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, f
 void ssm_head_step_avx512(float* s, int hd, int ns, float dA, float dt, const float* x, const float* B, const float* C,
                           float D, float* y);
 float ssm_head_step16_avx512(uint16_t* s, StateType t, int hd, int ns, float dA, float dt, const float* x,
-                             const float* B, const float* C, float D, float* y);
+                             const float* B, const float* C, float D, float* y, bool max_abs = true);
 // Dispatch on cx's ISA (CpuContext.h).
 void ssm_head_step(const CpuContext& cx, float* s, int hd, int ns, float dA, float dt, const float* x, const float* B,
                    const float* C, float D, float* y);
+// The 16-bit steps return the new state's max |h| (as float, before its
+// rounding to 16 bits: the engine's guard against float16's range). With
+// max_abs false a path may skip it (AVX-512 does, and returns 0), for a caller
+// that holds a bound of its own: the state and y are the same either way.
 float ssm_head_step16(const CpuContext& cx, uint16_t* s, StateType t, int hd, int ns, float dA, float dt,
-                      const float* x, const float* B, const float* C, float D, float* y);
+                      const float* x, const float* B, const float* C, float D, float* y, bool max_abs = true);
+
+// max |x[i]| over n values (0 for n = 0), NaN if any x[i] is NaN: the engine's
+// bound on the f16 state's growth (Engine::ssm_heads).
+float max_abs_ref(const float* x, int n);
+float max_abs_avx2(const float* x, int n);
+float max_abs(const CpuContext& cx, const float* x, int n);
 
 }  // namespace bimamba::kernels

@@ -1,6 +1,8 @@
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels/cpu/Half.h"
 #include "kernels/cpu/SsmState16.h"
@@ -92,6 +94,24 @@ float ssm_head_step16_avx2(uint16_t* s, StateType t, int hd, int ns, float dA, f
     _mm256_store_ps(m, vmax);
     for (float v : m) smax = std::fmax(smax, v);
     return smax;
+}
+
+float max_abs_avx2(const float* x, int n) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        m = _mm256_max_ps(m, _mm256_and_ps(v, absmask));
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    if (_mm256_movemask_ps(nan)) return std::numeric_limits<float>::quiet_NaN();
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, m);
+    float r = 0;
+    for (float v : lanes) r = std::max(r, v);
+    const float tail = max_abs_ref(x + i, n - i);
+    return std::isnan(tail) ? tail : std::max(r, tail);
 }
 
 }  // namespace bimamba::kernels
