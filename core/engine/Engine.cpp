@@ -555,13 +555,15 @@ void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, c
             // held for the last one. While that stays under the limit, the kernel skips its exact max
             // (13-16 % of its time); past it, the exact max decides and the bound restarts from it. bf16
             // has float32's range: no guard.
-            uint16_t* st = ssm_state16_.data() + layer_off + h * per_head;
             const float* xh = x + (size_t)h * hd;
             const float* Bg = B + (size_t)g * ns;
-            const float* Cg = C + (size_t)g * ns;
+            auto step = [&](bool max_abs) {
+                return kernels::ssm_head_step16(cx_, ssm_state16_.data() + layer_off + h * per_head, opt_.state, hd, ns,
+                                                dA, dth, xh, Bg, C + (size_t)g * ns, L.D[h], y + (size_t)h * hd,
+                                                max_abs);
+            };
             if (opt_.state == kernels::StateType::BF16) {
-                kernels::ssm_head_step16(cx_, st, opt_.state, hd, ns, dA, dth, xh, Bg, Cg, L.D[h], y + (size_t)h * hd,
-                                         false);
+                step(false);
                 continue;
             }
             constexpr float kMargin = 1.0f + 0x1p-10f, kFloor = 0x1p-10f;
@@ -572,13 +574,11 @@ void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, c
             float& bound = state_bound_[(size_t)li * nh + h];
             const float next = (dA * bound + dth * kernels::max_abs(cx_, xh, hd) * bmax) * kMargin + kFloor;
             if (next <= kF16StateLimit) {
-                kernels::ssm_head_step16(cx_, st, opt_.state, hd, ns, dA, dth, xh, Bg, Cg, L.D[h], y + (size_t)h * hd,
-                                         false);
+                step(false);
                 bound = next;
                 continue;
             }
-            const float m = kernels::ssm_head_step16(cx_, st, opt_.state, hd, ns, dA, dth, xh, Bg, Cg, L.D[h],
-                                                     y + (size_t)h * hd, true);
+            const float m = step(true);
             bound = m * kMargin + kFloor;
             if (!(m <= kF16StateLimit)) f16_near_overflow_ = true;
         }

@@ -117,14 +117,12 @@ float i16lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* sc
         std::memcpy(scratch + L.mult + 2 * (size_t)k, &m16, 2);
     }
     std::memcpy(scratch + L.g, &G, 4);
-    if (cx.avx512()) {
-        i16lut_quantize_avx2(x, cols, iv, q, L.pairs * 8);
-        i16lut_word_tables_avx512(q, L.pairs, words);
-        return G;
-    }
     if (cx.avx2()) {
         i16lut_quantize_avx2(x, cols, iv, q, L.pairs * 8);
-        i16lut_tables_avx2(q, 2 * L.pairs, tab, words);
+        if (cx.avx512())
+            i16lut_word_tables_avx512(q, L.pairs, words);  // its kernel reads no byte planes
+        else
+            i16lut_tables_avx2(q, 2 * L.pairs, tab, words);
         return G;
     }
     for (int c = 0; c < L.pairs * 8; ++c) q[c] = c < cols ? (int16_t)std::lrint(x[c] * iv[c / kI16ChunkCols]) : 0;
@@ -190,8 +188,8 @@ void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
     // the old time against 0.93 with the L2 prefetch (BitGemvI16_avx512.cpp),
     // 40 reps. Only where every thread still gets its 4 chunks: the 780M
     // out_proj has 48 blocks, 12 groups for 16 threads would idle 4.
-    const bool whole_groups =
-        cx.avx512() && m.cols >= kI16WideTableCols && m.blocks >= 4 * kI16WideBlocks * cx.thread_count();
+    const bool whole_groups = cx.avx512() && m.cols >= kI16WideTableCols &&
+                              m.blocks >= ThreadPool::kChunksPerThread * kI16WideBlocks * cx.thread_count();
     const int grain = whole_groups ? kI16WideBlocks : 1;
     cx.threads().parallel_for(m.blocks, grain, [&](int a, int b) {
         thread_local uint64_t prepared = 0;  // the call this thread's tables are for

@@ -93,7 +93,7 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
     n_ = n;
     grain_ = grain;
     units_ = units;
-    nchunks_ = std::min(units, 4 * t);
+    nchunks_ = std::min(units, kChunksPerThread * t);
     done_.store(0, std::memory_order_relaxed);
     ++dispatches_;
     const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;

@@ -41,6 +41,7 @@ public:
     static int hardware_threads();  // hardware concurrency, at least 1
 
     static constexpr int kSpinMicros = 200;
+    static constexpr int kChunksPerThread = 4;  // parallel_for cuts its range into about this many per thread
 
 private:
     void worker(int id);
