@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "kernels/cpu/Activations.h"
 #include "kernels/cpu/Bandwidth.h"
 #include "kernels/cpu/BitGemvI16.h"
+#include "kernels/cpu/BitGemvI8.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/HugePages.h"
@@ -40,6 +42,9 @@ namespace bimamba::kernels {
 // kernels/cpu/BitGemvI16_avx512.cpp compiled on SIMDe (tests/CMakeLists.txt).
 void bitgemv_i16lut_blocks_avx512_emulated(const I16LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
 void i16lut_word_tables_avx512_emulated(const int16_t* q, int pairs, int16_t* words);
+// kernels/cpu/BitGemvI8_avx512vnni.cpp, the same way.
+void bitgemv_i8lut_blocks_avx512_emulated(const I8LutMatrix& m, const uint8_t* scratch, int b0, int b1, float* y);
+void i8lut_tables_avx512_emulated(const int8_t* q, int groups, int8_t* tables);
 // kernels/cpu/Gemv_avx512.cpp and Q8Gemv_avx512.cpp, the same way.
 void f16gemv_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, const float* x, float* y);
 void f16gemm_rows_avx512_emulated(const uint16_t* w, int r0, int r1, int cols, const float* x, size_t xstride, int T,
@@ -1098,4 +1103,122 @@ TEST(HugePages, BuffersAreZeroedAlignedAndMovable) {
     EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kHugePage, 0u);
     EXPECT_EQ(v.back(), 2.5f);
     EXPECT_EQ(v[12345], 1.5f);
+}
+
+// The int8-table kernel: the layout holds the signs, the reference stays
+// within its quantization bound (half a step per column, the step G·m_k of
+// the column's chunk) of the float64 product, and the SIMD path (native on
+// VBMI + VNNI CPUs, emulated elsewhere) gives the reference's bits, per block
+// range too and on 1 and 2 threads.
+TEST(BitGemvI8, SimdEqualsReferenceAndStaysWithinQuantizationError) {
+    uint32_t seed = 1800;
+    std::vector<std::array<int, 2>> sizes;
+    for (auto& s : kSizes) sizes.push_back({s[0], s[1]});
+    sizes.push_back({70, 3072});
+    sizes.push_back({33, 5120});
+    for (auto& s : sizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        // Chunks of very different size: the multipliers span their range.
+        for (int k = 0; k < c.cols; ++k) c.x[k] *= k / 32 % 5 == 2 ? 300.f : k / 32 % 5 == 4 ? 0.001f : 1.f;
+        c.want.assign(c.rows, 0);
+        for (int r = 0; r < c.rows; ++r)
+            for (int k = 0; k < c.cols; ++k) c.want[r] += (c.w[(size_t)r * c.cols + k] < 0 ? -1.0 : 1.0) * c.x[k];
+        c.scale = 0;
+        for (float v : c.x) c.scale += std::fabs(v);
+        auto m = repack_i8lut(c.packed.data(), c.rows, c.cols);
+        for (int r = 0; r < c.rows; ++r)
+            for (int k = 0; k < c.cols; ++k) ASSERT_EQ(m.neg(r, k), c.w[(size_t)r * c.cols + k] < 0) << r << "," << k;
+        const I8LutScratch L(c.cols);
+        std::vector<uint8_t> scratch(L.bytes);
+        const float G = i8lut_prepare(CpuContext::make("scalar", 1), c.x.data(), c.cols, scratch.data());
+        double bound = 0;  // Σ over columns of half the column's step
+        for (int k = 0; k < c.cols; ++k) bound += 0.5 * (double)G * scratch[L.mult + k / kI8ChunkCols];
+        std::vector<float> ref(c.rows, 9.f), got(c.rows);
+        bitgemv_i8lut_blocks_ref(m, scratch.data(), 0, m.blocks, ref.data());
+        for (int r = 0; r < c.rows; ++r)
+            ASSERT_NEAR(ref[r], c.want[r], bound + 1e-5 * c.scale) << c.rows << "x" << c.cols << " row " << r;
+        // The scalar dispatcher is the reference.
+        bitgemv_i8lut(CpuContext::make("scalar", 2), m, c.x.data(), got.data(), scratch.data());
+        ASSERT_EQ(got, ref);
+        if (cpu_has_avx512_vbmi_vnni())
+            for (int threads : {1, 2}) {
+                std::fill(got.begin(), got.end(), 9.f);
+                bitgemv_i8lut(CpuContext::make("avx512", threads), m, c.x.data(), got.data(), scratch.data());
+                ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " threads " << threads;
+            }
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+        std::fill(got.begin(), got.end(), 9.f);
+        const int mid = m.blocks / 2;
+        bitgemv_i8lut_blocks_avx512_emulated(m, scratch.data(), mid, m.blocks, got.data());
+        bitgemv_i8lut_blocks_avx512_emulated(m, scratch.data(), 0, mid, got.data());
+        ASSERT_EQ(got, ref) << c.rows << "x" << c.cols << " (emulated)";
+#endif
+    }
+}
+
+// The tables are the sums of their group's quantized inputs with every sign
+// pattern, also at the int8 extremes (|Σ q| = 127), on every path; and the
+// preparation bounds each group's Σ|q| by 127 (no table entry wraps) for
+// inputs of every size, tiny ones and a lone huge column included.
+TEST(BitGemvI8, TablesAndPreparationKeepEveryEntryInRange) {
+    std::mt19937 rng(77);
+    const int groups = 64;
+    std::vector<int8_t> q(4 * groups);
+    for (int g = 0; g < groups; ++g) {
+        int left = 127;
+        for (int j = 0; j < 4; ++j) {
+            const int a = g % 3 == 0 ? (j == 3 ? left : (int)(rng() % (left + 1))) : (int)(rng() % 32);
+            left -= g % 3 == 0 ? a : 0;
+            q[4 * g + j] = (int8_t)((rng() & 1) ? -a : a);
+        }
+    }
+    std::vector<int8_t> want(16 * groups);
+    i8lut_tables_ref(q.data(), groups, want.data());
+    for (int g = 0; g < groups; ++g)
+        for (int i = 0; i < 16; ++i) {
+            int s = 0;
+            for (int j = 0; j < 4; ++j) s += (i >> j & 1) ? -q[4 * g + j] : q[4 * g + j];
+            ASSERT_EQ(want[16 * g + i], s) << g << " " << i;
+        }
+    if (cpu_has_avx512_vbmi_vnni()) {
+        std::vector<int8_t> got(16 * groups, 5);
+        i8lut_tables_avx512(q.data(), groups, got.data());
+        EXPECT_EQ(got, want);
+    }
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+    std::vector<int8_t> emu(16 * groups, 5);
+    i8lut_tables_avx512_emulated(q.data(), groups, emu.data());
+    EXPECT_EQ(emu, want);
+#endif
+    for (auto [size, cols] : {std::pair{1.f, 100}, {1e-36f, 100}, {1e-45f, 100}, {3e33f, 100}, {1.f, 3}, {1.f, 5120}}) {
+        std::vector<float> x(cols);
+        std::normal_distribution<float> nd;
+        for (auto& v : x) v = nd(rng) * size;
+        if (cols > 37) x[37] = 1e4f * size;  // an outlier in chunk 1
+        if (cols >= 96) std::fill(x.begin() + 64, x.begin() + 96, 0.f);
+        const I8LutScratch L(cols);
+        std::vector<uint8_t> a(L.bytes), b(L.bytes);
+        const float G = i8lut_prepare(CpuContext::make("scalar", 1), x.data(), cols, a.data());
+        EXPECT_TRUE(std::isfinite(G) && G > 0) << size;
+        const int8_t* t = reinterpret_cast<const int8_t*>(a.data() + L.tables);
+        for (int g = 0; g < 8 * L.chunks; ++g) {
+            // Entry 0 is Σq, entry 15 −Σq; entry 2^j differs from entry 0 by 2 q_j.
+            int sum_abs = 0;
+            for (int j = 0; j < 4; ++j) sum_abs += std::abs(t[16 * g] - t[16 * g + (1 << j)]) / 2;
+            EXPECT_LE(sum_abs, 127) << size << " group " << g;
+            EXPECT_EQ(t[16 * g + 15], -t[16 * g]) << size << " group " << g;
+        }
+        for (int k = 0; k < L.chunks; ++k) EXPECT_GE(a[L.mult + k], 1) << size;
+        if (cpu_has_avx2()) {  // the SIMD quantization alone: the multipliers, q and G of the reference
+            std::vector<uint8_t> mult(L.chunks);
+            std::vector<int8_t> q(32 * (size_t)L.chunks, 9);
+            EXPECT_EQ(G, i8lut_quantize_avx2(x.data(), cols, mult.data(), q.data())) << size;
+            EXPECT_EQ(0, std::memcmp(mult.data(), a.data() + L.mult, mult.size())) << size;
+            EXPECT_EQ(0, std::memcmp(q.data(), a.data() + L.q, q.size())) << size;
+        }
+        if (cpu_has_avx512_vbmi_vnni()) {
+            EXPECT_EQ(G, i8lut_prepare(CpuContext::make("avx512", 1), x.data(), cols, b.data()));
+            EXPECT_EQ(a, b) << size;
+        }
+    }
 }

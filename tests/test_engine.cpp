@@ -657,6 +657,48 @@ TEST(Engine, I16LutKernelIsQuantizedButClose) {
     bimamba::base::remove_tree(dir);
 }
 
+// The int8-table kernel (opt-in, lossier): on a CPU with AVX-512 VBMI + VNNI
+// its SIMD path, elsewhere its reference under the scalar ISA; its logits stay
+// within 6e-2 of LibTorch on the tiny random model (4.4e-2 measured; i16lut
+// 6e-4: int8 steps on random Gaussian weights add up over the layers), the 64
+// greedy tokens stay the same, and batched prefill equals token by token. Without VBMI + VNNI an AVX-512 or
+// AVX2 engine refuses it by name.
+TEST(Engine, I8LutKernelIsCoarserButClose) {
+    engine::EngineOptions o = with_kernel("i8lut");
+    if (!kernels::cpu_has_avx512_vbmi_vnni()) {
+        for (const char* isa : {"avx2", "avx512"}) {
+            if (std::string(isa) == "avx2" ? !kernels::cpu_has_avx2() : !kernels::cpu_has_avx512()) continue;
+            EXPECT_THROW(engine::binary_kernel_from_string("i8lut", kernels::isa_from_string(isa)),
+                         std::invalid_argument)
+                << isa;
+        }
+        o.isa = "scalar";
+    }
+    const auto P = run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i8lut", o);
+    const double rel_i16 =
+        run_parity(tiny(Binarize::InOutProj, true), engine::FloatStorage::F32, "i8lut_ref_i16", with_kernel("i16lut"))
+            .max_rel;
+    EXPECT_LT(P.max_rel, 6e-2);
+    EXPECT_TRUE(P.greedy_equal) << "first difference at " << P.greedy_first_diff;
+    EXPECT_GT(P.max_rel, rel_i16) << "the i8lut kernel made no difference: is it used?";
+
+    auto dir = temp_dir("i8_prefill");
+    auto cfg = tiny(Binarize::InOutProj, true);
+    save_model(make_model(cfg, 12), dir.string());
+    engine::export_checkpoint(dir.string(), (dir / "m.bmd").string(), ids_only());
+    engine::EngineOptions one = o, blk = o;
+    one.prefill_block = 1;
+    blk.prefill_block = 4;
+    auto a = engine::Engine::load((dir / "m.bmd").string(), one);
+    auto b = engine::Engine::load((dir / "m.bmd").string(), blk);
+    EXPECT_STREQ(a->binary_kernel(), "i8lut");
+    std::vector<int> prompt;
+    for (int i = 0; i < 11; ++i) prompt.push_back((i * 37 + 5) % cfg.vocab_size);
+    EXPECT_EQ(a->prefill(prompt), b->prefill(prompt));
+    EXPECT_EQ(a->step(3), b->step(3));
+    bimamba::base::remove_tree(dir);
+}
+
 // Engine options, not process-wide settings: engines with different ±1
 // kernels (and ISAs, thread counts) loaded from one file live side by side in
 // one process, decode interleaved, and each gives the logits of the reference

@@ -62,10 +62,11 @@ const char* kHelp =
     "                      % of the roofline uses its own (the median of the reps is reported)\n"
     "  --head H            head/embedding of the shape's binary file: q8 (default, int8 rows with a\n"
     "                      scale per row, as export writes a binary model) or f16\n"
-    "  --kernels LIST      ±1 kernels run at the shape (i16lut, lut3, xor; default i16lut,lut3); i16lut\n"
-    "                      (the engine's default) quantizes the input to int16 per 32 columns (not\n"
-    "                      exact): its error against the exact lut3 is measured on --model files\n"
-    "  --binary-kernel K   i16lut (default), lut3 or xor, for --model files\n"
+    "  --kernels LIST      ±1 kernels run at the shape (i16lut, lut3, xor, i8lut; default i16lut,lut3);\n"
+    "                      i16lut (the engine's default) quantizes the input to int16 per 32 columns,\n"
+    "                      i8lut (opt-in, AVX-512 VBMI + VNNI) to int8 (neither exact): their error\n"
+    "                      against the exact lut3 is measured on --model files\n"
+    "  --binary-kernel K   i16lut (default), lut3, xor or i8lut, for --model files\n"
     "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n"
     "  --json              machine-readable: JSON lines on stdout (the report goes to stderr instead;\n"
     "                      docs/cli-events.md):\n"
@@ -548,9 +549,12 @@ int run_bench_cpu(const Args& args) {
         std::fprintf(out, "  file %.2fx smaller\n", rows[pairs[0].second].file_gb / rows[pairs[0].first].file_gb);
     }
 
-    bool any_reduced = false, any_i16 = kernel == "i16lut";
+    bool any_reduced = false;
+    std::vector<std::string> quantized;  // the input-quantizing kernels run: their error against lut3
     for (auto st : states) any_reduced |= st != kernels::StateType::F32;
-    for (const auto& k : shape_kernels) any_i16 |= k == "i16lut";
+    for (const char* q : {"i16lut", "i8lut"})
+        if (kernel == q || std::find(shape_kernels.begin(), shape_kernels.end(), q) != shape_kernels.end())
+            quantized.push_back(q);
 
     // One logit comparison: a "logit_error" event (--json) and a line of text.
     auto report_error = [&](const std::string& model, const std::string& compared, const std::string& label,
@@ -583,12 +587,12 @@ int run_bench_cpu(const Args& args) {
             }
     }
 
-    if (any_i16 && err_tokens > 0 && !models.empty()) {
-        std::fprintf(out, "\ni16lut kernel vs lut3 (float32 state both; same measurement as above):\n");
-        for (const auto& m : models) {
-            report_error(m, "i16lut", fs::path(m).filename().string(),
-                         state_error(m, base, kernels::StateType::F32, prompt_n, err_tokens, "i16lut"));
-        }
+    for (const auto& q : quantized) {
+        if (err_tokens <= 0 || models.empty()) break;
+        std::fprintf(out, "\n%s kernel vs lut3 (float32 state both; same measurement as above):\n", q.c_str());
+        for (const auto& m : models)
+            report_error(m, q, fs::path(m).filename().string(),
+                         state_error(m, base, kernels::StateType::F32, prompt_n, err_tokens, q));
     }
 
     std::fprintf(out, "\nenergy per generated token (decode):\n");

@@ -53,8 +53,8 @@ const char* kHelp =
     "                      add_bos_token=False; by default BOS is prepended as lm-eval 0.4.13 does with a\n"
     "                      tokenizer that adds it, such as the hub's LLaMA-2)\n"
     "  --threads N         CPU threads (LibTorch and the CPU engine)\n"
-    "  --binary-kernel LIST  deployment files: ±1 kernels to evaluate, one row each (i16lut, lut3, xor;\n"
-    "                      default i16lut, the engine's default)\n"
+    "  --binary-kernel LIST  deployment files: ±1 kernels to evaluate, one row each (i16lut, lut3, xor,\n"
+    "                      i8lut; default i16lut, the engine's default)\n"
     "  --state S           deployment files: SSM state precision f16 (default), f32 or bf16\n"
     "  --out FILE          results JSON; FILE.md and FILE.csv beside it (default eval_results.json)\n"
     "  --quiet             no progress bars\n";

@@ -13,6 +13,7 @@
 #include "core/engine/DeployFile.h"
 #include "kernels/cpu/Activations.h"
 #include "kernels/cpu/BitGemvI16.h"
+#include "kernels/cpu/BitGemvI8.h"
 #include "kernels/cpu/BitGemvLut.h"
 #include "kernels/cpu/Gemv.h"
 #include "kernels/cpu/Q8Gemv.h"
@@ -124,6 +125,9 @@ struct Reader {
             } else if (kernel == BinaryKernel::I16Lut) {
                 p.i16 = std::make_shared<kernels::I16LutMatrix>(kernels::repack_i16lut(p.signs, rows, cols));
                 release_pages(s.data, s.nbytes);
+            } else if (kernel == BinaryKernel::I8Lut) {
+                p.i8 = std::make_shared<kernels::I8LutMatrix>(kernels::repack_i8lut(p.signs, rows, cols));
+                release_pages(s.data, s.nbytes);
             }
         } else if (f.contains(prefix + ".weight") && f.get(prefix + ".weight").dtype == base::DType::F16) {
             p.kind = Projection::Kind::F16;
@@ -150,6 +154,8 @@ int binary_kernel_score(BinaryKernel k, kernels::Isa isa) {
             return 2;
         case BinaryKernel::Xor:
             return 1;
+        case BinaryKernel::I8Lut:
+            return 0;  // lossier: only when asked for by name
     }
     return 0;
 }
@@ -164,11 +170,30 @@ BinaryKernel binary_kernel_from_string(const std::string& name, kernels::Isa isa
     if (name == "i16lut") return BinaryKernel::I16Lut;
     if (name == "lut3") return BinaryKernel::Lut3;
     if (name == "xor") return BinaryKernel::Xor;
-    throw std::invalid_argument("unknown binary kernel '" + name + "' (lut3, xor, i16lut, auto)");
+    if (name == "i8lut") {
+        if (isa != kernels::Isa::Scalar && !kernels::cpu_has_avx512_vbmi_vnni())
+            throw std::invalid_argument(
+                "binary kernel 'i8lut' needs AVX-512 VBMI and VNNI (Ice Lake, Zen 4 or newer), which this CPU lacks; "
+                "use i16lut, or the scalar ISA for its (slow) reference");
+        if (isa == kernels::Isa::Avx2)
+            throw std::invalid_argument("binary kernel 'i8lut' has no AVX2 path: use the avx512 or scalar ISA");
+        return BinaryKernel::I8Lut;
+    }
+    throw std::invalid_argument("unknown binary kernel '" + name + "' (lut3, xor, i16lut, i8lut, auto)");
 }
 
 const char* binary_kernel_name(BinaryKernel k) {
-    return k == BinaryKernel::Lut3 ? "lut3" : k == BinaryKernel::Xor ? "xor" : "i16lut";
+    switch (k) {
+        case BinaryKernel::Lut3:
+            return "lut3";
+        case BinaryKernel::Xor:
+            return "xor";
+        case BinaryKernel::I8Lut:
+            return "i8lut";
+        case BinaryKernel::I16Lut:
+            break;
+    }
+    return "i16lut";
 }
 
 void check_binary_kernel(const std::string& name) {
@@ -195,6 +220,8 @@ void Projection::apply(const kernels::CpuContext& cx, const float* x, float* y, 
                 kernels::bitgemv_lut3(cx, *lut, scratch, y, scratch + cols);
             else if (i16)
                 kernels::bitgemv_i16lut(cx, *i16, scratch, y, reinterpret_cast<uint8_t*>(scratch + cols));
+            else if (i8)
+                kernels::bitgemv_i8lut(cx, *i8, scratch, y, reinterpret_cast<uint8_t*>(scratch + cols));
             else
                 kernels::bitgemv(cx, signs, rows, cols, scratch, y);
             const float b = (float)bx;
@@ -217,14 +244,14 @@ size_t Projection::scratch_floats(int T) const {
 
 // One token's i16lut scratch in floats (bytes rounded up to 64: each token's area starts on a cache line).
 size_t Projection::i16_scratch_floats() const {
-    return (kernels::i16lut_scratch_bytes(cols) + 63) / 64 * 16;
+    return (std::max(kernels::i16lut_scratch_bytes(cols), kernels::i8lut_scratch_bytes(cols)) + 63) / 64 * 16;
 }
 
 void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y,
                              size_t ystride, float* scratch) const {
     switch (kind) {
         case Kind::Binary: {
-            if (!lut && !i16) {
+            if (!lut && !i16 && !i8) {
                 for (int j = 0; j < T; ++j) apply(cx, x + j * xstride, y + j * ystride, scratch);
                 return;
             }
@@ -236,6 +263,9 @@ void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size
             }
             if (lut)
                 kernels::bitgemm_lut3(cx, *lut, ax, cols, T, y, ystride, ax + (size_t)T * cols);
+            else if (i8)
+                kernels::bitgemm_i8lut(cx, *i8, ax, cols, T, y, ystride,
+                                       reinterpret_cast<uint8_t*>(ax + (size_t)T * cols));
             else
                 kernels::bitgemm_i16lut(cx, *i16, ax, cols, T, y, ystride,
                                         reinterpret_cast<uint8_t*>(ax + (size_t)T * cols), 4 * i16_scratch_floats());
@@ -343,9 +373,11 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     e->y_.resize(di);
     e->ssq_.resize(cfg.nheads());
     e->out_.resize(dm);
-    e->scratch_.resize(std::max(dm, di) +
-                       std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
-                                        kernels::i16lut_scratch_bytes(std::max(dm, di)) / 4 + 1));  // α⊙x + tables
+    e->scratch_.resize(std::max(dm, di) + std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
+                                                           std::max(kernels::i16lut_scratch_bytes(std::max(dm, di)),
+                                                                    kernels::i8lut_scratch_bytes(std::max(dm, di))) /
+                                                                   4 +
+                                                               1));  // α⊙x + tables
     e->logits_.resize(cfg.vocab_size);
     return e;
 }
@@ -361,7 +393,9 @@ void Engine::place_hot_weights() {
     std::vector<Slot> slots;
     for (auto& l : layers_)
         for (Projection* p : {&l.in_proj, &l.out_proj}) {
-            kernels::RepackedBits* bits = p->i16 ? static_cast<kernels::RepackedBits*>(p->i16.get()) : p->lut.get();
+            kernels::RepackedBits* bits = p->i16  ? static_cast<kernels::RepackedBits*>(p->i16.get())
+                                          : p->i8 ? static_cast<kernels::RepackedBits*>(p->i8.get())
+                                                  : p->lut.get();
             if (bits)
                 slots.push_back(
                     {bits->data.data(), bits->data.size(), false, [bits](const uint8_t* d) { bits->place(d); }});

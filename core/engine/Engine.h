@@ -24,6 +24,7 @@ class Tokenizer;
 namespace bimamba::kernels {
 struct Lut3Matrix;
 struct I16LutMatrix;
+struct I8LutMatrix;
 }  // namespace bimamba::kernels
 
 namespace bimamba::engine {
@@ -41,6 +42,8 @@ struct Projection {
     std::shared_ptr<kernels::Lut3Matrix> lut;
     // Binary with the integer-table kernel ("i16lut": quantized input, not exact).
     std::shared_ptr<kernels::I16LutMatrix> i16;
+    // Binary with the int8-table kernel ("i8lut": coarser input quantization, opt-in).
+    std::shared_ptr<kernels::I8LutMatrix> i8;
     uint64_t bytes() const;  // weight bytes read per application
     // y = W·x (x has cols, y has rows) on cx's ISA and pool; `scratch` holds
     // cols floats + the lookup tables.
@@ -61,12 +64,17 @@ struct Projection {
 //    ~1e-4 on trained models, and it is ~1.2x faster than lut3 at 780M.
 //  - "lut3": float lookup tables, exact to float rounding (kernels/cpu/BitGemvLut.h).
 //  - "xor": sign flips on the row-major file layout (kernels/cpu/Gemv.h), exact.
+//  - "i8lut": integer VPERMB tables on the input quantized to int8 per 32
+//    columns (kernels/cpu/BitGemvI8.h): lossier (~1 % of a product's RMS), for
+//    CPUs where i16lut is bound by compute; never chosen by "auto". Needs
+//    AVX-512 VBMI + VNNI unless the engine's ISA is "scalar" (its reference).
 //  - "auto": the kernel of the highest capability score on the engine's ISA
 //    (binary_kernel_score); i16lut on every ISA today (its AVX-512 path where
 //    present, else AVX2, else its scalar reference).
 constexpr const char* kDefaultBinaryKernel = "i16lut";
-enum class BinaryKernel { I16Lut, Lut3, Xor };
-// "i16lut" | "lut3" | "xor" (and "auto" resolved for `isa`); throws on other names.
+enum class BinaryKernel { I16Lut, Lut3, Xor, I8Lut };
+// "i16lut" | "lut3" | "xor" | "i8lut" (and "auto" resolved for `isa`); throws on other
+// names, and on "i8lut" where `isa` is AVX2 or AVX-512 without VBMI + VNNI.
 BinaryKernel binary_kernel_from_string(const std::string& name, kernels::Isa isa = kernels::best_isa());
 const char* binary_kernel_name(BinaryKernel k);
 // 0: cannot run; higher: preferred by "auto" on `isa`.

@@ -48,6 +48,16 @@ bool cpu_has_avx512() {
 #endif
 }
 
+bool cpu_has_avx512_vbmi_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool has =
+        cpu_has_avx512() && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vnni");
+    return has;
+#else
+    return false;
+#endif
+}
+
 int isa_score(Isa isa) {
     switch (isa) {
         case Isa::Avx512:

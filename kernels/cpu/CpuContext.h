@@ -21,8 +21,9 @@ class ThreadPool;
 
 enum class Isa { Scalar, Avx2, Avx512 };
 
-bool cpu_has_avx2();    // AVX2 + FMA + F16C, checked once at run time
-bool cpu_has_avx512();  // AVX-512 F + BW + VL + DQ (and AVX2), checked once at run time
+bool cpu_has_avx2();              // AVX2 + FMA + F16C, checked once at run time
+bool cpu_has_avx512();            // AVX-512 F + BW + VL + DQ (and AVX2), checked once at run time
+bool cpu_has_avx512_vbmi_vnni();  // and VBMI + VNNI (the i8lut kernel, BitGemvI8.h)
 // The vendor is Intel (checked once). It picks a cache level where the two
 // vendors' measurements disagree: the AVX-512 fp16 GEMV/GEMM's weight
 // prefetches (Gemv_avx512.cpp).
