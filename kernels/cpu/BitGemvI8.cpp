@@ -43,9 +43,13 @@ I8LutScratch::I8LutScratch(int cols) {
     bytes = q + (size_t)chunks * kI8ChunkCols;
 }
 
-size_t i8lut_scratch_bytes(int cols) { return I8LutScratch(cols).bytes; }
+size_t i8lut_scratch_bytes(int cols) {
+    return I8LutScratch(cols).bytes;
+}
 
-bool i8lut_simd(const CpuContext& cx) { return cx.avx512() && cpu_has_avx512_vbmi_vnni(); }
+bool i8lut_simd(const CpuContext& cx) {
+    return cx.avx512() && cpu_has_avx512_vbmi_vnni();
+}
 
 void i8lut_tables_ref(const int8_t* q, int groups, int8_t* tables) {
     for (int g = 0; g < groups; ++g)
@@ -66,17 +70,14 @@ float i8lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* scr
         G = i8lut_quantize_avx2(x, cols, mult, q);
         i8lut_tables_avx512(q, 8 * L.chunks, tables);
     } else {
-        // n_k: the chunk's largest group Σ|x| (summed in column order) / 125.
+        // n_k: the chunk's largest group Σ|x|, as (|x0| + |x1|) + (|x2| + |x3|), / 125.
         float need[kI8MaxCols / kI8ChunkCols];
         float S = 0x1p-100f;
+        auto ax = [&](int c) { return c < cols ? std::fabs(x[c]) : 0.0f; };
         for (int k = 0; k < L.chunks; ++k) {
             float a = 0;
-            for (int g = 0; g < 8; ++g) {
-                float s = 0;
-                for (int c = kI8ChunkCols * k + 4 * g; c < std::min(cols, kI8ChunkCols * k + 4 * g + 4); ++c)
-                    s += std::fabs(x[c]);
-                a = std::max(a, s);
-            }
+            for (int c = kI8ChunkCols * k; c < kI8ChunkCols * (k + 1); c += 4)
+                a = std::max(a, (ax(c) + ax(c + 1)) + (ax(c + 2) + ax(c + 3)));
             need[k] = a / 125.0f;
             S = std::max(S, need[k]);
         }
@@ -120,7 +121,10 @@ void bitgemv_i8lut(const CpuContext& cx, const I8LutMatrix& m, const float* x, f
     if (!i8lut_simd(cx)) return bitgemv_i8lut_blocks_ref(m, scratch, 0, m.blocks, y);
     if ((long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1)
         return bitgemv_i8lut_blocks_avx512(m, scratch, 0, m.blocks, y);
-    const int grain = m.cols >= kI8WideCols ? 4 : 1;  // whole groups of the kernel's 4 blocks
+    // Whole groups of the kernel's 4 blocks only where every thread still gets
+    // the pool's kChunksPerThread of them (as the i16lut dispatcher): the
+    // 2.7B out_proj has 160 blocks, 40 groups for 16 threads.
+    const int grain = m.cols >= kI8WideCols && m.blocks >= ThreadPool::kChunksPerThread * 4 * cx.thread_count() ? 4 : 1;
     cx.threads().parallel_for(m.blocks, grain, [&](int a, int b) { bitgemv_i8lut_blocks_avx512(m, scratch, a, b, y); });
 }
 

@@ -9,15 +9,12 @@
 // 7 vector ops per 512 weights, against 14 in the i16lut AVX-512 kernel.
 //
 // Scales. Chunk k (columns 32k..32k+31, groups of 4 within it) needs
-// s ≥ n_k = max_g (Σ_g |x|) / 125, so that every group's Σ|q| ≤ 127 after
-// rounding and every table entry fits in int8. With S = max(max_k n_k, 2^-100)
-// and G = S / 255, chunk k gets the integer multiplier m_k =
-// clamp(ceil(n_k / G), 1, 255) and the scale s_k = G·m_k, q = clamp(
-// round(x / s_k), ±127). A row's result is then an integer:
-// y = G · Σ_k m_k · Σ_g T_g[index], summed exactly in int32 (|Σ| ≤ 259,080
-// per chunk; the matrix is limited to 2^18 columns), converted to float once
-// and multiplied by G. The reference and the SIMD path compute exactly this,
-// so they agree bit for bit.
+// s ≥ n_k = max_g (Σ_g |x|) / 125 (each group's sum as (|x0| + |x1|) + (|x2| + |x3|)), so that every group's Σ|q| ≤ 127
+// after rounding and every table entry fits in int8. With S = max(max_k n_k, 2^-100) and G = S / 255, chunk k gets the
+// integer multiplier m_k = clamp(ceil(n_k / G), 1, 255) and the scale s_k = G·m_k, q = clamp( round(x / s_k), ±127). A
+// row's result is then an integer: y = G · Σ_k m_k · Σ_g T_g[index], summed exactly in int32 (|Σ| ≤ 259,080 per chunk;
+// the matrix is limited to 2^18 columns), converted to float once and multiplied by G. The reference and the SIMD path
+// compute exactly this, so they agree bit for bit.
 //
 // Error: about s_k/√12 per column, s_k ≈ (largest group's Σ|x| in the chunk) /
 // 125: ~1 % of a product's RMS on Gaussian inputs (the i16lut kernel: 0.02 %),

@@ -1,6 +1,6 @@
 // AVX2 input quantization of the int8 lookup-table ±1 GEMV (BitGemvI8.h): the
-// reference's operations in its order (each group's Σ|x| summed in column
-// order, the chunk's largest / 125, the multipliers and 1/(G·m_k) in scalar
+// reference's operations in its order (each group's Σ|x| as (|x0| + |x1|) +
+// (|x2| + |x3|), the chunk's largest / 125, the multipliers and 1/(G·m_k) in scalar
 // float, q rounded to nearest even), so the same bytes.
 #include <immintrin.h>
 
@@ -28,17 +28,14 @@ float i8lut_quantize_avx2(const float* x, int cols, uint8_t* mult, int8_t* q) {
     float S = 0x1p-100f;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int k = 0; k < chunks; ++k) {
-        __m256 best = _mm256_setzero_ps();
-        for (int h = 0; h < 4; ++h) {
-            // Two groups, one per 128-bit lane: ((|a0| + |a1|) + |a2|) + |a3| in every element of its lane.
-            const __m256 a = _mm256_andnot_ps(sign, load8(x, kI8ChunkCols * k + 8 * h, cols));
-            __m256 s = _mm256_add_ps(_mm256_permute_ps(a, 0x00), _mm256_permute_ps(a, 0x55));
-            s = _mm256_add_ps(s, _mm256_permute_ps(a, 0xAA));
-            s = _mm256_add_ps(s, _mm256_permute_ps(a, 0xFF));
-            best = _mm256_max_ps(best, s);
-        }
-        const __m128 m = _mm_max_ps(_mm256_castps256_ps128(best), _mm256_extractf128_ps(best, 1));
-        need[k] = _mm_cvtss_f32(m) / 125.0f;  // every element of a lane is its group's sum
+        __m256 a[4];
+        for (int h = 0; h < 4; ++h) a[h] = _mm256_andnot_ps(sign, load8(x, kI8ChunkCols * k + 8 * h, cols));
+        // Pair sums, then the groups' (|x0| + |x1|) + (|x2| + |x3|): all 8 groups in one register.
+        const __m256 g = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(g), _mm256_extractf128_ps(g, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        need[k] = _mm_cvtss_f32(m) / 125.0f;
         S = std::max(S, need[k]);
     }
     const float G = S / 255.0f;
@@ -51,7 +48,8 @@ float i8lut_quantize_avx2(const float* x, int cols, uint8_t* mult, int8_t* q) {
         __m256i v[4];
         for (int h = 0; h < 4; ++h)
             v[h] = _mm256_min_epi32(
-                hi, _mm256_max_epi32(lo, _mm256_cvtps_epi32(_mm256_mul_ps(load8(x, kI8ChunkCols * k + 8 * h, cols), inv))));
+                hi,
+                _mm256_max_epi32(lo, _mm256_cvtps_epi32(_mm256_mul_ps(load8(x, kI8ChunkCols * k + 8 * h, cols), inv))));
         const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
         _mm256_storeu_si256((__m256i*)(q + kI8ChunkCols * k), _mm256_permutevar8x32_epi32(b, order));
     }
