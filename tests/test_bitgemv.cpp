@@ -1222,3 +1222,26 @@ TEST(BitGemvI8, TablesAndPreparationKeepEveryEntryInRange) {
         }
     }
 }
+
+// From kI8WideCols columns on, every thread prepares its own input
+// (PerThreadInput.h): calls in a row with different inputs, on 2 and 3
+// threads, each give the reference's result for their own input (a thread
+// that kept the previous call's tables would not).
+TEST(BitGemvI8, ThreadsPrepareTheirOwnInputForEveryCall) {
+    if (!cpu_has_avx512_vbmi_vnni()) GTEST_SKIP() << "CPU has no AVX-512 VBMI + VNNI";
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{544, 3072}, {1280, 5120}, {2000, 3100}}) {
+        Case c = make_case(rows, cols, 1900 + cols);
+        auto m = repack_i8lut(c.packed.data(), rows, cols);
+        std::vector<uint8_t> scratch(i8lut_scratch_bytes(cols));
+        for (int threads : {2, 3})
+            for (int call = 0; call < 3; ++call) {
+                std::vector<float> x(c.x);
+                for (int k = 0; k < cols; ++k) x[k] *= 1.0f + 0.5f * call + (k % 7 == call ? -2.0f : 0.0f);
+                std::vector<float> want(rows), got(rows, 9.f);
+                i8lut_prepare(CpuContext::make("scalar", 1), x.data(), cols, scratch.data());
+                bitgemv_i8lut_blocks_ref(m, scratch.data(), 0, m.blocks, want.data());
+                bitgemv_i8lut(CpuContext::make("avx512", threads), m, x.data(), got.data(), scratch.data());
+                ASSERT_EQ(got, want) << rows << "x" << cols << " threads " << threads << " call " << call;
+            }
+    }
+}

@@ -1,13 +1,12 @@
 #include "kernels/cpu/BitGemvI16.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <thread>
 
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/PerThreadInput.h"
 #include "kernels/cpu/ThreadPool.h"
 
 namespace bimamba::kernels {
@@ -174,15 +173,7 @@ void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
         cx.threads().parallel_for(m.blocks, 1, [&](int a, int b) { f(m, scratch, a, b, y); });
         return;
     }
-    // Wide matrices: every thread prepares the input and tables itself, at its
-    // first chunk (the caller into `scratch`, the others into a buffer of their
-    // own), at the same time. Tables that one core wrote cost every other core
-    // a cache-to-cache transfer per line, 768 lines at 3072 columns: on the
-    // Zen 4 VM, 780M out_proj with weights in cache took 26 µs shared, 19 µs so.
-    static std::atomic<uint64_t> calls{0};
-    const uint64_t call = ++calls;
-    const std::thread::id caller = std::this_thread::get_id();
-    const size_t bytes = i16lut_scratch_bytes(m.cols);
+    // Wide matrices: every thread prepares the input and tables itself (PerThreadInput.h).
     // Under AVX-512, whole groups of kI16WideBlocks blocks per chunk, not the
     // pool's 8 chunks of 6 blocks (4 + 1 + 1) at 780M on 2 threads: 0.90 of
     // the old time against 0.93 with the L2 prefetch (BitGemvI16_avx512.cpp),
@@ -190,21 +181,9 @@ void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
     // out_proj has 48 blocks, 12 groups for 16 threads would idle 4.
     const bool whole_groups = cx.avx512() && m.cols >= kI16WideTableCols &&
                               m.blocks >= ThreadPool::kChunksPerThread * kI16WideBlocks * cx.thread_count();
-    const int grain = whole_groups ? kI16WideBlocks : 1;
-    cx.threads().parallel_for(m.blocks, grain, [&](int a, int b) {
-        thread_local uint64_t prepared = 0;  // the call this thread's tables are for
-        thread_local std::vector<uint8_t> own;
-        uint8_t* s = scratch;
-        if (std::this_thread::get_id() != caller) {
-            if (own.size() < bytes) own.resize(bytes);
-            s = own.data();
-        }
-        if (prepared != call) {
-            i16lut_prepare(cx, x, m.cols, s);
-            prepared = call;
-        }
-        f(m, s, a, b, y);
-    });
+    parallel_for_own_input(
+        cx.threads(), m.blocks, whole_groups ? kI16WideBlocks : 1, scratch, i16lut_scratch_bytes(m.cols),
+        [&](uint8_t* s) { i16lut_prepare(cx, x, m.cols, s); }, [&](uint8_t* s, int a, int b) { f(m, s, a, b, y); });
 }
 
 void bitgemm_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, size_t xstride, int T, float* y,

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kernels/cpu/Gemv.h"
+#include "kernels/cpu/PerThreadInput.h"
 #include "kernels/cpu/ThreadPool.h"
 
 namespace bimamba::kernels {
@@ -117,15 +118,25 @@ void bitgemv_i8lut_blocks_ref(const I8LutMatrix& m, const uint8_t* scratch, int 
 }
 
 void bitgemv_i8lut(const CpuContext& cx, const I8LutMatrix& m, const float* x, float* y, uint8_t* scratch) {
-    i8lut_prepare(cx, x, m.cols, scratch);
-    if (!i8lut_simd(cx)) return bitgemv_i8lut_blocks_ref(m, scratch, 0, m.blocks, y);
-    if ((long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1)
-        return bitgemv_i8lut_blocks_avx512(m, scratch, 0, m.blocks, y);
-    // Whole groups of the kernel's 4 blocks only where every thread still gets
-    // the pool's kChunksPerThread of them (as the i16lut dispatcher): the
+    const bool simd = i8lut_simd(cx);
+    if (!simd || (long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1) {
+        i8lut_prepare(cx, x, m.cols, scratch);
+        return (simd ? bitgemv_i8lut_blocks_avx512 : bitgemv_i8lut_blocks_ref)(m, scratch, 0, m.blocks, y);
+    }
+    auto body = [&](uint8_t* s, int a, int b) { bitgemv_i8lut_blocks_avx512(m, s, a, b, y); };
+    if (m.cols < kI8WideCols) {
+        i8lut_prepare(cx, x, m.cols, scratch);
+        cx.threads().parallel_for(m.blocks, 1, [&](int a, int b) { body(scratch, a, b); });
+        return;
+    }
+    // Wide matrices: every thread prepares the input itself (PerThreadInput.h),
+    // in whole groups of the kernel's 4 blocks only where every thread still
+    // gets the pool's kChunksPerThread of them (as the i16lut dispatcher): the
     // 2.7B out_proj has 160 blocks, 40 groups for 16 threads.
-    const int grain = m.cols >= kI8WideCols && m.blocks >= ThreadPool::kChunksPerThread * 4 * cx.thread_count() ? 4 : 1;
-    cx.threads().parallel_for(m.blocks, grain, [&](int a, int b) { bitgemv_i8lut_blocks_avx512(m, scratch, a, b, y); });
+    const int grain = m.blocks >= ThreadPool::kChunksPerThread * 4 * cx.thread_count() ? 4 : 1;
+    parallel_for_own_input(
+        cx.threads(), m.blocks, grain, scratch, i8lut_scratch_bytes(m.cols),
+        [&](uint8_t* s) { i8lut_prepare(cx, x, m.cols, s); }, body);
 }
 
 void bitgemm_i8lut(const CpuContext& cx, const I8LutMatrix& m, const float* x, size_t xstride, int T, float* y,

@@ -34,5 +34,13 @@ vab27t16)  # main (grain rule) against prev, i8lut only
     printf "%-10s " "$v-$i"; grep -E "binary i8lut.*tok/s \(reps|compute per thread" $OUT/v27-$v-$i.txt | tr -s ' ' | tr '\n' ' '; echo
     grep -E "binary at .* of the memory roofline" $OUT/v27-$v-$i.txt | sed "s/.*state: decode/  decode/; s/resident.*binary at/binary at/; s/(target >= 80 %);.*//"; grep -A3 "where decode time" $OUT/v27-$v-$i.txt | grep binary
   done; done; echo "vab27t16 done at $SECONDS s" ;;
+micro2)
+  g++ -std=c++20 -O2 -march=native -I. .ext/s18/lib.cpp $B/kernels/libbimamba_kernels_cpu.a -lpthread -o /tmp/lib && /tmp/lib 2560 5120 9 16 64 ;;
+vab27t16x1)  # main (own input per thread) against prev (caller-prepared), i8lut only, one pair
+  for v in main prev; do
+    /tmp/bm-$v bench cpu --shape 2.7b --threads 16 --state f16 --kernels i8lut --tokens 32 --reps 3 --dir /tmp/bbw-2.7b > $OUT/w27-$v.txt 2>&1
+    printf "%-10s " "$v"; grep -E "binary i8lut.*tok/s \\(reps|compute per thread" $OUT/w27-$v.txt | tr -s ' ' | tr '\n' ' '; echo
+    grep -E "binary at .* of the memory roofline" $OUT/w27-$v.txt | sed "s/.*state: decode/  decode/; s/resident.*binary at/binary at/; s/(target >= 80 %);.*//"; grep -A3 "where decode time" $OUT/w27-$v.txt | grep binary
+  done; echo "vab27t16x1 done at $SECONDS s" ;;
 pack) (cd $OUT && tar czf logs-$(date +%H%M%S).tgz *.txt *.log 2>/dev/null; rm -f *.txt *.log) ;;
 esac done
