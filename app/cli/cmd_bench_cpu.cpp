@@ -532,7 +532,7 @@ int run_bench_cpu(const Args& args) {
         std::fprintf(
             out,
             "\n%s binary vs fp16 baseline, same state precision on both (lut3: float tables, exact; i16lut: int16\n"
-            "input quantization, not exact; xor: sign flips, exact):\n",
+            "input quantization, not exact; i8lut: int8 input quantization, coarser; xor: sign flips, exact):\n",
             shape.c_str());
         for (const auto& [bi, fi] : pairs) {
             const Row &b = rows[bi], &f = rows[fi];
