@@ -1245,3 +1245,30 @@ TEST(BitGemvI8, ThreadsPrepareTheirOwnInputForEveryCall) {
             }
     }
 }
+
+// A NaN input makes every output NaN, and an infinite one every output
+// non-finite, on every path, as in a float product: they must not vanish in
+// the chunk scales and leave finite garbage.
+TEST(BitGemvI8, NaNAndInfinityInTheInputReachEveryOutput) {
+    const int rows = 70, cols = 3100;
+    Case c = make_case(rows, cols, 2024);
+    auto m = repack_i8lut(c.packed.data(), rows, cols);
+    std::vector<uint8_t> scratch(i8lut_scratch_bytes(cols));
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+        std::vector<float> x(c.x);
+        x[1234] = bad;
+        std::vector<std::string> isas{"scalar"};
+        if (cpu_has_avx512_vbmi_vnni()) isas.push_back("avx512");
+        for (const auto& isa : isas)
+            for (int threads : {1, 2}) {
+                std::vector<float> y(rows, 0.f);
+                bitgemv_i8lut(CpuContext::make(isa, threads), m, x.data(), y.data(), scratch.data());
+                for (int r = 0; r < rows; ++r) {
+                    if (std::isnan(bad))
+                        ASSERT_TRUE(std::isnan(y[r])) << isa << " threads " << threads << " row " << r;
+                    else
+                        ASSERT_FALSE(std::isfinite(y[r])) << isa << " threads " << threads << " row " << r;
+                }
+            }
+    }
+}

@@ -74,17 +74,21 @@ float i8lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* scr
         // n_k: the chunk's largest group Σ|x|, as (|x0| + |x1|) + (|x2| + |x3|), / 125.
         float need[kI8MaxCols / kI8ChunkCols];
         float S = 0x1p-100f;
+        bool nan = false;
         auto ax = [&](int c) { return c < cols ? std::fabs(x[c]) : 0.0f; };
         for (int k = 0; k < L.chunks; ++k) {
             float a = 0;
-            for (int c = kI8ChunkCols * k; c < kI8ChunkCols * (k + 1); c += 4)
-                a = std::max(a, (ax(c) + ax(c + 1)) + (ax(c + 2) + ax(c + 3)));
+            for (int c = kI8ChunkCols * k; c < kI8ChunkCols * (k + 1); c += 4) {
+                const float g = (ax(c) + ax(c + 1)) + (ax(c + 2) + ax(c + 3));
+                nan |= g != g;
+                a = std::max(a, g);
+            }
             need[k] = a / 125.0f;
             S = std::max(S, need[k]);
         }
-        G = S / 255.0f;
+        G = i8lut_unit(S, nan);
         for (int k = 0; k < L.chunks; ++k) {
-            const int mk = std::clamp((int)std::ceil(need[k] / G), 1, 255);
+            const int mk = i8lut_multiplier(need[k], G);
             mult[k] = (uint8_t)mk;
             const float inv = 1.0f / (G * (float)mk);
             for (int c = 0; c < kI8ChunkCols; ++c) {

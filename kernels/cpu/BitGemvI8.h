@@ -67,6 +67,17 @@ bool i8lut_simd(const CpuContext& cx);
 // Quantizes x (cols floats) and writes the tables, the multipliers and G: the
 // same bytes on every ISA. Returns G.
 float i8lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* scratch);
+// G = S / 255, or NaN where an input was NaN (`nan`): a NaN then reaches every
+// output row, as in a float product, rather than vanishing in the scales.
+inline float i8lut_unit(float S, bool nan) {
+    return nan ? __builtin_nanf("") : S / 255.0f;
+}
+// m_k = clamp(ceil(n_k / G), 1, 255), written so that a NaN ratio gives 1
+// (a float-to-int conversion of NaN is undefined).
+inline int i8lut_multiplier(float need, float G) {
+    const float r = need / G;
+    return r >= 1.0f ? (r < 255.0f ? (int)__builtin_ceilf(r) : 255) : 1;
+}
 // The multipliers (at `mult`) and q (32 per chunk) of x, the reference's
 // bits, on AVX2; returns G.
 float i8lut_quantize_avx2(const float* x, int cols, uint8_t* mult, int8_t* q);

@@ -26,23 +26,25 @@ float i8lut_quantize_avx2(const float* x, int cols, uint8_t* mult, int8_t* q) {
     const int chunks = (cols + kI8ChunkCols - 1) / kI8ChunkCols;
     float need[kI8MaxCols / kI8ChunkCols];
     float S = 0x1p-100f;
+    int nan = 0;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int k = 0; k < chunks; ++k) {
         __m256 a[4];
         for (int h = 0; h < 4; ++h) a[h] = _mm256_andnot_ps(sign, load8(x, kI8ChunkCols * k + 8 * h, cols));
         // Pair sums, then the groups' (|x0| + |x1|) + (|x2| + |x3|): all 8 groups in one register.
         const __m256 g = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+        nan |= _mm256_movemask_ps(_mm256_cmp_ps(g, g, _CMP_UNORD_Q));
         __m128 m = _mm_max_ps(_mm256_castps256_ps128(g), _mm256_extractf128_ps(g, 1));
         m = _mm_max_ps(m, _mm_movehl_ps(m, m));
         m = _mm_max_ss(m, _mm_movehdup_ps(m));
         need[k] = _mm_cvtss_f32(m) / 125.0f;
         S = std::max(S, need[k]);
     }
-    const float G = S / 255.0f;
+    const float G = i8lut_unit(S, nan != 0);
     const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int k = 0; k < chunks; ++k) {
-        const int mk = std::clamp((int)std::ceil(need[k] / G), 1, 255);
+        const int mk = i8lut_multiplier(need[k], G);
         mult[k] = (uint8_t)mk;
         const __m256 inv = _mm256_set1_ps(1.0f / (G * (float)mk));
         __m256i v[4];
