@@ -1272,3 +1272,36 @@ TEST(BitGemvI8, NaNAndInfinityInTheInputReachEveryOutput) {
             }
     }
 }
+
+// The same for the default int16-table kernel, token by token and batched.
+TEST(BitGemvI16, NaNAndInfinityInTheInputReachEveryOutput) {
+    const int rows = 70, cols = 3100, T = 3;
+    Case c = make_case(rows, cols, 2025);
+    auto m = repack_i16lut(c.packed.data(), rows, cols);
+    const size_t sb = i16lut_scratch_bytes(cols);
+    std::vector<uint8_t> scratch(T * sb);
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+        std::vector<float> x(T * (size_t)cols);
+        for (int j = 0; j < T; ++j) std::copy(c.x.begin(), c.x.end(), x.begin() + (size_t)j * cols);
+        x[1234] = bad;  // token 0 only
+        std::vector<std::string> isas{"scalar"};
+        if (cpu_has_avx2()) isas.push_back("avx2");
+        if (cpu_has_avx512()) isas.push_back("avx512");
+        for (const auto& isa : isas)
+            for (int threads : {1, 2}) {
+                const CpuContext cx = CpuContext::make(isa, threads);
+                std::vector<float> y(rows, 0.f), yb(T * (size_t)rows, 0.f);
+                bitgemv_i16lut(cx, m, x.data(), y.data(), scratch.data());
+                bitgemm_i16lut(cx, m, x.data(), cols, T, yb.data(), rows, scratch.data(), sb);
+                for (int r = 0; r < rows; ++r) {
+                    for (float v : {y[r], yb[r]}) {
+                        if (std::isnan(bad))
+                            ASSERT_TRUE(std::isnan(v)) << isa << " threads " << threads << " row " << r;
+                        else
+                            ASSERT_FALSE(std::isfinite(v)) << isa << " threads " << threads << " row " << r;
+                    }
+                    ASSERT_TRUE(std::isfinite(yb[rows + r])) << "token 1 took token 0's NaN: " << isa;
+                }
+            }
+    }
+}

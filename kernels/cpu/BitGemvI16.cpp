@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "kernels/cpu/Gemv.h"
@@ -93,14 +94,18 @@ float i16lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* sc
     }
     for (int k = k0; k < L.chunks; ++k) sk[k] = chunk_scale(x, kI16ChunkCols * k, cols);
     float S = 0;
-    for (int k = 0; k < L.chunks; ++k) S = std::max(S, sk[k]);
+    bool nan = false;  // a NaN input: every output NaN, as in a float product (the max would drop it)
+    for (int k = 0; k < L.chunks; ++k) {
+        S = std::max(S, sk[k]);
+        nan |= sk[k] != sk[k];
+    }
     // At least 2^-100, so that G = S / 2^M and every 1 / (G·m_k) stay normal
     // floats: below it (Σ|x| of a chunk under ~1e-26, all zero included) the
     // inputs quantize to 0 and y to 0, on every ISA alike.
     S = std::max(S, 0x1p-100f);
     const int M = i16lut_multiplier_bits(L.chunks);
-    const float G = std::ldexp(S, -M);  // exact: a power-of-two scaling
-    int k1 = 0;                         // chunks whose multiplier is set
+    const float G = nan ? std::numeric_limits<float>::quiet_NaN() : std::ldexp(S, -M);  // exact: a power of two
+    int k1 = 0;  // chunks whose multiplier is set
     if (cx.avx2()) {
         k1 = L.chunks & ~3;
         i16lut_multipliers_avx2(sk, k1, G, M, scratch + L.mult, iv);
@@ -108,8 +113,8 @@ float i16lut_prepare(const CpuContext& cx, const float* x, int cols, uint8_t* sc
     for (int k = k1; k < L.chunks_even; ++k) {
         int m = 0;
         if (k < L.chunks) {
-            m = (int)std::ceil((double)sk[k] / G);
-            m = std::min(std::max(m, 1), 1 << M);
+            const double r = (double)sk[k] / G;  // NaN (a NaN input) gives 1: no conversion of NaN
+            m = r >= 1 ? (r < (1 << M) ? (int)std::ceil(r) : 1 << M) : 1;
             iv[k] = 1.0f / (G * (float)m);
         }
         const int16_t m16 = (int16_t)m;
