@@ -200,6 +200,10 @@ void check_binary_kernel(const std::string& name) {
     (void)binary_kernel_from_string(name, kernels::Isa::Scalar);
 }
 
+size_t int_table_scratch_bytes(int cols) {
+    return std::max(kernels::i16lut_scratch_bytes(cols), kernels::i8lut_scratch_bytes(cols));
+}
+
 uint64_t Projection::bytes() const {
     switch (kind) {
         case Kind::Binary:
@@ -239,12 +243,13 @@ void Projection::apply(const kernels::CpuContext& cx, const float* x, float* y, 
 
 size_t Projection::scratch_floats(int T) const {
     const size_t t = std::max(1, T);
-    return t * cols + t * std::max(kernels::lut3_table_floats(cols), i16_scratch_floats()) + 8;
+    return t * cols + t * std::max(kernels::lut3_table_floats(cols), int_table_scratch_floats()) + 8;
 }
 
-// One token's i16lut scratch in floats (bytes rounded up to 64: each token's area starts on a cache line).
-size_t Projection::i16_scratch_floats() const {
-    return (std::max(kernels::i16lut_scratch_bytes(cols), kernels::i8lut_scratch_bytes(cols)) + 63) / 64 * 16;
+// One token's integer-table scratch (i16lut or i8lut) in floats (bytes rounded up to 64: each token's area
+// starts on a cache line).
+size_t Projection::int_table_scratch_floats() const {
+    return (int_table_scratch_bytes(cols) + 63) / 64 * 16;
 }
 
 void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y,
@@ -268,7 +273,8 @@ void Projection::apply_batch(const kernels::CpuContext& cx, const float* x, size
                                        reinterpret_cast<uint8_t*>(ax + (size_t)T * cols));
             else
                 kernels::bitgemm_i16lut(cx, *i16, ax, cols, T, y, ystride,
-                                        reinterpret_cast<uint8_t*>(ax + (size_t)T * cols), 4 * i16_scratch_floats());
+                                        reinterpret_cast<uint8_t*>(ax + (size_t)T * cols),
+                                        4 * int_table_scratch_floats());
             for (int j = 0; j < T; ++j) {
                 float* yj = y + j * ystride;
                 for (int r = 0; r < rows; ++r) yj[r] += bx[j];
@@ -373,11 +379,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     e->y_.resize(di);
     e->ssq_.resize(cfg.nheads());
     e->out_.resize(dm);
-    e->scratch_.resize(std::max(dm, di) + std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
-                                                           std::max(kernels::i16lut_scratch_bytes(std::max(dm, di)),
-                                                                    kernels::i8lut_scratch_bytes(std::max(dm, di))) /
-                                                                   4 +
-                                                               1));  // α⊙x + tables
+    e->scratch_.resize(std::max(dm, di) +
+                       std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
+                                        int_table_scratch_bytes(std::max(dm, di)) / 4 + 1));  // α⊙x + tables
     e->logits_.resize(cfg.vocab_size);
     return e;
 }

@@ -54,8 +54,11 @@ struct Projection {
     void apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y, size_t ystride,
                      float* scratch) const;
     size_t scratch_floats(int T) const;
-    size_t i16_scratch_floats() const;
+    size_t int_table_scratch_floats() const;
 };
+
+// The prepared input of either integer-table kernel (i16lut, i8lut) for `cols` columns, in bytes.
+size_t int_table_scratch_bytes(int cols);
 
 // Kernel for packed ±1 projections (EngineOptions::binary_kernel):
 //  - "i16lut" (default): integer PSHUFB tables on the input quantized to int16

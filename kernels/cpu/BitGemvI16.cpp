@@ -184,10 +184,11 @@ void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
     // the old time against 0.93 with the L2 prefetch (BitGemvI16_avx512.cpp),
     // 40 reps. Only where every thread still gets its 4 chunks: the 780M
     // out_proj has 48 blocks, 12 groups for 16 threads would idle 4.
-    const bool whole_groups = cx.avx512() && m.cols >= kI16WideTableCols &&
-                              m.blocks >= ThreadPool::kChunksPerThread * kI16WideBlocks * cx.thread_count();
+    const int grain = cx.avx512() && m.cols >= kI16WideTableCols
+                          ? ThreadPool::whole_groups_grain(m.blocks, kI16WideBlocks, cx.thread_count())
+                          : 1;
     parallel_for_own_input(
-        cx.threads(), m.blocks, whole_groups ? kI16WideBlocks : 1, scratch, i16lut_scratch_bytes(m.cols),
+        cx.threads(), m.blocks, grain, scratch, i16lut_scratch_bytes(m.cols),
         [&](uint8_t* s) { i16lut_prepare(cx, x, m.cols, s); }, [&](uint8_t* s, int a, int b) { f(m, s, a, b, y); });
 }
 

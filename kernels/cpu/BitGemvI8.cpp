@@ -134,10 +134,9 @@ void bitgemv_i8lut(const CpuContext& cx, const I8LutMatrix& m, const float* x, f
         return;
     }
     // Wide matrices: every thread prepares the input itself (PerThreadInput.h),
-    // in whole groups of the kernel's 4 blocks only where every thread still
-    // gets the pool's kChunksPerThread of them (as the i16lut dispatcher): the
-    // 2.7B out_proj has 160 blocks, 40 groups for 16 threads.
-    const int grain = m.blocks >= ThreadPool::kChunksPerThread * 4 * cx.thread_count() ? 4 : 1;
+    // in whole groups of the kernel's blocks where every thread still gets
+    // enough of them (the 2.7B out_proj has 160 blocks, 40 groups for 16 threads).
+    const int grain = ThreadPool::whole_groups_grain(m.blocks, kI8WideBlocks, cx.thread_count());
     parallel_for_own_input(
         cx.threads(), m.blocks, grain, scratch, i8lut_scratch_bytes(m.cols),
         [&](uint8_t* s) { i8lut_prepare(cx, x, m.cols, s); }, body);

@@ -37,7 +37,8 @@ namespace bimamba::kernels {
 constexpr int kI8ChunkCols = 32;
 constexpr int kI8BlockRows = 16;
 constexpr int kI8MaxCols = 1 << 18;  // keeps the int32 row sums exact
-constexpr int kI8WideCols = 3072;    // from here on the SIMD kernel runs 4 blocks per table load
+constexpr int kI8WideCols = 3072;    // from here on the SIMD kernel runs kI8WideBlocks per table load
+constexpr int kI8WideBlocks = 4;     // blocks per table load there
 
 struct I8LutMatrix : RepackedBits {
     int rows = 0, cols = 0, blocks = 0, chunks = 0;

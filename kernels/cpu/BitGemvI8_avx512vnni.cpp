@@ -6,7 +6,7 @@
 // 4-7; each VPDPBUSD multiplies the 4 lookups of a row by the chunk's
 // multiplier (the unsigned operand) and adds them to the row's int32 total.
 // Per 512 weights: a load, three index ops, two VPERMB, two VPDPBUSD. The
-// tables of a chunk load once for kI8Blocks blocks. Integer sums: the result
+// tables of a chunk load once for kI8WideBlocks blocks. Integer sums: the result
 // equals the reference bit for bit.
 #include <immintrin.h>
 
@@ -17,7 +17,6 @@
 namespace bimamba::kernels {
 
 namespace {
-constexpr int kI8Blocks = 4;  // blocks per table load, from kI8WideCols columns on
 
 template <int NB>
 inline void blocks(const I8LutMatrix& m, const uint8_t* scratch, int b, float* y) {
@@ -90,7 +89,7 @@ void bitgemv_i8lut_blocks_avx512(const I8LutMatrix& m, const uint8_t* scratch, i
     // DRAM, 2 threads: 0.89 and 0.95 of i16lut's time so, 1.29 and 1.12 with 4).
     int b = b0;
     if (m.cols >= kI8WideCols)
-        for (; b + kI8Blocks <= b1; b += kI8Blocks) blocks<kI8Blocks>(m, scratch, b, y);
+        for (; b + kI8WideBlocks <= b1; b += kI8WideBlocks) blocks<kI8WideBlocks>(m, scratch, b, y);
     for (; b < b1; ++b) blocks<1>(m, scratch, b, y);
 }
 

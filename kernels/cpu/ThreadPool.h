@@ -42,6 +42,12 @@ public:
 
     static constexpr int kSpinMicros = 200;
     static constexpr int kChunksPerThread = 4;  // parallel_for cuts its range into about this many per thread
+    // The grain for a kernel that runs `group` units at a time: whole groups
+    // only where each of `threads` still gets kChunksPerThread of them (else 1,
+    // so no thread idles while others hold several groups).
+    static int whole_groups_grain(int units, int group, int threads) {
+        return units >= kChunksPerThread * group * threads ? group : 1;
+    }
 
 private:
     void worker(int id);
