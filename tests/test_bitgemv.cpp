@@ -285,6 +285,39 @@ TEST(Q8Gemv, QuantizersAndEveryPathMatchFloat64) {
 // Sums far beyond int32 (every weight ±127, every activation at ±32767, 5000
 // columns: |dot| = 2.08e10), so a path that let its int32 lanes overflow
 // fails; a zero vector gives zeros, a NaN in x gives NaN rows.
+// Several inputs at once (the head of every position of a window): each
+// output row equals q8gemv of its own input bit for bit, on every ISA and
+// thread count, with strides wider than the rows and sizes off the tiles.
+TEST(Q8Gemv, GemmEqualsGemvOfEachInputBitForBit) {
+    std::mt19937 rng(91);
+    std::normal_distribution<float> nd;
+    for (auto [rows, cols, T] : {std::array<int, 3>{37, 40, 3}, {1000, 256, 5}, {4099, 768, 7}, {300, 2560, 2}}) {
+        std::vector<float> w((size_t)rows * cols);
+        for (auto& v : w) v = nd(rng);
+        std::vector<int8_t> q(w.size());
+        std::vector<float> scale(rows);
+        quantize_rows_q8(w.data(), rows, cols, q.data(), scale.data());
+        const size_t xs = cols + 3, ys = rows + 5;
+        std::vector<float> x(xs * T);
+        for (auto& v : x) v = nd(rng) * 3;
+        x[xs + 1] = 40.0f;  // an outlier in one input only: each input has its own scale
+        for (int threads : {1, 2, 3})
+            for (const char* isa : {"auto", "avx2", "scalar"}) {
+                if (std::string(isa) == "avx2" && !cpu_has_avx2()) continue;
+                const CpuContext cx = CpuContext::make(isa, threads);
+                std::vector<float> y(ys * T, -7.f), one(rows);
+                q8gemm(cx, q.data(), scale.data(), rows, cols, x.data(), xs, T, y.data(), ys);
+                for (int t = 0; t < T; ++t) {
+                    q8gemv(cx, q.data(), scale.data(), rows, cols, x.data() + t * xs, one.data());
+                    for (int r = 0; r < rows; ++r)
+                        ASSERT_EQ(y[t * ys + r], one[r]) << rows << "x" << cols << " input " << t << " row " << r << " "
+                                                         << isa << " " << threads << " threads";
+                    for (size_t r = rows; r < ys; ++r) ASSERT_EQ(y[t * ys + r], -7.f) << "wrote past the rows";
+                }
+            }
+    }
+}
+
 TEST(Q8Gemv, LongRowsOfExtremeValuesSumExactlyAndNaNPropagates) {
     const int rows = 11, cols = 5000;
     std::vector<int8_t> q((size_t)rows * cols);

@@ -64,8 +64,9 @@ const char* kHelp =
     "                      scale per row, as export writes a binary model) or f16\n"
     "  --kernels LIST      ±1 kernels run at the shape (i16lut, lut3, xor, i8lut; default i16lut,lut3);\n"
     "                      i16lut (the engine's default) quantizes the input to int16 per 32 columns,\n"
-    "                      i8lut (opt-in, AVX-512 VBMI + VNNI) to int8 (neither exact): their error\n"
-    "                      against the exact lut3 is measured on --model files\n"
+    "                      i8lut (opt-in; AVX-512 VBMI + VNNI, else its slow reference) to int8\n"
+    "                      (neither exact): their error against the exact lut3 is measured on\n"
+    "                      --model files\n"
     "  --binary-kernel K   i16lut (default), lut3, xor or i8lut, for --model files\n"
     "  --watts-per-core W  assumption of the energy estimate where RAPL is absent (default 5)\n"
     "  --json              machine-readable: JSON lines on stdout (the report goes to stderr instead;\n"
@@ -165,6 +166,11 @@ Row bench_file(const std::string& label, const std::string& path, const engine::
     r.kind = eng->weight_kind();
     r.head = eng->head_storage();
     r.kernel = r.kind.rfind("binary", 0) == 0 ? eng->binary_kernel() : "-";
+    if (r.kernel != "-" && std::string(eng->binary_kernel_path()) == "reference" &&
+        eng->cpu().isa != kernels::Isa::Scalar)
+        std::fprintf(stderr,
+                     "note: %s runs its reference on this CPU (no AVX-512 VBMI + VNNI): its numbers, not its speed\n",
+                     r.kernel.c_str());
     r.prompt_tokens = prompt_n;
     r.file_gb = eng->file_bytes() / 1e9;
     const int vocab = eng->config().vocab_size;

@@ -42,7 +42,8 @@ const char* kHelp =
     "  --kernel K              ±1 kernel: i16lut (default; input quantized to int16 per 32 columns,\n"
     "                          logits within 1e-3 of the exact product), lut3 (float tables, exact), xor\n"
     "                          (exact) or i8lut (input quantized to int8: coarser, faster where i16lut is\n"
-    "                          bound by compute; needs AVX-512 VBMI + VNNI)\n"
+    "                          bound by compute, with AVX-512 VBMI + VNNI;\n"
+    "                          elsewhere its reference runs: the same numbers, slowly)\n"
     "  --watts-per-core W      assumption of the energy estimate where RAPL is absent (default 5)\n"
     "  --seed N                sampling seed (default 0)\n"
     "  --threads N             worker threads (default: all cores)\n"
@@ -52,7 +53,7 @@ const char* kHelp =
     "(energy of the whole reply, prompt included, per generated token).\n"
     "With --json, stdout carries one JSON object per line and nothing else (no \"User: \" prompt; stdin\n"
     "is read as before); stderr only errors (docs/cli-events.md):\n"
-    "  {\"event\":\"ready\",\"model\":F,\"weights\":W,\"d_model\":D,\"n_layer\":L,\"state\":S,\"binary_kernel\":K,\"isa\":I,\"threads\":T,\"weights_mb\":W,\"energy_method\":M}\n"
+    "  {\"event\":\"ready\",\"model\":F,\"weights\":W,\"d_model\":D,\"n_layer\":L,\"state\":S,\"binary_kernel\":K,\"binary_kernel_path\":P,\"isa\":I,\"threads\":T,\"weights_mb\":W,\"energy_method\":M}\n"
     "  {\"event\":\"token\",\"text\":PIECE}                        per decoded piece of the reply\n"
     "  {\"event\":\"stats\",\"tokens\":N,\"tok_per_s\":X,\"prompt_tokens\":P,\"prompt_tok_per_s\":Y,\"seconds\":S,\n"
     "   \"rss_mb\":R,\"joules_per_token\":J,\"energy_source\":\"RAPL|estimate\",\"cpu_seconds\":C,\"stop\":REASON,\n"
@@ -155,6 +156,7 @@ int run_chat(const Args& args) {
                              {"n_layer", eng->config().n_layer},
                              {"state", kernels::state_type_name(eng->state_precision())},
                              {"binary_kernel", eng->binary_kernel()},
+                             {"binary_kernel_path", eng->binary_kernel_path()},
                              {"isa", eng->isa()},
                              {"threads", eng->threads()},
                              {"template", tmpl},

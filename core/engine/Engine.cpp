@@ -170,15 +170,10 @@ BinaryKernel binary_kernel_from_string(const std::string& name, kernels::Isa isa
     if (name == "i16lut") return BinaryKernel::I16Lut;
     if (name == "lut3") return BinaryKernel::Lut3;
     if (name == "xor") return BinaryKernel::Xor;
-    if (name == "i8lut") {
-        if (isa != kernels::Isa::Scalar && !kernels::cpu_has_avx512_vbmi_vnni())
-            throw std::invalid_argument(
-                "binary kernel 'i8lut' needs AVX-512 VBMI and VNNI (Ice Lake, Zen 4 or newer), which this CPU lacks; "
-                "use i16lut, or the scalar ISA for its (slow) reference");
-        if (isa == kernels::Isa::Avx2)
-            throw std::invalid_argument("binary kernel 'i8lut' has no AVX2 path: use the avx512 or scalar ISA");
-        return BinaryKernel::I8Lut;
-    }
+    // i8lut runs on every ISA: its VBMI + VNNI kernel where the CPU has them,
+    // else its reference (the same numbers, slower), so a model's error under
+    // it can be measured anywhere before deploying on such a CPU.
+    if (name == "i8lut") return BinaryKernel::I8Lut;
     throw std::invalid_argument("unknown binary kernel '" + name + "' (lut3, xor, i16lut, i8lut, auto)");
 }
 
@@ -434,6 +429,12 @@ void Engine::place_hot_weights() {
     }
 }
 
+const char* Engine::binary_kernel_path() const {
+    if (cx_.isa == kernels::Isa::Scalar) return "reference";
+    if (kernel_ == BinaryKernel::I8Lut && !kernels::i8lut_simd(cx_)) return "reference";
+    return "simd";
+}
+
 std::string Engine::weight_kind() const {
     bool in_bin = true, out_bin = true, f16 = false;
     for (const auto& l : layers_) {
@@ -623,16 +624,20 @@ void Engine::ssm_heads(int li, int h0, int h1, const float* x, const float* B, c
     }
 }
 
-void Engine::fall_back_to_f32_state() {
+void Engine::start_f32_state(size_t refeed) {
     f16_near_overflow_ = false;
-    const std::vector<int> seq = history_;
     std::fprintf(stderr,
                  "[bimamba] the float16 SSM state passed %g (float16 ends at 65504): this engine now keeps a float32 "
                  "state and re-feeds the %zu tokens of the sequence\n",
-                 (double)kF16StateLimit, seq.size());
+                 (double)kF16StateLimit, refeed);
     ++state_fallbacks_;
     set_state_precision(kernels::StateType::F32);  // a fresh, empty float32 state
-    prefill(seq);                                  // float32 from the start: the same logits as an f32 engine
+}
+
+void Engine::fall_back_to_f32_state() {
+    const std::vector<int> seq = history_;
+    start_f32_state(seq.size());
+    prefill(seq);  // float32 from the start: the same logits as an f32 engine
 }
 
 void Engine::layer_step(int li, float* res) {
@@ -687,7 +692,7 @@ const float* Engine::embed_row(int token, float* r) const {
 // projections run as GEMMs over the block, the conv and the scan go token
 // by token in order (the scan per head over the whole block, so one head's
 // state stays in cache), with exactly the arithmetic of layer_step.
-void Engine::prefill_block_run(const int* tokens, int T, bool last) {
+void Engine::prefill_block_run(const int* tokens, int T, bool last, float* all_logits) {
     const Mamba2Config& c = cfg_;
     const int dm = c.d_model, di = c.d_inner(), cd = c.conv_dim(), nh = c.nheads();
     const int ns = c.ssm.d_state, ipo = c.in_proj_out();
@@ -746,6 +751,15 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last) {
     }
     for (int j = 0; j < T; ++j) history_.push_back(tokens[j]);
     if (profiling_) pprof_.tokens += T;
+    if (all_logits) {  // every position: the final norm of each row, then one head GEMM
+        for (int j = 0; j < T; ++j)
+            kernels::rmsnorm(cx_, b_res_.data() + (size_t)j * dm, norm_f_, dm, eps, b_h_.data() + (size_t)j * wide);
+        head_rows(b_h_.data(), wide, T, all_logits);
+        clock.tick(pprof_.head);
+        if (last)
+            std::memcpy(logits_.data(), all_logits + (size_t)(T - 1) * c.vocab_size, sizeof(float) * c.vocab_size);
+        return;
+    }
     if (!last) return;
     std::memcpy(residual_.data(), b_res_.data() + (size_t)(T - 1) * dm, sizeof(float) * dm);
     kernels::rmsnorm(cx_, residual_.data(), norm_f_, dm, eps, h_.data());
@@ -762,6 +776,23 @@ void Engine::head(const float* h, float* logits) const {
         kernels::f16gemv(cx_, emb16_, c.vocab_size, c.d_model, h, logits);
     else
         kernels::f32gemv(cx_, emb32_, c.vocab_size, c.d_model, h, logits);
+}
+
+void Engine::head_rows(const float* h, size_t hstride, int T, float* logits) const {
+    const Mamba2Config& c = cfg_;
+    if (embq8_)
+        kernels::q8gemm(cx_, embq8_, embq8_scale_, c.vocab_size, c.d_model, h, hstride, T, logits,
+                        (size_t)c.vocab_size);
+    else  // the float heads token by token: the same sums as step()
+        for (int t = 0; t < T; ++t) head(h + t * hstride, logits + (size_t)t * c.vocab_size);
+}
+
+void Engine::check_tokens(const std::vector<int>& tokens, const char* what) const {
+    if (tokens.empty()) throw std::invalid_argument(std::string(what) + ": empty prompt");
+    for (int t : tokens)
+        if (t < 0 || t >= cfg_.vocab_size)
+            throw std::out_of_range("token id " + std::to_string(t) + " outside the vocabulary [0, " +
+                                    std::to_string(cfg_.vocab_size) + ")");
 }
 
 const std::vector<float>& Engine::step(int token) {
@@ -786,11 +817,7 @@ const std::vector<float>& Engine::step(int token) {
 }
 
 const std::vector<float>& Engine::prefill(const std::vector<int>& tokens) {
-    if (tokens.empty()) throw std::invalid_argument("prefill: empty prompt");
-    for (int t : tokens)
-        if (t < 0 || t >= cfg_.vocab_size)
-            throw std::out_of_range("token id " + std::to_string(t) + " outside the vocabulary [0, " +
-                                    std::to_string(cfg_.vocab_size) + ")");
+    check_tokens(tokens, "prefill");
     if (opt_.prefill_block <= 1 || tokens.size() == 1) {
         for (int t : tokens) step(t);
         return logits_;
@@ -799,6 +826,19 @@ const std::vector<float>& Engine::prefill(const std::vector<int>& tokens) {
     for (int i = 0; i < n; i += B) prefill_block_run(tokens.data() + i, std::min(B, n - i), i + B >= n);
     if (f16_near_overflow_) fall_back_to_f32_state();
     return logits_;
+}
+
+void Engine::prefill_logits(const std::vector<int>& tokens, float* logits) {
+    check_tokens(tokens, "prefill_logits");
+    const size_t before = history_.size();
+    const int n = (int)tokens.size(), B = std::max(1, opt_.prefill_block), V = cfg_.vocab_size;
+    for (int i = 0; i < n; i += B)
+        prefill_block_run(tokens.data() + i, std::min(B, n - i), i + B >= n, logits + (size_t)i * V);
+    if (!f16_near_overflow_) return;
+    const std::vector<int> earlier(history_.begin(), history_.begin() + (long)before);
+    start_f32_state(history_.size());
+    if (!earlier.empty()) prefill(earlier);
+    prefill_logits(tokens, logits);  // float32 from the start: no second fallback
 }
 
 namespace {

@@ -69,15 +69,15 @@ size_t int_table_scratch_bytes(int cols);
 //  - "xor": sign flips on the row-major file layout (kernels/cpu/Gemv.h), exact.
 //  - "i8lut": integer VPERMB tables on the input quantized to int8 per 32
 //    columns (kernels/cpu/BitGemvI8.h): lossier (~1 % of a product's RMS), for
-//    CPUs where i16lut is bound by compute; never chosen by "auto". Needs
-//    AVX-512 VBMI + VNNI unless the engine's ISA is "scalar" (its reference).
+//    CPUs where i16lut is bound by compute; never chosen by "auto". Its SIMD
+//    kernel needs AVX-512 VBMI + VNNI; elsewhere its reference runs (the same
+//    numbers, several times slower: binary_kernel_path() says which).
 //  - "auto": the kernel of the highest capability score on the engine's ISA
 //    (binary_kernel_score); i16lut on every ISA today (its AVX-512 path where
 //    present, else AVX2, else its scalar reference).
 constexpr const char* kDefaultBinaryKernel = "i16lut";
 enum class BinaryKernel { I16Lut, Lut3, Xor, I8Lut };
-// "i16lut" | "lut3" | "xor" | "i8lut" (and "auto" resolved for `isa`); throws on other
-// names, and on "i8lut" where `isa` is AVX2 or AVX-512 without VBMI + VNNI.
+// "i16lut" | "lut3" | "xor" | "i8lut" (and "auto" resolved for `isa`); throws on other names.
 BinaryKernel binary_kernel_from_string(const std::string& name, kernels::Isa isa = kernels::best_isa());
 const char* binary_kernel_name(BinaryKernel k);
 // 0: cannot run; higher: preferred by "auto" on `isa`.
@@ -164,6 +164,9 @@ public:
     // What "auto" resolved to at load: the ±1 kernel, the ISA and the threads.
     const char* binary_kernel() const { return binary_kernel_name(kernel_); }
     const char* isa() const { return kernels::isa_name(cx_.isa); }
+    // "simd", or "reference" where the ±1 kernel runs its portable reference
+    // (the scalar ISA; i8lut on a CPU without AVX-512 VBMI + VNNI).
+    const char* binary_kernel_path() const;
     int threads() const { return cx_.thread_count(); }
     const kernels::CpuContext& cpu() const { return cx_; }
     // Times an f16 state neared its range and the engine moved to f32 (0 normally).
@@ -194,6 +197,13 @@ public:
     // go through each layer together (projections as GEMMs, conv and scan in
     // order), with results bit-identical to feeding them one by one.
     const std::vector<float>& prefill(const std::vector<int>& tokens);
+    // Feeds `tokens` as prefill() does and writes the logits after every one of
+    // them to `logits` (tokens.size() × vocab_size; row t follows token t): the
+    // logits step() gives token by token, bit for bit, with the projections and
+    // an int8 head as GEMMs (`bimamba eval` scores a window with one call).
+    // Where an f16 state nears its range, the whole call runs again on a float32
+    // state, so every row is then the f32 engine's.
+    void prefill_logits(const std::vector<int>& tokens, float* logits);
     // Tokens fed since reset().
     const std::vector<int>& history() const { return history_; }
 
@@ -209,7 +219,8 @@ public:
 private:
     Engine() = default;
     void layer_step(int i, float* residual);
-    void prefill_block_run(const int* tokens, int T, bool last);
+    // `all_logits` (optional): the logits after each of the T tokens, T × vocab_size.
+    void prefill_block_run(const int* tokens, int T, bool last, float* all_logits = nullptr);
     void ssm_heads(int li, int h0, int h1, const float* x, const float* B, const float* C, const float* dt, float* y);
     void alloc_state();
     void conv_channels(int li, int pos, const float* in, float* out, int c0, int c1);
@@ -227,6 +238,11 @@ private:
     const int8_t* embq8_ = nullptr;
     const float* embq8_scale_ = nullptr;
     void head(const float* h, float* logits) const;
+    // head() of T rows h + t·hstride into logits + t·vocab_size (the int8 head as a GEMM).
+    void head_rows(const float* h, size_t hstride, int T, float* logits) const;
+    void check_tokens(const std::vector<int>& tokens, const char* what) const;
+    // Counts and reports a switch to a float32 state and sets an empty one.
+    void start_f32_state(size_t refeed);
     const float* norm_f_ = nullptr;
     std::vector<LayerWeights> layers_;
     // State and scratch (allocated once; constant memory per token).

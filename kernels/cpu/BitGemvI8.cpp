@@ -123,12 +123,14 @@ void bitgemv_i8lut_blocks_ref(const I8LutMatrix& m, const uint8_t* scratch, int 
 
 void bitgemv_i8lut(const CpuContext& cx, const I8LutMatrix& m, const float* x, float* y, uint8_t* scratch) {
     const bool simd = i8lut_simd(cx);
-    if (!simd || (long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1) {
+    const auto blocks = simd ? bitgemv_i8lut_blocks_avx512 : bitgemv_i8lut_blocks_ref;
+    if ((long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1) {
         i8lut_prepare(cx, x, m.cols, scratch);
-        return (simd ? bitgemv_i8lut_blocks_avx512 : bitgemv_i8lut_blocks_ref)(m, scratch, 0, m.blocks, y);
+        return blocks(m, scratch, 0, m.blocks, y);
     }
-    auto body = [&](uint8_t* s, int a, int b) { bitgemv_i8lut_blocks_avx512(m, s, a, b, y); };
-    if (m.cols < kI8WideCols) {
+    auto body = [&](uint8_t* s, int a, int b) { blocks(m, s, a, b, y); };
+    // The reference (CPUs without VBMI + VNNI) shares one prepared input.
+    if (!simd || m.cols < kI8WideCols) {
         i8lut_prepare(cx, x, m.cols, scratch);
         cx.threads().parallel_for(m.blocks, 1, [&](int a, int b) { body(scratch, a, b); });
         return;

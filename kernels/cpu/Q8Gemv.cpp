@@ -69,4 +69,28 @@ void q8gemv(const CpuContext& cx, const int8_t* q, const float* scale, int rows,
     cx.threads().parallel_for(rows, 8, [&](int a, int b) { f(q, scale, a, b, cols, xp, sx, y); });
 }
 
+void q8gemm(const CpuContext& cx, const int8_t* q, const float* scale, int rows, int cols, const float* x,
+            size_t xstride, int T, float* y, size_t ystride) {
+    thread_local std::vector<int16_t> xq;
+    thread_local std::vector<float> sx;
+    xq.resize((size_t)T * cols);
+    sx.resize(T);
+    for (int t = 0; t < T; ++t)
+        sx[t] = cx.avx2() ? quantize_vector_i16_avx2(x + t * xstride, cols, xq.data() + (size_t)t * cols)
+                          : quantize_vector_i16(x + t * xstride, cols, xq.data() + (size_t)t * cols);
+    auto f = cx.avx512() ? q8gemv_rows_avx512 : cx.avx2() ? q8gemv_rows_avx2 : q8gemv_rows_scalar;
+    // Tiles of ~16 KB of weights (L1), each read from memory once for all T inputs.
+    const int tile = std::max(8, (16384 / std::max(cols, 1)) / 8 * 8);
+    const int16_t* xp = xq.data();
+    const float* sp = sx.data();
+    auto tiles = [&](int a, int b) {
+        for (int r = a; r < b; r += tile) {
+            const int e = std::min(b, r + tile);
+            for (int t = 0; t < T; ++t) f(q, scale, r, e, cols, xp + (size_t)t * cols, sp[t], y + t * ystride);
+        }
+    };
+    if ((long long)rows * cols < (1 << 15)) return tiles(0, rows);
+    cx.threads().parallel_for(rows, tile, tiles);
+}
+
 }  // namespace bimamba::kernels

@@ -53,5 +53,10 @@ inline float q8_output(int64_t dot, float scale, float sx) {
 void q8gemv_ref(const int8_t* q, const float* scale, int rows, int cols, const float* x, float* y);
 // Dispatching, multi-threaded (on cx's ISA and pool); x is quantized once, on the calling thread.
 void q8gemv(const CpuContext& cx, const int8_t* q, const float* scale, int rows, int cols, const float* x, float* y);
+// T inputs (x + t·xstride) at once, y + t·ystride = q8gemv of each, bit for bit:
+// the rows go in tiles that stay in cache while every input passes over them
+// (the head of every position of a window, `Engine::prefill_logits`).
+void q8gemm(const CpuContext& cx, const int8_t* q, const float* scale, int rows, int cols, const float* x,
+            size_t xstride, int T, float* y, size_t ystride);
 
 }  // namespace bimamba::kernels
