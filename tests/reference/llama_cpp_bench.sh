@@ -27,6 +27,7 @@
 # usage: tests/reference/llama_cpp_bench.sh [--shape 780m|2.7b] [--rounds N] [--threads T]
 #            [--tokens N] [--prompt N] [--reps N] [--scratch DIR] [--bimamba PATH]
 #            [--formats "f16 Q8_0 Q4_0 Q2_K TQ2_0 TQ1_0"] [--ours "binary binary-q8h f16"]
+#            (an entry NAME@KERNEL runs file NAME with `--binary-kernel KERNEL`: binary-q8h@i8lut)
 #            [--prepare-only]
 # Defaults: 780m, 6 rounds, 2 threads, 32 tokens, prompt 32, 5 reps,
 # scratch ../scratch-llama beside the checkout, bimamba from build/app/.
@@ -129,6 +130,7 @@ for f in $FORMATS; do
     || { tail -20 "$M/quantize-$f.log" >&2; exit 1; }
 done
 for o in $OURS; do
+  o=${o%@*}  # NAME@KERNEL: the file NAME, benched with --binary-kernel KERNEL
   b=$M/ours-$o.bmd
   [ -f "$b" ] && continue
   src=$M/hf head=f16
@@ -169,9 +171,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
       "$LB/llama-bench" -m "$M/mamba2-$fmt.gguf" -p "$PROMPT" -n "$TOKENS" -t "$THREADS" -r "$REPS" -o json \
         >"$OUT/r$r-llama-$fmt.json" 2>"$OUT/r$r-llama-$fmt.err"
     else
-      "$BIMAMBA" bench cpu --shape none --model "$M/ours-$fmt.bmd" --threads "$THREADS" --tokens "$TOKENS" \
+      kernel=()
+      [[ "$fmt" == *@* ]] && kernel=(--binary-kernel "${fmt#*@}")
+      "$BIMAMBA" bench cpu --shape none --model "$M/ours-${fmt%@*}.bmd" --threads "$THREADS" --tokens "$TOKENS" \
         --prompt "$PROMPT" --prefill-block "$PROMPT" --reps "$REPS" --state f16 --error-tokens 0 --bandwidth-mb 256 \
-        --json >"$OUT/r$r-ours-$fmt.json" 2>"$OUT/r$r-ours-$fmt.err"
+        "${kernel[@]}" --json >"$OUT/r$r-ours-$fmt.json" 2>"$OUT/r$r-ours-$fmt.err"
     fi
   done
 done
@@ -199,7 +203,7 @@ for o in ours:
                 dec.append(e["tok_per_s"]); pp.append(e["prefill_tok_per_s"])
             elif e.get("event") == "machine" and "core_share" in e:
                 share.setdefault(r, []).append(e["core_share"])
-    rows[("ours", o)] = (os.path.getsize(f"{m}/ours-{o}.bmd"), dec, pp)
+    rows[("ours", o)] = (os.path.getsize(f"{m}/ours-{o.split('@')[0]}.bmd"), dec, pp)
 f16 = med(rows[("llama.cpp", "f16")][1]) if ("llama.cpp", "f16") in rows else None
 low = [f for f in formats if f != "f16"]
 fast = max(low, key=lambda f: med(rows[("llama.cpp", f)][1])) if low else None
