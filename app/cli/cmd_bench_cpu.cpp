@@ -200,11 +200,6 @@ Row bench_file(const std::string& label, const std::string& path, const engine::
     r.prefill_min = pps.front();
     r.prefill_max = pps.back();
     r.pprof = eng->prefill_profile();
-    // The engine's resident memory, taken before the decode reps: the bandwidth
-    // probe's passes between them grow this process's RSS by tens of MB (the
-    // first file's row showed 262 instead of 188 MB at 780M with the default
-    // --bandwidth-mb 1024), and every buffer of the engine exists by now.
-    r.resident_mb = (rss_kib() - rss0) / 1024.0;
     eng->clear_profile();
     std::vector<double> tps;
     EnergySample energy;
@@ -253,6 +248,7 @@ Row bench_file(const std::string& label, const std::string& path, const engine::
     r.decode_min = tps.front();
     r.decode_max = tps.back();
     r.achieved_gbps = eng->weight_bytes_per_token() * r.decode_tps / 1e9;
+    r.resident_mb = (rss_kib() - rss0) / 1024.0;
     return r;
 }
 
@@ -317,6 +313,11 @@ StateError state_error(const std::string& path, const engine::EngineOptions& bas
 }
 
 int run_bench_cpu(const Args& args) {
+    // glibc raises its mmap threshold when large mmapped blocks are freed (as
+    // writing the random-weight files does), and the engines loaded after it then
+    // took 262 instead of 188 MB at 780M (binary): a fixed threshold keeps the
+    // RSS of every row that of an engine loaded in a process of its own.
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     Options opt(args, {"help", "json"});
     if (opt.has("help")) {
         std::fputs(kHelp, stdout);
