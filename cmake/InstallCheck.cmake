@@ -14,7 +14,7 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${PR
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cmake --install failed (${rc}):\n${out}\n${err}")
 endif()
-set(expected bin/bimamba)
+set(expected bin/bimamba bin/bimamba-chat)
 if(GUI)
   list(APPEND expected bin/bimamba-workbench share/applications/bimamba-workbench.desktop
        share/icons/hicolor/scalable/apps/bimamba-workbench.svg)
@@ -29,6 +29,12 @@ execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH "${PREFI
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0 OR NOT out MATCHES "generate")
   message(FATAL_ERROR "installed bimamba --help failed (${rc}):\n${out}\n${err}")
+endif()
+# The installed torch-free chat runs on its own too.
+execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH "${PREFIX}/bin/bimamba-chat" --help
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "usage: bimamba chat")
+  message(FATAL_ERROR "installed bimamba-chat --help failed (${rc}):\n${out}\n${err}")
 endif()
 if(GUI)
   file(READ "${PREFIX}/share/applications/bimamba-workbench.desktop" desktop)

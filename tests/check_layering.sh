@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The layer rules of CONTRIBUTING.md, checked on the source tree and, where it
 # was built, on the workbench's link: app -> ui -> core -> kernels, never
-# upwards; the GUI, the CPU engine and the torch-free core libraries include
-# no LibTorch header; bimamba-workbench loads no LibTorch library.
+# upwards; the GUI, the CPU engine, the torch-free core libraries and the
+# torch-free chat process include no LibTorch header; bimamba-workbench and
+# bimamba-chat load no LibTorch library.
 #
-#   tests/check_layering.sh SOURCE_DIR [WORKBENCH_BINARY]
+#   tests/check_layering.sh SOURCE_DIR [BINARY...]   (bimamba-workbench, bimamba-chat)
 set -uo pipefail
 src="${1:?source dir}"
-gui="${2:-}"
+shift
+bins=("$@")
 cd "$src" || exit 2
 fail=0
 # forbid DIRS PATTERN WHAT: no #include matching PATTERN in the files of DIRS
@@ -28,15 +30,18 @@ forbid "ui" "$torch" "the GUI includes LibTorch"
 forbid "core/base core/data core/engine core/study kernels/cpu" "$torch" "a torch-free part of core includes LibTorch"
 forbid "core/base core/data core/engine core/study kernels/cpu" "core/(model|train|eval|quant)/" \
     "a torch-free part of core includes a LibTorch-linked one"
-if [ -n "$gui" ]; then
-    if [ ! -x "$gui" ]; then
-        echo "layering: no workbench binary at $gui"
+chat="app/chat app/cli/cmd_chat.cpp app/cli/Command.cpp app/cli/Command.h app/cli/JsonEvents.h"
+forbid "$chat" "$torch" "bimamba-chat's sources include LibTorch"
+forbid "$chat" "core/(model|train|quant)/" "bimamba-chat's sources include a LibTorch-linked part"
+for bin in "${bins[@]}"; do
+    if [ ! -x "$bin" ]; then
+        echo "layering: no binary at $bin"
         fail=1
-    elif ldd "$gui" | grep -E "libtorch|libc10" >/dev/null; then
-        echo "layering: bimamba-workbench loads LibTorch:"
-        ldd "$gui" | grep -E "libtorch|libc10" | sed 's/^/  /'
+    elif ldd "$bin" | grep -E "libtorch|libc10" >/dev/null; then
+        echo "layering: $(basename "$bin") loads LibTorch:"
+        ldd "$bin" | grep -E "libtorch|libc10" | sed 's/^/  /'
         fail=1
     fi
-fi
-[ $fail = 0 ] && echo "layering: app -> ui -> core -> kernels holds; ui, core/{base,data,engine,study} and kernels/cpu are torch-free${gui:+; bimamba-workbench links no LibTorch}"
+done
+[ $fail = 0 ] && echo "layering: app -> ui -> core -> kernels holds; ui, core/{base,data,engine,study}, kernels/cpu and bimamba-chat's sources are torch-free${bins[*]:+; no LibTorch linked by: ${bins[*]##*/}}"
 exit $fail

@@ -226,6 +226,16 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
             return t;
         };
         EXPECT_EQ(ascii(plain.output), ascii("Assistant:" + text + "\n"));
+        // `bimamba chat` runs as bimamba-chat (no LibTorch) from beside the
+        // CLI; kept in this process it gives the same tokens.
+        setenv("BIMAMBA_CHAT_IN_PROCESS", "1", 1);
+        const CliResult here =
+            cli_stdout("chat --model '" + bmd + "' --message 'Who are you?' --max-tokens 8 --json", nullptr);
+        unsetenv("BIMAMBA_CHAT_IN_PROCESS");
+        ASSERT_EQ(here.status, 0) << here.output;
+        std::string here_text;
+        for (const auto& t : of_event(json_events(here.output), "token")) here_text += t["text"].get<std::string>();
+        EXPECT_EQ(here_text, text);
         // --template text: the message alone is the prompt (BOS + its tokens,
         // fewer than with "User: …\nAssistant:"), no "Assistant:" label.
         const CliResult tj = cli_stdout(
