@@ -787,19 +787,20 @@ void Engine::head_rows(const float* h, size_t hstride, int T, float* logits) con
         for (int t = 0; t < T; ++t) head(h + t * hstride, logits + (size_t)t * c.vocab_size);
 }
 
+void Engine::check_token(int t) const {
+    if (t < 0 || t >= cfg_.vocab_size)
+        throw std::out_of_range("token id " + std::to_string(t) + " outside the vocabulary [0, " +
+                                std::to_string(cfg_.vocab_size) + ")");
+}
+
 void Engine::check_tokens(const std::vector<int>& tokens, const char* what) const {
     if (tokens.empty()) throw std::invalid_argument(std::string(what) + ": empty prompt");
-    for (int t : tokens)
-        if (t < 0 || t >= cfg_.vocab_size)
-            throw std::out_of_range("token id " + std::to_string(t) + " outside the vocabulary [0, " +
-                                    std::to_string(cfg_.vocab_size) + ")");
+    for (int t : tokens) check_token(t);
 }
 
 const std::vector<float>& Engine::step(int token) {
     const Mamba2Config& c = cfg_;
-    if (token < 0 || token >= c.vocab_size)
-        throw std::out_of_range("token id " + std::to_string(token) + " outside the vocabulary [0, " +
-                                std::to_string(c.vocab_size) + ")");
+    check_token(token);
     const int dm = c.d_model;
     float* r = residual_.data();
     PartClock clock(profiling_);

@@ -240,6 +240,7 @@ private:
     void head(const float* h, float* logits) const;
     // head() of T rows h + t·hstride into logits + t·vocab_size (the int8 head as a GEMM).
     void head_rows(const float* h, size_t hstride, int T, float* logits) const;
+    void check_token(int t) const;  // throws std::out_of_range outside the vocabulary
     void check_tokens(const std::vector<int>& tokens, const char* what) const;
     // Counts and reports a switch to a float32 state and sets an empty one.
     void start_f32_state(size_t refeed);

@@ -59,12 +59,22 @@ void q8gemv_ref(const int8_t* q, const float* scale, int rows, int cols, const f
     q8gemv_rows_scalar(q, scale, 0, rows, cols, xq.data(), sx, y);
 }
 
+namespace {
+// The dispatch q8gemv and q8gemm share: the input quantizer and the rows kernel of cx's ISA.
+float quantize_input(const CpuContext& cx, const float* x, int cols, int16_t* xq) {
+    return cx.avx2() ? quantize_vector_i16_avx2(x, cols, xq) : quantize_vector_i16(x, cols, xq);
+}
+auto rows_kernel(const CpuContext& cx) {
+    return cx.avx512() ? q8gemv_rows_avx512 : cx.avx2() ? q8gemv_rows_avx2 : q8gemv_rows_scalar;
+}
+}  // namespace
+
 void q8gemv(const CpuContext& cx, const int8_t* q, const float* scale, int rows, int cols, const float* x, float* y) {
     thread_local std::vector<int16_t> xq;
     xq.resize(cols);
-    const float sx = cx.avx2() ? quantize_vector_i16_avx2(x, cols, xq.data()) : quantize_vector_i16(x, cols, xq.data());
+    const float sx = quantize_input(cx, x, cols, xq.data());
     const int16_t* xp = xq.data();
-    auto f = cx.avx512() ? q8gemv_rows_avx512 : cx.avx2() ? q8gemv_rows_avx2 : q8gemv_rows_scalar;
+    auto f = rows_kernel(cx);
     if ((long long)rows * cols < (1 << 15)) return f(q, scale, 0, rows, cols, xp, sx, y);
     cx.threads().parallel_for(rows, 8, [&](int a, int b) { f(q, scale, a, b, cols, xp, sx, y); });
 }
@@ -75,10 +85,8 @@ void q8gemm(const CpuContext& cx, const int8_t* q, const float* scale, int rows,
     thread_local std::vector<float> sx;
     xq.resize((size_t)T * cols);
     sx.resize(T);
-    for (int t = 0; t < T; ++t)
-        sx[t] = cx.avx2() ? quantize_vector_i16_avx2(x + t * xstride, cols, xq.data() + (size_t)t * cols)
-                          : quantize_vector_i16(x + t * xstride, cols, xq.data() + (size_t)t * cols);
-    auto f = cx.avx512() ? q8gemv_rows_avx512 : cx.avx2() ? q8gemv_rows_avx2 : q8gemv_rows_scalar;
+    for (int t = 0; t < T; ++t) sx[t] = quantize_input(cx, x + t * xstride, cols, xq.data() + (size_t)t * cols);
+    auto f = rows_kernel(cx);
     // Tiles of ~16 KB of weights (L1), each read from memory once for all T inputs.
     const int tile = std::max(8, (16384 / std::max(cols, 1)) / 8 * 8);
     const int16_t* xp = xq.data();
