@@ -21,6 +21,7 @@ using Clock = std::chrono::steady_clock;
 
 ThreadPool::ThreadPool(int threads) {
     threads = std::max(1, threads);
+    runs_.reset(new Run[threads]);
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
@@ -33,29 +34,45 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-bool ThreadPool::run_chunks(uint64_t gen) {
-    bool ran = false;
+bool ThreadPool::claim(int owner, uint64_t gen, int* chunk) {
+    // Everything the claim checks is in the one word (generation, end, next):
+    // a late worker of an ended job must not read the next job's bounds.
+    std::atomic<uint64_t>& next = runs_[owner].next;
+    uint64_t t = next.load(std::memory_order_acquire);
     for (;;) {
-        // Ticket: generation (bits 40..63) | chunk count (20..39) | next chunk (0..19);
-        // everything the claim checks is in the one atomic word.
-        uint64_t t = ticket_.load(std::memory_order_acquire);
-        for (;;) {
-            if ((t >> 40) != (gen & 0xffffffu) || (t & 0xfffffu) >= ((t >> 20) & 0xfffffu)) return ran;
-            if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) break;
+        if ((t >> 40) != (gen & 0xffffffu) || (t & 0xfffffu) >= ((t >> 20) & 0xfffffu)) return false;
+        if (next.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) break;
+    }
+    *chunk = (int)(t & 0xfffffu);
+    return true;
+}
+
+void ThreadPool::run_chunks(int id, uint64_t gen) {
+    // Claimed chunks of `gen`: the caller cannot start another job before they
+    // are done, so fn_ and the bounds are still this job's.
+    // Finished chunks are counted in this thread's own word (tagged with the
+    // generation: a late store of an ended job counts for nothing), after its
+    // own run and after each chunk taken from another run.
+    const int T = threads();
+    const uint64_t tag = (gen & 0xffffffffu) << 32;
+    uint64_t ran = 0;
+    int c;
+    for (int k = 0; k < T; ++k) {
+        const int owner = (id + k) % T;  // its own run first, then the next threads' leftovers
+        bool any = false;
+        while (claim(owner, gen, &c)) {
+            const int b = std::min(n_, (int)((long long)units_ * c / nchunks_) * grain_);
+            const int e = std::min(n_, (int)((long long)units_ * (c + 1) / nchunks_) * grain_);
+            if (b < e) (*fn_)(b, e);
+            ++ran;
+            any = true;
+            if (k > 0) runs_[id].done.store(tag | ran, std::memory_order_release);
         }
-        // Claimed chunk c of `gen`: the caller cannot start another job before it is done,
-        // so fn_ and the bounds are still this job's.
-        const int c = (int)(t & 0xfffffu);
-        const int b = std::min(n_, (int)((long long)units_ * c / nchunks_) * grain_);
-        const int e = std::min(n_, (int)((long long)units_ * (c + 1) / nchunks_) * grain_);
-        if (b < e) (*fn_)(b, e);
-        done_.fetch_add(1, std::memory_order_acq_rel);
-        ran = true;
+        if (k == 0 && any) runs_[id].done.store(tag | ran, std::memory_order_release);
     }
 }
 
 void ThreadPool::worker(int id) {
-    (void)id;
     uint64_t seen = 0;
     for (;;) {
         uint64_t g = generation_.load(std::memory_order_acquire);
@@ -76,7 +93,7 @@ void ThreadPool::worker(int id) {
         }
         if (stop_.load()) return;
         seen = g;
-        run_chunks(g);
+        run_chunks(id, g);
     }
 }
 
@@ -94,17 +111,29 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
     grain_ = grain;
     units_ = units;
     nchunks_ = std::min(units, kChunksPerThread * t);
-    done_.store(0, std::memory_order_relaxed);
     ++dispatches_;
     const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
-    ticket_.store(((gen & 0xffffffu) << 40) | ((uint64_t)nchunks_ << 20), std::memory_order_release);
-    generation_.store(gen);  // seq_cst: publishes the job and orders against sleepers_
+    for (int i = 0; i < t; ++i) {
+        runs_[i].next.store(((gen & 0xffffffu) << 40) | ((uint64_t)run_begin(i + 1) << 20) | (uint64_t)run_begin(i),
+                            std::memory_order_relaxed);
+        runs_[i].done.store(0, std::memory_order_relaxed);
+    }
+    generation_.store(gen);  // seq_cst: publishes the job and the runs, and orders against sleepers_
     if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lk(mu_);
         cv_.notify_all();
     }
-    run_chunks(gen);
-    for (int i = 0; done_.load(std::memory_order_acquire) != nchunks_; ++i) {
+    run_chunks(0, gen);
+    const uint64_t tag = (gen & 0xffffffffu) << 32;
+    auto finished = [&] {
+        uint64_t sum = 0;
+        for (int i = 0; i < t; ++i) {
+            const uint64_t d = runs_[i].done.load(std::memory_order_acquire);
+            if ((d & ~0xffffffffull) == tag) sum += d & 0xffffffffu;
+        }
+        return sum == (uint64_t)nchunks_;
+    };
+    for (int i = 0; !finished(); ++i) {
         if (i < 4096)
             BIMAMBA_PAUSE();
         else

@@ -8,11 +8,15 @@
 // generation counter for a short while (kSpinMicros) before sleeping on a
 // condition variable. Between tokens of an interactive chat they fall asleep.
 //
-// The range is cut into about 4 chunks per thread, claimed from a shared
-// counter (tagged with the generation), so a thread that the OS deschedules
-// on a busy machine holds up at most its current chunk: the others take the
-// rest. The caller waits only for the chunks, not for every worker to wake.
-// Which thread runs a chunk does not change its result.
+// The range is cut into about 4 chunks per thread. Each thread has a home
+// run of consecutive chunks, claimed from a counter of its own (tagged with
+// the generation, in a cache line of its own), and then takes what is left
+// of the others' runs; so a thread that the OS deschedules on a busy machine
+// holds up at most its current chunk. The caller waits only for the chunks,
+// not for every worker to wake. Which thread runs a chunk does not change its
+// result. (One shared counter for every claim, beside the generation word the
+// workers spin on, cost 12.7 µs per hand-off of 64 empty chunks on 16 Xeon
+// threads: every claim and every completion moved that line between cores.)
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -51,17 +55,23 @@ public:
 
 private:
     void worker(int id);
+    void run_chunks(int id, uint64_t gen);            // claims and runs chunks of `gen`, its own run first
+    bool claim(int owner, uint64_t gen, int* chunk);  // the next chunk of `owner`'s run, if any is left
+    int run_begin(int owner) const { return (int)((long long)nchunks_ * owner / threads()); }
     std::vector<std::thread> workers_;
     std::mutex mu_;
     std::condition_variable cv_;
-    bool run_chunks(uint64_t gen);  // claims and runs chunks of `gen`; false once none is left
+    // The job: written by the caller before it publishes the generation.
     const std::function<void(int, int)>* fn_ = nullptr;
     int n_ = 0, grain_ = 1, units_ = 0, nchunks_ = 0;
-    std::atomic<uint64_t> generation_{0};
-    std::atomic<uint64_t> ticket_{0};  // generation << 40 | chunk count << 20 | next chunk
-    std::atomic<int> done_{0};
-    std::atomic<int> sleepers_{0};
+    alignas(64) std::atomic<uint64_t> generation_{0};  // the workers spin on it
+    alignas(64) std::atomic<int> sleepers_{0};
     std::atomic<bool> stop_{false};
+    struct alignas(64) Run {
+        std::atomic<uint64_t> next{0};  // generation << 40 | the run's end << 20 | its next chunk
+        std::atomic<uint64_t> done{0};  // generation << 32 | chunks this thread finished (its own word)
+    };
+    std::unique_ptr<Run[]> runs_;  // one per thread (the caller is thread 0)
     uint64_t dispatches_ = 0;
 };
 
