@@ -868,6 +868,21 @@ TEST(ThreadPool, ManyHandOffsCoverEveryIndexOnce) {
     }
 }
 
+// bench cpu's hand-off probe: one empty job after another over every chunk,
+// each job a dispatch of its own; a pool of one thread hands nothing off.
+TEST(ThreadPool, HandOffProbeRunsEveryJobThroughThePool) {
+    ThreadPool one(1);
+    EXPECT_EQ(one.measure_handoff_micros(50), 0.0);
+    EXPECT_EQ(one.dispatches(), 0u);
+    for (int threads : {2, 3}) {
+        ThreadPool pool(threads);
+        const double us = pool.measure_handoff_micros(50);
+        EXPECT_EQ(pool.dispatches(), 50u) << threads;
+        EXPECT_GT(us, 0.0) << threads;
+        EXPECT_LT(us, 1e6) << threads;  // an idle hand-off is microseconds, even on a busy machine not a second
+    }
+}
+
 // The integer-table kernel: the AVX2 path equals its reference bit for bit
 // (integer sums, then the same FMAs chunk by chunk), and the reference is
 // within the quantization error of the float product (s_k/2 per column at most,

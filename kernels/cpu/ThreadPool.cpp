@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -139,6 +140,22 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
         else
             std::this_thread::yield();  // a worker holding a chunk was descheduled (busy machine)
     }
+}
+
+double ThreadPool::measure_handoff_micros(int jobs) {
+    if (threads() == 1 || jobs <= 0) return 0;
+    const int n = kChunksPerThread * threads();
+    std::vector<double> us;
+    us.reserve(jobs);
+    std::atomic<int> covered{0};
+    for (int j = 0; j < jobs; ++j) {
+        const auto t0 = Clock::now();
+        parallel_for(n, 1, [&](int a, int b) { covered.fetch_add(b - a, std::memory_order_relaxed); });
+        us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    if (covered.load() != n * jobs) throw std::logic_error("thread pool: a hand-off missed part of its range");
+    std::nth_element(us.begin(), us.begin() + jobs / 2, us.end());
+    return us[jobs / 2];
 }
 
 int ThreadPool::hardware_threads() {

@@ -53,6 +53,12 @@ public:
         return units >= kChunksPerThread * group * threads ? group : 1;
     }
 
+    // The cost of one hand-off: the median wall time of `jobs` empty
+    // parallel_for calls, each over kChunksPerThread chunks per thread (what a
+    // decode step's GEMV hands out), in microseconds. bench cpu prints it: the
+    // engine hands off about three times per layer. 0 for a pool of one thread.
+    double measure_handoff_micros(int jobs = 200);
+
 private:
     void worker(int id);
     void run_chunks(int id, uint64_t gen);            // claims and runs chunks of `gen`, its own run first

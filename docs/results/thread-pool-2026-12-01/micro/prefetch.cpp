@@ -65,8 +65,10 @@ int main(int argc, char** argv) {
             for (int l = 0; l < layers; ++l) bitgemv_i16lut(cx, A[l], x.data(), y.data(), s16.data());
             auto t1 = clk::now();
             t[v].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / layers);
-            if (v == 0) y0 = y;
-            else if (memcmp(y.data(), y0.data(), rows * 4)) printf("MISMATCH variant %s\n", variants[v].c_str());
+            if (v == 0)
+                y0 = y;
+            else if (memcmp(y.data(), y0.data(), rows * 4))
+                printf("MISMATCH variant %s\n", variants[v].c_str());
         }
     printf("%dx%d t%d (%d layers, DRAM):", rows, cols, threads, layers);
     for (size_t v = 0; v < variants.size(); ++v) {
@@ -93,7 +95,8 @@ int main(int argc, char** argv) {
         }
         std::sort(h.begin(), h.end());
         std::sort(p.begin(), p.end());
-        printf("  empty parallel_for over %d blocks: med %.2f us (q1 %.2f q3 %.2f); i16lut_prepare %d cols: med %.2f us\n",
-               A[0].blocks, h[100], h[50], h[150], cols, p[100]);
+        printf(
+            "  empty parallel_for over %d blocks: med %.2f us (q1 %.2f q3 %.2f); i16lut_prepare %d cols: med %.2f us\n",
+            A[0].blocks, h[100], h[50], h[150], cols, p[100]);
     }
 }

@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
             for (int l = 0; l < layers; ++l) bitgemv_i16lut(cx, A[l], x.data(), y.data(), s16.data());
             auto t1 = clk::now();
             t[v].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / layers);
-            if (v == 0) y0 = y;
-            else if (memcmp(y.data(), y0.data(), rows * 4)) printf("MISMATCH variant %s\n", variants[v].c_str());
+            if (v == 0)
+                y0 = y;
+            else if (memcmp(y.data(), y0.data(), rows * 4))
+                printf("MISMATCH variant %s\n", variants[v].c_str());
         }
     printf("%dx%d t%d (%d layers, DRAM), slices=%d by default:", rows, cols, threads, layers,
            (unsetenv("BIMAMBA_I16_SLICES"), i16lut_column_slices(A[0], threads)));
@@ -64,9 +66,9 @@ int main(int argc, char** argv) {
         std::sort(ratio.begin(), ratio.end());
         auto s = t[v];
         std::sort(s.begin(), s.end());
-        printf("\n  slices %s: %.2f us/layer (%.1f GB/s) [%.2f-%.2f], /first med %.3f q1 %.3f q3 %.3f", variants[v].c_str(),
-               s[reps / 2], ab / s[reps / 2] / 1e3, s[0], s[reps - 1], ratio[reps / 2], ratio[reps / 4],
-               ratio[3 * reps / 4]);
+        printf("\n  slices %s: %.2f us/layer (%.1f GB/s) [%.2f-%.2f], /first med %.3f q1 %.3f q3 %.3f",
+               variants[v].c_str(), s[reps / 2], ab / s[reps / 2] / 1e3, s[0], s[reps - 1], ratio[reps / 2],
+               ratio[reps / 4], ratio[3 * reps / 4]);
     }
     printf("\n");
 }
