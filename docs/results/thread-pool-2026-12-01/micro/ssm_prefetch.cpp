@@ -8,7 +8,9 @@
 #include "kernels/cpu/HugePages.h"
 #include "kernels/cpu/SsmStep.h"
 #include "kernels/cpu/ThreadPool.h"
-namespace bimamba::kernels { extern int ssm_prefetch_bytes_experiment; }
+namespace bimamba::kernels {
+extern int ssm_prefetch_bytes_experiment;
+}
 using namespace bimamba::kernels;
 using clk = std::chrono::steady_clock;
 volatile long sink;
@@ -37,8 +39,9 @@ int main(int argc, char** argv) {
             for (int l = 0; l < L; ++l)
                 cx.threads().parallel_for(H, 1, [&](int h0, int h1) {
                     for (int h = h0; h < h1; ++h)
-                        ssm_head_step16(cx, (uint16_t*)st.data() + ((size_t)l * H + h) * hd * ns, StateType::F16, hd, ns,
-                                        0.9f, 0.01f, x.data() + h * hd, B.data(), C.data(), 1.0f, y.data() + h * hd, false);
+                        ssm_head_step16(cx, (uint16_t*)st.data() + ((size_t)l * H + h) * hd * ns, StateType::F16, hd,
+                                        ns, 0.9f, 0.01f, x.data() + h * hd, B.data(), C.data(), 1.0f, y.data() + h * hd,
+                                        false);
                 });
             t[v].push_back(std::chrono::duration<double, std::milli>(clk::now() - t0).count());
         }
@@ -49,8 +52,9 @@ int main(int argc, char** argv) {
         std::sort(ratio.begin(), ratio.end());
         auto s = t[v];
         std::sort(s.begin(), s.end());
-        printf("prefetch %5d B: %.3f ms per pass (%.1f GB/s read+written) [%.3f-%.3f]; /first med %.3f q1 %.3f q3 %.3f\n",
-               dist[v], s[reps / 2], bytes / s[reps / 2] / 1e6, s[0], s[reps - 1], ratio[reps / 2], ratio[reps / 4],
-               ratio[3 * reps / 4]);
+        printf(
+            "prefetch %5d B: %.3f ms per pass (%.1f GB/s read+written) [%.3f-%.3f]; /first med %.3f q1 %.3f q3 %.3f\n",
+            dist[v], s[reps / 2], bytes / s[reps / 2] / 1e6, s[0], s[reps - 1], ratio[reps / 2], ratio[reps / 4],
+            ratio[3 * reps / 4]);
     }
 }
