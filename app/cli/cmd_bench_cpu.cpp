@@ -384,12 +384,13 @@ int run_bench_cpu(const Args& args) {
                                        : " (a core each)");
     std::fprintf(out, "one thread alone: %.2f multiplies per ns (a fixed loop: its rate follows the core clock)\n",
                  share.lone_per_ns);
-    const double handoff_us = cx.threads().measure_handoff_micros();
+    constexpr int kHandoffJobs = 200;
+    const double handoff_us = cx.threads().measure_handoff_micros(kHandoffJobs);
     if (cx.thread_count() > 1)
         std::fprintf(out,
-                     "thread hand-off: %.2f us (median of 200 empty jobs of %d chunks; decode hands off about 3 times "
+                     "thread hand-off: %.2f us (median of %d empty jobs of %d chunks; decode hands off about 3 times "
                      "per layer)\n",
-                     handoff_us, kernels::ThreadPool::kChunksPerThread * cx.thread_count());
+                     handoff_us, kHandoffJobs, kernels::ThreadPool::kChunksPerThread * cx.thread_count());
     std::fflush(out);
     const long l3 = llc_bytes();
     if (json)

@@ -55,21 +55,19 @@ void ThreadPool::run_chunks(int id, uint64_t gen) {
     // generation: a late store of an ended job counts for nothing), after its
     // own run and after each chunk taken from another run.
     const int T = threads();
-    const uint64_t tag = (gen & 0xffffffffu) << 32;
+    const uint64_t tag = done_tag(gen);
     uint64_t ran = 0;
     int c;
     for (int k = 0; k < T; ++k) {
         const int owner = (id + k) % T;  // its own run first, then the next threads' leftovers
-        bool any = false;
         while (claim(owner, gen, &c)) {
             const int b = std::min(n_, (int)((long long)units_ * c / nchunks_) * grain_);
             const int e = std::min(n_, (int)((long long)units_ * (c + 1) / nchunks_) * grain_);
             if (b < e) (*fn_)(b, e);
             ++ran;
-            any = true;
             if (k > 0) runs_[id].done.store(tag | ran, std::memory_order_release);
         }
-        if (k == 0 && any) runs_[id].done.store(tag | ran, std::memory_order_release);
+        if (k == 0 && ran) runs_[id].done.store(tag | ran, std::memory_order_release);
     }
 }
 
@@ -125,7 +123,7 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
         cv_.notify_all();
     }
     run_chunks(0, gen);
-    const uint64_t tag = (gen & 0xffffffffu) << 32;
+    const uint64_t tag = done_tag(gen);
     auto finished = [&] {
         uint64_t sum = 0;
         for (int i = 0; i < t; ++i) {
