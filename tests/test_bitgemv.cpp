@@ -1075,6 +1075,39 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
 // The core-share probe of bench cpu: two threads made to share one CPU (the
 // process pinned to it; new threads inherit the mask) each run at about half
 // the lone rate, as SMT siblings' port-bound loops do. One thread is 1 by definition.
+// The AVX-512 word tables against their definition for any int16 input,
+// extremes included: entry i of a group (q_0..q_3) is the sum of +-q_j, minus
+// where bit j of i is set, truncated to int16 (the sums of 4 extremes wrap).
+TEST(BitGemvI16, WordTablesAvx512MatchTheirDefinitionForAnyInput) {
+    std::vector<int16_t> q(8 * 300);
+    std::mt19937 r(21);
+    const int16_t extremes[] = {-32768, -32767, -1, 0, 1, 32766, 32767};
+    for (size_t k = 0; k < q.size(); ++k) q[k] = k < 8 * 100 ? extremes[r() % 7] : (int16_t)(r() & 0xffff);
+    const int pairs = (int)q.size() / 8;
+    std::vector<int16_t> want(32 * (size_t)pairs);
+    for (int p = 0; p < pairs; ++p)
+        for (int g = 0; g < 2; ++g)  // group 2p + g: words 32p + 16 (1 - g) + i
+            for (int i = 0; i < 16; ++i) {
+                int t = 0;
+                for (int j = 0; j < 4; ++j) t += ((i >> j) & 1) ? -q[8 * p + 4 * g + j] : q[8 * p + 4 * g + j];
+                want[32 * (size_t)p + 16 * (1 - g) + i] = (int16_t)(uint16_t)(t & 0xffff);
+            }
+    int checked = 0;
+    if (cpu_has_avx512()) {
+        std::vector<int16_t> got(want.size(), 7);
+        i16lut_word_tables_avx512(q.data(), pairs, got.data());
+        EXPECT_EQ(want, got);
+        ++checked;
+    }
+#ifdef BIMAMBA_HAVE_AVX512_EMULATION
+    std::vector<int16_t> got(want.size(), 7);
+    i16lut_word_tables_avx512_emulated(q.data(), pairs, got.data());
+    EXPECT_EQ(want, got) << "(emulated)";
+    ++checked;
+#endif
+    if (!checked) GTEST_SKIP() << "no AVX-512 here and no SIMDe emulation in this build";
+}
+
 TEST(CoreShare, TwoThreadsOnOneCpuRunAtHalfRate) {
     const CoreShareResult alone = measure_core_share(1);
     EXPECT_EQ(alone.ratio, 1.0);
