@@ -553,10 +553,21 @@ void Engine::mix_heads(int li, int pos, int h0, int h1, const float* xbc_in, flo
     conv_channels(li, pos, xbc_in, xbc, h0 * hd, h1 * hd);
     const float* B = xbc + di;
     ssm_heads(li, h0, h1, xbc, B, B + (size_t)c.ssm.ngroups * c.ssm.d_state, dt, y);
+    const float* w = layers_[li].gnorm;
     for (int h = h0; h < h1; ++h) {
-        kernels::silu_mul(cx_, y + (size_t)h * hd, z + (size_t)h * hd, hd);
-        ssq[h] = kernels::sum_squares(cx_, y + (size_t)h * hd, hd);
+        float* yh = y + (size_t)h * hd;
+        kernels::silu_mul(cx_, yh, z + (size_t)h * hd, hd);
+        ssq[h] = kernels::sum_squares(cx_, yh, hd);
+        if (scale_after_out_proj()) kernels::scale_rows(yh, 1.0f, w + (size_t)h * hd, hd, yh);  // y·w, exact
     }
+}
+
+// The gated RMSNorm's scale of the one group (scale_after_out_proj), from
+// mix_heads' per-head sums added in head order, as gated_norm adds them.
+float Engine::gate_scale(const double* ssq) const {
+    double ss = 0;
+    for (int h = 0; h < cfg_.nheads(); ++h) ss += ssq[h];
+    return kernels::rms_scale(ss, cfg_.d_inner(), (float)cfg_.norm_epsilon);
 }
 
 // Gated RMSNorm per group of d_inner/ngroups channels, rmsnorm(y·silu(z))·w,
@@ -668,11 +679,18 @@ void Engine::layer_step(int li, float* res) {
         cx_.threads().parallel_for(nh, 1, heads);
     pos = (pos + 1) % c.ssm.d_conv;
     clock.tick(prof_.ssm);
-    gated_norm(li, y_.data(), ssq_.data(), h_.data());
+    float r = 1.0f;  // the gated RMSNorm's scale where it follows the out_proj
+    const float* gated = y_.data();
+    if (scale_after_out_proj())
+        r = gate_scale(ssq_.data());
+    else {
+        gated_norm(li, y_.data(), ssq_.data(), h_.data());
+        gated = h_.data();
+    }
     clock.tick(prof_.gate_norm);
-    L.out_proj.apply(cx_, h_.data(), out_.data(), scratch_.data());
+    L.out_proj.apply(cx_, gated, out_.data(), scratch_.data());
     clock.tick(prof_.out_proj);
-    for (int i = 0; i < dm; ++i) res[i] += out_[i];
+    for (int i = 0; i < dm; ++i) res[i] += r * out_[i];
     clock.tick(prof_.residual);
 }
 
@@ -706,6 +724,7 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last, float* all_l
         b_y_.resize((size_t)T * di);
         b_out_.resize((size_t)T * dm);
         b_ssq_.resize((size_t)T * nh);
+        b_r_.resize(T);
         size_t sc = 0;
         for (const auto& l : layers_) sc = std::max({sc, l.in_proj.scratch_floats(T), l.out_proj.scratch_floats(T)});
         b_scratch_.resize(sc);
@@ -740,13 +759,23 @@ void Engine::prefill_block_run(const int* tokens, int T, bool last, float* all_l
             cx_.threads().parallel_for(nh, 1, heads);
         conv_pos_[li] = (pos0 + T) % K;
         clock.tick(pprof_.ssm);
+        const bool after = scale_after_out_proj();  // as layer_step
         for (int j = 0; j < T; ++j)
-            gated_norm(li, b_y_.data() + (size_t)j * di, b_ssq_.data() + (size_t)j * nh,
-                       b_h_.data() + (size_t)j * wide);
+            if (after)
+                b_r_[j] = gate_scale(b_ssq_.data() + (size_t)j * nh);
+            else {
+                b_r_[j] = 1.0f;
+                gated_norm(li, b_y_.data() + (size_t)j * di, b_ssq_.data() + (size_t)j * nh,
+                           b_h_.data() + (size_t)j * wide);
+            }
         clock.tick(pprof_.gate_norm);
-        L.out_proj.apply_batch(cx_, b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
+        if (after)
+            L.out_proj.apply_batch(cx_, b_y_.data(), di, T, b_out_.data(), dm, b_scratch_.data());
+        else
+            L.out_proj.apply_batch(cx_, b_h_.data(), wide, T, b_out_.data(), dm, b_scratch_.data());
         clock.tick(pprof_.out_proj);
-        for (size_t i = 0; i < (size_t)T * dm; ++i) b_res_[i] += b_out_[i];
+        for (int j = 0; j < T; ++j)
+            for (int i = 0; i < dm; ++i) b_res_[(size_t)j * dm + i] += b_r_[j] * b_out_[(size_t)j * dm + i];
         clock.tick(pprof_.residual);
     }
     for (int j = 0; j < T; ++j) history_.push_back(tokens[j]);

@@ -227,6 +227,11 @@ private:
     void mix_heads(int li, int pos, int h0, int h1, const float* xbc_in, float* xbc, const float* dt, const float* z,
                    float* y, double* ssq);
     void gated_norm(int li, const float* y, const double* ssq, float* out) const;
+    float gate_scale(const double* ssq) const;
+    // One group (every paper shape): the gated RMSNorm's scale r multiplies the
+    // out_proj's output (W·(r·y·w) = r·(W·(y·w))), and each head's thread applies
+    // the weight w; no pass over d_inner on one thread between the two regions.
+    bool scale_after_out_proj() const { return cfg_.ssm.ngroups == 1; }
     const float* embed_row(int token, float* out) const;
 
     base::Mamba2Config cfg_;
@@ -280,6 +285,7 @@ private:
     // Prefill block buffers (T tokens each), allocated on first use.
     kernels::huge_vector<float> b_res_, b_h_, b_zx_, b_xbc_, b_y_, b_out_, b_scratch_;
     std::vector<double> b_ssq_;
+    std::vector<float> b_r_;  // per token of a block: the gated RMSNorm's scale (1 where gated_norm applied it)
     bool profiling_ = false;
     EngineProfile prof_, pprof_;
 };
