@@ -1070,11 +1070,6 @@ TEST(BitGemvI16, Avx2EqualsReferenceAndStaysWithinQuantizationError) {
     }
 }
 
-// Huge-page buffers: zeroed, 2 MiB aligned from 1 MiB up (64-byte below),
-// movable; huge_vector holds data like a vector.
-// The core-share probe of bench cpu: two threads made to share one CPU (the
-// process pinned to it; new threads inherit the mask) each run at about half
-// the lone rate, as SMT siblings' port-bound loops do. One thread is 1 by definition.
 // The AVX-512 word tables against their definition for any int16 input,
 // extremes included: entry i of a group (q_0..q_3) is the sum of +-q_j, minus
 // where bit j of i is set, truncated to int16 (the sums of 4 extremes wrap).
@@ -1108,6 +1103,9 @@ TEST(BitGemvI16, WordTablesAvx512MatchTheirDefinitionForAnyInput) {
     if (!checked) GTEST_SKIP() << "no AVX-512 here and no SIMDe emulation in this build";
 }
 
+// The core-share probe of bench cpu: two threads made to share one CPU (the
+// process pinned to it; new threads inherit the mask) each run at about half
+// the lone rate, as SMT siblings' port-bound loops do. One thread is 1 by definition.
 TEST(CoreShare, TwoThreadsOnOneCpuRunAtHalfRate) {
     const CoreShareResult alone = measure_core_share(1);
     EXPECT_EQ(alone.ratio, 1.0);
@@ -1164,6 +1162,8 @@ TEST(BandwidthProbe, MeasuresRepeatedlyOnOneBuffer) {
     }
 }
 
+// Huge-page buffers: zeroed, 2 MiB aligned from 1 MiB up (64-byte below),
+// movable; huge_vector holds data like a vector.
 TEST(HugePages, BuffersAreZeroedAlignedAndMovable) {
     for (size_t n : {size_t(1), size_t(4095), size_t(1) << 20, (size_t(5) << 20) + 3}) {
         HugeBuffer b(n);
