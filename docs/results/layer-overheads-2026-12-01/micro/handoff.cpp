@@ -31,7 +31,8 @@ static void calibrate() {
     while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(200)) {
     }
     uint64_t c1 = __rdtsc();
-    tsc_per_ns = (double)(c1 - c0) / std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    tsc_per_ns =
+        (double)(c1 - c0) / std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
 }
 static void busy_ns(int ns) {
     const uint64_t until = __rdtsc() + (uint64_t)(ns * tsc_per_ns);
@@ -63,8 +64,9 @@ public:
         const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
         if (!cfg_.lazy_runs)
             for (int i = 0; i < T_; ++i) {
-                runs_[i].next.store(((gen & 0xffffffu) << 40) | ((uint64_t)run_begin(i + 1) << 20) | (uint64_t)run_begin(i),
-                                    std::memory_order_relaxed);
+                runs_[i].next.store(
+                    ((gen & 0xffffffu) << 40) | ((uint64_t)run_begin(i + 1) << 20) | (uint64_t)run_begin(i),
+                    std::memory_order_relaxed);
                 runs_[i].done.store(0, std::memory_order_relaxed);
             }
         pub_ = __rdtsc();
@@ -101,7 +103,8 @@ private:
             if ((t >> 40) != g24) {
                 if (!cfg_.lazy_runs) return false;
                 if (((g24 - (t >> 40)) & 0xffffffu) >= (1u << 23)) return false;  // the word is newer
-                const uint64_t fresh = (g24 << 40) | ((uint64_t)run_begin(owner + 1) << 20) | (uint64_t)run_begin(owner);
+                const uint64_t fresh =
+                    (g24 << 40) | ((uint64_t)run_begin(owner + 1) << 20) | (uint64_t)run_begin(owner);
                 if (!next.compare_exchange_weak(t, fresh, std::memory_order_acq_rel)) continue;
                 t = fresh;
             }
@@ -179,7 +182,9 @@ int main(int argc, char** argv) {
         for (const Cfg& c : cfgs) {
             Pool p(T, c);
             std::atomic<int> cov{0};
-            std::function<void(int, int)> empty = [&](int a, int b) { cov.fetch_add(b - a, std::memory_order_relaxed); };
+            std::function<void(int, int)> empty = [&](int a, int b) {
+                cov.fetch_add(b - a, std::memory_order_relaxed);
+            };
             std::function<void(int, int)> busy = [&](int a, int b) { busy_ns(work * (b - a)); };
             const int n = c.chunks_per_thread * T;
             std::vector<double> tot, wmed, wmax, own, fmax, endv, wk;

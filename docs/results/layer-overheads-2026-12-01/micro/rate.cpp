@@ -89,27 +89,28 @@ int main(int argc, char** argv) {
         std::vector<float> y(rows + 64);
         std::vector<uint8_t> s(sb);
         for (int cpt : chunk_list) {
-        cx.threads().chunks_per_thread_exp = cpt;
-        std::printf("chunks per thread %d\n", cpt);
-        std::vector<double> tl2, tl3, tdr;
-        for (int i = 0; i < 50; ++i) bitgemv_i16lut(cx, A[0], x.data(), y.data(), s.data());
-        for (int i = 0; i < reps * 20; ++i) {
-            auto t0 = clk::now();
-            bitgemv_i16lut(cx, A[0], x.data(), y.data(), s.data());
-            tl2.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
-        }
-        for (int i = 0; i < reps; ++i) {
-            for (int pass = 0; pass < 2; ++pass) {
-                if (pass == 1) flush();
+            cx.threads().chunks_per_thread_exp = cpt;
+            std::printf("chunks per thread %d\n", cpt);
+            std::vector<double> tl2, tl3, tdr;
+            for (int i = 0; i < 50; ++i) bitgemv_i16lut(cx, A[0], x.data(), y.data(), s.data());
+            for (int i = 0; i < reps * 20; ++i) {
                 auto t0 = clk::now();
-                for (int l = 0; l < layers; ++l) bitgemv_i16lut(cx, A[l], x.data(), y.data(), s.data());
-                (pass ? tdr : tl3).push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count() / layers);
+                bitgemv_i16lut(cx, A[0], x.data(), y.data(), s.data());
+                tl2.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
             }
-        }
-        std::printf("pool-L2   : %8.2f us per layer, %7.2f GB/s\n", med(tl2), ab / 1e3 / med(tl2));
-        std::printf("pool-L3   : %8.2f us per layer, %7.2f GB/s\n", med(tl3), ab / 1e3 / med(tl3));
-        std::printf("pool-DRAM : %8.2f us per layer, %7.2f GB/s\n", med(tdr), ab / 1e3 / med(tdr));
-        std::printf("hand-off  : %8.2f us (empty, median of 200)\n", cx.threads().measure_handoff_micros(200));
+            for (int i = 0; i < reps; ++i) {
+                for (int pass = 0; pass < 2; ++pass) {
+                    if (pass == 1) flush();
+                    auto t0 = clk::now();
+                    for (int l = 0; l < layers; ++l) bitgemv_i16lut(cx, A[l], x.data(), y.data(), s.data());
+                    (pass ? tdr : tl3)
+                        .push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count() / layers);
+                }
+            }
+            std::printf("pool-L2   : %8.2f us per layer, %7.2f GB/s\n", med(tl2), ab / 1e3 / med(tl2));
+            std::printf("pool-L3   : %8.2f us per layer, %7.2f GB/s\n", med(tl3), ab / 1e3 / med(tl3));
+            std::printf("pool-DRAM : %8.2f us per layer, %7.2f GB/s\n", med(tdr), ab / 1e3 / med(tdr));
+            std::printf("hand-off  : %8.2f us (empty, median of 200)\n", cx.threads().measure_handoff_micros(200));
         }
         std::fflush(stdout);
     }
