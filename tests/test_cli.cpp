@@ -282,6 +282,70 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
 
 // `bench cpu --json` at the tiny shape: JSON lines on stdout (the report on
 // stderr), one stats event per row with its kernel, done at the end.
+// scripts/ab-cpu.sh (two builds alternated): its medians are those of the
+// runs' own JSON lines, and a bad pair count is refused.
+TEST(Cli, AbCpuScriptSummarisesTheAlternatedRuns) {
+    if (!have_cli()) GTEST_SKIP() << "BIMAMBA_CLI not set (run through ctest)";
+    const std::string dir = bimamba::test::fresh_dir("ab_cpu");
+    const std::string bin = std::getenv("BIMAMBA_CLI");
+    const std::string script = std::string(BIMAMBA_SOURCE_DIR) + "/scripts/ab-cpu.sh";
+    auto run = [&](const std::string& args) {
+        CliResult r;
+        FILE* p = popen(
+            ("AB_DIR='" + dir + "/ab' bash '" + script + "' '" + bin + "' '" + bin + "' " + args + " 2>&1").c_str(),
+            "r");
+        char buf[4096];
+        while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
+        const int st = pclose(p);
+        r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return r;
+    };
+    const CliResult bad = run("0 --shape tiny");
+    EXPECT_EQ(bad.status, 2) << bad.output;
+    EXPECT_NE(bad.output.find("PAIRS must be at least 1"), std::string::npos) << bad.output;
+
+    const CliResult r =
+        run("2 --shape tiny --tokens 4 --reps 2 --prompt 4 --prefill-block 2 --bandwidth-mb 64 "
+            "--state f32 --kernels i16lut --threads 1 --dir '" +
+            dir + "/w'");
+    ASSERT_EQ(r.status, 0) << r.output;
+    // From the JSON lines: the binary row of each run.
+    auto medians = [&](const std::string& who, double* tok, double* roof) {
+        std::vector<double> t, f;
+        for (int i = 1; i <= 2; ++i)
+            for (const auto& e : of_event(
+                     json_events(bimamba::base::read_file(dir + "/ab/" + who + "-" + std::to_string(i) + ".jsonl")),
+                     "stats"))
+                if (e["weights"] == "binary") {
+                    t.push_back(e["tok_per_s"].get<double>());
+                    for (const auto& v : e["roofline_reps"]) f.push_back(v.get<double>());
+                    break;
+                }
+        ASSERT_EQ(t.size(), 2u);
+        ASSERT_EQ(f.size(), 4u);
+        std::sort(f.begin(), f.end());
+        *tok = (t[0] + t[1]) / 2;
+        *roof = 100 * (f[1] + f[2]) / 2;
+    };
+    double ot = 0, orf = 0, nt = 0, nrf = 0;
+    medians("old", &ot, &orf);
+    medians("new", &nt, &nrf);
+    double got_ot = 0, got_nt = 0, got_orf = 0, got_nrf = 0;
+    const size_t a = r.output.find("median decode tok/s: old ");
+    const size_t b = r.output.find("median % of the roofline over all reps: old ");
+    ASSERT_NE(a, std::string::npos) << r.output;
+    ASSERT_NE(b, std::string::npos) << r.output;
+    ASSERT_EQ(std::sscanf(r.output.c_str() + a, "median decode tok/s: old %lf, new %lf", &got_ot, &got_nt), 2);
+    ASSERT_EQ(std::sscanf(r.output.c_str() + b, "median %% of the roofline over all reps: old %lf, new %lf", &got_orf,
+                          &got_nrf),
+              2);
+    EXPECT_NEAR(got_ot, ot, 0.006);
+    EXPECT_NEAR(got_nt, nt, 0.006);
+    EXPECT_NEAR(got_orf, orf, 0.06);
+    EXPECT_NEAR(got_nrf, nrf, 0.06);
+    EXPECT_NE(r.output.find("of 2 pairs"), std::string::npos) << r.output;
+}
+
 TEST(Cli, BenchCpuJsonLinesCarryTheFields) {
     if (!have_cli()) GTEST_SKIP() << "BIMAMBA_CLI not set (run through ctest)";
     const std::string dir = bimamba::test::fresh_dir("bench_json");
