@@ -880,7 +880,14 @@ TEST(ThreadPool, HandOffProbeRunsEveryJobThroughThePool) {
         EXPECT_EQ(pool.dispatches(), 50u) << threads;
         EXPECT_GT(us, 0.0) << threads;
         EXPECT_LT(us, 1e6) << threads;  // an idle hand-off is microseconds, even on a busy machine not a second
+        // With work: each chunk spins 20 µs of wall time, and every thread has its kChunksPerThread of
+        // them to do at least, so the job cannot end before that: the cost beyond it is not negative.
+        const double beyond = pool.measure_handoff_micros(20, 20.0);
+        EXPECT_EQ(pool.dispatches(), 70u) << threads;
+        EXPECT_GE(beyond, -0.5) << threads;
+        EXPECT_LT(beyond, 1e6) << threads;
     }
+    EXPECT_EQ(one.measure_handoff_micros(5, 20.0), 0.0);
 }
 
 // The integer-table kernel: the AVX2 path equals its reference bit for bit

@@ -363,6 +363,7 @@ TEST(Cli, BenchCpuJsonLinesCarryTheFields) {
     EXPECT_EQ(ev.front()["threads"], 1);
     EXPECT_TRUE(ev.front()["read_gbps"].is_number());
     EXPECT_EQ(ev.front()["handoff_us"], 0.0);  // one thread hands nothing off
+    EXPECT_EQ(ev.front()["handoff_work_us"], 0.0);
     const auto rows = of_event(ev, "stats");
     ASSERT_EQ(rows.size(), 3u) << b.output;  // binary i16lut, binary lut3, fp16
     EXPECT_EQ(rows[0]["binary_kernel"], "i16lut");

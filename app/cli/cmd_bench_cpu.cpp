@@ -73,7 +73,7 @@ const char* kHelp =
     "                      docs/cli-events.md):\n"
     "    {\"event\":\"machine\",\"hardware_threads\":N,\"threads\":T,\"isa\":I,\"load_average\":A,\"read_gbps\":B,\n"
     "     \"read_gbps_median\":B,\"update_gbps\":U,\"update_gbps_median\":U,\"core_share\":S,\"lone_multiplies_per_ns\":K,\n"
-    "     \"handoff_us\":H,\"llc_mb\":C}\n"
+    "     \"handoff_us\":H,\"handoff_work_us\":HW,\"llc_mb\":C}\n"
     "    {\"event\":\"stats\",\"label\":L,\"weights\":W,\"binary_kernel\":K,\"head\":H,\"state\":S,\"tokens\":N,\"tok_per_s\":X,\n"
     "     \"tok_per_s_min\":X0,\"tok_per_s_max\":X1,\"prompt_tokens\":P,\"prefill_tok_per_s\":Y,\"prefill_tok_per_s_min\":Y0,\"prefill_tok_per_s_max\":Y1,\n"
     "     \"prefill1_tok_per_s\":Y1,\"rss_mb\":R,\"file_gb\":F,\"mb_per_token\":M,\"state_mb\":SM,\"gbps\":G,\n"
@@ -384,13 +384,18 @@ int run_bench_cpu(const Args& args) {
                                        : " (a core each)");
     std::fprintf(out, "one thread alone: %.2f multiplies per ns (a fixed loop: its rate follows the core clock)\n",
                  share.lone_per_ns);
+    // The hand-off with empty chunks (the claiming), and beyond chunks of a decode GEMV's order of time
+    // (5-20 µs at 780M-2.7B: the woken threads' later start and uneven finish); ThreadPool.h.
     constexpr int kHandoffJobs = 200;
+    constexpr double kHandoffWorkMicros = 5;
     const double handoff_us = cx.threads().measure_handoff_micros(kHandoffJobs);
+    const double handoff_work_us = cx.threads().measure_handoff_micros(kHandoffJobs, kHandoffWorkMicros);
     if (cx.thread_count() > 1)
         std::fprintf(out,
-                     "thread hand-off: %.2f us (median of %d empty jobs of %d chunks; decode hands off about 3 times "
-                     "per layer)\n",
-                     handoff_us, kHandoffJobs, kernels::ThreadPool::kChunksPerThread * cx.thread_count());
+                     "thread hand-off: %.2f us with empty chunks, %.2f us beyond the work with chunks of %.0f us "
+                     "(median of %d jobs of %d chunks each; decode hands off about 3 times per layer)\n",
+                     handoff_us, handoff_work_us, kHandoffWorkMicros, kHandoffJobs,
+                     kernels::ThreadPool::kChunksPerThread * cx.thread_count());
     std::fflush(out);
     const long l3 = llc_bytes();
     if (json)
@@ -405,6 +410,7 @@ int run_bench_cpu(const Args& args) {
                                {"core_share", share.ratio},
                                {"lone_multiplies_per_ns", share.lone_per_ns},
                                {"handoff_us", handoff_us},
+                               {"handoff_work_us", handoff_work_us},
                                {"llc_mb", l3 / 1048576.0}});
 
     std::vector<Row> rows;

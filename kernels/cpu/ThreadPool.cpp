@@ -140,20 +140,27 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
     }
 }
 
-double ThreadPool::measure_handoff_micros(int jobs) {
+double ThreadPool::measure_handoff_micros(int jobs, double work_micros) {
     if (threads() == 1 || jobs <= 0) return 0;
     const int n = kChunksPerThread * threads();
+    const auto work = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double, std::micro>(std::max(0.0, work_micros)));
     std::vector<double> us;
     us.reserve(jobs);
     std::atomic<int> covered{0};
     for (int j = 0; j < jobs; ++j) {
         const auto t0 = Clock::now();
-        parallel_for(n, 1, [&](int a, int b) { covered.fetch_add(b - a, std::memory_order_relaxed); });
+        parallel_for(n, 1, [&](int a, int b) {
+            covered.fetch_add(b - a, std::memory_order_relaxed);
+            if (work.count() > 0)  // wall time: a chunk takes its work even if its thread is descheduled
+                for (const auto until = Clock::now() + work * (b - a); Clock::now() < until;) {
+                }
+        });
         us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     }
     if (covered.load() != n * jobs) throw std::logic_error("thread pool: a hand-off missed part of its range");
     std::nth_element(us.begin(), us.begin() + jobs / 2, us.end());
-    return us[jobs / 2];
+    return us[jobs / 2] - kChunksPerThread * std::max(0.0, work_micros);
 }
 
 int ThreadPool::hardware_threads() {

@@ -53,11 +53,19 @@ public:
         return units >= kChunksPerThread * group * threads ? group : 1;
     }
 
-    // The cost of one hand-off: the median wall time of `jobs` empty
-    // parallel_for calls, each over kChunksPerThread chunks per thread (what a
-    // decode step's GEMV hands out), in microseconds. bench cpu prints it: the
-    // engine hands off about three times per layer. 0 for a pool of one thread.
-    double measure_handoff_micros(int jobs = 200);
+    // The cost of one hand-off: the median wall time of `jobs` parallel_for
+    // calls, each over kChunksPerThread chunks per thread (what a decode step's
+    // GEMV hands out) whose chunks each spin for `work_micros`, minus the
+    // kChunksPerThread × work_micros a thread has to do itself; in microseconds,
+    // 0 for a pool of one thread. The two show different costs: with empty
+    // chunks every thread spends the job claiming chunks and looking through the
+    // others' runs; with work, claims hide behind it, and what shows is the
+    // woken threads' later start and uneven finish, which a decode GEMV pays
+    // (16 Xeon threads: 5.5-6.3 µs empty, 2.2-2.7 µs beyond chunks of 1.5 µs,
+    // docs/deploy-format.md session 21; 2 EPYC threads: 0.15 µs empty, 0.83 µs
+    // beyond chunks of 5 µs). bench cpu prints both: the engine hands off about
+    // three times per layer.
+    double measure_handoff_micros(int jobs = 200, double work_micros = 0);
 
 private:
     void worker(int id);
