@@ -34,6 +34,8 @@ field() {
 }
 median() { tr ', ' '\n\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) printf "%.12g\n", v[(NR+1)/2]; else printf "%.12g\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
+pct() { echo "$1" | tr ',' '\n' | awk 'NF {printf "%s%.0f", (n++ ? " " : ""), 100 * $1}'; }  # fractions as whole %
+
 printf '%-5s %-5s %10s  %s\n' pair first "old tok/s" "new tok/s   old roofline reps (%) | new roofline reps (%)"
 : > "$DIR/old-tok" ; : > "$DIR/new-tok"; : > "$DIR/old-roof"; : > "$DIR/new-roof"
 ahead_tok=0 ahead_roof=0
@@ -51,7 +53,7 @@ for ((i = 1; i <= PAIRS; i++)); do
     ot=$(field tok_per_s "$DIR/old-$i.jsonl") nt=$(field tok_per_s "$DIR/new-$i.jsonl")
     orf=$(field roofline_reps "$DIR/old-$i.jsonl") nrf=$(field roofline_reps "$DIR/new-$i.jsonl")
     if [ -z "$ot" ] || [ -z "$nt" ]; then
-        echo "ab-cpu: no binary row in pair $i (give --shape, or --model with a binary file): $DIR/old-$i.txt" >&2
+        echo "ab-cpu: no binary row in pair $i (give --shape, or --model with a binary file): $DIR/old-$i.txt, $DIR/new-$i.txt" >&2
         exit 1
     fi
     echo "$ot" >> "$DIR/old-tok"
@@ -60,7 +62,6 @@ for ((i = 1; i <= PAIRS; i++)); do
     echo "$nrf" | tr ',' '\n' >> "$DIR/new-roof"
     awk -v a="$nt" -v b="$ot" 'BEGIN {exit !(a > b)}' && ahead_tok=$((ahead_tok + 1))
     awk -v a="$(echo "$nrf" | median)" -v b="$(echo "$orf" | median)" 'BEGIN {exit !(a > b)}' && ahead_roof=$((ahead_roof + 1))
-    pct() { echo "$1" | tr ',' '\n' | awk 'NF {printf "%s%.0f", (n++ ? " " : ""), 100 * $1}'; }
     printf '%-5s %-5s %10.2f  %9.2f   %s | %s\n' "$i" "${order%% *}" "$ot" "$nt" "$(pct "$orf")" "$(pct "$nrf")"
 done
 ot=$(median < "$DIR/old-tok") nt=$(median < "$DIR/new-tok")
