@@ -30,11 +30,10 @@ struct CliResult {
     std::string output;  // stdout and stderr together
 };
 
-// Runs `bimamba ARGS` through the shell; ARGS are quoted by the caller.
-CliResult cli(const std::string& args) {
-    const char* bin = std::getenv("BIMAMBA_CLI");
+// Runs a shell command line; `output` is what it writes to stdout.
+CliResult run_shell(const std::string& command) {
     CliResult r;
-    FILE* p = popen(("'" + std::string(bin) + "' " + args + " 2>&1").c_str(), "r");
+    FILE* p = popen(command.c_str(), "r");
     if (!p) return r;
     char buf[4096];
     while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
@@ -43,17 +42,15 @@ CliResult cli(const std::string& args) {
     return r;
 }
 
+// Runs `bimamba ARGS` through the shell; ARGS are quoted by the caller.
+CliResult cli(const std::string& args) {
+    return run_shell("'" + std::string(std::getenv("BIMAMBA_CLI")) + "' " + args + " 2>&1");
+}
+
 // Runs `bimamba ARGS` keeping stdout alone in `output` (stderr in `err`).
 CliResult cli_stdout(const std::string& args, std::string* err) {
     const std::string ef = bimamba::test::fresh_dir("cli_stderr") + "/stderr.txt";
-    const char* bin = std::getenv("BIMAMBA_CLI");
-    CliResult r;
-    FILE* p = popen(("'" + std::string(bin) + "' " + args + " 2>'" + ef + "'").c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    CliResult r = run_shell("'" + std::string(std::getenv("BIMAMBA_CLI")) + "' " + args + " 2>'" + ef + "'");
     if (err) *err = bimamba::base::read_file(ef);
     return r;
 }
@@ -280,8 +277,6 @@ TEST(Cli, QuickstartRunToChatWithNoExtraFlags) {
     EXPECT_NE(wrong.output.find("bimamba export --model"), std::string::npos) << wrong.output;
 }
 
-// `bench cpu --json` at the tiny shape: JSON lines on stdout (the report on
-// stderr), one stats event per row with its kernel, done at the end.
 // scripts/ab-cpu.sh (two builds alternated): its medians are those of the
 // runs' own JSON lines, and a bad pair count is refused.
 TEST(Cli, AbCpuScriptSummarisesTheAlternatedRuns) {
@@ -290,15 +285,7 @@ TEST(Cli, AbCpuScriptSummarisesTheAlternatedRuns) {
     const std::string bin = std::getenv("BIMAMBA_CLI");
     const std::string script = std::string(BIMAMBA_SOURCE_DIR) + "/scripts/ab-cpu.sh";
     auto run = [&](const std::string& args) {
-        CliResult r;
-        FILE* p = popen(
-            ("AB_DIR='" + dir + "/ab' bash '" + script + "' '" + bin + "' '" + bin + "' " + args + " 2>&1").c_str(),
-            "r");
-        char buf[4096];
-        while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-        const int st = pclose(p);
-        r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        return r;
+        return run_shell("AB_DIR='" + dir + "/ab' bash '" + script + "' '" + bin + "' '" + bin + "' " + args + " 2>&1");
     };
     const CliResult bad = run("0 --shape tiny");
     EXPECT_EQ(bad.status, 2) << bad.output;
@@ -346,6 +333,8 @@ TEST(Cli, AbCpuScriptSummarisesTheAlternatedRuns) {
     EXPECT_NE(r.output.find("of 2 pairs"), std::string::npos) << r.output;
 }
 
+// `bench cpu --json` at the tiny shape: JSON lines on stdout (the report on
+// stderr), one stats event per row with its kernel, done at the end.
 TEST(Cli, BenchCpuJsonLinesCarryTheFields) {
     if (!have_cli()) GTEST_SKIP() << "BIMAMBA_CLI not set (run through ctest)";
     const std::string dir = bimamba::test::fresh_dir("bench_json");
