@@ -41,7 +41,7 @@ bool ThreadPool::claim(int owner, uint64_t gen, int* chunk) {
     std::atomic<uint64_t>& next = runs_[owner].next;
     uint64_t t = next.load(std::memory_order_acquire);
     for (;;) {
-        if ((t >> 40) != (gen & 0xffffffu) || (t & 0xfffffu) >= ((t >> 20) & 0xfffffu)) return false;
+        if ((t & ~0xffffffffffull) != next_tag(gen) || (t & 0xfffffu) >= ((t >> 20) & 0xfffffu)) return false;
         if (next.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) break;
     }
     *chunk = (int)(t & 0xfffffu);
@@ -113,7 +113,7 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
     ++dispatches_;
     const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
     for (int i = 0; i < t; ++i) {
-        runs_[i].next.store(((gen & 0xffffffu) << 40) | ((uint64_t)run_begin(i + 1) << 20) | (uint64_t)run_begin(i),
+        runs_[i].next.store(next_tag(gen) | ((uint64_t)run_begin(i + 1) << 20) | (uint64_t)run_begin(i),
                             std::memory_order_relaxed);
         runs_[i].done.store(0, std::memory_order_relaxed);
     }
@@ -143,8 +143,9 @@ void ThreadPool::parallel_for(int n, int grain, const std::function<void(int, in
 double ThreadPool::measure_handoff_micros(int jobs, double work_micros) {
     if (threads() == 1 || jobs <= 0) return 0;
     const int n = kChunksPerThread * threads();
-    const auto work = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double, std::micro>(std::max(0.0, work_micros)));
+    work_micros = std::max(0.0, work_micros);
+    const auto work =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::micro>(work_micros));
     std::vector<double> us;
     us.reserve(jobs);
     std::atomic<int> covered{0};
@@ -160,7 +161,7 @@ double ThreadPool::measure_handoff_micros(int jobs, double work_micros) {
     }
     if (covered.load() != n * jobs) throw std::logic_error("thread pool: a hand-off missed part of its range");
     std::nth_element(us.begin(), us.begin() + jobs / 2, us.end());
-    return us[jobs / 2] - kChunksPerThread * std::max(0.0, work_micros);
+    return us[jobs / 2] - kChunksPerThread * work_micros;
 }
 
 int ThreadPool::hardware_threads() {

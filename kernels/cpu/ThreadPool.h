@@ -72,6 +72,7 @@ private:
     void run_chunks(int id, uint64_t gen);            // claims and runs chunks of `gen`, its own run first
     bool claim(int owner, uint64_t gen, int* chunk);  // the next chunk of `owner`'s run, if any is left
     int run_begin(int owner) const { return (int)((long long)nchunks_ * owner / threads()); }
+    static uint64_t next_tag(uint64_t gen) { return (gen & 0xffffffu) << 40; }    // Run::next's generation bits
     static uint64_t done_tag(uint64_t gen) { return (gen & 0xffffffffu) << 32; }  // Run::done's generation bits
     std::vector<std::thread> workers_;
     std::mutex mu_;
