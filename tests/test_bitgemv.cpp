@@ -513,6 +513,77 @@ TEST(BitGemmI16Lut, BlockOfTokensIsBitIdenticalToSeparateGemvs) {
     }
 }
 
+// A decode projection with its input made and its rows finished inside the
+// hand-off (bitgemv_i16lut_in_pool): every thread makes the input itself and
+// the result is what the steps give on one thread around bitgemv_i16lut (the
+// input, the GEMV, the returned value added to every row, then rows_done),
+// bit for bit, with every row finished once, on every ISA and thread count;
+// one width past kI16WideTableCols for the AVX-512 grain.
+TEST(BitGemvI16InPool, InputAndRowsInsideTheHandOffEqualTheStepsAroundTheGemv) {
+    uint32_t seed = 970;
+    std::vector<std::array<int, 2>> sizes;
+    for (auto& s : kSizes) sizes.push_back({s[0], s[1]});
+    sizes.push_back({200, kI16WideTableCols + 28});
+    for (auto& s : sizes) {
+        Case c = make_case(s[0], s[1], seed++);
+        auto m = repack_i16lut(c.packed.data(), c.rows, c.cols);
+        std::vector<float> alpha(c.cols);
+        for (int i = 0; i < c.cols; ++i) alpha[i] = 0.5f + 0.01f * (i % 37);
+        // A norm-like input: w = x · 1/rms (a sum over all of x), x' = α⊙w, offset = Σ w.
+        std::atomic<int> inputs{0};
+        auto input = [&](float* w, float* x) {
+            ++inputs;
+            double ss = 0, sum = 0;
+            for (float v : c.x) ss += (double)v * v;
+            const float r = 1.0f / std::sqrt((float)(ss / c.cols) + 1e-5f);
+            for (int i = 0; i < c.cols; ++i) {
+                w[i] = c.x[i] * r;
+                x[i] = alpha[i] * w[i];
+                sum += w[i];
+            }
+            return (float)sum;
+        };
+        std::vector<float> res0(c.rows);
+        for (int r = 0; r < c.rows; ++r) res0[r] = 0.25f * r - 3.0f;
+        std::vector<uint8_t> scratch(i16lut_in_pool_scratch_bytes(c.cols) + 7);
+        for (int threads : {1, 2, 3}) {
+            for (const char* isa : {"auto", "avx2", "scalar"}) {
+                if (std::string(isa) == "avx2" && !cpu_has_avx2()) continue;
+                const CpuContext cx = CpuContext::make(isa, threads);
+                const std::string what = std::string(isa) + " " + std::to_string(c.rows) + "x" +
+                                         std::to_string(c.cols) + " threads " + std::to_string(threads);
+                // The steps on this thread.
+                std::vector<float> w(c.cols), x(c.cols), want(c.rows, 555.f), want_res = res0;
+                const float offset = input(w.data(), x.data());
+                std::vector<uint8_t> one(i16lut_scratch_bytes(c.cols));
+                bitgemv_i16lut(cx, m, x.data(), want.data(), one.data());
+                for (int r = 0; r < c.rows; ++r) {
+                    want[r] += offset;
+                    want_res[r] += 0.5f * want[r];
+                }
+                // In the hand-off.
+                std::vector<float> got(c.rows, 555.f), got_res = res0;
+                std::vector<int> finished(c.rows, 0);
+                inputs = 0;
+                bitgemv_i16lut_in_pool(
+                    cx, m, input,
+                    [&](float* y, int r0, int r1) {
+                        for (int r = r0; r < r1; ++r) {
+                            got_res[r] += 0.5f * y[r];
+                            ++finished[r];
+                        }
+                    },
+                    got.data(), scratch.data());
+                ASSERT_EQ(got, want) << what;
+                ASSERT_EQ(got_res, want_res) << what;
+                ASSERT_EQ(finished, std::vector<int>(c.rows, 1)) << what;
+                EXPECT_GE(inputs.load(), 1) << what;
+                EXPECT_LE(inputs.load(), threads) << what << ": the input made more than once per thread";
+            }
+        }
+    }
+}
+
 TEST(Gemm, F16BlockOfTokensIsBitIdenticalToSeparateGemvs) {
     uint32_t seed = 1000;
     for (auto& s : kSizes) {

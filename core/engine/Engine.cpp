@@ -236,9 +236,20 @@ void Projection::apply(const kernels::CpuContext& cx, const float* x, float* y, 
     }
 }
 
+void Projection::apply_in_pool(const kernels::CpuContext& cx, const Input& in, const RowsDone& rows_done, float* y,
+                               float* scratch) const {
+    if (kind == Kind::Binary && i16) {
+        auto input = [&](float* w, float* x) { return (float)kernels::binary_input(cx, alpha, beta, in(w), x, cols); };
+        return kernels::bitgemv_i16lut_in_pool(cx, *i16, input, rows_done, y, reinterpret_cast<uint8_t*>(scratch));
+    }
+    apply(cx, in(scratch), y, scratch + cols);
+    if (rows_done) rows_done(y, 0, rows);
+}
+
+// T inputs' α⊙x and tables; for one token also apply_in_pool's working space (cols floats before them).
 size_t Projection::scratch_floats(int T) const {
     const size_t t = std::max(1, T);
-    return t * cols + t * std::max(kernels::lut3_table_floats(cols), int_table_scratch_floats()) + 8;
+    return cols + t * cols + t * std::max(kernels::lut3_table_floats(cols), int_table_scratch_floats()) + 8;
 }
 
 // One token's integer-table scratch (i16lut or i8lut) in floats (bytes rounded up to 64: each token's area
@@ -374,9 +385,10 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     e->y_.resize(di);
     e->ssq_.resize(cfg.nheads());
     e->out_.resize(dm);
-    e->scratch_.resize(std::max(dm, di) +
-                       std::max<size_t>(8 * ((std::max(dm, di) + 2) / 3),
-                                        int_table_scratch_bytes(std::max(dm, di)) / 4 + 1));  // α⊙x + tables
+    size_t scratch = 0;
+    for (const auto& l : e->layers_)
+        scratch = std::max({scratch, l.in_proj.scratch_floats(1), l.out_proj.scratch_floats(1)});
+    e->scratch_.resize(scratch);
     e->logits_.resize(cfg.vocab_size);
     return e;
 }
@@ -659,9 +671,12 @@ void Engine::layer_step(int li, float* res) {
     const float eps = (float)c.norm_epsilon;
 
     PartClock clock(profiling_);
-    kernels::rmsnorm(cx_, res, L.norm, dm, eps, h_.data());
-    clock.tick(prof_.norm);
-    L.in_proj.apply(cx_, h_.data(), zxbcdt_.data(), scratch_.data());
+    // The input RMSNorm inside the in_proj's hand-off (apply_in_pool), counted in its time.
+    auto normed = [&](float* w) {
+        kernels::rmsnorm(cx_, res, L.norm, dm, eps, w);
+        return w;
+    };
+    L.in_proj.apply_in_pool(cx_, normed, nullptr, zxbcdt_.data(), scratch_.data());
     clock.tick(prof_.in_proj);
     const float* z = zxbcdt_.data();
     const float* xbc_in = z + di;
@@ -688,10 +703,13 @@ void Engine::layer_step(int li, float* res) {
         gated = h_.data();
     }
     clock.tick(prof_.gate_norm);
-    L.out_proj.apply(cx_, gated, out_.data(), scratch_.data());
+    // The residual add on each thread's rows as the out_proj finishes them, counted in its time.
+    auto add_to_residual = [&](float* out, int r0, int r1) {
+        for (int i = r0; i < r1; ++i) res[i] += r * out[i];
+    };
+    L.out_proj.apply_in_pool(
+        cx_, [&](float*) { return gated; }, add_to_residual, out_.data(), scratch_.data());
     clock.tick(prof_.out_proj);
-    for (int i = 0; i < dm; ++i) res[i] += r * out_[i];
-    clock.tick(prof_.residual);
 }
 
 const float* Engine::embed_row(int token, float* r) const {

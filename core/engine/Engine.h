@@ -53,6 +53,18 @@ struct Projection {
     // `scratch` holds scratch_floats(T) floats.
     void apply_batch(const kernels::CpuContext& cx, const float* x, size_t xstride, int T, float* y, size_t ystride,
                      float* scratch) const;
+    // apply() on the input in(w), with rows_done(y, r0, r1) (if set) on the
+    // output rows: under the i16lut kernel on several threads, in one hand-off
+    // where every thread makes the input (and α⊙x, β·x) itself and finishes
+    // its own rows (kernels::bitgemv_i16lut_in_pool), else on this thread
+    // before and after apply(). in(w) returns the input, written into w (cols
+    // floats) or elsewhere; it runs on every thread at once, so it only reads
+    // shared data. y is apply()'s for that input, bit for bit; `scratch` holds
+    // scratch_floats(1) floats.
+    using Input = std::function<const float*(float* w)>;
+    using RowsDone = std::function<void(float* y, int r0, int r1)>;
+    void apply_in_pool(const kernels::CpuContext& cx, const Input& in, const RowsDone& rows_done, float* y,
+                       float* scratch) const;
     size_t scratch_floats(int T) const;
     size_t int_table_scratch_floats() const;
 };
@@ -115,7 +127,10 @@ struct EngineOptions {
 // Engine::set_profiling). "conv" is the conv of the B and C channels; "ssm" is
 // the per-head region (the conv of the head's x channels, the scan, the SiLU
 // gate and its sum of squares) with its thread hand-off; "gate_norm" scales by
-// the group RMS.
+// the group RMS. In decode, each layer's input RMSNorm is counted in "in_proj"
+// and the residual add in "out_proj" (they run inside their hand-offs,
+// Projection::apply_in_pool), so "norm" and "residual" stay 0 there (the final
+// norm is in "head"). Batched prefill counts them apart.
 struct EngineProfile {
     double embed = 0, norm = 0, in_proj = 0, conv = 0, ssm = 0, gate_norm = 0, out_proj = 0, residual = 0, head = 0;
     long tokens = 0;

@@ -166,6 +166,18 @@ void bitgemv_i16lut_ref(const I16LutMatrix& m, const float* x, float* y) {
 // 780M in_proj (1536 columns) showed no gain in the engine.
 constexpr int kOwnTablesCols = 3072;
 
+// The pool's grain where each thread prepares its own input. Under AVX-512,
+// whole groups of kI16WideBlocks blocks per chunk, not the pool's 8 chunks of
+// 6 blocks (4 + 1 + 1) at 780M on 2 threads: 0.90 of the old time against 0.93
+// with the L2 prefetch (BitGemvI16_avx512.cpp), 40 reps. Only where every
+// thread still gets its 4 chunks: the 780M out_proj has 48 blocks, 12 groups
+// for 16 threads would idle 4.
+static int own_input_grain(const CpuContext& cx, const I16LutMatrix& m) {
+    return cx.avx512() && m.cols >= kI16WideTableCols
+               ? ThreadPool::whole_groups_grain(m.blocks, kI16WideBlocks, cx.thread_count())
+               : 1;
+}
+
 void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch) {
     if (!cx.avx2()) return bitgemv_i16lut_ref(m, x, y);
     auto f = cx.avx512() ? bitgemv_i16lut_blocks_avx512 : bitgemv_i16lut_blocks_avx2;
@@ -179,17 +191,43 @@ void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
         return;
     }
     // Wide matrices: every thread prepares the input and tables itself (PerThreadInput.h).
-    // Under AVX-512, whole groups of kI16WideBlocks blocks per chunk, not the
-    // pool's 8 chunks of 6 blocks (4 + 1 + 1) at 780M on 2 threads: 0.90 of
-    // the old time against 0.93 with the L2 prefetch (BitGemvI16_avx512.cpp),
-    // 40 reps. Only where every thread still gets its 4 chunks: the 780M
-    // out_proj has 48 blocks, 12 groups for 16 threads would idle 4.
-    const int grain = cx.avx512() && m.cols >= kI16WideTableCols
-                          ? ThreadPool::whole_groups_grain(m.blocks, kI16WideBlocks, cx.thread_count())
-                          : 1;
     parallel_for_own_input(
-        cx.threads(), m.blocks, grain, scratch, i16lut_scratch_bytes(m.cols),
+        cx.threads(), m.blocks, own_input_grain(cx, m), scratch, i16lut_scratch_bytes(m.cols),
         [&](uint8_t* s) { i16lut_prepare(cx, x, m.cols, s); }, [&](uint8_t* s, int a, int b) { f(m, s, a, b, y); });
+}
+
+size_t i16lut_in_pool_scratch_bytes(int cols) {
+    return 8 * (size_t)cols + i16lut_scratch_bytes(cols);
+}
+
+void bitgemv_i16lut_in_pool(const CpuContext& cx, const I16LutMatrix& m, const I16LutInput& input,
+                            const I16LutRowsDone& rows_done, float* y, uint8_t* scratch) {
+    const size_t xbytes = 4 * (size_t)m.cols;
+    auto finish = [&](float offset, int r0, int r1) {
+        for (int r = r0; r < r1; ++r) y[r] += offset;
+        if (rows_done) rows_done(y, r0, r1);
+    };
+    if (!cx.avx2() || (long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1) {
+        float* x = reinterpret_cast<float*>(scratch + xbytes);
+        const float offset = input(reinterpret_cast<float*>(scratch), x);
+        bitgemv_i16lut(cx, m, x, y, scratch + 2 * xbytes);
+        return finish(offset, 0, m.rows);
+    }
+    auto f = cx.avx512() ? bitgemv_i16lut_blocks_avx512 : bitgemv_i16lut_blocks_avx2;
+    // The offset this thread's input returned, for its chunks of this call
+    // (parallel_for_own_input prepares a thread's input before its first chunk).
+    thread_local float offset = 0;
+    parallel_for_own_input(
+        cx.threads(), m.blocks, own_input_grain(cx, m), scratch, i16lut_in_pool_scratch_bytes(m.cols),
+        [&](uint8_t* s) {
+            float* x = reinterpret_cast<float*>(s + xbytes);
+            offset = input(reinterpret_cast<float*>(s), x);
+            i16lut_prepare(cx, x, m.cols, s + 2 * xbytes);
+        },
+        [&](uint8_t* s, int a, int b) {
+            f(m, s + 2 * xbytes, a, b, y);
+            finish(offset, 32 * a, std::min(m.rows, 32 * b));
+        });
 }
 
 void bitgemm_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, size_t xstride, int T, float* y,

@@ -33,6 +33,7 @@
 // columns read x = 0).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "kernels/cpu/CpuContext.h"
@@ -105,5 +106,25 @@ void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
 // i16lut_scratch_bytes(cols), token j's at j·sstride bytes.
 void bitgemm_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, size_t xstride, int T, float* y,
                     size_t ystride, uint8_t* scratch, size_t sstride);
+
+// A decode projection in one hand-off, with the work around the GEMV inside
+// it: each thread, before its first chunk of blocks, writes the input itself,
+// input(w, x) writing the cols floats of x (w: cols floats of working space)
+// and returning a value added to every output row, then prepares its own
+// tables from it (PerThreadInput.h); after each chunk it adds that value to
+// the chunk's rows of y and calls rows_done(y, r0, r1) (if set) on them. So
+// what would run on one thread before the call (the input's RMSNorm, α⊙x and
+// the β·x term, the tables) and after it (the β term, a residual add) runs on
+// all of them at once; the input is computed once per thread, so input()
+// must give the same bits on every thread. y is bit for bit that of
+// input() on one thread, bitgemv_i16lut, the value added to every row, and
+// rows_done(y, 0, rows). Small matrices and one thread run just so. `scratch`
+// holds i16lut_in_pool_scratch_bytes(cols): w, x (at 4·cols bytes), then the
+// prepared input (at 8·cols bytes).
+using I16LutInput = std::function<float(float* w, float* x)>;
+using I16LutRowsDone = std::function<void(float* y, int r0, int r1)>;
+size_t i16lut_in_pool_scratch_bytes(int cols);
+void bitgemv_i16lut_in_pool(const CpuContext& cx, const I16LutMatrix& m, const I16LutInput& input,
+                            const I16LutRowsDone& rows_done, float* y, uint8_t* scratch);
 
 }  // namespace bimamba::kernels
