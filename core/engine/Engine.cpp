@@ -676,14 +676,18 @@ void Engine::layer_step(int li, float* res) {
         kernels::rmsnorm(cx_, res, L.norm, dm, eps, w);
         return w;
     };
-    L.in_proj.apply_in_pool(cx_, normed, nullptr, zxbcdt_.data(), scratch_.data());
-    clock.tick(prof_.in_proj);
     const float* z = zxbcdt_.data();
     const float* xbc_in = z + di;
     const float* dt = xbc_in + cd;
     int& pos = conv_pos_[li];
-    conv_channels(li, pos, xbc_in, xbc_.data(), di, cd);  // B and C
-    clock.tick(prof_.conv);
+    // The conv of B and C (conv channels [di, cd), in_proj rows [2·di, di + cd)) by the threads that
+    // finish those rows, also inside the hand-off.
+    auto conv_bc = [&](float*, int r0, int r1) {
+        const int c0 = std::max(r0 - di, di), c1 = std::min(r1 - di, cd);
+        if (c0 < c1) conv_channels(li, pos, xbc_in, xbc_.data(), c0, c1);
+    };
+    L.in_proj.apply_in_pool(cx_, normed, conv_bc, zxbcdt_.data(), scratch_.data());
+    clock.tick(prof_.in_proj);
     // Per head: conv of x, h = exp(dt·A)·h + dt·x⊗B, y = C·h + D·x, y·silu(z), Σy².
     auto heads = [&](int h0, int h1) {
         mix_heads(li, pos, h0, h1, xbc_in, xbc_.data(), dt, z, y_.data(), ssq_.data());

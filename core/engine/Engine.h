@@ -127,10 +127,11 @@ struct EngineOptions {
 // Engine::set_profiling). "conv" is the conv of the B and C channels; "ssm" is
 // the per-head region (the conv of the head's x channels, the scan, the SiLU
 // gate and its sum of squares) with its thread hand-off; "gate_norm" scales by
-// the group RMS. In decode, each layer's input RMSNorm is counted in "in_proj"
-// and the residual add in "out_proj" (they run inside their hand-offs,
-// Projection::apply_in_pool), so "norm" and "residual" stay 0 there (the final
-// norm is in "head"). Batched prefill counts them apart.
+// the group RMS. In decode, each layer's input RMSNorm and the conv of B and C
+// are counted in "in_proj" and the residual add in "out_proj" (they run inside
+// their hand-offs, Projection::apply_in_pool), so "norm", "conv" and
+// "residual" stay 0 there (the final norm is in "head"). Batched prefill
+// counts them apart.
 struct EngineProfile {
     double embed = 0, norm = 0, in_proj = 0, conv = 0, ssm = 0, gate_norm = 0, out_proj = 0, residual = 0, head = 0;
     long tokens = 0;
