@@ -546,8 +546,10 @@ int run_bench_cpu(const Args& args) {
                          p.ssm * k, p.gate_norm * k, p.out_proj * k, p.residual * k, p.head * k, p.total() * k);
         }
     };
-    profile_table("where decode time goes (ms per token; ssm: the per-head region with its thread hand-off):",
-                  &Row::prof);
+    profile_table(
+        "where decode time goes (ms per token; ssm: the per-head region with its thread hand-off; "
+        "in_proj with the layer's norm and the conv of B and C, out_proj with the residual add):",
+        &Row::prof);
     profile_table(
         "where batched prefill time goes (ms per prompt token, blocks as above; in_proj/out_proj: the "
         "GEMMs; head: once per prompt):",
