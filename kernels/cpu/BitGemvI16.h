@@ -116,7 +116,8 @@ void bitgemm_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x,
 // what would run on one thread before the call (the input's RMSNorm, α⊙x and
 // the β·x term, the tables) and after it (the β term, a residual add) runs on
 // all of them at once; the input is computed once per thread, so input()
-// must give the same bits on every thread. y is bit for bit that of
+// must give the same bits on every thread, and neither callback may hand
+// work to the pool (it is running this call). y is bit for bit that of
 // input() on one thread, bitgemv_i16lut, the value added to every row, and
 // rows_done(y, 0, rows). Small matrices and one thread run just so. `scratch`
 // holds i16lut_in_pool_scratch_bytes(cols): w, x (at 4·cols bytes), then the
