@@ -180,10 +180,15 @@ static int own_input_grain(const CpuContext& cx, const I16LutMatrix& m) {
                : 1;
 }
 
+// Whether a GEMV of m stays on the calling thread: too small for a hand-off, or a pool of one.
+static bool on_calling_thread(const CpuContext& cx, const I16LutMatrix& m) {
+    return (long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1;
+}
+
 void bitgemv_i16lut(const CpuContext& cx, const I16LutMatrix& m, const float* x, float* y, uint8_t* scratch) {
     if (!cx.avx2()) return bitgemv_i16lut_ref(m, x, y);
     auto f = cx.avx512() ? bitgemv_i16lut_blocks_avx512 : bitgemv_i16lut_blocks_avx2;
-    if ((long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1) {
+    if (on_calling_thread(cx, m)) {
         i16lut_prepare(cx, x, m.cols, scratch);
         return f(m, scratch, 0, m.blocks, y);
     }
@@ -209,7 +214,7 @@ void bitgemv_i16lut_in_pool(const CpuContext& cx, const I16LutMatrix& m, const I
         for (int r = r0; r < r1; ++r) y[r] += offset;
         if (rows_done) rows_done(y, r0, r1);
     };
-    if (!cx.avx2() || (long long)m.rows * m.cols < (1 << 16) || cx.thread_count() == 1) {
+    if (!cx.avx2() || on_calling_thread(cx, m)) {
         float* x = reinterpret_cast<float*>(scratch + xbytes);
         const float offset = input(reinterpret_cast<float*>(scratch), x);
         bitgemv_i16lut(cx, m, x, y, scratch + 2 * xbytes);
