@@ -88,12 +88,18 @@ int main(int argc, char** argv) {
     };
     std::printf("%dx%d, %d threads, %d layers of %.2f MB, %s\n", rows, cols, threads, layers, ab / 1e6,
                 norm ? "in_proj (norm before)" : "out_proj (residual after)");
-    for (int i = 0; i < 100; ++i) { old_call(A[0]); new_call(A[0]); }
+    for (int i = 0; i < 100; ++i) {
+        old_call(A[0]);
+        new_call(A[0]);
+    }
     std::vector<double> l2[2], dr[2];
     for (int i = 0; i < reps * 40; ++i)
         for (int v = 0; v < 2; ++v) {
             auto t0 = clk::now();
-            if (v) new_call(A[0]); else old_call(A[0]);
+            if (v)
+                new_call(A[0]);
+            else
+                old_call(A[0]);
             l2[v].push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
         }
     for (int i = 0; i < reps; ++i)
@@ -101,7 +107,12 @@ int main(int argc, char** argv) {
             const int v = (i + v0) % 2;
             flush();
             auto t0 = clk::now();
-            for (int l = 0; l < layers; ++l) { if (v) new_call(A[l]); else old_call(A[l]); }
+            for (int l = 0; l < layers; ++l) {
+                if (v)
+                    new_call(A[l]);
+                else
+                    old_call(A[l]);
+            }
             dr[v].push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count() / layers);
         }
     std::printf("L2   per call: old %7.2f us, in pool %7.2f us (median of %zu each)\n", med(l2[0]), med(l2[1]),
